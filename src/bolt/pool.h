@@ -1,0 +1,87 @@
+/*
+ * pool.h - a thread-safe connection pool and managed transactions.
+ *
+ * The pool hands a connection to one thread at a time.  Release rolls back a
+ * forgotten transaction, RESETs a connection that saw a failure, and throws
+ * away a DEFUNCT one; so a connection taken from the pool is always READY.
+ * A connection idle for longer than `liveness_check_ms` is pinged (RESET)
+ * before it is handed out, which is how the pool notices that the server
+ * restarted: the ping fails, the connection is dropped and a new one is
+ * opened transparently.
+ *
+ * Managed transactions (bolt_pool_execute_write/_read) run a unit of work
+ * inside BEGIN..COMMIT and retry it on retryable errors (transient Neo4j
+ * errors, connection failures) with capped, jittered exponential backoff
+ * within a total time budget, on a fresh connection when the old one died.
+ * The work function may therefore run several times: it must not keep side
+ * effects outside the transaction between attempts (reset its outputs at
+ * the start).  A COMMIT whose outcome is unknown (connection lost after
+ * COMMIT was sent) is retried too, so units of work must be idempotent
+ * (MERGE-based) or tolerate that; this matches the official drivers.
+ *
+ * Thread-safety: all bolt_pool_* functions are thread-safe.
+ */
+#ifndef ENGRAM_BOLT_POOL_H
+#define ENGRAM_BOLT_POOL_H
+
+#include "bolt/conn.h"
+
+typedef struct bolt_pool bolt_pool;
+
+typedef struct bolt_pool_opts {
+    size_t max_size;            /* 0: 16 */
+    int acquire_timeout_ms;     /* 0: 30000 */
+    int liveness_check_ms;      /* idle time after which a RESET ping precedes reuse; 0: 30000; <0 never */
+    int64_t max_lifetime_ms;    /* 0: 1 hour */
+} bolt_pool_opts;
+
+#define BOLT_POOL_OPTS_INIT {0}
+
+typedef struct bolt_retry_opts {
+    int64_t max_retry_time_ms;  /* total budget; 0: 30000 */
+    int64_t initial_delay_ms;   /* 0: 50 */
+    int64_t max_delay_ms;       /* 0: 2000 */
+    double multiplier;          /* 0: 2.0 */
+    double jitter;              /* 0: 0.2 (+-20%) */
+} bolt_retry_opts;
+
+#define BOLT_RETRY_OPTS_INIT {0}
+
+/*
+ * New pool (caller frees with bolt_pool_free).  The config strings are
+ * copied.  Does not connect; see bolt_pool_verify.
+ */
+int bolt_pool_new(bolt_pool **out, const bolt_config *cfg, const bolt_pool_opts *opts,
+                  eg_error *err);
+/* Closes idle connections; connections still borrowed must be released first. */
+void bolt_pool_free(bolt_pool *p);
+
+/* Open (or reuse) one connection to prove connectivity and credentials. */
+int bolt_pool_verify(bolt_pool *p, eg_error *err);
+
+/* Borrow a READY connection; EG_ETIMEOUT when none frees up in time. */
+int bolt_pool_acquire(bolt_pool *p, bolt_conn **out, eg_error *err);
+/* Give it back (see the rules above).  Accepts NULL. */
+void bolt_pool_release(bolt_pool *p, bolt_conn *c);
+
+/* Counters for health/metrics. */
+typedef struct bolt_pool_stats {
+    size_t size, idle, in_use;
+    uint64_t opened, closed, acquire_timeouts, retries;
+} bolt_pool_stats;
+void bolt_pool_get_stats(bolt_pool *p, bolt_pool_stats *out);
+
+/* The unit of work: run queries on `c` (a transaction is open). */
+typedef int (*bolt_work_fn)(bolt_conn *c, void *payload, eg_error *err);
+
+/*
+ * Run `fn` in a write (or read) transaction with retries as described above.
+ * tx may be NULL; retry may be NULL (defaults).  Returns fn's result or the
+ * commit's; err holds the last error when the budget ran out.
+ */
+int bolt_pool_execute_write(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
+                            bolt_work_fn fn, void *payload, eg_error *err);
+int bolt_pool_execute_read(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
+                           bolt_work_fn fn, void *payload, eg_error *err);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * main.c - the engram program: dispatches to subcommands.
+ */
+#include "cli/commands.h"
+#include "core/log.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+const cli_command cli_commands[] = {
+    {"doctor", "connect to Neo4j and report server version, agent and protocol", cli_cmd_doctor},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "engram %s - knowledge-graph memory for LLM agents (MCP server on Neo4j)\n\n"
+            "usage: engram <command> [options]\n"
+            "       engram --help | --version\n\n"
+            "commands:\n",
+            ENGRAM_VERSION);
+    for (const cli_command *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'engram <command> --help' for a command's options.\n"
+                 "Configuration comes from the environment (NEO4J_URI, NEO4J_USERNAME,\n"
+                 "NEO4J_PASSWORD, ...); see docs/configuration.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+    eg_log_init_from_env();
+    /* libcurl's global init is not thread-safe on every build: do it once,
+     * here, before any worker thread exists. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = 2;
+    if (argc < 2) {
+        usage(stderr);
+        goto out;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        rc = 0;
+        goto out;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("engram %s\n", ENGRAM_VERSION);
+        rc = 0;
+        goto out;
+    }
+    for (const cli_command *c = cli_commands; c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            rc = c->run(argc - 1, argv + 1);
+            goto out;
+        }
+    }
+    fprintf(stderr, "engram: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+out:
+    curl_global_cleanup();
+    return rc;
+}

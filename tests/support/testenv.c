@@ -1,0 +1,52 @@
+/*
+ * testenv.c - see testenv.h.
+ */
+#include "testenv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int eg_testenv_neo4j(bolt_config *cfg)
+{
+    const char *uri = getenv("ENGRAM_TEST_NEO4J_URI");
+    if (!uri || !*uri) {
+        const char *req = getenv("ENGRAM_REQUIRE_NEO4J");
+        if (req && strcmp(req, "1") == 0) {
+            fprintf(stderr, "FAIL: ENGRAM_REQUIRE_NEO4J=1 but ENGRAM_TEST_NEO4J_URI is not set\n");
+            return 1;
+        }
+        fprintf(stderr, "SKIP: no Neo4j (set ENGRAM_TEST_NEO4J_URI or run `make test`)\n");
+        return EG_TEST_SKIP;
+    }
+    memset(cfg, 0, sizeof *cfg);
+    cfg->uri = uri;
+    cfg->auth = BOLT_AUTH_BASIC;
+    cfg->user = getenv("ENGRAM_TEST_NEO4J_USER");
+    if (!cfg->user)
+        cfg->user = "neo4j";
+    cfg->password = getenv("ENGRAM_TEST_NEO4J_PASSWORD");
+    if (!cfg->password)
+        cfg->password = "";
+    cfg->user_agent = "engram-tests/" ENGRAM_VERSION;
+    return 0;
+}
+
+const char *eg_testenv_source_path(const char *rel)
+{
+    static char path[4096];
+    const char *src = getenv("ENGRAM_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/%s", src ? src : ".", rel);
+    return path;
+}
+
+const char *eg_testenv_tmpdir(const char *name)
+{
+    static char path[4096];
+    const char *base = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/engram-test-%s-%d", base ? base : "/tmp", name, (int)getpid());
+    mkdir(path, 0700);
+    return path;
+}

@@ -1,0 +1,32 @@
+/*
+ * testenv.h - what tests need from their environment.
+ *
+ * Integration tests talk to a real Neo4j that `make test` starts on a fresh
+ * temporary directory and a free port; it exports:
+ *   ENGRAM_TEST_NEO4J_URI, ENGRAM_TEST_NEO4J_USER, ENGRAM_TEST_NEO4J_PASSWORD
+ *   ENGRAM_NEO4J_LOCAL  (path of tools/neo4j-local/neo4j, for tests that run
+ *                        a private instance they may kill or restart)
+ * Without them such a test is *skipped* (exit 77), never silently passed;
+ * with ENGRAM_REQUIRE_NEO4J=1 (set by make test and CI) a skip becomes a
+ * failure, so a broken fixture cannot turn the suite green.
+ */
+#ifndef ENGRAM_TESTS_TESTENV_H
+#define ENGRAM_TESTS_TESTENV_H
+
+#include "bolt/conn.h"
+
+#define EG_TEST_SKIP 77
+
+/*
+ * Fill cfg from the environment (strings are borrowed from getenv).
+ * Returns 0, or the exit status the test should end with (77 skip, 1 fail).
+ */
+int eg_testenv_neo4j(bolt_config *cfg);
+
+/* Path of a file under the source tree (static buffer; not thread-safe). */
+const char *eg_testenv_source_path(const char *rel);
+
+/* Directory for scratch files of this test (created; static buffer). */
+const char *eg_testenv_tmpdir(const char *name);
+
+#endif
