@@ -2,16 +2,22 @@
  * neo4j_store.c - the job store on Neo4j (see neo4j_store.h, docs/queue.md).
  *
  * The one locking idiom used everywhere a decision depends on a job's
- * current state ("fence"): the first write to the job is
+ * current state ("lock, then re-check"): Neo4j is read-committed and a
+ * WHERE evaluated before a write lock is not protected, and the planner
+ * caches property values read from an index (or an earlier WHERE) and
+ * reuses them after later writes.  So every fenced statement
  *
- *   SET j.leaseToken = CASE WHEN <condition on j> THEN $fence ELSE j.leaseToken END
+ *   1. selects candidates (c) by index,
+ *   2. writes a throwaway property (SET c.lockedBy = $fence) - this takes
+ *      the node's write lock, waiting for any writer that holds it to commit,
+ *   3. re-reads the node through a *fresh variable* (MATCH (j {id: c.id})),
+ *      whose properties have not been read yet and so come from the latest
+ *      committed state, removes the throwaway property (net: no change),
+ *   4. filters on the re-read state and only then writes.
  *
- * Because the right-hand side reads j, Cypher takes j's write lock *before*
- * evaluating it (Operations Manual, concurrent data access; neo4j#5891), so
- * the condition sees the latest committed state and nobody can change it
- * until we commit.  $fence is random per call, so `WHERE j.leaseToken =
- * $fence` afterwards keeps exactly the rows this call won.  No throwaway
- * property is left behind: the winners get their final token (or null).
+ * Statements that start from an id (complete, fail, heartbeat, release)
+ * read nothing but the id before the lock, so they lock and re-check the
+ * same variable.
  *
  * Claims additionally serialise on the queue's mutex node (EmbedQueue):
  * `SET q.claims = q.claims + 1` takes its lock first, and the candidate
@@ -245,12 +251,14 @@ static const char *const Q_ENQUEUE =
     "WITH r, j, j.id = r.id AS created "
     "CALL { "
     "  WITH j, created "
-    "  MATCH (o:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
-    "  WHERE created AND o.state = 'pending' AND o.id <> j.id "
-    "  SET o.leaseToken = CASE WHEN o.state = 'pending' THEN $fence ELSE o.leaseToken END "
-    "  WITH o WHERE o.leaseToken = $fence "
-    "  SET o.state = 'superseded', o.leaseToken = null, o.updatedAt = timestamp(), "
-    "      o.completedAt = timestamp() "
+    "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
+    "  WHERE created AND c.state = 'pending' AND c.id <> j.id "
+    "  SET c.lockedBy = $fence "
+    "  WITH c.id AS cid "
+    "  MATCH (o:EmbedJob {id: cid}) "
+    "  REMOVE o.lockedBy "
+    "  WITH o WHERE o.state = 'pending' "
+    "  SET o.state = 'superseded', o.updatedAt = timestamp(), o.completedAt = timestamp() "
     "  RETURN count(o) AS sup "
     "} "
     "RETURN r.idx AS idx, j.id AS id, j.state AS state, created, sup";
@@ -382,11 +390,14 @@ static const char *const Q_LEASE =
     "    AND ($model IS NULL OR c.model = $model) "
     "  RETURN c ORDER BY c.runAt, c.id LIMIT $max "
     "} "
-    "WITH c AS j "
-    "SET j.leaseToken = CASE WHEN j.state = 'pending' THEN $token ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $token "
-    "SET j.state = 'leased', j.leaseOwner = $owner, j.leaseUntil = timestamp() + $leaseMs, "
-    "    j.attempts = j.attempts + 1, j.updatedAt = timestamp() "
+    "SET c.lockedBy = $token "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "REMOVE j.lockedBy "
+    "WITH j WHERE j.state = 'pending' "
+    "SET j.state = 'leased', j.leaseToken = $token, j.leaseOwner = $owner, "
+    "    j.leaseUntil = timestamp() + $leaseMs, j.attempts = j.attempts + 1, "
+    "    j.updatedAt = timestamp() "
     "RETURN " JOB_COLS;
 
 typedef struct lease_ctx {
@@ -454,18 +465,16 @@ static int idx_row(const bolt_value *rec, void *ctx, eg_error *err)
 static const char *const Q_HEARTBEAT =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = l.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, l WHERE j.leaseToken = $fence "
-    "SET j.leaseToken = l.token, j.leaseUntil = timestamp() + $leaseMs "
+    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
+    "SET j.leaseUntil = timestamp() + $leaseMs "
     "RETURN l.idx";
 
 static const char *const Q_RELEASE =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = l.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, l WHERE j.leaseToken = $fence "
+    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'pending', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
     "    j.attempts = CASE WHEN j.attempts > 0 THEN j.attempts - 1 ELSE 0 END, "
     "    j.runAt = timestamp() + $delay, j.updatedAt = timestamp() "
@@ -548,9 +557,8 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
 static const char *const Q_COMPLETE =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = l.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, l WHERE j.leaseToken = $fence "
+    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
     "    j.completedAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN l.idx, " JOB_COLS;
@@ -700,17 +708,19 @@ out:
 static const char *const Q_FAIL =
     PFX "UNWIND $fails AS f "
     "MATCH (j:EmbedJob {id: f.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = f.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, f WHERE j.leaseToken = $fence " BACKOFF_AND_FINISH "RETURN f.idx, dead";
+    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "WITH j, f WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = f.token "
+    BACKOFF_AND_FINISH "RETURN f.idx, dead";
 
 static const char *const Q_RECLAIM =
-    PFX "MATCH (j:EmbedJob) "
-    "WHERE j.queue = $queue AND j.state = 'leased' AND j.leaseUntil < timestamp() "
-    "WITH j LIMIT $limit "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseUntil < timestamp() "
-    "  THEN $fence ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $fence "
+    PFX "MATCH (c:EmbedJob) "
+    "WHERE c.queue = $queue AND c.state = 'leased' AND c.leaseUntil < timestamp() "
+    "WITH c LIMIT $limit "
+    "SET c.lockedBy = $fence "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "REMOVE j.lockedBy "
+    "WITH j WHERE j.state = 'leased' AND j.leaseUntil < timestamp() "
     "WITH j, {permanent: false, retryAfter: 0, error: 'lease expired (owner ' + "
     "  coalesce(j.leaseOwner, '?') + ')', category: 'expired', idx: 0} AS f "
     BACKOFF_AND_FINISH "RETURN f.idx, dead";
@@ -980,22 +990,25 @@ static int neo_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
 /* ---- retry and prune ---- */
 
 static const char *const Q_RETRY =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' "
-    "  AND ($ids IS NULL OR j.id IN $ids) AND ($model IS NULL OR j.model = $model) "
-    "WITH j LIMIT $batch "
-    "SET j.leaseToken = CASE WHEN j.state = 'dead' THEN $fence ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $fence "
-    "SET j.state = 'pending', j.attempts = 0, j.runAt = timestamp(), j.updatedAt = timestamp(), "
-    "    j.leaseToken = null "
+    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state = 'dead' "
+    "  AND ($ids IS NULL OR c.id IN $ids) AND ($model IS NULL OR c.model = $model) "
+    "WITH c LIMIT $batch "
+    "SET c.lockedBy = $fence "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "REMOVE j.lockedBy "
+    "WITH j WHERE j.state = 'dead' "
+    "SET j.state = 'pending', j.attempts = 0, j.runAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN count(j)";
 
 static const char *const Q_PRUNE =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state IN ['completed', 'superseded'] "
-    "  AND j.updatedAt < timestamp() - $age "
-    "WITH j LIMIT $batch "
-    "SET j.leaseToken = CASE WHEN j.state IN ['completed', 'superseded'] THEN $fence "
-    "  ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $fence "
+    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state IN ['completed', 'superseded'] "
+    "  AND c.updatedAt < timestamp() - $age "
+    "WITH c LIMIT $batch "
+    "SET c.lockedBy = $fence "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "WITH j WHERE j.state IN ['completed', 'superseded'] "
     "DETACH DELETE j RETURN count(*)";
 
 typedef struct batch_ctx {
