@@ -76,6 +76,7 @@
 #include "bolt/conn.h"
 #include "bolt/pool.h"
 #include "core/err.h"
+#include "queue/job_store.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -133,11 +134,13 @@ int graph_opts_validate(const graph_opts *o, eg_error *err);
 typedef struct graph_store graph_store;
 
 /*
- * New store over a *borrowed* pool (it must outlive the store).  Option
- * strings are copied.  Does not touch the database; run the migrations
- * (graph_schema_*) before use.
+ * New store over a *borrowed* pool and a *borrowed* queue store (both must
+ * outlive the store; queue may be NULL: no embedding jobs are enqueued, for
+ * tests and read-only tools).  Option strings are copied.  Does not touch the
+ * database; register/apply the migrations (graph_schema_*) before use.
  */
-int graph_store_new(graph_store **out, bolt_pool *pool, const graph_opts *opts, eg_error *err);
+int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, const graph_opts *opts,
+                    eg_error *err);
 void graph_store_free(graph_store *g);
 /* Borrowed; valid for the store's life. */
 const graph_opts *graph_store_opts(const graph_store *g);
@@ -162,19 +165,29 @@ typedef struct graph_page {
 /* ---- schema ---- */
 
 /*
- * The graph's migrations, in order: id (stable, e.g. "graph-001-entity-unique")
- * and one Cypher statement each (schema statements cannot share a
- * transaction with writes, so one statement per migration).  The vector index
- * statement embeds the validated index name, dimensions and similarity from
- * `opts`.  *out is a *new* JSON array of {"id","cypher"} for the schema
- * manager to register.
+ * Register the graph's migrations (module "graph") with the schema manager
+ * (schema/schema.h): 1 live-entity constraints (unique (namespace, name) and
+ * id on :Entity), 2 history and relation indexes, 3 the full-text index,
+ * 4 the vector index (name, dimensions, similarity from the store's opts,
+ * the validated index names being the only identifiers spliced into Cypher).
+ * The registry borrows the store's opts: keep the store alive while the
+ * registry may apply them (or re-register).
  */
-int graph_schema_migrations(const graph_opts *opts, json_t **out, eg_error *err);
+int graph_schema_register(graph_store *g, eg_error *err);
 
 /*
- * Apply the migrations directly (idempotent: every statement is IF NOT
- * EXISTS) and wait until the indexes are ONLINE (timeout_ms 0: 60 s).
- * Used by tests and until the schema manager drives them.
+ * The statements of migration `version` (1..GRAPH_SCHEMA_VERSIONS) for opts:
+ * *stmts_out is a *new* array of *new* strings (graph_strv_free).  Exposed
+ * for tests and `engram doctor`.
+ */
+#define GRAPH_SCHEMA_VERSIONS 4
+int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_out, size_t *n_out,
+                            eg_error *err);
+void graph_strv_free(char **v, size_t n);
+
+/*
+ * Register, schema_apply() everything registered, then wait until all
+ * indexes are ONLINE (timeout_ms 0: 60 s).  Convenience for tests and start-up.
  */
 int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err);
 
@@ -365,7 +378,17 @@ int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **
 int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **out,
                                  eg_error *err);
 
-/* ---- hooks for the embedding workers ---- */
+/* ---- hooks for the embedding workers ----
+ *
+ * Jobs the graph enqueues carry: ns = namespace, entity = the entity's stable
+ * id (survives versions; a deleted-and-recreated name gets a new id),
+ * version = the entity version as a decimal string, model = opts.embedding_model,
+ * payload = {"name":..., "hash": <contentHash at enqueue>}.
+ * A worker: lease -> graph_load_embed_input_tx (or _inputs) by job.entity ->
+ * embed out.text (no transaction open) -> queue_complete whose write_fn calls
+ * graph_write_embedding_tx(tx->conn, ..., out.hash, ...) and sets
+ * superseded_out[i] when the status is SUPERSEDED or GONE.
+ */
 
 /* What a worker needs to embed one entity. */
 typedef struct graph_embed_input {
