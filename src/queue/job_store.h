@@ -72,7 +72,12 @@ struct bolt_conn;
 
 /* ---- settings ---- */
 
+#define QUEUE_NAME_MAX 64
+
 typedef struct queue_opts {
+    char name[QUEUE_NAME_MAX]; /* ENGRAM_QUEUE_NAME, default "default": partitions claims (one
+                                * mutex node and one claim range per name); not part of the
+                                * dedupe key.  [A-Za-z0-9_.:-]{1,63} */
     int64_t lease_ms;          /* ENGRAM_QUEUE_LEASE_MS, default 30000 */
     int64_t heartbeat_ms;      /* ENGRAM_QUEUE_HEARTBEAT_MS, default 10000 (<= lease/2) */
     int max_attempts;          /* ENGRAM_QUEUE_MAX_ATTEMPTS, default 8 */
@@ -85,7 +90,7 @@ typedef struct queue_opts {
 
 #define QUEUE_OPTS_INIT                                                                          \
     {                                                                                            \
-        .lease_ms = 30000, .heartbeat_ms = 10000, .max_attempts = 8, .backoff_base_ms = 1000,    \
+        .name = "default", .lease_ms = 30000, .heartbeat_ms = 10000, .max_attempts = 8, .backoff_base_ms = 1000,    \
         .backoff_cap_ms = 3600000, .retention_ms = 7LL * 24 * 3600 * 1000, .prune_batch = 1000,  \
         .reclaim_ms = 5000                                                                       \
     }
@@ -96,6 +101,9 @@ typedef struct queue_opts {
  * positive integer or heartbeat >= lease.
  */
 int queue_opts_from_env(queue_opts *out, eg_error *err);
+
+/* True when s is a valid queue name (see queue_opts.name). */
+bool queue_name_valid(const char *s);
 
 /*
  * Delay before retry number `attempts` (1 = after the first failed attempt):
