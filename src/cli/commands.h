@@ -15,5 +15,6 @@ typedef struct cli_command {
 extern const cli_command cli_commands[];
 
 int cli_cmd_doctor(int argc, char **argv);
+int cli_cmd_serve(int argc, char **argv);
 
 #endif

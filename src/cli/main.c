@@ -10,6 +10,7 @@
 
 const cli_command cli_commands[] = {
     {"doctor", "connect to Neo4j and report server version, agent and protocol", cli_cmd_doctor},
+    {"serve", "run the MCP server (stdio)", cli_cmd_serve},
     {NULL, NULL, NULL},
 };
 
