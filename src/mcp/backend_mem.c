@@ -224,7 +224,7 @@ static json_t *graph_of(mem *m, json_t *entities)
 static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
     mem *m = self;
-    json_t *created = json_array(), *existing = json_array();
+    json_t *ents = json_array(), *created = json_array(), *updated = json_array(), *unchanged = json_array();
     const json_t *list = json_object_get(args, "entities");
     size_t i, n = json_array_size(list);
     json_t *e;
@@ -232,9 +232,26 @@ static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
     json_array_foreach(list, i, e)
     {
         const char *name = sget(e, "name");
-        if (json_object_get(m->entities, name)) {
-            if (!has_string(existing, name))
-                json_array_append_new(existing, json_string(name));
+        json_t *old = json_object_get(m->entities, name);
+        if (old) {
+            /* Same name: merge the new observations in (a new version if any). */
+            json_t *obs = json_object_get(json_object_get(old, "cur"), "observations");
+            json_t *add = json_array();
+            size_t j;
+            json_t *o;
+            json_array_foreach(json_object_get(e, "observations"), j, o) if (!has_string(obs, json_string_value(o)) &&
+                                                                            !has_string(add, json_string_value(o)))
+                json_array_append(add, o);
+            if (json_array_size(add)) {
+                json_t *cur = new_version(m, old);
+                json_array_extend(json_object_get(cur, "observations"), add);
+                embed_entity(m, old);
+                json_array_append_new(updated, json_string(name));
+                json_array_append(ents, cur);
+            } else if (!has_string(unchanged, name) && !has_string(created, name) && !has_string(updated, name)) {
+                json_array_append_new(unchanged, json_string(name));
+            }
+            json_decref(add);
             continue;
         }
         json_int_t t = now_ms(m);
@@ -249,13 +266,15 @@ static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
         json_t *rec = json_pack("{s:o, s:[], s:n}", "cur", cur, "hist", "emb");
         json_object_set_new(m->entities, name, rec);
         embed_entity(m, rec);
-        json_array_append(created, cur);
+        json_array_append(ents, cur);
+        json_array_append_new(created, json_string(name));
         mcp_call_progress(ctx, (double)(i + 1), (double)n, NULL);
     }
+    json_t *copy = json_deep_copy(ents);
     UNLOCK(m);
-    *out = json_pack("{s:O, s:i, s:o}", "entities", created, "created", (int)json_array_size(created),
-                     "existing", existing);
-    json_decref(created);
+    json_decref(ents);
+    *out = json_pack("{s:o, s:o, s:o, s:o}", "entities", copy, "created", created, "updated", updated,
+                     "unchanged", unchanged);
     (void)err;
     return 0;
 }
@@ -263,7 +282,7 @@ static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
 static int t_create_relations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
     mem *m = self;
-    json_t *created = json_array(), *skipped = json_array();
+    json_t *created = json_array(), *skipped = json_array(), *existing = json_array();
     size_t i;
     json_t *r;
     LOCKED(m);
@@ -275,8 +294,11 @@ static int t_create_relations(void *self, const json_t *args, mcp_call_ctx *ctx,
             why = "source entity does not exist";
         else if (!json_object_get(m->entities, to))
             why = "target entity does not exist";
-        else if (find_rel(m, from, to, type))
-            why = "relation already exists (use update_relation to change it)";
+        json_t *dup = why ? NULL : find_rel(m, from, to, type);
+        if (dup) {
+            json_array_append_new(existing, json_deep_copy(json_object_get(dup, "cur")));
+            continue;
+        }
         if (why) {
             json_array_append_new(skipped, json_pack("{s:s, s:s, s:s, s:s}", "from", from, "to", to,
                                                      "relationType", type, "reason", why));
@@ -293,10 +315,10 @@ static int t_create_relations(void *self, const json_t *args, mcp_call_ctx *ctx,
         json_array_append_new(m->relations, json_pack("{s:o, s:[]}", "cur", cur, "hist"));
         json_array_append(created, cur);
     }
+    json_t *copy = json_deep_copy(created);
     UNLOCK(m);
-    *out = json_pack("{s:O, s:i, s:o}", "relations", created, "created", (int)json_array_size(created),
-                     "skipped", skipped);
     json_decref(created);
+    *out = json_pack("{s:o, s:o, s:o}", "relations", copy, "existing", existing, "skipped", skipped);
     (void)ctx;
     (void)err;
     return 0;
@@ -419,12 +441,13 @@ static int t_delete_observations(void *self, const json_t *args, mcp_call_ctx *c
 static int t_delete_relations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
     mem *m = self;
-    int n = 0;
+    json_t *deleted = json_array(), *missing = json_array();
     size_t i;
     json_t *x;
     LOCKED(m);
     json_array_foreach(json_object_get(args, "relations"), i, x)
     {
+        int n = 0;
         for (size_t k = json_array_size(m->relations); k-- > 0;) {
             json_t *c = json_object_get(json_array_get(m->relations, k), "cur");
             if (!strcmp(sget(c, "from"), sget(x, "from")) && !strcmp(sget(c, "to"), sget(x, "to")) &&
@@ -433,9 +456,11 @@ static int t_delete_relations(void *self, const json_t *args, mcp_call_ctx *ctx,
                 n++;
             }
         }
+        json_array_append_new(n ? deleted : missing, json_pack("{s:s, s:s, s:s}", "from", sget(x, "from"), "to",
+                                                               sget(x, "to"), "relationType", sget(x, "relationType")));
     }
     UNLOCK(m);
-    *out = json_pack("{s:i}", "deleted", n);
+    *out = json_pack("{s:o, s:o}", "deleted", deleted, "notFound", missing);
     (void)ctx;
     (void)err;
     return 0;
@@ -647,7 +672,7 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
     json_decref(g);
     eg_free(qv);
     json_object_set_new(res, "matches", scored);
-    json_object_set_new(res, "mode", json_string(hybrid ? "hybrid" : "semantic"));
+    json_object_set_new(res, "searchType", json_string(hybrid ? "hybrid" : "semantic"));
     mcp_call_progress(ctx, 1, 1, "search done");
     *out = res;
     return 0;
@@ -697,7 +722,7 @@ static int t_get_entity_history(void *self, const json_t *args, mcp_call_ctx *ct
         json_array_extend(versions, json_object_get(rec, "hist"));
         json_array_append(versions, json_object_get(rec, "cur"));
     }
-    *out = json_pack("{s:s, s:o}", "entityName", sget(args, "entityName"), "versions", json_deep_copy(versions));
+    *out = json_pack("{s:s, s:o}", "entityName", sget(args, "entityName"), "history", json_deep_copy(versions));
     UNLOCK(m);
     json_decref(versions);
     (void)ctx;
@@ -716,7 +741,7 @@ static int t_get_relation_history(void *self, const json_t *args, mcp_call_ctx *
         json_array_append(versions, json_object_get(r, "cur"));
     }
     *out = json_pack("{s:s, s:s, s:s, s:o}", "from", sget(args, "from"), "to", sget(args, "to"), "relationType",
-                     sget(args, "relationType"), "versions", json_deep_copy(versions));
+                     sget(args, "relationType"), "history", json_deep_copy(versions));
     UNLOCK(m);
     json_decref(versions);
     (void)ctx;

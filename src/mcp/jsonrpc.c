@@ -66,7 +66,7 @@ void mcp_jsonrpc_parse(mcp_msg *out, const char *data, size_t len)
         return;
     }
     json_error_t jerr;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
         char msg[160];
         snprintf(msg, sizeof msg, "parse error: %.100s", jerr.text);

@@ -66,9 +66,16 @@
     ",\"metadata\":{\"type\":[\"object\",\"null\"]},\"version\":" S_INT ",\"createdAt\":" S_NUM \
     ",\"updatedAt\":" S_NUM ",\"validFrom\":" S_NUM ",\"validTo\":" S_TS_NULL "}}"
 
+#define REL_KEYS_OUT                                                                        \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"from\",\"to\",\"relationType\"]," \
+    "\"properties\":{\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR "}}}"
+#define PAGE_IN                                                                                  \
+    ",\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":\"Page size.\"}"   \
+    ",\"cursor\":{\"type\":\"string\",\"description\":\"nextCursor of the previous page, to continue.\"}"
+#define PAGE_OUT ",\"nextCursor\":" S_STR ",\"truncated\":{\"type\":\"boolean\"}"
 #define ENTITIES_OUT "{\"type\":\"array\",\"items\":" ENTITY_OUT "}"
 #define RELATIONS_OUT "{\"type\":\"array\",\"items\":" RELATION_OUT "}"
-#define GRAPH_PROPS "\"entities\":" ENTITIES_OUT ",\"relations\":" RELATIONS_OUT
+#define GRAPH_PROPS "\"entities\":" ENTITIES_OUT ",\"relations\":" RELATIONS_OUT PAGE_OUT
 
 #define OBJ(req, props) \
     "{\"type\":\"object\",\"required\":[" req "],\"additionalProperties\":false,\"properties\":{" props "}}"
@@ -77,6 +84,9 @@
 /* memento's read_graph/debug tools took a dummy parameter; accept it. */
 #define DUMMY_ARGS \
     "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"random_string\":" S_STR "}}"
+#define PAGED_ARGS \
+    "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"random_string\":" S_STR \
+    PAGE_IN "}}"
 
 #define SEARCH_IN(extra)                                                                         \
     OBJ("\"query\"",                                                                             \
@@ -92,8 +102,8 @@
     "\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\",\"score\"]," \
     "\"properties\":{\"name\":" S_STR ",\"entityType\":" S_STR ",\"score\":" S_NUM              \
     ",\"vectorScore\":{\"type\":[\"number\",\"null\"]},\"keywordScore\":{\"type\":[\"number\",\"null\"]}}}}" \
-    ",\"mode\":{\"type\":\"string\",\"enum\":[\"semantic\",\"hybrid\",\"keyword\"]}"            \
-    ",\"note\":" S_STR
+    ",\"searchType\":{\"type\":\"string\",\"enum\":[\"semantic\",\"hybrid\",\"keyword\"]}"      \
+    ",\"note\":" S_STR ",\"fallback\":" S_STR
 
 #define FREE_OUT "{\"type\":\"object\"}"
 
@@ -108,21 +118,23 @@
 static mcp_tool g_tools[] = {
     {"create_entities", "Create entities",
      "Store new entities (people, projects, concepts...) in the knowledge graph, each with a type and "
-     "a list of observations (facts). Names are unique: an entity whose name already exists is not "
-     "duplicated and is reported under 'existing' (use add_observations to add facts to it). "
+     "a list of observations (facts). Names are unique: for a name that already exists no duplicate "
+     "is made; its new observations are merged in (listed under 'updated' or 'unchanged'). "
      "Embeddings for semantic search are computed in the background.",
      OBJ("\"entities\"", "\"entities\":{\"type\":\"array\",\"minItems\":1,\"items\":" ENTITY_IN
                          ",\"description\":\"Entities to create.\"}"),
-     OUT("\"entities\",\"created\",\"existing\"",
-         "\"entities\":" ENTITIES_OUT ",\"created\":" S_INT ",\"existing\":" S_STRS),
+     OUT("\"entities\",\"created\"",
+         "\"entities\":" ENTITIES_OUT ",\"created\":" S_STRS ",\"updated\":" S_STRS
+         ",\"unchanged\":" S_STRS ",\"jobIds\":" S_STRS),
      CREATE, SLOT(create_entities), NULL, NULL},
     {"create_relations", "Create relations",
      "Connect existing entities with directed, typed relations (from -> to), optionally with "
-     "strength and confidence in 0..1. Both entities must already exist; relations whose endpoints "
-     "are missing, or that already exist, are listed under 'skipped' with the reason.",
+     "strength and confidence in 0..1. Both entities must already exist: relations whose endpoints "
+     "are missing are listed under 'skipped' with the reason; ones that already exist under "
+     "'existing' (use update_relation to change them).",
      OBJ("\"relations\"", "\"relations\":{\"type\":\"array\",\"minItems\":1,\"items\":" RELATION_IN "}"),
-     OUT("\"relations\",\"created\",\"skipped\"",
-         "\"relations\":" RELATIONS_OUT ",\"created\":" S_INT
+     OUT("\"relations\",\"skipped\"",
+         "\"relations\":" RELATIONS_OUT ",\"existing\":" RELATIONS_OUT
          ",\"skipped\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"from\",\"to\","
          "\"relationType\",\"reason\"],\"properties\":{\"from\":" S_STR ",\"to\":" S_STR
          ",\"relationType\":" S_STR ",\"reason\":" S_STR "}}}"),
@@ -169,7 +181,8 @@ static mcp_tool g_tools[] = {
      "Delete relations identified by from, to and relationType (all of their versions).",
      OBJ("\"relations\"", "\"relations\":{\"type\":\"array\",\"minItems\":1,\"items\":" OBJ(
                               "\"from\",\"to\",\"relationType\"", REL_KEY_IN) "}"),
-     OUT("\"deleted\"", "\"deleted\":" S_INT), DELETE, SLOT(delete_relations), NULL, NULL},
+     OUT("\"deleted\",\"notFound\"", "\"deleted\":" REL_KEYS_OUT ",\"notFound\":" REL_KEYS_OUT), DELETE,
+     SLOT(delete_relations), NULL, NULL},
     {"get_relation", "Get a relation",
      "Look up the current version of one relation by from, to and relationType, including strength, "
      "confidence and metadata. 'found' is false when it does not exist.",
@@ -185,14 +198,14 @@ static mcp_tool g_tools[] = {
     {"read_graph", "Read the whole graph",
      "Return every current entity and relation. Prefer search_nodes, semantic_search or open_nodes on "
      "large memories.",
-     DUMMY_ARGS, OUT("\"entities\",\"relations\",\"total\"", GRAPH_PROPS ",\"total\":" S_INT), RO,
+     PAGED_ARGS, OUT("\"entities\",\"relations\"", GRAPH_PROPS ",\"total\":" S_INT), RO,
      SLOT(read_graph), NULL, NULL},
     {"search_nodes", "Keyword search",
      "Find entities whose name, type or observations contain the query text (case-insensitive, "
      "literal: special characters are not operators). Returns the entities and the relations among "
      "them.",
-     OBJ("\"query\"", "\"query\":" S_NESTR("Text to look for.")
-                      ",\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}"),
+     OBJ("\"query\"", "\"query\":{\"type\":\"string\",\"description\":\"Text to look for (empty: "
+                      "all entities by name).\"}" PAGE_IN),
      OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(search_nodes), NULL, NULL},
     {"open_nodes", "Open entities by name",
      "Fetch specific entities by exact name, plus the relations among them.",
@@ -205,7 +218,7 @@ static mcp_tool g_tools[] = {
      SEARCH_IN(",\"hybrid_search\":{\"type\":\"boolean\",\"description\":\"Fuse keyword and vector "
                "scores (default true).\"},\"semantic_weight\":" S_UNIT(
                    "Weight of the vector score in hybrid mode (default 0.6).")),
-     OUT("\"entities\",\"relations\",\"matches\",\"mode\"", GRAPH_PROPS "," MATCHES_OUT), RO,
+     OUT("\"entities\",\"relations\",\"matches\",\"searchType\"", GRAPH_PROPS "," MATCHES_OUT), RO,
      SLOT(semantic_search), NULL, NULL},
     {"get_entity_embedding", "Get an entity's embedding",
      "Return the stored embedding vector of an entity with its model, dimensions and the time it was "
@@ -218,19 +231,20 @@ static mcp_tool g_tools[] = {
     {"get_entity_history", "Entity history",
      "Return every version of an entity, oldest first, with validFrom/validTo timestamps (ms).",
      OBJ("\"entityName\"", "\"entityName\":" S_NESTR("Name of the entity.")),
-     OUT("\"entityName\",\"versions\"", "\"entityName\":" S_STR ",\"versions\":" ENTITIES_OUT), RO,
+     OUT("\"entityName\",\"history\"", "\"entityName\":" S_STR ",\"history\":" ENTITIES_OUT PAGE_OUT), RO,
      SLOT(get_entity_history), NULL, NULL},
     {"get_relation_history", "Relation history",
      "Return every version of a relation, oldest first, with validFrom/validTo timestamps (ms).",
      OBJ("\"from\",\"to\",\"relationType\"", REL_KEY_IN),
-     OUT("\"from\",\"to\",\"relationType\",\"versions\"",
-         "\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR ",\"versions\":" RELATIONS_OUT),
+     OUT("\"from\",\"to\",\"relationType\",\"history\"",
+         "\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR ",\"history\":" RELATIONS_OUT
+         PAGE_OUT),
      RO, SLOT(get_relation_history), NULL, NULL},
     {"get_graph_at_time", "Graph at a point in time",
      "Return the entities and relations as they were at a past moment (milliseconds since the Unix "
      "epoch).",
      OBJ("\"timestamp\"", "\"timestamp\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Unix time "
-                          "in milliseconds.\"}"),
+                          "in milliseconds.\"}" PAGE_IN),
      OUT("\"timestamp\",\"entities\",\"relations\"", "\"timestamp\":" S_NUM "," GRAPH_PROPS), RO,
      SLOT(get_graph_at_time), NULL, NULL},
     {"get_decayed_graph", "Graph with decayed confidence",
@@ -238,18 +252,19 @@ static mcp_tool g_tools[] = {
      "unconfirmed knowledge weighs less. Both parameters are optional and honoured.",
      OBJ("", "\"reference_time\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Compute ages "
              "relative to this Unix time in ms (default now).\"},\"decay_factor\":{\"type\":\"number\","
-             "\"minimum\":0.001,\"description\":\"Half-life in days (default 30).\"}"),
+             "\"minimum\":0.001,\"description\":\"Half-life in days (default 30).\"}" PAGE_IN),
      OUT("\"entities\",\"relations\",\"decay\"",
          GRAPH_PROPS ",\"decay\":{\"type\":\"object\",\"required\":[\"referenceTime\",\"halfLifeDays\","
                      "\"minConfidence\"],\"properties\":{\"referenceTime\":" S_NUM ",\"halfLifeDays\":" S_NUM
                      ",\"minConfidence\":" S_NUM "}}"),
      RO, SLOT(get_decayed_graph), NULL, NULL},
     {"force_generate_embedding", "Recompute an embedding",
-     "Debug: compute the embedding of one entity now (bypassing the queue) and store it.",
+     "Recompute the embedding of one entity: queues a fresh embedding job for its current version "
+     "(even if one already completed) and reports the job ids.",
      OBJ("\"entity_name\"", "\"entity_name\":" S_NESTR("Name of the entity.")),
-     OUT("\"success\",\"entity\",\"vector_length\",\"model\"",
-         "\"success\":{\"type\":\"boolean\"},\"entity\":" S_STR ",\"entity_id\":" S_STR
-         ",\"vector_length\":" S_INT ",\"model\":" S_STR),
+     OUT("\"success\",\"entity\"",
+         "\"success\":{\"type\":\"boolean\"},\"entity\":" S_STR ",\"jobIds\":" S_STRS
+         ",\"queued\":{\"type\":\"boolean\"},\"vector_length\":" S_INT ",\"model\":" S_STR),
      false, false, true, false, SLOT(force_generate_embedding), NULL, NULL},
     {"debug_embedding_config", "Embedding configuration",
      "Debug: show the embedding provider, model, dimensions, vector index settings and counts of "
@@ -262,7 +277,7 @@ static mcp_tool g_tools[] = {
      "Find entities by combining keyword and vector similarity with an explicit weight; every match "
      "reports its combined, vector and keyword scores.",
      SEARCH_IN(",\"semantic_weight\":" S_UNIT("Weight of the vector score, 0..1 (default 0.6).")),
-     OUT("\"entities\",\"relations\",\"matches\",\"mode\"", GRAPH_PROPS "," MATCHES_OUT), RO,
+     OUT("\"entities\",\"relations\",\"matches\",\"searchType\"", GRAPH_PROPS "," MATCHES_OUT), RO,
      SLOT(hybrid_search), NULL, NULL},
     {"queue_status", "Embedding queue status",
      "Show the embedding job queue: counts per state (pending, leased, completed, dead, superseded), "
