@@ -137,9 +137,6 @@ static void run_call(mcp_server *s, mcp_call_ctx *c)
     int rc = EG_ECANCELED;
     if (!mcp_call_cancelled(c))
         rc = mcp_tools_call(s->be, c->tool, c->args, c, &result, &err);
-    pthread_mutex_lock(&s->mu);
-    inflight_remove(s, c);
-    pthread_mutex_unlock(&s->mu);
     if (rc == EG_ECANCELED || mcp_call_cancelled(c)) {
         json_decref(result); /* cancelled: no response at all */
     } else if (rc == EG_ENOTFOUND) {
@@ -151,6 +148,11 @@ static void run_call(mcp_server *s, mcp_call_ctx *c)
     } else {
         send_msg(s, mcp_jsonrpc_result(c->id, result));
     }
+    /* Leave the in-flight list only after the answer is out, so drain()
+     * returning means every response has been written. */
+    pthread_mutex_lock(&s->mu);
+    inflight_remove(s, c);
+    pthread_mutex_unlock(&s->mu);
     ctx_free(c);
 }
 
