@@ -386,9 +386,12 @@ static const char *const Q_LEASE =
     "CALL { "
     "  WITH q "
     "  MATCH (c:EmbedJob) "
-    "  WHERE c.queue = q.name AND c.state = 'pending' AND c.runAt <= timestamp() "
+    "  WHERE c.queue = $queue AND c.state = 'pending' AND c.runAt <= timestamp() "
     "    AND ($model IS NULL OR c.model = $model) "
-    "  RETURN c ORDER BY c.runAt, c.id LIMIT $max "
+    /* ordering by the whole index key lets the planner read the range
+     * index in order and stop after $max entries (ORDER BY runAt alone
+     * plans a Top over every due job: O(queue length) per claim) */
+    "  RETURN c ORDER BY c.queue, c.state, c.runAt LIMIT $max "
     "} "
     "SET c.lockedBy = $token "
     "WITH c.id AS cid "
@@ -563,6 +566,16 @@ static const char *const Q_COMPLETE =
     "    j.completedAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN l.idx, " JOB_COLS;
 
+/* The same without a writer: only which jobs were held. */
+static const char *const Q_COMPLETE_MIN =
+    PFX "UNWIND $leases AS l "
+    "MATCH (j:EmbedJob {id: l.id}) "
+    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
+    "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
+    "    j.completedAt = timestamp(), j.updatedAt = timestamp() "
+    "RETURN l.idx, j.id";
+
 static const char *const Q_SUPERSEDE =
     PFX "UNWIND $ids AS id MATCH (j:EmbedJob {id: id}) "
     "SET j.state = 'superseded' RETURN count(j)";
@@ -618,7 +631,7 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
     }
     int rc = params_check(p, err);
     if (!rc)
-        rc = run(conn, Q_COMPLETE, p, complete_row, c, err);
+        rc = run(conn, c->write_fn ? Q_COMPLETE : Q_COMPLETE_MIN, p, complete_row, c, err);
     bolt_params_free(p);
     if (rc || !c->write_fn || c->jv.n == 0)
         return rc;
@@ -870,7 +883,7 @@ static int status_agg_row(const bolt_value *rec, void *ctx, eg_error *err)
 }
 
 static const char *const Q_STATUS_COUNTS =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue "
+    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state IS NOT NULL AND j.runAt IS NOT NULL "
     "RETURN j.model AS model, j.state AS state, count(*) AS n ORDER BY model, state";
 
 static const char *const Q_STATUS_AGG =
@@ -884,8 +897,8 @@ static const char *const Q_STATUS_AGG =
     "RETURN now, ready, oldest, nextRun, expired";
 
 static const char *const Q_STATUS_DEAD =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' "
-    "WITH j ORDER BY j.updatedAt DESC LIMIT 20 RETURN " JOB_COLS;
+    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' AND j.updatedAt IS NOT NULL "
+    "WITH j ORDER BY j.queue DESC, j.state DESC, j.updatedAt DESC LIMIT 20 RETURN " JOB_COLS;
 
 static int status_work(bolt_conn *c, void *payload, eg_error *err)
 {
@@ -933,7 +946,7 @@ static const char *const Q_LIST =
     PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue "
     "  AND ($state IS NULL OR j.state = $state) AND ($model IS NULL OR j.model = $model) "
     "  AND ($ns IS NULL OR j.namespace = $ns) AND ($entity IS NULL OR j.entity = $entity) "
-    "  AND ($after IS NULL OR j.id > $after) "
+    "  AND j.id > coalesce($after, '') "
     "WITH j ORDER BY j.id LIMIT $limit RETURN " JOB_COLS;
 
 typedef struct list_ctx {
@@ -990,7 +1003,7 @@ static int neo_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
 /* ---- retry and prune ---- */
 
 static const char *const Q_RETRY =
-    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state = 'dead' "
+    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state = 'dead' AND c.runAt IS NOT NULL "
     "  AND ($ids IS NULL OR c.id IN $ids) AND ($model IS NULL OR c.model = $model) "
     "WITH c LIMIT $batch "
     "SET c.lockedBy = $fence "
