@@ -258,7 +258,8 @@ static const char *const Q_ENQUEUE =
     "  MATCH (o:EmbedJob {id: cid}) "
     "  REMOVE o.lockedBy "
     "  WITH o WHERE o.state = 'pending' "
-    "  SET o.state = 'superseded', o.updatedAt = timestamp(), o.completedAt = timestamp() "
+    "  SET o.state = 'superseded', o.runAt = timestamp(), o.updatedAt = timestamp(), "
+    "      o.completedAt = timestamp() "
     "  RETURN count(o) AS sup "
     "} "
     "RETURN r.idx AS idx, j.id AS id, j.state AS state, created, sup";
@@ -399,8 +400,8 @@ static const char *const Q_LEASE =
     "REMOVE j.lockedBy "
     "WITH j WHERE j.state = 'pending' "
     "SET j.state = 'leased', j.leaseToken = $token, j.leaseOwner = $owner, "
-    "    j.leaseUntil = timestamp() + $leaseMs, j.attempts = j.attempts + 1, "
-    "    j.updatedAt = timestamp() "
+    "    j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs, "
+    "    j.attempts = j.attempts + 1, j.updatedAt = timestamp() "
     "RETURN " JOB_COLS;
 
 typedef struct lease_ctx {
@@ -470,7 +471,7 @@ static const char *const Q_HEARTBEAT =
     "MATCH (j:EmbedJob {id: l.id}) "
     "SET j.lockedBy = $fence REMOVE j.lockedBy "
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
-    "SET j.leaseUntil = timestamp() + $leaseMs "
+    "SET j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs "
     "RETURN l.idx";
 
 static const char *const Q_RELEASE =
@@ -563,7 +564,7 @@ static const char *const Q_COMPLETE =
     "SET j.lockedBy = $fence REMOVE j.lockedBy "
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
-    "    j.completedAt = timestamp(), j.updatedAt = timestamp() "
+    "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN l.idx, " JOB_COLS;
 
 /* The same without a writer: only which jobs were held. */
@@ -573,7 +574,7 @@ static const char *const Q_COMPLETE_MIN =
     "SET j.lockedBy = $fence REMOVE j.lockedBy "
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
-    "    j.completedAt = timestamp(), j.updatedAt = timestamp() "
+    "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN l.idx, j.id";
 
 static const char *const Q_SUPERSEDE =
@@ -713,7 +714,7 @@ out:
     "  ELSE $base * 2.0 ^ (CASE WHEN j.attempts < 1 THEN 0 ELSE j.attempts - 1 END) END AS full "  \
     "WITH j, f, now, dead, toInteger(full / 2.0 + rand() * (full / 2.0)) AS d "                    \
     "SET j.state = CASE WHEN dead THEN 'dead' ELSE 'pending' END, "                                \
-    "    j.runAt = CASE WHEN dead THEN j.runAt "                                                   \
+    "    j.runAt = CASE WHEN dead THEN now "                                                   \
     "      ELSE now + CASE WHEN d < f.retryAfter THEN f.retryAfter ELSE d END END, "               \
     "    j.lastError = f.error, j.lastErrorCategory = f.category, j.updatedAt = now, "             \
     "    j.leaseOwner = null, j.leaseToken = null, j.leaseUntil = null "
@@ -727,7 +728,7 @@ static const char *const Q_FAIL =
 
 static const char *const Q_RECLAIM =
     PFX "MATCH (c:EmbedJob) "
-    "WHERE c.queue = $queue AND c.state = 'leased' AND c.leaseUntil < timestamp() "
+    "WHERE c.queue = $queue AND c.state = 'leased' AND c.runAt < timestamp() "
     "WITH c LIMIT $limit "
     "SET c.lockedBy = $fence "
     "WITH c.id AS cid "
@@ -893,12 +894,12 @@ static const char *const Q_STATUS_AGG =
     "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'pending' "
     "  AND j.runAt > now RETURN min(j.runAt) AS nextRun } "
     "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'leased' "
-    "  AND j.leaseUntil < now RETURN count(j) AS expired } "
+    "  AND j.runAt < now RETURN count(j) AS expired } "
     "RETURN now, ready, oldest, nextRun, expired";
 
 static const char *const Q_STATUS_DEAD =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' AND j.updatedAt IS NOT NULL "
-    "WITH j ORDER BY j.queue DESC, j.state DESC, j.updatedAt DESC LIMIT 20 RETURN " JOB_COLS;
+    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' AND j.runAt IS NOT NULL "
+    "WITH j ORDER BY j.queue DESC, j.state DESC, j.runAt DESC LIMIT 20 RETURN " JOB_COLS;
 
 static int status_work(bolt_conn *c, void *payload, eg_error *err)
 {
@@ -1016,7 +1017,7 @@ static const char *const Q_RETRY =
 
 static const char *const Q_PRUNE =
     PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state IN ['completed', 'superseded'] "
-    "  AND c.updatedAt < timestamp() - $age "
+    "  AND c.runAt < timestamp() - $age "
     "WITH c LIMIT $batch "
     "SET c.lockedBy = $fence "
     "WITH c.id AS cid "
@@ -1147,11 +1148,28 @@ static const char *const queue_v1[] = {
     NULL,
 };
 
+/*
+ * v2: one index serves claim, expiry sweep, dead list and prune.  runAt is
+ * "when this job's next transition is due": pending - may run; leased - the
+ * lease expires (= leaseUntil); completed/superseded/dead - when it got there.
+ * Every lease and completion then updates one composite index instead of
+ * three.
+ */
+static const char *const queue_v2[] = {
+    "DROP INDEX embedjob_lease IF EXISTS",
+    "DROP INDEX embedjob_done IF EXISTS",
+    NULL,
+};
+
 static const schema_migration queue_migrations[] = {
     {.version = 1,
      .description = "EmbedJob: unique id and dedupe key, claim/lease/prune/entity range indexes; "
                     "EmbedQueue mutex",
      .statements = queue_v1},
+    {.version = 2,
+     .description = "EmbedJob: runAt doubles as lease expiry and completion time; drop the "
+                    "lease and done indexes",
+     .statements = queue_v2},
 };
 
 static const schema_module queue_module = {
