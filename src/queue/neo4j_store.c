@@ -383,7 +383,13 @@ out:
 /* ---- lease ---- */
 
 static const char *const Q_LEASE =
-    PFX "MERGE (q:EmbedQueue {name: $queue}) "
+    /* An idle poll must not take the mutex: first check, lock-free, that a
+     * due job exists at all (one index entry); no row, no lock. */
+    PFX "MATCH (p:EmbedJob) "
+    "WHERE p.queue = $queue AND p.state = 'pending' AND p.runAt <= timestamp() "
+    "  AND ($model IS NULL OR p.model = $model) "
+    "WITH p ORDER BY p.queue, p.state, p.runAt LIMIT 1 "
+    "MERGE (q:EmbedQueue {name: $queue}) "
     "SET q.claims = coalesce(q.claims, 0) + 1 "
     "WITH q "
     "CALL { "
