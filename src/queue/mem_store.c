@@ -739,7 +739,7 @@ static int mem_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
             continue;
         match[nm++] = j;
     }
-    if (!rc)
+    if (!rc && nm > 1)
         qsort(match, nm, sizeof *match, cmp_job_id);
     size_t take = nm < f->limit ? nm : f->limit;
     queue_job *out = take ? eg_calloc(take, sizeof *out) : NULL;
