@@ -4,6 +4,7 @@
 #include "cli/cli_neo4j.h"
 
 #include "queue/neo4j_store.h"
+#include "schema/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,16 @@ int cli_schema_register_all(eg_error *err)
 {
     /* Each module adds its line here. */
     return queue_schema_register(err);
+}
+
+int cli_schema_startup(bolt_pool *pool, eg_error *err)
+{
+    int rc = cli_schema_register_all(err);
+    if (!rc)
+        rc = schema_apply(pool, NULL, NULL, err);
+    if (rc)
+        eg_error_prefix(err, "applying the schema");
+    return rc;
 }
 
 int cli_fail(const char *cmd, const eg_error *err)

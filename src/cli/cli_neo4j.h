@@ -28,6 +28,13 @@ int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err);
 /* Register every module's schema migrations (queue, graph, ...). */
 int cli_schema_register_all(eg_error *err);
 
+/*
+ * At startup of anything that uses the database (worker, server): register
+ * every module's migrations and apply what is pending (idempotent; safe
+ * when several processes start at once).
+ */
+int cli_schema_startup(bolt_pool *pool, eg_error *err);
+
 /* Print "engram <cmd>: <message>" for err on stderr; returns 1. */
 int cli_fail(const char *cmd, const eg_error *err);
 

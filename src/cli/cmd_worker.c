@@ -141,7 +141,8 @@ int cli_cmd_worker(int argc, char **argv)
     worker_manager *m = NULL;
     worker_health *h = NULL;
     int rc = 1;
-    if (cli_open_pool(&pool, (size_t)wo.concurrency * 2 + 4, &err) || queue_neo4j_new(&store, pool, &qo, &err) ||
+    if (cli_open_pool(&pool, (size_t)wo.concurrency * 2 + 4, &err) || cli_schema_startup(pool, &err) ||
+        queue_neo4j_new(&store, pool, &qo, &err) ||
         worker_neo4j_sink_new(&sink, pool, go.database, go.vector_index, &err) ||
         worker_manager_new(&m, &wo, &ec, store, sink, &err) || worker_manager_start(m, &err)) {
         cli_fail("worker", &err);
