@@ -63,8 +63,12 @@ void bolt_ps_local_time(bolt_ps_writer *w, int64_t nanos);
 void bolt_ps_duration(bolt_ps_writer *w, int64_t months, int64_t days, int64_t seconds, int64_t nanos);
 void bolt_ps_point2d(bolt_ps_writer *w, int64_t srid, double x, double y);
 void bolt_ps_point3d(bolt_ps_writer *w, int64_t srid, double x, double y, double z);
-/* Re-encode a decoded value (round trips, forwarding). */
+/* Re-encode a decoded value (round trips, forwarding); 5.x graph layouts. */
 void bolt_ps_value(bolt_ps_writer *w, const bolt_value *v);
+/* Same, choosing the graph structure layout: bolt_major 4 writes 3/5/3 fields. */
+void bolt_ps_value_major(bolt_ps_writer *w, const bolt_value *v, int bolt_major);
+/* Append n bytes that already are PackStream (e.g. a pre-encoded map body). */
+void bolt_ps_raw(bolt_ps_writer *w, const void *p, size_t n);
 /*
  * Encode a JSON value: null/bool/int/real/string/array/object map directly
  * (JSON integers become PackStream Integer, reals become Float).

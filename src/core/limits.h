@@ -11,6 +11,7 @@
 #define EG_LIMIT_PS_DEPTH 64u                      /* nesting of lists/maps/structs */
 #define EG_LIMIT_PS_STRING (128u * 1024u * 1024u)  /* one string or byte array */
 #define EG_LIMIT_PS_ITEMS (16u * 1024u * 1024u)    /* items in one list or map */
+#define EG_LIMIT_PS_ARENA (2048u * 1024u * 1024u)  /* decoded bytes held by one bolt_arena */
 
 /* MCP */
 #define EG_LIMIT_MCP_LINE (16u * 1024u * 1024u)      /* one JSON-RPC message on stdio */
