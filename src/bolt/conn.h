@@ -135,6 +135,12 @@ bool bolt_conn_in_tx(const bolt_conn *c);
 /* Monotonic ms of last successful exchange (pool liveness decisions). */
 int64_t bolt_conn_last_used_ms(const bolt_conn *c);
 
+/*
+ * Bookmark of the last committed transaction or auto-commit query, or NULL.
+ * Borrowed until the next call on the connection.
+ */
+const char *bolt_conn_last_bookmark(const bolt_conn *c);
+
 /* RESET round trip: back to READY, drops any open transaction. */
 int bolt_conn_reset(bolt_conn *c, eg_error *err);
 
