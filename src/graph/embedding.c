@@ -1,0 +1,589 @@
+/*
+ * embedding.c - the graph side of embeddings: the worker hooks (load the
+ * text of an entity, write a vector fenced on its content hash), the
+ * enqueue/backfill tool, and the inspection tools.
+ *
+ * Fencing: a vector is written only if the live entity's contentHash still
+ * equals the hash of the text the vector was computed from.  The write runs
+ * in two statements in the caller's transaction: the first takes the
+ * entity's write lock (bumping lockSeq) and reads the hash *after* the lock,
+ * the second writes.  A mutation that commits between the worker's read and
+ * its write therefore makes the write a no-op ("superseded"); the newer
+ * version has its own job.
+ */
+#include "graph/graph_int.h"
+
+#include "core/alloc.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- worker hooks ---- */
+
+void graph_embed_input_clear(graph_embed_input *in)
+{
+    if (in == NULL)
+        return;
+    eg_free(in->ns);
+    eg_free(in->entity_id);
+    eg_free(in->name);
+    eg_free(in->text);
+    memset(in, 0, sizeof *in);
+}
+
+static const char Q_LOAD_BY_ID[] =
+    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
+    "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
+    "e.observations AS observations";
+static const char Q_LOAD_BY_NAME[] =
+    "MATCH (e:Entity {namespace: $ns, name: $name}) "
+    "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
+    "e.observations AS observations";
+
+static int fill_input(const json_t *row, const char *ns, graph_embed_input *out, eg_error *err)
+{
+    json_t *obs = json_object_get(row, "observations");
+    json_t *dec = NULL;
+    if (json_is_string(obs)) { /* memento-era JSON text */
+        dec = json_loads(json_string_value(obs), 0, NULL);
+        obs = dec;
+    }
+    size_t n = json_is_array(obs) ? json_array_size(obs) : 0;
+    const char **v = eg_calloc(n ? n : 1, sizeof *v);
+    if (v == NULL) {
+        json_decref(dec);
+        return graph_oom(err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(obs, i));
+        v[i] = s ? s : "";
+    }
+    const char *name = graph_jstr(row, "name"), *type = graph_jstr(row, "entityType");
+    int rc = graph_embedding_text(name ? name : "", type ? type : "", v, n, &out->text, out->hash,
+                                  err);
+    eg_free(v);
+    json_decref(dec);
+    if (rc != 0)
+        return rc;
+    out->ns = eg_strdup(ns);
+    out->entity_id = eg_strdup(graph_jstr(row, "id") ? graph_jstr(row, "id") : "");
+    out->name = eg_strdup(name ? name : "");
+    out->version = graph_jint(row, "version", 0);
+    out->found = true;
+    if (!out->ns || !out->entity_id || !out->name) {
+        graph_embed_input_clear(out);
+        return graph_oom(err);
+    }
+    return 0;
+}
+
+int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_id,
+                              const char *name, graph_embed_input *out, eg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (ns == NULL || (entity_id == NULL && name == NULL))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "load embed input: need ns and id or name");
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    if (entity_id)
+        bolt_params_str(p, "id", entity_id);
+    else
+        bolt_params_str(p, "name", name);
+    json_t *rows = NULL;
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, entity_id ? Q_LOAD_BY_ID : Q_LOAD_BY_NAME, p, &rows, err);
+    bolt_params_free(p);
+    if (rc == 0 && json_array_size(rows) > 0)
+        rc = fill_input(json_array_get(rows, 0), ns, out, err);
+    json_decref(rows);
+    return rc;
+}
+
+typedef struct load_work {
+    const char *ns;
+    const char *const *ids;
+    size_t n;
+    graph_embed_input *out;
+} load_work;
+
+static int load_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    load_work *w = payload;
+    for (size_t i = 0; i < w->n; i++)
+        graph_embed_input_clear(&w->out[i]);
+    for (size_t i = 0; i < w->n; i++) {
+        int rc = graph_load_embed_input_tx(c, w->ns, w->ids[i], NULL, &w->out[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *entity_ids,
+                            size_t n, graph_embed_input *out, eg_error *err)
+{
+    memset(out, 0, n * sizeof *out);
+    load_work w = {ns, entity_ids, n, out};
+    int rc = graph_read(g, load_fn, &w, err);
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++)
+            graph_embed_input_clear(&out[i]);
+    return rc;
+}
+
+static const char Q_FENCE[] =
+    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
+    "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
+    "RETURN e.contentHash AS hash, e.version AS version";
+
+static const char Q_WRITE_VEC[] =
+    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
+    "CALL db.create.setNodeVectorProperty(e, 'embedding', $vec) "
+    "SET e.embeddingModel = $model, e.embeddingDimensions = $dims, "
+    "e.embeddingVersion = e.version, e.embeddingHash = $hash, e.embeddingUpdatedAt = timestamp()";
+
+int graph_write_embedding_tx(bolt_conn *c, const graph_opts *opts, const char *ns,
+                             const char *entity_id, const char *hash, const char *model,
+                             const float *vec, size_t dims, graph_write_status *status_out,
+                             eg_error *err)
+{
+    *status_out = GRAPH_EMBED_GONE;
+    if (opts == NULL || ns == NULL || entity_id == NULL || hash == NULL || model == NULL || vec == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "write embedding: missing argument");
+    if (dims != opts->vector_dimensions)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "embedding has %zu dimensions, the index expects %zu", dims,
+                            opts->vector_dimensions);
+    for (size_t i = 0; i < dims; i++)
+        if (!isfinite(vec[i]))
+            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "embedding has non-finite values");
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_str(p, "id", entity_id);
+    json_t *rows = NULL;
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, Q_FENCE, p, &rows, err);
+    if (rc != 0 || json_array_size(rows) == 0) {
+        bolt_params_free(p);
+        json_decref(rows);
+        return rc;
+    }
+    const char *cur = graph_jstr(json_array_get(rows, 0), "hash");
+    bool same = cur != NULL && strcmp(cur, hash) == 0;
+    json_decref(rows);
+    if (!same) {
+        bolt_params_free(p);
+        *status_out = GRAPH_EMBED_SUPERSEDED;
+        return 0;
+    }
+    bolt_params_float32_list(p, "vec", vec, dims);
+    bolt_params_str(p, "model", model);
+    bolt_params_int(p, "dims", (int64_t)dims);
+    bolt_params_str(p, "hash", hash);
+    rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_x(c, Q_WRITE_VEC, p, err);
+    bolt_params_free(p);
+    if (rc == 0)
+        *status_out = GRAPH_EMBED_WRITTEN;
+    return rc;
+}
+
+/* ---- get_entity_embedding ---- */
+
+static json_t *jnull(json_t *v)
+{
+    return v ? v : json_null();
+}
+
+typedef struct emb_work {
+    graph_ctx cx;
+    const char *name;
+    size_t limit;
+    bool force;
+    json_t *result;
+} emb_work;
+
+static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    emb_work *w = payload;
+    json_decref(w->result);
+    w->result = NULL;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", w->cx.ns);
+    bolt_params_str(p, "name", w->name);
+    json_t *rows = NULL;
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c,
+                     "MATCH (e:Entity {namespace: $ns, name: $name}) "
+                     "RETURN e.embedding AS embedding, e.embeddingModel AS model, "
+                     "e.embeddingDimensions AS dims, e.embeddingUpdatedAt AS updated, "
+                     "e.embeddingVersion AS ev, e.version AS v, e.embeddingHash AS eh, "
+                     "e.contentHash AS ch",
+                     p, &rows, err);
+    bolt_params_free(p);
+    if (rc != 0)
+        return rc;
+    json_t *row = json_array_get(rows, 0);
+    if (row == NULL) {
+        json_decref(rows);
+        return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Entity not found: %s", w->name);
+    }
+    json_t *emb = json_object_get(row, "embedding");
+    if (!json_is_array(emb)) {
+        json_decref(rows);
+        return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT,
+                            "Entity %s has no embedding yet (a job may be pending)", w->name);
+    }
+    const char *eh = graph_jstr(row, "eh"), *ch = graph_jstr(row, "ch");
+    bool stale = eh == NULL || ch == NULL || strcmp(eh, ch) != 0;
+    json_t *model = json_object_get(row, "model");
+    w->result = json_pack("{sssOsosIsOsOsOsb}", "entityName", w->name, "embedding", emb, "model",
+                          json_is_string(model) ? json_incref(model) : json_string("unknown"),
+                          "dimensions", (json_int_t)json_array_size(emb), "lastUpdated",
+                          jnull(json_object_get(row, "updated")), "embeddedVersion",
+                          jnull(json_object_get(row, "ev")), "currentVersion",
+                          jnull(json_object_get(row, "v")), "stale", stale);
+    json_decref(rows);
+    return w->result ? 0 : graph_oom(err);
+}
+
+int graph_get_entity_embedding(graph_store *g, const graph_req *req, const char *name,
+                               json_t **out, eg_error *err)
+{
+    *out = NULL;
+    emb_work w = {0};
+    w.name = name;
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    if (rc == 0 && (name == NULL || *name == '\0'))
+        rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "entity_name is required");
+    if (rc == 0)
+        rc = graph_read(g, get_embedding_fn, &w, err);
+    if (rc != 0) {
+        json_decref(w.result);
+        return rc;
+    }
+    *out = w.result;
+    return 0;
+}
+
+/* ---- force_generate_embedding ---- */
+
+static const char Q_FORCE_ONE[] =
+    "MATCH (e:Entity {namespace: $ns, name: $name}) "
+    "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
+    "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
+    "e.observations AS observations, e.contentHash AS contentHash";
+
+static const char Q_FORCE_MISSING[] =
+    "MATCH (e:Entity {namespace: $ns}) "
+    "WHERE e.embedding IS NULL OR e.contentHash IS NULL OR e.embeddingHash IS NULL "
+    "OR e.embeddingHash <> e.contentHash "
+    "WITH e ORDER BY e.name LIMIT $lim "
+    "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
+    "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
+    "e.observations AS observations, e.contentHash AS contentHash";
+
+static int force_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    emb_work *w = payload;
+    json_decref(w->result);
+    w->result = json_pack("{s[]s[]sisi}", "jobIds", "entities", "created", 0, "existing", 0);
+    if (w->result == NULL)
+        return graph_oom(err);
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", w->cx.ns);
+    if (w->name)
+        bolt_params_str(p, "name", w->name);
+    bolt_params_int(p, "lim", (int64_t)w->limit);
+    json_t *rows = NULL;
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, w->name ? Q_FORCE_ONE : Q_FORCE_MISSING, p, &rows, err);
+    bolt_params_free(p);
+    if (rc != 0)
+        return rc;
+    if (w->name && json_array_size(rows) == 0) {
+        json_decref(rows);
+        return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Entity not found: %s", w->name);
+    }
+    int64_t created = 0, existing = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        graph_embed_input in;
+        memset(&in, 0, sizeof in);
+        rc = fill_input(row, w->cx.ns, &in, err);
+        if (rc != 0)
+            break;
+        const char *stored = graph_jstr(row, "contentHash");
+        if (stored == NULL || strcmp(stored, in.hash) != 0) {
+            /* Entities from before engram (memento data) have no hash yet. */
+            if ((p = graph_params(err)) == NULL) {
+                graph_embed_input_clear(&in);
+                rc = EG_ENOMEM;
+                break;
+            }
+            bolt_params_str(p, "id", in.entity_id);
+            bolt_params_str(p, "ns", w->cx.ns);
+            bolt_params_str(p, "hash", in.hash);
+            rc = graph_params_check(p, err);
+            if (rc == 0)
+                rc = graph_x(c,
+                             "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
+                             "SET e.contentHash = $hash, e.version = coalesce(e.version, 1)",
+                             p, err);
+            bolt_params_free(p);
+            if (in.version == 0)
+                in.version = 1;
+        }
+        bool made = false;
+        if (rc == 0)
+            rc = graph_enqueue_job(w->cx.g, c, w->cx.ns, in.entity_id, in.version, in.name, in.hash,
+                                   json_object_get(w->result, "jobIds"), &made, err);
+        if (rc == 0) {
+            json_array_append_new(json_object_get(w->result, "entities"), json_string(in.name));
+            if (made)
+                created++;
+            else
+                existing++;
+        }
+        graph_embed_input_clear(&in);
+        if (rc != 0)
+            break;
+    }
+    json_decref(rows);
+    json_object_set_new(w->result, "created", json_integer(created));
+    json_object_set_new(w->result, "existing", json_integer(existing));
+    if (w->cx.g->queue == NULL)
+        json_object_set_new(w->result, "note", json_string("no job queue configured"));
+    return rc;
+}
+
+int graph_force_generate_embedding(graph_store *g, const graph_req *req, const char *name,
+                                   size_t limit, bool force, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    emb_work w = {0};
+    w.name = (name && *name) ? name : NULL;
+    w.limit = limit ? (limit > GRAPH_MAX_LIMIT ? GRAPH_MAX_LIMIT : limit) : 10;
+    w.force = force;
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    if (rc == 0)
+        rc = graph_write(g, force_fn, &w, err);
+    if (rc != 0) {
+        json_decref(w.result);
+        return rc;
+    }
+    *out = w.result;
+    return 0;
+}
+
+/* ---- debug / diagnose ---- */
+
+static int index_info(bolt_conn *c, const graph_store *g, json_t **out, eg_error *err)
+{
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "v", g->opts.vector_index);
+    bolt_params_str(p, "f", g->opts.fulltext_index);
+    int rc = graph_q(c,
+                     "SHOW INDEXES YIELD name, type, state, populationPercent, labelsOrTypes, "
+                     "properties, options WHERE name IN [$v, $f] "
+                     "RETURN name, type, state, populationPercent, labelsOrTypes, properties, "
+                     "options.indexConfig AS config",
+                     p, out, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static int counts(bolt_conn *c, const char *ns, json_t **out, eg_error *err)
+{
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    json_t *rows = NULL;
+    int rc = graph_q(c,
+                     "MATCH (e:Entity {namespace: $ns}) "
+                     "RETURN count(e) AS entities, count(e.embedding) AS withEmbedding, "
+                     "sum(CASE WHEN e.embedding IS NOT NULL AND e.embeddingHash = e.contentHash "
+                     "THEN 1 ELSE 0 END) AS current",
+                     p, &rows, err);
+    bolt_params_free(p);
+    if (rc == 0) {
+        json_t *r = json_array_get(rows, 0);
+        int64_t ents = graph_jint(r, "entities", 0), with = graph_jint(r, "withEmbedding", 0),
+                cur = graph_jint(r, "current", 0);
+        *out = json_pack("{sIsIsIsI}", "entities", (json_int_t)ents, "withEmbedding",
+                         (json_int_t)with, "currentEmbedding", (json_int_t)cur, "missingOrStale",
+                         (json_int_t)(ents - cur));
+    }
+    json_decref(rows);
+    return rc;
+}
+
+static int debug_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    emb_work *w = payload;
+    json_decref(w->result);
+    const graph_opts *o = &w->cx.g->opts;
+    w->result = json_pack("{sssssIsssss}", "namespace", w->cx.ns, "vectorIndex", o->vector_index,
+                          "vectorDimensions", (json_int_t)o->vector_dimensions,
+                          "similarityFunction",
+                          o->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine",
+                          "embeddingModel", o->embedding_model);
+    if (w->result == NULL)
+        return graph_oom(err);
+    json_object_set_new(w->result, "fulltextIndex", json_string(o->fulltext_index));
+    json_object_set_new(w->result, "queueConfigured", json_boolean(w->cx.g->queue != NULL));
+    json_t *cnt = NULL, *idx = NULL;
+    int rc = counts(c, w->cx.ns, &cnt, err);
+    if (rc == 0)
+        rc = index_info(c, w->cx.g, &idx, err);
+    if (rc == 0) {
+        json_object_set_new(w->result, "counts", cnt);
+        json_object_set_new(w->result, "indexes", idx);
+    } else {
+        json_decref(cnt);
+        json_decref(idx);
+    }
+    return rc;
+}
+
+int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    emb_work w = {0};
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    if (rc == 0)
+        rc = graph_read(g, debug_fn, &w, err);
+    if (rc != 0) {
+        json_decref(w.result);
+        return rc;
+    }
+    *out = w.result;
+    return 0;
+}
+
+typedef struct probe_work {
+    graph_store *g;
+    const char *ns;
+    json_t *sample; /* entity with embedding, or NULL */
+    json_t *result;
+} probe_work;
+
+static int sample_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    probe_work *w = payload;
+    json_decref(w->sample);
+    w->sample = NULL;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", w->ns);
+    int rc = graph_q(c,
+                     "MATCH (e:Entity {namespace: $ns}) WHERE e.embedding IS NOT NULL "
+                     "RETURN e.name AS name, size(e.embedding) AS dims, e.embedding AS embedding, "
+                     "e.embeddingModel AS model LIMIT 3",
+                     p, &w->sample, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    probe_work *w = payload;
+    json_decref(w->result);
+    w->result = NULL;
+    size_t dims = w->g->opts.vector_dimensions;
+    float *vec = eg_calloc(dims, sizeof *vec);
+    if (vec == NULL)
+        return graph_oom(err);
+    json_t *emb = json_object_get(json_array_get(w->sample, 0), "embedding");
+    if (json_array_size(emb) == dims) {
+        for (size_t i = 0; i < dims; i++)
+            vec[i] = (float)json_number_value(json_array_get(emb, i));
+    } else {
+        vec[0] = 1.0f;
+    }
+    bolt_params *p = graph_params(err);
+    if (p == NULL) {
+        eg_free(vec);
+        return EG_ENOMEM;
+    }
+    bolt_params_str(p, "index", w->g->opts.vector_index);
+    bolt_params_float32_list(p, "vec", vec, dims);
+    bolt_params_str(p, "ns", w->ns);
+    eg_free(vec);
+    int rc = graph_q(c,
+                     "CALL db.index.vector.queryNodes($index, 5, $vec) YIELD node, score "
+                     "RETURN node.name AS name, node.namespace = $ns AS sameNamespace, score",
+                     p, &w->result, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    json_t *dbg = NULL;
+    int rc = graph_debug_embedding_config(g, req, &dbg, err);
+    if (rc != 0)
+        return rc;
+    probe_work w = {0};
+    w.g = g;
+    w.ns = graph_jstr(dbg, "namespace");
+    rc = graph_read(g, sample_fn, &w, err);
+    if (rc != 0) {
+        json_decref(dbg);
+        return rc;
+    }
+    json_t *samples = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach(w.sample, i, s)
+    {
+        json_array_append_new(samples, json_pack("{sOsOsO}", "name", jnull(json_object_get(s, "name")),
+                                                 "dimensions", jnull(json_object_get(s, "dims")),
+                                                 "model", jnull(json_object_get(s, "model"))));
+    }
+    json_object_set_new(dbg, "samples", samples);
+    /* The probe may fail (index missing, wrong dimensions): report, don't fail. */
+    eg_error perr;
+    eg_error_clear(&perr);
+    int prc = graph_read(g, probe_fn, &w, &perr);
+    json_t *probe = json_object();
+    json_object_set_new(probe, "queryVector",
+                        json_string(json_array_size(w.sample) ? "first sample's embedding"
+                                                              : "unit vector e1"));
+    if (prc == 0) {
+        json_object_set_new(probe, "ok", json_true());
+        json_object_set(probe, "results", w.result);
+    } else {
+        json_object_set_new(probe, "ok", json_false());
+        json_object_set_new(probe, "error", json_string(perr.message));
+        if (perr.neo4j_code[0])
+            json_object_set_new(probe, "neo4jCode", json_string(perr.neo4j_code));
+    }
+    json_object_set_new(dbg, "probe", probe);
+    json_decref(w.sample);
+    json_decref(w.result);
+    *out = dbg;
+    return 0;
+}

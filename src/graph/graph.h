@@ -1,0 +1,507 @@
+/*
+ * graph.h - the knowledge-graph store: entities, observations, relations,
+ * their temporal history, keyword/vector/hybrid search, and the hooks the
+ * embedding workers need.  Backed by Neo4j through bolt_pool.
+ *
+ * Data model (docs/data-model.md has the why):
+ *
+ *   (:Entity {namespace, name, id, entityType, observations: [string],
+ *             version, createdAt, updatedAt, validFrom, changedBy,
+ *             contentHash,                       -- sha256 of the embed text
+ *             embedding: [float], embeddingModel, embeddingDimensions,
+ *             embeddingVersion, embeddingHash, embeddingUpdatedAt})
+ *       -- only *live* entities; unique (namespace, name) constraint
+ *   (:Entity)-[:RELATES_TO {id, relationType, strength, confidence,
+ *             metadata (JSON text), version, createdAt, updatedAt,
+ *             validFrom, changedBy}]->(:Entity)
+ *       -- only *live* relations; at most one per (from, to, relationType)
+ *   (:EntityVersion {namespace, name, entityId, version, entityType,
+ *             observations, createdAt, updatedAt, validFrom, validTo,
+ *             changedBy, deleted})
+ *   (:RelationVersion {namespace, from, to, relationType, relationId,
+ *             version, strength, confidence, metadata, createdAt,
+ *             updatedAt, validFrom, validTo, changedBy, deleted})
+ *       -- one node per version, *including* the current one (validTo null),
+ *          so history and "graph at time t" read one label each.
+ *
+ * Entity version lifecycle:
+ *
+ *   (none) --create--> v1 live --add/delete obs, type change--> v2 live ...
+ *                         |                                     |
+ *                         +------------- delete_entities -------+--> gone
+ *   every transition closes the previous EntityVersion (validTo = now) and
+ *   writes a new one; delete writes no new version, it closes the last one
+ *   and marks it deleted = true.  An unchanged update writes nothing.
+ *
+ * Namespaces are a partition: every function takes a graph_req whose
+ * namespace (default: graph_opts.namespace) is applied in every query.
+ *
+ * Embedding jobs: every mutation that changes an entity's embedding text
+ * (create, add/delete observations, type change) enqueues a job in the SAME
+ * transaction through the queue module (dedupe key namespace + entity id +
+ * content hash + model).  No embedding provider is ever called from here.
+ * Results list the ids of the jobs they enqueued ("jobIds").  An entity keeps
+ * its previous vector while a new one is pending (embeddingHash tells that it
+ * is stale) so search never loses it.
+ *
+ * JSON conventions: inputs are borrowed json_t; outputs are *new* json_t the
+ * caller frees with json_decref.  Entities come out as memento shapes:
+ *   {"name","entityType","observations":[..],"id","version","createdAt",
+ *    "updatedAt","validFrom","validTo":null,"changedBy"}
+ * Relations as {"from","to","relationType","strength","confidence",
+ *   "metadata":{..},"id","version","createdAt","updatedAt","validFrom",
+ *   "validTo":null,"changedBy"} (null strength/confidence/metadata omitted).
+ * Times are milliseconds since the epoch, from the database clock.
+ *
+ * Validation happens in C before any query: names and entity types must be
+ * non-empty strings without NUL, observations strings (a JSON-string-encoded
+ * array is accepted and decoded: memento issue #118), strength/confidence
+ * numbers in [0,1], metadata an object.  Violations return EG_EINVAL with a
+ * message naming the offending item (index and field).
+ *
+ * Bounded reads: read_graph, search_nodes, open_nodes, the searches, history
+ * and graph-at-time take a graph_page (limit, cursor, byte budget).  Results
+ * carry "nextCursor" (absent at the end) and "truncated": true when the byte
+ * budget cut the page.  At least one entity is always returned when one is
+ * available, so paging always advances.
+ *
+ * Thread-safety: a graph_store is immutable after graph_store_new and may be
+ * shared by any number of threads (all database access goes through the
+ * thread-safe bolt_pool).  Pure helpers are reentrant.  The *_tx functions
+ * use the caller's connection and follow its (single-thread) rules.
+ */
+#ifndef ENGRAM_GRAPH_GRAPH_H
+#define ENGRAM_GRAPH_GRAPH_H
+
+#include "bolt/conn.h"
+#include "bolt/pool.h"
+#include "core/err.h"
+#include "queue/job_store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- caps on peer-controlled input (checked before any query) ---- */
+#define GRAPH_MAX_NAME_BYTES 4096u            /* entity name, type, relationType */
+#define GRAPH_MAX_OBSERVATION_BYTES (4u * 1024u * 1024u)
+#define GRAPH_MAX_OBSERVATIONS 10000u         /* per entity */
+#define GRAPH_MAX_BATCH 1000u                 /* items per mutation call */
+#define GRAPH_MAX_QUERY_BYTES 65536u          /* search query text */
+#define GRAPH_MAX_LIMIT 1000u                 /* page/search limit */
+#define GRAPH_MAX_NAMESPACE_BYTES 256u
+#define GRAPH_MAX_VECTOR_DIMS 8192u
+
+/* ---- configuration ---- */
+
+typedef enum graph_similarity { GRAPH_SIM_COSINE = 0, GRAPH_SIM_EUCLIDEAN } graph_similarity;
+
+typedef struct graph_opts {
+    const char *ns;       /* default namespace; ENGRAM_NAMESPACE, "default" */
+    const char *vector_index;     /* NEO4J_VECTOR_INDEX, "entity_embeddings"; validated identifier */
+    const char *fulltext_index;   /* ENGRAM_FULLTEXT_INDEX, "entity_fulltext"; validated identifier */
+    size_t vector_dimensions;     /* NEO4J_VECTOR_DIMENSIONS, 1536 */
+    graph_similarity similarity;  /* NEO4J_SIMILARITY_FUNCTION, cosine */
+    const char *embedding_model;  /* OPENAI_EMBEDDING_MODEL, "text-embedding-3-small": model on jobs */
+    const char *changed_by;       /* default changedBy; ENGRAM_CHANGED_BY, NULL */
+    size_t default_limit;         /* ENGRAM_PAGE_LIMIT, 100 (search: 10 like memento) */
+    size_t max_response_bytes;    /* ENGRAM_MAX_RESPONSE_BYTES, 1 MiB: page byte budget */
+    double decay_half_life_days;  /* ENGRAM_DECAY_HALF_LIFE_DAYS, 30 */
+    double decay_min_confidence;  /* ENGRAM_DECAY_MIN_CONFIDENCE, 0.1 */
+    int job_priority;             /* priority of enqueued embedding jobs, 0 */
+    const char *database;         /* NEO4J_DATABASE for transactions; NULL: home db */
+} graph_opts;
+
+#define GRAPH_OPTS_INIT                                                                     \
+    { "default", "entity_embeddings", "entity_fulltext", 1536, GRAPH_SIM_COSINE,           \
+      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, 0, NULL }
+
+/*
+ * Fill *out from the environment (variables above), starting from
+ * GRAPH_OPTS_INIT.  String fields point into the environment (borrowed;
+ * valid while the environment is not modified) or to static defaults.
+ * Returns EG_EINVAL for a bad value (dimensions not a positive integer <=
+ * GRAPH_MAX_VECTOR_DIMS, unknown similarity, index name not an identifier).
+ */
+int graph_opts_from_env(graph_opts *out, eg_error *err);
+
+/* Check everything graph_store_new would reject. */
+int graph_opts_validate(const graph_opts *o, eg_error *err);
+
+/* ---- the store ---- */
+
+typedef struct graph_store graph_store;
+
+/*
+ * New store over a *borrowed* pool and a *borrowed* queue store (both must
+ * outlive the store; queue may be NULL: no embedding jobs are enqueued, for
+ * tests and read-only tools).  Option strings are copied.  Does not touch the
+ * database; register/apply the migrations (graph_schema_*) before use.
+ */
+int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, const graph_opts *opts,
+                    eg_error *err);
+void graph_store_free(graph_store *g);
+/* Borrowed; valid for the store's life. */
+const graph_opts *graph_store_opts(const graph_store *g);
+
+/* Per-call context.  NULL fields (or a NULL graph_req*) take the defaults. */
+typedef struct graph_req {
+    const char *ns;   /* partition; NULL: opts.ns */
+    const char *changed_by;   /* who; NULL: opts.changed_by (per-item changedBy wins) */
+} graph_req;
+
+#define GRAPH_REQ_INIT {NULL, NULL}
+
+/* A page request.  limit 0: default; cursor NULL: first page; max_bytes 0: opts. */
+typedef struct graph_page {
+    size_t limit;
+    const char *cursor;   /* opaque, from a previous "nextCursor" */
+    size_t max_bytes;
+} graph_page;
+
+#define GRAPH_PAGE_INIT {0, NULL, 0}
+
+/* ---- schema ---- */
+
+/*
+ * Register the graph's migrations (module "graph") with the schema manager
+ * (schema/schema.h): 1 live-entity constraints (unique (namespace, name) and
+ * id on :Entity), 2 history and relation indexes, 3 the full-text index,
+ * 4 the vector index (name, dimensions, similarity from the store's opts,
+ * the validated index names being the only identifiers spliced into Cypher).
+ * The registry borrows the store's opts: keep the store alive while the
+ * registry may apply them (or re-register).
+ */
+int graph_schema_register(graph_store *g, eg_error *err);
+
+/*
+ * The statements of migration `version` (1..GRAPH_SCHEMA_VERSIONS) for opts:
+ * *stmts_out is a *new* array of *new* strings (graph_strv_free).  Exposed
+ * for tests and `engram doctor`.
+ */
+#define GRAPH_SCHEMA_VERSIONS 4
+int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_out, size_t *n_out,
+                            eg_error *err);
+void graph_strv_free(char **v, size_t n);
+
+/*
+ * Register, schema_apply() everything registered, then wait until all
+ * indexes are ONLINE (timeout_ms 0: 60 s).  Convenience for tests and start-up.
+ */
+int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err);
+
+/* ---- mutations (one managed write transaction each, retried on transient errors) ---- */
+
+/*
+ * entities: [{name, entityType, observations[], changedBy?}] (other memento
+ * fields such as id/version/createdAt are accepted and ignored).  A name that
+ * already lives in the namespace is not duplicated: its new observations are
+ * merged in (a new version if anything changed).  Concurrent calls with the
+ * same name produce one entity (unique constraint + MERGE).
+ * *out (new): {"entities":[entity...],   -- created or changed, current state
+ *              "created":[name...], "updated":[name...], "unchanged":[name...],
+ *              "jobIds":[id...]}
+ */
+int graph_create_entities(graph_store *g, const graph_req *req, const json_t *entities,
+                          json_t **out, eg_error *err);
+
+/*
+ * relations: [{from, to, relationType, strength?, confidence?, metadata?, changedBy?}].
+ * Existing live (from, to, relationType) relations are left alone; missing
+ * endpoints are reported, not silently dropped.
+ * *out (new): {"relations":[created relation...], "existing":[relation...],
+ *              "skipped":[{"from","to","relationType","reason"}]}
+ */
+int graph_create_relations(graph_store *g, const graph_req *req, const json_t *relations,
+                           json_t **out, eg_error *err);
+
+/*
+ * observations: [{entityName, contents[]}] (strength/confidence/metadata at
+ * either level are accepted and ignored, like memento).  Duplicates of
+ * existing observations are skipped.  An unknown entity fails the whole call
+ * with EG_ENOTFOUND (nothing is written).
+ * *out (new): {"results":[{"entityName","addedObservations":[..],"version"}],
+ *              "jobIds":[..]}
+ */
+int graph_add_observations(graph_store *g, const graph_req *req, const json_t *observations,
+                           json_t **out, eg_error *err);
+
+/*
+ * deletions: [{entityName, observations[]}].  Unknown entities are skipped
+ * (reported), like memento.
+ * *out (new): {"results":[{"entityName","deletedObservations":[..],"version"}],
+ *              "notFound":[name..], "jobIds":[..]}
+ */
+int graph_delete_observations(graph_store *g, const graph_req *req, const json_t *deletions,
+                              json_t **out, eg_error *err);
+
+/*
+ * names: [string].  Closes the entity's history and the history of all its
+ * relations (kept, queryable), then removes the live nodes.
+ * *out (new): {"deleted":[name..], "notFound":[name..]}
+ */
+int graph_delete_entities(graph_store *g, const graph_req *req, const json_t *names,
+                          json_t **out, eg_error *err);
+
+/*
+ * relations: [{from, to, relationType}].  *out (new): {"deleted":[rel..], "notFound":[rel..]}
+ */
+int graph_delete_relations(graph_store *g, const graph_req *req, const json_t *relations,
+                           json_t **out, eg_error *err);
+
+/*
+ * relation: {from, to, relationType, strength?, confidence?, metadata?, changedBy?}.
+ * Writes version+1, carrying unspecified fields.  EG_ENOTFOUND when no live
+ * relation matches.  *out (new): the updated relation.
+ */
+int graph_update_relation(graph_store *g, const graph_req *req, const json_t *relation,
+                          json_t **out, eg_error *err);
+
+/* ---- reads (managed read transactions) ---- */
+
+/* *out (new): the live relation; EG_ENOTFOUND if none. */
+int graph_get_relation(graph_store *g, const graph_req *req, const char *from, const char *to,
+                       const char *relation_type, json_t **out, eg_error *err);
+
+/*
+ * Live entities ordered by name, paged; with the relations *outgoing* from
+ * the page's entities (so every relation appears on exactly one page).
+ * *out (new): {"entities":[..],"relations":[..],"total":<live entities>,
+ *              "nextCursor"?, "truncated"?, "timeTaken":ms}
+ */
+int graph_read_graph(graph_store *g, const graph_req *req, const graph_page *page, json_t **out,
+                     eg_error *err);
+
+/*
+ * Keyword search over name, entityType and observations through the
+ * full-text index.  The query is taken literally: Lucene syntax is escaped
+ * and the text searched as a phrase; when fewer than `limit` hits come back,
+ * case-insensitive substring matches fill the page (memento's behaviour).
+ * Empty query: entities ordered by name.  *out (new):
+ * {"entities":[entity + "score"],"relations":[among them],"nextCursor"?,"truncated"?}
+ */
+int graph_search_nodes(graph_store *g, const graph_req *req, const char *query,
+                       const graph_page *page, json_t **out, eg_error *err);
+
+/* names: [string].  *out (new): {"entities":[..],"relations":[among them],"notFound"?,"truncated"?} */
+int graph_open_nodes(graph_store *g, const graph_req *req, const json_t *names,
+                     const graph_page *page, json_t **out, eg_error *err);
+
+typedef struct graph_search_opts {
+    size_t limit;               /* 0: 10 */
+    double min_similarity;      /* >= this score (0 allowed); < 0: 0.  Default is the caller's (memento: 0.6) */
+    const json_t *entity_types; /* borrowed array of strings; NULL/empty: any */
+    double semantic_weight;     /* hybrid: weight of the vector ranking in [0,1] */
+    size_t max_bytes;           /* 0: opts */
+} graph_search_opts;
+
+#define GRAPH_SEARCH_OPTS_INIT {10, 0.6, NULL, 0.6, 0}
+
+/*
+ * Vector search over live entities of the namespace (over-fetching from the
+ * index because namespace/type filters apply after it).  `vec` has `dims`
+ * floats and dims must equal opts.vector_dimensions (EG_EINVAL otherwise).
+ * Scores are Neo4j's normalised similarity in [0,1].  *out (new):
+ * {"entities":[entity + "score"],"relations":[among them],"searchType":"semantic"}
+ */
+int graph_semantic_search(graph_store *g, const graph_req *req, const float *vec, size_t dims,
+                          const graph_search_opts *o, json_t **out, eg_error *err);
+
+/*
+ * Hybrid: keyword and vector rankings fused by weighted reciprocal rank
+ * fusion (k = 60; weight semantic_weight for the vector list, 1 - w for the
+ * keyword list).  vec may be NULL (no provider / query not embedded), and
+ * when no entity of the namespace has a vector yet the result is keyword
+ * search with "fallback":"keyword" and a "note" saying why.  Each hit carries
+ * "score" (fused), "keywordRank", "vectorRank", "similarity" where known.
+ * *out (new): {"entities":[..],"relations":[..],"searchType":"hybrid"|"keyword", ...}
+ */
+int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query, const float *vec,
+                        size_t dims, const graph_search_opts *o, json_t **out, eg_error *err);
+
+/*
+ * *out (new): {"entityName","embedding":[..],"model","dimensions","lastUpdated",
+ *   "embeddedVersion","currentVersion","stale":bool}; EG_ENOTFOUND when the
+ *   entity does not exist or has no vector yet (message says which).
+ */
+int graph_get_entity_embedding(graph_store *g, const graph_req *req, const char *name,
+                               json_t **out, eg_error *err);
+
+/* All versions of `name` (also deleted incarnations), oldest first.  *out (new): {"history":[entity version..]} */
+int graph_get_entity_history(graph_store *g, const graph_req *req, const char *name,
+                             const graph_page *page, json_t **out, eg_error *err);
+
+/* All versions of the relation, oldest first.  *out (new): {"history":[relation version..]} */
+int graph_get_relation_history(graph_store *g, const graph_req *req, const char *from,
+                               const char *to, const char *relation_type, const graph_page *page,
+                               json_t **out, eg_error *err);
+
+/*
+ * The graph as it was at t_ms: versions with validFrom <= t < validTo (or
+ * validTo null).  *out (new): {"entities":[..],"relations":[..],"timestamp":t,"nextCursor"?}
+ */
+int graph_get_graph_at_time(graph_store *g, const graph_req *req, int64_t t_ms,
+                            const graph_page *page, json_t **out, eg_error *err);
+
+typedef struct graph_decay_opts {
+    int64_t reference_time_ms;  /* 0: now (database clock) */
+    double half_life_days;      /* <= 0: opts */
+    double min_confidence;      /* < 0: opts (floor; 0 allowed) */
+} graph_decay_opts;
+
+#define GRAPH_DECAY_OPTS_INIT {0, 0.0, -1.0}
+
+/*
+ * Live graph with each relation's confidence decayed by the age of its
+ * current version (reference - validFrom): see graph_decay().  Relations
+ * keep "confidence" (decayed) and gain "originalConfidence".
+ * *out (new): {"entities":[..],"relations":[..],"decay":{referenceTime,halfLifeDays,minConfidence}}
+ */
+int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_decay_opts *d,
+                            const graph_page *page, json_t **out, eg_error *err);
+
+/*
+ * Enqueue embedding jobs: for `name`, one job for its current version (an
+ * existing job for that version is reported, not duplicated; force=true asks
+ * the queue to re-run a finished one); with name NULL, backfill up to `limit`
+ * live entities of the namespace that have no vector or a stale one.
+ * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n}
+ */
+int graph_force_generate_embedding(graph_store *g, const graph_req *req, const char *name,
+                                   size_t limit, bool force, json_t **out, eg_error *err);
+
+/* *out (new): index name/dims/similarity/model, entity/embedded/stale counts, index state. */
+int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **out, eg_error *err);
+
+/* *out (new): counts, index state from SHOW VECTOR INDEXES, a probe query and its result/error. */
+int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **out,
+                                 eg_error *err);
+
+/* ---- hooks for the embedding workers ----
+ *
+ * Jobs the graph enqueues carry: ns = namespace, entity = the entity's stable
+ * id (survives versions; a deleted-and-recreated name gets a new id),
+ * version = the entity version as a decimal string, model = opts.embedding_model,
+ * payload = {"name":..., "hash": <contentHash at enqueue>}.
+ * A worker: lease -> graph_load_embed_input_tx (or _inputs) by job.entity ->
+ * embed out.text (no transaction open) -> queue_complete whose write_fn calls
+ * graph_write_embedding_tx(tx->conn, ..., out.hash, ...) and sets
+ * superseded_out[i] when the status is SUPERSEDED or GONE.
+ */
+
+/* What a worker needs to embed one entity. */
+typedef struct graph_embed_input {
+    char *ns;    /* new (all strings); graph_embed_input_clear frees them */
+    char *entity_id;
+    char *name;
+    int64_t version;
+    char *text;          /* the embedding text, see graph_embedding_text */
+    char hash[65];       /* hex sha256 of text */
+    bool found;          /* false: the entity no longer exists (job is superseded) */
+} graph_embed_input;
+
+void graph_embed_input_clear(graph_embed_input *in);
+
+/*
+ * Load the current embedding input of one entity, by entity_id (preferred)
+ * or by name when entity_id is NULL.  Runs on the caller's connection (in
+ * its transaction if one is open, else auto-commit).  out->found = false
+ * when it does not exist.
+ */
+int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_id,
+                              const char *name, graph_embed_input *out, eg_error *err);
+
+/* Same through the pool (read transaction), for n refs; out[i] filled for each. */
+int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *entity_ids,
+                            size_t n, graph_embed_input *out, eg_error *err);
+
+typedef enum graph_write_status {
+    GRAPH_EMBED_WRITTEN = 0,    /* vector stored on the entity */
+    GRAPH_EMBED_SUPERSEDED,     /* entity's text changed since (hash differs): nothing written */
+    GRAPH_EMBED_GONE            /* entity deleted: nothing written */
+} graph_write_status;
+
+/*
+ * Store a vector on the live entity inside the caller's open transaction,
+ * fenced on content hash: written only if the entity's contentHash still
+ * equals `hash` (the text the vector was computed from).  dims must equal
+ * the configured dimensions (EG_EINVAL).  Also records embeddingModel,
+ * embeddingDimensions, embeddingVersion, embeddingHash, embeddingUpdatedAt.
+ */
+int graph_write_embedding_tx(bolt_conn *c, const graph_opts *opts, const char *ns,
+                             const char *entity_id, const char *hash, const char *model,
+                             const float *vec, size_t dims, graph_write_status *status_out,
+                             eg_error *err);
+
+/* ---- pure helpers (unit-tested; reentrant) ---- */
+
+/* ^[A-Za-z_][A-Za-z0-9_]*$ and at most 128 bytes. */
+bool graph_identifier_valid(const char *s);
+
+/*
+ * Escape every Lucene query metacharacter (+ - & | ! ( ) { } [ ] ^ " ~ * ? :
+ * \ /) with a backslash.  *out is *new* (eg_free).
+ */
+int graph_lucene_escape(const char *in, char **out, eg_error *err);
+
+/*
+ * The full-text query for a literal user string: the escaped text as a
+ * phrase ("..."), or NULL in *out when the text has no indexable
+ * characters (then only substring matching applies).  *out is *new*.
+ */
+int graph_lucene_phrase(const char *in, char **out, eg_error *err);
+
+/*
+ * Embedding text (memento's format):
+ *   "Name: <name>\nType: <type>\nObservations:\n- <obs>\n- <obs>"  or
+ *   "...Observations:\n(No observations)".
+ * *text_out is *new*; hash_out receives the hex sha256 of the text.
+ */
+int graph_embedding_text(const char *name, const char *entity_type, const char *const *obs,
+                         size_t nobs, char **text_out, char hash_out[65], eg_error *err);
+
+/*
+ * Decay: max(floor, confidence * 0.5^(age/half_life)).  age <= 0 gives
+ * confidence (never above it, never a boost from future timestamps);
+ * half_life <= 0 disables decay; the result is clamped to [0,1] and
+ * confidence is the original (NaN treated as 1).
+ */
+double graph_decay(double confidence, double age_ms, double half_life_ms, double floor);
+
+/* Weighted reciprocal rank fusion. */
+typedef struct graph_ranked {
+    const char *key;     /* borrowed */
+    double score;        /* the list's own score (kept for output) */
+} graph_ranked;
+
+typedef struct graph_fused {
+    const char *key;     /* borrowed from the inputs */
+    double score;        /* w/(k+rank_vec) + (1-w)/(k+rank_kw), ranks 1-based */
+    int keyword_rank;    /* 0: absent */
+    int vector_rank;     /* 0: absent */
+    double keyword_score, vector_score;
+} graph_fused;
+
+/*
+ * Fuse two rankings (best first; duplicate keys in one list keep the first).
+ * semantic_weight is clamped to [0,1]; k <= 0 means 60.  *out is a *new*
+ * array (eg_free) sorted by fused score descending (ties: vector rank, then
+ * keyword rank, then key); *nout its length.
+ */
+int graph_rrf_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked *vector,
+                   size_t nvec, double semantic_weight, double k, graph_fused **out,
+                   size_t *nout, eg_error *err);
+
+/*
+ * Validate and normalise mutation input (used by the mutations; exposed for
+ * the MCP layer's early errors).  *out is a *new* normalised copy (e.g.
+ * observations decoded from a JSON string, strings checked).
+ */
+int graph_validate_entities(const json_t *entities, json_t **out, eg_error *err);
+int graph_validate_relations(const json_t *relations, bool require_fields_only, json_t **out,
+                             eg_error *err);
+int graph_validate_observations(const json_t *items, const char *list_field, json_t **out,
+                                eg_error *err);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * graph_int.h - shared internals of the graph module (not a public API).
+ *
+ * Thread-safety: helpers are reentrant; graph_store is read-only after new.
+ */
+#ifndef ENGRAM_GRAPH_GRAPH_INT_H
+#define ENGRAM_GRAPH_GRAPH_INT_H
+
+#include "graph/graph.h"
+
+struct graph_store {
+    bolt_pool *pool;     /* borrowed */
+    queue_store *queue;  /* borrowed, may be NULL */
+    graph_opts opts;     /* strings point into the owned copies below */
+    char *s_ns, *s_vector_index, *s_fulltext_index, *s_model, *s_changed_by, *s_database;
+};
+
+/* Entity map projection used by every query returning live entities. */
+#define GRAPH_ENTITY_PROJ(v)                                                                    \
+    v " {.name, .entityType, .observations, .id, .version, .createdAt, .updatedAt, "          \
+      ".validFrom, .changedBy}"
+/* Relation projection: a = from node, b = to node, r = relationship. */
+#define GRAPH_REL_PROJ                                                                          \
+    "{from: a.name, to: b.name, relationType: r.relationType, strength: r.strength, "         \
+    "confidence: r.confidence, metadata: r.metadata, id: r.id, version: r.version, "          \
+    "createdAt: r.createdAt, updatedAt: r.updatedAt, validFrom: r.validFrom, "                \
+    "changedBy: r.changedBy}"
+
+/* Resolved per-call context. */
+typedef struct graph_ctx {
+    graph_store *g;
+    const char *ns;
+    const char *changed_by; /* may be NULL */
+} graph_ctx;
+
+int graph_ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error *err);
+
+/* Managed transactions with the store's database. */
+int graph_write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
+int graph_read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
+
+/* Run a query and collect rows (new JSON array of objects). */
+int graph_q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err);
+/* Run a query and discard rows. */
+int graph_x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err);
+/* Database clock (ms) inside the open transaction. */
+int graph_now(bolt_conn *c, int64_t *now, eg_error *err);
+
+/* A params object; NULL (and err set) on OOM. */
+bolt_params *graph_params(eg_error *err);
+int graph_params_check(bolt_params *p, eg_error *err);
+
+/* Normalise a projected entity row in place (validTo null; observations array). */
+json_t *graph_entity_out(json_t *proj);
+/* Normalise a projected relation (metadata decoded, null strength etc. dropped). */
+json_t *graph_relation_out(json_t *proj);
+
+/* JSON helpers. */
+int64_t graph_jint(const json_t *o, const char *key, int64_t def);
+const char *graph_jstr(const json_t *o, const char *key);
+int graph_oom(eg_error *err);
+/* Size of the compact serialisation of j. */
+size_t graph_json_size(const json_t *j);
+
+/* Page resolution. */
+size_t graph_page_limit(const graph_store *g, const graph_page *p, size_t def);
+size_t graph_page_budget(const graph_store *g, const graph_page *p);
+/* Cursors: "o<decimal offset>" or "n<hex name>". */
+char *graph_cursor_offset(size_t off);
+char *graph_cursor_name(const char *name);
+int graph_cursor_parse_offset(const char *cur, size_t *off, eg_error *err);
+/* *name_out new (NULL when cur is NULL). */
+int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err);
+
+/* Relations among a set of names (array of strings) in the namespace: new array. */
+int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
+                          eg_error *err);
+
+/* Enqueue one embedding job in the open transaction; job id appended to job_ids. */
+int graph_enqueue_job(graph_store *g, bolt_conn *c, const char *ns, const char *entity_id,
+                      int64_t version, const char *name, const char *hash, json_t *job_ids,
+                      bool *created_out, eg_error *err);
+
+/* Validate a names array (or JSON text of one): new normalised copy. */
+int graph_validate_names(const json_t *names, json_t **out, eg_error *err);
+
+/* Keyword hits (entities with "score"), best first: up to `want` entries. */
+int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query,
+                       size_t want, json_t **out, eg_error *err);
+
+#endif

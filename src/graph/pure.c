@@ -1,0 +1,255 @@
+/*
+ * pure.c - the graph's pure functions: identifier check, Lucene escaping,
+ * embedding text and content hash, decay, reciprocal rank fusion.
+ *
+ * They hold no state and touch no database, so they are unit-tested exhaustively
+ * (tests/unit/graph/test_pure.c) and the store builds on them.
+ */
+#include "graph/graph.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool graph_identifier_valid(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return false;
+    size_t n = 0;
+    for (const char *p = s; *p; p++, n++) {
+        char ch = *p;
+        bool alpha = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_';
+        bool digit = ch >= '0' && ch <= '9';
+        if (!(alpha || (digit && p != s)))
+            return false;
+    }
+    return n <= 128;
+}
+
+static bool lucene_special(char ch)
+{
+    return ch != '\0' && strchr("+-&|!(){}[]^\"~*?:\\/", ch) != NULL;
+}
+
+int graph_lucene_escape(const char *in, char **out, eg_error *err)
+{
+    *out = NULL;
+    if (in == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "lucene escape: NULL input");
+    size_t n = strlen(in);
+    size_t cap;
+    if (eg_mul_size(&cap, n, 2) != 0 || eg_add_size(&cap, cap, 1) != 0)
+        return eg_error_set(err, EG_ETOOBIG, EG_CLASS_CLIENT, "lucene escape: input too large");
+    char *o = eg_malloc(cap);
+    if (o == NULL)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lucene_special(in[i]))
+            o[j++] = '\\';
+        o[j++] = in[i];
+    }
+    o[j] = '\0';
+    *out = o;
+    return 0;
+}
+
+/*
+ * "Indexable" approximates what the standard analyzer keeps: any letter or
+ * digit, and any non-ASCII byte (UTF-8 letters, CJK, emoji).  A phrase made
+ * only of punctuation would analyse to nothing and Lucene would reject or
+ * match nothing, so we skip the full-text leg then.
+ */
+static bool has_indexable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x80 || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+            (*p >= 'A' && *p <= 'Z'))
+            return true;
+    }
+    return false;
+}
+
+int graph_lucene_phrase(const char *in, char **out, eg_error *err)
+{
+    *out = NULL;
+    if (in == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "lucene phrase: NULL input");
+    if (!has_indexable(in))
+        return 0;
+    char *esc = NULL;
+    int rc = graph_lucene_escape(in, &esc, err);
+    if (rc != 0)
+        return rc;
+    eg_buf b = EG_BUF_INIT(SIZE_MAX / 2);
+    if (eg_buf_putc(&b, '"') || eg_buf_puts(&b, esc) || eg_buf_putc(&b, '"')) {
+        eg_free(esc);
+        eg_buf_free(&b);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    }
+    eg_free(esc);
+    *out = eg_buf_detach(&b, NULL);
+    if (*out == NULL) {
+        eg_buf_free(&b);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    }
+    return 0;
+}
+
+static int sha256_hex(const char *data, size_t n, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return -1;
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+    return 0;
+}
+
+int graph_embedding_text(const char *name, const char *entity_type, const char *const *obs,
+                         size_t nobs, char **text_out, char hash_out[65], eg_error *err)
+{
+    *text_out = NULL;
+    if (name == NULL || entity_type == NULL || (nobs > 0 && obs == NULL))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "embedding text: missing field");
+    eg_buf b = EG_BUF_INIT(SIZE_MAX / 2);
+    int rc = 0;
+    rc |= eg_buf_puts(&b, "Name: ");
+    rc |= eg_buf_puts(&b, name);
+    rc |= eg_buf_puts(&b, "\nType: ");
+    rc |= eg_buf_puts(&b, entity_type);
+    rc |= eg_buf_puts(&b, "\nObservations:");
+    if (nobs == 0)
+        rc |= eg_buf_puts(&b, "\n(No observations)");
+    for (size_t i = 0; i < nobs && rc == 0; i++) {
+        rc |= eg_buf_puts(&b, "\n- ");
+        rc |= eg_buf_puts(&b, obs[i] ? obs[i] : "");
+    }
+    if (rc != 0) {
+        eg_buf_free(&b);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    }
+    size_t len = 0;
+    char *text = eg_buf_detach(&b, &len);
+    if (text == NULL) {
+        eg_buf_free(&b);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    }
+    if (sha256_hex(text, len, hash_out) != 0) {
+        eg_free(text);
+        return eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "sha256 failed");
+    }
+    *text_out = text;
+    return 0;
+}
+
+double graph_decay(double confidence, double age_ms, double half_life_ms, double floor_)
+{
+    if (isnan(confidence))
+        confidence = 1.0;
+    if (confidence > 1.0)
+        confidence = 1.0;
+    if (confidence < 0.0)
+        confidence = 0.0;
+    if (isnan(floor_) || floor_ < 0.0)
+        floor_ = 0.0;
+    if (floor_ > 1.0)
+        floor_ = 1.0;
+    double v = confidence;
+    if (half_life_ms > 0.0 && age_ms > 0.0 && !isnan(age_ms))
+        v = confidence * pow(0.5, age_ms / half_life_ms);
+    if (v < floor_)
+        v = floor_;
+    return v;
+}
+
+/* ---- reciprocal rank fusion ---- */
+
+static int fused_cmp(const void *a, const void *b)
+{
+    const graph_fused *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    /* Missing ranks sort last (0 means absent). */
+    int xv = x->vector_rank ? x->vector_rank : 1 << 30, yv = y->vector_rank ? y->vector_rank : 1 << 30;
+    if (xv != yv)
+        return xv < yv ? -1 : 1;
+    int xk = x->keyword_rank ? x->keyword_rank : 1 << 30, yk = y->keyword_rank ? y->keyword_rank : 1 << 30;
+    if (xk != yk)
+        return xk < yk ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static graph_fused *fused_find(graph_fused *arr, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(arr[i].key, key) == 0)
+            return &arr[i];
+    return NULL;
+}
+
+int graph_rrf_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked *vector,
+                   size_t nvec, double semantic_weight, double k, graph_fused **out,
+                   size_t *nout, eg_error *err)
+{
+    *out = NULL;
+    *nout = 0;
+    if ((nkw && keyword == NULL) || (nvec && vector == NULL))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "rrf: NULL list");
+    if (isnan(semantic_weight))
+        semantic_weight = 0.5;
+    if (semantic_weight < 0.0)
+        semantic_weight = 0.0;
+    if (semantic_weight > 1.0)
+        semantic_weight = 1.0;
+    if (!(k > 0.0))
+        k = 60.0;
+    size_t cap;
+    if (eg_add_size(&cap, nkw, nvec) != 0)
+        return eg_error_set(err, EG_ETOOBIG, EG_CLASS_CLIENT, "rrf: too many");
+    graph_fused *arr = eg_calloc(cap ? cap : 1, sizeof *arr);
+    if (arr == NULL)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    size_t n = 0;
+    /* Lists are small (<= a few hundred), so a linear lookup is fine. */
+    int rank = 0;
+    for (size_t i = 0; i < nvec; i++) {
+        if (vector[i].key == NULL || fused_find(arr, n, vector[i].key))
+            continue;
+        rank++;
+        graph_fused *f = &arr[n++];
+        f->key = vector[i].key;
+        f->vector_rank = rank;
+        f->vector_score = vector[i].score;
+        f->score = semantic_weight / (k + rank);
+    }
+    rank = 0;
+    for (size_t i = 0; i < nkw; i++) {
+        if (keyword[i].key == NULL)
+            continue;
+        graph_fused *f = fused_find(arr, n, keyword[i].key);
+        if (f != NULL && f->keyword_rank != 0)
+            continue; /* duplicate inside the keyword list */
+        rank++;
+        if (f == NULL) {
+            f = &arr[n++];
+            f->key = keyword[i].key;
+        }
+        f->keyword_rank = rank;
+        f->keyword_score = keyword[i].score;
+        f->score += (1.0 - semantic_weight) / (k + rank);
+    }
+    qsort(arr, n, sizeof *arr, fused_cmp);
+    *out = arr;
+    *nout = n;
+    return 0;
+}

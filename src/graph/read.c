@@ -1,0 +1,576 @@
+/*
+ * read.c - bounded reads: read_graph, open_nodes, get_relation, histories,
+ * graph at a time, decayed graph.
+ *
+ * Every read is a managed read transaction and every answer is bounded by a
+ * row limit and a byte budget.  Pages of the live graph are keyed by entity
+ * name (unique per namespace), so the cursor is stable under concurrent
+ * writes: a page never repeats or skips an entity that existed throughout.
+ * Relations travel with their *source* entity's page, so each appears once.
+ */
+#include "graph/graph_int.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <string.h>
+
+/* ---- page assembly ---- */
+
+/*
+ * Take entities in order (the query fetched limit+1 to know whether more
+ * exist) with their outgoing relations (rels_by_src: name -> array), keep as
+ * many as fit in `budget` bytes (at least one), and fill out with
+ * entities/relations/nextCursor/truncated.
+ */
+static int assemble_page(json_t *entities, json_t *rels_by_src, size_t limit, size_t budget,
+                         json_t *out, eg_error *err)
+{
+    json_t *ents = json_array(), *rels = json_array();
+    if (ents == NULL || rels == NULL) {
+        json_decref(ents);
+        json_decref(rels);
+        return graph_oom(err);
+    }
+    size_t used = 0, n = json_array_size(entities), kept = 0;
+    bool truncated = false;
+    for (size_t i = 0; i < n && i < limit; i++) {
+        json_t *e = json_array_get(entities, i);
+        json_t *er = json_object_get(rels_by_src, graph_jstr(e, "name"));
+        size_t sz = graph_json_size(e) + (er ? graph_json_size(er) : 0);
+        if (kept > 0 && used + sz > budget) {
+            truncated = true;
+            break;
+        }
+        used += sz;
+        json_array_append(ents, e);
+        if (er)
+            json_array_extend(rels, er);
+        kept++;
+    }
+    json_object_set_new(out, "entities", ents);
+    json_object_set_new(out, "relations", rels);
+    if (kept > 0 && (truncated || n > kept)) {
+        char *cur = graph_cursor_name(graph_jstr(json_array_get(ents, kept - 1), "name"));
+        if (cur == NULL)
+            return graph_oom(err);
+        json_object_set_new(out, "nextCursor", json_string(cur));
+        eg_free(cur);
+    }
+    if (truncated)
+        json_object_set_new(out, "truncated", json_true());
+    return 0;
+}
+
+/* Group relation rows {src, rel} into an object name -> [rel...]. New. */
+static json_t *group_rels(json_t *rows, bool history)
+{
+    json_t *by = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *src = graph_jstr(row, "src");
+        if (src == NULL)
+            continue;
+        json_t *arr = json_object_get(by, src);
+        if (arr == NULL) {
+            arr = json_array();
+            json_object_set_new(by, src, arr);
+        }
+        json_t *rel = json_incref(json_object_get(row, "rel"));
+        graph_relation_out(rel);
+        if (!history)
+            json_object_set_new(rel, "validTo", json_null());
+        json_array_append_new(arr, rel);
+    }
+    return by;
+}
+
+static json_t *names_of(const json_t *entities, size_t limit)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; i < json_array_size(entities) && i < limit; i++)
+        json_array_append(names, json_object_get(json_array_get(entities, i), "name"));
+    return names;
+}
+
+static json_t *entity_rows(json_t *rows, const char *key)
+{
+    json_t *arr = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_array_append_new(arr, graph_entity_out(json_incref(json_object_get(row, key))));
+    }
+    return arr;
+}
+
+/* ---- read_graph / decayed graph ---- */
+
+typedef struct page_work {
+    graph_ctx cx;
+    const graph_page *page;
+    int64_t t;          /* graph at time; 0 = live */
+    json_t *result;
+} page_work;
+
+static const char Q_LIVE_PAGE[] =
+    "MATCH (e:Entity {namespace: $ns}) WHERE $after IS NULL OR e.name > $after "
+    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
+
+static const char Q_LIVE_RELS[] =
+    "UNWIND $names AS n "
+    "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
+    "RETURN a.name AS src, " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType";
+
+#define VERSION_PROJ(v)                                                                         \
+    v " {.name, .entityType, .observations, id: " v ".entityId, .version, .createdAt, "       \
+      ".updatedAt, .validFrom, .validTo, .changedBy, .deleted}"
+#define REL_VERSION_PROJ(v)                                                                     \
+    v " {.from, .to, .relationType, .strength, .confidence, .metadata, id: " v ".relationId, " \
+      ".version, .createdAt, .updatedAt, .validFrom, .validTo, .changedBy, .deleted}"
+
+static const char Q_AT_PAGE[] =
+    "MATCH (h:EntityVersion {namespace: $ns}) "
+    "WHERE h.validFrom <= $t AND (h.validTo IS NULL OR h.validTo > $t) "
+    "AND ($after IS NULL OR h.name > $after) "
+    "RETURN " VERSION_PROJ("h") " AS entity ORDER BY h.name LIMIT $lim";
+
+static const char Q_AT_RELS[] =
+    "MATCH (h:RelationVersion {namespace: $ns}) "
+    "WHERE h.from IN $names AND h.validFrom <= $t AND (h.validTo IS NULL OR h.validTo > $t) "
+    "RETURN h.from AS src, " REL_VERSION_PROJ("h") " AS rel ORDER BY h.from, h.to, h.relationType";
+
+static int page_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    page_work *w = payload;
+    json_decref(w->result);
+    w->result = json_object();
+    if (w->result == NULL)
+        return graph_oom(err);
+    size_t limit = graph_page_limit(w->cx.g, w->page, 0);
+    char *after = NULL;
+    int rc = graph_cursor_parse_name(w->page ? w->page->cursor : NULL, &after, err);
+    if (rc != 0)
+        return rc;
+    bolt_params *p = graph_params(err);
+    if (p == NULL) {
+        eg_free(after);
+        return EG_ENOMEM;
+    }
+    bolt_params_str(p, "ns", w->cx.ns);
+    bolt_params_str(p, "after", after);
+    bolt_params_int(p, "lim", (int64_t)limit + 1);
+    bolt_params_int(p, "t", w->t);
+    eg_free(after);
+    json_t *rows = NULL, *rrows = NULL, *names = NULL, *ents = NULL, *by = NULL;
+    rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, w->t ? Q_AT_PAGE : Q_LIVE_PAGE, p, &rows, err);
+    bolt_params_free(p);
+    if (rc == 0) {
+        ents = entity_rows(rows, "entity");
+        names = names_of(ents, limit);
+        if ((p = graph_params(err)) == NULL)
+            rc = EG_ENOMEM;
+    }
+    if (rc == 0) {
+        bolt_params_str(p, "ns", w->cx.ns);
+        bolt_params_json(p, "names", names);
+        bolt_params_int(p, "t", w->t);
+        rc = graph_params_check(p, err);
+        if (rc == 0)
+            rc = graph_q(c, w->t ? Q_AT_RELS : Q_LIVE_RELS, p, &rrows, err);
+        bolt_params_free(p);
+    }
+    if (rc == 0) {
+        by = group_rels(rrows, w->t != 0);
+        rc = assemble_page(ents, by, limit, graph_page_budget(w->cx.g, w->page), w->result, err);
+    }
+    if (rc == 0 && w->t == 0) {
+        json_t *cnt = NULL;
+        if ((p = graph_params(err)) == NULL)
+            rc = EG_ENOMEM;
+        if (rc == 0) {
+            bolt_params_str(p, "ns", w->cx.ns);
+            rc = graph_q(c, "MATCH (e:Entity {namespace: $ns}) RETURN count(e) AS n", p, &cnt, err);
+            bolt_params_free(p);
+        }
+        if (rc == 0)
+            json_object_set_new(w->result, "total",
+                                json_integer(graph_jint(json_array_get(cnt, 0), "n", 0)));
+        json_decref(cnt);
+    }
+    json_decref(rows);
+    json_decref(rrows);
+    json_decref(names);
+    json_decref(ents);
+    json_decref(by);
+    return rc;
+}
+
+static int run_page(graph_store *g, const graph_req *req, const graph_page *page, int64_t t,
+                    json_t **out, eg_error *err)
+{
+    *out = NULL;
+    page_work w = {0};
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    w.page = page;
+    w.t = t;
+    int64_t t0 = eg_mono_ms();
+    if (rc == 0)
+        rc = graph_read(g, page_fn, &w, err);
+    if (rc != 0) {
+        json_decref(w.result);
+        return rc;
+    }
+    json_object_set_new(w.result, "timeTaken", json_integer(eg_mono_ms() - t0));
+    *out = w.result;
+    return 0;
+}
+
+int graph_read_graph(graph_store *g, const graph_req *req, const graph_page *page, json_t **out,
+                     eg_error *err)
+{
+    return run_page(g, req, page, 0, out, err);
+}
+
+int graph_get_graph_at_time(graph_store *g, const graph_req *req, int64_t t_ms,
+                            const graph_page *page, json_t **out, eg_error *err)
+{
+    if (t_ms <= 0)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "timestamp must be positive ms");
+    int rc = run_page(g, req, page, t_ms, out, err);
+    if (rc == 0)
+        json_object_set_new(*out, "timestamp", json_integer(t_ms));
+    return rc;
+}
+
+int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_decay_opts *d,
+                            const graph_page *page, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    graph_decay_opts def = GRAPH_DECAY_OPTS_INIT;
+    if (d == NULL)
+        d = &def;
+    double hl_days = d->half_life_days > 0 ? d->half_life_days : g->opts.decay_half_life_days;
+    double floor_ = d->min_confidence >= 0 ? d->min_confidence : g->opts.decay_min_confidence;
+    int64_t ref = d->reference_time_ms;
+    json_t *res = NULL;
+    int rc = run_page(g, req, page, 0, &res, err);
+    if (rc != 0)
+        return rc;
+    if (ref <= 0) {
+        /* The database clock is what stamped validFrom; ask it. */
+        bolt_conn *c = NULL;
+        rc = bolt_pool_acquire(g->pool, &c, err);
+        if (rc == 0) {
+            bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+            tx.database = g->opts.database;
+            json_t *rows = NULL;
+            rc = bolt_conn_query_json(c, "RETURN timestamp() AS now", NULL, &tx, &rows, err);
+            ref = graph_jint(json_array_get(rows, 0), "now", eg_wall_ms());
+            json_decref(rows);
+            bolt_pool_release(g->pool, c);
+        }
+        if (rc != 0) {
+            json_decref(res);
+            return rc;
+        }
+    }
+    double hl_ms = hl_days * 86400000.0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(res, "relations"), i, r)
+    {
+        const json_t *cv = json_object_get(r, "confidence");
+        double conf = json_is_number(cv) ? json_number_value(cv) : 1.0;
+        int64_t from = graph_jint(r, "validFrom", graph_jint(r, "createdAt", ref));
+        double dec = graph_decay(conf, (double)(ref - from), hl_ms, floor_);
+        json_object_set_new(r, "originalConfidence", json_is_number(cv) ? json_real(conf) : json_null());
+        json_object_set_new(r, "confidence", json_real(dec));
+    }
+    json_object_set_new(res, "decay",
+                        json_pack("{sIsfsf}", "referenceTime", (json_int_t)ref, "halfLifeDays",
+                                  hl_days, "minConfidence", floor_));
+    *out = res;
+    return 0;
+}
+
+/* ---- open_nodes ---- */
+
+typedef struct open_work {
+    graph_ctx cx;
+    const graph_page *page;
+    json_t *names;
+    json_t *result;
+} open_work;
+
+static int open_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    open_work *w = payload;
+    json_decref(w->result);
+    w->result = json_object();
+    if (w->result == NULL)
+        return graph_oom(err);
+    size_t off = 0, limit = graph_page_limit(w->cx.g, w->page, GRAPH_MAX_LIMIT);
+    int rc = graph_cursor_parse_offset(w->page ? w->page->cursor : NULL, &off, err);
+    if (rc != 0)
+        return rc;
+    json_t *slice = json_array();
+    for (size_t i = off; i < json_array_size(w->names) && i < off + limit; i++)
+        json_array_append(slice, json_array_get(w->names, i));
+    bolt_params *p = graph_params(err);
+    if (p == NULL) {
+        json_decref(slice);
+        return EG_ENOMEM;
+    }
+    bolt_params_str(p, "ns", w->cx.ns);
+    bolt_params_json(p, "names", slice);
+    json_t *rows = NULL, *rels = NULL;
+    rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c,
+                     "UNWIND range(0, size($names) - 1) AS i "
+                     "MATCH (e:Entity {namespace: $ns, name: $names[i]}) "
+                     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY i",
+                     p, &rows, err);
+    bolt_params_free(p);
+    json_t *ents = NULL, *found = NULL;
+    if (rc == 0) {
+        ents = entity_rows(rows, "entity");
+        found = names_of(ents, SIZE_MAX);
+        rc = graph_relations_among(c, w->cx.ns, found, &rels, err);
+    }
+    if (rc == 0) {
+        /* Budget: entities first, then relations while they fit. */
+        size_t budget = graph_page_budget(w->cx.g, w->page), used = 0, kept = 0;
+        json_t *ke = json_array(), *kr = json_array(), *nf = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(ents, i, e)
+        {
+            size_t sz = graph_json_size(e);
+            if (kept > 0 && used + sz > budget)
+                break;
+            used += sz;
+            kept++;
+            json_array_append(ke, e);
+        }
+        bool truncated = kept < json_array_size(ents);
+        json_array_foreach(rels, i, e)
+        {
+            size_t sz = graph_json_size(e);
+            if (used + sz > budget) {
+                truncated = true;
+                break;
+            }
+            used += sz;
+            json_array_append(kr, e);
+        }
+        json_array_foreach(slice, i, e)
+        {
+            if (!json_array_size(found))
+                json_array_append(nf, e);
+            else {
+                bool hit = false;
+                size_t j;
+                json_t *f;
+                json_array_foreach(found, j, f) if (json_equal(f, e)) hit = true;
+                if (!hit)
+                    json_array_append(nf, e);
+            }
+        }
+        json_object_set_new(w->result, "entities", ke);
+        json_object_set_new(w->result, "relations", kr);
+        if (json_array_size(nf))
+            json_object_set_new(w->result, "notFound", nf);
+        else
+            json_decref(nf);
+        if (truncated)
+            json_object_set_new(w->result, "truncated", json_true());
+        if (off + json_array_size(slice) < json_array_size(w->names)) {
+            char *cur = graph_cursor_offset(off + json_array_size(slice));
+            json_object_set_new(w->result, "nextCursor", json_string(cur ? cur : ""));
+            eg_free(cur);
+        }
+    }
+    json_decref(slice);
+    json_decref(rows);
+    json_decref(rels);
+    json_decref(ents);
+    json_decref(found);
+    return rc;
+}
+
+int graph_open_nodes(graph_store *g, const graph_req *req, const json_t *names,
+                     const graph_page *page, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    open_work w = {0};
+    w.page = page;
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    if (rc == 0)
+        rc = graph_validate_names(names, &w.names, err);
+    if (rc == 0)
+        rc = graph_read(g, open_fn, &w, err);
+    json_decref(w.names);
+    if (rc != 0) {
+        json_decref(w.result);
+        return rc;
+    }
+    *out = w.result;
+    return 0;
+}
+
+/* ---- get_relation, histories ---- */
+
+typedef struct q_work {
+    graph_ctx cx;
+    const char *cypher;
+    const char *a, *b, *c; /* from/to/type or name */
+    size_t off, lim;
+    json_t *rows;
+} q_work;
+
+static int q_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    q_work *w = payload;
+    json_decref(w->rows);
+    w->rows = NULL;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", w->cx.ns);
+    if (w->a)
+        bolt_params_str(p, "a", w->a);
+    if (w->b)
+        bolt_params_str(p, "b", w->b);
+    if (w->c)
+        bolt_params_str(p, "c", w->c);
+    bolt_params_int(p, "off", (int64_t)w->off);
+    bolt_params_int(p, "lim", (int64_t)w->lim);
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, w->cypher, p, &w->rows, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static int check_name(const char *s, const char *what, eg_error *err)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > GRAPH_MAX_NAME_BYTES)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be a non-empty string", what);
+    return 0;
+}
+
+int graph_get_relation(graph_store *g, const graph_req *req, const char *from, const char *to,
+                       const char *relation_type, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    q_work w = {0};
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    if (rc == 0 && ((rc = check_name(from, "from", err)) || (rc = check_name(to, "to", err)) ||
+                    (rc = check_name(relation_type, "relationType", err))))
+        return rc;
+    if (rc != 0)
+        return rc;
+    w.cypher = "MATCH (a:Entity {namespace: $ns, name: $a})-[r:RELATES_TO {relationType: $c}]->"
+               "(b:Entity {namespace: $ns, name: $b}) RETURN " GRAPH_REL_PROJ " AS rel LIMIT 1";
+    w.a = from;
+    w.b = to;
+    w.c = relation_type;
+    rc = graph_read(g, q_fn, &w, err);
+    if (rc == 0 && json_array_size(w.rows) == 0)
+        rc = eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Relation not found: %s -[%s]-> %s",
+                          from, relation_type, to);
+    if (rc == 0)
+        *out = graph_relation_out(json_incref(json_object_get(json_array_get(w.rows, 0), "rel")));
+    json_decref(w.rows);
+    return rc;
+}
+
+static int history_common(graph_store *g, const graph_req *req, q_work *w, const graph_page *page,
+                          bool is_rel, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    size_t limit = graph_page_limit(g, page, 0);
+    int rc = graph_cursor_parse_offset(page ? page->cursor : NULL, &w->off, err);
+    if (rc != 0)
+        return rc;
+    w->lim = limit + 1;
+    rc = graph_read(g, q_fn, w, err);
+    if (rc != 0) {
+        json_decref(w->rows);
+        return rc;
+    }
+    json_t *hist = json_array();
+    size_t budget = graph_page_budget(g, page), used = 0, kept = 0;
+    bool truncated = false;
+    for (size_t i = 0; i < json_array_size(w->rows) && i < limit; i++) {
+        json_t *v = json_incref(json_object_get(json_array_get(w->rows, i), "v"));
+        if (is_rel)
+            graph_relation_out(v);
+        else
+            graph_entity_out(v);
+        size_t sz = graph_json_size(v);
+        if (kept > 0 && used + sz > budget) {
+            json_decref(v);
+            truncated = true;
+            break;
+        }
+        used += sz;
+        kept++;
+        json_array_append_new(hist, v);
+    }
+    json_t *res = json_pack("{so}", "history", hist);
+    if (truncated || json_array_size(w->rows) > kept) {
+        char *cur = graph_cursor_offset(w->off + kept);
+        json_object_set_new(res, "nextCursor", json_string(cur ? cur : ""));
+        eg_free(cur);
+    }
+    if (truncated)
+        json_object_set_new(res, "truncated", json_true());
+    json_decref(w->rows);
+    *out = res;
+    return 0;
+}
+
+int graph_get_entity_history(graph_store *g, const graph_req *req, const char *name,
+                             const graph_page *page, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    q_work w = {0};
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    if (rc == 0)
+        rc = check_name(name, "entityName", err);
+    if (rc != 0)
+        return rc;
+    w.cypher = "MATCH (h:EntityVersion {namespace: $ns, name: $a}) "
+               "RETURN " VERSION_PROJ("h") " AS v ORDER BY h.validFrom, h.version SKIP $off LIMIT $lim";
+    w.a = name;
+    return history_common(g, req, &w, page, false, out, err);
+}
+
+int graph_get_relation_history(graph_store *g, const graph_req *req, const char *from,
+                               const char *to, const char *relation_type, const graph_page *page,
+                               json_t **out, eg_error *err)
+{
+    *out = NULL;
+    q_work w = {0};
+    int rc = graph_ctx_init(&w.cx, g, req, err);
+    if (rc == 0 && ((rc = check_name(from, "from", err)) || (rc = check_name(to, "to", err)) ||
+                    (rc = check_name(relation_type, "relationType", err))))
+        return rc;
+    if (rc != 0)
+        return rc;
+    w.cypher = "MATCH (h:RelationVersion {namespace: $ns, from: $a, to: $b, relationType: $c}) "
+               "RETURN " REL_VERSION_PROJ("h") " AS v ORDER BY h.validFrom, h.version "
+               "SKIP $off LIMIT $lim";
+    w.a = from;
+    w.b = to;
+    w.c = relation_type;
+    return history_common(g, req, &w, page, true, out, err);
+}

@@ -1,0 +1,589 @@
+/*
+ * store.c - graph store lifecycle, configuration, schema migrations and the
+ * small query/JSON/cursor helpers every other graph file uses.
+ *
+ * Schema (registered with schema/ as module "graph"):
+ *   1  :Entity unique (namespace, name) and unique id.  History lives on other
+ *      labels, so the constraint covers exactly the live entities (memento's
+ *      (name, validTo) constraint ignored live nodes: validTo is null there).
+ *   2  range indexes for history (EntityVersion/RelationVersion) and RELATES_TO.id
+ *   3  full-text index over name, entityType, observations (LIST<STRING>)
+ *   4  vector index on :Entity(embedding), name/dimensions/similarity from config
+ */
+#include "graph/graph_int.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "schema/schema.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- configuration ---- */
+
+static int env_size(const char *name, size_t *out, size_t max, eg_error *err)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x == 0 || x > max || v[0] == '-')
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "%s must be an integer in 1..%zu", name, max);
+    *out = (size_t)x;
+    return 0;
+}
+
+static int env_double(const char *name, double *out, double min, double max, eg_error *err)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !(x >= min && x <= max))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be a number in [%g, %g]",
+                            name, min, max);
+    *out = x;
+    return 0;
+}
+
+static const char *env_str(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return (v != NULL && *v != '\0') ? v : def;
+}
+
+int graph_opts_from_env(graph_opts *out, eg_error *err)
+{
+    graph_opts o = GRAPH_OPTS_INIT;
+    o.ns = env_str("ENGRAM_NAMESPACE", o.ns);
+    o.vector_index = env_str("NEO4J_VECTOR_INDEX", o.vector_index);
+    o.fulltext_index = env_str("ENGRAM_FULLTEXT_INDEX", o.fulltext_index);
+    o.embedding_model = env_str("OPENAI_EMBEDDING_MODEL", o.embedding_model);
+    o.changed_by = env_str("ENGRAM_CHANGED_BY", NULL);
+    o.database = env_str("NEO4J_DATABASE", NULL);
+    const char *sim = env_str("NEO4J_SIMILARITY_FUNCTION", "cosine");
+    if (strcmp(sim, "cosine") == 0)
+        o.similarity = GRAPH_SIM_COSINE;
+    else if (strcmp(sim, "euclidean") == 0)
+        o.similarity = GRAPH_SIM_EUCLIDEAN;
+    else
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "NEO4J_SIMILARITY_FUNCTION must be cosine or euclidean");
+    int rc;
+    if ((rc = env_size("NEO4J_VECTOR_DIMENSIONS", &o.vector_dimensions, GRAPH_MAX_VECTOR_DIMS, err)) ||
+        (rc = env_size("ENGRAM_PAGE_LIMIT", &o.default_limit, GRAPH_MAX_LIMIT, err)) ||
+        (rc = env_size("ENGRAM_MAX_RESPONSE_BYTES", &o.max_response_bytes, 256u * 1024u * 1024u, err)) ||
+        (rc = env_double("ENGRAM_DECAY_HALF_LIFE_DAYS", &o.decay_half_life_days, 1e-6, 1e6, err)) ||
+        (rc = env_double("ENGRAM_DECAY_MIN_CONFIDENCE", &o.decay_min_confidence, 0.0, 1.0, err)))
+        return rc;
+    if ((rc = graph_opts_validate(&o, err)) != 0)
+        return rc;
+    *out = o;
+    return 0;
+}
+
+int graph_opts_validate(const graph_opts *o, eg_error *err)
+{
+    if (o == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "graph: NULL options");
+    if (!graph_identifier_valid(o->vector_index))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "vector index name must match ^[A-Za-z_][A-Za-z0-9_]*$");
+    if (!graph_identifier_valid(o->fulltext_index))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "full-text index name must match ^[A-Za-z_][A-Za-z0-9_]*$");
+    if (o->vector_dimensions == 0 || o->vector_dimensions > GRAPH_MAX_VECTOR_DIMS)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "vector dimensions must be 1..%u",
+                            GRAPH_MAX_VECTOR_DIMS);
+    if (o->similarity != GRAPH_SIM_COSINE && o->similarity != GRAPH_SIM_EUCLIDEAN)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "unknown similarity function");
+    if (o->ns == NULL || o->ns[0] == '\0' || strlen(o->ns) > GRAPH_MAX_NAMESPACE_BYTES)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "namespace must be 1..%u bytes",
+                            GRAPH_MAX_NAMESPACE_BYTES);
+    if (o->embedding_model == NULL || o->embedding_model[0] == '\0')
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "embedding model must be set");
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, const graph_opts *opts,
+                    eg_error *err)
+{
+    *out = NULL;
+    graph_opts def = GRAPH_OPTS_INIT;
+    if (opts == NULL)
+        opts = &def;
+    if (pool == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "graph: NULL pool");
+    int rc = graph_opts_validate(opts, err);
+    if (rc != 0)
+        return rc;
+    graph_store *g = eg_calloc(1, sizeof *g);
+    if (g == NULL)
+        return graph_oom(err);
+    g->pool = pool;
+    g->queue = queue;
+    g->opts = *opts;
+    g->s_ns = eg_strdup(opts->ns);
+    g->s_vector_index = eg_strdup(opts->vector_index);
+    g->s_fulltext_index = eg_strdup(opts->fulltext_index);
+    g->s_model = eg_strdup(opts->embedding_model);
+    g->s_changed_by = opts->changed_by ? eg_strdup(opts->changed_by) : NULL;
+    g->s_database = opts->database ? eg_strdup(opts->database) : NULL;
+    if (!g->s_ns || !g->s_vector_index || !g->s_fulltext_index || !g->s_model ||
+        (opts->changed_by && !g->s_changed_by) || (opts->database && !g->s_database)) {
+        graph_store_free(g);
+        return graph_oom(err);
+    }
+    g->opts.ns = g->s_ns;
+    g->opts.vector_index = g->s_vector_index;
+    g->opts.fulltext_index = g->s_fulltext_index;
+    g->opts.embedding_model = g->s_model;
+    g->opts.changed_by = g->s_changed_by;
+    g->opts.database = g->s_database;
+    if (g->opts.default_limit == 0)
+        g->opts.default_limit = 100;
+    if (g->opts.max_response_bytes == 0)
+        g->opts.max_response_bytes = 1024u * 1024u;
+    *out = g;
+    return 0;
+}
+
+void graph_store_free(graph_store *g)
+{
+    if (g == NULL)
+        return;
+    eg_free(g->s_ns);
+    eg_free(g->s_vector_index);
+    eg_free(g->s_fulltext_index);
+    eg_free(g->s_model);
+    eg_free(g->s_changed_by);
+    eg_free(g->s_database);
+    eg_free(g);
+}
+
+const graph_opts *graph_store_opts(const graph_store *g)
+{
+    return &g->opts;
+}
+
+int graph_ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error *err)
+{
+    if (g == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "graph: NULL store");
+    cx->g = g;
+    cx->ns = (req && req->ns) ? req->ns : g->opts.ns;
+    cx->changed_by = (req && req->changed_by) ? req->changed_by : g->opts.changed_by;
+    size_t n = strlen(cx->ns);
+    if (n == 0 || n > GRAPH_MAX_NAMESPACE_BYTES)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "namespace must be 1..%u bytes",
+                            GRAPH_MAX_NAMESPACE_BYTES);
+    return 0;
+}
+
+/* ---- transactions and queries ---- */
+
+int graph_write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
+{
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.database = g->opts.database;
+    return bolt_pool_execute_write(g->pool, &tx, NULL, fn, payload, err);
+}
+
+int graph_read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
+{
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.database = g->opts.database;
+    tx.read_only = true;
+    return bolt_pool_execute_read(g->pool, &tx, NULL, fn, payload, err);
+}
+
+int graph_q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err)
+{
+    *rows = NULL;
+    return bolt_conn_query_json(c, cypher, p, NULL, rows, err);
+}
+
+int graph_x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err)
+{
+    return bolt_conn_exec(c, cypher, p, NULL, NULL, err);
+}
+
+int graph_now(bolt_conn *c, int64_t *now, eg_error *err)
+{
+    json_t *rows = NULL;
+    int rc = graph_q(c, "RETURN timestamp() AS now", NULL, &rows, err);
+    if (rc != 0)
+        return rc;
+    *now = graph_jint(json_array_get(rows, 0), "now", 0);
+    json_decref(rows);
+    if (*now <= 0)
+        return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "timestamp() returned nothing");
+    return 0;
+}
+
+bolt_params *graph_params(eg_error *err)
+{
+    bolt_params *p = bolt_params_new();
+    if (p == NULL)
+        graph_oom(err);
+    return p;
+}
+
+int graph_params_check(bolt_params *p, eg_error *err)
+{
+    int rc = bolt_params_error(p);
+    if (rc != 0)
+        return eg_error_set(err, rc, EG_CLASS_CLIENT, "building query parameters: %s",
+                            eg_strerror(rc));
+    return 0;
+}
+
+int graph_oom(eg_error *err)
+{
+    return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+}
+
+int64_t graph_jint(const json_t *o, const char *key, int64_t def)
+{
+    const json_t *v = json_object_get(o, key);
+    if (json_is_integer(v))
+        return (int64_t)json_integer_value(v);
+    if (json_is_real(v))
+        return (int64_t)json_real_value(v);
+    return def;
+}
+
+const char *graph_jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+size_t graph_json_size(const json_t *j)
+{
+    return json_dumpb(j, NULL, 0, JSON_COMPACT);
+}
+
+json_t *graph_entity_out(json_t *e)
+{
+    if (!json_is_object(e))
+        return e;
+    if (!json_is_array(json_object_get(e, "observations")))
+        json_object_set_new(e, "observations", json_array());
+    if (json_object_get(e, "validTo") == NULL)
+        json_object_set_new(e, "validTo", json_null());
+    if (json_object_get(e, "changedBy") == NULL)
+        json_object_set_new(e, "changedBy", json_null());
+    return e;
+}
+
+json_t *graph_relation_out(json_t *r)
+{
+    if (!json_is_object(r))
+        return r;
+    json_t *m = json_object_get(r, "metadata");
+    if (json_is_string(m)) {
+        json_t *dec = json_loads(json_string_value(m), 0, NULL);
+        if (dec != NULL)
+            json_object_set_new(r, "metadata", dec);
+        else
+            json_object_del(r, "metadata");
+    } else if (m != NULL && !json_is_object(m)) {
+        json_object_del(r, "metadata");
+    }
+    if (json_is_null(json_object_get(r, "strength")))
+        json_object_del(r, "strength");
+    if (json_is_null(json_object_get(r, "confidence")))
+        json_object_del(r, "confidence");
+    if (json_object_get(r, "validTo") == NULL)
+        json_object_set_new(r, "validTo", json_null());
+    return r;
+}
+
+/* ---- pages and cursors ---- */
+
+size_t graph_page_limit(const graph_store *g, const graph_page *p, size_t def)
+{
+    size_t l = (p && p->limit) ? p->limit : (def ? def : g->opts.default_limit);
+    return l > GRAPH_MAX_LIMIT ? GRAPH_MAX_LIMIT : l;
+}
+
+size_t graph_page_budget(const graph_store *g, const graph_page *p)
+{
+    return (p && p->max_bytes) ? p->max_bytes : g->opts.max_response_bytes;
+}
+
+char *graph_cursor_offset(size_t off)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "o%zu", off);
+    return eg_strdup(buf);
+}
+
+char *graph_cursor_name(const char *name)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t n = strlen(name);
+    char *o = eg_malloc(2 * n + 2);
+    if (o == NULL)
+        return NULL;
+    o[0] = 'n';
+    for (size_t i = 0; i < n; i++) {
+        o[1 + 2 * i] = hx[(unsigned char)name[i] >> 4];
+        o[2 + 2 * i] = hx[(unsigned char)name[i] & 15];
+    }
+    o[1 + 2 * n] = '\0';
+    return o;
+}
+
+int graph_cursor_parse_offset(const char *cur, size_t *off, eg_error *err)
+{
+    *off = 0;
+    if (cur == NULL || *cur == '\0')
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(cur + 1, &end, 10);
+    if (cur[0] != 'o' || errno != 0 || end == cur + 1 || *end != '\0' || v > 100000)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "invalid cursor");
+    *off = (size_t)v;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err)
+{
+    *name_out = NULL;
+    if (cur == NULL || *cur == '\0')
+        return 0;
+    size_t n = strlen(cur);
+    if (cur[0] != 'n' || (n - 1) % 2 != 0 || n - 1 > 2 * GRAPH_MAX_NAME_BYTES)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "invalid cursor");
+    char *o = eg_malloc((n - 1) / 2 + 1);
+    if (o == NULL)
+        return graph_oom(err);
+    for (size_t i = 0; i < (n - 1) / 2; i++) {
+        int hi = hexval(cur[1 + 2 * i]), lo = hexval(cur[2 + 2 * i]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            eg_free(o);
+            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "invalid cursor");
+        }
+        o[i] = (char)(hi << 4 | lo);
+    }
+    o[(n - 1) / 2] = '\0';
+    *name_out = o;
+    return 0;
+}
+
+/* ---- relations among names ---- */
+
+int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
+                          eg_error *err)
+{
+    *out = NULL;
+    if (json_array_size(names) == 0) {
+        *out = json_array();
+        return *out ? 0 : graph_oom(err);
+    }
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_json(p, "names", names);
+    int rc = graph_params_check(p, err);
+    json_t *rows = NULL;
+    if (rc == 0)
+        rc = graph_q(c,
+                     "UNWIND $names AS n "
+                     "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
+                     "WHERE b.namespace = $ns AND b.name IN $names "
+                     "RETURN " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType",
+                     p, &rows, err);
+    bolt_params_free(p);
+    if (rc != 0)
+        return rc;
+    json_t *arr = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_array_append(arr, graph_relation_out(json_object_get(row, "rel")));
+    }
+    json_decref(rows);
+    *out = arr;
+    return 0;
+}
+
+/* ---- schema ---- */
+
+static const char *const M1[] = {
+    "CREATE CONSTRAINT graph_entity_ns_name IF NOT EXISTS FOR (e:Entity) "
+    "REQUIRE (e.namespace, e.name) IS UNIQUE",
+    "CREATE CONSTRAINT graph_entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE",
+    NULL};
+
+static const char *const M2[] = {
+    "CREATE INDEX graph_entity_version_ns_name IF NOT EXISTS FOR (h:EntityVersion) "
+    "ON (h.namespace, h.name)",
+    "CREATE INDEX graph_entity_version_ns_id IF NOT EXISTS FOR (h:EntityVersion) "
+    "ON (h.namespace, h.entityId)",
+    "CREATE INDEX graph_entity_version_ns_from IF NOT EXISTS FOR (h:EntityVersion) "
+    "ON (h.namespace, h.validFrom)",
+    "CREATE INDEX graph_relation_version_ns_id IF NOT EXISTS FOR (h:RelationVersion) "
+    "ON (h.namespace, h.relationId)",
+    "CREATE INDEX graph_relation_version_ns_key IF NOT EXISTS FOR (h:RelationVersion) "
+    "ON (h.namespace, h.from, h.to, h.relationType)",
+    "CREATE INDEX graph_relation_version_ns_from IF NOT EXISTS FOR (h:RelationVersion) "
+    "ON (h.namespace, h.validFrom)",
+    "CREATE INDEX graph_relates_to_id IF NOT EXISTS FOR ()-[r:RELATES_TO]-() ON (r.id)",
+    NULL};
+
+void graph_strv_free(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        eg_free(v[i]);
+    eg_free(v);
+}
+
+static int strv_from_static(const char *const *src, char ***out, size_t *n_out, eg_error *err)
+{
+    size_t n = 0;
+    while (src[n])
+        n++;
+    char **v = eg_calloc(n ? n : 1, sizeof *v);
+    if (v == NULL)
+        return graph_oom(err);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = eg_strdup(src[i]);
+        if (v[i] == NULL) {
+            graph_strv_free(v, i);
+            return graph_oom(err);
+        }
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_out, size_t *n_out,
+                            eg_error *err)
+{
+    *stmts_out = NULL;
+    *n_out = 0;
+    int rc = graph_opts_validate(opts, err);
+    if (rc != 0)
+        return rc;
+    if (version == 1)
+        return strv_from_static(M1, stmts_out, n_out, err);
+    if (version == 2)
+        return strv_from_static(M2, stmts_out, n_out, err);
+    eg_buf b = EG_BUF_INIT(4096);
+    if (version == 3) {
+        /* Identifier validated above: the only thing spliced into Cypher. */
+        rc = eg_buf_printf(&b,
+                           "CREATE FULLTEXT INDEX %s IF NOT EXISTS FOR (e:Entity) "
+                           "ON EACH [e.name, e.entityType, e.observations]",
+                           opts->fulltext_index);
+    } else if (version == 4) {
+        rc = eg_buf_printf(&b,
+                           "CREATE VECTOR INDEX %s IF NOT EXISTS FOR (e:Entity) ON (e.embedding) "
+                           "OPTIONS {indexConfig: {`vector.dimensions`: %zu, "
+                           "`vector.similarity_function`: '%s'}}",
+                           opts->vector_index, opts->vector_dimensions,
+                           opts->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine");
+    } else {
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "no graph migration %d", version);
+    }
+    if (rc != 0) {
+        eg_buf_free(&b);
+        return graph_oom(err);
+    }
+    char **v = eg_calloc(1, sizeof *v);
+    if (v == NULL) {
+        eg_buf_free(&b);
+        return graph_oom(err);
+    }
+    v[0] = eg_buf_detach(&b, NULL);
+    if (v[0] == NULL) {
+        eg_free(v);
+        eg_buf_free(&b);
+        return graph_oom(err);
+    }
+    *stmts_out = v;
+    *n_out = 1;
+    return 0;
+}
+
+static int build3(const void *ctx, char ***out, size_t *n, eg_error *err)
+{
+    return graph_schema_statements(ctx, 3, out, n, err);
+}
+
+static int build4(const void *ctx, char ***out, size_t *n, eg_error *err)
+{
+    return graph_schema_statements(ctx, 4, out, n, err);
+}
+
+static const schema_migration GRAPH_MIGRATIONS[] = {
+    {1, "live :Entity unique (namespace, name) and id", M1, NULL},
+    {2, "history and relation indexes", M2, NULL},
+    {3, "full-text index on name, entityType, observations", NULL, build3},
+    {4, "vector index on :Entity(embedding) from configuration", NULL, build4},
+};
+
+int graph_schema_register(graph_store *g, eg_error *err)
+{
+    /* The registry borrows the module struct: keep one per process.  The
+     * last registered store's options win (re-registering replaces). */
+    static schema_module mod;
+    mod.name = "graph";
+    mod.migrations = GRAPH_MIGRATIONS;
+    mod.n = sizeof GRAPH_MIGRATIONS / sizeof GRAPH_MIGRATIONS[0];
+    mod.ctx = &g->opts;
+    return schema_register(&mod, err);
+}
+
+int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err)
+{
+    int rc = graph_schema_register(g, err);
+    if (rc != 0)
+        return rc;
+    rc = schema_apply(g->pool, NULL, NULL, err);
+    if (rc != 0)
+        return rc;
+    bolt_conn *c = NULL;
+    rc = bolt_pool_acquire(g->pool, &c, err);
+    if (rc != 0)
+        return rc;
+    bolt_params *p = graph_params(err);
+    if (p == NULL) {
+        bolt_pool_release(g->pool, c);
+        return EG_ENOMEM;
+    }
+    bolt_params_int(p, "t", timeout_ms > 0 ? (timeout_ms + 999) / 1000 : 60);
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.database = g->opts.database;
+    rc = bolt_conn_exec(c, "CALL db.awaitIndexes($t)", p, &tx, NULL, err);
+    bolt_params_free(p);
+    bolt_pool_release(g->pool, c);
+    return rc;
+}

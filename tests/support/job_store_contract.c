@@ -1,0 +1,845 @@
+/*
+ * job_store_contract.c - the contract suite (see job_store_contract.h).
+ */
+#include "support/job_store_contract.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static const jsc_fixture *g_fx;
+static char g_ns[64];
+
+/* ---- helpers ---- */
+
+static queue_store *mk(const queue_opts *o)
+{
+    queue_opts def = QUEUE_OPTS_INIT;
+    queue_store *s = NULL;
+    assert_int_equal(g_fx->make(&s, o ? o : &def, g_fx->ctx), 0);
+    assert_non_null(s);
+    /* a fresh namespace per test: nothing can collide on a shared database */
+    char hex[17];
+    eg_rand_hex(hex, 8);
+    snprintf(g_ns, sizeof g_ns, "ns_%s", hex);
+    return s;
+}
+
+static void done(queue_store *s)
+{
+    g_fx->destroy(s, g_fx->ctx);
+}
+
+static queue_enqueue_req req(const char *entity, const char *version, const char *model)
+{
+    queue_enqueue_req r = {.ns = g_ns, .entity = entity, .version = version, .model = model};
+    return r;
+}
+
+static void enq1(queue_store *s, const char *entity, const char *version, queue_enqueue_result *out)
+{
+    queue_enqueue_req r = req(entity, version, "m1");
+    eg_error err = {0};
+    int rc = queue_enqueue(s, NULL, &r, 1, out, &err);
+    if (rc)
+        fail_msg("enqueue: %s", err.message);
+}
+
+static size_t lease(queue_store *s, const char *owner, size_t max, int64_t lease_ms, queue_job **jobs)
+{
+    queue_lease_opts o = {.owner = owner, .max_jobs = max, .lease_ms = lease_ms};
+    size_t n = 0;
+    eg_error err = {0};
+    int rc = queue_lease(s, &o, jobs, &n, &err);
+    if (rc)
+        fail_msg("lease: %s", err.message);
+    return n;
+}
+
+static queue_job get_job(queue_store *s, const char *id)
+{
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = g_ns;
+    f.limit = 1000;
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    eg_error err = {0};
+    assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, &err), 0);
+    queue_job out = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(jobs[i].id, id) == 0) {
+            out = jobs[i];
+            memset(&jobs[i], 0, sizeof jobs[i]);
+        }
+    }
+    queue_jobs_free(jobs, n);
+    if (!out.id)
+        fail_msg("job %s not found", id);
+    return out;
+}
+
+static queue_state state_of(queue_store *s, const char *id)
+{
+    queue_job j = get_job(s, id);
+    queue_state st = j.state;
+    queue_job_clear(&j);
+    return st;
+}
+
+static int64_t now_of(queue_store *s)
+{
+    int64_t t = 0;
+    assert_int_equal(queue_store_now(s, &t, NULL), 0);
+    return t;
+}
+
+/* ---- enqueue and dedupe ---- */
+
+static void t_enqueue_dedupe(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_req r[3] = {req("a", "v1", "m1"), req("b", "v1", "m1"), req("a", "v1", "m2")};
+    queue_enqueue_result out[3];
+    assert_int_equal(queue_enqueue(s, NULL, r, 3, out, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_true(out[i].created);
+        assert_int_equal(out[i].state, QUEUE_PENDING);
+        assert_true(out[i].id[0] == 'j');
+    }
+    assert_string_not_equal(out[0].id, out[2].id); /* model is part of the key */
+    queue_enqueue_result again[3];
+    assert_int_equal(queue_enqueue(s, NULL, r, 3, again, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_false(again[i].created);
+        assert_string_equal(again[i].id, out[i].id);
+    }
+    /* the same key twice in one batch: one job, the second reports existing */
+    queue_enqueue_req d[2] = {req("c", "v1", "m1"), req("c", "v1", "m1")};
+    queue_enqueue_result dout[2];
+    assert_int_equal(queue_enqueue(s, NULL, d, 2, dout, NULL), 0);
+    assert_true(dout[0].created);
+    assert_false(dout[1].created);
+    assert_string_equal(dout[0].id, dout[1].id);
+    /* a completed job keeps its key: same content + model needs no new job */
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w", 10, 0, &jobs);
+    assert_int_equal(n, 4);
+    queue_lease_ref refs[4];
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+    assert_int_equal(queue_complete(s, "w", refs, n, NULL, NULL, NULL, NULL), 0);
+    queue_jobs_free(jobs, n);
+    assert_int_equal(queue_enqueue(s, NULL, r, 1, again, NULL), 0);
+    assert_false(again[0].created);
+    assert_int_equal(again[0].state, QUEUE_COMPLETED);
+    done(s);
+}
+
+/* The outbox: jobs commit or roll back with the caller's transaction. */
+static void t_outbox(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_tx *tx = NULL;
+    eg_error err = {0};
+    assert_int_equal(queue_tx_begin(s, &tx, &err), 0);
+    queue_enqueue_req r = req("rolled", "v1", "m1");
+    queue_enqueue_result out;
+    assert_int_equal(queue_enqueue(s, tx, &r, 1, &out, &err), 0);
+    assert_true(out.created);
+    queue_tx_rollback(tx);
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = g_ns;
+    queue_job *jobs = NULL;
+    size_t n = 9;
+    assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(n, 0);
+    queue_jobs_free(jobs, n);
+
+    assert_int_equal(queue_tx_begin(s, &tx, &err), 0);
+    r = req("kept", "v1", "m1");
+    assert_int_equal(queue_enqueue(s, tx, &r, 1, &out, &err), 0);
+    assert_true(out.created);
+    assert_int_equal(queue_tx_commit(tx, &err), 0);
+    assert_int_equal(state_of(s, out.id), QUEUE_PENDING);
+    done(s);
+}
+
+/* A newer version supersedes the older pending job of the same entity+model. */
+static void t_supersede_on_enqueue(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result a, b;
+    enq1(s, "e", "v1", &a);
+    enq1(s, "e", "v2", &b);
+    assert_true(b.created);
+    assert_int_equal(b.superseded, 1);
+    assert_int_equal(state_of(s, a.id), QUEUE_SUPERSEDED);
+    assert_int_equal(state_of(s, b.id), QUEUE_PENDING);
+    done(s);
+}
+
+/* ---- lease ---- */
+
+static void t_lease_basic(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r[3];
+    enq1(s, "a", "v1", &r[0]);
+    enq1(s, "b", "v1", &r[1]);
+    enq1(s, "c", "v1", &r[2]);
+    queue_job *jobs = NULL;
+    int64_t t0 = now_of(s);
+    size_t n = lease(s, "w1", 2, 5000, &jobs);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(jobs[i].state, QUEUE_LEASED);
+        assert_int_equal(jobs[i].attempts, 1);
+        assert_string_equal(jobs[i].lease_owner, "w1");
+        assert_non_null(jobs[i].lease_token);
+        assert_true(strlen(jobs[i].lease_token) >= 16);
+        assert_string_equal(jobs[i].ns, g_ns);
+        assert_string_equal(jobs[i].model, "m1");
+        assert_true(jobs[i].lease_until >= t0 + 4000 && jobs[i].lease_until <= t0 + 60000);
+    }
+    queue_job *more = NULL;
+    size_t m = lease(s, "w2", 10, 5000, &more);
+    assert_int_equal(m, 1); /* only the third is left */
+    /* tokens of different lease calls differ (one call may share one token) */
+    assert_string_not_equal(more[0].lease_token, jobs[0].lease_token);
+    assert_string_not_equal(more[0].lease_token, jobs[1].lease_token);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(more[0].id, jobs[i].id);
+    queue_jobs_free(more, m);
+    m = lease(s, "w2", 10, 5000, &more);
+    assert_int_equal(m, 0);
+    assert_null(more);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
+static void t_lease_respects_run_at_and_model(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_req r = req("later", "v1", "m1");
+    r.delay_ms = 600;
+    queue_enqueue_result out;
+    assert_int_equal(queue_enqueue(s, NULL, &r, 1, &out, NULL), 0);
+    queue_enqueue_req r2 = req("other", "v1", "m2");
+    queue_enqueue_result out2;
+    assert_int_equal(queue_enqueue(s, NULL, &r2, 1, &out2, NULL), 0);
+    queue_lease_opts o = {.owner = "w", .max_jobs = 10, .model = "m1"};
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(queue_lease(s, &o, &jobs, &n, NULL), 0);
+    assert_int_equal(n, 0); /* m1's job is not due; m2's is filtered out */
+    eg_sleep_ms(800);
+    assert_int_equal(queue_lease(s, &o, &jobs, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].id, out.id);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
+/* ---- heartbeat, complete, fail, release ---- */
+
+static void t_heartbeat(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r;
+    enq1(s, "a", "v1", &r);
+    queue_job *jobs = NULL;
+    assert_int_equal(lease(s, "w1", 1, 1000, &jobs), 1);
+    queue_lease_ref refs[3] = {{jobs[0].id, jobs[0].lease_token},
+                               {"jnosuchjob", jobs[0].lease_token},
+                               {jobs[0].id, "not-the-token"}};
+    bool lost[3];
+    size_t held = 0;
+    /* naming one job twice in a call is a caller bug */
+    assert_int_equal(queue_heartbeat(s, "w1", refs, 3, 20000, lost, &held, NULL), EG_EINVAL);
+    assert_int_equal(queue_heartbeat(s, "w1", &refs[2], 1, 20000, lost, &held, NULL), 0);
+    assert_true(lost[0]);
+    assert_int_equal(held, 0);
+    assert_int_equal(queue_heartbeat(s, "w1", refs, 2, 20000, lost, &held, NULL), 0);
+    assert_false(lost[0]);
+    assert_true(lost[1]);
+    assert_int_equal(held, 1);
+    queue_job j = get_job(s, jobs[0].id);
+    assert_true(j.lease_until >= now_of(s) + 15000);
+    queue_job_clear(&j);
+    /* another owner cannot extend it */
+    assert_int_equal(queue_heartbeat(s, "w2", refs, 1, 20000, lost, &held, NULL), 0);
+    assert_true(lost[0]);
+    assert_int_equal(held, 0);
+    queue_jobs_free(jobs, 1);
+    done(s);
+}
+
+typedef struct writer_ctx {
+    int calls;
+    size_t seen;
+    const char *supersede_entity;
+    int fail_with;
+} writer_ctx;
+
+static int writer(queue_tx *tx, const queue_job *held, size_t n, bool *sup, void *payload,
+                  eg_error *err)
+{
+    writer_ctx *w = payload;
+    assert_non_null(tx);
+    w->calls++;
+    w->seen += n;
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(held[i].id);
+        assert_non_null(held[i].entity);
+        assert_non_null(held[i].version);
+        if (w->supersede_entity && strcmp(held[i].entity, w->supersede_entity) == 0)
+            sup[i] = true;
+    }
+    if (w->fail_with)
+        return eg_error_set(err, w->fail_with, EG_CLASS_CLIENT, "writer refused");
+    return 0;
+}
+
+static void t_complete(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r[3];
+    enq1(s, "a", "v1", &r[0]);
+    enq1(s, "b", "v1", &r[1]);
+    enq1(s, "c", "v1", &r[2]);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w1", 3, 0, &jobs);
+    assert_int_equal(n, 3);
+    /* a failing writer rolls everything back: jobs stay leased */
+    queue_lease_ref refs[4];
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+    writer_ctx w = {.fail_with = EG_ECLIENT};
+    assert_int_equal(queue_complete(s, "w1", refs, n, writer, &w, NULL, NULL), EG_ECLIENT);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(state_of(s, jobs[i].id), QUEUE_LEASED);
+    /* wrong token for one job: that one is lost, the writer never sees it */
+    refs[3] = (queue_lease_ref){jobs[0].id, "forged"};
+    queue_outcome oc[4];
+    w = (writer_ctx){.supersede_entity = "b"};
+    queue_lease_ref dup[2] = {refs[0], refs[0]};
+    assert_int_equal(queue_complete(s, "w1", dup, 2, writer, &w, oc, NULL), EG_EINVAL);
+    assert_int_equal(queue_complete(s, "w1", &refs[1], 3, writer, &w, oc, NULL), 0);
+    assert_int_equal(w.seen, 2);
+    for (int i = 0; i < 2; i++) {
+        const char *ent = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(jobs[k].id, refs[1 + i].id) == 0)
+                ent = jobs[k].entity;
+        assert_int_equal(oc[i], strcmp(ent, "b") == 0 ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK);
+    }
+    assert_int_equal(oc[2], QUEUE_OUT_LOST);
+    assert_int_equal(state_of(s, jobs[0].id), QUEUE_LEASED);
+    /* completing twice: the second is lost (the lease ended) */
+    assert_int_equal(queue_complete(s, "w1", &refs[1], 1, NULL, NULL, oc, NULL), 0);
+    assert_int_equal(oc[0], QUEUE_OUT_LOST);
+    /* another owner with the right token cannot complete */
+    assert_int_equal(queue_complete(s, "w2", &refs[0], 1, NULL, NULL, oc, NULL), 0);
+    assert_int_equal(oc[0], QUEUE_OUT_LOST);
+    assert_int_equal(queue_complete(s, "w1", &refs[0], 1, NULL, NULL, oc, NULL), 0);
+    assert_int_equal(oc[0], QUEUE_OUT_OK);
+    queue_job j = get_job(s, jobs[0].id);
+    assert_int_equal(j.state, QUEUE_COMPLETED);
+    assert_true(j.completed_at > 0);
+    assert_null(j.lease_token);
+    queue_job_clear(&j);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
+static void t_fail_and_backoff(void **state)
+{
+    (void)state;
+    queue_opts o = QUEUE_OPTS_INIT;
+    o.backoff_base_ms = 200;
+    o.backoff_cap_ms = 800;
+    o.max_attempts = 5;
+    queue_store *s = mk(&o);
+    queue_enqueue_result r;
+    enq1(s, "flaky", "v1", &r);
+    int64_t prev_delay = 0, prev_full = 0;
+    for (int attempt = 1; attempt <= 5; attempt++) {
+        queue_job *jobs = NULL;
+        size_t n = 0;
+        /* not leased before its runAt: poll until it comes */
+        int64_t deadline = eg_mono_ms() + 5000;
+        while ((n = lease(s, "w", 1, 0, &jobs)) == 0 && eg_mono_ms() < deadline)
+            eg_sleep_ms(20);
+        assert_int_equal(n, 1);
+        assert_int_equal(jobs[0].attempts, attempt);
+        assert_true(now_of(s) >= jobs[0].run_at);
+        queue_failure f = {.id = jobs[0].id, .token = jobs[0].lease_token, .error = "HTTP 503",
+                           .category = QUEUE_ERR_TRANSIENT};
+        queue_outcome oc;
+        int64_t t_fail = eg_mono_ms();
+        assert_int_equal(queue_fail(s, "w", &f, 1, &oc, NULL), 0);
+        queue_job j = get_job(s, r.id);
+        assert_string_equal(j.last_error, "HTTP 503");
+        assert_string_equal(j.last_error_category, "transient");
+        if (attempt < 5) {
+            assert_int_equal(oc, QUEUE_OUT_RETRY);
+            assert_int_equal(j.state, QUEUE_PENDING);
+            int64_t delay = j.run_at - j.updated_at;
+            int64_t full = 200LL << (attempt - 1);
+            if (full > 800)
+                full = 800;
+            /* equal jitter: in [full/2, full]; never shrinking; capped */
+            assert_true(delay >= full / 2 - 5 && delay <= full + 5);
+            /* grows while below the cap (the ranges touch: [f/2,f] then [f,2f]) */
+            if (prev_full < full)
+                assert_true(delay >= prev_delay - 5);
+            assert_true(delay <= 805);
+            prev_delay = delay;
+            prev_full = full;
+            /* before its runAt it is not leasable (judged only when the
+             * lease call surely ran before runAt on a slow machine) */
+            queue_job *none = NULL;
+            size_t got = lease(s, "w", 1, 0, &none);
+            if (eg_mono_ms() - t_fail < delay - 20)
+                assert_int_equal(got, 0);
+            else if (got) {
+                queue_lease_ref back = {none[0].id, none[0].lease_token};
+                assert_int_equal(queue_release(s, "w", &back, 1, 0, NULL, NULL), 0);
+            }
+            queue_jobs_free(none, got);
+        } else {
+            assert_int_equal(oc, QUEUE_OUT_DEAD);
+            assert_int_equal(j.state, QUEUE_DEAD);
+        }
+        queue_job_clear(&j);
+        queue_jobs_free(jobs, n);
+    }
+    done(s);
+}
+
+static void t_fail_permanent_and_lost(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r[2];
+    enq1(s, "bad", "v1", &r[0]);
+    enq1(s, "ok", "v1", &r[1]);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w", 2, 0, &jobs);
+    assert_int_equal(n, 2);
+    queue_failure f[3] = {
+        {.id = jobs[1].id, .token = "forged", .error = "x", .category = QUEUE_ERR_TRANSIENT},
+        {.id = jobs[0].id, .token = jobs[0].lease_token, .error = "HTTP 400 bad input",
+         .category = QUEUE_ERR_PERMANENT},
+        {.id = jobs[1].id, .token = jobs[1].lease_token, .error = "429", .category = QUEUE_ERR_TRANSIENT,
+         .retry_after_ms = 60000},
+    };
+    queue_outcome oc[3];
+    assert_int_equal(queue_fail(s, "w", f, 1, oc, NULL), 0);
+    assert_int_equal(oc[0], QUEUE_OUT_LOST);
+    assert_int_equal(queue_fail(s, "w", &f[1], 2, &oc[1], NULL), 0);
+    assert_int_equal(oc[1], QUEUE_OUT_DEAD);
+    assert_int_equal(oc[2], QUEUE_OUT_RETRY);
+    queue_job j = get_job(s, jobs[0].id);
+    assert_int_equal(j.state, QUEUE_DEAD);
+    assert_string_equal(j.last_error_category, "permanent");
+    queue_job_clear(&j);
+    j = get_job(s, jobs[1].id);
+    assert_true(j.run_at - j.updated_at >= 59900); /* Retry-After honoured */
+    queue_job_clear(&j);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
+static void t_release(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r;
+    enq1(s, "a", "v1", &r);
+    queue_job *jobs = NULL;
+    assert_int_equal(lease(s, "w", 1, 0, &jobs), 1);
+    queue_lease_ref ref = {jobs[0].id, jobs[0].lease_token};
+    bool lost = true;
+    assert_int_equal(queue_release(s, "w", &ref, 1, 0, &lost, NULL), 0);
+    assert_false(lost);
+    queue_job j = get_job(s, r.id);
+    assert_int_equal(j.state, QUEUE_PENDING);
+    assert_int_equal(j.attempts, 0); /* the attempt was given back */
+    assert_null(j.lease_owner);
+    queue_job_clear(&j);
+    assert_int_equal(queue_release(s, "w", &ref, 1, 0, &lost, NULL), 0);
+    assert_true(lost);
+    queue_jobs_free(jobs, 1);
+    queue_job *again = NULL;
+    assert_int_equal(lease(s, "w", 1, 0, &again), 1);
+    assert_int_equal(again[0].attempts, 1);
+    queue_jobs_free(again, 1);
+    done(s);
+}
+
+/* ---- expiry and fencing ---- */
+
+static void t_reclaim_expired(void **state)
+{
+    (void)state;
+    queue_opts o = QUEUE_OPTS_INIT;
+    o.max_attempts = 2;
+    o.backoff_base_ms = 1;
+    o.backoff_cap_ms = 1;
+    queue_store *s = mk(&o);
+    queue_enqueue_result r;
+    enq1(s, "crashy", "v1", &r);
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        queue_job *jobs = NULL;
+        int64_t deadline = eg_mono_ms() + 3000;
+        size_t n;
+        /* 1 s: long enough that a loaded machine does not expire it early */
+        while ((n = lease(s, "w", 1, 1000, &jobs)) == 0 && eg_mono_ms() < deadline)
+            eg_sleep_ms(20);
+        assert_int_equal(n, 1);
+        assert_int_equal(jobs[0].attempts, attempt);
+        queue_reclaim_result rr;
+        assert_int_equal(queue_reclaim_expired(s, 0, &rr, NULL), 0);
+        if (rr.requeued + rr.dead != 0) {
+            queue_job dbg = get_job(s, r.id);
+            fail_msg("attempt %d: reclaimed too early: now=%lld leaseUntil=%lld state=%d",
+                     attempt, (long long)now_of(s), (long long)dbg.lease_until, dbg.state);
+        }
+        eg_sleep_ms(1200);
+        assert_int_equal(queue_reclaim_expired(s, 0, &rr, NULL), 0);
+        queue_job j = get_job(s, r.id);
+        assert_int_equal(j.attempts, attempt);
+        assert_string_equal(j.last_error_category, "expired");
+        if (attempt == 1) {
+            assert_int_equal(rr.requeued, 1);
+            assert_int_equal(j.state, QUEUE_PENDING);
+        } else {
+            assert_int_equal(rr.dead, 1);
+            assert_int_equal(j.state, QUEUE_DEAD);
+        }
+        queue_job_clear(&j);
+        queue_jobs_free(jobs, n);
+    }
+    done(s);
+}
+
+/* A worker whose lease expired and was re-leased can do nothing to the job. */
+static void t_fencing_after_relase(void **state)
+{
+    (void)state;
+    queue_opts o = QUEUE_OPTS_INIT;
+    o.backoff_base_ms = 1;
+    o.backoff_cap_ms = 1;
+    queue_store *s = mk(&o);
+    queue_enqueue_result r;
+    enq1(s, "a", "v1", &r);
+    queue_job *a = NULL, *b = NULL;
+    assert_int_equal(lease(s, "A", 1, 200, &a), 1);
+    eg_sleep_ms(350);
+    queue_reclaim_result rr;
+    assert_int_equal(queue_reclaim_expired(s, 0, &rr, NULL), 0);
+    assert_int_equal(rr.requeued, 1);
+    eg_sleep_ms(20);
+    assert_int_equal(lease(s, "B", 1, 10000, &b), 1);
+    assert_string_equal(a[0].id, b[0].id);
+    assert_int_equal(b[0].attempts, 2);
+    queue_lease_ref ra = {a[0].id, a[0].lease_token};
+    bool lost = false;
+    size_t held = 9;
+    assert_int_equal(queue_heartbeat(s, "A", &ra, 1, 0, &lost, &held, NULL), 0);
+    assert_true(lost);
+    assert_int_equal(held, 0);
+    queue_outcome oc;
+    writer_ctx w = {0};
+    assert_int_equal(queue_complete(s, "A", &ra, 1, writer, &w, &oc, NULL), 0);
+    assert_int_equal(oc, QUEUE_OUT_LOST);
+    assert_int_equal(w.calls, 0); /* the stale worker never got to write */
+    queue_failure f = {.id = a[0].id, .token = a[0].lease_token, .error = "stale",
+                       .category = QUEUE_ERR_PERMANENT};
+    assert_int_equal(queue_fail(s, "A", &f, 1, &oc, NULL), 0);
+    assert_int_equal(oc, QUEUE_OUT_LOST);
+    assert_int_equal(queue_release(s, "A", &ra, 1, 0, &lost, NULL), 0);
+    assert_true(lost);
+    queue_job j = get_job(s, r.id);
+    assert_int_equal(j.state, QUEUE_LEASED);
+    assert_string_equal(j.lease_owner, "B");
+    assert_string_equal(j.lease_token, b[0].lease_token);
+    queue_job_clear(&j);
+    queue_lease_ref rb = {b[0].id, b[0].lease_token};
+    assert_int_equal(queue_complete(s, "B", &rb, 1, NULL, NULL, &oc, NULL), 0);
+    assert_int_equal(oc, QUEUE_OUT_OK);
+    queue_jobs_free(a, 1);
+    queue_jobs_free(b, 1);
+    done(s);
+}
+
+/* ---- status, list, retry, prune ---- */
+
+static void t_status(void **state)
+{
+    (void)state;
+    queue_opts o = QUEUE_OPTS_INIT;
+    o.max_attempts = 1;
+    queue_store *s = mk(&o);
+    queue_enqueue_req r[4] = {req("a", "v", "m1"), req("b", "v", "m1"), req("c", "v", "m2"),
+                              req("d", "v", "m2")};
+    r[3].delay_ms = 60000;
+    queue_enqueue_result out[4];
+    assert_int_equal(queue_enqueue(s, NULL, r, 4, out, NULL), 0);
+    queue_lease_opts lo = {.owner = "w", .max_jobs = 1, .model = "m1"};
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(queue_lease(s, &lo, &jobs, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    queue_failure f = {.id = jobs[0].id, .token = jobs[0].lease_token, .error = "boom: 400",
+                       .category = QUEUE_ERR_PERMANENT};
+    assert_int_equal(queue_fail(s, "w", &f, 1, NULL, NULL), 0);
+    char dead_id[QUEUE_ID_MAX];
+    snprintf(dead_id, sizeof dead_id, "%s", jobs[0].id);
+    queue_jobs_free(jobs, n);
+    eg_sleep_ms(30);
+    queue_status st;
+    eg_error err = {0};
+    assert_int_equal(queue_status_get(s, &st, &err), 0);
+    assert_int_equal(st.count[QUEUE_PENDING], 3);
+    assert_int_equal(st.count[QUEUE_DEAD], 1);
+    assert_int_equal(st.count[QUEUE_LEASED], 0);
+    assert_int_equal(st.ready, 2);
+    assert_true(st.oldest_pending_age_ms >= 20);
+    assert_true(st.next_run_at > st.now + 50000);
+    assert_int_equal(st.nmodels, 2);
+    assert_string_equal(st.models[0].model, "m1");
+    assert_int_equal(st.models[0].count[QUEUE_DEAD], 1);
+    assert_int_equal(st.models[0].count[QUEUE_PENDING], 1);
+    assert_int_equal(st.models[1].count[QUEUE_PENDING], 2);
+    assert_int_equal(st.ndead, 1);
+    assert_string_equal(st.dead[0].last_error, "boom: 400");
+    assert_string_equal(st.dead[0].id, dead_id);
+    queue_status_clear(&st);
+    done(s);
+}
+
+static void t_list_paginate(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    enum { N = 25 };
+    queue_enqueue_req r[N];
+    char names[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "e%02d", i);
+        r[i] = req(names[i], "v", i % 2 ? "m1" : "m2");
+    }
+    queue_enqueue_result out[N];
+    assert_int_equal(queue_enqueue(s, NULL, r, N, out, NULL), 0);
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = g_ns;
+    f.limit = 10;
+    char cursor[QUEUE_ID_MAX] = "";
+    char last[QUEUE_ID_MAX] = "";
+    int total = 0, pages = 0;
+    do {
+        f.after_id = cursor[0] ? cursor : NULL;
+        queue_job *jobs = NULL;
+        size_t n = 0;
+        char next[QUEUE_ID_MAX];
+        assert_int_equal(queue_list(s, &f, &jobs, &n, next, NULL), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(strcmp(jobs[i].id, last) > 0); /* strictly ordered, no repeats */
+            snprintf(last, sizeof last, "%s", jobs[i].id);
+        }
+        total += (int)n;
+        pages++;
+        queue_jobs_free(jobs, n);
+        snprintf(cursor, sizeof cursor, "%s", next);
+    } while (cursor[0] && pages < 10);
+    assert_int_equal(total, N);
+    assert_int_equal(pages, 3);
+    f.after_id = NULL;
+    f.model = "m1";
+    f.state = QUEUE_PENDING;
+    f.limit = 100;
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, NULL), 0);
+    assert_int_equal(n, 12);
+    queue_jobs_free(jobs, n);
+    f.state = QUEUE_DEAD;
+    assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, NULL), 0);
+    assert_int_equal(n, 0);
+    done(s);
+}
+
+static void t_retry_dead(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r[2];
+    enq1(s, "a", "v", &r[0]);
+    enq1(s, "b", "v", &r[1]);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w", 2, 0, &jobs);
+    assert_int_equal(n, 2);
+    queue_failure f[2];
+    for (size_t i = 0; i < 2; i++)
+        f[i] = (queue_failure){.id = jobs[i].id, .token = jobs[i].lease_token, .error = "gone",
+                               .category = QUEUE_ERR_PERMANENT};
+    assert_int_equal(queue_fail(s, "w", f, 2, NULL, NULL), 0);
+    int64_t count = 0;
+    const char *one[] = {r[0].id};
+    assert_int_equal(queue_retry_dead(s, one, 1, NULL, &count, NULL), 0);
+    assert_int_equal(count, 1);
+    queue_job j = get_job(s, r[0].id);
+    assert_int_equal(j.state, QUEUE_PENDING);
+    assert_int_equal(j.attempts, 0);
+    queue_job_clear(&j);
+    assert_int_equal(state_of(s, r[1].id), QUEUE_DEAD);
+    /* enqueueing a dead key reports the existing dead job (retry revives it) */
+    queue_enqueue_result again;
+    enq1(s, "b", "v", &again);
+    assert_false(again.created);
+    assert_int_equal(again.state, QUEUE_DEAD);
+    assert_int_equal(queue_retry_dead(s, NULL, 0, "m1", &count, NULL), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(state_of(s, r[1].id), QUEUE_PENDING);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
+static void t_prune(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    enum { N = 7 };
+    queue_enqueue_req r[N];
+    char names[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "p%d", i);
+        r[i] = req(names[i], "v", "m1");
+    }
+    queue_enqueue_result out[N];
+    assert_int_equal(queue_enqueue(s, NULL, r, N, out, NULL), 0);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w", 5, 0, &jobs);
+    assert_int_equal(n, 5);
+    queue_lease_ref refs[5];
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+    assert_int_equal(queue_complete(s, "w", refs, 4, NULL, NULL, NULL, NULL), 0);
+    /* job 5 stays leased, 2 stay pending */
+    int64_t deleted = -1;
+    assert_int_equal(queue_prune(s, 60000, 2, &deleted, NULL), 0);
+    assert_int_equal(deleted, 0); /* too young */
+    eg_sleep_ms(120);
+    assert_int_equal(queue_prune(s, 100, 3, &deleted, NULL), 0);
+    assert_int_equal(deleted, 4); /* batches of 3: 3 + 1 */
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = g_ns;
+    queue_job *left = NULL;
+    size_t nl = 0;
+    assert_int_equal(queue_list(s, &f, &left, &nl, NULL, NULL), 0);
+    assert_int_equal(nl, 3);
+    for (size_t i = 0; i < nl; i++)
+        assert_true(left[i].state == QUEUE_PENDING || left[i].state == QUEUE_LEASED);
+    queue_jobs_free(left, nl);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
+/* ---- concurrency ---- */
+
+typedef struct race_arg {
+    queue_store *s;
+    pthread_barrier_t *bar;
+    queue_enqueue_result out;
+    int rc;
+} race_arg;
+
+static void *race_thread(void *p)
+{
+    race_arg *a = p;
+    queue_enqueue_req r = req("racy", "v1", "m1");
+    pthread_barrier_wait(a->bar);
+    eg_error err = {0};
+    a->rc = queue_enqueue(a->s, NULL, &r, 1, &a->out, &err);
+    if (a->rc)
+        fprintf(stderr, "enqueue race: %s\n", err.message);
+    return NULL;
+}
+
+/* 16 threads enqueue one key at once: one job; exactly one caller created it. */
+static void t_dedupe_race(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    enum { T = 16 };
+    pthread_t th[T];
+    race_arg a[T];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, T);
+    for (int i = 0; i < T; i++) {
+        a[i] = (race_arg){.s = s, .bar = &bar};
+        assert_int_equal(pthread_create(&th[i], NULL, race_thread, &a[i]), 0);
+    }
+    int created = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(a[i].rc, 0);
+        created += a[i].out.created;
+        assert_string_equal(a[i].out.id, a[0].out.id);
+    }
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(created, 1);
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = g_ns;
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, NULL), 0);
+    assert_int_equal(n, 1);
+    queue_jobs_free(jobs, n);
+    printf("stress: dedupe_race_%s threads=%d jobs=%zu created=%d duplicates=%d lost=%d\n",
+           g_fx->name, T, n, created, (int)n - 1, n == 0);
+    done(s);
+}
+
+int jsc_run(const jsc_fixture *fx)
+{
+    g_fx = fx;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_enqueue_dedupe),
+        cmocka_unit_test(t_outbox),
+        cmocka_unit_test(t_supersede_on_enqueue),
+        cmocka_unit_test(t_lease_basic),
+        cmocka_unit_test(t_lease_respects_run_at_and_model),
+        cmocka_unit_test(t_heartbeat),
+        cmocka_unit_test(t_complete),
+        cmocka_unit_test(t_fail_and_backoff),
+        cmocka_unit_test(t_fail_permanent_and_lost),
+        cmocka_unit_test(t_release),
+        cmocka_unit_test(t_reclaim_expired),
+        cmocka_unit_test(t_fencing_after_relase),
+        cmocka_unit_test(t_status),
+        cmocka_unit_test(t_list_paginate),
+        cmocka_unit_test(t_retry_dead),
+        cmocka_unit_test(t_prune),
+        cmocka_unit_test(t_dedupe_race),
+    };
+    return _cmocka_run_group_tests(fx->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
+}

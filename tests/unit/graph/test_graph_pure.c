@@ -1,0 +1,184 @@
+/*
+ * test_pure.c - graph's pure helpers: identifiers, Lucene escaping, embedding
+ * text + hash, decay math, reciprocal rank fusion.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "graph/graph.h"
+
+static void test_graph_pure__identifier(void **state)
+{
+    (void)state;
+    assert_true(graph_identifier_valid("entity_embeddings"));
+    assert_true(graph_identifier_valid("_x9"));
+    assert_true(graph_identifier_valid("A"));
+    assert_false(graph_identifier_valid(""));
+    assert_false(graph_identifier_valid(NULL));
+    assert_false(graph_identifier_valid("9abc"));
+    assert_false(graph_identifier_valid("a-b"));
+    assert_false(graph_identifier_valid("a b"));
+    assert_false(graph_identifier_valid("x`) DETACH DELETE n //"));
+    assert_false(graph_identifier_valid("caf\xc3\xa9"));
+    char longname[200];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_false(graph_identifier_valid(longname));
+    longname[128] = '\0';
+    assert_true(graph_identifier_valid(longname));
+}
+
+static void test_graph_pure__lucene_escape_all_specials(void **state)
+{
+    (void)state;
+    char *o = NULL;
+    assert_int_equal(graph_lucene_escape("+-&&||!(){}[]^\"~*?:\\/", &o, NULL), 0);
+    assert_string_equal(o, "\\+\\-\\&\\&\\|\\|\\!\\(\\)\\{\\}\\[\\]\\^\\\"\\~\\*\\?\\:\\\\\\/");
+    eg_free(o);
+    assert_int_equal(graph_lucene_escape("plain text 123 \xc3\xa9", &o, NULL), 0);
+    assert_string_equal(o, "plain text 123 \xc3\xa9");
+    eg_free(o);
+    assert_int_equal(graph_lucene_escape("name:foo AND bar*", &o, NULL), 0);
+    assert_string_equal(o, "name\\:foo AND bar\\*");
+    eg_free(o);
+    assert_int_equal(graph_lucene_escape("", &o, NULL), 0);
+    assert_string_equal(o, "");
+    eg_free(o);
+    assert_int_equal(graph_lucene_escape(NULL, &o, NULL), EG_EINVAL);
+    assert_null(o);
+}
+
+static void test_graph_pure__lucene_phrase(void **state)
+{
+    (void)state;
+    char *o = NULL;
+    assert_int_equal(graph_lucene_phrase("say \"hi\" OR x", &o, NULL), 0);
+    assert_string_equal(o, "\"say \\\"hi\\\" OR x\"");
+    eg_free(o);
+    /* Only punctuation: no full-text leg. */
+    assert_int_equal(graph_lucene_phrase("&& || ()", &o, NULL), 0);
+    assert_null(o);
+    assert_int_equal(graph_lucene_phrase("\xe6\x97\xa5\xe6\x9c\xac", &o, NULL), 0);
+    assert_non_null(o);
+    eg_free(o);
+}
+
+static void test_graph_pure__embedding_text_and_hash(void **state)
+{
+    (void)state;
+    const char *obs[] = {"likes tea", "lives in Oslo"};
+    char *t = NULL;
+    char h[65], h2[65];
+    assert_int_equal(graph_embedding_text("Ada", "person", obs, 2, &t, h, NULL), 0);
+    assert_string_equal(t, "Name: Ada\nType: person\nObservations:\n- likes tea\n- lives in Oslo");
+    assert_int_equal(strlen(h), 64);
+    eg_free(t);
+    assert_int_equal(graph_embedding_text("Ada", "person", obs, 2, &t, h2, NULL), 0);
+    assert_string_equal(h, h2); /* deterministic */
+    eg_free(t);
+    assert_int_equal(graph_embedding_text("Ada", "person", obs, 1, &t, h2, NULL), 0);
+    assert_string_not_equal(h, h2); /* content-sensitive */
+    eg_free(t);
+    assert_int_equal(graph_embedding_text("Ada", "person", NULL, 0, &t, h2, NULL), 0);
+    assert_string_equal(t, "Name: Ada\nType: person\nObservations:\n(No observations)");
+    eg_free(t);
+    /* Digest cross-checked with sha256sum(1). */
+    assert_int_equal(graph_embedding_text("x", "y", NULL, 0, &t, h2, NULL), 0);
+    assert_string_equal(h2, "4d6096623ba4ab7a288224a388b96af967f46754a4596ec30dce616c9d9a8c7e");
+    eg_free(t);
+}
+
+static void test_graph_pure__decay(void **state)
+{
+    (void)state;
+    const double day = 86400000.0, hl = 30 * day;
+    assert_float_equal(graph_decay(1.0, 0, hl, 0.1), 1.0, 1e-12);
+    assert_float_equal(graph_decay(1.0, hl, hl, 0.1), 0.5, 1e-12);
+    assert_float_equal(graph_decay(0.8, 2 * hl, hl, 0.0), 0.2, 1e-12);
+    assert_float_equal(graph_decay(1.0, 10 * hl, hl, 0.1), 0.1, 1e-12); /* floor */
+    assert_float_equal(graph_decay(1.0, 10 * hl, hl, 0.0), pow(0.5, 10), 1e-12);
+    assert_float_equal(graph_decay(0.7, -5 * day, hl, 0.1), 0.7, 1e-12); /* future: no boost */
+    assert_float_equal(graph_decay(0.7, 5 * day, 0, 0.1), 0.7, 1e-12);   /* disabled */
+    assert_float_equal(graph_decay(NAN, hl, hl, 0.0), 0.5, 1e-12);      /* unknown = 1 */
+    assert_float_equal(graph_decay(0.05, 0, hl, 0.1), 0.1, 1e-12);       /* floor applies */
+    assert_float_equal(graph_decay(2.0, 0, hl, 0.1), 1.0, 1e-12);        /* clamped */
+    assert_float_equal(graph_decay(1.0, 15 * day, hl, 0.0), sqrt(0.5), 1e-12);
+}
+
+static void test_graph_pure__rrf_basic(void **state)
+{
+    (void)state;
+    graph_ranked kw[] = {{"a", 3.0}, {"b", 2.0}, {"c", 1.0}};
+    graph_ranked vec[] = {{"c", 0.9}, {"d", 0.8}, {"a", 0.7}};
+    graph_fused *f = NULL;
+    size_t n = 0;
+    assert_int_equal(graph_rrf_fuse(kw, 3, vec, 3, 0.5, 60, &f, &n, NULL), 0);
+    assert_int_equal(n, 4);
+    /* a: 0.5/61 + 0.5/63; c: 0.5/61 + 0.5/63 (tie, c has the better vector rank). */
+    assert_string_equal(f[0].key, "c");
+    assert_string_equal(f[1].key, "a");
+    assert_float_equal(f[0].score, 0.5 / 61 + 0.5 / 63, 1e-12);
+    assert_int_equal(f[0].vector_rank, 1);
+    assert_int_equal(f[0].keyword_rank, 3);
+    assert_float_equal(f[0].vector_score, 0.9, 1e-12);
+    /* d: 0.5/62 vs b: 0.5/62 -> d first (vector rank present). */
+    assert_string_equal(f[2].key, "d");
+    assert_string_equal(f[3].key, "b");
+    eg_free(f);
+}
+
+static void test_graph_pure__rrf_weight(void **state)
+{
+    (void)state;
+    graph_ranked kw[] = {{"k1", 1}, {"k2", 1}};
+    graph_ranked vec[] = {{"v1", 1}, {"v2", 1}};
+    graph_fused *f = NULL;
+    size_t n = 0;
+    assert_int_equal(graph_rrf_fuse(kw, 2, vec, 2, 1.0, 60, &f, &n, NULL), 0);
+    assert_string_equal(f[0].key, "v1");
+    assert_float_equal(f[3].score, 0.0, 1e-15); /* keyword-only hits weigh nothing */
+    eg_free(f);
+    assert_int_equal(graph_rrf_fuse(kw, 2, vec, 2, 0.0, 60, &f, &n, NULL), 0);
+    assert_string_equal(f[0].key, "k1");
+    assert_string_equal(f[1].key, "k2");
+    eg_free(f);
+    assert_int_equal(graph_rrf_fuse(kw, 2, vec, 2, 0.8, 0, &f, &n, NULL), 0); /* k default 60 */
+    assert_string_equal(f[0].key, "v1");
+    assert_float_equal(f[0].score, 0.8 / 61, 1e-12);
+    eg_free(f);
+}
+
+static void test_graph_pure__rrf_duplicates_and_empty(void **state)
+{
+    (void)state;
+    graph_ranked kw[] = {{"a", 1}, {"a", 0.5}, {"b", 0.2}};
+    graph_fused *f = NULL;
+    size_t n = 0;
+    assert_int_equal(graph_rrf_fuse(kw, 3, NULL, 0, 0.5, 60, &f, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(f[1].keyword_rank, 2); /* b is rank 2, not 3 */
+    eg_free(f);
+    assert_int_equal(graph_rrf_fuse(NULL, 0, NULL, 0, 0.5, 60, &f, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    eg_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_graph_pure__identifier),
+        cmocka_unit_test(test_graph_pure__lucene_escape_all_specials),
+        cmocka_unit_test(test_graph_pure__lucene_phrase),
+        cmocka_unit_test(test_graph_pure__embedding_text_and_hash),
+        cmocka_unit_test(test_graph_pure__decay),
+        cmocka_unit_test(test_graph_pure__rrf_basic),
+        cmocka_unit_test(test_graph_pure__rrf_weight),
+        cmocka_unit_test(test_graph_pure__rrf_duplicates_and_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
