@@ -443,7 +443,7 @@ static int debug_fn(bolt_conn *c, void *payload, eg_error *err)
     emb_work *w = payload;
     json_decref(w->result);
     const graph_opts *o = &w->cx.g->opts;
-    w->result = json_pack("{sssssIsssss}", "namespace", w->cx.ns, "vectorIndex", o->vector_index,
+    w->result = json_pack("{sssssIssss}", "namespace", w->cx.ns, "vectorIndex", o->vector_index,
                           "vectorDimensions", (json_int_t)o->vector_dimensions,
                           "similarityFunction",
                           o->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine",
