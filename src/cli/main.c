@@ -10,6 +10,8 @@
 
 const cli_command cli_commands[] = {
     {"doctor", "connect to Neo4j and report server version, agent and protocol", cli_cmd_doctor},
+    {"schema", "apply or show the database schema migrations", cli_cmd_schema},
+    {"queue", "embedding job queue: status, list, retry, prune", cli_cmd_queue},
     {NULL, NULL, NULL},
 };
 
@@ -48,6 +50,11 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("engram %s\n", ENGRAM_VERSION);
         rc = 0;
+        goto out;
+    }
+    /* Hidden test helper: not listed in the usage. */
+    if (strcmp(argv[1], "queue-stress-worker") == 0) {
+        rc = cli_cmd_queue_stress_worker(argc - 1, argv + 1);
         goto out;
     }
     for (const cli_command *c = cli_commands; c->name; c++) {
