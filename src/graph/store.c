@@ -277,8 +277,18 @@ json_t *graph_entity_out(json_t *e)
 {
     if (!json_is_object(e))
         return e;
-    if (!json_is_array(json_object_get(e, "observations")))
+    json_t *obs = json_object_get(e, "observations");
+    if (json_is_string(obs)) {
+        /* memento stored observations as JSON text: decode, never crash (issue #118). */
+        json_t *dec = json_loads(json_string_value(obs), 0, NULL);
+        if (!json_is_array(dec)) {
+            json_decref(dec);
+            dec = json_pack("[O]", obs);
+        }
+        json_object_set_new(e, "observations", dec ? dec : json_array());
+    } else if (!json_is_array(obs)) {
         json_object_set_new(e, "observations", json_array());
+    }
     if (json_object_get(e, "validTo") == NULL)
         json_object_set_new(e, "validTo", json_null());
     if (json_object_get(e, "changedBy") == NULL)
