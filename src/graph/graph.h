@@ -169,7 +169,8 @@ typedef struct graph_page {
  * (schema/schema.h): 1 live-entity constraints (unique (namespace, name) and
  * id on :Entity), 2 history and relation indexes, 3 the full-text index,
  * 4 the vector index (name, dimensions, similarity from the store's opts,
- * the validated index names being the only identifiers spliced into Cypher).
+ * the validated index names being the only identifiers spliced into Cypher),
+ * 5 the full-text index recreated eventually consistent.
  * The registry borrows the store's opts: keep the store alive while the
  * registry may apply them (or re-register).
  */
@@ -180,7 +181,7 @@ int graph_schema_register(graph_store *g, eg_error *err);
  * *stmts_out is a *new* array of *new* strings (graph_strv_free).  Exposed
  * for tests and `engram doctor`.
  */
-#define GRAPH_SCHEMA_VERSIONS 4
+#define GRAPH_SCHEMA_VERSIONS 5
 int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_out, size_t *n_out,
                             eg_error *err);
 void graph_strv_free(char **v, size_t n);
