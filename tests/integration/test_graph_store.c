@@ -701,6 +701,60 @@ static void test_graph_store__concurrent_create_one_entity(void **state)
     json_decref(res);
 }
 
+typedef struct rel_race_arg {
+    char ns[64];
+    int rc;
+    int created;
+} rel_race_arg;
+
+static void *rel_race_thread(void *p)
+{
+    rel_race_arg *a = p;
+    graph_req r = req_for(a->ns);
+    json_t *res = NULL;
+    json_t *in = json_pack("[{ssssss}]", "from", "A", "to", "B", "relationType", "likes");
+    a->rc = graph_create_relations(g_graph, &r, in, &res, NULL);
+    if (a->rc == 0)
+        a->created = (int)json_array_size(json_object_get(res, "relations"));
+    json_decref(res);
+    json_decref(in);
+    return NULL;
+}
+
+static void test_graph_store__concurrent_create_one_relation(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    char ns[64];
+    make_ns(ns, sizeof ns, "relrace");
+    json_t *in = json_array();
+    json_array_append_new(in, ent("A", "x", NULL, NULL));
+    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    create_ok(ns, in, NULL);
+    rel_race_arg args[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        snprintf(args[i].ns, sizeof args[i].ns, "%s", ns);
+        pthread_create(&th[i], NULL, rel_race_thread, &args[i]);
+    }
+    int created = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, 0);
+        created += args[i].created;
+    }
+    assert_int_equal(created, 1);
+    graph_req r = req_for(ns);
+    json_t *res = NULL;
+    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    json_decref(res);
+    assert_int_equal(graph_get_relation_history(g_graph, &r, "A", "B", "likes", NULL, &res, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "history")), 1);
+    json_decref(res);
+}
+
 /* ---- paging ---- */
 
 static void test_graph_store__read_graph_paging(void **state)
@@ -971,6 +1025,29 @@ static void test_graph_store__jobs_enqueued(void **state)
     assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
     assert_int_equal(n, 1);
     queue_jobs_free(jobs, n);
+
+    /* Worker hooks by entity id: load, then a vanished entity is GONE. */
+    graph_embed_input inp[2];
+    const char *ids[2] = {eid, "no-such-id"};
+    assert_int_equal(graph_load_embed_inputs(g_graph, ns, ids, 2, inp, &err), 0);
+    assert_true(inp[0].found);
+    assert_false(inp[1].found);
+    assert_string_equal(inp[0].name, "J");
+    assert_int_equal(inp[0].version, 1);
+    assert_string_equal(inp[0].text, "Name: J\nType: x\nObservations:\n- a");
+    char hash[65];
+    snprintf(hash, sizeof hash, "%s", inp[0].hash);
+    graph_embed_input_clear(&inp[0]);
+    graph_embed_input_clear(&inp[1]);
+    json_t *names = json_pack("[s]", "J");
+    assert_int_equal(graph_delete_entities(g_graph, &r, names, &res, &err), 0);
+    json_decref(res);
+    json_decref(names);
+    float *v = basis(1, 0.0f);
+    write_arg a = {ns, eid, hash, v, GRAPH_EMBED_WRITTEN};
+    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, write_fn, &a, &err), 0);
+    assert_int_equal(a.st, GRAPH_EMBED_GONE);
+    eg_free(v);
 }
 
 int main(void)
@@ -985,6 +1062,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__namespaces_never_leak),
         cmocka_unit_test(test_graph_store__hostile_strings),
         cmocka_unit_test(test_graph_store__concurrent_create_one_entity),
+        cmocka_unit_test(test_graph_store__concurrent_create_one_relation),
         cmocka_unit_test(test_graph_store__read_graph_paging),
         cmocka_unit_test(test_graph_store__semantic_and_hybrid),
         cmocka_unit_test(test_graph_store__jobs_enqueued),
