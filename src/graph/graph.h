@@ -109,13 +109,15 @@ typedef struct graph_opts {
     size_t max_response_bytes;    /* ENGRAM_MAX_RESPONSE_BYTES, 1 MiB: page byte budget */
     double decay_half_life_days;  /* ENGRAM_DECAY_HALF_LIFE_DAYS, 30 */
     double decay_min_confidence;  /* ENGRAM_DECAY_MIN_CONFIDENCE, 0.1 */
-    int job_priority;             /* priority of enqueued embedding jobs, 0 */
+    bool substring_search;        /* ENGRAM_SEARCH_SUBSTRING, true: fill keyword pages with
+                                     case-insensitive substring matches (memento's semantics;
+                                     scans the namespace's text when the index has few hits) */
     const char *database;         /* NEO4J_DATABASE for transactions; NULL: home db */
 } graph_opts;
 
 #define GRAPH_OPTS_INIT                                                                     \
     { "default", "entity_embeddings", "entity_fulltext", 1536, GRAPH_SIM_COSINE,           \
-      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, 0, NULL }
+      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL }
 
 /*
  * Fill *out from the environment (variables above), starting from

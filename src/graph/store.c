@@ -71,6 +71,13 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
     o.embedding_model = env_str("OPENAI_EMBEDDING_MODEL", o.embedding_model);
     o.changed_by = env_str("ENGRAM_CHANGED_BY", NULL);
     o.database = env_str("NEO4J_DATABASE", NULL);
+    const char *sub = env_str("ENGRAM_SEARCH_SUBSTRING", "1");
+    if (strcmp(sub, "0") == 0 || strcmp(sub, "false") == 0)
+        o.substring_search = false;
+    else if (strcmp(sub, "1") == 0 || strcmp(sub, "true") == 0)
+        o.substring_search = true;
+    else
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_SEARCH_SUBSTRING must be 0 or 1");
     const char *sim = env_str("NEO4J_SIMILARITY_FUNCTION", "cosine");
     if (strcmp(sim, "cosine") == 0)
         o.similarity = GRAPH_SIM_COSINE;

@@ -637,6 +637,38 @@ static void test_graph_store__hostile_strings(void **state)
     assert_non_null(find_by_name(json_object_get(res, "entities"), "Big"));
     json_decref(res);
     eg_free(s);
+
+    /* The full-text leg on its own (no substring fill): after the eventually
+     * consistent index caught up, escaped phrases hit, word fragments don't. */
+    bolt_conn *c = NULL;
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    assert_int_equal(bolt_conn_exec(c, "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()",
+                                    NULL, NULL, NULL, &err),
+                     0);
+    bolt_pool_release(g_pool, c);
+    graph_opts fo = *graph_store_opts(g_graph);
+    fo.substring_search = false;
+    graph_store *ft = NULL;
+    assert_int_equal(graph_store_new(&ft, g_pool, NULL, &fo, &err), 0);
+    for (size_t i = 0; i < nh; i++) {
+        assert_int_equal(graph_search_nodes(ft, &r, HOSTILE[i], NULL, &res, &err), 0);
+        json_t *hit = find_by_name(json_object_get(res, "entities"), HOSTILE[i]);
+        if (hit == NULL)
+            fail_msg("full-text missed hostile string %zu", i);
+        assert_true(json_number_value(json_object_get(hit, "score")) > 0.0);
+        assert_null(json_object_get(hit, "match"));
+        json_decref(res);
+    }
+    assert_int_equal(graph_search_nodes(ft, &r, "needle-7f3a", NULL, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), "Big"));
+    json_decref(res);
+    assert_int_equal(graph_search_nodes(ft, &r, "NICOR", NULL, &res, &err), 0);
+    assert_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
+    json_decref(res);
+    assert_int_equal(graph_search_nodes(ft, &r, "UNICORN", NULL, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
+    json_decref(res);
+    graph_store_free(ft);
 }
 
 /* ---- concurrency ---- */

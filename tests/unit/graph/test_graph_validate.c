@@ -203,6 +203,15 @@ static void test_graph_validate__opts_from_env(void **state)
     setenv("NEO4J_VECTOR_DIMENSIONS", "8", 1);
     setenv("NEO4J_SIMILARITY_FUNCTION", "dot", 1);
     assert_int_equal(graph_opts_from_env(&o, &err), EG_EINVAL);
+    unsetenv("NEO4J_SIMILARITY_FUNCTION");
+    setenv("ENGRAM_SEARCH_SUBSTRING", "0", 1);
+    assert_int_equal(graph_opts_from_env(&o, &err), 0);
+    assert_false(o.substring_search);
+    setenv("ENGRAM_SEARCH_SUBSTRING", "maybe", 1);
+    assert_int_equal(graph_opts_from_env(&o, &err), EG_EINVAL);
+    unsetenv("ENGRAM_SEARCH_SUBSTRING");
+    assert_int_equal(graph_opts_from_env(&o, &err), 0);
+    assert_true(o.substring_search);
     unsetenv("NEO4J_VECTOR_INDEX");
     unsetenv("NEO4J_VECTOR_DIMENSIONS");
     unsetenv("NEO4J_SIMILARITY_FUNCTION");
