@@ -1049,8 +1049,16 @@ static void test_graph_store__jobs_enqueued(void **state)
     assert_string_equal(jobs[0].version, "1");
     assert_string_equal(jobs[0].model, "test-model");
     queue_jobs_free(jobs, n);
-    /* force on one entity reports the existing job (dedupe), no duplicate. */
+    /* Outbox atomicity: a mutation that fails leaves no job behind. */
     graph_req r = req_for(ns);
+    json_t *add = json_pack("[{s:s,s:[s]},{s:s,s:[s]}]", "entityName", "J", "contents", "b",
+                            "entityName", "Missing", "contents", "c");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_ENOTFOUND);
+    json_decref(add);
+    assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    queue_jobs_free(jobs, n);
+    /* force on one entity reports the existing job (dedupe), no duplicate. */
     assert_int_equal(graph_force_generate_embedding(g_graph, &r, "J", 0, true, &res, &err), 0);
     assert_int_equal(jint(res, "existing"), 1);
     json_decref(res);
