@@ -366,9 +366,12 @@ int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_de
 
 /*
  * Enqueue embedding jobs: for `name`, one job for its current version (an
- * existing job for that version is reported, not duplicated; force=true asks
- * the queue to re-run a finished one); with name NULL, backfill up to `limit`
- * live entities of the namespace that have no vector or a stale one.
+ * existing job for that version is reported as "existing", not duplicated:
+ * the queue never re-runs a key; `engram queue retry` revives dead jobs);
+ * with name NULL, backfill up to `limit` (0: 10) live entities of the
+ * namespace that have no vector or a stale one, computing the content hash of
+ * entities that predate engram.  `force` is accepted for API stability and
+ * currently changes nothing.
  * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n}
  */
 int graph_force_generate_embedding(graph_store *g, const graph_req *req, const char *name,

@@ -936,6 +936,11 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(embed_entity(ns, "Apple", va, NULL), GRAPH_EMBED_WRITTEN);
     assert_int_equal(embed_entity(ns, "Banana", vb, NULL), GRAPH_EMBED_WRITTEN);
     assert_int_equal(embed_entity(ns, "Carrot", vc, NULL), GRAPH_EMBED_WRITTEN);
+    /* Same vector in another namespace must never show up here. */
+    char other[64];
+    make_ns(other, sizeof other, "vec-other");
+    create_ok(other, one(ent("Intruder", "fruit", "red and sweet", NULL)), NULL);
+    assert_int_equal(embed_entity(other, "Intruder", va, NULL), GRAPH_EMBED_WRITTEN);
     /* Stale hash: superseded, nothing written. */
     assert_int_equal(embed_entity(ns, "Carrot", vb, "0000"), GRAPH_EMBED_SUPERSEDED);
 
@@ -953,6 +958,7 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     }
     assert_non_null(res);
     assert_int_equal(json_array_size(ents), 3);
+    assert_null(find_by_name(ents, "Intruder"));
     assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Apple");
     assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 1), "name")), "Carrot");
     double s0 = json_number_value(json_object_get(json_array_get(ents, 0), "score"));
