@@ -1,0 +1,131 @@
+/*
+ * openai.c - POST {base}/embeddings, the OpenAI wire format.
+ *
+ * Any OpenAI-compatible server works (OPENAI_BASE_URL, e.g. Ollama's /v1,
+ * vLLM, LM Studio, Azure-style proxies).  `dimensions` is sent only for
+ * text-embedding-3 models (others reject it) and only when it differs from
+ * the model's default or was asked for explicitly.  Results are mapped by
+ * their `index`, never by position, and every index must appear once.
+ */
+#include "embed/provider_impl.h"
+
+#include "core/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int openai_request(embed_provider *p, const char *const *texts, size_t n, float *out,
+                          embed_status *st, long *tokens_out)
+{
+    json_t *req = json_object();
+    json_t *arr = json_array();
+    if (!req || !arr) {
+        json_decref(req);
+        json_decref(arr);
+        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(texts[i]));
+    json_object_set_new(req, "model", json_string(p->model));
+    json_object_set_new(req, "input", arr);
+    json_object_set_new(req, "encoding_format", json_string("float"));
+    if (p->send_dimensions)
+        json_object_set_new(req, "dimensions", json_integer(p->dims));
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!body)
+        return embed_status_set(st, EMBED_E_INPUT, 0, "request could not be encoded (invalid UTF-8?)");
+    size_t ul = strlen(p->base_url) + 16;
+    char *url = eg_malloc(ul);
+    if (!url) {
+        free(body);
+        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+    }
+    snprintf(url, ul, "%s/embeddings", p->base_url);
+    embed_http_reply r;
+    int rc = embed_http_post(p, url, body, &r, st);
+    free(body);
+    eg_free(url);
+    if (rc < 0)
+        return rc;
+    if (r.status < 200 || r.status > 299) {
+        rc = embed_http_classify(&r, st);
+        eg_buf_free(&r.body);
+        return rc;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(r.body.ptr ? r.body.ptr : "", r.body.len, 0, &jerr);
+    eg_buf_free(&r.body);
+    if (!doc)
+        return embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "malformed JSON from provider: %s",
+                                jerr.text);
+    rc = 0;
+    json_t *data = json_object_get(doc, "data");
+    unsigned char *seen = eg_calloc(n ? n : 1, 1);
+    if (!seen) {
+        rc = embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+        goto done;
+    }
+    if (!json_is_array(data) || json_array_size(data) != n) {
+        rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status,
+                              "provider returned %zu embeddings for %zu inputs",
+                              json_is_array(data) ? json_array_size(data) : 0, n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *item = json_array_get(data, i);
+        json_t *jidx = json_object_get(item, "index");
+        json_int_t idx = json_is_integer(jidx) ? json_integer_value(jidx) : (json_int_t)i;
+        if (idx < 0 || (size_t)idx >= n || seen[idx]) {
+            rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "bad or repeated index %lld",
+                                  (long long)idx);
+            goto done;
+        }
+        seen[idx] = 1;
+        json_t *emb = json_object_get(item, "embedding");
+        int v = embed_json_vector(emb, out + (size_t)idx * (size_t)p->dims, p->dims);
+        if (v == EG_EINVAL) {
+            rc = embed_status_set(st, EMBED_E_CONFIG, (int)r.status,
+                                  "provider returned %zu dimensions, configured %d (set "
+                                  "ENGRAM_EMBED_DIMENSIONS to match the model and the vector index)",
+                                  json_array_size(emb), p->dims);
+            goto done;
+        }
+        if (v < 0) {
+            rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "embedding %lld is not a number array",
+                                  (long long)idx);
+            goto done;
+        }
+    }
+    json_t *usage = json_object_get(doc, "usage");
+    json_t *pt = json_object_get(usage, "prompt_tokens");
+    if (json_is_integer(pt) && tokens_out)
+        *tokens_out = (long)json_integer_value(pt);
+done:
+    eg_free(seen);
+    json_decref(doc);
+    return rc;
+}
+
+int embed_openai_init(embed_provider *p, eg_error *err)
+{
+    if (!p->base_url)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "openai provider needs a base URL");
+    bool v3 = strncmp(p->model, "text-embedding-3", 16) == 0;
+    int native = strcmp(p->model, "text-embedding-3-large") == 0 ? 3072 : 1536;
+    if (p->dims == 0) {
+        p->dims = native;
+    } else if (p->dims != native) {
+        if (!v3 && strcmp(p->model, "text-embedding-ada-002") == 0)
+            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                                "model %s has %d dimensions and cannot shorten them; configured %d",
+                                p->model, native, p->dims);
+        p->send_dimensions = v3; /* other compatible servers: trust the configured value */
+    }
+    if (v3 && p->dims > native)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "model %s has at most %d dimensions", p->model,
+                            native);
+    p->request = openai_request;
+    return 0;
+}

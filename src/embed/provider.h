@@ -1,0 +1,185 @@
+/*
+ * provider.h - embedding providers behind one interface.
+ *
+ * A provider turns a batch of texts into float32 vectors of a fixed
+ * dimension, or into per-input errors.  Three implementations:
+ *
+ *   openai   POST {OPENAI_BASE_URL}/embeddings (any OpenAI-compatible server)
+ *   ollama   POST {OLLAMA_BASE_URL}/api/embed
+ *   offline  built in, no network: hashed word and character-trigram
+ *            features, L2-normalised.  Deterministic and lexically
+ *            meaningful (texts sharing words score higher), so semantic
+ *            search works for a newcomer without any account.
+ *
+ * The common layer (provider.c) does what every HTTP provider needs:
+ *   - splits a batch into requests within the API's limits (inputs per
+ *     request, estimated tokens per request, bytes per input);
+ *   - asks an optional *gate* before every HTTP request (the process's
+ *     throttle: token buckets, Retry-After pause, cancellation) and tells it
+ *     what happened afterwards (latency, tokens, rate limits);
+ *   - bisects a multi-input request that the API rejected as bad input, so
+ *     one poisonous text gets its own per-input error and the others still
+ *     get vectors;
+ *   - validates every response (count, index mapping, dimension, finite
+ *     numbers) before a vector leaves the module.
+ *
+ * Error classification (embed_status.kind), decided from HTTP status, the
+ * error body's `code`/`type` and the headers the official SDKs obey
+ * (x-should-retry first, then retry-after-ms, then Retry-After):
+ *
+ *   kind                 retry?   scope      examples
+ *   EMBED_E_RATE_LIMIT   yes      provider   429 rate_limit_exceeded (pause everyone)
+ *   EMBED_E_TRANSIENT    yes      request    5xx, 408, 409, timeouts, connection
+ *                                            errors, malformed JSON on 200
+ *   EMBED_E_QUOTA        no*      provider   429 insufficient_quota (billing)
+ *   EMBED_E_AUTH         no*      provider   401, 403
+ *   EMBED_E_CONFIG       no*      provider   wrong dimensions, unknown model (404)
+ *   EMBED_E_INPUT        no       input      400 for one text (after bisection), empty text
+ *   EMBED_E_CANCELED     yes      request    the gate refused (shutdown)
+ *
+ *   * "no" means: retrying the same request soon is pointless.  The jobs are
+ *     not at fault, so the worker fails them with a long backoff instead of
+ *     killing them, and health turns red until an operator fixes the account
+ *     or the configuration.
+ *
+ * Ownership: embed_provider_new returns a *new* provider freed with
+ * embed_provider_free.  embed_config strings are *borrowed* by
+ * embed_config_from_env (they point into the environment or static text)
+ * and copied by embed_provider_new.
+ *
+ * Thread-safety: one provider per thread (each owns a libcurl easy handle).
+ * Create as many as there are workers; they may share one gate.
+ */
+#ifndef ENGRAM_EMBED_PROVIDER_H
+#define ENGRAM_EMBED_PROVIDER_H
+
+#include "core/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum embed_kind {
+    EMBED_PROVIDER_OFFLINE = 0,
+    EMBED_PROVIDER_OPENAI,
+    EMBED_PROVIDER_OLLAMA
+} embed_kind;
+
+/* OpenAI's documented request limits. */
+#define EMBED_OPENAI_MAX_INPUTS 2048
+#define EMBED_OPENAI_MAX_TOKENS 300000
+#define EMBED_OPENAI_MAX_INPUT_TOKENS 8192
+
+typedef struct embed_config {
+    embed_kind kind;
+    const char *base_url;     /* openai: ".../v1"; ollama: "http://host:11434" */
+    const char *api_key;      /* openai only; never logged */
+    const char *model;        /* model name sent to the API */
+    int dimensions;           /* 0: the model's default */
+    int timeout_ms;           /* per HTTP request; 0: 60000 */
+    int max_inputs;           /* per request; 0: 2048 (openai) / 512 (ollama) */
+    long max_tokens;          /* estimated tokens per request; 0: 300000 */
+    int max_input_tokens;     /* per input, longer text is truncated; 0: 8192 */
+} embed_config;
+
+/*
+ * Fill cfg from the environment (strings borrowed):
+ *   ENGRAM_EMBED_PROVIDER  openai | ollama | offline (default: openai when
+ *                          OPENAI_API_KEY is set, otherwise offline)
+ *   MOCK_EMBEDDINGS=true   forces offline (memento compatibility)
+ *   OPENAI_API_KEY, OPENAI_EMBEDDING_MODEL (text-embedding-3-small),
+ *   OPENAI_BASE_URL (https://api.openai.com/v1)
+ *   OLLAMA_BASE_URL (http://127.0.0.1:11434), ENGRAM_OLLAMA_MODEL (nomic-embed-text)
+ *   ENGRAM_EMBED_DIMENSIONS, else NEO4J_VECTOR_DIMENSIONS, else the model's
+ *   default (offline: 1536, matching memento's index)
+ *   ENGRAM_EMBED_TIMEOUT_MS, ENGRAM_EMBED_MAX_INPUTS, ENGRAM_EMBED_MAX_TOKENS
+ * Returns EG_EINVAL for an unknown provider name or a malformed number, and
+ * for openai without a key.
+ */
+int embed_config_from_env(embed_config *cfg, eg_error *err);
+
+/* Static name: "offline", "openai", "ollama". */
+const char *embed_kind_name(embed_kind k);
+
+typedef enum embed_errkind {
+    EMBED_OK = 0,
+    EMBED_E_RATE_LIMIT,
+    EMBED_E_TRANSIENT,
+    EMBED_E_QUOTA,
+    EMBED_E_AUTH,
+    EMBED_E_CONFIG,
+    EMBED_E_INPUT,
+    EMBED_E_CANCELED
+} embed_errkind;
+
+typedef struct embed_status {
+    embed_errkind kind;
+    bool retryable;          /* retrying the same work later may succeed */
+    int64_t retry_after_ms;  /* from the headers; -1 when absent */
+    int http_status;         /* 0 when no HTTP answer */
+    char code[64];           /* provider error code, e.g. insufficient_quota */
+    char message[256];       /* never contains the API key */
+} embed_status;
+
+/* Static name: "ok", "rate_limit", "transient", "quota", "auth", "config", "input", "canceled". */
+const char *embed_errkind_name(embed_errkind k);
+/* True for kinds that concern the whole provider, not the texts. */
+bool embed_errkind_provider_wide(embed_errkind k);
+void embed_status_clear(embed_status *st);
+
+/*
+ * The gate: the process's throttle, consulted around every HTTP request.
+ * before() blocks until the request may go; it returns 0, or EG_ECANCELED
+ * when the process is shutting down.  after() reports the outcome (st->kind
+ * EMBED_E_RATE_LIMIT with retry_after_ms asks the gate to pause everyone).
+ * Both are called from worker threads and must be thread-safe.
+ */
+typedef struct embed_gate {
+    int (*before)(void *ctx, long est_tokens);
+    void (*after)(void *ctx, const embed_status *st, int64_t latency_us, long tokens);
+    void *ctx;
+} embed_gate;
+
+typedef struct embed_provider embed_provider;
+
+/* New provider (see ownership above).  Validates the config (e.g. `dimensions`
+ * with a model that cannot shorten vectors). */
+int embed_provider_new(embed_provider **out, const embed_config *cfg, eg_error *err);
+void embed_provider_free(embed_provider *p);
+
+/* Borrowed gate (NULL: none).  Set before use. */
+void embed_provider_set_gate(embed_provider *p, const embed_gate *gate);
+/* Abort an in-flight HTTP transfer when *flag becomes true (NULL: never). */
+void embed_provider_set_cancel(embed_provider *p, const volatile int *flag);
+
+/* Model id (borrowed, stable for the provider's life) and vector dimension. */
+const char *embed_provider_model(const embed_provider *p);
+int embed_provider_dims(const embed_provider *p);
+embed_kind embed_provider_kind(const embed_provider *p);
+
+/*
+ * Embed n texts.  `out` is caller-allocated: n * dims floats; row i is the
+ * vector of texts[i] when per_input[i].kind == EMBED_OK.  per_input
+ * (caller-allocated, n entries) receives each input's outcome.
+ * Returns 0 when every input has an outcome in per_input (some may be
+ * EMBED_E_INPUT); otherwise a negative code, with `batch` describing the
+ * failure (its kind is provider-wide or transient) and per_input entries
+ * of inputs that got no vector set to the same status.
+ * tokens_out (may be NULL) receives the tokens the provider reported (or
+ * the estimate), and requests_out (may be NULL) the number of HTTP requests.
+ */
+int embed_provider_embed(embed_provider *p, const char *const *texts, size_t n, float *out,
+                         embed_status *per_input, embed_status *batch, long *tokens_out,
+                         int *requests_out, eg_error *err);
+
+/* Rough token count of a text (bytes / 3, rounded up, at least 1): an
+ * over-estimate for English, so requests stay within token limits. */
+long embed_estimate_tokens(const char *text);
+
+/* L2-normalise in place (a zero vector stays zero). */
+void embed_l2_normalize(float *v, int dims);
+
+/* Cosine similarity of two vectors (0 when either is zero). */
+float embed_cosine(const float *a, const float *b, int dims);
+
+#endif

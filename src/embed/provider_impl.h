@@ -1,0 +1,75 @@
+/*
+ * provider_impl.h - what provider implementations share (internal to embed/).
+ *
+ * An implementation supplies `request`: one HTTP request (or one local
+ * computation) for n texts already within the limits.  It fills all n rows
+ * of `out` and returns 0, or fills `st` and returns a negative code.
+ *
+ * Thread-safety: as provider.h (one provider per thread).
+ */
+#ifndef ENGRAM_EMBED_PROVIDER_IMPL_H
+#define ENGRAM_EMBED_PROVIDER_IMPL_H
+
+#include "core/buf.h"
+#include "embed/provider.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+struct embed_provider {
+    embed_kind kind;
+    char *base_url;
+    char *api_key;
+    char *model;
+    int dims;
+    bool send_dimensions; /* openai text-embedding-3*, ollama when configured */
+    int timeout_ms;
+    int max_inputs;
+    long max_tokens;
+    int max_input_tokens;
+    const embed_gate *gate;
+    const volatile int *cancel;
+    CURL *curl;
+    int (*request)(embed_provider *p, const char *const *texts, size_t n, float *out,
+                   embed_status *st, long *tokens_out);
+};
+
+/* The HTTP exchange of one request. */
+typedef struct embed_http_reply {
+    long status;               /* HTTP status, 0 when no answer */
+    eg_buf body;
+    int64_t retry_after_ms;    /* -1 when absent */
+    int should_retry;          /* -1 absent, 0 false, 1 true */
+} embed_http_reply;
+
+/*
+ * POST a JSON body to url.  Fills reply (the caller frees reply->body with
+ * eg_buf_free).  Returns 0 when an HTTP answer arrived (any status);
+ * otherwise fills st (transient or canceled) and returns a negative code.
+ */
+int embed_http_post(embed_provider *p, const char *url, const char *body,
+                    embed_http_reply *reply, embed_status *st);
+
+/*
+ * Classify a non-2xx answer: kind, retryable, retry-after and the provider's
+ * error code/message from the JSON body ({"error":{...}} or {"error":"..."}).
+ * Returns the negative code matching the kind.
+ */
+int embed_http_classify(const embed_http_reply *reply, embed_status *st);
+
+/* Copy a JSON array of numbers into out[dims]; EG_EPROTO when it is not one,
+ * EG_EINVAL when the length differs from dims. */
+int embed_json_vector(const json_t *arr, float *out, int dims);
+
+/* Set st (kind, retryable from kind) and a message; returns the matching code. */
+int embed_status_set(embed_status *st, embed_errkind kind, int http_status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+int embed_openai_init(embed_provider *p, eg_error *err);
+int embed_ollama_init(embed_provider *p, eg_error *err);
+int embed_offline_init(embed_provider *p, eg_error *err);
+
+/* The offline vector of one text (exported for fake servers in tests). */
+void embed_offline_vector(const char *text, int dims, float *out);
+
+#endif

@@ -1,0 +1,921 @@
+/*
+ * manager.c - worker threads, heartbeat, routing of outcomes (manager.h).
+ */
+#include "worker/manager.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const double worker_latency_bounds[WORKER_LAT_BUCKETS] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                          1,    2.5,   5,    10,  30,   60};
+
+#define RECENT_MAX 8192
+
+typedef struct active_lease {
+    char id[QUEUE_ID_MAX];
+    char token[QUEUE_TOKEN_MAX];
+    bool lost;
+} active_lease;
+
+typedef struct worker_thread {
+    struct worker_manager *m;
+    int index;
+    pthread_t th;
+    bool started;
+    embed_provider *p;
+} worker_thread;
+
+struct worker_manager {
+    worker_opts o;
+    char owner[128];
+    queue_store *store;
+    worker_sink *sink;
+    worker_throttle *throttle;
+    worker_thread *w;
+    int nw;
+    char model[128];
+    int dims;
+    embed_kind kind;
+
+    pthread_mutex_t mu;        /* active leases, stats, recent ids */
+    pthread_cond_t idle_cv;    /* notify / stop wake idle workers and the heartbeat */
+    pthread_cond_t done_cv;    /* jobs finished (sync waiters) */
+    active_lease *active;
+    size_t nactive, capactive;
+    worker_stats st;
+    char (*recent)[QUEUE_ID_MAX];
+    size_t recent_next;
+    uint64_t notify_seq;
+
+    atomic_int stopping;       /* no new leases */
+    volatile int abort_flag;   /* abort provider transfers (deadline passed) */
+    bool started, stopped;
+    pthread_t hb;
+    bool hb_started;
+};
+
+/* ---- options ---------------------------------------------------------- */
+
+static int env_long(const char *name, long lo, long hi, long *v, eg_error *err)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (errno || !end || *end || x < lo || x > hi)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be an integer in [%ld, %ld]", name, lo,
+                            hi);
+    *v = x;
+    return 1;
+}
+
+int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
+{
+    memset(o, 0, sizeof *o);
+    o->concurrency = 2;
+    o->batch = 100;
+    o->poll_ms = 1000;
+    o->inline_retries = 2;
+    o->retry_base_ms = 500;
+    o->provider_error_pause_ms = 60000;
+    o->stop_deadline_ms = 10000;
+    o->unhealthy_failures = 5;
+    o->stall_ms = 300000;
+    long v;
+    int rc;
+#define ENV(name, lo, hi, field)                                  \
+    if ((rc = env_long(name, lo, hi, &v, err)) < 0)               \
+        return rc;                                                \
+    if (rc == 1)                                                  \
+        o->field = v;
+    ENV("ENGRAM_WORKERS", 0, 256, concurrency)
+    ENV("ENGRAM_WORKER_BATCH", 1, QUEUE_LEASE_MAX, batch)
+    ENV("ENGRAM_WORKER_POLL_MS", 10, 600000, poll_ms)
+    ENV("ENGRAM_EMBED_RETRIES", 0, 20, inline_retries)
+    ENV("ENGRAM_PROVIDER_ERROR_PAUSE_MS", 100, 86400000, provider_error_pause_ms)
+    ENV("ENGRAM_WORKER_SHUTDOWN_MS", 0, 600000, stop_deadline_ms)
+    ENV("ENGRAM_HEALTH_FAILURES", 1, 1000000, unhealthy_failures)
+#undef ENV
+    if ((rc = env_long("ENGRAM_HEALTH_STALL_SECONDS", 1, 86400 * 30, &v, err)) < 0)
+        return rc;
+    if (rc == 1)
+        o->stall_ms = v * 1000;
+    return worker_throttle_opts_from_env(&o->throttle, kind, err);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void stats_provider(worker_manager *m, int rc, const embed_status *batch, int requests, long tokens,
+                           int64_t us)
+{
+    pthread_mutex_lock(&m->mu);
+    m->st.provider_requests += (uint64_t)requests;
+    m->st.provider_tokens += (uint64_t)(tokens > 0 ? tokens : 0);
+    if (requests > 0) {
+        /* one observation per call (the common case is one request per call) */
+        double s = (double)us / 1e6 / requests;
+        for (int r = 0; r < requests; r++) {
+            for (int i = 0; i < WORKER_LAT_BUCKETS; i++)
+                if (s <= worker_latency_bounds[i])
+                    m->st.latency_le[i]++;
+            m->st.latency_count++;
+            m->st.latency_sum_s += s;
+        }
+    }
+    if (rc == 0) {
+        m->st.consecutive_failures = 0;
+        m->st.last_success_wall_ms = eg_wall_ms();
+        m->st.provider_state = EMBED_OK;
+    } else if (batch->kind != EMBED_E_CANCELED) {
+        m->st.provider_errors++;
+        m->st.consecutive_failures++;
+        m->st.last_failure_wall_ms = eg_wall_ms();
+        if ((unsigned)batch->kind < 8)
+            m->st.errors_by_kind[batch->kind]++;
+        m->st.provider_state = batch->kind;
+        snprintf(m->st.last_error, sizeof m->st.last_error, "%s: %.200s", embed_errkind_name(batch->kind),
+                 batch->message);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    if (m->nactive + n > m->capactive) {
+        size_t nc = (m->nactive + n) * 2;
+        active_lease *a = eg_realloc(m->active, nc * sizeof *a);
+        if (!a) {
+            pthread_mutex_unlock(&m->mu);
+            return EG_ENOMEM;
+        }
+        m->active = a;
+        m->capactive = nc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        active_lease *a = &m->active[m->nactive++];
+        snprintf(a->id, sizeof a->id, "%s", jobs[i].id);
+        snprintf(a->token, sizeof a->token, "%s", jobs[i].lease_token ? jobs[i].lease_token : "");
+        a->lost = false;
+    }
+    m->st.leased += n;
+    m->st.in_flight += (int64_t)n;
+    pthread_mutex_unlock(&m->mu);
+    return 0;
+}
+
+static void unregister_leases(worker_manager *m, const queue_job *jobs, size_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < m->nactive; k++) {
+            if (strcmp(m->active[k].id, jobs[i].id) == 0 &&
+                strcmp(m->active[k].token, jobs[i].lease_token ? jobs[i].lease_token : "") == 0) {
+                m->active[k] = m->active[--m->nactive];
+                break;
+            }
+        }
+    }
+    m->st.in_flight -= (int64_t)n;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void remember_done(worker_manager *m, const char *id)
+{
+    /* caller holds m->mu */
+    snprintf(m->recent[m->recent_next % RECENT_MAX], QUEUE_ID_MAX, "%s", id);
+    m->recent_next++;
+}
+
+/* Sleep up to ms, waking early on stop/abort (checked every 50 ms). */
+static void nap(worker_manager *m, int64_t ms, bool wake_on_stop)
+{
+    int64_t end = eg_mono_ms() + ms;
+    while (!m->abort_flag && !(wake_on_stop && atomic_load(&m->stopping))) {
+        int64_t left = end - eg_mono_ms();
+        if (left <= 0)
+            break;
+        eg_sleep_ms(left < 50 ? left : 50);
+    }
+}
+
+static void log_job(eg_log_level lvl, const char *msg, const queue_job *j, const char *error)
+{
+    char att[16];
+    snprintf(att, sizeof att, "%d", j->attempts);
+    eg_log_fields(lvl, "worker", msg, "job", j->id, "namespace", j->ns, "entity", j->entity, "attempt", att,
+                  "model", j->model, "error", error, NULL);
+}
+
+/* ---- the completion transaction --------------------------------------- */
+
+typedef struct complete_ctx {
+    worker_manager *m;
+    queue_job *jobs;       /* the batch */
+    worker_item *items;
+    float *vecs;           /* one row per job (rows of non-EMBED jobs unused) */
+    bool *done;            /* jobs to complete */
+    size_t n;
+} complete_ctx;
+
+static int write_results(queue_tx *tx, const queue_job *held, size_t nheld, bool *superseded_out,
+                         void *payload, eg_error *err)
+{
+    complete_ctx *c = payload;
+    worker_write *ws = nheld ? eg_calloc(nheld, sizeof *ws) : NULL;
+    size_t *wmap = nheld ? eg_calloc(nheld, sizeof *wmap) : NULL;
+    bool *sup = nheld ? eg_calloc(nheld, sizeof *sup) : NULL;
+    if (nheld && (!ws || !wmap || !sup)) {
+        eg_free(ws);
+        eg_free(wmap);
+        eg_free(sup);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    }
+    size_t nw = 0;
+    for (size_t h = 0; h < nheld; h++) {
+        superseded_out[h] = false;
+        size_t i;
+        for (i = 0; i < c->n; i++)
+            if (c->done[i] && strcmp(c->jobs[i].id, held[h].id) == 0)
+                break;
+        if (i == c->n)
+            continue;
+        switch (c->items[i].state) {
+        case WORKER_LOAD_STALE:
+        case WORKER_LOAD_GONE: superseded_out[h] = true; break;
+        case WORKER_LOAD_CURRENT: break;
+        case WORKER_LOAD_EMBED:
+            ws[nw].job = &held[h];
+            ws[nw].vec = c->vecs + i * (size_t)c->m->dims;
+            ws[nw].dims = c->m->dims;
+            wmap[nw] = h;
+            nw++;
+            break;
+        }
+    }
+    int rc = nw ? worker_sink_write(c->m->sink, tx, ws, nw, sup, err) : 0;
+    if (rc == 0)
+        for (size_t k = 0; k < nw; k++)
+            superseded_out[wmap[k]] = sup[k];
+    eg_free(ws);
+    eg_free(wmap);
+    eg_free(sup);
+    return rc;
+}
+
+/* ---- one batch -------------------------------------------------------- */
+
+typedef enum route {
+    ROUTE_COMPLETE = 0,
+    ROUTE_FAIL_PERMANENT,
+    ROUTE_FAIL_TRANSIENT,
+    ROUTE_RELEASE
+} route;
+
+static void process_batch(worker_thread *w, queue_job *jobs, size_t n)
+{
+    worker_manager *m = w->m;
+    eg_error err;
+    eg_error_clear(&err);
+    size_t dims = (size_t)m->dims;
+    worker_item *items = eg_calloc(n, sizeof *items);
+    route *rt = eg_calloc(n, sizeof *rt);
+    embed_status *per = eg_calloc(n, sizeof *per);
+    bool *done = eg_calloc(n, sizeof *done);
+    float *vecs = eg_malloc(n * dims * sizeof *vecs);
+    const char **texts = eg_calloc(n, sizeof *texts);
+    size_t *tmap = eg_calloc(n, sizeof *tmap);
+    float *tvecs = eg_malloc(n * dims * sizeof *tvecs);
+    embed_status *tper = eg_calloc(n, sizeof *tper);
+    queue_lease_ref *refs = eg_calloc(n, sizeof *refs);
+    queue_failure *fails = eg_calloc(n, sizeof *fails);
+    queue_outcome *outs = eg_calloc(n, sizeof *outs);
+    bool *lost = eg_calloc(n, sizeof *lost);
+    char (*msgs)[300] = eg_calloc(n, sizeof *msgs);
+    embed_status batch;
+    embed_status_clear(&batch);
+    int64_t release_delay = 0;
+    if (!items || !rt || !per || !done || !vecs || !texts || !tmap || !tvecs || !tper || !refs || !fails ||
+        !outs || !lost || !msgs) {
+        EG_ERROR("worker", "out of memory for a batch of %zu; releasing", n);
+        for (size_t i = 0; i < n; i++)
+            if (rt)
+                rt[i] = ROUTE_RELEASE;
+        release_delay = 1000;
+        goto route_all;
+    }
+    for (size_t i = 0; i < n; i++)
+        items[i].job = &jobs[i];
+
+    /* 1. texts, outside any transaction */
+    if (worker_sink_load(m->sink, items, n, m->dims, &err) < 0) {
+        eg_log_fields(EG_LOG_WARNING, "worker", "loading entities failed; releasing batch", "error",
+                      err.message, NULL);
+        for (size_t i = 0; i < n; i++)
+            rt[i] = ROUTE_RELEASE;
+        release_delay = 1000;
+        goto route_all;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        rt[i] = ROUTE_COMPLETE;
+        if (items[i].state == WORKER_LOAD_EMBED) {
+            texts[k] = items[i].text;
+            tmap[k] = i;
+            k++;
+        }
+    }
+
+    /* 2. vectors, outside any transaction, retried in place */
+    if (k > 0) {
+        int rc = 0;
+        for (int attempt = 0;; attempt++) {
+            long tokens = 0;
+            int requests = 0;
+            int64_t t0 = eg_mono_us();
+            rc = embed_provider_embed(w->p, texts, k, tvecs, tper, &batch, &tokens, &requests, &err);
+            stats_provider(m, rc, &batch, requests, tokens, eg_mono_us() - t0);
+            if (rc == 0 || m->abort_flag || attempt >= m->o.inline_retries)
+                break;
+            if (batch.kind == EMBED_E_RATE_LIMIT) {
+                /* the throttle paused everyone; the next acquire waits */
+                continue;
+            }
+            if (batch.kind != EMBED_E_TRANSIENT || !batch.retryable)
+                break;
+            int64_t d = m->o.retry_base_ms << attempt;
+            if (d > 8000)
+                d = 8000;
+            d = d / 2 + (int64_t)(eg_rand_unit() * (double)(d / 2));
+            if (batch.retry_after_ms > d)
+                d = batch.retry_after_ms;
+            nap(m, d, false);
+        }
+        for (size_t j = 0; j < k; j++) {
+            size_t i = tmap[j];
+            per[i] = tper[j];
+            if (rc < 0 && tper[j].kind == EMBED_OK)
+                per[i] = batch;
+            if (per[i].kind == EMBED_OK) {
+                memcpy(vecs + i * dims, tvecs + j * dims, dims * sizeof *vecs);
+                continue;
+            }
+            switch (per[i].kind) {
+            case EMBED_E_INPUT: rt[i] = ROUTE_FAIL_PERMANENT; break;
+            case EMBED_E_TRANSIENT: rt[i] = ROUTE_FAIL_TRANSIENT; break;
+            case EMBED_E_RATE_LIMIT:
+                rt[i] = ROUTE_RELEASE;
+                if (per[i].retry_after_ms > release_delay)
+                    release_delay = per[i].retry_after_ms;
+                if (release_delay < 1000)
+                    release_delay = 1000;
+                break;
+            case EMBED_E_QUOTA:
+            case EMBED_E_AUTH:
+            case EMBED_E_CONFIG:
+                rt[i] = ROUTE_RELEASE;
+                release_delay = m->o.provider_error_pause_ms;
+                break;
+            default: rt[i] = ROUTE_RELEASE; break;
+            }
+        }
+        if (rc < 0 && embed_errkind_provider_wide(batch.kind) && batch.kind != EMBED_E_RATE_LIMIT) {
+            char why[200];
+            snprintf(why, sizeof why, "provider %s error: %.150s", embed_errkind_name(batch.kind),
+                     batch.message);
+            worker_throttle_pause(m->throttle, m->o.provider_error_pause_ms, why);
+        }
+    }
+
+route_all:;
+    /* 3. complete in one transaction (queue fence + version fence) */
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (done)
+            done[i] = rt && rt[i] == ROUTE_COMPLETE;
+        if (done && done[i])
+            nc++;
+    }
+    if (nc > 0) {
+        complete_ctx cc = {m, jobs, items, vecs, done, n};
+        size_t r = 0;
+        size_t *cmap = eg_calloc(nc, sizeof *cmap);
+        for (size_t i = 0; i < n && cmap; i++)
+            if (done[i]) {
+                refs[r].id = jobs[i].id;
+                refs[r].token = jobs[i].lease_token;
+                cmap[r++] = i;
+            }
+        int rc = -1;
+        for (int attempt = 0; cmap && attempt < 3; attempt++) {
+            eg_error_clear(&err);
+            rc = queue_complete(m->store, m->owner, refs, nc, write_results, &cc, outs, &err);
+            if (rc == 0 || m->abort_flag)
+                break;
+            eg_log_fields(EG_LOG_WARNING, "worker", "completing a batch failed; retrying", "error",
+                          err.message, NULL);
+            nap(m, 1000 << attempt, false);
+        }
+        pthread_mutex_lock(&m->mu);
+        for (size_t r2 = 0; r2 < nc && cmap; r2++) {
+            const queue_job *j = &jobs[cmap[r2]];
+            if (rc < 0) {
+                /* Nothing committed: the lease expires and the job is redone. */
+                continue;
+            }
+            switch (outs[r2]) {
+            case QUEUE_OUT_OK:
+                if (items[cmap[r2]].state == WORKER_LOAD_CURRENT)
+                    m->st.skipped++;
+                m->st.completed++;
+                remember_done(m, j->id);
+                break;
+            case QUEUE_OUT_SUPERSEDED:
+                m->st.superseded++;
+                remember_done(m, j->id);
+                break;
+            case QUEUE_OUT_LOST: m->st.lost++; break;
+            default: break;
+            }
+        }
+        pthread_mutex_unlock(&m->mu);
+        if (rc < 0)
+            eg_log_fields(EG_LOG_ERROR, "worker", "could not complete batch; leases will expire", "error",
+                          err.message, NULL);
+        for (size_t r2 = 0; r2 < nc && cmap && rc == 0; r2++) {
+            const queue_job *j = &jobs[cmap[r2]];
+            if (outs[r2] == QUEUE_OUT_LOST)
+                log_job(EG_LOG_WARNING, "lease lost before completion; result dropped", j, NULL);
+            else if (outs[r2] == QUEUE_OUT_SUPERSEDED)
+                log_job(EG_LOG_DEBUG, "job superseded (entity changed)", j, NULL);
+            else if (eg_log_enabled(EG_LOG_DEBUG))
+                log_job(EG_LOG_DEBUG, "job completed", j, NULL);
+        }
+        eg_free(cmap);
+        pthread_cond_broadcast(&m->done_cv);
+    }
+
+    /* 4. failures */
+    size_t nf = 0;
+    for (size_t i = 0; rt && i < n; i++) {
+        if (rt[i] != ROUTE_FAIL_PERMANENT && rt[i] != ROUTE_FAIL_TRANSIENT)
+            continue;
+        snprintf(msgs[nf], sizeof msgs[0], "%s: %s", embed_errkind_name(per[i].kind), per[i].message);
+        fails[nf].id = jobs[i].id;
+        fails[nf].token = jobs[i].lease_token;
+        fails[nf].error = msgs[nf];
+        fails[nf].category = rt[i] == ROUTE_FAIL_PERMANENT ? QUEUE_ERR_PERMANENT : QUEUE_ERR_TRANSIENT;
+        fails[nf].retry_after_ms = per[i].retry_after_ms > 0 ? per[i].retry_after_ms : 0;
+        nf++;
+    }
+    if (nf > 0) {
+        eg_error_clear(&err);
+        int rc = queue_fail(m->store, m->owner, fails, nf, outs, &err);
+        size_t f = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rt[i] != ROUTE_FAIL_PERMANENT && rt[i] != ROUTE_FAIL_TRANSIENT)
+                continue;
+            if (rc == 0) {
+                pthread_mutex_lock(&m->mu);
+                if (outs[f] == QUEUE_OUT_DEAD)
+                    m->st.dead++;
+                else if (outs[f] == QUEUE_OUT_RETRY)
+                    m->st.failed++;
+                else
+                    m->st.lost++;
+                pthread_mutex_unlock(&m->mu);
+                log_job(outs[f] == QUEUE_OUT_DEAD ? EG_LOG_ERROR : EG_LOG_WARNING,
+                        outs[f] == QUEUE_OUT_DEAD ? "job dead" : "job failed; will retry", &jobs[i], msgs[f]);
+            }
+            f++;
+        }
+        if (rc < 0)
+            eg_log_fields(EG_LOG_ERROR, "worker", "recording failures failed; leases will expire", "error",
+                          err.message, NULL);
+    }
+
+    /* 5. releases (no attempt spent) */
+    size_t nr = 0;
+    for (size_t i = 0; rt && refs && i < n; i++)
+        if (rt[i] == ROUTE_RELEASE) {
+            refs[nr].id = jobs[i].id;
+            refs[nr].token = jobs[i].lease_token;
+            nr++;
+        }
+    if (nr > 0) {
+        eg_error_clear(&err);
+        if (queue_release(m->store, m->owner, refs, nr, release_delay, lost, &err) == 0) {
+            pthread_mutex_lock(&m->mu);
+            m->st.released += nr;
+            pthread_mutex_unlock(&m->mu);
+        } else {
+            eg_log_fields(EG_LOG_WARNING, "worker", "releasing leases failed; they will expire", "error",
+                          err.message, NULL);
+        }
+    }
+
+    unregister_leases(m, jobs, n);
+    pthread_mutex_lock(&m->mu);
+    m->st.batches++;
+    pthread_mutex_unlock(&m->mu);
+    worker_items_clear(items, n);
+    eg_free(items);
+    eg_free(rt);
+    eg_free(per);
+    eg_free(done);
+    eg_free(vecs);
+    eg_free(texts);
+    eg_free(tmap);
+    eg_free(tvecs);
+    eg_free(tper);
+    eg_free(refs);
+    eg_free(fails);
+    eg_free(outs);
+    eg_free(lost);
+    eg_free(msgs);
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+static void idle_wait(worker_manager *m, int64_t ms)
+{
+    pthread_mutex_lock(&m->mu);
+    uint64_t seq = m->notify_seq;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += ms / 1000 + ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    while (seq == m->notify_seq && !atomic_load(&m->stopping))
+        if (pthread_cond_timedwait(&m->idle_cv, &m->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_thread *w = arg;
+    worker_manager *m = w->m;
+    int64_t backoff = 0;
+    while (!atomic_load(&m->stopping)) {
+        /* No point holding leases while the provider is paused. */
+        if (worker_throttle_wait_unpaused(m->throttle, eg_mono_ms() + 200) == EG_ETIMEOUT)
+            continue;
+        queue_lease_opts lo = {.owner = m->owner, .max_jobs = (size_t)m->o.batch,
+                               .lease_ms = m->o.lease_ms, .model = m->model};
+        queue_job *jobs = NULL;
+        size_t n = 0;
+        eg_error err;
+        eg_error_clear(&err);
+        if (queue_lease(m->store, &lo, &jobs, &n, &err) < 0) {
+            backoff = backoff ? (backoff * 2 > 5000 ? 5000 : backoff * 2) : 200;
+            eg_log_fields(EG_LOG_WARNING, "worker", "lease failed; backing off", "error", err.message, NULL);
+            idle_wait(m, backoff);
+            continue;
+        }
+        backoff = 0;
+        if (n == 0) {
+            queue_jobs_free(jobs, n);
+            idle_wait(m, m->o.poll_ms);
+            continue;
+        }
+        if (register_leases(m, jobs, n) < 0)
+            EG_WARN("worker", "out of memory tracking leases; %zu jobs run without heartbeat", n);
+        process_batch(w, jobs, n);
+        queue_jobs_free(jobs, n);
+    }
+    return NULL;
+}
+
+static void *heartbeat_main(void *arg)
+{
+    worker_manager *m = arg;
+    const queue_opts *qo = queue_store_opts(m->store);
+    int64_t hb = m->o.heartbeat_ms > 0 ? m->o.heartbeat_ms : qo->heartbeat_ms;
+    int64_t reclaim = m->o.reclaim_ms != 0 ? m->o.reclaim_ms : qo->reclaim_ms;
+    int64_t next_hb = eg_mono_ms() + hb, next_reclaim = eg_mono_ms();
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        bool quit = m->stopped;
+        pthread_mutex_unlock(&m->mu);
+        if (quit)
+            break;
+        int64_t now = eg_mono_ms();
+        if (now >= next_hb) {
+            next_hb = now + hb;
+            pthread_mutex_lock(&m->mu);
+            size_t n = m->nactive;
+            active_lease *snap = n ? eg_malloc(n * sizeof *snap) : NULL;
+            if (snap)
+                memcpy(snap, m->active, n * sizeof *snap);
+            else
+                n = 0;
+            pthread_mutex_unlock(&m->mu);
+            if (n) {
+                queue_lease_ref *refs = eg_calloc(n, sizeof *refs);
+                bool *lost = eg_calloc(n, sizeof *lost);
+                if (refs && lost) {
+                    for (size_t i = 0; i < n; i++) {
+                        refs[i].id = snap[i].id;
+                        refs[i].token = snap[i].token;
+                    }
+                    eg_error err;
+                    eg_error_clear(&err);
+                    if (queue_heartbeat(m->store, m->owner, refs, n, m->o.lease_ms, lost, NULL, &err) < 0) {
+                        eg_log_fields(EG_LOG_WARNING, "worker", "heartbeat failed", "error", err.message, NULL);
+                        next_hb = now + hb / 4 + 1; /* try again soon: leases are at stake */
+                    } else {
+                        for (size_t i = 0; i < n; i++)
+                            if (lost[i])
+                                eg_log_fields(EG_LOG_WARNING, "worker", "lease lost (heartbeat)", "job",
+                                              snap[i].id, NULL);
+                    }
+                }
+                eg_free(refs);
+                eg_free(lost);
+            }
+            eg_free(snap);
+        }
+        if (reclaim > 0 && now >= next_reclaim) {
+            next_reclaim = now + reclaim;
+            queue_reclaim_result rr = {0};
+            eg_error err;
+            eg_error_clear(&err);
+            if (queue_reclaim_expired(m->store, 0, &rr, &err) == 0) {
+                if (rr.requeued || rr.dead) {
+                    char a[24], b[24];
+                    snprintf(a, sizeof a, "%lld", (long long)rr.requeued);
+                    snprintf(b, sizeof b, "%lld", (long long)rr.dead);
+                    eg_log_fields(EG_LOG_NOTICE, "worker", "reclaimed expired leases", "requeued", a, "dead", b,
+                                  NULL);
+                }
+            }
+        }
+        int64_t wake = next_hb;
+        if (reclaim > 0 && next_reclaim < wake)
+            wake = next_reclaim;
+        int64_t left = wake - eg_mono_ms();
+        if (left > 100)
+            left = 100;
+        if (left > 0)
+            eg_sleep_ms(left);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_config *ecfg,
+                       queue_store *store, worker_sink *sink, eg_error *err)
+{
+    *out = NULL;
+    worker_manager *m = eg_calloc(1, sizeof *m);
+    if (!m)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    m->o = *o;
+    if (m->o.batch <= 0)
+        m->o.batch = 100;
+    if (m->o.batch > QUEUE_LEASE_MAX)
+        m->o.batch = QUEUE_LEASE_MAX;
+    if (m->o.poll_ms <= 0)
+        m->o.poll_ms = 1000;
+    if (m->o.retry_base_ms <= 0)
+        m->o.retry_base_ms = 500;
+    if (m->o.provider_error_pause_ms <= 0)
+        m->o.provider_error_pause_ms = 60000;
+    if (m->o.unhealthy_failures <= 0)
+        m->o.unhealthy_failures = 5;
+    if (m->o.stall_ms <= 0)
+        m->o.stall_ms = 300000;
+    m->store = store;
+    m->sink = sink;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->idle_cv, &ca);
+    pthread_cond_init(&m->done_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&m->stopping, 0);
+    if (o->owner && *o->owner) {
+        snprintf(m->owner, sizeof m->owner, "%s", o->owner);
+    } else {
+        char host[64] = "host", rnd[9];
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        eg_rand_hex(rnd, 4);
+        snprintf(m->owner, sizeof m->owner, "%s:%d:%s", host, (int)getpid(), rnd);
+    }
+    m->recent = eg_calloc(RECENT_MAX, sizeof *m->recent);
+    int rc = 0;
+    if (!m->recent) {
+        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        goto fail;
+    }
+    if ((rc = worker_throttle_new(&m->throttle, &m->o.throttle, err)) < 0)
+        goto fail;
+    m->nw = o->concurrency > 0 ? o->concurrency : 0;
+    m->w = eg_calloc((size_t)(m->nw ? m->nw : 1), sizeof *m->w);
+    if (!m->w) {
+        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        goto fail;
+    }
+    /* Provider 0 always exists: model id and dims come from it. */
+    for (int i = 0; i < (m->nw ? m->nw : 1); i++) {
+        m->w[i].m = m;
+        m->w[i].index = i;
+        if ((rc = embed_provider_new(&m->w[i].p, ecfg, err)) < 0)
+            goto fail;
+        embed_provider_set_gate(m->w[i].p, worker_throttle_gate(m->throttle));
+        embed_provider_set_cancel(m->w[i].p, &m->abort_flag);
+    }
+    snprintf(m->model, sizeof m->model, "%s", embed_provider_model(m->w[0].p));
+    m->dims = embed_provider_dims(m->w[0].p);
+    m->kind = ecfg->kind;
+    m->st.concurrency = m->nw;
+    snprintf(m->st.model, sizeof m->st.model, "%s", m->model);
+    snprintf(m->st.provider, sizeof m->st.provider, "%s", embed_kind_name(m->kind));
+    snprintf(m->st.owner, sizeof m->st.owner, "%s", m->owner);
+    m->st.dims = m->dims;
+    *out = m;
+    return 0;
+fail:
+    worker_manager_free(m);
+    return rc;
+}
+
+int worker_manager_start(worker_manager *m, eg_error *err)
+{
+    int idx = 0;
+    int rc = m->sink->vt->index_dims ? m->sink->vt->index_dims(m->sink, &idx, err) : 0;
+    if (rc < 0)
+        return rc;
+    if (idx > 0 && idx != m->dims)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "embedding dimension mismatch: provider %s model %s produces %d dimensions but "
+                            "the vector index has %d; set ENGRAM_EMBED_DIMENSIONS (or NEO4J_VECTOR_DIMENSIONS) "
+                            "to match, or recreate the index",
+                            embed_kind_name(m->kind), m->model, m->dims, idx);
+    m->st.started_wall_ms = eg_wall_ms();
+    for (int i = 0; i < m->nw; i++) {
+        if (pthread_create(&m->w[i].th, NULL, worker_main, &m->w[i]) != 0) {
+            worker_manager_stop(m, 0);
+            return eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "cannot start worker thread");
+        }
+        m->w[i].started = true;
+    }
+    if (pthread_create(&m->hb, NULL, heartbeat_main, m) == 0)
+        m->hb_started = true;
+    m->started = true;
+    char c[16], b[16], d[16];
+    snprintf(c, sizeof c, "%d", m->nw);
+    snprintf(b, sizeof b, "%d", m->o.batch);
+    snprintf(d, sizeof d, "%d", m->dims);
+    eg_log_fields(EG_LOG_INFO, "worker", "embedding workers started", "owner", m->owner, "workers", c, "batch",
+                  b, "provider", embed_kind_name(m->kind), "model", m->model, "dims", d, NULL);
+    return 0;
+}
+
+void worker_manager_notify(worker_manager *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->notify_seq++;
+    pthread_cond_broadcast(&m->idle_cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+static bool all_done(worker_manager *m, const char *const *ids, size_t n)
+{
+    size_t lim = m->recent_next < RECENT_MAX ? m->recent_next : RECENT_MAX;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < lim && !found; k++)
+            found = strcmp(m->recent[k], ids[i]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+int worker_manager_wait_jobs(worker_manager *m, const char *const *ids, size_t n, int64_t timeout_ms)
+{
+    worker_manager_notify(m);
+    int64_t end = eg_mono_ms() + timeout_ms;
+    int rc = EG_ETIMEOUT;
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        if (all_done(m, ids, n)) {
+            rc = 0;
+            break;
+        }
+        int64_t left = end - eg_mono_ms();
+        if (left <= 0 || m->nw == 0 || atomic_load(&m->stopping))
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = (int64_t)ts.tv_nsec + (left % 1000) * 1000000;
+        ts.tv_sec += left / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&m->done_cv, &m->mu, &ts);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+void worker_manager_stop(worker_manager *m, int64_t deadline_ms)
+{
+    if (!m || !m->started || m->stopped)
+        return;
+    if (deadline_ms < 0)
+        deadline_ms = m->o.stop_deadline_ms;
+    atomic_store(&m->stopping, 1);
+    worker_manager_notify(m);
+    /* In-flight batches may finish until the deadline. */
+    int64_t end = eg_mono_ms() + deadline_ms;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        int64_t inflight = m->st.in_flight;
+        pthread_mutex_unlock(&m->mu);
+        if (inflight == 0 || eg_mono_ms() >= end)
+            break;
+        eg_sleep_ms(20);
+    }
+    /* Then abort provider calls and throttle waits: those batches release. */
+    m->abort_flag = 1;
+    worker_throttle_stop(m->throttle);
+    for (int i = 0; i < m->nw; i++)
+        if (m->w[i].started)
+            pthread_join(m->w[i].th, NULL);
+    pthread_mutex_lock(&m->mu);
+    m->stopped = true;
+    pthread_mutex_unlock(&m->mu);
+    if (m->hb_started)
+        pthread_join(m->hb, NULL);
+    worker_stats st;
+    worker_manager_get_stats(m, &st);
+    char a[24], b[24], c[24];
+    snprintf(a, sizeof a, "%llu", (unsigned long long)st.completed);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)st.released);
+    snprintf(c, sizeof c, "%llu", (unsigned long long)st.dead);
+    eg_log_fields(EG_LOG_INFO, "worker", "embedding workers stopped", "completed", a, "released", b, "dead", c,
+                  NULL);
+}
+
+void worker_manager_free(worker_manager *m)
+{
+    if (!m)
+        return;
+    if (m->started && !m->stopped)
+        worker_manager_stop(m, 0);
+    for (int i = 0; m->w && i < (m->nw ? m->nw : 1); i++)
+        embed_provider_free(m->w[i].p);
+    eg_free(m->w);
+    worker_throttle_free(m->throttle);
+    eg_free(m->recent);
+    eg_free(m->active);
+    pthread_cond_destroy(&m->idle_cv);
+    pthread_cond_destroy(&m->done_cv);
+    pthread_mutex_destroy(&m->mu);
+    eg_free(m);
+}
+
+int worker_manager_drain(worker_manager *m, int64_t timeout_ms)
+{
+    int64_t end = eg_mono_ms() + timeout_ms;
+    for (;;) {
+        queue_status qs;
+        memset(&qs, 0, sizeof qs);
+        if (queue_status_get(m->store, &qs, NULL) == 0) {
+            int64_t left = qs.count[QUEUE_PENDING] + qs.count[QUEUE_LEASED];
+            queue_status_clear(&qs);
+            if (left == 0)
+                return 0;
+        }
+        if (eg_mono_ms() >= end)
+            return EG_ETIMEOUT;
+        eg_sleep_ms(50);
+    }
+}
+
+void worker_manager_get_stats(worker_manager *m, worker_stats *out)
+{
+    pthread_mutex_lock(&m->mu);
+    *out = m->st;
+    pthread_mutex_unlock(&m->mu);
+    worker_throttle_get_stats(m->throttle, &out->throttle);
+}
+
+queue_store *worker_manager_store(worker_manager *m) { return m->store; }
+const worker_opts *worker_manager_opts(worker_manager *m) { return &m->o; }
