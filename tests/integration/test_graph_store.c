@@ -235,8 +235,11 @@ static void test_graph_store__observations_and_history(void **state)
         json_decref(add);
         eg_sleep_ms(5);
     }
-    json_t *del = json_pack("[{s:s,s:[s,s]}]", "entityName", "E", "observations", "o1", "nope");
+    json_t *del = json_pack("[{s:s,s:[s,s]},{s:s,s:[s]}]", "entityName", "E", "observations", "o1",
+                            "nope", "entityName", "Ghost", "observations", "x");
     assert_int_equal(graph_delete_observations(g_graph, &r, del, &res, &err), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(res, "notFound"), 0)), "Ghost");
+    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 1);
     json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
     assert_int_equal(json_array_size(json_object_get(r0, "deletedObservations")), 1);
     assert_int_equal(jint(r0, "version"), 5);
@@ -449,6 +452,20 @@ static void test_graph_store__graph_at_time(void **state)
     assert_int_equal(json_array_size(json_object_get(a, "observations")), 1);
     assert_non_null(find_by_name(json_object_get(res, "entities"), "B"));
     assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    json_decref(res);
+    /* Paged: one entity per page, the cursor walks to B. */
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.limit = 1;
+    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, &pg, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1); /* A's outgoing */
+    char cur[256];
+    snprintf(cur, sizeof cur, "%s", json_string_value(json_object_get(res, "nextCursor")));
+    json_decref(res);
+    pg.cursor = cur;
+    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, &pg, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), "B"));
+    assert_null(json_object_get(res, "nextCursor"));
     json_decref(res);
     /* After the delete: A v2 only, no relation. */
     assert_int_equal(graph_get_graph_at_time(g_graph, &r, tdel + 1, NULL, &res, &err), 0);
