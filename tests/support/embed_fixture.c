@@ -30,6 +30,14 @@ int efx_open(efx *f, const char *tag, const char *model, const queue_opts *qo, s
     int rc = eg_testenv_neo4j(&cfg);
     if (rc)
         return rc;
+    return efx_open_cfg(f, &cfg, tag, model, qo, max_conns);
+}
+
+int efx_open_cfg(efx *f, const bolt_config *cfgp, const char *tag, const char *model, const queue_opts *qo,
+                 size_t max_conns)
+{
+    memset(f, 0, sizeof *f);
+    bolt_config cfg = *cfgp;
     bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
     po.max_size = max_conns;
     eg_error err = {0};

@@ -35,6 +35,9 @@ typedef struct efx {
  * Returns 0, or the exit status to end the test with (77 skip, 1 fail).
  */
 int efx_open(efx *f, const char *tag, const char *model, const queue_opts *qo, size_t max_conns);
+/* Same on an explicit Neo4j (a private instance). */
+int efx_open_cfg(efx *f, const bolt_config *cfg, const char *tag, const char *model, const queue_opts *qo,
+                 size_t max_conns);
 /* Delete the namespace's entities and the queue's jobs; free everything. */
 void efx_close(efx *f);
 
