@@ -21,5 +21,6 @@ int cli_cmd_worker(int argc, char **argv);
 int cli_cmd_reembed(int argc, char **argv);
 /* Hidden: a lease/complete loop for the multi-process stress tests. */
 int cli_cmd_queue_stress_worker(int argc, char **argv);
+int cli_cmd_serve(int argc, char **argv);
 
 #endif

@@ -1,0 +1,1000 @@
+/*
+ * backend_mem.c - an in-memory implementation of every MCP tool.
+ *
+ * Why it exists: the protocol layer must be testable without Neo4j (unit
+ * tests, the fuzz target, client tests on a machine without a database),
+ * and an operator can try engram with `engram serve --backend memory`.  It
+ * follows the same data model as the Neo4j store (brief §4): one current
+ * version per entity/relation plus closed history versions, hard deletes,
+ * version bumps on observation changes.  Nothing is persisted.
+ *
+ * Embeddings come from a deterministic feature-hashing embedder (word ->
+ * bucket, signed, L2-normalised), computed synchronously on every change;
+ * the "queue" therefore only ever holds completed jobs.
+ *
+ * Storage is jansson objects under one mutex: simple, and fast enough for
+ * tests.  Thread-safety: every slot takes the mutex.
+ */
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "mcp/backend.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct mem {
+    pthread_mutex_t mu;
+    unsigned dims;
+    json_t *entities;  /* name -> {"cur": entity, "hist": [versions], "emb": [..]|null, "embAt": ms} */
+    json_t *relations; /* [ {"cur": relation, "hist": [versions]} ] */
+    json_t *jobs;      /* [ {id,status,entityName,attempts,lastError} ] */
+    long long job_seq;
+    long long last_ms;
+} mem;
+
+static json_int_t now_ms(mem *m)
+{
+    long long t = (long long)eg_wall_ms();
+    if (t <= m->last_ms)
+        t = m->last_ms + 1; /* strictly increasing: versions never share a validFrom */
+    m->last_ms = t;
+    return (json_int_t)t;
+}
+
+/* ---- embedding ------------------------------------------------------------- */
+
+static unsigned long hash_word(const char *w, size_t n)
+{
+    unsigned long h = 1469598103934665603UL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)tolower((unsigned char)w[i]);
+        h *= 1099511628211UL;
+    }
+    return h;
+}
+
+static void embed_text(const char *text, float *v, unsigned dims)
+{
+    memset(v, 0, dims * sizeof *v);
+    const char *p = text;
+    while (*p) {
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
+        const char *st = p;
+        while (*p && isalnum((unsigned char)*p))
+            p++;
+        if (p > st) {
+            unsigned long h = hash_word(st, (size_t)(p - st));
+            v[h % dims] += (h >> 32) & 1 ? 1.0f : -1.0f;
+        }
+    }
+    double n = 0;
+    for (unsigned i = 0; i < dims; i++)
+        n += (double)v[i] * v[i];
+    n = sqrt(n);
+    if (n > 0)
+        for (unsigned i = 0; i < dims; i++)
+            v[i] = (float)(v[i] / n);
+}
+
+static char *entity_text(const json_t *e)
+{
+    size_t cap = 256;
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(e, "observations"), i, o) cap += json_string_length(o) + 4;
+    cap += strlen(json_string_value(json_object_get(e, "name")));
+    cap += strlen(json_string_value(json_object_get(e, "entityType")));
+    char *t = eg_malloc(cap);
+    if (!t)
+        return NULL;
+    size_t len = (size_t)snprintf(t, cap, "Name: %s\nType: %s\nObservations:\n",
+                                  json_string_value(json_object_get(e, "name")),
+                                  json_string_value(json_object_get(e, "entityType")));
+    json_array_foreach(json_object_get(e, "observations"), i, o) len +=
+        (size_t)snprintf(t + len, cap - len, "- %s\n", json_string_value(o));
+    return t;
+}
+
+static json_t *vec_json(const float *v, unsigned dims)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < dims; i++)
+        json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+static void record_job(mem *m, const char *name, const char *status, const char *error)
+{
+    char id[32];
+    snprintf(id, sizeof id, "mem-%lld", ++m->job_seq);
+    json_array_append_new(m->jobs, json_pack("{s:s, s:s, s:s, s:i, s:s?}", "id", id, "status", status,
+                                             "entityName", name, "attempts", 1, "lastError", error));
+}
+
+/* Recompute the embedding of entity slot `rec` (synchronous "worker"). */
+static int embed_entity(mem *m, json_t *rec)
+{
+    json_t *cur = json_object_get(rec, "cur");
+    char *text = entity_text(cur);
+    float *v = eg_malloc(m->dims * sizeof *v);
+    if (!text || !v) {
+        eg_free(text);
+        eg_free(v);
+        return EG_ENOMEM;
+    }
+    embed_text(text, v, m->dims);
+    json_object_set_new(rec, "emb", vec_json(v, m->dims));
+    json_object_set_new(rec, "embAt", json_integer(now_ms(m)));
+    record_job(m, json_string_value(json_object_get(cur, "name")), "completed", NULL);
+    eg_free(text);
+    eg_free(v);
+    return 0;
+}
+
+static double cosine(const json_t *a, const float *q, unsigned dims)
+{
+    double dot = 0;
+    for (unsigned i = 0; i < dims && i < json_array_size(a); i++)
+        dot += json_number_value(json_array_get(a, i)) * q[i];
+    return dot; /* both sides are unit vectors */
+}
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static const char *sget(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static json_t *find_rel(mem *m, const char *from, const char *to, const char *type)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(m->relations, i, r)
+    {
+        json_t *c = json_object_get(r, "cur");
+        if (!strcmp(sget(c, "from"), from) && !strcmp(sget(c, "to"), to) &&
+            !strcmp(sget(c, "relationType"), type))
+            return r;
+    }
+    return NULL;
+}
+
+static int has_string(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x) if (!strcmp(json_string_value(x), s)) return 1;
+    return 0;
+}
+
+/* Close the current version of rec into its history and start a new one. */
+static json_t *new_version(mem *m, json_t *rec)
+{
+    json_t *cur = json_object_get(rec, "cur");
+    json_int_t t = now_ms(m);
+    json_t *old = json_deep_copy(cur);
+    json_object_set_new(old, "validTo", json_integer(t));
+    json_array_append_new(json_object_get(rec, "hist"), old);
+    json_t *nv = json_deep_copy(cur);
+    json_object_set_new(nv, "version", json_integer(json_integer_value(json_object_get(cur, "version")) + 1));
+    json_object_set_new(nv, "updatedAt", json_integer(t));
+    json_object_set_new(nv, "validFrom", json_integer(t));
+    json_object_set_new(nv, "validTo", json_null());
+    json_object_set_new(rec, "cur", nv);
+    return nv;
+}
+
+/* Relations whose both ends are in the name set `names` (an object used as a set). */
+static json_t *relations_among(mem *m, const json_t *names)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(m->relations, i, r)
+    {
+        json_t *c = json_object_get(r, "cur");
+        if (json_object_get(names, sget(c, "from")) && json_object_get(names, sget(c, "to")))
+            json_array_append(out, c);
+    }
+    return out;
+}
+
+static json_t *graph_of(mem *m, json_t *entities)
+{
+    json_t *names = json_object();
+    size_t i;
+    json_t *e;
+    json_array_foreach(entities, i, e) json_object_set(names, sget(e, "name"), json_true());
+    json_t *g = json_pack("{s:o, s:o}", "entities", entities, "relations", relations_among(m, names));
+    json_decref(names);
+    return g;
+}
+
+#define LOCKED(m) pthread_mutex_lock(&(m)->mu)
+#define UNLOCK(m) pthread_mutex_unlock(&(m)->mu)
+
+/* ---- tools -------------------------------------------------------------------- */
+
+static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *ents = json_array(), *created = json_array(), *updated = json_array(), *unchanged = json_array();
+    const json_t *list = json_object_get(args, "entities");
+    size_t i, n = json_array_size(list);
+    json_t *e;
+    LOCKED(m);
+    json_array_foreach(list, i, e)
+    {
+        const char *name = sget(e, "name");
+        json_t *old = json_object_get(m->entities, name);
+        if (old) {
+            /* Same name: merge the new observations in (a new version if any). */
+            json_t *obs = json_object_get(json_object_get(old, "cur"), "observations");
+            json_t *add = json_array();
+            size_t j;
+            json_t *o;
+            json_array_foreach(json_object_get(e, "observations"), j, o) if (!has_string(obs, json_string_value(o)) &&
+                                                                            !has_string(add, json_string_value(o)))
+                json_array_append(add, o);
+            if (json_array_size(add)) {
+                json_t *cur = new_version(m, old);
+                json_array_extend(json_object_get(cur, "observations"), add);
+                embed_entity(m, old);
+                json_array_append_new(updated, json_string(name));
+                json_array_append(ents, cur);
+            } else if (!has_string(unchanged, name) && !has_string(created, name) && !has_string(updated, name)) {
+                json_array_append_new(unchanged, json_string(name));
+            }
+            json_decref(add);
+            continue;
+        }
+        json_int_t t = now_ms(m);
+        json_t *obs = json_array();
+        size_t j;
+        json_t *o;
+        json_array_foreach(json_object_get(e, "observations"), j, o) if (!has_string(obs, json_string_value(o)))
+            json_array_append(obs, o);
+        json_t *cur = json_pack("{s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:n}", "name", name, "entityType",
+                                sget(e, "entityType"), "observations", obs, "version", 1, "createdAt", t,
+                                "updatedAt", t, "validFrom", t, "validTo");
+        json_t *rec = json_pack("{s:o, s:[], s:n}", "cur", cur, "hist", "emb");
+        json_object_set_new(m->entities, name, rec);
+        embed_entity(m, rec);
+        json_array_append(ents, cur);
+        json_array_append_new(created, json_string(name));
+        mcp_call_progress(ctx, (double)(i + 1), (double)n, NULL);
+    }
+    json_t *copy = json_deep_copy(ents);
+    UNLOCK(m);
+    json_decref(ents);
+    *out = json_pack("{s:o, s:o, s:o, s:o}", "entities", copy, "created", created, "updated", updated,
+                     "unchanged", unchanged);
+    (void)err;
+    return 0;
+}
+
+static int t_create_relations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *created = json_array(), *skipped = json_array(), *existing = json_array();
+    size_t i;
+    json_t *r;
+    LOCKED(m);
+    json_array_foreach(json_object_get(args, "relations"), i, r)
+    {
+        const char *from = sget(r, "from"), *to = sget(r, "to"), *type = sget(r, "relationType");
+        const char *why = NULL;
+        if (!json_object_get(m->entities, from))
+            why = "source entity does not exist";
+        else if (!json_object_get(m->entities, to))
+            why = "target entity does not exist";
+        json_t *dup = why ? NULL : find_rel(m, from, to, type);
+        if (dup) {
+            json_array_append_new(existing, json_deep_copy(json_object_get(dup, "cur")));
+            continue;
+        }
+        if (why) {
+            json_array_append_new(skipped, json_pack("{s:s, s:s, s:s, s:s}", "from", from, "to", to,
+                                                     "relationType", type, "reason", why));
+            continue;
+        }
+        json_int_t t = now_ms(m);
+        json_t *cur = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:n}", "from", from, "to", to,
+                                "relationType", type, "version", 1, "createdAt", t, "updatedAt", t, "validFrom",
+                                t, "validTo");
+        json_object_set(cur, "strength", json_object_get(r, "strength") ? json_object_get(r, "strength") : json_null());
+        json_object_set(cur, "confidence",
+                        json_object_get(r, "confidence") ? json_object_get(r, "confidence") : json_null());
+        json_object_set(cur, "metadata", json_object_get(r, "metadata") ? json_object_get(r, "metadata") : json_null());
+        json_array_append_new(m->relations, json_pack("{s:o, s:[]}", "cur", cur, "hist"));
+        json_array_append(created, cur);
+    }
+    json_t *copy = json_deep_copy(created);
+    UNLOCK(m);
+    json_decref(created);
+    *out = json_pack("{s:o, s:o, s:o}", "relations", copy, "existing", existing, "skipped", skipped);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_add_observations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    const json_t *list = json_object_get(args, "observations");
+    size_t i;
+    json_t *x;
+    LOCKED(m);
+    /* All or nothing: check every entity exists first. */
+    json_array_foreach(list, i, x) if (!json_object_get(m->entities, sget(x, "entityName")))
+    {
+        UNLOCK(m);
+        return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT,
+                            "Entity '%s' does not exist; create it with create_entities first. Nothing "
+                            "was changed.",
+                            sget(x, "entityName"));
+    }
+    json_t *results = json_array();
+    json_array_foreach(list, i, x)
+    {
+        json_t *rec = json_object_get(m->entities, sget(x, "entityName"));
+        json_t *added = json_array();
+        json_t *cur_obs = json_object_get(json_object_get(rec, "cur"), "observations");
+        size_t j;
+        json_t *o;
+        json_array_foreach(json_object_get(x, "contents"), j, o) if (!has_string(cur_obs, json_string_value(o)) &&
+                                                                    !has_string(added, json_string_value(o)))
+            json_array_append(added, o);
+        json_t *cur = json_object_get(rec, "cur");
+        if (json_array_size(added)) {
+            cur = new_version(m, rec);
+            json_array_extend(json_object_get(cur, "observations"), added);
+            embed_entity(m, rec);
+        }
+        json_array_append_new(results, json_pack("{s:s, s:o, s:I}", "entityName", sget(x, "entityName"),
+                                                 "addedObservations", added, "version",
+                                                 json_integer_value(json_object_get(cur, "version"))));
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:o}", "results", results);
+    (void)ctx;
+    return 0;
+}
+
+static int t_delete_entities(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *deleted = json_array(), *missing = json_array();
+    size_t i;
+    json_t *x;
+    LOCKED(m);
+    json_array_foreach(json_object_get(args, "entityNames"), i, x)
+    {
+        const char *name = json_string_value(x);
+        if (!json_object_get(m->entities, name)) {
+            json_array_append(missing, x);
+            continue;
+        }
+        json_object_del(m->entities, name);
+        json_array_append(deleted, x);
+        for (size_t k = json_array_size(m->relations); k-- > 0;) {
+            json_t *c = json_object_get(json_array_get(m->relations, k), "cur");
+            if (!strcmp(sget(c, "from"), name) || !strcmp(sget(c, "to"), name))
+                json_array_remove(m->relations, k);
+        }
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:o, s:o}", "deleted", deleted, "notFound", missing);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_delete_observations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *results = json_array();
+    size_t i;
+    json_t *x;
+    LOCKED(m);
+    json_array_foreach(json_object_get(args, "deletions"), i, x)
+    {
+        json_t *rec = json_object_get(m->entities, sget(x, "entityName"));
+        json_t *gone = json_array();
+        json_int_t version = 0;
+        if (rec) {
+            json_t *obs = json_object_get(json_object_get(rec, "cur"), "observations");
+            size_t j;
+            json_t *o;
+            json_array_foreach(json_object_get(x, "observations"), j, o) if (has_string(obs, json_string_value(o)) &&
+                                                                            !has_string(gone, json_string_value(o)))
+                json_array_append(gone, o);
+            json_t *cur = json_object_get(rec, "cur");
+            if (json_array_size(gone)) {
+                cur = new_version(m, rec);
+                json_t *keep = json_array();
+                json_array_foreach(json_object_get(cur, "observations"), j, o) if (!has_string(gone, json_string_value(o)))
+                    json_array_append(keep, o);
+                json_object_set_new(cur, "observations", keep);
+                embed_entity(m, rec);
+            }
+            version = json_integer_value(json_object_get(cur, "version"));
+        }
+        json_t *r = json_pack("{s:s, s:o}", "entityName", sget(x, "entityName"), "deletedObservations", gone);
+        if (rec)
+            json_object_set_new(r, "version", json_integer(version));
+        json_array_append_new(results, r);
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:o}", "results", results);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_delete_relations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *deleted = json_array(), *missing = json_array();
+    size_t i;
+    json_t *x;
+    LOCKED(m);
+    json_array_foreach(json_object_get(args, "relations"), i, x)
+    {
+        int n = 0;
+        for (size_t k = json_array_size(m->relations); k-- > 0;) {
+            json_t *c = json_object_get(json_array_get(m->relations, k), "cur");
+            if (!strcmp(sget(c, "from"), sget(x, "from")) && !strcmp(sget(c, "to"), sget(x, "to")) &&
+                !strcmp(sget(c, "relationType"), sget(x, "relationType"))) {
+                json_array_remove(m->relations, k);
+                n++;
+            }
+        }
+        json_array_append_new(n ? deleted : missing, json_pack("{s:s, s:s, s:s}", "from", sget(x, "from"), "to",
+                                                               sget(x, "to"), "relationType", sget(x, "relationType")));
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:o, s:o}", "deleted", deleted, "notFound", missing);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_get_relation(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    LOCKED(m);
+    json_t *r = find_rel(m, sget(args, "from"), sget(args, "to"), sget(args, "relationType"));
+    json_t *c = r ? json_deep_copy(json_object_get(r, "cur")) : json_null();
+    UNLOCK(m);
+    *out = json_pack("{s:b, s:o}", "found", r != NULL, "relation", c);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_update_relation(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    const json_t *in = json_object_get(args, "relation");
+    LOCKED(m);
+    json_t *r = find_rel(m, sget(in, "from"), sget(in, "to"), sget(in, "relationType"));
+    if (!r) {
+        UNLOCK(m);
+        return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT,
+                            "Relation %s -[%s]-> %s does not exist; create it with create_relations.",
+                            sget(in, "from"), sget(in, "relationType"), sget(in, "to"));
+    }
+    json_t *cur = new_version(m, r);
+    static const char *const fields[] = {"strength", "confidence", "metadata"};
+    for (int k = 0; k < 3; k++)
+        if (json_object_get(in, fields[k]))
+            json_object_set(cur, fields[k], json_object_get(in, fields[k]));
+    *out = json_pack("{s:O}", "relation", cur);
+    UNLOCK(m);
+    (void)ctx;
+    return 0;
+}
+
+static json_t *all_current(mem *m)
+{
+    json_t *ents = json_array();
+    const char *k;
+    json_t *rec;
+    json_object_foreach(m->entities, k, rec) json_array_append(ents, json_object_get(rec, "cur"));
+    return ents;
+}
+
+static int t_read_graph(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    LOCKED(m);
+    json_t *g = graph_of(m, all_current(m));
+    json_t *copy = json_deep_copy(g);
+    UNLOCK(m);
+    json_decref(g);
+    json_object_set_new(copy, "total", json_integer((json_int_t)(json_array_size(json_object_get(copy, "entities")) +
+                                                                 json_array_size(json_object_get(copy, "relations")))));
+    *out = copy;
+    (void)args;
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int icontains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return 1;
+    for (; *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+static int entity_matches(const json_t *e, const char *q)
+{
+    if (icontains(sget(e, "name"), q) || icontains(sget(e, "entityType"), q))
+        return 1;
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(e, "observations"), i, o) if (icontains(json_string_value(o), q)) return 1;
+    return 0;
+}
+
+static int t_search_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_int_t limit = json_object_get(args, "limit") ? json_integer_value(json_object_get(args, "limit")) : 10;
+    const char *q = sget(args, "query");
+    json_t *ents = json_array();
+    LOCKED(m);
+    const char *k;
+    json_t *rec;
+    json_object_foreach(m->entities, k, rec)
+    {
+        if ((json_int_t)json_array_size(ents) >= limit)
+            break;
+        if (entity_matches(json_object_get(rec, "cur"), q))
+            json_array_append(ents, json_object_get(rec, "cur"));
+    }
+    json_t *g = graph_of(m, ents);
+    *out = json_deep_copy(g);
+    UNLOCK(m);
+    json_decref(g);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_open_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *ents = json_array();
+    size_t i;
+    json_t *x;
+    LOCKED(m);
+    json_array_foreach(json_object_get(args, "names"), i, x)
+    {
+        json_t *rec = json_object_get(m->entities, json_string_value(x));
+        if (rec)
+            json_array_append(ents, json_object_get(rec, "cur"));
+    }
+    json_t *g = graph_of(m, ents);
+    *out = json_deep_copy(g);
+    UNLOCK(m);
+    json_decref(g);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+/* Fraction of query words found in the entity's text. */
+static double keyword_score(const json_t *e, const char *q)
+{
+    int words = 0, hits = 0;
+    char w[128];
+    const char *p = q;
+    while (*p) {
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
+        size_t n = 0;
+        while (*p && isalnum((unsigned char)*p)) {
+            if (n < sizeof w - 1)
+                w[n++] = *p;
+            p++;
+        }
+        if (!n)
+            continue;
+        w[n] = '\0';
+        words++;
+        hits += entity_matches(e, w);
+    }
+    return words ? (double)hits / words : 0.0;
+}
+
+static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid, double def_min, json_t **out)
+{
+    const char *q = sget(args, "query");
+    json_int_t limit = json_object_get(args, "limit") ? json_integer_value(json_object_get(args, "limit")) : 10;
+    double minsim = json_object_get(args, "min_similarity") ? json_number_value(json_object_get(args, "min_similarity"))
+                                                            : def_min;
+    double w = json_object_get(args, "semantic_weight") ? json_number_value(json_object_get(args, "semantic_weight"))
+                                                        : 0.6;
+    const json_t *types = json_object_get(args, "entity_types");
+    float *qv = eg_malloc(m->dims * sizeof *qv);
+    if (!qv)
+        return EG_ENOMEM;
+    embed_text(q, qv, m->dims);
+    json_t *scored = json_array();
+    LOCKED(m);
+    const char *k;
+    json_t *rec;
+    json_object_foreach(m->entities, k, rec)
+    {
+        json_t *e = json_object_get(rec, "cur");
+        if (json_array_size(types) && !has_string(types, sget(e, "entityType")))
+            continue;
+        json_t *emb = json_object_get(rec, "emb");
+        double vs = json_is_array(emb) ? cosine(emb, qv, m->dims) : 0.0;
+        if (vs < 0)
+            vs = 0;
+        double ks = keyword_score(e, q);
+        double s = hybrid ? w * vs + (1 - w) * ks : vs;
+        if (s < minsim || s <= 0)
+            continue;
+        json_t *match = json_pack("{s:s, s:s, s:f, s:f}", "name", k, "entityType", sget(e, "entityType"), "score",
+                                  s, "vectorScore", vs);
+        json_object_set_new(match, "keywordScore", hybrid ? json_real(ks) : json_null());
+        /* insertion sort by score, descending */
+        size_t pos = 0;
+        while (pos < json_array_size(scored) &&
+               json_number_value(json_object_get(json_array_get(scored, pos), "score")) >= s)
+            pos++;
+        json_array_insert_new(scored, pos, match);
+    }
+    while ((json_int_t)json_array_size(scored) > limit)
+        json_array_remove(scored, json_array_size(scored) - 1);
+    json_t *ents = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(scored, i, x) json_array_append(ents, json_object_get(json_object_get(m->entities, sget(x, "name")), "cur"));
+    json_t *g = graph_of(m, ents);
+    json_t *res = json_deep_copy(g);
+    UNLOCK(m);
+    json_decref(g);
+    eg_free(qv);
+    json_object_set_new(res, "matches", scored);
+    json_object_set_new(res, "searchType", json_string(hybrid ? "hybrid" : "semantic"));
+    mcp_call_progress(ctx, 1, 1, "search done");
+    *out = res;
+    return 0;
+}
+
+static int t_semantic_search(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    const json_t *h = json_object_get(args, "hybrid_search");
+    bool hybrid = h ? json_is_true(h) : true;
+    (void)err;
+    return do_search(self, args, ctx, hybrid, hybrid ? 0.0 : 0.6, out);
+}
+
+static int t_hybrid_search(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    (void)err;
+    return do_search(self, args, ctx, true, 0.0, out);
+}
+
+static int t_get_entity_embedding(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    LOCKED(m);
+    json_t *rec = json_object_get(m->entities, sget(args, "entity_name"));
+    if (!rec || !json_is_array(json_object_get(rec, "emb"))) {
+        UNLOCK(m);
+        return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT,
+                            "Entity '%s' %s.", sget(args, "entity_name"),
+                            rec ? "has no embedding yet; try again shortly or call force_generate_embedding"
+                                : "does not exist");
+    }
+    *out = json_pack("{s:s, s:O, s:s, s:i, s:O}", "entityName", sget(args, "entity_name"), "embedding",
+                     json_object_get(rec, "emb"), "model", "engram-hash-v1", "dimensions", (int)m->dims,
+                     "lastUpdated", json_object_get(rec, "embAt"));
+    UNLOCK(m);
+    (void)ctx;
+    return 0;
+}
+
+static int t_get_entity_history(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    LOCKED(m);
+    json_t *rec = json_object_get(m->entities, sget(args, "entityName"));
+    json_t *versions = json_array();
+    if (rec) {
+        json_array_extend(versions, json_object_get(rec, "hist"));
+        json_array_append(versions, json_object_get(rec, "cur"));
+    }
+    *out = json_pack("{s:s, s:o}", "entityName", sget(args, "entityName"), "history", json_deep_copy(versions));
+    UNLOCK(m);
+    json_decref(versions);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_get_relation_history(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    LOCKED(m);
+    json_t *r = find_rel(m, sget(args, "from"), sget(args, "to"), sget(args, "relationType"));
+    json_t *versions = json_array();
+    if (r) {
+        json_array_extend(versions, json_object_get(r, "hist"));
+        json_array_append(versions, json_object_get(r, "cur"));
+    }
+    *out = json_pack("{s:s, s:s, s:s, s:o}", "from", sget(args, "from"), "to", sget(args, "to"), "relationType",
+                     sget(args, "relationType"), "history", json_deep_copy(versions));
+    UNLOCK(m);
+    json_decref(versions);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static const json_t *version_at(const json_t *rec, double t)
+{
+    const json_t *cur = json_object_get(rec, "cur");
+    if (json_number_value(json_object_get(cur, "validFrom")) <= t)
+        return cur;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(rec, "hist"), i, v)
+    {
+        if (json_number_value(json_object_get(v, "validFrom")) <= t && json_number_value(json_object_get(v, "validTo")) > t)
+            return v;
+    }
+    return NULL;
+}
+
+static int t_get_graph_at_time(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    double t = json_number_value(json_object_get(args, "timestamp"));
+    json_t *ents = json_array(), *rels = json_array();
+    LOCKED(m);
+    const char *k;
+    json_t *rec;
+    json_object_foreach(m->entities, k, rec)
+    {
+        const json_t *v = version_at(rec, t);
+        if (v)
+            json_array_append_new(ents, json_deep_copy(v));
+    }
+    size_t i;
+    json_array_foreach(m->relations, i, rec)
+    {
+        const json_t *v = version_at(rec, t);
+        if (v)
+            json_array_append_new(rels, json_deep_copy(v));
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:f, s:o, s:o}", "timestamp", t, "entities", ents, "relations", rels);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_get_decayed_graph(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    const double min_conf = 0.1;
+    double half = json_object_get(args, "decay_factor") ? json_number_value(json_object_get(args, "decay_factor")) : 30.0;
+    LOCKED(m);
+    double ref = json_object_get(args, "reference_time") ? json_number_value(json_object_get(args, "reference_time"))
+                                                         : (double)now_ms(m);
+    json_t *g = graph_of(m, all_current(m));
+    json_t *res = json_deep_copy(g);
+    UNLOCK(m);
+    json_decref(g);
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(res, "relations"), i, r)
+    {
+        json_t *c = json_object_get(r, "confidence");
+        if (!json_is_number(c))
+            continue;
+        double age = ref - json_number_value(json_object_get(r, "validFrom"));
+        if (age < 0)
+            age = 0;
+        double d = json_number_value(c) * pow(0.5, age / (half * 86400000.0));
+        json_object_set_new(r, "confidence", json_real(d < min_conf ? min_conf : d));
+    }
+    json_object_set_new(res, "decay", json_pack("{s:f, s:f, s:f}", "referenceTime", ref, "halfLifeDays", half,
+                                                "minConfidence", min_conf));
+    *out = res;
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_force_generate_embedding(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    LOCKED(m);
+    json_t *rec = json_object_get(m->entities, sget(args, "entity_name"));
+    if (!rec) {
+        UNLOCK(m);
+        return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Entity '%s' does not exist.",
+                            sget(args, "entity_name"));
+    }
+    int rc = embed_entity(m, rec);
+    UNLOCK(m);
+    if (rc)
+        return eg_error_set(err, rc, EG_CLASS_NONE, "out of memory");
+    *out = json_pack("{s:b, s:s, s:i, s:s}", "success", 1, "entity", sget(args, "entity_name"), "vector_length",
+                     (int)m->dims, "model", "engram-hash-v1");
+    (void)ctx;
+    return 0;
+}
+
+static int t_debug_embedding_config(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    LOCKED(m);
+    size_t n = json_object_size(m->entities);
+    UNLOCK(m);
+    *out = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I}", "storage", "memory", "provider", "hash (in-process)", "model",
+                     "engram-hash-v1", "dimensions", (int)m->dims, "entities", (json_int_t)n,
+                     "entitiesWithEmbedding", (json_int_t)n);
+    (void)args;
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_diagnose_vector_search(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *r = NULL;
+    json_t *a = json_pack("{s:s, s:i}", "query", "test", "limit", 3);
+    int rc = do_search(m, a, ctx, false, 0.0, &r);
+    json_decref(a);
+    if (rc)
+        return eg_error_set(err, rc, EG_CLASS_NONE, "test query failed");
+    *out = json_pack("{s:s, s:b, s:i, s:{s:b, s:I}}", "index", "in-memory (exact scan)", "online", 1, "dimensions",
+                     (int)m->dims, "testQuery", "ok", 1, "results",
+                     (json_int_t)json_array_size(json_object_get(r, "matches")));
+    json_decref(r);
+    (void)args;
+    return 0;
+}
+
+static int t_queue_status(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    json_t *counts = json_pack("{s:i, s:i, s:i, s:i, s:i}", "pending", 0, "leased", 0, "completed", 0, "dead", 0,
+                               "superseded", 0);
+    LOCKED(m);
+    size_t i;
+    json_t *j;
+    json_array_foreach(m->jobs, i, j)
+    {
+        const char *st = sget(j, "status");
+        json_object_set_new(counts, st, json_integer(json_integer_value(json_object_get(counts, st)) + 1));
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:o, s:n, s:b}", "counts", counts, "oldestPendingAgeMs", "healthy", 1);
+    (void)args;
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_queue_list_jobs(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    const char *status = json_string_value(json_object_get(args, "status"));
+    json_int_t limit = json_object_get(args, "limit") ? json_integer_value(json_object_get(args, "limit")) : 50;
+    json_t *jobs = json_array();
+    LOCKED(m);
+    for (size_t i = json_array_size(m->jobs); i-- > 0 && (json_int_t)json_array_size(jobs) < limit;) {
+        json_t *j = json_array_get(m->jobs, i);
+        if (!status || !strcmp(status, sget(j, "status")))
+            json_array_append_new(jobs, json_deep_copy(j));
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:o}", "jobs", jobs);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+static int t_queue_retry_dead(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
+{
+    mem *m = self;
+    const json_t *ids = json_object_get(args, "jobIds");
+    int n = 0;
+    LOCKED(m);
+    size_t i;
+    json_t *j;
+    json_array_foreach(m->jobs, i, j)
+    {
+        if (strcmp(sget(j, "status"), "dead") || (ids && !has_string(ids, sget(j, "id"))))
+            continue;
+        json_object_set_new(j, "status", json_string("pending"));
+        json_object_set_new(j, "attempts", json_integer(0));
+        n++;
+    }
+    UNLOCK(m);
+    *out = json_pack("{s:i}", "retried", n);
+    (void)ctx;
+    (void)err;
+    return 0;
+}
+
+int mcp_backend_mem_new(mcp_backend *out, unsigned dims, eg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    mem *m = eg_calloc(1, sizeof *m);
+    if (!m)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    m->dims = dims ? dims : 64;
+    m->entities = json_object();
+    m->relations = json_array();
+    m->jobs = json_array();
+    if (!m->entities || !m->relations || !m->jobs) {
+        json_decref(m->entities);
+        json_decref(m->relations);
+        json_decref(m->jobs);
+        eg_free(m);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    }
+    pthread_mutex_init(&m->mu, NULL);
+    out->self = m;
+    out->create_entities = t_create_entities;
+    out->create_relations = t_create_relations;
+    out->add_observations = t_add_observations;
+    out->delete_entities = t_delete_entities;
+    out->delete_observations = t_delete_observations;
+    out->delete_relations = t_delete_relations;
+    out->get_relation = t_get_relation;
+    out->update_relation = t_update_relation;
+    out->read_graph = t_read_graph;
+    out->search_nodes = t_search_nodes;
+    out->open_nodes = t_open_nodes;
+    out->semantic_search = t_semantic_search;
+    out->get_entity_embedding = t_get_entity_embedding;
+    out->get_entity_history = t_get_entity_history;
+    out->get_relation_history = t_get_relation_history;
+    out->get_graph_at_time = t_get_graph_at_time;
+    out->get_decayed_graph = t_get_decayed_graph;
+    out->force_generate_embedding = t_force_generate_embedding;
+    out->debug_embedding_config = t_debug_embedding_config;
+    out->diagnose_vector_search = t_diagnose_vector_search;
+    out->hybrid_search = t_hybrid_search;
+    out->queue_status = t_queue_status;
+    out->queue_list_jobs = t_queue_list_jobs;
+    out->queue_retry_dead = t_queue_retry_dead;
+    return 0;
+}
+
+void mcp_backend_mem_free(mcp_backend *be)
+{
+    if (!be || !be->self)
+        return;
+    mem *m = be->self;
+    json_decref(m->entities);
+    json_decref(m->relations);
+    json_decref(m->jobs);
+    pthread_mutex_destroy(&m->mu);
+    eg_free(m);
+    be->self = NULL;
+}

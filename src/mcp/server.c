@@ -1,0 +1,518 @@
+/*
+ * server.c - MCP lifecycle, dispatch, worker pool, cancellation, progress
+ * and log forwarding (see server.h for the state diagram).
+ */
+#include "mcp/server.h"
+
+#include "core/alloc.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/tools.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
+                                             NULL};
+
+/* MCP logging levels (RFC 5424 severities), least severe first. */
+static const char *const k_levels[] = {"debug", "info", "notice", "warning", "error",
+                                       "critical", "alert", "emergency", NULL};
+
+enum { ST_NEW = 0, ST_INITIALIZING, ST_READY };
+
+struct mcp_call_ctx {
+    mcp_server *srv;
+    json_t *id;              /* owned */
+    char *key;               /* owned: id key in the in-flight list */
+    json_t *progress_token;  /* owned or NULL */
+    double last_progress;
+    atomic_bool cancelled;
+    char *tool;              /* owned */
+    json_t *args;            /* owned */
+    struct mcp_call_ctx *next_inflight;
+    struct mcp_call_ctx *next_queued;
+};
+
+struct mcp_server {
+    mcp_server_opts opts;
+    const mcp_backend *be;
+    mcp_emit_fn emit;
+    void *emit_ud;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;  /* queue non-empty or stopping */
+    pthread_cond_t cv_idle;  /* in-flight count dropped */
+    int state;
+    char version[16];
+    atomic_int log_level;    /* index into k_levels; -1 = not forwarding */
+    bool log_forwarding;
+    mcp_call_ctx *inflight;  /* all calls queued or running */
+    unsigned n_inflight;
+    mcp_call_ctx *q_head, *q_tail;
+    bool stopping;
+    pthread_t *threads;
+    unsigned n_threads;
+};
+
+/* ---- output ------------------------------------------------------------ */
+
+static void send_msg(mcp_server *s, json_t *msg)
+{
+    if (!msg)
+        return;
+    size_t len = 0;
+    char *text = mcp_jsonrpc_dump(msg, &len);
+    json_decref(msg);
+    if (!text)
+        return;
+    s->emit(s->emit_ud, text, len);
+    eg_free(text);
+}
+
+static void send_error(mcp_server *s, json_t *id, int code, const char *message)
+{
+    send_msg(s, mcp_jsonrpc_error(id, code, message, NULL));
+}
+
+/* ---- call context -------------------------------------------------------- */
+
+bool mcp_call_cancelled(const mcp_call_ctx *ctx)
+{
+    return ctx && atomic_load(&((mcp_call_ctx *)ctx)->cancelled);
+}
+
+void mcp_call_progress(mcp_call_ctx *ctx, double progress, double total, const char *message)
+{
+    if (!ctx || !ctx->progress_token || mcp_call_cancelled(ctx))
+        return;
+    /* MCP: progress MUST increase with each notification. */
+    if (progress <= ctx->last_progress)
+        progress = ctx->last_progress + 1e-6;
+    ctx->last_progress = progress;
+    json_t *p = json_pack("{s:O, s:f}", "progressToken", ctx->progress_token, "progress", progress);
+    if (!p)
+        return;
+    if (total > 0)
+        json_object_set_new(p, "total", json_real(total));
+    if (message)
+        json_object_set_new(p, "message", json_string(message));
+    send_msg(ctx->srv, mcp_jsonrpc_notification("notifications/progress", p));
+}
+
+static void ctx_free(mcp_call_ctx *c)
+{
+    if (!c)
+        return;
+    json_decref(c->id);
+    json_decref(c->progress_token);
+    json_decref(c->args);
+    eg_free(c->key);
+    eg_free(c->tool);
+    eg_free(c);
+}
+
+/* Caller holds s->mu. */
+static void inflight_remove(mcp_server *s, mcp_call_ctx *c)
+{
+    for (mcp_call_ctx **pp = &s->inflight; *pp; pp = &(*pp)->next_inflight) {
+        if (*pp == c) {
+            *pp = c->next_inflight;
+            s->n_inflight--;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&s->cv_idle);
+}
+
+static void run_call(mcp_server *s, mcp_call_ctx *c)
+{
+    json_t *result = NULL;
+    eg_error err;
+    eg_error_clear(&err);
+    int rc = EG_ECANCELED;
+    if (!mcp_call_cancelled(c))
+        rc = mcp_tools_call(s->be, c->tool, c->args, c, &result, &err);
+    if (rc == EG_ECANCELED || mcp_call_cancelled(c)) {
+        json_decref(result); /* cancelled: no response at all */
+    } else if (rc == EG_ENOTFOUND) {
+        char m[300];
+        snprintf(m, sizeof m, "Unknown tool: %.200s (call tools/list for the available tools)", c->tool);
+        send_error(s, c->id, MCP_JSONRPC_INVALID_PARAMS, m);
+    } else if (rc) {
+        send_error(s, c->id, MCP_JSONRPC_INTERNAL_ERROR, err.message[0] ? err.message : "internal error");
+    } else {
+        send_msg(s, mcp_jsonrpc_result(c->id, result));
+    }
+    /* Leave the in-flight list only after the answer is out, so drain()
+     * returning means every response has been written. */
+    pthread_mutex_lock(&s->mu);
+    inflight_remove(s, c);
+    pthread_mutex_unlock(&s->mu);
+    ctx_free(c);
+}
+
+static void *worker_main(void *arg)
+{
+    mcp_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->q_head && !s->stopping)
+            pthread_cond_wait(&s->cv_work, &s->mu);
+        if (!s->q_head && s->stopping)
+            break;
+        mcp_call_ctx *c = s->q_head;
+        s->q_head = c->next_queued;
+        if (!s->q_head)
+            s->q_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        run_call(s, c);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- methods --------------------------------------------------------------- */
+
+static void handle_initialize(mcp_server *s, json_t *id, json_t *params)
+{
+    pthread_mutex_lock(&s->mu);
+    int st = s->state;
+    pthread_mutex_unlock(&s->mu);
+    if (st != ST_NEW) {
+        send_error(s, id, MCP_JSONRPC_INVALID_REQUEST, "already initialized: one initialize per session");
+        return;
+    }
+    json_t *pv = json_object_get(params, "protocolVersion");
+    if (pv && !json_is_string(pv)) {
+        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "protocolVersion must be a string");
+        return;
+    }
+    const char *chosen = mcp_protocol_versions[0];
+    if (pv) {
+        /* Echo the client's version when we speak it, else offer our newest
+         * (the client disconnects if it cannot use it). */
+        for (int i = 0; mcp_protocol_versions[i]; i++)
+            if (strcmp(json_string_value(pv), mcp_protocol_versions[i]) == 0)
+                chosen = mcp_protocol_versions[i];
+    }
+    json_t *caps = json_pack("{s:{s:b}, s:{}}", "tools", "listChanged", 0, "logging");
+    json_t *info = json_pack("{s:s, s:s, s:s}", "name", "engram", "title", "engram knowledge-graph memory",
+                             "version", ENGRAM_VERSION);
+    json_t *res = json_pack("{s:s, s:o, s:o}", "protocolVersion", chosen, "capabilities", caps,
+                            "serverInfo", info);
+    if (res && s->opts.instructions)
+        json_object_set_new(res, "instructions", json_string(s->opts.instructions));
+    pthread_mutex_lock(&s->mu);
+    s->state = ST_INITIALIZING;
+    snprintf(s->version, sizeof s->version, "%s", chosen);
+    pthread_mutex_unlock(&s->mu);
+    if (!res) {
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    send_msg(s, mcp_jsonrpc_result(id, res));
+}
+
+static void handle_tools_list(mcp_server *s, json_t *id, json_t *params)
+{
+    size_t n = mcp_tools_count();
+    size_t start = 0;
+    json_t *cursor = json_object_get(params, "cursor");
+    if (cursor && !json_is_null(cursor)) {
+        /* Cursors are opaque to clients; ours is "t<offset>". */
+        const char *cs = json_is_string(cursor) ? json_string_value(cursor) : NULL;
+        char *end = NULL;
+        unsigned long off = cs && cs[0] == 't' && cs[1] >= '0' && cs[1] <= '9' ? strtoul(cs + 1, &end, 10) : 0;
+        if (!cs || !end || *end || off == 0 || off >= n) {
+            send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "invalid cursor: pass back nextCursor unchanged");
+            return;
+        }
+        start = off;
+    }
+    size_t page = s->opts.page_size ? s->opts.page_size : n;
+    size_t stop = start + page < n ? start + page : n;
+    json_t *tools = json_array();
+    for (size_t i = start; tools && i < stop; i++)
+        json_array_append_new(tools, mcp_tool_describe(mcp_tools_at(i)));
+    json_t *res = json_pack("{s:o}", "tools", tools);
+    if (res && stop < n) {
+        char cur[32];
+        snprintf(cur, sizeof cur, "t%zu", stop);
+        json_object_set_new(res, "nextCursor", json_string(cur));
+    }
+    if (!res) {
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    send_msg(s, mcp_jsonrpc_result(id, res));
+}
+
+static void handle_tools_call(mcp_server *s, json_t *id, json_t *params)
+{
+    json_t *name = json_object_get(params, "name");
+    json_t *args = json_object_get(params, "arguments");
+    if (!json_is_string(name)) {
+        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "tools/call needs params.name (a tool name string)");
+        return;
+    }
+    if (!mcp_tools_find(json_string_value(name))) {
+        char m[300];
+        snprintf(m, sizeof m, "Unknown tool: %.200s (call tools/list for the available tools)",
+                 json_string_value(name));
+        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, m);
+        return;
+    }
+    if (args && !json_is_object(args) && !json_is_null(args) && !json_is_string(args)) {
+        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "tools/call params.arguments must be an object");
+        return;
+    }
+    mcp_call_ctx *c = eg_calloc(1, sizeof *c);
+    if (!c) {
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    c->srv = s;
+    c->id = json_incref(id);
+    c->key = mcp_jsonrpc_id_key(id);
+    c->tool = eg_strdup(json_string_value(name));
+    if (json_is_string(args)) {
+        /* Loose clients send arguments as a JSON string; accept an object. */
+        json_t *parsed = json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, NULL);
+        if (json_is_object(parsed) &&
+            mcp_jsonrpc_depth(json_string_value(args), json_string_length(args), EG_LIMIT_MCP_JSON_DEPTH) <=
+                EG_LIMIT_MCP_JSON_DEPTH) {
+            c->args = parsed;
+        } else {
+            json_decref(parsed);
+            ctx_free(c);
+            send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "tools/call params.arguments must be an object");
+            return;
+        }
+    } else {
+        c->args = json_is_object(args) ? json_incref(args) : json_object();
+    }
+    json_t *meta = json_object_get(params, "_meta");
+    json_t *tok = json_object_get(meta, "progressToken");
+    if (json_is_string(tok) || json_is_integer(tok))
+        c->progress_token = json_incref(tok);
+    if (!c->key || !c->tool || !c->args) {
+        ctx_free(c);
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    unsigned cap = s->opts.max_inflight ? s->opts.max_inflight : 64;
+    pthread_mutex_lock(&s->mu);
+    const char *why = NULL;
+    if (s->stopping)
+        why = "server is shutting down";
+    else if (s->n_inflight >= cap)
+        why = "too many concurrent tool calls; retry when earlier calls finish";
+    for (mcp_call_ctx *x = s->inflight; !why && x; x = x->next_inflight)
+        if (strcmp(x->key, c->key) == 0)
+            why = "a request with this id is still in flight; ids must be unique";
+    if (why) {
+        pthread_mutex_unlock(&s->mu);
+        send_error(s, id, MCP_JSONRPC_INVALID_REQUEST, why);
+        ctx_free(c);
+        return;
+    }
+    c->next_inflight = s->inflight;
+    s->inflight = c;
+    s->n_inflight++;
+    if (s->n_threads == 0) {
+        pthread_mutex_unlock(&s->mu);
+        run_call(s, c);
+        return;
+    }
+    if (s->q_tail)
+        s->q_tail->next_queued = c;
+    else
+        s->q_head = c;
+    s->q_tail = c;
+    pthread_cond_signal(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int level_index(const char *name)
+{
+    for (int i = 0; k_levels[i]; i++)
+        if (strcmp(k_levels[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void handle_set_level(mcp_server *s, json_t *id, json_t *params)
+{
+    json_t *lv = json_object_get(params, "level");
+    int idx = json_is_string(lv) ? level_index(json_string_value(lv)) : -1;
+    if (idx < 0) {
+        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS,
+                   "level must be one of debug, info, notice, warning, error, critical, alert, emergency");
+        return;
+    }
+    atomic_store(&s->log_level, idx);
+    send_msg(s, mcp_jsonrpc_result(id, json_object()));
+}
+
+static void handle_cancelled(mcp_server *s, json_t *params)
+{
+    json_t *rid = json_object_get(params, "requestId");
+    char *key = mcp_jsonrpc_id_key(rid);
+    if (!key)
+        return;
+    pthread_mutex_lock(&s->mu);
+    for (mcp_call_ctx *x = s->inflight; x; x = x->next_inflight)
+        if (strcmp(x->key, key) == 0)
+            atomic_store(&x->cancelled, true);
+    pthread_mutex_unlock(&s->mu);
+    eg_free(key);
+}
+
+void mcp_server_handle(mcp_server *s, const char *data, size_t len)
+{
+    mcp_msg m;
+    mcp_jsonrpc_parse(&m, data, len);
+    switch (m.kind) {
+    case MCP_MSG_INVALID:
+        send_error(s, m.id, m.err_code, m.err_msg);
+        break;
+    case MCP_MSG_RESPONSE:
+        break; /* we never send requests; ignore stray responses */
+    case MCP_MSG_NOTIFICATION:
+        if (strcmp(m.method, "notifications/initialized") == 0) {
+            pthread_mutex_lock(&s->mu);
+            if (s->state == ST_INITIALIZING)
+                s->state = ST_READY;
+            pthread_mutex_unlock(&s->mu);
+        } else if (strcmp(m.method, "notifications/cancelled") == 0) {
+            handle_cancelled(s, m.params);
+        }
+        break; /* unknown notifications are ignored, as JSON-RPC requires */
+    case MCP_MSG_REQUEST: {
+        pthread_mutex_lock(&s->mu);
+        int st = s->state;
+        pthread_mutex_unlock(&s->mu);
+        if (strcmp(m.method, "initialize") == 0) {
+            handle_initialize(s, m.id, m.params);
+        } else if (strcmp(m.method, "ping") == 0) {
+            send_msg(s, mcp_jsonrpc_result(m.id, json_object()));
+        } else if (st == ST_NEW) {
+            send_error(s, m.id, MCP_JSONRPC_NOT_INITIALIZED, "server not initialized: send initialize first");
+        } else if (strcmp(m.method, "tools/list") == 0) {
+            handle_tools_list(s, m.id, m.params);
+        } else if (strcmp(m.method, "tools/call") == 0) {
+            handle_tools_call(s, m.id, m.params);
+        } else if (strcmp(m.method, "logging/setLevel") == 0) {
+            handle_set_level(s, m.id, m.params);
+        } else {
+            char msg[200];
+            snprintf(msg, sizeof msg, "Method not found: %.120s", m.method);
+            send_error(s, m.id, MCP_JSONRPC_METHOD_NOT_FOUND, msg);
+        }
+        break;
+    }
+    }
+    mcp_msg_clear(&m);
+}
+
+/* ---- logging ------------------------------------------------------------- */
+
+static void log_sink(eg_log_level lvl, const char *component, const char *msg, void *payload)
+{
+    mcp_server *s = payload;
+    int min = atomic_load(&s->log_level);
+    if (min < 0 || lvl >= EG_LOG_OFF)
+        return;
+    /* eg levels debug..critical map 1:1 onto the first six MCP levels. */
+    if ((int)lvl < min)
+        return;
+    json_t *p = json_pack("{s:s, s:s, s:s}", "level", k_levels[lvl], "logger", component ? component : "engram",
+                          "data", msg ? msg : "");
+    send_msg(s, mcp_jsonrpc_notification("notifications/message", p));
+}
+
+void mcp_server_forward_logs(mcp_server *s)
+{
+    s->log_forwarding = true;
+    eg_log_set_sink(log_sink, s);
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+mcp_server *mcp_server_new(const mcp_server_opts *opts, const mcp_backend *be, mcp_emit_fn emit,
+                           void *emit_ud, eg_error *err)
+{
+    if (mcp_tools_init(err))
+        return NULL;
+    mcp_server *s = eg_calloc(1, sizeof *s);
+    if (!s) {
+        eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return NULL;
+    }
+    if (opts)
+        s->opts = *opts;
+    s->be = be;
+    s->emit = emit;
+    s->emit_ud = emit_ud;
+    atomic_init(&s->log_level, -1);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv_work, NULL);
+    pthread_cond_init(&s->cv_idle, NULL);
+    if (s->opts.workers) {
+        s->threads = eg_calloc(s->opts.workers, sizeof *s->threads);
+        if (!s->threads) {
+            mcp_server_free(s);
+            eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            return NULL;
+        }
+        for (unsigned i = 0; i < s->opts.workers; i++) {
+            if (pthread_create(&s->threads[i], NULL, worker_main, s) != 0) {
+                mcp_server_free(s);
+                eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "cannot start MCP worker thread");
+                return NULL;
+            }
+            s->n_threads++;
+        }
+    }
+    return s;
+}
+
+void mcp_server_drain(mcp_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->n_inflight > 0)
+        pthread_cond_wait(&s->cv_idle, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void mcp_server_free(mcp_server *s)
+{
+    if (!s)
+        return;
+    if (s->log_forwarding)
+        eg_log_set_sink(NULL, NULL);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    for (mcp_call_ctx *x = s->inflight; x; x = x->next_inflight)
+        atomic_store(&x->cancelled, true);
+    pthread_cond_broadcast(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+    for (unsigned i = 0; i < s->n_threads; i++)
+        pthread_join(s->threads[i], NULL);
+    eg_free(s->threads);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv_work);
+    pthread_cond_destroy(&s->cv_idle);
+    eg_free(s);
+}
+
+const char *mcp_server_protocol_version(const mcp_server *s)
+{
+    return s->version;
+}

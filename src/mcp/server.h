@@ -1,0 +1,87 @@
+/*
+ * server.h - the MCP server core: lifecycle, version negotiation,
+ * dispatch, in-flight requests (cancellation, progress), logging.
+ *
+ * Transport-agnostic: a transport feeds complete messages to
+ * mcp_server_handle() and receives every outgoing message (responses and
+ * notifications, one compact JSON text without newline) through the emit
+ * callback given at creation.  The emit callback may be called from any
+ * thread, so it must serialise writes itself (transport_stdio.c holds a
+ * mutex around each line).
+ *
+ * Lifecycle (per session):
+ *
+ *   NEW --initialize--> INITIALIZING --notifications/initialized--> READY
+ *    |  ping ok            | ping, tools, logging ok                |
+ *    |  others: -32002     |                                          |
+ *    +---------------------+---- EOF: drain in-flight calls, stop ----+
+ *
+ * Requests are answered in the calling (reader) thread except tools/call,
+ * which goes to a small worker pool (opts.workers > 0) so that ping and
+ * notifications/cancelled are served while a long call runs.  With
+ * workers == 0 every call runs inline (deterministic; used by unit tests
+ * and the fuzz target).
+ *
+ * Cancellation: notifications/cancelled{requestId} flags the in-flight call;
+ * the backend sees mcp_call_cancelled() and the server drops the response
+ * (MCP: "SHOULD NOT send a response for the cancelled request").  Unknown
+ * ids and initialize are ignored.
+ *
+ * Thread-safety: mcp_server_handle() may be called from one reader thread
+ * at a time (it is also safe from several); the rest is internal.
+ */
+#ifndef ENGRAM_MCP_SERVER_H
+#define ENGRAM_MCP_SERVER_H
+
+#include "core/err.h"
+#include "mcp/backend.h"
+
+#include <stddef.h>
+
+typedef struct mcp_server mcp_server;
+
+typedef void (*mcp_emit_fn)(void *ud, const char *msg, size_t len);
+
+typedef struct mcp_server_opts {
+    unsigned workers;       /* tools/call worker threads; 0 = inline */
+    unsigned page_size;     /* tools/list page size; 0 = all tools in one page */
+    unsigned max_inflight;  /* concurrent tools/call cap; 0 = 64 */
+    const char *instructions; /* optional InitializeResult.instructions (borrowed) */
+} mcp_server_opts;
+
+/* Protocol versions we speak, newest first; NULL-terminated. */
+extern const char *const mcp_protocol_versions[];
+
+/*
+ * New server.  be is borrowed and must outlive the server; emit must not
+ * be NULL.  Returns NULL on OOM / thread creation failure (err filled).
+ */
+mcp_server *mcp_server_new(const mcp_server_opts *opts, const mcp_backend *be, mcp_emit_fn emit,
+                           void *emit_ud, eg_error *err);
+/* Stop: cancels in-flight calls, joins the workers, frees.  Accepts NULL. */
+void mcp_server_free(mcp_server *s);
+
+/* Handle one complete message (len bytes, no trailing newline needed). */
+void mcp_server_handle(mcp_server *s, const char *data, size_t len);
+/* Block until no tools/call is queued or running. */
+void mcp_server_drain(mcp_server *s);
+
+/*
+ * Route eg_log records to the client as notifications/message once the
+ * client has chosen a level with logging/setLevel.  Installs the process's
+ * single log sink; mcp_server_free() removes it.
+ */
+void mcp_server_forward_logs(mcp_server *s);
+
+/* Negotiated version ("" before initialize).  Borrowed, stable. */
+const char *mcp_server_protocol_version(const mcp_server *s);
+
+/*
+ * stdio transport (transport_stdio.c): read newline-delimited messages from
+ * in_fd, write to out_fd, until EOF; then drain and return 0.  Lines longer
+ * than EG_LIMIT_MCP_LINE are discarded with a -32600 error.
+ */
+int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_fd, int out_fd,
+                    eg_error *err);
+
+#endif
