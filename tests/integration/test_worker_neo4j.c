@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "embed/provider_impl.h"
 #include "graph/graph.h"
 #include "support/embed_fixture.h"
 #include "support/fake_http.h"
@@ -151,6 +152,76 @@ static void test_worker_neo4j__dimension_mismatch_detected_at_start(void **state
     efx_close(&f);
 }
 
+/* The real mutation path: graph_create_entities enqueues in its transaction,
+ * workers embed, graph_semantic_search finds them. */
+static void test_worker_neo4j__graph_entities_to_semantic_search(void **state)
+{
+    (void)state;
+    efx f;
+    int rc = efx_open(&f, "graph", "text-embedding-3-small", NULL, 8);
+    if (rc) {
+        skip_rc = rc;
+        skip();
+    }
+    graph_opts go;
+    assert_int_equal(graph_opts_from_env(&go, NULL), 0);
+    go.vector_dimensions = (size_t)f.index_dims;
+    go.embedding_model = "text-embedding-3-small";
+    graph_store *g = NULL;
+    eg_error err = {0};
+    if (graph_store_new(&g, f.pool, f.store, &go, &err))
+        fail_msg("graph: %s", err.message);
+    json_t *ents = json_pack("[{s:s,s:s,s:[s]},{s:s,s:s,s:[s]},{s:s,s:s,s:[s]}]", "name", "Ada", "entityType",
+                             "person", "observations", "writes compilers for analytical engines", "name", "Barista",
+                             "entityType", "role", "observations", "pulls espresso shots with crema", "name",
+                             "Gardener", "entityType", "role", "observations", "prunes roses and tomatoes");
+    graph_req req = {.ns = f.ns, .changed_by = NULL};
+    json_t *out = NULL;
+    if (graph_create_entities(g, &req, ents, &out, &err))
+        fail_msg("create: %s", err.message);
+    assert_int_equal(json_array_size(json_object_get(out, "jobIds")), 3);
+    json_decref(out);
+    json_decref(ents);
+    embed_config ec = {.kind = EMBED_PROVIDER_OFFLINE, .model = "text-embedding-3-small",
+                       .dimensions = f.index_dims};
+    /* the offline provider under the configured model name, so jobs match */
+    worker_sink *sink = NULL;
+    worker_manager *m = start_manager(&f, &sink, &ec, 1, 10);
+    assert_int_equal(worker_manager_drain(m, 60000), 0);
+    efx_report r;
+    assert_int_equal(efx_check(&f, &r), 0);
+    assert_int_equal(r.entities, 3);
+    assert_int_equal(r.with_current_vector, 3);
+    int64_t c[QUEUE_STATE_COUNT];
+    assert_int_equal(efx_counts(&f, c), 0);
+    assert_int_equal(c[QUEUE_COMPLETED], 3);
+    float *vec = calloc((size_t)f.index_dims, sizeof *vec);
+    embed_offline_vector("espresso crema", f.index_dims, vec);
+    graph_search_opts so = GRAPH_SEARCH_OPTS_INIT;
+    so.min_similarity = 0;
+    json_t *res = NULL;
+    const char *top = NULL;
+    for (int i = 0; i < 50; i++) {
+        json_decref(res);
+        res = NULL;
+        if (graph_semantic_search(g, &req, vec, (size_t)f.index_dims, &so, &res, &err))
+            fail_msg("search: %s", err.message);
+        top = json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name"));
+        if (top)
+            break;
+        eg_sleep_ms(100);
+    }
+    assert_non_null(top);
+    assert_string_equal(top, "Barista");
+    json_decref(res);
+    free(vec);
+    worker_manager_stop(m, 2000);
+    worker_manager_free(m);
+    worker_sink_free(sink);
+    graph_store_free(g);
+    efx_close(&f);
+}
+
 int main(void)
 {
     eg_log_set_level(EG_LOG_WARNING);
@@ -162,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_worker_neo4j__entities_jobs_workers_vectors_search),
         cmocka_unit_test(test_worker_neo4j__change_in_flight_never_gets_stale_vector),
         cmocka_unit_test(test_worker_neo4j__dimension_mismatch_detected_at_start),
+        cmocka_unit_test(test_worker_neo4j__graph_entities_to_semantic_search),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = cmocka_run_group_tests(tests, NULL, NULL);
