@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int openai_request(embed_provider *p, const char *const *texts, size_t n, float *out,
-                          embed_status *st, long *tokens_out)
+static int openai_request_once(embed_provider *p, const char *const *texts, size_t n, float *out,
+                               embed_status *st, long *tokens_out)
 {
     json_t *req = json_object();
     json_t *arr = json_array();
@@ -29,7 +29,7 @@ static int openai_request(embed_provider *p, const char *const *texts, size_t n,
         json_array_append_new(arr, json_string(texts[i]));
     json_object_set_new(req, "model", json_string(p->model));
     json_object_set_new(req, "input", arr);
-    json_object_set_new(req, "encoding_format", json_string("float"));
+    json_object_set_new(req, "encoding_format", json_string(p->b64 ? "base64" : "float"));
     if (p->send_dimensions)
         json_object_set_new(req, "dimensions", json_integer(p->dims));
     char *body = json_dumps(req, JSON_COMPACT);
@@ -84,12 +84,16 @@ static int openai_request(embed_provider *p, const char *const *texts, size_t n,
         }
         seen[idx] = 1;
         json_t *emb = json_object_get(item, "embedding");
-        int v = embed_json_vector(emb, out + (size_t)idx * (size_t)p->dims, p->dims);
+        float *row = out + (size_t)idx * (size_t)p->dims;
+        /* base64 when we asked for it; servers that ignore the parameter send floats */
+        int v = json_is_string(emb) ? embed_b64_vector(json_string_value(emb), json_string_length(emb), row, p->dims)
+                                    : embed_json_vector(emb, row, p->dims);
         if (v == EG_EINVAL) {
+            size_t got = json_is_string(emb) ? json_string_length(emb) * 3 / 4 / 4 : json_array_size(emb);
             rc = embed_status_set(st, EMBED_E_CONFIG, (int)r.status,
                                   "provider returned %zu dimensions, configured %d (set "
                                   "ENGRAM_EMBED_DIMENSIONS to match the model and the vector index)",
-                                  json_array_size(emb), p->dims);
+                                  got, p->dims);
             goto done;
         }
         if (v < 0) {
@@ -105,6 +109,19 @@ static int openai_request(embed_provider *p, const char *const *texts, size_t n,
 done:
     eg_free(seen);
     json_decref(doc);
+    return rc;
+}
+
+static int openai_request(embed_provider *p, const char *const *texts, size_t n, float *out, embed_status *st,
+                          long *tokens_out)
+{
+    int rc = openai_request_once(p, texts, n, out, st, tokens_out);
+    /* A compatible server that rejects base64: switch to floats for good. */
+    if (rc < 0 && p->b64 && st->kind == EMBED_E_INPUT && strstr(st->message, "encoding")) {
+        p->b64 = false;
+        embed_status_clear(st);
+        rc = openai_request_once(p, texts, n, out, st, tokens_out);
+    }
     return rc;
 }
 

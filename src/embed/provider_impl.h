@@ -23,6 +23,7 @@ struct embed_provider {
     char *model;
     int dims;
     bool send_dimensions; /* openai text-embedding-3*, ollama when configured */
+    bool b64;             /* openai: ask for encoding_format=base64 (float32, 4x less to parse) */
     int timeout_ms;
     int max_inputs;
     long max_tokens;
@@ -60,6 +61,10 @@ int embed_http_classify(const embed_http_reply *reply, embed_status *st);
 /* Copy a JSON array of numbers into out[dims]; EG_EPROTO when it is not one,
  * EG_EINVAL when the length differs from dims. */
 int embed_json_vector(const json_t *arr, float *out, int dims);
+
+/* Decode base64 little-endian float32 into out[dims]; EG_EINVAL on a size
+ * mismatch, EG_EPROTO when it is not base64 or holds non-finite values. */
+int embed_b64_vector(const char *b64, size_t len, float *out, int dims);
 
 /* Set st (kind, retryable from kind) and a message; returns the matching code. */
 int embed_status_set(embed_status *st, embed_errkind kind, int http_status, const char *fmt, ...)
