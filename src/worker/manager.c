@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,6 +104,7 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     o->unhealthy_failures = 5;
     o->stall_ms = 300000;
     o->pipeline = true;
+    o->sync_timeout_ms = 5000;
     long v;
     int rc;
 #define ENV(name, lo, hi, field)                                  \
@@ -118,7 +120,10 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     ENV("ENGRAM_WORKER_SHUTDOWN_MS", 0, 600000, stop_deadline_ms)
     ENV("ENGRAM_HEALTH_FAILURES", 1, 1000000, unhealthy_failures)
     ENV("ENGRAM_WORKER_PIPELINE", 0, 1, pipeline)
+    ENV("ENGRAM_EMBED_SYNC_TIMEOUT_MS", 0, 600000, sync_timeout_ms)
 #undef ENV
+    const char *sv = getenv("ENGRAM_EMBED_SYNC");
+    o->sync = sv && (!strcmp(sv, "1") || !strcasecmp(sv, "true") || !strcasecmp(sv, "yes") || !strcasecmp(sv, "on"));
     if ((rc = env_long("ENGRAM_HEALTH_STALL_SECONDS", 1, 86400 * 30, &v, err)) < 0)
         return rc;
     if (rc == 1)
