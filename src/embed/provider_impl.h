@@ -51,6 +51,16 @@ typedef struct embed_http_reply {
 int embed_http_post(embed_provider *p, const char *url, const char *body,
                     embed_http_reply *reply, embed_status *st);
 
+/* {"model": p->model, "input": [texts]}: *new* JSON (NULL on OOM); callers add fields. */
+json_t *embed_request_new(const embed_provider *p, const char *const *texts, size_t n);
+
+/*
+ * POST req (*steals* it) to base_url + path.  On a 2xx answer parse it into
+ * *doc_out (*new*); otherwise classify (embed_http_classify) or report a
+ * transport/JSON failure in st.  Returns 0 or a negative code.
+ */
+int embed_post_json(embed_provider *p, const char *path, json_t *req, json_t **doc_out, embed_status *st);
+
 /*
  * Classify a non-2xx answer: kind, retryable, retry-after and the provider's
  * error code/message from the JSON body ({"error":{...}} or {"error":"..."}).

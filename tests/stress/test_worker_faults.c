@@ -163,30 +163,6 @@ static void test_worker_stress__poison(void **state)
     run_close(&r);
 }
 
-static size_t sink_cb(char *d, size_t s, size_t n, void *ud)
-{
-    eg_buf_append(ud, d, s * n);
-    return s * n;
-}
-
-static long http_get(int port, const char *path, eg_buf *body)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *c = curl_easy_init();
-    eg_buf_reset(body);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    long code = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(c);
-    return code;
-}
-
 static void test_worker_stress__health_red_while_provider_fails(void **state)
 {
     (void)state;
@@ -210,7 +186,7 @@ static void test_worker_stress__health_red_while_provider_fails(void **state)
     long code = 0;
     int64_t t0 = eg_mono_ms();
     while (code != 503 && eg_mono_ms() - t0 < 30000) {
-        code = http_get(worker_health_port(h), "/health", &body);
+        code = fake_http_get(worker_health_port(h), "/health", &body);
         eg_sleep_ms(100);
     }
     int64_t red_after = eg_mono_ms() - t0;
@@ -221,13 +197,13 @@ static void test_worker_stress__health_red_while_provider_fails(void **state)
     fake_embed_set(r.srv, &fo);
     t0 = eg_mono_ms();
     while (code != 200 && eg_mono_ms() - t0 < 60000) {
-        code = http_get(worker_health_port(h), "/health", &body);
+        code = fake_http_get(worker_health_port(h), "/health", &body);
         eg_sleep_ms(100);
     }
     int64_t green_after = eg_mono_ms() - t0;
     assert_int_equal(code, 200);
     assert_int_equal(worker_manager_drain(r.m, 120000), 0);
-    assert_int_equal(http_get(worker_health_port(h), "/metrics", &body), 200);
+    assert_int_equal(fake_http_get(worker_health_port(h), "/metrics", &body), 200);
     int64_t dup, lost, c[QUEUE_STATE_COUNT];
     outcome(&r, N, &dup, &lost, c);
     printf("stress: health jobs=%d duplicates=%lld lost=%lld red_after_ms=%lld green_after_ms=%lld dead=%lld\n", N,

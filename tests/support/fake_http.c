@@ -9,6 +9,7 @@
 #include "embed/provider_impl.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
@@ -139,6 +140,31 @@ void fake_http_stop(fake_http *s)
 int fake_http_port(const fake_http *s) { return s->port; }
 const char *fake_http_url(const fake_http *s) { return s->url; }
 uint64_t fake_http_requests(const fake_http *s) { return atomic_load(&((fake_http *)s)->requests); }
+
+static size_t get_body(char *d, size_t s, size_t n, void *ud)
+{
+    return eg_buf_append(ud, d, s * n) == 0 ? s * n : 0;
+}
+
+long fake_http_get(int port, const char *path, eg_buf *body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return 0;
+    eg_buf_reset(body);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, get_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    long code = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(c);
+    return code;
+}
 
 /* ---- fake embedding API ----------------------------------------------- */
 
