@@ -27,14 +27,15 @@ static void serve_usage(FILE *out)
             "usage: engram serve [options]\n\n"
             "Run the MCP server.  stdout carries only MCP messages; logs go to stderr.\n\n"
             "options:\n"
-            "  --transport stdio|http   transport (default stdio; http is not available yet)\n"
-            "  --port N                 HTTP port (http transport)\n"
+            "  --transport stdio|http   transport (default stdio; http = Streamable HTTP on 127.0.0.1)\n"
+            "  --port N                 HTTP port (default 8765)\n"
             "  --backend neo4j|memory   storage (default neo4j, or ENGRAM_BACKEND)\n"
             "  --threads N              concurrent tool calls (default 4)\n"
             "  --workers N              in-server embedding workers (default 1; 0 = none)\n"
             "  -h, --help               this help\n\n"
             "environment: NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_DATABASE,\n"
             "  ENGRAM_NAMESPACE, ENGRAM_MCP_PAGE_SIZE (tools/list page size, default all),\n"
+            "  ENGRAM_MCP_ALLOWED_ORIGINS (extra HTTP origins, comma separated),\n"
             "  ENGRAM_LOG_LEVEL, ENGRAM_LOG_FORMAT, DEBUG.\n");
 }
 
@@ -81,8 +82,8 @@ int cli_cmd_serve(int argc, char **argv)
         fprintf(stderr, "engram serve: ENGRAM_MCP_PAGE_SIZE must be a number 0..1000\n");
         return 2;
     }
-    if (strcmp(transport, "stdio") != 0) {
-        fprintf(stderr, "engram serve: transport '%s' is not available (use stdio)\n", transport);
+    if (strcmp(transport, "stdio") != 0 && strcmp(transport, "http") != 0) {
+        fprintf(stderr, "engram serve: unknown transport '%s' (use stdio or http)\n", transport);
         return 2;
     }
     /* A client that vanishes must not kill us mid-write; write() reports EPIPE. */
@@ -110,7 +111,10 @@ int cli_cmd_serve(int argc, char **argv)
                         "/ add_observations / create_relations; recall with search_nodes, "
                         "semantic_search or open_nodes.",
     };
-    rc = mcp_stdio_serve(&opts, &be, STDIN_FILENO, STDOUT_FILENO, &err);
+    if (!strcmp(transport, "http"))
+        rc = mcp_http_serve(&opts, &be, port, &err);
+    else
+        rc = mcp_stdio_serve(&opts, &be, STDIN_FILENO, STDOUT_FILENO, &err);
     mcp_backend_mem_free(&be);
     if (rc) {
         EG_ERROR("serve", "%s", err.message);
