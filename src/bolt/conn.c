@@ -12,6 +12,7 @@
 #include "core/log.h"
 
 #include <openssl/opensslv.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -605,7 +606,7 @@ static bolt_conn *conn_alloc(const bolt_config *cfg)
         bolt_conn_free(c);
         return NULL;
     }
-    c->last_used_ms = eg_mono_ms();
+    c->last_used_ms = c->created_ms = eg_mono_ms();
     return c;
 }
 
@@ -670,6 +671,15 @@ void bolt_conn_free(bolt_conn *c)
     for (size_t i = 0; i < c->narena_cache; i++)
         bolt_arena_free(c->arena_cache[i]);
     eg_free(c);
+}
+
+bool bolt_conn__probe_suspicious(const bolt_conn *c)
+{
+    const uint8_t *p;
+    if (bolt_tr_buffered(c->t, &p) > 0)
+        return true;
+    struct pollfd pfd = {.fd = bolt_tr_fd(c->t), .events = POLLIN};
+    return poll(&pfd, 1, 0) != 0;
 }
 
 /* ------------------------------------------------------------ accessors */

@@ -115,6 +115,8 @@ struct bolt_conn {
     bolt_arena *arena_cache[BOLT_ARENA_CACHE];
     size_t narena_cache;
     int64_t last_used_ms;
+    int64_t created_ms;         /* for the pool's max lifetime */
+    int64_t idle_since_ms;      /* set by the pool on release */
 };
 
 /* conn.c */
@@ -135,6 +137,9 @@ int bolt_conn__sync(bolt_conn *c, eg_error *err);
 /* Process queued replies that belong to nobody live (BEGIN, detached results). */
 int bolt_conn__settle(bolt_conn *c, eg_error *err);
 bool bolt_conn__queue_empty(const bolt_conn *c);
+/* Idle-connection check without blocking: true when the peer closed the
+ * socket or sent something unsolicited (worth a RESET ping). */
+bool bolt_conn__probe_suspicious(const bolt_conn *c);
 bolt_req *bolt_conn__head(bolt_conn *c);
 bolt_arena *bolt_conn__arena_get(bolt_conn *c, size_t block);
 void bolt_conn__arena_put(bolt_conn *c, bolt_arena *a);

@@ -840,30 +840,36 @@ static int dec_map(dec *d, bolt_value *dst, size_t n, unsigned depth)
     return 0;
 }
 
-/* Field helpers for typed structures. */
-static int f_int(dec *d, int64_t *out, unsigned depth)
+/*
+ * Field helpers for typed structures.  Scalar fields decode into a stack
+ * temporary (scalars never touch the arena) and are type-checked.
+ */
+static int f_scalar(dec *d, bolt_value *t, bolt_type want, unsigned depth)
 {
-    /* Fast path: integers are always decoded without touching the arena. */
-    bolt_value t;
-    int rc = dec_value(d, &t, depth);
+    int rc = dec_value(d, t, depth);
     if (rc)
         return rc;
-    if (t.type != BOLT_INT)
-        return dfail(d, EG_EPROTO, "structure field must be an integer");
-    *out = t.u.i;
+    if (t->type != want)
+        return dfail(d, EG_EPROTO, "structure field has the wrong type");
     return 0;
+}
+
+static int f_int(dec *d, int64_t *out, unsigned depth)
+{
+    bolt_value t;
+    int rc = f_scalar(d, &t, BOLT_INT, depth);
+    if (!rc)
+        *out = t.u.i;
+    return rc;
 }
 
 static int f_float(dec *d, double *out, unsigned depth)
 {
     bolt_value t;
-    int rc = dec_value(d, &t, depth);
-    if (rc)
-        return rc;
-    if (t.type != BOLT_FLOAT)
-        return dfail(d, EG_EPROTO, "structure field must be a float");
-    *out = t.u.f;
-    return 0;
+    int rc = f_scalar(d, &t, BOLT_FLOAT, depth);
+    if (!rc)
+        *out = t.u.f;
+    return rc;
 }
 
 /* A value of type `want` stored in a fresh arena slot. */

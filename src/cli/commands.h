@@ -15,6 +15,12 @@ typedef struct cli_command {
 extern const cli_command cli_commands[];
 
 int cli_cmd_doctor(int argc, char **argv);
+int cli_cmd_schema(int argc, char **argv);
+int cli_cmd_queue(int argc, char **argv);
+int cli_cmd_worker(int argc, char **argv);
+int cli_cmd_reembed(int argc, char **argv);
+/* Hidden: a lease/complete loop for the multi-process stress tests. */
+int cli_cmd_queue_stress_worker(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
 
 #endif

@@ -11,6 +11,11 @@
 const cli_command cli_commands[] = {
     {"doctor", "connect to Neo4j and report server version, agent and protocol", cli_cmd_doctor},
     {"serve", "run the MCP server (stdio)", cli_cmd_serve},
+    {"schema", "apply or show the database schema migrations", cli_cmd_schema},
+    {"queue", "embedding job queue: status, list, retry, prune", cli_cmd_queue},
+    {"worker", "run embedding workers (standalone process; any number, any machine)", cli_cmd_worker},
+    {"reembed", "enqueue embedding jobs for entities without a current vector (--missing|--all)",
+     cli_cmd_reembed},
     {NULL, NULL, NULL},
 };
 
@@ -49,6 +54,11 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("engram %s\n", ENGRAM_VERSION);
         rc = 0;
+        goto out;
+    }
+    /* Hidden test helper: not listed in the usage. */
+    if (strcmp(argv[1], "queue-stress-worker") == 0) {
+        rc = cli_cmd_queue_stress_worker(argc - 1, argv + 1);
         goto out;
     }
     for (const cli_command *c = cli_commands; c->name; c++) {

@@ -301,11 +301,46 @@ int queue_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs_out,
     return s->ops->lease(s, o, jobs_out, n_out, err);
 }
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * A job may be named at most once per call: a store applies a batch as one
+ * statement, and two rows for one job would see each other's fence.
+ */
+static int check_unique(const char *const *ids, size_t n, eg_error *err)
+{
+    if (n < 2)
+        return 0;
+    const char **v = eg_malloc(n * sizeof *v);
+    if (!v)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    memcpy(v, ids, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_str_ptr);
+    int rc = 0;
+    for (size_t i = 1; i < n && !rc; i++)
+        if (strcmp(v[i - 1], v[i]) == 0)
+            rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "job %s named twice in one call", v[i]);
+    eg_free(v);
+    return rc;
+}
+
 static int check_refs(const queue_lease_ref *l, size_t n, eg_error *err)
 {
     for (size_t i = 0; i < n; i++)
         CHECK(l[i].id && l[i].token, "lease %zu lacks id or token", i);
-    return 0;
+    if (n < 2)
+        return 0;
+    const char **ids = eg_malloc(n * sizeof *ids);
+    if (!ids)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ids[i] = l[i].id;
+    int rc = check_unique(ids, n, err);
+    eg_free(ids);
+    return rc;
 }
 
 int queue_heartbeat(queue_store *s, const char *owner, const queue_lease_ref *leases, size_t n,
@@ -340,6 +375,17 @@ int queue_fail(queue_store *s, const char *owner, const queue_failure *fails, si
         CHECK(fails[i].id && fails[i].token, "failure %zu lacks id or token", i);
     if (n == 0)
         return 0;
+    if (n > 1) {
+        const char **ids = eg_malloc(n * sizeof *ids);
+        if (!ids)
+            return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            ids[i] = fails[i].id;
+        int rc = check_unique(ids, n, err);
+        eg_free(ids);
+        if (rc)
+            return rc;
+    }
     return s->ops->fail(s, owner, fails, n, outcome_out, err);
 }
 

@@ -49,6 +49,9 @@
  * queue_tx_begin/commit/rollback work on both stores (Neo4j: borrows a pooled
  * connection and runs BEGIN/COMMIT).
  *
+ * Batches: heartbeat/complete/fail/release name each job at most once per
+ * call (EG_EINVAL otherwise).
+ *
  * Errors: functions return 0 or a negative EG_E* code and fill err.  A lost
  * lease is *not* an error: it is reported per job (lost_out / outcome).
  * Transient Neo4j errors (deadlocks, lock timeouts, connection loss) inside

@@ -24,6 +24,18 @@ void worker_sha256_hex(const char *text, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+void worker_job_hash(const queue_job *j, char out[65])
+{
+    const char *v = j->version ? j->version : "";
+    size_t n = strcspn(v, "#");
+    if (n > 64)
+        n = 64;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+bool worker_job_forced(const queue_job *j) { return j->version && strchr(j->version, '#') != NULL; }
+
 void worker_sink_free(worker_sink *s)
 {
     if (s && s->vt && s->vt->free)
@@ -82,9 +94,11 @@ static int mem_load(worker_sink *s, worker_item *items, size_t n, int dims, eg_e
             continue;
         }
         memcpy(items[i].hash, e->hash, sizeof e->hash);
-        if (strcmp(e->hash, j->version) != 0) {
+        char jh[65];
+        worker_job_hash(j, jh);
+        if (strcmp(e->hash, jh) != 0) {
             items[i].state = WORKER_LOAD_STALE;
-        } else if (e->vec && e->dims == dims && strcmp(e->emb_hash, e->hash) == 0 && e->emb_model &&
+        } else if (!worker_job_forced(j) && e->vec && e->dims == dims && strcmp(e->emb_hash, e->hash) == 0 && e->emb_model &&
                    strcmp(e->emb_model, j->model) == 0) {
             items[i].state = WORKER_LOAD_CURRENT;
         } else {
@@ -108,7 +122,9 @@ static int mem_write(worker_sink *s, queue_tx *tx, const worker_write *w, size_t
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < n; i++) {
         mem_entity *e = find(m, w[i].job->ns, w[i].job->entity);
-        if (!e || strcmp(e->hash, w[i].job->version) != 0) {
+        char jh[65];
+        worker_job_hash(w[i].job, jh);
+        if (!e || strcmp(e->hash, jh) != 0) {
             superseded_out[i] = true;
             continue;
         }

@@ -109,6 +109,16 @@ int worker_mem_sink_vector(worker_sink *s, const char *ns, const char *entity, f
  * change entities while a job is in flight. */
 void worker_mem_sink_set_load_hook(worker_sink *s, void (*hook)(void *ctx), void *ctx);
 
+/*
+ * The content hash a job is fenced on: its version up to an optional
+ * "#suffix".  `engram reembed --all` enqueues "<hash>#<tag>" so that a job
+ * for content that already has a vector gets a new dedupe key; such a
+ * *forced* job (worker_job_forced) is embedded even when the entity's vector
+ * is current.  out must hold 65 bytes.
+ */
+void worker_job_hash(const queue_job *j, char out[65]);
+bool worker_job_forced(const queue_job *j);
+
 /* Hex sha256 of text into out (65 bytes). */
 void worker_sha256_hex(const char *text, char out[65]);
 

@@ -1,0 +1,35 @@
+# engram front door.  `make run` and `make test` install what they need on a
+# fresh Debian machine (as root) and are quick when everything is there.
+.PHONY: all build run test test-unit setup bench fuzz clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build:
+	@scripts/setup.sh --quiet
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+# Fast inner loop: plain build, unit tests only (no Neo4j).
+test-unit: build
+	cd build && ctest -L unit --output-on-failure
+
+# Long fuzzing session: make fuzz FUZZ_TARGET=fuzz_packstream FUZZ_SECONDS=3600
+FUZZ_TARGET ?= fuzz_packstream
+FUZZ_SECONDS ?= 600
+fuzz:
+	CC=clang cmake -S . -B build-fuzz -G Ninja -DENGRAM_FUZZ=ON
+	cmake --build build-fuzz --target $(FUZZ_TARGET)
+	mkdir -p build-fuzz/corpus-$(FUZZ_TARGET)
+	./build-fuzz/$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$(FUZZ_TARGET) tests/fuzz/corpus/$(FUZZ_TARGET)
+
+clean:
+	rm -rf build build-test build-fuzz build-bench

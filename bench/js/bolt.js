@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// bolt.js - the reference side of `bench/run bolt`: the official Neo4j
+// JavaScript driver doing the same three workloads as bench/bench_bolt.c.
+//
+//   roundtrip : N sequential auto-commit `RETURN $x` (session.run, awaited one by one)
+//   pipelined : N `RETURN $x` in one explicit transaction, issued in windows of
+//               DEPTH concurrent tx.run() promises (Promise.all per window)
+//   stream    : one `UNWIND range(1, ROWS) AS i RETURN i, toString(i)`, every
+//               record consumed (default fetch size 1000, like ours)
+//
+// One measured run per invocation (bench/bolt.sh alternates runs of both
+// sides and takes medians).  Prints one JSON line on stdout; progress and
+// errors go to stderr.  Connection settings: BENCH_NEO4J_URI, _USER, _PASSWORD.
+// Counts: --roundtrips N --pipelined N --depth D --rows N --warmup 0|1.
+'use strict';
+
+const neo4j = require('neo4j-driver');
+
+function parseArgs(argv) {
+  const o = { roundtrips: 20000, pipelined: 20000, depth: 100, rows: 1000000, warmup: 1 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i].replace(/^--/, '');
+    if (!(k in o) || i + 1 >= argv.length) throw new Error(`bad option ${argv[i]}`);
+    const v = Number(argv[i + 1]);
+    if (!Number.isInteger(v) || v < 0) throw new Error(`bad value for ${argv[i]}: ${argv[i + 1]}`);
+    o[k] = v;
+  }
+  if (o.depth < 1) throw new Error('--depth must be >= 1');
+  return o;
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(`check failed: ${msg}`);
+}
+
+async function roundtrip(driver, n) {
+  const session = driver.session();
+  try {
+    const t0 = performance.now();
+    for (let x = 0; x < n; x++) {
+      const r = await session.run('RETURN $x AS x', { x: neo4j.int(x) });
+      check(r.records.length === 1 && r.records[0].get(0).toNumber() === x, `roundtrip value ${x}`);
+    }
+    const s = (performance.now() - t0) / 1000;
+    return n / s;
+  } finally {
+    await session.close();
+  }
+}
+
+async function pipelined(driver, n, depth) {
+  const session = driver.session();
+  try {
+    const t0 = performance.now();
+    const tx = session.beginTransaction();
+    for (let base = 0; base < n; base += depth) {
+      const batch = [];
+      for (let x = base; x < Math.min(n, base + depth); x++) {
+        batch.push(tx.run('RETURN $x AS x', { x: neo4j.int(x) }).then((r) => {
+          check(r.records.length === 1 && r.records[0].get(0).toNumber() === x, `pipelined value ${x}`);
+        }));
+      }
+      await Promise.all(batch);
+    }
+    await tx.commit();
+    const s = (performance.now() - t0) / 1000;
+    return n / s;
+  } finally {
+    await session.close();
+  }
+}
+
+async function stream(driver, rows) {
+  const session = driver.session();
+  try {
+    const t0 = performance.now();
+    let count = 0;
+    let sumLen = 0;
+    let last = 0;
+    await new Promise((resolve, reject) => {
+      session.run('UNWIND range(1, $n) AS i RETURN i, toString(i) AS s', { n: neo4j.int(rows) }).subscribe({
+        onNext: (rec) => {
+          last = rec.get(0).toNumber();
+          sumLen += rec.get(1).length;
+          count++;
+        },
+        onCompleted: resolve,
+        onError: reject,
+      });
+    });
+    const s = (performance.now() - t0) / 1000;
+    check(count === rows && (rows === 0 || last === rows), `stream rows ${count}/${rows}`);
+    check(sumLen > 0 || rows === 0, 'stream strings');
+    return rows / s;
+  } finally {
+    await session.close();
+  }
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const uri = process.env.BENCH_NEO4J_URI;
+  if (!uri) throw new Error('BENCH_NEO4J_URI is not set');
+  const driver = neo4j.driver(uri, neo4j.auth.basic(process.env.BENCH_NEO4J_USER || 'neo4j',
+    process.env.BENCH_NEO4J_PASSWORD || ''), { maxConnectionPoolSize: 1 });
+  try {
+    const info = await driver.getServerInfo();
+    if (o.warmup) {
+      await roundtrip(driver, 2000);
+      await pipelined(driver, 2000, o.depth);
+      await stream(driver, 100000);
+    }
+    const out = { side: 'driver', driver: `neo4j-driver/${require('neo4j-driver/package.json').version}`,
+      server: info.agent, protocol: String(info.protocolVersion) };
+    if (o.roundtrips) out.roundtrip_qps = await roundtrip(driver, o.roundtrips);
+    if (o.pipelined) out.pipelined_qps = await pipelined(driver, o.pipelined, o.depth);
+    if (o.rows) out.stream_rows_s = await stream(driver, o.rows);
+    for (const k of ['roundtrip_qps', 'pipelined_qps', 'stream_rows_s']) {
+      if (k in out) out[k] = Math.round(out[k] * 10) / 10;
+    }
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } finally {
+    await driver.close();
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`bolt.js: ${e.stack || e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# setup.sh - install what engram needs on a Debian machine (idempotent, quick
+# when everything is present).  Runs as root (or with sudo available).
+#
+#   scripts/setup.sh          build + runtime dependencies (C toolchain and
+#                             libraries, JDK 17 + Maven for the local Neo4j,
+#                             Node.js for the MCP client tests and OpenSpec)
+#   scripts/setup.sh --quiet  same, less chatter
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+quiet=0
+[ "${1:-}" = "--quiet" ] && quiet=1
+say() { [ "$quiet" = 1 ] || echo "setup: $*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "setup: not root and no sudo; install packages by hand (see README)" >&2
+  fi
+fi
+
+pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl procps
+      libjansson-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libcmocka-dev
+      clang libclang-rt-14-dev python3)
+# Java 17 and Maven run the local Neo4j (5.26 LTS is the last line on Java 17).
+[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || pkgs+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
+# Node.js (>= 20) runs the MCP SDK client tests, the Inspector and OpenSpec.
+# Machines of this project come with Node 20; only fall back to Debian's.
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The local Neo4j launcher (Maven project); the wrapper rebuilds only when stale.
+if [ -x "$root/tools/neo4j-local/neo4j" ]; then
+  say "building the local Neo4j launcher (first time downloads Neo4j from Maven)"
+  "$root/tools/neo4j-local/neo4j" build >&2
+fi
+
+# Node packages for tests and specs (no lockfiles: they would name a registry).
+npm_install() {
+  local dir="$1"
+  [ -f "$dir/package.json" ] || return 0
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package.json" -nt "$dir/node_modules" ]; then
+    say "npm install in ${dir#$root/}"
+    (cd "$dir" && npm install --no-package-lock --no-audit --no-fund --loglevel=error >&2)
+    touch "$dir/node_modules"
+  fi
+}
+if [ "${ENGRAM_SETUP_NODE:-1}" = 1 ]; then
+  npm_install "$root"
+  for d in "$root"/tests/mcp "$root"/bench/js; do npm_install "$d"; done
+fi
+say "ok"

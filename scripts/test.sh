@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite, as `make test` and CI run it.
+#
+# 1. setup (packages, Neo4j launcher, npm tools)
+# 2. plain build (-Werror) + unit tests
+# 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
+#    port; every ctest label (unit, contract, integration, stress, mcp,
+#    fuzz-replay) against it
+# 4. libFuzzer smoke run of every fuzz target (clang)
+# 5. openspec validate --all --strict
+# and prints a final line "N passed, N failed".
+#
+# Environment knobs: ENGRAM_TEST_LABELS (ctest -L regex, default all),
+# ENGRAM_FUZZ_SECONDS (per target, default 20), ENGRAM_TEST_JOBS (default 2),
+# ENGRAM_TEST_SANITIZE (default address,undefined; empty for a plain run).
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+jobs="${ENGRAM_TEST_JOBS:-2}"
+fuzz_seconds="${ENGRAM_FUZZ_SECONDS:-20}"
+sanitize="${ENGRAM_TEST_SANITIZE-address,undefined}"
+passed=0
+failed=0
+failures=()
+pass() { passed=$((passed + $1)); }
+fail() { failed=$((failed + $1)); failures+=("$2"); }
+
+"$root/scripts/setup.sh" --quiet || { echo "setup failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# --- plain build: warnings are errors; unit tests are quick -----------------
+echo "== build (plain)" >&2
+if cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+   cmake --build build -j "$jobs" >&2; then
+  pass 1
+else
+  fail 1 "plain build"
+  echo "$passed passed, $failed failed"; exit 1
+fi
+
+# --- sanitizer build --------------------------------------------------------
+bdir=build-test
+echo "== build (sanitize=${sanitize:-none})" >&2
+if ! cmake -S . -B "$bdir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE="$sanitize" >/dev/null ||
+   ! cmake --build "$bdir" -j "$jobs" >&2; then
+  fail 1 "sanitizer build"
+  echo "$passed passed, $failed failed"; exit 1
+fi
+pass 1
+
+# --- Neo4j for integration tests -------------------------------------------
+neo_dir=""
+cleanup() {
+  if [ -n "$neo_dir" ]; then
+    "$root/tools/neo4j-local/neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
+    rm -rf "$neo_dir"
+  fi
+}
+trap cleanup EXIT
+if [ -x "$root/tools/neo4j-local/neo4j" ]; then
+  neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
+  pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+  echo "== starting Neo4j on $neo_dir" >&2
+  if uri="$("$root/tools/neo4j-local/neo4j" start --data "$neo_dir" --port 0 --password "$pw")"; then
+    export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_USER=neo4j ENGRAM_TEST_NEO4J_PASSWORD="$pw"
+    export ENGRAM_NEO4J_LOCAL="$root/tools/neo4j-local/neo4j"
+    export ENGRAM_REQUIRE_NEO4J=1
+    echo "== Neo4j ready at $uri" >&2
+    pass 1
+  else
+    fail 1 "neo4j start"
+  fi
+fi
+
+# --- ctest ------------------------------------------------------------------
+echo "== ctest" >&2
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+label_args=()
+[ -n "${ENGRAM_TEST_LABELS:-}" ] && label_args=(-L "$ENGRAM_TEST_LABELS")
+ctest_log="$bdir/ctest.log"
+(cd "$bdir" && ctest -j "$jobs" --output-on-failure "${label_args[@]}") 2>&1 | tee "$ctest_log"
+summary="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$ctest_log" | tail -1)"
+if [ -n "$summary" ]; then
+  total="$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")"
+  nfail="$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$summary")"
+  pass $((total - nfail))
+  [ "$nfail" -gt 0 ] && fail "$nfail" "ctest"
+  # A skipped test is not a pass: make test promises a real Neo4j.
+  nskip="$(grep -cE '\*\*\*Skipped|Not Run' "$ctest_log" || true)"
+  if [ "$nskip" -gt 0 ]; then
+    fail "$nskip" "skipped tests"
+    pass $((-nskip))
+  fi
+else
+  fail 1 "ctest did not run"
+fi
+
+# --- fuzz smoke (clang + libFuzzer) ------------------------------------------
+if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+  echo "== fuzz smoke (${fuzz_seconds}s per target)" >&2
+  if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_FUZZ=ON >/dev/null &&
+     cmake --build build-fuzz -j "$jobs" >&2; then
+    for src in tests/fuzz/fuzz_*.c; do
+      name="$(basename "$src" .c)"
+      work="$(mktemp -d)"
+      [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
+      if (cd build-fuzz && "./$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 "$work") >"build-fuzz/$name.log" 2>&1; then
+        echo "fuzz $name: ok ($(grep -E 'stat::number_of_executed_units' "build-fuzz/$name.log" | awk '{print $2}') execs)" >&2
+        pass 1
+      else
+        tail -40 "build-fuzz/$name.log" >&2
+        fail 1 "fuzz $name"
+      fi
+      rm -rf "$work"
+    done
+  else
+    fail 1 "fuzz build"
+  fi
+fi
+
+# --- specs ------------------------------------------------------------------
+echo "== openspec validate --all --strict" >&2
+if npx --no-install openspec validate --all --strict >&2; then pass 1; else fail 1 "openspec"; fi
+
+if [ "$failed" -gt 0 ]; then
+  echo "failures: ${failures[*]}" >&2
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

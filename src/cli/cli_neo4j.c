@@ -1,0 +1,57 @@
+/*
+ * cli_neo4j.c - shared Neo4j settings for subcommands (see cli_neo4j.h).
+ */
+#include "cli/cli_neo4j.h"
+
+#include "queue/neo4j_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+void cli_neo4j_config(bolt_config *cfg)
+{
+    bolt_config c = BOLT_CONFIG_INIT;
+    c.uri = env_or("NEO4J_URI", "bolt://127.0.0.1:7687");
+    c.auth = BOLT_AUTH_BASIC;
+    c.user = env_or("NEO4J_USERNAME", "neo4j");
+    c.password = env_or("NEO4J_PASSWORD", "");
+    c.database = env_or("NEO4J_DATABASE", NULL);
+    *cfg = c;
+}
+
+int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
+{
+    bolt_config cfg;
+    cli_neo4j_config(&cfg);
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = max_size;
+    int rc = bolt_pool_new(out, &cfg, &po, err);
+    if (rc)
+        return rc;
+    if ((rc = bolt_pool_verify(*out, err))) {
+        bolt_pool_free(*out);
+        *out = NULL;
+        eg_error_prefix(err, "connecting to %s", cfg.uri);
+    }
+    return rc;
+}
+
+int cli_schema_register_all(eg_error *err)
+{
+    /* Each module adds its line here. */
+    return queue_schema_register(err);
+}
+
+int cli_fail(const char *cmd, const eg_error *err)
+{
+    fprintf(stderr, "engram %s: %s%s%s%s\n", cmd, err && err->message[0] ? err->message : "failed",
+            err && err->neo4j_code[0] ? " (" : "", err && err->neo4j_code[0] ? err->neo4j_code : "",
+            err && err->neo4j_code[0] ? ")" : "");
+    return 1;
+}

@@ -1,0 +1,483 @@
+/*
+ * cmd_worker.c - `engram worker` (a standalone embedding worker process)
+ * and `engram reembed` (backfill: enqueue jobs for entities without a
+ * current vector).
+ *
+ * `engram worker` runs the same job manager as `engram serve --workers N`,
+ * against the same Neo4j, so it can run on other machines; any mix of
+ * in-server and standalone workers is safe (atomic claims, fencing).
+ * SIGINT/SIGTERM: stop leasing, let in-flight batches finish within
+ * ENGRAM_WORKER_SHUTDOWN_MS, release the rest.
+ *
+ * Settings: docs/operations.md (ENGRAM_WORKERS, ENGRAM_WORKER_BATCH, the
+ * provider and rate-limit variables, ENGRAM_HEALTH_*) and NEO4J_*.
+ */
+#include "cli/cli_neo4j.h"
+#include "cli/commands.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "embed/provider.h"
+#include "graph/graph.h"
+#include "queue/neo4j_store.h"
+#include "worker/health.h"
+#include "worker/manager.h"
+#include "worker/neo4j_sink.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void worker_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: engram worker [options]\n"
+            "  --concurrency N       worker threads (ENGRAM_WORKERS, default 2)\n"
+            "  --batch N             jobs per lease and per provider request (ENGRAM_WORKER_BATCH, 100)\n"
+            "  --health-port P       serve /health and /metrics on P (ENGRAM_HEALTH_PORT, 9477; 0: any)\n"
+            "  --health-addr A       bind address (ENGRAM_HEALTH_ADDR, 127.0.0.1)\n"
+            "  --no-health           do not serve /health\n"
+            "  --drain               exit 0 once no job is pending or leased\n"
+            "  --max-seconds S       exit after S seconds (tests, benchmarks)\n"
+            "  --queue NAME          queue name (ENGRAM_QUEUE_NAME, 'default')\n"
+            "Provider: ENGRAM_EMBED_PROVIDER=openai|ollama|offline, OPENAI_API_KEY, OPENAI_BASE_URL,\n"
+            "OPENAI_EMBEDDING_MODEL, ENGRAM_EMBED_DIMENSIONS, MOCK_EMBEDDINGS; see docs/operations.md.\n");
+}
+
+int cli_cmd_worker(int argc, char **argv)
+{
+    long concurrency = -1, batch = -1, health_port = -2, max_seconds = 0;
+    const char *health_addr = NULL, *queue_name = NULL;
+    bool no_health = false, drain = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            worker_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--concurrency") && v && parse_int(v, 1, 256, &concurrency) == 0) {
+            i++;
+        } else if (!strcmp(a, "--batch") && v && parse_int(v, 1, QUEUE_LEASE_MAX, &batch) == 0) {
+            i++;
+        } else if (!strcmp(a, "--health-port") && v && parse_int(v, 0, 65535, &health_port) == 0) {
+            i++;
+        } else if (!strcmp(a, "--max-seconds") && v && parse_int(v, 1, 86400 * 365, &max_seconds) == 0) {
+            i++;
+        } else if (!strcmp(a, "--health-addr") && v) {
+            health_addr = argv[++i];
+        } else if (!strcmp(a, "--queue") && v) {
+            queue_name = argv[++i];
+        } else if (!strcmp(a, "--no-health")) {
+            no_health = true;
+        } else if (!strcmp(a, "--drain")) {
+            drain = true;
+        } else {
+            fprintf(stderr, "engram worker: bad option '%s'\n", a);
+            worker_usage(stderr);
+            return 2;
+        }
+    }
+    eg_error err;
+    eg_error_clear(&err);
+    embed_config ec;
+    worker_opts wo;
+    worker_health_opts ho;
+    graph_opts go;
+    queue_opts qo;
+    if (embed_config_from_env(&ec, &err) || worker_opts_from_env(&wo, ec.kind, &err) ||
+        worker_health_opts_from_env(&ho, &err) || graph_opts_from_env(&go, &err) ||
+        queue_opts_from_env(&qo, &err))
+        return cli_fail("worker", &err);
+    if (queue_name) {
+        if (!queue_name_valid(queue_name)) {
+            fprintf(stderr, "engram worker: invalid queue name\n");
+            return 2;
+        }
+        snprintf(qo.name, sizeof qo.name, "%s", queue_name);
+    }
+    if (concurrency > 0)
+        wo.concurrency = (int)concurrency;
+    if (wo.concurrency < 1)
+        wo.concurrency = 1;
+    if (batch > 0)
+        wo.batch = (int)batch;
+    if (health_port >= 0)
+        ho.port = (int)health_port;
+    if (health_addr)
+        ho.addr = health_addr;
+    if (no_health)
+        ho.port = -1;
+    /* The provider's default dimension follows the index unless set. */
+    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
+        ec.dimensions = (int)go.vector_dimensions;
+
+    /* Signals are taken by sigwait in this thread only. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    bolt_pool *pool = NULL;
+    queue_store *store = NULL;
+    worker_sink *sink = NULL;
+    worker_manager *m = NULL;
+    worker_health *h = NULL;
+    int rc = 1;
+    if (cli_open_pool(&pool, (size_t)wo.concurrency * 2 + 4, &err) || queue_neo4j_new(&store, pool, &qo, &err) ||
+        worker_neo4j_sink_new(&sink, pool, go.database, go.vector_index, &err) ||
+        worker_manager_new(&m, &wo, &ec, store, sink, &err) || worker_manager_start(m, &err)) {
+        cli_fail("worker", &err);
+        goto out;
+    }
+    if (ho.port >= 0 && worker_health_start(&h, &ho, store, m, &err) < 0)
+        eg_log_fields(EG_LOG_WARNING, "worker", "health endpoint not started", "error", err.message, NULL);
+    int64_t end = max_seconds > 0 ? eg_mono_ms() + max_seconds * 1000 : 0;
+    int64_t next_drain_check = eg_mono_ms() + 500;
+    for (;;) {
+        struct timespec ts = {0, 200 * 1000000};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            eg_log_fields(EG_LOG_NOTICE, "worker", "signal received; shutting down", "signal",
+                          sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+            break;
+        }
+        if (end && eg_mono_ms() >= end)
+            break;
+        if (drain && eg_mono_ms() >= next_drain_check) {
+            next_drain_check = eg_mono_ms() + 500;
+            if (worker_manager_drain(m, 0) == 0)
+                break;
+        }
+    }
+    worker_manager_stop(m, -1);
+    rc = 0;
+out:
+    worker_health_stop(h);
+    worker_manager_free(m);
+    worker_sink_free(sink);
+    queue_store_free(store);
+    bolt_pool_free(pool);
+    return rc;
+}
+
+/* ---- reembed ---------------------------------------------------------- */
+
+static void reembed_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: engram reembed (--missing | --all) [options]\n"
+            "  --missing        entities without a current vector for the model (no vector, stale\n"
+            "                   content, other model or dimensions)\n"
+            "  --all            every live entity (forces a new vector even when current)\n"
+            "  --model M        model to embed with (default: the configured provider's)\n"
+            "  --namespace NS   only this namespace (default: all)\n"
+            "  --batch N        entities per transaction (default 500)\n"
+            "  --json           print the summary as JSON\n");
+}
+
+/* Entities after a cursor, with what is needed to decide and to hash. */
+static const char Q_PAGE[] =
+    "MATCH (e:Entity) WHERE e.id > $after AND ($ns IS NULL OR e.namespace = $ns) "
+    "AND ($all OR e.embedding IS NULL OR e.contentHash IS NULL OR e.embeddingHash IS NULL "
+    "  OR e.embeddingHash <> e.contentHash OR e.embeddingModel IS NULL OR e.embeddingModel <> $model "
+    "  OR e.embeddingDimensions IS NULL OR e.embeddingDimensions <> $dims) "
+    "WITH e ORDER BY e.id LIMIT $lim "
+    "RETURN e.id AS id, e.namespace AS ns, e.name AS name, e.entityType AS entityType, "
+    "e.observations AS observations, e.contentHash AS hash";
+
+static const char Q_COUNT[] =
+    "MATCH (e:Entity) WHERE ($ns IS NULL OR e.namespace = $ns) "
+    "AND ($all OR e.embedding IS NULL OR e.contentHash IS NULL OR e.embeddingHash IS NULL "
+    "  OR e.embeddingHash <> e.contentHash OR e.embeddingModel IS NULL OR e.embeddingModel <> $model "
+    "  OR e.embeddingDimensions IS NULL OR e.embeddingDimensions <> $dims) "
+    "RETURN count(e) AS n";
+
+/* memento-era entities have no contentHash: set it (under the node lock). */
+static const char Q_SET_HASH[] =
+    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
+    "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1, e.contentHash = $hash, e.version = coalesce(e.version, 1)";
+
+typedef struct reembed_work {
+    queue_store *store;
+    const char *ns, *model, *tag;
+    bool all;
+    int dims;
+    long lim;
+    char after[512];
+    int64_t seen, created, existing;
+    size_t page;
+    bool counting;
+    int64_t total;
+} reembed_work;
+
+static bolt_params *page_params(reembed_work *w)
+{
+    bolt_params *p = bolt_params_new();
+    if (!p)
+        return NULL;
+    bolt_params_str(p, "ns", w->ns);
+    bolt_params_bool(p, "all", w->all);
+    bolt_params_str(p, "model", w->model);
+    bolt_params_int(p, "dims", w->dims);
+    bolt_params_str(p, "after", w->after);
+    bolt_params_int(p, "lim", w->lim);
+    return p;
+}
+
+static int count_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    reembed_work *w = payload;
+    bolt_params *p = page_params(w);
+    if (!p)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(c, Q_COUNT, p, NULL, &rows, err);
+    bolt_params_free(p);
+    if (rc == 0)
+        w->total = (int64_t)json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+    json_decref(rows);
+    return rc;
+}
+
+/* One page in one write transaction: the jobs commit with the hashes set. */
+static int page_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    reembed_work *w = payload;
+    w->page = 0;
+    bolt_params *p = page_params(w);
+    if (!p)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(c, Q_PAGE, p, NULL, &rows, err);
+    bolt_params_free(p);
+    if (rc < 0)
+        return rc;
+    size_t n = json_array_size(rows);
+    queue_enqueue_req *reqs = eg_calloc(n ? n : 1, sizeof *reqs);
+    queue_enqueue_result *res = eg_calloc(n ? n : 1, sizeof *res);
+    char (*ver)[80] = eg_calloc(n ? n : 1, sizeof *ver);
+    if (!reqs || !res || !ver) {
+        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *row = json_array_get(rows, i);
+        const char *id = json_string_value(json_object_get(row, "id"));
+        const char *ns = json_string_value(json_object_get(row, "ns"));
+        const char *hash = json_string_value(json_object_get(row, "hash"));
+        if (!id || !ns)
+            continue;
+        char h[65];
+        if (!hash) {
+            json_t *obs = json_object_get(row, "observations"), *dec = NULL;
+            if (json_is_string(obs))
+                obs = dec = json_loads(json_string_value(obs), 0, NULL);
+            size_t no = json_is_array(obs) ? json_array_size(obs) : 0;
+            const char **v = eg_calloc(no ? no : 1, sizeof *v);
+            char *text = NULL;
+            for (size_t k = 0; v && k < no; k++) {
+                const char *s = json_string_value(json_array_get(obs, k));
+                v[k] = s ? s : "";
+            }
+            const char *name = json_string_value(json_object_get(row, "name"));
+            const char *type = json_string_value(json_object_get(row, "entityType"));
+            rc = v ? graph_embedding_text(name ? name : "", type ? type : "", v, no, &text, h, err)
+                   : eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+            eg_free(v);
+            eg_free(text);
+            json_decref(dec);
+            if (rc < 0)
+                break;
+            bolt_params *hp = bolt_params_new();
+            if (!hp) {
+                rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+                break;
+            }
+            bolt_params_str(hp, "id", id);
+            bolt_params_str(hp, "ns", ns);
+            bolt_params_str(hp, "hash", h);
+            rc = bolt_conn_exec(c, Q_SET_HASH, hp, NULL, NULL, err);
+            bolt_params_free(hp);
+            if (rc < 0)
+                break;
+            hash = h;
+        }
+        snprintf(ver[w->page], sizeof ver[0], "%s%s%s", hash, w->all ? "#" : "", w->all ? w->tag : "");
+        reqs[w->page].ns = ns;
+        reqs[w->page].entity = id;
+        reqs[w->page].version = ver[w->page];
+        reqs[w->page].model = w->model;
+        w->page++;
+        snprintf(w->after, sizeof w->after, "%s", id);
+    }
+    if (rc == 0 && w->page > 0) {
+        queue_tx qtx = QUEUE_TX_BOLT(c);
+        rc = queue_enqueue(w->store, &qtx, reqs, w->page, res, err);
+    }
+    if (rc == 0)
+        for (size_t i = 0; i < w->page; i++) {
+            if (res[i].created)
+                w->created++;
+            else
+                w->existing++;
+        }
+    /* After the last row even when skipped (no id) the cursor moved. */
+    if (rc == 0 && n > 0) {
+        const char *last = json_string_value(json_object_get(json_array_get(rows, n - 1), "id"));
+        if (last)
+            snprintf(w->after, sizeof w->after, "%s", last);
+    }
+    w->seen += (int64_t)n;
+    w->page = n;
+done:
+    eg_free(reqs);
+    eg_free(res);
+    eg_free(ver);
+    json_decref(rows);
+    return rc;
+}
+
+static void progress(const reembed_work *w, bool final)
+{
+    int64_t total = w->total > 0 ? w->total : 1;
+    double frac = (double)w->seen / (double)total;
+    if (frac > 1)
+        frac = 1;
+    char bar[31];
+    int filled = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\rreembed [%s] %lld/%lld entities, %lld jobs queued%s", bar, (long long)w->seen,
+            (long long)w->total, (long long)w->created, final ? "\n" : "");
+    fflush(stderr);
+}
+
+int cli_cmd_reembed(int argc, char **argv)
+{
+    bool missing = false, all = false, json_out = false;
+    const char *model = NULL, *ns = NULL, *queue_name = NULL;
+    long batch = 500;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            reembed_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--missing")) {
+            missing = true;
+        } else if (!strcmp(a, "--all")) {
+            all = true;
+        } else if (!strcmp(a, "--json")) {
+            json_out = true;
+        } else if (!strcmp(a, "--model") && v) {
+            model = argv[++i];
+        } else if (!strcmp(a, "--namespace") && v) {
+            ns = argv[++i];
+        } else if (!strcmp(a, "--queue") && v) {
+            queue_name = argv[++i];
+        } else if (!strcmp(a, "--batch") && v && parse_int(v, 1, 1000, &batch) == 0) {
+            i++;
+        } else {
+            fprintf(stderr, "engram reembed: bad option '%s'\n", a);
+            reembed_usage(stderr);
+            return 2;
+        }
+    }
+    if (missing == all) {
+        fprintf(stderr, "engram reembed: give exactly one of --missing or --all\n");
+        reembed_usage(stderr);
+        return 2;
+    }
+    eg_error err;
+    eg_error_clear(&err);
+    embed_config ec;
+    graph_opts go;
+    queue_opts qo;
+    if (embed_config_from_env(&ec, &err) || graph_opts_from_env(&go, &err) || queue_opts_from_env(&qo, &err))
+        return cli_fail("reembed", &err);
+    if (queue_name) {
+        if (!queue_name_valid(queue_name)) {
+            fprintf(stderr, "engram reembed: invalid queue name\n");
+            return 2;
+        }
+        snprintf(qo.name, sizeof qo.name, "%s", queue_name);
+    }
+    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
+        ec.dimensions = (int)go.vector_dimensions;
+    /* The model and dimensions the workers will produce. */
+    embed_provider *p = NULL;
+    if (embed_provider_new(&p, &ec, &err))
+        return cli_fail("reembed", &err);
+    reembed_work w;
+    memset(&w, 0, sizeof w);
+    char model_buf[128];
+    snprintf(model_buf, sizeof model_buf, "%s", model ? model : embed_provider_model(p));
+    w.model = model_buf;
+    w.dims = embed_provider_dims(p);
+    embed_provider_free(p);
+    w.ns = ns;
+    w.all = all;
+    w.lim = batch;
+    char tag[32];
+    snprintf(tag, sizeof tag, "reembed-%lld", (long long)eg_wall_ms());
+    w.tag = tag;
+    bolt_pool *pool = NULL;
+    queue_store *store = NULL;
+    if (cli_open_pool(&pool, 2, &err) || queue_neo4j_new(&store, pool, &qo, &err)) {
+        bolt_pool_free(pool);
+        return cli_fail("reembed", &err);
+    }
+    w.store = store;
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.database = go.database;
+    int rc = 0;
+    bool tty = isatty(2);
+    if ((rc = bolt_pool_execute_read(pool, &tx, NULL, count_fn, &w, &err)) == 0) {
+        for (;;) {
+            rc = bolt_pool_execute_write(pool, &tx, NULL, page_fn, &w, &err);
+            if (rc < 0 || w.page == 0)
+                break;
+            if (tty)
+                progress(&w, false);
+        }
+    }
+    if (tty && rc == 0)
+        progress(&w, true);
+    queue_store_free(store);
+    bolt_pool_free(pool);
+    if (rc < 0)
+        return cli_fail("reembed", &err);
+    if (json_out) {
+        json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:i,s:s}", "scanned", (json_int_t)w.seen, "created",
+                              (json_int_t)w.created, "existing", (json_int_t)w.existing, "model", w.model,
+                              "dimensions", w.dims, "mode", all ? "all" : "missing");
+        if (j) {
+            json_dumpf(j, stdout, JSON_COMPACT);
+            fputc('\n', stdout);
+            json_decref(j);
+        }
+    } else
+        printf("reembed: mode=%s model=%s dims=%d scanned=%lld jobs_created=%lld already_queued=%lld\n",
+               all ? "all" : "missing", w.model, w.dims, (long long)w.seen, (long long)w.created,
+               (long long)w.existing);
+    return 0;
+}

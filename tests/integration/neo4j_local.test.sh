@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# neo4j_local.test.sh - the private-Neo4j wrapper (tools/neo4j-local/neo4j)
+# really starts Neo4j, speaks Bolt, refuses a second instance on the same data
+# directory (at the wrapper and at the launcher), survives kill + restart on
+# the same port, and stops leaving no process behind.
+#
+# Skips (exit 77) when java or mvn is missing, unless ENGRAM_REQUIRE_NEO4J=1.
+set -uo pipefail
+
+SRC="${ENGRAM_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+W="${ENGRAM_NEO4J_LOCAL:-$SRC/tools/neo4j-local/neo4j}"
+
+if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    if [[ "${ENGRAM_REQUIRE_NEO4J:-0}" == 1 ]]; then
+        echo "FAIL: java/mvn missing and ENGRAM_REQUIRE_NEO4J=1" >&2
+        exit 1
+    fi
+    echo "SKIP: java or mvn not installed" >&2
+    exit 77
+fi
+
+DIR="$(mktemp -d "${TMPDIR:-/tmp}/engram-neo4j-test.XXXXXX")"
+PW="test-$RANDOM-$RANDOM"
+FAILS=0
+cleanup() {
+    "$W" stop --data "$DIR" --timeout 30 >/dev/null 2>&1 || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+# Alive and not a zombie (an exited JVM can linger unreaped for a moment
+# after being re-parented).
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]
+}
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+
+# Bolt handshake: magic + four proposals (5.8..5.0 range, 4.4); the server
+# must answer with a 4-byte version whose last byte is 5 or 4.
+bolt_handshake() { # port -> prints agreed "major.minor"
+    local port=$1 reply
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+    printf '\x60\x60\xb0\x17\x00\x08\x08\x05\x00\x00\x04\x04\x00\x00\x00\x00\x00\x00\x00\x00' >&3
+    reply="$(timeout 10 head -c 4 <&3 | od -An -tu1 | tr -s ' ')"
+    exec 3>&-
+    # reply " 0 0 MINOR MAJOR"
+    set -- $reply
+    (($# == 4)) || return 1
+    echo "$4.$3"
+}
+
+# --- start on a free port -------------------------------------------------------
+uri="$("$W" start --data "$DIR" --port 0 --password "$PW" --timeout 240)"
+rc=$?
+if ((rc != 0)) || [[ ! "$uri" =~ ^bolt://127\.0\.0\.1:[0-9]+$ ]]; then
+    fail "start: rc=$rc uri='$uri'"
+    tail -n 40 "$DIR/neo4j.log" >&2
+    exit 1
+fi
+port="${uri##*:}"
+((port != 0)) || fail "start reported port 0"
+ok "started at $uri"
+pid="$(cat "$DIR/neo4j.pid")"
+[[ -n "$pid" ]] && alive "$pid" || fail "pid file does not name a live process"
+
+st="$("$W" status --data "$DIR")"; rc=$?
+((rc == 0)) && [[ "$st" == "running $uri pid $pid" ]] || fail "status: rc=$rc '$st'"
+ok "status: $st"
+
+ver="$(bolt_handshake "$port")" || fail "no Bolt handshake on $port"
+[[ "$ver" == 5.* ]] || fail "handshake agreed '$ver', want 5.x"
+ok "Bolt handshake agreed $ver"
+
+# --- second start on the same directory is refused ------------------------------
+out="$("$W" start --data "$DIR" --port 0 --password "$PW" 2>&1)"; rc=$?
+((rc != 0)) || fail "second start succeeded: $out"
+[[ "$out" == *"already running"* ]] || fail "second start message: $out"
+ok "wrapper refused second start (rc=$rc)"
+
+# Bypass the wrapper's pid check: the launcher's own lock must refuse.
+mv "$DIR/neo4j.pid" "$DIR/neo4j.pid.keep"
+out="$("$W" start --data "$DIR" --port 0 --password "$PW" --timeout 120 2>&1)"; rc=$?
+[[ -f "$DIR/neo4j.pid" ]] && fail "failed start left a pid file"
+mv "$DIR/neo4j.pid.keep" "$DIR/neo4j.pid"
+((rc != 0)) || fail "launcher allowed a second instance: $out"
+[[ "$out" == *"already in use"* ]] || fail "launcher refusal message: $out"
+alive "$pid" || fail "first instance died during the refused start"
+st="$("$W" status --data "$DIR")" || fail "status after refused start: $st"
+ok "launcher refused second instance (rc=$rc), first still $st"
+
+# --- kill -9, then restart on the same port --------------------------------------
+"$W" kill --data "$DIR" >/dev/null 2>&1 || fail "kill"
+alive "$pid" && fail "pid $pid alive after kill"
+st="$("$W" status --data "$DIR")"; rc=$?
+((rc == 3)) && [[ "$st" == stopped ]] || fail "status after kill: rc=$rc '$st'"
+ok "killed; status: $st"
+
+uri2="$("$W" restart --data "$DIR" --timeout 240)"; rc=$?
+((rc == 0)) && [[ "$uri2" == "$uri" ]] || fail "restart: rc=$rc '$uri2' (want $uri)"
+pid2="$(cat "$DIR/neo4j.pid" 2>/dev/null)"
+ver="$(bolt_handshake "$port")" || fail "no Bolt handshake after restart"
+ok "restarted after crash at $uri2 (pid $pid2, Bolt $ver)"
+
+# --- stop ------------------------------------------------------------------------
+"$W" stop --data "$DIR" --timeout 60 || fail "stop rc=$?"
+[[ -n "$pid2" ]] && alive "$pid2" && fail "pid $pid2 still alive after stop"
+[[ -e "$DIR/neo4j.pid" ]] && fail "pid file left after stop"
+[[ -e "$DIR/neo4j.uri" ]] && fail "uri file left after stop"
+st="$("$W" status --data "$DIR")"; rc=$?
+((rc == 3)) || fail "status after stop: rc=$rc '$st'"
+(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && fail "port $port still open after stop"
+ok "stopped; pid gone; status: $st"
+
+if ((FAILS)); then
+    echo "neo4j_local: $FAILS failure(s)" >&2
+    exit 1
+fi
+echo "neo4j_local: all checks passed"

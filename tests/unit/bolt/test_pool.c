@@ -1,0 +1,295 @@
+/*
+ * test_pool.c - the connection pool and managed transactions against the
+ * scripted fake server.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "bolt/pool.h"
+#include "core/clock.h"
+#include "support/fake_bolt.h"
+
+#include <string.h>
+
+enum { HELLO = 0x01, RESET = 0x0F, RUN = 0x10, BEGIN = 0x11, COMMIT = 0x12, PULL = 0x3F };
+
+#define assert_rc(expr, want)                                                                  \
+    do {                                                                                       \
+        int rc_ = (expr);                                                                      \
+        if (rc_ != (want))                                                                     \
+            fail_msg("%s = %d (%s), want %d; err: %s; server: %s", #expr, rc_, eg_strerror(rc_), \
+                     (int)(want), err.message, fake_bolt_error(fb) ? fake_bolt_error(fb) : "-"); \
+    } while (0)
+
+static bolt_config cfg_for(const fake_bolt *fb)
+{
+    bolt_config cfg = BOLT_CONFIG_INIT;
+    cfg.uri = fake_bolt_uri(fb);
+    cfg.user = "neo4j";
+    cfg.password = "pw";
+    cfg.connect_timeout_ms = 3000;
+    return cfg;
+}
+
+static void test_bolt_pool__reuses_and_times_out(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_sleep(fb, 300);
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = 1;
+    po.acquire_timeout_ms = 100;
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, &po, &err), 0);
+    bolt_conn *c1, *c2;
+    assert_rc(bolt_pool_acquire(p, &c1, &err), 0);
+    int64_t t0 = eg_mono_ms();
+    assert_rc(bolt_pool_acquire(p, &c2, &err), EG_ETIMEOUT);
+    assert_true(eg_mono_ms() - t0 >= 90);
+    bolt_pool_release(p, c1);
+    assert_rc(bolt_pool_acquire(p, &c2, &err), 0);
+    assert_ptr_equal(c1, c2);
+    bolt_pool_release(p, c2);
+    bolt_pool_stats st;
+    bolt_pool_get_stats(p, &st);
+    assert_int_equal(st.opened, 1);
+    assert_int_equal(st.acquire_timeouts, 1);
+    assert_int_equal(st.idle, 1);
+    assert_int_equal(st.in_use, 0);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
+/* The server drops idle connections (restart): the pool notices and reconnects. */
+static void test_bolt_pool__replaces_dead_idle_connection(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_close(fb); /* "restart" */
+    fake_bolt_accept(fb);
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{\"fields\":[\"x\"]}");
+    fake_bolt_record(fb, "[1]");
+    fake_bolt_success(fb, "{}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    assert_rc(bolt_pool_verify(p, &err), 0);
+    eg_sleep_ms(100); /* let the close arrive */
+    bolt_conn *c;
+    assert_rc(bolt_pool_acquire(p, &c, &err), 0);
+    json_t *rows = NULL;
+    assert_rc(bolt_conn_query_json(c, "RETURN 1 AS x", NULL, NULL, &rows, &err), 0);
+    assert_int_equal(json_array_size(rows), 1);
+    json_decref(rows);
+    bolt_pool_release(p, c);
+    bolt_pool_stats st;
+    bolt_pool_get_stats(p, &st);
+    assert_int_equal(st.opened, 2);
+    assert_int_equal(st.closed, 1);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
+static void test_bolt_pool__liveness_ping(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, RESET);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.liveness_check_ms = 1;
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, &po, &err), 0);
+    assert_rc(bolt_pool_verify(p, &err), 0);
+    eg_sleep_ms(20);
+    bolt_conn *c;
+    assert_rc(bolt_pool_acquire(p, &c, &err), 0);
+    bolt_pool_release(p, c);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
+typedef struct work {
+    int calls;
+} work;
+
+static int unit_of_work(bolt_conn *c, void *payload, eg_error *err)
+{
+    work *w = payload;
+    w->calls++;
+    return bolt_conn_exec(c, "MERGE (n:X {id: 1}) SET n.v = 2", NULL, NULL, NULL, err);
+}
+
+static void test_bolt_pool__execute_write_retries_transient(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, BEGIN);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_failure(fb, "Neo.TransientError.Transaction.DeadlockDetected", "deadlock");
+    fake_bolt_ignored(fb);
+    fake_bolt_expect(fb, RESET);
+    fake_bolt_success(fb, "{}");
+    /* second attempt on the same (healthy) connection */
+    fake_bolt_expect(fb, BEGIN);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_success(fb, "{\"fields\":[]}");
+    fake_bolt_success(fb, "{}");
+    fake_bolt_expect(fb, COMMIT);
+    fake_bolt_success(fb, "{\"bookmark\":\"b1\"}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    work w = {0};
+    bolt_retry_opts ro = BOLT_RETRY_OPTS_INIT;
+    ro.initial_delay_ms = 5;
+    assert_rc(bolt_pool_execute_write(p, NULL, &ro, unit_of_work, &w, &err), 0);
+    assert_int_equal(w.calls, 2);
+    bolt_pool_stats st;
+    bolt_pool_get_stats(p, &st);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(st.opened, 1);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
+static void test_bolt_pool__client_error_not_retried(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, BEGIN);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_failure(fb, "Neo.TransientError.Transaction.Terminated", "terminated");
+    fake_bolt_ignored(fb);
+    fake_bolt_expect(fb, RESET);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    work w = {0};
+    assert_rc(bolt_pool_execute_write(p, NULL, NULL, unit_of_work, &w, &err), EG_ECLIENT);
+    assert_int_equal(w.calls, 1);
+    assert_false(err.retryable);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
+/* Connection lost mid-transaction: retried on a new connection. */
+static void test_bolt_pool__connection_loss_retried(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, BEGIN);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_accept(fb); /* drops the first connection */
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, BEGIN);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_success(fb, "{\"fields\":[]}");
+    fake_bolt_success(fb, "{}");
+    fake_bolt_expect(fb, COMMIT);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    work w = {0};
+    bolt_retry_opts ro = BOLT_RETRY_OPTS_INIT;
+    ro.initial_delay_ms = 5;
+    assert_rc(bolt_pool_execute_write(p, NULL, &ro, unit_of_work, &w, &err), 0);
+    assert_int_equal(w.calls, 2);
+    bolt_pool_stats st;
+    bolt_pool_get_stats(p, &st);
+    assert_int_equal(st.opened, 2);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
+static void test_bolt_pool__budget_exhausted(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    for (int i = 0; i < 40; i++) {
+        fake_bolt_expect(fb, BEGIN);
+        fake_bolt_expect(fb, RUN);
+        fake_bolt_expect(fb, PULL);
+        fake_bolt_success(fb, "{}");
+        fake_bolt_failure(fb, "Neo.TransientError.General.DatabaseUnavailable", "unavailable");
+        fake_bolt_ignored(fb);
+        fake_bolt_expect(fb, RESET);
+        fake_bolt_success(fb, "{}");
+    }
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    work w = {0};
+    bolt_retry_opts ro = BOLT_RETRY_OPTS_INIT;
+    ro.initial_delay_ms = 10;
+    ro.max_delay_ms = 40;
+    ro.max_retry_time_ms = 200;
+    int64_t t0 = eg_mono_ms();
+    assert_rc(bolt_pool_execute_write(p, NULL, &ro, unit_of_work, &w, &err), EG_ETRANSIENT);
+    int64_t took = eg_mono_ms() - t0;
+    assert_true(took < 1000);
+    if (!(w.calls >= 3 && w.calls < 40))
+        fail_msg("calls=%d took=%lld err=%s", w.calls, (long long)took, err.message);
+    assert_non_null(strstr(err.message, "gave up"));
+    bolt_pool_free(p);
+    fake_bolt_free(fb); /* the script does not run to its end: not checked */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bolt_pool__reuses_and_times_out),
+        cmocka_unit_test(test_bolt_pool__replaces_dead_idle_connection),
+        cmocka_unit_test(test_bolt_pool__liveness_ping),
+        cmocka_unit_test(test_bolt_pool__execute_write_retries_transient),
+        cmocka_unit_test(test_bolt_pool__client_error_not_retried),
+        cmocka_unit_test(test_bolt_pool__connection_loss_retried),
+        cmocka_unit_test(test_bolt_pool__budget_exhausted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
