@@ -51,6 +51,9 @@ bench_neo4j_start() {
     fi
     BENCH_NEO4J_DIR="$(mktemp -d "${TMPDIR:-/tmp}/engram-bench-neo4j.XXXXXX")"
     BENCH_NEO4J_OWNED=1
+    # Tells the benchmark scripts (child processes) that the server is a
+    # throwaway one of ours, so they may wipe it.
+    export BENCH_NEO4J_PRIVATE=1
     local pw uri
     pw="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
     bench_log "starting private Neo4j in $BENCH_NEO4J_DIR"
@@ -70,7 +73,7 @@ bench_neo4j_stop() {
     rm -rf "$BENCH_NEO4J_DIR"
     BENCH_NEO4J_OWNED=0
     BENCH_NEO4J_DIR=""
-    unset BENCH_NEO4J_URI BENCH_NEO4J_PASSWORD
+    unset BENCH_NEO4J_URI BENCH_NEO4J_PASSWORD BENCH_NEO4J_PRIVATE
 }
 
 bench_js_install() {
@@ -79,7 +82,7 @@ bench_js_install() {
     command -v npm >/dev/null || bench_die "npm not found"
     if [[ ! -d "$js/node_modules" || "$js/package.json" -nt "$js/node_modules" ]]; then
         bench_log "npm install in bench/js"
-        (cd "$js" && npm install --no-audit --no-fund --loglevel=error >&2) || bench_die "npm install failed"
+        (cd "$js" && npm install --no-package-lock --no-audit --no-fund --loglevel=error >&2) || bench_die "npm install failed"
         touch "$js/node_modules"
     fi
 }

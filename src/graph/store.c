@@ -9,6 +9,8 @@
  *   2  range indexes for history (EntityVersion/RelationVersion) and RELATES_TO.id
  *   3  full-text index over name, entityType, observations (LIST<STRING>)
  *   4  vector index on :Entity(embedding), name/dimensions/similarity from config
+ *   5  the full-text index recreated eventually consistent (a synchronous Lucene
+ *      update cost more than the rest of a create_entities commit)
  */
 #include "graph/graph_int.h"
 
@@ -69,6 +71,13 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
     o.embedding_model = env_str("OPENAI_EMBEDDING_MODEL", o.embedding_model);
     o.changed_by = env_str("ENGRAM_CHANGED_BY", NULL);
     o.database = env_str("NEO4J_DATABASE", NULL);
+    const char *sub = env_str("ENGRAM_SEARCH_SUBSTRING", "1");
+    if (strcmp(sub, "0") == 0 || strcmp(sub, "false") == 0)
+        o.substring_search = false;
+    else if (strcmp(sub, "1") == 0 || strcmp(sub, "true") == 0)
+        o.substring_search = true;
+    else
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_SEARCH_SUBSTRING must be 0 or 1");
     const char *sim = env_str("NEO4J_SIMILARITY_FUNCTION", "cosine");
     if (strcmp(sim, "cosine") == 0)
         o.similarity = GRAPH_SIM_COSINE;
@@ -277,8 +286,18 @@ json_t *graph_entity_out(json_t *e)
 {
     if (!json_is_object(e))
         return e;
-    if (!json_is_array(json_object_get(e, "observations")))
+    json_t *obs = json_object_get(e, "observations");
+    if (json_is_string(obs)) {
+        /* memento stored observations as JSON text: decode, never crash (issue #118). */
+        json_t *dec = json_loads(json_string_value(obs), 0, NULL);
+        if (!json_is_array(dec)) {
+            json_decref(dec);
+            dec = json_pack("[O]", obs);
+        }
+        json_object_set_new(e, "observations", dec ? dec : json_array());
+    } else if (!json_is_array(obs)) {
         json_object_set_new(e, "observations", json_array());
+    }
     if (json_object_get(e, "validTo") == NULL)
         json_object_set_new(e, "validTo", json_null());
     if (json_object_get(e, "changedBy") == NULL)
@@ -510,6 +529,32 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
                            "`vector.similarity_function`: '%s'}}",
                            opts->vector_index, opts->vector_dimensions,
                            opts->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine");
+    } else if (version == 5) {
+        /* Replace the synchronous full-text index by an eventually consistent
+         * one: a synchronous Lucene update cost ~15-20 ms per commit (measured),
+         * an order of magnitude more than the rest of a create.  Keyword search
+         * may lag a write by a moment; the substring pass covers fresh writes. */
+        char **v = eg_calloc(2, sizeof *v);
+        eg_buf b2 = EG_BUF_INIT(4096);
+        if (v == NULL)
+            return graph_oom(err);
+        rc = eg_buf_printf(&b, "DROP INDEX %s IF EXISTS", opts->fulltext_index);
+        rc |= eg_buf_printf(&b2,
+                            "CREATE FULLTEXT INDEX %s IF NOT EXISTS FOR (e:Entity) "
+                            "ON EACH [e.name, e.entityType, e.observations] "
+                            "OPTIONS {indexConfig: {`fulltext.eventually_consistent`: true}}",
+                            opts->fulltext_index);
+        v[0] = rc ? NULL : eg_buf_detach(&b, NULL);
+        v[1] = rc ? NULL : eg_buf_detach(&b2, NULL);
+        eg_buf_free(&b);
+        eg_buf_free(&b2);
+        if (v[0] == NULL || v[1] == NULL) {
+            graph_strv_free(v, 2);
+            return graph_oom(err);
+        }
+        *stmts_out = v;
+        *n_out = 2;
+        return 0;
     } else {
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "no graph migration %d", version);
     }
@@ -543,11 +588,17 @@ static int build4(const void *ctx, char ***out, size_t *n, eg_error *err)
     return graph_schema_statements(ctx, 4, out, n, err);
 }
 
+static int build5(const void *ctx, char ***out, size_t *n, eg_error *err)
+{
+    return graph_schema_statements(ctx, 5, out, n, err);
+}
+
 static const schema_migration GRAPH_MIGRATIONS[] = {
     {1, "live :Entity unique (namespace, name) and id", M1, NULL},
     {2, "history and relation indexes", M2, NULL},
     {3, "full-text index on name, entityType, observations", NULL, build3},
     {4, "vector index on :Entity(embedding) from configuration", NULL, build4},
+    {5, "full-text index made eventually consistent (commit latency)", NULL, build5},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)
