@@ -561,7 +561,8 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
 /* ---- complete ---- */
 
 /*
- * Fence and complete in one statement; the caller's writer then runs in the
+ * Fence and complete in one statement (returning only what a writer gets:
+ * the first seven job columns, in decode_job's order); the caller's writer then runs in the
  * same transaction and anything it reports superseded is flipped after.
  * A writer error rolls the whole transaction back, completions included.
  */
@@ -572,7 +573,7 @@ static const char *const Q_COMPLETE =
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
     "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
-    "RETURN l.idx, " JOB_COLS;
+    "RETURN l.idx, j.id, j.namespace, j.entity, j.version, j.model, j.dedupeKey, j.payload";
 
 /* The same without a writer: only which jobs were held. */
 static const char *const Q_COMPLETE_MIN =
