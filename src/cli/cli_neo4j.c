@@ -3,6 +3,7 @@
  */
 #include "cli/cli_neo4j.h"
 
+#include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
 
@@ -43,15 +44,33 @@ int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
     return rc;
 }
 
+/* The registry borrows the graph store's options: keep it for the process. */
+static graph_store *schema_graph;
+
 int cli_schema_register_all(eg_error *err)
 {
-    /* Each module adds its line here. */
+    /* Each module whose migrations need no settings adds its line here. */
     return queue_schema_register(err);
+}
+
+int cli_schema_register_graph(bolt_pool *pool, eg_error *err)
+{
+    if (!schema_graph) {
+        graph_opts go;
+        int rc = graph_opts_from_env(&go, err);
+        if (!rc)
+            rc = graph_store_new(&schema_graph, pool, NULL, &go, err);
+        if (rc)
+            return rc;
+    }
+    return graph_schema_register(schema_graph, err);
 }
 
 int cli_schema_startup(bolt_pool *pool, eg_error *err)
 {
     int rc = cli_schema_register_all(err);
+    if (!rc)
+        rc = cli_schema_register_graph(pool, err);
     if (!rc)
         rc = schema_apply(pool, NULL, NULL, err);
     if (rc)

@@ -25,8 +25,15 @@ void cli_neo4j_config(bolt_config *cfg);
  */
 int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err);
 
-/* Register every module's schema migrations (queue, graph, ...). */
+/* Register the schema migrations that need no settings (queue, ...). */
 int cli_schema_register_all(eg_error *err);
+
+/*
+ * Register the graph's migrations too: they depend on its settings (vector
+ * index name, dimensions, similarity: graph_opts_from_env).  pool is
+ * borrowed by the graph store the registry keeps for the process lifetime.
+ */
+int cli_schema_register_graph(bolt_pool *pool, eg_error *err);
 
 /*
  * At startup of anything that uses the database (worker, server): register

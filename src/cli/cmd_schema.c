@@ -58,8 +58,11 @@ int cli_cmd_schema(int argc, char **argv)
     }
     eg_error err = {0};
     bolt_pool *pool = NULL;
-    if (cli_schema_register_all(&err) || cli_open_pool(&pool, 4, &err))
+    if (cli_open_pool(&pool, 4, &err) || cli_schema_register_all(&err) ||
+        cli_schema_register_graph(pool, &err)) {
+        bolt_pool_free(pool);
         return cli_fail("schema", &err);
+    }
     schema_entry *e = NULL;
     size_t n = 0;
     int rc = strcmp(sub, "apply") == 0 ? schema_apply(pool, &e, &n, &err)
