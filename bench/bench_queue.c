@@ -597,11 +597,15 @@ int main(int argc, char **argv)
     if (nvec) {
         make_entities(nvec);
         for (int round = 0; round < rounds; round++) {
-            clear_vectors();
-            double raw = raw_floor(best_w, nvec);
-            int64_t got = entities_with_vectors();
-            if (got != (int64_t)nvec)
-                die("raw floor wrote the wrong number of vectors", NULL);
+            /* alternate which side goes first, so warm-up and drift hit both */
+            double raw = 0;
+            int64_t got = 0;
+            if (round % 2 == 0) {
+                clear_vectors();
+                raw = raw_floor(best_w, nvec);
+                if ((got = entities_with_vectors()) != (int64_t)nvec)
+                    die("raw floor wrote the wrong number of vectors", NULL);
+            }
             clear_vectors();
             char qn[QUEUE_NAME_MAX];
             queue_store *s = new_queue("vec", qn);
@@ -611,6 +615,14 @@ int main(int argc, char **argv)
             pass_result r = run_workers(s, best_w, (int64_t)nvec, true);
             got = entities_with_vectors();
             int64_t once = completed_once(qn);
+            if (round % 2 == 1) {
+                int64_t gotq = got;
+                clear_vectors();
+                raw = raw_floor(best_w, nvec);
+                if (entities_with_vectors() != (int64_t)nvec)
+                    die("raw floor wrote the wrong number of vectors", NULL);
+                got = gotq;
+            }
             fprintf(stderr, "round %d: raw floor=%.0f jobs/s vector=%.0f jobs/s (ratio %.3f) vectors=%lld "
                             "completed_once=%lld (worker time: lease %.2f s, complete+write %.2f s)\n",
                     round + 1, raw, r.jobs_s, raw / r.jobs_s, (long long)got, (long long)once, r.lease_s,
