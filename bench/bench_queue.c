@@ -551,7 +551,7 @@ int main(int argc, char **argv)
     /* (1) queue only */
     double best = 0, best_enq = 0, best_p50 = 0, best_p99 = 0;
     int best_w = 0;
-    printf("{\"phase\":\"queue\",\"jobs\":%zu,\"batch\":%zu,\"runs\":[", njobs, g_batch);
+
     for (int i = 0; i < nws; i++) {
         char qn[QUEUE_NAME_MAX];
         queue_store *s = new_queue("noop", qn);
@@ -565,9 +565,9 @@ int main(int argc, char **argv)
                         "p99=%.1f ms completed_once=%lld lost=%lld errors=%lld\n",
                 ws[i], enq, r.jobs_s, r.p50_ms, r.p99_ms, (long long)once, (long long)r.lost,
                 (long long)r.errors);
-        printf("%s{\"workers\":%d,\"enqueue_jobs_s\":%.0f,\"claim_complete_jobs_s\":%.0f,"
-               "\"claim_p50_ms\":%.2f,\"claim_p99_ms\":%.2f}",
-               i ? "," : "", ws[i], enq, r.jobs_s, r.p50_ms, r.p99_ms);
+        printf("{\"phase\":\"queue\",\"jobs\":%zu,\"batch\":%zu,\"workers\":%d,\"enqueue_jobs_s\":%.0f,"
+               "\"claim_complete_jobs_s\":%.0f,\"claim_p50_ms\":%.2f,\"claim_p99_ms\":%.2f}\n",
+               njobs, g_batch, ws[i], enq, r.jobs_s, r.p50_ms, r.p99_ms);
         fflush(stdout);
         if (once != (int64_t)njobs || r.lost || r.errors)
             die("a job was lost or completed twice", NULL);
@@ -582,7 +582,6 @@ int main(int argc, char **argv)
         drop_queue(qn);
         queue_store_free(s);
     }
-    printf("]}\n");
     /* (2) latency */
     lat_result lat = {0};
     if (nlat) {
