@@ -817,8 +817,8 @@ static void t_dedupe_race(void **state)
     assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, NULL), 0);
     assert_int_equal(n, 1);
     queue_jobs_free(jobs, n);
-    printf("stress: dedupe_race_%s threads=%d jobs=%zu created=%d duplicates=%d lost=%d\n",
-           g_fx->name, T, n, created, (int)n - 1, n == 0);
+    printf("stress: dedupe_race_%s jobs=%zu duplicates=%d lost=%d threads=%d created=%d\n", g_fx->name, n,
+           (int)n - 1 + (created - 1), n == 0, T, created);
     done(s);
 }
 
