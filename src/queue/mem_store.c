@@ -503,14 +503,17 @@ static int mem_complete(queue_store *s, const char *owner, const queue_lease_ref
     size_t nh = 0;
     for (size_t i = 0; i < n; i++) {
         queue_job *j = held(m, owner, leases[i].id, leases[i].token);
-        /* a lease named twice in one call counts once */
-        for (size_t k = 0; j && k < nh; k++)
-            if (hj[k] == j)
-                j = NULL;
         if (outcome_out)
             outcome_out[i] = j ? QUEUE_OUT_OK : QUEUE_OUT_LOST;
-        if (!j)
+        if (!j) {
+            /* completed earlier under this very lease (a retried call): report it */
+            queue_job *d = h_get(&m->by_id, leases[i].id);
+            if (d && outcome_out && (d->state == QUEUE_COMPLETED || d->state == QUEUE_SUPERSEDED) &&
+                d->lease_owner && d->lease_token && !strcmp(d->lease_owner, owner) &&
+                !strcmp(d->lease_token, leases[i].token))
+                outcome_out[i] = d->state == QUEUE_SUPERSEDED ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK;
             continue;
+        }
         if ((rc = copy_job(&copies[nh], j))) {
             pthread_mutex_unlock(&m->mu);
             rc = OOM(err);
@@ -531,7 +534,7 @@ static int mem_complete(queue_store *s, const char *owner, const queue_lease_ref
     for (size_t k = 0; k < nh; k++) {
         hj[k]->state = sup[k] ? QUEUE_SUPERSEDED : QUEUE_COMPLETED;
         hj[k]->completed_at = hj[k]->updated_at = hj[k]->run_at = now;
-        clear_lease(hj[k]);
+        /* owner and token stay: "completed under this lease" (idempotent retry) */
         if (outcome_out)
             outcome_out[idx[k]] = sup[k] ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK;
     }

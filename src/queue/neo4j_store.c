@@ -570,20 +570,31 @@ static const char *const Q_COMPLETE =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
     "SET j.queue = j.queue "
-    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
-    "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
-    "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
-    "RETURN l.idx, j.id, j.namespace, j.entity, j.version, j.model, j.dedupeKey, j.payload";
+    "WITH j, l WHERE j.leaseOwner = $owner AND j.leaseToken = l.token "
+    "  AND j.state IN ['leased', 'completed', 'superseded'] "
+    /* already completed under this very lease: a retried unit of work whose
+     * first COMMIT went through; report it, change nothing */
+    "WITH j, l, j.state <> 'leased' AS again, j.state AS was "
+    "SET j.state = CASE WHEN again THEN was ELSE 'completed' END, "
+    "    j.runAt = CASE WHEN again THEN j.runAt ELSE timestamp() END, "
+    "    j.completedAt = CASE WHEN again THEN j.completedAt ELSE timestamp() END, "
+    "    j.updatedAt = CASE WHEN again THEN j.updatedAt ELSE timestamp() END "
+    "RETURN l.idx, again, was, j.id, j.namespace, j.entity, j.version, j.model, j.dedupeKey, "
+    "  j.payload";
 
 /* The same without a writer: only which jobs were held. */
 static const char *const Q_COMPLETE_MIN =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
     "SET j.queue = j.queue "
-    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
-    "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
-    "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
-    "RETURN l.idx, j.id";
+    "WITH j, l WHERE j.leaseOwner = $owner AND j.leaseToken = l.token "
+    "  AND j.state IN ['leased', 'completed', 'superseded'] "
+    "WITH j, l, j.state <> 'leased' AS again, j.state AS was "
+    "SET j.state = CASE WHEN again THEN was ELSE 'completed' END, "
+    "    j.runAt = CASE WHEN again THEN j.runAt ELSE timestamp() END, "
+    "    j.completedAt = CASE WHEN again THEN j.completedAt ELSE timestamp() END, "
+    "    j.updatedAt = CASE WHEN again THEN j.updatedAt ELSE timestamp() END "
+    "RETURN l.idx, again, was, j.id";
 
 static const char *const Q_SUPERSEDE =
     PFX "UNWIND $ids AS id MATCH (j:EmbedJob {id: id}) "
@@ -600,21 +611,20 @@ typedef struct complete_ctx {
     size_t *idx;       /* jv row k -> input index */
     bool *seen;        /* per input index */
     bool *sup;
+    queue_outcome *prior;  /* per input: completed earlier under this lease (retried unit) */
 } complete_ctx;
 
 static int complete_row(const bolt_value *rec, void *ctx, eg_error *err)
 {
     complete_ctx *c = ctx;
     int64_t i = bolt_value_int(bolt_value_at(rec, 0), -1);
-    /* A job named twice in one call: the first row wins, the rest are lost. */
     if (i < 0 || (size_t)i >= c->n)
         return 0;
-    const char *id = bolt_value_cstr(bolt_value_at(rec, 1));
-    if (!id)
+    if (bolt_value_bool(bolt_value_at(rec, 1), false)) {
+        const char *was = bolt_value_cstr(bolt_value_at(rec, 2));
+        c->prior[i] = was && strcmp(was, "superseded") == 0 ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK;
         return 0;
-    for (size_t k = 0; k < c->jv.n; k++)
-        if (strcmp(c->jv.v[k].id, id) == 0)
-            return 0;
+    }
     int rc = push_job_row(rec, &c->jv, err);
     if (rc)
         return rc;
@@ -627,8 +637,10 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
 {
     complete_ctx *c = payload;
     job_vec_reset(&c->jv);
-    c->jv.col = 1;
+    c->jv.col = 3;
     memset(c->seen, 0, c->n * sizeof *c->seen);
+    for (size_t i = 0; i < c->n; i++)
+        c->prior[i] = QUEUE_OUT_LOST;
     memset(c->sup, 0, c->n * sizeof *c->sup);
     char fence[QUEUE_TOKEN_MAX];
     new_fence(fence);
@@ -688,15 +700,16 @@ static int neo_complete(queue_store *s, const char *owner, const queue_lease_ref
     c.idx = eg_calloc(n, sizeof *c.idx);
     c.seen = eg_calloc(n, sizeof *c.seen);
     c.sup = eg_calloc(n, sizeof *c.sup);
+    c.prior = eg_calloc(n, sizeof *c.prior);
     int rc;
-    if (!c.idx || !c.seen || !c.sup) {
+    if (!c.idx || !c.seen || !c.sup || !c.prior) {
         rc = OOM(err);
         goto out;
     }
     rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, complete_work, &c, err);
     if (!rc && outcome_out) {
         for (size_t i = 0; i < n; i++)
-            outcome_out[i] = QUEUE_OUT_LOST;
+            outcome_out[i] = c.prior[i];
         for (size_t k = 0; k < c.jv.n; k++)
             outcome_out[c.idx[k]] = c.sup[k] ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK;
     }
@@ -705,6 +718,7 @@ out:
     eg_free(c.idx);
     eg_free(c.seen);
     eg_free(c.sup);
+    eg_free(c.prior);
     return rc;
 }
 

@@ -351,8 +351,26 @@ static void t_complete(void **state)
     }
     assert_int_equal(oc[2], QUEUE_OUT_LOST);
     assert_int_equal(state_of(s, jobs[0].id), QUEUE_LEASED);
-    /* completing twice: the second is lost (the lease ended) */
-    assert_int_equal(queue_complete(s, "w1", &refs[1], 1, NULL, NULL, oc, NULL), 0);
+    /* completing again under the same lease (a retried call) reports what
+     * happened and runs no writer; nothing changes */
+    w = (writer_ctx){0};
+    assert_int_equal(queue_complete(s, "w1", &refs[1], 2, writer, &w, oc, NULL), 0);
+    assert_int_equal(w.calls, 0);
+    for (int i = 0; i < 2; i++) {
+        const char *ent = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(jobs[k].id, refs[1 + i].id) == 0)
+                ent = jobs[k].entity;
+        assert_int_equal(oc[i], strcmp(ent, "b") == 0 ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK);
+        assert_int_equal(state_of(s, refs[1 + i].id), strcmp(ent, "b") == 0 ? QUEUE_SUPERSEDED : QUEUE_COMPLETED);
+    }
+    /* but a failure or release after completion finds no lease */
+    bool lost_rel = false;
+    assert_int_equal(queue_release(s, "w1", &refs[1], 1, 0, &lost_rel, NULL), 0);
+    assert_true(lost_rel);
+    /* and a forged token on a completed job is lost */
+    queue_lease_ref forged = {refs[1].id, "forged"};
+    assert_int_equal(queue_complete(s, "w1", &forged, 1, NULL, NULL, oc, NULL), 0);
     assert_int_equal(oc[0], QUEUE_OUT_LOST);
     /* another owner with the right token cannot complete */
     assert_int_equal(queue_complete(s, "w2", &refs[0], 1, NULL, NULL, oc, NULL), 0);
@@ -362,7 +380,7 @@ static void t_complete(void **state)
     queue_job j = get_job(s, jobs[0].id);
     assert_int_equal(j.state, QUEUE_COMPLETED);
     assert_true(j.completed_at > 0);
-    assert_null(j.lease_token);
+    assert_string_equal(j.lease_owner, "w1"); /* completed by, under that lease */
     queue_job_clear(&j);
     queue_jobs_free(jobs, n);
     done(s);
