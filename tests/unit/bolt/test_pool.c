@@ -280,6 +280,49 @@ static void test_bolt_pool__budget_exhausted(void **state)
     fake_bolt_free(fb); /* the script does not run to its end: not checked */
 }
 
+/* AuthorizationExpired: the connection is dropped and the work retried on a new one. */
+static void test_bolt_pool__authorization_expired_reconnects(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, BEGIN);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_failure(fb, "Neo.ClientError.Security.AuthorizationExpired", "expired");
+    fake_bolt_ignored(fb);
+    fake_bolt_expect(fb, RESET);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_accept(fb);
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, BEGIN);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_success(fb, "{\"fields\":[]}");
+    fake_bolt_success(fb, "{}");
+    fake_bolt_expect(fb, COMMIT);
+    fake_bolt_success(fb, "{}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_pool *p;
+    eg_error err;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    work w = {0};
+    bolt_retry_opts ro = BOLT_RETRY_OPTS_INIT;
+    ro.initial_delay_ms = 5;
+    assert_rc(bolt_pool_execute_write(p, NULL, &ro, unit_of_work, &w, &err), 0);
+    assert_int_equal(w.calls, 2);
+    bolt_pool_stats st;
+    bolt_pool_get_stats(p, &st);
+    assert_int_equal(st.opened, 2);
+    assert_int_equal(st.closed, 1);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_bolt_pool__client_error_not_retried),
         cmocka_unit_test(test_bolt_pool__connection_loss_retried),
         cmocka_unit_test(test_bolt_pool__budget_exhausted),
+        cmocka_unit_test(test_bolt_pool__authorization_expired_reconnects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
