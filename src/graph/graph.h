@@ -189,8 +189,20 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
 void graph_strv_free(char **v, size_t n);
 
 /*
- * Register, schema_apply() everything registered, then wait until all
- * indexes are ONLINE (timeout_ms 0: 60 s).  Convenience for tests and start-up.
+ * Verify that the database's indexes match the configuration: the vector
+ * index exists on :Entity(embedding) with the configured dimensions and
+ * similarity, and the full-text index exists.  CREATE ... IF NOT EXISTS
+ * keeps an older index silently (memento users with 1536 dimensions who set
+ * 3072), so this is what turns that into an error: EG_ECONFLICT with a
+ * message saying what to do.  *report_out (may be NULL) is a *new* object
+ * {vectorIndex, fulltextIndex, ok, problem?}.
+ */
+int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err);
+
+/*
+ * Register, schema_apply() everything registered, wait until all indexes
+ * are ONLINE (timeout_ms 0: 60 s), then graph_schema_check().  Convenience
+ * for tests and start-up.
  */
 int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err);
 

@@ -1039,6 +1039,7 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(graph_debug_embedding_config(g_graph, &r, &res, &err), 0);
     assert_int_equal(jint(json_object_get(res, "counts"), "entities"), 3);
     assert_int_equal(jint(json_object_get(res, "counts"), "currentEmbedding"), 2);
+    assert_true(json_is_true(json_object_get(json_object_get(res, "schemaCheck"), "ok")));
     json_decref(res);
     assert_int_equal(graph_diagnose_vector_search(g_graph, &r, &res, &err), 0);
     assert_true(json_is_true(json_object_get(json_object_get(res, "probe"), "ok")));
@@ -1113,6 +1114,41 @@ static void test_graph_store__jobs_enqueued(void **state)
     eg_free(v);
 }
 
+static void test_graph_store__schema_check(void **state)
+{
+    (void)state;
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *rep = NULL;
+    assert_int_equal(graph_schema_check(g_graph, &rep, &err), 0);
+    assert_true(json_is_true(json_object_get(rep, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "vectorIndex"), "dimensions")),
+                     (json_int_t)g_dims);
+    json_decref(rep);
+    /* A configuration that disagrees with the existing index is reported, not ignored. */
+    graph_opts o = *graph_store_opts(g_graph);
+    o.vector_dimensions = g_dims * 2;
+    graph_store *g2 = NULL;
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, &rep, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "dimensions"));
+    assert_false(json_is_true(json_object_get(rep, "ok")));
+    json_decref(rep);
+    graph_store_free(g2);
+    o = *graph_store_opts(g_graph);
+    o.similarity = o.similarity == GRAPH_SIM_COSINE ? GRAPH_SIM_EUCLIDEAN : GRAPH_SIM_COSINE;
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, NULL, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "similarity"));
+    graph_store_free(g2);
+    o = *graph_store_opts(g_graph);
+    o.vector_index = "no_such_index_here";
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, NULL, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "does not exist"));
+    graph_store_free(g2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1129,6 +1165,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__read_graph_paging),
         cmocka_unit_test(test_graph_store__semantic_and_hybrid),
         cmocka_unit_test(test_graph_store__jobs_enqueued),
+        cmocka_unit_test(test_graph_store__schema_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
