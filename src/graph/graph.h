@@ -174,7 +174,8 @@ typedef struct graph_page {
  * the validated index names being the only identifiers spliced into Cypher),
  * 5 the full-text index recreated eventually consistent.
  * The registry borrows the store's opts: keep the store alive while the
- * registry may apply them (or re-register).
+ * registry may apply them (or re-register).  Not thread-safe (one static
+ * module entry per process): call it from one thread at start-up.
  */
 int graph_schema_register(graph_store *g, eg_error *err);
 
