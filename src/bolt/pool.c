@@ -312,7 +312,8 @@ static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *
         pthread_mutex_lock(&p->mu);
         p->st.retries++;
         pthread_mutex_unlock(&p->mu);
-        eg_log(attempt >= 3 ? EG_LOG_WARNING : EG_LOG_DEBUG, "bolt",
+        /* Warn on the third failure and every tenth after it; debug otherwise. */
+        eg_log(attempt == 3 || (attempt > 3 && attempt % 10 == 0) ? EG_LOG_WARNING : EG_LOG_DEBUG, "bolt",
                "retrying a managed transaction in %lld ms (attempt %d failed: %s%s%s)", (long long)wait,
                attempt, e.neo4j_code, e.neo4j_code[0] ? ": " : "", e.message);
         eg_sleep_ms(wait);
