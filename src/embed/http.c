@@ -201,3 +201,52 @@ int embed_http_classify(const embed_http_reply *reply, embed_status *st)
     }
     return rc;
 }
+
+json_t *embed_request_new(const embed_provider *p, const char *const *texts, size_t n)
+{
+    json_t *req = json_object();
+    json_t *arr = json_array();
+    if (!req || !arr) {
+        json_decref(req);
+        json_decref(arr);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(texts[i]));
+    json_object_set_new(req, "model", json_string(p->model));
+    json_object_set_new(req, "input", arr);
+    return req;
+}
+
+int embed_post_json(embed_provider *p, const char *path, json_t *req, json_t **doc_out, embed_status *st)
+{
+    *doc_out = NULL;
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (!body)
+        return embed_status_set(st, EMBED_E_INPUT, 0, "request could not be encoded (invalid UTF-8?)");
+    size_t ul = strlen(p->base_url) + strlen(path) + 1;
+    char *url = eg_malloc(ul);
+    if (!url) {
+        free(body);
+        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+    }
+    snprintf(url, ul, "%s%s", p->base_url, path);
+    embed_http_reply r;
+    int rc = embed_http_post(p, url, body, &r, st);
+    free(body);
+    eg_free(url);
+    if (rc < 0)
+        return rc;
+    if (r.status < 200 || r.status > 299) {
+        rc = embed_http_classify(&r, st);
+        eg_buf_free(&r.body);
+        return rc;
+    }
+    json_error_t jerr;
+    *doc_out = json_loadb(r.body.ptr ? r.body.ptr : "", r.body.len, 0, &jerr);
+    eg_buf_free(&r.body);
+    if (!*doc_out)
+        return embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "malformed JSON from provider: %s", jerr.text);
+    return 0;
+}

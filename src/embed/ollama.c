@@ -18,52 +18,20 @@
 static int ollama_request(embed_provider *p, const char *const *texts, size_t n, float *out,
                           embed_status *st, long *tokens_out)
 {
-    json_t *req = json_object();
-    json_t *arr = json_array();
-    if (!req || !arr) {
-        json_decref(req);
-        json_decref(arr);
+    json_t *req = embed_request_new(p, texts, n);
+    if (!req)
         return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_string(texts[i]));
-    json_object_set_new(req, "model", json_string(p->model));
-    json_object_set_new(req, "input", arr);
     json_object_set_new(req, "truncate", json_true());
     if (p->send_dimensions)
         json_object_set_new(req, "dimensions", json_integer(p->dims));
-    char *body = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    if (!body)
-        return embed_status_set(st, EMBED_E_INPUT, 0, "request could not be encoded (invalid UTF-8?)");
-    size_t ul = strlen(p->base_url) + 16;
-    char *url = eg_malloc(ul);
-    if (!url) {
-        free(body);
-        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
-    }
-    snprintf(url, ul, "%s/api/embed", p->base_url);
-    embed_http_reply r;
-    int rc = embed_http_post(p, url, body, &r, st);
-    free(body);
-    eg_free(url);
+    json_t *doc = NULL;
+    int rc = embed_post_json(p, "/api/embed", req, &doc, st);
     if (rc < 0)
         return rc;
-    if (r.status < 200 || r.status > 299) {
-        rc = embed_http_classify(&r, st);
-        eg_buf_free(&r.body);
-        return rc;
-    }
-    json_error_t jerr;
-    json_t *doc = json_loadb(r.body.ptr ? r.body.ptr : "", r.body.len, 0, &jerr);
-    eg_buf_free(&r.body);
-    if (!doc)
-        return embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "malformed JSON from provider: %s",
-                                jerr.text);
     json_t *embs = json_object_get(doc, "embeddings");
     rc = 0;
     if (!json_is_array(embs) || json_array_size(embs) != n) {
-        rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status,
+        rc = embed_status_set(st, EMBED_E_TRANSIENT, 200,
                               "provider returned %zu embeddings for %zu inputs",
                               json_is_array(embs) ? json_array_size(embs) : 0, n);
         goto done;
@@ -72,14 +40,14 @@ static int ollama_request(embed_provider *p, const char *const *texts, size_t n,
         json_t *emb = json_array_get(embs, i);
         int v = embed_json_vector(emb, out + i * (size_t)p->dims, p->dims);
         if (v == EG_EINVAL) {
-            rc = embed_status_set(st, EMBED_E_CONFIG, (int)r.status,
+            rc = embed_status_set(st, EMBED_E_CONFIG, 200,
                                   "provider returned %zu dimensions, configured %d (set "
                                   "ENGRAM_EMBED_DIMENSIONS to match the model and the vector index)",
                                   json_array_size(emb), p->dims);
             goto done;
         }
         if (v < 0) {
-            rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "embedding %zu is not a number array",
+            rc = embed_status_set(st, EMBED_E_TRANSIENT, 200, "embedding %zu is not a number array",
                                   i);
             goto done;
         }

@@ -15,52 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int openai_request(embed_provider *p, const char *const *texts, size_t n, float *out,
-                          embed_status *st, long *tokens_out)
+static int openai_request_once(embed_provider *p, const char *const *texts, size_t n, float *out,
+                               embed_status *st, long *tokens_out)
 {
-    json_t *req = json_object();
-    json_t *arr = json_array();
-    if (!req || !arr) {
-        json_decref(req);
-        json_decref(arr);
+    json_t *req = embed_request_new(p, texts, n);
+    if (!req)
         return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_string(texts[i]));
-    json_object_set_new(req, "model", json_string(p->model));
-    json_object_set_new(req, "input", arr);
-    json_object_set_new(req, "encoding_format", json_string("float"));
+    json_object_set_new(req, "encoding_format", json_string(p->b64 ? "base64" : "float"));
     if (p->send_dimensions)
         json_object_set_new(req, "dimensions", json_integer(p->dims));
-    char *body = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    if (!body)
-        return embed_status_set(st, EMBED_E_INPUT, 0, "request could not be encoded (invalid UTF-8?)");
-    size_t ul = strlen(p->base_url) + 16;
-    char *url = eg_malloc(ul);
-    if (!url) {
-        free(body);
-        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
-    }
-    snprintf(url, ul, "%s/embeddings", p->base_url);
-    embed_http_reply r;
-    int rc = embed_http_post(p, url, body, &r, st);
-    free(body);
-    eg_free(url);
+    json_t *doc = NULL;
+    int rc = embed_post_json(p, "/embeddings", req, &doc, st);
     if (rc < 0)
         return rc;
-    if (r.status < 200 || r.status > 299) {
-        rc = embed_http_classify(&r, st);
-        eg_buf_free(&r.body);
-        return rc;
-    }
-    json_error_t jerr;
-    json_t *doc = json_loadb(r.body.ptr ? r.body.ptr : "", r.body.len, 0, &jerr);
-    eg_buf_free(&r.body);
-    if (!doc)
-        return embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "malformed JSON from provider: %s",
-                                jerr.text);
-    rc = 0;
     json_t *data = json_object_get(doc, "data");
     unsigned char *seen = eg_calloc(n ? n : 1, 1);
     if (!seen) {
@@ -68,7 +35,7 @@ static int openai_request(embed_provider *p, const char *const *texts, size_t n,
         goto done;
     }
     if (!json_is_array(data) || json_array_size(data) != n) {
-        rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status,
+        rc = embed_status_set(st, EMBED_E_TRANSIENT, 200,
                               "provider returned %zu embeddings for %zu inputs",
                               json_is_array(data) ? json_array_size(data) : 0, n);
         goto done;
@@ -78,22 +45,26 @@ static int openai_request(embed_provider *p, const char *const *texts, size_t n,
         json_t *jidx = json_object_get(item, "index");
         json_int_t idx = json_is_integer(jidx) ? json_integer_value(jidx) : (json_int_t)i;
         if (idx < 0 || (size_t)idx >= n || seen[idx]) {
-            rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "bad or repeated index %lld",
+            rc = embed_status_set(st, EMBED_E_TRANSIENT, 200, "bad or repeated index %lld",
                                   (long long)idx);
             goto done;
         }
         seen[idx] = 1;
         json_t *emb = json_object_get(item, "embedding");
-        int v = embed_json_vector(emb, out + (size_t)idx * (size_t)p->dims, p->dims);
+        float *row = out + (size_t)idx * (size_t)p->dims;
+        /* base64 when we asked for it; servers that ignore the parameter send floats */
+        int v = json_is_string(emb) ? embed_b64_vector(json_string_value(emb), json_string_length(emb), row, p->dims)
+                                    : embed_json_vector(emb, row, p->dims);
         if (v == EG_EINVAL) {
-            rc = embed_status_set(st, EMBED_E_CONFIG, (int)r.status,
+            size_t got = json_is_string(emb) ? json_string_length(emb) * 3 / 4 / 4 : json_array_size(emb);
+            rc = embed_status_set(st, EMBED_E_CONFIG, 200,
                                   "provider returned %zu dimensions, configured %d (set "
                                   "ENGRAM_EMBED_DIMENSIONS to match the model and the vector index)",
-                                  json_array_size(emb), p->dims);
+                                  got, p->dims);
             goto done;
         }
         if (v < 0) {
-            rc = embed_status_set(st, EMBED_E_TRANSIENT, (int)r.status, "embedding %lld is not a number array",
+            rc = embed_status_set(st, EMBED_E_TRANSIENT, 200, "embedding %lld is not a number array",
                                   (long long)idx);
             goto done;
         }
@@ -105,6 +76,19 @@ static int openai_request(embed_provider *p, const char *const *texts, size_t n,
 done:
     eg_free(seen);
     json_decref(doc);
+    return rc;
+}
+
+static int openai_request(embed_provider *p, const char *const *texts, size_t n, float *out, embed_status *st,
+                          long *tokens_out)
+{
+    int rc = openai_request_once(p, texts, n, out, st, tokens_out);
+    /* A compatible server that rejects base64: switch to floats for good. */
+    if (rc < 0 && p->b64 && st->kind == EMBED_E_INPUT && strstr(st->message, "encoding")) {
+        p->b64 = false;
+        embed_status_clear(st);
+        rc = openai_request_once(p, texts, n, out, st, tokens_out);
+    }
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -174,6 +175,11 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
     }
     if (rc == 1)
         cfg->dimensions = (int)v;
+    const char *enc = env_nonempty("ENGRAM_EMBED_ENCODING");
+    if (enc && strcmp(enc, "float") == 0)
+        cfg->float_encoding = true;
+    else if (enc && strcmp(enc, "base64") != 0)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_EMBED_ENCODING must be base64 or float");
     if ((rc = env_int("ENGRAM_EMBED_TIMEOUT_MS", 100, 3600000, &v, err)) < 0)
         return rc;
     if (rc == 1)
@@ -207,6 +213,7 @@ int embed_provider_new(embed_provider **out, const embed_config *cfg, eg_error *
         p->max_inputs = EMBED_OPENAI_MAX_INPUTS;
     p->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : EMBED_OPENAI_MAX_TOKENS;
     p->max_input_tokens = cfg->max_input_tokens > 0 ? cfg->max_input_tokens : EMBED_OPENAI_MAX_INPUT_TOKENS;
+    p->b64 = !cfg->float_encoding;
     if ((cfg->base_url && !(p->base_url = eg_strdup(cfg->base_url))) ||
         (cfg->api_key && !(p->api_key = eg_strdup(cfg->api_key))) ||
         !(p->model = eg_strdup(cfg->model ? cfg->model : "unknown"))) {
@@ -300,6 +307,38 @@ int embed_json_vector(const json_t *arr, float *out, int dims)
             return EG_EPROTO;
         out[i] = (float)d;
     }
+    return 0;
+}
+
+int embed_b64_vector(const char *b64, size_t len, float *out, int dims)
+{
+    size_t want = (size_t)dims * 4;
+    if (len % 4 != 0 || len == 0)
+        return EG_EPROTO;
+    size_t pad = (b64[len - 1] == '=') + (len > 1 && b64[len - 2] == '=');
+    size_t got = len / 4 * 3 - pad;
+    if (got != want)
+        return EG_EINVAL;
+    unsigned char *tmp = eg_malloc(len / 4 * 3 + 1);
+    if (!tmp)
+        return EG_ENOMEM;
+    int n = EVP_DecodeBlock(tmp, (const unsigned char *)b64, (int)len);
+    if (n < 0 || (size_t)n < want) {
+        eg_free(tmp);
+        return EG_EPROTO;
+    }
+    for (int i = 0; i < dims; i++) {
+        uint32_t u = (uint32_t)tmp[4 * i] | (uint32_t)tmp[4 * i + 1] << 8 | (uint32_t)tmp[4 * i + 2] << 16 |
+                     (uint32_t)tmp[4 * i + 3] << 24;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        if (!isfinite(f)) {
+            eg_free(tmp);
+            return EG_EPROTO;
+        }
+        out[i] = f;
+    }
+    eg_free(tmp);
     return 0;
 }
 

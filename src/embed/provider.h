@@ -80,6 +80,7 @@ typedef struct embed_config {
     int max_inputs;           /* per request; 0: 2048 (openai) / 512 (ollama) */
     long max_tokens;          /* estimated tokens per request; 0: 300000 */
     int max_input_tokens;     /* per input, longer text is truncated; 0: 8192 */
+    bool float_encoding;      /* openai: ask for JSON floats instead of base64 (ENGRAM_EMBED_ENCODING=float) */
 } embed_config;
 
 /*
@@ -92,7 +93,9 @@ typedef struct embed_config {
  *   OLLAMA_BASE_URL (http://127.0.0.1:11434), ENGRAM_OLLAMA_MODEL (nomic-embed-text)
  *   ENGRAM_EMBED_DIMENSIONS, else NEO4J_VECTOR_DIMENSIONS, else the model's
  *   default (offline: 1536, matching memento's index)
- *   ENGRAM_EMBED_TIMEOUT_MS, ENGRAM_EMBED_MAX_INPUTS, ENGRAM_EMBED_MAX_TOKENS
+ *   ENGRAM_EMBED_TIMEOUT_MS, ENGRAM_EMBED_MAX_INPUTS, ENGRAM_EMBED_MAX_TOKENS,
+ *   ENGRAM_EMBED_ENCODING (base64 | float; default base64, as the official
+ *   SDKs do: a quarter of the bytes and no float parsing)
  * Returns EG_EINVAL for an unknown provider name or a malformed number, and
  * for openai without a key.
  */

@@ -23,6 +23,7 @@ struct embed_provider {
     char *model;
     int dims;
     bool send_dimensions; /* openai text-embedding-3*, ollama when configured */
+    bool b64;             /* openai: ask for encoding_format=base64 (float32, 4x less to parse) */
     int timeout_ms;
     int max_inputs;
     long max_tokens;
@@ -50,6 +51,16 @@ typedef struct embed_http_reply {
 int embed_http_post(embed_provider *p, const char *url, const char *body,
                     embed_http_reply *reply, embed_status *st);
 
+/* {"model": p->model, "input": [texts]}: *new* JSON (NULL on OOM); callers add fields. */
+json_t *embed_request_new(const embed_provider *p, const char *const *texts, size_t n);
+
+/*
+ * POST req (*steals* it) to base_url + path.  On a 2xx answer parse it into
+ * *doc_out (*new*); otherwise classify (embed_http_classify) or report a
+ * transport/JSON failure in st.  Returns 0 or a negative code.
+ */
+int embed_post_json(embed_provider *p, const char *path, json_t *req, json_t **doc_out, embed_status *st);
+
 /*
  * Classify a non-2xx answer: kind, retryable, retry-after and the provider's
  * error code/message from the JSON body ({"error":{...}} or {"error":"..."}).
@@ -60,6 +71,10 @@ int embed_http_classify(const embed_http_reply *reply, embed_status *st);
 /* Copy a JSON array of numbers into out[dims]; EG_EPROTO when it is not one,
  * EG_EINVAL when the length differs from dims. */
 int embed_json_vector(const json_t *arr, float *out, int dims);
+
+/* Decode base64 little-endian float32 into out[dims]; EG_EINVAL on a size
+ * mismatch, EG_EPROTO when it is not base64 or holds non-finite values. */
+int embed_b64_vector(const char *b64, size_t len, float *out, int dims);
 
 /* Set st (kind, retryable from kind) and a message; returns the matching code. */
 int embed_status_set(embed_status *st, embed_errkind kind, int http_status, const char *fmt, ...)

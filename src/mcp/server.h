@@ -84,4 +84,10 @@ const char *mcp_server_protocol_version(const mcp_server *s);
 int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_fd, int out_fd,
                     eg_error *err);
 
+/*
+ * Streamable HTTP transport (transport_http.c): POST /mcp on 127.0.0.1:port
+ * with JSON responses, sessions, Origin checks; blocks until SIGINT/SIGTERM.
+ */
+int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, unsigned port, eg_error *err);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,12 +28,21 @@ typedef struct active_lease {
     bool lost;
 } active_lease;
 
+typedef struct batch_state batch_state;
+
 typedef struct worker_thread {
     struct worker_manager *m;
     int index;
     pthread_t th;
     bool started;
     embed_provider *p;
+    /* the completer: a one-slot hand-off from the worker thread */
+    pthread_t cth;
+    bool cstarted;
+    pthread_mutex_t cmu;
+    pthread_cond_t ccv;
+    batch_state *slot;
+    bool cquit;
 } worker_thread;
 
 struct worker_manager {
@@ -93,6 +103,8 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     o->stop_deadline_ms = 10000;
     o->unhealthy_failures = 5;
     o->stall_ms = 300000;
+    o->pipeline = true;
+    o->sync_timeout_ms = 5000;
     long v;
     int rc;
 #define ENV(name, lo, hi, field)                                  \
@@ -107,7 +119,11 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     ENV("ENGRAM_PROVIDER_ERROR_PAUSE_MS", 100, 86400000, provider_error_pause_ms)
     ENV("ENGRAM_WORKER_SHUTDOWN_MS", 0, 600000, stop_deadline_ms)
     ENV("ENGRAM_HEALTH_FAILURES", 1, 1000000, unhealthy_failures)
+    ENV("ENGRAM_WORKER_PIPELINE", 0, 1, pipeline)
+    ENV("ENGRAM_EMBED_SYNC_TIMEOUT_MS", 0, 600000, sync_timeout_ms)
 #undef ENV
+    const char *sv = getenv("ENGRAM_EMBED_SYNC");
+    o->sync = sv && (!strcmp(sv, "1") || !strcasecmp(sv, "true") || !strcasecmp(sv, "yes") || !strcasecmp(sv, "on"));
     if ((rc = env_long("ENGRAM_HEALTH_STALL_SECONDS", 1, 86400 * 30, &v, err)) < 0)
         return rc;
     if (rc == 1)
@@ -284,26 +300,85 @@ typedef enum route {
     ROUTE_RELEASE
 } route;
 
-static void process_batch(worker_thread *w, queue_job *jobs, size_t n)
+static void finish_batch(struct worker_manager *m, batch_state *b);
+
+/* One leased batch on its way: prepared (texts, vectors) by the worker
+ * thread, finished (completion transaction, failures, releases) by the
+ * worker's completer thread, so the next batch's provider call overlaps the
+ * previous batch's database work. */
+struct batch_state {
+    queue_job *jobs;
+    size_t n;
+    worker_item *items;
+    route *rt;
+    embed_status *per;
+    bool *done;
+    float *vecs;
+    const char **texts;
+    size_t *tmap;
+    float *tvecs;
+    embed_status *tper;
+    queue_lease_ref *refs;
+    queue_failure *fails;
+    queue_outcome *outs;
+    bool *lost;
+    char (*msgs)[300];
+    int64_t release_delay;
+    int64_t tb0, tb1, tb2;
+};
+
+static void batch_free(batch_state *b)
+{
+    if (!b)
+        return;
+    worker_items_clear(b->items, b->n);
+    eg_free(b->items);
+    eg_free(b->rt);
+    eg_free(b->per);
+    eg_free(b->done);
+    eg_free(b->vecs);
+    eg_free(b->texts);
+    eg_free(b->tmap);
+    eg_free(b->tvecs);
+    eg_free(b->tper);
+    eg_free(b->refs);
+    eg_free(b->fails);
+    eg_free(b->outs);
+    eg_free(b->lost);
+    eg_free(b->msgs);
+    queue_jobs_free(b->jobs, b->n);
+    eg_free(b);
+}
+
+/* Steps 1 and 2: load texts, get vectors (no transaction open).  Takes the
+ * jobs array.  NULL only when even the state could not be allocated. */
+static batch_state *prepare_batch(worker_thread *w, queue_job *jobs, size_t n)
 {
     worker_manager *m = w->m;
+    batch_state *b = eg_calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->jobs = jobs;
+    b->n = n;
+    int64_t tb0 = eg_mono_us(), tb1 = tb0;
+    b->tb0 = tb0;
     eg_error err;
     eg_error_clear(&err);
     size_t dims = (size_t)m->dims;
-    worker_item *items = eg_calloc(n, sizeof *items);
-    route *rt = eg_calloc(n, sizeof *rt);
-    embed_status *per = eg_calloc(n, sizeof *per);
-    bool *done = eg_calloc(n, sizeof *done);
-    float *vecs = eg_malloc(n * dims * sizeof *vecs);
-    const char **texts = eg_calloc(n, sizeof *texts);
-    size_t *tmap = eg_calloc(n, sizeof *tmap);
-    float *tvecs = eg_malloc(n * dims * sizeof *tvecs);
-    embed_status *tper = eg_calloc(n, sizeof *tper);
-    queue_lease_ref *refs = eg_calloc(n, sizeof *refs);
-    queue_failure *fails = eg_calloc(n, sizeof *fails);
-    queue_outcome *outs = eg_calloc(n, sizeof *outs);
-    bool *lost = eg_calloc(n, sizeof *lost);
-    char (*msgs)[300] = eg_calloc(n, sizeof *msgs);
+    worker_item *items = b->items = eg_calloc(n, sizeof *items);
+    route *rt = b->rt = eg_calloc(n, sizeof *rt);
+    embed_status *per = b->per = eg_calloc(n, sizeof *per);
+    bool *done = b->done = eg_calloc(n, sizeof *done);
+    float *vecs = b->vecs = eg_malloc(n * dims * sizeof *vecs);
+    const char **texts = b->texts = eg_calloc(n, sizeof *texts);
+    size_t *tmap = b->tmap = eg_calloc(n, sizeof *tmap);
+    float *tvecs = b->tvecs = eg_malloc(n * dims * sizeof *tvecs);
+    embed_status *tper = b->tper = eg_calloc(n, sizeof *tper);
+    queue_lease_ref *refs = b->refs = eg_calloc(n, sizeof *refs);
+    queue_failure *fails = b->fails = eg_calloc(n, sizeof *fails);
+    queue_outcome *outs = b->outs = eg_calloc(n, sizeof *outs);
+    bool *lost = b->lost = eg_calloc(n, sizeof *lost);
+    char (*msgs)[300] = b->msgs = eg_calloc(n, sizeof *msgs);
     embed_status batch;
     embed_status_clear(&batch);
     int64_t release_delay = 0;
@@ -328,6 +403,7 @@ static void process_batch(worker_thread *w, queue_job *jobs, size_t n)
         release_delay = 1000;
         goto route_all;
     }
+    tb1 = eg_mono_us();
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         rt[i] = ROUTE_COMPLETE;
@@ -399,7 +475,32 @@ static void process_batch(worker_thread *w, queue_job *jobs, size_t n)
         }
     }
 
-route_all:;
+route_all:
+    b->release_delay = release_delay;
+    b->tb1 = tb1;
+    b->tb2 = eg_mono_us();
+    return b;
+}
+
+/* Steps 3 to 5: complete, fail, release; then forget the leases.  Frees b. */
+static void finish_batch(worker_manager *m, batch_state *b)
+{
+    queue_job *jobs = b->jobs;
+    size_t n = b->n;
+    worker_item *items = b->items;
+    route *rt = b->rt;
+    embed_status *per = b->per;
+    bool *done = b->done;
+    float *vecs = b->vecs;
+    queue_lease_ref *refs = b->refs;
+    queue_failure *fails = b->fails;
+    queue_outcome *outs = b->outs;
+    bool *lost = b->lost;
+    char (*msgs)[300] = b->msgs;
+    int64_t release_delay = b->release_delay;
+    int64_t tb0 = b->tb0, tb1 = b->tb1, tb2 = b->tb2, tb3;
+    eg_error err;
+    eg_error_clear(&err);
     /* 3. complete in one transaction (queue fence + version fence) */
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -466,6 +567,17 @@ route_all:;
         eg_free(cmap);
         pthread_cond_broadcast(&m->done_cv);
     }
+    tb3 = eg_mono_us();
+    (void)tb0;
+    if (eg_log_enabled(EG_LOG_DEBUG)) {
+        char a[24], lb[24], c[24], d[24];
+        snprintf(a, sizeof a, "%zu", n);
+        snprintf(lb, sizeof lb, "%lld", (long long)(tb1 - tb0) / 1000);
+        snprintf(c, sizeof c, "%lld", (long long)(tb2 - tb1) / 1000);
+        snprintf(d, sizeof d, "%lld", (long long)(tb3 - tb2) / 1000);
+        eg_log_fields(EG_LOG_DEBUG, "worker", "batch timings", "jobs", a, "load_ms", lb, "embed_ms", c,
+                      "complete_ms", d, NULL);
+    }
 
     /* 4. failures */
     size_t nf = 0;
@@ -530,21 +642,7 @@ route_all:;
     pthread_mutex_lock(&m->mu);
     m->st.batches++;
     pthread_mutex_unlock(&m->mu);
-    worker_items_clear(items, n);
-    eg_free(items);
-    eg_free(rt);
-    eg_free(per);
-    eg_free(done);
-    eg_free(vecs);
-    eg_free(texts);
-    eg_free(tmap);
-    eg_free(tvecs);
-    eg_free(tper);
-    eg_free(refs);
-    eg_free(fails);
-    eg_free(outs);
-    eg_free(lost);
-    eg_free(msgs);
+    batch_free(b);
 }
 
 /* ---- threads ---------------------------------------------------------- */
@@ -564,11 +662,49 @@ static void idle_wait(worker_manager *m, int64_t ms)
     pthread_mutex_unlock(&m->mu);
 }
 
+static void *completer_main(void *arg)
+{
+    worker_thread *w = arg;
+    pthread_mutex_lock(&w->cmu);
+    for (;;) {
+        while (!w->slot && !w->cquit)
+            pthread_cond_wait(&w->ccv, &w->cmu);
+        if (!w->slot)
+            break;
+        batch_state *b = w->slot;
+        pthread_mutex_unlock(&w->cmu);
+        finish_batch(w->m, b);
+        pthread_mutex_lock(&w->cmu);
+        w->slot = NULL;
+        pthread_cond_broadcast(&w->ccv);
+    }
+    pthread_mutex_unlock(&w->cmu);
+    return NULL;
+}
+
+/* Give a prepared batch to the completer (waits while it is busy with the
+ * previous one), or finish it here when there is no completer. */
+static void hand_off(worker_thread *w, batch_state *b)
+{
+    if (!w->cstarted) {
+        finish_batch(w->m, b);
+        return;
+    }
+    pthread_mutex_lock(&w->cmu);
+    while (w->slot)
+        pthread_cond_wait(&w->ccv, &w->cmu);
+    w->slot = b;
+    pthread_cond_broadcast(&w->ccv);
+    pthread_mutex_unlock(&w->cmu);
+}
+
 static void *worker_main(void *arg)
 {
     worker_thread *w = arg;
     worker_manager *m = w->m;
     int64_t backoff = 0;
+    if (m->o.pipeline && pthread_create(&w->cth, NULL, completer_main, w) == 0)
+        w->cstarted = true;
     while (!atomic_load(&m->stopping)) {
         /* No point holding leases while the provider is paused. */
         if (worker_throttle_wait_unpaused(m->throttle, eg_mono_ms() + 200) == EG_ETIMEOUT)
@@ -593,8 +729,21 @@ static void *worker_main(void *arg)
         }
         if (register_leases(m, jobs, n) < 0)
             EG_WARN("worker", "out of memory tracking leases; %zu jobs run without heartbeat", n);
-        process_batch(w, jobs, n);
-        queue_jobs_free(jobs, n);
+        batch_state *b = prepare_batch(w, jobs, n);
+        if (!b) {
+            /* not even the state: forget the leases, they expire and return */
+            unregister_leases(m, jobs, n);
+            queue_jobs_free(jobs, n);
+            continue;
+        }
+        hand_off(w, b);
+    }
+    if (w->cstarted) {
+        pthread_mutex_lock(&w->cmu);
+        w->cquit = true;
+        pthread_cond_broadcast(&w->ccv);
+        pthread_mutex_unlock(&w->cmu);
+        pthread_join(w->cth, NULL);
     }
     return NULL;
 }
@@ -637,10 +786,23 @@ static void *heartbeat_main(void *arg)
                         eg_log_fields(EG_LOG_WARNING, "worker", "heartbeat failed", "error", err.message, NULL);
                         next_hb = now + hb / 4 + 1; /* try again soon: leases are at stake */
                     } else {
-                        for (size_t i = 0; i < n; i++)
-                            if (lost[i])
+                        /* A lease completed while the heartbeat ran shows as lost: only
+                         * the ones still registered afterwards really are. */
+                        pthread_mutex_lock(&m->mu);
+                        for (size_t i = 0; i < n; i++) {
+                            if (!lost[i])
+                                continue;
+                            bool still = false;
+                            for (size_t k = 0; k < m->nactive && !still; k++)
+                                still = strcmp(m->active[k].id, snap[i].id) == 0 &&
+                                        strcmp(m->active[k].token, snap[i].token) == 0;
+                            if (still) {
+                                m->st.lost_heartbeats++;
                                 eg_log_fields(EG_LOG_WARNING, "worker", "lease lost (heartbeat)", "job",
                                               snap[i].id, NULL);
+                            }
+                        }
+                        pthread_mutex_unlock(&m->mu);
                     }
                 }
                 eg_free(refs);
@@ -736,6 +898,8 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
     for (int i = 0; i < (m->nw ? m->nw : 1); i++) {
         m->w[i].m = m;
         m->w[i].index = i;
+        pthread_mutex_init(&m->w[i].cmu, NULL);
+        pthread_cond_init(&m->w[i].ccv, NULL);
         if ((rc = embed_provider_new(&m->w[i].p, ecfg, err)) < 0)
             goto fail;
         embed_provider_set_gate(m->w[i].p, worker_throttle_gate(m->throttle));
@@ -879,8 +1043,13 @@ void worker_manager_free(worker_manager *m)
         return;
     if (m->started && !m->stopped)
         worker_manager_stop(m, 0);
-    for (int i = 0; m->w && i < (m->nw ? m->nw : 1); i++)
+    for (int i = 0; m->w && i < (m->nw ? m->nw : 1); i++) {
         embed_provider_free(m->w[i].p);
+        if (m->w[i].m) {
+            pthread_mutex_destroy(&m->w[i].cmu);
+            pthread_cond_destroy(&m->w[i].ccv);
+        }
+    }
     eg_free(m->w);
     worker_throttle_free(m->throttle);
     eg_free(m->recent);

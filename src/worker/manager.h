@@ -20,6 +20,11 @@
  *                                  everyone, health red
  *                   shutdown     ─► release(0)
  *
+ * With `pipeline` (default) each worker has a completer thread: the worker
+ * hands a prepared batch over and leases/embeds the next one while the
+ * completer runs the completion transaction, so provider time and database
+ * time overlap (a worker holds at most two batches).
+ *
  * A heartbeat thread extends every lease the process holds each
  * heartbeat_ms and reclaims expired leases (any process's) every
  * reclaim_ms, so jobs of a worker killed with kill -9 come back.
@@ -70,6 +75,11 @@ typedef struct worker_opts {
     int64_t stop_deadline_ms;   /* ENGRAM_WORKER_SHUTDOWN_MS, 10000 */
     int unhealthy_failures;     /* consecutive failed provider calls for red; 5 */
     int64_t stall_ms;           /* ENGRAM_HEALTH_STALL_SECONDS x 1000, 300000 */
+    bool sync;                  /* ENGRAM_EMBED_SYNC (0): mutations wait for their vectors (the
+                                   server calls worker_manager_wait_jobs after commit) */
+    int64_t sync_timeout_ms;    /* ENGRAM_EMBED_SYNC_TIMEOUT_MS, 5000: then asynchronous */
+    bool pipeline;              /* ENGRAM_WORKER_PIPELINE, 1: a completer thread per worker finishes
+                                   batch k while the worker embeds batch k+1 */
     const char *owner;          /* NULL: host:pid:random */
     worker_throttle_opts throttle; /* from worker_throttle_opts_from_env */
     bool own_throttle;          /* set by worker_opts_from_env */
@@ -78,7 +88,8 @@ typedef struct worker_opts {
 /*
  * Defaults, then the environment (ENGRAM_WORKERS, ENGRAM_WORKER_BATCH,
  * ENGRAM_WORKER_POLL_MS, ENGRAM_EMBED_RETRIES, ENGRAM_PROVIDER_ERROR_PAUSE_MS,
- * ENGRAM_WORKER_SHUTDOWN_MS, ENGRAM_HEALTH_STALL_SECONDS,
+ * ENGRAM_WORKER_SHUTDOWN_MS, ENGRAM_HEALTH_STALL_SECONDS, ENGRAM_WORKER_PIPELINE,
+ * ENGRAM_EMBED_SYNC, ENGRAM_EMBED_SYNC_TIMEOUT_MS,
  * ENGRAM_HEALTH_FAILURES, and the rate limits of throttle.h for `kind`).
  */
 int worker_opts_from_env(worker_opts *out, embed_kind kind, eg_error *err);
@@ -122,6 +133,7 @@ int worker_manager_drain(worker_manager *m, int64_t timeout_ms);
 typedef struct worker_stats {
     uint64_t leased, completed, superseded, skipped, failed, dead, released, lost;
     uint64_t batches;
+    uint64_t lost_heartbeats;            /* leases a heartbeat found gone while still in use */
     uint64_t provider_requests, provider_errors, provider_tokens;
     uint64_t errors_by_kind[8];          /* indexed by embed_errkind */
     uint64_t latency_le[WORKER_LAT_BUCKETS]; /* cumulative counts per bucket */

@@ -6,7 +6,8 @@
  * an in-memory sink (worker_mem_sink_new, below) and run on Neo4j through
  * the graph module (worker_graph_sink_new, graph_sink.h).
  *
- * A job names (namespace, entity id, version = content hash, model).
+ * A job names (namespace, entity id, version, model) and the content hash
+ * it is for (worker_job_hash).
  *   load   - outside any transaction: the entity's current embedding text
  *            and content hash, whether it still exists, and whether it
  *            already carries a vector for this hash + model + dims (then the
@@ -110,8 +111,9 @@ int worker_mem_sink_vector(worker_sink *s, const char *ns, const char *entity, f
 void worker_mem_sink_set_load_hook(worker_sink *s, void (*hook)(void *ctx), void *ctx);
 
 /*
- * The content hash a job is fenced on: its version up to an optional
- * "#suffix".  `engram reembed --all` enqueues "<hash>#<tag>" so that a job
+ * The content hash a job is fenced on: the "hash" of its JSON payload when
+ * present (jobs enqueued by the graph carry version = entity version and
+ * payload {"name","hash"}), else its version up to an optional "#suffix".  `engram reembed --all` enqueues "<hash>#<tag>" so that a job
  * for content that already has a vector gets a new dedupe key; such a
  * *forced* job (worker_job_forced) is embedded even when the entity's vector
  * is current.  out must hold 65 bytes.

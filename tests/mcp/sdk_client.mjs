@@ -7,14 +7,16 @@
 // microtask, so a progress notification that arrives in the same read as
 // the response of a fast call is reported as "unknown token".)
 //
-// usage: node sdk_client.mjs <engram-binary> <backend: memory|neo4j>
+// usage: node sdk_client.mjs <engram-binary> <backend: memory|neo4j> [stdio|http]
 // Prints: mcp-sdk: tools=N calls=N schema_checked=N failures=N
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { spawn } from "node:child_process";
 import Ajv from "ajv";
 import { randomBytes } from "node:crypto";
 
-const [bin, backend = "memory"] = process.argv.slice(2);
+const [bin, backend = "memory", transportKind = "stdio"] = process.argv.slice(2);
 if (!bin) {
   console.error("usage: node sdk_client.mjs <engram> <memory|neo4j>");
   process.exit(2);
@@ -38,7 +40,30 @@ function fail(msg) {
 }
 
 const ajv = new Ajv({ strict: false, allowUnionTypes: true, allErrors: true });
-const transport = new StdioClientTransport({ command: bin, args: ["serve", "--backend", backend], env, stderr: "inherit" });
+let transport, child;
+if (transportKind === "http") {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  child = spawn(bin, ["serve", "--backend", backend, "--transport", "http", "--port", String(port)], {
+    env, stdio: ["ignore", "ignore", "pipe"] });
+  process.on("exit", () => child.kill("SIGTERM"));
+  child.stderr.on("data", (d) => process.stderr.write(d));
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  // wait until the port accepts connections (logs may be silenced by ENGRAM_LOG_LEVEL)
+  const { connect } = await import("node:net");
+  for (let i = 0; ; i++) {
+    const up = await new Promise((ok) => {
+      const sock = connect(port, "127.0.0.1", () => { sock.destroy(); ok(true); });
+      sock.on("error", () => ok(false));
+    });
+    if (up) break;
+    if (exited || i > 150) { console.error("FAIL: engram serve --transport http did not start"); process.exit(1); }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`));
+} else {
+  transport = new StdioClientTransport({ command: bin, args: ["serve", "--backend", backend], env, stderr: "inherit" });
+}
 const client = new Client({ name: "engram-sdk-test", version: "1.0.0" });
 await client.connect(transport);
 
@@ -171,6 +196,7 @@ sc = await call("delete_entities", { entityNames: [A, B] });
 if (sc && sc.deleted?.length !== 2) fail(`cleanup deleted ${JSON.stringify(sc?.deleted)}`);
 
 for (const t of tools) if (!called.has(t.name)) fail(`tool ${t.name} was never called`);
+if (transportKind === "http") await transport.terminateSession().catch((e) => fail(`DELETE session: ${e.message}`));
 await client.close();
-console.log(`mcp-sdk: backend=${backend} tools=${tools.length} calls=${calls} schema_checked=${checked} failures=${failures}`);
+console.log(`mcp-sdk: transport=${transportKind} backend=${backend} tools=${tools.length} calls=${calls} schema_checked=${checked} failures=${failures}`);
 process.exit(failures ? 1 : 0);

@@ -56,6 +56,13 @@ uint64_t fake_http_requests(const fake_http *s);
 void fake_http_reply_header(fake_http_reply *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * A GET on 127.0.0.1:port/path with libcurl (test client side): the body is
+ * appended to `body` (reset first); returns the HTTP status, 0 on failure.
+ */
+struct eg_buf;
+long fake_http_get(int port, const char *path, struct eg_buf *body);
+
 /* ---- the fake embedding API ------------------------------------------- */
 
 typedef struct fake_embed_opts {

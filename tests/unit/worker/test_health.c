@@ -71,30 +71,6 @@ static void test_worker_health__verdicts(void **state)
     json_decref(doc);
 }
 
-static size_t sink_cb(char *d, size_t s, size_t n, void *ud)
-{
-    eg_buf_append(ud, d, s * n);
-    return s * n;
-}
-
-static long http_get(int port, const char *path, eg_buf *body)
-{
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    CURL *c = curl_easy_init();
-    eg_buf_reset(body);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-    long code = 0;
-    if (curl_easy_perform(c) == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(c);
-    return code;
-}
-
 static void put_job(queue_store *q, worker_sink *sink, int i)
 {
     char name[32], text[128], hash[65];
@@ -145,7 +121,7 @@ static void test_worker_health__goes_red_when_provider_fails_and_back(void **sta
 
     long code = 0;
     for (int i = 0; i < 100 && code != 503; i++) {
-        code = http_get(port, "/health", &body);
+        code = fake_http_get(port, "/health", &body);
         eg_sleep_ms(50);
     }
     assert_int_equal(code, 503);
@@ -155,19 +131,19 @@ static void test_worker_health__goes_red_when_provider_fails_and_back(void **sta
     fo.fail_all = false;
     fake_embed_set(srv, &fo);
     for (int i = 0; i < 200 && code != 200; i++) {
-        code = http_get(port, "/health", &body);
+        code = fake_http_get(port, "/health", &body);
         eg_sleep_ms(50);
     }
     assert_int_equal(code, 200);
     assert_int_equal(worker_manager_drain(m, 10000), 0);
 
-    assert_int_equal(http_get(port, "/metrics", &body), 200);
+    assert_int_equal(fake_http_get(port, "/metrics", &body), 200);
     assert_non_null(strstr(body.ptr, "engram_jobs{state=\"completed\"} 20\n"));
     assert_non_null(strstr(body.ptr, "engram_worker_jobs_completed_total 20\n"));
     assert_non_null(strstr(body.ptr, "engram_provider_request_duration_seconds_bucket{le=\"+Inf\"}"));
     assert_non_null(strstr(body.ptr, "engram_provider_errors_total{kind=\"transient\"}"));
     assert_non_null(strstr(body.ptr, "engram_health_ok 1\n"));
-    assert_int_equal(http_get(port, "/nope", &body), 404);
+    assert_int_equal(fake_http_get(port, "/nope", &body), 404);
 
     eg_buf_free(&body);
     worker_health_stop(h);

@@ -1,0 +1,313 @@
+/*
+ * bench_pipeline.c - the embedding pipeline end to end on a real Neo4j.
+ *
+ * N entities are created through the graph (graph_create_entities: entity
+ * and job in one transaction), then workers start on the backlog and we
+ * measure the time until every entity has its vector and the vector index
+ * returns it.  The provider is a fake OpenAI-compatible server in this
+ * process answering every request after --latency-ms (default 50) with
+ * deterministic vectors; it counts requests.
+ *
+ *   --mode inserver    W worker threads in this process (engram serve --workers W)
+ *   --mode processes   W `engram worker --concurrency 1` processes (ENGRAM_BIN)
+ *
+ * ideal_seconds = provider_requests x latency / W (the provider's time when
+ * W requests are always in flight); ratio_to_ideal = seconds / ideal.
+ * Prints one JSON line.  Needs BENCH_NEO4J_URI/_USER/_PASSWORD.
+ */
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "graph/graph.h"
+#include "queue/neo4j_store.h"
+#include "schema/schema.h"
+#include "worker/manager.h"
+#include "worker/neo4j_sink.h"
+
+/* The tests' fake HTTP server, compiled in (bench programs link engram_lib only). */
+#include "../tests/support/fake_http.c"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *const words[] = {"espresso", "chess",  "garden",  "rust",     "marathon", "novel",
+                                    "jazz",     "compiler", "tomato", "database", "piano",    "bicycle",
+                                    "mountain", "harbor", "violin",  "kernel"};
+
+static int die(const char *what, const eg_error *err)
+{
+    fprintf(stderr, "bench_pipeline: %s: %s\n", what, err ? err->message : "");
+    return 1;
+}
+
+typedef struct count_ctx {
+    const char *ns;
+    const char *index;
+    int dims;
+    int64_t embedded;
+    const char *probe_name;
+    const float *probe_vec;
+    bool found;
+} count_ctx;
+
+static int count_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    count_ctx *x = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", x->ns);
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(c,
+                                  "MATCH (e:Entity {namespace: $ns}) WHERE e.embedding IS NOT NULL "
+                                  "AND e.embeddingHash = e.contentHash RETURN count(e) AS n",
+                                  p, NULL, &rows, err);
+    if (rc == 0)
+        x->embedded = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+    json_decref(rows);
+    rows = NULL;
+    if (rc == 0 && x->probe_vec) {
+        bolt_params_str(p, "index", x->index);
+        bolt_params_float32_list(p, "vec", x->probe_vec, (size_t)x->dims);
+        bolt_params_str(p, "name", x->probe_name);
+        rc = bolt_conn_query_json(c,
+                                  "CALL db.index.vector.queryNodes($index, 50, $vec) YIELD node, score "
+                                  "WHERE node.namespace = $ns AND node.name = $name RETURN count(*) AS n",
+                                  p, NULL, &rows, err);
+        if (rc == 0)
+            x->found = json_integer_value(json_object_get(json_array_get(rows, 0), "n")) > 0;
+        json_decref(rows);
+    }
+    bolt_params_free(p);
+    return rc;
+}
+
+typedef struct clean_ctx {
+    const char *ns, *queue;
+    int64_t deleted;
+} clean_ctx;
+
+static int clean_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    clean_ctx *x = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", x->ns);
+    bolt_params_str(p, "q", x->queue);
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(c,
+                                  "CALL { MATCH (e:Entity {namespace: $ns}) RETURN e AS n LIMIT 2000 "
+                                  "UNION MATCH (v:EntityVersion {namespace: $ns}) RETURN v AS n LIMIT 2000 "
+                                  "UNION MATCH (j:EmbedJob) WHERE j.queue = $q RETURN j AS n LIMIT 2000 } "
+                                  "DETACH DELETE n RETURN count(*) AS d",
+                                  p, NULL, &rows, err);
+    x->deleted = rc == 0 ? json_integer_value(json_object_get(json_array_get(rows, 0), "d")) : 0;
+    json_decref(rows);
+    if (rc == 0 && x->deleted == 0)
+        rc = bolt_conn_exec(c, "MATCH (q:EmbedQueue {name: $q}) DETACH DELETE q", p, NULL, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static pid_t spawn(const char *bin, const char *queue, const char *url, int dims, int batch)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    char d[16], b[16];
+    snprintf(d, sizeof d, "%d", dims);
+    snprintf(b, sizeof b, "%d", batch);
+    setenv("NEO4J_URI", getenv("BENCH_NEO4J_URI"), 1);
+    setenv("NEO4J_USERNAME", getenv("BENCH_NEO4J_USER") ? getenv("BENCH_NEO4J_USER") : "neo4j", 1);
+    setenv("NEO4J_PASSWORD", getenv("BENCH_NEO4J_PASSWORD") ? getenv("BENCH_NEO4J_PASSWORD") : "", 1);
+    setenv("ENGRAM_EMBED_PROVIDER", "openai", 1);
+    setenv("OPENAI_API_KEY", "sk-bench", 1);
+    setenv("OPENAI_BASE_URL", url, 1);
+    setenv("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small", 1);
+    setenv("ENGRAM_EMBED_DIMENSIONS", d, 1);
+    setenv("ENGRAM_QUEUE_NAME", queue, 1);
+    setenv("ENGRAM_WORKER_POLL_MS", "50", 1);
+    setenv("ENGRAM_RATE_LIMIT_RPM", "0", 1);
+    setenv("ENGRAM_RATE_LIMIT_TPM", "0", 1);
+    setenv("ENGRAM_LOG_LEVEL", "warning", 1);
+    execl(bin, bin, "worker", "--concurrency", "1", "--batch", b, "--no-health", (char *)NULL);
+    _exit(127);
+}
+
+int main(int argc, char **argv)
+{
+    int n = 10000, workers = 1, latency = 50, batch = 100, dims = 0;
+    const char *mode = "inserver";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--entities"))
+            n = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--workers"))
+            workers = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--latency-ms"))
+            latency = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch"))
+            batch = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--dims"))
+            dims = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--mode"))
+            mode = argv[i + 1];
+    }
+    bool procs = strcmp(mode, "processes") == 0;
+    eg_log_init_from_env();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *uri = getenv("BENCH_NEO4J_URI");
+    if (!uri)
+        return die("BENCH_NEO4J_URI not set", NULL);
+    bolt_config cfg = BOLT_CONFIG_INIT;
+    cfg.uri = uri;
+    cfg.auth = BOLT_AUTH_BASIC;
+    cfg.user = getenv("BENCH_NEO4J_USER") ? getenv("BENCH_NEO4J_USER") : "neo4j";
+    cfg.password = getenv("BENCH_NEO4J_PASSWORD") ? getenv("BENCH_NEO4J_PASSWORD") : "";
+    eg_error err = {0};
+    bolt_pool *pool = NULL;
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = (size_t)workers * 2 + 6;
+    graph_opts go;
+    if (graph_opts_from_env(&go, &err))
+        return die("graph opts", &err);
+    if (dims > 0)
+        go.vector_dimensions = (size_t)dims;
+    dims = (int)go.vector_dimensions;
+    go.embedding_model = "text-embedding-3-small";
+    char hex[13], ns[64];
+    eg_rand_hex(hex, 6);
+    snprintf(ns, sizeof ns, "bench_%s", hex);
+    queue_opts qo;
+    if (queue_opts_from_env(&qo, &err))
+        return die("queue opts", &err);
+    snprintf(qo.name, sizeof qo.name, "bench_%s", hex);
+    queue_store *store = NULL;
+    graph_store *g = NULL;
+    if (bolt_pool_new(&pool, &cfg, &po, &err) || bolt_pool_verify(pool, &err) || queue_schema_register(&err) ||
+        queue_neo4j_new(&store, pool, &qo, &err) || graph_store_new(&g, pool, store, &go, &err) ||
+        graph_schema_apply(g, 120000, &err))
+        return die("setup", &err);
+
+    fake_embed *srv = NULL;
+    fake_embed_opts fo = {.dims = dims, .latency_ms = latency};
+    if (fake_embed_start(&srv, &fo))
+        return die("fake provider", NULL);
+
+    /* 1. the backlog: N entities, their jobs enqueued in the same transactions */
+    int64_t t0 = eg_mono_ms();
+    graph_req req = {.ns = ns, .changed_by = NULL};
+    for (int a = 0; a < n; a += 500) {
+        json_t *arr = json_array();
+        for (int i = a; i < n && i < a + 500; i++) {
+            char name[32], obs[160];
+            snprintf(name, sizeof name, "entity-%05d", i);
+            snprintf(obs, sizeof obs, "likes %s and %s, item %d", words[i % 16], words[(i / 16) % 16], i);
+            json_array_append_new(arr, json_pack("{s:s,s:s,s:[s]}", "name", name, "entityType", "thing",
+                                                 "observations", obs));
+        }
+        json_t *out = NULL;
+        if (graph_create_entities(g, &req, arr, &out, &err))
+            return die("create entities", &err);
+        json_decref(out);
+        json_decref(arr);
+    }
+    double create_s = (double)(eg_mono_ms() - t0) / 1000.0;
+    fprintf(stderr, "bench_pipeline: %d entities created in %.1f s (ns %s)\n", n, create_s, ns);
+
+    /* 2. workers on the backlog */
+    worker_sink *sink = NULL;
+    worker_manager *m = NULL;
+    pid_t *pids = NULL;
+    int64_t t1 = eg_mono_ms();
+    if (procs) {
+        const char *bin = getenv("ENGRAM_BIN");
+        char path[4096];
+        if (!bin) {
+            snprintf(path, sizeof path, "%s/engram", getenv("BENCH_BUILD_DIR") ? getenv("BENCH_BUILD_DIR") : ".");
+            bin = path;
+        }
+        pids = calloc((size_t)workers, sizeof *pids);
+        for (int i = 0; i < workers; i++)
+            pids[i] = spawn(bin, qo.name, fake_embed_openai_url(srv), dims, batch);
+    } else {
+        embed_config ec = {.kind = EMBED_PROVIDER_OPENAI, .base_url = fake_embed_openai_url(srv),
+                           .api_key = "sk-bench", .model = "text-embedding-3-small", .dimensions = dims,
+                           .timeout_ms = 30000};
+        worker_opts wo;
+        if (worker_opts_from_env(&wo, EMBED_PROVIDER_OFFLINE, &err))
+            return die("worker opts", &err);
+        wo.concurrency = workers;
+        wo.batch = batch;
+        wo.poll_ms = 50;
+        if (worker_neo4j_sink_new(&sink, pool, go.database, go.vector_index, &err) ||
+            worker_manager_new(&m, &wo, &ec, store, sink, &err) || worker_manager_start(m, &err))
+            return die("workers", &err);
+    }
+
+    /* 3. until every entity has its current vector and the index finds the last one */
+    char probe_name[32];
+    snprintf(probe_name, sizeof probe_name, "entity-%05d", n - 1);
+    char probe_text[256];
+    snprintf(probe_text, sizeof probe_text, "Name: %s\nType: thing\nObservations:\n- likes %s and %s, item %d",
+             probe_name, words[(n - 1) % 16], words[((n - 1) / 16) % 16], n - 1);
+    float *pv = eg_malloc((size_t)dims * sizeof *pv);
+    embed_offline_vector(probe_text, dims, pv);
+    count_ctx cx = {.ns = ns, .index = go.vector_index, .dims = dims};
+    int64_t deadline = eg_mono_ms() + 1800000;
+    double embedded_s = 0;
+    for (;;) {
+        cx.probe_vec = cx.embedded >= n ? pv : NULL;
+        cx.probe_name = probe_name;
+        if (bolt_pool_execute_read(pool, NULL, NULL, count_fn, &cx, &err))
+            return die("count", &err);
+        if (cx.embedded >= n && embedded_s == 0)
+            embedded_s = (double)(eg_mono_ms() - t1) / 1000.0;
+        if (cx.embedded >= n && cx.found)
+            break;
+        if (eg_mono_ms() > deadline)
+            return die("timeout waiting for embeddings", NULL);
+        eg_sleep_ms(cx.embedded >= n ? 20 : 100);
+    }
+    double seconds = (double)(eg_mono_ms() - t1) / 1000.0;
+    fake_embed_stats st;
+    fake_embed_stats_get(srv, &st);
+
+    if (procs) {
+        for (int i = 0; i < workers; i++)
+            kill(pids[i], SIGTERM);
+        for (int i = 0; i < workers; i++)
+            waitpid(pids[i], NULL, 0);
+        free(pids);
+    } else {
+        worker_manager_stop(m, 5000);
+        worker_manager_free(m);
+        worker_sink_free(sink);
+    }
+    double ideal = (double)st.requests * latency / 1000.0 / workers;
+    printf("{\"bench\":\"pipeline\",\"mode\":\"%s\",\"workers\":%d,\"entities\":%d,\"seconds\":%.3f,"
+           "\"embedded_seconds\":%.3f,\"create_seconds\":%.3f,\"provider_requests\":%llu,"
+           "\"jobs_per_request\":%.1f,\"jobs_s\":%.1f,\"ideal_seconds\":%.3f,\"ratio_to_ideal\":%.3f,"
+           "\"latency_ms\":%d,\"batch\":%d,\"dims\":%d,\"max_inflight\":%llu}\n",
+           mode, workers, n, seconds, embedded_s, create_s, (unsigned long long)st.requests,
+           st.requests ? (double)n / (double)st.requests : 0.0, seconds > 0 ? n / seconds : 0.0, ideal,
+           ideal > 0 ? seconds / ideal : 0.0, latency, batch, dims, (unsigned long long)st.max_inflight);
+    fflush(stdout);
+    eg_free(pv);
+    fake_embed_stop(srv);
+    if (!getenv("BENCH_PIPELINE_KEEP")) {
+        clean_ctx cl = {.ns = ns, .queue = qo.name};
+        do {
+            if (bolt_pool_execute_write(pool, NULL, NULL, clean_fn, &cl, &err)) {
+                fprintf(stderr, "bench_pipeline: cleanup: %s\n", err.message);
+                break;
+            }
+        } while (cl.deleted > 0);
+    }
+    graph_store_free(g);
+    queue_store_free(store);
+    bolt_pool_free(pool);
+    curl_global_cleanup();
+    return 0;
+}

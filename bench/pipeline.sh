@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench/pipeline.sh - the embedding pipeline: entities -> jobs -> workers ->
+# vectors searchable, on a private Neo4j, against a fake OpenAI-compatible
+# provider answering each request after BENCH_PIPELINE_LATENCY_MS (50).
+#
+# For each worker count in BENCH_PIPELINE_WORKERS ("1 2 4") and each mode in
+# BENCH_PIPELINE_MODES ("inserver processes"): create BENCH_PIPELINE_ENTITIES
+# (10000) entities through the graph (jobs enqueued in the same
+# transactions), start the workers on the backlog, and time until every
+# entity has its vector and the vector index returns it.  Reported per run:
+# seconds, provider_requests, jobs_per_request, jobs_s, ideal_seconds
+# (= requests x latency / workers) and ratio_to_ideal.
+#
+# Final stdout line: one JSON object; its top-level figures are the run with
+# the most workers in-server, "runs" holds every run.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+
+: "${BENCH_NEO4J_URI:?run through bench/run pipeline, or set BENCH_NEO4J_URI/_USER/_PASSWORD}"
+ENTITIES="${BENCH_PIPELINE_ENTITIES:-10000}"
+WORKERS="${BENCH_PIPELINE_WORKERS:-1 2 4}"
+MODES="${BENCH_PIPELINE_MODES:-inserver processes}"
+LATENCY="${BENCH_PIPELINE_LATENCY_MS:-50}"
+BATCH="${BENCH_PIPELINE_BATCH:-100}"
+DIMS="${BENCH_PIPELINE_DIMS:-1536}"
+
+PROG="$BENCH_BUILD_DIR/bench_pipeline"
+[[ -x "$PROG" ]] || bench_die "$PROG not built (run through bench/run pipeline)"
+export ENGRAM_BIN="$BENCH_BUILD_DIR/engram"
+export NEO4J_VECTOR_DIMENSIONS="$DIMS"
+
+runs="" top=""
+for mode in $MODES; do
+    for w in $WORKERS; do
+        bench_log "pipeline: $ENTITIES entities, $w workers, $mode"
+        line="$("$PROG" --entities "$ENTITIES" --workers "$w" --mode "$mode" --latency-ms "$LATENCY" \
+                --batch "$BATCH" --dims "$DIMS" | tail -n1)" || bench_die "bench_pipeline failed"
+        bench_log "  $line"
+        runs+="${runs:+,}$line"
+        [[ "$mode" == inserver ]] && top="$line"
+    done
+done
+[[ -n "$top" ]] || top="$line"
+
+# Top-level keys from the chosen run, then every run.
+printf '%s,"runs":[%s]}\n' "${top%\}}" "$runs"

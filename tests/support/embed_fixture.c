@@ -1,0 +1,343 @@
+/*
+ * embed_fixture.c - see embed_fixture.h.
+ */
+#include "support/embed_fixture.h"
+
+#include "bolt/packstream.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "embed/provider_impl.h"
+#include "graph/graph.h"
+#include "queue/neo4j_store.h"
+#include "schema/schema.h"
+#include "support/testenv.h"
+#include "worker/neo4j_sink.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const topics[] = {
+    "drinks espresso coffee every morning", "plays chess in the park on weekends",
+    "maintains the postgres database cluster", "grows tomatoes and basil in the garden",
+    "writes rust code for embedded devices", "runs marathons and trains daily",
+    "reads science fiction novels at night", "plays jazz piano in a quartet",
+};
+
+int efx_open(efx *f, const char *tag, const char *model, const queue_opts *qo, size_t max_conns)
+{
+    memset(f, 0, sizeof *f);
+    bolt_config cfg;
+    int rc = eg_testenv_neo4j(&cfg);
+    if (rc)
+        return rc;
+    return efx_open_cfg(f, &cfg, tag, model, qo, max_conns);
+}
+
+int efx_open_cfg(efx *f, const bolt_config *cfgp, const char *tag, const char *model, const queue_opts *qo,
+                 size_t max_conns)
+{
+    memset(f, 0, sizeof *f);
+    bolt_config cfg = *cfgp;
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = max_conns;
+    eg_error err = {0};
+    graph_opts go;
+    graph_store *g = NULL;
+    if (graph_opts_from_env(&go, &err) || bolt_pool_new(&f->pool, &cfg, &po, &err) ||
+        bolt_pool_verify(f->pool, &err) || queue_schema_register(&err) ||
+        graph_store_new(&g, f->pool, NULL, &go, &err) || graph_schema_apply(g, 120000, &err)) {
+        fprintf(stderr, "FAIL: Neo4j fixture: %s %s\n", err.message, err.neo4j_code);
+        graph_store_free(g);
+        return 1;
+    }
+    graph_store_free(g);
+    char hex[13];
+    eg_rand_hex(hex, 6);
+    snprintf(f->ns, sizeof f->ns, "t_%.20s_%s", tag, hex);
+    snprintf(f->queue, sizeof f->queue, "t_%.20s_%s", tag, hex);
+    snprintf(f->model, sizeof f->model, "%s", model);
+    snprintf(f->index, sizeof f->index, "%s", go.vector_index);
+    if (qo) {
+        f->qo = *qo;
+    } else {
+        queue_opts d = QUEUE_OPTS_INIT;
+        d.backoff_base_ms = 100;
+        d.backoff_cap_ms = 1000;
+        f->qo = d;
+    }
+    snprintf(f->qo.name, sizeof f->qo.name, "%s", f->queue);
+    if (queue_neo4j_new(&f->store, f->pool, &f->qo, &err)) {
+        fprintf(stderr, "FAIL: queue store: %s\n", err.message);
+        return 1;
+    }
+    worker_sink *s = NULL;
+    if (worker_neo4j_sink_new(&s, f->pool, go.database, go.vector_index, &err) ||
+        s->vt->index_dims(s, &f->index_dims, &err)) {
+        fprintf(stderr, "FAIL: index dims: %s\n", err.message);
+        worker_sink_free(s);
+        return 1;
+    }
+    worker_sink_free(s);
+    if (f->index_dims <= 0) {
+        fprintf(stderr, "FAIL: vector index %s missing\n", f->index);
+        return 1;
+    }
+    return 0;
+}
+
+static int del_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    efx *f = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", f->ns);
+    bolt_params_str(p, "q", f->queue);
+    int rc = bolt_conn_exec(c, "MATCH (e:Entity {namespace: $ns}) DETACH DELETE e", p, NULL, NULL, err);
+    if (rc == 0)
+        rc = bolt_conn_exec(c, "MATCH (j:EmbedJob) WHERE j.queue = $q DETACH DELETE j", p, NULL, NULL, err);
+    if (rc == 0)
+        rc = bolt_conn_exec(c, "MATCH (q:EmbedQueue {name: $q}) DETACH DELETE q", p, NULL, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+void efx_close(efx *f)
+{
+    if (f->pool) {
+        eg_error err = {0};
+        if (f->ns[0] && bolt_pool_execute_write(f->pool, NULL, NULL, del_fn, f, &err))
+            fprintf(stderr, "cleanup failed: %s\n", err.message);
+    }
+    queue_store_free(f->store);
+    bolt_pool_free(f->pool);
+    memset(f, 0, sizeof *f);
+}
+
+typedef struct create_work {
+    efx *f;
+    int from, to;
+    const char *const *special;
+    int nspecial;
+    int upd;          /* >= 0: update this entity with upd_obs */
+    const char *upd_obs;
+} create_work;
+
+static void ent_obs(const create_work *w, int i, const char **obs)
+{
+    *obs = i < w->nspecial && w->special && w->special[i] ? w->special[i] : topics[i % 8];
+}
+
+static int create_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    create_work *w = payload;
+    efx *f = w->f;
+    int n = w->upd >= 0 ? 1 : w->to - w->from;
+    char (*names)[32] = eg_calloc((size_t)n, sizeof *names);
+    char (*ids)[96] = eg_calloc((size_t)n, sizeof *ids);
+    char (*hashes)[65] = eg_calloc((size_t)n, sizeof *hashes);
+    const char **obs = eg_calloc((size_t)n, sizeof *obs);
+    queue_enqueue_req *reqs = eg_calloc((size_t)n, sizeof *reqs);
+    queue_enqueue_result *res = eg_calloc((size_t)n, sizeof *res);
+    bolt_params *p = bolt_params_new();
+    bolt_ps_writer *pw = bolt_params_add(p, "rows");
+    bolt_ps_list_begin(pw, (size_t)n);
+    int rc = 0;
+    for (int k = 0; k < n; k++) {
+        int i = w->upd >= 0 ? w->upd : w->from + k;
+        snprintf(names[k], sizeof names[0], "ent%d", i);
+        snprintf(ids[k], sizeof ids[0], "%s-id-%d", f->ns, i);
+        if (w->upd >= 0)
+            obs[k] = w->upd_obs;
+        else
+            ent_obs(w, i, &obs[k]);
+        char *text = NULL;
+        if ((rc = graph_embedding_text(names[k], "thing", &obs[k], 1, &text, hashes[k], err)))
+            break;
+        eg_free(text);
+        bolt_ps_map_begin(pw, 4);
+        bolt_ps_str(pw, "id");
+        bolt_ps_str(pw, ids[k]);
+        bolt_ps_str(pw, "name");
+        bolt_ps_str(pw, names[k]);
+        bolt_ps_str(pw, "obs");
+        bolt_ps_str_list(pw, &obs[k], 1);
+        bolt_ps_str(pw, "hash");
+        bolt_ps_str(pw, hashes[k]);
+        reqs[k] = (queue_enqueue_req){.ns = f->ns, .entity = ids[k], .version = hashes[k], .model = f->model};
+    }
+    bolt_params_str(p, "ns", f->ns);
+    if (rc == 0)
+        rc = bolt_conn_exec(c,
+                            "UNWIND $rows AS r "
+                            "MERGE (e:Entity {namespace: $ns, name: r.name}) "
+                            "ON CREATE SET e.id = r.id, e.entityType = 'thing', e.version = 0, "
+                            "  e.createdAt = timestamp() "
+                            "SET e.observations = r.obs, e.contentHash = r.hash, e.version = e.version + 1, "
+                            "  e.updatedAt = timestamp(), e.validFrom = timestamp()",
+                            p, NULL, NULL, err);
+    if (rc == 0) {
+        /* The outbox: the jobs commit with the entities. */
+        queue_tx qtx = QUEUE_TX_BOLT(c);
+        rc = queue_enqueue(f->store, &qtx, reqs, (size_t)n, res, err);
+    }
+    bolt_params_free(p);
+    eg_free(names);
+    eg_free(ids);
+    eg_free(hashes);
+    eg_free(obs);
+    eg_free(reqs);
+    eg_free(res);
+    return rc;
+}
+
+int efx_create_range(efx *f, int from, int to, const char *const *special, int nspecial)
+{
+    eg_error err = {0};
+    for (int a = from; a < to; a += 500) {
+        create_work w = {f, a, a + 500 < to ? a + 500 : to, special, nspecial, -1, NULL};
+        int rc = bolt_pool_execute_write(f->pool, NULL, NULL, create_fn, &w, &err);
+        if (rc) {
+            fprintf(stderr, "create entities failed: %s\n", err.message);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int efx_update(efx *f, int i, const char *obs)
+{
+    eg_error err = {0};
+    create_work w = {f, 0, 0, NULL, 0, i, obs};
+    int rc = bolt_pool_execute_write(f->pool, NULL, NULL, create_fn, &w, &err);
+    if (rc)
+        fprintf(stderr, "update entity failed: %s\n", err.message);
+    return rc;
+}
+
+typedef struct check_work {
+    efx *f;
+    efx_report *r;
+} check_work;
+
+static int check_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    check_work *w = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", w->f->ns);
+    bolt_params_str(p, "model", w->f->model);
+    bolt_params_int(p, "dims", w->f->index_dims);
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(
+        c,
+        "MATCH (e:Entity {namespace: $ns}) RETURN count(e) AS n, "
+        "count(CASE WHEN e.embedding IS NOT NULL AND e.embeddingHash = e.contentHash AND "
+        "  e.embeddingModel = $model AND e.embeddingDimensions = $dims AND size(e.embedding) = $dims "
+        "  THEN 1 END) AS cur, "
+        "count(CASE WHEN e.embedding IS NOT NULL AND e.embeddingHash <> e.contentHash THEN 1 END) AS stale, "
+        "count(CASE WHEN e.embedding IS NULL THEN 1 END) AS none",
+        p, NULL, &rows, err);
+    bolt_params_free(p);
+    if (rc == 0) {
+        json_t *row = json_array_get(rows, 0);
+        w->r->entities = json_integer_value(json_object_get(row, "n"));
+        w->r->with_current_vector = json_integer_value(json_object_get(row, "cur"));
+        w->r->stale_vector = json_integer_value(json_object_get(row, "stale"));
+        w->r->no_vector = json_integer_value(json_object_get(row, "none"));
+    }
+    json_decref(rows);
+    return rc;
+}
+
+int efx_check(efx *f, efx_report *out)
+{
+    memset(out, 0, sizeof *out);
+    eg_error err = {0};
+    check_work w = {f, out};
+    int rc = bolt_pool_execute_read(f->pool, NULL, NULL, check_fn, &w, &err);
+    if (rc)
+        fprintf(stderr, "check failed: %s\n", err.message);
+    return rc;
+}
+
+typedef struct search_work {
+    efx *f;
+    const float *vec;
+    char *name;
+    size_t cap;
+} search_work;
+
+static int search_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    search_work *w = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", w->f->ns);
+    bolt_params_str(p, "index", w->f->index);
+    bolt_params_float32_list(p, "vec", w->vec, (size_t)w->f->index_dims);
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(c,
+                                  "CALL db.index.vector.queryNodes($index, 500, $vec) YIELD node, score "
+                                  "WHERE node.namespace = $ns RETURN node.name AS name, score "
+                                  "ORDER BY score DESC LIMIT 1",
+                                  p, NULL, &rows, err);
+    bolt_params_free(p);
+    w->name[0] = '\0';
+    if (rc == 0 && json_array_size(rows) > 0)
+        snprintf(w->name, w->cap, "%s", json_string_value(json_object_get(json_array_get(rows, 0), "name")));
+    json_decref(rows);
+    return rc;
+}
+
+int efx_search_top(efx *f, const char *text, char *name_out, size_t cap)
+{
+    float *v = eg_malloc((size_t)f->index_dims * sizeof *v);
+    embed_offline_vector(text, f->index_dims, v);
+    eg_error err = {0};
+    search_work w = {f, v, name_out, cap};
+    int rc = 0;
+    /* The vector index is refreshed shortly after commit: retry briefly. */
+    for (int i = 0; i < 50; i++) {
+        rc = bolt_pool_execute_read(f->pool, NULL, NULL, search_fn, &w, &err);
+        if (rc || name_out[0])
+            break;
+        eg_sleep_ms(100);
+    }
+    if (rc)
+        fprintf(stderr, "search failed: %s\n", err.message);
+    eg_free(v);
+    return rc;
+}
+
+typedef struct count_work {
+    efx *f;
+    int64_t *counts;
+} count_work;
+
+static int counts_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    count_work *w = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "q", w->f->queue);
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(c, "MATCH (j:EmbedJob) WHERE j.queue = $q RETURN j.state AS s, count(*) AS n",
+                                  p, NULL, &rows, err);
+    bolt_params_free(p);
+    for (int i = 0; i < QUEUE_STATE_COUNT; i++)
+        w->counts[i] = 0;
+    for (size_t r = 0; rc == 0 && r < json_array_size(rows); r++) {
+        json_t *row = json_array_get(rows, r);
+        int s = queue_state_parse(json_string_value(json_object_get(row, "s")));
+        if (s >= 0)
+            w->counts[s] = json_integer_value(json_object_get(row, "n"));
+    }
+    json_decref(rows);
+    return rc;
+}
+
+int efx_counts(efx *f, int64_t counts[QUEUE_STATE_COUNT])
+{
+    eg_error err = {0};
+    count_work w = {f, counts};
+    int rc = bolt_pool_execute_read(f->pool, NULL, NULL, counts_fn, &w, &err);
+    if (rc)
+        fprintf(stderr, "counts failed: %s\n", err.message);
+    return rc;
+}

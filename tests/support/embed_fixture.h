@@ -1,0 +1,63 @@
+/*
+ * embed_fixture.h - Neo4j fixture for the embedding worker tests.
+ *
+ * A pool on the test Neo4j with the queue and graph schema applied (the
+ * vector index included), a unique namespace and a unique queue name per
+ * run (the dev Neo4j is shared), entities written the way the graph writes
+ * them (same embedding text and contentHash, job enqueued in the *same*
+ * transaction), checks of what the workers stored, and cleanup.
+ *
+ * Thread-safety: main thread only.
+ */
+#ifndef ENGRAM_TESTS_EMBED_FIXTURE_H
+#define ENGRAM_TESTS_EMBED_FIXTURE_H
+
+#include "bolt/pool.h"
+#include "queue/job_store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct efx {
+    bolt_pool *pool;
+    queue_store *store;
+    queue_opts qo;
+    char ns[64];
+    char queue[64];
+    char model[128];
+    int index_dims;          /* dimensions of the vector index */
+    char index[128];
+} efx;
+
+/*
+ * Open (pool of max_conns, schema, store on a fresh queue).  model is the
+ * model jobs are enqueued for.  qo may be NULL (defaults, short backoff).
+ * Returns 0, or the exit status to end the test with (77 skip, 1 fail).
+ */
+int efx_open(efx *f, const char *tag, const char *model, const queue_opts *qo, size_t max_conns);
+/* Same on an explicit Neo4j (a private instance). */
+int efx_open_cfg(efx *f, const bolt_config *cfg, const char *tag, const char *model, const queue_opts *qo,
+                 size_t max_conns);
+/* Delete the namespace's entities and the queue's jobs; free everything. */
+void efx_close(efx *f);
+
+/* The text entity i gets (name "ent<i>", observations from obs or a default). */
+int efx_create_range(efx *f, int from, int to, const char *const *special, int nspecial);
+/* Replace entity i's observations with obs (new version, new job). */
+int efx_update(efx *f, int i, const char *obs);
+
+typedef struct efx_report {
+    int64_t entities;
+    int64_t with_current_vector;   /* embeddingHash = contentHash, right model and dims */
+    int64_t stale_vector;          /* a vector for another content */
+    int64_t no_vector;
+} efx_report;
+int efx_check(efx *f, efx_report *out);
+
+/* Name of the best vector-index hit within the namespace for text (offline vectors). */
+int efx_search_top(efx *f, const char *text, char *name_out, size_t cap);
+
+/* Queue counts by state for this queue. */
+int efx_counts(efx *f, int64_t counts[QUEUE_STATE_COUNT]);
+
+#endif
