@@ -261,7 +261,10 @@ static void test_bolt_pool__budget_exhausted(void **state)
     assert_rc(bolt_pool_execute_write(p, NULL, &ro, unit_of_work, &w, &err), EG_ETRANSIENT);
     int64_t took = eg_mono_ms() - t0;
     assert_true(took < 1000);
-    if (!(w.calls >= 3 && w.calls < 40))
+    /* At least one retry happened and the budget bounded them; on a loaded
+     * machine an attempt against the fake server can take most of the
+     * 200 ms budget, so more than two attempts are not guaranteed. */
+    if (!(w.calls >= 2 && w.calls < 40))
         fail_msg("calls=%d took=%lld err=%s", w.calls, (long long)took, err.message);
     assert_non_null(strstr(err.message, "gave up"));
     bolt_pool_free(p);
