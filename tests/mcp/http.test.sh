@@ -3,20 +3,14 @@
 # Streamable HTTP transport (sessions, Origin check, protocol-version
 # header, GET/DELETE, notifications, framing errors), driven with curl.
 set -euo pipefail
-: "${ENGRAM_BIN:?}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/lib.sh"
 command -v curl >/dev/null || { echo "skipped: curl not installed"; exit 77; }
-port=$((20000 + RANDOM % 20000))
-url="http://127.0.0.1:$port/mcp"
-"$ENGRAM_BIN" serve --backend memory --transport http --port "$port" >/dev/null 2>&1 &
-pid=$!
 hdr="$(mktemp)"
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$hdr"' EXIT
-for i in $(seq 150); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { echo "server exited" >&2; exit 1; }
-  [[ $i -eq 150 ]] && { echo "server did not start" >&2; exit 1; }
-  sleep 0.1
-done
+mcp_start_http
+port=$mcp_http_port
+url="http://127.0.0.1:$port/mcp"
+trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null; rm -f "$hdr"' EXIT
 fails=0 checks=0
 expect() { # name expected actual
   checks=$((checks + 1))
