@@ -21,7 +21,6 @@ typedef struct vctx {
     json_t *notes;
     eg_buf msg;
     int problems;
-    int oom;
 } vctx;
 
 static void problem(vctx *c, const char *path, const char *fmt, ...)
