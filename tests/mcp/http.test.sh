@@ -37,6 +37,12 @@ expect "other path" 404 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http:
 big="$(head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'a')"
 expect "body over 16 MiB" 413 "$(printf '{"x":"%s"}' "$big" | post -H "MCP-Session-Id: $sid" --data-binary @-)"
 expect "tool call" 1 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
+sse="$(curl -s -N -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+  -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"s1","entityType":"t","observations":[]},{"name":"s2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p9"}}}')"
+expect "SSE progress events" 2 "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p9"' <<<"$sse")"
+expect "SSE ends with the response" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep -c '"id":9,"result"')"
+expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+  -d '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["s1"]}}}' | grep -c '^event:')"
 expect "DELETE session" 204 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$url" -H "MCP-Session-Id: $sid")"
 expect "after DELETE" 404 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":8,"method":"ping"}')"
 echo "mcp-http: checks=$checks failures=$fails"

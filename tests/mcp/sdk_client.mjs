@@ -147,13 +147,18 @@ async function call(name, args, { expectError = false, opts = {} } = {}) {
 await client.ping();
 await client.setLoggingLevel("warning");
 
+let progress = 0;
 let sc = await call("create_entities", {
   entities: [
     { name: A, entityType: "person", observations: ["wrote the first computer program", "mathematician"] },
     // loose input a real client sends: observations as a JSON string (memento #118)
     { name: B, entityType: "machine", observations: JSON.stringify(["analytical engine", "designed by Babbage"]) },
   ],
-});
+}, { opts: { onprogress: () => progress++ } });
+// Over HTTP a call with a progress token is answered as an SSE stream, so the
+// notifications reach the client before the response (the memory backend
+// reports one step per entity).
+if (transportKind === "http" && backend === "memory" && progress < 2) fail(`expected 2 progress notifications, got ${progress}`);
 if (sc && sc.created?.length !== 2) fail(`create_entities created ${JSON.stringify(sc?.created)}`);
 await call("create_relations", { relations: [{ from: A, to: B, relationType: "programmed", strength: "0.8", confidence: 0.9 }] });
 await call("add_observations", { observations: [{ entityName: A, contents: ["born 1815"] }] });
