@@ -11,8 +11,9 @@
  * Exits 1 when that ratio exceeds `max_ratio` (default 2.0), so it can gate.
  *
  * Usage: bench_graph_create [samples=200] [sizes=1000,10000] [max_ratio=2.0]
- * Connection from ENGRAM_TEST_NEO4J_URI / _USER / _PASSWORD.  The namespace
- * is deleted at the end.
+ * Connection from BENCH_NEO4J_URI / _USER / _PASSWORD (bench/run graph-create)
+ * or ENGRAM_TEST_NEO4J_*.  The namespaces are deleted at the end.  The last
+ * stdout line is one JSON object.
  */
 #include "bolt/pool.h"
 #include "core/alloc.h"
@@ -21,6 +22,7 @@
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,11 +91,12 @@ int main(int argc, char **argv)
     const char *sizes_arg = argc > 2 ? argv[2] : "1000,10000";
     double max_ratio = argc > 3 ? atof(argv[3]) : 2.0;
     bolt_config cfg = BOLT_CONFIG_INIT;
-    cfg.uri = getenv("ENGRAM_TEST_NEO4J_URI");
-    cfg.user = getenv("ENGRAM_TEST_NEO4J_USER");
-    cfg.password = getenv("ENGRAM_TEST_NEO4J_PASSWORD");
+    bool bench_env = getenv("BENCH_NEO4J_URI") != NULL;
+    cfg.uri = getenv(bench_env ? "BENCH_NEO4J_URI" : "ENGRAM_TEST_NEO4J_URI");
+    cfg.user = getenv(bench_env ? "BENCH_NEO4J_USER" : "ENGRAM_TEST_NEO4J_USER");
+    cfg.password = getenv(bench_env ? "BENCH_NEO4J_PASSWORD" : "ENGRAM_TEST_NEO4J_PASSWORD");
     if (!cfg.uri || samples <= 0) {
-        fprintf(stderr, "set ENGRAM_TEST_NEO4J_URI/_USER/_PASSWORD\n");
+        fprintf(stderr, "set BENCH_NEO4J_URI/_USER/_PASSWORD or ENGRAM_TEST_NEO4J_*\n");
         return 77;
     }
     eg_error err;
@@ -164,6 +167,8 @@ int main(int argc, char **argv)
         }
     }
     double first_p50 = 0, last_p50 = 0;
+    char json_sizes[512] = "";
+    size_t jl = 0;
     for (size_t k = 0; k < nsz && status == 0; k++) {
         qsort(lat[k], (size_t)samples, sizeof *lat[k], cmp_i64);
         double p50 = lat[k][samples / 2] / 1000.0, p95 = lat[k][(samples * 95) / 100] / 1000.0;
@@ -172,6 +177,10 @@ int main(int argc, char **argv)
         if (k == 0)
             first_p50 = p50;
         last_p50 = p50;
+        int w = snprintf(json_sizes + jl, sizeof json_sizes - jl,
+                         "\"p50_ms_%ld\":%.3f,\"p95_ms_%ld\":%.3f,", target[k], p50, target[k], p95);
+        if (w > 0 && (size_t)w < sizeof json_sizes - jl)
+            jl += (size_t)w;
     }
     if (status == 0 && first_p50 > 0) {
         double ratio = last_p50 / first_p50;
@@ -179,6 +188,10 @@ int main(int argc, char **argv)
                ratio <= max_ratio ? "OK" : "FAIL");
         if (ratio > max_ratio)
             status = 1;
+        /* Last stdout line: one JSON object (bench/run convention). */
+        printf("{\"bench\":\"graph-create\",\"samples\":%ld,%s\"p50_ratio\":%.3f,"
+               "\"max_ratio\":%.3f,\"ok\":%s}\n",
+               samples, json_sizes, ratio, max_ratio, ratio <= max_ratio ? "true" : "false");
     }
     for (size_t k = 0; k < nsz; k++) {
         bolt_pool_execute_write(pool, NULL, NULL, cleanup_fn, ns[k], &err);

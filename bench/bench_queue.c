@@ -126,6 +126,7 @@ typedef struct worker {
     int64_t lost, errors;
     int64_t idle_poll_ms;
     _Atomic bool *stop;
+    int64_t lease_us, complete_us;   /* time spent in each call */
 } worker;
 
 static void fill_vector(double *v, int dim, size_t seed)
@@ -215,6 +216,7 @@ static void *work(void *p)
             break;
         }
         int64_t dt = eg_mono_us() - t0;
+        w->lease_us += dt;
         if (n == 0) {
             eg_sleep_ms(w->idle_poll_ms);
             continue;
@@ -227,7 +229,10 @@ static void *work(void *p)
             if (w->ne2l < w->cape2l)
                 w->e2l_ms[w->ne2l++] = jobs[i].lease_until - 300000 - jobs[i].created_at;
         }
-        if (queue_complete(w->s, w->owner, refs, n, w->vectors ? vec_write_fn : NULL, NULL, oc, &err)) {
+        int64_t tc = eg_mono_us();
+        int crc = queue_complete(w->s, w->owner, refs, n, w->vectors ? vec_write_fn : NULL, NULL, oc, &err);
+        w->complete_us += eg_mono_us() - tc;
+        if (crc) {
             fprintf(stderr, "complete: %s\n", err.message);
             w->errors++;
             queue_jobs_free(jobs, n);
@@ -248,6 +253,7 @@ static void *work(void *p)
 typedef struct pass_result {
     double jobs_s, p50_ms, p99_ms, e2l_p50_ms, e2l_p99_ms;
     int64_t errors, lost;
+    double lease_s, complete_s;   /* summed over workers */
 } pass_result;
 
 static pass_result run_workers(queue_store *s, int nw, int64_t target, bool vectors)
@@ -273,6 +279,8 @@ static pass_result run_workers(queue_store *s, int nw, int64_t target, bool vect
         nlat += w[i].nlat;
         r.errors += w[i].errors;
         r.lost += w[i].lost;
+        r.lease_s += (double)w[i].lease_us / 1e6;
+        r.complete_s += (double)w[i].complete_us / 1e6;
         eg_free(w[i].lat_us);
     }
     double sec = (double)(eg_mono_us() - t0) / 1e6;
@@ -604,8 +612,9 @@ int main(int argc, char **argv)
             got = entities_with_vectors();
             int64_t once = completed_once(qn);
             fprintf(stderr, "round %d: raw floor=%.0f jobs/s vector=%.0f jobs/s (ratio %.3f) vectors=%lld "
-                            "completed_once=%lld\n",
-                    round + 1, raw, r.jobs_s, raw / r.jobs_s, (long long)got, (long long)once);
+                            "completed_once=%lld (worker time: lease %.2f s, complete+write %.2f s)\n",
+                    round + 1, raw, r.jobs_s, raw / r.jobs_s, (long long)got, (long long)once, r.lease_s,
+                    r.complete_s);
             if (got != (int64_t)nvec || once != (int64_t)nvec || r.lost || r.errors)
                 die("vector pass lost or duplicated work", NULL);
             vec_runs[round] = r.jobs_s;

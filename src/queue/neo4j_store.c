@@ -8,16 +8,19 @@
  * reuses them after later writes.  So every fenced statement
  *
  *   1. selects candidates (c) by index,
- *   2. writes a throwaway property (SET c.lockedBy = $fence) - this takes
- *      the node's write lock, waiting for any writer that holds it to commit,
+ *   2. writes the job's `queue` property with the value it already has
+ *      (SET c.queue = $queue) - this takes the node's write lock, waiting for
+ *      any writer that holds it to commit, and changes nothing (no index
+ *      update); tests/integration/test_queue_locking.c checks that an
+ *      equal-value SET still blocks a concurrent writer,
  *   3. re-reads the node through a *fresh variable* (MATCH (j {id: c.id})),
  *      whose properties have not been read yet and so come from the latest
- *      committed state, removes the throwaway property (net: no change),
+ *      committed state,
  *   4. filters on the re-read state and only then writes.
  *
  * Statements that start from an id (complete, fail, heartbeat, release)
- * read nothing but the id before the lock, so they lock and re-check the
- * same variable.
+ * read nothing but the id before the lock, so they lock (SET j.queue =
+ * j.queue) and re-check the same variable.
  *
  * Claims additionally serialise on the queue's mutex node (EmbedQueue):
  * `SET q.claims = q.claims + 1` takes its lock first, and the candidate
@@ -253,10 +256,9 @@ static const char *const Q_ENQUEUE =
     "  WITH j, created "
     "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
     "  WHERE created AND c.state = 'pending' AND c.id <> j.id "
-    "  SET c.lockedBy = $fence "
+    "  SET c.queue = c.queue "
     "  WITH c.id AS cid "
     "  MATCH (o:EmbedJob {id: cid}) "
-    "  REMOVE o.lockedBy "
     "  WITH o WHERE o.state = 'pending' "
     "  SET o.state = 'superseded', o.runAt = timestamp(), o.updatedAt = timestamp(), "
     "      o.completedAt = timestamp() "
@@ -381,7 +383,13 @@ out:
 /* ---- lease ---- */
 
 static const char *const Q_LEASE =
-    PFX "MERGE (q:EmbedQueue {name: $queue}) "
+    /* An idle poll must not take the mutex: first check, lock-free, that a
+     * due job exists at all (one index entry); no row, no lock. */
+    PFX "MATCH (p:EmbedJob) "
+    "WHERE p.queue = $queue AND p.state = 'pending' AND p.runAt <= timestamp() "
+    "  AND ($model IS NULL OR p.model = $model) "
+    "WITH p ORDER BY p.queue, p.state, p.runAt LIMIT 1 "
+    "MERGE (q:EmbedQueue {name: $queue}) "
     "SET q.claims = coalesce(q.claims, 0) + 1 "
     "WITH q "
     "CALL { "
@@ -394,10 +402,9 @@ static const char *const Q_LEASE =
      * plans a Top over every due job: O(queue length) per claim) */
     "  RETURN c ORDER BY c.queue, c.state, c.runAt LIMIT $max "
     "} "
-    "SET c.lockedBy = $token "
+    "SET c.queue = $queue "
     "WITH c.id AS cid "
     "MATCH (j:EmbedJob {id: cid}) "
-    "REMOVE j.lockedBy "
     "WITH j WHERE j.state = 'pending' "
     "SET j.state = 'leased', j.leaseToken = $token, j.leaseOwner = $owner, "
     "    j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs, "
@@ -469,7 +476,7 @@ static int idx_row(const bolt_value *rec, void *ctx, eg_error *err)
 static const char *const Q_HEARTBEAT =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "SET j.queue = j.queue "
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs "
     "RETURN l.idx";
@@ -477,7 +484,7 @@ static const char *const Q_HEARTBEAT =
 static const char *const Q_RELEASE =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "SET j.queue = j.queue "
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'pending', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
     "    j.attempts = CASE WHEN j.attempts > 0 THEN j.attempts - 1 ELSE 0 END, "
@@ -561,7 +568,7 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
 static const char *const Q_COMPLETE =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "SET j.queue = j.queue "
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
     "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
@@ -571,7 +578,7 @@ static const char *const Q_COMPLETE =
 static const char *const Q_COMPLETE_MIN =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "SET j.queue = j.queue "
     "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
     "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
@@ -722,7 +729,7 @@ out:
 static const char *const Q_FAIL =
     PFX "UNWIND $fails AS f "
     "MATCH (j:EmbedJob {id: f.id}) "
-    "SET j.lockedBy = $fence REMOVE j.lockedBy "
+    "SET j.queue = j.queue "
     "WITH j, f WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = f.token "
     BACKOFF_AND_FINISH "RETURN f.idx, dead";
 
@@ -730,10 +737,9 @@ static const char *const Q_RECLAIM =
     PFX "MATCH (c:EmbedJob) "
     "WHERE c.queue = $queue AND c.state = 'leased' AND c.runAt < timestamp() "
     "WITH c LIMIT $limit "
-    "SET c.lockedBy = $fence "
+    "SET c.queue = $queue "
     "WITH c.id AS cid "
     "MATCH (j:EmbedJob {id: cid}) "
-    "REMOVE j.lockedBy "
     "WITH j WHERE j.state = 'leased' AND j.leaseUntil < timestamp() "
     "WITH j, {permanent: false, retryAfter: 0, error: 'lease expired (owner ' + "
     "  coalesce(j.leaseOwner, '?') + ')', category: 'expired', idx: 0} AS f "
@@ -1007,10 +1013,9 @@ static const char *const Q_RETRY =
     PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state = 'dead' AND c.runAt IS NOT NULL "
     "  AND ($ids IS NULL OR c.id IN $ids) AND ($model IS NULL OR c.model = $model) "
     "WITH c LIMIT $batch "
-    "SET c.lockedBy = $fence "
+    "SET c.queue = $queue "
     "WITH c.id AS cid "
     "MATCH (j:EmbedJob {id: cid}) "
-    "REMOVE j.lockedBy "
     "WITH j WHERE j.state = 'dead' "
     "SET j.state = 'pending', j.attempts = 0, j.runAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN count(j)";
@@ -1019,7 +1024,7 @@ static const char *const Q_PRUNE =
     PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state IN ['completed', 'superseded'] "
     "  AND c.runAt < timestamp() - $age "
     "WITH c LIMIT $batch "
-    "SET c.lockedBy = $fence "
+    "SET c.queue = $queue "
     "WITH c.id AS cid "
     "MATCH (j:EmbedJob {id: cid}) "
     "WITH j WHERE j.state IN ['completed', 'superseded'] "

@@ -257,6 +257,8 @@ int worker_health_metrics(worker_health *h, eg_buf *b)
             {"engram_worker_jobs_released_total", "Jobs given back without spending an attempt", w->released},
             {"engram_worker_leases_lost_total", "Results dropped because the lease was lost", w->lost},
             {"engram_worker_batches_total", "Batches processed", w->batches},
+            {"engram_worker_heartbeat_lost_total", "Leases a heartbeat found lost while still in use",
+             w->lost_heartbeats},
             {"engram_provider_tokens_total", "Tokens reported by the provider", w->provider_tokens},
         };
         for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {

@@ -786,10 +786,23 @@ static void *heartbeat_main(void *arg)
                         eg_log_fields(EG_LOG_WARNING, "worker", "heartbeat failed", "error", err.message, NULL);
                         next_hb = now + hb / 4 + 1; /* try again soon: leases are at stake */
                     } else {
-                        for (size_t i = 0; i < n; i++)
-                            if (lost[i])
+                        /* A lease completed while the heartbeat ran shows as lost: only
+                         * the ones still registered afterwards really are. */
+                        pthread_mutex_lock(&m->mu);
+                        for (size_t i = 0; i < n; i++) {
+                            if (!lost[i])
+                                continue;
+                            bool still = false;
+                            for (size_t k = 0; k < m->nactive && !still; k++)
+                                still = strcmp(m->active[k].id, snap[i].id) == 0 &&
+                                        strcmp(m->active[k].token, snap[i].token) == 0;
+                            if (still) {
+                                m->st.lost_heartbeats++;
                                 eg_log_fields(EG_LOG_WARNING, "worker", "lease lost (heartbeat)", "job",
                                               snap[i].id, NULL);
+                            }
+                        }
+                        pthread_mutex_unlock(&m->mu);
                     }
                 }
                 eg_free(refs);

@@ -133,6 +133,7 @@ int worker_manager_drain(worker_manager *m, int64_t timeout_ms);
 typedef struct worker_stats {
     uint64_t leased, completed, superseded, skipped, failed, dead, released, lost;
     uint64_t batches;
+    uint64_t lost_heartbeats;            /* leases a heartbeat found gone while still in use */
     uint64_t provider_requests, provider_errors, provider_tokens;
     uint64_t errors_by_kind[8];          /* indexed by embed_errkind */
     uint64_t latency_le[WORKER_LAT_BUCKETS]; /* cumulative counts per bucket */

@@ -204,6 +204,57 @@ static void test_bolt_tx__tls_against_plain_port_fails_cleanly(void **state)
     }
 }
 
+/* Older protocol versions still work against the same server. */
+static void test_bolt_tx__older_protocol_versions(void **state)
+{
+    (void)state;
+    static const struct {
+        bool disable_5;
+        int max_minor;
+        int want_major, want_minor;
+    } cases[] = {{true, 0, 4, 4}, {false, 1, 5, 1}, {false, 2, 5, 2}, {false, 4, 5, 4}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bolt_config cfg = g_cfg;
+        cfg.disable_5 = cases[i].disable_5;
+        cfg.max_minor_5 = cases[i].max_minor;
+        bolt_conn *c = NULL;
+        eg_error err;
+        if (bolt_conn_open(&c, &cfg, &err) < 0)
+            fail_msg("case %zu: %s", i, err.message);
+        int ma, mi;
+        bolt_conn_version(c, &ma, &mi);
+        assert_int_equal(ma, cases[i].want_major);
+        assert_int_equal(mi, cases[i].want_minor);
+        bolt_result *r = NULL;
+        assert_int_equal(bolt_conn_begin(c, NULL, &err), 0);
+        assert_int_equal(bolt_conn_run(c,
+                                       "CREATE (n:BoltTxTest {run: $run, tag: 'ver'}) "
+                                       "RETURN n, datetime('2024-01-02T03:04:05+01:00') AS d",
+                                       NULL, NULL, &r, &err),
+                         EG_ECLIENT); /* $run missing: a client error, connection survives */
+        assert_int_equal(bolt_conn_rollback(c, &err), 0);
+        bolt_params *p = bolt_params_new();
+        bolt_params_str(p, "run", g_run);
+        assert_int_equal(bolt_conn_begin(c, NULL, &err), 0);
+        assert_int_equal(bolt_conn_run(c,
+                                       "CREATE (n:BoltTxTest {run: $run, tag: 'ver'}) "
+                                       "RETURN n, datetime('2024-01-02T03:04:05+01:00') AS d",
+                                       p, NULL, &r, &err),
+                         0);
+        const bolt_value *rec;
+        assert_int_equal(bolt_result_next(r, &rec, &err), 1);
+        assert_int_equal(bolt_value_type(bolt_value_at(rec, 0)), BOLT_NODE);
+        const bolt_value *d = bolt_value_at(rec, 1);
+        assert_int_equal(bolt_value_type(d), BOLT_DATETIME); /* 4.4: via patch_bolt utc */
+        assert_int_equal(d->u.temporal.seconds, 1704161045);
+        assert_int_equal(d->u.temporal.tz_offset_seconds, 3600);
+        bolt_result_free(r);
+        assert_int_equal(bolt_conn_rollback(c, &err), 0);
+        bolt_params_free(p);
+        bolt_conn_free(c);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -238,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_bolt_tx__uniqueness_violation_is_client_error),
         cmocka_unit_test(test_bolt_tx__syntax_error_then_usable),
         cmocka_unit_test(test_bolt_tx__paged_stream_and_early_free),
+        cmocka_unit_test(test_bolt_tx__older_protocol_versions),
         cmocka_unit_test(test_bolt_tx__wrong_password),
         cmocka_unit_test(test_bolt_tx__tls_against_plain_port_fails_cleanly),
     };
