@@ -26,7 +26,7 @@ async function tool(name, args = {}) {
 
 await client.connect(transport);
 const info = client.getServerVersion();
-say(`\n== connected to ${info.name} ${info.version} over stdio (MCP ${client.getNegotiatedProtocolVersion?.() ?? ''})`);
+say(`\n== connected to ${info.name} ${info.version} over stdio`);
 const { tools } = await client.listTools();
 say(`   ${tools.length} tools: ${tools.map((t) => t.name).join(', ')}`);
 
@@ -47,8 +47,7 @@ const entities = [
 // Start from a clean slate in the demo namespace, so the demo can be rerun.
 await tool('delete_entities', { entityNames: entities.map((e) => e.name) });
 const created = await tool('create_entities', { entities });
-say(`\n== create_entities: ${entities.length} entities (embedding jobs queued: ${
-  JSON.stringify(created.jobIds ?? created.entities?.flatMap((e) => e.jobIds ?? []) ?? []).length > 2 ? 'yes' : 'see queue'})`);
+say(`\n== create_entities: ${entities.length} entities, embedding jobs ${JSON.stringify(created.jobIds ?? [])}`);
 await tool('create_relations', { relations: [
   { from: 'Ada Lovelace', to: 'Analytical Engine', relationType: 'wrote_programs_for', strength: 0.9, confidence: 0.95 },
   { from: 'engram', to: 'Neo4j', relationType: 'stores_memory_in' },
@@ -71,7 +70,10 @@ say(`   done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 const question = 'who wrote programs for a mechanical computer?';
 const sem = await tool('semantic_search', { query: question, limit: 3, min_similarity: 0 });
 say(`\n== semantic_search "${question}"`);
-for (const m of sem.matches ?? []) say(`   ${(m.score ?? 0).toFixed(3)}  ${m.name ?? m.entityName}`);
+say(`   (${sem.searchType} search: keyword and vector rankings fused; vector = cosine similarity score)`);
+for (const m of sem.matches ?? []) {
+  say(`   vector ${(m.vectorScore ?? 0).toFixed(3)}  fused ${(m.score ?? 0).toFixed(4)}  ${m.name ?? m.entityName}`);
+}
 
 const kw = await tool('search_nodes', { query: 'Cypher' });
 say('\n== search_nodes "Cypher"');
