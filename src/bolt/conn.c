@@ -358,6 +358,8 @@ static int conn_step(bolt_conn *c, eg_error *err)
             return rc;
         set_failure(c, meta);
         c->nfailures++;
+        if (c->fail.code == EG_EAUTH)
+            c->poisoned = true; /* e.g. AuthorizationExpired: re-authenticate on a new one */
         c->failed = true;
         uint8_t req = h->sig;
         queue_pop(c);

@@ -480,6 +480,13 @@ int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **
         json_decref(w.result);
         return rc;
     }
+    /* Does the database's index agree with the configuration?  Reported, not fatal. */
+    json_t *rep = NULL;
+    eg_error cerr;
+    eg_error_clear(&cerr);
+    graph_schema_check(g, &rep, &cerr);
+    if (rep != NULL)
+        json_object_set_new(w.result, "schemaCheck", rep);
     *out = w.result;
     return 0;
 }

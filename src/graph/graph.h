@@ -174,7 +174,8 @@ typedef struct graph_page {
  * the validated index names being the only identifiers spliced into Cypher),
  * 5 the full-text index recreated eventually consistent.
  * The registry borrows the store's opts: keep the store alive while the
- * registry may apply them (or re-register).
+ * registry may apply them (or re-register).  Not thread-safe (one static
+ * module entry per process): call it from one thread at start-up.
  */
 int graph_schema_register(graph_store *g, eg_error *err);
 
@@ -189,8 +190,20 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
 void graph_strv_free(char **v, size_t n);
 
 /*
- * Register, schema_apply() everything registered, then wait until all
- * indexes are ONLINE (timeout_ms 0: 60 s).  Convenience for tests and start-up.
+ * Verify that the database's indexes match the configuration: the vector
+ * index exists on :Entity(embedding) with the configured dimensions and
+ * similarity, and the full-text index exists.  CREATE ... IF NOT EXISTS
+ * keeps an older index silently (memento users with 1536 dimensions who set
+ * 3072), so this is what turns that into an error: EG_ECONFLICT with a
+ * message saying what to do.  *report_out (may be NULL) is a *new* object
+ * {vectorIndex, fulltextIndex, ok, problem?}.
+ */
+int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err);
+
+/*
+ * Register, schema_apply() everything registered, wait until all indexes
+ * are ONLINE (timeout_ms 0: 60 s), then graph_schema_check().  Convenience
+ * for tests and start-up.
  */
 int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err);
 

@@ -205,7 +205,8 @@ static void add_matches(json_t *res, const char *why)
         json_object_set_new(res, "note", json_string(why));
 }
 
-static int do_search(gb *b, const json_t *a, bool hybrid, double def_min, json_t **out, eg_error *err)
+static int do_search(gb *b, const json_t *a, mcp_call_ctx *ctx, bool hybrid, double def_min, json_t **out,
+                     eg_error *err)
 {
     graph_req req = GRAPH_REQ_INIT;
     graph_search_opts so = GRAPH_SEARCH_OPTS_INIT;
@@ -221,6 +222,13 @@ static int do_search(gb *b, const json_t *a, bool hybrid, double def_min, json_t
     size_t dims = 0;
     const char *why = NULL;
     float *v = query_vector(b, q, &dims, &why);
+    /* The provider call can take seconds (remote API): report it, and stop
+     * here if the client gave up meanwhile. */
+    mcp_call_progress(ctx, 1, 2, v ? "query embedded" : "no query vector; keyword search");
+    if (mcp_call_cancelled(ctx)) {
+        eg_free(v);
+        return EG_ECANCELED;
+    }
     int rc;
     if (hybrid || !v)
         rc = graph_hybrid_search(b->d.graph, &req, q, v, dims, &so, out, err);
@@ -237,13 +245,13 @@ static int s_semantic_search(void *self, const json_t *a, mcp_call_ctx *ctx, jso
     PRELUDE;
     const json_t *h = json_object_get(a, "hybrid_search");
     bool hybrid = h ? json_is_true(h) : true;
-    return do_search(b, a, hybrid, hybrid ? 0.0 : 0.6, out, err);
+    return do_search(b, a, ctx, hybrid, hybrid ? 0.0 : 0.6, out, err);
 }
 
 static int s_hybrid_search(void *self, const json_t *a, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
     PRELUDE;
-    return do_search(b, a, true, 0.0, out, err);
+    return do_search(b, a, ctx, true, 0.0, out, err);
 }
 
 static int s_get_entity_embedding(void *self, const json_t *a, mcp_call_ctx *ctx, json_t **out, eg_error *err)
@@ -314,6 +322,7 @@ static int s_force_generate_embedding(void *self, const json_t *a, mcp_call_ctx 
         /* With in-server workers, wait briefly so the tool behaves like
          * memento's synchronous one; otherwise the job stays queued. */
         worker_manager_notify(b->d.workers);
+        mcp_call_progress(ctx, 1, 2, "embedding job queued; waiting for a worker");
         size_t n = json_array_size(ids);
         const char **v = eg_calloc(n, sizeof *v);
         for (size_t i = 0; v && i < n; i++)

@@ -12,9 +12,9 @@
  * Lifecycle (per session):
  *
  *   NEW --initialize--> INITIALIZING --notifications/initialized--> READY
- *    |  ping ok            | ping, tools, logging ok                |
- *    |  others: -32002     |                                          |
- *    +---------------------+---- EOF: drain in-flight calls, stop ----+
+ *    | ping: ok            | ping, tools, logging: ok               | same
+ *    | others: -32002      | initialize again: -32600               |
+ *    +---------------------+--- EOF: drain in-flight calls, stop ---+
  *
  * Requests are answered in the calling (reader) thread except tools/call,
  * which goes to a small worker pool (opts.workers > 0) so that ping and

@@ -25,9 +25,14 @@
  * Threading: MHD runs one thread per connection; each request runs its
  * message inline in that thread (session servers have workers = 0), so the
  * emit callback collects that thread's output through a thread-local
- * pointer.  Progress and log notifications of a request are dropped (a
- * JSON response carries exactly one message); cancellation works because a
- * notifications/cancelled POST flags the in-flight call of the session.
+ * pointer and the answer is one application/json message.  Exception: a
+ * tools/call that carries _meta.progressToken from a client that accepts
+ * text/event-stream is answered as an SSE stream (progress notifications
+ * as they happen, then the response): the call runs in its own thread and
+ * MHD's content reader waits for its frames.  Log notifications are not
+ * delivered over HTTP.  Cancellation works because a
+ * notifications/cancelled POST flags the in-flight call of the session
+ * (the cancelled call's stream then ends without a response).
  *
  * Thread-safety: the session table is behind a mutex; sessions are
  * reference-counted so DELETE never frees a server that is still serving.
@@ -75,11 +80,40 @@ typedef struct req_state {
     bool too_big;
 } req_state;
 
-static _Thread_local json_t *tl_collect; /* messages emitted by this thread's request */
+/*
+ * An SSE response in progress: the call runs in its own thread and appends
+ * "event: message" frames; MHD's content reader (the connection thread)
+ * waits for them.  Freed by whichever side finishes last.
+ */
+typedef struct sse_stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    eg_buf out;       /* framed events not yet handed to MHD */
+    size_t sent;      /* bytes of out already handed over */
+    bool done;        /* the call finished: end the stream when out is drained */
+    int refs;         /* call thread + MHD response */
+    http_state *h;
+    session *sess;
+    char *body;
+    size_t body_len;
+} sse_stream;
+
+static _Thread_local json_t *tl_collect;     /* JSON mode: messages of this thread's request */
+static _Thread_local sse_stream *tl_stream;  /* SSE mode: the stream of this thread's call */
 
 static void http_emit(void *ud, const char *msg, size_t len)
 {
     (void)ud;
+    if (tl_stream) {
+        sse_stream *st = tl_stream;
+        pthread_mutex_lock(&st->mu);
+        eg_buf_puts(&st->out, "event: message\ndata: ");
+        eg_buf_append(&st->out, msg, len);
+        eg_buf_puts(&st->out, "\n\n");
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        return;
+    }
     if (!tl_collect)
         return; /* not part of a request (e.g. a log record from another thread) */
     json_t *v = json_loadb(msg, len, 0, NULL);
@@ -229,6 +263,115 @@ static bool session_add(http_state *h, session *s)
     return slot >= 0;
 }
 
+static void stream_unref(sse_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    bool last = --st->refs == 0;
+    pthread_mutex_unlock(&st->mu);
+    if (!last)
+        return;
+    session_release(st->h, st->sess);
+    eg_buf_free(&st->out);
+    eg_free(st->body);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    eg_free(st);
+}
+
+static void *stream_call(void *arg)
+{
+    sse_stream *st = arg;
+    tl_stream = st;
+    mcp_server_handle(st->sess->srv, st->body, st->body_len);
+    tl_stream = NULL;
+    pthread_mutex_lock(&st->mu);
+    st->done = true;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    stream_unref(st);
+    return NULL;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    sse_stream *st = cls;
+    pthread_mutex_lock(&st->mu);
+    while (st->sent == st->out.len && !st->done)
+        pthread_cond_wait(&st->cv, &st->mu);
+    ssize_t n;
+    if (st->sent < st->out.len) {
+        size_t k = st->out.len - st->sent;
+        if (k > max)
+            k = max;
+        memcpy(buf, st->out.ptr + st->sent, k);
+        st->sent += k;
+        n = (ssize_t)k;
+    } else {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_unref(cls);
+}
+
+/* True when the client accepts SSE and asked for progress on this call. */
+static bool wants_stream(struct MHD_Connection *c, const mcp_msg *m)
+{
+    const char *acc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    if (!acc || !strstr(acc, "text/event-stream") || m->kind != MCP_MSG_REQUEST ||
+        strcmp(m->method, "tools/call") != 0)
+        return false;
+    json_t *tok = json_object_get(json_object_get(m->params, "_meta"), "progressToken");
+    return json_is_string(tok) || json_is_integer(tok);
+}
+
+/*
+ * Answer a tools/call with progress as an SSE stream: progress
+ * notifications as they happen, then the response, then the stream ends.
+ * Steals the session reference.
+ */
+static enum MHD_Result reply_stream(http_state *h, struct MHD_Connection *c, session *sess, const req_state *rs)
+{
+    sse_stream *st = eg_calloc(1, sizeof *st);
+    char *body = st ? eg_memdup(rs->body.ptr, rs->body.len + 1) : NULL;
+    if (!st || !body) {
+        eg_free(st);
+        session_release(h, sess);
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    eg_buf_init(&st->out, (size_t)4 * EG_LIMIT_MCP_LINE);
+    st->h = h;
+    st->sess = sess;
+    st->body = body;
+    st->body_len = rs->body.len;
+    st->refs = 2;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
+    pthread_t t;
+    if (!r || pthread_create(&t, NULL, stream_call, st) != 0) {
+        /* Drop both references: the response's (its free callback runs
+         * on destroy) and the call thread's that never started. */
+        if (r)
+            MHD_destroy_response(r);
+        else
+            stream_unref(st);
+        stream_unref(st);
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "cannot start call");
+    }
+    pthread_detach(t);
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_state *rs)
 {
     mcp_msg m;
@@ -265,6 +408,10 @@ static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_
         mcp_msg_clear(&m);
         return reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
                            "missing MCP-Session-Id header (send initialize first)");
+    }
+    if (!fresh && wants_stream(c, &m)) {
+        mcp_msg_clear(&m);
+        return reply_stream(h, c, s, rs);
     }
     json_t *collected = json_array();
     tl_collect = collected;

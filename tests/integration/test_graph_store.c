@@ -1039,6 +1039,7 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(graph_debug_embedding_config(g_graph, &r, &res, &err), 0);
     assert_int_equal(jint(json_object_get(res, "counts"), "entities"), 3);
     assert_int_equal(jint(json_object_get(res, "counts"), "currentEmbedding"), 2);
+    assert_true(json_is_true(json_object_get(json_object_get(res, "schemaCheck"), "ok")));
     json_decref(res);
     assert_int_equal(graph_diagnose_vector_search(g_graph, &r, &res, &err), 0);
     assert_true(json_is_true(json_object_get(json_object_get(res, "probe"), "ok")));
@@ -1113,6 +1114,91 @@ static void test_graph_store__jobs_enqueued(void **state)
     eg_free(v);
 }
 
+/* An entity as memento left it after the documented migration: observations
+ * as JSON text, no contentHash, no EntityVersion. */
+static int memento_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", (const char *)payload);
+    int rc = bolt_conn_exec(c,
+                            "CREATE (:Entity {namespace: $ns, name: 'Legacy', entityType: 'old', "
+                            "observations: '[\\\"first\\\",\\\"second\\\"]', id: randomUUID(), version: 3, "
+                            "createdAt: 1, updatedAt: 1, validFrom: 1})",
+                            p, NULL, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static void test_graph_store__memento_data(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "legacy");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, memento_fn, ns, &err), 0);
+    json_t *res = NULL, *names = json_pack("[s]", "Legacy");
+    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    json_t *obs = json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations");
+    assert_int_equal(json_array_size(obs), 2); /* JSON text decoded on read */
+    assert_string_equal(json_string_value(json_array_get(obs, 1)), "second");
+    json_decref(res);
+    /* Backfill computes the missing hash and queues it. */
+    assert_int_equal(graph_force_generate_embedding(g_graph, &r, NULL, 10, false, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(jint(res, "created"), 1);
+    json_decref(res);
+    /* A change rewrites observations as a native list, as version 4. */
+    json_t *add = json_pack("[{s:s,s:[s,s]}]", "entityName", "Legacy", "contents", "third", "first");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
+    assert_int_equal(jint(r0, "version"), 4);
+    assert_int_equal(json_array_size(json_object_get(r0, "addedObservations")), 1);
+    json_decref(res);
+    json_decref(add);
+    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    obs = json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations");
+    assert_int_equal(json_array_size(obs), 3);
+    json_decref(res);
+    json_decref(names);
+}
+
+static void test_graph_store__schema_check(void **state)
+{
+    (void)state;
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *rep = NULL;
+    assert_int_equal(graph_schema_check(g_graph, &rep, &err), 0);
+    assert_true(json_is_true(json_object_get(rep, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "vectorIndex"), "dimensions")),
+                     (json_int_t)g_dims);
+    json_decref(rep);
+    /* A configuration that disagrees with the existing index is reported, not ignored. */
+    graph_opts o = *graph_store_opts(g_graph);
+    o.vector_dimensions = g_dims * 2;
+    graph_store *g2 = NULL;
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, &rep, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "dimensions"));
+    assert_false(json_is_true(json_object_get(rep, "ok")));
+    json_decref(rep);
+    graph_store_free(g2);
+    o = *graph_store_opts(g_graph);
+    o.similarity = o.similarity == GRAPH_SIM_COSINE ? GRAPH_SIM_EUCLIDEAN : GRAPH_SIM_COSINE;
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, NULL, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "similarity"));
+    graph_store_free(g2);
+    o = *graph_store_opts(g_graph);
+    o.vector_index = "no_such_index_here";
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, NULL, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "does not exist"));
+    graph_store_free(g2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1129,6 +1215,8 @@ int main(void)
         cmocka_unit_test(test_graph_store__read_graph_paging),
         cmocka_unit_test(test_graph_store__semantic_and_hybrid),
         cmocka_unit_test(test_graph_store__jobs_enqueued),
+        cmocka_unit_test(test_graph_store__memento_data),
+        cmocka_unit_test(test_graph_store__schema_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,18 +9,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 mcp_need_node
-log="$(mktemp)"
-port=$((20000 + RANDOM % 20000))
-"$ENGRAM_BIN" serve --backend memory --transport http --port "$port" >/dev/null 2>"$log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -f "$log"' EXIT
-# wait until the port accepts connections (logs may be silenced by ENGRAM_LOG_LEVEL)
-for i in $(seq 150); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  [[ $i -eq 150 ]] && { echo "server did not start" >&2; exit 1; }
-  sleep 0.1
-done
+mcp_start_http
+port=$mcp_http_port
 passed=0 failed=0
 for sc in server-initialize ping logging-set-level tools-list dns-rebinding-protection; do
   if out="$(timeout 120 "$here/node_modules/.bin/conformance" server --url "http://127.0.0.1:$port/mcp" --scenario "$sc" 2>&1)" \

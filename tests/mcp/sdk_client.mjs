@@ -40,26 +40,30 @@ function fail(msg) {
 }
 
 const ajv = new Ajv({ strict: false, allowUnionTypes: true, allErrors: true });
-let transport, child;
+let transport, child, port;
 if (transportKind === "http") {
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  child = spawn(bin, ["serve", "--backend", backend, "--transport", "http", "--port", String(port)], {
-    env, stdio: ["ignore", "ignore", "pipe"] });
-  process.on("exit", () => child.kill("SIGTERM"));
-  child.stderr.on("data", (d) => process.stderr.write(d));
-  let exited = false;
-  child.on("exit", () => (exited = true));
-  // wait until the port accepts connections (logs may be silenced by ENGRAM_LOG_LEVEL)
   const { connect } = await import("node:net");
-  for (let i = 0; ; i++) {
-    const up = await new Promise((ok) => {
-      const sock = connect(port, "127.0.0.1", () => { sock.destroy(); ok(true); });
-      sock.on("error", () => ok(false));
-    });
-    if (up) break;
-    if (exited || i > 150) { console.error("FAIL: engram serve --transport http did not start"); process.exit(1); }
-    await new Promise((ok) => setTimeout(ok, 100));
+  const isUp = (p) => new Promise((ok) => {
+    const sock = connect(p, "127.0.0.1", () => { sock.destroy(); ok(true); });
+    sock.on("error", () => ok(false));
+  });
+  // a random port; one taken by someone else makes the server exit at once: try another
+  for (let attempt = 0; attempt < 5 && !port; attempt++) {
+    const p = 20000 + Math.floor(Math.random() * 20000);
+    child = spawn(bin, ["serve", "--backend", backend, "--transport", "http", "--port", String(p)], {
+      env, stdio: ["ignore", "ignore", "pipe"] });
+    child.stderr.on("data", (d) => process.stderr.write(d));
+    let exited = false;
+    child.on("exit", () => (exited = true));
+    // wait until the port accepts connections (logs may be silenced by ENGRAM_LOG_LEVEL)
+    for (let i = 0; i < 150 && !exited; i++) {
+      if (await isUp(p)) { port = p; break; }
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    if (!port) child.kill("SIGTERM");
   }
+  if (!port) { console.error("FAIL: engram serve --transport http did not start"); process.exit(1); }
+  process.on("exit", () => child.kill("SIGTERM"));
   transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`));
 } else {
   transport = new StdioClientTransport({ command: bin, args: ["serve", "--backend", backend], env, stderr: "inherit" });
@@ -143,13 +147,18 @@ async function call(name, args, { expectError = false, opts = {} } = {}) {
 await client.ping();
 await client.setLoggingLevel("warning");
 
+let progress = 0;
 let sc = await call("create_entities", {
   entities: [
     { name: A, entityType: "person", observations: ["wrote the first computer program", "mathematician"] },
     // loose input a real client sends: observations as a JSON string (memento #118)
     { name: B, entityType: "machine", observations: JSON.stringify(["analytical engine", "designed by Babbage"]) },
   ],
-});
+}, { opts: { onprogress: () => progress++ } });
+// Over HTTP a call with a progress token is answered as an SSE stream, so the
+// notifications reach the client before the response (the memory backend
+// reports one step per entity).
+if (transportKind === "http" && backend === "memory" && progress < 2) fail(`expected 2 progress notifications, got ${progress}`);
 if (sc && sc.created?.length !== 2) fail(`create_entities created ${JSON.stringify(sc?.created)}`);
 await call("create_relations", { relations: [{ from: A, to: B, relationType: "programmed", strength: "0.8", confidence: 0.9 }] });
 await call("add_observations", { observations: [{ entityName: A, contents: ["born 1815"] }] });
