@@ -159,11 +159,6 @@ static void job_vec_reset(job_vec *jv)
     jv->n = jv->cap = 0;
 }
 
-static void new_fence(char out[QUEUE_TOKEN_MAX])
-{
-    queue_new_token(out);
-}
-
 /* Write a list of {idx, id, token} maps for lease refs. */
 static void put_refs(bolt_params *p, const char *key, const queue_lease_ref *l, size_t n)
 {
@@ -296,11 +291,8 @@ static int enq_on(bolt_conn *c, enq_ctx *e, eg_error *err)
     for (size_t i = 0; i < e->n; i++)
         memset(&e->out[i], 0, sizeof e->out[i]);
     bolt_params *p = bolt_params_new();
-    char fence[QUEUE_TOKEN_MAX];
-    new_fence(fence);
     if (p) {
         bolt_params_str(p, "queue", e->s->opts.name);
-        bolt_params_str(p, "fence", fence);
         bolt_ps_writer *w = bolt_params_add(p, "jobs");
         if (w) {
             bolt_ps_list_begin(w, e->n);
@@ -507,12 +499,9 @@ static int fenced_work(bolt_conn *c, void *payload, eg_error *err)
     fenced_ctx *f = payload;
     memset(f->x.hit, 0, f->n * sizeof *f->x.hit);
     f->x.count = 0;
-    char fence[QUEUE_TOKEN_MAX];
-    new_fence(fence);
     bolt_params *p = bolt_params_new();
     if (p) {
         bolt_params_str(p, "owner", f->owner);
-        bolt_params_str(p, "fence", fence);
         bolt_params_int(p, f->ms_key, f->ms);
         put_refs(p, "leases", f->leases, f->n);
     }
@@ -642,12 +631,9 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
     for (size_t i = 0; i < c->n; i++)
         c->prior[i] = QUEUE_OUT_LOST;
     memset(c->sup, 0, c->n * sizeof *c->sup);
-    char fence[QUEUE_TOKEN_MAX];
-    new_fence(fence);
     bolt_params *p = bolt_params_new();
     if (p) {
         bolt_params_str(p, "owner", c->owner);
-        bolt_params_str(p, "fence", fence);
         put_refs(p, "leases", c->leases, c->n);
     }
     int rc = params_check(p, err);
@@ -791,11 +777,8 @@ static int fail_work(bolt_conn *c, void *payload, eg_error *err)
     f->dead = f->requeued = 0;
     for (size_t i = 0; f->oc && i < f->n; i++)
         f->oc[i] = QUEUE_OUT_LOST;
-    char fence[QUEUE_TOKEN_MAX];
-    new_fence(fence);
     bolt_params *p = bolt_params_new();
     if (p) {
-        bolt_params_str(p, "fence", fence);
         bolt_params_int(p, "base", f->s->opts.backoff_base_ms);
         bolt_params_int(p, "cap", f->s->opts.backoff_cap_ms);
         if (f->fails) {
@@ -1067,12 +1050,9 @@ static int batch_work(bolt_conn *c, void *payload, eg_error *err)
 {
     batch_ctx *b = payload;
     b->count = 0;
-    char fence[QUEUE_TOKEN_MAX];
-    new_fence(fence);
     bolt_params *p = bolt_params_new();
     if (p) {
         bolt_params_str(p, "queue", b->s->opts.name);
-        bolt_params_str(p, "fence", fence);
         bolt_params_int(p, "batch", (int64_t)b->batch);
         bolt_params_int(p, "age", b->age);
         bolt_params_str(p, "model", b->model);
