@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 {
     int n = 10000, workers = 1, latency = 50, batch = 100, dims = 0;
     const char *mode = "inserver";
+    const char *cleanup_ns = NULL; /* --cleanup bench_<hex>: delete a run's leftovers and exit */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--entities"))
             n = atoi(argv[i + 1]);
@@ -153,6 +154,8 @@ int main(int argc, char **argv)
             dims = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--mode"))
             mode = argv[i + 1];
+        else if (!strcmp(argv[i], "--cleanup"))
+            cleanup_ns = argv[i + 1];
     }
     bool procs = strcmp(mode, "processes") == 0;
     eg_log_init_from_env();
@@ -169,6 +172,17 @@ int main(int argc, char **argv)
     bolt_pool *pool = NULL;
     bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
     po.max_size = (size_t)workers * 2 + 6;
+    if (cleanup_ns) {
+        clean_ctx cl = {.ns = cleanup_ns, .queue = cleanup_ns};
+        if (bolt_pool_new(&pool, &cfg, &po, &err))
+            return die("pool", &err);
+        do {
+            if (bolt_pool_execute_write(pool, NULL, NULL, clean_fn, &cl, &err))
+                return die("cleanup", &err);
+        } while (cl.deleted > 0);
+        bolt_pool_free(pool);
+        return 0;
+    }
     graph_opts go;
     if (graph_opts_from_env(&go, &err))
         return die("graph opts", &err);
