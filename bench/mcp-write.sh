@@ -17,7 +17,7 @@ source "$HERE/lib.sh"
 
 : "${BENCH_NEO4J_URI:?run through bench/run mcp-write, or set BENCH_NEO4J_URI/_USER/_PASSWORD}"
 SAMPLES="${BENCH_SAMPLES:-200}"
-ANCHOR_SAMPLES="${BENCH_ANCHOR_SAMPLES:-50}"
+ANCHOR_SAMPLES="${BENCH_ANCHOR_SAMPLES:-20}"
 RUN_ANCHOR="${BENCH_ANCHOR:-1}"
 ENGRAM="$BENCH_BUILD_DIR/engram"
 [[ -x "$ENGRAM" ]] || bench_die "$ENGRAM not built (run through bench/run mcp-write)"
@@ -41,7 +41,7 @@ if [[ "$RUN_ANCHOR" == 1 ]]; then
     bench_log "wiping database"
     node "$HERE/js/wipe.js"
     bench_log "memento-mcp: $ANCHOR_SAMPLES samples at 1k and 10k stored entities"
-    anchor="$(node "$HERE/js/mcp_write.mjs" --label memento --samples "$ANCHOR_SAMPLES" -- \
+    anchor="$(node "$HERE/js/mcp_write.mjs" --label memento --samples "$ANCHOR_SAMPLES" --batch 1000 -- \
         node "$HERE/js/node_modules/@gannonh/memento-mcp/dist/index.js" | tail -n1)" ||
         bench_die "memento side failed"
     bench_log "  $anchor"

@@ -60,6 +60,6 @@ npm_install() {
 }
 if [ "${ENGRAM_SETUP_NODE:-1}" = 1 ]; then
   npm_install "$root"
-  for d in "$root"/tests/mcp "$root"/bench/js; do npm_install "$d"; done
+  for d in "$root"/tests/mcp "$root"/bench/js "$root"/tools/demo; do npm_install "$d"; done
 fi
 say "ok"

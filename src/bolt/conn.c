@@ -358,6 +358,8 @@ static int conn_step(bolt_conn *c, eg_error *err)
             return rc;
         set_failure(c, meta);
         c->nfailures++;
+        if (c->fail.code == EG_EAUTH)
+            c->poisoned = true; /* e.g. AuthorizationExpired: re-authenticate on a new one */
         c->failed = true;
         uint8_t req = h->sig;
         queue_pop(c);
@@ -642,14 +644,15 @@ void bolt_conn_free(bolt_conn *c)
     if (!c)
         return;
     if (c->t && !c->defunct) {
-        /* Best effort: finish what is queued, then GOODBYE. */
+        /* GOODBYE needs no reply, and whatever is still queued or unread is
+         * moot: drop unsent requests, say goodbye, close.  (Never block on a
+         * long stream just to close.) */
         eg_error e;
         eg_error_clear(&e);
-        if (bolt_conn__sync(c, &e) == 0) {
-            bolt_ps_writer w = bolt_conn__msg_begin(c, BOLT_MSG_GOODBYE, 0);
-            if (bolt_conn__msg_end(c, &w, BOLT_MSG_GOODBYE, NULL, &e) == 0)
-                bolt_conn__flush(c, &e);
-        }
+        eg_buf_reset(&c->out);
+        bolt_ps_writer w = bolt_conn__msg_begin(c, BOLT_MSG_GOODBYE, 0);
+        if (bolt_conn__msg_end(c, &w, BOLT_MSG_GOODBYE, NULL, &e) == 0)
+            bolt_conn__flush(c, &e);
     }
     /* Results the user still holds lose their connection. */
     eg_error ce;

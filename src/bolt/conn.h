@@ -1,9 +1,10 @@
 /*
  * conn.h - one Bolt connection: handshake, auth, queries, transactions.
  *
- * Protocol: proposes 5.8..5.0 then 4.4.  HELLO carries user_agent and
- * bolt_agent; on >= 5.1 auth travels in LOGON (pipelined with HELLO), on
- * 5.0/4.4 in HELLO.  NOOP chunks are skipped wherever they appear.
+ * Protocol: proposes 5.8..5.0 then 4.4.  HELLO carries user_agent and (from
+ * 5.3, where the server requires it) bolt_agent; on >= 5.1 auth travels in
+ * LOGON (pipelined with HELLO), on 5.0/4.4 in HELLO.  NOOP chunks are
+ * skipped wherever they appear.  Internals: docs/internals/bolt.md.
  *
  * URIs: bolt://, bolt+s:// (TLS, SNI, verified against system CAs and the
  * host name), bolt+ssc:// (TLS, self-signed accepted), and neo4j://,
@@ -160,6 +161,7 @@ int bolt_conn_run(bolt_conn *c, const char *cypher, const bolt_params *params,
  * sent until bolt_conn_flush() or until a queued result is read.  Queued
  * results must be read (or freed) in the order they were queued.  If one
  * fails, later queued ones fail with the same error (the server IGNOREs them).
+ * A lazy result's field names are known after its first bolt_result_next.
  */
 int bolt_conn_run_lazy(bolt_conn *c, const char *cypher, const bolt_params *params,
                        const bolt_tx_opts *opts, bolt_result **out, eg_error *err);

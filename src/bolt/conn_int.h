@@ -106,6 +106,7 @@ struct bolt_conn {
     bool recovering;
     uint64_t nfailures;         /* FAILUREs seen so far (lets callers detect "mine failed") */
     eg_error fail;              /* the last FAILURE */
+    bool poisoned;              /* saw a security FAILURE mid-session: the pool drops it */
     bolt_tx_state tx;
     int64_t tx_fetch;
     eg_error tx_err;            /* why the transaction failed */

@@ -44,7 +44,7 @@ void bolt_ps_int(bolt_ps_writer *w, int64_t i);
 void bolt_ps_float(bolt_ps_writer *w, double f);
 void bolt_ps_bytes(bolt_ps_writer *w, const void *p, size_t n);
 void bolt_ps_str(bolt_ps_writer *w, const char *s);          /* NULL writes null */
-void bolt_ps_strn(bolt_ps_writer *w, const char *s, size_t n);
+void bolt_ps_strn(bolt_ps_writer *w, const char *s, size_t n); /* n bytes (may hold NULs); NULL writes null */
 void bolt_ps_list_begin(bolt_ps_writer *w, size_t n);
 void bolt_ps_map_begin(bolt_ps_writer *w, size_t n);
 void bolt_ps_struct_begin(bolt_ps_writer *w, uint8_t tag, size_t nfields);

@@ -19,7 +19,8 @@
  *
  * Retry (bolt_pool_execute_*): attempt = acquire, BEGIN, fn, COMMIT.  On an
  * error with err.retryable (transient Neo4j errors except
- * Transaction.Terminated / LockClientStopped, and connection errors) the
+ * Transaction.Terminated / LockClientStopped, and connection errors), or
+ * Security.AuthorizationExpired (the connection is dropped, a new one logs in), the
  * connection is released (rolled back, or dropped when defunct) and the
  * attempt repeats after a delay: initial_delay * multiplier^n, capped at
  * max_delay, times a random factor in [1-jitter, 1+jitter], as long as the
@@ -208,7 +209,7 @@ void bolt_pool_release(bolt_pool *p, bolt_conn *c)
 {
     if (!c)
         return;
-    bool keep = !c->defunct && c->nopen == 0;
+    bool keep = !c->defunct && !c->poisoned && c->nopen == 0;
     if (keep && c->tx != BOLT_TX_NONE) {
         eg_error e;
         keep = bolt_conn_rollback(c, &e) == 0 && !c->defunct;
@@ -295,7 +296,11 @@ static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *
         }
         if (e.code == 0)
             eg_error_set(&e, rc, EG_CLASS_NONE, "unit of work failed (%s)", eg_strerror(rc));
-        if (!e.retryable) {
+        /* AuthorizationExpired: the connection was dropped on release; a new
+         * one authenticates afresh (the official drivers retry it too). */
+        bool retryable = e.retryable ||
+                         strcmp(e.neo4j_code, "Neo.ClientError.Security.AuthorizationExpired") == 0;
+        if (!retryable) {
             eg_error_copy(err, &e);
             return rc;
         }
@@ -312,7 +317,8 @@ static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *
         pthread_mutex_lock(&p->mu);
         p->st.retries++;
         pthread_mutex_unlock(&p->mu);
-        eg_log(attempt >= 3 ? EG_LOG_WARNING : EG_LOG_DEBUG, "bolt",
+        /* Warn on the third failure and every tenth after it; debug otherwise. */
+        eg_log(attempt == 3 || (attempt > 3 && attempt % 10 == 0) ? EG_LOG_WARNING : EG_LOG_DEBUG, "bolt",
                "retrying a managed transaction in %lld ms (attempt %d failed: %s%s%s)", (long long)wait,
                attempt, e.neo4j_code, e.neo4j_code[0] ? ": " : "", e.message);
         eg_sleep_ms(wait);

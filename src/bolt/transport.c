@@ -308,11 +308,16 @@ int bolt_tr_connect(bolt_tr **out, const bolt_uri *u, const bolt_tr_opts *opts, 
 int bolt_tr_from_fd(bolt_tr **out, int fd, int read_timeout_ms, eg_error *err)
 {
     *out = NULL;
-    if (set_nonblock(fd) < 0)
-        return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "fcntl: %s", strerror(errno));
+    if (set_nonblock(fd) < 0) {
+        int e = errno;
+        close(fd);
+        return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "fcntl: %s", strerror(e));
+    }
     bolt_tr *t = tr_alloc(BOLT_TR_RBUF);
-    if (!t)
+    if (!t) {
+        close(fd);
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    }
     t->fd = fd;
     t->read_timeout_ms = read_timeout_ms > 0 ? read_timeout_ms : 0;
     *out = t;

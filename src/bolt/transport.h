@@ -45,7 +45,7 @@ typedef struct bolt_tr_opts {
 
 /* Connect to host:port of `u` (all resolved addresses in turn); *out is new. */
 int bolt_tr_connect(bolt_tr **out, const bolt_uri *u, const bolt_tr_opts *opts, eg_error *err);
-/* Wrap an already connected socket (tests: socketpair); takes ownership of fd. */
+/* Wrap an already connected socket; takes ownership of fd (closed on failure too). */
 int bolt_tr_from_fd(bolt_tr **out, int fd, int read_timeout_ms, eg_error *err);
 /* Serve data[0..len) (copied) then EOF. */
 int bolt_tr_new_mem(bolt_tr **out, const void *data, size_t len, eg_error *err);

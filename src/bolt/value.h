@@ -118,7 +118,10 @@ const bolt_value *bolt_value_get(const bolt_value *v, const char *key); /* map l
 
 /* ---- arena ---- */
 typedef struct bolt_arena bolt_arena;
-/* New arena; caller frees with bolt_arena_free. NULL on OOM. */
+/*
+ * New arena (block_size 0: 64 KiB blocks); caller frees with bolt_arena_free.
+ * NULL on OOM.  One arena holds at most EG_LIMIT_PS_ARENA bytes.
+ */
 bolt_arena *bolt_arena_new(size_t block_size);
 void bolt_arena_free(bolt_arena *a);
 /* Forget all allocations but keep the first block for reuse. */

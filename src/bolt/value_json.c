@@ -11,7 +11,9 @@
  *   UnboundRelationship -> {"elementId","type","properties"}
  *   Path  -> {"nodes":[...in path order], "relationships":[...with start/end]}
  *   Date/Time/LocalTime/DateTime/LocalDateTime -> ISO-8601 strings
- *     (fraction trimmed in groups of 3 like java.time; offset "Z" or +HH:MM)
+ *     (trailing zeros of the fraction dropped and offsets "Z", "+01:00",
+ *     "+01:01:01": the same text as Neo4j's toString(), checked by
+ *     tests/integration/test_bolt_value_json.c)
  *   DateTimeZoneId -> UTC instant with the zone: "2024-01-02T03:04:05Z[Europe/Paris]"
  *     (RFC 9557 form; we have no tz database to compute the local offset)
  *   Duration -> ISO "P1Y2M3DT4H5M6.5S", zero as "PT0S"
@@ -226,18 +228,27 @@ static size_t fmt_date(char *o, size_t cap, int64_t days)
     return (size_t)n;
 }
 
-/* HH:MM:SS[.fff[fff[fff]]] from seconds of day and nanos in range. */
+/* ".f..." for 0 < nanos < 1e9, trailing zeros dropped. */
+static size_t fmt_frac(char *o, size_t cap, int64_t nanos)
+{
+    char frac[16];
+    snprintf(frac, sizeof frac, "%09d", (int)nanos);
+    size_t fl = 9;
+    while (fl > 0 && frac[fl - 1] == '0')
+        fl--;
+    frac[fl] = '\0';
+    return (size_t)snprintf(o, cap, ".%s", frac);
+}
+
+/*
+ * HH:MM:SS[.f...] from seconds of day and nanos in range; the fraction drops
+ * trailing zeros, exactly as Neo4j's toString() does.
+ */
 static size_t fmt_time(char *o, size_t cap, int64_t sod, int64_t nanos)
 {
     int n = snprintf(o, cap, "%02d:%02d:%02d", (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
-    if (nanos) {
-        if (nanos % 1000000 == 0)
-            n += snprintf(o + n, cap - (size_t)n, ".%03d", (int)(nanos / 1000000));
-        else if (nanos % 1000 == 0)
-            n += snprintf(o + n, cap - (size_t)n, ".%06d", (int)(nanos / 1000));
-        else
-            n += snprintf(o + n, cap - (size_t)n, ".%09d", (int)nanos);
-    }
+    if (nanos)
+        n += (int)fmt_frac(o + n, cap - (size_t)n, nanos);
     return (size_t)n;
 }
 
@@ -388,15 +399,8 @@ static json_t *duration_json(const bolt_value *v)
             bool neg = sec < 0 || ns < 0;
             int64_t as = sec < 0 ? -sec : sec, an = ns < 0 ? -ns : ns;
             n += snprintf(t + n, sizeof t - (size_t)n, "%s%" PRId64, neg ? "-" : "", as);
-            if (an) {
-                char frac[12];
-                snprintf(frac, sizeof frac, "%09" PRId64, an);
-                size_t fl = 9;
-                while (fl > 0 && frac[fl - 1] == '0')
-                    fl--;
-                frac[fl] = '\0';
-                n += snprintf(t + n, sizeof t - (size_t)n, ".%s", frac);
-            }
+            if (an)
+                n += (int)fmt_frac(t + n, sizeof t - (size_t)n, an);
             t[n++] = 'S';
         }
     }

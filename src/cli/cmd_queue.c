@@ -348,13 +348,17 @@ out:
  *   C <id>                completed
  *   X <id>                completion found the lease lost
  * --hold: after the first lease, print "HOLDING" and sleep (the parent
- * kills us with SIGKILL).  Bounded: stops after --max-seconds (default 300).
+ * kills us with SIGKILL).  --fail: fail every leased job permanently
+ * ("F <id>") instead of completing it.  --enqueue N --namespace NS: enqueue N
+ * jobs (entities e0..eN-1, version v1, model m) and exit.  Bounded: stops
+ * after --max-seconds (default 300).
  */
 int cli_cmd_queue_stress_worker(int argc, char **argv)
 {
     const char *queue_name = NULL, *owner = NULL;
-    long long batch = 50, lease_ms = 30000, idle_ms = 2000, max_s = 300;
-    bool hold = false;
+    long long batch = 50, lease_ms = 30000, idle_ms = 2000, max_s = 300, enqueue = 0;
+    bool hold = false, fail = false;
+    const char *ns = "stress";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -373,6 +377,12 @@ int cli_cmd_queue_stress_worker(int argc, char **argv)
             bad = parse_long(argv[++i], &max_s);
         else if (strcmp(a, "--hold") == 0)
             hold = true;
+        else if (strcmp(a, "--fail") == 0)
+            fail = true;
+        else if (strcmp(a, "--enqueue") == 0 && v)
+            bad = parse_long(argv[++i], &enqueue) || enqueue > 1000000;
+        else if (strcmp(a, "--namespace") == 0 && v)
+            ns = argv[++i];
         else
             bad = true;
         if (bad) {
@@ -396,6 +406,25 @@ int cli_cmd_queue_stress_worker(int argc, char **argv)
         return cli_fail("queue-stress-worker", &err);
     }
     int rc = 0;
+    if (enqueue > 0) {
+        for (long long base = 0; base < enqueue && !rc; base += 500) {
+            size_t k = (size_t)(enqueue - base < 500 ? enqueue - base : 500);
+            queue_enqueue_req r[500];
+            queue_enqueue_result out[500];
+            char names[500][24];
+            for (size_t i = 0; i < k; i++) {
+                snprintf(names[i], sizeof names[i], "e%lld", base + (long long)i);
+                r[i] = (queue_enqueue_req){.ns = ns, .entity = names[i], .version = "v1", .model = "m"};
+            }
+            if (queue_enqueue(s, NULL, r, k, out, &err))
+                rc = cli_fail("queue-stress-worker enqueue", &err);
+            for (size_t i = 0; i < k && !rc; i++)
+                printf("E %s %s\n", out[i].id, out[i].created ? "created" : "existing");
+        }
+        queue_store_free(s);
+        bolt_pool_free(pool);
+        return rc;
+    }
     int64_t start = eg_mono_ms(), last_work = eg_mono_ms();
     queue_lease_ref *refs = eg_calloc((size_t)batch, sizeof *refs);
     queue_outcome *oc = eg_calloc((size_t)batch, sizeof *oc);
@@ -425,6 +454,21 @@ int cli_cmd_queue_stress_worker(int argc, char **argv)
             continue;
         }
         last_work = eg_mono_ms();
+        if (fail) {
+            for (size_t i = 0; i < n && !rc; i++) {
+                queue_failure f = {.id = jobs[i].id, .token = jobs[i].lease_token,
+                                   .error = "stress worker: told to fail", .category = QUEUE_ERR_PERMANENT};
+                if (queue_fail(s, owner, &f, 1, NULL, &err))
+                    rc = cli_fail("queue-stress-worker fail", &err);
+                else
+                    printf("F %s\n", jobs[i].id);
+            }
+            fflush(stdout);
+            queue_jobs_free(jobs, n);
+            if (rc)
+                break;
+            continue;
+        }
         for (size_t i = 0; i < n; i++)
             refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
         if (queue_complete(s, owner, refs, n, NULL, NULL, oc, &err)) {

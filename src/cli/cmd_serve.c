@@ -2,18 +2,33 @@
  * cmd_serve.c - `engram serve`: run the MCP server.
  *
  * stdout carries nothing but MCP messages (stdio transport); every log line
- * goes to stderr.  The process exits when the client closes stdin, after
- * the in-flight tool calls have answered.
+ * goes to stderr.  On stdio the process exits when the client closes stdin,
+ * after the in-flight tool calls have answered; on HTTP it runs until
+ * SIGINT/SIGTERM.
  *
- * Backends: `neo4j` (default; NEO4J_* environment, see docs/configuration.md)
- * or `memory` (nothing persisted; for trying engram and for client tests
+ * Backends: `neo4j` (default; NEO4J_* environment, see docs/mcp.md) or
+ * `memory` (nothing persisted; for trying engram and for client tests
  * without a database).
+ *
+ * The Neo4j stack is built bottom-up and torn down in reverse:
+ *   pool -> queue store -> graph store (+ schema migrations)
+ *        -> [worker sink + worker manager, --workers N]
+ *        -> MCP backend -> transport
+ * Embedding jobs are enqueued with the provider's model name so that the
+ * in-server workers (and any `engram worker` process) lease them.
  */
+#include "cli/cli_neo4j.h"
 #include "cli/commands.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "embed/provider.h"
+#include "graph/graph.h"
 #include "mcp/backend.h"
+#include "mcp/backend_graph.h"
 #include "mcp/server.h"
+#include "queue/neo4j_store.h"
+#include "worker/manager.h"
+#include "worker/neo4j_sink.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -27,14 +42,16 @@ static void serve_usage(FILE *out)
             "usage: engram serve [options]\n\n"
             "Run the MCP server.  stdout carries only MCP messages; logs go to stderr.\n\n"
             "options:\n"
-            "  --transport stdio|http   transport (default stdio; http is not available yet)\n"
-            "  --port N                 HTTP port (http transport)\n"
+            "  --transport stdio|http   transport (default stdio; http = Streamable HTTP on 127.0.0.1)\n"
+            "  --port N                 HTTP port (default 8765)\n"
             "  --backend neo4j|memory   storage (default neo4j, or ENGRAM_BACKEND)\n"
             "  --threads N              concurrent tool calls (default 4)\n"
-            "  --workers N              in-server embedding workers (default 1; 0 = none)\n"
+            "  --workers N              in-server embedding workers (neo4j; default 1; 0 = none)\n"
             "  -h, --help               this help\n\n"
             "environment: NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_DATABASE,\n"
             "  ENGRAM_NAMESPACE, ENGRAM_MCP_PAGE_SIZE (tools/list page size, default all),\n"
+            "  ENGRAM_MCP_ALLOWED_ORIGINS (extra HTTP origins, comma separated),\n"
+            "  embedding provider and worker settings (docs/operations.md),\n"
             "  ENGRAM_LOG_LEVEL, ENGRAM_LOG_FORMAT, DEBUG.\n");
 }
 
@@ -46,6 +63,86 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
         return -1;
     *out = (unsigned)v;
     return 0;
+}
+
+static int run_transport(const mcp_server_opts *opts, const mcp_backend *be, const char *transport, unsigned port,
+                         eg_error *err)
+{
+    if (!strcmp(transport, "http"))
+        return mcp_http_serve(opts, be, port, err);
+    return mcp_stdio_serve(opts, be, STDIN_FILENO, STDOUT_FILENO, err);
+}
+
+static int serve_memory(const mcp_server_opts *opts, const char *transport, unsigned port)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    mcp_backend be;
+    if (mcp_backend_mem_new(&be, 0, &err))
+        return cli_fail("serve", &err);
+    EG_INFO("serve", "memory backend: nothing is persisted");
+    int rc = run_transport(opts, &be, transport, port, &err);
+    mcp_backend_mem_free(&be);
+    return rc ? cli_fail("serve", &err) : 0;
+}
+
+static int serve_neo4j(const mcp_server_opts *opts, const char *transport, unsigned port, unsigned threads,
+                       unsigned workers)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    embed_config ec;
+    graph_opts go;
+    queue_opts qo;
+    worker_opts wo;
+    if (embed_config_from_env(&ec, &err) || graph_opts_from_env(&go, &err) || queue_opts_from_env(&qo, &err) ||
+        worker_opts_from_env(&wo, ec.kind, &err))
+        return cli_fail("serve", &err);
+    /* The offline provider follows the index's dimensions unless set. */
+    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
+        ec.dimensions = (int)go.vector_dimensions;
+    if (ec.model && ec.model[0])
+        go.embedding_model = ec.model;
+    bolt_pool *pool = NULL;
+    queue_store *qs = NULL;
+    graph_store *g = NULL;
+    worker_sink *sink = NULL;
+    worker_manager *m = NULL;
+    mcp_backend be;
+    memset(&be, 0, sizeof be);
+    int rc = 1;
+    if (cli_open_pool(&pool, (size_t)threads + (size_t)workers * 2 + 4, &err) ||
+        queue_neo4j_new(&qs, pool, &qo, &err) || graph_store_new(&g, pool, qs, &go, &err) ||
+        cli_schema_register_all(&err) || graph_schema_apply(g, 0, &err)) {
+        cli_fail("serve", &err);
+        goto out;
+    }
+    if (workers > 0) {
+        wo.concurrency = (int)workers;
+        if (worker_neo4j_sink_new(&sink, pool, go.database, go.vector_index, &err) ||
+            worker_manager_new(&m, &wo, &ec, qs, sink, &err) || worker_manager_start(m, &err)) {
+            cli_fail("serve", &err);
+            goto out;
+        }
+    }
+    mcp_graph_deps deps = {.graph = g, .queue = qs, .embed = &ec, .workers = m};
+    if (mcp_backend_graph_new(&be, &deps, &err)) {
+        cli_fail("serve", &err);
+        goto out;
+    }
+    EG_INFO("serve", "neo4j backend: namespace=%s embeddings=%s/%s workers=%u", go.ns, embed_kind_name(ec.kind),
+            go.embedding_model, workers);
+    rc = run_transport(opts, &be, transport, port, &err) ? cli_fail("serve", &err) : 0;
+out:
+    mcp_backend_graph_free(&be);
+    if (m)
+        worker_manager_stop(m, -1);
+    worker_manager_free(m);
+    worker_sink_free(sink);
+    graph_store_free(g);
+    queue_store_free(qs);
+    bolt_pool_free(pool);
+    return rc;
 }
 
 int cli_cmd_serve(int argc, char **argv)
@@ -81,28 +178,12 @@ int cli_cmd_serve(int argc, char **argv)
         fprintf(stderr, "engram serve: ENGRAM_MCP_PAGE_SIZE must be a number 0..1000\n");
         return 2;
     }
-    if (strcmp(transport, "stdio") != 0) {
-        fprintf(stderr, "engram serve: transport '%s' is not available (use stdio)\n", transport);
+    if (strcmp(transport, "stdio") != 0 && strcmp(transport, "http") != 0) {
+        fprintf(stderr, "engram serve: unknown transport '%s' (use stdio or http)\n", transport);
         return 2;
     }
     /* A client that vanishes must not kill us mid-write; write() reports EPIPE. */
     signal(SIGPIPE, SIG_IGN);
-
-    eg_error err;
-    eg_error_clear(&err);
-    mcp_backend be;
-    int rc;
-    if (!strcmp(backend, "memory")) {
-        rc = mcp_backend_mem_new(&be, 0, &err);
-    } else {
-        fprintf(stderr, "engram serve: backend '%s' is not available (use memory)\n", backend);
-        return 2;
-    }
-    if (rc) {
-        fprintf(stderr, "engram serve: %s\n", err.message);
-        return 1;
-    }
-    (void)workers;
     mcp_server_opts opts = {
         .workers = threads,
         .page_size = page,
@@ -110,11 +191,10 @@ int cli_cmd_serve(int argc, char **argv)
                         "/ add_observations / create_relations; recall with search_nodes, "
                         "semantic_search or open_nodes.",
     };
-    rc = mcp_stdio_serve(&opts, &be, STDIN_FILENO, STDOUT_FILENO, &err);
-    mcp_backend_mem_free(&be);
-    if (rc) {
-        EG_ERROR("serve", "%s", err.message);
-        return 1;
-    }
-    return 0;
+    if (!strcmp(backend, "memory"))
+        return serve_memory(&opts, transport, port);
+    if (!strcmp(backend, "neo4j"))
+        return serve_neo4j(&opts, transport, port, threads, workers);
+    fprintf(stderr, "engram serve: unknown backend '%s' (use neo4j or memory)\n", backend);
+    return 2;
 }

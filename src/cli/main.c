@@ -10,7 +10,7 @@
 
 const cli_command cli_commands[] = {
     {"doctor", "connect to Neo4j and report server version, agent and protocol", cli_cmd_doctor},
-    {"serve", "run the MCP server (stdio)", cli_cmd_serve},
+    {"serve", "run the MCP server (stdio or Streamable HTTP)", cli_cmd_serve},
     {"schema", "apply or show the database schema migrations", cli_cmd_schema},
     {"queue", "embedding job queue: status, list, retry, prune", cli_cmd_queue},
     {"worker", "run embedding workers (standalone process; any number, any machine)", cli_cmd_worker},

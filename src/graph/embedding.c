@@ -320,7 +320,11 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
         json_decref(rows);
         return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Entity not found: %s", w->name);
     }
-    int64_t created = 0, existing = 0;
+    json_t *outbox = json_array();
+    if (outbox == NULL) {
+        json_decref(rows);
+        return graph_oom(err);
+    }
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
@@ -351,24 +355,23 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
             if (in.version == 0)
                 in.version = 1;
         }
-        bool made = false;
         if (rc == 0)
-            rc = graph_enqueue_job(w->cx.g, c, w->cx.ns, in.entity_id, in.version, in.name, in.hash,
-                                   json_object_get(w->result, "jobIds"), &made, err);
-        if (rc == 0) {
+            rc = graph_outbox_add(outbox, in.entity_id, in.version, in.name, in.hash, err);
+        if (rc == 0)
             json_array_append_new(json_object_get(w->result, "entities"), json_string(in.name));
-            if (made)
-                created++;
-            else
-                existing++;
-        }
         graph_embed_input_clear(&in);
         if (rc != 0)
             break;
     }
     json_decref(rows);
-    json_object_set_new(w->result, "created", json_integer(created));
-    json_object_set_new(w->result, "existing", json_integer(existing));
+    size_t created = 0;
+    if (rc == 0)
+        rc = graph_outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
+                                &created, err);
+    json_decref(outbox);
+    json_object_set_new(w->result, "created", json_integer((json_int_t)created));
+    json_object_set_new(w->result, "existing",
+                        json_integer((json_int_t)(json_array_size(json_object_get(w->result, "jobIds")) - created)));
     if (w->cx.g->queue == NULL)
         json_object_set_new(w->result, "note", json_string("no job queue configured"));
     return rc;
@@ -443,7 +446,7 @@ static int debug_fn(bolt_conn *c, void *payload, eg_error *err)
     emb_work *w = payload;
     json_decref(w->result);
     const graph_opts *o = &w->cx.g->opts;
-    w->result = json_pack("{sssssIsssss}", "namespace", w->cx.ns, "vectorIndex", o->vector_index,
+    w->result = json_pack("{sssssIssss}", "namespace", w->cx.ns, "vectorIndex", o->vector_index,
                           "vectorDimensions", (json_int_t)o->vector_dimensions,
                           "similarityFunction",
                           o->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine",
@@ -477,6 +480,13 @@ int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **
         json_decref(w.result);
         return rc;
     }
+    /* Does the database's index agree with the configuration?  Reported, not fatal. */
+    json_t *rep = NULL;
+    eg_error cerr;
+    eg_error_clear(&cerr);
+    graph_schema_check(g, &rep, &cerr);
+    if (rep != NULL)
+        json_object_set_new(w.result, "schemaCheck", rep);
     *out = w.result;
     return 0;
 }

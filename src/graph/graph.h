@@ -109,13 +109,15 @@ typedef struct graph_opts {
     size_t max_response_bytes;    /* ENGRAM_MAX_RESPONSE_BYTES, 1 MiB: page byte budget */
     double decay_half_life_days;  /* ENGRAM_DECAY_HALF_LIFE_DAYS, 30 */
     double decay_min_confidence;  /* ENGRAM_DECAY_MIN_CONFIDENCE, 0.1 */
-    int job_priority;             /* priority of enqueued embedding jobs, 0 */
+    bool substring_search;        /* ENGRAM_SEARCH_SUBSTRING, true: fill keyword pages with
+                                     case-insensitive substring matches (memento's semantics;
+                                     scans the namespace's text when the index has few hits) */
     const char *database;         /* NEO4J_DATABASE for transactions; NULL: home db */
 } graph_opts;
 
 #define GRAPH_OPTS_INIT                                                                     \
     { "default", "entity_embeddings", "entity_fulltext", 1536, GRAPH_SIM_COSINE,           \
-      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, 0, NULL }
+      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL }
 
 /*
  * Fill *out from the environment (variables above), starting from
@@ -169,9 +171,11 @@ typedef struct graph_page {
  * (schema/schema.h): 1 live-entity constraints (unique (namespace, name) and
  * id on :Entity), 2 history and relation indexes, 3 the full-text index,
  * 4 the vector index (name, dimensions, similarity from the store's opts,
- * the validated index names being the only identifiers spliced into Cypher).
+ * the validated index names being the only identifiers spliced into Cypher),
+ * 5 the full-text index recreated eventually consistent.
  * The registry borrows the store's opts: keep the store alive while the
- * registry may apply them (or re-register).
+ * registry may apply them (or re-register).  Not thread-safe (one static
+ * module entry per process): call it from one thread at start-up.
  */
 int graph_schema_register(graph_store *g, eg_error *err);
 
@@ -180,14 +184,26 @@ int graph_schema_register(graph_store *g, eg_error *err);
  * *stmts_out is a *new* array of *new* strings (graph_strv_free).  Exposed
  * for tests and `engram doctor`.
  */
-#define GRAPH_SCHEMA_VERSIONS 4
+#define GRAPH_SCHEMA_VERSIONS 5
 int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_out, size_t *n_out,
                             eg_error *err);
 void graph_strv_free(char **v, size_t n);
 
 /*
- * Register, schema_apply() everything registered, then wait until all
- * indexes are ONLINE (timeout_ms 0: 60 s).  Convenience for tests and start-up.
+ * Verify that the database's indexes match the configuration: the vector
+ * index exists on :Entity(embedding) with the configured dimensions and
+ * similarity, and the full-text index exists.  CREATE ... IF NOT EXISTS
+ * keeps an older index silently (memento users with 1536 dimensions who set
+ * 3072), so this is what turns that into an error: EG_ECONFLICT with a
+ * message saying what to do.  *report_out (may be NULL) is a *new* object
+ * {vectorIndex, fulltextIndex, ok, problem?}.
+ */
+int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err);
+
+/*
+ * Register, schema_apply() everything registered, wait until all indexes
+ * are ONLINE (timeout_ms 0: 60 s), then graph_schema_check().  Convenience
+ * for tests and start-up.
  */
 int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err);
 
@@ -363,9 +379,12 @@ int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_de
 
 /*
  * Enqueue embedding jobs: for `name`, one job for its current version (an
- * existing job for that version is reported, not duplicated; force=true asks
- * the queue to re-run a finished one); with name NULL, backfill up to `limit`
- * live entities of the namespace that have no vector or a stale one.
+ * existing job for that version is reported as "existing", not duplicated:
+ * the queue never re-runs a key; `engram queue retry` revives dead jobs);
+ * with name NULL, backfill up to `limit` (0: 10) live entities of the
+ * namespace that have no vector or a stale one, computing the content hash of
+ * entities that predate engram.  `force` is accepted for API stability and
+ * currently changes nothing.
  * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n}
  */
 int graph_force_generate_embedding(graph_store *g, const graph_req *req, const char *name,

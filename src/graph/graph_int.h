@@ -76,10 +76,16 @@ int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err);
 int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
                           eg_error *err);
 
-/* Enqueue one embedding job in the open transaction; job id appended to job_ids. */
-int graph_enqueue_job(graph_store *g, bolt_conn *c, const char *ns, const char *entity_id,
-                      int64_t version, const char *name, const char *hash, json_t *job_ids,
-                      bool *created_out, eg_error *err);
+/*
+ * The embedding-job outbox of one unit of work: graph_outbox_add records a
+ * job (entity id, version, name, hash) in a JSON array; graph_outbox_flush
+ * enqueues them all with one queue_enqueue on the open transaction, appends
+ * the job ids to job_ids and counts the newly created jobs.
+ */
+int graph_outbox_add(json_t *outbox, const char *entity_id, int64_t version, const char *name,
+                     const char *hash, eg_error *err);
+int graph_outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
+                       json_t *job_ids, size_t *created_out, eg_error *err);
 
 /* Validate a names array (or JSON text of one): new normalised copy. */
 int graph_validate_names(const json_t *names, json_t **out, eg_error *err);

@@ -56,39 +56,64 @@ static const char Q_WRITE_ENTITY[] =
 
 /* ---- job enqueue ---- */
 
-int graph_enqueue_job(graph_store *g, bolt_conn *c, const char *ns, const char *entity_id,
-                      int64_t version, const char *name, const char *hash, json_t *job_ids,
-                      bool *created_out, eg_error *err)
+int graph_outbox_add(json_t *outbox, const char *entity_id, int64_t version, const char *name,
+                     const char *hash, eg_error *err)
+{
+    json_t *o = json_pack("{sssIssss}", "id", entity_id, "version", (json_int_t)version, "name",
+                          name, "hash", hash);
+    if (o == NULL || json_array_append_new(outbox, o) != 0)
+        return graph_oom(err);
+    return 0;
+}
+
+int graph_outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
+                       json_t *job_ids, size_t *created_out, eg_error *err)
 {
     if (created_out)
-        *created_out = false;
-    if (g->queue == NULL)
+        *created_out = 0;
+    size_t n = json_array_size(outbox);
+    if (g->queue == NULL || n == 0)
         return 0;
-    char ver[32];
-    snprintf(ver, sizeof ver, "%" PRId64, version);
-    json_t *pl = json_pack("{ssss}", "name", name, "hash", hash);
-    char *payload = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
-    json_decref(pl);
-    if (payload == NULL)
-        return graph_oom(err);
-    queue_enqueue_req r = {0};
-    r.ns = ns;
-    r.entity = entity_id;
-    r.version = ver;
-    r.model = g->opts.embedding_model;
-    r.payload = payload;
-    queue_enqueue_result res;
-    memset(&res, 0, sizeof res);
-    queue_tx tx = QUEUE_TX_BOLT(c);
-    int rc = queue_enqueue(g->queue, &tx, &r, 1, &res, err);
-    free(payload); /* json_dumps uses jansson's allocator (malloc) */
-    if (rc != 0)
-        return rc;
-    if (created_out)
-        *created_out = res.created;
-    if (job_ids != NULL && res.id[0] != '\0')
-        json_array_append_new(job_ids, json_string(res.id));
-    return 0;
+    /* One queue_enqueue for the whole call: one round trip, same transaction. */
+    queue_enqueue_req *reqs = eg_calloc(n, sizeof *reqs);
+    queue_enqueue_result *res = eg_calloc(n, sizeof *res);
+    char (*ver)[24] = eg_calloc(n, sizeof *ver);
+    char **payload = eg_calloc(n, sizeof *payload);
+    int rc = (reqs && res && ver && payload) ? 0 : graph_oom(err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const json_t *it = json_array_get(outbox, i);
+        snprintf(ver[i], sizeof ver[i], "%" PRId64, graph_jint(it, "version", 0));
+        json_t *pl = json_pack("{sOsO}", "name", json_object_get(it, "name"), "hash",
+                               json_object_get(it, "hash"));
+        payload[i] = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
+        json_decref(pl);
+        if (payload[i] == NULL) {
+            rc = graph_oom(err);
+            break;
+        }
+        reqs[i].ns = ns;
+        reqs[i].entity = graph_jstr(it, "id");
+        reqs[i].version = ver[i];
+        reqs[i].model = g->opts.embedding_model;
+        reqs[i].payload = payload[i];
+    }
+    if (rc == 0) {
+        queue_tx tx = QUEUE_TX_BOLT(c);
+        rc = queue_enqueue(g->queue, &tx, reqs, n, res, err);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (res[i].created && created_out)
+            (*created_out)++;
+        if (job_ids != NULL && res[i].id[0] != '\0')
+            json_array_append_new(job_ids, json_string(res[i].id));
+    }
+    for (size_t i = 0; payload && i < n; i++)
+        free(payload[i]); /* json_dumps memory comes from jansson's allocator (malloc) */
+    eg_free(payload);
+    eg_free(ver);
+    eg_free(res);
+    eg_free(reqs);
+    return rc;
 }
 
 /* ---- observation lists ---- */
@@ -148,7 +173,7 @@ static int text_hash(const char *name, const char *type, const json_t *obs, char
 }
 
 static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kind, const char *name,
-                        const char *type_in, const json_t *obs_in, const char *by, json_t *job_ids,
+                        const char *type_in, const json_t *obs_in, const char *by, json_t *outbox,
                         apply_out *out, eg_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -248,8 +273,7 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         }
     }
     if (rc == 0)
-        rc = graph_enqueue_job(cx->g, c, cx->ns, id_copy, version + 1, name, hash, job_ids, NULL,
-                               err);
+        rc = graph_outbox_add(outbox, id_copy, version + 1, name, hash, err);
     json_decref(next);
     eg_free(id_copy);
     eg_free(type_copy);
@@ -273,6 +297,78 @@ static const char *item_by(const graph_ctx *cx, const json_t *item)
 
 /* ---- create_entities ---- */
 
+/*
+ * Fast path for the common case, a name that does not exist yet: one
+ * statement creates the entity and its first EntityVersion with the hash
+ * computed in C from the input.  When the name exists, nothing is written
+ * (ON CREATE did not fire) and the caller takes the lock/compute/write path.
+ * `$now` null means "this is the call's first statement": take the database
+ * clock here and return it, saving a round trip.
+ */
+static const char Q_CREATE_FAST[] =
+    "WITH coalesce($now, timestamp()) AS now "
+    "MERGE (e:Entity {namespace: $ns, name: $name}) "
+    "ON CREATE SET e.id = randomUUID(), e.version = 1, e.entityType = $type, e.observations = $obs, "
+    "e.createdAt = now, e.updatedAt = now, e.validFrom = now, e.changedBy = $by, "
+    "e.contentHash = $hash, e.createdBy = $token "
+    "WITH e, now, coalesce(e.createdBy = $token, false) AS created "
+    "REMOVE e.createdBy "
+    "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | "
+    "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
+    "entityType: e.entityType, observations: e.observations, createdAt: now, updatedAt: now, "
+    "validFrom: now, changedBy: $by, deleted: false})) "
+    "RETURN created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
+
+static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *it, const char *by,
+                       const char *token, json_t *outbox, apply_out *out, bool *created,
+                       eg_error *err)
+{
+    memset(out, 0, sizeof *out);
+    *created = false;
+    const char *name = graph_jstr(it, "name"), *type = graph_jstr(it, "entityType");
+    const json_t *obs = json_object_get(it, "observations");
+    char hash[65];
+    int rc = text_hash(name, type, obs, hash, err);
+    if (rc != 0)
+        return rc;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    if (*now > 0)
+        bolt_params_int(p, "now", *now);
+    else
+        bolt_params_null(p, "now");
+    bolt_params_str(p, "ns", cx->ns);
+    bolt_params_str(p, "name", name);
+    bolt_params_str(p, "type", type);
+    bolt_params_json(p, "obs", obs);
+    bolt_params_str(p, "by", by);
+    bolt_params_str(p, "hash", hash);
+    bolt_params_str(p, "token", token);
+    json_t *rows = NULL;
+    rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, Q_CREATE_FAST, p, &rows, err);
+    bolt_params_free(p);
+    if (rc != 0)
+        return rc;
+    json_t *row = json_array_get(rows, 0);
+    *now = graph_jint(row, "now", 0);
+    if (row == NULL || *now <= 0) {
+        json_decref(rows);
+        return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "create returned no row");
+    }
+    if (json_is_true(json_object_get(row, "created"))) {
+        *created = true;
+        out->status = ST_CREATED;
+        out->version = 1;
+        out->entity = graph_entity_out(json_incref(json_object_get(row, "entity")));
+        rc = graph_outbox_add(outbox, graph_jstr(row, "id"), 1, name, hash, err);
+    }
+    json_decref(rows);
+    return rc;
+}
+
 typedef struct mut_work {
     graph_ctx cx;
     json_t *items;   /* validated input (owned) */
@@ -287,8 +383,14 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
                           "jobIds");
     if (w->result == NULL)
         return graph_oom(err);
-    int64_t now = 0;
-    int rc = graph_now(c, &now, err);
+    int64_t now = 0; /* taken from the database by the first statement */
+    int rc = 0;
+    char token[33];
+    if (eg_rand_hex(token, (sizeof token - 1) / 2) != 0)
+        rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
+    json_t *outbox = json_array();
+    if (outbox == NULL)
+        rc = graph_oom(err);
     size_t i;
     json_t *it;
     json_array_foreach(w->items, i, it)
@@ -297,9 +399,13 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
             break;
         apply_out ao;
         const char *name = graph_jstr(it, "name");
-        rc = apply_entity(&w->cx, c, now, APPLY_MERGE, name, graph_jstr(it, "entityType"),
-                          json_object_get(it, "observations"), item_by(&w->cx, it),
-                          json_object_get(w->result, "jobIds"), &ao, err);
+        bool created = false;
+        rc = create_fast(&w->cx, c, &now, it, item_by(&w->cx, it), token, outbox, &ao, &created,
+                         err);
+        if (rc == 0 && !created)
+            rc = apply_entity(&w->cx, c, now, APPLY_MERGE, name, graph_jstr(it, "entityType"),
+                              json_object_get(it, "observations"), item_by(&w->cx, it), outbox,
+                              &ao, err);
         if (rc == 0) {
             static const char *const keys[] = {"created", "updated", "unchanged", "unchanged"};
             json_array_append_new(json_object_get(w->result, keys[ao.status]), json_string(name));
@@ -308,6 +414,10 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
         }
         apply_out_clear(&ao);
     }
+    if (rc == 0)
+        rc = graph_outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
+                                NULL, err);
+    json_decref(outbox);
     return rc;
 }
 
@@ -319,8 +429,21 @@ int graph_create_entities(graph_store *g, const graph_req *req, const json_t *en
     int rc = graph_ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_validate_entities(entities, &w.items, err);
-    if (rc == 0)
-        rc = graph_write(g, create_entities_fn, &w, err);
+    /* Two first-time MERGEs of one name can race into a constraint violation
+     * (the loser's index lookup ran before the winner committed); re-running
+     * the unit finds the winner's node and merges into it. */
+    eg_error e;
+    eg_error_clear(&e);
+    for (int attempt = 0; rc == 0; attempt++) {
+        rc = graph_write(g, create_entities_fn, &w, &e);
+        if (rc == 0 || attempt >= 4 || strstr(e.neo4j_code, "ConstraintValidationFailed") == NULL)
+            break;
+        rc = 0;
+        eg_error_clear(&e);
+        eg_sleep_ms(5 + (int64_t)(eg_rand_unit() * 20));
+    }
+    if (rc != 0 && err != NULL && e.code != 0)
+        eg_error_copy(err, &e);
     json_decref(w.items);
     if (rc != 0) {
         json_decref(w.result);
@@ -347,6 +470,9 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
         return graph_oom(err);
     int64_t now = 0;
     int rc = graph_now(c, &now, err);
+    json_t *outbox = json_array();
+    if (outbox == NULL)
+        rc = graph_oom(err);
     size_t i;
     json_t *it;
     const char *field = w->is_delete ? "observations" : "contents";
@@ -357,8 +483,7 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
         apply_out ao;
         const char *name = graph_jstr(it, "entityName");
         rc = apply_entity(&w->m.cx, c, now, w->is_delete ? APPLY_DELETE : APPLY_ADD, name, NULL,
-                          json_object_get(it, field), w->m.cx.changed_by,
-                          json_object_get(w->m.result, "jobIds"), &ao, err);
+                          json_object_get(it, field), w->m.cx.changed_by, outbox, &ao, err);
         if (rc == 0 && ao.status == ST_NOTFOUND) {
             if (!w->is_delete) {
                 snprintf(w->missing, sizeof w->missing, "%s", name);
@@ -377,6 +502,10 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
     }
     if (!w->is_delete)
         json_object_del(w->m.result, "notFound");
+    if (rc == 0)
+        rc = graph_outbox_flush(w->m.cx.g, c, w->m.cx.ns, outbox,
+                                json_object_get(w->m.result, "jobIds"), NULL, err);
+    json_decref(outbox);
     return rc;
 }
 
@@ -589,7 +718,7 @@ static int create_relations_fn(bolt_conn *c, void *payload, eg_error *err)
     int64_t now = 0;
     int rc = graph_now(c, &now, err);
     char token[33];
-    if (rc == 0 && eg_rand_hex(token, sizeof token) != 0)
+    if (rc == 0 && eg_rand_hex(token, (sizeof token - 1) / 2) != 0)
         rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
     size_t i;
     json_t *it;

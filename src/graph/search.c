@@ -85,8 +85,9 @@ int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char 
         json_decref(rows);
         rows = NULL;
     }
+    bool phrase_was_null = phrase == NULL; /* punctuation only: substring is all we have */
     eg_free(phrase);
-    if (rc == 0 && !empty && json_array_size(hits) < want) {
+    if (rc == 0 && !empty && json_array_size(hits) < want && (g->opts.substring_search || phrase_was_null)) {
         if ((p = graph_params(err)) == NULL)
             rc = EG_ENOMEM;
         if (rc == 0) {

@@ -9,6 +9,8 @@
  *   2  range indexes for history (EntityVersion/RelationVersion) and RELATES_TO.id
  *   3  full-text index over name, entityType, observations (LIST<STRING>)
  *   4  vector index on :Entity(embedding), name/dimensions/similarity from config
+ *   5  the full-text index recreated eventually consistent (a synchronous Lucene
+ *      update cost more than the rest of a create_entities commit)
  */
 #include "graph/graph_int.h"
 
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- configuration ---- */
 
@@ -69,6 +72,13 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
     o.embedding_model = env_str("OPENAI_EMBEDDING_MODEL", o.embedding_model);
     o.changed_by = env_str("ENGRAM_CHANGED_BY", NULL);
     o.database = env_str("NEO4J_DATABASE", NULL);
+    const char *sub = env_str("ENGRAM_SEARCH_SUBSTRING", "1");
+    if (strcmp(sub, "0") == 0 || strcmp(sub, "false") == 0)
+        o.substring_search = false;
+    else if (strcmp(sub, "1") == 0 || strcmp(sub, "true") == 0)
+        o.substring_search = true;
+    else
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_SEARCH_SUBSTRING must be 0 or 1");
     const char *sim = env_str("NEO4J_SIMILARITY_FUNCTION", "cosine");
     if (strcmp(sim, "cosine") == 0)
         o.similarity = GRAPH_SIM_COSINE;
@@ -277,8 +287,18 @@ json_t *graph_entity_out(json_t *e)
 {
     if (!json_is_object(e))
         return e;
-    if (!json_is_array(json_object_get(e, "observations")))
+    json_t *obs = json_object_get(e, "observations");
+    if (json_is_string(obs)) {
+        /* memento stored observations as JSON text: decode, never crash (issue #118). */
+        json_t *dec = json_loads(json_string_value(obs), 0, NULL);
+        if (!json_is_array(dec)) {
+            json_decref(dec);
+            dec = json_pack("[O]", obs);
+        }
+        json_object_set_new(e, "observations", dec ? dec : json_array());
+    } else if (!json_is_array(obs)) {
         json_object_set_new(e, "observations", json_array());
+    }
     if (json_object_get(e, "validTo") == NULL)
         json_object_set_new(e, "validTo", json_null());
     if (json_object_get(e, "changedBy") == NULL)
@@ -510,6 +530,32 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
                            "`vector.similarity_function`: '%s'}}",
                            opts->vector_index, opts->vector_dimensions,
                            opts->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine");
+    } else if (version == 5) {
+        /* Replace the synchronous full-text index by an eventually consistent
+         * one: a synchronous Lucene update cost ~15-20 ms per commit (measured),
+         * an order of magnitude more than the rest of a create.  Keyword search
+         * may lag a write by a moment; the substring pass covers fresh writes. */
+        char **v = eg_calloc(2, sizeof *v);
+        eg_buf b2 = EG_BUF_INIT(4096);
+        if (v == NULL)
+            return graph_oom(err);
+        rc = eg_buf_printf(&b, "DROP INDEX %s IF EXISTS", opts->fulltext_index);
+        rc |= eg_buf_printf(&b2,
+                            "CREATE FULLTEXT INDEX %s IF NOT EXISTS FOR (e:Entity) "
+                            "ON EACH [e.name, e.entityType, e.observations] "
+                            "OPTIONS {indexConfig: {`fulltext.eventually_consistent`: true}}",
+                            opts->fulltext_index);
+        v[0] = rc ? NULL : eg_buf_detach(&b, NULL);
+        v[1] = rc ? NULL : eg_buf_detach(&b2, NULL);
+        eg_buf_free(&b);
+        eg_buf_free(&b2);
+        if (v[0] == NULL || v[1] == NULL) {
+            graph_strv_free(v, 2);
+            return graph_oom(err);
+        }
+        *stmts_out = v;
+        *n_out = 2;
+        return 0;
     } else {
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "no graph migration %d", version);
     }
@@ -543,11 +589,17 @@ static int build4(const void *ctx, char ***out, size_t *n, eg_error *err)
     return graph_schema_statements(ctx, 4, out, n, err);
 }
 
+static int build5(const void *ctx, char ***out, size_t *n, eg_error *err)
+{
+    return graph_schema_statements(ctx, 5, out, n, err);
+}
+
 static const schema_migration GRAPH_MIGRATIONS[] = {
     {1, "live :Entity unique (namespace, name) and id", M1, NULL},
     {2, "history and relation indexes", M2, NULL},
     {3, "full-text index on name, entityType, observations", NULL, build3},
     {4, "vector index on :Entity(embedding) from configuration", NULL, build4},
+    {5, "full-text index made eventually consistent (commit latency)", NULL, build5},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)
@@ -560,6 +612,111 @@ int graph_schema_register(graph_store *g, eg_error *err)
     mod.n = sizeof GRAPH_MIGRATIONS / sizeof GRAPH_MIGRATIONS[0];
     mod.ctx = &g->opts;
     return schema_register(&mod, err);
+}
+
+/* ---- schema check ---- */
+
+typedef struct check_work {
+    graph_store *g;
+    json_t *rows;
+} check_work;
+
+static int check_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    check_work *w = payload;
+    json_decref(w->rows);
+    w->rows = NULL;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "v", w->g->opts.vector_index);
+    bolt_params_str(p, "f", w->g->opts.fulltext_index);
+    int rc = graph_q(c,
+                     "SHOW INDEXES YIELD name, type, state, labelsOrTypes, properties, options "
+                     "WHERE name IN [$v, $f] OR (type = 'VECTOR' AND 'Entity' IN labelsOrTypes) "
+                     "RETURN name, type, state, labelsOrTypes, properties, "
+                     "options.indexConfig AS config",
+                     p, &w->rows, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static bool is_entity_on(const json_t *row, const char *prop)
+{
+    const json_t *l = json_object_get(row, "labelsOrTypes"), *pr = json_object_get(row, "properties");
+    return json_array_size(l) == 1 && json_array_size(pr) >= 1 &&
+           strcmp(json_string_value(json_array_get(l, 0)) ? json_string_value(json_array_get(l, 0)) : "",
+                  "Entity") == 0 &&
+           (prop == NULL || (json_array_size(pr) == 1 && json_string_value(json_array_get(pr, 0)) &&
+                             strcmp(json_string_value(json_array_get(pr, 0)), prop) == 0));
+}
+
+int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
+{
+    if (report_out)
+        *report_out = NULL;
+    check_work w = {g, NULL};
+    int rc = graph_read(g, check_fn, &w, err);
+    if (rc != 0)
+        return rc;
+    const json_t *vec = NULL, *ft = NULL, *other_vec = NULL;
+    size_t i;
+    json_t *row;
+    json_array_foreach(w.rows, i, row)
+    {
+        const char *name = graph_jstr(row, "name");
+        if (name && strcmp(name, g->opts.vector_index) == 0)
+            vec = row;
+        else if (name && strcmp(name, g->opts.fulltext_index) == 0)
+            ft = row;
+        else if (is_entity_on(row, "embedding"))
+            other_vec = row;
+    }
+    const char *want_sim = g->opts.similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine";
+    json_t *cfg = json_object_get(vec, "config");
+    int64_t dims = graph_jint(cfg, "vector.dimensions", -1);
+    const char *sim = graph_jstr(cfg, "vector.similarity_function");
+    char problem[EG_ERR_MSG_MAX] = "";
+    if (vec == NULL && other_vec != NULL)
+        snprintf(problem, sizeof problem,
+                 "vector index %s does not exist, but %s indexes :Entity(embedding); set "
+                 "NEO4J_VECTOR_INDEX=%s or drop that index",
+                 g->opts.vector_index, graph_jstr(other_vec, "name"), graph_jstr(other_vec, "name"));
+    else if (vec == NULL)
+        snprintf(problem, sizeof problem, "vector index %s does not exist (apply the schema)",
+                 g->opts.vector_index);
+    else if (strcmp(graph_jstr(vec, "type") ? graph_jstr(vec, "type") : "", "VECTOR") != 0 ||
+             !is_entity_on(vec, "embedding"))
+        snprintf(problem, sizeof problem, "index %s is not a vector index on :Entity(embedding)",
+                 g->opts.vector_index);
+    else if (dims != (int64_t)g->opts.vector_dimensions)
+        snprintf(problem, sizeof problem,
+                 "vector index %s has %" PRId64 " dimensions but NEO4J_VECTOR_DIMENSIONS is %zu; "
+                 "drop it (DROP INDEX %s), apply the schema again and re-embed "
+                 "(force_generate_embedding)",
+                 g->opts.vector_index, dims, g->opts.vector_dimensions, g->opts.vector_index);
+    else if (sim == NULL || strcasecmp(sim, want_sim) != 0)
+        snprintf(problem, sizeof problem,
+                 "vector index %s uses %s similarity but NEO4J_SIMILARITY_FUNCTION is %s",
+                 g->opts.vector_index, sim ? sim : "unknown", want_sim);
+    else if (ft == NULL || !is_entity_on(ft, NULL))
+        snprintf(problem, sizeof problem, "full-text index %s on :Entity does not exist",
+                 g->opts.fulltext_index);
+    if (report_out) {
+        *report_out = json_pack("{s:{s:s,s:O,s:I,s:s?},s:{s:s,s:O},s:b}", "vectorIndex", "name",
+                                g->opts.vector_index, "state",
+                                vec ? json_object_get(vec, "state") : json_null(), "dimensions",
+                                (json_int_t)dims, "similarity", sim, "fulltextIndex", "name",
+                                g->opts.fulltext_index, "state",
+                                ft ? json_object_get(ft, "state") : json_null(), "ok",
+                                problem[0] == '\0');
+        if (*report_out && problem[0])
+            json_object_set_new(*report_out, "problem", json_string(problem));
+    }
+    json_decref(w.rows);
+    if (problem[0])
+        return eg_error_set(err, EG_ECONFLICT, EG_CLASS_CLIENT, "%s", problem);
+    return 0;
 }
 
 int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err)
@@ -585,5 +742,7 @@ int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err)
     rc = bolt_conn_exec(c, "CALL db.awaitIndexes($t)", p, &tx, NULL, err);
     bolt_params_free(p);
     bolt_pool_release(g->pool, c);
+    if (rc == 0)
+        rc = graph_schema_check(g, NULL, err);
     return rc;
 }

@@ -7,6 +7,8 @@
 #include "mcp/schema_validate.h"
 
 #include "core/buf.h"
+#include "core/limits.h"
+#include "mcp/jsonrpc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -21,7 +23,6 @@ typedef struct vctx {
     json_t *notes;
     eg_buf msg;
     int problems;
-    int oom;
 } vctx;
 
 static void problem(vctx *c, const char *path, const char *fmt, ...)
@@ -139,6 +140,9 @@ static json_t *coerce_value(const json_t *type, const json_t *v, const char **wh
     }
     if ((schema_allows(type, "array") && len && s[0] == '[') ||
         (schema_allows(type, "object") && len && s[0] == '{')) {
+        /* A string can hide arbitrarily deep JSON: same cap as a message. */
+        if (mcp_jsonrpc_depth(s, len, EG_LIMIT_MCP_JSON_DEPTH) > EG_LIMIT_MCP_JSON_DEPTH)
+            return NULL;
         json_t *parsed = json_loadb(s, len, JSON_REJECT_DUPLICATES, NULL);
         if (parsed && any_type_matches(type, parsed)) {
             *what = "parsed a JSON string into the expected structure";

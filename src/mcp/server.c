@@ -283,10 +283,13 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params)
     c->tool = eg_strdup(json_string_value(name));
     if (json_is_string(args)) {
         /* Loose clients send arguments as a JSON string; accept an object. */
-        json_t *parsed = json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, NULL);
-        if (json_is_object(parsed) &&
+        /* Same depth cap as a whole message, checked before parsing. */
+        json_t *parsed =
             mcp_jsonrpc_depth(json_string_value(args), json_string_length(args), EG_LIMIT_MCP_JSON_DEPTH) <=
-                EG_LIMIT_MCP_JSON_DEPTH) {
+                    EG_LIMIT_MCP_JSON_DEPTH
+                ? json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, NULL)
+                : NULL;
+        if (json_is_object(parsed)) {
             c->args = parsed;
         } else {
             json_decref(parsed);
@@ -423,24 +426,38 @@ void mcp_server_handle(mcp_server *s, const char *data, size_t len)
 
 /* ---- logging ------------------------------------------------------------- */
 
+/*
+ * The process has one log sink; the server that forwards is published here
+ * under a mutex, so a record logged by another thread (an embedding worker)
+ * while the server is being freed never touches freed memory: free()
+ * unpublishes under the same mutex first.  The sink emits under this mutex;
+ * emit callbacks never log, so there is no lock cycle.
+ */
+static pthread_mutex_t g_fwd_mu = PTHREAD_MUTEX_INITIALIZER;
+static mcp_server *g_fwd_srv;
+
 static void log_sink(eg_log_level lvl, const char *component, const char *msg, void *payload)
 {
-    mcp_server *s = payload;
-    int min = atomic_load(&s->log_level);
-    if (min < 0 || lvl >= EG_LOG_OFF)
-        return;
+    (void)payload;
+    pthread_mutex_lock(&g_fwd_mu);
+    mcp_server *s = g_fwd_srv;
+    int min = s ? atomic_load(&s->log_level) : -1;
     /* eg levels debug..critical map 1:1 onto the first six MCP levels. */
-    if ((int)lvl < min)
-        return;
-    json_t *p = json_pack("{s:s, s:s, s:s}", "level", k_levels[lvl], "logger", component ? component : "engram",
-                          "data", msg ? msg : "");
-    send_msg(s, mcp_jsonrpc_notification("notifications/message", p));
+    if (s && min >= 0 && lvl < EG_LOG_OFF && (int)lvl >= min) {
+        json_t *p = json_pack("{s:s, s:s, s:s}", "level", k_levels[lvl], "logger",
+                              component ? component : "engram", "data", msg ? msg : "");
+        send_msg(s, mcp_jsonrpc_notification("notifications/message", p));
+    }
+    pthread_mutex_unlock(&g_fwd_mu);
 }
 
 void mcp_server_forward_logs(mcp_server *s)
 {
+    pthread_mutex_lock(&g_fwd_mu);
+    g_fwd_srv = s;
     s->log_forwarding = true;
-    eg_log_set_sink(log_sink, s);
+    pthread_mutex_unlock(&g_fwd_mu);
+    eg_log_set_sink(log_sink, NULL);
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -495,8 +512,13 @@ void mcp_server_free(mcp_server *s)
 {
     if (!s)
         return;
-    if (s->log_forwarding)
+    if (s->log_forwarding) {
+        pthread_mutex_lock(&g_fwd_mu);
+        if (g_fwd_srv == s)
+            g_fwd_srv = NULL;
+        pthread_mutex_unlock(&g_fwd_mu);
         eg_log_set_sink(NULL, NULL);
+    }
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     for (mcp_call_ctx *x = s->inflight; x; x = x->next_inflight)

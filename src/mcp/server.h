@@ -12,9 +12,9 @@
  * Lifecycle (per session):
  *
  *   NEW --initialize--> INITIALIZING --notifications/initialized--> READY
- *    |  ping ok            | ping, tools, logging ok                |
- *    |  others: -32002     |                                          |
- *    +---------------------+---- EOF: drain in-flight calls, stop ----+
+ *    | ping: ok            | ping, tools, logging: ok               | same
+ *    | others: -32002      | initialize again: -32600               |
+ *    +---------------------+--- EOF: drain in-flight calls, stop ---+
  *
  * Requests are answered in the calling (reader) thread except tools/call,
  * which goes to a small worker pool (opts.workers > 0) so that ping and
@@ -83,5 +83,11 @@ const char *mcp_server_protocol_version(const mcp_server *s);
  */
 int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_fd, int out_fd,
                     eg_error *err);
+
+/*
+ * Streamable HTTP transport (transport_http.c): POST /mcp on 127.0.0.1:port
+ * with JSON responses, sessions, Origin checks; blocks until SIGINT/SIGTERM.
+ */
+int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, unsigned port, eg_error *err);
 
 #endif

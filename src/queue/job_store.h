@@ -158,7 +158,9 @@ typedef struct queue_job {
     queue_state state;
     int attempts;          /* leases taken so far (including the current one) */
     int max_attempts;
-    int64_t run_at;        /* not leased before this (epoch ms, DB clock) */
+    int64_t run_at;        /* when the next transition is due (epoch ms, DB clock):
+                            * pending: not leased before; leased: = lease_until;
+                            * completed/superseded/dead: when it got there */
     char *lease_owner;
     char *lease_token;
     int64_t lease_until;

@@ -262,7 +262,7 @@ static int insert_job(mem_store *m, queue_job *j, int64_t now, int64_t *supersed
         if (o->state == QUEUE_PENDING && strcmp(o->ns, p->ns) == 0 &&
             strcmp(o->entity, p->entity) == 0 && strcmp(o->model, p->model) == 0) {
             o->state = QUEUE_SUPERSEDED;
-            o->updated_at = o->completed_at = now;
+            o->updated_at = o->completed_at = o->run_at = now;
             (*superseded)++;
         }
     }
@@ -425,7 +425,7 @@ static int mem_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs
         }
         j->state = QUEUE_LEASED;
         j->attempts++;
-        j->lease_until = now + lease_ms;
+        j->lease_until = j->run_at = now + lease_ms;
         j->updated_at = now;
         if ((rc = copy_job(&out[i], j)))
             break;
@@ -476,7 +476,7 @@ static int mem_heartbeat(queue_store *s, const char *owner, const queue_lease_re
             lost_out[i] = j == NULL;
         if (!j)
             continue;
-        j->lease_until = now + lease_ms;
+        j->lease_until = j->run_at = now + lease_ms;
         j->updated_at = now;
         if (held_out)
             (*held_out)++;
@@ -530,7 +530,7 @@ static int mem_complete(queue_store *s, const char *owner, const queue_lease_ref
     int64_t now = now_of(m);
     for (size_t k = 0; k < nh; k++) {
         hj[k]->state = sup[k] ? QUEUE_SUPERSEDED : QUEUE_COMPLETED;
-        hj[k]->completed_at = hj[k]->updated_at = now;
+        hj[k]->completed_at = hj[k]->updated_at = hj[k]->run_at = now;
         clear_lease(hj[k]);
         if (outcome_out)
             outcome_out[idx[k]] = sup[k] ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK;
@@ -560,6 +560,7 @@ static queue_outcome fail_job(mem_store *m, queue_job *j, const char *error, con
     j->updated_at = now;
     if (permanent || j->attempts >= j->max_attempts) {
         j->state = QUEUE_DEAD;
+        j->run_at = now;
         oc = QUEUE_OUT_DEAD;
     } else {
         int64_t d = queue_backoff_ms(&m->base.opts, j->attempts, jit(m));

@@ -2,16 +2,25 @@
  * neo4j_store.c - the job store on Neo4j (see neo4j_store.h, docs/queue.md).
  *
  * The one locking idiom used everywhere a decision depends on a job's
- * current state ("fence"): the first write to the job is
+ * current state ("lock, then re-check"): Neo4j is read-committed and a
+ * WHERE evaluated before a write lock is not protected, and the planner
+ * caches property values read from an index (or an earlier WHERE) and
+ * reuses them after later writes.  So every fenced statement
  *
- *   SET j.leaseToken = CASE WHEN <condition on j> THEN $fence ELSE j.leaseToken END
+ *   1. selects candidates (c) by index,
+ *   2. writes the job's `queue` property with the value it already has
+ *      (SET c.queue = $queue) - this takes the node's write lock, waiting for
+ *      any writer that holds it to commit, and changes nothing (no index
+ *      update); tests/integration/test_queue_locking.c checks that an
+ *      equal-value SET still blocks a concurrent writer,
+ *   3. re-reads the node through a *fresh variable* (MATCH (j {id: c.id})),
+ *      whose properties have not been read yet and so come from the latest
+ *      committed state,
+ *   4. filters on the re-read state and only then writes.
  *
- * Because the right-hand side reads j, Cypher takes j's write lock *before*
- * evaluating it (Operations Manual, concurrent data access; neo4j#5891), so
- * the condition sees the latest committed state and nobody can change it
- * until we commit.  $fence is random per call, so `WHERE j.leaseToken =
- * $fence` afterwards keeps exactly the rows this call won.  No throwaway
- * property is left behind: the winners get their final token (or null).
+ * Statements that start from an id (complete, fail, heartbeat, release)
+ * read nothing but the id before the lock, so they lock (SET j.queue =
+ * j.queue) and re-check the same variable.
  *
  * Claims additionally serialise on the queue's mutex node (EmbedQueue):
  * `SET q.claims = q.claims + 1` takes its lock first, and the candidate
@@ -245,11 +254,13 @@ static const char *const Q_ENQUEUE =
     "WITH r, j, j.id = r.id AS created "
     "CALL { "
     "  WITH j, created "
-    "  MATCH (o:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
-    "  WHERE created AND o.state = 'pending' AND o.id <> j.id "
-    "  SET o.leaseToken = CASE WHEN o.state = 'pending' THEN $fence ELSE o.leaseToken END "
-    "  WITH o WHERE o.leaseToken = $fence "
-    "  SET o.state = 'superseded', o.leaseToken = null, o.updatedAt = timestamp(), "
+    "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
+    "  WHERE created AND c.state = 'pending' AND c.id <> j.id "
+    "  SET c.queue = c.queue "
+    "  WITH c.id AS cid "
+    "  MATCH (o:EmbedJob {id: cid}) "
+    "  WITH o WHERE o.state = 'pending' "
+    "  SET o.state = 'superseded', o.runAt = timestamp(), o.updatedAt = timestamp(), "
     "      o.completedAt = timestamp() "
     "  RETURN count(o) AS sup "
     "} "
@@ -372,20 +383,31 @@ out:
 /* ---- lease ---- */
 
 static const char *const Q_LEASE =
-    PFX "MERGE (q:EmbedQueue {name: $queue}) "
+    /* An idle poll must not take the mutex: first check, lock-free, that a
+     * due job exists at all (one index entry); no row, no lock. */
+    PFX "MATCH (p:EmbedJob) "
+    "WHERE p.queue = $queue AND p.state = 'pending' AND p.runAt <= timestamp() "
+    "  AND ($model IS NULL OR p.model = $model) "
+    "WITH p ORDER BY p.queue, p.state, p.runAt LIMIT 1 "
+    "MERGE (q:EmbedQueue {name: $queue}) "
     "SET q.claims = coalesce(q.claims, 0) + 1 "
     "WITH q "
     "CALL { "
     "  WITH q "
     "  MATCH (c:EmbedJob) "
-    "  WHERE c.queue = q.name AND c.state = 'pending' AND c.runAt <= timestamp() "
+    "  WHERE c.queue = $queue AND c.state = 'pending' AND c.runAt <= timestamp() "
     "    AND ($model IS NULL OR c.model = $model) "
-    "  RETURN c ORDER BY c.runAt, c.id LIMIT $max "
+    /* ordering by the whole index key lets the planner read the range
+     * index in order and stop after $max entries (ORDER BY runAt alone
+     * plans a Top over every due job: O(queue length) per claim) */
+    "  RETURN c ORDER BY c.queue, c.state, c.runAt LIMIT $max "
     "} "
-    "WITH c AS j "
-    "SET j.leaseToken = CASE WHEN j.state = 'pending' THEN $token ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $token "
-    "SET j.state = 'leased', j.leaseOwner = $owner, j.leaseUntil = timestamp() + $leaseMs, "
+    "SET c.queue = $queue "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "WITH j WHERE j.state = 'pending' "
+    "SET j.state = 'leased', j.leaseToken = $token, j.leaseOwner = $owner, "
+    "    j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs, "
     "    j.attempts = j.attempts + 1, j.updatedAt = timestamp() "
     "RETURN " JOB_COLS;
 
@@ -454,18 +476,16 @@ static int idx_row(const bolt_value *rec, void *ctx, eg_error *err)
 static const char *const Q_HEARTBEAT =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = l.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, l WHERE j.leaseToken = $fence "
-    "SET j.leaseToken = l.token, j.leaseUntil = timestamp() + $leaseMs "
+    "SET j.queue = j.queue "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
+    "SET j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs "
     "RETURN l.idx";
 
 static const char *const Q_RELEASE =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = l.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, l WHERE j.leaseToken = $fence "
+    "SET j.queue = j.queue "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'pending', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
     "    j.attempts = CASE WHEN j.attempts > 0 THEN j.attempts - 1 ELSE 0 END, "
     "    j.runAt = timestamp() + $delay, j.updatedAt = timestamp() "
@@ -548,12 +568,21 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
 static const char *const Q_COMPLETE =
     PFX "UNWIND $leases AS l "
     "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = l.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, l WHERE j.leaseToken = $fence "
+    "SET j.queue = j.queue "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
     "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
-    "    j.completedAt = timestamp(), j.updatedAt = timestamp() "
+    "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN l.idx, " JOB_COLS;
+
+/* The same without a writer: only which jobs were held. */
+static const char *const Q_COMPLETE_MIN =
+    PFX "UNWIND $leases AS l "
+    "MATCH (j:EmbedJob {id: l.id}) "
+    "SET j.queue = j.queue "
+    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
+    "SET j.state = 'completed', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
+    "    j.runAt = timestamp(), j.completedAt = timestamp(), j.updatedAt = timestamp() "
+    "RETURN l.idx, j.id";
 
 static const char *const Q_SUPERSEDE =
     PFX "UNWIND $ids AS id MATCH (j:EmbedJob {id: id}) "
@@ -610,7 +639,7 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
     }
     int rc = params_check(p, err);
     if (!rc)
-        rc = run(conn, Q_COMPLETE, p, complete_row, c, err);
+        rc = run(conn, c->write_fn ? Q_COMPLETE : Q_COMPLETE_MIN, p, complete_row, c, err);
     bolt_params_free(p);
     if (rc || !c->write_fn || c->jv.n == 0)
         return rc;
@@ -692,7 +721,7 @@ out:
     "  ELSE $base * 2.0 ^ (CASE WHEN j.attempts < 1 THEN 0 ELSE j.attempts - 1 END) END AS full "  \
     "WITH j, f, now, dead, toInteger(full / 2.0 + rand() * (full / 2.0)) AS d "                    \
     "SET j.state = CASE WHEN dead THEN 'dead' ELSE 'pending' END, "                                \
-    "    j.runAt = CASE WHEN dead THEN j.runAt "                                                   \
+    "    j.runAt = CASE WHEN dead THEN now "                                                   \
     "      ELSE now + CASE WHEN d < f.retryAfter THEN f.retryAfter ELSE d END END, "               \
     "    j.lastError = f.error, j.lastErrorCategory = f.category, j.updatedAt = now, "             \
     "    j.leaseOwner = null, j.leaseToken = null, j.leaseUntil = null "
@@ -700,17 +729,18 @@ out:
 static const char *const Q_FAIL =
     PFX "UNWIND $fails AS f "
     "MATCH (j:EmbedJob {id: f.id}) "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseOwner = $owner "
-    "  AND j.leaseToken = f.token THEN $fence ELSE j.leaseToken END "
-    "WITH j, f WHERE j.leaseToken = $fence " BACKOFF_AND_FINISH "RETURN f.idx, dead";
+    "SET j.queue = j.queue "
+    "WITH j, f WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = f.token "
+    BACKOFF_AND_FINISH "RETURN f.idx, dead";
 
 static const char *const Q_RECLAIM =
-    PFX "MATCH (j:EmbedJob) "
-    "WHERE j.queue = $queue AND j.state = 'leased' AND j.leaseUntil < timestamp() "
-    "WITH j LIMIT $limit "
-    "SET j.leaseToken = CASE WHEN j.state = 'leased' AND j.leaseUntil < timestamp() "
-    "  THEN $fence ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $fence "
+    PFX "MATCH (c:EmbedJob) "
+    "WHERE c.queue = $queue AND c.state = 'leased' AND c.runAt < timestamp() "
+    "WITH c LIMIT $limit "
+    "SET c.queue = $queue "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "WITH j WHERE j.state = 'leased' AND j.leaseUntil < timestamp() "
     "WITH j, {permanent: false, retryAfter: 0, error: 'lease expired (owner ' + "
     "  coalesce(j.leaseOwner, '?') + ')', category: 'expired', idx: 0} AS f "
     BACKOFF_AND_FINISH "RETURN f.idx, dead";
@@ -860,7 +890,7 @@ static int status_agg_row(const bolt_value *rec, void *ctx, eg_error *err)
 }
 
 static const char *const Q_STATUS_COUNTS =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue "
+    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state IS NOT NULL AND j.runAt IS NOT NULL "
     "RETURN j.model AS model, j.state AS state, count(*) AS n ORDER BY model, state";
 
 static const char *const Q_STATUS_AGG =
@@ -870,12 +900,12 @@ static const char *const Q_STATUS_AGG =
     "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'pending' "
     "  AND j.runAt > now RETURN min(j.runAt) AS nextRun } "
     "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'leased' "
-    "  AND j.leaseUntil < now RETURN count(j) AS expired } "
+    "  AND j.runAt < now RETURN count(j) AS expired } "
     "RETURN now, ready, oldest, nextRun, expired";
 
 static const char *const Q_STATUS_DEAD =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' "
-    "WITH j ORDER BY j.updatedAt DESC LIMIT 20 RETURN " JOB_COLS;
+    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' AND j.runAt IS NOT NULL "
+    "WITH j ORDER BY j.queue DESC, j.state DESC, j.runAt DESC LIMIT 20 RETURN " JOB_COLS;
 
 static int status_work(bolt_conn *c, void *payload, eg_error *err)
 {
@@ -923,7 +953,7 @@ static const char *const Q_LIST =
     PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue "
     "  AND ($state IS NULL OR j.state = $state) AND ($model IS NULL OR j.model = $model) "
     "  AND ($ns IS NULL OR j.namespace = $ns) AND ($entity IS NULL OR j.entity = $entity) "
-    "  AND ($after IS NULL OR j.id > $after) "
+    "  AND j.id > coalesce($after, '') "
     "WITH j ORDER BY j.id LIMIT $limit RETURN " JOB_COLS;
 
 typedef struct list_ctx {
@@ -980,22 +1010,24 @@ static int neo_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
 /* ---- retry and prune ---- */
 
 static const char *const Q_RETRY =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' "
-    "  AND ($ids IS NULL OR j.id IN $ids) AND ($model IS NULL OR j.model = $model) "
-    "WITH j LIMIT $batch "
-    "SET j.leaseToken = CASE WHEN j.state = 'dead' THEN $fence ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $fence "
-    "SET j.state = 'pending', j.attempts = 0, j.runAt = timestamp(), j.updatedAt = timestamp(), "
-    "    j.leaseToken = null "
+    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state = 'dead' AND c.runAt IS NOT NULL "
+    "  AND ($ids IS NULL OR c.id IN $ids) AND ($model IS NULL OR c.model = $model) "
+    "WITH c LIMIT $batch "
+    "SET c.queue = $queue "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "WITH j WHERE j.state = 'dead' "
+    "SET j.state = 'pending', j.attempts = 0, j.runAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN count(j)";
 
 static const char *const Q_PRUNE =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state IN ['completed', 'superseded'] "
-    "  AND j.updatedAt < timestamp() - $age "
-    "WITH j LIMIT $batch "
-    "SET j.leaseToken = CASE WHEN j.state IN ['completed', 'superseded'] THEN $fence "
-    "  ELSE j.leaseToken END "
-    "WITH j WHERE j.leaseToken = $fence "
+    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state IN ['completed', 'superseded'] "
+    "  AND c.runAt < timestamp() - $age "
+    "WITH c LIMIT $batch "
+    "SET c.queue = $queue "
+    "WITH c.id AS cid "
+    "MATCH (j:EmbedJob {id: cid}) "
+    "WITH j WHERE j.state IN ['completed', 'superseded'] "
     "DETACH DELETE j RETURN count(*)";
 
 typedef struct batch_ctx {
@@ -1121,11 +1153,28 @@ static const char *const queue_v1[] = {
     NULL,
 };
 
+/*
+ * v2: one index serves claim, expiry sweep, dead list and prune.  runAt is
+ * "when this job's next transition is due": pending - may run; leased - the
+ * lease expires (= leaseUntil); completed/superseded/dead - when it got there.
+ * Every lease and completion then updates one composite index instead of
+ * three.
+ */
+static const char *const queue_v2[] = {
+    "DROP INDEX embedjob_lease IF EXISTS",
+    "DROP INDEX embedjob_done IF EXISTS",
+    NULL,
+};
+
 static const schema_migration queue_migrations[] = {
     {.version = 1,
      .description = "EmbedJob: unique id and dedupe key, claim/lease/prune/entity range indexes; "
                     "EmbedQueue mutex",
      .statements = queue_v1},
+    {.version = 2,
+     .description = "EmbedJob: runAt doubles as lease expiry and completion time; drop the "
+                    "lease and done indexes",
+     .statements = queue_v2},
 };
 
 static const schema_module queue_module = {

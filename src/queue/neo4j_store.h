@@ -9,10 +9,11 @@
  * Schema (migrations of module "queue", applied by schema_apply):
  *   embedjob_id         UNIQUE (id)
  *   embedjob_dedupe     UNIQUE (dedupeKey)
- *   embedjob_claim      RANGE  (state, runAt)     serves the claim
- *   embedjob_lease      RANGE  (state, leaseUntil) serves the expiry sweep
+ *   embedjob_claim      RANGE  (queue, state, runAt) serves the claim, the
+ *                       expiry sweep (leased: runAt = leaseUntil), the dead
+ *                       list and prune (terminal: runAt = when it got there)
  *   embedjob_entity     RANGE  (namespace, entity, model) serves supersede
- *   embedjob_done       RANGE  (state, updatedAt)  serves prune
+ *   (v1 also created embedjob_lease and embedjob_done; v2 drops them)
  *   (:EmbedQueue {name}) UNIQUE (name) - the claim mutex node
  *
  * The claim (docs/queue.md argues it): every lease transaction first writes

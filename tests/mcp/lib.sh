@@ -7,7 +7,29 @@ mcp_need_node() {
     echo "skipped: node/npm not installed"
     exit 77
   fi
-  if [[ ! -d "$here/node_modules/@modelcontextprotocol/sdk" || ! -d "$here/node_modules/@modelcontextprotocol/inspector" ]]; then
+  if [[ ! -d "$here/node_modules/@modelcontextprotocol/sdk" || ! -d "$here/node_modules/@modelcontextprotocol/inspector" || ! -d "$here/node_modules/@modelcontextprotocol/conformance" ]]; then
     (cd "$here" && npm install --no-audit --no-fund --loglevel=error >&2)
   fi
+}
+
+# mcp_start_http: start `engram serve --backend memory --transport http` on
+# a random free port (sets $mcp_http_port and $mcp_http_pid; stopped on
+# exit) and wait until it accepts connections.  A port taken by someone
+# else makes the server exit at once: another port is tried.
+mcp_start_http() {
+  local try i
+  for try in 1 2 3 4 5; do
+    mcp_http_port=$((20000 + RANDOM % 20000))
+    "$ENGRAM_BIN" serve --backend memory --transport http --port "$mcp_http_port" >/dev/null 2>/dev/null &
+    mcp_http_pid=$!
+    trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null' EXIT
+    for i in $(seq 150); do
+      kill -0 "$mcp_http_pid" 2>/dev/null || break
+      (exec 3<>"/dev/tcp/127.0.0.1/$mcp_http_port") 2>/dev/null && return 0
+      sleep 0.1
+    done
+    kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
+  done
+  echo "engram serve --transport http did not start" >&2
+  exit 1
 }

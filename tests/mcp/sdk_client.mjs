@@ -7,14 +7,16 @@
 // microtask, so a progress notification that arrives in the same read as
 // the response of a fast call is reported as "unknown token".)
 //
-// usage: node sdk_client.mjs <engram-binary> <backend: memory|neo4j>
+// usage: node sdk_client.mjs <engram-binary> <backend: memory|neo4j> [stdio|http]
 // Prints: mcp-sdk: tools=N calls=N schema_checked=N failures=N
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { spawn } from "node:child_process";
 import Ajv from "ajv";
 import { randomBytes } from "node:crypto";
 
-const [bin, backend = "memory"] = process.argv.slice(2);
+const [bin, backend = "memory", transportKind = "stdio"] = process.argv.slice(2);
 if (!bin) {
   console.error("usage: node sdk_client.mjs <engram> <memory|neo4j>");
   process.exit(2);
@@ -38,7 +40,34 @@ function fail(msg) {
 }
 
 const ajv = new Ajv({ strict: false, allowUnionTypes: true, allErrors: true });
-const transport = new StdioClientTransport({ command: bin, args: ["serve", "--backend", backend], env, stderr: "inherit" });
+let transport, child, port;
+if (transportKind === "http") {
+  const { connect } = await import("node:net");
+  const isUp = (p) => new Promise((ok) => {
+    const sock = connect(p, "127.0.0.1", () => { sock.destroy(); ok(true); });
+    sock.on("error", () => ok(false));
+  });
+  // a random port; one taken by someone else makes the server exit at once: try another
+  for (let attempt = 0; attempt < 5 && !port; attempt++) {
+    const p = 20000 + Math.floor(Math.random() * 20000);
+    child = spawn(bin, ["serve", "--backend", backend, "--transport", "http", "--port", String(p)], {
+      env, stdio: ["ignore", "ignore", "pipe"] });
+    child.stderr.on("data", (d) => process.stderr.write(d));
+    let exited = false;
+    child.on("exit", () => (exited = true));
+    // wait until the port accepts connections (logs may be silenced by ENGRAM_LOG_LEVEL)
+    for (let i = 0; i < 150 && !exited; i++) {
+      if (await isUp(p)) { port = p; break; }
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    if (!port) child.kill("SIGTERM");
+  }
+  if (!port) { console.error("FAIL: engram serve --transport http did not start"); process.exit(1); }
+  process.on("exit", () => child.kill("SIGTERM"));
+  transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`));
+} else {
+  transport = new StdioClientTransport({ command: bin, args: ["serve", "--backend", backend], env, stderr: "inherit" });
+}
 const client = new Client({ name: "engram-sdk-test", version: "1.0.0" });
 await client.connect(transport);
 
@@ -118,13 +147,18 @@ async function call(name, args, { expectError = false, opts = {} } = {}) {
 await client.ping();
 await client.setLoggingLevel("warning");
 
+let progress = 0;
 let sc = await call("create_entities", {
   entities: [
     { name: A, entityType: "person", observations: ["wrote the first computer program", "mathematician"] },
     // loose input a real client sends: observations as a JSON string (memento #118)
     { name: B, entityType: "machine", observations: JSON.stringify(["analytical engine", "designed by Babbage"]) },
   ],
-});
+}, { opts: { onprogress: () => progress++ } });
+// Over HTTP a call with a progress token is answered as an SSE stream, so the
+// notifications reach the client before the response (the memory backend
+// reports one step per entity).
+if (transportKind === "http" && backend === "memory" && progress < 2) fail(`expected 2 progress notifications, got ${progress}`);
 if (sc && sc.created?.length !== 2) fail(`create_entities created ${JSON.stringify(sc?.created)}`);
 await call("create_relations", { relations: [{ from: A, to: B, relationType: "programmed", strength: "0.8", confidence: 0.9 }] });
 await call("add_observations", { observations: [{ entityName: A, contents: ["born 1815"] }] });
@@ -171,6 +205,7 @@ sc = await call("delete_entities", { entityNames: [A, B] });
 if (sc && sc.deleted?.length !== 2) fail(`cleanup deleted ${JSON.stringify(sc?.deleted)}`);
 
 for (const t of tools) if (!called.has(t.name)) fail(`tool ${t.name} was never called`);
+if (transportKind === "http") await transport.terminateSession().catch((e) => fail(`DELETE session: ${e.message}`));
 await client.close();
-console.log(`mcp-sdk: backend=${backend} tools=${tools.length} calls=${calls} schema_checked=${checked} failures=${failures}`);
+console.log(`mcp-sdk: transport=${transportKind} backend=${backend} tools=${tools.length} calls=${calls} schema_checked=${checked} failures=${failures}`);
 process.exit(failures ? 1 : 0);

@@ -228,6 +228,14 @@ static void fail(fake_bolt *fb, const char *fmt, const char *a, int b)
         snprintf(fb->error, sizeof fb->error, fmt, a, b);
 }
 
+static int accept_conn(fake_bolt *fb, bolt_tr **t)
+{
+    int fd = accept4(fb->lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    return bolt_tr_from_fd(t, fd, 5000, NULL) < 0 ? -1 : 0;
+}
+
 static void *run(void *arg)
 {
     fake_bolt *fb = arg;
@@ -238,8 +246,7 @@ static void *run(void *arg)
     for (; i < fb->nsteps && !fb->error[0]; i++) {
         fb_step *s = &fb->steps[i];
         if (!t && s->kind != FB_ACCEPT && s->kind != FB_SLEEP) {
-            int fd = accept4(fb->lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd < 0 || bolt_tr_from_fd(&t, fd, 5000, &e) < 0) {
+            if (accept_conn(fb, &t) < 0) {
                 fail(fb, "accept failed%s (step %d)", "", (int)i);
                 break;
             }
@@ -299,8 +306,7 @@ static void *run(void *arg)
         case FB_ACCEPT: {
             bolt_tr_free(t);
             t = NULL;
-            int fd = accept4(fb->lfd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd < 0 || bolt_tr_from_fd(&t, fd, 5000, &e) < 0)
+            if (accept_conn(fb, &t) < 0)
                 fail(fb, "accept failed%s (step %d)", "", (int)i);
             break;
         }
@@ -326,6 +332,11 @@ int fake_bolt_wait(fake_bolt *fb)
         fb->started = false;
     }
     return fb->error[0] ? -1 : 0;
+}
+
+void fake_bolt_abort(fake_bolt *fb)
+{
+    shutdown(fb->lfd, SHUT_RDWR);
 }
 
 const char *fake_bolt_error(const fake_bolt *fb)

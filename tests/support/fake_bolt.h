@@ -62,6 +62,8 @@ void fake_bolt_hello(fake_bolt *fb, int major, int minor);
 int fake_bolt_start(fake_bolt *fb);
 /* Join the script; 0 when every step ran as expected, else -1 (see error). */
 int fake_bolt_wait(fake_bolt *fb);
+/* Stop accepting (a blocked accept fails): for tests whose client may never connect. */
+void fake_bolt_abort(fake_bolt *fb);
 /* NULL, or what went wrong in the script (borrowed). */
 const char *fake_bolt_error(const fake_bolt *fb);
 

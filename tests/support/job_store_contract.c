@@ -378,7 +378,7 @@ static void t_fail_and_backoff(void **state)
     queue_store *s = mk(&o);
     queue_enqueue_result r;
     enq1(s, "flaky", "v1", &r);
-    int64_t prev_delay = 0, prev_full = 0;
+    int64_t prev_delay = 0, prev_full = 0, due = 0;
     for (int attempt = 1; attempt <= 5; attempt++) {
         queue_job *jobs = NULL;
         size_t n = 0;
@@ -388,7 +388,9 @@ static void t_fail_and_backoff(void **state)
             eg_sleep_ms(20);
         assert_int_equal(n, 1);
         assert_int_equal(jobs[0].attempts, attempt);
-        assert_true(now_of(s) >= jobs[0].run_at);
+        /* leased no earlier than the runAt the failure set (lease time =
+         * leaseUntil - lease; the database clock in both) */
+        assert_true(jobs[0].lease_until - queue_store_opts(s)->lease_ms >= due);
         queue_failure f = {.id = jobs[0].id, .token = jobs[0].lease_token, .error = "HTTP 503",
                            .category = QUEUE_ERR_TRANSIENT};
         queue_outcome oc;
@@ -401,6 +403,7 @@ static void t_fail_and_backoff(void **state)
             assert_int_equal(oc, QUEUE_OUT_RETRY);
             assert_int_equal(j.state, QUEUE_PENDING);
             int64_t delay = j.run_at - j.updated_at;
+            due = j.run_at;
             int64_t full = 200LL << (attempt - 1);
             if (full > 800)
                 full = 800;

@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "support/fake_bolt.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum { HELLO = 0x01, GOODBYE = 0x02, RESET = 0x0F, RUN = 0x10, BEGIN = 0x11, COMMIT = 0x12,
@@ -688,6 +689,48 @@ static void test_bolt_conn__bad_uri_and_refused(void **state)
     assert_null(c);
 }
 
+/* Allocation N fails, for every N: no crash, no leak (ASan), a clean error. */
+static void test_bolt_conn__allocation_failures(void **state)
+{
+    (void)state;
+    bool reached_end = false;
+    for (unsigned long i = 1; i < 2000 && !reached_end; i++) {
+        fake_bolt *fb = fake_bolt_new();
+        fake_bolt_hello(fb, 5, 8);
+        fake_bolt_expect(fb, RUN);
+        fake_bolt_expect(fb, PULL);
+        fake_bolt_success(fb, "{\"fields\":[\"x\"]}");
+        fake_bolt_record(fb, "[{\"a\":[1,2,\"three\"]}]");
+        fake_bolt_success(fb, "{\"type\":\"r\"}");
+        fake_bolt_start(fb);
+        bolt_config cfg = cfg_for(fb);
+        eg_error err;
+        if (getenv("TORTURE_DEBUG"))
+            fprintf(stderr, "iteration %lu\n", i);
+        eg_alloc_fail_at(i, 0);
+        bolt_conn *c = NULL;
+        int rc = bolt_conn_open(&c, &cfg, &err);
+        if (rc == 0) {
+            bolt_params *p = bolt_params_new();
+            if (p)
+                bolt_params_int(p, "x", 1);
+            json_t *rows = NULL;
+            rc = bolt_conn_query_json(c, "RETURN $x AS x", p, NULL, &rows, &err);
+            json_decref(rows);
+            bolt_params_free(p);
+        }
+        if (rc < 0)
+            assert_true(err.code != 0);
+        bolt_conn_free(c);
+        unsigned long used = eg_alloc_fail_at(0, 0);
+        reached_end = used < i && rc == 0;
+        fake_bolt_abort(fb); /* the client may never have connected */
+        fake_bolt_wait(fb);  /* the script may fail: the client gave up */
+        fake_bolt_free(fb);
+    }
+    assert_true(reached_end);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_bolt_conn__read_timeout),
         cmocka_unit_test(test_bolt_conn__reset_cancels_stream),
         cmocka_unit_test(test_bolt_conn__bad_uri_and_refused),
+        cmocka_unit_test(test_bolt_conn__allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -549,7 +549,11 @@ static void test_bolt_packstream__truncated_every_position(void **state)
         "CE 00 00 00 02 01 02",
         "DA 00 00 00 01 81 61 C1 3F F1 99 99 99 99 99 9A",
         "D6 00 00 00 02 CB 7F FF FF FF FF FF FF FF CA 80 00 00 00",
+        /* 4.4 layouts (decoded with major 4 below) */
+        "B3 50 92 B3 4E 01 90 A0 B3 4E 02 90 A0 91 B3 72 09 81 54 A0 92 01 01",
+        "B5 52 01 02 03 81 54 A0",
     };
+    const size_t first_v4 = 7; /* index k of the first 4.4 vector */
     for (size_t k = 0; k <= sizeof more / sizeof more[0]; k++) {
         size_t n;
         uint8_t *p;
@@ -566,7 +570,7 @@ static void test_bolt_packstream__truncated_every_position(void **state)
             memcpy(q, p, cut);
             const bolt_value *v = (const bolt_value *)1;
             bolt_arena_reset(f->a);
-            int rc = bolt_ps_decode(q, cut, f->a, 5, &v, NULL, NULL);
+            int rc = bolt_ps_decode(q, cut, f->a, k >= first_v4 ? 4 : 5, &v, NULL, NULL);
             assert_int_equal(rc, EG_EPROTO);
             assert_null(v);
             free(q);

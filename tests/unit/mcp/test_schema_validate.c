@@ -78,6 +78,21 @@ static void test_mcp_schema_validate__coerces_loose_inputs(void **state)
     assert_int_equal(check(t->input_schema, &v, 1, notes, &err), 0);
     assert_true(json_is_array(json_object_get(v, "entities")));
     json_decref(v);
+    /* JSON hidden in a string deeper than the message cap is not parsed */
+    {
+        char deep[512];
+        size_t n = 0;
+        n += (size_t)snprintf(deep, sizeof deep, "{\"entities\":\"");
+        for (int k = 0; k < 100; k++)
+            deep[n++] = '[';
+        for (int k = 0; k < 100; k++)
+            deep[n++] = ']';
+        snprintf(deep + n, sizeof deep - n, "\"}");
+        v = J(deep);
+        assert_int_equal(check(t->input_schema, &v, 1, NULL, &err), EG_EINVAL);
+        assert_true(json_is_string(json_object_get(v, "entities")));
+        json_decref(v);
+    }
     /* without coercion the same input is an error */
     v = J("{\"entities\":\"[]\"}");
     assert_int_equal(check(t->input_schema, &v, 0, NULL, &err), EG_EINVAL);

@@ -1,0 +1,571 @@
+/*
+ * transport_http.c - MCP Streamable HTTP transport (libmicrohttpd), the
+ * plain-JSON subset: one endpoint, POST only, one JSON response per request.
+ *
+ *   POST /mcp   request       -> 200 application/json (the response)
+ *               notification  -> 202, no body
+ *               or response
+ *   GET  /mcp                 -> 405 (no server-initiated SSE stream)
+ *   DELETE /mcp + session id  -> 204 (session ended) / 404
+ *   anything else             -> 404
+ *
+ * Sessions: an `initialize` POST without MCP-Session-Id creates a session
+ * (one mcp_server each, so lifecycle state and log level are per client)
+ * and returns its id (32 random hex bytes) in MCP-Session-Id.  Later POSTs
+ * must carry it: missing -> 400, unknown -> 404.  At most HTTP_MAX_SESSIONS
+ * live at once (503 beyond; the least recently used idle one is evicted
+ * first).
+ *
+ * Security (MCP 2025-11-25 "Security Warning"): the daemon binds to
+ * 127.0.0.1 only; a present Origin header must be a loopback origin or one
+ * listed in ENGRAM_MCP_ALLOWED_ORIGINS (comma separated), else 403 (DNS
+ * rebinding); an MCP-Protocol-Version header we do not speak is 400; bodies
+ * are capped at EG_LIMIT_MCP_HTTP_BODY (413).
+ *
+ * Threading: MHD runs one thread per connection; each request runs its
+ * message inline in that thread (session servers have workers = 0), so the
+ * emit callback collects that thread's output through a thread-local
+ * pointer and the answer is one application/json message.  Exception: a
+ * tools/call that carries _meta.progressToken from a client that accepts
+ * text/event-stream is answered as an SSE stream (progress notifications
+ * as they happen, then the response): the call runs in its own thread and
+ * MHD's content reader waits for its frames.  Log notifications are not
+ * delivered over HTTP.  Cancellation works because a
+ * notifications/cancelled POST flags the in-flight call of the session
+ * (the cancelled call's stream then ends without a response).
+ *
+ * Thread-safety: the session table is behind a mutex; sessions are
+ * reference-counted so DELETE never frees a server that is still serving.
+ */
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HTTP_MAX_SESSIONS 64
+#define HTTP_PATH "/mcp"
+
+typedef struct session {
+    char id[65];
+    mcp_server *srv;
+    int refs;
+    bool dead;
+    int64_t last_used;
+} session;
+
+typedef struct http_state {
+    const mcp_server_opts *opts;
+    const mcp_backend *be;
+    pthread_mutex_t mu;
+    session *sessions[HTTP_MAX_SESSIONS];
+    char *allowed; /* ENGRAM_MCP_ALLOWED_ORIGINS copy, may be NULL */
+    unsigned port;
+} http_state;
+
+typedef struct req_state {
+    eg_buf body;
+    bool too_big;
+} req_state;
+
+/*
+ * An SSE response in progress: the call runs in its own thread and appends
+ * "event: message" frames; MHD's content reader (the connection thread)
+ * waits for them.  Freed by whichever side finishes last.
+ */
+typedef struct sse_stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    eg_buf out;       /* framed events not yet handed to MHD */
+    size_t sent;      /* bytes of out already handed over */
+    bool done;        /* the call finished: end the stream when out is drained */
+    int refs;         /* call thread + MHD response */
+    http_state *h;
+    session *sess;
+    char *body;
+    size_t body_len;
+} sse_stream;
+
+static _Thread_local json_t *tl_collect;     /* JSON mode: messages of this thread's request */
+static _Thread_local sse_stream *tl_stream;  /* SSE mode: the stream of this thread's call */
+
+static void http_emit(void *ud, const char *msg, size_t len)
+{
+    (void)ud;
+    if (tl_stream) {
+        sse_stream *st = tl_stream;
+        pthread_mutex_lock(&st->mu);
+        eg_buf_puts(&st->out, "event: message\ndata: ");
+        eg_buf_append(&st->out, msg, len);
+        eg_buf_puts(&st->out, "\n\n");
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        return;
+    }
+    if (!tl_collect)
+        return; /* not part of a request (e.g. a log record from another thread) */
+    json_t *v = json_loadb(msg, len, 0, NULL);
+    if (v)
+        json_array_append_new(tl_collect, v);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
+                             const char *session_id)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body ? strlen(body) : 0, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    if (ctype)
+        MHD_add_response_header(r, "Content-Type", ctype);
+    if (session_id)
+        MHD_add_response_header(r, "MCP-Session-Id", session_id);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", "POST, DELETE");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg)
+{
+    json_t *e = mcp_jsonrpc_error(NULL, code, msg, NULL);
+    char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
+    json_decref(e);
+    enum MHD_Result r = reply(c, status, "application/json", t ? t : "", NULL);
+    eg_free(t);
+    return r;
+}
+
+/* Loopback origins are always allowed; others only when listed. */
+static bool origin_ok(const http_state *h, const char *origin)
+{
+    if (!origin)
+        return true;
+    static const char *const local[] = {"http://localhost", "http://127.0.0.1", "http://[::1]",
+                                        "https://localhost", "https://127.0.0.1", NULL};
+    for (int i = 0; local[i]; i++) {
+        size_t n = strlen(local[i]);
+        if (strncasecmp(origin, local[i], n) == 0 && (origin[n] == '\0' || origin[n] == ':'))
+            return true;
+    }
+    if (h->allowed) {
+        const char *p = h->allowed;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            while (n && *p == ' ') {
+                p++;
+                n--;
+            }
+            if (n && strlen(origin) == n && strncasecmp(origin, p, n) == 0)
+                return true;
+            if (!e)
+                break;
+            p = e + 1;
+        }
+    }
+    return false;
+}
+
+static void session_release(http_state *h, session *s)
+{
+    pthread_mutex_lock(&h->mu);
+    bool free_it = --s->refs == 0 && s->dead;
+    pthread_mutex_unlock(&h->mu);
+    if (free_it) {
+        mcp_server_free(s->srv);
+        eg_free(s);
+    }
+}
+
+/* Find and reference a live session; NULL when unknown. */
+static session *session_get(http_state *h, const char *id)
+{
+    session *found = NULL;
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < HTTP_MAX_SESSIONS; i++) {
+        session *s = h->sessions[i];
+        if (s && !s->dead && strcmp(s->id, id) == 0) {
+            s->refs++;
+            s->last_used = eg_mono_ms();
+            found = s;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return found;
+}
+
+/* Detach a session from the table (freed when its last user leaves). Caller holds mu. */
+static void session_kill_locked(http_state *h, int slot)
+{
+    session *s = h->sessions[slot];
+    h->sessions[slot] = NULL;
+    s->dead = true;
+    if (s->refs == 0) {
+        mcp_server_free(s->srv);
+        eg_free(s);
+    }
+}
+
+static session *session_new(http_state *h)
+{
+    session *s = eg_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    mcp_server_opts o = *h->opts;
+    o.workers = 0; /* inline: the connection thread runs the call */
+    s->srv = mcp_server_new(&o, h->be, http_emit, NULL, NULL);
+    if (!s->srv || eg_rand_hex(s->id, 32) != 0) {
+        mcp_server_free(s->srv);
+        eg_free(s);
+        return NULL;
+    }
+    s->refs = 1;
+    s->last_used = eg_mono_ms();
+    return s;
+}
+
+/* Put s in the table (evicting the least recently used idle session if full). */
+static bool session_add(http_state *h, session *s)
+{
+    pthread_mutex_lock(&h->mu);
+    int slot = -1, lru = -1;
+    for (int i = 0; i < HTTP_MAX_SESSIONS; i++) {
+        if (!h->sessions[i]) {
+            slot = i;
+            break;
+        }
+        if (h->sessions[i]->refs == 0 && (lru < 0 || h->sessions[i]->last_used < h->sessions[lru]->last_used))
+            lru = i;
+    }
+    if (slot < 0 && lru >= 0) {
+        EG_INFO("mcp-http", "session table full: evicting the least recently used session");
+        session_kill_locked(h, lru);
+        slot = lru;
+    }
+    if (slot >= 0)
+        h->sessions[slot] = s;
+    pthread_mutex_unlock(&h->mu);
+    return slot >= 0;
+}
+
+static void stream_unref(sse_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    bool last = --st->refs == 0;
+    pthread_mutex_unlock(&st->mu);
+    if (!last)
+        return;
+    session_release(st->h, st->sess);
+    eg_buf_free(&st->out);
+    eg_free(st->body);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+    eg_free(st);
+}
+
+static void *stream_call(void *arg)
+{
+    sse_stream *st = arg;
+    tl_stream = st;
+    mcp_server_handle(st->sess->srv, st->body, st->body_len);
+    tl_stream = NULL;
+    pthread_mutex_lock(&st->mu);
+    st->done = true;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    stream_unref(st);
+    return NULL;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    sse_stream *st = cls;
+    pthread_mutex_lock(&st->mu);
+    while (st->sent == st->out.len && !st->done)
+        pthread_cond_wait(&st->cv, &st->mu);
+    ssize_t n;
+    if (st->sent < st->out.len) {
+        size_t k = st->out.len - st->sent;
+        if (k > max)
+            k = max;
+        memcpy(buf, st->out.ptr + st->sent, k);
+        st->sent += k;
+        n = (ssize_t)k;
+    } else {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_unref(cls);
+}
+
+/* True when the client accepts SSE and asked for progress on this call. */
+static bool wants_stream(struct MHD_Connection *c, const mcp_msg *m)
+{
+    const char *acc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    if (!acc || !strstr(acc, "text/event-stream") || m->kind != MCP_MSG_REQUEST ||
+        strcmp(m->method, "tools/call") != 0)
+        return false;
+    json_t *tok = json_object_get(json_object_get(m->params, "_meta"), "progressToken");
+    return json_is_string(tok) || json_is_integer(tok);
+}
+
+/*
+ * Answer a tools/call with progress as an SSE stream: progress
+ * notifications as they happen, then the response, then the stream ends.
+ * Steals the session reference.
+ */
+static enum MHD_Result reply_stream(http_state *h, struct MHD_Connection *c, session *sess, const req_state *rs)
+{
+    sse_stream *st = eg_calloc(1, sizeof *st);
+    char *body = st ? eg_memdup(rs->body.ptr, rs->body.len + 1) : NULL;
+    if (!st || !body) {
+        eg_free(st);
+        session_release(h, sess);
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    eg_buf_init(&st->out, (size_t)4 * EG_LIMIT_MCP_LINE);
+    st->h = h;
+    st->sess = sess;
+    st->body = body;
+    st->body_len = rs->body.len;
+    st->refs = 2;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
+    pthread_t t;
+    if (!r || pthread_create(&t, NULL, stream_call, st) != 0) {
+        /* Drop both references: the response's (its free callback runs
+         * on destroy) and the call thread's that never started. */
+        if (r)
+            MHD_destroy_response(r);
+        else
+            stream_unref(st);
+        stream_unref(st);
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "cannot start call");
+    }
+    pthread_detach(t);
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_state *rs)
+{
+    mcp_msg m;
+    mcp_jsonrpc_parse(&m, rs->body.ptr ? rs->body.ptr : "", rs->body.len);
+    const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
+    bool is_init = m.kind == MCP_MSG_REQUEST && strcmp(m.method, "initialize") == 0;
+    session *s = NULL;
+    bool fresh = false;
+    if (m.kind == MCP_MSG_INVALID) {
+        /* Framing errors need no session: answer them directly. */
+        json_t *e = mcp_jsonrpc_error(m.id, m.err_code, m.err_msg, NULL);
+        char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
+        json_decref(e);
+        mcp_msg_clear(&m);
+        enum MHD_Result r = reply(c, MHD_HTTP_BAD_REQUEST, "application/json", t ? t : "", NULL);
+        eg_free(t);
+        return r;
+    }
+    if (sid) {
+        s = session_get(h, sid);
+        if (!s) {
+            mcp_msg_clear(&m);
+            return reply_error(c, MHD_HTTP_NOT_FOUND, MCP_JSONRPC_INVALID_REQUEST,
+                               "unknown or expired MCP-Session-Id: initialize a new session");
+        }
+    } else if (is_init) {
+        s = session_new(h);
+        fresh = true;
+        if (!s) {
+            mcp_msg_clear(&m);
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        }
+    } else {
+        mcp_msg_clear(&m);
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
+                           "missing MCP-Session-Id header (send initialize first)");
+    }
+    if (!fresh && wants_stream(c, &m)) {
+        mcp_msg_clear(&m);
+        return reply_stream(h, c, s, rs);
+    }
+    json_t *collected = json_array();
+    tl_collect = collected;
+    mcp_server_handle(s->srv, rs->body.ptr, rs->body.len);
+    tl_collect = NULL;
+    enum MHD_Result ret;
+    if (m.kind != MCP_MSG_REQUEST) {
+        ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
+    } else {
+        /* The response is the collected message with our id (progress and
+         * log notifications cannot ride along a JSON response). */
+        json_t *resp = NULL;
+        size_t i;
+        json_t *x;
+        json_array_foreach(collected, i, x) if (!json_object_get(x, "method") && json_equal(json_object_get(x, "id"), m.id))
+            resp = x;
+        bool ok_init = fresh && resp && json_object_get(resp, "result");
+        if (fresh && ok_init && !session_add(h, s)) {
+            ret = reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
+                              "too many MCP sessions; retry later");
+            ok_init = false; /* not registered: freed below */
+        } else if (!resp) {
+            /* cancelled: the client no longer expects an answer */
+            ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
+        } else {
+            char *t = mcp_jsonrpc_dump(resp, NULL);
+            ret = reply(c, MHD_HTTP_OK, "application/json", t ? t : "", ok_init ? s->id : NULL);
+            eg_free(t);
+        }
+        if (fresh && !ok_init) {
+            mcp_server_free(s->srv);
+            eg_free(s);
+            s = NULL;
+        }
+    }
+    json_decref(collected);
+    mcp_msg_clear(&m);
+    if (s)
+        session_release(h, s);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_state *h = cls;
+    req_state *rs = *con_cls;
+    if (!rs) {
+        rs = eg_calloc(1, sizeof *rs);
+        if (!rs)
+            return MHD_NO;
+        eg_buf_init(&rs->body, EG_LIMIT_MCP_HTTP_BODY);
+        *con_cls = rs;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!rs->too_big && eg_buf_append(&rs->body, upload_data, *upload_data_size) != 0)
+            rs->too_big = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, HTTP_PATH) != 0)
+        return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
+    if (!origin_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin")))
+        return reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST, "Origin not allowed");
+    const char *pv = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Protocol-Version");
+    if (pv) {
+        bool known = false;
+        for (int i = 0; mcp_protocol_versions[i]; i++)
+            if (strcmp(pv, mcp_protocol_versions[i]) == 0)
+                known = true;
+        if (!known)
+            return reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
+                               "unsupported MCP-Protocol-Version");
+    }
+    if (strcmp(method, "GET") == 0)
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "no server-initiated stream\n", NULL);
+    if (strcmp(method, "DELETE") == 0) {
+        const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
+        bool found = false;
+        pthread_mutex_lock(&h->mu);
+        for (int i = 0; sid && i < HTTP_MAX_SESSIONS; i++)
+            if (h->sessions[i] && strcmp(h->sessions[i]->id, sid) == 0) {
+                session_kill_locked(h, i);
+                found = true;
+            }
+        pthread_mutex_unlock(&h->mu);
+        return reply(c, found ? MHD_HTTP_NO_CONTENT : MHD_HTTP_NOT_FOUND, NULL, NULL, NULL);
+    }
+    if (strcmp(method, "POST") != 0)
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "use POST\n", NULL);
+    if (rs->too_big)
+        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, MCP_JSONRPC_INVALID_REQUEST, "message too large");
+    return handle_post(h, c, rs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req_state *rs = *con_cls;
+    if (rs) {
+        eg_buf_free(&rs->body);
+        eg_free(rs);
+        *con_cls = NULL;
+    }
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, unsigned port, eg_error *err)
+{
+    static const mcp_server_opts defaults = {0};
+    http_state h = {.opts = opts ? opts : &defaults, .be = be, .port = port};
+    pthread_mutex_init(&h.mu, NULL);
+    const char *allowed = getenv("ENGRAM_MCP_ALLOWED_ORIGINS");
+    h.allowed = allowed ? eg_strdup(allowed) : NULL;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* loopback only */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+        NULL, on_request, &h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)256, MHD_OPTION_END);
+    if (!d) {
+        eg_free(h.allowed);
+        pthread_mutex_destroy(&h.mu);
+        return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "cannot listen on 127.0.0.1:%u", port);
+    }
+    EG_INFO("mcp-http", "serving MCP on http://127.0.0.1:%u%s", port, HTTP_PATH);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!g_stop)
+        eg_sleep_ms(100);
+    EG_INFO("mcp-http", "stopping");
+    MHD_stop_daemon(d);
+    for (int i = 0; i < HTTP_MAX_SESSIONS; i++)
+        if (h.sessions[i])
+            session_kill_locked(&h, i);
+    eg_free(h.allowed);
+    pthread_mutex_destroy(&h.mu);
+    return 0;
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# doctor.test.sh - `engram doctor` against a real Neo4j: human and --json
+# output, and a clean one-line failure (without the password) for a wrong
+# password and for an unreachable server.
+set -uo pipefail
+
+if [[ -z "${ENGRAM_TEST_NEO4J_URI:-}" ]]; then
+    if [[ "${ENGRAM_REQUIRE_NEO4J:-}" == 1 ]]; then
+        echo "FAIL: ENGRAM_REQUIRE_NEO4J=1 but ENGRAM_TEST_NEO4J_URI is not set" >&2
+        exit 1
+    fi
+    echo "SKIP: no Neo4j (set ENGRAM_TEST_NEO4J_URI)" >&2
+    exit 77
+fi
+BIN="${ENGRAM_BIN:?ENGRAM_BIN not set}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+export NEO4J_URI="$ENGRAM_TEST_NEO4J_URI"
+export NEO4J_USERNAME="${ENGRAM_TEST_NEO4J_USER:-neo4j}"
+export NEO4J_PASSWORD="${ENGRAM_TEST_NEO4J_PASSWORD:-}"
+
+out="$("$BIN" doctor)" || fail "doctor exited $?"
+grep -q '^server agent: *Neo4j/' <<<"$out" || fail "no server agent in: $out"
+grep -Eq '^bolt version: *[45]\.[0-9]+' <<<"$out" || fail "no bolt version in: $out"
+grep -q '^component: *Neo4j Kernel' <<<"$out" || fail "no component in: $out"
+
+json="$("$BIN" doctor --json)" || fail "doctor --json exited $?"
+python3 - "$json" <<'PY' || fail "bad JSON: $json"
+import json, sys
+o = json.loads(sys.argv[1])
+assert o["server_agent"].startswith("Neo4j/"), o
+assert o["bolt_version"].split(".")[0] in ("4", "5"), o
+assert o["connection_id"], o
+assert o["components"][0]["name"] == "Neo4j Kernel", o
+PY
+
+secret="wrong-$RANDOM-password"
+err="$(NEO4J_PASSWORD="$secret" "$BIN" doctor 2>&1 >/dev/null)"
+rc=$?
+[[ $rc -ne 0 ]] || fail "wrong password: exit 0"
+[[ "$(wc -l <<<"$err")" -eq 1 ]] || fail "wrong password: not one line: $err"
+grep -q "authentication failed" <<<"$err" || fail "wrong password: unclear message: $err"
+grep -q -- "$secret" <<<"$err" && fail "the password leaked: $err"
+
+err="$(NEO4J_URI=bolt://127.0.0.1:1 "$BIN" doctor 2>&1 >/dev/null)"
+rc=$?
+[[ $rc -ne 0 ]] || fail "unreachable: exit 0"
+grep -q "cannot connect" <<<"$err" || fail "unreachable: unclear message: $err"
+echo "ok"

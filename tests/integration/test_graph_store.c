@@ -1,0 +1,1222 @@
+/*
+ * test_graph_store.c - the graph store against a real Neo4j.
+ *
+ * Every run works in namespaces "t<random>-..." and deletes them at the end,
+ * so it can share a database with other test runs.  Covers each tool's
+ * behaviour, history after several updates, graph at a past time, decay,
+ * namespace isolation, hostile strings, concurrent creates, paging, vector
+ * and hybrid search, embedding fencing and job enqueueing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bolt/pool.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "graph/graph.h"
+#include "queue/job_store.h"
+#include "queue/neo4j_store.h"
+#include "schema/schema.h"
+#include "support/testenv.h"
+
+static bolt_pool *g_pool;
+static queue_store *g_queue;
+static graph_store *g_graph;
+static char g_prefix[32];
+static size_t g_dims;
+
+static void make_ns(char *out, size_t n, const char *tag)
+{
+    snprintf(out, n, "%s-%s", g_prefix, tag);
+}
+
+static graph_req req_for(const char *ns)
+{
+    graph_req r = GRAPH_REQ_INIT;
+    r.ns = ns;
+    r.changed_by = "tester";
+    return r;
+}
+
+static json_t *ent(const char *name, const char *type, const char *o1, const char *o2)
+{
+    json_t *obs = json_array();
+    if (o1)
+        json_array_append_new(obs, json_string(o1));
+    if (o2)
+        json_array_append_new(obs, json_string(o2));
+    return json_pack("{ssssso}", "name", name, "entityType", type, "observations", obs);
+}
+
+static json_t *one(json_t *item)
+{
+    json_t *a = json_array();
+    json_array_append_new(a, item);
+    return a;
+}
+
+static void create_ok(const char *ns, json_t *entities_stolen, json_t **out)
+{
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *res = NULL;
+    int rc = graph_create_entities(g_graph, &r, entities_stolen, &res, &err);
+    if (rc != 0)
+        fail_msg("create_entities: %s (%s)", err.message, err.neo4j_code);
+    json_decref(entities_stolen);
+    if (out)
+        *out = res;
+    else
+        json_decref(res);
+}
+
+static json_t *find_by_name(const json_t *arr, const char *name)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x)
+    {
+        const char *n = json_string_value(json_object_get(x, "name"));
+        if (n && strcmp(n, name) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* ---- setup ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    bolt_config cfg = BOLT_CONFIG_INIT;
+    int rc = eg_testenv_neo4j(&cfg);
+    if (rc != 0)
+        exit(rc);
+    eg_error err;
+    eg_error_clear(&err);
+    if (bolt_pool_new(&g_pool, &cfg, NULL, &err) != 0 || bolt_pool_verify(g_pool, &err) != 0) {
+        fprintf(stderr, "neo4j: %s\n", err.message);
+        return -1;
+    }
+    queue_opts qo = QUEUE_OPTS_INIT;
+    if (queue_neo4j_new(&g_queue, g_pool, &qo, &err) != 0 || queue_schema_register(&err) != 0) {
+        fprintf(stderr, "queue: %s\n", err.message);
+        return -1;
+    }
+    graph_opts go = GRAPH_OPTS_INIT;
+    go.embedding_model = "test-model";
+    g_dims = go.vector_dimensions;
+    if (graph_store_new(&g_graph, g_pool, g_queue, &go, &err) != 0 ||
+        graph_schema_apply(g_graph, 120000, &err) != 0) {
+        fprintf(stderr, "graph schema: %s (%s)\n", err.message, err.neo4j_code);
+        return -1;
+    }
+    char hex[9];
+    eg_rand_hex(hex, (sizeof hex - 1) / 2);
+    snprintf(g_prefix, sizeof g_prefix, "t%s", hex);
+    return 0;
+}
+
+static int cleanup_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "pfx", (const char *)payload);
+    int rc = 0;
+    static const char *const labels[] = {"Entity", "EntityVersion", "RelationVersion", "EmbedJob"};
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        char q[200];
+        snprintf(q, sizeof q, "MATCH (n:%s) WHERE n.namespace STARTS WITH $pfx DETACH DELETE n",
+                 labels[i]);
+        rc = bolt_conn_exec(c, q, p, NULL, NULL, err);
+    }
+    bolt_params_free(p);
+    return rc;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    eg_error err;
+    eg_error_clear(&err);
+    if (g_pool && g_prefix[0])
+        bolt_pool_execute_write(g_pool, NULL, NULL, cleanup_fn, g_prefix, &err);
+    graph_store_free(g_graph);
+    queue_store_free(g_queue);
+    bolt_pool_free(g_pool);
+    return 0;
+}
+
+/* ---- create / observations / history ---- */
+
+static void test_graph_store__create_and_merge(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "create");
+    json_t *res = NULL;
+    json_t *in = json_array();
+    json_array_append_new(in, ent("Ada", "person", "likes tea", "likes tea"));
+    json_array_append_new(in, ent("Oslo", "city", NULL, NULL));
+    create_ok(ns, in, &res);
+    assert_int_equal(json_array_size(json_object_get(res, "created")), 2);
+    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 2);
+    json_t *ada = find_by_name(json_object_get(res, "entities"), "Ada");
+    assert_non_null(ada);
+    assert_int_equal(json_array_size(json_object_get(ada, "observations")), 1); /* deduped */
+    assert_int_equal(jint(ada, "version"), 1);
+    assert_string_equal(json_string_value(json_object_get(ada, "changedBy")), "tester");
+    assert_true(json_is_null(json_object_get(ada, "validTo")));
+    json_decref(res);
+
+    /* Same name again: no duplicate; unchanged when nothing new, merged otherwise. */
+    create_ok(ns, one(ent("Ada", "person", "likes tea", NULL)), &res);
+    assert_int_equal(json_array_size(json_object_get(res, "unchanged")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 0);
+    json_decref(res);
+    create_ok(ns, one(ent("Ada", "robot", "writes code", NULL)), &res);
+    assert_int_equal(json_array_size(json_object_get(res, "updated")), 1);
+    ada = find_by_name(json_object_get(res, "entities"), "Ada");
+    assert_int_equal(jint(ada, "version"), 2);
+    assert_string_equal(json_string_value(json_object_get(ada, "entityType")), "person");
+    assert_int_equal(json_array_size(json_object_get(ada, "observations")), 2);
+    json_decref(res);
+
+    /* observations sent as JSON text (memento issue #118) are accepted. */
+    json_t *weird = json_pack("[{ssssss}]", "name", "Text", "entityType", "t", "observations",
+                              "[\"a\",\"b\"]");
+    create_ok(ns, weird, &res);
+    json_t *t = find_by_name(json_object_get(res, "entities"), "Text");
+    assert_int_equal(json_array_size(json_object_get(t, "observations")), 2);
+    json_decref(res);
+
+    /* Validation errors name the item. */
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *bad = json_pack("[{ss}]", "name", "x");
+    assert_int_equal(graph_create_entities(g_graph, &r, bad, &res, &err), EG_EINVAL);
+    assert_non_null(strstr(err.message, "entities[0].entityType"));
+    json_decref(bad);
+}
+
+static void test_graph_store__observations_and_history(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "hist");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    create_ok(ns, one(ent("E", "thing", "o1", NULL)), NULL);
+    json_t *res = NULL;
+    for (int i = 2; i <= 4; i++) {
+        char o[16];
+        snprintf(o, sizeof o, "o%d", i);
+        json_t *add = json_pack("[{s:s,s:[s,s]}]", "entityName", "E", "contents", o, "o1");
+        assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+        json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
+        assert_int_equal(json_array_size(json_object_get(r0, "addedObservations")), 1);
+        assert_int_equal(jint(r0, "version"), i);
+        assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 1);
+        json_decref(res);
+        json_decref(add);
+        eg_sleep_ms(5);
+    }
+    json_t *del = json_pack("[{s:s,s:[s,s]},{s:s,s:[s]}]", "entityName", "E", "observations", "o1",
+                            "nope", "entityName", "Ghost", "observations", "x");
+    assert_int_equal(graph_delete_observations(g_graph, &r, del, &res, &err), 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(res, "notFound"), 0)), "Ghost");
+    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 1);
+    json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
+    assert_int_equal(json_array_size(json_object_get(r0, "deletedObservations")), 1);
+    assert_int_equal(jint(r0, "version"), 5);
+    json_decref(res);
+    json_decref(del);
+
+    /* Unknown entity: the whole add fails and nothing is written. */
+    json_t *add = json_pack("[{s:s,s:[s]},{s:s,s:[s]}]", "entityName", "E", "contents", "zzz",
+                            "entityName", "Missing", "contents", "x");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_ENOTFOUND);
+    json_decref(add);
+
+    assert_int_equal(graph_get_entity_history(g_graph, &r, "E", NULL, &res, &err), 0);
+    json_t *h = json_object_get(res, "history");
+    assert_int_equal(json_array_size(h), 5);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *v = json_array_get(h, i);
+        assert_int_equal(jint(v, "version"), (int64_t)i + 1);
+        if (i < 4) {
+            /* Each version ends exactly when the next begins. */
+            assert_int_equal(jint(v, "validTo"), jint(json_array_get(h, i + 1), "validFrom"));
+        } else {
+            assert_true(json_is_null(json_object_get(v, "validTo")));
+        }
+    }
+    json_t *last = json_array_get(h, 4);
+    assert_int_equal(json_array_size(json_object_get(last, "observations")), 3); /* o2 o3 o4 */
+    json_t *obs = json_object_get(last, "observations");
+    for (size_t i = 0; i < 3; i++)
+        assert_string_not_equal(json_string_value(json_array_get(obs, i)), "zzz");
+    json_decref(res);
+
+    /* Paging of history. */
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.limit = 2;
+    assert_int_equal(graph_get_entity_history(g_graph, &r, "E", &pg, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "history")), 2);
+    assert_non_null(json_object_get(res, "nextCursor"));
+    json_decref(res);
+}
+
+/* ---- relations ---- */
+
+static json_t *rel(const char *f, const char *t, const char *ty)
+{
+    return json_pack("{ssssss}", "from", f, "to", t, "relationType", ty);
+}
+
+static void test_graph_store__relations(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "rel");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    json_array_append_new(in, ent("A", "x", NULL, NULL));
+    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    create_ok(ns, in, NULL);
+
+    json_t *rels = json_array();
+    json_t *r1 = rel("A", "B", "knows");
+    json_object_set_new(r1, "strength", json_real(0.0)); /* 0 must survive */
+    json_object_set_new(r1, "confidence", json_real(0.8));
+    json_object_set_new(r1, "metadata", json_pack("{ss}", "source", "unit"));
+    json_array_append_new(rels, r1);
+    json_array_append_new(rels, rel("A", "Nobody", "knows"));
+    json_t *res = NULL;
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "skipped")), 1);
+    json_decref(res);
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "existing")), 1);
+    json_decref(res);
+    json_decref(rels);
+
+    assert_int_equal(graph_get_relation(g_graph, &r, "A", "B", "knows", &res, &err), 0);
+    assert_float_equal(json_number_value(json_object_get(res, "strength")), 0.0, 1e-12);
+    assert_float_equal(json_number_value(json_object_get(res, "confidence")), 0.8, 1e-12);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(res, "metadata"), "source")),
+                        "unit");
+    json_decref(res);
+    assert_int_equal(graph_get_relation(g_graph, &r, "B", "A", "knows", &res, &err), EG_ENOTFOUND);
+
+    json_t *up = rel("A", "B", "knows");
+    json_object_set_new(up, "confidence", json_real(0.3));
+    assert_int_equal(graph_update_relation(g_graph, &r, up, &res, &err), 0);
+    assert_int_equal(jint(res, "version"), 2);
+    assert_float_equal(json_number_value(json_object_get(res, "strength")), 0.0, 1e-12); /* carried */
+    assert_float_equal(json_number_value(json_object_get(res, "confidence")), 0.3, 1e-12);
+    json_decref(res);
+    json_decref(up);
+    up = rel("A", "Zed", "knows");
+    assert_int_equal(graph_update_relation(g_graph, &r, up, &res, &err), EG_ENOTFOUND);
+    json_decref(up);
+
+    json_t *dl = one(rel("A", "B", "knows"));
+    assert_int_equal(graph_delete_relations(g_graph, &r, dl, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "deleted")), 1);
+    json_decref(res);
+    json_decref(dl);
+    assert_int_equal(graph_get_relation(g_graph, &r, "A", "B", "knows", &res, &err), EG_ENOTFOUND);
+
+    assert_int_equal(graph_get_relation_history(g_graph, &r, "A", "B", "knows", NULL, &res, &err), 0);
+    json_t *h = json_object_get(res, "history");
+    assert_int_equal(json_array_size(h), 2);
+    assert_int_equal(jint(json_array_get(h, 0), "version"), 1);
+    assert_false(json_is_null(json_object_get(json_array_get(h, 1), "validTo")));
+    assert_true(json_is_true(json_object_get(json_array_get(h, 1), "deleted")));
+    json_decref(res);
+}
+
+static void test_graph_store__delete_entities_keeps_history(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "delent");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    json_array_append_new(in, ent("A", "x", "a", NULL));
+    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    json_t *res = NULL;
+    create_ok(ns, in, &res);
+    const char *id1 = json_string_value(json_object_get(find_by_name(json_object_get(res, "entities"), "A"), "id"));
+    char first_id[64];
+    snprintf(first_id, sizeof first_id, "%s", id1);
+    json_decref(res);
+    json_t *rels = one(rel("A", "B", "r"));
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    json_decref(res);
+    json_decref(rels);
+    json_t *names = json_pack("[ss]", "A", "Ghost");
+    assert_int_equal(graph_delete_entities(g_graph, &r, names, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "deleted")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "notFound")), 1);
+    json_decref(res);
+    json_decref(names);
+    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, &err), 0);
+    assert_int_equal(jint(res, "total"), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    json_decref(res);
+    assert_int_equal(graph_get_relation_history(g_graph, &r, "A", "B", "r", NULL, &res, &err), 0);
+    assert_true(json_is_true(json_object_get(json_array_get(json_object_get(res, "history"), 0), "deleted")));
+    json_decref(res);
+    /* Recreate: new identity, history shows both incarnations. */
+    create_ok(ns, one(ent("A", "x", "again", NULL)), &res);
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "id")),
+                            first_id);
+    json_decref(res);
+    assert_int_equal(graph_get_entity_history(g_graph, &r, "A", NULL, &res, &err), 0);
+    json_t *h = json_object_get(res, "history");
+    assert_int_equal(json_array_size(h), 2);
+    assert_true(json_is_true(json_object_get(json_array_get(h, 0), "deleted")));
+    json_decref(res);
+}
+
+/* ---- time ---- */
+
+static void test_graph_store__graph_at_time(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "time");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    json_array_append_new(in, ent("A", "x", "v1", NULL));
+    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    json_t *res = NULL;
+    create_ok(ns, in, &res);
+    int64_t t1 = jint(json_array_get(json_object_get(res, "entities"), 0), "validFrom");
+    json_decref(res);
+    json_t *rels = one(rel("A", "B", "r"));
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    int64_t trel = jint(json_array_get(json_object_get(res, "relations"), 0), "validFrom");
+    json_decref(res);
+    json_decref(rels);
+    eg_sleep_ms(20);
+    json_t *add = json_pack("[{s:s,s:[s]}]", "entityName", "A", "contents", "v2");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_decref(res);
+    json_decref(add);
+    eg_sleep_ms(20);
+    json_t *names = json_pack("[s]", "B");
+    assert_int_equal(graph_delete_entities(g_graph, &r, names, &res, &err), 0);
+    json_decref(res);
+    json_decref(names);
+    assert_int_equal(graph_get_entity_history(g_graph, &r, "A", NULL, &res, &err), 0);
+    int64_t t2 = jint(json_array_get(json_object_get(res, "history"), 1), "validFrom");
+    json_decref(res);
+    assert_int_equal(graph_get_entity_history(g_graph, &r, "B", NULL, &res, &err), 0);
+    int64_t tdel = jint(json_array_get(json_object_get(res, "history"), 0), "validTo");
+    json_decref(res);
+    assert_true(t1 < t2 && t2 < tdel && trel >= t1);
+
+    /* Before anything existed. */
+    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t1 - 1, NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 0);
+    json_decref(res);
+    /* After the relation, before the update: A has only v1, B and the relation exist. */
+    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, NULL, &res, &err), 0);
+    json_t *a = find_by_name(json_object_get(res, "entities"), "A");
+    assert_non_null(a);
+    assert_int_equal(json_array_size(json_object_get(a, "observations")), 1);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), "B"));
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    json_decref(res);
+    /* Paged: one entity per page, the cursor walks to B. */
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.limit = 1;
+    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, &pg, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1); /* A's outgoing */
+    char cur[256];
+    snprintf(cur, sizeof cur, "%s", json_string_value(json_object_get(res, "nextCursor")));
+    json_decref(res);
+    pg.cursor = cur;
+    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, &pg, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), "B"));
+    assert_null(json_object_get(res, "nextCursor"));
+    json_decref(res);
+    /* After the delete: A v2 only, no relation. */
+    assert_int_equal(graph_get_graph_at_time(g_graph, &r, tdel + 1, NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    a = find_by_name(json_object_get(res, "entities"), "A");
+    assert_int_equal(json_array_size(json_object_get(a, "observations")), 2);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    json_decref(res);
+}
+
+static void test_graph_store__decay(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "decay");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    json_array_append_new(in, ent("A", "x", NULL, NULL));
+    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    create_ok(ns, in, NULL);
+    json_t *r1 = rel("A", "B", "r");
+    json_object_set_new(r1, "confidence", json_real(0.8));
+    json_t *res = NULL;
+    json_t *rels = one(r1);
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    int64_t from = jint(json_array_get(json_object_get(res, "relations"), 0), "validFrom");
+    json_decref(res);
+    json_decref(rels);
+    const int64_t day = 86400000;
+    graph_decay_opts d = GRAPH_DECAY_OPTS_INIT;
+    d.reference_time_ms = from + 30 * day; /* one default half-life */
+    assert_int_equal(graph_get_decayed_graph(g_graph, &r, &d, NULL, &res, &err), 0);
+    json_t *rr = json_array_get(json_object_get(res, "relations"), 0);
+    assert_float_equal(json_number_value(json_object_get(rr, "confidence")), 0.4, 1e-9);
+    assert_float_equal(json_number_value(json_object_get(rr, "originalConfidence")), 0.8, 1e-9);
+    json_decref(res);
+    d.reference_time_ms = from + 3000 * day; /* floor */
+    assert_int_equal(graph_get_decayed_graph(g_graph, &r, &d, NULL, &res, &err), 0);
+    rr = json_array_get(json_object_get(res, "relations"), 0);
+    assert_float_equal(json_number_value(json_object_get(rr, "confidence")), 0.1, 1e-9);
+    json_decref(res);
+    d.half_life_days = 10;
+    d.min_confidence = 0;
+    d.reference_time_ms = from + 20 * day;
+    assert_int_equal(graph_get_decayed_graph(g_graph, &r, &d, NULL, &res, &err), 0);
+    rr = json_array_get(json_object_get(res, "relations"), 0);
+    assert_float_equal(json_number_value(json_object_get(rr, "confidence")), 0.2, 1e-9);
+    json_decref(res);
+    /* Default reference time (now): barely decayed. */
+    assert_int_equal(graph_get_decayed_graph(g_graph, &r, NULL, NULL, &res, &err), 0);
+    rr = json_array_get(json_object_get(res, "relations"), 0);
+    double c = json_number_value(json_object_get(rr, "confidence"));
+    assert_true(c > 0.79 && c <= 0.8);
+    json_decref(res);
+}
+
+/* ---- namespaces ---- */
+
+static void test_graph_store__namespaces_never_leak(void **state)
+{
+    (void)state;
+    char n1[64], n2[64];
+    make_ns(n1, sizeof n1, "ns-one");
+    make_ns(n2, sizeof n2, "ns-two");
+    graph_req r1 = req_for(n1), r2 = req_for(n2);
+    eg_error err;
+    eg_error_clear(&err);
+    create_ok(n1, one(ent("Shared", "x", "secret one", NULL)), NULL);
+    create_ok(n2, one(ent("Shared", "x", "secret two", NULL)), NULL);
+    create_ok(n1, one(ent("Other", "x", NULL, NULL)), NULL);
+    json_t *rels = one(rel("Shared", "Other", "r"));
+    json_t *res = NULL;
+    assert_int_equal(graph_create_relations(g_graph, &r1, rels, &res, &err), 0);
+    json_decref(res);
+    /* In n2, Other does not exist: skipped. */
+    assert_int_equal(graph_create_relations(g_graph, &r2, rels, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "skipped")), 1);
+    json_decref(res);
+    json_decref(rels);
+
+    assert_int_equal(graph_read_graph(g_graph, &r2, NULL, &res, &err), 0);
+    assert_int_equal(jint(res, "total"), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    json_decref(res);
+    assert_int_equal(graph_search_nodes(g_graph, &r2, "secret", NULL, &res, &err), 0);
+    json_t *ents = json_object_get(res, "entities");
+    assert_int_equal(json_array_size(ents), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(ents, 0), "observations"), 0)),
+                        "secret two");
+    json_decref(res);
+    json_t *names = json_pack("[ss]", "Shared", "Other");
+    assert_int_equal(graph_open_nodes(g_graph, &r2, names, NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "notFound")), 1);
+    json_decref(res);
+    assert_int_equal(graph_get_entity_history(g_graph, &r2, "Shared", NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "history")), 1);
+    json_decref(res);
+    /* Deleting in n1 leaves n2 alone. */
+    assert_int_equal(graph_delete_entities(g_graph, &r1, names, &res, &err), 0);
+    json_decref(res);
+    json_decref(names);
+    assert_int_equal(graph_read_graph(g_graph, &r2, NULL, &res, &err), 0);
+    assert_int_equal(jint(res, "total"), 1);
+    json_decref(res);
+    assert_int_equal(graph_read_graph(g_graph, &r1, NULL, &res, &err), 0);
+    assert_int_equal(jint(res, "total"), 0);
+    json_decref(res);
+}
+
+/* ---- hostile strings ---- */
+
+static const char *const HOSTILE[] = {
+    "Robert'); MATCH (n) DETACH DELETE n; //",
+    "x\"}) RETURN 1 UNION MATCH (n) RETURN n //",
+    "`backtick` $param {map: 1} [list] \\ backslash",
+    "title:foo AND (bar OR baz)~2 +must -not !bang ^boost *wild? \"quoted\" /regex/ && ||",
+    "\xf0\x9f\xa6\x84 unicorn \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xd7\xa2\xd7\x91\xd7\xa8\xd7\x99\xd7\xaa caf\xc3\xa9",
+    "line\nbreak\ttab",
+};
+
+static void test_graph_store__hostile_strings(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "hostile '\"`}");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    size_t nh = sizeof HOSTILE / sizeof HOSTILE[0];
+    json_t *in = json_array();
+    for (size_t i = 0; i < nh; i++)
+        json_array_append_new(in, ent(HOSTILE[i], HOSTILE[(i + 1) % nh], HOSTILE[(i + 2) % nh], NULL));
+    json_t *res = NULL;
+    create_ok(ns, in, &res);
+    assert_int_equal(json_array_size(json_object_get(res, "created")), nh);
+    json_decref(res);
+    for (size_t i = 0; i < nh; i++) {
+        json_t *names = json_pack("[s]", HOSTILE[i]);
+        assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+        json_t *e = json_array_get(json_object_get(res, "entities"), 0);
+        assert_non_null(e);
+        assert_string_equal(json_string_value(json_object_get(e, "name")), HOSTILE[i]);
+        assert_string_equal(json_string_value(json_object_get(e, "entityType")), HOSTILE[(i + 1) % nh]);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(e, "observations"), 0)),
+                            HOSTILE[(i + 2) % nh]);
+        json_decref(res);
+        json_decref(names);
+        /* Search with the hostile text itself finds the entity literally. */
+        assert_int_equal(graph_search_nodes(g_graph, &r, HOSTILE[i], NULL, &res, &err), 0);
+        assert_non_null(find_by_name(json_object_get(res, "entities"), HOSTILE[i]));
+        json_decref(res);
+    }
+    /* Lucene-only punctuation query does not error. */
+    assert_int_equal(graph_search_nodes(g_graph, &r, "&& || ( ) :", NULL, &res, &err), 0);
+    json_decref(res);
+    /* Substring semantics (memento): "nicor" finds the unicorn. */
+    assert_int_equal(graph_search_nodes(g_graph, &r, "NICOR", NULL, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
+    json_decref(res);
+    /* The database still holds everything (nothing was injected). */
+    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, &err), 0);
+    assert_int_equal(jint(res, "total"), nh);
+    json_decref(res);
+
+    /* A 1 MB observation round-trips byte for byte and is searchable. */
+    size_t big = 1024 * 1024;
+    char *s = eg_malloc(big + 1);
+    for (size_t i = 0; i < big; i++)
+        s[i] = (char)('a' + (i * 7) % 26);
+    memcpy(s + big / 2, " needle-7f3a ", 13);
+    s[big] = '\0';
+    create_ok(ns, one(ent("Big", "blob", s, NULL)), NULL);
+    json_t *names = json_pack("[s]", "Big");
+    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    const char *got = json_string_value(
+        json_array_get(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations"), 0));
+    assert_non_null(got);
+    assert_int_equal(strlen(got), big);
+    assert_memory_equal(got, s, big);
+    json_decref(res);
+    json_decref(names);
+    assert_int_equal(graph_search_nodes(g_graph, &r, "needle-7f3a", NULL, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), "Big"));
+    json_decref(res);
+    eg_free(s);
+
+    /* The full-text leg on its own (no substring fill): after the eventually
+     * consistent index caught up, escaped phrases hit, word fragments don't. */
+    bolt_conn *c = NULL;
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    assert_int_equal(bolt_conn_exec(c, "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()",
+                                    NULL, NULL, NULL, &err),
+                     0);
+    bolt_pool_release(g_pool, c);
+    graph_opts fo = *graph_store_opts(g_graph);
+    fo.substring_search = false;
+    graph_store *ft = NULL;
+    assert_int_equal(graph_store_new(&ft, g_pool, NULL, &fo, &err), 0);
+    for (size_t i = 0; i < nh; i++) {
+        assert_int_equal(graph_search_nodes(ft, &r, HOSTILE[i], NULL, &res, &err), 0);
+        json_t *hit = find_by_name(json_object_get(res, "entities"), HOSTILE[i]);
+        if (hit == NULL)
+            fail_msg("full-text missed hostile string %zu", i);
+        assert_true(json_number_value(json_object_get(hit, "score")) > 0.0);
+        assert_null(json_object_get(hit, "match"));
+        json_decref(res);
+    }
+    assert_int_equal(graph_search_nodes(ft, &r, "needle-7f3a", NULL, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), "Big"));
+    json_decref(res);
+    assert_int_equal(graph_search_nodes(ft, &r, "NICOR", NULL, &res, &err), 0);
+    assert_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
+    json_decref(res);
+    assert_int_equal(graph_search_nodes(ft, &r, "UNICORN", NULL, &res, &err), 0);
+    assert_non_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
+    json_decref(res);
+    graph_store_free(ft);
+}
+
+/* ---- concurrency ---- */
+
+typedef struct race_arg {
+    char ns[64];
+    int rc;
+    int created;
+    char msg[700];
+} race_arg;
+
+static void *race_thread(void *p)
+{
+    race_arg *a = p;
+    graph_req r = req_for(a->ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *res = NULL;
+    char obs[32];
+    snprintf(obs, sizeof obs, "from %p", p);
+    json_t *in = one(ent("Contended", "x", obs, NULL));
+    a->rc = graph_create_entities(g_graph, &r, in, &res, &err);
+    if (a->rc == 0)
+        a->created = (int)json_array_size(json_object_get(res, "created"));
+    else
+        snprintf(a->msg, sizeof a->msg, "%s %s", err.message, err.neo4j_code);
+    json_decref(res);
+    json_decref(in);
+    return NULL;
+}
+
+static void test_graph_store__concurrent_create_one_entity(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    race_arg args[N];
+    pthread_t th[N];
+    char ns[64];
+    make_ns(ns, sizeof ns, "race");
+    for (int i = 0; i < N; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        snprintf(args[i].ns, sizeof args[i].ns, "%s", ns);
+        pthread_create(&th[i], NULL, race_thread, &args[i]);
+    }
+    int created = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (args[i].rc != 0)
+            fail_msg("thread %d: %s", i, args[i].msg);
+        created += args[i].created;
+    }
+    assert_int_equal(created, 1);
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *res = NULL;
+    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, &err), 0);
+    assert_int_equal(jint(res, "total"), 1);
+    /* Every client's observation was merged in (no lost update). */
+    json_t *e = json_array_get(json_object_get(res, "entities"), 0);
+    assert_int_equal(json_array_size(json_object_get(e, "observations")), N);
+    json_decref(res);
+}
+
+typedef struct rel_race_arg {
+    char ns[64];
+    int rc;
+    int created;
+} rel_race_arg;
+
+static void *rel_race_thread(void *p)
+{
+    rel_race_arg *a = p;
+    graph_req r = req_for(a->ns);
+    json_t *res = NULL;
+    json_t *in = json_pack("[{ssssss}]", "from", "A", "to", "B", "relationType", "likes");
+    a->rc = graph_create_relations(g_graph, &r, in, &res, NULL);
+    if (a->rc == 0)
+        a->created = (int)json_array_size(json_object_get(res, "relations"));
+    json_decref(res);
+    json_decref(in);
+    return NULL;
+}
+
+static void test_graph_store__concurrent_create_one_relation(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    char ns[64];
+    make_ns(ns, sizeof ns, "relrace");
+    json_t *in = json_array();
+    json_array_append_new(in, ent("A", "x", NULL, NULL));
+    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    create_ok(ns, in, NULL);
+    rel_race_arg args[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        snprintf(args[i].ns, sizeof args[i].ns, "%s", ns);
+        pthread_create(&th[i], NULL, rel_race_thread, &args[i]);
+    }
+    int created = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, 0);
+        created += args[i].created;
+    }
+    assert_int_equal(created, 1);
+    graph_req r = req_for(ns);
+    json_t *res = NULL;
+    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    json_decref(res);
+    assert_int_equal(graph_get_relation_history(g_graph, &r, "A", "B", "likes", NULL, &res, NULL), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "history")), 1);
+    json_decref(res);
+}
+
+/* ---- paging ---- */
+
+static void test_graph_store__read_graph_paging(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "page");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    for (int i = 0; i < 25; i++) {
+        char name[24];
+        snprintf(name, sizeof name, "n%02d", i);
+        json_array_append_new(in, ent(name, "x", "some observation text", NULL));
+    }
+    create_ok(ns, in, NULL);
+    json_t *rels = json_array();
+    for (int i = 0; i < 24; i++) {
+        char a[24], b[24];
+        snprintf(a, sizeof a, "n%02d", i);
+        snprintf(b, sizeof b, "n%02d", i + 1);
+        json_array_append_new(rels, rel(a, b, "next"));
+    }
+    json_t *res = NULL;
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    json_decref(res);
+    json_decref(rels);
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.limit = 10;
+    char cursor[256] = "";
+    size_t seen = 0, seen_rels = 0, pages = 0;
+    for (;;) {
+        pg.cursor = cursor[0] ? cursor : NULL;
+        assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
+        seen += json_array_size(json_object_get(res, "entities"));
+        seen_rels += json_array_size(json_object_get(res, "relations"));
+        pages++;
+        assert_int_equal(jint(res, "total"), 25);
+        const char *nc = json_string_value(json_object_get(res, "nextCursor"));
+        if (nc == NULL) {
+            json_decref(res);
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", nc);
+        json_decref(res);
+        assert_true(pages < 10);
+    }
+    assert_int_equal(pages, 3);
+    assert_int_equal(seen, 25);
+    assert_int_equal(seen_rels, 24);
+    /* A tiny byte budget still makes progress, one entity per page. */
+    pg.limit = 100;
+    pg.max_bytes = 10;
+    pg.cursor = NULL;
+    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_true(json_is_true(json_object_get(res, "truncated")));
+    assert_non_null(json_object_get(res, "nextCursor"));
+    json_decref(res);
+    /* Search paging. */
+    graph_page sp = GRAPH_PAGE_INIT;
+    sp.limit = 20;
+    assert_int_equal(graph_search_nodes(g_graph, &r, "observation", &sp, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 20);
+    const char *nc = json_string_value(json_object_get(res, "nextCursor"));
+    assert_non_null(nc);
+    snprintf(cursor, sizeof cursor, "%s", nc);
+    json_decref(res);
+    sp.cursor = cursor;
+    assert_int_equal(graph_search_nodes(g_graph, &r, "observation", &sp, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 5);
+    assert_null(json_object_get(res, "nextCursor"));
+    json_decref(res);
+    sp.cursor = "garbage";
+    assert_int_equal(graph_search_nodes(g_graph, &r, "observation", &sp, &res, &err), EG_EINVAL);
+}
+
+/* ---- embeddings, vector and hybrid search ---- */
+
+static float *basis(size_t k, float noise)
+{
+    float *v = eg_calloc(g_dims, sizeof *v);
+    v[k % g_dims] = 1.0f;
+    v[(k + 1) % g_dims] = noise;
+    return v;
+}
+
+typedef struct write_arg {
+    const char *ns, *id, *hash;
+    const float *vec;
+    graph_write_status st;
+} write_arg;
+
+static int write_fn(bolt_conn *c, void *p, eg_error *err)
+{
+    write_arg *a = p;
+    return graph_write_embedding_tx(c, graph_store_opts(g_graph), a->ns, a->id, a->hash,
+                                    "test-model", a->vec, g_dims, &a->st, err);
+}
+
+static graph_write_status embed_entity(const char *ns, const char *name, const float *vec,
+                                       const char *force_hash)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    bolt_conn *c = NULL;
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    graph_embed_input in;
+    assert_int_equal(graph_load_embed_input_tx(c, ns, NULL, name, &in, &err), 0);
+    bolt_pool_release(g_pool, c);
+    assert_true(in.found);
+    write_arg a = {ns, in.entity_id, force_hash ? force_hash : in.hash, vec, GRAPH_EMBED_GONE};
+    int rc = bolt_pool_execute_write(g_pool, NULL, NULL, write_fn, &a, &err);
+    if (rc != 0)
+        fail_msg("write embedding: %s", err.message);
+    graph_embed_input_clear(&in);
+    return a.st;
+}
+
+static void test_graph_store__semantic_and_hybrid(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "vec");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    json_array_append_new(in, ent("Apple", "fruit", "red and sweet", NULL));
+    json_array_append_new(in, ent("Banana", "fruit", "yellow", NULL));
+    json_array_append_new(in, ent("Carrot", "vegetable", "orange root", NULL));
+    create_ok(ns, in, NULL);
+
+    /* No vectors yet: hybrid says so and falls back to keyword search. */
+    float *q = basis(7, 0.05f);
+    graph_search_opts so = GRAPH_SEARCH_OPTS_INIT;
+    json_t *res = NULL;
+    assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "searchType")), "keyword");
+    assert_non_null(json_object_get(res, "note"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
+                        "Banana");
+    json_decref(res);
+
+    float *va = basis(7, 0.1f), *vb = basis(100, 0.1f), *vc = basis(7, 0.9f);
+    assert_int_equal(embed_entity(ns, "Apple", va, NULL), GRAPH_EMBED_WRITTEN);
+    assert_int_equal(embed_entity(ns, "Banana", vb, NULL), GRAPH_EMBED_WRITTEN);
+    assert_int_equal(embed_entity(ns, "Carrot", vc, NULL), GRAPH_EMBED_WRITTEN);
+    /* Same vector in another namespace must never show up here. */
+    char other[64];
+    make_ns(other, sizeof other, "vec-other");
+    create_ok(other, one(ent("Intruder", "fruit", "red and sweet", NULL)), NULL);
+    assert_int_equal(embed_entity(other, "Intruder", va, NULL), GRAPH_EMBED_WRITTEN);
+    /* Stale hash: superseded, nothing written. */
+    assert_int_equal(embed_entity(ns, "Carrot", vb, "0000"), GRAPH_EMBED_SUPERSEDED);
+
+    so.min_similarity = 0.0;
+    so.limit = 3;
+    json_t *ents = NULL;
+    for (int tries = 0; tries < 50; tries++) { /* the vector index is near-real-time */
+        assert_int_equal(graph_semantic_search(g_graph, &r, q, g_dims, &so, &res, &err), 0);
+        ents = json_object_get(res, "entities");
+        if (json_array_size(ents) == 3)
+            break;
+        json_decref(res);
+        res = NULL;
+        eg_sleep_ms(100);
+    }
+    assert_non_null(res);
+    assert_int_equal(json_array_size(ents), 3);
+    assert_null(find_by_name(ents, "Intruder"));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Apple");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 1), "name")), "Carrot");
+    double s0 = json_number_value(json_object_get(json_array_get(ents, 0), "score"));
+    double s2 = json_number_value(json_object_get(json_array_get(ents, 2), "score"));
+    assert_true(s0 > s2 && s0 <= 1.0);
+    json_decref(res);
+    /* entity_types filter. */
+    so.entity_types = json_pack("[s]", "vegetable");
+    assert_int_equal(graph_semantic_search(g_graph, &r, q, g_dims, &so, &res, &err), 0);
+    ents = json_object_get(res, "entities");
+    assert_int_equal(json_array_size(ents), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Carrot");
+    json_decref(res);
+    json_decref((json_t *)so.entity_types);
+    so.entity_types = NULL;
+    /* min_similarity excludes the orthogonal one. */
+    so.min_similarity = 0.9;
+    assert_int_equal(graph_semantic_search(g_graph, &r, q, g_dims, &so, &res, &err), 0);
+    assert_null(find_by_name(json_object_get(res, "entities"), "Banana"));
+    json_decref(res);
+    /* Wrong dimensions rejected. */
+    assert_int_equal(graph_semantic_search(g_graph, &r, q, 3, &so, &res, &err), EG_EINVAL);
+
+    /* Hybrid: weight 0 = keyword order, weight 1 = vector order. */
+    so.min_similarity = 0.0;
+    so.limit = 3;
+    so.semantic_weight = 0.0;
+    assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "searchType")), "hybrid");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
+                        "Banana");
+    json_decref(res);
+    so.semantic_weight = 1.0;
+    assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
+    json_t *top = json_array_get(json_object_get(res, "entities"), 0);
+    assert_string_equal(json_string_value(json_object_get(top, "name")), "Apple");
+    assert_non_null(json_object_get(top, "similarity"));
+    json_decref(res);
+
+    /* Embedding readback and staleness after a change. */
+    assert_int_equal(graph_get_entity_embedding(g_graph, &r, "Apple", &res, &err), 0);
+    assert_int_equal(jint(res, "dimensions"), (int64_t)g_dims);
+    assert_string_equal(json_string_value(json_object_get(res, "model")), "test-model");
+    assert_false(json_is_true(json_object_get(res, "stale")));
+    json_decref(res);
+    json_t *add = json_pack("[{s:s,s:[s]}]", "entityName", "Apple", "contents", "crunchy");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_decref(res);
+    json_decref(add);
+    assert_int_equal(graph_get_entity_embedding(g_graph, &r, "Apple", &res, &err), 0);
+    assert_true(json_is_true(json_object_get(res, "stale"))); /* old vector kept, marked stale */
+    json_decref(res);
+    /* Backfill enqueues the stale one only. */
+    assert_int_equal(graph_force_generate_embedding(g_graph, &r, NULL, 10, false, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(res, "entities"), 0)), "Apple");
+    assert_int_equal(jint(res, "existing"), 1); /* add_observations already queued it */
+    json_decref(res);
+    assert_int_equal(graph_get_entity_embedding(g_graph, &r, "Nope", &res, &err), EG_ENOTFOUND);
+
+    assert_int_equal(graph_debug_embedding_config(g_graph, &r, &res, &err), 0);
+    assert_int_equal(jint(json_object_get(res, "counts"), "entities"), 3);
+    assert_int_equal(jint(json_object_get(res, "counts"), "currentEmbedding"), 2);
+    assert_true(json_is_true(json_object_get(json_object_get(res, "schemaCheck"), "ok")));
+    json_decref(res);
+    assert_int_equal(graph_diagnose_vector_search(g_graph, &r, &res, &err), 0);
+    assert_true(json_is_true(json_object_get(json_object_get(res, "probe"), "ok")));
+    json_decref(res);
+    eg_free(q);
+    eg_free(va);
+    eg_free(vb);
+    eg_free(vc);
+}
+
+static void test_graph_store__jobs_enqueued(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "jobs");
+    json_t *res = NULL;
+    create_ok(ns, one(ent("J", "x", "a", NULL)), &res);
+    const char *id = json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "id"));
+    char eid[64];
+    snprintf(eid, sizeof eid, "%s", id);
+    json_decref(res);
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = ns;
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    eg_error err;
+    eg_error_clear(&err);
+    assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].entity, eid);
+    assert_string_equal(jobs[0].version, "1");
+    assert_string_equal(jobs[0].model, "test-model");
+    queue_jobs_free(jobs, n);
+    /* Outbox atomicity: a mutation that fails leaves no job behind. */
+    graph_req r = req_for(ns);
+    json_t *add = json_pack("[{s:s,s:[s]},{s:s,s:[s]}]", "entityName", "J", "contents", "b",
+                            "entityName", "Missing", "contents", "c");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_ENOTFOUND);
+    json_decref(add);
+    assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    queue_jobs_free(jobs, n);
+    /* force on one entity reports the existing job (dedupe), no duplicate. */
+    assert_int_equal(graph_force_generate_embedding(g_graph, &r, "J", 0, true, &res, &err), 0);
+    assert_int_equal(jint(res, "existing"), 1);
+    json_decref(res);
+    assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    queue_jobs_free(jobs, n);
+
+    /* Worker hooks by entity id: load, then a vanished entity is GONE. */
+    graph_embed_input inp[2];
+    const char *ids[2] = {eid, "no-such-id"};
+    assert_int_equal(graph_load_embed_inputs(g_graph, ns, ids, 2, inp, &err), 0);
+    assert_true(inp[0].found);
+    assert_false(inp[1].found);
+    assert_string_equal(inp[0].name, "J");
+    assert_int_equal(inp[0].version, 1);
+    assert_string_equal(inp[0].text, "Name: J\nType: x\nObservations:\n- a");
+    char hash[65];
+    snprintf(hash, sizeof hash, "%s", inp[0].hash);
+    graph_embed_input_clear(&inp[0]);
+    graph_embed_input_clear(&inp[1]);
+    json_t *names = json_pack("[s]", "J");
+    assert_int_equal(graph_delete_entities(g_graph, &r, names, &res, &err), 0);
+    json_decref(res);
+    json_decref(names);
+    float *v = basis(1, 0.0f);
+    write_arg a = {ns, eid, hash, v, GRAPH_EMBED_WRITTEN};
+    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, write_fn, &a, &err), 0);
+    assert_int_equal(a.st, GRAPH_EMBED_GONE);
+    eg_free(v);
+}
+
+/* An entity as memento left it after the documented migration: observations
+ * as JSON text, no contentHash, no EntityVersion. */
+static int memento_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", (const char *)payload);
+    int rc = bolt_conn_exec(c,
+                            "CREATE (:Entity {namespace: $ns, name: 'Legacy', entityType: 'old', "
+                            "observations: '[\\\"first\\\",\\\"second\\\"]', id: randomUUID(), version: 3, "
+                            "createdAt: 1, updatedAt: 1, validFrom: 1})",
+                            p, NULL, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static void test_graph_store__memento_data(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "legacy");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, memento_fn, ns, &err), 0);
+    json_t *res = NULL, *names = json_pack("[s]", "Legacy");
+    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    json_t *obs = json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations");
+    assert_int_equal(json_array_size(obs), 2); /* JSON text decoded on read */
+    assert_string_equal(json_string_value(json_array_get(obs, 1)), "second");
+    json_decref(res);
+    /* Backfill computes the missing hash and queues it. */
+    assert_int_equal(graph_force_generate_embedding(g_graph, &r, NULL, 10, false, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(jint(res, "created"), 1);
+    json_decref(res);
+    /* A change rewrites observations as a native list, as version 4. */
+    json_t *add = json_pack("[{s:s,s:[s,s]}]", "entityName", "Legacy", "contents", "third", "first");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
+    assert_int_equal(jint(r0, "version"), 4);
+    assert_int_equal(json_array_size(json_object_get(r0, "addedObservations")), 1);
+    json_decref(res);
+    json_decref(add);
+    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    obs = json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations");
+    assert_int_equal(json_array_size(obs), 3);
+    json_decref(res);
+    json_decref(names);
+}
+
+static void test_graph_store__schema_check(void **state)
+{
+    (void)state;
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *rep = NULL;
+    assert_int_equal(graph_schema_check(g_graph, &rep, &err), 0);
+    assert_true(json_is_true(json_object_get(rep, "ok")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "vectorIndex"), "dimensions")),
+                     (json_int_t)g_dims);
+    json_decref(rep);
+    /* A configuration that disagrees with the existing index is reported, not ignored. */
+    graph_opts o = *graph_store_opts(g_graph);
+    o.vector_dimensions = g_dims * 2;
+    graph_store *g2 = NULL;
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, &rep, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "dimensions"));
+    assert_false(json_is_true(json_object_get(rep, "ok")));
+    json_decref(rep);
+    graph_store_free(g2);
+    o = *graph_store_opts(g_graph);
+    o.similarity = o.similarity == GRAPH_SIM_COSINE ? GRAPH_SIM_EUCLIDEAN : GRAPH_SIM_COSINE;
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, NULL, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "similarity"));
+    graph_store_free(g2);
+    o = *graph_store_opts(g_graph);
+    o.vector_index = "no_such_index_here";
+    assert_int_equal(graph_store_new(&g2, g_pool, NULL, &o, &err), 0);
+    assert_int_equal(graph_schema_check(g2, NULL, &err), EG_ECONFLICT);
+    assert_non_null(strstr(err.message, "does not exist"));
+    graph_store_free(g2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_graph_store__create_and_merge),
+        cmocka_unit_test(test_graph_store__observations_and_history),
+        cmocka_unit_test(test_graph_store__relations),
+        cmocka_unit_test(test_graph_store__delete_entities_keeps_history),
+        cmocka_unit_test(test_graph_store__graph_at_time),
+        cmocka_unit_test(test_graph_store__decay),
+        cmocka_unit_test(test_graph_store__namespaces_never_leak),
+        cmocka_unit_test(test_graph_store__hostile_strings),
+        cmocka_unit_test(test_graph_store__concurrent_create_one_entity),
+        cmocka_unit_test(test_graph_store__concurrent_create_one_relation),
+        cmocka_unit_test(test_graph_store__read_graph_paging),
+        cmocka_unit_test(test_graph_store__semantic_and_hybrid),
+        cmocka_unit_test(test_graph_store__jobs_enqueued),
+        cmocka_unit_test(test_graph_store__memento_data),
+        cmocka_unit_test(test_graph_store__schema_check),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

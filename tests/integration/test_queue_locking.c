@@ -1,0 +1,108 @@
+/*
+ * test_queue_locking.c - the Neo4j behaviour the queue's claim relies on.
+ *
+ * The claim and every fenced update lock a job by writing a property with
+ * the value it already has (SET j.queue = j.queue): no change, no index
+ * update, but the write lock is taken, so a concurrent writer waits until
+ * we commit.  If a Neo4j version ever skipped the lock for equal-value
+ * writes, the queue would silently lose its atomicity; this test fails
+ * instead.  It also pins the negative case (REMOVE of an absent property
+ * takes no lock) so the test can fail.
+ */
+#include "core/clock.h"
+#include "support/testenv.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static bolt_config g_cfg;
+static char g_key[40];
+
+typedef struct arg {
+    int64_t waited_ms;
+    int rc;
+} arg;
+
+static void *other_writer(void *p)
+{
+    arg *a = p;
+    bolt_conn *c = NULL;
+    eg_error err = {0};
+    a->rc = bolt_conn_open(&c, &g_cfg, &err);
+    if (a->rc)
+        return NULL;
+    bolt_params *pr = bolt_params_new();
+    bolt_params_str(pr, "k", g_key);
+    int64_t t0 = eg_mono_ms();
+    a->rc = bolt_conn_begin(c, NULL, &err);
+    if (!a->rc)
+        a->rc = bolt_conn_exec(c, "MATCH (n:QueueLockProbe {k: $k}) SET n.other = 1", pr, NULL, NULL, &err);
+    if (!a->rc)
+        a->rc = bolt_conn_commit(c, NULL, &err);
+    a->waited_ms = eg_mono_ms() - t0;
+    bolt_params_free(pr);
+    bolt_conn_free(c);
+    return NULL;
+}
+
+/* Hold `stmt` uncommitted for 800 ms; return how long the other writer waited. */
+static int64_t probe(bolt_conn *c, const char *stmt)
+{
+    eg_error err = {0};
+    bolt_params *pr = bolt_params_new();
+    bolt_params_str(pr, "k", g_key);
+    if (bolt_conn_begin(c, NULL, &err) || bolt_conn_exec(c, stmt, pr, NULL, NULL, &err)) {
+        fprintf(stderr, "probe: %s\n", err.message);
+        bolt_params_free(pr);
+        return -1;
+    }
+    arg a = {0};
+    pthread_t th;
+    pthread_create(&th, NULL, other_writer, &a);
+    eg_sleep_ms(800);
+    bolt_conn_commit(c, NULL, &err);
+    pthread_join(th, NULL);
+    bolt_params_free(pr);
+    return a.rc ? -1 : a.waited_ms;
+}
+
+int main(void)
+{
+    int rc = eg_testenv_neo4j(&g_cfg);
+    if (rc)
+        return rc;
+    char hex[13];
+    eg_rand_hex(hex, 6);
+    snprintf(g_key, sizeof g_key, "probe_%s", hex);
+    bolt_conn *c = NULL;
+    eg_error err = {0};
+    if (bolt_conn_open(&c, &g_cfg, &err)) {
+        fprintf(stderr, "FAIL: %s\n", err.message);
+        return 1;
+    }
+    bolt_params *pr = bolt_params_new();
+    bolt_params_str(pr, "k", g_key);
+    bolt_conn_exec(c, "CREATE (:QueueLockProbe {k: $k, queue: 'q'})", pr, NULL, NULL, &err);
+    int64_t same_value = probe(c, "CYPHER runtime = slotted MATCH (j:QueueLockProbe {k: $k}) SET j.queue = j.queue");
+    int64_t same_const = probe(c, "CYPHER runtime = slotted MATCH (j:QueueLockProbe {k: $k}) SET j.queue = 'q'");
+    int64_t remove_absent = probe(c, "CYPHER runtime = slotted MATCH (j:QueueLockProbe {k: $k}) REMOVE j.absent");
+    bolt_conn_exec(c, "MATCH (n:QueueLockProbe {k: $k}) DELETE n", pr, NULL, NULL, &err);
+    bolt_params_free(pr);
+    bolt_conn_free(c);
+    printf("equal-value SET blocked the other writer %lld ms (constant: %lld ms); REMOVE of an absent "
+           "property: %lld ms\n",
+           (long long)same_value, (long long)same_const, (long long)remove_absent);
+    int fails = 0;
+    if (same_value < 500 || same_const < 500) {
+        fprintf(stderr, "FAIL: an equal-value SET did not take the write lock: the queue's claim is unsafe "
+                        "on this Neo4j\n");
+        fails++;
+    }
+    if (remove_absent < 0 || remove_absent >= 500) {
+        fprintf(stderr, "FAIL: the negative control blocked too (%lld ms): the probe cannot tell\n",
+                (long long)remove_absent);
+        fails++;
+    }
+    return fails ? 1 : 0;
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `engram serve --transport http`: status codes and headers of the
+# Streamable HTTP transport (sessions, Origin check, protocol-version
+# header, GET/DELETE, notifications, framing errors), driven with curl.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/lib.sh"
+command -v curl >/dev/null || { echo "skipped: curl not installed"; exit 77; }
+hdr="$(mktemp)"
+mcp_start_http
+port=$mcp_http_port
+url="http://127.0.0.1:$port/mcp"
+trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null; rm -f "$hdr"' EXIT
+fails=0 checks=0
+expect() { # name expected actual
+  checks=$((checks + 1))
+  if [[ "$2" != "$3" ]]; then echo "FAIL: $1: expected $2, got $3" >&2; fails=$((fails + 1)); fi
+}
+post() { curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: application/json' \
+  -H 'Accept: application/json, text/event-stream' "$@"; }
+
+init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
+body="$(curl -s -D "$hdr" -X POST "$url" -H 'Content-Type: application/json' -d "$init")"
+sid="$(awk 'tolower($1)=="mcp-session-id:"{print $2}' "$hdr" | tr -d '\r')"
+expect "session id issued" 64 "${#sid}"
+expect "initialize result" 1 "$(grep -c '"protocolVersion":"2025-11-25"' <<<"$body")"
+expect "initialized notification" 202 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}')"
+expect "tools/list" 200 "$(post -H "MCP-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25' -d '{"jsonrpc":"2.0","id":2,"method":"tools/list"}')"
+expect "missing session" 400 "$(post -d '{"jsonrpc":"2.0","id":3,"method":"ping"}')"
+expect "unknown session" 404 "$(post -H 'MCP-Session-Id: nope' -d '{"jsonrpc":"2.0","id":3,"method":"ping"}')"
+expect "foreign Origin" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://evil.example' -d '{"jsonrpc":"2.0","id":4,"method":"ping"}')"
+expect "loopback Origin" 200 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://localhost:6274' -d '{"jsonrpc":"2.0","id":5,"method":"ping"}')"
+expect "unsupported protocol version" 400 "$(post -H "MCP-Session-Id: $sid" -H 'MCP-Protocol-Version: 1999-01-01' -d '{"jsonrpc":"2.0","id":6,"method":"ping"}')"
+expect "parse error" 400 "$(post -d '{oops')"
+expect "GET stream" 405 "$(curl -s -o /dev/null -w '%{http_code}' "$url")"
+expect "other path" 404 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/other" -d '{}')"
+big="$(head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'a')"
+expect "body over 16 MiB" 413 "$(printf '{"x":"%s"}' "$big" | post -H "MCP-Session-Id: $sid" --data-binary @-)"
+expect "tool call" 1 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
+sse="$(curl -s -N -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+  -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"s1","entityType":"t","observations":[]},{"name":"s2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p9"}}}')"
+expect "SSE progress events" 2 "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p9"' <<<"$sse")"
+expect "SSE ends with the response" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep -c '"id":9,"result"')"
+expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+  -d '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["s1"]}}}' | grep -c '^event:')"
+expect "DELETE session" 204 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$url" -H "MCP-Session-Id: $sid")"
+expect "after DELETE" 404 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":8,"method":"ping"}')"
+echo "mcp-http: checks=$checks failures=$fails"
+[[ $fails -eq 0 ]]
