@@ -13,6 +13,7 @@
 #
 # Final stdout line: one JSON object; its top-level figures are the run with
 # the most workers in-server, "runs" holds every run.
+# BENCH_PIPELINE_WARMUP (1000) entities are embedded first and not reported.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,9 +33,19 @@ PROG="$BENCH_BUILD_DIR/bench_pipeline"
 export ENGRAM_BIN="$BENCH_BUILD_DIR/engram"
 export NEO4J_VECTOR_DIMENSIONS="$DIMS"
 
+# A short warm-up run first (a freshly started Neo4j is slow until its JIT is
+# warm), then the modes alternate per worker count so that neither side gets
+# all the cold or all the warm minutes.
+WARMUP="${BENCH_PIPELINE_WARMUP:-1000}"
+if ((WARMUP > 0)); then
+    bench_log "pipeline: warm-up with $WARMUP entities"
+    "$PROG" --entities "$WARMUP" --workers 2 --mode inserver --latency-ms "$LATENCY" --batch "$BATCH" \
+        --dims "$DIMS" >/dev/null || bench_die "warm-up failed"
+fi
+
 runs="" top=""
-for mode in $MODES; do
-    for w in $WORKERS; do
+for w in $WORKERS; do
+    for mode in $MODES; do
         bench_log "pipeline: $ENTITIES entities, $w workers, $mode"
         line="$("$PROG" --entities "$ENTITIES" --workers "$w" --mode "$mode" --latency-ms "$LATENCY" \
                 --batch "$BATCH" --dims "$DIMS" | tail -n1)" || bench_die "bench_pipeline failed"

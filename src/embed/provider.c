@@ -195,6 +195,12 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
     return 0;
 }
 
+const char *embed_model_from_env(void)
+{
+    embed_config c;
+    return embed_config_from_env(&c, NULL) == 0 ? c.model : NULL;
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 int embed_provider_new(embed_provider **out, const embed_config *cfg, eg_error *err)

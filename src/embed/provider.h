@@ -101,6 +101,14 @@ typedef struct embed_config {
  */
 int embed_config_from_env(embed_config *cfg, eg_error *err);
 
+/*
+ * The model id jobs must carry for the configured provider (what
+ * embed_config_from_env + embed_provider_model would give): the graph must
+ * enqueue with this model or no worker will lease the jobs.  Borrowed
+ * (environment or static); NULL when the configuration is invalid.
+ */
+const char *embed_model_from_env(void);
+
 /* Static name: "offline", "openai", "ollama". */
 const char *embed_kind_name(embed_kind k);
 

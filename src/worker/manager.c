@@ -1087,4 +1087,5 @@ void worker_manager_get_stats(worker_manager *m, worker_stats *out)
 }
 
 queue_store *worker_manager_store(worker_manager *m) { return m->store; }
+const char *worker_manager_model(const worker_manager *m) { return m->model; }
 const worker_opts *worker_manager_opts(worker_manager *m) { return &m->o; }

@@ -159,6 +159,9 @@ extern const double worker_latency_bounds[WORKER_LAT_BUCKETS];
 
 void worker_manager_get_stats(worker_manager *m, worker_stats *out);
 
+/* The model id the workers lease jobs for (borrowed; = the provider's). */
+const char *worker_manager_model(const worker_manager *m);
+
 /* Borrowed: the queue store the manager works (for health). */
 queue_store *worker_manager_store(worker_manager *m);
 const worker_opts *worker_manager_opts(worker_manager *m);

@@ -299,6 +299,77 @@ static void test_embed_provider__config_from_env(void **state)
     assert_null(p);
 }
 
+/* A scripted server: each request gets the next reply of the script. */
+typedef struct script {
+    int status;
+    const char *body;
+    const char *hname, *hval;
+} script;
+
+static void scripted(void *ctx, const char *method, const char *path, const char *body, size_t len,
+                     fake_http_reply *r)
+{
+    (void)method, (void)path, (void)body, (void)len;
+    const script *sc = ctx;
+    r->status = sc->status;
+    r->body = eg_strdup(sc->body);
+    if (sc->hname)
+        fake_http_reply_header(r, sc->hname, "%s", sc->hval);
+}
+
+static embed_status run_script(const script *sc)
+{
+    fake_http *h;
+    assert_int_equal(fake_http_start(&h, scripted, (void *)sc), 0);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1", fake_http_url(h));
+    embed_config c = {.kind = EMBED_PROVIDER_OPENAI, .model = "text-embedding-3-small", .dimensions = 8,
+                      .base_url = url, .api_key = "k", .timeout_ms = 3000};
+    embed_provider *p;
+    assert_int_equal(embed_provider_new(&p, &c, NULL), 0);
+    const char *t[] = {"x"};
+    float v[8];
+    embed_status per[1], b;
+    int rc = embed_provider_embed(p, t, 1, v, per, &b, NULL, NULL, NULL);
+    embed_provider_free(p);
+    fake_http_stop(h);
+    /* a batch of one: an input error is that input's, the call itself succeeds */
+    return rc == 0 ? per[0] : b;
+}
+
+static void test_embed_provider__header_semantics(void **state)
+{
+    (void)state;
+    /* Retry-After in seconds alone */
+    script s1 = {429, "{\"error\":{\"message\":\"slow down\",\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}",
+                 "Retry-After", "3"};
+    embed_status b = run_script(&s1);
+    assert_int_equal(b.kind, EMBED_E_RATE_LIMIT);
+    assert_int_equal(b.retry_after_ms, 3000);
+    /* the server's x-should-retry: true wins over a 4xx */
+    script s2 = {409, "{\"error\":{\"message\":\"conflict\"}}", "x-should-retry", "true"};
+    b = run_script(&s2);
+    assert_true(b.retryable);
+    script s3 = {400, "{\"error\":{\"message\":\"bad\"}}", "x-should-retry", "true"};
+    b = run_script(&s3);
+    assert_int_equal(b.kind, EMBED_E_TRANSIENT);
+    assert_true(b.retryable);
+    /* 401 is auth, not retryable; Ollama-style {"error":"..."} bodies are read */
+    script s4 = {401, "{\"error\":\"invalid api key\"}", NULL, NULL};
+    b = run_script(&s4);
+    assert_int_equal(b.kind, EMBED_E_AUTH);
+    assert_false(b.retryable);
+    assert_non_null(strstr(b.message, "invalid api key"));
+    /* a 404 (unknown model) is configuration */
+    script s5 = {404, "{\"error\":{\"message\":\"model not found\"}}", NULL, NULL};
+    b = run_script(&s5);
+    assert_int_equal(b.kind, EMBED_E_CONFIG);
+    /* a server rejecting base64 is asked again with floats */
+    script s6 = {400, "{\"error\":{\"message\":\"unsupported encoding_format\"}}", NULL, NULL};
+    b = run_script(&s6);
+    assert_int_equal(b.kind, EMBED_E_INPUT); /* still 400 with floats: the input error stands */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_embed_provider__timeout_is_transient),
         cmocka_unit_test(test_embed_provider__gate_sees_every_request),
         cmocka_unit_test(test_embed_provider__config_from_env),
+        cmocka_unit_test(test_embed_provider__header_semantics),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
