@@ -105,6 +105,7 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     o->stall_ms = 300000;
     o->pipeline = true;
     o->sync_timeout_ms = 5000;
+    o->prefetch = 2;
     long v;
     int rc;
 #define ENV(name, lo, hi, field)                                  \
@@ -120,6 +121,7 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     ENV("ENGRAM_WORKER_SHUTDOWN_MS", 0, 600000, stop_deadline_ms)
     ENV("ENGRAM_HEALTH_FAILURES", 1, 1000000, unhealthy_failures)
     ENV("ENGRAM_WORKER_PIPELINE", 0, 1, pipeline)
+    ENV("ENGRAM_WORKER_PREFETCH", 1, 10, prefetch)
     ENV("ENGRAM_EMBED_SYNC_TIMEOUT_MS", 0, 600000, sync_timeout_ms)
 #undef ENV
     const char *sv = getenv("ENGRAM_EMBED_SYNC");
@@ -709,8 +711,12 @@ static void *worker_main(void *arg)
         /* No point holding leases while the provider is paused. */
         if (worker_throttle_wait_unpaused(m->throttle, eg_mono_ms() + 200) == EG_ETIMEOUT)
             continue;
-        queue_lease_opts lo = {.owner = m->owner, .max_jobs = (size_t)m->o.batch,
-                               .lease_ms = m->o.lease_ms, .model = m->model};
+        /* Lease `prefetch` batches in one claim: the claim's commit is paid
+         * once, and batch k+1's texts are ready when batch k's vectors are. */
+        size_t want = (size_t)m->o.batch * (size_t)(m->o.prefetch > 0 ? m->o.prefetch : 1);
+        if (want > QUEUE_LEASE_MAX)
+            want = QUEUE_LEASE_MAX;
+        queue_lease_opts lo = {.owner = m->owner, .max_jobs = want, .lease_ms = m->o.lease_ms, .model = m->model};
         queue_job *jobs = NULL;
         size_t n = 0;
         eg_error err;
@@ -729,14 +735,49 @@ static void *worker_main(void *arg)
         }
         if (register_leases(m, jobs, n) < 0)
             EG_WARN("worker", "out of memory tracking leases; %zu jobs run without heartbeat", n);
-        batch_state *b = prepare_batch(w, jobs, n);
-        if (!b) {
-            /* not even the state: forget the leases, they expire and return */
-            unregister_leases(m, jobs, n);
-            queue_jobs_free(jobs, n);
-            continue;
+        size_t bs = (size_t)m->o.batch;
+        bool split = n > bs;
+        for (size_t off = 0; off < n; off += bs) {
+            size_t k = n - off < bs ? n - off : bs;
+            queue_job *chunk = jobs;
+            if (split) {
+                if (!(chunk = eg_malloc(k * sizeof *chunk))) {
+                    /* out of memory: drop these leases; they expire and come back */
+                    unregister_leases(m, jobs + off, k);
+                    for (size_t i = off; i < off + k; i++)
+                        queue_job_clear(&jobs[i]);
+                    continue;
+                }
+                memcpy(chunk, jobs + off, k * sizeof *chunk); /* the strings move with the structs */
+            }
+            if (off > 0 && atomic_load(&m->stopping)) {
+                /* shutting down: give back what was not started (no attempt spent) */
+                queue_lease_ref *refs = eg_calloc(k, sizeof *refs);
+                for (size_t i = 0; refs && i < k; i++) {
+                    refs[i].id = chunk[i].id;
+                    refs[i].token = chunk[i].lease_token;
+                }
+                if (refs && queue_release(m->store, m->owner, refs, k, 0, NULL, NULL) == 0) {
+                    pthread_mutex_lock(&m->mu);
+                    m->st.released += k;
+                    pthread_mutex_unlock(&m->mu);
+                }
+                eg_free(refs);
+                unregister_leases(m, chunk, k);
+                queue_jobs_free(chunk, k);
+                continue;
+            }
+            batch_state *b = prepare_batch(w, chunk, k);
+            if (!b) {
+                /* not even the state: forget the leases, they expire and return */
+                unregister_leases(m, chunk, k);
+                queue_jobs_free(chunk, k);
+                continue;
+            }
+            hand_off(w, b);
         }
-        hand_off(w, b);
+        if (split)
+            eg_free(jobs); /* the array only: its strings went with the chunks */
     }
     if (w->cstarted) {
         pthread_mutex_lock(&w->cmu);

@@ -78,6 +78,7 @@ typedef struct worker_opts {
     bool sync;                  /* ENGRAM_EMBED_SYNC (0): mutations wait for their vectors (the
                                    server calls worker_manager_wait_jobs after commit) */
     int64_t sync_timeout_ms;    /* ENGRAM_EMBED_SYNC_TIMEOUT_MS, 5000: then asynchronous */
+    int prefetch;               /* ENGRAM_WORKER_PREFETCH, 2: batches leased per claim */
     bool pipeline;              /* ENGRAM_WORKER_PIPELINE, 1: a completer thread per worker finishes
                                    batch k while the worker embeds batch k+1 */
     const char *owner;          /* NULL: host:pid:random */
