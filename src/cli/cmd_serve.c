@@ -27,6 +27,7 @@
 #include "mcp/backend_graph.h"
 #include "mcp/server.h"
 #include "queue/neo4j_store.h"
+#include "worker/health.h"
 #include "worker/manager.h"
 #include "worker/neo4j_sink.h"
 
@@ -46,7 +47,10 @@ static void serve_usage(FILE *out)
             "  --port N                 HTTP port (default 8765)\n"
             "  --backend neo4j|memory   storage (default neo4j, or ENGRAM_BACKEND)\n"
             "  --threads N              concurrent tool calls (default 4)\n"
-            "  --workers N              in-server embedding workers (neo4j; default 1; 0 = none)\n"
+            "  --workers N              in-server embedding workers (neo4j; default ENGRAM_WORKERS, 2;\n"
+            "                           0 = none, leave the queue to `engram worker` processes)\n"
+            "  --health-port P          serve /health and /metrics on 127.0.0.1:P (also\n"
+            "                           ENGRAM_HEALTH_PORT; off by default for stdio servers)\n"
             "  -h, --help               this help\n\n"
             "environment: NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_DATABASE,\n"
             "  ENGRAM_NAMESPACE, ENGRAM_MCP_PAGE_SIZE (tools/list page size, default all),\n"
@@ -87,7 +91,7 @@ static int serve_memory(const mcp_server_opts *opts, const char *transport, unsi
 }
 
 static int serve_neo4j(const mcp_server_opts *opts, const char *transport, unsigned port, unsigned threads,
-                       unsigned workers)
+                       int workers, int health_port)
 {
     eg_error err;
     eg_error_clear(&err);
@@ -108,32 +112,50 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, unsig
     graph_store *g = NULL;
     worker_sink *sink = NULL;
     worker_manager *m = NULL;
+    worker_health *health = NULL;
     mcp_backend be;
     memset(&be, 0, sizeof be);
     int rc = 1;
-    if (cli_open_pool(&pool, (size_t)threads + (size_t)workers * 2 + 4, &err) ||
+    if (workers >= 0)
+        wo.concurrency = workers;
+    if (cli_open_pool(&pool, (size_t)threads + (size_t)wo.concurrency * 2 + 4, &err) ||
         queue_neo4j_new(&qs, pool, &qo, &err) || graph_store_new(&g, pool, qs, &go, &err) ||
         cli_schema_register_all(&err) || graph_schema_apply(g, 0, &err)) {
         cli_fail("serve", &err);
         goto out;
     }
-    if (workers > 0) {
-        wo.concurrency = (int)workers;
+    if (wo.concurrency > 0) {
         if (worker_neo4j_sink_new(&sink, pool, go.database, go.vector_index, &err) ||
             worker_manager_new(&m, &wo, &ec, qs, sink, &err) || worker_manager_start(m, &err)) {
             cli_fail("serve", &err);
             goto out;
         }
     }
-    mcp_graph_deps deps = {.graph = g, .queue = qs, .embed = &ec, .workers = m};
+    /* /health and /metrics: on request only (--health-port or
+     * ENGRAM_HEALTH_PORT), since several stdio servers of one user would
+     * otherwise fight over the default port. */
+    if (health_port >= 0 || getenv("ENGRAM_HEALTH_PORT")) {
+        worker_health_opts ho;
+        if (worker_health_opts_from_env(&ho, &err)) {
+            cli_fail("serve", &err);
+            goto out;
+        }
+        if (health_port >= 0)
+            ho.port = health_port;
+        if (ho.port >= 0 && worker_health_start(&health, &ho, qs, m, &err) < 0)
+            eg_log_fields(EG_LOG_WARNING, "serve", "health endpoint not started", "error", err.message, NULL);
+    }
+    mcp_graph_deps deps = {.graph = g, .queue = qs, .embed = &ec, .workers = m,
+                           .sync_timeout_ms = (m && wo.sync) ? wo.sync_timeout_ms : 0};
     if (mcp_backend_graph_new(&be, &deps, &err)) {
         cli_fail("serve", &err);
         goto out;
     }
-    EG_INFO("serve", "neo4j backend: namespace=%s embeddings=%s/%s workers=%u", go.ns, embed_kind_name(ec.kind),
-            go.embedding_model, workers);
+    EG_INFO("serve", "neo4j backend: namespace=%s embeddings=%s/%s workers=%d%s", go.ns, embed_kind_name(ec.kind),
+            go.embedding_model, wo.concurrency, deps.sync_timeout_ms > 0 ? " (synchronous mode)" : "");
     rc = run_transport(opts, &be, transport, port, &err) ? cli_fail("serve", &err) : 0;
 out:
+    worker_health_stop(health);
     mcp_backend_graph_free(&be);
     if (m)
         worker_manager_stop(m, -1);
@@ -149,7 +171,10 @@ int cli_cmd_serve(int argc, char **argv)
 {
     const char *transport = "stdio";
     const char *backend = getenv("ENGRAM_BACKEND") ? getenv("ENGRAM_BACKEND") : "neo4j";
-    unsigned port = 8765, threads = 4, workers = 1, page = 0;
+    unsigned port = 8765, threads = 4, page = 0;
+    int workers = -1;     /* -1: ENGRAM_WORKERS */
+    int health_port = -1; /* -1: ENGRAM_HEALTH_PORT if set, else no endpoint */
+    unsigned uv;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -166,7 +191,11 @@ int cli_cmd_serve(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--threads") && v && parse_uint(v, 64, &threads) == 0 && threads > 0) {
             i++;
-        } else if (!strcmp(a, "--workers") && v && parse_uint(v, 256, &workers) == 0) {
+        } else if (!strcmp(a, "--workers") && v && parse_uint(v, 256, &uv) == 0) {
+            workers = (int)uv;
+            i++;
+        } else if (!strcmp(a, "--health-port") && v && parse_uint(v, 65535, &uv) == 0) {
+            health_port = (int)uv;
             i++;
         } else {
             fprintf(stderr, "engram serve: bad option '%s'\n", a);
@@ -194,7 +223,7 @@ int cli_cmd_serve(int argc, char **argv)
     if (!strcmp(backend, "memory"))
         return serve_memory(&opts, transport, port);
     if (!strcmp(backend, "neo4j"))
-        return serve_neo4j(&opts, transport, port, threads, workers);
+        return serve_neo4j(&opts, transport, port, threads, workers, health_port);
     fprintf(stderr, "engram serve: unknown backend '%s' (use neo4j or memory)\n", backend);
     return 2;
 }

@@ -33,10 +33,29 @@ static void page_from(const json_t *a, graph_page *p)
     p->cursor = arg_str(a, "cursor");
 }
 
+/*
+ * After a mutation committed: wake the in-server workers; in synchronous
+ * mode also wait (bounded) until they wrote the vectors.  The provider call
+ * still happens outside the mutation's transaction, in a worker: the
+ * synchronous mode only changes when the tool call returns.
+ */
 static void notify(gb *b, const json_t *out)
 {
-    if (b->d.workers && json_array_size(json_object_get(out, "jobIds")) > 0)
-        worker_manager_notify(b->d.workers);
+    const json_t *ids = json_object_get(out, "jobIds");
+    size_t n = json_array_size(ids);
+    if (!b->d.workers || n == 0)
+        return;
+    worker_manager_notify(b->d.workers);
+    if (b->d.sync_timeout_ms <= 0)
+        return;
+    const char **v = eg_calloc(n, sizeof *v);
+    if (!v)
+        return; /* the jobs stay queued: asynchronous fallback */
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_string_value(json_array_get(ids, i));
+    if (worker_manager_wait_jobs(b->d.workers, v, n, b->d.sync_timeout_ms) != 0)
+        EG_DEBUG("mcp", "synchronous embedding timed out; %zu job(s) stay queued", n);
+    eg_free(v);
 }
 
 #define PRELUDE                                            \

@@ -29,6 +29,9 @@ typedef struct mcp_graph_deps {
     queue_store *queue;          /* NULL: queue tools report "not available" */
     const embed_config *embed;   /* NULL: no query vectors (keyword fallback) */
     worker_manager *workers;     /* NULL: no in-server workers to wake */
+    int64_t sync_timeout_ms;     /* > 0 (synchronous mode, needs workers): a mutation
+                                  * returns once its embeddings are written or this
+                                  * long has passed (then they stay queued) */
 } mcp_graph_deps;
 
 /* Fill *out (a *new* backend; release with mcp_backend_graph_free). */
