@@ -33,3 +33,16 @@ mcp_start_http() {
   echo "engram serve --transport http did not start" >&2
   exit 1
 }
+
+# mcp_need_neo4j: the test needs the real Neo4j that `make test` starts;
+# without ENGRAM_TEST_NEO4J_URI it is skipped (77), or fails when
+# ENGRAM_REQUIRE_NEO4J=1 (a broken fixture must not look green).
+mcp_need_neo4j() {
+  [[ -n "${ENGRAM_TEST_NEO4J_URI:-}" ]] && return 0
+  if [[ "${ENGRAM_REQUIRE_NEO4J:-0}" == 1 ]]; then
+    echo "ENGRAM_TEST_NEO4J_URI is not set but ENGRAM_REQUIRE_NEO4J=1" >&2
+    exit 1
+  fi
+  echo "skipped: ENGRAM_TEST_NEO4J_URI not set"
+  exit 77
+}

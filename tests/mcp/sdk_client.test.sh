@@ -5,13 +5,6 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
-if [[ -z "${ENGRAM_TEST_NEO4J_URI:-}" ]]; then
-  if [[ "${ENGRAM_REQUIRE_NEO4J:-0}" == 1 ]]; then
-    echo "ENGRAM_TEST_NEO4J_URI is not set but ENGRAM_REQUIRE_NEO4J=1" >&2
-    exit 1
-  fi
-  echo "skipped: ENGRAM_TEST_NEO4J_URI not set"
-  exit 77
-fi
+mcp_need_neo4j
 mcp_need_node
 exec node "$here/sdk_client.mjs" "$ENGRAM_BIN" neo4j
