@@ -66,6 +66,8 @@ if [ -x "$root/tools/neo4j-local/neo4j" ]; then
     export ENGRAM_NEO4J_LOCAL="$root/tools/neo4j-local/neo4j"
     export ENGRAM_REQUIRE_NEO4J=1
     echo "== Neo4j ready at $uri" >&2
+    # Say in the log which server the integration tests run against.
+    NEO4J_URI="$uri" NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$pw" "$bdir/engram" doctor >&2 || true
     pass 1
   else
     fail 1 "neo4j start"
@@ -94,6 +96,13 @@ if [ -n "$summary" ]; then
   fi
 else
   fail 1 "ctest did not run"
+fi
+
+# The stress and fault tests' own counts (ctest shows output only on failure).
+if [ -f "$bdir/Testing/Temporary/LastTest.log" ]; then
+  echo "== stress and fault test results" >&2
+  grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
+  grep -hE '^mcp-sdk: ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
 fi
 
 # --- fuzz smoke (clang + libFuzzer) ------------------------------------------
