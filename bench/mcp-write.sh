@@ -4,7 +4,9 @@
 # against memento-mcp 0.3.9 (the anchor it replaces), same Neo4j, same run.
 # Normally started by `bench/run mcp-write`.
 #
-# Both servers use offline/mock embeddings.  The database is wiped (nodes,
+# Both servers use offline/mock embeddings; engram's in-server workers first
+# work off the prefill's embedding backlog (timed as queue_drain_ms_*), so
+# both sides are measured in steady state.  The database is wiped (nodes,
 # constraints, indexes) before each side so each starts fresh.  memento loads
 # the whole graph on every create_entities, so its side takes fewer samples
 # (BENCH_ANCHOR_SAMPLES).  Final stdout line: one JSON object; growth =

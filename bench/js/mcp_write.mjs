@@ -4,7 +4,7 @@
 // usage: node mcp_write.mjs --label NAME --samples N -- COMMAND [ARGS...]
 // The server inherits this process's environment (NEO4J_* etc.).
 // Prints one JSON line: {"label", "p50_ms_1k", "p95_ms_1k", "p50_ms_10k",
-// "p95_ms_10k", "growth", "samples"}.
+// "p95_ms_10k", "growth", "samples", "queue_drain_ms_1k", "queue_drain_ms_10k"}.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
@@ -44,6 +44,23 @@ async function prefillTo(n) {
   }
 }
 
+// Servers with an embedding queue (engram) work off the prefill's backlog in
+// the background; measuring while that runs would time the embedding load,
+// not create_entities.  Wait (bounded) until the queue is idle, so both sides
+// are measured in steady state.  Servers without queue_status skip this.
+async function waitQueueIdle() {
+  const { tools } = await client.listTools();
+  if (!tools.some((t) => t.name === 'queue_status')) return 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 300000) {
+    const r = await client.callTool({ name: 'queue_status', arguments: {} });
+    const c = r.structuredContent?.counts ?? {};
+    if (!(c.pending || c.leased)) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return Date.now() - t0;
+}
+
 function pct(sorted, p) {
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[idx];
@@ -64,12 +81,14 @@ async function measure(tag) {
 }
 
 await prefillTo(1000);
+const drain1k = await waitQueueIdle();
 const a = await measure('1k');
 await prefillTo(10000);
+const drain10k = await waitQueueIdle();
 const b = await measure('10k');
 await client.close();
 const r3 = (x) => Math.round(x * 1000) / 1000;
 console.log(JSON.stringify({
   label, samples, p50_ms_1k: r3(a.p50), p95_ms_1k: r3(a.p95), p50_ms_10k: r3(b.p50), p95_ms_10k: r3(b.p95),
-  growth: r3(b.p50 / a.p50),
+  growth: r3(b.p50 / a.p50), queue_drain_ms_1k: drain1k, queue_drain_ms_10k: drain10k,
 }));
