@@ -332,7 +332,9 @@ static int s_force_generate_embedding(void *self, const json_t *a, mcp_call_ctx 
     PRELUDE;
     json_t *r = NULL;
     const char *name = arg_str(a, "entity_name");
-    int rc = graph_force_generate_embedding(b->d.graph, &req, name, 0, true, &r, err);
+    json_int_t limit = json_integer_value(json_object_get(a, "limit"));
+    int rc = graph_force_generate_embedding(b->d.graph, &req, name, limit > 0 ? (size_t)limit : 0, true, &r,
+                                            err);
     if (rc)
         return rc;
     json_t *ids = json_object_get(r, "jobIds");
@@ -350,10 +352,16 @@ static int s_force_generate_embedding(void *self, const json_t *a, mcp_call_ctx 
             queued = false;
         eg_free(v);
     }
-    *out = json_pack("{s:b, s:s, s:O, s:b}", "success", 1, "entity", name, "jobIds", ids ? ids : json_array(),
-                     "queued", queued);
-    json_decref(r);
-    return *out ? 0 : EG_ENOMEM;
+    /* The graph's report (jobIds, entities, created, existing) plus the
+     * memento-shaped fields. */
+    *out = r;
+    json_object_set_new(r, "success", json_true());
+    json_object_set_new(r, "queued", json_boolean(queued));
+    if (name)
+        json_object_set_new(r, "entity", json_string(name));
+    if (!json_object_get(r, "jobIds"))
+        json_object_set_new(r, "jobIds", json_array());
+    return 0;
 }
 
 static int s_debug_embedding_config(void *self, const json_t *a, mcp_call_ctx *ctx, json_t **out, eg_error *err)

@@ -829,6 +829,32 @@ static int t_force_generate_embedding(void *self, const json_t *args, mcp_call_c
 {
     mem *m = self;
     LOCKED(m);
+    if (!json_is_string(json_object_get(args, "entity_name"))) {
+        /* Backfill: entities without a vector, up to limit (default 10). */
+        json_int_t limit = json_integer_value(json_object_get(args, "limit"));
+        json_t *names = json_array();
+        const char *key;
+        json_t *r;
+        int rc = names ? 0 : EG_ENOMEM;
+        json_object_foreach(m->entities, key, r)
+        {
+            if (rc || (json_int_t)json_array_size(names) >= (limit > 0 ? limit : 10))
+                break;
+            if (json_is_array(json_object_get(r, "emb")))
+                continue;
+            if ((rc = embed_entity(m, r)) == 0)
+                json_array_append_new(names, json_string(key));
+        }
+        UNLOCK(m);
+        if (rc) {
+            json_decref(names);
+            return eg_error_set(err, rc, EG_CLASS_NONE, "out of memory");
+        }
+        *out = json_pack("{s:b, s:o, s:[], s:i, s:i, s:b}", "success", 1, "entities", names, "jobIds", "created",
+                         0, "existing", 0, "queued", 0);
+        (void)ctx;
+        return *out ? 0 : EG_ENOMEM;
+    }
     json_t *rec = json_object_get(m->entities, sget(args, "entity_name"));
     if (!rec) {
         UNLOCK(m);

@@ -258,12 +258,18 @@ static mcp_tool g_tools[] = {
                      "\"minConfidence\"],\"properties\":{\"referenceTime\":" S_NUM ",\"halfLifeDays\":" S_NUM
                      ",\"minConfidence\":" S_NUM "}}"),
      RO, SLOT(get_decayed_graph), NULL, NULL},
-    {"force_generate_embedding", "Recompute an embedding",
-     "Recompute the embedding of one entity: queues a fresh embedding job for its current version "
-     "(even if one already completed) and reports the job ids.",
-     OBJ("\"entity_name\"", "\"entity_name\":" S_NESTR("Name of the entity.")),
-     OUT("\"success\",\"entity\"",
-         "\"success\":{\"type\":\"boolean\"},\"entity\":" S_STR ",\"jobIds\":" S_STRS
+    {"force_generate_embedding", "Generate embeddings",
+     "Queue embedding work. With entity_name: a job for that entity's current version (a job that "
+     "already exists for the same version and model is reported, not duplicated; with in-server "
+     "workers the call waits up to 10 s for the vector). Without entity_name: backfill up to "
+     "'limit' entities of this memory whose vector is missing or stale.",
+     OBJ("", "\"entity_name\":" S_NESTR("Name of the entity; omit to backfill entities without a "
+                                        "current vector.") ",\"limit\":{\"type\":\"integer\","
+         "\"minimum\":1,\"maximum\":1000,\"description\":\"Backfill: most entities to queue (default "
+         "10).\"}"),
+     OUT("\"success\"",
+         "\"success\":{\"type\":\"boolean\"},\"entity\":" S_STR ",\"entities\":" S_STRS
+         ",\"jobIds\":" S_STRS ",\"created\":" S_INT ",\"existing\":" S_INT
          ",\"queued\":{\"type\":\"boolean\"},\"vector_length\":" S_INT ",\"model\":" S_STR),
      false, false, true, false, SLOT(force_generate_embedding), NULL, NULL},
     {"debug_embedding_config", "Embedding configuration",

@@ -171,6 +171,9 @@ sc = await call("search_nodes", { query: "first computer" });
 if (sc && !sc.entities?.some((e) => e.name === A)) fail("search_nodes did not find the entity");
 await call("open_nodes", { names: [A, B] });
 await call("force_generate_embedding", { entity_name: A });
+// Without a name: backfill (entities without a current vector, bounded by limit).
+sc = await call("force_generate_embedding", { limit: 5 });
+if (sc && !(Array.isArray(sc.entities) && sc.entities.length <= 5)) fail(`backfill reported ${JSON.stringify(sc)}`);
 // embeddings may be produced asynchronously: wait a little for one
 let emb = null;
 for (let i = 0; i < 40 && !emb; i++) {
