@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static const char *env_or(const char *name, const char *def)
 {
@@ -84,4 +85,16 @@ int cli_fail(const char *cmd, const eg_error *err)
             err && err->neo4j_code[0] ? " (" : "", err && err->neo4j_code[0] ? err->neo4j_code : "",
             err && err->neo4j_code[0] ? ")" : "");
     return 1;
+}
+
+void cli_fmt_time(int64_t ms, char *buf, size_t n)
+{
+    if (!ms) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

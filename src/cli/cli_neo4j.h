@@ -42,6 +42,9 @@ int cli_schema_register_graph(bolt_pool *pool, eg_error *err);
  */
 int cli_schema_startup(bolt_pool *pool, eg_error *err);
 
+/* Format a database timestamp (ms since the epoch, UTC) for tables; 0 is "-". */
+void cli_fmt_time(int64_t ms, char *buf, size_t n);
+
 /* Print "engram <cmd>: <message>" for err on stderr; returns 1. */
 int cli_fail(const char *cmd, const eg_error *err);
 

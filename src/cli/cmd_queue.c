@@ -35,18 +35,6 @@ static void usage(FILE *f)
             "  --queue NAME                   queue name (default ENGRAM_QUEUE_NAME or 'default')\n");
 }
 
-static void fmt_time(int64_t ms, char *buf, size_t n)
-{
-    if (!ms) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static void fmt_dur(int64_t ms, char *buf, size_t n)
 {
     if (ms < 0)
@@ -188,7 +176,7 @@ static int do_list(queue_store *s, queue_list_filter *f, bool json)
             const queue_job *j = &jobs[i];
             char ent[64], when[32];
             snprintf(ent, sizeof ent, "%s/%s", j->ns ? j->ns : "", j->entity ? j->entity : "");
-            fmt_time(j->run_at, when, sizeof when);
+            cli_fmt_time(j->run_at, when, sizeof when);
             printf("%-30s %-10s %-16.16s %-24.24s %3d/%-4d %-20s %.60s\n", j->id,
                    queue_state_name(j->state), j->model, ent, j->attempts, j->max_attempts, when,
                    j->last_error ? j->last_error : "");

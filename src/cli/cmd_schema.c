@@ -23,18 +23,6 @@ static void usage(FILE *f)
                "  status  list migrations: applied, pending, changed, unknown\n");
 }
 
-static void fmt_time(int64_t ms, char *buf, size_t n)
-{
-    if (!ms) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int cli_cmd_schema(int argc, char **argv)
 {
     const char *sub = NULL;
@@ -76,7 +64,7 @@ int cli_cmd_schema(int argc, char **argv)
         printf("%-14s %-8s %-20s %-7s %s\n", "MIGRATION", "STATE", "APPLIED", "NOW", "DESCRIPTION");
     for (size_t i = 0; i < n; i++) {
         char when[32];
-        fmt_time(e[i].applied_at, when, sizeof when);
+        cli_fmt_time(e[i].applied_at, when, sizeof when);
         if (e[i].state == SCHEMA_PENDING || e[i].state == SCHEMA_CHANGED)
             exit_code = strcmp(sub, "status") == 0 ? 3 : 0;
         if (json) {
