@@ -37,15 +37,7 @@
 static bolt_pool *g_pool;
 static int g_failures;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            g_failures++;                                                                          \
-        }                                                                                          \
-    } while (0)
+#define CHECK(cond, ...) EG_TEST_CHECK(g_failures, cond, __VA_ARGS__)
 
 /* ---- a job table: id -> index, lease and completion counters ---- */
 

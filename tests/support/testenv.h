@@ -15,6 +15,8 @@
 
 #include "bolt/conn.h"
 
+#include <stdio.h>
+
 #define EG_TEST_SKIP 77
 
 /*
@@ -28,5 +30,20 @@ const char *eg_testenv_source_path(const char *rel);
 
 /* Directory for scratch files of this test (created; static buffer). */
 const char *eg_testenv_tmpdir(const char *name);
+
+/*
+ * Soft assertion for the stress-style tests that report every failed check
+ * and keep going (cmocka stops at the first): counts into `counter` (an int
+ * lvalue) and prints file:line, the condition and a printf-style reason.
+ */
+#define EG_TEST_CHECK(counter, cond, ...)                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            (counter)++;                                                                           \
+        }                                                                                          \
+    } while (0)
 
 #endif
