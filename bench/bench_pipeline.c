@@ -13,11 +13,22 @@
  *
  * ideal_seconds = provider_requests x latency / W (the provider's time when
  * W requests are always in flight); ratio_to_ideal = seconds / ideal.
+ *
+ * Vector floor (--floor 1, the default): before the pipeline, N other
+ * entities (plain :Entity nodes in a namespace of their own, no jobs) get
+ * the same kind of vectors through the workers' own write
+ * (worker_sink_write: lock, content-hash check, setNodeVectorProperty into
+ * the vector index, bookkeeping) from W threads, --batch per transaction -
+ * no queue, no provider.  floor_seconds is what Neo4j needs just to store
+ * and index N vectors here; ratio_to_floor = seconds / floor_seconds says
+ * how much the queue, the provider and the rest of the pipeline add to it.
+ * The floor goes first, so the pipeline inserts into the larger index.
  * Prints one JSON line.  Needs BENCH_NEO4J_URI/_USER/_PASSWORD.
  */
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "embed/provider_impl.h"
 #include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
@@ -28,6 +39,8 @@
 #include "../tests/support/fake_http.c"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +124,136 @@ static int clean_fn(bolt_conn *c, void *payload, eg_error *err)
     return rc;
 }
 
+/* ---- the vector floor: the workers' write with no queue and no provider ---- */
+
+typedef struct floor_run {
+    bolt_pool *pool;
+    worker_sink *sink;
+    const char *ns;
+    int n, batch, dims;
+    float *vecs;               /* n x dims, computed before the clock starts */
+    _Atomic int next;          /* next batch start */
+    _Atomic long long written, failed;
+} floor_run;
+
+typedef struct floor_batch {
+    floor_run *r;
+    int from, k;
+} floor_batch;
+
+static int floor_write_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    floor_batch *b = payload;
+    floor_run *r = b->r;
+    queue_job *jobs = eg_calloc((size_t)b->k, sizeof *jobs);
+    worker_write *ws = eg_calloc((size_t)b->k, sizeof *ws);
+    bool *sup = eg_calloc((size_t)b->k, sizeof *sup);
+    char (*ids)[48] = eg_calloc((size_t)b->k, sizeof *ids);
+    char (*hash)[24] = eg_calloc((size_t)b->k, sizeof *hash);
+    int rc = EG_ENOMEM;
+    if (jobs && ws && sup && ids && hash) {
+        for (int i = 0; i < b->k; i++) {
+            snprintf(ids[i], sizeof ids[i], "%s-%d", r->ns, b->from + i);
+            snprintf(hash[i], sizeof hash[i], "h%d", b->from + i);
+            jobs[i] = (queue_job){.ns = (char *)r->ns, .entity = ids[i], .version = hash[i],
+                                  .model = "text-embedding-3-small"};
+            ws[i] = (worker_write){.job = &jobs[i], .vec = r->vecs + (size_t)(b->from + i) * (size_t)r->dims,
+                                   .dims = r->dims};
+        }
+        queue_tx tx = QUEUE_TX_BOLT(c);
+        rc = worker_sink_write(r->sink, &tx, ws, (size_t)b->k, sup, err);
+        long long bad = 0;
+        for (int i = 0; rc == 0 && i < b->k; i++)
+            bad += sup[i];
+        if (rc == 0)
+            atomic_fetch_add(&r->failed, bad);
+    }
+    eg_free(jobs);
+    eg_free(ws);
+    eg_free(sup);
+    eg_free(ids);
+    eg_free(hash);
+    return rc;
+}
+
+static void *floor_thread(void *p)
+{
+    floor_run *r = p;
+    for (;;) {
+        int from = atomic_fetch_add(&r->next, r->batch);
+        if (from >= r->n)
+            break;
+        floor_batch b = {r, from, from + r->batch <= r->n ? r->batch : r->n - from};
+        eg_error err = {0};
+        if (bolt_pool_execute_write(r->pool, NULL, NULL, floor_write_fn, &b, &err)) {
+            fprintf(stderr, "bench_pipeline: floor write: %s\n", err.message);
+            atomic_fetch_add(&r->failed, b.k);
+            continue;
+        }
+        atomic_fetch_add(&r->written, b.k);
+    }
+    return NULL;
+}
+
+static int floor_create_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    floor_batch *b = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", b->r->ns);
+    bolt_params_int(p, "a", b->from);
+    bolt_params_int(p, "b", b->from + b->k - 1);
+    int rc = bolt_conn_exec(c,
+                            "UNWIND range($a, $b) AS i CREATE (:Entity {namespace: $ns, id: $ns + '-' + toString(i), "
+                            "name: 'floor-' + toString(i), entityType: 'thing', contentHash: 'h' + toString(i)})",
+                            p, NULL, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+/* Seconds to store and index n vectors with `workers` threads; < 0 on error. */
+static double vector_floor(bolt_pool *pool, const char *ns, int n, int workers, int batch, int dims)
+{
+    floor_run r = {.pool = pool, .ns = ns, .n = n, .batch = batch, .dims = dims};
+    eg_error err = {0};
+    if (worker_neo4j_sink_new(&r.sink, pool, NULL, "unused", &err))
+        return -1;
+    for (int a = 0; a < n; a += 5000) {
+        floor_batch b = {&r, a, a + 5000 <= n ? 5000 : n - a};
+        if (bolt_pool_execute_write(pool, NULL, NULL, floor_create_fn, &b, &err)) {
+            fprintf(stderr, "bench_pipeline: floor entities: %s\n", err.message);
+            worker_sink_free(r.sink);
+            return -1;
+        }
+    }
+    r.vecs = eg_malloc((size_t)n * (size_t)dims * sizeof *r.vecs);
+    if (!r.vecs) {
+        worker_sink_free(r.sink);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char text[160];
+        snprintf(text, sizeof text, "Name: floor-%d\nType: thing\nObservations:\n- likes %s and %s, item %d", i,
+                 words[i % 16], words[(i / 16) % 16], i);
+        embed_offline_vector(text, dims, r.vecs + (size_t)i * (size_t)dims);
+    }
+    pthread_t *th = eg_calloc((size_t)workers, sizeof *th);
+    int64_t t0 = eg_mono_ms();
+    for (int i = 0; i < workers; i++)
+        pthread_create(&th[i], NULL, floor_thread, &r);
+    for (int i = 0; i < workers; i++)
+        pthread_join(th[i], NULL);
+    double sec = (double)(eg_mono_ms() - t0) / 1000.0;
+    eg_free(th);
+    eg_free(r.vecs);
+    worker_sink_free(r.sink);
+    if (atomic_load(&r.written) != n || atomic_load(&r.failed) != 0) {
+        fprintf(stderr, "bench_pipeline: floor wrote %lld of %d vectors (%lld rejected)\n",
+                (long long)atomic_load(&r.written), n, (long long)atomic_load(&r.failed));
+        return -1;
+    }
+    return sec;
+}
+
 static pid_t spawn(const char *bin, const char *queue, const char *url, int dims, int batch)
 {
     pid_t pid = fork();
@@ -138,7 +281,7 @@ static pid_t spawn(const char *bin, const char *queue, const char *url, int dims
 
 int main(int argc, char **argv)
 {
-    int n = 10000, workers = 1, latency = 50, batch = 100, dims = 0;
+    int n = 10000, workers = 1, latency = 50, batch = 100, dims = 0, floor = 1;
     const char *mode = "inserver";
     const char *cleanup_ns = NULL; /* --cleanup bench_<hex>: delete a run's leftovers and exit */
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -156,6 +299,8 @@ int main(int argc, char **argv)
             mode = argv[i + 1];
         else if (!strcmp(argv[i], "--cleanup"))
             cleanup_ns = argv[i + 1];
+        else if (!strcmp(argv[i], "--floor"))
+            floor = atoi(argv[i + 1]);
     }
     bool procs = strcmp(mode, "processes") == 0;
     eg_log_init_from_env();
@@ -208,6 +353,18 @@ int main(int argc, char **argv)
     fake_embed_opts fo = {.dims = dims, .latency_ms = latency};
     if (fake_embed_start(&srv, &fo))
         return die("fake provider", NULL);
+
+    /* 0. the floor: the same number of vectors stored without the pipeline */
+    char floor_ns[80];
+    snprintf(floor_ns, sizeof floor_ns, "%s_floor", ns);
+    double floor_s = 0;
+    if (floor) {
+        floor_s = vector_floor(pool, floor_ns, n, workers, batch, dims);
+        if (floor_s < 0)
+            return die("vector floor", NULL);
+        fprintf(stderr, "bench_pipeline: vector floor: %d vectors in %.2f s (%d threads, %d per transaction)\n", n,
+                floor_s, workers, batch);
+    }
 
     /* 1. the backlog: N entities, their jobs enqueued in the same transactions */
     int64_t t0 = eg_mono_ms();
@@ -324,21 +481,25 @@ int main(int argc, char **argv)
     printf("{\"bench\":\"pipeline\",\"mode\":\"%s\",\"workers\":%d,\"entities\":%d,\"seconds\":%.3f,"
            "\"embedded_seconds\":%.3f,\"create_seconds\":%.3f,\"provider_requests\":%llu,"
            "\"jobs_per_request\":%.1f,\"jobs_s\":%.1f,\"ideal_seconds\":%.3f,\"ratio_to_ideal\":%.3f,"
+           "\"floor_seconds\":%.3f,\"floor_jobs_s\":%.1f,\"ratio_to_floor\":%.3f,"
            "\"latency_ms\":%d,\"batch\":%d,\"dims\":%d,\"max_inflight\":%llu}\n",
            mode, workers, n, seconds, embedded_s, create_s, (unsigned long long)st.requests,
            st.requests ? (double)n / (double)st.requests : 0.0, seconds > 0 ? n / seconds : 0.0, ideal,
-           ideal > 0 ? seconds / ideal : 0.0, latency, batch, dims, (unsigned long long)st.max_inflight);
+           ideal > 0 ? seconds / ideal : 0.0, floor_s, floor_s > 0 ? n / floor_s : 0.0,
+           floor_s > 0 ? seconds / floor_s : 0.0, latency, batch, dims, (unsigned long long)st.max_inflight);
     fflush(stdout);
     eg_free(pv);
     fake_embed_stop(srv);
     if (!getenv("BENCH_PIPELINE_KEEP")) {
-        clean_ctx cl = {.ns = ns, .queue = qo.name};
-        do {
-            if (bolt_pool_execute_write(pool, NULL, NULL, clean_fn, &cl, &err)) {
-                fprintf(stderr, "bench_pipeline: cleanup: %s\n", err.message);
-                break;
-            }
-        } while (cl.deleted > 0);
+        clean_ctx cls[2] = {{.ns = ns, .queue = qo.name}, {.ns = floor_ns, .queue = floor_ns}};
+        for (int k = 0; k < 2; k++) {
+            do {
+                if (bolt_pool_execute_write(pool, NULL, NULL, clean_fn, &cls[k], &err)) {
+                    fprintf(stderr, "bench_pipeline: cleanup: %s\n", err.message);
+                    break;
+                }
+            } while (cls[k].deleted > 0);
+        }
     }
     graph_store_free(g);
     queue_store_free(store);

@@ -9,7 +9,9 @@
 # transactions), start the workers on the backlog, and time until every
 # entity has its vector and the vector index returns it.  Reported per run:
 # seconds, provider_requests, jobs_per_request, jobs_s, ideal_seconds
-# (= requests x latency / workers) and ratio_to_ideal.
+# (= requests x latency / workers), ratio_to_ideal, and the vector floor
+# (floor_seconds, floor_jobs_s, ratio_to_floor: the same number of vectors
+# written and indexed with the workers' write and no queue; bench/README.md).
 #
 # Final stdout line: one JSON object; its top-level figures are the run with
 # the most workers in-server, "runs" holds every run.
