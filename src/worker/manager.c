@@ -30,19 +30,27 @@ typedef struct active_lease {
 
 typedef struct batch_state batch_state;
 
+/* A pipeline stage: a thread that takes one batch at a time from a
+ * one-slot hand-off.  The slot stays occupied until the stage has finished
+ * with the batch, so the stage before it waits (back-pressure) and a worker
+ * never holds more than one batch per stage. */
+typedef struct stage {
+    pthread_t th;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch_state *slot;
+    bool quit;
+} stage;
+
 typedef struct worker_thread {
     struct worker_manager *m;
     int index;
-    pthread_t th;
+    pthread_t th;       /* leases and loads texts */
     bool started;
-    embed_provider *p;
-    /* the completer: a one-slot hand-off from the worker thread */
-    pthread_t cth;
-    bool cstarted;
-    pthread_mutex_t cmu;
-    pthread_cond_t ccv;
-    batch_state *slot;
-    bool cquit;
+    embed_provider *p;  /* used by the embedder stage (or th without one) */
+    stage embedder;     /* provider calls */
+    stage completer;    /* completion transactions, failures, releases */
 } worker_thread;
 
 struct worker_manager {
@@ -325,6 +333,8 @@ struct batch_state {
     queue_outcome *outs;
     bool *lost;
     char (*msgs)[300];
+    size_t ntexts;     /* texts[0..ntexts) need vectors */
+    bool loaded;       /* step 1 succeeded; false: every job is routed already */
     int64_t release_delay;
     int64_t tb0, tb1, tb2;
 };
@@ -352,9 +362,9 @@ static void batch_free(batch_state *b)
     eg_free(b);
 }
 
-/* Steps 1 and 2: load texts, get vectors (no transaction open).  Takes the
- * jobs array.  NULL only when even the state could not be allocated. */
-static batch_state *prepare_batch(worker_thread *w, queue_job *jobs, size_t n)
+/* Step 1: load texts (no transaction open).  Takes the jobs array.  NULL
+ * only when even the state could not be allocated. */
+static batch_state *load_batch(worker_thread *w, queue_job *jobs, size_t n)
 {
     worker_manager *m = w->m;
     batch_state *b = eg_calloc(1, sizeof *b);
@@ -381,17 +391,15 @@ static batch_state *prepare_batch(worker_thread *w, queue_job *jobs, size_t n)
     queue_outcome *outs = b->outs = eg_calloc(n, sizeof *outs);
     bool *lost = b->lost = eg_calloc(n, sizeof *lost);
     char (*msgs)[300] = b->msgs = eg_calloc(n, sizeof *msgs);
-    embed_status batch;
-    embed_status_clear(&batch);
-    int64_t release_delay = 0;
     if (!items || !rt || !per || !done || !vecs || !texts || !tmap || !tvecs || !tper || !refs || !fails ||
         !outs || !lost || !msgs) {
         EG_ERROR("worker", "out of memory for a batch of %zu; releasing", n);
         for (size_t i = 0; i < n; i++)
             if (rt)
                 rt[i] = ROUTE_RELEASE;
-        release_delay = 1000;
-        goto route_all;
+        b->release_delay = 1000;
+        b->tb1 = b->tb2 = eg_mono_us();
+        return b;
     }
     for (size_t i = 0; i < n; i++)
         items[i].job = &jobs[i];
@@ -402,8 +410,9 @@ static batch_state *prepare_batch(worker_thread *w, queue_job *jobs, size_t n)
                       err.message, NULL);
         for (size_t i = 0; i < n; i++)
             rt[i] = ROUTE_RELEASE;
-        release_delay = 1000;
-        goto route_all;
+        b->release_delay = 1000;
+        b->tb1 = b->tb2 = eg_mono_us();
+        return b;
     }
     tb1 = eg_mono_us();
     size_t k = 0;
@@ -415,6 +424,33 @@ static batch_state *prepare_batch(worker_thread *w, queue_job *jobs, size_t n)
             k++;
         }
     }
+    b->ntexts = k;
+    b->loaded = true;
+    b->tb1 = tb1;
+    return b;
+}
+
+/* Step 2: vectors for the loaded texts (no transaction open), retried in
+ * place; routes every job that could not get one. */
+static void embed_batch(worker_thread *w, batch_state *b)
+{
+    if (!b->loaded)
+        return;
+    worker_manager *m = w->m;
+    eg_error err;
+    eg_error_clear(&err);
+    size_t dims = (size_t)m->dims;
+    route *rt = b->rt;
+    embed_status *per = b->per;
+    float *vecs = b->vecs;
+    const char **texts = b->texts;
+    size_t *tmap = b->tmap;
+    float *tvecs = b->tvecs;
+    embed_status *tper = b->tper;
+    size_t k = b->ntexts;
+    embed_status batch;
+    embed_status_clear(&batch);
+    int64_t release_delay = 0;
 
     /* 2. vectors, outside any transaction, retried in place */
     if (k > 0) {
@@ -477,11 +513,8 @@ static batch_state *prepare_batch(worker_thread *w, queue_job *jobs, size_t n)
         }
     }
 
-route_all:
     b->release_delay = release_delay;
-    b->tb1 = tb1;
     b->tb2 = eg_mono_us();
-    return b;
 }
 
 /* Steps 3 to 5: complete, fail, release; then forget the leases.  Frees b. */
@@ -664,40 +697,105 @@ static void idle_wait(worker_manager *m, int64_t ms)
     pthread_mutex_unlock(&m->mu);
 }
 
+static void stage_init(stage *st)
+{
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+}
+
+static void stage_destroy(stage *st)
+{
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->cv);
+}
+
+/* Hand b to the stage; waits while it is busy with the previous batch. */
+static void stage_put(stage *st, batch_state *b)
+{
+    pthread_mutex_lock(&st->mu);
+    while (st->slot)
+        pthread_cond_wait(&st->cv, &st->mu);
+    st->slot = b;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* In the stage's thread: the next batch, or NULL once told to quit and idle. */
+static batch_state *stage_take(stage *st)
+{
+    pthread_mutex_lock(&st->mu);
+    while (!st->slot && !st->quit)
+        pthread_cond_wait(&st->cv, &st->mu);
+    batch_state *b = st->slot;
+    pthread_mutex_unlock(&st->mu);
+    return b;
+}
+
+/* In the stage's thread: done with the batch taken; the slot is free. */
+static void stage_done(stage *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->slot = NULL;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Let the stage finish what it holds, then stop its thread. */
+static void stage_stop(stage *st)
+{
+    if (!st->started)
+        return;
+    pthread_mutex_lock(&st->mu);
+    st->quit = true;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->th, NULL);
+    st->started = false;
+}
+
 static void *completer_main(void *arg)
 {
     worker_thread *w = arg;
-    pthread_mutex_lock(&w->cmu);
-    for (;;) {
-        while (!w->slot && !w->cquit)
-            pthread_cond_wait(&w->ccv, &w->cmu);
-        if (!w->slot)
-            break;
-        batch_state *b = w->slot;
-        pthread_mutex_unlock(&w->cmu);
+    batch_state *b;
+    while ((b = stage_take(&w->completer)) != NULL) {
         finish_batch(w->m, b);
-        pthread_mutex_lock(&w->cmu);
-        w->slot = NULL;
-        pthread_cond_broadcast(&w->ccv);
+        stage_done(&w->completer);
     }
-    pthread_mutex_unlock(&w->cmu);
     return NULL;
 }
 
-/* Give a prepared batch to the completer (waits while it is busy with the
+/* Give an embedded batch to the completer (waits while it is busy with the
  * previous one), or finish it here when there is no completer. */
 static void hand_off(worker_thread *w, batch_state *b)
 {
-    if (!w->cstarted) {
+    if (!w->completer.started) {
         finish_batch(w->m, b);
         return;
     }
-    pthread_mutex_lock(&w->cmu);
-    while (w->slot)
-        pthread_cond_wait(&w->ccv, &w->cmu);
-    w->slot = b;
-    pthread_cond_broadcast(&w->ccv);
-    pthread_mutex_unlock(&w->cmu);
+    stage_put(&w->completer, b);
+}
+
+static void *embedder_main(void *arg)
+{
+    worker_thread *w = arg;
+    batch_state *b;
+    while ((b = stage_take(&w->embedder)) != NULL) {
+        embed_batch(w, b);
+        hand_off(w, b);
+        stage_done(&w->embedder);
+    }
+    return NULL;
+}
+
+/* Give a loaded batch to the embedder, or embed and hand it off here. */
+static void feed(worker_thread *w, batch_state *b)
+{
+    if (!w->embedder.started) {
+        embed_batch(w, b);
+        hand_off(w, b);
+        return;
+    }
+    stage_put(&w->embedder, b);
 }
 
 static void *worker_main(void *arg)
@@ -705,8 +803,15 @@ static void *worker_main(void *arg)
     worker_thread *w = arg;
     worker_manager *m = w->m;
     int64_t backoff = 0;
-    if (m->o.pipeline && pthread_create(&w->cth, NULL, completer_main, w) == 0)
-        w->cstarted = true;
+    /* Three stages per worker when pipelined: this thread leases and loads
+     * batch k+2 while the embedder waits for the provider on batch k+1 and
+     * the completer writes batch k, so the provider is never idle waiting
+     * for database work (and the database never waits for the provider). */
+    if (m->o.pipeline && pthread_create(&w->completer.th, NULL, completer_main, w) == 0) {
+        w->completer.started = true;
+        if (pthread_create(&w->embedder.th, NULL, embedder_main, w) == 0)
+            w->embedder.started = true;
+    }
     while (!atomic_load(&m->stopping)) {
         /* No point holding leases while the provider is paused. */
         if (worker_throttle_wait_unpaused(m->throttle, eg_mono_ms() + 200) == EG_ETIMEOUT)
@@ -767,25 +872,21 @@ static void *worker_main(void *arg)
                 queue_jobs_free(chunk, k);
                 continue;
             }
-            batch_state *b = prepare_batch(w, chunk, k);
+            batch_state *b = load_batch(w, chunk, k);
             if (!b) {
                 /* not even the state: forget the leases, they expire and return */
                 unregister_leases(m, chunk, k);
                 queue_jobs_free(chunk, k);
                 continue;
             }
-            hand_off(w, b);
+            feed(w, b);
         }
         if (split)
             eg_free(jobs); /* the array only: its strings went with the chunks */
     }
-    if (w->cstarted) {
-        pthread_mutex_lock(&w->cmu);
-        w->cquit = true;
-        pthread_cond_broadcast(&w->ccv);
-        pthread_mutex_unlock(&w->cmu);
-        pthread_join(w->cth, NULL);
-    }
+    /* The embedder hands its last batch to the completer: stop it first. */
+    stage_stop(&w->embedder);
+    stage_stop(&w->completer);
     return NULL;
 }
 
@@ -939,8 +1040,8 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
     for (int i = 0; i < (m->nw ? m->nw : 1); i++) {
         m->w[i].m = m;
         m->w[i].index = i;
-        pthread_mutex_init(&m->w[i].cmu, NULL);
-        pthread_cond_init(&m->w[i].ccv, NULL);
+        stage_init(&m->w[i].embedder);
+        stage_init(&m->w[i].completer);
         if ((rc = embed_provider_new(&m->w[i].p, ecfg, err)) < 0)
             goto fail;
         embed_provider_set_gate(m->w[i].p, worker_throttle_gate(m->throttle));
@@ -1087,8 +1188,8 @@ void worker_manager_free(worker_manager *m)
     for (int i = 0; m->w && i < (m->nw ? m->nw : 1); i++) {
         embed_provider_free(m->w[i].p);
         if (m->w[i].m) {
-            pthread_mutex_destroy(&m->w[i].cmu);
-            pthread_cond_destroy(&m->w[i].ccv);
+            stage_destroy(&m->w[i].embedder);
+            stage_destroy(&m->w[i].completer);
         }
     }
     eg_free(m->w);

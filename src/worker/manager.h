@@ -20,10 +20,11 @@
  *                                  everyone, health red
  *                   shutdown     ─► release(0)
  *
- * With `pipeline` (default) each worker has a completer thread: the worker
- * hands a prepared batch over and leases/embeds the next one while the
- * completer runs the completion transaction, so provider time and database
- * time overlap (a worker holds at most two batches).
+ * With `pipeline` (default) each worker is three threads joined by one-slot
+ * hand-offs: the worker thread leases and loads texts, the embedder calls
+ * the provider, the completer runs the completion transaction.  Batch k+1
+ * loads while batch k is being embedded and batch k-1 completed, so provider
+ * time and database time overlap (a worker holds at most one batch per stage).
  *
  * A heartbeat thread extends every lease the process holds each
  * heartbeat_ms and reclaims expired leases (any process's) every
@@ -79,8 +80,8 @@ typedef struct worker_opts {
                                    server calls worker_manager_wait_jobs after commit) */
     int64_t sync_timeout_ms;    /* ENGRAM_EMBED_SYNC_TIMEOUT_MS, 5000: then asynchronous */
     int prefetch;               /* ENGRAM_WORKER_PREFETCH, 2: batches leased per claim */
-    bool pipeline;              /* ENGRAM_WORKER_PIPELINE, 1: a completer thread per worker finishes
-                                   batch k while the worker embeds batch k+1 */
+    bool pipeline;              /* ENGRAM_WORKER_PIPELINE, 1: embedder + completer thread per worker
+                                   (load k+1 | embed k | complete k-1) */
     const char *owner;          /* NULL: host:pid:random */
     worker_throttle_opts throttle; /* from worker_throttle_opts_from_env */
     bool own_throttle;          /* set by worker_opts_from_env */
