@@ -43,7 +43,9 @@ static void serve_usage(FILE *out)
             "usage: engram serve [options]\n\n"
             "Run the MCP server.  stdout carries only MCP messages; logs go to stderr.\n\n"
             "options:\n"
-            "  --transport stdio|http   transport (default stdio; http = Streamable HTTP on 127.0.0.1)\n"
+            "  --transport stdio|http   transport (default stdio; http = Streamable HTTP)\n"
+            "  --host ADDR              HTTP bind address, an IP literal (default 127.0.0.1, or\n"
+            "                           ENGRAM_MCP_HOST); other than loopback needs a token\n"
             "  --port N                 HTTP port (default 8765)\n"
             "  --backend neo4j|memory   storage (default neo4j, or ENGRAM_BACKEND)\n"
             "  --threads N              concurrent tool calls (default 4)\n"
@@ -55,6 +57,8 @@ static void serve_usage(FILE *out)
             "environment: NEO4J_URI, NEO4J_USERNAME, NEO4J_PASSWORD, NEO4J_DATABASE,\n"
             "  ENGRAM_NAMESPACE, ENGRAM_MCP_PAGE_SIZE (tools/list page size, default all),\n"
             "  ENGRAM_MCP_ALLOWED_ORIGINS (extra HTTP origins, comma separated),\n"
+            "  ENGRAM_MCP_TOKEN / ENGRAM_MCP_TOKEN_FILE (HTTP bearer token, >= 16 characters;\n"
+            "  the file's first line), ENGRAM_MCP_HOST,\n"
             "  embedding provider and worker settings (docs/operations.md),\n"
             "  ENGRAM_LOG_LEVEL, ENGRAM_LOG_FORMAT, DEBUG.\n");
 }
@@ -69,15 +73,52 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
-static int run_transport(const mcp_server_opts *opts, const mcp_backend *be, const char *transport, unsigned port,
-                         eg_error *err)
+/*
+ * The HTTP bearer token into out ("" when none): ENGRAM_MCP_TOKEN_FILE's
+ * first line (a file keeps it out of the environment of child processes
+ * and of `ps e`), else ENGRAM_MCP_TOKEN.  Returns 0, or the exit status 2
+ * with a message for an unreadable file or a token shorter than 16
+ * characters (a guessable token is worse than none: it looks safe).
+ */
+static int http_token(char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *file = getenv("ENGRAM_MCP_TOKEN_FILE");
+    if (file && *file) {
+        FILE *f = fopen(file, "r");
+        if (!f || !fgets(out, (int)cap, f)) {
+            fprintf(stderr, "engram serve: cannot read the token from ENGRAM_MCP_TOKEN_FILE\n");
+            if (f)
+                fclose(f);
+            return 2;
+        }
+        fclose(f);
+        out[strcspn(out, "\r\n")] = '\0';
+    } else if (getenv("ENGRAM_MCP_TOKEN")) {
+        snprintf(out, cap, "%s", getenv("ENGRAM_MCP_TOKEN"));
+    }
+    size_t n = strlen(out);
+    if (n > 0 && n < 16) {
+        fprintf(stderr, "engram serve: the HTTP bearer token must have at least 16 characters\n");
+        return 2;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] <= ' ' || (unsigned char)out[i] >= 0x7f) {
+            fprintf(stderr, "engram serve: the HTTP bearer token must be printable ASCII without spaces\n");
+            return 2;
+        }
+    return 0;
+}
+
+static int run_transport(const mcp_server_opts *opts, const mcp_backend *be, const char *transport,
+                         const mcp_http_opts *ho, eg_error *err)
 {
     if (!strcmp(transport, "http"))
-        return mcp_http_serve(opts, be, port, err);
+        return mcp_http_serve(opts, be, ho, err);
     return mcp_stdio_serve(opts, be, STDIN_FILENO, STDOUT_FILENO, err);
 }
 
-static int serve_memory(const mcp_server_opts *opts, const char *transport, unsigned port)
+static int serve_memory(const mcp_server_opts *opts, const char *transport, const mcp_http_opts *hto)
 {
     eg_error err;
     eg_error_clear(&err);
@@ -85,13 +126,13 @@ static int serve_memory(const mcp_server_opts *opts, const char *transport, unsi
     if (mcp_backend_mem_new(&be, 0, &err))
         return cli_fail("serve", &err);
     EG_INFO("serve", "memory backend: nothing is persisted");
-    int rc = run_transport(opts, &be, transport, port, &err);
+    int rc = run_transport(opts, &be, transport, hto, &err);
     mcp_backend_mem_free(&be);
     return rc ? cli_fail("serve", &err) : 0;
 }
 
-static int serve_neo4j(const mcp_server_opts *opts, const char *transport, unsigned port, unsigned threads,
-                       int workers, int health_port)
+static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const mcp_http_opts *hto,
+                       unsigned threads, int workers, int health_port)
 {
     eg_error err;
     eg_error_clear(&err);
@@ -153,7 +194,7 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, unsig
     }
     EG_INFO("serve", "neo4j backend: namespace=%s embeddings=%s/%s workers=%d%s", go.ns, embed_kind_name(ec.kind),
             go.embedding_model, wo.concurrency, deps.sync_timeout_ms > 0 ? " (synchronous mode)" : "");
-    rc = run_transport(opts, &be, transport, port, &err) ? cli_fail("serve", &err) : 0;
+    rc = run_transport(opts, &be, transport, hto, &err) ? cli_fail("serve", &err) : 0;
 out:
     worker_health_stop(health);
     mcp_backend_graph_free(&be);
@@ -172,6 +213,7 @@ int cli_cmd_serve(int argc, char **argv)
     const char *transport = "stdio";
     const char *backend = getenv("ENGRAM_BACKEND") ? getenv("ENGRAM_BACKEND") : "neo4j";
     unsigned port = 8765, threads = 4, page = 0;
+    const char *host = getenv("ENGRAM_MCP_HOST");
     int workers = -1;     /* -1: ENGRAM_WORKERS */
     int health_port = -1; /* -1: ENGRAM_HEALTH_PORT if set, else no endpoint */
     unsigned uv;
@@ -186,6 +228,9 @@ int cli_cmd_serve(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--backend") && v) {
             backend = v;
+            i++;
+        } else if (!strcmp(a, "--host") && v) {
+            host = v;
             i++;
         } else if (!strcmp(a, "--port") && v && parse_uint(v, 65535, &port) == 0) {
             i++;
@@ -211,6 +256,17 @@ int cli_cmd_serve(int argc, char **argv)
         fprintf(stderr, "engram serve: unknown transport '%s' (use stdio or http)\n", transport);
         return 2;
     }
+    char token[256];
+    int trc = http_token(token, sizeof token);
+    if (trc)
+        return trc;
+    mcp_http_opts hto = {.host = host, .port = port, .token = token[0] ? token : NULL};
+    eg_error herr;
+    eg_error_clear(&herr);
+    if (!strcmp(transport, "http") && mcp_http_check_bind(host, hto.token != NULL, &herr)) {
+        fprintf(stderr, "engram serve: %s\n", herr.message);
+        return 2;
+    }
     /* A client that vanishes must not kill us mid-write; write() reports EPIPE. */
     signal(SIGPIPE, SIG_IGN);
     mcp_server_opts opts = {
@@ -221,9 +277,9 @@ int cli_cmd_serve(int argc, char **argv)
                         "semantic_search or open_nodes.",
     };
     if (!strcmp(backend, "memory"))
-        return serve_memory(&opts, transport, port);
+        return serve_memory(&opts, transport, &hto);
     if (!strcmp(backend, "neo4j"))
-        return serve_neo4j(&opts, transport, port, threads, workers, health_port);
+        return serve_neo4j(&opts, transport, &hto, threads, workers, health_port);
     fprintf(stderr, "engram serve: unknown backend '%s' (use neo4j or memory)\n", backend);
     return 2;
 }

@@ -84,10 +84,28 @@ const char *mcp_server_protocol_version(const mcp_server *s);
 int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_fd, int out_fd,
                     eg_error *err);
 
+typedef struct mcp_http_opts {
+    const char *host;   /* IPv4 or IPv6 literal to bind; NULL: "127.0.0.1" */
+    unsigned port;
+    const char *token;  /* when set, every request needs "Authorization: Bearer <token>"
+                           (borrowed; never logged).  Required unless host is loopback. */
+} mcp_http_opts;
+
+/* True when host (an IP literal; NULL = the default) is 127.0.0.0/8 or ::1. */
+bool mcp_http_host_is_loopback(const char *host);
+
 /*
- * Streamable HTTP transport (transport_http.c): POST /mcp on 127.0.0.1:port
- * with JSON responses, sessions, Origin checks; blocks until SIGINT/SIGTERM.
+ * 0 when mcp_http_serve would accept this host/token pair; else EG_EINVAL
+ * with the reason (not an IP literal; not loopback and no token).
  */
-int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, unsigned port, eg_error *err);
+int mcp_http_check_bind(const char *host, bool have_token, eg_error *err);
+
+/*
+ * Streamable HTTP transport (transport_http.c): POST /mcp on host:port with
+ * JSON responses, sessions, Origin checks and, with a token, bearer
+ * authentication; blocks until SIGINT/SIGTERM.  EG_EINVAL for a host that
+ * is not an IP literal, or a non-loopback host without a token.
+ */
+int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp_http_opts *ho, eg_error *err);
 
 #endif

@@ -17,10 +17,14 @@
  * first).
  *
  * Security (MCP 2025-11-25 "Security Warning"): the daemon binds to
- * 127.0.0.1 only; a present Origin header must be a loopback origin or one
- * listed in ENGRAM_MCP_ALLOWED_ORIGINS (comma separated), else 403 (DNS
- * rebinding); an MCP-Protocol-Version header we do not speak is 400; bodies
- * are capped at EG_LIMIT_MCP_HTTP_BODY (413).
+ * 127.0.0.1 unless told otherwise, and to a non-loopback address only with
+ * a bearer token; with a token every request must carry
+ * "Authorization: Bearer <token>" (compared in constant time), else 401
+ * with WWW-Authenticate - checked before anything else, so an unauthorised
+ * caller learns nothing about sessions.  A present Origin header must be a
+ * loopback origin or one listed in ENGRAM_MCP_ALLOWED_ORIGINS (comma
+ * separated), else 403 (DNS rebinding); an MCP-Protocol-Version header we
+ * do not speak is 400; bodies are capped at EG_LIMIT_MCP_HTTP_BODY (413).
  *
  * Threading: MHD runs one thread per connection; each request runs its
  * message inline in that thread (session servers have workers = 0), so the
@@ -47,6 +51,7 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -73,6 +78,7 @@ typedef struct http_state {
     session *sessions[HTTP_MAX_SESSIONS];
     char *allowed; /* ENGRAM_MCP_ALLOWED_ORIGINS copy, may be NULL */
     unsigned port;
+    const char *token; /* bearer token or NULL (borrowed from the caller) */
 } http_state;
 
 typedef struct req_state {
@@ -134,6 +140,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_add_response_header(r, "MCP-Session-Id", session_id);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, "Allow", "POST, DELETE");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"engram\"");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -147,6 +155,49 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, in
     enum MHD_Result r = reply(c, status, "application/json", t ? t : "", NULL);
     eg_free(t);
     return r;
+}
+
+/* "Bearer <token>" with the right token.  CRYPTO_memcmp so that the time
+ * taken does not tell how much of a guess was right. */
+static bool auth_ok(const http_state *h, const char *authz)
+{
+    if (!h->token)
+        return true;
+    if (!authz || strncasecmp(authz, "Bearer ", 7) != 0)
+        return false;
+    const char *given = authz + 7;
+    while (*given == ' ')
+        given++;
+    size_t n = strlen(h->token);
+    return strlen(given) == n && CRYPTO_memcmp(given, h->token, n) == 0;
+}
+
+bool mcp_http_host_is_loopback(const char *host)
+{
+    if (!host)
+        return true;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+int mcp_http_check_bind(const char *host, bool have_token, eg_error *err)
+{
+    struct in6_addr a;
+    if (!host || !*host)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &a) != 1 && inet_pton(AF_INET6, host, &a) != 1)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "HTTP host must be an IP address, got '%s'", host);
+    if (!have_token && !mcp_http_host_is_loopback(host))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "refusing to serve MCP on %s without a bearer token (set ENGRAM_MCP_TOKEN or "
+                            "ENGRAM_MCP_TOKEN_FILE, or bind to 127.0.0.1)",
+                            host);
+    return 0;
 }
 
 /* Loopback origins are always allowed; others only when listed. */
@@ -475,6 +526,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (!auth_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
+        return reply_error(c, MHD_HTTP_UNAUTHORIZED, MCP_JSONRPC_INVALID_REQUEST,
+                           "missing or wrong bearer token (Authorization: Bearer ...)");
     if (strcmp(url, HTTP_PATH) != 0)
         return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
     if (!origin_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin")))
@@ -530,29 +584,50 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, unsigned port, eg_error *err)
+int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp_http_opts *ho, eg_error *err)
 {
     static const mcp_server_opts defaults = {0};
-    http_state h = {.opts = opts ? opts : &defaults, .be = be, .port = port};
+    const char *host = ho && ho->host && *ho->host ? ho->host : "127.0.0.1";
+    unsigned port = ho ? ho->port : 0;
+    const char *token = ho && ho->token && *ho->token ? ho->token : NULL;
+    /* One address family per daemon: an IPv4 or IPv6 literal, nothing else
+     * (a name could resolve to several addresses, some of them public). */
+    int crc = mcp_http_check_bind(host, token != NULL, err);
+    if (crc)
+        return crc;
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    struct sockaddr *bind_addr = NULL;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)port);
+        bind_addr = (struct sockaddr *)&a4;
+    } else if (inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)port);
+        bind_addr = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    }
+    http_state h = {.opts = opts ? opts : &defaults, .be = be, .port = port, .token = token};
     pthread_mutex_init(&h.mu, NULL);
     const char *allowed = getenv("ENGRAM_MCP_ALLOWED_ORIGINS");
     h.allowed = allowed ? eg_strdup(allowed) : NULL;
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* loopback only */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
-        NULL, on_request, &h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+        flags, (uint16_t)port, NULL, NULL, on_request, &h, MHD_OPTION_SOCK_ADDR, bind_addr, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)256, MHD_OPTION_END);
+    bool v6 = bind_addr->sa_family == AF_INET6;
     if (!d) {
         eg_free(h.allowed);
         pthread_mutex_destroy(&h.mu);
-        return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "cannot listen on 127.0.0.1:%u", port);
+        return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "cannot listen on %s%s%s:%u", v6 ? "[" : "", host,
+                            v6 ? "]" : "", port);
     }
-    EG_INFO("mcp-http", "serving MCP on http://127.0.0.1:%u%s", port, HTTP_PATH);
+    EG_INFO("mcp-http", "serving MCP on http://%s%s%s:%u%s (%s)", v6 ? "[" : "", host, v6 ? "]" : "", port,
+            HTTP_PATH, token ? "bearer token required" : "no authentication: loopback only");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

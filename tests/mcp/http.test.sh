@@ -45,5 +45,32 @@ expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "MCP-Ses
   -d '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["s1"]}}}' | grep -c '^event:')"
 expect "DELETE session" 204 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$url" -H "MCP-Session-Id: $sid")"
 expect "after DELETE" 404 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":8,"method":"ping"}')"
+
+# ---- bearer token (ENGRAM_MCP_TOKEN / ENGRAM_MCP_TOKEN_FILE, --host) ----
+kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
+token="t0k-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+tokfile="$(mktemp)"
+printf '%s\n' "$token" >"$tokfile"
+trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null; rm -f "$hdr" "$tokfile"' EXIT
+# 127.0.0.2 is loopback too: --host is honoured and no token is needed there
+mcp_http_host=127.0.0.2 ENGRAM_MCP_TOKEN_FILE="$tokfile" mcp_start_http
+url="http://127.0.0.2:$mcp_http_port/mcp"
+expect "no token" 401 "$(post -d "$init")"
+expect "WWW-Authenticate on 401" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -d "$init" | grep -ci '^www-authenticate: bearer')"
+expect "wrong token" 401 "$(post -H "Authorization: Bearer ${token}x" -d "$init")"
+expect "token of another scheme" 401 "$(post -H "Authorization: Basic $token" -d "$init")"
+expect "401 before the path is looked at" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.2:$mcp_http_port/other" -d '{}')"
+expect "right token" 200 "$(post -H "Authorization: Bearer $token" -d "$init")"
+expect "token not in the listing of the process" 0 "$(tr '\0' ' ' <"/proc/$mcp_http_pid/environ" | grep -c "$token" || true)"
+kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
+# refusals: nothing is bound, so these never listen beyond loopback
+out="$("$ENGRAM_BIN" serve --backend memory --transport http --host 0.0.0.0 --port 1 2>&1 >/dev/null; echo "rc=$?")"
+expect "non-loopback host without a token is refused" 1 "$(grep -c 'rc=2' <<<"$out")"
+expect "the refusal says why" 1 "$(grep -c 'without a bearer token' <<<"$out")"
+out="$(ENGRAM_MCP_TOKEN=short "$ENGRAM_BIN" serve --backend memory --transport http --port 1 2>&1 >/dev/null; echo "rc=$?")"
+expect "short token refused" 1 "$(grep -c 'at least 16 characters' <<<"$out")"
+out="$("$ENGRAM_BIN" serve --backend memory --transport http --host localhost --port 1 2>&1 >/dev/null; echo "rc=$?")"
+expect "host must be an IP literal" 1 "$(grep -c 'must be an IP address' <<<"$out")"
+
 echo "mcp-http: checks=$checks failures=$fails"
 [[ $fails -eq 0 ]]

@@ -16,16 +16,18 @@ mcp_need_node() {
 # a random free port (sets $mcp_http_port and $mcp_http_pid; stopped on
 # exit) and wait until it accepts connections.  A port taken by someone
 # else makes the server exit at once: another port is tried.
-mcp_start_http() {
+mcp_start_http() { # [extra serve options...]; binds $mcp_http_host (default 127.0.0.1)
   local try i
+  mcp_http_host="${mcp_http_host:-127.0.0.1}"
   for try in 1 2 3 4 5; do
     mcp_http_port=$((20000 + RANDOM % 20000))
-    "$ENGRAM_BIN" serve --backend memory --transport http --port "$mcp_http_port" >/dev/null 2>/dev/null &
+    "$ENGRAM_BIN" serve --backend memory --transport http --host "$mcp_http_host" --port "$mcp_http_port" "$@" \
+      >/dev/null 2>/dev/null &
     mcp_http_pid=$!
     trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null' EXIT
     for i in $(seq 150); do
       kill -0 "$mcp_http_pid" 2>/dev/null || break
-      (exec 3<>"/dev/tcp/127.0.0.1/$mcp_http_port") 2>/dev/null && return 0
+      (exec 3<>"/dev/tcp/$mcp_http_host/$mcp_http_port") 2>/dev/null && return 0
       sleep 0.1
     done
     kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true

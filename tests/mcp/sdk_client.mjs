@@ -41,7 +41,11 @@ function fail(msg) {
 
 const ajv = new Ajv({ strict: false, allowUnionTypes: true, allErrors: true });
 let transport, child, port;
+// Over HTTP the server requires a bearer token (ENGRAM_MCP_TOKEN): the SDK
+// client sends it through requestInit, as a real deployment would.
+const token = randomBytes(24).toString("hex");
 if (transportKind === "http") {
+  env.ENGRAM_MCP_TOKEN = token;
   const { connect } = await import("node:net");
   const isUp = (p) => new Promise((ok) => {
     const sock = connect(p, "127.0.0.1", () => { sock.destroy(); ok(true); });
@@ -64,7 +68,11 @@ if (transportKind === "http") {
   }
   if (!port) { console.error("FAIL: engram serve --transport http did not start"); process.exit(1); }
   process.on("exit", () => child.kill("SIGTERM"));
-  transport = new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`));
+  const url = new URL(`http://127.0.0.1:${port}/mcp`);
+  const anon = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "ping" }) });
+  if (anon.status !== 401) fail(`a request without the bearer token got HTTP ${anon.status}, want 401`);
+  transport = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
 } else {
   transport = new StdioClientTransport({ command: bin, args: ["serve", "--backend", backend], env, stderr: "inherit" });
 }
