@@ -10,7 +10,7 @@ hdr="$(mktemp)"
 mcp_start_http
 port=$mcp_http_port
 url="http://127.0.0.1:$port/mcp"
-trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null; rm -f "$hdr"' EXIT
+trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$hdr"' EXIT
 fails=0 checks=0
 expect() { # name expected actual
   checks=$((checks + 1))
@@ -51,9 +51,11 @@ kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
 token="t0k-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 tokfile="$(mktemp)"
 printf '%s\n' "$token" >"$tokfile"
-trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null; rm -f "$hdr" "$tokfile"' EXIT
 # 127.0.0.2 is loopback too: --host is honoured and no token is needed there
 mcp_http_host=127.0.0.2 ENGRAM_MCP_TOKEN_FILE="$tokfile" mcp_start_http
+# (after mcp_start_http, which sets its own; the server may be gone by then,
+# and under set -e a failing kill would become the exit status)
+trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$hdr" "$tokfile"' EXIT
 url="http://127.0.0.2:$mcp_http_port/mcp"
 expect "no token" 401 "$(post -d "$init")"
 expect "WWW-Authenticate on 401" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -d "$init" | grep -ci '^www-authenticate: bearer')"

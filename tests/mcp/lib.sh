@@ -24,7 +24,7 @@ mcp_start_http() { # [extra serve options...]; binds $mcp_http_host (default 127
     "$ENGRAM_BIN" serve --backend memory --transport http --host "$mcp_http_host" --port "$mcp_http_port" "$@" \
       >/dev/null 2>/dev/null &
     mcp_http_pid=$!
-    trap 'kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null' EXIT
+    trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true' EXIT
     for i in $(seq 150); do
       kill -0 "$mcp_http_pid" 2>/dev/null || break
       (exec 3<>"/dev/tcp/$mcp_http_host/$mcp_http_port") 2>/dev/null && return 0
