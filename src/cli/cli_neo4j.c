@@ -98,3 +98,19 @@ void cli_fmt_time(int64_t ms, char *buf, size_t n)
     gmtime_r(&t, &tm);
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err)
+{
+    int rc = embed_config_from_env(ec, err);
+    if (rc == 0)
+        rc = graph_opts_from_env(go, err);
+    if (rc == 0)
+        rc = queue_opts_from_env(qo, err);
+    if (rc)
+        return rc;
+    if (ec->dimensions == 0 && ec->kind == EMBED_PROVIDER_OFFLINE)
+        ec->dimensions = (int)go->vector_dimensions;
+    if (ec->model && ec->model[0])
+        go->embedding_model = ec->model;
+    return 0;
+}

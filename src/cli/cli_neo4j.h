@@ -15,6 +15,9 @@
 
 #include "bolt/pool.h"
 #include "core/err.h"
+#include "embed/provider.h"
+#include "graph/graph.h"
+#include "queue/job_store.h"
 
 /* Fill cfg from the environment; strings are borrowed from getenv. */
 void cli_neo4j_config(bolt_config *cfg);
@@ -41,6 +44,15 @@ int cli_schema_register_graph(bolt_pool *pool, eg_error *err);
  * when several processes start at once).
  */
 int cli_schema_startup(bolt_pool *pool, eg_error *err);
+
+/*
+ * The provider, graph and queue settings from the environment, made
+ * consistent the way every command needs them: the offline provider takes
+ * the vector index's dimensions unless set, and the graph records jobs for
+ * the provider's model (so what is queued is what the workers embed).
+ * Strings point into the environment / static storage.
+ */
+int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err);
 
 /* Format a database timestamp (ms since the epoch, UTC) for tables; 0 is "-". */
 void cli_fmt_time(int64_t ms, char *buf, size_t n);

@@ -140,14 +140,8 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
     graph_opts go;
     queue_opts qo;
     worker_opts wo;
-    if (embed_config_from_env(&ec, &err) || graph_opts_from_env(&go, &err) || queue_opts_from_env(&qo, &err) ||
-        worker_opts_from_env(&wo, ec.kind, &err))
+    if (cli_load_settings(&ec, &go, &qo, &err) || worker_opts_from_env(&wo, ec.kind, &err))
         return cli_fail("serve", &err);
-    /* The offline provider follows the index's dimensions unless set. */
-    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
-        ec.dimensions = (int)go.vector_dimensions;
-    if (ec.model && ec.model[0])
-        go.embedding_model = ec.model;
     bolt_pool *pool = NULL;
     queue_store *qs = NULL;
     graph_store *g = NULL;

@@ -413,7 +413,7 @@ int cli_cmd_reembed(int argc, char **argv)
     embed_config ec;
     graph_opts go;
     queue_opts qo;
-    if (embed_config_from_env(&ec, &err) || graph_opts_from_env(&go, &err) || queue_opts_from_env(&qo, &err))
+    if (cli_load_settings(&ec, &go, &qo, &err))
         return cli_fail("reembed", &err);
     if (queue_name) {
         if (!queue_name_valid(queue_name)) {
@@ -422,8 +422,6 @@ int cli_cmd_reembed(int argc, char **argv)
         }
         snprintf(qo.name, sizeof qo.name, "%s", queue_name);
     }
-    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
-        ec.dimensions = (int)go.vector_dimensions;
     /* The model and dimensions the workers will produce. */
     embed_provider *p = NULL;
     if (embed_provider_new(&p, &ec, &err))

@@ -16,6 +16,7 @@ const cli_command cli_commands[] = {
     {"worker", "run embedding workers (standalone process; any number, any machine)", cli_cmd_worker},
     {"reembed", "enqueue embedding jobs for entities without a current vector (--missing|--all)",
      cli_cmd_reembed},
+    {"migrate", "move a memento-mcp graph in the same Neo4j into engram's model (memento)", cli_cmd_migrate},
     {NULL, NULL, NULL},
 };
 

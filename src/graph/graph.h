@@ -523,4 +523,39 @@ int graph_validate_relations(const json_t *relations, bool require_fields_only, 
 int graph_validate_observations(const json_t *items, const char *list_field, json_t **out,
                                 eg_error *err);
 
+/* ---- migration from memento-mcp (migrate.c) ---- */
+
+typedef struct graph_migrate_stats {
+    int64_t memento_nodes;    /* plan: :Entity nodes without a namespace */
+    int64_t names;            /* names migrated (plan: distinct names found) */
+    int64_t entities;         /* live entities written (plan: expected) */
+    int64_t history;          /* nodes turned into :EntityVersion */
+    int64_t duplicates;       /* live duplicates (memento's race) turned into history */
+    int64_t duplicate_names;  /* plan: names with more than one live node */
+    int64_t conflicts;        /* names that already exist in the namespace, left alone */
+    int64_t jobs;             /* embedding jobs queued */
+    int64_t relationships;    /* memento relationships replaced (plan: found) */
+    int64_t relations;        /* live relations written */
+    int64_t relation_history; /* :RelationVersion nodes for older versions */
+} graph_migrate_stats;
+
+typedef void (*graph_migrate_progress_fn)(void *ctx, const graph_migrate_stats *so_far, bool final);
+
+/*
+ * What graph_migrate_memento would find (read-only): memento nodes, names,
+ * names with duplicate live nodes, names already present in `ns` (NULL:
+ * the store's default), memento relationships.
+ */
+int graph_migrate_memento_plan(graph_store *g, const char *ns, graph_migrate_stats *out, eg_error *err);
+
+/*
+ * Convert memento-mcp's nodes and relationships in place into namespace
+ * `ns` (NULL: the store's default), `batch` names or relation groups per
+ * transaction (0: 200), queueing an embedding job for every live entity in
+ * the same transaction.  Idempotent; see migrate.c for the mapping.
+ * progress (may be NULL) is called after each batch and once at the end.
+ */
+int graph_migrate_memento(graph_store *g, const char *ns, size_t batch, graph_migrate_progress_fn progress,
+                          void *ctx, graph_migrate_stats *out, eg_error *err);
+
 #endif
