@@ -57,7 +57,8 @@ bench_neo4j_start() {
     local pw uri
     pw="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
     bench_log "starting private Neo4j in $BENCH_NEO4J_DIR"
-    uri="$("$BENCH_NEO4J_WRAPPER" start --data "$BENCH_NEO4J_DIR" --port 0 --password "$pw")" ||
+    # --watch-pid: a benchmark killed hard does not leave its JVM running
+    uri="$("$BENCH_NEO4J_WRAPPER" start --data "$BENCH_NEO4J_DIR" --port 0 --password "$pw" --watch-pid $$)" ||
         bench_die "could not start Neo4j (log: $BENCH_NEO4J_DIR/neo4j.log)"
     export BENCH_NEO4J_URI="$uri" BENCH_NEO4J_USER=neo4j BENCH_NEO4J_PASSWORD="$pw"
     bench_log "Neo4j ready at $uri"

@@ -61,7 +61,7 @@ if [ -x "$root/tools/neo4j-local/neo4j" ]; then
   neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
   pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
   echo "== starting Neo4j on $neo_dir" >&2
-  if uri="$("$root/tools/neo4j-local/neo4j" start --data "$neo_dir" --port 0 --password "$pw")"; then
+  if uri="$("$root/tools/neo4j-local/neo4j" start --data "$neo_dir" --port 0 --password "$pw" --watch-pid $$)"; then
     export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_USER=neo4j ENGRAM_TEST_NEO4J_PASSWORD="$pw"
     export ENGRAM_NEO4J_LOCAL="$root/tools/neo4j-local/neo4j"
     export ENGRAM_REQUIRE_NEO4J=1

@@ -114,6 +114,26 @@ st="$("$W" status --data "$DIR")"; rc=$?
 (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && fail "port $port still open after stop"
 ok "stopped; pid gone; status: $st"
 
+# --- --watch-pid: the owner dies (as a SIGKILLed test would), Neo4j follows -------
+sleep 600 &
+owner=$!
+uri3="$("$W" start --data "$DIR" --port 0 --timeout 240 --watch-pid "$owner")" || fail "start with --watch-pid"
+pid3="$(cat "$DIR/neo4j.pid" 2>/dev/null)"
+[[ -n "$pid3" ]] && alive "$pid3" || fail "no JVM after start with --watch-pid"
+kill -KILL "$owner"
+wait "$owner" 2>/dev/null || true
+gone=0
+for _ in $(seq 60); do
+    alive "$pid3" || { gone=1; break; }
+    sleep 0.5
+done
+((gone)) || fail "JVM $pid3 still alive 30 s after the watched process died"
+[[ -e "$DIR/neo4j.uri" ]] && fail "uri file left: the watchdog did not shut down cleanly"
+grep -q "watched process $owner is gone" "$DIR/neo4j.log" || fail "no watchdog line in neo4j.log"
+((gone)) && ok "watched owner $owner killed; Neo4j at $uri3 stopped by itself"
+# the wrapper rejects a bad pid before starting anything
+"$W" start --data "$DIR" --watch-pid nope >/dev/null 2>&1 && fail "--watch-pid nope accepted"
+
 if ((FAILS)); then
     echo "neo4j_local: $FAILS failure(s)" >&2
     exit 1

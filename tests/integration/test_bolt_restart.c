@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *g_wrapper;
 static char g_dir[1024];
@@ -87,7 +88,7 @@ static void test_bolt_restart__pool_recovers(void **state)
     assert_int_equal(read_v(pool), 1);
 
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' restart --data '%s' 2>&1", g_wrapper, g_dir);
+    snprintf(cmd, sizeof cmd, "'%s' restart --data '%s' --watch-pid %ld 2>&1", g_wrapper, g_dir, (long)getpid());
     assert_int_equal(sh(cmd, NULL, 0), 0);
     /* Plain acquire + query: the dead idle connection is noticed and replaced. */
     assert_int_equal(read_v(pool), 1);
@@ -97,8 +98,9 @@ static void test_bolt_restart__pool_recovers(void **state)
     /* Hard kill, then start again while a managed transaction keeps retrying. */
     const char *port = strrchr(g_uri, ':') + 1;
     snprintf(cmd, sizeof cmd,
-             "'%s' kill --data '%s' >/dev/null 2>&1 && '%s' start --data '%s' --port %s >/dev/null 2>&1 &",
-             g_wrapper, g_dir, g_wrapper, g_dir, port);
+             "'%s' kill --data '%s' >/dev/null 2>&1 && '%s' start --data '%s' --port %s --watch-pid %ld "
+             ">/dev/null 2>&1 &",
+             g_wrapper, g_dir, g_wrapper, g_dir, port, (long)getpid());
     assert_int_equal(system(cmd), 0);
     eg_sleep_ms(500);
     bolt_retry_opts ro = BOLT_RETRY_OPTS_INIT;
@@ -123,7 +125,9 @@ static int setup(void **state)
     snprintf(g_dir, sizeof g_dir, "%s", eg_testenv_tmpdir("bolt-restart"));
     eg_rand_hex(g_pw, 16);
     char cmd[16384];
-    snprintf(cmd, sizeof cmd, "'%s' start --data '%s' --port 0 --password '%s'", g_wrapper, g_dir, g_pw);
+    /* --watch-pid: if ctest kills us on a timeout, the JVM stops by itself */
+    snprintf(cmd, sizeof cmd, "'%s' start --data '%s' --port 0 --password '%s' --watch-pid %ld", g_wrapper, g_dir,
+             g_pw, (long)getpid());
     if (sh(cmd, g_uri, sizeof g_uri) < 0 || !g_uri[0]) {
         fprintf(stderr, "could not start a private Neo4j in %s\n", g_dir);
         return -1;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -30,8 +31,9 @@ static char datadir[4096];
 static int neo4j_cmd(const char *cmd, char *uri_out, size_t cap)
 {
     char line[8192];
-    snprintf(line, sizeof line, "'%s' %s --data '%s' --password '%s' 2>&1", getenv("ENGRAM_NEO4J_LOCAL"), cmd,
-             datadir, PW);
+    /* --watch-pid: if ctest kills us on a timeout, the JVM stops by itself */
+    snprintf(line, sizeof line, "'%s' %s --data '%s' --password '%s' --watch-pid %ld 2>&1",
+             getenv("ENGRAM_NEO4J_LOCAL"), cmd, datadir, PW, (long)getpid());
     FILE *p = popen(line, "r");
     if (!p)
         return -1;

@@ -77,7 +77,9 @@ public final class Launcher {
             "                     required on first start, else the stored one is kept",
             "  --page-cache SIZE  db.memory.pagecache.size (default 256m)",
             "  --lock-timeout D   db.lock.acquisition.timeout (default 30s)",
-            "  --conf key=value   any other Neo4j setting (repeatable; overrides the defaults)");
+            "  --conf key=value   any other Neo4j setting (repeatable; overrides the defaults)",
+            "  --watch-pid PID    shut down (cleanly) once process PID is gone: a test or",
+            "                     benchmark killed with SIGKILL does not leave its Neo4j behind");
 
     private Launcher() {
     }
@@ -90,6 +92,7 @@ public final class Launcher {
         String password = System.getenv("NEO4J_PASSWORD");
         String pageCache = "256m";
         String lockTimeout = "30s";
+        long watchPid = 0;
         final Map<String, String> conf = new LinkedHashMap<>();
     }
 
@@ -128,6 +131,16 @@ public final class Launcher {
                 case "--password" -> o.password = v;
                 case "--page-cache" -> o.pageCache = v;
                 case "--lock-timeout" -> o.lockTimeout = v;
+                case "--watch-pid" -> {
+                    try {
+                        o.watchPid = Long.parseLong(v);
+                    } catch (NumberFormatException e) {
+                        throw new UsageException("bad pid: " + v);
+                    }
+                    if (o.watchPid <= 0) {
+                        throw new UsageException("bad pid: " + v);
+                    }
+                }
                 case "--conf" -> {
                     int eq = v.indexOf('=');
                     if (eq <= 0) {
@@ -276,9 +289,34 @@ public final class Launcher {
         out.println(uri);
         out.flush();
         System.err.println("neo4j-local: READY " + uri + " (Neo4j " + neo4jVersion(dbms) + ", data " + o.data + ")");
+        if (o.watchPid > 0) {
+            watch(o.watchPid);
+        }
 
         stopped.await();
         return 0;
+    }
+
+    /**
+     * Exit (through the shutdown hook, so the store is closed cleanly) once
+     * the process that owns this instance is gone.  A harness that kills a
+     * test with SIGKILL never runs the test's cleanup; without this, the
+     * JVM - in its own session - would run on and hold memory and CPU.
+     */
+    private static void watch(long pid) {
+        Thread t = new Thread(() -> {
+            while (ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            System.err.println("neo4j-local: watched process " + pid + " is gone; shutting down");
+            System.exit(0);
+        }, "neo4j-local-watch");
+        t.setDaemon(true);
+        t.start();
     }
 
     private static <T> void setDefault(DatabaseManagementServiceBuilder b, Options o,
