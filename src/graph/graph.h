@@ -88,6 +88,10 @@
 #define GRAPH_MAX_OBSERVATION_BYTES (4u * 1024u * 1024u)
 #define GRAPH_MAX_OBSERVATIONS 10000u         /* per entity */
 #define GRAPH_MAX_BATCH 1000u                 /* items per mutation call */
+/* Fewer bytes than any relation's JSON takes (keys alone are ~150): how
+ * many relations a byte budget can hold at most (read_graph caps its
+ * relation query with it). */
+#define GRAPH_REL_MIN_BYTES 64u
 #define GRAPH_MAX_QUERY_BYTES 65536u          /* search query text */
 #define GRAPH_MAX_LIMIT 1000u                 /* page/search limit */
 #define GRAPH_MAX_NAMESPACE_BYTES 256u

@@ -23,8 +23,13 @@
  * many as fit in `budget` bytes (at least one), and fill out with
  * entities/relations/nextCursor/truncated.
  */
+/*
+ * partial: the entity whose relations the capped relation query cut off
+ * (NULL: none).  It ends the page - before it, or with it as the page's only
+ * entity, its relations marked incomplete ("relationsTruncated").
+ */
 static int assemble_page(json_t *entities, json_t *rels_by_src, size_t limit, size_t budget,
-                         json_t *out, eg_error *err)
+                         const char *partial, json_t *out, eg_error *err)
 {
     json_t *ents = json_array(), *rels = json_array();
     if (ents == NULL || rels == NULL) {
@@ -36,9 +41,11 @@ static int assemble_page(json_t *entities, json_t *rels_by_src, size_t limit, si
     bool truncated = false;
     for (size_t i = 0; i < n && i < limit; i++) {
         json_t *e = json_array_get(entities, i);
-        json_t *er = json_object_get(rels_by_src, graph_jstr(e, "name"));
+        const char *name = graph_jstr(e, "name");
+        bool cut = partial && name && strcmp(name, partial) == 0;
+        json_t *er = json_object_get(rels_by_src, name);
         size_t sz = graph_json_size(e) + (er ? graph_json_size(er) : 0);
-        if (kept > 0 && used + sz > budget) {
+        if (kept > 0 && (cut || used + sz > budget)) {
             truncated = true;
             break;
         }
@@ -47,6 +54,11 @@ static int assemble_page(json_t *entities, json_t *rels_by_src, size_t limit, si
         if (er)
             json_array_extend(rels, er);
         kept++;
+        if (cut) {
+            truncated = true;
+            json_object_set_new(out, "relationsTruncated", json_true());
+            break;
+        }
     }
     json_object_set_new(out, "entities", ents);
     json_object_set_new(out, "relations", rels);
@@ -120,10 +132,11 @@ static const char Q_LIVE_PAGE[] =
     "MATCH (e:Entity {namespace: $ns}) WHERE $after IS NULL OR e.name > $after "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
 
+/* Capped at $rlim rows: no more can fit in the byte budget (see page_fn). */
 static const char Q_LIVE_RELS[] =
     "UNWIND $names AS n "
     "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
-    "RETURN a.name AS src, " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType";
+    "RETURN a.name AS src, " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType LIMIT $rlim";
 
 #define VERSION_PROJ(v)                                                                         \
     v " {.name, .entityType, .observations, id: " v ".entityId, .version, .createdAt, "       \
@@ -141,7 +154,7 @@ static const char Q_AT_PAGE[] =
 static const char Q_AT_RELS[] =
     "MATCH (h:RelationVersion {namespace: $ns}) "
     "WHERE h.from IN $names AND h.validFrom <= $t AND (h.validTo IS NULL OR h.validTo > $t) "
-    "RETURN h.from AS src, " REL_VERSION_PROJ("h") " AS rel ORDER BY h.from, h.to, h.relationType";
+    "RETURN h.from AS src, " REL_VERSION_PROJ("h") " AS rel ORDER BY h.from, h.to, h.relationType LIMIT $rlim";
 
 static int page_fn(bolt_conn *c, void *payload, eg_error *err)
 {
@@ -176,18 +189,27 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
         if ((p = graph_params(err)) == NULL)
             rc = EG_ENOMEM;
     }
+    /* The relations of a page are read only as far as they can fit in the
+     * byte budget (each takes at least GRAPH_REL_MIN_BYTES of JSON): a hub
+     * with 100 000 relations must not be loaded to answer one page. */
+    size_t budget = graph_page_budget(w->cx.g, w->page);
+    int64_t rlim = (int64_t)(budget / GRAPH_REL_MIN_BYTES) + 2;
     if (rc == 0) {
         bolt_params_str(p, "ns", w->cx.ns);
         bolt_params_json(p, "names", names);
         bolt_params_int(p, "t", w->t);
+        bolt_params_int(p, "rlim", rlim);
         rc = graph_params_check(p, err);
         if (rc == 0)
             rc = graph_q(c, w->t ? Q_AT_RELS : Q_LIVE_RELS, p, &rrows, err);
         bolt_params_free(p);
     }
     if (rc == 0) {
+        /* capped: the last source's relations may be incomplete */
+        size_t nr = json_array_size(rrows);
+        const char *partial = (int64_t)nr == rlim ? graph_jstr(json_array_get(rrows, nr - 1), "src") : NULL;
         by = group_rels(rrows, w->t != 0);
-        rc = assemble_page(ents, by, limit, graph_page_budget(w->cx.g, w->page), w->result, err);
+        rc = assemble_page(ents, by, limit, budget, partial, w->result, err);
     }
     if (rc == 0 && w->t == 0) {
         json_t *cnt = NULL;

@@ -72,7 +72,9 @@
 #define PAGE_IN                                                                                  \
     ",\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":\"Page size.\"}"   \
     ",\"cursor\":{\"type\":\"string\",\"description\":\"nextCursor of the previous page, to continue.\"}"
-#define PAGE_OUT ",\"nextCursor\":" S_STR ",\"truncated\":{\"type\":\"boolean\"}"
+#define PAGE_OUT                                                                                 \
+    ",\"nextCursor\":" S_STR ",\"truncated\":{\"type\":\"boolean\"}"                                \
+    ",\"relationsTruncated\":{\"type\":\"boolean\",\"description\":\"The page's only entity has more relations than fit; use open_nodes for them.\"}"
 #define ENTITIES_OUT "{\"type\":\"array\",\"items\":" ENTITY_OUT "}"
 #define RELATIONS_OUT "{\"type\":\"array\",\"items\":" RELATION_OUT "}"
 #define GRAPH_PROPS "\"entities\":" ENTITIES_OUT ",\"relations\":" RELATIONS_OUT PAGE_OUT

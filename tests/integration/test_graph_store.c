@@ -864,6 +864,47 @@ static void test_graph_store__read_graph_paging(void **state)
     assert_true(json_is_true(json_object_get(res, "truncated")));
     assert_non_null(json_object_get(res, "nextCursor"));
     json_decref(res);
+    /* A hub with 300 relations: a small budget reads at most budget/64 + 2
+     * relation rows, marks the hub's relations incomplete, and moves on. */
+    json_t *hub = json_array();
+    json_array_append_new(hub, ent("a-hub", "x", "the centre", NULL));
+    create_ok(ns, hub, NULL);
+    json_t *spokes = json_array();
+    for (int t = 0; t < 12; t++)
+        for (int i = 0; i < 25; i++) {
+            char b[24], type[24];
+            snprintf(b, sizeof b, "n%02d", i);
+            snprintf(type, sizeof type, "link%02d", t);
+            json_array_append_new(spokes, rel("a-hub", b, type));
+        }
+    assert_int_equal(graph_create_relations(g_graph, &r, spokes, &res, &err), 0);
+    json_decref(res);
+    json_decref(spokes);
+    pg.max_bytes = 4000;
+    pg.cursor = NULL;
+    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
+                        "a-hub");
+    size_t hub_rels = json_array_size(json_object_get(res, "relations"));
+    assert_true(hub_rels > 0 && hub_rels <= 4000 / 64 + 2);
+    assert_true(json_is_true(json_object_get(res, "relationsTruncated")));
+    assert_true(json_is_true(json_object_get(res, "truncated")));
+    /* the next page starts after the hub */
+    snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(res, "nextCursor")));
+    json_decref(res);
+    pg.cursor = cursor;
+    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
+                        "n00");
+    json_decref(res);
+    pg.cursor = NULL;
+    /* the default budget holds them all */
+    pg.max_bytes = 0;
+    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 300 + 24);
+    assert_null(json_object_get(res, "relationsTruncated"));
+    json_decref(res);
     /* Search paging. */
     graph_page sp = GRAPH_PAGE_INIT;
     sp.limit = 20;
