@@ -13,6 +13,8 @@
  */
 #include "graph/graph_int.h"
 
+#include "bolt/packstream.h"
+
 #include "core/alloc.h"
 
 #include <inttypes.h>
@@ -136,16 +138,72 @@ int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *e
     return rc;
 }
 
-static const char Q_FENCE[] =
-    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
+/* Lock first (lockSeq), then compare: rows not returned were not written. */
+static const char Q_WRITE_VECS[] =
+    "UNWIND $rows AS r "
+    "MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
     "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
-    "RETURN e.contentHash AS hash, e.version AS version";
+    "WITH e, r, e.contentHash = r.hash AS same "
+    "CALL { WITH e, r, same WITH e, r WHERE same "
+    "  CALL db.create.setNodeVectorProperty(e, 'embedding', r.vec) "
+    "  SET e.embeddingModel = r.model, e.embeddingDimensions = r.dims, e.embeddingVersion = e.version, "
+    "      e.embeddingHash = r.hash, e.embeddingUpdatedAt = timestamp() } "
+    "RETURN r.i AS i, same";
 
-static const char Q_WRITE_VEC[] =
-    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
-    "CALL db.create.setNodeVectorProperty(e, 'embedding', $vec) "
-    "SET e.embeddingModel = $model, e.embeddingDimensions = $dims, "
-    "e.embeddingVersion = e.version, e.embeddingHash = $hash, e.embeddingUpdatedAt = timestamp()";
+int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, size_t n,
+                              graph_write_status *status_out, eg_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        status_out[i] = GRAPH_EMBED_GONE;
+        const graph_embedding_row *r = &rows[i];
+        if (!r->ns || !r->entity_id || !r->hash || !r->model || !r->vec || r->dims == 0)
+            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "write embedding: missing argument");
+        for (size_t k = 0; k < r->dims; k++)
+            if (!isfinite(r->vec[k]))
+                return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "embedding has non-finite values");
+    }
+    if (n == 0)
+        return 0;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_ps_writer *w = bolt_params_add(p, "rows");
+    if (w) {
+        bolt_ps_list_begin(w, n);
+        for (size_t i = 0; i < n; i++) {
+            bolt_ps_map_begin(w, 7);
+            bolt_ps_str(w, "i");
+            bolt_ps_int(w, (int64_t)i);
+            bolt_ps_str(w, "id");
+            bolt_ps_str(w, rows[i].entity_id);
+            bolt_ps_str(w, "ns");
+            bolt_ps_str(w, rows[i].ns);
+            bolt_ps_str(w, "hash");
+            bolt_ps_str(w, rows[i].hash);
+            bolt_ps_str(w, "model");
+            bolt_ps_str(w, rows[i].model);
+            bolt_ps_str(w, "dims");
+            bolt_ps_int(w, (int64_t)rows[i].dims);
+            bolt_ps_str(w, "vec");
+            bolt_ps_float32_list(w, rows[i].vec, rows[i].dims);
+        }
+    }
+    json_t *out = NULL;
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, Q_WRITE_VECS, p, &out, err);
+    bolt_params_free(p);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rc == 0 ? out : NULL, k, row)
+    {
+        int64_t i = graph_jint(row, "i", -1);
+        if (i >= 0 && (size_t)i < n)
+            status_out[i] = json_is_true(json_object_get(row, "same")) ? GRAPH_EMBED_WRITTEN : GRAPH_EMBED_SUPERSEDED;
+    }
+    json_decref(out);
+    return rc;
+}
 
 int graph_write_embedding_tx(bolt_conn *c, const graph_opts *opts, const char *ns,
                              const char *entity_id, const char *hash, const char *model,
@@ -153,48 +211,14 @@ int graph_write_embedding_tx(bolt_conn *c, const graph_opts *opts, const char *n
                              eg_error *err)
 {
     *status_out = GRAPH_EMBED_GONE;
-    if (opts == NULL || ns == NULL || entity_id == NULL || hash == NULL || model == NULL || vec == NULL)
+    if (opts == NULL)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "write embedding: missing argument");
     if (dims != opts->vector_dimensions)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                             "embedding has %zu dimensions, the index expects %zu", dims,
                             opts->vector_dimensions);
-    for (size_t i = 0; i < dims; i++)
-        if (!isfinite(vec[i]))
-            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "embedding has non-finite values");
-    bolt_params *p = graph_params(err);
-    if (p == NULL)
-        return EG_ENOMEM;
-    bolt_params_str(p, "ns", ns);
-    bolt_params_str(p, "id", entity_id);
-    json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
-    if (rc == 0)
-        rc = graph_q(c, Q_FENCE, p, &rows, err);
-    if (rc != 0 || json_array_size(rows) == 0) {
-        bolt_params_free(p);
-        json_decref(rows);
-        return rc;
-    }
-    const char *cur = graph_jstr(json_array_get(rows, 0), "hash");
-    bool same = cur != NULL && strcmp(cur, hash) == 0;
-    json_decref(rows);
-    if (!same) {
-        bolt_params_free(p);
-        *status_out = GRAPH_EMBED_SUPERSEDED;
-        return 0;
-    }
-    bolt_params_float32_list(p, "vec", vec, dims);
-    bolt_params_str(p, "model", model);
-    bolt_params_int(p, "dims", (int64_t)dims);
-    bolt_params_str(p, "hash", hash);
-    rc = graph_params_check(p, err);
-    if (rc == 0)
-        rc = graph_x(c, Q_WRITE_VEC, p, err);
-    bolt_params_free(p);
-    if (rc == 0)
-        *status_out = GRAPH_EMBED_WRITTEN;
-    return rc;
+    graph_embedding_row r = {ns, entity_id, hash, model, vec, dims};
+    return graph_write_embeddings_tx(c, &r, 1, status_out, err);
 }
 
 /* ---- get_entity_embedding ---- */

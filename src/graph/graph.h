@@ -407,10 +407,12 @@ int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **
  * id (survives versions; a deleted-and-recreated name gets a new id),
  * version = the entity version as a decimal string, model = opts.embedding_model,
  * payload = {"name":..., "hash": <contentHash at enqueue>}.
- * A worker: lease -> graph_load_embed_input_tx (or _inputs) by job.entity ->
- * embed out.text (no transaction open) -> queue_complete whose write_fn calls
- * graph_write_embedding_tx(tx->conn, ..., out.hash, ...) and sets
- * superseded_out[i] when the status is SUPERSEDED or GONE.
+ * A worker: lease -> load the entity's text (graph_load_embed_input_tx or
+ * _inputs by job.entity; the workers' Neo4j sink reads the same fields in
+ * one batch) -> embed (no transaction open) -> queue_complete whose write_fn
+ * calls graph_write_embeddings_tx(tx->conn, rows, ...) - the one fenced
+ * vector writer - and sets superseded_out[i] when a row's status is
+ * SUPERSEDED or GONE.
  */
 
 /* What a worker needs to embed one entity. */
@@ -445,12 +447,34 @@ typedef enum graph_write_status {
     GRAPH_EMBED_GONE            /* entity deleted: nothing written */
 } graph_write_status;
 
+/* One vector to store (everything borrowed). */
+typedef struct graph_embedding_row {
+    const char *ns;
+    const char *entity_id;
+    const char *hash;     /* contentHash of the text the vector was computed from */
+    const char *model;
+    const float *vec;
+    size_t dims;
+} graph_embedding_row;
+
 /*
- * Store a vector on the live entity inside the caller's open transaction,
- * fenced on content hash: written only if the entity's contentHash still
- * equals `hash` (the text the vector was computed from).  dims must equal
- * the configured dimensions (EG_EINVAL).  Also records embeddingModel,
- * embeddingDimensions, embeddingVersion, embeddingHash, embeddingUpdatedAt.
+ * The one fenced vector writer (the workers' sink and graph_write_embedding_tx
+ * both use it): in the caller's open transaction and one round trip, for
+ * each row take the entity's write lock *first* (Neo4j is read-committed; a
+ * check before the lock would not protect anything), then store the vector
+ * with db.create.setNodeVectorProperty (float32) and the bookkeeping
+ * (embeddingModel, embeddingDimensions, embeddingVersion, embeddingHash,
+ * embeddingUpdatedAt) only where contentHash still equals the row's hash.
+ * status_out[i]: WRITTEN, SUPERSEDED (text changed) or GONE (no such live
+ * entity).  Non-finite values are EG_EINVAL.  Dimensions are not checked
+ * here (the caller knows the index's).
+ */
+int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, size_t n,
+                              graph_write_status *status_out, eg_error *err);
+
+/*
+ * One vector through graph_write_embeddings_tx, with dims checked against
+ * the configured dimensions (EG_EINVAL).
  */
 int graph_write_embedding_tx(bolt_conn *c, const graph_opts *opts, const char *ns,
                              const char *entity_id, const char *hash, const char *model,

@@ -24,16 +24,6 @@ static const char Q_LOAD[] =
     "e.observations AS observations, e.contentHash AS hash, e.embeddingHash AS embHash, "
     "e.embeddingModel AS embModel, e.embeddingDimensions AS embDims, e.embedding IS NOT NULL AS hasVec";
 
-static const char Q_WRITE[] =
-    "UNWIND $rows AS r "
-    "MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
-    "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
-    "WITH e, r WHERE e.contentHash = r.hash "
-    "CALL db.create.setNodeVectorProperty(e, 'embedding', r.vec) "
-    "SET e.embeddingModel = r.model, e.embeddingDimensions = r.dims, e.embeddingVersion = e.version, "
-    "e.embeddingHash = r.hash, e.embeddingUpdatedAt = timestamp() "
-    "RETURN r.i AS i";
-
 static const char Q_INDEX[] = "SHOW INDEXES YIELD name, type, options WHERE type = 'VECTOR' "
                               "RETURN name, options";
 
@@ -152,56 +142,30 @@ static int n_load(worker_sink *s, worker_item *items, size_t n, int dims, eg_err
     return rc;
 }
 
+/* The graph's one fenced writer (graph_write_embeddings_tx), one round trip. */
 static int n_write(worker_sink *s, queue_tx *tx, const worker_write *ws, size_t n, bool *superseded_out,
                    eg_error *err)
 {
     (void)s;
     if (!tx || !tx->conn)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "neo4j sink needs a Neo4j transaction");
-    bolt_params *p = bolt_params_new();
-    if (!p)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-    bolt_ps_writer *pw = bolt_params_add(p, "rows");
-    if (pw) {
-        bolt_ps_list_begin(pw, n);
-        for (size_t i = 0; i < n; i++) {
-            bolt_ps_map_begin(pw, 7);
-            bolt_ps_str(pw, "i");
-            bolt_ps_int(pw, (int64_t)i);
-            bolt_ps_str(pw, "id");
-            bolt_ps_str(pw, ws[i].job->entity);
-            bolt_ps_str(pw, "ns");
-            bolt_ps_str(pw, ws[i].job->ns);
-            char jh[65];
-            worker_job_hash(ws[i].job, jh);
-            bolt_ps_str(pw, "hash");
-            bolt_ps_str(pw, jh);
-            bolt_ps_str(pw, "model");
-            bolt_ps_str(pw, ws[i].job->model);
-            bolt_ps_str(pw, "dims");
-            bolt_ps_int(pw, ws[i].dims);
-            bolt_ps_str(pw, "vec");
-            bolt_ps_float32_list(pw, ws[i].vec, (size_t)ws[i].dims);
-        }
+    graph_embedding_row *rows = eg_calloc(n ? n : 1, sizeof *rows);
+    graph_write_status *st = eg_calloc(n ? n : 1, sizeof *st);
+    char (*hash)[65] = eg_calloc(n ? n : 1, sizeof *hash);
+    int rc = rows && st && hash ? 0 : eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        worker_job_hash(ws[i].job, hash[i]);
+        rows[i] = (graph_embedding_row){.ns = ws[i].job->ns, .entity_id = ws[i].job->entity, .hash = hash[i],
+                                        .model = ws[i].job->model, .vec = ws[i].vec, .dims = (size_t)ws[i].dims};
     }
-    if (bolt_params_error(p)) {
-        bolt_params_free(p);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "encoding parameters failed");
-    }
-    json_t *rows = NULL;
-    int rc = bolt_conn_query_json(tx->conn, Q_WRITE, p, NULL, &rows, err);
-    bolt_params_free(p);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < n; i++)
-        superseded_out[i] = true;
-    for (size_t r = 0; r < json_array_size(rows); r++) {
-        json_int_t i = json_integer_value(json_object_get(json_array_get(rows, r), "i"));
-        if (i >= 0 && (size_t)i < n)
-            superseded_out[i] = false;
-    }
-    json_decref(rows);
-    return 0;
+    if (rc == 0)
+        rc = graph_write_embeddings_tx(tx->conn, rows, n, st, err);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        superseded_out[i] = st[i] != GRAPH_EMBED_WRITTEN;
+    eg_free(rows);
+    eg_free(st);
+    eg_free(hash);
+    return rc;
 }
 
 typedef struct index_work {

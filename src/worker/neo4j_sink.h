@@ -8,12 +8,9 @@
  *   text is rebuilt with graph_embedding_text (memento's format), the same
  *   function the graph uses to compute contentHash.
  * write (inside the queue's completion transaction, one round trip):
- *   UNWIND the results, MATCH the entity, SET a throwaway property to take
- *   its write lock *first*, then keep only rows whose contentHash still
- *   equals the job's (Neo4j is read-committed: a check before the lock
- *   would not protect us), store the vector with
- *   db.create.setNodeVectorProperty (float32) and the bookkeeping.  Rows not
- *   returned are superseded (changed or deleted entity).
+ *   graph_write_embeddings_tx, the graph's one fenced vector writer: lock
+ *   each entity first, store the vector only where its contentHash still
+ *   equals the job's; the others are superseded (changed or deleted).
  * index_dims: `vector.dimensions` of the configured vector index, 0 when
  *   the index does not exist yet.
  *
