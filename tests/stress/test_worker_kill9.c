@@ -173,6 +173,7 @@ static void test_worker_stress__kill9_mid_batch_loses_nothing(void **state)
     assert_int_equal(lost, 0);
     fake_embed_stop(srv);
     efx_close(&f);
+    eg_testenv_rmtree(dir); /* passed: the worker logs are not needed */
 }
 
 int main(void)

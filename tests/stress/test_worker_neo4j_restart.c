@@ -143,7 +143,15 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
-    if (datadir[0] && getenv("ENGRAM_NEO4J_LOCAL"))
+    if (datadir[0] && getenv("ENGRAM_NEO4J_LOCAL")) {
         neo4j_cmd("stop", NULL, 0);
+        if (rc == 0) {
+            /* the data lives in <scratch>/neo4j: remove the scratch dir */
+            char *slash = strrchr(datadir, '/');
+            if (slash)
+                *slash = '\0';
+            eg_testenv_rmtree(datadir);
+        }
+    }
     return rc ? rc : skip_rc;
 }

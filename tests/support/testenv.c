@@ -3,6 +3,7 @@
  */
 #include "testenv.h"
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,4 +50,18 @@ const char *eg_testenv_tmpdir(const char *name)
     snprintf(path, sizeof path, "%s/engram-test-%s-%d", base ? base : "/tmp", name, (int)getpid());
     mkdir(path, 0700);
     return path;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int eg_testenv_rmtree(const char *path)
+{
+    if (!path || !*path || strcmp(path, "/") == 0)
+        return -1;
+    return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -32,6 +32,13 @@ const char *eg_testenv_source_path(const char *rel);
 const char *eg_testenv_tmpdir(const char *name);
 
 /*
+ * Remove a scratch directory and everything below it (nftw, no shell).
+ * Tests call it when they passed: a failed run keeps its logs and data for
+ * a look, a passed one must not leave a private Neo4j's 500 MB behind.
+ */
+int eg_testenv_rmtree(const char *path);
+
+/*
  * Soft assertion for the stress-style tests that report every failed check
  * and keep going (cmocka stops at the first): counts into `counter` (an int
  * lvalue) and prints file:line, the condition and a printf-style reason.
