@@ -35,14 +35,23 @@ void graph_embed_input_clear(graph_embed_input *in)
     memset(in, 0, sizeof *in);
 }
 
-static const char Q_LOAD_BY_ID[] =
-    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
-    "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
-    "e.observations AS observations";
+static const char Q_LOAD_BATCH[] =
+    "UNWIND $rows AS r "
+    "OPTIONAL MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
+    "RETURN r.i AS i, e IS NOT NULL AS found, e.id AS id, e.name AS name, e.version AS version, "
+    "e.entityType AS entityType, e.observations AS observations, e.contentHash AS contentHash, "
+    "e.embeddingHash AS embHash, e.embeddingModel AS embModel, e.embeddingDimensions AS embDims, "
+    "e.embedding IS NOT NULL AS hasVec";
 static const char Q_LOAD_BY_NAME[] =
     "MATCH (e:Entity {namespace: $ns, name: $name}) "
-    "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
-    "e.observations AS observations";
+    "RETURN true AS found, e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
+    "e.observations AS observations, e.contentHash AS contentHash, e.embeddingHash AS embHash, "
+    "e.embeddingModel AS embModel, e.embeddingDimensions AS embDims, e.embedding IS NOT NULL AS hasVec";
+
+static void copy_hex(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
 
 static int fill_input(const json_t *row, const char *ns, graph_embed_input *out, eg_error *err)
 {
@@ -74,11 +83,63 @@ static int fill_input(const json_t *row, const char *ns, graph_embed_input *out,
     out->name = eg_strdup(name ? name : "");
     out->version = graph_jint(row, "version", 0);
     out->found = true;
+    copy_hex(out->content_hash, sizeof out->content_hash, graph_jstr(row, "contentHash"));
+    copy_hex(out->embedding_hash, sizeof out->embedding_hash, graph_jstr(row, "embHash"));
+    copy_hex(out->embedding_model, sizeof out->embedding_model, graph_jstr(row, "embModel"));
+    out->embedding_dims = graph_jint(row, "embDims", 0);
+    out->has_vector = json_is_true(json_object_get(row, "hasVec"));
     if (!out->ns || !out->entity_id || !out->name) {
         graph_embed_input_clear(out);
         return graph_oom(err);
     }
     return 0;
+}
+
+int graph_load_embed_inputs_tx(bolt_conn *c, const graph_embed_ref *refs, size_t n, graph_embed_input *out,
+                               eg_error *err)
+{
+    memset(out, 0, n * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        if (!refs[i].ns || !refs[i].entity_id)
+            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "load embed input: need ns and id");
+    if (n == 0)
+        return 0;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_ps_writer *w = bolt_params_add(p, "rows");
+    if (w) {
+        bolt_ps_list_begin(w, n);
+        for (size_t i = 0; i < n; i++) {
+            bolt_ps_map_begin(w, 3);
+            bolt_ps_str(w, "i");
+            bolt_ps_int(w, (int64_t)i);
+            bolt_ps_str(w, "id");
+            bolt_ps_str(w, refs[i].entity_id);
+            bolt_ps_str(w, "ns");
+            bolt_ps_str(w, refs[i].ns);
+        }
+    }
+    json_t *rows = NULL;
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, Q_LOAD_BATCH, p, &rows, err);
+    bolt_params_free(p);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rc == 0 ? rows : NULL, k, row)
+    {
+        int64_t i = graph_jint(row, "i", -1);
+        if (i < 0 || (size_t)i >= n || !json_is_true(json_object_get(row, "found")))
+            continue;
+        if ((rc = fill_input(row, refs[i].ns, &out[i], err)) != 0)
+            break;
+    }
+    json_decref(rows);
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++)
+            graph_embed_input_clear(&out[i]);
+    return rc;
 }
 
 int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_id,
@@ -87,18 +148,19 @@ int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_i
     memset(out, 0, sizeof *out);
     if (ns == NULL || (entity_id == NULL && name == NULL))
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "load embed input: need ns and id or name");
+    if (entity_id) {
+        graph_embed_ref ref = {ns, entity_id};
+        return graph_load_embed_inputs_tx(c, &ref, 1, out, err);
+    }
     bolt_params *p = graph_params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
-    if (entity_id)
-        bolt_params_str(p, "id", entity_id);
-    else
-        bolt_params_str(p, "name", name);
+    bolt_params_str(p, "name", name);
     json_t *rows = NULL;
     int rc = graph_params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, entity_id ? Q_LOAD_BY_ID : Q_LOAD_BY_NAME, p, &rows, err);
+        rc = graph_q(c, Q_LOAD_BY_NAME, p, &rows, err);
     bolt_params_free(p);
     if (rc == 0 && json_array_size(rows) > 0)
         rc = fill_input(json_array_get(rows, 0), ns, out, err);
@@ -107,8 +169,7 @@ int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_i
 }
 
 typedef struct load_work {
-    const char *ns;
-    const char *const *ids;
+    const graph_embed_ref *refs;
     size_t n;
     graph_embed_input *out;
 } load_work;
@@ -118,23 +179,21 @@ static int load_fn(bolt_conn *c, void *payload, eg_error *err)
     load_work *w = payload;
     for (size_t i = 0; i < w->n; i++)
         graph_embed_input_clear(&w->out[i]);
-    for (size_t i = 0; i < w->n; i++) {
-        int rc = graph_load_embed_input_tx(c, w->ns, w->ids[i], NULL, &w->out[i], err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return graph_load_embed_inputs_tx(c, w->refs, w->n, w->out, err);
 }
 
 int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *entity_ids,
                             size_t n, graph_embed_input *out, eg_error *err)
 {
     memset(out, 0, n * sizeof *out);
-    load_work w = {ns, entity_ids, n, out};
+    graph_embed_ref *refs = eg_calloc(n ? n : 1, sizeof *refs);
+    if (refs == NULL)
+        return graph_oom(err);
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (graph_embed_ref){ns, entity_ids[i]};
+    load_work w = {refs, n, out};
     int rc = graph_read(g, load_fn, &w, err);
-    if (rc != 0)
-        for (size_t i = 0; i < n; i++)
-            graph_embed_input_clear(&out[i]);
+    eg_free(refs);
     return rc;
 }
 

@@ -424,7 +424,29 @@ typedef struct graph_embed_input {
     char *text;          /* the embedding text, see graph_embedding_text */
     char hash[65];       /* hex sha256 of text */
     bool found;          /* false: the entity no longer exists (job is superseded) */
+    /* as stored (graph_load_embed_inputs_tx; "" / 0 / false when absent): */
+    char content_hash[65];     /* contentHash: the hash jobs are fenced on */
+    char embedding_hash[65];   /* embeddingHash of the vector it has */
+    char embedding_model[128]; /* embeddingModel */
+    int64_t embedding_dims;    /* embeddingDimensions */
+    bool has_vector;           /* an embedding is stored */
 } graph_embed_input;
+
+/* One entity to load for embedding (borrowed strings). */
+typedef struct graph_embed_ref {
+    const char *ns;
+    const char *entity_id;
+} graph_embed_ref;
+
+/*
+ * The one batched reader of embedding inputs (the workers' sink uses it):
+ * n entities by id in one statement on the caller's connection (in its
+ * transaction if one is open).  out[i] is filled for every ref, found =
+ * false for those that no longer exist; free each with
+ * graph_embed_input_clear.
+ */
+int graph_load_embed_inputs_tx(bolt_conn *c, const graph_embed_ref *refs, size_t n, graph_embed_input *out,
+                               eg_error *err);
 
 void graph_embed_input_clear(graph_embed_input *in);
 

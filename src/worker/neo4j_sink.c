@@ -3,7 +3,6 @@
  */
 #include "worker/neo4j_sink.h"
 
-#include "bolt/packstream.h"
 #include "core/alloc.h"
 #include "graph/graph.h"
 
@@ -17,13 +16,6 @@ typedef struct neo4j_sink {
     char *index;
 } neo4j_sink;
 
-static const char Q_LOAD[] =
-    "UNWIND $rows AS r "
-    "OPTIONAL MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
-    "RETURN r.i AS i, e IS NOT NULL AS found, e.name AS name, e.entityType AS entityType, "
-    "e.observations AS observations, e.contentHash AS hash, e.embeddingHash AS embHash, "
-    "e.embeddingModel AS embModel, e.embeddingDimensions AS embDims, e.embedding IS NOT NULL AS hasVec";
-
 static const char Q_INDEX[] = "SHOW INDEXES YIELD name, type, options WHERE type = 'VECTOR' "
                               "RETURN name, options";
 
@@ -33,99 +25,49 @@ typedef struct load_work {
     int dims;
 } load_work;
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int fill_item(worker_item *it, const json_t *row, int dims, eg_error *err)
+/* Decide what a job needs from what the graph holds for its entity. */
+static void fill_item(worker_item *it, graph_embed_input *in, int dims)
 {
     const queue_job *j = it->job;
-    if (!json_is_true(json_object_get(row, "found"))) {
+    if (!in->found) {
         it->state = WORKER_LOAD_GONE;
-        return 0;
+        return;
     }
-    const char *hash = jstr(row, "hash");
-    snprintf(it->hash, sizeof it->hash, "%s", hash ? hash : "");
+    snprintf(it->hash, sizeof it->hash, "%s", in->content_hash);
     char jh[65];
     worker_job_hash(j, jh);
-    if (!hash || strcmp(hash, jh) != 0) {
+    if (!in->content_hash[0] || strcmp(in->content_hash, jh) != 0) {
         it->state = WORKER_LOAD_STALE;
-        return 0;
+        return;
     }
-    const char *eh = jstr(row, "embHash"), *em = jstr(row, "embModel");
-    json_t *ed = json_object_get(row, "embDims");
-    if (!worker_job_forced(j) && json_is_true(json_object_get(row, "hasVec")) && eh && strcmp(eh, hash) == 0 && em &&
-        strcmp(em, j->model) == 0 && json_is_integer(ed) && json_integer_value(ed) == dims) {
+    if (!worker_job_forced(j) && in->has_vector && strcmp(in->embedding_hash, in->content_hash) == 0 &&
+        strcmp(in->embedding_model, j->model) == 0 && in->embedding_dims == dims) {
         it->state = WORKER_LOAD_CURRENT;
-        return 0;
+        return;
     }
-    /* Observations: a native list, or memento's JSON-encoded string. */
-    json_t *obs = json_object_get(row, "observations");
-    json_t *dec = NULL;
-    if (json_is_string(obs)) {
-        dec = json_loads(json_string_value(obs), 0, NULL);
-        obs = dec;
-    }
-    size_t nobs = json_is_array(obs) ? json_array_size(obs) : 0;
-    const char **v = eg_calloc(nobs ? nobs : 1, sizeof *v);
-    if (!v) {
-        json_decref(dec);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-    }
-    for (size_t k = 0; k < nobs; k++) {
-        const char *s = json_string_value(json_array_get(obs, k));
-        v[k] = s ? s : "";
-    }
-    const char *name = jstr(row, "name"), *type = jstr(row, "entityType");
-    char h[65];
-    int rc = graph_embedding_text(name ? name : "", type ? type : "", v, nobs, &it->text, h, err);
-    eg_free(v);
-    json_decref(dec);
-    if (rc == 0)
-        it->state = WORKER_LOAD_EMBED;
-    return rc;
+    it->text = in->text; /* ownership moves to the item */
+    in->text = NULL;
+    it->state = WORKER_LOAD_EMBED;
 }
 
+/* graph_load_embed_inputs_tx: the graph's one batched reader, one round trip. */
 static int load_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     load_work *w = payload;
     worker_items_clear(w->items, w->n); /* the unit of work may run again */
-    bolt_params *p = bolt_params_new();
-    if (!p)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-    bolt_ps_writer *pw = bolt_params_add(p, "rows");
-    if (pw) {
-        bolt_ps_list_begin(pw, w->n);
-        for (size_t i = 0; i < w->n; i++) {
-            bolt_ps_map_begin(pw, 3);
-            bolt_ps_str(pw, "i");
-            bolt_ps_int(pw, (int64_t)i);
-            bolt_ps_str(pw, "id");
-            bolt_ps_str(pw, w->items[i].job->entity);
-            bolt_ps_str(pw, "ns");
-            bolt_ps_str(pw, w->items[i].job->ns);
-        }
-    }
-    if (bolt_params_error(p)) {
-        bolt_params_free(p);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "encoding parameters failed");
-    }
-    json_t *rows = NULL;
-    int rc = bolt_conn_query_json(c, Q_LOAD, p, NULL, &rows, err);
-    bolt_params_free(p);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < w->n; i++)
-        w->items[i].state = WORKER_LOAD_GONE;
-    for (size_t r = 0; r < json_array_size(rows) && rc == 0; r++) {
-        json_t *row = json_array_get(rows, r);
-        json_int_t i = json_integer_value(json_object_get(row, "i"));
-        if (i < 0 || (size_t)i >= w->n)
-            continue;
-        rc = fill_item(&w->items[i], row, w->dims, err);
-    }
-    json_decref(rows);
+    graph_embed_ref *refs = eg_calloc(w->n ? w->n : 1, sizeof *refs);
+    graph_embed_input *in = eg_calloc(w->n ? w->n : 1, sizeof *in);
+    int rc = refs && in ? 0 : eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    for (size_t i = 0; rc == 0 && i < w->n; i++)
+        refs[i] = (graph_embed_ref){w->items[i].job->ns, w->items[i].job->entity};
+    if (rc == 0)
+        rc = graph_load_embed_inputs_tx(c, refs, w->n, in, err);
+    for (size_t i = 0; rc == 0 && i < w->n; i++)
+        fill_item(&w->items[i], &in[i], w->dims);
+    for (size_t i = 0; in && i < w->n; i++)
+        graph_embed_input_clear(&in[i]);
+    eg_free(refs);
+    eg_free(in);
     return rc;
 }
 
@@ -183,7 +125,7 @@ static int index_fn(bolt_conn *c, void *payload, eg_error *err)
         return rc;
     for (size_t r = 0; r < json_array_size(rows); r++) {
         json_t *row = json_array_get(rows, r);
-        const char *name = jstr(row, "name");
+        const char *name = json_string_value(json_object_get(row, "name"));
         if (!name || strcmp(name, w->name) != 0)
             continue;
         json_t *cfg = json_object_get(json_object_get(row, "options"), "indexConfig");

@@ -2,11 +2,11 @@
  * neo4j_sink.h - the worker sink on Neo4j (:Entity nodes, brief §4).
  *
  * load (one read transaction, one round trip for the whole batch):
- *   UNWIND the jobs, OPTIONAL MATCH (e:Entity {id}) in the job's namespace,
- *   return name, entityType, observations, contentHash and the embedding
- *   bookkeeping (embeddingHash, embeddingModel, embeddingDimensions).  The
- *   text is rebuilt with graph_embedding_text (memento's format), the same
- *   function the graph uses to compute contentHash.
+ *   graph_load_embed_inputs_tx, the graph's one batched reader: each job's
+ *   entity (by id, in the job's namespace) with its text rebuilt by
+ *   graph_embedding_text (memento's format, the function contentHash comes
+ *   from), contentHash and the embedding bookkeeping; the sink decides gone /
+ *   stale / already current / embed.
  * write (inside the queue's completion transaction, one round trip):
  *   graph_write_embeddings_tx, the graph's one fenced vector writer: lock
  *   each entity first, store the vector only where its contentHash still
