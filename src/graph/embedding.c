@@ -48,6 +48,18 @@ static const char Q_LOAD_BY_NAME[] =
     "e.observations AS observations, e.contentHash AS contentHash, e.embeddingHash AS embHash, "
     "e.embeddingModel AS embModel, e.embeddingDimensions AS embDims, e.embedding IS NOT NULL AS hasVec";
 
+/* The first fields of a batch row, {i, id, ns, ...}: `fields` in all. */
+static void row_head(bolt_ps_writer *w, size_t fields, size_t i, const char *id, const char *ns)
+{
+    bolt_ps_map_begin(w, fields);
+    bolt_ps_str(w, "i");
+    bolt_ps_int(w, (int64_t)i);
+    bolt_ps_str(w, "id");
+    bolt_ps_str(w, id);
+    bolt_ps_str(w, "ns");
+    bolt_ps_str(w, ns);
+}
+
 static void copy_hex(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src ? src : "");
@@ -111,13 +123,7 @@ int graph_load_embed_inputs_tx(bolt_conn *c, const graph_embed_ref *refs, size_t
     if (w) {
         bolt_ps_list_begin(w, n);
         for (size_t i = 0; i < n; i++) {
-            bolt_ps_map_begin(w, 3);
-            bolt_ps_str(w, "i");
-            bolt_ps_int(w, (int64_t)i);
-            bolt_ps_str(w, "id");
-            bolt_ps_str(w, refs[i].entity_id);
-            bolt_ps_str(w, "ns");
-            bolt_ps_str(w, refs[i].ns);
+            row_head(w, 3, i, refs[i].entity_id, refs[i].ns);
         }
     }
     json_t *rows = NULL;
@@ -230,13 +236,7 @@ int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, siz
     if (w) {
         bolt_ps_list_begin(w, n);
         for (size_t i = 0; i < n; i++) {
-            bolt_ps_map_begin(w, 7);
-            bolt_ps_str(w, "i");
-            bolt_ps_int(w, (int64_t)i);
-            bolt_ps_str(w, "id");
-            bolt_ps_str(w, rows[i].entity_id);
-            bolt_ps_str(w, "ns");
-            bolt_ps_str(w, rows[i].ns);
+            row_head(w, 7, i, rows[i].entity_id, rows[i].ns);
             bolt_ps_str(w, "hash");
             bolt_ps_str(w, rows[i].hash);
             bolt_ps_str(w, "model");
