@@ -182,6 +182,16 @@ int bolt_conn_exec(bolt_conn *c, const char *cypher, const bolt_params *params,
 int bolt_conn_query_json(bolt_conn *c, const char *cypher, const bolt_params *params,
                          const bolt_tx_opts *opts, json_t **rows_out, eg_error *err);
 
+/*
+ * The same statement n times with params[i], pipelined: every RUN+PULL is
+ * sent at once and the server runs them in order (inside the open
+ * transaction, each sees the ones before), one round trip instead of n.
+ * rows_out[i] (new) gets statement i's rows; on error all are NULL and the
+ * first error is returned (later statements were IGNORED by the server).
+ */
+int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_params *const *params, size_t n,
+                              const bolt_tx_opts *opts, json_t **rows_out, eg_error *err);
+
 /* Explicit transactions.  BEGIN is pipelined with the first RUN. */
 int bolt_conn_begin(bolt_conn *c, const bolt_tx_opts *opts, eg_error *err);
 /* bookmark_out: *new* string (eg_free) or NULL if not wanted. */

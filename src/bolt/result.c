@@ -409,22 +409,21 @@ int bolt_conn_exec(bolt_conn *c, const char *cypher, const bolt_params *params,
     return rc;
 }
 
-int bolt_conn_query_json(bolt_conn *c, const char *cypher, const bolt_params *params,
-                         const bolt_tx_opts *opts, json_t **rows_out, eg_error *err)
+/* Every record of r as a JSON object keyed by field name; frees r.  The
+ * field names are read after the first record: a lazy (pipelined) result
+ * only knows them then. */
+static int collect_rows(bolt_result *r, json_t **rows_out, eg_error *err)
 {
     *rows_out = NULL;
-    bolt_result *r;
-    int rc = bolt_conn_run(c, cypher, params, opts, &r, err);
-    if (rc < 0)
-        return rc;
     json_t *rows = json_array();
     if (!rows) {
         bolt_result_free(r);
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
     }
-    size_t nf = bolt_result_nfields(r);
+    int rc;
     const bolt_value *rec;
     while ((rc = bolt_result_next(r, &rec, err)) == 1) {
+        size_t nf = bolt_result_nfields(r);
         json_t *row = json_object();
         if (!row || json_array_append_new(rows, row) < 0) {
             rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
@@ -448,4 +447,49 @@ int bolt_conn_query_json(bolt_conn *c, const char *cypher, const bolt_params *pa
     }
     *rows_out = rows;
     return 0;
+}
+
+int bolt_conn_query_json(bolt_conn *c, const char *cypher, const bolt_params *params,
+                         const bolt_tx_opts *opts, json_t **rows_out, eg_error *err)
+{
+    *rows_out = NULL;
+    bolt_result *r;
+    int rc = bolt_conn_run(c, cypher, params, opts, &r, err);
+    if (rc < 0)
+        return rc;
+    return collect_rows(r, rows_out, err);
+}
+
+int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_params *const *params, size_t n,
+                              const bolt_tx_opts *opts, json_t **rows_out, eg_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        rows_out[i] = NULL;
+    if (n == 0)
+        return 0;
+    bolt_result **res = eg_calloc(n, sizeof *res);
+    if (!res)
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    int rc = 0;
+    size_t queued = 0;
+    for (; queued < n; queued++)
+        if ((rc = bolt_conn_run_lazy(c, cypher, params[queued], opts, &res[queued], err)) < 0)
+            break;
+    if (rc == 0)
+        rc = bolt_conn_flush(c, err);
+    /* read (or, after an error, free) every queued result, in order */
+    for (size_t i = 0; i < queued; i++) {
+        if (rc == 0) {
+            rc = collect_rows(res[i], &rows_out[i], err);
+        } else {
+            bolt_result_free(res[i]);
+        }
+    }
+    eg_free(res);
+    if (rc < 0)
+        for (size_t i = 0; i < n; i++) {
+            json_decref(rows_out[i]);
+            rows_out[i] = NULL;
+        }
+    return rc;
 }

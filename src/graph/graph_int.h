@@ -43,6 +43,9 @@ int graph_read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 int graph_q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err);
 /* Run a query and discard rows. */
 int graph_x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err);
+/* One statement per item, pipelined (bolt_conn_query_json_many): rows[i] new. */
+int graph_q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
+                 eg_error *err);
 /* Database clock (ms) inside the open transaction. */
 int graph_now(bolt_conn *c, int64_t *now, eg_error *err);
 

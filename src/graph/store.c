@@ -223,6 +223,12 @@ int graph_q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **row
     return bolt_conn_query_json(c, cypher, p, NULL, rows, err);
 }
 
+int graph_q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
+                 eg_error *err)
+{
+    return bolt_conn_query_json_many(c, cypher, (const bolt_params *const *)ps, n, NULL, rows, err);
+}
+
 int graph_x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err)
 {
     return bolt_conn_exec(c, cypher, p, NULL, NULL, err);

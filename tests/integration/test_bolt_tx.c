@@ -128,6 +128,46 @@ static void test_bolt_tx__syntax_error_then_usable(void **state)
     json_decref(rows);
 }
 
+/* bolt_conn_query_json_many: n statements in one round trip, in order; a
+ * failure in the middle fails the call and leaves the connection usable. */
+static void test_bolt_tx__pipelined_many(void **state)
+{
+    (void)state;
+    eg_error err;
+    int64_t xs[3] = {1, 2, 5};
+    bolt_params *ps[3];
+    json_t *rows[3];
+    for (int i = 0; i < 3; i++) {
+        ps[i] = bolt_params_new();
+        bolt_params_int(ps[i], "x", xs[i]);
+    }
+    assert_int_equal(bolt_conn_begin(g_c, NULL, &err), 0);
+    assert_int_equal(bolt_conn_query_json_many(g_c, "RETURN 10 / $x AS y", (const bolt_params *const *)ps, 3, NULL,
+                                               rows, &err),
+                     0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(rows[i], 0), "y")), 10 / xs[i]);
+        json_decref(rows[i]);
+    }
+    assert_int_equal(bolt_conn_commit(g_c, NULL, &err), 0);
+    /* the middle one divides by zero */
+    bolt_params_clear(ps[1]);
+    bolt_params_int(ps[1], "x", 0);
+    assert_int_equal(bolt_conn_begin(g_c, NULL, &err), 0);
+    assert_true(bolt_conn_query_json_many(g_c, "RETURN 10 / $x AS y", (const bolt_params *const *)ps, 3, NULL, rows,
+                                          &err) < 0);
+    for (int i = 0; i < 3; i++)
+        assert_null(rows[i]);
+    bolt_conn_rollback(g_c, NULL);
+    assert_int_equal(bolt_conn_reset(g_c, &err), 0);
+    json_t *one = NULL;
+    assert_int_equal(bolt_conn_query_json(g_c, "RETURN 1 AS n", NULL, NULL, &one, &err), 0);
+    assert_int_equal(json_array_size(one), 1);
+    json_decref(one);
+    for (int i = 0; i < 3; i++)
+        bolt_params_free(ps[i]);
+}
+
 static void test_bolt_tx__paged_stream_and_early_free(void **state)
 {
     (void)state;
@@ -289,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_bolt_tx__uniqueness_violation_is_client_error),
         cmocka_unit_test(test_bolt_tx__syntax_error_then_usable),
         cmocka_unit_test(test_bolt_tx__paged_stream_and_early_free),
+        cmocka_unit_test(test_bolt_tx__pipelined_many),
         cmocka_unit_test(test_bolt_tx__older_protocol_versions),
         cmocka_unit_test(test_bolt_tx__wrong_password),
         cmocka_unit_test(test_bolt_tx__tls_against_plain_port_fails_cleanly),
