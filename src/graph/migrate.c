@@ -194,7 +194,6 @@ typedef struct mig_work {
     const char *ns;
     size_t batch;
     json_t *skip;             /* names (phase 1) or [f, t, type] (phase 2) left alone */
-    graph_migrate_stats *st;
     size_t done;              /* names or groups handled by this unit of work */
     graph_migrate_stats delta; /* this unit's counts (added to *st after commit) */
 } mig_work;
@@ -562,7 +561,7 @@ int graph_migrate_memento(graph_store *g, const char *ns, size_t batch, graph_mi
                           void *ctx, graph_migrate_stats *out, eg_error *err)
 {
     memset(out, 0, sizeof *out);
-    mig_work w = {.g = g, .ns = ns ? ns : g->opts.ns, .batch = batch ? batch : 200, .st = out};
+    mig_work w = {.g = g, .ns = ns ? ns : g->opts.ns, .batch = batch ? batch : 200};
     if (!(w.skip = json_array()))
         return graph_oom(err);
     int rc = 0;

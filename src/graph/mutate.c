@@ -565,7 +565,8 @@ static const char Q_DELETE_ENTITY[] =
  * The per-item statements of a delete, all sent at once: they still run one
  * after the other in the transaction (a name given twice is deleted by the
  * first and not found by the second), in one round trip instead of n.
- * params_fn fills item i's parameters.  *rows_out: n row arrays (new).
+ * params_fn fills item i's parameters.  Resets w->result to the empty
+ * {deleted, notFound} answer first.  *rows_out: n row arrays (new).
  */
 typedef void (*item_params_fn)(bolt_params *p, const mut_work *w, const json_t *item, int64_t now);
 
@@ -573,6 +574,10 @@ static int run_items(bolt_conn *c, mut_work *w, const char *cypher, item_params_
                      eg_error *err)
 {
     *rows_out = NULL;
+    json_decref(w->result);
+    w->result = json_pack("{s[]s[]}", "deleted", "notFound");
+    if (w->result == NULL)
+        return graph_oom(err);
     int64_t now = 0;
     int rc = graph_now(c, &now, err);
     size_t n = json_array_size(w->items);
@@ -618,10 +623,6 @@ static void delete_entity_params(bolt_params *p, const mut_work *w, const json_t
 static int delete_entities_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     mut_work *w = payload;
-    json_decref(w->result);
-    w->result = json_pack("{s[]s[]}", "deleted", "notFound");
-    if (w->result == NULL)
-        return graph_oom(err);
     json_t **rows = NULL;
     int rc = run_items(c, w, Q_DELETE_ENTITY, delete_entity_params, &rows, err);
     size_t i;
@@ -854,10 +855,6 @@ static void delete_relation_params(bolt_params *p, const mut_work *w, const json
 static int delete_relations_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     mut_work *w = payload;
-    json_decref(w->result);
-    w->result = json_pack("{s[]s[]}", "deleted", "notFound");
-    if (w->result == NULL)
-        return graph_oom(err);
     json_t **rows = NULL;
     int rc = run_items(c, w, Q_DELETE_REL, delete_relation_params, &rows, err);
     size_t i;
