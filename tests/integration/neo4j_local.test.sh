@@ -74,6 +74,14 @@ ver="$(bolt_handshake "$port")" || fail "no Bolt handshake on $port"
 [[ "$ver" == 5.* ]] || fail "handshake agreed '$ver', want 5.x"
 ok "Bolt handshake agreed $ver"
 
+# Neo4j logs its non-default settings at start; our bounded log retention
+# must be among them (unbounded logs filled a disk once)
+if grep -q 'db.tx_log.rotation.retention_policy=1G size' "$DIR/logs/debug.log" 2>/dev/null; then
+    ok "transaction log retention bounded (1G size)"
+else
+    fail "db.tx_log.rotation.retention_policy=1G size not in $DIR/logs/debug.log"
+fi
+
 # --- second start on the same directory is refused ------------------------------
 out="$("$W" start --data "$DIR" --port 0 --password "$PW" 2>&1)"; rc=$?
 ((rc != 0)) || fail "second start succeeded: $out"

@@ -229,6 +229,11 @@ public final class Launcher {
         setDefault(b, o, GraphDatabaseSettings.auth_enabled, true);
         setDefault(b, o, GraphDatabaseSettings.pagecache_memory, parseBytes(o.pageCache));
         setDefault(b, o, GraphDatabaseSettings.lock_acquisition_timeout, parseDuration(o.lockTimeout));
+        // Neo4j's own default keeps two days of transaction logs; writing
+        // 1536-dimension vectors, a busy day can be tens of gigabytes of them
+        // and fill the disk.  Keep about 1 GB: enough for recovery, and no
+        // backups are taken from this instance.
+        setDefault(b, o, GraphDatabaseSettings.keep_logical_logs, "1G size");
         if (!o.conf.isEmpty()) {
             // The builder has no raw-string setter; a generated properties file
             // lets Neo4j parse and validate values exactly as in neo4j.conf.
