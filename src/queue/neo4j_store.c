@@ -555,35 +555,26 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
  * same transaction and anything it reports superseded is flipped after.
  * A writer error rolls the whole transaction back, completions included.
  */
-static const char *const Q_COMPLETE =
-    PFX "UNWIND $leases AS l "
-    "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.queue = j.queue "
-    "WITH j, l WHERE j.leaseOwner = $owner AND j.leaseToken = l.token "
-    "  AND j.state IN ['leased', 'completed', 'superseded'] "
-    /* already completed under this very lease: a retried unit of work whose
-     * first COMMIT went through; report it, change nothing */
-    "WITH j, l, j.state <> 'leased' AS again, j.state AS was "
-    "SET j.state = CASE WHEN again THEN was ELSE 'completed' END, "
-    "    j.runAt = CASE WHEN again THEN j.runAt ELSE timestamp() END, "
-    "    j.completedAt = CASE WHEN again THEN j.completedAt ELSE timestamp() END, "
+#define COMPLETE_FENCED                                                                            \
+    PFX "UNWIND $leases AS l "                                                                     \
+    "MATCH (j:EmbedJob {id: l.id}) "                                                               \
+    "SET j.queue = j.queue "                                                                       \
+    "WITH j, l WHERE j.leaseOwner = $owner AND j.leaseToken = l.token "                            \
+    "  AND j.state IN ['leased', 'completed', 'superseded'] "                                      \
+    /* already completed under this very lease: a retried unit of work whose */                   \
+    /* first COMMIT went through; report it, change nothing */                                     \
+    "WITH j, l, j.state <> 'leased' AS again, j.state AS was "                                     \
+    "SET j.state = CASE WHEN again THEN was ELSE 'completed' END, "                                \
+    "    j.runAt = CASE WHEN again THEN j.runAt ELSE timestamp() END, "                            \
+    "    j.completedAt = CASE WHEN again THEN j.completedAt ELSE timestamp() END, "                \
     "    j.updatedAt = CASE WHEN again THEN j.updatedAt ELSE timestamp() END "
-    "RETURN l.idx, again, was, j.id, j.namespace, j.entity, j.version, j.model, j.dedupeKey, "
-    "  j.payload";
+
+static const char *const Q_COMPLETE =
+    COMPLETE_FENCED "RETURN l.idx, again, was, j.id, j.namespace, j.entity, j.version, j.model, "
+    "j.dedupeKey, j.payload";
 
 /* The same without a writer: only which jobs were held. */
-static const char *const Q_COMPLETE_MIN =
-    PFX "UNWIND $leases AS l "
-    "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.queue = j.queue "
-    "WITH j, l WHERE j.leaseOwner = $owner AND j.leaseToken = l.token "
-    "  AND j.state IN ['leased', 'completed', 'superseded'] "
-    "WITH j, l, j.state <> 'leased' AS again, j.state AS was "
-    "SET j.state = CASE WHEN again THEN was ELSE 'completed' END, "
-    "    j.runAt = CASE WHEN again THEN j.runAt ELSE timestamp() END, "
-    "    j.completedAt = CASE WHEN again THEN j.completedAt ELSE timestamp() END, "
-    "    j.updatedAt = CASE WHEN again THEN j.updatedAt ELSE timestamp() END "
-    "RETURN l.idx, again, was, j.id";
+static const char *const Q_COMPLETE_MIN = COMPLETE_FENCED "RETURN l.idx, again, was, j.id";
 
 static const char *const Q_SUPERSEDE =
     PFX "UNWIND $ids AS id MATCH (j:EmbedJob {id: id}) "
