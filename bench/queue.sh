@@ -8,7 +8,9 @@
 #       lease+complete jobs/s, p50/p99 latency of a lease call;
 #   (2) enqueue->lease latency with the best worker count polling;
 #   (3) 1536-dimension vectors written on completion vs the raw floor (same
-#       vectors, same entities, same batch sizes, no queue), alternating.
+#       vectors, same entities, same batch sizes, no queue), alternating,
+#       after one unmeasured pass of each; server CPU per job when
+#       BENCH_NEO4J_PID is known (bench/run sets it).
 #
 # Settings: BENCH_QUEUE_JOBS (20000), BENCH_QUEUE_WORKERS (1,2,4,8),
 # BENCH_QUEUE_BATCH (200 jobs per lease/complete), BENCH_QUEUE_VECTOR_JOBS
