@@ -601,11 +601,15 @@ static int build5(const void *ctx, char ***out, size_t *n, eg_error *err)
 }
 
 static const schema_migration GRAPH_MIGRATIONS[] = {
-    {1, "live :Entity unique (namespace, name) and id", M1, NULL},
-    {2, "history and relation indexes", M2, NULL},
-    {3, "full-text index on name, entityType, observations", NULL, build3},
-    {4, "vector index on :Entity(embedding) from configuration", NULL, build4},
-    {5, "full-text index made eventually consistent (commit latency)", NULL, build5},
+    {.version = 1, .description = "live :Entity unique (namespace, name) and id", .statements = M1},
+    {.version = 2, .description = "history and relation indexes", .statements = M2},
+    {.version = 3, .description = "full-text index on name, entityType, observations", .build = build3},
+    /* follows configuration: recreated at start after an operator drops it
+     * to change NEO4J_VECTOR_DIMENSIONS or the similarity function */
+    {.version = 4, .description = "vector index on :Entity(embedding) from configuration", .build = build4,
+     .follows_config = true},
+    {.version = 5, .description = "full-text index made eventually consistent (commit latency)",
+     .build = build5},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)
@@ -698,8 +702,8 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     else if (dims != (int64_t)g->opts.vector_dimensions)
         snprintf(problem, sizeof problem,
                  "vector index %s has %" PRId64 " dimensions but NEO4J_VECTOR_DIMENSIONS is %zu; "
-                 "drop it (DROP INDEX %s), apply the schema again and re-embed "
-                 "(force_generate_embedding)",
+                 "drop it (DROP INDEX %s), apply the schema again (engram schema apply, or start "
+                 "engram) and re-embed (engram reembed --all)",
                  g->opts.vector_index, dims, g->opts.vector_dimensions, g->opts.vector_index);
     else if (sim == NULL || strcasecmp(sim, want_sim) != 0)
         snprintf(problem, sizeof problem,

@@ -265,7 +265,10 @@ static int build_entries(const schema_module **mods, size_t nm, rec_list *recs,
                 if (strcmp(recs->v[r].id, x->id) == 0) {
                     recs->v[r].matched = true;
                     x->applied_at = recs->v[r].applied_at;
-                    x->state = strcmp(recs->v[r].checksum, x->checksum) ? SCHEMA_CHANGED : SCHEMA_APPLIED;
+                    if (strcmp(recs->v[r].checksum, x->checksum) == 0)
+                        x->state = SCHEMA_APPLIED;
+                    else
+                        x->state = g->follows_config ? SCHEMA_PENDING : SCHEMA_CHANGED;
                 }
             }
         }
@@ -282,6 +285,32 @@ static int build_entries(const schema_module **mods, size_t nm, rec_list *recs,
     *out = e;
     *n_out = n;
     return 0;
+}
+
+/*
+ * A recorded migration of a module this binary registers, at a version it
+ * does not have: a newer engram upgraded the database.  This one still
+ * starts (migrations are additive: new indexes, new properties), but data
+ * written the newer way may not be understood here - say so once per start
+ * rather than fail silently later.  Records of modules this process does not
+ * register (e.g. the graph's, seen from a queue-only tool) are not news.
+ */
+static void warn_newer(const schema_module **mods, size_t nm, const schema_entry *e, size_t ne)
+{
+    for (size_t i = 0; i < ne; i++) {
+        if (e[i].state != SCHEMA_UNKNOWN)
+            continue;
+        for (size_t m = 0; m < nm; m++) {
+            size_t ln = strlen(mods[m]->name);
+            if (strncmp(e[i].id, mods[m]->name, ln) == 0 && e[i].id[ln] == ':') {
+                EG_WARN("schema",
+                        "the database has migration %s, which this engram does not know: a newer engram "
+                        "upgraded it; upgrade this one too (docs/operations.md, Upgrades)",
+                        e[i].id);
+                break;
+            }
+        }
+    }
 }
 
 static int bootstrap(bolt_pool *p, eg_error *err)
@@ -338,16 +367,21 @@ int schema_apply(bolt_pool *p, schema_entry **entries_out, size_t *n_out, eg_err
         (rc = read_recorded(lk, &recs, err)) ||
         (rc = build_entries(mods, nm, &recs, &e, &ne, err)))
         goto out;
+    warn_newer(mods, nm, e, ne);
 
     /* Apply what is pending, in order, on other connections. */
     size_t idx = 0;
     bool any = false;
     for (size_t i = 0; i < nm && !rc; i++) {
         for (size_t k = 0; k < mods[i]->n && !rc; k++, idx++) {
-            if (e[idx].state != SCHEMA_PENDING)
+            const schema_migration *g = &mods[i]->migrations[k];
+            /* applied, but following configuration: run again (a no-op
+             * unless the object was dropped), record nothing new */
+            bool rerun = g->follows_config && e[idx].state == SCHEMA_APPLIED;
+            if (e[idx].state != SCHEMA_PENDING && !rerun)
                 continue;
             stmts st;
-            if ((rc = render(mods[i], &mods[i]->migrations[k], &st, err)))
+            if ((rc = render(mods[i], g, &st, err)))
                 break;
             for (size_t s = 0; s < st.n && !rc; s++) {
                 rc = run_schema_stmt(p, st.v[s], err);
@@ -355,9 +389,10 @@ int schema_apply(bolt_pool *p, schema_entry **entries_out, size_t *n_out, eg_err
                     eg_error_prefix(err, "migration %s statement %zu", e[idx].id, s + 1);
             }
             stmts_free(&st);
-            if (!rc) {
-                e[idx].applied_now = true;
+            if (!rc)
                 any = true;
+            if (!rc && !rerun) {
+                e[idx].applied_now = true;
                 EG_INFO("schema", "applied migration %s (%s)", e[idx].id, e[idx].description);
             }
         }
@@ -375,8 +410,10 @@ int schema_apply(bolt_pool *p, schema_entry **entries_out, size_t *n_out, eg_err
         bolt_params_str(bp, "description", e[i].description);
         bolt_params_str(bp, "checksum", e[i].checksum);
         rc = run_discard(lk,
+                         /* SET, not ON CREATE SET: a migration that follows
+                          * configuration is recorded again with its new checksum */
                          "MERGE (m:SchemaMigration {id: $id}) "
-                         "ON CREATE SET m.module = $module, m.version = $version, "
+                         "SET m.module = $module, m.version = $version, "
                          "  m.description = $description, m.checksum = $checksum, "
                          "  m.appliedAt = timestamp()",
                          bp, err);

@@ -26,6 +26,15 @@
  * differs from the code's is reported by status as "changed" and is not
  * re-applied (write a new version instead).
  *
+ * Migrations that follow configuration (follows_config, e.g. the vector
+ * index, whose statement names the configured size): their statements are
+ * run again at every apply - they must be IF NOT EXISTS, so that costs
+ * nothing while the object exists - which recreates the object after an
+ * operator dropped it to change its configuration, and a checksum that
+ * differs means "the configuration changed": the migration is pending, not
+ * changed, and is recorded again with the new checksum.  Whether the
+ * existing object matches the configuration is for the module to check.
+ *
  * Thread-safety: schema_register is thread-safe; apply/status may run from
  * several threads or processes at once (that is the point).
  */
@@ -52,6 +61,7 @@ typedef struct schema_migration {
     const char *description;
     const char *const *statements;  /* NULL-terminated static list, or NULL when build is set */
     schema_build_fn build;          /* used when statements is NULL */
+    bool follows_config;            /* run again at every apply (see above) */
 } schema_migration;
 
 typedef struct schema_module {

@@ -8,6 +8,7 @@
  */
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
 #include "support/testenv.h"
@@ -144,6 +145,165 @@ static void test_schema__idempotent_and_status(void **state)
     bolt_pool_release(g_pool, c);
 }
 
+/* Warnings seen by the log sink while a test runs. */
+static char g_warned[2048];
+
+static void warn_sink(eg_log_level lvl, const char *component, const char *msg, void *payload)
+{
+    (void)payload;
+    if (lvl == EG_LOG_WARNING && strcmp(component, "schema") == 0) {
+        size_t used = strlen(g_warned);
+        snprintf(g_warned + used, sizeof g_warned - used, "%s\n", msg);
+    }
+}
+
+static void record_migration(const char *id, const char *module)
+{
+    bolt_conn *c = NULL;
+    eg_error err = {0};
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "id", id);
+    bolt_params_str(p, "m", module);
+    assert_int_equal(bolt_conn_exec(c,
+                                    "CREATE (:SchemaMigration {id: $id, module: $m, version: 99, "
+                                    "checksum: 'from-a-newer-engram', appliedAt: timestamp()})",
+                                    p, NULL, NULL, &err),
+                     0);
+    bolt_params_free(p);
+    bolt_pool_release(g_pool, c);
+}
+
+/* A migration recorded by a newer engram for a module this one knows is
+ * shown as unknown and warned about at apply; one of a module this process
+ * does not register is shown but not warned about. */
+static void test_schema__newer_migration_is_reported(void **state)
+{
+    (void)state;
+    char newer[96], foreign_mod[48], foreign[96];
+    snprintf(newer, sizeof newer, "%s:99", g_mod);
+    snprintf(foreign_mod, sizeof foreign_mod, "%s_other", g_mod);
+    snprintf(foreign, sizeof foreign, "%s:99", foreign_mod);
+    record_migration(newer, g_mod);
+    record_migration(foreign, foreign_mod);
+    g_warned[0] = '\0';
+    eg_log_set_sink(warn_sink, NULL);
+    schema_entry *e = NULL;
+    size_t n = 0;
+    eg_error err = {0};
+    int rc = schema_apply(g_pool, &e, &n, &err);
+    eg_log_set_sink(NULL, NULL);
+    assert_int_equal(rc, 0);
+    int unknown = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(e[i].id, newer) == 0 || strcmp(e[i].id, foreign) == 0)
+            unknown += e[i].state == SCHEMA_UNKNOWN;
+    eg_free(e);
+    assert_int_equal(unknown, 2);
+    assert_non_null(strstr(g_warned, newer));
+    assert_null(strstr(g_warned, foreign));
+}
+
+/* ---- a migration that follows configuration ---- */
+
+static char g_cfg_mod[56];
+static char g_cfg_idx[72];
+static const char *g_cfg_prop = "a";   /* "configuration": the indexed property */
+static schema_migration g_cfg_migs[1];
+static schema_module g_cfg_module;
+
+static int build_cfg(const void *ctx, char ***out, size_t *n, eg_error *err)
+{
+    (void)ctx;
+    char **v = eg_calloc(1, sizeof *v);
+    char buf[256];
+    snprintf(buf, sizeof buf, "CREATE INDEX %s IF NOT EXISTS FOR (n:%s) ON (n.%s)", g_cfg_idx, g_label,
+             g_cfg_prop);
+    if (!v || !(v[0] = eg_strdup(buf))) {
+        eg_free(v);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "oom");
+    }
+    *out = v;
+    *n = 1;
+    return 0;
+}
+
+/* The indexed property of g_cfg_idx, or "" when the index does not exist. */
+static void cfg_index_prop(char *out, size_t cap)
+{
+    bolt_conn *c = NULL;
+    eg_error err = {0};
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "name", g_cfg_idx);
+    json_t *rows = NULL;
+    assert_int_equal(bolt_conn_query_json(c,
+                                          "SHOW INDEXES YIELD name, properties WHERE name = $name "
+                                          "RETURN properties[0] AS prop",
+                                          p, NULL, &rows, &err),
+                     0);
+    const char *prop = json_string_value(json_object_get(json_array_get(rows, 0), "prop"));
+    snprintf(out, cap, "%s", prop ? prop : "");
+    json_decref(rows);
+    bolt_params_free(p);
+    bolt_pool_release(g_pool, c);
+}
+
+static schema_mstate cfg_state(bool apply, bool *applied_now)
+{
+    schema_entry *e = NULL;
+    size_t n = 0;
+    eg_error err = {0};
+    int rc = apply ? schema_apply(g_pool, &e, &n, &err) : schema_status(g_pool, &e, &n, &err);
+    assert_int_equal(rc, 0);
+    schema_mstate st = SCHEMA_UNKNOWN;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(e[i].module, g_cfg_mod) == 0) {
+            st = e[i].state;
+            if (applied_now)
+                *applied_now = e[i].applied_now;
+        }
+    }
+    eg_free(e);
+    return st;
+}
+
+/* A changed configuration makes the migration pending, not "changed"; it is
+ * recorded again; an object an operator dropped comes back with the new
+ * configuration at the next apply. */
+static void test_schema__follows_config(void **state)
+{
+    (void)state;
+    char prop[32];
+    bool now = false;
+    g_cfg_prop = "a"; /* what the earlier tests applied */
+    assert_int_equal(cfg_state(true, &now), SCHEMA_APPLIED);
+    cfg_index_prop(prop, sizeof prop);
+    assert_string_equal(prop, "a");
+
+    g_cfg_prop = "b";
+    assert_int_equal(cfg_state(false, NULL), SCHEMA_PENDING);
+    assert_int_equal(cfg_state(true, &now), SCHEMA_APPLIED);
+    assert_true(now); /* recorded again with the new checksum */
+    assert_int_equal(cfg_state(false, NULL), SCHEMA_APPLIED);
+    cfg_index_prop(prop, sizeof prop);
+    assert_string_equal(prop, "a"); /* IF NOT EXISTS: the old index stays until dropped */
+
+    bolt_conn *c = NULL;
+    eg_error err = {0};
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    char q[128];
+    snprintf(q, sizeof q, "DROP INDEX %s", g_cfg_idx);
+    assert_int_equal(bolt_conn_exec(c, q, NULL, NULL, NULL, &err), 0);
+    bolt_pool_release(g_pool, c);
+    cfg_index_prop(prop, sizeof prop);
+    assert_string_equal(prop, "");
+    assert_int_equal(cfg_state(true, &now), SCHEMA_APPLIED);
+    assert_false(now); /* nothing new to record ... */
+    cfg_index_prop(prop, sizeof prop);
+    assert_string_equal(prop, "b"); /* ... but the dropped index is back, as configured now */
+}
+
 static void cleanup(void)
 {
     bolt_conn *c = NULL;
@@ -152,9 +312,11 @@ static void cleanup(void)
         return;
     bolt_params *p = bolt_params_new();
     bolt_params_str(p, "m", g_mod);
-    bolt_conn_exec(c, "MATCH (m:SchemaMigration {module: $m}) DELETE m", p, NULL, NULL, &err);
+    bolt_conn_exec(c, "MATCH (m:SchemaMigration) WHERE m.module STARTS WITH $m DELETE m", p, NULL, NULL, &err);
     char q[128];
     snprintf(q, sizeof q, "DROP INDEX %s IF EXISTS", g_idx);
+    bolt_conn_exec(c, q, NULL, NULL, NULL, &err);
+    snprintf(q, sizeof q, "DROP INDEX %s IF EXISTS", g_cfg_idx);
     bolt_conn_exec(c, q, NULL, NULL, NULL, &err);
     bolt_params_free(p);
     bolt_pool_release(g_pool, c);
@@ -181,13 +343,20 @@ int main(void)
     g_migs[0] = (schema_migration){.version = 1, .description = "test index", .build = build};
     g_migs[1] = (schema_migration){.version = 2, .description = "no-op", .statements = v2_stmts};
     g_module = (schema_module){.name = g_mod, .migrations = g_migs, .n = 2};
-    if (queue_schema_register(&err) || schema_register(&g_module, &err)) {
+    snprintf(g_cfg_mod, sizeof g_cfg_mod, "%s_cfg", g_mod);
+    snprintf(g_cfg_idx, sizeof g_cfg_idx, "schema_test_cfg_idx_%s", hex);
+    g_cfg_migs[0] = (schema_migration){.version = 1, .description = "index on the configured property",
+                                       .build = build_cfg, .follows_config = true};
+    g_cfg_module = (schema_module){.name = g_cfg_mod, .migrations = g_cfg_migs, .n = 1};
+    if (queue_schema_register(&err) || schema_register(&g_module, &err) || schema_register(&g_cfg_module, &err)) {
         fprintf(stderr, "FAIL: register: %s\n", err.message);
         return 1;
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema__concurrent_apply),
         cmocka_unit_test(test_schema__idempotent_and_status),
+        cmocka_unit_test(test_schema__newer_migration_is_reported),
+        cmocka_unit_test(test_schema__follows_config),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     cleanup();
