@@ -33,12 +33,13 @@
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
 
+#include "bench_cpu.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static bolt_pool *g_pool;
 static size_t g_batch = 200;
@@ -63,45 +64,6 @@ static double pct(int64_t *v, size_t n, double p)
     qsort(v, n, sizeof *v, cmp_i64);
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
     return (double)v[i];
-}
-
-/* CPU seconds the Neo4j process has used so far (utime + stime from
- * /proc/PID/stat), or -1 when BENCH_NEO4J_PID is unset or unreadable.
- * Server CPU per job is the figure concurrency cannot blur: a pass that
- * waits on a lock is slow without costing CPU, a pass that does more work
- * costs CPU whether or not it waits. */
-static double server_cpu_s(void)
-{
-    const char *pid = getenv("BENCH_NEO4J_PID");
-    if (!pid || !*pid)
-        return -1;
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%s/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* fields after the parenthesised command name; utime and stime are the
-     * 14th and 15th fields of the line, the 12th and 13th after ") " */
-    const char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    p += 2;
-    unsigned long long ut = 0, st = 0;
-    for (int field = 3; field <= 15 && *p; field++) {
-        if (field == 14)
-            ut = strtoull(p, NULL, 10);
-        if (field == 15)
-            st = strtoull(p, NULL, 10);
-        const char *sp = strchr(p, ' ');
-        if (!sp)
-            break;
-        p = sp + 1;
-    }
-    long hz = sysconf(_SC_CLK_TCK);
-    return hz > 0 ? (double)(ut + st) / (double)hz : -1;
 }
 
 static queue_store *new_queue(const char *tag, char *name_out)
