@@ -389,9 +389,11 @@ int schema_apply(bolt_pool *p, schema_entry **entries_out, size_t *n_out, eg_err
                     eg_error_prefix(err, "migration %s statement %zu", e[idx].id, s + 1);
             }
             stmts_free(&st);
-            if (!rc)
-                any = true;
+            /* A re-run does not wait for indexes: mostly it created nothing,
+             * and waiting would make every start wait for any index still
+             * populating (the graph awaits its own after applying). */
             if (!rc && !rerun) {
+                any = true;
                 e[idx].applied_now = true;
                 EG_INFO("schema", "applied migration %s (%s)", e[idx].id, e[idx].description);
             }
