@@ -7,7 +7,8 @@
  * we commit.  If a Neo4j version ever skipped the lock for equal-value
  * writes, the queue would silently lose its atomicity; this test fails
  * instead.  It also pins the negative case (REMOVE of an absent property
- * takes no lock) so the test can fail.
+ * takes no lock) so the test can fail, and that a fresh variable matched by
+ * element id after the lock reads the committed state.
  */
 #include "core/clock.h"
 #include "support/testenv.h"
@@ -67,6 +68,82 @@ static int64_t probe(bolt_conn *c, const char *stmt)
     return a.rc ? -1 : a.waited_ms;
 }
 
+/*
+ * The second half of the idiom: after the lock, a *fresh* variable matched
+ * by element id reads what the other transaction committed while we waited,
+ * where the candidate variable may still answer from the value it read
+ * before the lock.  The holder changes `state` and commits after 500 ms;
+ * the claimer, blocked on the lock meanwhile, must see the new value.
+ */
+typedef struct reread_arg {
+    char fresh[32], cached[32];
+    int rc;
+} reread_arg;
+
+static void *claimer(void *p)
+{
+    reread_arg *a = p;
+    bolt_conn *c = NULL;
+    eg_error err = {0};
+    a->rc = bolt_conn_open(&c, &g_cfg, &err);
+    if (a->rc)
+        return NULL;
+    bolt_params *pr = bolt_params_new();
+    bolt_params_str(pr, "k", g_key);
+    json_t *rows = NULL;
+    a->rc = bolt_conn_query_json(c,
+                                 "CYPHER runtime = slotted MATCH (c:QueueLockProbe {k: $k}) "
+                                 "WHERE c.state = 'pending' "
+                                 "SET c.queue = c.queue "
+                                 "WITH c, elementId(c) AS eid "
+                                 "MATCH (j:QueueLockProbe) WHERE elementId(j) = eid "
+                                 "RETURN j.state AS fresh, c.state AS cached",
+                                 pr, NULL, &rows, &err);
+    json_t *row = json_array_get(rows, 0);
+    const char *fresh = json_string_value(json_object_get(row, "fresh"));
+    const char *cached = json_string_value(json_object_get(row, "cached"));
+    snprintf(a->fresh, sizeof a->fresh, "%s", fresh ? fresh : "(none)");
+    snprintf(a->cached, sizeof a->cached, "%s", cached ? cached : "(none)");
+    json_decref(rows);
+    bolt_params_free(pr);
+    bolt_conn_free(c);
+    return NULL;
+}
+
+static int fresh_reread(bolt_conn *c)
+{
+    eg_error err = {0};
+    bolt_params *pr = bolt_params_new();
+    bolt_params_str(pr, "k", g_key);
+    bolt_conn_exec(c, "MATCH (n:QueueLockProbe {k: $k}) SET n.state = 'pending'", pr, NULL, NULL, &err);
+    int rc = bolt_conn_begin(c, NULL, &err);
+    if (!rc)
+        rc = bolt_conn_exec(c, "MATCH (n:QueueLockProbe {k: $k}) SET n.queue = n.queue", pr, NULL, NULL, &err);
+    reread_arg a = {0};
+    pthread_t th;
+    pthread_create(&th, NULL, claimer, &a);
+    eg_sleep_ms(500); /* the claimer has read 'pending' and waits for our lock */
+    if (!rc)
+        rc = bolt_conn_exec(c, "MATCH (n:QueueLockProbe {k: $k}) SET n.state = 'leased'", pr, NULL, NULL, &err);
+    if (!rc)
+        rc = bolt_conn_commit(c, NULL, &err);
+    pthread_join(th, NULL);
+    bolt_params_free(pr);
+    printf("after the lock: fresh re-read by element id saw '%s' (the candidate variable: '%s')\n", a.fresh,
+           a.cached);
+    if (rc || a.rc) {
+        fprintf(stderr, "FAIL: fresh re-read probe failed: %s\n", err.message);
+        return 1;
+    }
+    if (strcmp(a.fresh, "leased") != 0) {
+        fprintf(stderr, "FAIL: a fresh variable read '%s' after the lock, not the committed 'leased': "
+                        "the queue's lock-then-recheck is unsafe on this Neo4j\n",
+                a.fresh);
+        return 1;
+    }
+    return 0;
+}
+
 int main(void)
 {
     int rc = eg_testenv_neo4j(&g_cfg);
@@ -87,13 +164,14 @@ int main(void)
     int64_t same_value = probe(c, "CYPHER runtime = slotted MATCH (j:QueueLockProbe {k: $k}) SET j.queue = j.queue");
     int64_t same_const = probe(c, "CYPHER runtime = slotted MATCH (j:QueueLockProbe {k: $k}) SET j.queue = 'q'");
     int64_t remove_absent = probe(c, "CYPHER runtime = slotted MATCH (j:QueueLockProbe {k: $k}) REMOVE j.absent");
+    int reread_fails = fresh_reread(c);
     bolt_conn_exec(c, "MATCH (n:QueueLockProbe {k: $k}) DELETE n", pr, NULL, NULL, &err);
     bolt_params_free(pr);
     bolt_conn_free(c);
     printf("equal-value SET blocked the other writer %lld ms (constant: %lld ms); REMOVE of an absent "
            "property: %lld ms\n",
            (long long)same_value, (long long)same_const, (long long)remove_absent);
-    int fails = 0;
+    int fails = reread_fails;
     if (same_value < 500 || same_const < 500) {
         fprintf(stderr, "FAIL: an equal-value SET did not take the write lock: the queue's claim is unsafe "
                         "on this Neo4j\n");
