@@ -25,16 +25,26 @@ typedef struct arg {
     int rc;
 } arg;
 
+/* A second connection and the probe's key as $k (for the threads). */
+static int open_probe(bolt_conn **c, bolt_params **pr)
+{
+    eg_error err = {0};
+    int rc = bolt_conn_open(c, &g_cfg, &err);
+    if (rc)
+        return rc;
+    *pr = bolt_params_new();
+    bolt_params_str(*pr, "k", g_key);
+    return 0;
+}
+
 static void *other_writer(void *p)
 {
     arg *a = p;
     bolt_conn *c = NULL;
+    bolt_params *pr = NULL;
     eg_error err = {0};
-    a->rc = bolt_conn_open(&c, &g_cfg, &err);
-    if (a->rc)
+    if ((a->rc = open_probe(&c, &pr)))
         return NULL;
-    bolt_params *pr = bolt_params_new();
-    bolt_params_str(pr, "k", g_key);
     int64_t t0 = eg_mono_ms();
     a->rc = bolt_conn_begin(c, NULL, &err);
     if (!a->rc)
@@ -84,12 +94,10 @@ static void *claimer(void *p)
 {
     reread_arg *a = p;
     bolt_conn *c = NULL;
+    bolt_params *pr = NULL;
     eg_error err = {0};
-    a->rc = bolt_conn_open(&c, &g_cfg, &err);
-    if (a->rc)
+    if ((a->rc = open_probe(&c, &pr)))
         return NULL;
-    bolt_params *pr = bolt_params_new();
-    bolt_params_str(pr, "k", g_key);
     json_t *rows = NULL;
     a->rc = bolt_conn_query_json(c,
                                  "CYPHER runtime = slotted MATCH (c:QueueLockProbe {k: $k}) "
