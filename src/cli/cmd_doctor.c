@@ -1,17 +1,31 @@
 /*
- * cmd_doctor.c - `engram doctor`: prove the Neo4j connection works.
+ * cmd_doctor.c - `engram doctor`: is this engram ready to run here?
  *
  * Reads NEO4J_URI (default bolt://127.0.0.1:7687), NEO4J_USERNAME (default
  * neo4j), NEO4J_PASSWORD and NEO4J_DATABASE, connects, and prints the server
  * agent, the negotiated Bolt version, the connection id and what
- * `CALL dbms.components()` reports.  `--json` prints one JSON object on
- * stdout instead.  On failure: one line on stderr and exit status 1 (the
- * password never appears: error messages come from the server or from our
- * own code, neither of which includes it).
+ * `CALL dbms.components()` reports.  Then, read-only, what an operator asks
+ * next: are the schema migrations applied, do the vector and full-text
+ * indexes match the configuration, does the embedding configuration agree
+ * with the index, and how is the queue doing.  `--json` prints one JSON
+ * object on stdout instead.
+ *
+ * Exit status: 0 ready (a schema not applied yet is fine: the next start
+ * applies it), 1 Neo4j unreachable (one line on stderr), 3 reachable but
+ * something needs the operator (an index or the embedding configuration
+ * disagrees with the configuration, a migration was changed).  The password
+ * never appears: error messages come from the server or from our own code,
+ * neither of which includes it.
  */
 #include "bolt/conn.h"
+#include "cli/cli_neo4j.h"
 #include "cli/commands.h"
+#include "core/alloc.h"
 #include "core/err.h"
+#include "embed/provider.h"
+#include "graph/graph.h"
+#include "queue/neo4j_store.h"
+#include "schema/schema.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -28,9 +42,172 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: engram doctor [--json]\n\n"
                  "Connects to Neo4j and reports the server agent, Bolt version, connection id\n"
-                 "and dbms.components().  Environment: NEO4J_URI (default\n"
+                 "and dbms.components(); then checks, without changing anything, the schema\n"
+                 "migrations, the vector and full-text indexes against the configuration, the\n"
+                 "embedding configuration and the queue.  Exit 0 ready, 1 Neo4j unreachable,\n"
+                 "3 something needs attention.  Environment: NEO4J_URI (default\n"
                  "bolt://127.0.0.1:7687), NEO4J_USERNAME (default neo4j), NEO4J_PASSWORD,\n"
-                 "NEO4J_DATABASE.\n");
+                 "NEO4J_DATABASE, and the settings of docs/configuration.md.\n");
+}
+
+/* One check's outcome: level "ok", "info" (nothing to do now) or "problem". */
+static void check_add(json_t *checks, const char *name, const char *level, const char *detail)
+{
+    json_array_append_new(checks, json_pack("{s:s,s:s,s:s}", "check", name, "level", level, "detail", detail));
+}
+
+/* Schema migrations, read-only.  Sets *vector_pending when the vector index
+ * migration has not run yet (then a missing index is expected). */
+static void check_schema(bolt_pool *pool, json_t *checks, bool *vector_pending)
+{
+    eg_error err = {0};
+    schema_entry *e = NULL;
+    size_t n = 0;
+    char detail[EG_ERR_MSG_MAX + 128];
+    if (cli_schema_register_all(&err) || cli_schema_register_graph(pool, &err) ||
+        schema_status(pool, &e, &n, &err)) {
+        snprintf(detail, sizeof detail, "cannot read the schema: %s", err.message);
+        check_add(checks, "schema", "problem", detail);
+        return;
+    }
+    size_t applied = 0, pending = 0, changed = 0, unknown = 0;
+    char pend[256] = "", chg[256] = "", unk[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        char *list = NULL;
+        switch (e[i].state) {
+        case SCHEMA_APPLIED: applied++; break;
+        case SCHEMA_PENDING: pending++; list = pend; break;
+        case SCHEMA_CHANGED: changed++; list = chg; break;
+        case SCHEMA_UNKNOWN: unknown++; list = unk; break;
+        }
+        if (list && strlen(list) + strlen(e[i].id) + 2 < 256)
+            snprintf(list + strlen(list), 256 - strlen(list), "%s%s", list[0] ? " " : "", e[i].id);
+        if (e[i].state == SCHEMA_PENDING && strcmp(e[i].module, "graph") == 0 && e[i].version == 4)
+            *vector_pending = true;
+    }
+    eg_free(e);
+    if (changed) {
+        snprintf(detail, sizeof detail,
+                 "%zu applied; changed since applied (write a new migration instead): %s", applied, chg);
+        check_add(checks, "schema", "problem", detail);
+    } else if (pending || unknown) {
+        snprintf(detail, sizeof detail, "%zu applied%s%s%s%s", applied,
+                 pending ? "; pending (applied at the next start or by `engram schema apply`): " : "", pend,
+                 unknown ? "; recorded by a newer engram: " : "", unk);
+        check_add(checks, "schema", "info", detail);
+    } else {
+        snprintf(detail, sizeof detail, "%zu migrations applied", applied);
+        check_add(checks, "schema", "ok", detail);
+    }
+}
+
+/* Vector and full-text indexes against the configuration; the embedding
+ * configuration against the vector index. */
+static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
+{
+    eg_error err = {0};
+    char detail[EG_ERR_MSG_MAX + 256];
+    graph_opts go;
+    graph_store *g = NULL;
+    if (graph_opts_from_env(&go, &err) || graph_store_new(&g, pool, NULL, &go, &err)) {
+        snprintf(detail, sizeof detail, "graph configuration: %s", err.message);
+        check_add(checks, "indexes", "problem", detail);
+        return;
+    }
+    json_t *rep = NULL;
+    int rc = graph_schema_check(g, &rep, &err);
+    json_t *vec = json_object_get(rep, "vectorIndex");
+    if (rc == 0) {
+        const char *sim = json_string_value(json_object_get(vec, "similarity"));
+        const char *vstate = json_string_value(json_object_get(vec, "state"));
+        const char *fstate = json_string_value(json_object_get(json_object_get(rep, "fulltextIndex"), "state"));
+        snprintf(detail, sizeof detail, "vector index %s: %lld dimensions, %s, %s; full-text index %s: %s",
+                 go.vector_index, (long long)json_integer_value(json_object_get(vec, "dimensions")),
+                 sim ? sim : "?", vstate ? vstate : "?", go.fulltext_index, fstate ? fstate : "?");
+        check_add(checks, "indexes", "ok", detail);
+    } else {
+        /* before the first start the indexes do not exist yet: expected */
+        check_add(checks, "indexes", vector_pending && json_object_get(vec, "state") == NULL ? "info" : "problem",
+                  err.message);
+    }
+    json_decref(rep);
+
+    embed_config ec;
+    eg_error_clear(&err);
+    if (embed_config_from_env(&ec, &err)) {
+        snprintf(detail, sizeof detail, "embedding configuration: %s", err.message);
+        check_add(checks, "embeddings", "problem", detail);
+    } else if (ec.dimensions > 0 && (size_t)ec.dimensions != go.vector_dimensions) {
+        snprintf(detail, sizeof detail,
+                 "provider %s model %s is configured for %d dimensions but the vector index has %zu "
+                 "(ENGRAM_EMBED_DIMENSIONS / NEO4J_VECTOR_DIMENSIONS)",
+                 embed_kind_name(ec.kind), ec.model ? ec.model : "?", ec.dimensions, go.vector_dimensions);
+        check_add(checks, "embeddings", "problem", detail);
+    } else {
+        char dims[32] = "the model's default";
+        if (ec.dimensions > 0)
+            snprintf(dims, sizeof dims, "%d", ec.dimensions);
+        snprintf(detail, sizeof detail, "provider %s, model %s, %s dimensions%s", embed_kind_name(ec.kind),
+                 ec.model ? ec.model : "?", dims,
+                 ec.kind == EMBED_PROVIDER_OFFLINE ? " (offline: no account needed)" : "");
+        check_add(checks, "embeddings", "ok", detail);
+    }
+    graph_store_free(g);
+}
+
+/* The queue, as `engram queue status` shows it, in one line. */
+static void check_queue(bolt_pool *pool, json_t *checks)
+{
+    eg_error err = {0};
+    char detail[EG_ERR_MSG_MAX + 128];
+    queue_opts qo;
+    queue_store *qs = NULL;
+    queue_status st;
+    memset(&st, 0, sizeof st);
+    if (queue_opts_from_env(&qo, &err) || queue_neo4j_new(&qs, pool, &qo, &err) ||
+        queue_status_get(qs, &st, &err)) {
+        snprintf(detail, sizeof detail, "cannot read the queue: %s", err.message);
+        check_add(checks, "queue", "problem", detail);
+        queue_store_free(qs);
+        return;
+    }
+    snprintf(detail, sizeof detail,
+             "queue %s: %lld pending (%lld ready, oldest waiting %.1f s), %lld leased (%lld expired), "
+             "%lld completed, %lld dead",
+             qo.name, (long long)st.count[QUEUE_PENDING], (long long)st.ready,
+             st.oldest_pending_age_ms < 0 ? 0.0 : (double)st.oldest_pending_age_ms / 1000.0,
+             (long long)st.count[QUEUE_LEASED], (long long)st.expired_leases,
+             (long long)st.count[QUEUE_COMPLETED], (long long)st.count[QUEUE_DEAD]);
+    /* dead jobs wait for a person (engram queue list --state dead), but the
+     * system runs: information, not a failed check */
+    check_add(checks, "queue", st.count[QUEUE_DEAD] ? "info" : "ok", detail);
+    queue_status_clear(&st);
+    queue_store_free(qs);
+}
+
+/* All read-only checks; returns true when one found a problem. */
+static bool run_checks(json_t *checks)
+{
+    eg_error err = {0};
+    bolt_pool *pool = NULL;
+    if (cli_open_pool(&pool, 2, &err)) {
+        check_add(checks, "pool", "problem", err.message);
+        return true;
+    }
+    bool vector_pending = false;
+    check_schema(pool, checks, &vector_pending);
+    check_indexes(pool, checks, vector_pending);
+    check_queue(pool, checks);
+    bolt_pool_free(pool);
+    bool problem = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(checks, i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "level")), "problem") == 0)
+            problem = true;
+    }
+    return problem;
 }
 
 int cli_cmd_doctor(int argc, char **argv)
@@ -76,15 +253,18 @@ int cli_cmd_doctor(int argc, char **argv)
     bolt_conn_version(c, &major, &minor);
     char version[16];
     snprintf(version, sizeof version, "%d.%d", major, minor);
+    json_t *checks = json_array();
+    bool problem = run_checks(checks);
     json_t *comp = json_array_get(rows, 0);
     const char *name = json_string_value(json_object_get(comp, "name"));
     const char *ver = json_string_value(json_object_get(comp, "version"));
     const char *ed = json_string_value(json_object_get(comp, "edition"));
     if (as_json) {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O}", "uri", cfg.uri, "server_agent",
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o,s:b}", "uri", cfg.uri, "server_agent",
                               bolt_conn_server_agent(c), "bolt_version", version, "connection_id",
                               bolt_conn_connection_id(c), "database", cfg.database, "components",
-                              rows);
+                              rows, "checks", checks, "ok", !problem);
+        checks = NULL; /* owned by o now */
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)
             printf("%s\n", s);
@@ -98,8 +278,19 @@ int cli_cmd_doctor(int argc, char **argv)
         if (cfg.database)
             printf("database:       %s\n", cfg.database);
         printf("component:      %s %s (%s)\n", name ? name : "?", ver ? ver : "?", ed ? ed : "?");
+        size_t i;
+        json_t *chk;
+        json_array_foreach(checks, i, chk)
+        {
+            char label[24];
+            snprintf(label, sizeof label, "%s:", json_string_value(json_object_get(chk, "check")));
+            const char *lvl = json_string_value(json_object_get(chk, "level"));
+            printf("%-15s %s%s\n", label, strcmp(lvl, "problem") == 0 ? "PROBLEM: " : "",
+                   json_string_value(json_object_get(chk, "detail")));
+        }
     }
+    json_decref(checks);
     json_decref(rows);
     bolt_conn_free(c);
-    return 0;
+    return problem ? 3 : 0;
 }

@@ -23,6 +23,10 @@ out="$("$BIN" doctor)" || fail "doctor exited $?"
 grep -q '^server agent: *Neo4j/' <<<"$out" || fail "no server agent in: $out"
 grep -Eq '^bolt version: *[45]\.[0-9]+' <<<"$out" || fail "no bolt version in: $out"
 grep -q '^component: *Neo4j Kernel' <<<"$out" || fail "no component in: $out"
+for check in schema indexes embeddings queue; do
+    grep -q "^$check: " <<<"$out" || fail "no $check check in: $out"
+done
+grep -q 'PROBLEM' <<<"$out" && fail "a healthy setup reported a problem: $out"
 
 json="$("$BIN" doctor --json)" || fail "doctor --json exited $?"
 python3 - "$json" <<'PY' || fail "bad JSON: $json"
@@ -32,7 +36,17 @@ assert o["server_agent"].startswith("Neo4j/"), o
 assert o["bolt_version"].split(".")[0] in ("4", "5"), o
 assert o["connection_id"], o
 assert o["components"][0]["name"] == "Neo4j Kernel", o
+assert [c["check"] for c in o["checks"]] == ["schema", "indexes", "embeddings", "queue"], o
+assert o["ok"] is True, o
+assert all(c["level"] in ("ok", "info") for c in o["checks"]), o
 PY
+
+# an embedding size that disagrees with the vector index: reported, exit 3
+out="$(ENGRAM_EMBED_DIMENSIONS=7 "$BIN" doctor)"
+rc=$?
+[[ $rc -eq 3 ]] || fail "dimension conflict: exit $rc, want 3: $out"
+grep -q '^embeddings: *PROBLEM: .*7 dimensions.*ENGRAM_EMBED_DIMENSIONS' <<<"$out" ||
+    fail "dimension conflict not named: $out"
 
 secret="wrong-$RANDOM-password"
 err="$(NEO4J_PASSWORD="$secret" "$BIN" doctor 2>&1 >/dev/null)"
