@@ -127,8 +127,8 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
         check_add(checks, "indexes", "ok", detail);
     } else {
         /* before the first start the indexes do not exist yet: expected */
-        check_add(checks, "indexes", vector_pending && json_object_get(vec, "state") == NULL ? "info" : "problem",
-                  err.message);
+        bool missing = !json_is_string(json_object_get(vec, "state"));
+        check_add(checks, "indexes", vector_pending && missing ? "info" : "problem", err.message);
     }
     json_decref(rep);
 

@@ -74,6 +74,19 @@ ver="$(bolt_handshake "$port")" || fail "no Bolt handshake on $port"
 [[ "$ver" == 5.* ]] || fail "handshake agreed '$ver', want 5.x"
 ok "Bolt handshake agreed $ver"
 
+# engram doctor on a database nothing has touched yet (what `make run` meets
+# on a fresh machine): the schema is pending and the indexes do not exist,
+# which is information, not a problem - exit 0
+if [[ -n "${ENGRAM_BIN:-}" ]]; then
+    dout="$(NEO4J_URI="$uri" NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$PW" "$ENGRAM_BIN" doctor 2>&1)"
+    drc=$?
+    if ((drc == 0)) && grep -q '^schema: .*pending' <<<"$dout" && ! grep -q PROBLEM <<<"$dout"; then
+        ok "doctor on a fresh database: schema pending, no problem, exit 0"
+    else
+        fail "doctor on a fresh database: exit $drc: $dout"
+    fi
+fi
+
 # Neo4j logs its non-default settings at start; our bounded log retention
 # must be among them (unbounded logs filled a disk once)
 if grep -q 'db.tx_log.rotation.retention_policy=1G size' "$DIR/logs/debug.log" 2>/dev/null; then
