@@ -9,7 +9,7 @@
 #include <string.h>
 
 const cli_command cli_commands[] = {
-    {"doctor", "connect to Neo4j and report server version, agent and protocol", cli_cmd_doctor},
+    {"doctor", "check Neo4j, the schema, the indexes, the embedding configuration and the queue", cli_cmd_doctor},
     {"serve", "run the MCP server (stdio or Streamable HTTP)", cli_cmd_serve},
     {"schema", "apply or show the database schema migrations", cli_cmd_schema},
     {"queue", "embedding job queue: status, list, retry, prune", cli_cmd_queue},
