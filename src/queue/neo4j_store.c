@@ -43,6 +43,10 @@
 
 #define PFX "CYPHER runtime = slotted "
 
+/* Step 3 of the idiom above: after locking candidate `c`, continue with a
+ * fresh variable `v` for the same node, matched by element id. */
+#define REREAD(c, v) "WITH elementId(" c ") AS eid MATCH (" v ":EmbedJob) WHERE elementId(" v ") = eid "
+
 typedef struct neo_store {
     struct queue_store base;
     bolt_pool *pool;
@@ -253,8 +257,7 @@ static const char *const Q_ENQUEUE =
     "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
     "  WHERE created AND c.state = 'pending' AND c.id <> j.id "
     "  SET c.queue = c.queue "
-    "  WITH elementId(c) AS eid "
-    "  MATCH (o:EmbedJob) WHERE elementId(o) = eid "
+    "  " REREAD("c", "o")
     "  WITH o WHERE o.state = 'pending' "
     "  SET o.state = 'superseded', o.runAt = timestamp(), o.updatedAt = timestamp(), "
     "      o.completedAt = timestamp() "
@@ -396,8 +399,7 @@ static const char *const Q_LEASE =
     "  RETURN c ORDER BY c.queue, c.state, c.runAt LIMIT $max "
     "} "
     "SET c.queue = $queue "
-    "WITH elementId(c) AS eid "
-    "MATCH (j:EmbedJob) WHERE elementId(j) = eid "
+    REREAD("c", "j")
     "WITH j WHERE j.state = 'pending' "
     "SET j.state = 'leased', j.leaseToken = $token, j.leaseOwner = $owner, "
     "    j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs, "
@@ -731,8 +733,7 @@ static const char *const Q_RECLAIM =
     "WHERE c.queue = $queue AND c.state = 'leased' AND c.runAt < timestamp() "
     "WITH c LIMIT $limit "
     "SET c.queue = $queue "
-    "WITH elementId(c) AS eid "
-    "MATCH (j:EmbedJob) WHERE elementId(j) = eid "
+    REREAD("c", "j")
     "WITH j WHERE j.state = 'leased' AND j.leaseUntil < timestamp() "
     "WITH j, {permanent: false, retryAfter: 0, error: 'lease expired (owner ' + "
     "  coalesce(j.leaseOwner, '?') + ')', category: 'expired', idx: 0} AS f "
@@ -1004,8 +1005,7 @@ static const char *const Q_RETRY =
     "  AND ($ids IS NULL OR c.id IN $ids) AND ($model IS NULL OR c.model = $model) "
     "WITH c LIMIT $batch "
     "SET c.queue = $queue "
-    "WITH elementId(c) AS eid "
-    "MATCH (j:EmbedJob) WHERE elementId(j) = eid "
+    REREAD("c", "j")
     "WITH j WHERE j.state = 'dead' "
     "SET j.state = 'pending', j.attempts = 0, j.runAt = timestamp(), j.updatedAt = timestamp() "
     "RETURN count(j)";
@@ -1015,8 +1015,7 @@ static const char *const Q_PRUNE =
     "  AND c.runAt < timestamp() - $age "
     "WITH c LIMIT $batch "
     "SET c.queue = $queue "
-    "WITH elementId(c) AS eid "
-    "MATCH (j:EmbedJob) WHERE elementId(j) = eid "
+    REREAD("c", "j")
     "WITH j WHERE j.state IN ['completed', 'superseded'] "
     "DETACH DELETE j RETURN count(*)";
 
