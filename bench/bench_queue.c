@@ -228,7 +228,7 @@ static void *work(void *p)
         if (w->nlat < w->caplat)
             w->lat_us[w->nlat++] = dt;
         for (size_t i = 0; i < n; i++) {
-            refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+            refs[i] = queue_job_ref(&jobs[i]);
             /* the lease's DB time is leaseUntil - lease */
             if (w->ne2l < w->cape2l)
                 w->e2l_ms[w->ne2l++] = jobs[i].lease_until - 300000 - jobs[i].created_at;

@@ -458,7 +458,7 @@ int cli_cmd_queue_stress_worker(int argc, char **argv)
             continue;
         }
         for (size_t i = 0; i < n; i++)
-            refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+            refs[i] = queue_job_ref(&jobs[i]);
         if (queue_complete(s, owner, refs, n, NULL, NULL, oc, &err)) {
             rc = cli_fail("queue-stress-worker complete", &err);
             queue_jobs_free(jobs, n);

@@ -139,7 +139,13 @@ void queue_job_clear(queue_job *j)
     eg_free(j->lease_token);
     eg_free(j->last_error);
     eg_free(j->last_error_category);
+    eg_free(j->locator);
     memset(j, 0, sizeof *j);
+}
+
+queue_lease_ref queue_job_ref(const queue_job *j)
+{
+    return (queue_lease_ref){.id = j->id, .token = j->lease_token, .locator = j->locator};
 }
 
 void queue_jobs_free(queue_job *jobs, size_t n)

@@ -167,6 +167,10 @@ typedef struct queue_job {
     char *last_error;
     char *last_error_category; /* "transient" | "permanent" | "expired" */
     int64_t created_at, updated_at, completed_at;
+    char *locator;         /* where the store keeps this job, if it can say
+                            * (Neo4j: the node's element id); set by lease
+                            * only, NULL otherwise.  A hint: never trusted
+                            * without the id */
 } queue_job;
 
 void queue_job_clear(queue_job *j);
@@ -265,11 +269,18 @@ typedef struct queue_lease_opts {
 int queue_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs_out, size_t *n_out,
                 eg_error *err);
 
-/* A held lease as the worker names it: borrowed strings. */
+/* A held lease as the worker names it: borrowed strings.  locator (may be
+ * NULL) is the job's queue_job.locator from the lease; with it the store can
+ * go straight to the job instead of looking its id up (the Neo4j store
+ * still checks the id, so a stale locator only makes the lease "lost"). */
 typedef struct queue_lease_ref {
     const char *id;
     const char *token;
+    const char *locator;
 } queue_lease_ref;
+
+/* The lease ref of a leased job; borrows j's strings. */
+queue_lease_ref queue_job_ref(const queue_job *j);
 
 /*
  * Extend the leases still held by `owner` to now + lease_ms (0: default).

@@ -19,9 +19,10 @@
  *      and so come from the latest committed state,
  *   4. filters on the re-read state and only then writes.
  *
- * Statements that start from an id (complete, fail, heartbeat, release)
- * read nothing but the id before the lock, so they lock (SET j.queue =
- * j.queue) and re-check the same variable.
+ * Statements that start from a lease ref (complete, fail, heartbeat,
+ * release) read nothing but the id (or the element id, FIND_BY_EID) before
+ * the lock, so they lock (SET j.queue = j.queue) and re-check the same
+ * variable - the id included.
  *
  * Claims additionally serialise on the queue's mutex node (EmbedQueue):
  * `SET q.claims = q.claims + 1` takes its lock first, and the candidate
@@ -138,6 +139,7 @@ typedef struct job_vec {
     queue_job *v;
     size_t n, cap;
     size_t col;      /* first job column in the row */
+    bool locator;    /* the row has elementId(j) after the job columns */
 } job_vec;
 
 static int push_job_row(const bolt_value *rec, void *ctx, eg_error *err)
@@ -151,8 +153,11 @@ static int push_job_row(const bolt_value *rec, void *ctx, eg_error *err)
         jv->v = nv;
         jv->cap = nc;
     }
-    if (decode_job(rec, jv->col, &jv->v[jv->n]))
+    queue_job *j = &jv->v[jv->n];
+    if (decode_job(rec, jv->col, j) || (jv->locator && !vdup_ok(&j->locator, bolt_value_at(rec, jv->col + 19)))) {
+        queue_job_clear(j);
         return OOM(err);
+    }
     jv->n++;
     return 0;
 }
@@ -164,7 +169,7 @@ static void job_vec_reset(job_vec *jv)
     jv->n = jv->cap = 0;
 }
 
-/* Write a list of {idx, id, token} maps for lease refs. */
+/* Write a list of {idx, id, token, eid} maps for lease refs. */
 static void put_refs(bolt_params *p, const char *key, const queue_lease_ref *l, size_t n)
 {
     bolt_ps_writer *w = bolt_params_add(p, key);
@@ -172,13 +177,18 @@ static void put_refs(bolt_params *p, const char *key, const queue_lease_ref *l, 
         return;
     bolt_ps_list_begin(w, n);
     for (size_t i = 0; i < n; i++) {
-        bolt_ps_map_begin(w, 3);
+        bolt_ps_map_begin(w, 4);
         bolt_ps_str(w, "idx");
         bolt_ps_int(w, (int64_t)i);
         bolt_ps_str(w, "id");
         bolt_ps_str(w, l[i].id);
         bolt_ps_str(w, "token");
         bolt_ps_str(w, l[i].token);
+        bolt_ps_str(w, "eid");
+        if (l[i].locator)
+            bolt_ps_str(w, l[i].locator);
+        else
+            bolt_ps_null(w);
     }
 }
 
@@ -404,7 +414,7 @@ static const char *const Q_LEASE =
     "SET j.state = 'leased', j.leaseToken = $token, j.leaseOwner = $owner, "
     "    j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs, "
     "    j.attempts = j.attempts + 1, j.updatedAt = timestamp() "
-    "RETURN " JOB_COLS;
+    "RETURN " JOB_COLS ", elementId(j)";
 
 typedef struct lease_ctx {
     queue_store *s;
@@ -416,6 +426,7 @@ static int lease_work(bolt_conn *c, void *payload, eg_error *err)
 {
     lease_ctx *l = payload;
     job_vec_reset(&l->jv);
+    l->jv.locator = true;
     char token[QUEUE_TOKEN_MAX];
     queue_new_token(token);
     bolt_params *p = bolt_params_new();
@@ -437,7 +448,7 @@ static int lease_work(bolt_conn *c, void *payload, eg_error *err)
 static int neo_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs_out,
                      size_t *n_out, eg_error *err)
 {
-    lease_ctx l = {.s = s, .o = o};
+    lease_ctx l = {.s = s, .o = o, .jv = {.locator = true}};
     int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, lease_work, &l, err);
     if (rc) {
         job_vec_reset(&l.jv);
@@ -449,6 +460,27 @@ static int neo_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs
 }
 
 /* ---- fenced updates: heartbeat, release ---- */
+
+/*
+ * How a fenced statement finds the job of lease ref `l`: by its id through
+ * the unique index, or - when every ref of the call carries the element id
+ * the lease returned - straight by element id (a record lookup, measured
+ * ~15 us per job cheaper).  Element ids are reused after a node is deleted,
+ * so every fence also checks j.id = l.id: a job that is gone reads as lost,
+ * never as another job.  [0] by id, [1] by element id.
+ */
+#define FIND_BY_ID "MATCH (j:EmbedJob {id: l.id}) "
+#define FIND_BY_EID "MATCH (j:EmbedJob) WHERE elementId(j) = l.eid "
+#define BOTH_WAYS(m) {m(FIND_BY_ID), m(FIND_BY_EID)}
+
+/* 1 when every ref carries a locator. */
+static int by_locator(const queue_lease_ref *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!l[i].locator)
+            return 0;
+    return n > 0;
+}
 
 typedef struct idx_ctx {
     bool *hit;     /* per input index: row returned */
@@ -468,23 +500,23 @@ static int idx_row(const bolt_value *rec, void *ctx, eg_error *err)
     return 0;
 }
 
-static const char *const Q_HEARTBEAT =
-    PFX "UNWIND $leases AS l "
-    "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.queue = j.queue "
-    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
-    "SET j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs "
-    "RETURN l.idx";
+#define HEARTBEAT(find)                                                                            \
+    PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                                       \
+    "WITH j, l WHERE j.id = l.id AND j.state = 'leased' AND j.leaseOwner = $owner "                \
+    "  AND j.leaseToken = l.token "                                                                \
+    "SET j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs "                 \
+    "RETURN l.idx"
+static const char *const Q_HEARTBEAT[2] = BOTH_WAYS(HEARTBEAT);
 
-static const char *const Q_RELEASE =
-    PFX "UNWIND $leases AS l "
-    "MATCH (j:EmbedJob {id: l.id}) "
-    "SET j.queue = j.queue "
-    "WITH j, l WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = l.token "
-    "SET j.state = 'pending', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "
-    "    j.attempts = CASE WHEN j.attempts > 0 THEN j.attempts - 1 ELSE 0 END, "
-    "    j.runAt = timestamp() + $delay, j.updatedAt = timestamp() "
-    "RETURN l.idx";
+#define RELEASE(find)                                                                              \
+    PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                                       \
+    "WITH j, l WHERE j.id = l.id AND j.state = 'leased' AND j.leaseOwner = $owner "                \
+    "  AND j.leaseToken = l.token "                                                                \
+    "SET j.state = 'pending', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "     \
+    "    j.attempts = CASE WHEN j.attempts > 0 THEN j.attempts - 1 ELSE 0 END, "                   \
+    "    j.runAt = timestamp() + $delay, j.updatedAt = timestamp() "                               \
+    "RETURN l.idx"
+static const char *const Q_RELEASE[2] = BOTH_WAYS(RELEASE);
 
 typedef struct fenced_ctx {
     queue_store *s;
@@ -540,14 +572,14 @@ static int neo_heartbeat(queue_store *s, const char *owner, const queue_lease_re
                          size_t n, int64_t lease_ms, bool *lost_out, size_t *held_out,
                          eg_error *err)
 {
-    return fenced(s, Q_HEARTBEAT, owner, leases, n, "leaseMs", lease_ms ? lease_ms : s->opts.lease_ms,
+    return fenced(s, Q_HEARTBEAT[by_locator(leases, n)], owner, leases, n, "leaseMs", lease_ms ? lease_ms : s->opts.lease_ms,
                   lost_out, held_out, err);
 }
 
 static int neo_release(queue_store *s, const char *owner, const queue_lease_ref *leases,
                        size_t n, int64_t delay_ms, bool *lost_out, eg_error *err)
 {
-    return fenced(s, Q_RELEASE, owner, leases, n, "delay", delay_ms, lost_out, NULL, err);
+    return fenced(s, Q_RELEASE[by_locator(leases, n)], owner, leases, n, "delay", delay_ms, lost_out, NULL, err);
 }
 
 /* ---- complete ---- */
@@ -558,11 +590,9 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
  * same transaction and anything it reports superseded is flipped after.
  * A writer error rolls the whole transaction back, completions included.
  */
-#define COMPLETE_FENCED                                                                            \
-    PFX "UNWIND $leases AS l "                                                                     \
-    "MATCH (j:EmbedJob {id: l.id}) "                                                               \
-    "SET j.queue = j.queue "                                                                       \
-    "WITH j, l WHERE j.leaseOwner = $owner AND j.leaseToken = l.token "                            \
+#define COMPLETE_FENCED(find)                                                                      \
+    PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                                       \
+    "WITH j, l WHERE j.id = l.id AND j.leaseOwner = $owner AND j.leaseToken = l.token "            \
     "  AND j.state IN ['leased', 'completed', 'superseded'] "                                      \
     /* already completed under this very lease: a retried unit of work whose */                   \
     /* first COMMIT went through; report it, change nothing */                                     \
@@ -572,12 +602,14 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
     "    j.completedAt = CASE WHEN again THEN j.completedAt ELSE timestamp() END, "                \
     "    j.updatedAt = CASE WHEN again THEN j.updatedAt ELSE timestamp() END "
 
-static const char *const Q_COMPLETE =
-    COMPLETE_FENCED "RETURN l.idx, again, was, j.id, j.namespace, j.entity, j.version, j.model, "
-    "j.dedupeKey, j.payload";
+#define COMPLETE(find)                                                                             \
+    COMPLETE_FENCED(find) "RETURN l.idx, again, was, j.id, j.namespace, j.entity, j.version, "     \
+    "j.model, j.dedupeKey, j.payload"
+static const char *const Q_COMPLETE[2] = BOTH_WAYS(COMPLETE);
 
 /* The same without a writer: only which jobs were held. */
-static const char *const Q_COMPLETE_MIN = COMPLETE_FENCED "RETURN l.idx, again, was, j.id";
+#define COMPLETE_MIN(find) COMPLETE_FENCED(find) "RETURN l.idx, again, was, j.id"
+static const char *const Q_COMPLETE_MIN[2] = BOTH_WAYS(COMPLETE_MIN);
 
 static const char *const Q_SUPERSEDE =
     PFX "UNWIND $ids AS id MATCH (j:EmbedJob {id: id}) "
@@ -632,7 +664,8 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
     }
     int rc = params_check(p, err);
     if (!rc)
-        rc = run(conn, c->write_fn ? Q_COMPLETE : Q_COMPLETE_MIN, p, complete_row, c, err);
+        rc = run(conn, (c->write_fn ? Q_COMPLETE : Q_COMPLETE_MIN)[by_locator(c->leases, c->n)], p,
+                 complete_row, c, err);
     bolt_params_free(p);
     if (rc || !c->write_fn || c->jv.n == 0)
         return rc;

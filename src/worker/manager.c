@@ -550,8 +550,7 @@ static void finish_batch(worker_manager *m, batch_state *b)
         size_t *cmap = eg_calloc(nc, sizeof *cmap);
         for (size_t i = 0; i < n && cmap; i++)
             if (done[i]) {
-                refs[r].id = jobs[i].id;
-                refs[r].token = jobs[i].lease_token;
+                refs[r] = queue_job_ref(&jobs[i]);
                 cmap[r++] = i;
             }
         int rc = -1;
@@ -657,8 +656,7 @@ static void finish_batch(worker_manager *m, batch_state *b)
     size_t nr = 0;
     for (size_t i = 0; rt && refs && i < n; i++)
         if (rt[i] == ROUTE_RELEASE) {
-            refs[nr].id = jobs[i].id;
-            refs[nr].token = jobs[i].lease_token;
+            refs[nr] = queue_job_ref(&jobs[i]);
             nr++;
         }
     if (nr > 0) {
@@ -859,8 +857,7 @@ static void *worker_main(void *arg)
                 /* shutting down: give back what was not started (no attempt spent) */
                 queue_lease_ref *refs = eg_calloc(k, sizeof *refs);
                 for (size_t i = 0; refs && i < k; i++) {
-                    refs[i].id = chunk[i].id;
-                    refs[i].token = chunk[i].lease_token;
+                    refs[i] = queue_job_ref(&chunk[i]);
                 }
                 if (refs && queue_release(m->store, m->owner, refs, k, 0, NULL, NULL) == 0) {
                     pthread_mutex_lock(&m->mu);

@@ -32,7 +32,8 @@ int main(void)
     int rc = qfx_open(&g_pool, 24);
     if (rc)
         return rc;
-    jsc_fixture fx = {.name = "job_store_contract_neo4j", .make = make, .destroy = destroy};
+    jsc_fixture fx = {.name = "job_store_contract_neo4j", .make = make, .destroy = destroy,
+                     .locators = true};
     rc = jsc_run(&fx);
     bolt_pool_free(g_pool);
     return rc;

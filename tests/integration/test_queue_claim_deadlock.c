@@ -139,7 +139,7 @@ int main(void)
     queue_lease_opts lo = {.owner = "warmup", .max_jobs = 1, .lease_ms = 60000};
     CHECK(queue_lease(s, &lo, &jobs, &n, &err) == 0 && n == 1, "warm-up lease: %s", err.message);
     if (n == 1) {
-        queue_lease_ref ref = {jobs[0].id, jobs[0].lease_token};
+        queue_lease_ref ref = queue_job_ref(&jobs[0]);
         queue_outcome oc;
         CHECK(queue_complete(s, "warmup", &ref, 1, NULL, NULL, &oc, &err) == 0 && oc == QUEUE_OUT_OK,
               "warm-up complete");
@@ -206,7 +206,7 @@ int main(void)
     long long dup = 0;
     queue_lease_ref refs[NJOBS];
     for (size_t i = 0; i < ca_arg.n; i++) {
-        refs[i] = (queue_lease_ref){ca_arg.jobs[i].id, ca_arg.jobs[i].lease_token};
+        refs[i] = queue_job_ref(&ca_arg.jobs[i]);
         for (int k = 0; k < NJOBS; k++)
             if (strcmp(ca_arg.jobs[i].id, ids[k]) == 0 && seen[k]++)
                 dup++;

@@ -195,7 +195,7 @@ static void *worker(void *p)
             if (k < 0)
                 continue;
             atomic_fetch_add(&w->t->leases[k], 1);
-            refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+            refs[i] = queue_job_ref(&jobs[i]);
         }
         if (queue_complete(w->s, w->owner, refs, n, NULL, NULL, oc, &err)) {
             fprintf(stderr, "%s: complete error: %s %s\n", w->owner, err.message, err.neo4j_code);

@@ -136,7 +136,7 @@ static void t_enqueue_dedupe(void **state)
     assert_int_equal(n, 4);
     queue_lease_ref refs[4];
     for (size_t i = 0; i < n; i++)
-        refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+        refs[i] = queue_job_ref(&jobs[i]);
     assert_int_equal(queue_complete(s, "w", refs, n, NULL, NULL, NULL, NULL), 0);
     queue_jobs_free(jobs, n);
     assert_int_equal(queue_enqueue(s, NULL, r, 1, again, NULL), 0);
@@ -264,9 +264,10 @@ static void t_heartbeat(void **state)
     enq1(s, "a", "v1", &r);
     queue_job *jobs = NULL;
     assert_int_equal(lease(s, "w1", 1, 1000, &jobs), 1);
-    queue_lease_ref refs[3] = {{jobs[0].id, jobs[0].lease_token},
-                               {"jnosuchjob", jobs[0].lease_token},
-                               {jobs[0].id, "not-the-token"}};
+    /* the locator of a real job never lends its identity to another id */
+    queue_lease_ref refs[3] = {queue_job_ref(&jobs[0]),
+                               {"jnosuchjob", jobs[0].lease_token, jobs[0].locator},
+                               {jobs[0].id, "not-the-token", jobs[0].locator}};
     bool lost[3];
     size_t held = 0;
     /* naming one job twice in a call is a caller bug */
@@ -329,13 +330,13 @@ static void t_complete(void **state)
     /* a failing writer rolls everything back: jobs stay leased */
     queue_lease_ref refs[4];
     for (size_t i = 0; i < n; i++)
-        refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+        refs[i] = queue_job_ref(&jobs[i]);
     writer_ctx w = {.fail_with = EG_ECLIENT};
     assert_int_equal(queue_complete(s, "w1", refs, n, writer, &w, NULL, NULL), EG_ECLIENT);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(state_of(s, jobs[i].id), QUEUE_LEASED);
     /* wrong token for one job: that one is lost, the writer never sees it */
-    refs[3] = (queue_lease_ref){jobs[0].id, "forged"};
+    refs[3] = (queue_lease_ref){jobs[0].id, "forged", jobs[0].locator};
     queue_outcome oc[4];
     w = (writer_ctx){.supersede_entity = "b"};
     queue_lease_ref dup[2] = {refs[0], refs[0]};
@@ -369,7 +370,7 @@ static void t_complete(void **state)
     assert_int_equal(queue_release(s, "w1", &refs[1], 1, 0, &lost_rel, NULL), 0);
     assert_true(lost_rel);
     /* and a forged token on a completed job is lost */
-    queue_lease_ref forged = {refs[1].id, "forged"};
+    queue_lease_ref forged = {refs[1].id, "forged", refs[1].locator};
     assert_int_equal(queue_complete(s, "w1", &forged, 1, NULL, NULL, oc, NULL), 0);
     assert_int_equal(oc[0], QUEUE_OUT_LOST);
     /* another owner with the right token cannot complete */
@@ -440,7 +441,7 @@ static void t_fail_and_backoff(void **state)
             if (eg_mono_ms() - t_fail < delay - 20)
                 assert_int_equal(got, 0);
             else if (got) {
-                queue_lease_ref back = {none[0].id, none[0].lease_token};
+                queue_lease_ref back = queue_job_ref(&none[0]);
                 assert_int_equal(queue_release(s, "w", &back, 1, 0, NULL, NULL), 0);
             }
             queue_jobs_free(none, got);
@@ -496,7 +497,7 @@ static void t_release(void **state)
     enq1(s, "a", "v1", &r);
     queue_job *jobs = NULL;
     assert_int_equal(lease(s, "w", 1, 0, &jobs), 1);
-    queue_lease_ref ref = {jobs[0].id, jobs[0].lease_token};
+    queue_lease_ref ref = queue_job_ref(&jobs[0]);
     bool lost = true;
     assert_int_equal(queue_release(s, "w", &ref, 1, 0, &lost, NULL), 0);
     assert_false(lost);
@@ -581,7 +582,7 @@ static void t_fencing_after_relase(void **state)
     assert_int_equal(lease(s, "B", 1, 10000, &b), 1);
     assert_string_equal(a[0].id, b[0].id);
     assert_int_equal(b[0].attempts, 2);
-    queue_lease_ref ra = {a[0].id, a[0].lease_token};
+    queue_lease_ref ra = queue_job_ref(&a[0]);
     bool lost = false;
     size_t held = 9;
     assert_int_equal(queue_heartbeat(s, "A", &ra, 1, 0, &lost, &held, NULL), 0);
@@ -603,11 +604,61 @@ static void t_fencing_after_relase(void **state)
     assert_string_equal(j.lease_owner, "B");
     assert_string_equal(j.lease_token, b[0].lease_token);
     queue_job_clear(&j);
-    queue_lease_ref rb = {b[0].id, b[0].lease_token};
+    queue_lease_ref rb = queue_job_ref(&b[0]);
     assert_int_equal(queue_complete(s, "B", &rb, 1, NULL, NULL, &oc, NULL), 0);
     assert_int_equal(oc, QUEUE_OUT_OK);
     queue_jobs_free(a, 1);
     queue_jobs_free(b, 1);
+    done(s);
+}
+
+/* A lease ref finds its job by id, or by the locator its lease returned (a
+ * hint the store may use or ignore): a locator that names another job must
+ * never let a ref act on that job, and a ref without one still works. */
+static void t_lease_ref_locator(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r[2];
+    enq1(s, "a", "v1", &r[0]);
+    enq1(s, "b", "v1", &r[1]);
+    queue_job *jobs = NULL;
+    assert_int_equal(lease(s, "w1", 2, 0, &jobs), 2);
+    if (g_fx->locators) {
+        assert_non_null(jobs[0].locator);
+        assert_non_null(jobs[1].locator);
+        assert_string_not_equal(jobs[0].locator, jobs[1].locator);
+    }
+    queue_lease_ref crossed = {jobs[0].id, jobs[0].lease_token, jobs[1].locator};
+    queue_outcome oc;
+    assert_int_equal(queue_complete(s, "w1", &crossed, 1, NULL, NULL, &oc, NULL), 0);
+    bool done0 = oc == QUEUE_OUT_OK;
+    if (g_fx->locators)
+        assert_false(done0); /* it went by the locator, found job 1, and refused */
+    if (!done0)
+        assert_int_equal(oc, QUEUE_OUT_LOST);
+    assert_int_equal(state_of(s, jobs[0].id), done0 ? QUEUE_COMPLETED : QUEUE_LEASED);
+    queue_job j1 = get_job(s, jobs[1].id);
+    assert_int_equal(j1.state, QUEUE_LEASED);
+    assert_string_equal(j1.lease_token, jobs[1].lease_token);
+    queue_job_clear(&j1);
+    /* by id alone */
+    queue_lease_ref plain = {jobs[1].id, jobs[1].lease_token, NULL};
+    bool lost = true;
+    size_t held = 0;
+    assert_int_equal(queue_heartbeat(s, "w1", &plain, 1, 20000, &lost, &held, NULL), 0);
+    assert_false(lost);
+    assert_int_equal(held, 1);
+    assert_int_equal(queue_complete(s, "w1", &plain, 1, NULL, NULL, &oc, NULL), 0);
+    assert_int_equal(oc, QUEUE_OUT_OK);
+    assert_int_equal(state_of(s, jobs[1].id), QUEUE_COMPLETED);
+    if (!done0) {
+        queue_lease_ref ref0 = queue_job_ref(&jobs[0]);
+        assert_int_equal(queue_complete(s, "w1", &ref0, 1, NULL, NULL, &oc, NULL), 0);
+        assert_int_equal(oc, QUEUE_OUT_OK);
+        assert_int_equal(state_of(s, jobs[0].id), QUEUE_COMPLETED);
+    }
+    queue_jobs_free(jobs, 2);
     done(s);
 }
 
@@ -762,7 +813,7 @@ static void t_prune(void **state)
     assert_int_equal(n, 5);
     queue_lease_ref refs[5];
     for (size_t i = 0; i < n; i++)
-        refs[i] = (queue_lease_ref){jobs[i].id, jobs[i].lease_token};
+        refs[i] = queue_job_ref(&jobs[i]);
     assert_int_equal(queue_complete(s, "w", refs, 4, NULL, NULL, NULL, NULL), 0);
     /* job 5 stays leased, 2 stay pending */
     int64_t deleted = -1;
@@ -856,6 +907,7 @@ int jsc_run(const jsc_fixture *fx)
         cmocka_unit_test(t_release),
         cmocka_unit_test(t_reclaim_expired),
         cmocka_unit_test(t_fencing_after_relase),
+        cmocka_unit_test(t_lease_ref_locator),
         cmocka_unit_test(t_status),
         cmocka_unit_test(t_list_paginate),
         cmocka_unit_test(t_retry_dead),

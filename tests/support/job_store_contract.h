@@ -22,6 +22,9 @@ typedef struct jsc_fixture {
     /* Remove whatever the store wrote, then free it. */
     void (*destroy)(queue_store *s, void *ctx);
     void *ctx;
+    /* The store's leases return a locator (queue_job.locator) and its
+     * fenced calls use it: the suite then checks that they do. */
+    bool locators;
 } jsc_fixture;
 
 /* Run the suite; returns the number of failed tests (cmocka). */

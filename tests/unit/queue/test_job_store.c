@@ -141,7 +141,7 @@ static void test_queue_job_store__argument_checks(void **state)
     queue_enqueue_req r = {.ns = "n", .entity = "e", .version = NULL, .model = "m"};
     queue_enqueue_result out;
     assert_int_equal(queue_enqueue(s, NULL, &r, 1, &out, NULL), EG_EINVAL);
-    queue_lease_ref refs[2] = {{"j1", "t"}, {"j1", "t"}};
+    queue_lease_ref refs[2] = {{"j1", "t", NULL}, {"j1", "t", NULL}};
     assert_int_equal(queue_complete(s, "w", refs, 2, NULL, NULL, NULL, NULL), EG_EINVAL);
     assert_int_equal(queue_heartbeat(s, "w", refs, 2, 0, NULL, NULL, NULL), EG_EINVAL);
     assert_int_equal(queue_release(s, "w", refs, 2, 0, NULL, NULL), EG_EINVAL);
