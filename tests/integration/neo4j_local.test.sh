@@ -155,6 +155,29 @@ grep -q "watched process $owner is gone" "$DIR/neo4j.log" || fail "no watchdog l
 # the wrapper rejects a bad pid before starting anything
 "$W" start --data "$DIR" --watch-pid nope >/dev/null 2>&1 && fail "--watch-pid nope accepted"
 
+# --- which release, on which Java ------------------------------------------------
+# (The compatibility pass of make test runs this whole file with
+# ENGRAM_NEO4J_VERSION=2025.10.1 exported; these checks name their own.)
+java_major() { "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+out="$(ENGRAM_NEO4J_VERSION=5.26 "$W" java 2>&1)" && fail "version '5.26' accepted"
+[[ "$out" == *"bad ENGRAM_NEO4J_VERSION"* ]] || fail "bad version message: $out"
+# 5.x runs on 17 or 21
+j="$(ENGRAM_NEO4J_VERSION=5.26.5 "$W" java)" || fail "no Java for 5.26.5"
+[[ "$(java_major "$j")" =~ ^(17|21)$ ]] || fail "5.26.5 would run on $j (Java $(java_major "$j"))"
+# a calendar release refuses Java 17 and says what it needs
+out="$(env -u JAVA_HOME -u ENGRAM_NEO4J_JAVA ENGRAM_NEO4J_VERSION=2025.10.1 ENGRAM_NEO4J_JVM_DIR="$DIR/no-jdks" "$W" java 2>&1)"
+rc=$?
+if [[ "$(java_major "$(command -v java)")" == 17 ]]; then
+    ((rc != 0)) || fail "2025.10.1 accepted Java 17: $out"
+    [[ "$out" == *"needs Java 21 or 25"* ]] || fail "no-Java message: $out"
+    ok "2025.10.1 without Java 21+: $out"
+fi
+# and, with a JDK it supports installed, runs on that one
+if j="$(env -u ENGRAM_NEO4J_JAVA ENGRAM_NEO4J_VERSION=2025.10.1 "$W" java 2>/dev/null)"; then
+    [[ "$(java_major "$j")" =~ ^(21|25)$ ]] || fail "2025.10.1 would run on $j (Java $(java_major "$j"))"
+    ok "2025.10.1 would run on $j"
+fi
+
 if ((FAILS)); then
     echo "neo4j_local: $FAILS failure(s)" >&2
     exit 1
