@@ -6,13 +6,18 @@
 # 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
 #    port; every ctest label (unit, contract, integration, stress, mcp,
 #    fuzz-replay) against it
-# 4. libFuzzer smoke run of every fuzz target (clang)
-# 5. openspec validate --all --strict
+# 4. compatibility: the tests that talk to Neo4j (contract, integration,
+#    stress, mcp) again, on a fresh Neo4j of the newest release line
+#    (ENGRAM_TEST_COMPAT_NEO4J, default 2025.10.1; it needs Java 21+)
+# 5. libFuzzer smoke run of every fuzz target (clang)
+# 6. openspec validate --all --strict
 # and prints a final line "N passed, N failed".
 #
 # Environment knobs: ENGRAM_TEST_LABELS (ctest -L regex, default all),
 # ENGRAM_FUZZ_SECONDS (per target, default 20), ENGRAM_TEST_JOBS (default 2),
-# ENGRAM_TEST_SANITIZE (default address,undefined; empty for a plain run).
+# ENGRAM_TEST_SANITIZE (default address,undefined; empty for a plain run),
+# ENGRAM_TEST_COMPAT (auto: run step 4 when a Java 21+ is found; 1: a missing
+# Java is a failure; 0: skip it).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,6 +108,55 @@ if [ -f "$bdir/Testing/Temporary/LastTest.log" ]; then
   echo "== stress and fault test results" >&2
   grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
   grep -hE '^(mcp-sdk|mcp-http|migrate-memento): ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
+fi
+
+# --- compatibility pass on the newest Neo4j line -----------------------------
+# The baseline is 5.26 LTS (above); engram must also work on the calendar
+# releases, which change the planner, the Lucene behind the vector index and
+# the error texts.  Everything that talks to Neo4j runs again on a fresh
+# server of that line, including the tests that start and kill their own.
+compat="${ENGRAM_TEST_COMPAT:-auto}"
+compat_version="${ENGRAM_TEST_COMPAT_NEO4J:-2025.10.1}"
+# A run narrowed with ENGRAM_TEST_LABELS is a focused run: no second pass.
+if [ "$compat" != 0 ] && [ -n "$neo_dir" ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
+  local_neo4j="$root/tools/neo4j-local/neo4j"
+  if ! compat_java="$(ENGRAM_NEO4J_VERSION="$compat_version" "$local_neo4j" java 2>/dev/null)"; then
+    if [ "$compat" = 1 ]; then
+      fail 1 "compat: no Java 21+ for Neo4j $compat_version"
+    else
+      echo "== compat: skipped, Neo4j $compat_version needs Java 21+ and none was found" >&2
+    fi
+  else
+    # The baseline server is done: free its memory and CPU for this pass.
+    "$local_neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
+    rm -rf "$neo_dir"
+    export ENGRAM_NEO4J_VERSION="$compat_version"
+    neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
+    pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    echo "== compat: Neo4j $compat_version on $compat_java, $neo_dir" >&2
+    if uri="$("$local_neo4j" start --data "$neo_dir" --port 0 --password "$pw" --watch-pid $$)"; then
+      export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_PASSWORD="$pw"
+      NEO4J_URI="$uri" NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$pw" "$bdir/engram" doctor >&2 || true
+      compat_log="$bdir/ctest-compat.log"
+      (cd "$bdir" && ctest -j "$jobs" --output-on-failure -L 'contract|integration|stress|mcp') 2>&1 |
+        tee "$compat_log" >&2
+      summary="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$compat_log" | tail -1)"
+      if [ -n "$summary" ]; then
+        total="$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")"
+        nfail="$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$summary")"
+        nskip="$(grep -cE '\*\*\*Skipped|Not Run' "$compat_log" || true)"
+        pass $((total - nfail - nskip))
+        [ "$nfail" -gt 0 ] && fail "$nfail" "compat ctest (Neo4j $compat_version)"
+        [ "$nskip" -gt 0 ] && fail "$nskip" "compat skipped tests"
+        grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" 2>/dev/null | sed 's/^/compat /' >&2 || true
+      else
+        fail 1 "compat ctest did not run"
+      fi
+    else
+      fail 1 "compat: neo4j $compat_version start"
+    fi
+    unset ENGRAM_NEO4J_VERSION
+  fi
 fi
 
 # --- fuzz smoke (clang + libFuzzer) ------------------------------------------
