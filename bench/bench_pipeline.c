@@ -36,6 +36,7 @@
 #include "worker/neo4j_sink.h"
 
 #include "bench_cpu.h"
+#include "bench_server.h"
 
 /* The tests' fake HTTP server, compiled in (bench programs link engram_lib only). */
 #include "../tests/support/fake_http.c"
@@ -492,18 +493,20 @@ int main(int argc, char **argv)
         worker_sink_free(sink);
     }
     double ideal = (double)st.requests * latency / 1000.0 / workers;
+    char server[64];
+    bench_server_agent(pool, server, sizeof server);
     printf("{\"bench\":\"pipeline\",\"mode\":\"%s\",\"workers\":%d,\"entities\":%d,\"seconds\":%.3f,"
            "\"embedded_seconds\":%.3f,\"create_seconds\":%.3f,\"provider_requests\":%llu,"
            "\"jobs_per_request\":%.1f,\"jobs_s\":%.1f,\"ideal_seconds\":%.3f,\"ratio_to_ideal\":%.3f,"
            "\"floor_seconds\":%.3f,\"floor_jobs_s\":%.1f,\"ratio_to_floor\":%.3f,"
            "\"server_cpu_s\":%.2f,\"floor_server_cpu_s\":%.2f,\"server_cpu_ratio_to_floor\":%.3f,"
-           "\"latency_ms\":%d,\"batch\":%d,\"dims\":%d,\"max_inflight\":%llu}\n",
+           "\"latency_ms\":%d,\"batch\":%d,\"dims\":%d,\"max_inflight\":%llu,\"server\":\"%s\"}\n",
            mode, workers, n, seconds, embedded_s, create_s, (unsigned long long)st.requests,
            st.requests ? (double)n / (double)st.requests : 0.0, seconds > 0 ? n / seconds : 0.0, ideal,
            ideal > 0 ? seconds / ideal : 0.0, floor_s, floor_s > 0 ? n / floor_s : 0.0,
            floor_s > 0 ? seconds / floor_s : 0.0, pipe_cpu, floor_cpu,
            pipe_cpu > 0 && floor_cpu > 0 ? pipe_cpu / floor_cpu : 0.0, latency, batch, dims,
-           (unsigned long long)st.max_inflight);
+           (unsigned long long)st.max_inflight, server);
     fflush(stdout);
     eg_free(pv);
     fake_embed_stop(srv);

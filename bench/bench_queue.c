@@ -34,6 +34,7 @@
 #include "schema/schema.h"
 
 #include "bench_cpu.h"
+#include "bench_server.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -700,12 +701,14 @@ int main(int argc, char **argv)
     eg_free(vec_runs);
     eg_free(raw_runs);
     eg_free(cpu_ratio_runs);
+    char server[64];
+    bench_server_agent(g_pool, server, sizeof server);
     printf("{\"bench\":\"queue\",\"enqueue_jobs_s\":%.0f,\"claim_complete_jobs_s\":%.0f,\"best_workers\":%d,"
            "\"claim_p50_ms\":%.2f,\"claim_p99_ms\":%.2f,\"enqueue_to_lease_p50_ms\":%.1f,"
            "\"enqueue_to_lease_p99_ms\":%.1f,\"vector_jobs_s\":%.0f,\"raw_floor_jobs_s\":%.0f,"
-           "\"overhead_ratio\":%.3f,\"overhead_ratio_of_medians\":%.3f,\"server_cpu_ratio\":%.3f,\"jobs\":%zu,\"vector_jobs\":%zu,\"dim\":%d,\"batch\":%zu,\"rounds\":%d,\"warmup\":%d}\n",
+           "\"overhead_ratio\":%.3f,\"overhead_ratio_of_medians\":%.3f,\"server_cpu_ratio\":%.3f,\"jobs\":%zu,\"vector_jobs\":%zu,\"dim\":%d,\"batch\":%zu,\"rounds\":%d,\"warmup\":%d,\"server\":\"%s\"}\n",
            best_enq, best, best_w, best_p50, best_p99, lat.p50, lat.p99, vec_best, raw_best,
-           ratio_med, vec_best > 0 ? raw_best / vec_best : 0.0, cpu_ratio_med, njobs, nvec, g_dim, g_batch, rounds, warmup);
+           ratio_med, vec_best > 0 ? raw_best / vec_best : 0.0, cpu_ratio_med, njobs, nvec, g_dim, g_batch, rounds, warmup, server);
     bolt_pool_free(g_pool);
     return 0;
 }
