@@ -464,10 +464,12 @@ static int neo_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs
 /*
  * How a fenced statement finds the job of lease ref `l`: by its id through
  * the unique index, or - when every ref of the call carries the element id
- * the lease returned - straight by element id (a record lookup, measured
- * ~15 us per job cheaper).  Element ids are reused after a node is deleted,
- * so every fence also checks j.id = l.id: a job that is gone reads as lost,
- * never as another job.  [0] by id, [1] by element id.
+ * the lease returned - straight by element id (a record lookup instead of
+ * an index seek; docs/queue.md has what it measured).  Element ids are
+ * reused after a node is deleted, so every fence also checks j.id = l.id: a
+ * job that is gone reads as lost, never as another job (the other job's
+ * node is locked by the equal-value SET for the rest of the transaction and
+ * otherwise left alone).  [0] by id, [1] by element id.
  */
 #define FIND_BY_ID "MATCH (j:EmbedJob {id: l.id}) "
 #define FIND_BY_EID "MATCH (j:EmbedJob) WHERE elementId(j) = l.eid "
