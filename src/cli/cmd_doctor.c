@@ -26,6 +26,7 @@
 #include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
+#include "schema/server_version.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -42,8 +43,9 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: engram doctor [--json]\n\n"
                  "Connects to Neo4j and reports the server agent, Bolt version, connection id\n"
-                 "and dbms.components(); then checks, without changing anything, the schema\n"
-                 "migrations, the vector and full-text indexes against the configuration, the\n"
+                 "and dbms.components(); then checks, without changing anything, the Neo4j\n"
+                 "release (minimum 5.15; tested: 5.26, 2025.10), the schema migrations, the\n"
+                 "vector and full-text indexes against the configuration, the\n"
                  "embedding configuration and the queue.  Exit 0 ready, 1 Neo4j unreachable,\n"
                  "3 something needs attention.  Environment: NEO4J_URI (default\n"
                  "bolt://127.0.0.1:7687), NEO4J_USERNAME (default neo4j), NEO4J_PASSWORD,\n"
@@ -253,12 +255,18 @@ int cli_cmd_doctor(int argc, char **argv)
     bolt_conn_version(c, &major, &minor);
     char version[16];
     snprintf(version, sizeof version, "%d.%d", major, minor);
-    json_t *checks = json_array();
-    bool problem = run_checks(checks);
     json_t *comp = json_array_get(rows, 0);
     const char *name = json_string_value(json_object_get(comp, "name"));
     const char *ver = json_string_value(json_object_get(comp, "version"));
     const char *ed = json_string_value(json_object_get(comp, "edition"));
+    /* The release first: on a server below the minimum the schema checks
+     * below only repeat the consequence. */
+    json_t *checks = json_array();
+    char vdetail[256];
+    schema_support sup = schema_server_support(ver, vdetail, sizeof vdetail);
+    check_add(checks, "neo4j",
+              sup == SCHEMA_SUPPORT_TESTED ? "ok" : sup == SCHEMA_SUPPORT_TOO_OLD ? "problem" : "info", vdetail);
+    bool problem = run_checks(checks);
     if (as_json) {
         json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o,s:b}", "uri", cfg.uri, "server_agent",
                               bolt_conn_server_agent(c), "bolt_version", version, "connection_id",

@@ -23,10 +23,13 @@ out="$("$BIN" doctor)" || fail "doctor exited $?"
 grep -q '^server agent: *Neo4j/' <<<"$out" || fail "no server agent in: $out"
 grep -Eq '^bolt version: *[45]\.[0-9]+' <<<"$out" || fail "no bolt version in: $out"
 grep -q '^component: *Neo4j Kernel' <<<"$out" || fail "no component in: $out"
-for check in schema indexes embeddings queue; do
+for check in neo4j schema indexes embeddings queue; do
     grep -q "^$check: " <<<"$out" || fail "no $check check in: $out"
 done
 grep -q 'PROBLEM' <<<"$out" && fail "a healthy setup reported a problem: $out"
+# the suite runs on the release lines the policy calls tested (5.26, and
+# 2025.10 in make test's compatibility pass)
+grep -Eq '^neo4j: +Neo4j (5\.26|2025\.10)\.[0-9]+: ' <<<"$out" || fail "release not reported as tested: $out"
 
 json="$("$BIN" doctor --json)" || fail "doctor --json exited $?"
 python3 - "$json" <<'PY' || fail "bad JSON: $json"
@@ -36,7 +39,8 @@ assert o["server_agent"].startswith("Neo4j/"), o
 assert o["bolt_version"].split(".")[0] in ("4", "5"), o
 assert o["connection_id"], o
 assert o["components"][0]["name"] == "Neo4j Kernel", o
-assert [c["check"] for c in o["checks"]] == ["schema", "indexes", "embeddings", "queue"], o
+assert [c["check"] for c in o["checks"]] == ["neo4j", "schema", "indexes", "embeddings", "queue"], o
+assert o["checks"][0]["level"] == "ok", o
 assert o["ok"] is True, o
 assert all(c["level"] in ("ok", "info") for c in o["checks"]), o
 PY
