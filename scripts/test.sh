@@ -107,7 +107,7 @@ fi
 if [ -f "$bdir/Testing/Temporary/LastTest.log" ]; then
   echo "== stress and fault test results" >&2
   grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
-  grep -hE '^(mcp-sdk|mcp-http|migrate-memento): ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
+  grep -hE '^(mcp-sdk|mcp-modern|mcp-http|migrate-memento): ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
 fi
 
 # --- compatibility pass on the newest Neo4j line -----------------------------

@@ -30,6 +30,12 @@
 #define MCP_JSONRPC_INVALID_PARAMS (-32602)
 #define MCP_JSONRPC_INTERNAL_ERROR (-32603)
 #define MCP_JSONRPC_NOT_INITIALIZED (-32002)
+/* 2026-07-28: the requested protocolVersion is not one we serve
+ * (data: {supported: [...], requested}). */
+#define MCP_JSONRPC_UNSUPPORTED_VERSION (-32022)
+/* 2026-07-28, Streamable HTTP: a required MCP header is missing, malformed,
+ * or says something else than the body. */
+#define MCP_JSONRPC_HEADER_MISMATCH (-32020)
 
 typedef enum mcp_msg_kind {
     MCP_MSG_INVALID = 0,

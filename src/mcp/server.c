@@ -18,6 +18,16 @@
 
 const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05",
                                              NULL};
+const char *const mcp_modern_versions[] = {"2026-07-28", NULL};
+
+/* The modern era's _meta keys. */
+#define META_VERSION "io.modelcontextprotocol/protocolVersion"
+#define META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
+
+/* How long a client may consider tools/list and server/discover fresh: the
+ * tool set only changes with the binary, so an hour (a restart with a new
+ * engram is the only change, and clients re-fetch on an unknown tool). */
+#define MODERN_TTL_MS 3600000
 
 /* MCP logging levels (RFC 5424 severities), least severe first. */
 static const char *const k_levels[] = {"debug", "info", "notice", "warning", "error",
@@ -34,6 +44,7 @@ struct mcp_call_ctx {
     atomic_bool cancelled;
     char *tool;              /* owned */
     json_t *args;            /* owned */
+    bool modern;             /* a 2026-07-28 request: its result says so */
     struct mcp_call_ctx *next_inflight;
     struct mcp_call_ctx *next_queued;
 };
@@ -129,6 +140,37 @@ static void inflight_remove(mcp_server *s, mcp_call_ctx *c)
     pthread_cond_broadcast(&s->cv_idle);
 }
 
+/* serverInfo / Implementation: who we are.  New. */
+static json_t *server_info(void)
+{
+    return json_pack("{s:s, s:s, s:s}", "name", "engram", "title", "engram knowledge-graph memory", "version",
+                     ENGRAM_VERSION);
+}
+
+/*
+ * Make res (may be NULL) a 2026-07-28 result: resultType "complete" (every
+ * result carries it) and our identity in _meta (servers SHOULD say who
+ * they are on each result); with cacheable, the caching hints the list and
+ * discover results MUST carry.
+ */
+static void modern_complete(json_t *res, bool cacheable)
+{
+    if (!json_is_object(res))
+        return;
+    json_object_set_new(res, "resultType", json_string("complete"));
+    json_t *meta = json_object_get(res, "_meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(res, "_meta", meta);
+    }
+    json_object_set_new(meta, META_SERVER_INFO, server_info());
+    if (cacheable) {
+        json_object_set_new(res, "ttlMs", json_integer(MODERN_TTL_MS));
+        /* the tool list is the same for every caller */
+        json_object_set_new(res, "cacheScope", json_string("public"));
+    }
+}
+
 static void run_call(mcp_server *s, mcp_call_ctx *c)
 {
     json_t *result = NULL;
@@ -146,6 +188,8 @@ static void run_call(mcp_server *s, mcp_call_ctx *c)
     } else if (rc) {
         send_error(s, c->id, MCP_JSONRPC_INTERNAL_ERROR, err.message[0] ? err.message : "internal error");
     } else {
+        if (c->modern)
+            modern_complete(result, false);
         send_msg(s, mcp_jsonrpc_result(c->id, result));
     }
     /* Leave the in-flight list only after the answer is out, so drain()
@@ -202,10 +246,8 @@ static void handle_initialize(mcp_server *s, json_t *id, json_t *params)
                 chosen = mcp_protocol_versions[i];
     }
     json_t *caps = json_pack("{s:{s:b}, s:{}}", "tools", "listChanged", 0, "logging");
-    json_t *info = json_pack("{s:s, s:s, s:s}", "name", "engram", "title", "engram knowledge-graph memory",
-                             "version", ENGRAM_VERSION);
     json_t *res = json_pack("{s:s, s:o, s:o}", "protocolVersion", chosen, "capabilities", caps,
-                            "serverInfo", info);
+                            "serverInfo", server_info());
     if (res && s->opts.instructions)
         json_object_set_new(res, "instructions", json_string(s->opts.instructions));
     pthread_mutex_lock(&s->mu);
@@ -219,7 +261,7 @@ static void handle_initialize(mcp_server *s, json_t *id, json_t *params)
     send_msg(s, mcp_jsonrpc_result(id, res));
 }
 
-static void handle_tools_list(mcp_server *s, json_t *id, json_t *params)
+static void handle_tools_list(mcp_server *s, json_t *id, json_t *params, bool modern)
 {
     size_t n = mcp_tools_count();
     size_t start = 0;
@@ -246,6 +288,8 @@ static void handle_tools_list(mcp_server *s, json_t *id, json_t *params)
         snprintf(cur, sizeof cur, "t%zu", stop);
         json_object_set_new(res, "nextCursor", json_string(cur));
     }
+    if (modern)
+        modern_complete(res, true);
     if (!res) {
         send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
         return;
@@ -253,7 +297,7 @@ static void handle_tools_list(mcp_server *s, json_t *id, json_t *params)
     send_msg(s, mcp_jsonrpc_result(id, res));
 }
 
-static void handle_tools_call(mcp_server *s, json_t *id, json_t *params)
+static void handle_tools_call(mcp_server *s, json_t *id, json_t *params, bool modern)
 {
     json_t *name = json_object_get(params, "name");
     json_t *args = json_object_get(params, "arguments");
@@ -278,6 +322,7 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params)
         return;
     }
     c->srv = s;
+    c->modern = modern;
     c->id = json_incref(id);
     c->key = mcp_jsonrpc_id_key(id);
     c->tool = eg_strdup(json_string_value(name));
@@ -377,6 +422,68 @@ static void handle_cancelled(mcp_server *s, json_t *params)
     eg_free(key);
 }
 
+/* ---- the modern era (2026-07-28) ------------------------------------------ */
+
+json_t *mcp_supported_versions(void)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && mcp_modern_versions[i]; i++)
+        json_array_append_new(a, json_string(mcp_modern_versions[i]));
+    for (int i = 0; a && mcp_protocol_versions[i]; i++)
+        json_array_append_new(a, json_string(mcp_protocol_versions[i]));
+    return a;
+}
+
+static void handle_discover(mcp_server *s, json_t *id)
+{
+    /* No logging capability: the modern era sets log levels per request,
+     * which we do not offer (logs go to stderr); no listChanged: there are
+     * no subscriptions to deliver it on. */
+    json_t *res = json_pack("{s:o, s:{s:{}}}", "supportedVersions", mcp_supported_versions(), "capabilities", "tools");
+    if (res && s->opts.instructions)
+        json_object_set_new(res, "instructions", json_string(s->opts.instructions));
+    modern_complete(res, true);
+    if (!res) {
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    send_msg(s, mcp_jsonrpc_result(id, res));
+}
+
+/*
+ * A request carrying params._meta["io.modelcontextprotocol/protocolVersion"]:
+ * served on its own, with no session and no initialize.  The legacy-only
+ * methods (ping, logging/setLevel) do not exist in this era.
+ */
+static void handle_modern(mcp_server *s, json_t *id, const char *method, json_t *params, json_t *version)
+{
+    if (!json_is_string(version)) {
+        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "_meta." META_VERSION " must be a string");
+        return;
+    }
+    bool known = false;
+    for (int i = 0; mcp_modern_versions[i]; i++)
+        known = known || strcmp(json_string_value(version), mcp_modern_versions[i]) == 0;
+    if (!known) {
+        /* Legacy versions are listed too: a dual-era client that picks one
+         * of those falls back to initialize. */
+        json_t *data = json_pack("{s:o, s:O}", "supported", mcp_supported_versions(), "requested", version);
+        send_msg(s, mcp_jsonrpc_error(id, MCP_JSONRPC_UNSUPPORTED_VERSION, "Unsupported protocol version", data));
+        return;
+    }
+    if (strcmp(method, "server/discover") == 0) {
+        handle_discover(s, id);
+    } else if (strcmp(method, "tools/list") == 0) {
+        handle_tools_list(s, id, params, true);
+    } else if (strcmp(method, "tools/call") == 0) {
+        handle_tools_call(s, id, params, true);
+    } else {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Method not found: %.120s", method);
+        send_error(s, id, MCP_JSONRPC_METHOD_NOT_FOUND, msg);
+    }
+}
+
 void mcp_server_handle(mcp_server *s, const char *data, size_t len)
 {
     mcp_msg m;
@@ -401,16 +508,20 @@ void mcp_server_handle(mcp_server *s, const char *data, size_t len)
         pthread_mutex_lock(&s->mu);
         int st = s->state;
         pthread_mutex_unlock(&s->mu);
+        json_t *modern = json_object_get(json_object_get(m.params, "_meta"), META_VERSION);
         if (strcmp(m.method, "initialize") == 0) {
+            /* initialize selects the legacy era, whatever else it carries */
             handle_initialize(s, m.id, m.params);
+        } else if (modern) {
+            handle_modern(s, m.id, m.method, m.params, modern);
         } else if (strcmp(m.method, "ping") == 0) {
             send_msg(s, mcp_jsonrpc_result(m.id, json_object()));
         } else if (st == ST_NEW) {
             send_error(s, m.id, MCP_JSONRPC_NOT_INITIALIZED, "server not initialized: send initialize first");
         } else if (strcmp(m.method, "tools/list") == 0) {
-            handle_tools_list(s, m.id, m.params);
+            handle_tools_list(s, m.id, m.params, false);
         } else if (strcmp(m.method, "tools/call") == 0) {
-            handle_tools_call(s, m.id, m.params);
+            handle_tools_call(s, m.id, m.params, false);
         } else if (strcmp(m.method, "logging/setLevel") == 0) {
             handle_set_level(s, m.id, m.params);
         } else {

@@ -49,8 +49,22 @@ typedef struct mcp_server_opts {
     const char *instructions; /* optional InitializeResult.instructions (borrowed) */
 } mcp_server_opts;
 
-/* Protocol versions we speak, newest first; NULL-terminated. */
+/* Protocol versions of the initialize-based (legacy) era we speak, newest
+ * first; NULL-terminated. */
 extern const char *const mcp_protocol_versions[];
+
+/* Protocol versions of the modern era (2026-07-28: no initialize; every
+ * request names its version in params._meta) we serve, newest first;
+ * NULL-terminated.  A request whose _meta carries
+ * "io.modelcontextprotocol/protocolVersion" is served statelessly under
+ * that revision, whether or not a legacy session was initialized on the
+ * same transport (a dual-era server, docs/mcp.md). */
+extern const char *const mcp_modern_versions[];
+
+/* Every version we serve, modern first, as a JSON array of strings: what
+ * server/discover and an unsupported-version error list.  New (caller
+ * owns the reference); NULL on OOM. */
+json_t *mcp_supported_versions(void);
 
 /*
  * New server.  be is borrowed and must outlive the server; emit must not

@@ -52,6 +52,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -153,6 +154,17 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, in
     char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
     json_decref(e);
     enum MHD_Result r = reply(c, status, "application/json", t ? t : "", NULL);
+    eg_free(t);
+    return r;
+}
+
+static enum MHD_Result reply_unsupported_version(struct MHD_Connection *c, const char *requested)
+{
+    json_t *data = json_pack("{s:o, s:s}", "supported", mcp_supported_versions(), "requested", requested);
+    json_t *e = mcp_jsonrpc_error(NULL, MCP_JSONRPC_UNSUPPORTED_VERSION, "Unsupported protocol version", data);
+    char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
+    json_decref(e);
+    enum MHD_Result r = reply(c, MHD_HTTP_BAD_REQUEST, "application/json", t ? t : "", NULL);
     eg_free(t);
     return r;
 }
@@ -423,6 +435,114 @@ static enum MHD_Result reply_stream(http_state *h, struct MHD_Connection *c, ses
     return ret;
 }
 
+/* ---- the modern era (2026-07-28) ------------------------------------------ */
+
+/* Header value as the client meant it: "=?base64?...?=" decoded, anything
+ * else as is.  Writes into out (n bytes); false when the sentinel does not
+ * decode or does not fit, or the value has a byte outside visible ASCII,
+ * space and tab (RFC 9110). */
+static bool header_value(const char *v, char *out, size_t n)
+{
+    for (const char *p = v; *p; p++)
+        if (!((unsigned char)*p == '\t' || ((unsigned char)*p >= 0x20 && (unsigned char)*p <= 0x7e)))
+            return false;
+    size_t len = strlen(v);
+    if (len >= 11 && strncmp(v, "=?base64?", 9) == 0 && strcmp(v + len - 2, "?=") == 0) {
+        const char *b = v + 9;
+        size_t bl = len - 11;
+        if (bl % 4 != 0 || bl / 4 * 3 + 1 > n)
+            return false;
+        int got = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)b, (int)bl);
+        if (got < 0)
+            return false;
+        size_t pad = bl >= 1 && b[bl - 1] == '=' ? (bl >= 2 && b[bl - 2] == '=' ? 2 : 1) : 0;
+        out[(size_t)got - pad] = 0;
+        return strlen(out) == (size_t)got - pad; /* no NUL inside */
+    }
+    if (len + 1 > n)
+        return false;
+    memcpy(out, v, len + 1);
+    return true;
+}
+
+/* The standard headers a modern POST must carry, against its body (the
+ * spec's "server validation": an intermediary may have routed on them).
+ * false with why filled when one is missing, malformed or different. */
+static bool modern_headers_ok(struct MHD_Connection *c, const mcp_msg *m, json_t *version, char *why, size_t n)
+{
+    const char *pv = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Protocol-Version");
+    const char *method = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Mcp-Method");
+    if (!pv || !json_is_string(version) || strcmp(pv, json_string_value(version)) != 0) {
+        snprintf(why, n, "Header mismatch: MCP-Protocol-Version header '%.40s' does not match the body's "
+                 "_meta protocolVersion", pv ? pv : "(missing)");
+        return false;
+    }
+    /* Mcp-Method is required on requests; on a notification, if present, it must match. */
+    if ((m->kind == MCP_MSG_REQUEST && !method) || (method && strcmp(method, m->method) != 0)) {
+        snprintf(why, n, "Header mismatch: Mcp-Method header '%.60s' does not match body method '%.60s'",
+                 method ? method : "(missing)", m->method);
+        return false;
+    }
+    if (m->kind == MCP_MSG_REQUEST && strcmp(m->method, "tools/call") == 0) {
+        const char *raw = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Mcp-Name");
+        const char *body = json_string_value(json_object_get(m->params, "name"));
+        char name[512];
+        if (!raw || !header_value(raw, name, sizeof name) || !body || strcmp(name, body) != 0) {
+            snprintf(why, n, "Header mismatch: Mcp-Name header '%.60s' does not match body params.name '%.60s'",
+                     raw ? raw : "(missing)", body ? body : "(missing)");
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * A message that names a 2026-07-28 version in _meta: served on its own,
+ * with no session (an MCP-Session-Id header is ignored, none is minted) by
+ * a server core made for this one message, after checking the headers.
+ * Status codes as that revision's transport says: 400 for header and
+ * version errors, 404 for an unknown method, 202 for notifications.
+ * Not offered here: SSE responses (answers are application/json, so no
+ * progress notifications ride along) and cancelling a request from another
+ * POST (each request has its own core).
+ */
+static enum MHD_Result handle_modern_post(http_state *h, struct MHD_Connection *c, const req_state *rs,
+                                          const mcp_msg *m, json_t *version)
+{
+    char why[300];
+    if (!modern_headers_ok(c, m, version, why, sizeof why))
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_HEADER_MISMATCH, why);
+    mcp_server_opts o = *h->opts;
+    o.workers = 0; /* inline: this connection's thread runs the call */
+    mcp_server *srv = mcp_server_new(&o, h->be, http_emit, NULL, NULL);
+    if (!srv)
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+    json_t *collected = json_array();
+    tl_collect = collected;
+    mcp_server_handle(srv, rs->body.ptr, rs->body.len);
+    tl_collect = NULL;
+    mcp_server_free(srv);
+    enum MHD_Result ret;
+    json_t *resp = NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach(collected, i, x) if (!json_object_get(x, "method") && json_equal(json_object_get(x, "id"), m->id))
+        resp = x;
+    if (m->kind != MCP_MSG_REQUEST || !resp) {
+        ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
+    } else {
+        json_int_t code = json_integer_value(json_object_get(json_object_get(resp, "error"), "code"));
+        unsigned status = code == MCP_JSONRPC_UNSUPPORTED_VERSION ? MHD_HTTP_BAD_REQUEST
+                          : code == MCP_JSONRPC_METHOD_NOT_FOUND  ? MHD_HTTP_NOT_FOUND
+                                                                  : MHD_HTTP_OK;
+        char *t = mcp_jsonrpc_dump(resp, NULL);
+        ret = reply(c, status, "application/json", t ? t : "", NULL);
+        eg_free(t);
+    }
+    json_decref(collected);
+    return ret;
+}
+
 static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_state *rs)
 {
     mcp_msg m;
@@ -439,6 +559,14 @@ static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_
         mcp_msg_clear(&m);
         enum MHD_Result r = reply(c, MHD_HTTP_BAD_REQUEST, "application/json", t ? t : "", NULL);
         eg_free(t);
+        return r;
+    }
+    json_t *modern = NULL;
+    if ((m.kind == MCP_MSG_REQUEST || m.kind == MCP_MSG_NOTIFICATION) && !is_init)
+        modern = json_object_get(json_object_get(m.params, "_meta"), "io.modelcontextprotocol/protocolVersion");
+    if (modern) {
+        enum MHD_Result r = handle_modern_post(h, c, rs, &m, modern);
+        mcp_msg_clear(&m);
         return r;
     }
     if (sid) {
@@ -539,9 +667,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         for (int i = 0; mcp_protocol_versions[i]; i++)
             if (strcmp(pv, mcp_protocol_versions[i]) == 0)
                 known = true;
+        for (int i = 0; mcp_modern_versions[i]; i++)
+            if (strcmp(pv, mcp_modern_versions[i]) == 0)
+                known = true;
         if (!known)
-            return reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
-                               "unsupported MCP-Protocol-Version");
+            return reply_unsupported_version(c, pv);
     }
     if (strcmp(method, "GET") == 0)
         return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "no server-initiated stream\n", NULL);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `engram serve --transport http`: status codes and headers of the
 # Streamable HTTP transport (sessions, Origin check, protocol-version
-# header, GET/DELETE, notifications, framing errors), driven with curl.
+# header, GET/DELETE, notifications, framing errors; the 2026-07-28 era's
+# session-less requests and header validation), driven with curl.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
@@ -43,6 +44,38 @@ expect "SSE progress events" 2 "$(grep -c '"method":"notifications/progress","pa
 expect "SSE ends with the response" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep -c '"id":9,"result"')"
 expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
   -d '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["s1"]}}}' | grep -c '^event:')"
+# ---- the modern era (2026-07-28): no session, version and headers per request ----
+meta='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
+mpost() { # method [name] body -> "code body"
+  local m=$1 name=$2 b=$3
+  local args=(-H "MCP-Protocol-Version: 2026-07-28" -H "Mcp-Method: $m")
+  [[ -n "$name" ]] && args+=(-H "Mcp-Name: $name")
+  curl -s -w ' %{http_code}' -X POST "$url" -H 'Content-Type: application/json' "${args[@]}" -d "$b"
+}
+out="$(mpost server/discover "" '{"jsonrpc":"2.0","id":20,"method":"server/discover","params":{'"$meta"'}}')"
+expect "modern discover, no session" 200 "${out##* }"
+expect "discover lists 2026-07-28 first" 1 "$(grep -c '"supportedVersions":\["2026-07-28","2025-11-25"' <<<"$out")"
+expect "discover is complete and cacheable" 1 "$(grep '"resultType":"complete"' <<<"$out" | grep '"cacheScope":"public"' | grep -c '"ttlMs":')"
+expect "no session minted" 0 "$(curl -s -D - -o /dev/null -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: server/discover' -d '{"jsonrpc":"2.0","id":21,"method":"server/discover","params":{'"$meta"'}}' | grep -ci '^mcp-session-id:')"
+out="$(mpost tools/call create_entities '{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"m1","entityType":"t","observations":[]}]},'"$meta"'}}')"
+expect "modern tools/call" 200 "${out##* }"
+expect "modern tools/call result" 1 "$(grep '"created":\["m1"\]' <<<"$out" | grep -c '"resultType":"complete"')"
+out="$(mpost tools/call '=?base64?b3Blbl9ub2Rlcw==?=' '{"jsonrpc":"2.0","id":23,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["m1"]},'"$meta"'}}')"
+expect "Mcp-Name in the base64 form" 200 "${out##* }"
+out="$(mpost tools/call read_graph '{"jsonrpc":"2.0","id":24,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["m1"]},'"$meta"'}}')"
+expect "Mcp-Name differs from the body" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -d '{"jsonrpc":"2.0","id":25,"method":"tools/list","params":{'"$meta"'}}')"
+expect "Mcp-Method missing" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2025-11-25' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":26,"method":"tools/list","params":{'"$meta"'}}')"
+expect "version header differs from _meta" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2027-01-01' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":27,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2027-01-01"}}}')"
+expect "unknown version" "400 -32022" "${out##* } $(grep -o '"code":-32022' <<<"$out" | cut -d: -f2)"
+expect "unknown version lists ours" 1 "$(grep -c '"supported":\["2026-07-28"' <<<"$out")"
+out="$(mpost ping "" '{"jsonrpc":"2.0","id":28,"method":"ping","params":{'"$meta"'}}')"
+expect "ping is gone in 2026-07-28" "404 -32601" "${out##* } $(grep -o '"code":-32601' <<<"$out" | cut -d: -f2)"
+expect "modern notification" 202 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: notifications/cancelled' -d '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99,'"$meta"'}}')"
+expect "legacy session still served" 200 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":29,"method":"ping"}')"
+
 expect "DELETE session" 204 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$url" -H "MCP-Session-Id: $sid")"
 expect "after DELETE" 404 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":8,"method":"ping"}')"
 

@@ -7,7 +7,7 @@ mcp_need_node() {
     echo "skipped: node/npm not installed"
     exit 77
   fi
-  if [[ ! -d "$here/node_modules/@modelcontextprotocol/sdk" || ! -d "$here/node_modules/@modelcontextprotocol/inspector" || ! -d "$here/node_modules/@modelcontextprotocol/conformance" ]]; then
+  if [[ ! -d "$here/node_modules/@modelcontextprotocol/sdk" || ! -d "$here/node_modules/@modelcontextprotocol/client" || ! -d "$here/node_modules/@modelcontextprotocol/inspector" || ! -d "$here/node_modules/@modelcontextprotocol/conformance" ]]; then
     (cd "$here" && npm install --no-audit --no-fund --loglevel=error >&2)
   fi
 }

@@ -483,6 +483,104 @@ static void test_mcp_server__no_progress_without_token_and_drain_answers(void **
     sink_free(&k);
 }
 
+/* The 2026-07-28 era on the same server: no initialize, the version in
+ * every request's _meta, results marked complete and carrying our
+ * identity, list and discover results cacheable; a legacy session on the
+ * same transport keeps working and keeps its own result shapes. */
+#define MODERN_META "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"%s\"," \
+                    "\"io.modelcontextprotocol/clientCapabilities\":{}}"
+
+static const char *server_name_of(json_t *res)
+{
+    json_t *info = json_object_get(json_object_get(res, "_meta"), "io.modelcontextprotocol/serverInfo");
+    return json_string_value(json_object_get(info, "name"));
+}
+
+static void test_mcp_server__modern_era(void **state)
+{
+    (void)state;
+    mcp_backend be;
+    assert_int_equal(mcp_backend_mem_new(&be, 0, NULL), 0);
+    sink k;
+    sink_init(&k);
+    mcp_server_opts o = {.instructions = "use me"};
+    mcp_server *s = mcp_server_new(&o, &be, sink_emit, &k, NULL);
+    assert_non_null(s);
+
+    /* discover, before (and without) any initialize */
+    sendf(s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server/discover\",\"params\":{" MODERN_META "}}",
+          "2026-07-28");
+    json_t *res = json_object_get(find_resp(&k, 1), "result");
+    assert_non_null(res);
+    assert_string_equal(json_string_value(json_object_get(res, "resultType")), "complete");
+    json_t *sv = json_object_get(res, "supportedVersions");
+    assert_string_equal(json_string_value(json_array_get(sv, 0)), "2026-07-28");
+    assert_string_equal(json_string_value(json_array_get(sv, 1)), "2025-11-25");
+    assert_non_null(json_object_get(json_object_get(res, "capabilities"), "tools"));
+    assert_null(json_object_get(json_object_get(res, "capabilities"), "logging"));
+    assert_string_equal(json_string_value(json_object_get(res, "instructions")), "use me");
+    assert_string_equal(server_name_of(res), "engram");
+    assert_true(json_integer_value(json_object_get(res, "ttlMs")) > 0);
+    assert_string_equal(json_string_value(json_object_get(res, "cacheScope")), "public");
+
+    /* tools/list and tools/call without a session */
+    sendf(s, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{" MODERN_META "}}",
+          "2026-07-28");
+    res = json_object_get(find_resp(&k, 2), "result");
+    assert_int_equal(json_array_size(json_object_get(res, "tools")), mcp_tools_count());
+    assert_string_equal(json_string_value(json_object_get(res, "resultType")), "complete");
+    assert_string_equal(json_string_value(json_object_get(res, "cacheScope")), "public");
+    assert_true(json_integer_value(json_object_get(res, "ttlMs")) > 0);
+    sendf(s,
+          "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"create_entities\","
+          "\"arguments\":{\"entities\":[{\"name\":\"m\",\"entityType\":\"t\",\"observations\":[]}]}," MODERN_META "}}",
+          "2026-07-28");
+    res = json_object_get(wait_resp(&k, 3, 2000), "result");
+    assert_non_null(json_object_get(res, "content"));
+    assert_false(json_is_true(json_object_get(res, "isError")));
+    assert_string_equal(json_string_value(json_object_get(res, "resultType")), "complete");
+    assert_string_equal(server_name_of(res), "engram");
+    assert_null(json_object_get(res, "ttlMs")); /* tool results are not cacheable */
+
+    /* a version we do not serve: the error lists the ones we do */
+    sendf(s, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{" MODERN_META "}}",
+          "1900-01-01");
+    json_t *e = json_object_get(find_resp(&k, 4), "error");
+    assert_int_equal(json_integer_value(json_object_get(e, "code")), MCP_JSONRPC_UNSUPPORTED_VERSION);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(e, "data"), "requested")), "1900-01-01");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_object_get(e, "data"), "supported"), 0)),
+        "2026-07-28");
+    /* methods this era removed, and a version that is not a string */
+    sendf(s, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\",\"params\":{" MODERN_META "}}", "2026-07-28");
+    assert_int_equal(err_code(find_resp(&k, 5)), MCP_JSONRPC_METHOD_NOT_FOUND);
+    sendf(s, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"logging/setLevel\",\"params\":{\"level\":\"debug\"," MODERN_META "}}",
+          "2026-07-28");
+    assert_int_equal(err_code(find_resp(&k, 6)), MCP_JSONRPC_METHOD_NOT_FOUND);
+    send(s, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
+            "\"io.modelcontextprotocol/protocolVersion\":7}}}");
+    assert_int_equal(err_code(find_resp(&k, 7)), MCP_JSONRPC_INVALID_PARAMS);
+
+    /* a request without the _meta version is legacy: not initialized yet */
+    send(s, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/list\"}");
+    assert_int_equal(err_code(find_resp(&k, 8)), MCP_JSONRPC_NOT_INITIALIZED);
+    /* a legacy session next to modern requests: each keeps its shapes */
+    init_session(s, &k);
+    send(s, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\"}");
+    res = json_object_get(find_resp(&k, 9), "result");
+    assert_non_null(json_object_get(res, "tools"));
+    assert_null(json_object_get(res, "resultType"));
+    assert_null(json_object_get(res, "ttlMs"));
+    sendf(s, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"server/discover\",\"params\":{" MODERN_META "}}",
+          "2026-07-28");
+    assert_non_null(json_object_get(find_resp(&k, 10), "result"));
+    /* no log notification is ever sent to a modern client that did not ask */
+    assert_int_equal(count_method(&k, "notifications/message"), 0);
+    mcp_server_free(s);
+    sink_free(&k);
+    mcp_backend_mem_free(&be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_mcp_server__every_tool_output_conforms),
         cmocka_unit_test(test_mcp_server__cancellation_while_ping_is_served),
         cmocka_unit_test(test_mcp_server__no_progress_without_token_and_drain_answers),
+        cmocka_unit_test(test_mcp_server__modern_era),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
