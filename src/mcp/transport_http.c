@@ -148,14 +148,21 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return ret;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg)
+/* A JSON-RPC error answering request id (NULL: null) as the whole body. */
+static enum MHD_Result reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
+                                      const char *msg)
 {
-    json_t *e = mcp_jsonrpc_error(NULL, code, msg, NULL);
+    json_t *e = mcp_jsonrpc_error(id, code, msg, NULL);
     char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
     json_decref(e);
     enum MHD_Result r = reply(c, status, "application/json", t ? t : "", NULL);
     eg_free(t);
     return r;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg)
+{
+    return reply_error_id(c, status, NULL, code, msg);
 }
 
 static enum MHD_Result reply_unsupported_version(struct MHD_Connection *c, const char *requested)
@@ -501,17 +508,28 @@ static bool modern_headers_ok(struct MHD_Connection *c, const mcp_msg *m, json_t
  * with no session (an MCP-Session-Id header is ignored, none is minted) by
  * a server core made for this one message, after checking the headers.
  * Status codes as that revision's transport says: 400 for header and
- * version errors, 404 for an unknown method, 202 for notifications.
- * Not offered here: SSE responses (answers are application/json, so no
- * progress notifications ride along) and cancelling a request from another
- * POST (each request has its own core).
+ * version errors, 404 for an unknown method, 202 for notifications.  A
+ * tools/call with a progressToken that accepts SSE is answered as a stream
+ * (progress, then the result); everything else as application/json.  Not
+ * offered: cancelling a request from another POST (each request has its
+ * own core).
  */
 static enum MHD_Result handle_modern_post(http_state *h, struct MHD_Connection *c, const req_state *rs,
                                           const mcp_msg *m, json_t *version)
 {
     char why[300];
     if (!modern_headers_ok(c, m, version, why, sizeof why))
-        return reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_HEADER_MISMATCH, why);
+        return reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_JSONRPC_HEADER_MISMATCH, why);
+    if (wants_stream(c, m)) {
+        /* Progress rides on the response stream of its request, as in the
+         * initialize era: a session of its own that is never registered
+         * (dead from the start), freed when the stream ends. */
+        session *one = session_new(h);
+        if (!one)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        one->dead = true;
+        return reply_stream(h, c, one, rs);
+    }
     mcp_server_opts o = *h->opts;
     o.workers = 0; /* inline: this connection's thread runs the call */
     mcp_server *srv = mcp_server_new(&o, h->be, http_emit, NULL, NULL);

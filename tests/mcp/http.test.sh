@@ -64,6 +64,7 @@ out="$(mpost tools/call '=?base64?b3Blbl9ub2Rlcw==?=' '{"jsonrpc":"2.0","id":23,
 expect "Mcp-Name in the base64 form" 200 "${out##* }"
 out="$(mpost tools/call read_graph '{"jsonrpc":"2.0","id":24,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["m1"]},'"$meta"'}}')"
 expect "Mcp-Name differs from the body" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
+expect "header mismatch answers the request's id" 1 "$(grep -c '"id":24,"error"' <<<"$out")"
 out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -d '{"jsonrpc":"2.0","id":25,"method":"tools/list","params":{'"$meta"'}}')"
 expect "Mcp-Method missing" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
 out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2025-11-25' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":26,"method":"tools/list","params":{'"$meta"'}}')"
@@ -73,6 +74,11 @@ expect "unknown version" "400 -32022" "${out##* } $(grep -o '"code":-32022' <<<"
 expect "unknown version lists ours" 1 "$(grep -c '"supported":\["2026-07-28"' <<<"$out")"
 out="$(mpost ping "" '{"jsonrpc":"2.0","id":28,"method":"ping","params":{'"$meta"'}}')"
 expect "ping is gone in 2026-07-28" "404 -32601" "${out##* } $(grep -o '"code":-32601' <<<"$out" | cut -d: -f2)"
+sse="$(curl -s -N -X POST "$url" -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+  -H 'Mcp-Method: tools/call' -H 'Mcp-Name: create_entities' \
+  -d '{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"p1","entityType":"t","observations":[]},{"name":"p2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p30","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')"
+expect "modern SSE progress events" 2 "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p30"' <<<"$sse")"
+expect "modern SSE ends with the complete result" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep '"id":30,"result"' | grep -c '"resultType":"complete"')"
 expect "modern notification" 202 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: notifications/cancelled' -d '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99,'"$meta"'}}')"
 expect "legacy session still served" 200 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":29,"method":"ping"}')"
 
