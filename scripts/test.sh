@@ -54,29 +54,51 @@ fi
 pass 1
 
 # --- Neo4j for integration tests -------------------------------------------
+local_neo4j="$root/tools/neo4j-local/neo4j"
 neo_dir=""
 cleanup() {
   if [ -n "$neo_dir" ]; then
-    "$root/tools/neo4j-local/neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
+    "$local_neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
     rm -rf "$neo_dir"
   fi
 }
 trap cleanup EXIT
-if [ -x "$root/tools/neo4j-local/neo4j" ]; then
+
+# A fresh local Neo4j (the release ENGRAM_NEO4J_VERSION names, if set) on a
+# temporary directory and a free port, stopping by itself if this script
+# dies; sets neo_dir and exports the ENGRAM_TEST_NEO4J_* the tests read.
+start_neo4j() {
+  local pw uri
   neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
   pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-  echo "== starting Neo4j on $neo_dir" >&2
-  if uri="$("$root/tools/neo4j-local/neo4j" start --data "$neo_dir" --port 0 --password "$pw" --watch-pid $$)"; then
-    export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_USER=neo4j ENGRAM_TEST_NEO4J_PASSWORD="$pw"
-    export ENGRAM_NEO4J_LOCAL="$root/tools/neo4j-local/neo4j"
-    export ENGRAM_REQUIRE_NEO4J=1
-    echo "== Neo4j ready at $uri" >&2
-    # Say in the log which server the integration tests run against.
-    NEO4J_URI="$uri" NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$pw" "$bdir/engram" doctor >&2 || true
-    pass 1
-  else
-    fail 1 "neo4j start"
+  echo "== starting Neo4j${ENGRAM_NEO4J_VERSION:+ $ENGRAM_NEO4J_VERSION} on $neo_dir" >&2
+  uri="$("$local_neo4j" start --data "$neo_dir" --port 0 --password "$pw" --watch-pid $$)" || return 1
+  export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_USER=neo4j ENGRAM_TEST_NEO4J_PASSWORD="$pw"
+  echo "== Neo4j ready at $uri" >&2
+  # Say in the log which server the tests run against.
+  NEO4J_URI="$uri" NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$pw" "$bdir/engram" doctor >&2 || true
+}
+
+# Add the results in ctest log $1 to the totals, named $2 in the failures.
+# A skipped test is not a pass: make test promises a real Neo4j.
+count_ctest() {
+  local summary total nfail nskip
+  summary="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$1" | tail -1)"
+  if [ -z "$summary" ]; then
+    fail 1 "$2 did not run"
+    return
   fi
+  total="$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")"
+  nfail="$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$summary")"
+  nskip="$(grep -cE '\*\*\*Skipped|Not Run' "$1" || true)"
+  pass $((total - nfail - nskip))
+  if [ "$nfail" -gt 0 ]; then fail "$nfail" "$2"; fi
+  if [ "$nskip" -gt 0 ]; then fail "$nskip" "$2: skipped tests"; fi
+}
+
+if [ -x "$local_neo4j" ]; then
+  export ENGRAM_NEO4J_LOCAL="$local_neo4j" ENGRAM_REQUIRE_NEO4J=1
+  if start_neo4j; then pass 1; else fail 1 "neo4j start"; fi
 fi
 
 # --- ctest ------------------------------------------------------------------
@@ -87,21 +109,7 @@ label_args=()
 [ -n "${ENGRAM_TEST_LABELS:-}" ] && label_args=(-L "$ENGRAM_TEST_LABELS")
 ctest_log="$bdir/ctest.log"
 (cd "$bdir" && ctest -j "$jobs" --output-on-failure "${label_args[@]}") 2>&1 | tee "$ctest_log"
-summary="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$ctest_log" | tail -1)"
-if [ -n "$summary" ]; then
-  total="$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")"
-  nfail="$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$summary")"
-  pass $((total - nfail))
-  [ "$nfail" -gt 0 ] && fail "$nfail" "ctest"
-  # A skipped test is not a pass: make test promises a real Neo4j.
-  nskip="$(grep -cE '\*\*\*Skipped|Not Run' "$ctest_log" || true)"
-  if [ "$nskip" -gt 0 ]; then
-    fail "$nskip" "skipped tests"
-    pass $((-nskip))
-  fi
-else
-  fail 1 "ctest did not run"
-fi
+count_ctest "$ctest_log" "ctest"
 
 # The stress and fault tests' own counts (ctest shows output only on failure).
 if [ -f "$bdir/Testing/Temporary/LastTest.log" ]; then
@@ -119,7 +127,6 @@ compat="${ENGRAM_TEST_COMPAT:-auto}"
 compat_version="${ENGRAM_TEST_COMPAT_NEO4J:-2025.10.1}"
 # A run narrowed with ENGRAM_TEST_LABELS is a focused run: no second pass.
 if [ "$compat" != 0 ] && [ -n "$neo_dir" ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
-  local_neo4j="$root/tools/neo4j-local/neo4j"
   if ! compat_java="$(ENGRAM_NEO4J_VERSION="$compat_version" "$local_neo4j" java 2>/dev/null)"; then
     if [ "$compat" = 1 ]; then
       fail 1 "compat: no Java 21+ for Neo4j $compat_version"
@@ -131,27 +138,13 @@ if [ "$compat" != 0 ] && [ -n "$neo_dir" ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; 
     "$local_neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
     rm -rf "$neo_dir"
     export ENGRAM_NEO4J_VERSION="$compat_version"
-    neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
-    pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-    echo "== compat: Neo4j $compat_version on $compat_java, $neo_dir" >&2
-    if uri="$("$local_neo4j" start --data "$neo_dir" --port 0 --password "$pw" --watch-pid $$)"; then
-      export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_PASSWORD="$pw"
-      NEO4J_URI="$uri" NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$pw" "$bdir/engram" doctor >&2 || true
+    echo "== compat: Neo4j $compat_version on $compat_java" >&2
+    if start_neo4j; then
       compat_log="$bdir/ctest-compat.log"
       (cd "$bdir" && ctest -j "$jobs" --output-on-failure -L 'contract|integration|stress|mcp') 2>&1 |
         tee "$compat_log" >&2
-      summary="$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$compat_log" | tail -1)"
-      if [ -n "$summary" ]; then
-        total="$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")"
-        nfail="$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$summary")"
-        nskip="$(grep -cE '\*\*\*Skipped|Not Run' "$compat_log" || true)"
-        pass $((total - nfail - nskip))
-        [ "$nfail" -gt 0 ] && fail "$nfail" "compat ctest (Neo4j $compat_version)"
-        [ "$nskip" -gt 0 ] && fail "$nskip" "compat skipped tests"
-        grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" 2>/dev/null | sed 's/^/compat /' >&2 || true
-      else
-        fail 1 "compat ctest did not run"
-      fi
+      count_ctest "$compat_log" "compat ctest (Neo4j $compat_version)"
+      grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" 2>/dev/null | sed 's/^/compat /' >&2 || true
     else
       fail 1 "compat: neo4j $compat_version start"
     fi

@@ -20,8 +20,7 @@ const char *const mcp_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-0
                                              NULL};
 const char *const mcp_modern_versions[] = {"2026-07-28", NULL};
 
-/* The modern era's _meta keys. */
-#define META_VERSION "io.modelcontextprotocol/protocolVersion"
+/* The modern era's identity key in results. */
 #define META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
 
 /* How long a client may consider tools/list and server/discover fresh: the
@@ -424,6 +423,30 @@ static void handle_cancelled(mcp_server *s, json_t *params)
 
 /* ---- the modern era (2026-07-28) ------------------------------------------ */
 
+json_t *mcp_modern_version_of(json_t *params)
+{
+    return json_object_get(json_object_get(params, "_meta"), MCP_META_PROTOCOL_VERSION);
+}
+
+bool mcp_version_known(const char *v, bool modern_only)
+{
+    for (int i = 0; v && mcp_modern_versions[i]; i++)
+        if (strcmp(v, mcp_modern_versions[i]) == 0)
+            return true;
+    for (int i = 0; v && !modern_only && mcp_protocol_versions[i]; i++)
+        if (strcmp(v, mcp_protocol_versions[i]) == 0)
+            return true;
+    return false;
+}
+
+json_t *mcp_unsupported_version_error(json_t *id, const char *requested)
+{
+    /* Legacy versions are listed too: a dual-era client that picks one of
+     * those falls back to initialize. */
+    json_t *data = json_pack("{s:o, s:s}", "supported", mcp_supported_versions(), "requested", requested);
+    return mcp_jsonrpc_error(id, MCP_JSONRPC_UNSUPPORTED_VERSION, "Unsupported protocol version", data);
+}
+
 json_t *mcp_supported_versions(void)
 {
     json_t *a = json_array();
@@ -458,17 +481,11 @@ static void handle_discover(mcp_server *s, json_t *id)
 static void handle_modern(mcp_server *s, json_t *id, const char *method, json_t *params, json_t *version)
 {
     if (!json_is_string(version)) {
-        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "_meta." META_VERSION " must be a string");
+        send_error(s, id, MCP_JSONRPC_INVALID_PARAMS, "_meta." MCP_META_PROTOCOL_VERSION " must be a string");
         return;
     }
-    bool known = false;
-    for (int i = 0; mcp_modern_versions[i]; i++)
-        known = known || strcmp(json_string_value(version), mcp_modern_versions[i]) == 0;
-    if (!known) {
-        /* Legacy versions are listed too: a dual-era client that picks one
-         * of those falls back to initialize. */
-        json_t *data = json_pack("{s:o, s:O}", "supported", mcp_supported_versions(), "requested", version);
-        send_msg(s, mcp_jsonrpc_error(id, MCP_JSONRPC_UNSUPPORTED_VERSION, "Unsupported protocol version", data));
+    if (!mcp_version_known(json_string_value(version), true)) {
+        send_msg(s, mcp_unsupported_version_error(id, json_string_value(version)));
         return;
     }
     if (strcmp(method, "server/discover") == 0) {
@@ -508,7 +525,7 @@ void mcp_server_handle(mcp_server *s, const char *data, size_t len)
         pthread_mutex_lock(&s->mu);
         int st = s->state;
         pthread_mutex_unlock(&s->mu);
-        json_t *modern = json_object_get(json_object_get(m.params, "_meta"), META_VERSION);
+        json_t *modern = mcp_modern_version_of(m.params);
         if (strcmp(m.method, "initialize") == 0) {
             /* initialize selects the legacy era, whatever else it carries */
             handle_initialize(s, m.id, m.params);

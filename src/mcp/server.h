@@ -36,6 +36,7 @@
 #include "core/err.h"
 #include "mcp/backend.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct mcp_server mcp_server;
@@ -61,10 +62,24 @@ extern const char *const mcp_protocol_versions[];
  * same transport (a dual-era server, docs/mcp.md). */
 extern const char *const mcp_modern_versions[];
 
+/* The _meta key that marks a request of the modern era. */
+#define MCP_META_PROTOCOL_VERSION "io.modelcontextprotocol/protocolVersion"
+
+/* The modern-era version a request's params carry (borrowed; any JSON
+ * type, for the caller to check), or NULL for an initialize-era request. */
+json_t *mcp_modern_version_of(json_t *params);
+
+/* Whether we serve version v: of the modern era only, or of either. */
+bool mcp_version_known(const char *v, bool modern_only);
+
 /* Every version we serve, modern first, as a JSON array of strings: what
  * server/discover and an unsupported-version error list.  New (caller
  * owns the reference); NULL on OOM. */
 json_t *mcp_supported_versions(void);
+
+/* The -32022 error response to request id (borrowed; NULL: null) naming
+ * the version asked for and the ones we serve.  New; NULL on OOM. */
+json_t *mcp_unsupported_version_error(json_t *id, const char *requested);
 
 /*
  * New server.  be is borrowed and must outlive the server; emit must not

@@ -148,15 +148,24 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return ret;
 }
 
+/* msg (borrowed; NULL: an empty body) as an application/json answer,
+ * naming session_id when given. */
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *msg,
+                                  const char *session_id)
+{
+    char *t = msg ? mcp_jsonrpc_dump(msg, NULL) : NULL;
+    enum MHD_Result r = reply(c, status, "application/json", t ? t : "", session_id);
+    eg_free(t);
+    return r;
+}
+
 /* A JSON-RPC error answering request id (NULL: null) as the whole body. */
 static enum MHD_Result reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
                                       const char *msg)
 {
     json_t *e = mcp_jsonrpc_error(id, code, msg, NULL);
-    char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
+    enum MHD_Result r = reply_json(c, status, e, NULL);
     json_decref(e);
-    enum MHD_Result r = reply(c, status, "application/json", t ? t : "", NULL);
-    eg_free(t);
     return r;
 }
 
@@ -165,15 +174,16 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, in
     return reply_error_id(c, status, NULL, code, msg);
 }
 
-static enum MHD_Result reply_unsupported_version(struct MHD_Connection *c, const char *requested)
+/* The response to request `id` among the messages one call emitted
+ * (borrowed), or NULL (a notification, or a cancelled call). */
+static json_t *response_for(json_t *collected, json_t *id)
 {
-    json_t *data = json_pack("{s:o, s:s}", "supported", mcp_supported_versions(), "requested", requested);
-    json_t *e = mcp_jsonrpc_error(NULL, MCP_JSONRPC_UNSUPPORTED_VERSION, "Unsupported protocol version", data);
-    char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
-    json_decref(e);
-    enum MHD_Result r = reply(c, MHD_HTTP_BAD_REQUEST, "application/json", t ? t : "", NULL);
-    eg_free(t);
-    return r;
+    json_t *resp = NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach(collected, i, x) if (!json_object_get(x, "method") && json_equal(json_object_get(x, "id"), id))
+        resp = x;
+    return resp;
 }
 
 /* "Bearer <token>" with the right token.  CRYPTO_memcmp so that the time
@@ -541,11 +551,7 @@ static enum MHD_Result handle_modern_post(http_state *h, struct MHD_Connection *
     tl_collect = NULL;
     mcp_server_free(srv);
     enum MHD_Result ret;
-    json_t *resp = NULL;
-    size_t i;
-    json_t *x;
-    json_array_foreach(collected, i, x) if (!json_object_get(x, "method") && json_equal(json_object_get(x, "id"), m->id))
-        resp = x;
+    json_t *resp = response_for(collected, m->id);
     if (m->kind != MCP_MSG_REQUEST || !resp) {
         ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
     } else {
@@ -553,9 +559,7 @@ static enum MHD_Result handle_modern_post(http_state *h, struct MHD_Connection *
         unsigned status = code == MCP_JSONRPC_UNSUPPORTED_VERSION ? MHD_HTTP_BAD_REQUEST
                           : code == MCP_JSONRPC_METHOD_NOT_FOUND  ? MHD_HTTP_NOT_FOUND
                                                                   : MHD_HTTP_OK;
-        char *t = mcp_jsonrpc_dump(resp, NULL);
-        ret = reply(c, status, "application/json", t ? t : "", NULL);
-        eg_free(t);
+        ret = reply_json(c, status, resp, NULL);
     }
     json_decref(collected);
     return ret;
@@ -571,17 +575,13 @@ static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_
     bool fresh = false;
     if (m.kind == MCP_MSG_INVALID) {
         /* Framing errors need no session: answer them directly. */
-        json_t *e = mcp_jsonrpc_error(m.id, m.err_code, m.err_msg, NULL);
-        char *t = e ? mcp_jsonrpc_dump(e, NULL) : NULL;
-        json_decref(e);
+        enum MHD_Result r = reply_error_id(c, MHD_HTTP_BAD_REQUEST, m.id, m.err_code, m.err_msg);
         mcp_msg_clear(&m);
-        enum MHD_Result r = reply(c, MHD_HTTP_BAD_REQUEST, "application/json", t ? t : "", NULL);
-        eg_free(t);
         return r;
     }
     json_t *modern = NULL;
     if ((m.kind == MCP_MSG_REQUEST || m.kind == MCP_MSG_NOTIFICATION) && !is_init)
-        modern = json_object_get(json_object_get(m.params, "_meta"), "io.modelcontextprotocol/protocolVersion");
+        modern = mcp_modern_version_of(m.params);
     if (modern) {
         enum MHD_Result r = handle_modern_post(h, c, rs, &m, modern);
         mcp_msg_clear(&m);
@@ -620,11 +620,7 @@ static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_
     } else {
         /* The response is the collected message with our id (progress and
          * log notifications cannot ride along a JSON response). */
-        json_t *resp = NULL;
-        size_t i;
-        json_t *x;
-        json_array_foreach(collected, i, x) if (!json_object_get(x, "method") && json_equal(json_object_get(x, "id"), m.id))
-            resp = x;
+        json_t *resp = response_for(collected, m.id);
         bool ok_init = fresh && resp && json_object_get(resp, "result");
         if (fresh && ok_init && !session_add(h, s)) {
             ret = reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
@@ -634,9 +630,7 @@ static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_
             /* cancelled: the client no longer expects an answer */
             ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
         } else {
-            char *t = mcp_jsonrpc_dump(resp, NULL);
-            ret = reply(c, MHD_HTTP_OK, "application/json", t ? t : "", ok_init ? s->id : NULL);
-            eg_free(t);
+            ret = reply_json(c, MHD_HTTP_OK, resp, ok_init ? s->id : NULL);
         }
         if (fresh && !ok_init) {
             mcp_server_free(s->srv);
@@ -680,16 +674,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!origin_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin")))
         return reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST, "Origin not allowed");
     const char *pv = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Protocol-Version");
-    if (pv) {
-        bool known = false;
-        for (int i = 0; mcp_protocol_versions[i]; i++)
-            if (strcmp(pv, mcp_protocol_versions[i]) == 0)
-                known = true;
-        for (int i = 0; mcp_modern_versions[i]; i++)
-            if (strcmp(pv, mcp_modern_versions[i]) == 0)
-                known = true;
-        if (!known)
-            return reply_unsupported_version(c, pv);
+    if (pv && !mcp_version_known(pv, false)) {
+        json_t *e = mcp_unsupported_version_error(NULL, pv);
+        enum MHD_Result r = reply_json(c, MHD_HTTP_BAD_REQUEST, e, NULL);
+        json_decref(e);
+        return r;
     }
     if (strcmp(method, "GET") == 0)
         return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "no server-initiated stream\n", NULL);
