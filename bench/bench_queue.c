@@ -9,15 +9,22 @@
  *   (2) enqueue->lease latency: the best W workers poll an idle queue while
  *       a producer enqueues --latency-jobs jobs one at a time; latency =
  *       leaseTime - createdAt, both from the database clock.
- *   (3) vectors: V entities (:BenchEntity) get 1536-dimension vectors.
- *       "raw floor": W threads write the vectors straight to the entities,
- *       --batch per transaction, no queue.  "vector": the same vectors to the
- *       same entities in the same batches, but through the queue: lease,
- *       then complete with a writer that writes the vectors in the completing
- *       transaction (version-fenced like the real worker).  The two
- *       alternate per round so machine load hits both alike, after one
- *       unmeasured pass of each (--warmup 1).  With BENCH_NEO4J_PID set,
- *       each pass also reports the server's CPU time per job.
+ *   (3) vectors: V entities get 1536-dimension vectors.  "raw floor": W
+ *       threads write the vectors straight to the entities, --batch per
+ *       transaction, no queue.  "vector": the same vectors to the same
+ *       entities in the same batches, but through the queue: lease, then
+ *       complete with a writer that writes the vectors in the completing
+ *       transaction.  The two alternate per round so machine load hits both
+ *       alike, after one unmeasured pass of each (--warmup 1).  With
+ *       BENCH_NEO4J_PID set, each pass also reports the server's CPU time
+ *       per job.  Two write modes (--write both, the default):
+ *         entity - engram's own write (worker_sink_write: the graph's fenced
+ *                  writer into the :Entity vector index) on :Entity nodes
+ *                  of a bench namespace, every pass on an empty vector
+ *                  index; skipped when the database holds other entities;
+ *                  the head figures of the JSON line;
+ *         plain  - a version-fenced SET of a list property on :BenchEntity
+ *                  nodes, no index; the plain_* figures.
  *
  * Every job is checked: each completed exactly once, each entity has its
  * vector; a run with a lost or duplicated job exits 1 instead of posting a
@@ -25,17 +32,21 @@
  *
  * Usage: bench_queue [--jobs N] [--workers 1,2,4,8] [--batch B]
  *        [--vector-jobs V] [--dim D] [--latency-jobs L] [--rounds R] [--warmup 0|1]
+ *        [--write both|entity|plain]
  * Neo4j from BENCH_NEO4J_URI / _USER / _PASSWORD.
  */
 #include "bolt/pool.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
+#include "worker/neo4j_sink.h"
 
 #include "bench_cpu.h"
 #include "bench_server.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,6 +56,22 @@
 static bolt_pool *g_pool;
 static size_t g_batch = 200;
 static int g_dim = 1536;
+
+/*
+ * How the vector figure writes.  PLAIN: a list property on :BenchEntity
+ * with no index (what the queue adds to the cheapest possible write).
+ * ENTITY: engram's own write - worker_sink_write, i.e. the graph's fenced
+ * writer, setNodeVectorProperty into the :Entity vector index - on
+ * :Entity nodes of a bench namespace (what the queue adds to the write
+ * engram really does on every completion).
+ */
+typedef enum write_mode { WRITE_PLAIN, WRITE_ENTITY } write_mode;
+static write_mode g_mode = WRITE_PLAIN;
+static char g_prefix[48] = "e";       /* entity name/id: prefix + index */
+static char g_ns[40];                 /* ENTITY: the bench namespace */
+static worker_sink *g_sink;           /* ENTITY: the workers' sink */
+static graph_opts g_graph;            /* ENTITY: vector index name, similarity */
+static graph_store *g_store;          /* ENTITY: owns the graph schema */
 
 static void die(const char *what, const eg_error *err)
 {
@@ -87,15 +114,16 @@ static double enqueue_all(queue_store *s, const char *ns, size_t n, size_t ebatc
 {
     queue_enqueue_req *r = eg_calloc(ebatch, sizeof *r);
     queue_enqueue_result *out = eg_calloc(ebatch, sizeof *out);
-    char (*names)[24] = eg_calloc(ebatch, sizeof *names);
+    char (*names)[64] = eg_calloc(ebatch, sizeof *names);
     if (!r || !out || !names)
         die("oom", NULL);
     int64_t t0 = eg_mono_us();
     for (size_t base = 0; base < n; base += ebatch) {
         size_t k = n - base < ebatch ? n - base : ebatch;
         for (size_t i = 0; i < k; i++) {
-            snprintf(names[i], sizeof names[i], "e%zu", base + i);
-            r[i] = (queue_enqueue_req){.ns = ns, .entity = names[i], .version = "v1", .model = "bench"};
+            snprintf(names[i], sizeof names[i], "%s%zu", g_prefix, base + i);
+            r[i] = (queue_enqueue_req){.ns = g_mode == WRITE_ENTITY ? g_ns : ns, .entity = names[i],
+                                       .version = "v1", .model = "bench"};
         }
         eg_error err = {0};
         if (queue_enqueue(s, NULL, r, k, out, &err))
@@ -112,11 +140,6 @@ static double enqueue_all(queue_store *s, const char *ns, size_t n, size_t ebatc
 }
 
 /* ---- workers ---- */
-
-typedef struct vec_writer {
-    int dim;
-    double *buf;      /* dim * batch */
-} vec_writer;
 
 typedef struct worker {
     queue_store *s;
@@ -152,8 +175,18 @@ static const char *const Q_VEC =
     "MATCH (e:BenchEntity {name: r.name}) WHERE e.version = r.version "
     "SET e.embedding = r.vec RETURN count(e)";
 
-static int write_vectors(bolt_conn *c, const char *const *names, const char *const *versions, size_t n,
-                         int dim, eg_error *err)
+/* The number at the end of an entity name ("e17", "bq..-e17" -> 17): the
+ * vector's seed, so both passes write the same vector to each entity. */
+static size_t entity_index(const char *name)
+{
+    size_t n = strlen(name);
+    while (n > 0 && isdigit((unsigned char)name[n - 1]))
+        n--;
+    return (size_t)strtoull(name + n, NULL, 10);
+}
+
+static int write_plain(bolt_conn *c, const char *const *names, const char *const *versions, size_t n,
+                       int dim, eg_error *err)
 {
     bolt_params *p = bolt_params_new();
     if (!p)
@@ -163,7 +196,7 @@ static int write_vectors(bolt_conn *c, const char *const *names, const char *con
     if (w && v) {
         bolt_ps_list_begin(w, n);
         for (size_t i = 0; i < n; i++) {
-            fill_vector(v, dim, (size_t)atol(names[i] + 1));
+            fill_vector(v, dim, entity_index(names[i]));
             bolt_ps_map_begin(w, 3);
             bolt_ps_str(w, "name");
             bolt_ps_str(w, names[i]);
@@ -173,12 +206,53 @@ static int write_vectors(bolt_conn *c, const char *const *names, const char *con
             bolt_ps_float_list(w, v, (size_t)dim);
         }
     }
-    int rc = bolt_params_error(p) ? EG_ENOMEM : 0;
+    int rc = bolt_params_error(p) || !v ? EG_ENOMEM : 0;
     if (!rc)
         rc = bolt_conn_exec(c, Q_VEC, p, NULL, NULL, err);
     eg_free(v);
     bolt_params_free(p);
     return rc;
+}
+
+/* engram's own write: the workers' sink, fenced on the content hash (the
+ * jobs' version, "v1", which the bench entities carry as contentHash). */
+static int write_entity(bolt_conn *c, const char *const *names, const char *const *versions, size_t n,
+                        int dim, eg_error *err)
+{
+    queue_job *jobs = eg_calloc(n, sizeof *jobs);
+    worker_write *ws = eg_calloc(n, sizeof *ws);
+    bool *sup = eg_calloc(n, sizeof *sup);
+    float *vf = eg_malloc(n * (size_t)dim * sizeof *vf);
+    double *v = eg_malloc((size_t)dim * sizeof *v);
+    int rc = jobs && ws && sup && vf && v ? 0 : EG_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        fill_vector(v, dim, entity_index(names[i]));
+        for (int k = 0; k < dim; k++)
+            vf[i * (size_t)dim + (size_t)k] = (float)v[k];
+        jobs[i] = (queue_job){.ns = g_ns, .entity = (char *)names[i], .version = (char *)versions[i],
+                              .model = "bench"};
+        ws[i] = (worker_write){.job = &jobs[i], .vec = vf + i * (size_t)dim, .dims = dim};
+    }
+    if (rc == 0) {
+        queue_tx tx = QUEUE_TX_BOLT(c);
+        rc = worker_sink_write(g_sink, &tx, ws, n, sup, err);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (sup[i])
+            rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "bench entity not written (hash fence)");
+    eg_free(jobs);
+    eg_free(ws);
+    eg_free(sup);
+    eg_free(vf);
+    eg_free(v);
+    return rc;
+}
+
+static int write_vectors(bolt_conn *c, const char *const *names, const char *const *versions, size_t n,
+                         int dim, eg_error *err)
+{
+    return g_mode == WRITE_ENTITY ? write_entity(c, names, versions, n, dim, err)
+                                  : write_plain(c, names, versions, n, dim, err);
 }
 
 static int vec_write_fn(queue_tx *tx, const queue_job *held, size_t n, bool *sup, void *payload,
@@ -371,11 +445,11 @@ static void *raw_thread(void *p)
     raw_arg *a = p;
     const char **names = eg_calloc(g_batch, sizeof *names);
     const char **vers = eg_calloc(g_batch, sizeof *vers);
-    char (*buf)[24] = eg_calloc(g_batch, sizeof *buf);
+    char (*buf)[64] = eg_calloc(g_batch, sizeof *buf);
     for (size_t base = a->from; base < a->to; base += g_batch) {
         size_t k = a->to - base < g_batch ? a->to - base : g_batch;
         for (size_t i = 0; i < k; i++) {
-            snprintf(buf[i], sizeof buf[i], "e%zu", base + i);
+            snprintf(buf[i], sizeof buf[i], "%s%zu", g_prefix, base + i);
             names[i] = buf[i];
             vers[i] = "v1";
         }
@@ -418,30 +492,97 @@ static double raw_floor(int nw, size_t n)
     return (double)n / sec;
 }
 
-static void make_entities(size_t n)
+/* ENTITY: the vector index as engram's graph schema creates it; the name
+ * is graph_opts' validated identifier (index names cannot be parameters). */
+static void create_vector_index(size_t dims)
 {
-    q1("CREATE INDEX bench_entity_name IF NOT EXISTS FOR (e:BenchEntity) ON (e.name)", NULL, NULL);
+    char q[512];
+    snprintf(q, sizeof q,
+             "CREATE VECTOR INDEX %s IF NOT EXISTS FOR (e:Entity) ON (e.embedding) "
+             "OPTIONS {indexConfig: {`vector.dimensions`: %zu, `vector.similarity_function`: '%s'}}",
+             g_graph.vector_index, dims, g_graph.similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine");
+    q1(q, NULL, NULL);
     q1("CALL db.awaitIndexes(300)", NULL, NULL);
-    while (q1("MATCH (e:BenchEntity) WITH e LIMIT 5000 DETACH DELETE e RETURN count(*) AS n", NULL, NULL) == 5000)
-        ;
-    for (size_t base = 0; base < n; base += 5000) {
-        char q[256];
-        size_t k = n - base < 5000 ? n - base : 5000;
-        snprintf(q, sizeof q,
-                 "UNWIND range(%zu, %zu) AS i CREATE (:BenchEntity {name: 'e' + toString(i), "
-                 "version: 'v1'}) RETURN count(*) AS n",
-                 base, base + k - 1);
-        q1(q, NULL, NULL);
+}
+
+static void drop_vector_index(void)
+{
+    char q[256];
+    snprintf(q, sizeof q, "DROP INDEX %s IF EXISTS", g_graph.vector_index);
+    q1(q, NULL, NULL);
+}
+
+static void delete_entities(void)
+{
+    if (g_mode == WRITE_ENTITY)
+        while (q1("MATCH (e:Entity) WHERE e.namespace = $ns WITH e LIMIT 5000 DETACH DELETE e "
+                  "RETURN count(*) AS n",
+                  "ns", g_ns) == 5000)
+            ;
+    else
+        while (q1("MATCH (e:BenchEntity) WITH e LIMIT 5000 DETACH DELETE e RETURN count(*) AS n", NULL, NULL) ==
+               5000)
+            ;
+}
+
+/* The entities the vector figure writes to; false when the ENTITY mode
+ * must be skipped (the database holds other entities: resetting the
+ * vector index between passes would take theirs too). */
+static bool make_entities(size_t n)
+{
+    if (g_mode == WRITE_ENTITY) {
+        if (q1("MATCH (e:Entity) WHERE e.namespace <> $ns WITH e LIMIT 1 RETURN count(e) AS n", "ns", g_ns) > 0)
+            return false;
+    } else {
+        q1("CREATE INDEX bench_entity_name IF NOT EXISTS FOR (e:BenchEntity) ON (e.name)", NULL, NULL);
+        q1("CALL db.awaitIndexes(300)", NULL, NULL);
     }
+    delete_entities();
+    for (size_t base = 0; base < n; base += 5000) {
+        char q[320];
+        size_t k = n - base < 5000 ? n - base : 5000;
+        if (g_mode == WRITE_ENTITY)
+            snprintf(q, sizeof q,
+                     "UNWIND range(%zu, %zu) AS i CREATE (:Entity {namespace: $ns, id: $ns + '-e' + toString(i), "
+                     "name: 'e' + toString(i), entityType: 'bench', observations: [], contentHash: 'v1', "
+                     "version: 1}) RETURN count(*) AS n",
+                     base, base + k - 1);
+        else
+            snprintf(q, sizeof q,
+                     "UNWIND range(%zu, %zu) AS i CREATE (:BenchEntity {name: 'e' + toString(i), "
+                     "version: 'v1'}) RETURN count(*) AS n",
+                     base, base + k - 1);
+        q1(q, "ns", g_ns);
+    }
+    return true;
 }
 
 static int64_t entities_with_vectors(void)
 {
+    if (g_mode == WRITE_ENTITY)
+        return q1("MATCH (e:Entity) WHERE e.namespace = $ns AND e.embedding IS NOT NULL RETURN count(e) AS n",
+                  "ns", g_ns);
     return q1("MATCH (e:BenchEntity) WHERE e.embedding IS NOT NULL RETURN count(e) AS n", NULL, NULL);
 }
 
+/*
+ * Before each pass: no entity has a vector.  ENTITY also starts every pass
+ * on an empty vector index (dropped and created again): an HNSW graph
+ * keeps removed vectors until Lucene merges its segments, so each pass
+ * would otherwise insert into a bigger, slower graph than the one before
+ * and whichever side ran second would look slower.
+ */
 static void clear_vectors(void)
 {
+    if (g_mode == WRITE_ENTITY) {
+        while (q1("MATCH (e:Entity) WHERE e.namespace = $ns AND e.embedding IS NOT NULL WITH e LIMIT 2000 "
+                  "REMOVE e.embedding RETURN count(*) AS n",
+                  "ns", g_ns) == 2000)
+            ;
+        drop_vector_index();
+        create_vector_index((size_t)g_dim);
+        return;
+    }
     while (q1("MATCH (e:BenchEntity) WHERE e.embedding IS NOT NULL WITH e LIMIT 2000 "
               "REMOVE e.embedding RETURN count(*) AS n",
               NULL, NULL) == 2000)
@@ -536,11 +677,123 @@ static lat_result latency_pass(int nw, size_t njobs)
     return r;
 }
 
+typedef struct vec_figure {
+    bool ran;
+    double vec_jobs_s, raw_jobs_s;   /* medians over rounds */
+    double ratio;                    /* median of the per-round raw / vector */
+    double cpu_ratio;                /* median of per-round server CPU queue / raw; 0 unknown */
+    double raw_cpu_us, vec_cpu_us;   /* median server CPU per job; 0 unknown */
+} vec_figure;
+
+static double median_of(const double *v, int n)
+{
+    if (n <= 0)
+        return 0;
+    int64_t *tmp = eg_calloc((size_t)n, sizeof *tmp);
+    for (int i = 0; i < n; i++)
+        tmp[i] = (int64_t)(v[i] * 1e6);
+    double m = pct(tmp, (size_t)n, 0.5) / 1e6;
+    eg_free(tmp);
+    return m;
+}
+
+/*
+ * The vector figure in one write mode: `rounds` pairs of a raw pass and a
+ * queue pass, alternating which goes first, after one unmeasured pass of
+ * each (--warmup 1).  Exits when a pass loses or duplicates work.
+ */
+static vec_figure vector_figure(write_mode mode, int nw, size_t nvec, size_t ebatch, int rounds, int warmup)
+{
+    vec_figure f = {0};
+    const char *tag = mode == WRITE_ENTITY ? "entity" : "plain";
+    g_mode = mode;
+    if (mode == WRITE_ENTITY) {
+        char hex[9];
+        eg_rand_hex(hex, 4);
+        snprintf(g_ns, sizeof g_ns, "bq%s", hex);
+        snprintf(g_prefix, sizeof g_prefix, "%s-e", g_ns);
+    } else {
+        g_ns[0] = '\0';
+        snprintf(g_prefix, sizeof g_prefix, "e");
+    }
+    if (!make_entities(nvec)) {
+        fprintf(stderr, "%s: skipped - the database holds other :Entity nodes, and each pass starts on an "
+                        "empty vector index (run on the private Neo4j of bench/run)\n", tag);
+        return f;
+    }
+    if (warmup) {
+        /* One unmeasured pass of each kind: the first 1536-d writes into a
+         * fresh store cost 2-3x (store files grow, the JIT compiles the
+         * write path; 555 vs 200-240 us of server CPU per job measured),
+         * which made whichever side ran first in round 1 look slow. */
+        double ignored;
+        int64_t wgot, wonce;
+        timed_raw(nw, nvec, &ignored);
+        pass_result wr = timed_queue(nw, nvec, ebatch, &ignored, &wgot, &wonce);
+        if (wr.lost || wr.errors || wgot != (int64_t)nvec || wonce != (int64_t)nvec)
+            die("warm-up pass lost work", NULL);
+        fprintf(stderr, "%s warm-up: one raw and one queue pass of %zu vectors (not counted)\n", tag, nvec);
+    }
+    double *vec = eg_calloc((size_t)rounds, sizeof *vec), *raw = eg_calloc((size_t)rounds, sizeof *raw);
+    double *ratio = eg_calloc((size_t)rounds, sizeof *ratio), *cpu = eg_calloc((size_t)rounds, sizeof *cpu);
+    double *rcpu = eg_calloc((size_t)rounds, sizeof *rcpu), *vcpu = eg_calloc((size_t)rounds, sizeof *vcpu);
+    int ncpu = 0;
+    for (int round = 0; round < rounds; round++) {
+        /* alternate which side goes first, so warm-up and drift hit both */
+        double raw_s = 0, raw_cpu = -1, vec_cpu = -1;
+        int64_t got = 0, once = 0;
+        if (round % 2 == 0)
+            raw_s = timed_raw(nw, nvec, &raw_cpu);
+        pass_result r = timed_queue(nw, nvec, ebatch, &vec_cpu, &got, &once);
+        if (round % 2 == 1)
+            raw_s = timed_raw(nw, nvec, &raw_cpu);
+        fprintf(stderr, "%s round %d: raw floor=%.0f jobs/s vector=%.0f jobs/s (ratio %.3f) vectors=%lld "
+                        "completed_once=%lld (worker time: lease %.2f s, complete+write %.2f s)\n",
+                tag, round + 1, raw_s, r.jobs_s, raw_s / r.jobs_s, (long long)got, (long long)once, r.lease_s,
+                r.complete_s);
+        if (raw_cpu > 0 && vec_cpu > 0) {
+            fprintf(stderr, "%s round %d: server CPU per job: raw %.0f us, queue %.0f us (ratio %.3f)\n", tag,
+                    round + 1, raw_cpu * 1e6 / (double)nvec, vec_cpu * 1e6 / (double)nvec, vec_cpu / raw_cpu);
+            rcpu[ncpu] = raw_cpu * 1e6 / (double)nvec;
+            vcpu[ncpu] = vec_cpu * 1e6 / (double)nvec;
+            cpu[ncpu++] = vec_cpu / raw_cpu;
+        }
+        if (got != (int64_t)nvec || once != (int64_t)nvec || r.lost || r.errors)
+            die("vector pass lost or duplicated work", NULL);
+        vec[round] = r.jobs_s;
+        raw[round] = raw_s;
+        /* the pair ran back to back: the ratio within a round cancels the
+         * machine's drift, its median is the overhead figure */
+        ratio[round] = raw_s / r.jobs_s;
+    }
+    f = (vec_figure){.ran = true,
+                     .vec_jobs_s = median_of(vec, rounds),
+                     .raw_jobs_s = median_of(raw, rounds),
+                     .ratio = median_of(ratio, rounds),
+                     .cpu_ratio = median_of(cpu, ncpu),
+                     .raw_cpu_us = median_of(rcpu, ncpu),
+                     .vec_cpu_us = median_of(vcpu, ncpu)};
+    eg_free(vec);
+    eg_free(raw);
+    eg_free(ratio);
+    eg_free(cpu);
+    eg_free(rcpu);
+    eg_free(vcpu);
+    delete_entities();
+    if (mode == WRITE_ENTITY) {
+        /* leave the index as the graph schema made it */
+        drop_vector_index();
+        create_vector_index(g_graph.vector_dimensions);
+    }
+    return f;
+}
+
 int main(int argc, char **argv)
 {
     size_t njobs = 20000, nvec = 20000, nlat = 500, ebatch = 1000;
     int rounds = 1;
     int warmup = 1;
+    int modes = 3;   /* 1 entity, 2 plain */
     const char *workers_arg = "1,2,4,8";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--jobs"))
@@ -561,13 +814,19 @@ int main(int argc, char **argv)
             rounds = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--warmup"))
             warmup = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--write"))
+            modes = !strcmp(argv[i + 1], "entity") ? 1 : !strcmp(argv[i + 1], "plain") ? 2
+                    : !strcmp(argv[i + 1], "both")   ? 3
+                                                     : 0;
         else {
             fprintf(stderr, "bench_queue: unknown option %s\n", argv[i]);
             return 2;
         }
     }
-    if (g_batch < 1 || g_batch > QUEUE_LEASE_MAX || ebatch < 1 || rounds < 1)
+    if (g_batch < 1 || g_batch > QUEUE_LEASE_MAX || ebatch < 1 || rounds < 1 || !modes) {
+        fprintf(stderr, "bench_queue: bad option value (--write takes entity, plain or both)\n");
         return 2;
+    }
     bolt_config cfg = BOLT_CONFIG_INIT;
     cfg.uri = getenv("BENCH_NEO4J_URI");
     cfg.user = getenv("BENCH_NEO4J_USER") ? getenv("BENCH_NEO4J_USER") : "neo4j";
@@ -577,8 +836,14 @@ int main(int argc, char **argv)
     bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
     po.max_size = 24;
     eg_error err = {0};
+    /* the graph's schema too: ENTITY writes through engram's own writer,
+     * which needs the :Entity constraints and vector index */
+    if (graph_opts_from_env(&g_graph, &err))
+        die("graph options", &err);
     if (bolt_pool_new(&g_pool, &cfg, &po, &err) || bolt_pool_verify(g_pool, &err) ||
-        queue_schema_register(&err) || schema_apply(g_pool, NULL, NULL, &err))
+        queue_schema_register(&err) || graph_store_new(&g_store, g_pool, NULL, &g_graph, &err) ||
+        graph_schema_apply(g_store, 120000, &err) ||
+        worker_neo4j_sink_new(&g_sink, g_pool, NULL, g_graph.vector_index, &err))
         die("connect/schema", &err);
 
     int ws[8];
@@ -631,84 +896,38 @@ int main(int argc, char **argv)
         fprintf(stderr, "enqueue->lease p50=%.1f ms p99=%.1f ms (%d workers polling every 2 ms)\n", lat.p50,
                 lat.p99, best_w);
     }
-    /* (3) vectors vs raw floor, alternating */
-    double vec_best = 0, raw_best = 0, ratio_med = 0;
-    double *vec_runs = eg_calloc((size_t)rounds, sizeof *vec_runs);
-    double *raw_runs = eg_calloc((size_t)rounds, sizeof *raw_runs);
-    double *cpu_ratio_runs = eg_calloc((size_t)rounds, sizeof *cpu_ratio_runs);
-    int ncpu = 0;
-    double cpu_ratio_med = 0;
-    if (nvec) {
-        make_entities(nvec);
-        if (warmup) {
-            /* One unmeasured pass of each kind: the first 1536-d writes into a
-             * fresh store cost 2-3x (store files grow, the JIT compiles the
-             * write path; 555 vs 200-240 us of server CPU per job measured),
-             * which made whichever side ran first in round 1 look slow. */
-            double ignored;
-            int64_t wgot, wonce;
-            timed_raw(best_w, nvec, &ignored);
-            pass_result wr = timed_queue(best_w, nvec, ebatch, &ignored, &wgot, &wonce);
-            if (wr.lost || wr.errors || wgot != (int64_t)nvec || wonce != (int64_t)nvec)
-                die("warm-up pass lost work", NULL);
-            fprintf(stderr, "warm-up: one raw and one queue pass of %zu vectors (not counted)\n", nvec);
-        }
-        for (int round = 0; round < rounds; round++) {
-            /* alternate which side goes first, so warm-up and drift hit both */
-            double raw = 0, raw_cpu = -1, vec_cpu = -1;
-            int64_t got = 0, once = 0;
-            if (round % 2 == 0)
-                raw = timed_raw(best_w, nvec, &raw_cpu);
-            pass_result r = timed_queue(best_w, nvec, ebatch, &vec_cpu, &got, &once);
-            if (round % 2 == 1)
-                raw = timed_raw(best_w, nvec, &raw_cpu);
-            fprintf(stderr, "round %d: raw floor=%.0f jobs/s vector=%.0f jobs/s (ratio %.3f) vectors=%lld "
-                            "completed_once=%lld (worker time: lease %.2f s, complete+write %.2f s)\n",
-                    round + 1, raw, r.jobs_s, raw / r.jobs_s, (long long)got, (long long)once, r.lease_s,
-                    r.complete_s);
-            if (raw_cpu > 0 && vec_cpu > 0) {
-                fprintf(stderr, "round %d: server CPU per job: raw %.0f us, queue %.0f us (ratio %.3f)\n",
-                        round + 1, raw_cpu * 1e6 / (double)nvec, vec_cpu * 1e6 / (double)nvec, vec_cpu / raw_cpu);
-                cpu_ratio_runs[ncpu++] = vec_cpu / raw_cpu;
-            }
-            if (got != (int64_t)nvec || once != (int64_t)nvec || r.lost || r.errors)
-                die("vector pass lost or duplicated work", NULL);
-            vec_runs[round] = r.jobs_s;
-            raw_runs[round] = raw;
-        }
-        /* medians */
-        int64_t *tmp = eg_calloc((size_t)rounds, sizeof *tmp);
-        for (int i = 0; i < rounds; i++)
-            tmp[i] = (int64_t)vec_runs[i];
-        vec_best = pct(tmp, (size_t)rounds, 0.5);
-        for (int i = 0; i < rounds; i++)
-            tmp[i] = (int64_t)raw_runs[i];
-        raw_best = pct(tmp, (size_t)rounds, 0.5);
-        /* The rounds pair a raw pass with a queue pass run back to back, so
-         * the ratio within a round cancels the machine's drift; its median
-         * is the overhead figure (ratio of the two medians also reported). */
-        for (int i = 0; i < rounds; i++)
-            tmp[i] = (int64_t)(raw_runs[i] / vec_runs[i] * 1e6);
-        ratio_med = (double)pct(tmp, (size_t)rounds, 0.5) / 1e6;
-        for (int i = 0; i < ncpu; i++)
-            tmp[i] = (int64_t)(cpu_ratio_runs[i] * 1e6);
-        cpu_ratio_med = ncpu ? (double)pct(tmp, (size_t)ncpu, 0.5) / 1e6 : 0;
-        eg_free(tmp);
-        while (q1("MATCH (e:BenchEntity) WITH e LIMIT 5000 DETACH DELETE e RETURN count(*) AS n", NULL, NULL) ==
-               5000)
-            ;
-    }
-    eg_free(vec_runs);
-    eg_free(raw_runs);
-    eg_free(cpu_ratio_runs);
+    /* (3) vectors vs raw floor, alternating: engram's own write first (the
+     * figure the issue's overhead_ratio is about), then the plain one */
+    vec_figure ent = {0}, plain = {0};
+    if (nvec && (modes & 1))
+        ent = vector_figure(WRITE_ENTITY, best_w, nvec, ebatch, rounds, warmup);
+    if (nvec && (modes & 2))
+        plain = vector_figure(WRITE_PLAIN, best_w, nvec, ebatch, rounds, warmup);
+    vec_figure *head = ent.ran ? &ent : &plain;
     char server[64];
     bench_server_agent(g_pool, server, sizeof server);
+    /* plain figures next to the head one when both modes ran */
+    char extra[400] = "";
+    if (ent.ran && plain.ran)
+        snprintf(extra, sizeof extra,
+                 ",\"plain_vector_jobs_s\":%.0f,\"plain_raw_floor_jobs_s\":%.0f,\"plain_overhead_ratio\":%.3f,"
+                 "\"plain_server_cpu_ratio\":%.3f,\"plain_raw_cpu_us_per_job\":%.0f,"
+                 "\"plain_queue_cpu_us_per_job\":%.0f",
+                 plain.vec_jobs_s, plain.raw_jobs_s, plain.ratio, plain.cpu_ratio, plain.raw_cpu_us,
+                 plain.vec_cpu_us);
     printf("{\"bench\":\"queue\",\"enqueue_jobs_s\":%.0f,\"claim_complete_jobs_s\":%.0f,\"best_workers\":%d,"
            "\"claim_p50_ms\":%.2f,\"claim_p99_ms\":%.2f,\"enqueue_to_lease_p50_ms\":%.1f,"
-           "\"enqueue_to_lease_p99_ms\":%.1f,\"vector_jobs_s\":%.0f,\"raw_floor_jobs_s\":%.0f,"
-           "\"overhead_ratio\":%.3f,\"overhead_ratio_of_medians\":%.3f,\"server_cpu_ratio\":%.3f,\"jobs\":%zu,\"vector_jobs\":%zu,\"dim\":%d,\"batch\":%zu,\"rounds\":%d,\"warmup\":%d,\"server\":\"%s\"}\n",
-           best_enq, best, best_w, best_p50, best_p99, lat.p50, lat.p99, vec_best, raw_best,
-           ratio_med, vec_best > 0 ? raw_best / vec_best : 0.0, cpu_ratio_med, njobs, nvec, g_dim, g_batch, rounds, warmup, server);
+           "\"enqueue_to_lease_p99_ms\":%.1f,\"vector_write\":\"%s\",\"vector_jobs_s\":%.0f,"
+           "\"raw_floor_jobs_s\":%.0f,\"overhead_ratio\":%.3f,\"overhead_ratio_of_medians\":%.3f,"
+           "\"server_cpu_ratio\":%.3f,\"raw_cpu_us_per_job\":%.0f,\"queue_cpu_us_per_job\":%.0f%s,"
+           "\"jobs\":%zu,\"vector_jobs\":%zu,\"dim\":%d,\"batch\":%zu,\"rounds\":%d,\"warmup\":%d,"
+           "\"server\":\"%s\"}\n",
+           best_enq, best, best_w, best_p50, best_p99, lat.p50, lat.p99,
+           !head->ran ? "none" : head == &ent ? "entity" : "plain", head->vec_jobs_s, head->raw_jobs_s,
+           head->ratio, head->vec_jobs_s > 0 ? head->raw_jobs_s / head->vec_jobs_s : 0.0, head->cpu_ratio,
+           head->raw_cpu_us, head->vec_cpu_us, extra, njobs, nvec, g_dim, g_batch, rounds, warmup, server);
+    worker_sink_free(g_sink);
+    graph_store_free(g_store);
     bolt_pool_free(g_pool);
     return 0;
 }

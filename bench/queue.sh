@@ -10,12 +10,15 @@
 #   (3) 1536-dimension vectors written on completion vs the raw floor (same
 #       vectors, same entities, same batch sizes, no queue), alternating,
 #       after one unmeasured pass of each; server CPU per job when
-#       BENCH_NEO4J_PID is known (bench/run sets it).
+#       BENCH_NEO4J_PID is known (bench/run sets it).  Twice: with engram's
+#       own write (:Entity, vector index; the head figures) and with a plain
+#       unindexed property (plain_*).
 #
 # Settings: BENCH_QUEUE_JOBS (20000), BENCH_QUEUE_WORKERS (1,2,4,8),
 # BENCH_QUEUE_BATCH (200 jobs per lease/complete), BENCH_QUEUE_VECTOR_JOBS
 # (20000), BENCH_QUEUE_DIM (1536), BENCH_QUEUE_LATENCY_JOBS (500),
-# BENCH_RUNS (3 alternating vector/raw rounds; medians).
+# BENCH_QUEUE_WRITE (both | entity | plain), BENCH_RUNS (3 alternating
+# vector/raw rounds; medians).
 # Final stdout line: one JSON object (see bench/README.md).
 set -euo pipefail
 
@@ -31,4 +34,4 @@ bench_log "queue: jobs=${BENCH_QUEUE_JOBS:-20000} workers=${BENCH_QUEUE_WORKERS:
 "$BIN" --jobs "${BENCH_QUEUE_JOBS:-20000}" --workers "${BENCH_QUEUE_WORKERS:-1,2,4,8}" \
     --batch "${BENCH_QUEUE_BATCH:-200}" --vector-jobs "${BENCH_QUEUE_VECTOR_JOBS:-20000}" \
     --dim "${BENCH_QUEUE_DIM:-1536}" --latency-jobs "${BENCH_QUEUE_LATENCY_JOBS:-500}" \
-    --rounds "${BENCH_RUNS:-3}" | tail -n1
+    --write "${BENCH_QUEUE_WRITE:-both}" --rounds "${BENCH_RUNS:-3}" | tail -n1
