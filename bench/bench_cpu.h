@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* CPU seconds the Neo4j process has used so far (utime + stime from
@@ -47,6 +48,40 @@ static inline double server_cpu_s(void)
     }
     long hz = sysconf(_SC_CLK_TCK);
     return hz > 0 ? (double)(ut + st) / (double)hz : -1;
+}
+
+/*
+ * Wait until the Neo4j server is idle again (below `idle_cores` of CPU over
+ * a 250 ms interval, at most max_s seconds) and return the seconds until it
+ * went idle - the last, quiet interval not counted; 0 when the server's pid
+ * is unknown.  Vector writes leave work behind: Neo4j refreshes the vector
+ * index after every committed transaction, so each batch becomes a Lucene
+ * segment of its own, and Lucene merges those segments - rebuilding their
+ * HNSW graphs - on background threads, for seconds after the last write
+ * (55% of the server's CPU in a JFR profile of bench/run queue on
+ * 2025.10.1).  A benchmark that compares two passes must charge each pass
+ * with its own merges and must not start the next one while they run.
+ */
+static inline double server_settle(double idle_cores, int max_s)
+{
+    if (server_cpu_s() < 0)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    for (int i = 0; i < max_s * 4; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        double c0 = server_cpu_s();
+        struct timespec q = {0, 250 * 1000000L};
+        nanosleep(&q, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double t1 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        if ((server_cpu_s() - c0) / (t1 - t) < idle_cores)
+            return t - t0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - t0;
 }
 
 #endif

@@ -22,7 +22,9 @@
  * no queue, no provider.  floor_seconds is what Neo4j needs just to store
  * and index N vectors here; ratio_to_floor = seconds / floor_seconds says
  * how much the queue, the provider and the rest of the pipeline add to it.
- * The floor goes first, so the pipeline inserts into the larger index.
+ * The floor goes first, so the pipeline inserts into the larger index; the
+ * pipeline's clock starts once the server has finished the index merges the
+ * floor left behind (settle_before_s).
  * Prints one JSON line.  Needs BENCH_NEO4J_URI/_USER/_PASSWORD.
  */
 #include "core/alloc.h"
@@ -392,7 +394,11 @@ int main(int argc, char **argv)
     double create_s = (double)(eg_mono_ms() - t0) / 1000.0;
     fprintf(stderr, "bench_pipeline: %d entities created in %.1f s (ns %s)\n", n, create_s, ns);
 
-    /* 2. workers on the backlog */
+    /* 2. workers on the backlog - once the server is idle: the floor's
+     * vector writes leave seconds of Lucene segment merges behind
+     * (server_settle), which ran into the pipeline's clock before */
+    double settle_s = server_settle(0.10, 120);
+    fprintf(stderr, "bench_pipeline: server idle after %.1f s\n", settle_s);
     worker_sink *sink = NULL;
     worker_manager *m = NULL;
     pid_t *pids = NULL;
@@ -500,13 +506,14 @@ int main(int argc, char **argv)
            "\"jobs_per_request\":%.1f,\"jobs_s\":%.1f,\"ideal_seconds\":%.3f,\"ratio_to_ideal\":%.3f,"
            "\"floor_seconds\":%.3f,\"floor_jobs_s\":%.1f,\"ratio_to_floor\":%.3f,"
            "\"server_cpu_s\":%.2f,\"floor_server_cpu_s\":%.2f,\"server_cpu_ratio_to_floor\":%.3f,"
-           "\"latency_ms\":%d,\"batch\":%d,\"dims\":%d,\"max_inflight\":%llu,\"server\":\"%s\"}\n",
+           "\"latency_ms\":%d,\"batch\":%d,\"dims\":%d,\"max_inflight\":%llu,\"settle_before_s\":%.1f,"
+           "\"server\":\"%s\"}\n",
            mode, workers, n, seconds, embedded_s, create_s, (unsigned long long)st.requests,
            st.requests ? (double)n / (double)st.requests : 0.0, seconds > 0 ? n / seconds : 0.0, ideal,
            ideal > 0 ? seconds / ideal : 0.0, floor_s, floor_s > 0 ? n / floor_s : 0.0,
            floor_s > 0 ? seconds / floor_s : 0.0, pipe_cpu, floor_cpu,
            pipe_cpu > 0 && floor_cpu > 0 ? pipe_cpu / floor_cpu : 0.0, latency, batch, dims,
-           (unsigned long long)st.max_inflight, server);
+           (unsigned long long)st.max_inflight, settle_s, server);
     fflush(stdout);
     eg_free(pv);
     fake_embed_stop(srv);

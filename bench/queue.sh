@@ -10,9 +10,9 @@
 #   (3) 1536-dimension vectors written on completion vs the raw floor (same
 #       vectors, same entities, same batch sizes, no queue), alternating,
 #       after one unmeasured pass of each; server CPU per job when
-#       BENCH_NEO4J_PID is known (bench/run sets it).  Twice: with engram's
-#       own write (:Entity, vector index; the head figures) and with a plain
-#       unindexed property (plain_*).
+#       BENCH_NEO4J_PID is known (bench/run sets it).  Twice: with a plain
+#       unindexed property (the head figures) and with engram's own write
+#       (:Entity, vector index; entity_*).
 #
 # Settings: BENCH_QUEUE_JOBS (20000), BENCH_QUEUE_WORKERS (1,2,4,8),
 # BENCH_QUEUE_BATCH (200 jobs per lease/complete), BENCH_QUEUE_VECTOR_JOBS
