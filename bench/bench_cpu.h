@@ -8,8 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "core/clock.h"
 
 /* CPU seconds the Neo4j process has used so far (utime + stime from
  * /proc/PID/stat), or -1 when BENCH_NEO4J_PID is unset or unreadable.
@@ -66,22 +67,15 @@ static inline double server_settle(double idle_cores, int max_s)
 {
     if (server_cpu_s() < 0)
         return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    int64_t t0 = eg_mono_us();
     for (int i = 0; i < max_s * 4; i++) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        int64_t t = eg_mono_us();
         double c0 = server_cpu_s();
-        struct timespec q = {0, 250 * 1000000L};
-        nanosleep(&q, NULL);
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double t1 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-        if ((server_cpu_s() - c0) / (t1 - t) < idle_cores)
-            return t - t0;
+        eg_sleep_ms(250);
+        if ((server_cpu_s() - c0) / ((double)(eg_mono_us() - t) / 1e6) < idle_cores)
+            return (double)(t - t0) / 1e6;
     }
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - t0;
+    return (double)(eg_mono_us() - t0) / 1e6;
 }
 
 #endif

@@ -492,16 +492,20 @@ static double raw_floor(int nw, size_t n)
     return (double)n / sec;
 }
 
-/* ENTITY: the vector index as engram's graph schema creates it; the name
- * is graph_opts' validated identifier (index names cannot be parameters). */
+/* ENTITY: the vector index exactly as engram's graph schema creates it
+ * (its migration statement), with `dims` dimensions. */
 static void create_vector_index(size_t dims)
 {
-    char q[512];
-    snprintf(q, sizeof q,
-             "CREATE VECTOR INDEX %s IF NOT EXISTS FOR (e:Entity) ON (e.embedding) "
-             "OPTIONS {indexConfig: {`vector.dimensions`: %zu, `vector.similarity_function`: '%s'}}",
-             g_graph.vector_index, dims, g_graph.similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine");
-    q1(q, NULL, NULL);
+    graph_opts o = g_graph;
+    o.vector_dimensions = dims;
+    char **stmts = NULL;
+    size_t n = 0;
+    eg_error err = {0};
+    if (graph_schema_statements(&o, 4 /* the vector index */, &stmts, &n, &err))
+        die("vector index statement", &err);
+    for (size_t i = 0; i < n; i++)
+        q1(stmts[i], NULL, NULL);
+    graph_strv_free(stmts, n);
     q1("CALL db.awaitIndexes(300)", NULL, NULL);
 }
 
