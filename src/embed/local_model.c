@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #define HIDDEN 384
@@ -94,6 +95,17 @@ static const model_spec *spec_find(const char *name)
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
         if (name && strcmp(specs[i].name, name) == 0)
             return &specs[i];
+    return NULL;
+}
+
+const char *embed_local_model_canonical(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (strcasecmp(name, "minilm") == 0 || strcasecmp(name, EMBED_LOCAL_MINILM) == 0)
+        return EMBED_LOCAL_MINILM;
+    if (strcasecmp(name, "bge") == 0 || strcasecmp(name, EMBED_LOCAL_BGE) == 0)
+        return EMBED_LOCAL_BGE;
     return NULL;
 }
 
