@@ -17,6 +17,15 @@
 #define EG_LIMIT_MCP_LINE (16u * 1024u * 1024u)      /* one JSON-RPC message on stdio */
 #define EG_LIMIT_MCP_HTTP_BODY (16u * 1024u * 1024u) /* one HTTP request body */
 #define EG_LIMIT_MCP_JSON_DEPTH 64u
+/* One outgoing JSON-RPC message (a tools/call result and its text copy).  A
+ * message over it is replaced by an error answering the same id, so every
+ * request gets an answer (mcp/server.c). */
+#define EG_LIMIT_MCP_RESPONSE (64u * 1024u * 1024u)
+/* The largest ENGRAM_MAX_RESPONSE_BYTES (a page's byte budget): a result is
+ * sent twice (structuredContent and its JSON text), and JSON escaping can
+ * grow text up to 6x (\u00XX) and the text copy escapes it again, so 1/16
+ * of the message cap keeps every page within EG_LIMIT_MCP_RESPONSE. */
+#define EG_LIMIT_RESPONSE_BUDGET (EG_LIMIT_MCP_RESPONSE / 16u)
 
 /* Embedding providers */
 #define EG_LIMIT_EMBED_RESPONSE (256u * 1024u * 1024u)

@@ -170,7 +170,12 @@ static int dump_cb(const char *buffer, size_t size, void *data)
 
 char *mcp_jsonrpc_dump(const json_t *msg, size_t *len_out)
 {
-    eg_buf b = EG_BUF_INIT((size_t)4 * EG_LIMIT_MCP_LINE);
+    return mcp_jsonrpc_dump_max(msg, 0, len_out);
+}
+
+char *mcp_jsonrpc_dump_max(const json_t *msg, size_t max, size_t *len_out)
+{
+    eg_buf b = EG_BUF_INIT(max ? max : EG_LIMIT_MCP_RESPONSE);
     if (json_dump_callback(msg, dump_cb, &b, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
         eg_buf_free(&b);
         return NULL;

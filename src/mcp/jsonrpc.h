@@ -78,9 +78,12 @@ json_t *mcp_jsonrpc_notification(const char *method, json_t *params);
 
 /*
  * Serialize compactly on one line (no embedded newlines: jansson escapes
- * control characters in strings).  Returns *new* memory (eg_free) or NULL.
+ * control characters in strings).  Returns *new* memory (eg_free) or NULL
+ * (out of memory, or longer than EG_LIMIT_MCP_RESPONSE).
  */
 char *mcp_jsonrpc_dump(const json_t *msg, size_t *len_out);
+/* Same, but NULL when the text would exceed max bytes (0: EG_LIMIT_MCP_RESPONSE). New. */
+char *mcp_jsonrpc_dump_max(const json_t *msg, size_t max, size_t *len_out);
 
 /* Stable key for an id (for the in-flight table): "s:<text>" or "i:<n>". New. */
 char *mcp_jsonrpc_id_key(const json_t *id);

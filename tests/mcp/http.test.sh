@@ -13,6 +13,7 @@ port=$mcp_http_port
 url="http://127.0.0.1:$port/mcp"
 trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$hdr"' EXIT
 fails=0 checks=0
+json='Content-Type: application/json'
 expect() { # name expected actual
   checks=$((checks + 1))
   if [[ "$2" != "$3" ]]; then echo "FAIL: $1: expected $2, got $3" >&2; fails=$((fails + 1)); fi
@@ -37,12 +38,12 @@ expect "GET stream" 405 "$(curl -s -o /dev/null -w '%{http_code}' "$url")"
 expect "other path" 404 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/other" -d '{}')"
 big="$(head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'a')"
 expect "body over 16 MiB" 413 "$(printf '{"x":"%s"}' "$big" | post -H "MCP-Session-Id: $sid" --data-binary @-)"
-expect "tool call" 1 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
-sse="$(curl -s -N -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+expect "tool call" 1 "$(curl -s -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
+sse="$(curl -s -N -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
   -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"s1","entityType":"t","observations":[]},{"name":"s2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p9"}}}')"
 expect "SSE progress events" 2 "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p9"' <<<"$sse")"
 expect "SSE ends with the response" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep -c '"id":9,"result"')"
-expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
   -d '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["s1"]}}}' | grep -c '^event:')"
 # ---- the modern era (2026-07-28): no session, version and headers per request ----
 meta='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
@@ -56,7 +57,7 @@ out="$(mpost server/discover "" '{"jsonrpc":"2.0","id":20,"method":"server/disco
 expect "modern discover, no session" 200 "${out##* }"
 expect "discover lists 2026-07-28 first" 1 "$(grep -c '"supportedVersions":\["2026-07-28","2025-11-25"' <<<"$out")"
 expect "discover is complete and cacheable" 1 "$(grep '"resultType":"complete"' <<<"$out" | grep '"cacheScope":"public"' | grep -c '"ttlMs":')"
-expect "no session minted" 0 "$(curl -s -D - -o /dev/null -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: server/discover' -d '{"jsonrpc":"2.0","id":21,"method":"server/discover","params":{'"$meta"'}}' | grep -ci '^mcp-session-id:')"
+expect "no session minted" 0 "$(curl -s -D - -o /dev/null -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: server/discover' -d '{"jsonrpc":"2.0","id":21,"method":"server/discover","params":{'"$meta"'}}' | grep -ci '^mcp-session-id:')"
 out="$(mpost tools/call create_entities '{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"m1","entityType":"t","observations":[]}]},'"$meta"'}}')"
 expect "modern tools/call" 200 "${out##* }"
 expect "modern tools/call result" 1 "$(grep '"created":\["m1"\]' <<<"$out" | grep -c '"resultType":"complete"')"
@@ -65,21 +66,21 @@ expect "Mcp-Name in the base64 form" 200 "${out##* }"
 out="$(mpost tools/call read_graph '{"jsonrpc":"2.0","id":24,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["m1"]},'"$meta"'}}')"
 expect "Mcp-Name differs from the body" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
 expect "header mismatch answers the request's id" 1 "$(grep -c '"id":24,"error"' <<<"$out")"
-out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -d '{"jsonrpc":"2.0","id":25,"method":"tools/list","params":{'"$meta"'}}')"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2026-07-28' -d '{"jsonrpc":"2.0","id":25,"method":"tools/list","params":{'"$meta"'}}')"
 expect "Mcp-Method missing" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
-out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2025-11-25' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":26,"method":"tools/list","params":{'"$meta"'}}')"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2025-11-25' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":26,"method":"tools/list","params":{'"$meta"'}}')"
 expect "version header differs from _meta" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
-out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2027-01-01' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":27,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2027-01-01"}}}')"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2027-01-01' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":27,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2027-01-01"}}}')"
 expect "unknown version" "400 -32022" "${out##* } $(grep -o '"code":-32022' <<<"$out" | cut -d: -f2)"
 expect "unknown version lists ours" 1 "$(grep -c '"supported":\["2026-07-28"' <<<"$out")"
 out="$(mpost ping "" '{"jsonrpc":"2.0","id":28,"method":"ping","params":{'"$meta"'}}')"
 expect "ping is gone in 2026-07-28" "404 -32601" "${out##* } $(grep -o '"code":-32601' <<<"$out" | cut -d: -f2)"
-sse="$(curl -s -N -X POST "$url" -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+sse="$(curl -s -N -X POST "$url" -H "$json" -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
   -H 'Mcp-Method: tools/call' -H 'Mcp-Name: create_entities' \
   -d '{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"p1","entityType":"t","observations":[]},{"name":"p2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p30","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')"
 expect "modern SSE progress events" 2 "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p30"' <<<"$sse")"
 expect "modern SSE ends with the complete result" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep '"id":30,"result"' | grep -c '"resultType":"complete"')"
-expect "modern notification" 202 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: notifications/cancelled' -d '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99,'"$meta"'}}')"
+expect "modern notification" 202 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: notifications/cancelled' -d '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99,'"$meta"'}}')"
 expect "legacy session still served" 200 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":29,"method":"ping"}')"
 
 expect "DELETE session" 204 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$url" -H "MCP-Session-Id: $sid")"
@@ -97,7 +98,7 @@ mcp_http_host=127.0.0.2 ENGRAM_MCP_TOKEN_FILE="$tokfile" mcp_start_http
 trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$hdr" "$tokfile"' EXIT
 url="http://127.0.0.2:$mcp_http_port/mcp"
 expect "no token" 401 "$(post -d "$init")"
-expect "WWW-Authenticate on 401" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -d "$init" | grep -ci '^www-authenticate: bearer')"
+expect "WWW-Authenticate on 401" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -H "$json" -d "$init" | grep -ci '^www-authenticate: bearer')"
 expect "wrong token" 401 "$(post -H "Authorization: Bearer ${token}x" -d "$init")"
 expect "token of another scheme" 401 "$(post -H "Authorization: Basic $token" -d "$init")"
 expect "401 before the path is looked at" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.2:$mcp_http_port/other" -d '{}')"
