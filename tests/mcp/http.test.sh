@@ -18,6 +18,19 @@ expect() { # name expected actual
   checks=$((checks + 1))
   if [[ "$2" != "$3" ]]; then echo "FAIL: $1: expected $2, got $3" >&2; fails=$((fails + 1)); fi
 }
+# raw HOST PORT HEADER-LINE...: send a request's headers only (no body byte
+# follows) and print the status the server answers within 2 s, or "none".
+# A server that waits for the body before checking the headers says none.
+raw() {
+  local h=$1 p=$2 line=""
+  shift 2
+  exec 5<>"/dev/tcp/$h/$p"
+  printf '%s\r\n' "$@" "" >&5
+  IFS= read -r -t 2 line <&5 || true
+  exec 5<&- 5>&-
+  line=${line%$'\r'}
+  if [[ "$line" =~ ^HTTP/1\.[01]\ ([0-9]{3}) ]]; then echo "${BASH_REMATCH[1]}"; else echo none; fi
+}
 post() { curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: application/json' \
   -H 'Accept: application/json, text/event-stream' "$@"; }
 
@@ -38,6 +51,41 @@ expect "GET stream" 405 "$(curl -s -o /dev/null -w '%{http_code}' "$url")"
 expect "other path" 404 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/other" -d '{}')"
 big="$(head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'a')"
 expect "body over 16 MiB" 413 "$(printf '{"x":"%s"}' "$big" | post -H "MCP-Session-Id: $sid" --data-binary @-)"
+# A chunked body has no length to refuse up front: it is cut at the cap and the connection closed.
+# (curl reports 000, or 100 when the 100 Continue was the last status it saw)
+code="$(printf '{"x":"%s"}' "$big" | post -H "MCP-Session-Id: $sid" -H 'Transfer-Encoding: chunked' --data-binary @- || true)"
+expect "chunked body over 16 MiB: closed without an answer" closed "$([[ $code == 000 || $code == 100 ]] && echo closed || echo "$code")"
+unset big
+# ---- headers decide before the body (finding 1): answers arrive with no body byte sent ----
+hl=("Host: 127.0.0.1:$port" "Content-Length: 15728640")
+expect "413 on Content-Length, before the body" 413 "$(raw 127.0.0.1 "$port" "POST /mcp HTTP/1.1" "Host: 127.0.0.1:$port" "$json" "Content-Length: 17825792")"
+expect "415 before the body" 415 "$(raw 127.0.0.1 "$port" "POST /mcp HTTP/1.1" "${hl[@]}" "Content-Type: text/plain")"
+expect "405 before the body" 405 "$(raw 127.0.0.1 "$port" "PUT /mcp HTTP/1.1" "${hl[@]}" "$json")"
+expect "404 before the body" 404 "$(raw 127.0.0.1 "$port" "POST /other HTTP/1.1" "${hl[@]}" "$json")"
+expect "403 (Origin) before the body" 403 "$(raw 127.0.0.1 "$port" "POST /mcp HTTP/1.1" "${hl[@]}" "$json" "Origin: http://evil.example")"
+expect "a refusal closes the connection" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -H 'Content-Type: text/plain' -d '{}' | grep -ci '^connection: close')"
+# ---- Origin parsed, Host checked, JSON required (finding 14) ----
+expect "Origin with userinfo (localhost:1@evil.example)" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://localhost:1@evil.example' -d '{"jsonrpc":"2.0","id":40,"method":"ping"}')"
+expect "Origin https://[::1]" 200 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: https://[::1]' -d '{"jsonrpc":"2.0","id":41,"method":"ping"}')"
+expect "Origin http://127.0.0.1:6274" 200 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://127.0.0.1:6274' -d '{"jsonrpc":"2.0","id":42,"method":"ping"}')"
+expect "Origin with a path" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://localhost/x' -d '{"jsonrpc":"2.0","id":43,"method":"ping"}')"
+expect "Origin localhost.evil.example" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://localhost.evil.example' -d '{"jsonrpc":"2.0","id":44,"method":"ping"}')"
+expect "Origin null" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: null' -d '{"jsonrpc":"2.0","id":45,"method":"ping"}')"
+expect "Host of another name on a loopback bind (DNS rebinding)" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Host: evil.example:8765' -d '{"jsonrpc":"2.0","id":46,"method":"ping"}')"
+expect "Host localhost" 200 "$(post -H "MCP-Session-Id: $sid" -H "Host: localhost:$port" -d '{"jsonrpc":"2.0","id":47,"method":"ping"}')"
+expect "Content-Type missing" 415 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type:' -H "MCP-Session-Id: $sid" --data-binary '{"jsonrpc":"2.0","id":48,"method":"ping"}')"
+expect "Content-Type text/plain" 415 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: text/plain' -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":49,"method":"ping"}')"
+expect "Content-Type with a charset" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: Application/JSON; charset=utf-8' -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":50,"method":"ping"}')"
+# ---- sessions per client (finding 13): another address cannot evict ours ----
+for i in $(seq 70); do
+  curl -s -o /dev/null --interface 127.0.0.2 -X POST "$url" -H "$json" -d "$init"
+done
+expect "our session survives another client's 70 initializes" 200 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":51,"method":"ping"}')"
+b1="$(curl -s -D - -o /dev/null --interface 127.0.0.3 -X POST "$url" -H "$json" -d "$init" | awk 'tolower($1)=="mcp-session-id:"{print $2}' | tr -d '\r')"
+for i in $(seq 16); do
+  curl -s -o /dev/null --interface 127.0.0.3 -X POST "$url" -H "$json" -d "$init"
+done
+expect "a client past its 16 sessions retires its own oldest" 404 "$(post -H "MCP-Session-Id: $b1" -d '{"jsonrpc":"2.0","id":52,"method":"ping"}')"
 expect "tool call" 1 "$(curl -s -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
 sse="$(curl -s -N -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
   -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"s1","entityType":"t","observations":[]},{"name":"s2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p9"}}}')"
@@ -101,6 +149,7 @@ expect "no token" 401 "$(post -d "$init")"
 expect "WWW-Authenticate on 401" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -H "$json" -d "$init" | grep -ci '^www-authenticate: bearer')"
 expect "wrong token" 401 "$(post -H "Authorization: Bearer ${token}x" -d "$init")"
 expect "token of another scheme" 401 "$(post -H "Authorization: Basic $token" -d "$init")"
+expect "401 before the body" 401 "$(raw 127.0.0.2 "$mcp_http_port" "POST /mcp HTTP/1.1" "Host: 127.0.0.2" "$json" "Content-Length: 15728640")"
 expect "401 before the path is looked at" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.2:$mcp_http_port/other" -d '{}')"
 expect "right token" 200 "$(post -H "Authorization: Bearer $token" -d "$init")"
 expect "token not in the listing of the process" 0 "$(tr '\0' ' ' <"/proc/$mcp_http_pid/environ" | grep -c "$token" || true)"
@@ -113,6 +162,11 @@ out="$(ENGRAM_MCP_TOKEN=short "$ENGRAM_BIN" serve --backend memory --transport h
 expect "short token refused" 1 "$(grep -c 'at least 16 characters' <<<"$out")"
 out="$("$ENGRAM_BIN" serve --backend memory --transport http --host localhost --port 1 2>&1 >/dev/null; echo "rc=$?")"
 expect "host must be an IP literal" 1 "$(grep -c 'must be an IP address' <<<"$out")"
+# a page budget larger than one MCP message can carry is refused (finding 8)
+out="$(ENGRAM_MAX_RESPONSE_BYTES=268435456 NEO4J_URI=bolt://127.0.0.1:1 "$ENGRAM_BIN" serve --transport http --port 1 2>&1 >/dev/null; echo "rc=$?")"
+expect "ENGRAM_MAX_RESPONSE_BYTES over the message cap" 1 "$(grep -c 'ENGRAM_MAX_RESPONSE_BYTES must be an integer in 1..4194304' <<<"$out")"
+out="$(ENGRAM_MCP_HTTP_PER_IP=0 "$ENGRAM_BIN" serve --backend memory --transport http --port 1 2>&1 >/dev/null; echo "rc=$?")"
+expect "a limit of 0 is refused" 1 "$(grep -c 'ENGRAM_MCP_HTTP_PER_IP must be' <<<"$out")"
 
 echo "mcp-http: checks=$checks failures=$fails"
 [[ $fails -eq 0 ]]
