@@ -18,7 +18,10 @@ fi
 tokfile="$(mktemp)"
 token="hostile-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 printf '%s\n' "$token" >"$tokfile"
-ENGRAM_MCP_TOKEN_FILE="$tokfile" mcp_start_http
+# Under AddressSanitizer (make test's build) freed blocks wait in a 256 MB
+# quarantine, which would count against the RSS bound without being
+# engram's memory: keep it small.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8" ENGRAM_MCP_TOKEN_FILE="$tokfile" mcp_start_http
 trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$tokfile"' EXIT
 timeout 180 python3 "$here/hostile_http.py" "$mcp_http_pid" "$mcp_http_port" "$token"
 kill -0 "$mcp_http_pid" # still alive after everything
