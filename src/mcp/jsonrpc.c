@@ -41,6 +41,43 @@ unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap)
     return max;
 }
 
+const char *mcp_jsonrpc_precheck(const char *data, size_t len)
+{
+    unsigned depth = 0;
+    size_t values = 0, containers = 0;
+    int in_str = 0, esc = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > EG_LIMIT_MCP_JSON_DEPTH)
+                return "message nested too deeply";
+            if (++containers > EG_LIMIT_MCP_JSON_CONTAINERS)
+                return "message has too many JSON objects and arrays";
+            values++;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        } else if (c == ',') {
+            values++;
+        } else {
+            continue;
+        }
+        if (values > EG_LIMIT_MCP_JSON_VALUES)
+            return "message has too many JSON values";
+    }
+    return NULL;
+}
+
 static void set_invalid(mcp_msg *m, int code, const char *msg)
 {
     m->kind = MCP_MSG_INVALID;
@@ -61,8 +98,9 @@ void mcp_jsonrpc_parse(mcp_msg *out, const char *data, size_t len)
         set_invalid(out, MCP_JSONRPC_INVALID_REQUEST, "message too large");
         return;
     }
-    if (mcp_jsonrpc_depth(data, len, EG_LIMIT_MCP_JSON_DEPTH) > EG_LIMIT_MCP_JSON_DEPTH) {
-        set_invalid(out, MCP_JSONRPC_INVALID_REQUEST, "message nested too deeply");
+    const char *why = mcp_jsonrpc_precheck(data, len);
+    if (why) {
+        set_invalid(out, MCP_JSONRPC_INVALID_REQUEST, why);
         return;
     }
     json_error_t jerr;

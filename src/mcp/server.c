@@ -344,12 +344,10 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params, bool mo
     c->tool = eg_strdup(json_string_value(name));
     if (json_is_string(args)) {
         /* Loose clients send arguments as a JSON string; accept an object. */
-        /* Same depth cap as a whole message, checked before parsing. */
-        json_t *parsed =
-            mcp_jsonrpc_depth(json_string_value(args), json_string_length(args), EG_LIMIT_MCP_JSON_DEPTH) <=
-                    EG_LIMIT_MCP_JSON_DEPTH
-                ? json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, NULL)
-                : NULL;
+        /* Same caps as a whole message, checked before parsing. */
+        json_t *parsed = !mcp_jsonrpc_precheck(json_string_value(args), json_string_length(args))
+                             ? json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, NULL)
+                             : NULL;
         if (json_is_object(parsed)) {
             c->args = parsed;
         } else {
