@@ -8,13 +8,25 @@
 #include "core/limits.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap)
+/* What the pre-scan counts outside strings; stops at the first cap passed. */
+typedef struct shape {
+    unsigned max_depth;
+    size_t values, containers;
+} shape;
+
+/* Scan JSON text, ignoring brackets and commas inside strings.  Returns
+ * NULL, or why it stopped: depth over depth_cap, values or containers over
+ * theirs. */
+static const char *scan(const char *data, size_t len, unsigned depth_cap, size_t values_cap, size_t containers_cap,
+                        shape *sh)
 {
-    unsigned depth = 0, max = 0;
+    unsigned depth = 0;
     int in_str = 0, esc = 0;
+    memset(sh, 0, sizeof *sh);
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
         if (in_str) {
@@ -29,53 +41,35 @@ unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap)
         if (c == '"') {
             in_str = 1;
         } else if (c == '[' || c == '{') {
-            if (++depth > max) {
-                max = depth;
-                if (max > cap)
-                    return cap + 1;
-            }
+            if (++depth > sh->max_depth && (sh->max_depth = depth) > depth_cap)
+                return "message nested too deeply";
+            if (++sh->containers > containers_cap)
+                return "message has too many JSON objects and arrays";
+            sh->values++;
         } else if ((c == ']' || c == '}') && depth > 0) {
             depth--;
+        } else if (c == ',') {
+            sh->values++;
+        } else {
+            continue;
         }
+        if (sh->values > values_cap)
+            return "message has too many JSON values";
     }
-    return max;
+    return NULL;
+}
+
+unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap)
+{
+    shape sh;
+    scan(data, len, cap, SIZE_MAX, SIZE_MAX, &sh);
+    return sh.max_depth;
 }
 
 const char *mcp_jsonrpc_precheck(const char *data, size_t len)
 {
-    unsigned depth = 0;
-    size_t values = 0, containers = 0;
-    int in_str = 0, esc = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = data[i];
-        if (in_str) {
-            if (esc)
-                esc = 0;
-            else if (c == '\\')
-                esc = 1;
-            else if (c == '"')
-                in_str = 0;
-            continue;
-        }
-        if (c == '"') {
-            in_str = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > EG_LIMIT_MCP_JSON_DEPTH)
-                return "message nested too deeply";
-            if (++containers > EG_LIMIT_MCP_JSON_CONTAINERS)
-                return "message has too many JSON objects and arrays";
-            values++;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        } else if (c == ',') {
-            values++;
-        } else {
-            continue;
-        }
-        if (values > EG_LIMIT_MCP_JSON_VALUES)
-            return "message has too many JSON values";
-    }
-    return NULL;
+    shape sh;
+    return scan(data, len, EG_LIMIT_MCP_JSON_DEPTH, EG_LIMIT_MCP_JSON_VALUES, EG_LIMIT_MCP_JSON_CONTAINERS, &sh);
 }
 
 static void set_invalid(mcp_msg *m, int code, const char *msg)
