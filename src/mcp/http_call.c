@@ -28,6 +28,9 @@
 
 #include <string.h>
 
+/* Undelivered SSE progress a stream may hold (bytes). */
+#define SSE_BACKLOG (1024u * 1024u)
+
 /* The job whose output this thread is producing (the inline ones too). */
 static _Thread_local mcp_http_job *tl_job;
 
@@ -51,8 +54,13 @@ void mcp_http_emit(void *ud, const char *msg, size_t len)
     if (j->sse) {
         mcp_http_state *h = j->h;
         pthread_mutex_lock(&h->mu);
-        if (eg_buf_puts(&j->frames, "event: message\ndata: ") != 0 || eg_buf_append(&j->frames, msg, len) != 0 ||
-            eg_buf_puts(&j->frames, "\n\n") != 0)
+        /* Progress a slow reader has not taken yet may back up to
+         * SSE_BACKLOG bytes, then is dropped; the response always fits
+         * (the buffer's cap is the message cap plus that backlog). */
+        if (is_notification_text(msg, len) && j->frames.len + len > SSE_BACKLOG)
+            EG_DEBUG("mcp-http", "dropping a progress event: the client reads its stream too slowly");
+        else if (eg_buf_puts(&j->frames, "event: message\ndata: ") != 0 ||
+                 eg_buf_append(&j->frames, msg, len) != 0 || eg_buf_puts(&j->frames, "\n\n") != 0)
             EG_WARN("mcp-http", "an SSE event did not fit the stream buffer and was dropped");
         if (j->suspended && j->conn) {
             j->suspended = false;
@@ -204,7 +212,7 @@ static mcp_http_job *job_new(mcp_http_state *h, struct MHD_Connection *c, mcp_ht
     j->sse = sse;
     j->modern = modern;
     j->refs = 2; /* the call thread's and the connection's */
-    eg_buf_init(&j->frames, (size_t)EG_LIMIT_MCP_RESPONSE + 4096);
+    eg_buf_init(&j->frames, (size_t)EG_LIMIT_MCP_RESPONSE + SSE_BACKLOG + 64);
     return j;
 }
 
