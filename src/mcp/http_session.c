@@ -3,10 +3,13 @@
  *
  * A session is one mcp_server (lifecycle state and log level per client)
  * named by 32 random bytes in hex, owned by the client address that made
- * it.  One address holds at most sessions_per_client: one more retires that
- * address's own least recently used idle session.  Another client's session
- * is never taken to make room (security review finding 13): a table full of
- * live sessions answers 503.  Sessions idle for session_idle_s expire.
+ * it.  A session is active while a request runs on it and for
+ * session_active_s after its last one; active sessions are never evicted.
+ * One address holds at most sessions_per_client: one more retires that
+ * address's own least recently used inactive session, or is refused (503)
+ * when all of them are active.  Another client's session is never taken
+ * to make room (security review finding 13): a table full of live sessions
+ * answers 503.  Sessions idle for session_idle_s expire.
  *
  * Thread-safety: the table and the reference counts are guarded by
  * mcp_http_state.mu; a session is freed by whoever drops its last use
@@ -84,13 +87,14 @@ mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner)
 
 /*
  * Put s in the table.  A client at its quota gives up its own least
- * recently used idle session; another client's session is never taken,
- * so a full table of live sessions answers 503.  NULL on success, else why.
+ * recently used inactive session; an active session, or another client's,
+ * is never taken, so the answer is then 503.  NULL on success, else why.
  */
 const char *mcp_http_session_add(mcp_http_state *h, mcp_http_session *s)
 {
     const char *why = NULL;
     mcp_http_session *evicted = NULL;
+    int64_t now = eg_mono_ms(), active_ms = (int64_t)h->lim.session_active_s * 1000;
     pthread_mutex_lock(&h->mu);
     unsigned mine = 0, free_slot = h->lim.sessions;
     int lru = -1;
@@ -104,15 +108,17 @@ const char *mcp_http_session_add(mcp_http_state *h, mcp_http_session *s)
         if (strcmp(x->owner, s->owner) != 0)
             continue;
         mine++;
-        if (x->refs == 0 && (lru < 0 || x->last_used < h->sessions[lru]->last_used))
+        /* only an inactive session may go: no request on it, and none lately */
+        if (x->refs == 0 && now - x->last_used >= active_ms &&
+            (lru < 0 || x->last_used < h->sessions[lru]->last_used))
             lru = (int)i;
     }
     if (mine >= h->lim.sessions_per_client) {
         if (lru < 0) {
-            why = "too many MCP sessions from this client, all of them busy; retry later";
+            why = "too many active MCP sessions from this client; end one (DELETE) or retry later";
         } else {
-            EG_INFO("mcp-http", "client %s is at its session limit (%u): ending its least recently used session",
-                    s->owner, h->lim.sessions_per_client);
+            EG_INFO("mcp-http", "client %s is at its session limit (%u): ending its least recently used "
+                    "inactive session", s->owner, h->lim.sessions_per_client);
             evicted = mcp_http_session_kill_locked(h, (unsigned)lru);
             free_slot = (unsigned)lru;
         }

@@ -133,12 +133,14 @@ typedef struct mcp_http_opts {
      * mcp_http_opts_from_env; docs/security.md says why each is sized so). */
     unsigned io_threads;          /* [2] ENGRAM_MCP_HTTP_IO_THREADS: polling threads */
     unsigned max_connections;     /* [1024] ENGRAM_MCP_HTTP_MAX_CONNECTIONS */
-    unsigned per_ip;              /* [32] ENGRAM_MCP_HTTP_PER_IP: connections per client address */
+    unsigned per_ip;              /* [64] ENGRAM_MCP_HTTP_PER_IP: connections per client address */
     unsigned header_timeout_s;    /* [5] ENGRAM_MCP_HTTP_HEADER_TIMEOUT: accept to end of headers */
     unsigned idle_timeout_s;      /* [60] ENGRAM_MCP_HTTP_IDLE_TIMEOUT: a connection with no traffic */
-    unsigned sessions;            /* [256] ENGRAM_MCP_HTTP_SESSIONS: live sessions */
-    unsigned sessions_per_client; /* [16] ENGRAM_MCP_HTTP_SESSIONS_PER_CLIENT (per address) */
+    unsigned sessions;            /* [1024] ENGRAM_MCP_HTTP_SESSIONS: live sessions */
+    unsigned sessions_per_client; /* [64] ENGRAM_MCP_HTTP_SESSIONS_PER_CLIENT (per address) */
     unsigned session_idle_s;      /* [3600] ENGRAM_MCP_HTTP_SESSION_IDLE: idle sessions expire */
+    unsigned session_active_s;    /* [60] ENGRAM_MCP_HTTP_SESSION_ACTIVE: a session used this
+                                     recently is active and never evicted */
     size_t body_budget;           /* [64 MiB] ENGRAM_MCP_HTTP_BODY_BUDGET: request bytes held at once */
 } mcp_http_opts;
 

@@ -13,11 +13,8 @@
  * (one mcp_server each, so lifecycle state and log level are per client)
  * and returns its id (32 random hex bytes) in MCP-Session-Id.  Later POSTs
  * must carry it: missing -> 400, unknown -> 404.  Each session belongs to
- * the client address that made it: one address holds at most
- * sessions_per_client (making one more retires that address's own least
- * recently used idle session), and the table (`sessions`) never evicts
- * another client's session: when it is full of live ones, 503.  Sessions
- * idle for session_idle_s expire.
+ * the client address that made it, with per-client and table limits that
+ * never evict an active session or another client's (http_session.c).
  *
  * Headers before bodies (security review finding 1): everything that can
  * refuse a request is decided in MHD's first call, when the headers are in
@@ -662,6 +659,7 @@ int mcp_http_opts_from_env(mcp_http_opts *o, eg_error *err)
         (rc = env_uint("ENGRAM_MCP_HTTP_SESSIONS", 1, 65536, &o->sessions, err)) ||
         (rc = env_uint("ENGRAM_MCP_HTTP_SESSIONS_PER_CLIENT", 1, 65536, &o->sessions_per_client, err)) ||
         (rc = env_uint("ENGRAM_MCP_HTTP_SESSION_IDLE", 1, 30u * 86400u, &o->session_idle_s, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_SESSION_ACTIVE", 1, 86400u, &o->session_active_s, err)) ||
         (rc = env_uint("ENGRAM_MCP_HTTP_BODY_BUDGET_MB", EG_LIMIT_MCP_HTTP_BODY >> 20, 65536, &mib, err)))
         return rc;
     o->body_budget = (size_t)mib << 20;
@@ -680,17 +678,19 @@ static mcp_http_opts with_defaults(const mcp_http_opts *ho)
     if (!o.max_connections)
         o.max_connections = 1024;
     if (!o.per_ip)
-        o.per_ip = 32;
+        o.per_ip = 64;
     if (!o.header_timeout_s)
         o.header_timeout_s = 5;
     if (!o.idle_timeout_s)
         o.idle_timeout_s = 60;
     if (!o.sessions)
-        o.sessions = 256;
+        o.sessions = 1024;
     if (!o.sessions_per_client)
-        o.sessions_per_client = 16;
+        o.sessions_per_client = 64;
     if (!o.session_idle_s)
         o.session_idle_s = 3600;
+    if (!o.session_active_s)
+        o.session_active_s = 60;
     if (!o.body_budget)
         o.body_budget = (size_t)64 << 20;
     if (o.body_budget < EG_LIMIT_MCP_HTTP_BODY)

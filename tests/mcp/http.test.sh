@@ -76,16 +76,7 @@ expect "Host localhost" 200 "$(post -H "MCP-Session-Id: $sid" -H "Host: localhos
 expect "Content-Type missing" 415 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type:' -H "MCP-Session-Id: $sid" --data-binary '{"jsonrpc":"2.0","id":48,"method":"ping"}')"
 expect "Content-Type text/plain" 415 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: text/plain' -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":49,"method":"ping"}')"
 expect "Content-Type with a charset" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: Application/JSON; charset=utf-8' -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":50,"method":"ping"}')"
-# ---- sessions per client (finding 13): another address cannot evict ours ----
-for i in $(seq 70); do
-  curl -s -o /dev/null --interface 127.0.0.2 -X POST "$url" -H "$json" -d "$init"
-done
-expect "our session survives another client's 70 initializes" 200 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":51,"method":"ping"}')"
-b1="$(curl -s -D - -o /dev/null --interface 127.0.0.3 -X POST "$url" -H "$json" -d "$init" | awk 'tolower($1)=="mcp-session-id:"{print $2}' | tr -d '\r')"
-for i in $(seq 16); do
-  curl -s -o /dev/null --interface 127.0.0.3 -X POST "$url" -H "$json" -d "$init"
-done
-expect "a client past its 16 sessions retires its own oldest" 404 "$(post -H "MCP-Session-Id: $b1" -d '{"jsonrpc":"2.0","id":52,"method":"ping"}')"
+# sessions per client: tests/mcp/http_sessions.test.sh
 expect "tool call" 1 "$(curl -s -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
 sse="$(curl -s -N -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
   -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"s1","entityType":"t","observations":[]},{"name":"s2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p9"}}}')"
