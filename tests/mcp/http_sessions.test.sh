@@ -54,5 +54,11 @@ read -r code _ <<<"$(new 127.0.0.3)"
 expect "table full of other clients' sessions: refused" 503 "$code"
 expect "A's inactive session survives a full table" 200 "$(ping "$a")"
 expect "B's sessions survive a full table" 200 "$(ping "${b[0]}")"
+# a client that opens session after session (70, more than any table here) evicts nobody else's
+for i in $(seq 70); do
+  curl -s -o /dev/null --interface 127.0.0.4 -X POST "$url" -H 'Content-Type: application/json' -d "$init"
+done
+expect "A's session survives another client's 70 initializes" 200 "$(ping "$a")"
+expect "B's session survives another client's 70 initializes" 200 "$(ping "${b[0]}")"
 echo "mcp-http-sessions: checks=$checks failures=$fails"
 [[ $fails -eq 0 ]]
