@@ -141,7 +141,7 @@ typedef struct mcp_http_opts {
     unsigned session_idle_s;      /* [3600] ENGRAM_MCP_HTTP_SESSION_IDLE: idle sessions expire */
     unsigned session_active_s;    /* [60] ENGRAM_MCP_HTTP_SESSION_ACTIVE: a session used this
                                      recently is active and never evicted */
-    size_t body_budget;           /* [64 MiB] ENGRAM_MCP_HTTP_BODY_BUDGET: request bytes held at once */
+    size_t body_budget;           /* [64 MiB] ENGRAM_MCP_HTTP_BODY_BUDGET_MB: request bytes held at once */
 } mcp_http_opts;
 
 /*
