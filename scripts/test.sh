@@ -102,6 +102,13 @@ if [ -x "$local_neo4j" ]; then
 fi
 
 # --- ctest ------------------------------------------------------------------
+# The suite shares one Neo4j, and a database holds one vector index on
+# :Entity(embedding), sized by the first test that applies the schema: the
+# tests agree on the n-gram provider (1536 dimensions) unless they choose
+# otherwise.  The local encoder is tested by its unit tests (parity with
+# the reference, faults) and, as engram's default without an API key, by
+# tests/mcp/demo.test.sh on a private Neo4j.
+export ENGRAM_EMBED_PROVIDER="${ENGRAM_TEST_EMBED_PROVIDER:-offline}"
 echo "== ctest" >&2
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

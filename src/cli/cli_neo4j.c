@@ -3,6 +3,8 @@
  */
 #include "cli/cli_neo4j.h"
 
+#include "core/log.h"
+
 #include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
@@ -58,7 +60,7 @@ int cli_schema_register_graph(bolt_pool *pool, eg_error *err)
 {
     if (!schema_graph) {
         graph_opts go;
-        int rc = graph_opts_from_env(&go, err);
+        int rc = cli_graph_opts_from_env(&go, NULL, err);
         if (!rc)
             rc = graph_store_new(&schema_graph, pool, NULL, &go, err);
         if (rc)
@@ -99,18 +101,37 @@ void cli_fmt_time(int64_t ms, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err)
+int cli_graph_opts_from_env(graph_opts *go, embed_config *ec_out, eg_error *err)
 {
-    int rc = embed_config_from_env(ec, err);
+    embed_config ec;
+    int rc = embed_config_from_env(&ec, err);
     if (rc == 0)
         rc = graph_opts_from_env(go, err);
+    if (rc)
+        return rc;
+    /* A model with a fixed dimension (the local encoders, an explicit
+     * ENGRAM_EMBED_DIMENSIONS) sizes the vector index unless the operator
+     * sized it; the offline provider takes whatever the index has. */
+    const char *nd = getenv("NEO4J_VECTOR_DIMENSIONS");
+    if (ec.dimensions > 0 && !(nd && *nd))
+        go->vector_dimensions = (size_t)ec.dimensions;
+    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
+        ec.dimensions = (int)go->vector_dimensions;
+    if (ec.model && ec.model[0])
+        go->embedding_model = ec.model;
+    if (ec_out)
+        *ec_out = ec;
+    return 0;
+}
+
+int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err)
+{
+    int rc = cli_graph_opts_from_env(go, ec, err);
     if (rc == 0)
         rc = queue_opts_from_env(qo, err);
     if (rc)
         return rc;
-    if (ec->dimensions == 0 && ec->kind == EMBED_PROVIDER_OFFLINE)
-        ec->dimensions = (int)go->vector_dimensions;
-    if (ec->model && ec->model[0])
-        go->embedding_model = ec->model;
+    if (ec->fallback)
+        EG_WARN("embed", "%s", ec->fallback);
     return 0;
 }

@@ -46,11 +46,20 @@ int cli_schema_register_graph(bolt_pool *pool, eg_error *err);
 int cli_schema_startup(bolt_pool *pool, eg_error *err);
 
 /*
+ * The graph's settings as they follow from the embedding provider's: the
+ * vector index takes the provider's fixed dimension (384 for the local
+ * encoders) unless NEO4J_VECTOR_DIMENSIONS is set, the offline provider
+ * takes the index's, and the graph records jobs for the provider's model
+ * (so what is queued is what the workers embed).  ec_out (may be NULL)
+ * receives the provider's configuration.  Strings point into the
+ * environment / static storage.
+ */
+int cli_graph_opts_from_env(graph_opts *go, embed_config *ec_out, eg_error *err);
+
+/*
  * The provider, graph and queue settings from the environment, made
- * consistent the way every command needs them: the offline provider takes
- * the vector index's dimensions unless set, and the graph records jobs for
- * the provider's model (so what is queued is what the workers embed).
- * Strings point into the environment / static storage.
+ * consistent as cli_graph_opts_from_env does; warns (stderr log) when the
+ * n-gram provider stands in for the local encoder.
  */
 int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err);
 

@@ -52,7 +52,8 @@ static void usage(FILE *out)
                  "NEO4J_DATABASE, and the settings of docs/configuration.md.\n");
 }
 
-/* One check's outcome: level "ok", "info" (nothing to do now) or "problem". */
+/* One check's outcome: level "ok", "info" (nothing to do now), "warning" (works, but
+ * worse than it should: said loudly, exit 0) or "problem" (exit 3). */
 static void check_add(json_t *checks, const char *name, const char *level, const char *detail)
 {
     json_array_append_new(checks, json_pack("{s:s,s:s,s:s}", "check", name, "level", level, "detail", detail));
@@ -111,7 +112,7 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
     char detail[EG_ERR_MSG_MAX + 256];
     graph_opts go;
     graph_store *g = NULL;
-    if (graph_opts_from_env(&go, &err) || graph_store_new(&g, pool, NULL, &go, &err)) {
+    if (cli_graph_opts_from_env(&go, NULL, &err) || graph_store_new(&g, pool, NULL, &go, &err)) {
         snprintf(detail, sizeof detail, "graph configuration: %s", err.message);
         check_add(checks, "indexes", "problem", detail);
         return;
@@ -145,13 +146,19 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
                  "(ENGRAM_EMBED_DIMENSIONS / NEO4J_VECTOR_DIMENSIONS)",
                  embed_kind_name(ec.kind), ec.model ? ec.model : "?", ec.dimensions, go.vector_dimensions);
         check_add(checks, "embeddings", "problem", detail);
+    } else if (ec.fallback) {
+        snprintf(detail, sizeof detail, "provider %s, model %s, %zu dimensions: %s", embed_kind_name(ec.kind),
+                 ec.model, go.vector_dimensions, ec.fallback);
+        check_add(checks, "embeddings", "warning", detail);
     } else {
         char dims[32] = "the model's default";
         if (ec.dimensions > 0)
             snprintf(dims, sizeof dims, "%d", ec.dimensions);
         snprintf(detail, sizeof detail, "provider %s, model %s, %s dimensions%s", embed_kind_name(ec.kind),
                  ec.model ? ec.model : "?", dims,
-                 ec.kind == EMBED_PROVIDER_OFFLINE ? " (offline: no account needed)" : "");
+                 ec.kind == EMBED_PROVIDER_OFFLINE   ? " (lexical n-gram: no account needed)"
+                 : ec.kind == EMBED_PROVIDER_LOCAL ? " (sentence encoder in this process: no account needed)"
+                                                   : "");
         check_add(checks, "embeddings", "ok", detail);
     }
     graph_store_free(g);
@@ -293,7 +300,8 @@ int cli_cmd_doctor(int argc, char **argv)
             char label[24];
             snprintf(label, sizeof label, "%s:", json_string_value(json_object_get(chk, "check")));
             const char *lvl = json_string_value(json_object_get(chk, "level"));
-            printf("%-15s %s%s\n", label, strcmp(lvl, "problem") == 0 ? "PROBLEM: " : "",
+            printf("%-15s %s%s\n", label,
+                   strcmp(lvl, "problem") == 0 ? "PROBLEM: " : strcmp(lvl, "warning") == 0 ? "WARNING: " : "",
                    json_string_value(json_object_get(chk, "detail")));
         }
     }

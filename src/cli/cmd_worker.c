@@ -101,9 +101,8 @@ int cli_cmd_worker(int argc, char **argv)
     worker_health_opts ho;
     graph_opts go;
     queue_opts qo;
-    if (embed_config_from_env(&ec, &err) || worker_opts_from_env(&wo, ec.kind, &err) ||
-        worker_health_opts_from_env(&ho, &err) || graph_opts_from_env(&go, &err) ||
-        queue_opts_from_env(&qo, &err))
+    if (cli_load_settings(&ec, &go, &qo, &err) || worker_opts_from_env(&wo, ec.kind, &err) ||
+        worker_health_opts_from_env(&ho, &err))
         return cli_fail("worker", &err);
     if (queue_name) {
         if (!queue_name_valid(queue_name)) {
@@ -124,9 +123,6 @@ int cli_cmd_worker(int argc, char **argv)
         ho.addr = health_addr;
     if (no_health)
         ho.port = -1;
-    /* The provider's default dimension follows the index unless set. */
-    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
-        ec.dimensions = (int)go.vector_dimensions;
 
     /* Signals are taken by sigwait in this thread only. */
     sigset_t set;

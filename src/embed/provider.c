@@ -129,7 +129,7 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
     if (env_true("MOCK_EMBEDDINGS"))
         cfg->kind = EMBED_PROVIDER_OFFLINE;
     else if (!which)
-        cfg->kind = key ? EMBED_PROVIDER_OPENAI : EMBED_PROVIDER_OFFLINE;
+        cfg->kind = key ? EMBED_PROVIDER_OPENAI : EMBED_PROVIDER_LOCAL;
     else if (strcmp(which, "openai") == 0)
         cfg->kind = EMBED_PROVIDER_OPENAI;
     else if (strcmp(which, "ollama") == 0)
@@ -170,6 +170,17 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
         int rc = embed_local_config(cfg, err);
         if (rc)
             return rc;
+        /* The default without an account is the real encoder; when its
+         * weights were never installed, the n-gram provider keeps engram
+         * working, and every place that shows the configuration says so. */
+        if (!which && !embed_local_model_installed(cfg->model_dir, cfg->model)) {
+            memset(cfg, 0, sizeof *cfg);
+            cfg->kind = EMBED_PROVIDER_OFFLINE;
+            cfg->model = "engram-offline-ngram-v1";
+            cfg->fallback = "the local sentence encoder's weights are not installed (run scripts/install-models.sh, "
+                            "or scripts/setup.sh): using the lexical n-gram provider, so semantic search only "
+                            "matches words";
+        }
         break;
     }
     }

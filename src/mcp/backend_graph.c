@@ -372,6 +372,7 @@ static int s_debug_embedding_config(void *self, const json_t *a, mcp_call_ctx *c
         json_object_set_new(*out, "providerModel", json_string(b->d.embed->model ? b->d.embed->model : ""));
         json_object_set_new(*out, "apiKeyPresent", json_boolean(b->d.embed->api_key && b->d.embed->api_key[0]));
         json_object_set_new(*out, "inServerWorkers", json_boolean(b->d.workers != NULL));
+        json_object_set_new(*out, "fallback", b->d.embed->fallback ? json_string(b->d.embed->fallback) : json_null());
     }
     return rc;
 }

@@ -148,6 +148,8 @@ bool worker_health_evaluate(const worker_health_input *in, json_t **out)
         json_object_set_new(p, "pauseRemainingMs", json_integer(ws->throttle.paused_remaining_ms));
         json_object_set_new(p, "pauseReason", json_string(ws->throttle.pause_reason));
         json_object_set_new(p, "lastError", ws->last_error[0] ? json_string(ws->last_error) : json_null());
+        /* Not red (embeddings are produced), but never silent either. */
+        json_object_set_new(p, "fallback", ws->fallback[0] ? json_string(ws->fallback) : json_null());
         json_object_set_new(doc, "provider", p);
     } else {
         json_object_set_new(doc, "workers", json_null());

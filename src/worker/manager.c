@@ -1050,6 +1050,7 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
     m->st.concurrency = m->nw;
     snprintf(m->st.model, sizeof m->st.model, "%s", m->model);
     snprintf(m->st.provider, sizeof m->st.provider, "%s", embed_kind_name(m->kind));
+    snprintf(m->st.fallback, sizeof m->st.fallback, "%s", ecfg->fallback ? ecfg->fallback : "");
     snprintf(m->st.owner, sizeof m->st.owner, "%s", m->owner);
     m->st.dims = m->dims;
     *out = m;

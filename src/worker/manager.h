@@ -153,6 +153,7 @@ typedef struct worker_stats {
     char model[128];
     int dims;
     char provider[16];
+    char fallback[256];                  /* why the n-gram provider stands in for the encoder; "" */
     char owner[128];
 } worker_stats;
 

@@ -188,8 +188,17 @@ static void test_local__provider(void **state)
         free(longtext);
         embed_provider_free(p);
     }
-    setenv("ENGRAM_EMBED_DIMENSIONS", "1536", 1);
+    /* With the weights installed, no account means the local encoder,
+     * the default model, and no fallback note. */
+    unsetenv("ENGRAM_EMBED_PROVIDER");
+    unsetenv("ENGRAM_LOCAL_MODEL");
     embed_config cfg;
+    assert_int_equal(embed_config_from_env(&cfg, &err), 0);
+    assert_int_equal(cfg.kind, EMBED_PROVIDER_LOCAL);
+    assert_string_equal(cfg.model, EMBED_LOCAL_DEFAULT_MODEL);
+    assert_null(cfg.fallback);
+    setenv("ENGRAM_EMBED_PROVIDER", "local", 1);
+    setenv("ENGRAM_EMBED_DIMENSIONS", "1536", 1);
     assert_int_equal(embed_config_from_env(&cfg, &err), EG_EINVAL);
     unsetenv("ENGRAM_EMBED_DIMENSIONS");
     setenv("ENGRAM_LOCAL_MODEL", "gpt-9", 1);

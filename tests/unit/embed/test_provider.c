@@ -275,13 +275,20 @@ static void test_embed_provider__config_from_env(void **state)
     unsetenv("OPENAI_API_KEY");
     setenv("MOCK_EMBEDDINGS", "false", 1);
     setenv("NEO4J_VECTOR_DIMENSIONS", "384", 1);
+    /* No account and no local weights: the n-gram fallback, with the reason
+     * every status surface shows (the installed case: test_local_model). */
+    setenv("ENGRAM_MODEL_DIR", "/nonexistent/engram-models", 1);
     assert_int_equal(embed_config_from_env(&c, NULL), 0);
     assert_int_equal(c.kind, EMBED_PROVIDER_OFFLINE);
     assert_int_equal(c.dimensions, 384);
+    assert_non_null(c.fallback);
+    assert_non_null(strstr(c.fallback, "install-models.sh"));
+    unsetenv("ENGRAM_MODEL_DIR");
     setenv("OPENAI_API_KEY", "sk-x", 1);
     assert_int_equal(embed_config_from_env(&c, NULL), 0);
     assert_int_equal(c.kind, EMBED_PROVIDER_OPENAI);
     assert_string_equal(c.model, "text-embedding-3-small");
+    assert_null(c.fallback);
     setenv("MOCK_EMBEDDINGS", "true", 1);
     assert_int_equal(embed_config_from_env(&c, NULL), 0);
     assert_int_equal(c.kind, EMBED_PROVIDER_OFFLINE);
