@@ -135,3 +135,14 @@ int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error
         EG_WARN("embed", "%s", ec->fallback);
     return 0;
 }
+
+int cli_vector_model_check(bolt_pool *pool, const graph_opts *go, eg_error *err)
+{
+    graph_store *g = NULL;
+    graph_vector_model vm;
+    int rc = graph_store_new(&g, pool, NULL, go, err);
+    if (rc == 0)
+        rc = graph_vector_model_check(g, true, &vm, err);
+    graph_store_free(g);
+    return rc;
+}

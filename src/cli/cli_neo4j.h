@@ -63,6 +63,13 @@ int cli_graph_opts_from_env(graph_opts *go, embed_config *ec_out, eg_error *err)
  */
 int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err);
 
+/*
+ * The vector index's model against the configured one
+ * (graph_vector_model_check through a short-lived graph store): 0, or
+ * EG_ECONFLICT with a message that says what to run.
+ */
+int cli_vector_model_check(bolt_pool *pool, const graph_opts *go, eg_error *err);
+
 /* Format a database timestamp (ms since the epoch, UTC) for tables; 0 is "-". */
 void cli_fmt_time(int64_t ms, char *buf, size_t n);
 

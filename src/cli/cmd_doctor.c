@@ -134,6 +134,19 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
         check_add(checks, "indexes", vector_pending && missing ? "info" : "problem", err.message);
     }
     json_decref(rep);
+    {
+        graph_vector_model vm;
+        eg_error_clear(&err);
+        if (graph_vector_model_check(g, false, &vm, &err) != 0)
+            check_add(checks, "vector model", "problem", err.message);
+        else if (vm.model[0]) {
+            snprintf(detail, sizeof detail, "namespace %s holds vectors of %s (%lld dimensions)", go.ns, vm.model,
+                     vm.dims);
+            check_add(checks, "vector model", "ok", detail);
+        } else {
+            check_add(checks, "vector model", "info", "no vectors yet: the first engram to start records its model");
+        }
+    }
 
     embed_config ec;
     eg_error_clear(&err);

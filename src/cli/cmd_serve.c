@@ -160,6 +160,20 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
         cli_fail("serve", &err);
         goto out;
     }
+    /* Another model's vectors in the index: serve keyword search and writes
+     * (their jobs wait in the queue for the switch), embed no query and
+     * write no vector, and say so. */
+    static char model_conflict[EG_ERR_MSG_MAX];
+    graph_vector_model vm;
+    if (graph_vector_model_check(g, true, &vm, &err) != 0) {
+        if (err.code != EG_ECONFLICT) {
+            cli_fail("serve", &err);
+            goto out;
+        }
+        snprintf(model_conflict, sizeof model_conflict, "%s", err.message);
+        EG_WARN("serve", "%s; until then: keyword search only, no embedding workers", model_conflict);
+        wo.concurrency = 0;
+    }
     if (wo.concurrency > 0) {
         if (worker_neo4j_sink_new(&sink, pool, go.database, go.vector_index, &err) ||
             worker_manager_new(&m, &wo, &ec, qs, sink, &err) || worker_manager_start(m, &err)) {
@@ -182,7 +196,8 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
             eg_log_fields(EG_LOG_WARNING, "serve", "health endpoint not started", "error", err.message, NULL);
     }
     mcp_graph_deps deps = {.graph = g, .queue = qs, .embed = &ec, .workers = m,
-                           .sync_timeout_ms = (m && wo.sync) ? wo.sync_timeout_ms : 0};
+                           .sync_timeout_ms = (m && wo.sync) ? wo.sync_timeout_ms : 0,
+                           .vector_conflict = model_conflict[0] ? model_conflict : NULL};
     if (mcp_backend_graph_new(&be, &deps, &err)) {
         cli_fail("serve", &err);
         goto out;

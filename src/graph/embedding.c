@@ -4,7 +4,8 @@
  * enqueue/backfill tool, and the inspection tools.
  *
  * Fencing: a vector is written only if the live entity's contentHash still
- * equals the hash of the text the vector was computed from.  The write runs
+ * equals the hash of the text the vector was computed from, and only if the
+ * namespace's model record (vector_model.c) names the vector's model.  The write runs
  * in two statements in the caller's transaction: the first takes the
  * entity's write lock (bumping lockSeq) and reads the hash *after* the lock,
  * the second writes.  A mutation that commits between the worker's read and
@@ -208,11 +209,14 @@ static const char Q_WRITE_VECS[] =
     "UNWIND $rows AS r "
     "MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
     "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
-    "WITH e, r, e.contentHash = r.hash AS same "
+    "WITH e, r "
+    "OPTIONAL MATCH (m:EngramVectorModel {namespace: r.ns}) "
+    "WITH e, r, e.contentHash = r.hash AND (m IS NULL OR (m.model = r.model AND m.switchingTo IS NULL)) AS same "
     "CALL { WITH e, r, same WITH e, r WHERE same "
     "  CALL db.create.setNodeVectorProperty(e, 'embedding', r.vec) "
     "  SET e.embeddingModel = r.model, e.embeddingDimensions = r.dims, e.embeddingVersion = e.version, "
-    "      e.embeddingHash = r.hash, e.embeddingUpdatedAt = timestamp() } "
+    "      e.embeddingHash = r.hash, e.embeddingUpdatedAt = timestamp(), e.embeddingTokens = r.tokens, "
+    "      e.embeddingTruncated = r.truncated } "
     "RETURN r.i AS i, same";
 
 int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, size_t n,
@@ -236,7 +240,14 @@ int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, siz
     if (w) {
         bolt_ps_list_begin(w, n);
         for (size_t i = 0; i < n; i++) {
-            row_head(w, 7, i, rows[i].entity_id, rows[i].ns);
+            row_head(w, 9, i, rows[i].entity_id, rows[i].ns);
+            bolt_ps_str(w, "tokens");
+            if (rows[i].tokens > 0)
+                bolt_ps_int(w, rows[i].tokens);
+            else
+                bolt_ps_null(w);
+            bolt_ps_str(w, "truncated");
+            bolt_ps_bool(w, rows[i].truncated);
             bolt_ps_str(w, "hash");
             bolt_ps_str(w, rows[i].hash);
             bolt_ps_str(w, "model");
@@ -276,7 +287,7 @@ int graph_write_embedding_tx(bolt_conn *c, const graph_opts *opts, const char *n
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                             "embedding has %zu dimensions, the index expects %zu", dims,
                             opts->vector_dimensions);
-    graph_embedding_row r = {ns, entity_id, hash, model, vec, dims};
+    graph_embedding_row r = {ns, entity_id, hash, model, vec, dims, 0, false};
     return graph_write_embeddings_tx(c, &r, 1, status_out, err);
 }
 
@@ -313,7 +324,7 @@ static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
                      "RETURN e.embedding AS embedding, e.embeddingModel AS model, "
                      "e.embeddingDimensions AS dims, e.embeddingUpdatedAt AS updated, "
                      "e.embeddingVersion AS ev, e.version AS v, e.embeddingHash AS eh, "
-                     "e.contentHash AS ch",
+                     "e.contentHash AS ch, e.embeddingTokens AS tokens, e.embeddingTruncated AS truncated",
                      p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
@@ -338,6 +349,12 @@ static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
                           jnull(json_object_get(row, "updated")), "embeddedVersion",
                           jnull(json_object_get(row, "ev")), "currentVersion",
                           jnull(json_object_get(row, "v")), "stale", stale);
+    /* What the model read: a text past its limit (256 or 512 tokens for the
+     * local encoders) was cut, and only its beginning is in the vector. */
+    if (w->result && json_is_integer(json_object_get(row, "tokens"))) {
+        json_object_set(w->result, "tokens", json_object_get(row, "tokens"));
+        json_object_set_new(w->result, "truncated", json_boolean(json_is_true(json_object_get(row, "truncated"))));
+    }
     json_decref(rows);
     return w->result ? 0 : graph_oom(err);
 }

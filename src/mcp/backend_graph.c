@@ -170,6 +170,10 @@ static float *query_vector(gb *b, const char *text, size_t *dims, const char **w
 {
     *why = NULL;
     float *v = NULL;
+    if (b->d.vector_conflict) {
+        *why = b->d.vector_conflict;
+        return NULL;
+    }
     pthread_mutex_lock(&b->emu);
     if (!b->prov && !b->prov_tried && b->d.embed) {
         b->prov_tried = true;

@@ -254,6 +254,7 @@ typedef struct complete_ctx {
     float *vecs;           /* one row per job (rows of non-EMBED jobs unused) */
     bool *done;            /* jobs to complete */
     size_t n;
+    const embed_status *per; /* each job's provider outcome (tokens, truncation) */
 } complete_ctx;
 
 static int write_results(queue_tx *tx, const queue_job *held, size_t nheld, bool *superseded_out,
@@ -286,6 +287,8 @@ static int write_results(queue_tx *tx, const queue_job *held, size_t nheld, bool
             ws[nw].job = &held[h];
             ws[nw].vec = c->vecs + i * (size_t)c->m->dims;
             ws[nw].dims = c->m->dims;
+            ws[nw].tokens = c->per[i].tokens;
+            ws[nw].truncated = c->per[i].truncated;
             wmap[nw] = h;
             nw++;
             break;
@@ -545,7 +548,7 @@ static void finish_batch(worker_manager *m, batch_state *b)
             nc++;
     }
     if (nc > 0) {
-        complete_ctx cc = {m, jobs, items, vecs, done, n};
+        complete_ctx cc = {m, jobs, items, vecs, done, n, per};
         size_t r = 0;
         size_t *cmap = eg_calloc(nc, sizeof *cmap);
         for (size_t i = 0; i < n && cmap; i++)
@@ -594,7 +597,11 @@ static void finish_batch(worker_manager *m, batch_state *b)
             if (outs[r2] == QUEUE_OUT_LOST)
                 log_job(EG_LOG_WARNING, "lease lost before completion; result dropped", j, NULL);
             else if (outs[r2] == QUEUE_OUT_SUPERSEDED)
-                log_job(EG_LOG_DEBUG, "job superseded (entity changed)", j, NULL);
+                log_job(EG_LOG_DEBUG, "job superseded (entity changed, or its namespace holds another model)", j,
+                        NULL);
+            else if (per[cmap[r2]].truncated)
+                log_job(EG_LOG_INFO, "completed; the text was cut to the model's token limit (embeddingTruncated)",
+                        j, NULL);
             else if (eg_log_enabled(EG_LOG_DEBUG))
                 log_job(EG_LOG_DEBUG, "job completed", j, NULL);
         }
