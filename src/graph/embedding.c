@@ -624,9 +624,12 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_float32_list(p, "vec", vec, dims);
     bolt_params_str(p, "ns", w->ns);
     eg_free(vec);
+    /* The index spans every namespace: ask for more neighbours than shown and
+     * keep this namespace's, so no other namespace's names leak out. */
     int rc = graph_q(c,
-                     "CALL db.index.vector.queryNodes($index, 5, $vec) YIELD node, score "
-                     "RETURN node.name AS name, node.namespace = $ns AS sameNamespace, score",
+                     "CALL db.index.vector.queryNodes($index, 50, $vec) YIELD node, score "
+                     "WHERE node.namespace = $ns "
+                     "RETURN node.name AS name, score LIMIT 5",
                      p, &w->result, err);
     bolt_params_free(p);
     return rc;

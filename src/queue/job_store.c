@@ -421,9 +421,14 @@ int queue_reclaim_expired(queue_store *s, size_t limit, queue_reclaim_result *ou
 
 int queue_status_get(queue_store *s, queue_status *out, eg_error *err)
 {
+    return queue_status_get_ns(s, NULL, out, err);
+}
+
+int queue_status_get_ns(queue_store *s, const char *ns, queue_status *out, eg_error *err)
+{
     CHECK(s && out, "queue_status_get: NULL argument");
     memset(out, 0, sizeof *out);
-    return s->ops->status(s, out, err);
+    return s->ops->status(s, ns, out, err);
 }
 
 int queue_list(queue_store *s, const queue_list_filter *f, queue_job **jobs_out, size_t *n_out,
@@ -445,6 +450,12 @@ int queue_list(queue_store *s, const queue_list_filter *f, queue_job **jobs_out,
 int queue_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
                      int64_t *count_out, eg_error *err)
 {
+    return queue_retry_dead_ns(s, ids, n, model, NULL, count_out, err);
+}
+
+int queue_retry_dead_ns(queue_store *s, const char *const *ids, size_t n, const char *model,
+                        const char *ns, int64_t *count_out, eg_error *err)
+{
     CHECK(s && (n == 0 || ids), "queue_retry_dead: bad argument");
     for (size_t i = 0; i < n; i++)
         CHECK(ids[i], "queue_retry_dead: id %zu is NULL", i);
@@ -454,7 +465,7 @@ int queue_retry_dead(queue_store *s, const char *const *ids, size_t n, const cha
     *count_out = 0;
     if (ids && n == 0)
         return 0;
-    return s->ops->retry_dead(s, ids, n, model, count_out, err);
+    return s->ops->retry_dead(s, ids, n, model, ns, count_out, err);
 }
 
 int queue_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,

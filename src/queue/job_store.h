@@ -374,6 +374,10 @@ typedef struct queue_status {
 
 /* Fill *out (fields *new*; release with queue_status_clear). */
 int queue_status_get(queue_store *s, queue_status *out, eg_error *err);
+/* As queue_status_get, counting only the jobs of namespace ns (NULL: all):
+ * what a tenant-facing caller (an MCP tool) must use, so that one namespace
+ * never sees another's counts or dead jobs. */
+int queue_status_get_ns(queue_store *s, const char *ns, queue_status *out, eg_error *err);
 void queue_status_clear(queue_status *st);
 
 typedef struct queue_list_filter {
@@ -402,6 +406,10 @@ int queue_list(queue_store *s, const queue_list_filter *f, queue_job **jobs_out,
  */
 int queue_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
                      int64_t *count_out, eg_error *err);
+/* As queue_retry_dead, limited to the jobs of namespace ns (NULL: all): ids
+ * of another namespace's jobs are ignored, as unknown ids are. */
+int queue_retry_dead_ns(queue_store *s, const char *const *ids, size_t n, const char *model,
+                        const char *ns, int64_t *count_out, eg_error *err);
 
 /*
  * Delete COMPLETED and SUPERSEDED jobs whose completedAt/updatedAt is older

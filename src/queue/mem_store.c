@@ -646,7 +646,7 @@ static int cmp_model(const void *a, const void *b)
     return strcmp(((const queue_model_status *)a)->model, ((const queue_model_status *)b)->model);
 }
 
-static int mem_status(queue_store *s, queue_status *out, eg_error *err)
+static int mem_status(queue_store *s, const char *ns, queue_status *out, eg_error *err)
 {
     mem_store *m = S(s);
     int rc = 0;
@@ -658,6 +658,8 @@ static int mem_status(queue_store *s, queue_status *out, eg_error *err)
     size_t nd = 0;
     for (size_t i = 0; i < m->n && !rc; i++) {
         queue_job *j = m->jobs[i];
+        if (ns && strcmp(ns, j->ns))
+            continue;
         out->count[j->state]++;
         if (j->state == QUEUE_PENDING) {
             if (j->run_at <= now) {
@@ -767,7 +769,7 @@ static int mem_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
 }
 
 static int mem_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
-                          int64_t *count_out, eg_error *err)
+                          const char *ns, int64_t *count_out, eg_error *err)
 {
     (void)err;
     mem_store *m = S(s);
@@ -775,7 +777,7 @@ static int mem_retry_dead(queue_store *s, const char *const *ids, size_t n, cons
     int64_t now = now_of(m);
     for (size_t i = 0; i < m->n; i++) {
         queue_job *j = m->jobs[i];
-        if (j->state != QUEUE_DEAD || (model && strcmp(model, j->model)))
+        if (j->state != QUEUE_DEAD || (model && strcmp(model, j->model)) || (ns && strcmp(ns, j->ns)))
             continue;
         if (ids) {
             bool named = false;

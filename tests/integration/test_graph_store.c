@@ -24,6 +24,7 @@
 #include "queue/job_store.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
+#include "support/queue_neo4j_fixture.h"
 #include "support/testenv.h"
 
 static bolt_pool *g_pool;
@@ -130,29 +131,11 @@ static int setup(void **state)
     return 0;
 }
 
-static int cleanup_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    bolt_params *p = bolt_params_new();
-    bolt_params_str(p, "pfx", (const char *)payload);
-    int rc = 0;
-    static const char *const labels[] = {"Entity", "EntityVersion", "RelationVersion", "EmbedJob"};
-    for (int i = 0; i < 4 && rc == 0; i++) {
-        char q[200];
-        snprintf(q, sizeof q, "MATCH (n:%s) WHERE n.namespace STARTS WITH $pfx DETACH DELETE n",
-                 labels[i]);
-        rc = bolt_conn_exec(c, q, p, NULL, NULL, err);
-    }
-    bolt_params_free(p);
-    return rc;
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    eg_error err;
-    eg_error_clear(&err);
     if (g_pool && g_prefix[0])
-        bolt_pool_execute_write(g_pool, NULL, NULL, cleanup_fn, g_prefix, &err);
+        qfx_cleanup_namespaces(g_pool, g_prefix);
     graph_store_free(g_graph);
     queue_store_free(g_queue);
     bolt_pool_free(g_pool);
