@@ -196,6 +196,15 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     }
     rc = cur ? graph_obs_apply(cur, obs_in, kind == APPLY_DELETE, &next, &delta, err) : graph_oom(err);
     json_decref(cur);
+    /* The cap holds for the merged list, not only for one call's input: else
+     * repeated add_observations grow an entity without bound (until it no
+     * longer fits a Bolt message).  Removing is always allowed. */
+    if (rc == 0 && kind != APPLY_DELETE && json_array_size(delta) > 0 &&
+        json_array_size(next) > GRAPH_MAX_OBSERVATIONS)
+        rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                          "entity '%s' would have %zu observations; at most %u are allowed per entity: "
+                          "delete some (delete_observations) or store the facts on another entity",
+                          name, json_array_size(next), GRAPH_MAX_OBSERVATIONS);
     if (rc != 0) {
         json_decref(next);
         json_decref(delta);

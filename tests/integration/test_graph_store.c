@@ -1225,6 +1225,74 @@ static void test_graph_store__schema_check(void **state)
     graph_store_free(g2);
 }
 
+/* An array of n observations "<tag> <i>" (i from `from`). */
+static json_t *many_obs(const char *tag, size_t from, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = from; i < from + n; i++) {
+        char b[48];
+        snprintf(b, sizeof b, "%s %zu", tag, i);
+        json_array_append_new(a, json_string(b));
+    }
+    return a;
+}
+
+/* Issue #14 finding 5: GRAPH_MAX_OBSERVATIONS holds for the merged list, so
+ * repeated add_observations cannot grow an entity without bound. */
+static void test_graph_store__observation_cap_across_calls(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "cap");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *big = json_pack("{s:s, s:s, s:o}", "name", "Big", "entityType", "t", "observations",
+                            many_obs("fact", 0, GRAPH_MAX_OBSERVATIONS - 2));
+    create_ok(ns, one(big), NULL);
+    json_t *res = NULL;
+    /* Up to the cap: accepted (two calls of one new fact each). */
+    for (size_t i = 0; i < 2; i++) {
+        json_t *add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents",
+                                many_obs("more", i, 1));
+        assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+        json_decref(res);
+        json_decref(add);
+    }
+    /* Past it: refused, saying why, and nothing is written. */
+    json_t *add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents", many_obs("over", 0, 1));
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_EINVAL);
+    if (!strstr(err.message, "at most 10000") || !strstr(err.message, "'Big'"))
+        fail_msg("unclear error: %s", err.message);
+    json_decref(add);
+    /* create_entities merging into it is held to the same cap. */
+    json_t *again = json_pack("{s:s, s:s, s:o}", "name", "Big", "entityType", "t", "observations",
+                              many_obs("over", 0, 1));
+    json_t *arr = one(again);
+    assert_int_equal(graph_create_entities(g_graph, &r, arr, &res, &err), EG_EINVAL);
+    json_decref(arr);
+    /* Facts it already has are no growth; deleting makes room again. */
+    add = json_pack("[{s:s, s:[s]}]", "entityName", "Big", "contents", "fact 0");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_decref(res);
+    json_decref(add);
+    json_t *del = json_pack("[{s:s, s:[s]}]", "entityName", "Big", "observations", "fact 1");
+    assert_int_equal(graph_delete_observations(g_graph, &r, del, &res, &err), 0);
+    json_decref(res);
+    json_decref(del);
+    add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents", many_obs("over", 0, 1));
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_decref(res);
+    json_decref(add);
+    json_t *names = json_pack("[s]", "Big");
+    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(json_object_get(res, "entities"), 0),
+                                                     "observations")),
+                     GRAPH_MAX_OBSERVATIONS);
+    json_decref(res);
+    json_decref(names);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1243,6 +1311,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__jobs_enqueued),
         cmocka_unit_test(test_graph_store__memento_data),
         cmocka_unit_test(test_graph_store__schema_check),
+        cmocka_unit_test(test_graph_store__observation_cap_across_calls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
