@@ -179,8 +179,8 @@ static void hash_part(EVP_MD_CTX *ctx, const char *s)
         EVP_DigestUpdate(ctx, s, len);
 }
 
-void queue_dedupe_key(char out[65], const char *ns, const char *entity, const char *version,
-                      const char *model)
+void queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
+                      const char *version, const char *model)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -189,6 +189,8 @@ void queue_dedupe_key(char out[65], const char *ns, const char *entity, const ch
     if (!ctx)
         return;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    if (queue && strcmp(queue, "default") != 0)
+        hash_part(ctx, queue);
     hash_part(ctx, ns);
     hash_part(ctx, entity);
     hash_part(ctx, version);

@@ -79,7 +79,7 @@ struct bolt_conn;
 
 typedef struct queue_opts {
     char name[QUEUE_NAME_MAX]; /* ENGRAM_QUEUE_NAME, default "default": partitions claims (one
-                                * mutex node and one claim range per name); not part of the
+                                * mutex node and one claim range per name) and part of the
                                 * dedupe key.  [A-Za-z0-9_.:-]{1,63} */
     int64_t lease_ms;          /* ENGRAM_QUEUE_LEASE_MS, default 30000 */
     int64_t heartbeat_ms;      /* ENGRAM_QUEUE_HEARTBEAT_MS, default 10000 (<= lease/2) */
@@ -178,12 +178,16 @@ void queue_job_clear(queue_job *j);
 void queue_jobs_free(queue_job *jobs, size_t n);
 
 /*
- * The dedupe key of (ns, entity, version, model): a hex SHA-256 of the four
+ * The dedupe key of (queue, ns, entity, version, model): a hex SHA-256 of the
  * length-prefixed values, so no separator in a value can make two different
- * requests collide.  out must hold 65 bytes.
+ * requests collide.  The queue name is part of it, so two queues on one
+ * database never merge each other's jobs; the "default" queue leaves it out
+ * (four values instead of five: no collision is possible), so the keys of
+ * jobs written before the queue was part of the key stay valid.  out must
+ * hold 65 bytes.
  */
-void queue_dedupe_key(char out[65], const char *ns, const char *entity, const char *version,
-                      const char *model);
+void queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
+                      const char *version, const char *model);
 
 /* ---- the store ---- */
 

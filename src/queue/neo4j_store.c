@@ -264,7 +264,7 @@ static const char *const Q_ENQUEUE =
     "WITH r, j, j.id = r.id AS created "
     "CALL { "
     "  WITH j, created "
-    "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
+    "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model, queue: j.queue}) "
     "  WHERE created AND c.state = 'pending' AND c.id <> j.id "
     "  SET c.queue = c.queue "
     "  " REREAD("c", "o")
@@ -366,7 +366,7 @@ static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     for (size_t i = 0; i < n; i++) {
         /* The id only orders jobs (list pagination); the wall clock is fine. */
         queue_new_id(e.ids[i], now);
-        queue_dedupe_key(e.keys[i], reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
+        queue_dedupe_key(e.keys[i], s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
     }
     if (tx) {
         rc = enq_on(tx->conn, &e, err);

@@ -891,6 +891,82 @@ static void t_dedupe_race(void **state)
     done(s);
 }
 
+/* Two queues on one database keep their jobs apart (issue #14 finding 17):
+ * the same request is a job in each, each queue leases only its own, and a
+ * newer version in one does not supersede the other's. */
+static void t_two_queues_apart(void **state)
+{
+    (void)state;
+    queue_store *s1 = mk(NULL);
+    char ns[sizeof g_ns];
+    snprintf(ns, sizeof ns, "%s", g_ns);
+    queue_store *s2 = mk(NULL);
+    snprintf(g_ns, sizeof g_ns, "%s", ns); /* both queues, one namespace */
+    queue_enqueue_result r1, r2, r3;
+    enq1(s1, "e", "v1", &r1);
+    enq1(s2, "e", "v1", &r2);
+    assert_true(r1.created);
+    assert_true(r2.created);
+    assert_string_not_equal(r1.id, r2.id);
+    enq1(s2, "e", "v2", &r3);
+    assert_int_equal(state_of(s1, r1.id), QUEUE_PENDING);
+    assert_int_equal(state_of(s2, r2.id), QUEUE_SUPERSEDED);
+    queue_job *jobs = NULL;
+    size_t n = lease(s2, "w", 10, 0, &jobs);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].id, r3.id);
+    queue_jobs_free(jobs, n);
+    n = lease(s1, "w", 10, 0, &jobs);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].id, r1.id);
+    queue_jobs_free(jobs, n);
+    done(s2);
+    done(s1);
+}
+
+/* Status and retry limited to a namespace see and revive only its jobs
+ * (issue #14 finding 6). */
+static void t_namespace_scope(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    char mine[sizeof g_ns], other[sizeof g_ns];
+    snprintf(mine, sizeof mine, "%s", g_ns);
+    snprintf(other, sizeof other, "%.40s-other", g_ns);
+    queue_enqueue_req rq[2] = {req("a", "v", "m1"), req("b", "v", "m1")};
+    rq[1].ns = other;
+    queue_enqueue_result out[2];
+    assert_int_equal(queue_enqueue(s, NULL, rq, 2, out, NULL), 0);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w", 2, 0, &jobs);
+    assert_int_equal(n, 2);
+    queue_failure f[2];
+    for (size_t i = 0; i < 2; i++)
+        f[i] = (queue_failure){.id = jobs[i].id, .token = jobs[i].lease_token, .error = "gone",
+                               .category = QUEUE_ERR_PERMANENT};
+    assert_int_equal(queue_fail(s, "w", f, 2, NULL, NULL), 0);
+    queue_jobs_free(jobs, n);
+    queue_status st;
+    assert_int_equal(queue_status_get_ns(s, mine, &st, NULL), 0);
+    assert_int_equal(st.count[QUEUE_DEAD], 1);
+    assert_int_equal(st.ndead, 1);
+    assert_string_equal(st.dead[0].id, out[0].id);
+    queue_status_clear(&st);
+    assert_int_equal(queue_status_get(s, &st, NULL), 0);
+    assert_int_equal(st.count[QUEUE_DEAD], 2);
+    queue_status_clear(&st);
+    int64_t count = -1;
+    const char *foreign[] = {out[1].id};
+    assert_int_equal(queue_retry_dead_ns(s, foreign, 1, NULL, mine, &count, NULL), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(queue_retry_dead_ns(s, NULL, 0, NULL, mine, &count, NULL), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(state_of(s, out[0].id), QUEUE_PENDING);
+    snprintf(g_ns, sizeof g_ns, "%s", other);
+    assert_int_equal(state_of(s, out[1].id), QUEUE_DEAD);
+    done(s);
+}
+
 int jsc_run(const jsc_fixture *fx)
 {
     g_fx = fx;
@@ -913,6 +989,8 @@ int jsc_run(const jsc_fixture *fx)
         cmocka_unit_test(t_retry_dead),
         cmocka_unit_test(t_prune),
         cmocka_unit_test(t_dedupe_race),
+        cmocka_unit_test(t_two_queues_apart),
+        cmocka_unit_test(t_namespace_scope),
     };
     return _cmocka_run_group_tests(fx->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }
