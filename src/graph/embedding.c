@@ -471,6 +471,25 @@ int graph_force_generate_embedding(graph_store *g, const graph_req *req, const c
     int rc = graph_ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_write(g, force_fn, &w, err);
+    /* force: a job that already exists for this version may be dead (its
+     * key is never queued again), which would leave the entity without a
+     * vector for good: revive it.  Only dead jobs change; pending, leased and
+     * completed ones are left as they are. */
+    json_t *ids = json_object_get(w.result, "jobIds");
+    if (rc == 0 && force && g->queue && json_array_size(ids) > 0) {
+        size_t n = json_array_size(ids);
+        const char **v = eg_calloc(n, sizeof *v);
+        int64_t revived = 0;
+        if (v == NULL)
+            rc = graph_oom(err);
+        for (size_t i = 0; v && i < n; i++)
+            v[i] = json_string_value(json_array_get(ids, i));
+        if (rc == 0)
+            rc = queue_retry_dead_ns(g->queue, v, n, NULL, w.cx.ns, &revived, err);
+        eg_free(v);
+        if (rc == 0)
+            json_object_set_new(w.result, "revived", json_integer((json_int_t)revived));
+    }
     if (rc != 0) {
         json_decref(w.result);
         return rc;

@@ -262,7 +262,8 @@ static mcp_tool g_tools[] = {
      RO, SLOT(get_decayed_graph), NULL, NULL},
     {"force_generate_embedding", "Generate embeddings",
      "Queue embedding work. With entity_name: a job for that entity's current version (a job that "
-     "already exists for the same version and model is reported, not duplicated; with in-server "
+     "already exists for the same version and model is reported, not duplicated, and revived if it "
+     "is dead; with in-server "
      "workers the call waits up to 10 s for the vector). Without entity_name: backfill up to "
      "'limit' entities of this memory whose vector is missing or stale.",
      OBJ("", "\"entity_name\":" S_NESTR("Name of the entity; omit to backfill entities without a "
@@ -272,7 +273,7 @@ static mcp_tool g_tools[] = {
      OUT("\"success\"",
          "\"success\":{\"type\":\"boolean\"},\"entity\":" S_STR ",\"entities\":" S_STRS
          ",\"jobIds\":" S_STRS ",\"created\":" S_INT ",\"existing\":" S_INT
-         ",\"queued\":{\"type\":\"boolean\"},\"vector_length\":" S_INT ",\"model\":" S_STR),
+         ",\"revived\":" S_INT ",\"queued\":{\"type\":\"boolean\"},\"vector_length\":" S_INT ",\"model\":" S_STR),
      false, false, true, false, SLOT(force_generate_embedding), NULL, NULL},
     {"debug_embedding_config", "Embedding configuration",
      "Debug: show the embedding provider, model, dimensions, vector index settings and counts of "

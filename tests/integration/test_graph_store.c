@@ -1293,6 +1293,66 @@ static void test_graph_store__observation_cap_across_calls(void **state)
     json_decref(names);
 }
 
+/* Issue #14 finding 16: force_generate_embedding revives the dead job of the
+ * entity's current version (its key is never queued again otherwise).  On a
+ * private queue, so that leasing takes only this test's job. */
+static void test_graph_store__force_revives_dead_job(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "force");
+    eg_error err;
+    eg_error_clear(&err);
+    queue_opts qo = QUEUE_OPTS_INIT;
+    snprintf(qo.name, sizeof qo.name, "%s-force", g_prefix);
+    queue_store *q = NULL;
+    graph_store *g = NULL;
+    assert_int_equal(queue_neo4j_new(&q, g_pool, &qo, &err), 0);
+    assert_int_equal(graph_store_new(&g, g_pool, q, graph_store_opts(g_graph), &err), 0);
+    graph_req r = req_for(ns);
+    json_t *res = NULL, *in = one(ent("F", "x", "a", NULL));
+    assert_int_equal(graph_create_entities(g, &r, in, &res, &err), 0);
+    json_decref(in);
+    json_decref(res);
+    queue_lease_opts lo = {.owner = "t", .max_jobs = 10};
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(queue_lease(q, &lo, &jobs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    char jid[QUEUE_ID_MAX];
+    snprintf(jid, sizeof jid, "%s", jobs[0].id);
+    queue_failure f = {jobs[0].id, jobs[0].lease_token, "HTTP 400", QUEUE_ERR_PERMANENT, 0};
+    assert_int_equal(queue_fail(q, "t", &f, 1, NULL, &err), 0);
+    queue_jobs_free(jobs, n);
+
+    assert_int_equal(graph_force_generate_embedding(g, &r, "F", 0, true, &res, &err), 0);
+    assert_int_equal(jint(res, "revived"), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(res, "jobIds"), 0)), jid);
+    json_decref(res);
+    queue_list_filter lf = QUEUE_LIST_FILTER_INIT;
+    lf.ns = ns;
+    assert_int_equal(queue_list(q, &lf, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs[0].state, QUEUE_PENDING);
+    assert_int_equal(jobs[0].attempts, 0);
+    queue_jobs_free(jobs, n);
+    /* Without force the dead job stays as it is (only reported). */
+    assert_int_equal(queue_lease(q, &lo, &jobs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    f = (queue_failure){jobs[0].id, jobs[0].lease_token, "HTTP 400", QUEUE_ERR_PERMANENT, 0};
+    assert_int_equal(queue_fail(q, "t", &f, 1, NULL, &err), 0);
+    queue_jobs_free(jobs, n);
+    assert_int_equal(graph_force_generate_embedding(g, &r, "F", 0, false, &res, &err), 0);
+    assert_int_equal(jint(res, "existing"), 1);
+    json_decref(res);
+    assert_int_equal(queue_list(q, &lf, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(jobs[0].state, QUEUE_DEAD);
+    queue_jobs_free(jobs, n);
+    graph_store_free(g);
+    qfx_cleanup_queue(g_pool, qo.name);
+    queue_store_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1312,6 +1372,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__memento_data),
         cmocka_unit_test(test_graph_store__schema_check),
         cmocka_unit_test(test_graph_store__observation_cap_across_calls),
+        cmocka_unit_test(test_graph_store__force_revives_dead_job),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
