@@ -40,7 +40,8 @@ int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
     if ((rc = bolt_pool_verify(*out, err))) {
         bolt_pool_free(*out);
         *out = NULL;
-        eg_error_prefix(err, "connecting to %s", cfg.uri);
+        char shown[512];
+        eg_error_prefix(err, "connecting to %s", bolt_uri_redact(cfg.uri, shown, sizeof shown));
     }
     return rc;
 }

@@ -507,8 +507,10 @@ static void embed_batch(worker_thread *w, batch_state *b)
         }
         if (rc < 0 && embed_errkind_provider_wide(batch.kind) && batch.kind != EMBED_E_RATE_LIMIT) {
             char why[200];
-            snprintf(why, sizeof why, "provider %s error: %.150s", embed_errkind_name(batch.kind),
-                     batch.message);
+            /* The kind only: the reason is shown by /health, the text is logged with the failure. */
+            snprintf(why, sizeof why, "provider %s error", embed_errkind_name(batch.kind));
+            eg_log_fields(EG_LOG_WARNING, "worker", "the provider refuses work", "kind",
+                          embed_errkind_name(batch.kind), "error", batch.message, NULL);
             worker_throttle_pause(m->throttle, m->o.provider_error_pause_ms, why);
         }
     }
