@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -311,7 +312,13 @@ int embed_json_vector(const json_t *arr, float *out, int dims)
         double d = json_number_value(x);
         if (!isfinite(d))
             return EG_EPROTO;
+        /* A finite double may still not fit a float: the cast would make it
+         * inf (and is undefined past FLT_MAX), so check before and after. */
+        if (fabs(d) > FLT_MAX)
+            return EG_ETOOBIG;
         out[i] = (float)d;
+        if (!isfinite(out[i]))
+            return EG_ETOOBIG;
     }
     return 0;
 }
@@ -340,7 +347,7 @@ int embed_b64_vector(const char *b64, size_t len, float *out, int dims)
         memcpy(&f, &u, sizeof f);
         if (!isfinite(f)) {
             eg_free(tmp);
-            return EG_EPROTO;
+            return EG_ETOOBIG;
         }
         out[i] = f;
     }

@@ -8,6 +8,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -484,7 +485,17 @@ static void embed_batch(worker_thread *w, batch_state *b)
                 per[i] = batch;
             if (per[i].kind == EMBED_OK) {
                 memcpy(vecs + i * dims, tvecs + j * dims, dims * sizeof *vecs);
-                continue;
+                /* A non-finite value would fail the whole completing
+                 * transaction (and cost every job of the batch an
+                 * attempt): fail only this input, whatever provider made it. */
+                bool finite = true;
+                for (size_t d = 0; d < dims && finite; d++)
+                    finite = isfinite(vecs[i * dims + d]);
+                if (finite)
+                    continue;
+                embed_status_clear(&per[i]);
+                per[i].kind = EMBED_E_INPUT;
+                snprintf(per[i].message, sizeof per[i].message, "the provider's vector holds a non-finite value");
             }
             switch (per[i].kind) {
             case EMBED_E_INPUT: rt[i] = ROUTE_FAIL_PERMANENT; break;
