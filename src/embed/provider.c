@@ -374,6 +374,12 @@ static int one_request(embed_call *c, const char *const *texts, size_t n, float 
         int g = p->gate->before(p->gate->ctx, est);
         if (g < 0)
             return embed_status_set(st, EMBED_E_CANCELED, 0, "canceled before the request was sent");
+        if (g > 0) {
+            int rc = embed_status_set(st, EMBED_E_RATE_LIMIT, 0,
+                                      "provider paused for %d ms more: not waiting inline", g);
+            st->retry_after_ms = g;
+            return rc;
+        }
     }
     if (p->cancel && *p->cancel)
         return embed_status_set(st, EMBED_E_CANCELED, 0, "canceled before the request was sent");

@@ -464,11 +464,18 @@ static void embed_batch(worker_thread *w, batch_state *b)
             stats_provider(m, rc, &batch, requests, tokens, eg_mono_us() - t0);
             if (rc == 0 || m->abort_flag || attempt >= m->o.inline_retries)
                 break;
+            /* Waits while this batch's leases are held are capped: a long
+             * Retry-After (up to a day) releases them instead (rate limit)
+             * or fails them with that delay (transient). */
+            int64_t cap = m->o.throttle.max_inline_wait_ms;
+            bool long_wait = cap > 0 && batch.retry_after_ms > cap;
             if (batch.kind == EMBED_E_RATE_LIMIT) {
+                if (long_wait)
+                    break;
                 /* the throttle paused everyone; the next acquire waits */
                 continue;
             }
-            if (batch.kind != EMBED_E_TRANSIENT || !batch.retryable)
+            if (batch.kind != EMBED_E_TRANSIENT || !batch.retryable || long_wait)
                 break;
             int64_t d = m->o.retry_base_ms << attempt;
             if (d > 8000)

@@ -426,6 +426,46 @@ static void test_worker_manager__transient_errors_retry_then_dead_at_max(void **
     fx_free(&f);
 }
 
+/* Issue #14 finding 9: a long Retry-After is not waited out inline while the
+ * batch's leases are held: they are released (no attempt spent) until the
+ * pause ends, and no request goes out meanwhile. */
+static void test_worker_manager__long_retry_after_releases_leases(void **state)
+{
+    (void)state;
+    fx f;
+    fake_embed_opts fo = {.dims = DIMS, .p429 = 1.0, .retry_after_ms = 3600000};
+    fx_init(&f, &fo, 1, 5);
+    f.wo.throttle.max_inline_wait_ms = 1000;
+    for (int i = 0; i < 5; i++)
+        put_and_enqueue(&f, i, NULL, NULL);
+    fx_start(&f);
+    queue_status qs;
+    bool released = false;
+    for (int i = 0; i < 300 && !released; i++) {
+        eg_sleep_ms(10);
+        status(&f, &qs);
+        released = qs.count[QUEUE_LEASED] == 0 && qs.count[QUEUE_PENDING] == 5 && qs.next_run_at > 0;
+        queue_status_clear(&qs);
+    }
+    assert_true(released);
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    queue_list_filter lf = QUEUE_LIST_FILTER_INIT;
+    assert_int_equal(queue_list(f.q, &lf, &jobs, &n, NULL, NULL), 0);
+    assert_int_equal(n, 5);
+    int64_t now = 0;
+    assert_int_equal(queue_store_now(f.q, &now, NULL), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(jobs[i].attempts, 0);              /* released, not failed */
+        assert_true(jobs[i].run_at > now + 3000000);        /* back when the pause ends */
+    }
+    queue_jobs_free(jobs, n);
+    fake_embed_stats st;
+    fake_embed_stats_get(f.srv, &st);
+    assert_int_equal(st.requests, 1); /* the paused provider is not asked again */
+    fx_free(&f);
+}
+
 int main(void)
 {
     eg_log_set_level(EG_LOG_ERROR + 1);
@@ -436,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_worker_manager__poison_job_dies_alone),
         cmocka_unit_test(test_worker_manager__faults_complete_within_rate_limit),
         cmocka_unit_test(test_worker_manager__quota_pauses_and_keeps_jobs),
+        cmocka_unit_test(test_worker_manager__long_retry_after_releases_leases),
         cmocka_unit_test(test_worker_manager__shutdown_releases_in_flight),
         cmocka_unit_test(test_worker_manager__dimension_mismatch_at_start),
         cmocka_unit_test(test_worker_manager__sync_wait_times_out_then_completes),
