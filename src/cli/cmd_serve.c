@@ -2,9 +2,10 @@
  * cmd_serve.c - `engram serve`: run the MCP server.
  *
  * stdout carries nothing but MCP messages (stdio transport); every log line
- * goes to stderr.  On stdio the process exits when the client closes stdin,
- * after the in-flight tool calls have answered; on HTTP it runs until
- * SIGINT/SIGTERM.
+ * goes to stderr.  On stdio the process exits when the client closes stdin
+ * or on SIGINT/SIGTERM, after the in-flight tool calls have answered; on HTTP
+ * it runs until SIGINT/SIGTERM.  Either way the in-server workers are then
+ * stopped, which releases the leases they hold (as `engram worker` does).
  *
  * Backends: `neo4j` (default; NEO4J_* environment, see docs/mcp.md) or
  * `memory` (nothing persisted; for trying engram and for client tests
