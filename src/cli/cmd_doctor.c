@@ -230,7 +230,12 @@ int cli_cmd_doctor(int argc, char **argv)
     bolt_config cfg = BOLT_CONFIG_INIT;
     cfg.uri = env_or("NEO4J_URI", "bolt://127.0.0.1:7687");
     cfg.user = env_or("NEO4J_USERNAME", "neo4j");
-    cfg.password = env_or("NEO4J_PASSWORD", "");
+    eg_error perr;
+    eg_error_clear(&perr);
+    if (!(cfg.password = cli_neo4j_password(&perr))) {
+        fprintf(stderr, "engram doctor: %s\n", perr.message);
+        return 1;
+    }
     cfg.database = env_or("NEO4J_DATABASE", NULL);
     cfg.auth = BOLT_AUTH_BASIC;
     char shown_uri[512]; /* credentials in the URI's user info are never printed */
