@@ -161,7 +161,8 @@ static int s_search_nodes(void *self, const json_t *a, mcp_call_ctx *ctx, json_t
 static int s_open_nodes(void *self, const json_t *a, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
     PRELUDE;
-    graph_page p = GRAPH_PAGE_INIT;
+    graph_page p;
+    page_from(a, &p);
     return graph_open_nodes(b->d.graph, &req, json_object_get(a, "names"), &p, out, err);
 }
 

@@ -161,8 +161,9 @@ static mcp_tool g_tools[] = {
          ",\"version\":" S_INT "}}}"),
      UPDATE, SLOT(add_observations), NULL, NULL},
     {"delete_entities", "Delete entities",
-     "Permanently delete entities by name, together with their relations and history. Names that do "
-     "not exist are reported under 'notFound'.",
+     "Delete entities by name, together with their relations. Their history is kept: the last "
+     "version is marked deleted and get_entity_history / get_graph_at_time still show it. Names that "
+     "do not exist are reported under 'notFound'.",
      OBJ("\"entityNames\"", "\"entityNames\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":"
                             "\"string\"},\"description\":\"Names of the entities to delete.\"}"),
      OUT("\"deleted\",\"notFound\"", "\"deleted\":" S_STRS ",\"notFound\":" S_STRS), DELETE,
@@ -210,8 +211,10 @@ static mcp_tool g_tools[] = {
                       "all entities by name).\"}" PAGE_IN),
      OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(search_nodes), NULL, NULL},
     {"open_nodes", "Open entities by name",
-     "Fetch specific entities by exact name, plus the relations among them.",
-     OBJ("\"names\"", "\"names\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}}"),
+     "Fetch specific entities by exact name, plus the relations among them. When they do not all "
+     "fit one response, the result has nextCursor: call again with it for the rest.",
+     OBJ("\"names\"", "\"names\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}}"
+                      PAGE_IN),
      OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(open_nodes), NULL, NULL},
     {"semantic_search", "Semantic search",
      "Find entities by meaning using vector embeddings (with hybrid_search=true, the default, "
@@ -232,12 +235,12 @@ static mcp_tool g_tools[] = {
      RO, SLOT(get_entity_embedding), NULL, NULL},
     {"get_entity_history", "Entity history",
      "Return every version of an entity, oldest first, with validFrom/validTo timestamps (ms).",
-     OBJ("\"entityName\"", "\"entityName\":" S_NESTR("Name of the entity.")),
+     OBJ("\"entityName\"", "\"entityName\":" S_NESTR("Name of the entity.") PAGE_IN),
      OUT("\"entityName\",\"history\"", "\"entityName\":" S_STR ",\"history\":" ENTITIES_OUT PAGE_OUT), RO,
      SLOT(get_entity_history), NULL, NULL},
     {"get_relation_history", "Relation history",
      "Return every version of a relation, oldest first, with validFrom/validTo timestamps (ms).",
-     OBJ("\"from\",\"to\",\"relationType\"", REL_KEY_IN),
+     OBJ("\"from\",\"to\",\"relationType\"", REL_KEY_IN PAGE_IN),
      OUT("\"from\",\"to\",\"relationType\",\"history\"",
          "\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR ",\"history\":" RELATIONS_OUT
          PAGE_OUT),

@@ -1353,6 +1353,57 @@ static void test_graph_store__force_revives_dead_job(void **state)
     queue_store_free(q);
 }
 
+/* open_nodes under a byte budget never drops an entity: the page ends
+ * before the first one that does not fit and its cursor reaches the rest
+ * (issue #14, found in review). */
+static void test_graph_store__open_nodes_pages_past_the_budget(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "openpage");
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_t *in = json_array();
+    const char *names[] = {"P1", "P2", "P3", "P4"};
+    for (int i = 0; i < 4; i++)
+        json_array_append_new(in, ent(names[i], "t", big, NULL));
+    create_ok(ns, in, NULL);
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *want = json_pack("[s, s, s, s, s]", "P1", "Ghost", "P2", "P3", "P4");
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.max_bytes = 7000; /* two entities of ~3 KB fit, not three */
+    char cursor[64] = "";
+    json_t *seen = json_array(), *missing = json_array();
+    for (int page = 0; page < 10; page++) {
+        pg.cursor = cursor[0] ? cursor : NULL;
+        json_t *res = NULL;
+        assert_int_equal(graph_open_nodes(g_graph, &r, want, &pg, &res, &err), 0);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(res, "entities"), i, e)
+            json_array_append(seen, json_object_get(e, "name"));
+        json_array_foreach(json_object_get(res, "notFound"), i, e)
+            json_array_append(missing, e);
+        const char *next = json_string_value(json_object_get(res, "nextCursor"));
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        json_decref(res);
+        if (!cursor[0])
+            break;
+    }
+    char *got = json_dumps(seen, JSON_COMPACT);
+    assert_string_equal(got, "[\"P1\",\"P2\",\"P3\",\"P4\"]");
+    free(got);
+    got = json_dumps(missing, JSON_COMPACT);
+    assert_string_equal(got, "[\"Ghost\"]");
+    free(got);
+    json_decref(seen);
+    json_decref(missing);
+    json_decref(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1373,6 +1424,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__schema_check),
         cmocka_unit_test(test_graph_store__observation_cap_across_calls),
         cmocka_unit_test(test_graph_store__force_revives_dead_job),
+        cmocka_unit_test(test_graph_store__open_nodes_pages_past_the_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
