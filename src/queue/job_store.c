@@ -55,7 +55,8 @@ int queue_opts_from_env(queue_opts *out, eg_error *err)
         (rc = env_i64("ENGRAM_QUEUE_BACKOFF_CAP_MS", &o.backoff_cap_ms, 1, err)) ||
         (rc = env_i64("ENGRAM_QUEUE_RETENTION_HOURS", &o.retention_ms, 3600000, err)) ||
         (rc = env_i64("ENGRAM_QUEUE_PRUNE_BATCH", &batch, 1, err)) ||
-        (rc = env_i64("ENGRAM_QUEUE_RECLAIM_MS", &o.reclaim_ms, 1, err)))
+        (rc = env_i64("ENGRAM_QUEUE_RECLAIM_MS", &o.reclaim_ms, 1, err)) ||
+        (rc = env_i64("ENGRAM_QUEUE_PRUNE_INTERVAL_MS", &o.prune_interval_ms, 1, err)))
         return rc;
     const char *qn = getenv("ENGRAM_QUEUE_NAME");
     if (qn && *qn) {
@@ -483,5 +484,42 @@ int queue_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *de
     if (batch == 0)
         batch = (size_t)s->opts.prune_batch;
     CHECK(batch <= 100000, "queue_prune: batch too large");
-    return s->ops->prune(s, older_than_ms, batch, deleted_out, err);
+    return s->ops->prune(s, older_than_ms, batch, 0, deleted_out, err);
+}
+
+int queue_prune_tick(queue_store *s, size_t max_batches, int64_t budget_ms, bool *ran_out,
+                     int64_t *deleted_out, eg_error *err)
+{
+    CHECK(s && max_batches > 0, "queue_prune_tick: bad argument");
+    bool dummy_ran;
+    int64_t dummy_del;
+    if (!ran_out)
+        ran_out = &dummy_ran;
+    if (!deleted_out)
+        deleted_out = &dummy_del;
+    *ran_out = false;
+    *deleted_out = 0;
+    int rc = s->ops->prune_turn(s, s->opts.prune_interval_ms, ran_out, err);
+    if (rc || !*ran_out)
+        return rc;
+    size_t batch = (size_t)s->opts.prune_batch;
+    int64_t t0 = eg_mono_ms();
+    bool more = false;
+    for (size_t i = 0; i < max_batches; i++) {
+        int64_t n = 0;
+        if ((rc = s->ops->prune(s, s->opts.retention_ms, batch, 1, &n, err)))
+            break;
+        *deleted_out += n;
+        more = (size_t)n == batch;
+        if (!more || eg_mono_ms() - t0 >= budget_ms)
+            break;
+    }
+    /* stopped with work left (or failed): the next tick, of any process, goes on */
+    if (more || rc) {
+        bool ignored;
+        eg_error e2;
+        eg_error_clear(&e2);
+        s->ops->prune_turn(s, -1, &ignored, &e2);
+    }
+    return rc;
 }

@@ -89,13 +89,15 @@ typedef struct queue_opts {
     int64_t retention_ms;      /* ENGRAM_QUEUE_RETENTION_HOURS (x 3600000), default 7 days */
     int prune_batch;           /* ENGRAM_QUEUE_PRUNE_BATCH, default 1000 */
     int64_t reclaim_ms;        /* ENGRAM_QUEUE_RECLAIM_MS: sweep interval for workers, default 5000 */
+    int64_t prune_interval_ms; /* ENGRAM_QUEUE_PRUNE_INTERVAL_MS: how often (per queue, across all
+                                * processes) workers prune after the retention, default 600000 */
 } queue_opts;
 
 #define QUEUE_OPTS_INIT                                                                          \
     {                                                                                            \
         .name = "default", .lease_ms = 30000, .heartbeat_ms = 10000, .max_attempts = 8, .backoff_base_ms = 1000,    \
         .backoff_cap_ms = 3600000, .retention_ms = 7LL * 24 * 3600 * 1000, .prune_batch = 1000,  \
-        .reclaim_ms = 5000                                                                       \
+        .reclaim_ms = 5000, .prune_interval_ms = 600000                                          \
     }
 
 /*
@@ -423,5 +425,18 @@ int queue_retry_dead_ns(queue_store *s, const char *const *ids, size_t n, const 
  */
 int queue_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
                 eg_error *err);
+
+/*
+ * Automatic retention, for workers to call now and then: at most one caller
+ * per queue (across every process on the database) wins the turn in each
+ * prune_interval_ms (*ran_out true) and deletes, in batches of prune_batch,
+ * COMPLETED and SUPERSEDED jobs past the retention, for at most max_batches
+ * batches or budget_ms of work.  When it stopped with work left it hands the
+ * turn back at once, so the next tick (of any process) goes on.  Claims do
+ * not wait for it: pruning touches only finished jobs; the turn is one short
+ * write on the queue's node.  *deleted_out (may be NULL) counts deletions.
+ */
+int queue_prune_tick(queue_store *s, size_t max_batches, int64_t budget_ms, bool *ran_out,
+                     int64_t *deleted_out, eg_error *err);
 
 #endif

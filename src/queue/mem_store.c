@@ -122,6 +122,7 @@ typedef struct mem_store {
     queue_clock_fn clock;
     void *clock_ctx;
     double jitter;      /* <0: random */
+    int64_t prune_after; /* store clock: the prune turn is free from then on */
 } mem_store;
 
 /* Staged enqueues of one transaction. */
@@ -796,12 +797,12 @@ static int mem_retry_dead(queue_store *s, const char *const *ids, size_t n, cons
     return 0;
 }
 
-static int mem_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
-                     eg_error *err)
+static int mem_prune(queue_store *s, int64_t older_than_ms, size_t batch, size_t max_batches,
+                     int64_t *deleted_out, eg_error *err)
 {
     (void)err;
     mem_store *m = S(s);
-    for (;;) {
+    for (size_t round = 0; max_batches == 0 || round < max_batches; round++) {
         size_t done = 0;
         pthread_mutex_lock(&m->mu);
         int64_t cutoff = now_of(m) - older_than_ms;
@@ -825,6 +826,24 @@ static int mem_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_
         if (done < batch)
             return 0;
     }
+    return 0;
+}
+
+static int mem_prune_turn(queue_store *s, int64_t hold_ms, bool *won, eg_error *err)
+{
+    (void)err;
+    mem_store *m = S(s);
+    pthread_mutex_lock(&m->mu);
+    int64_t now = now_of(m);
+    *won = false;
+    if (hold_ms < 0) {
+        m->prune_after = now;
+    } else if (m->prune_after <= now) {
+        m->prune_after = now + hold_ms;
+        *won = true;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return 0;
 }
 
 static const queue_store_ops mem_ops = {
@@ -845,6 +864,7 @@ static const queue_store_ops mem_ops = {
     .list = mem_list,
     .retry_dead = mem_retry_dead,
     .prune = mem_prune,
+    .prune_turn = mem_prune_turn,
 };
 
 int queue_mem_new(queue_store **out, const queue_opts *opts, queue_clock_fn clock, void *clock_ctx,

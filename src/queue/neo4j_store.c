@@ -1061,6 +1061,18 @@ static const char *const Q_PRUNE =
     "WITH j WHERE j.state IN ['completed', 'superseded'] "
     "DETACH DELETE j RETURN count(*)";
 
+/* The prune turn lives on the queue's node: lock it (the no-op SET), then
+ * read the turn's time again, as the lock makes it current.  $age is the
+ * hold (ms); < 0 hands the turn back. */
+static const char *const Q_PRUNE_TURN =
+    PFX "MERGE (q:EmbedQueue {name: $queue}) "
+    "SET q.name = $queue "
+    "WITH elementId(q) AS eid MATCH (r:EmbedQueue) WHERE elementId(r) = eid "
+    "WITH r, timestamp() AS now "
+    "WHERE $age < 0 OR coalesce(r.pruneAfter, 0) <= now "
+    "SET r.pruneAfter = CASE WHEN $age < 0 THEN now ELSE now + $age END "
+    "RETURN count(r)";
+
 typedef struct batch_ctx {
     queue_store *s;
     const char *query;
@@ -1070,6 +1082,7 @@ typedef struct batch_ctx {
     const char *ns; /* NULL: every namespace */
     int64_t age;
     size_t batch;
+    size_t max_batches; /* 0: until a batch is not full */
     int64_t count;
 } batch_ctx;
 
@@ -1108,7 +1121,8 @@ static int batch_work(bolt_conn *c, void *payload, eg_error *err)
 
 static int batched(queue_store *s, batch_ctx *b, int64_t *total, eg_error *err)
 {
-    for (int guard = 0; guard < 1000000; guard++) {
+    size_t rounds = b->max_batches ? b->max_batches : 1000000;
+    for (size_t guard = 0; guard < rounds; guard++) {
         int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, batch_work, b, err);
         if (rc)
             return rc;
@@ -1126,11 +1140,20 @@ static int neo_retry_dead(queue_store *s, const char *const *ids, size_t n, cons
     return batched(s, &b, count_out, err);
 }
 
-static int neo_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
-                     eg_error *err)
+static int neo_prune(queue_store *s, int64_t older_than_ms, size_t batch, size_t max_batches,
+                     int64_t *deleted_out, eg_error *err)
 {
-    batch_ctx b = {.s = s, .query = Q_PRUNE, .age = older_than_ms, .batch = batch};
+    batch_ctx b = {.s = s, .query = Q_PRUNE, .age = older_than_ms, .batch = batch, .max_batches = max_batches};
     return batched(s, &b, deleted_out, err);
+}
+
+static int neo_prune_turn(queue_store *s, int64_t hold_ms, bool *won, eg_error *err)
+{
+    /* batch_work binds the hold as $age */
+    batch_ctx b = {.s = s, .query = Q_PRUNE_TURN, .age = hold_ms, .batch = 1};
+    int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, batch_work, &b, err);
+    *won = rc == 0 && b.count > 0 && hold_ms >= 0;
+    return rc;
 }
 
 static const queue_store_ops neo_ops = {
@@ -1151,6 +1174,7 @@ static const queue_store_ops neo_ops = {
     .list = neo_list,
     .retry_dead = neo_retry_dead,
     .prune = neo_prune,
+    .prune_turn = neo_prune_turn,
 };
 
 int queue_neo4j_new(queue_store **out, bolt_pool *pool, const queue_opts *opts, eg_error *err)

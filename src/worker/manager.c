@@ -914,6 +914,8 @@ static void *heartbeat_main(void *arg)
     int64_t hb = m->o.heartbeat_ms > 0 ? m->o.heartbeat_ms : qo->heartbeat_ms;
     int64_t reclaim = m->o.reclaim_ms != 0 ? m->o.reclaim_ms : qo->reclaim_ms;
     int64_t next_hb = eg_mono_ms() + hb, next_reclaim = eg_mono_ms();
+    int64_t prune_tick = m->o.prune_tick_ms != 0 ? m->o.prune_tick_ms : 30000;
+    int64_t next_prune = eg_mono_ms() + (prune_tick > 0 ? prune_tick / 2 : 0);
     for (;;) {
         pthread_mutex_lock(&m->mu);
         bool quit = m->stopped;
@@ -983,6 +985,23 @@ static void *heartbeat_main(void *arg)
                                   NULL);
                 }
             }
+        }
+        if (prune_tick > 0 && now >= next_prune) {
+            /* Retention: one process per queue at a time wins the turn; a bounded
+             * slice of work (10 batches or 1 s) keeps heartbeats on time. */
+            bool ran = false;
+            int64_t deleted = 0;
+            eg_error err;
+            eg_error_clear(&err);
+            if (queue_prune_tick(m->store, 10, 1000, &ran, &deleted, &err) < 0)
+                eg_log_fields(EG_LOG_WARNING, "worker", "pruning finished jobs failed", "error", err.message, NULL);
+            if (ran && deleted > 0) {
+                char d[24];
+                snprintf(d, sizeof d, "%lld", (long long)deleted);
+                eg_log_fields(EG_LOG_INFO, "worker", "pruned finished jobs past the retention", "deleted", d, NULL);
+            }
+            /* more may remain: come back soon (the turn was handed back if so) */
+            next_prune = eg_mono_ms() + (ran && deleted > 0 ? (prune_tick < 1000 ? prune_tick : 1000) : prune_tick);
         }
         int64_t wake = next_hb;
         if (reclaim > 0 && next_reclaim < wake)

@@ -466,6 +466,40 @@ static void test_worker_manager__long_retry_after_releases_leases(void **state)
     fx_free(&f);
 }
 
+/* Workers prune finished jobs themselves after the retention (issue #14,
+ * found in review: only `engram queue prune` did, so :EmbedJob grew for
+ * ever); unfinished ones stay. */
+static void test_worker_manager__prunes_finished_jobs_after_retention(void **state)
+{
+    (void)state;
+    fx f;
+    fake_embed_opts fo = {.dims = DIMS};
+    fx_init(&f, &fo, 1, 10);
+    queue_store_free(f.q);
+    queue_opts qo = QUEUE_OPTS_INIT;
+    qo.retention_ms = 200;
+    qo.prune_batch = 3;
+    qo.prune_interval_ms = 100;
+    assert_int_equal(queue_mem_new(&f.q, &qo, NULL, NULL, NULL), 0);
+    f.wo.prune_tick_ms = 50;
+    for (int i = 0; i < 8; i++)
+        put_and_enqueue(&f, i, NULL, NULL);
+    fx_start(&f);
+    assert_int_equal(worker_manager_drain(f.m, 10000), 0);
+    queue_status qs;
+    int64_t total = -1;
+    for (int i = 0; i < 300 && total != 0; i++) {
+        eg_sleep_ms(20);
+        status(&f, &qs);
+        total = 0;
+        for (int st = 0; st < QUEUE_STATE_COUNT; st++)
+            total += qs.count[st];
+        queue_status_clear(&qs);
+    }
+    assert_int_equal(total, 0);
+    fx_free(&f);
+}
+
 int main(void)
 {
     eg_log_set_level(EG_LOG_ERROR + 1);
@@ -477,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_worker_manager__faults_complete_within_rate_limit),
         cmocka_unit_test(test_worker_manager__quota_pauses_and_keeps_jobs),
         cmocka_unit_test(test_worker_manager__long_retry_after_releases_leases),
+        cmocka_unit_test(test_worker_manager__prunes_finished_jobs_after_retention),
         cmocka_unit_test(test_worker_manager__shutdown_releases_in_flight),
         cmocka_unit_test(test_worker_manager__dimension_mismatch_at_start),
         cmocka_unit_test(test_worker_manager__sync_wait_times_out_then_completes),
