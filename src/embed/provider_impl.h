@@ -44,6 +44,14 @@ typedef struct embed_http_reply {
 } embed_http_reply;
 
 /*
+ * Take in one response header line ("Name: value\r\n", not NUL-terminated):
+ * retry-after-ms (wins), Retry-After in seconds (below a day), x-should-retry,
+ * and a status line ("HTTP/...") that starts a new response.  The curl header
+ * callback; exposed for the fuzz target.
+ */
+void embed_http_header_line(embed_http_reply *r, const char *data, size_t n);
+
+/*
  * POST a JSON body to url.  Fills reply (the caller frees reply->body with
  * eg_buf_free).  Returns 0 when an HTTP answer arrived (any status);
  * otherwise fills st (transient or canceled) and returns a negative code.
