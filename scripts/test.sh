@@ -72,7 +72,8 @@ start_neo4j() {
   neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
   pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
   echo "== starting Neo4j${ENGRAM_NEO4J_VERSION:+ $ENGRAM_NEO4J_VERSION} on $neo_dir" >&2
-  uri="$("$local_neo4j" start --data "$neo_dir" --port 0 --password "$pw" --watch-pid $$)" || return 1
+  # the password goes in the environment, never on a command line (ps shows those)
+  uri="$(NEO4J_PASSWORD="$pw" "$local_neo4j" start --data "$neo_dir" --port 0 --watch-pid $$)" || return 1
   export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_USER=neo4j ENGRAM_TEST_NEO4J_PASSWORD="$pw"
   echo "== Neo4j ready at $uri" >&2
   # Say in the log which server the tests run against.

@@ -9,8 +9,11 @@
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static const char *env_or(const char *name, const char *def)
@@ -19,21 +22,46 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
-void cli_neo4j_config(bolt_config *cfg)
+const char *cli_neo4j_password(eg_error *err)
+{
+    /* read once, on the main thread at start-up, kept for the process */
+    static char from_file[1024];
+    const char *path = env_or("NEO4J_PASSWORD_FILE", NULL);
+    if (!path)
+        return env_or("NEO4J_PASSWORD", "");
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        eg_error_set(err, EG_EIO, EG_CLASS_CLIENT, "NEO4J_PASSWORD_FILE %s cannot be read: %s", path,
+                     strerror(errno));
+        return NULL;
+    }
+    bool got = fgets(from_file, sizeof from_file, fp) != NULL;
+    fclose(fp);
+    from_file[got ? strcspn(from_file, "\r\n") : 0] = '\0';
+    if (!from_file[0]) {
+        eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "NEO4J_PASSWORD_FILE %s is empty", path);
+        return NULL;
+    }
+    return from_file;
+}
+
+int cli_neo4j_config(bolt_config *cfg, eg_error *err)
 {
     bolt_config c = BOLT_CONFIG_INIT;
     c.uri = env_or("NEO4J_URI", "bolt://127.0.0.1:7687");
     c.auth = BOLT_AUTH_BASIC;
     c.user = env_or("NEO4J_USERNAME", "neo4j");
-    c.password = env_or("NEO4J_PASSWORD", "");
+    c.password = cli_neo4j_password(err);
     c.database = env_or("NEO4J_DATABASE", NULL);
     *cfg = c;
+    return c.password ? 0 : EG_EINVAL;
 }
 
 int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
 {
     bolt_config cfg;
-    cli_neo4j_config(&cfg);
+    if (cli_neo4j_config(&cfg, err))
+        return EG_EINVAL;
     bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
     po.max_size = max_size;
     int rc = bolt_pool_new(out, &cfg, &po, err);
@@ -42,7 +70,8 @@ int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
     if ((rc = bolt_pool_verify(*out, err))) {
         bolt_pool_free(*out);
         *out = NULL;
-        eg_error_prefix(err, "connecting to %s", cfg.uri);
+        char shown[512];
+        eg_error_prefix(err, "connecting to %s", bolt_uri_redact(cfg.uri, shown, sizeof shown));
     }
     return rc;
 }

@@ -6,6 +6,9 @@
  *   NEO4J_URI       default bolt://127.0.0.1:7687
  *   NEO4J_USERNAME  default neo4j
  *   NEO4J_PASSWORD  (never printed)
+ *   NEO4J_PASSWORD_FILE  a file whose first line is the password (wins over
+ *                   NEO4J_PASSWORD): keeps it out of the environment of
+ *                   every process and out of command lines
  *   NEO4J_DATABASE  default: the user's home database
  *
  * Thread-safety: call from the main thread before starting workers.
@@ -19,8 +22,14 @@
 #include "graph/graph.h"
 #include "queue/job_store.h"
 
-/* Fill cfg from the environment; strings are borrowed from getenv. */
-void cli_neo4j_config(bolt_config *cfg);
+/* Fill cfg from the environment; strings are borrowed from getenv (the
+ * password from a process-lifetime buffer when read from a file).  EG_EINVAL
+ * or EG_EIO when NEO4J_PASSWORD_FILE is set but unreadable or empty. */
+int cli_neo4j_config(bolt_config *cfg, eg_error *err);
+
+/* The Neo4j password: NEO4J_PASSWORD_FILE's first line, else NEO4J_PASSWORD,
+ * else "" (borrowed).  NULL with err set when the file cannot be read. */
+const char *cli_neo4j_password(eg_error *err);
 
 /*
  * Open a pool (max_size connections; 0: default) and verify it connects.

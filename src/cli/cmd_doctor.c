@@ -250,9 +250,16 @@ int cli_cmd_doctor(int argc, char **argv)
     bolt_config cfg = BOLT_CONFIG_INIT;
     cfg.uri = env_or("NEO4J_URI", "bolt://127.0.0.1:7687");
     cfg.user = env_or("NEO4J_USERNAME", "neo4j");
-    cfg.password = env_or("NEO4J_PASSWORD", "");
+    eg_error perr;
+    eg_error_clear(&perr);
+    if (!(cfg.password = cli_neo4j_password(&perr))) {
+        fprintf(stderr, "engram doctor: %s\n", perr.message);
+        return 1;
+    }
     cfg.database = env_or("NEO4J_DATABASE", NULL);
     cfg.auth = BOLT_AUTH_BASIC;
+    char shown_uri[512]; /* credentials in the URI's user info are never printed */
+    bolt_uri_redact(cfg.uri, shown_uri, sizeof shown_uri);
     cfg.connect_timeout_ms = 10000;
     cfg.read_timeout_ms = 30000;
 
@@ -266,7 +273,7 @@ int cli_cmd_doctor(int argc, char **argv)
                                      "RETURN name, versions[0] AS version, edition",
                                   NULL, NULL, &rows, &err);
     if (rc < 0) {
-        fprintf(stderr, "engram doctor: cannot use Neo4j at %s: %s (%s%s%s)\n", cfg.uri,
+        fprintf(stderr, "engram doctor: cannot use Neo4j at %s: %s (%s%s%s)\n", shown_uri,
                 err.message, eg_strerror(rc), err.neo4j_code[0] ? ", " : "", err.neo4j_code);
         bolt_conn_free(c);
         return 1;
@@ -288,7 +295,7 @@ int cli_cmd_doctor(int argc, char **argv)
               sup == SCHEMA_SUPPORT_TESTED ? "ok" : sup == SCHEMA_SUPPORT_TOO_OLD ? "problem" : "info", vdetail);
     bool problem = run_checks(checks);
     if (as_json) {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o,s:b}", "uri", cfg.uri, "server_agent",
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o,s:b}", "uri", shown_uri, "server_agent",
                               bolt_conn_server_agent(c), "bolt_version", version, "connection_id",
                               bolt_conn_connection_id(c), "database", cfg.database, "components",
                               rows, "checks", checks, "ok", !problem);
@@ -299,7 +306,7 @@ int cli_cmd_doctor(int argc, char **argv)
         free(s);
         json_decref(o);
     } else {
-        printf("uri:            %s\n", cfg.uri);
+        printf("uri:            %s\n", shown_uri);
         printf("server agent:   %s\n", bolt_conn_server_agent(c));
         printf("bolt version:   %s\n", version);
         printf("connection id:  %s\n", bolt_conn_connection_id(c));

@@ -2,9 +2,10 @@
  * cmd_serve.c - `engram serve`: run the MCP server.
  *
  * stdout carries nothing but MCP messages (stdio transport); every log line
- * goes to stderr.  On stdio the process exits when the client closes stdin,
- * after the in-flight tool calls have answered; on HTTP it runs until
- * SIGINT/SIGTERM.
+ * goes to stderr.  On stdio the process exits when the client closes stdin
+ * or on SIGINT/SIGTERM, after the in-flight tool calls have answered; on HTTP
+ * it runs until SIGINT/SIGTERM.  Either way the in-server workers are then
+ * stopped, which releases the leases they hold (as `engram worker` does).
  *
  * Backends: `neo4j` (default; NEO4J_* environment, see docs/mcp.md) or
  * `memory` (nothing persisted; for trying engram and for client tests
@@ -202,6 +203,13 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
         cli_fail("serve", &err);
         goto out;
     }
+    if (wo.sync && !m)
+        /* Synchronous mode waits for in-server workers; without them it
+         * cannot hold, so say so rather than silently run asynchronously. */
+        eg_log_fields(EG_LOG_WARNING, "serve",
+                      "ENGRAM_EMBED_SYNC is set but this server runs no workers (--workers 0 / ENGRAM_WORKERS=0): "
+                      "mutations return before their embeddings are written (asynchronous mode)",
+                      NULL);
     EG_INFO("serve", "neo4j backend: namespace=%s embeddings=%s/%s workers=%d%s", go.ns, embed_kind_name(ec.kind),
             go.embedding_model, wo.concurrency, deps.sync_timeout_ms > 0 ? " (synchronous mode)" : "");
     rc = run_transport(opts, &be, transport, hto, &err) ? cli_fail("serve", &err) : 0;

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -342,7 +343,13 @@ int embed_json_vector(const json_t *arr, float *out, int dims)
         double d = json_number_value(x);
         if (!isfinite(d))
             return EG_EPROTO;
+        /* A finite double may still not fit a float: the cast would make it
+         * inf (and is undefined past FLT_MAX), so check before and after. */
+        if (fabs(d) > FLT_MAX)
+            return EG_ETOOBIG;
         out[i] = (float)d;
+        if (!isfinite(out[i]))
+            return EG_ETOOBIG;
     }
     return 0;
 }
@@ -371,7 +378,7 @@ int embed_b64_vector(const char *b64, size_t len, float *out, int dims)
         memcpy(&f, &u, sizeof f);
         if (!isfinite(f)) {
             eg_free(tmp);
-            return EG_EPROTO;
+            return EG_ETOOBIG;
         }
         out[i] = f;
     }
@@ -417,6 +424,12 @@ static int one_request(embed_call *c, const char *const *texts, size_t n, float 
         int g = p->gate->before(p->gate->ctx, est);
         if (g < 0)
             return embed_status_set(st, EMBED_E_CANCELED, 0, "canceled before the request was sent");
+        if (g > 0) {
+            int rc = embed_status_set(st, EMBED_E_RATE_LIMIT, 0,
+                                      "provider paused for %d ms more: not waiting inline", g);
+            st->retry_after_ms = g;
+            return rc;
+        }
     }
     if (p->cancel && *p->cancel)
         return embed_status_set(st, EMBED_E_CANCELED, 0, "canceled before the request was sent");

@@ -159,8 +159,11 @@ void embed_status_clear(embed_status *st);
 
 /*
  * The gate: the process's throttle, consulted around every HTTP request.
- * before() blocks until the request may go; it returns 0, or EG_ECANCELED
- * when the process is shutting down.  after() reports the outcome (st->kind
+ * before() blocks until the request may go; it returns 0, EG_ECANCELED
+ * when the process is shutting down, or a positive number of milliseconds
+ * when it will not wait that long inline (a long pause): the request is not
+ * sent and the call fails as EMBED_E_RATE_LIMIT with that retry_after_ms,
+ * so the caller can give its work back instead of holding it.  after() reports the outcome (st->kind
  * EMBED_E_RATE_LIMIT with retry_after_ms asks the gate to pause everyone).
  * Both are called from worker threads and must be thread-safe.
  */

@@ -488,6 +488,25 @@ int graph_force_generate_embedding(graph_store *g, const graph_req *req, const c
     int rc = graph_ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_write(g, force_fn, &w, err);
+    /* force: a job that already exists for this version may be dead (its
+     * key is never queued again), which would leave the entity without a
+     * vector for good: revive it.  Only dead jobs change; pending, leased and
+     * completed ones are left as they are. */
+    json_t *ids = json_object_get(w.result, "jobIds");
+    if (rc == 0 && force && g->queue && json_array_size(ids) > 0) {
+        size_t n = json_array_size(ids);
+        const char **v = eg_calloc(n, sizeof *v);
+        int64_t revived = 0;
+        if (v == NULL)
+            rc = graph_oom(err);
+        for (size_t i = 0; v && i < n; i++)
+            v[i] = json_string_value(json_array_get(ids, i));
+        if (rc == 0)
+            rc = queue_retry_dead_ns(g->queue, v, n, NULL, w.cx.ns, &revived, err);
+        eg_free(v);
+        if (rc == 0)
+            json_object_set_new(w.result, "revived", json_integer((json_int_t)revived));
+    }
     if (rc != 0) {
         json_decref(w.result);
         return rc;
@@ -641,9 +660,12 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_float32_list(p, "vec", vec, dims);
     bolt_params_str(p, "ns", w->ns);
     eg_free(vec);
+    /* The index spans every namespace: ask for more neighbours than shown and
+     * keep this namespace's, so no other namespace's names leak out. */
     int rc = graph_q(c,
-                     "CALL db.index.vector.queryNodes($index, 5, $vec) YIELD node, score "
-                     "RETURN node.name AS name, node.namespace = $ns AS sameNamespace, score",
+                     "CALL db.index.vector.queryNodes($index, 50, $vec) YIELD node, score "
+                     "WHERE node.namespace = $ns "
+                     "RETURN node.name AS name, score LIMIT 5",
                      p, &w->result, err);
     bolt_params_free(p);
     return rc;

@@ -387,9 +387,11 @@ int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_de
  * the queue never re-runs a key; `engram queue retry` revives dead jobs);
  * with name NULL, backfill up to `limit` (0: 10) live entities of the
  * namespace that have no vector or a stale one, computing the content hash of
- * entities that predate engram.  `force` is accepted for API stability and
- * currently changes nothing.
- * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n}
+ * entities that predate engram.  `force`: an existing job that is dead is
+ * revived (pending, fresh attempt budget), so a forced call always leaves
+ * work queued or done.
+ * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n,
+ *              "revived":n (force only)}
  */
 int graph_force_generate_embedding(graph_store *g, const graph_req *req, const char *name,
                                    size_t limit, bool force, json_t **out, eg_error *err);
