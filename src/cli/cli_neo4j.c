@@ -138,11 +138,11 @@ int cli_graph_opts_from_env(graph_opts *go, embed_config *ec_out, eg_error *err)
         rc = graph_opts_from_env(go, err);
     if (rc)
         return rc;
-    /* A model with a fixed dimension (the local encoders, an explicit
-     * ENGRAM_EMBED_DIMENSIONS) sizes the vector index unless the operator
-     * sized it; the offline provider takes whatever the index has. */
+    /* A model with a fixed dimension (the local encoders) sizes the vector
+     * index unless the operator sized it; the offline provider takes
+     * whatever the index has; for the others the two settings must agree. */
     const char *nd = getenv("NEO4J_VECTOR_DIMENSIONS");
-    if (ec.dimensions > 0 && !(nd && *nd))
+    if (ec.kind == EMBED_PROVIDER_LOCAL && !(nd && *nd))
         go->vector_dimensions = (size_t)ec.dimensions;
     if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
         ec.dimensions = (int)go->vector_dimensions;

@@ -56,8 +56,8 @@ int cli_schema_startup(bolt_pool *pool, eg_error *err);
 
 /*
  * The graph's settings as they follow from the embedding provider's: the
- * vector index takes the provider's fixed dimension (384 for the local
- * encoders) unless NEO4J_VECTOR_DIMENSIONS is set, the offline provider
+ * vector index takes the local encoders' fixed dimension (384) unless
+ * NEO4J_VECTOR_DIMENSIONS is set, the offline provider
  * takes the index's, and the graph records jobs for the provider's model
  * (so what is queued is what the workers embed).  ec_out (may be NULL)
  * receives the provider's configuration.  Strings point into the

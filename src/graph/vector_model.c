@@ -51,6 +51,25 @@ static const char Q_PEEK[] =
     "OPTIONAL MATCH (m:EngramVectorModel {namespace: $ns}) "
     "RETURN coalesce(m.model, em) AS model, coalesce(m.dimensions, ed) AS dims, m.switchingTo AS switchingTo";
 
+/* Run one of this file's statements with the store's namespace, model and
+ * dimension (every statement here takes the same parameters). */
+static int run_ns(bolt_conn *c, const graph_store *g, const char *cypher, json_t **rows, eg_error *err)
+{
+    *rows = NULL;
+    bolt_params *p = graph_params(err);
+    if (!p)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", g->opts.ns);
+    bolt_params_str(p, "model", g->opts.embedding_model);
+    bolt_params_int(p, "dims", (int64_t)g->opts.vector_dimensions);
+    bolt_params_int(p, "lim", 2000);
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, cypher, p, rows, err);
+    bolt_params_free(p);
+    return rc;
+}
+
 typedef struct claim_work {
     graph_store *g;
     graph_vector_model *out;
@@ -60,17 +79,8 @@ typedef struct claim_work {
 static int claim_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     claim_work *w = payload;
-    bolt_params *p = graph_params(err);
-    if (!p)
-        return EG_ENOMEM;
-    bolt_params_str(p, "ns", w->g->opts.ns);
-    bolt_params_str(p, "model", w->g->opts.embedding_model);
-    bolt_params_int(p, "dims", (int64_t)w->g->opts.vector_dimensions);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
-    if (rc == 0)
-        rc = graph_q(c, w->claim ? Q_CLAIM : Q_PEEK, p, &rows, err);
-    bolt_params_free(p);
+    int rc = run_ns(c, w->g, w->claim ? Q_CLAIM : Q_PEEK, &rows, err);
     if (rc == 0) {
         json_t *r = json_array_get(rows, 0);
         const char *m = graph_jstr(r, "model"), *sw = graph_jstr(r, "switchingTo");
@@ -133,18 +143,8 @@ typedef struct switch_work {
 static int switch_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     switch_work *w = payload;
-    bolt_params *p = graph_params(err);
-    if (!p)
-        return EG_ENOMEM;
-    bolt_params_str(p, "ns", w->g->opts.ns);
-    bolt_params_str(p, "model", w->g->opts.embedding_model);
-    bolt_params_int(p, "dims", (int64_t)w->g->opts.vector_dimensions);
-    bolt_params_int(p, "lim", 2000);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
-    if (rc == 0)
-        rc = graph_q(c, w->cypher, p, &rows, err);
-    bolt_params_free(p);
+    int rc = run_ns(c, w->g, w->cypher, &rows, err);
     w->n = rc == 0 ? graph_jint(json_array_get(rows, 0), "n", 0) : 0;
     json_decref(rows);
     return rc;

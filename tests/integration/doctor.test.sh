@@ -23,7 +23,7 @@ out="$("$BIN" doctor)" || fail "doctor exited $?"
 grep -q '^server agent: *Neo4j/' <<<"$out" || fail "no server agent in: $out"
 grep -Eq '^bolt version: *[45]\.[0-9]+' <<<"$out" || fail "no bolt version in: $out"
 grep -q '^component: *Neo4j Kernel' <<<"$out" || fail "no component in: $out"
-for check in neo4j schema indexes embeddings queue; do
+for check in neo4j schema indexes "vector model" embeddings queue; do
     grep -q "^$check: " <<<"$out" || fail "no $check check in: $out"
 done
 grep -q 'PROBLEM' <<<"$out" && fail "a healthy setup reported a problem: $out"
@@ -39,7 +39,7 @@ assert o["server_agent"].startswith("Neo4j/"), o
 assert o["bolt_version"].split(".")[0] in ("4", "5"), o
 assert o["connection_id"], o
 assert o["components"][0]["name"] == "Neo4j Kernel", o
-assert [c["check"] for c in o["checks"]] == ["neo4j", "schema", "indexes", "embeddings", "queue"], o
+assert [c["check"] for c in o["checks"]] == ["neo4j", "schema", "indexes", "vector model", "embeddings", "queue"], o
 assert o["checks"][0]["level"] == "ok", o
 assert o["ok"] is True, o
 assert all(c["level"] in ("ok", "info") for c in o["checks"]), o

@@ -30,11 +30,10 @@ unset NEO4J_VECTOR_INDEX ENGRAM_FULLTEXT_INDEX
 # has one vector index on :Entity(embedding).
 W="${ENGRAM_NEO4J_LOCAL:-$ENGRAM_SOURCE_DIR/tools/neo4j-local/neo4j}"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/engram-demo-test.XXXXXX")"
-pw="demo-$RANDOM-$RANDOM"
+export NEO4J_PASSWORD="demo-$RANDOM-$RANDOM" NEO4J_USERNAME=neo4j
 trap '"$W" stop --data "$dir" --timeout 30 >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-uri="$("$W" start --data "$dir" --port 0 --password "$pw" --watch-pid $$)"
+uri="$("$W" start --data "$dir" --port 0 --watch-pid $$)"
 export NEO4J_URI="$uri"
-export NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$pw"
 ns="demo-test-$$"
 export ENGRAM_DEMO_NAMESPACE="$ns" ENGRAM_NAMESPACE="$ns"
 step() { echo "== $*" >&2; }
