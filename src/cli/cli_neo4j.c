@@ -89,7 +89,11 @@ int cli_schema_register_graph(bolt_pool *pool, eg_error *err)
 {
     if (!schema_graph) {
         graph_opts go;
-        int rc = cli_graph_opts_from_env(&go, NULL, err);
+        embed_config ec;
+        eg_error eerr;
+        /* The schema needs the index's dimension, which follows a local
+         * encoder; a broken embedding setting is reported elsewhere. */
+        int rc = cli_graph_opts_from_env(&go, &ec, &eerr) == 0 ? 0 : graph_opts_from_env(&go, err);
         if (!rc)
             rc = graph_store_new(&schema_graph, pool, NULL, &go, err);
         if (rc)
