@@ -58,7 +58,8 @@ static void serve_usage(FILE *out)
             "  ENGRAM_NAMESPACE, ENGRAM_MCP_PAGE_SIZE (tools/list page size, default all),\n"
             "  ENGRAM_MCP_ALLOWED_ORIGINS (extra HTTP origins, comma separated),\n"
             "  ENGRAM_MCP_TOKEN / ENGRAM_MCP_TOKEN_FILE (HTTP bearer token, >= 16 characters;\n"
-            "  the file's first line), ENGRAM_MCP_HOST,\n"
+            "  the file's first line), ENGRAM_MCP_HOST, ENGRAM_MCP_ALLOWED_HOSTS,\n"
+            "  ENGRAM_MCP_HTTP_* (connection, session and body limits; docs/security.md),\n"
             "  embedding provider and worker settings (docs/operations.md),\n"
             "  ENGRAM_LOG_LEVEL, ENGRAM_LOG_FORMAT, DEBUG.\n");
 }
@@ -257,7 +258,8 @@ int cli_cmd_serve(int argc, char **argv)
     mcp_http_opts hto = {.host = host, .port = port, .token = token[0] ? token : NULL};
     eg_error herr;
     eg_error_clear(&herr);
-    if (!strcmp(transport, "http") && mcp_http_check_bind(host, hto.token != NULL, &herr)) {
+    if (!strcmp(transport, "http") &&
+        (mcp_http_check_bind(host, hto.token != NULL, &herr) || mcp_http_opts_from_env(&hto, &herr))) {
         fprintf(stderr, "engram serve: %s\n", herr.message);
         return 2;
     }

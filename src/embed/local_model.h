@@ -31,6 +31,17 @@
 
 #define EMBED_LOCAL_MINILM "all-MiniLM-L6-v2"
 #define EMBED_LOCAL_BGE "bge-small-en-v1.5"
+#define EMBED_LOCAL_DIMS 384
+/* The default local model, chosen by `bench/run recall` (docs/internals/encoder.md). */
+#define EMBED_LOCAL_DEFAULT_MODEL EMBED_LOCAL_BGE
+/* bge-small-en-v1.5's instruction for retrieval queries (its model card). */
+#define EMBED_LOCAL_BGE_QUERY_PREFIX "Represent this sentence for searching relevant passages: "
+
+/*
+ * The canonical model name for a user's spelling (full name, or "minilm" /
+ * "bge"), or NULL when unknown.  Static.
+ */
+const char *embed_local_model_canonical(const char *name);
 
 typedef struct embed_local_model embed_local_model;
 

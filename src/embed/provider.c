@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "embed/local_model.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -27,6 +28,7 @@ const char *embed_kind_name(embed_kind k)
     switch (k) {
     case EMBED_PROVIDER_OPENAI: return "openai";
     case EMBED_PROVIDER_OLLAMA: return "ollama";
+    case EMBED_PROVIDER_LOCAL: return "local";
     default: return "offline";
     }
 }
@@ -132,11 +134,13 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
         cfg->kind = EMBED_PROVIDER_OPENAI;
     else if (strcmp(which, "ollama") == 0)
         cfg->kind = EMBED_PROVIDER_OLLAMA;
+    else if (strcmp(which, "local") == 0)
+        cfg->kind = EMBED_PROVIDER_LOCAL;
     else if (strcmp(which, "offline") == 0 || strcmp(which, "mock") == 0)
         cfg->kind = EMBED_PROVIDER_OFFLINE;
     else
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
-                            "ENGRAM_EMBED_PROVIDER must be openai, ollama or offline");
+                            "ENGRAM_EMBED_PROVIDER must be openai, ollama, local or offline");
 
     switch (cfg->kind) {
     case EMBED_PROVIDER_OPENAI:
@@ -162,6 +166,12 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
     case EMBED_PROVIDER_OFFLINE:
         cfg->model = "engram-offline-ngram-v1";
         break;
+    case EMBED_PROVIDER_LOCAL: {
+        int rc = embed_local_config(cfg, err);
+        if (rc)
+            return rc;
+        break;
+    }
     }
 
     long v = 0;
@@ -175,6 +185,13 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
     }
     if (rc == 1)
         cfg->dimensions = (int)v;
+    if (cfg->kind == EMBED_PROVIDER_LOCAL && cfg->dimensions != 0 && cfg->dimensions != EMBED_LOCAL_DIMS)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "the local model %s makes %d-dimensional vectors, but %d dimensions are configured "
+                            "(ENGRAM_EMBED_DIMENSIONS / NEO4J_VECTOR_DIMENSIONS)", cfg->model, EMBED_LOCAL_DIMS,
+                            cfg->dimensions);
+    if (cfg->kind == EMBED_PROVIDER_LOCAL)
+        cfg->dimensions = EMBED_LOCAL_DIMS;
     const char *enc = env_nonempty("ENGRAM_EMBED_ENCODING");
     if (enc && strcmp(enc, "float") == 0)
         cfg->float_encoding = true;
@@ -236,6 +253,7 @@ int embed_provider_new(embed_provider **out, const embed_config *cfg, eg_error *
     switch (p->kind) {
     case EMBED_PROVIDER_OPENAI: rc = embed_openai_init(p, err); break;
     case EMBED_PROVIDER_OLLAMA: rc = embed_ollama_init(p, err); break;
+    case EMBED_PROVIDER_LOCAL: rc = embed_local_init(p, cfg, err); break;
     default: rc = embed_offline_init(p, err); break;
     }
     if (rc < 0) {
@@ -252,6 +270,8 @@ void embed_provider_free(embed_provider *p)
         return;
     if (p->curl)
         curl_easy_cleanup(p->curl);
+    embed_local_model_close(p->local);
+    eg_free(p->query_prefix);
     eg_free(p->base_url);
     eg_free(p->api_key);
     eg_free(p->model);
@@ -346,6 +366,25 @@ int embed_b64_vector(const char *b64, size_t len, float *out, int dims)
     }
     eg_free(tmp);
     return 0;
+}
+
+int embed_provider_embed_query(embed_provider *p, const char *text, float *out, embed_status *st, eg_error *err)
+{
+    embed_status batch;
+    char *owned = NULL;
+    if (p->query_prefix && text && *text) {
+        size_t a = strlen(p->query_prefix), b = strlen(text);
+        if (!(owned = eg_malloc(a + b + 1)))
+            return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        memcpy(owned, p->query_prefix, a);
+        memcpy(owned + a, text, b + 1);
+        text = owned;
+    }
+    int rc = embed_provider_embed(p, &text, 1, out, st, &batch, NULL, NULL, err);
+    eg_free(owned);
+    if (rc == 0 && st->kind != EMBED_OK)
+        rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "the query cannot be embedded: %s", st->message);
+    return rc;
 }
 
 /* ---- the batching layer ----------------------------------------------- */
@@ -481,24 +520,32 @@ int embed_provider_embed(embed_provider *p, const char *const *texts, size_t n, 
         rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
         goto out;
     }
-    size_t start = 0;
-    while (start < m) {
-        size_t end = start;
-        long tok = 0;
-        while (end < m && (int)(end - start) < p->max_inputs) {
-            long t = embed_estimate_tokens(use[end]);
-            if (end > start && tok + t > p->max_tokens)
-                break;
-            tok += t;
-            end++;
-        }
-        rc = embed_range(&c, use + start, end - start, tmp + start * dims, pst + start, batch);
-        if (rc < 0) {
-            for (size_t j = end; j < m; j++)
+    if (p->kind == EMBED_PROVIDER_LOCAL) {
+        /* In-process: no request limits, no gate, no bisection (the model
+         * cannot reject one text); it reports tokens and truncation per input. */
+        if (m > 0 && (rc = embed_local_embed(p, use, m, tmp, pst, batch, &c.tokens, err)) < 0)
+            for (size_t j = 0; j < m; j++)
                 pst[j] = *batch;
-            break;
+    } else {
+        size_t start = 0;
+        while (start < m) {
+            size_t end = start;
+            long tok = 0;
+            while (end < m && (int)(end - start) < p->max_inputs) {
+                long t = embed_estimate_tokens(use[end]);
+                if (end > start && tok + t > p->max_tokens)
+                    break;
+                tok += t;
+                end++;
+            }
+            rc = embed_range(&c, use + start, end - start, tmp + start * dims, pst + start, batch);
+            if (rc < 0) {
+                for (size_t j = end; j < m; j++)
+                    pst[j] = *batch;
+                break;
+            }
+            start = end;
         }
-        start = end;
     }
     for (size_t j = 0; j < m; j++) {
         per_input[map[j]] = pst[j];

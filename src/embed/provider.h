@@ -2,14 +2,17 @@
  * provider.h - embedding providers behind one interface.
  *
  * A provider turns a batch of texts into float32 vectors of a fixed
- * dimension, or into per-input errors.  Three implementations:
+ * dimension, or into per-input errors.  Four implementations:
  *
  *   openai   POST {OPENAI_BASE_URL}/embeddings (any OpenAI-compatible server)
  *   ollama   POST {OLLAMA_BASE_URL}/api/embed
+ *   local    built in, no network: a real sentence encoder computed in
+ *            this process (all-MiniLM-L6-v2 or bge-small-en-v1.5, 384
+ *            dimensions) from weights the setup installed (local_model.h)
  *   offline  built in, no network: hashed word and character-trigram
  *            features, L2-normalised.  Deterministic and lexically
- *            meaningful (texts sharing words score higher), so semantic
- *            search works for a newcomer without any account.
+ *            meaningful (texts sharing words score higher): the fallback
+ *            when the local encoder's weights are not installed.
  *
  * The common layer (provider.c) does what every HTTP provider needs:
  *   - splits a batch into requests within the API's limits (inputs per
@@ -62,7 +65,8 @@
 typedef enum embed_kind {
     EMBED_PROVIDER_OFFLINE = 0,
     EMBED_PROVIDER_OPENAI,
-    EMBED_PROVIDER_OLLAMA
+    EMBED_PROVIDER_OLLAMA,
+    EMBED_PROVIDER_LOCAL
 } embed_kind;
 
 /* OpenAI's documented request limits. */
@@ -81,12 +85,21 @@ typedef struct embed_config {
     long max_tokens;          /* estimated tokens per request; 0: 300000 */
     int max_input_tokens;     /* per input, longer text is truncated; 0: 8192 */
     bool float_encoding;      /* openai: ask for JSON floats instead of base64 (ENGRAM_EMBED_ENCODING=float) */
+    const char *model_dir;    /* local: the models directory; NULL: embed_local_model_dir() */
+    int local_engine;         /* local: an embed_local_engine (ENGRAM_LOCAL_ENGINE) */
+    const char *query_prefix; /* local: prepended to search queries (bge's instruction); NULL: none */
 } embed_config;
 
 /*
  * Fill cfg from the environment (strings borrowed):
- *   ENGRAM_EMBED_PROVIDER  openai | ollama | offline (default: openai when
- *                          OPENAI_API_KEY is set, otherwise offline)
+ *   ENGRAM_EMBED_PROVIDER  openai | ollama | local | offline (default: openai
+ *                          when OPENAI_API_KEY is set, otherwise offline)
+ *   ENGRAM_LOCAL_MODEL     local: all-MiniLM-L6-v2 (minilm) | bge-small-en-v1.5
+ *                          (bge); default EMBED_LOCAL_DEFAULT_MODEL
+ *   ENGRAM_LOCAL_ENGINE    local: auto | plain | blas
+ *   ENGRAM_LOCAL_QUERY_PREFIX  local: text put before search queries
+ *                          (default: bge's retrieval instruction; empty: none)
+ *   ENGRAM_MODEL_DIR       local: where the weights are (local_model.h)
  *   MOCK_EMBEDDINGS=true   forces offline (memento compatibility)
  *   OPENAI_API_KEY, OPENAI_EMBEDDING_MODEL (text-embedding-3-small),
  *   OPENAI_BASE_URL (https://api.openai.com/v1)
@@ -109,7 +122,7 @@ int embed_config_from_env(embed_config *cfg, eg_error *err);
  */
 const char *embed_model_from_env(void);
 
-/* Static name: "offline", "openai", "ollama". */
+/* Static name: "offline", "openai", "ollama", "local". */
 const char *embed_kind_name(embed_kind k);
 
 typedef enum embed_errkind {
@@ -130,6 +143,8 @@ typedef struct embed_status {
     int http_status;         /* 0 when no HTTP answer */
     char code[64];           /* provider error code, e.g. insufficient_quota */
     char message[256];       /* never contains the API key */
+    int tokens;              /* local: tokens the model read for this input (0: not known) */
+    bool truncated;          /* local: the input was cut to the model's token limit */
 } embed_status;
 
 /* Static name: "ok", "rate_limit", "transient", "quota", "auth", "config", "input", "canceled". */
@@ -182,6 +197,16 @@ embed_kind embed_provider_kind(const embed_provider *p);
 int embed_provider_embed(embed_provider *p, const char *const *texts, size_t n, float *out,
                          embed_status *per_input, embed_status *batch, long *tokens_out,
                          int *requests_out, eg_error *err);
+
+/*
+ * Embed one search query into out (dims floats).  Equal to a one-text
+ * embed_provider_embed, except that a local model trained with a query
+ * instruction (bge) gets it prepended (embed_config.query_prefix): queries
+ * and stored texts are embedded as the model was trained to compare them.
+ * Returns 0 with st->kind EMBED_OK, or a negative code with st describing
+ * the failure.
+ */
+int embed_provider_embed_query(embed_provider *p, const char *text, float *out, embed_status *st, eg_error *err);
 
 /* Rough token count of a text (bytes / 3, rounded up, at least 1): an
  * over-estimate for English, so requests stay within token limits. */

@@ -31,6 +31,8 @@ struct embed_provider {
     const embed_gate *gate;
     const volatile int *cancel;
     CURL *curl;
+    struct embed_local_model *local; /* local: the process's shared model (a reference) */
+    char *query_prefix;              /* local: see embed_config.query_prefix */
     int (*request)(embed_provider *p, const char *const *texts, size_t n, float *out,
                    embed_status *st, long *tokens_out);
 };
@@ -83,6 +85,17 @@ int embed_status_set(embed_status *st, embed_errkind kind, int http_status, cons
 int embed_openai_init(embed_provider *p, eg_error *err);
 int embed_ollama_init(embed_provider *p, eg_error *err);
 int embed_offline_init(embed_provider *p, eg_error *err);
+int embed_local_init(embed_provider *p, const embed_config *cfg, eg_error *err);
+/* Fill the local provider's part of cfg from the environment (strings borrowed). */
+int embed_local_config(embed_config *cfg, eg_error *err);
+
+/*
+ * The local provider's batch: the n texts (none empty) are embedded by the
+ * in-process model; per_input[i] gets EMBED_OK with tokens and truncated.
+ * Returns 0, or a negative code with batch filled (EG_ENOMEM only).
+ */
+int embed_local_embed(embed_provider *p, const char *const *texts, size_t n, float *out, embed_status *per_input,
+                      embed_status *batch, long *tokens_out, eg_error *err);
 
 /* The offline vector of one text (exported for fake servers in tests). */
 void embed_offline_vector(const char *text, int dims, float *out);

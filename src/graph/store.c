@@ -15,6 +15,7 @@
 #include "graph/graph_int.h"
 
 #include "core/alloc.h"
+#include "core/limits.h"
 #include "core/buf.h"
 #include "schema/schema.h"
 
@@ -90,7 +91,7 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
     int rc;
     if ((rc = env_size("NEO4J_VECTOR_DIMENSIONS", &o.vector_dimensions, GRAPH_MAX_VECTOR_DIMS, err)) ||
         (rc = env_size("ENGRAM_PAGE_LIMIT", &o.default_limit, GRAPH_MAX_LIMIT, err)) ||
-        (rc = env_size("ENGRAM_MAX_RESPONSE_BYTES", &o.max_response_bytes, 256u * 1024u * 1024u, err)) ||
+        (rc = env_size("ENGRAM_MAX_RESPONSE_BYTES", &o.max_response_bytes, EG_LIMIT_RESPONSE_BUDGET, err)) ||
         (rc = env_double("ENGRAM_DECAY_HALF_LIFE_DAYS", &o.decay_half_life_days, 1e-6, 1e6, err)) ||
         (rc = env_double("ENGRAM_DECAY_MIN_CONFIDENCE", &o.decay_min_confidence, 0.0, 1.0, err)))
         return rc;
@@ -115,6 +116,10 @@ int graph_opts_validate(const graph_opts *o, eg_error *err)
                             GRAPH_MAX_VECTOR_DIMS);
     if (o->similarity != GRAPH_SIM_COSINE && o->similarity != GRAPH_SIM_EUCLIDEAN)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "unknown similarity function");
+    if (o->max_response_bytes > EG_LIMIT_RESPONSE_BUDGET)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "the response byte budget must be at most %u (a page must fit one MCP message)",
+                            EG_LIMIT_RESPONSE_BUDGET);
     if (o->ns == NULL || o->ns[0] == '\0' || strlen(o->ns) > GRAPH_MAX_NAMESPACE_BYTES)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "namespace must be 1..%u bytes",
                             GRAPH_MAX_NAMESPACE_BYTES);

@@ -184,18 +184,17 @@ static float *query_vector(gb *b, const char *text, size_t *dims, const char **w
     } else {
         int d = embed_provider_dims(b->prov);
         v = d > 0 ? eg_malloc((size_t)d * sizeof *v) : NULL;
-        embed_status st, batch;
+        embed_status st;
         embed_status_clear(&st);
-        embed_status_clear(&batch);
         eg_error e;
-        if (v && embed_provider_embed(b->prov, &text, 1, v, &st, &batch, NULL, NULL, &e) == 0 &&
-            st.kind == EMBED_OK) {
+        eg_error_clear(&e);
+        if (v && embed_provider_embed_query(b->prov, text, v, &st, &e) == 0) {
             *dims = (size_t)d;
         } else {
             eg_free(v);
             v = NULL;
             *why = "the embedding provider failed for the query";
-            EG_WARN("mcp", "query embedding failed: %s", batch.message[0] ? batch.message : st.message);
+            EG_WARN("mcp", "query embedding failed: %s", st.message[0] ? st.message : e.message);
         }
     }
     pthread_mutex_unlock(&b->emu);

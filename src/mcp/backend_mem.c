@@ -17,12 +17,14 @@
  */
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "mcp/backend.h"
 
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct mem {
@@ -33,6 +35,7 @@ typedef struct mem {
     json_t *jobs;      /* [ {id,status,entityName,attempts,lastError} ] */
     long long job_seq;
     long long last_ms;
+    long long delay_ms; /* ENGRAM_MEM_DELAY_MS (tests): read_graph waits first */
 } mem;
 
 static json_int_t now_ms(mem *m)
@@ -511,9 +514,34 @@ static json_t *all_current(mem *m)
     return ents;
 }
 
+/*
+ * ENGRAM_MEM_DELAY_MS: read_graph first waits this long, watching for
+ * cancellation - a slow call for transport tests (a client that goes away,
+ * a shutdown while a call runs) without a database.  EG_ECANCELED when
+ * cancelled meanwhile.
+ */
+static int test_delay(mem *m, mcp_call_ctx *ctx, eg_error *err)
+{
+    if (m->delay_ms <= 0)
+        return 0;
+    mcp_call_progress(ctx, 0, 1, "waiting (ENGRAM_MEM_DELAY_MS)");
+    int64_t end = eg_mono_ms() + m->delay_ms;
+    while (eg_mono_ms() < end) {
+        if (mcp_call_cancelled(ctx)) {
+            EG_INFO("mem", "read_graph cancelled during its ENGRAM_MEM_DELAY_MS wait");
+            return eg_error_set(err, EG_ECANCELED, EG_CLASS_CLIENT, "cancelled");
+        }
+        eg_sleep_ms(10);
+    }
+    return 0;
+}
+
 static int t_read_graph(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
     mem *m = self;
+    int drc = test_delay(m, ctx, err);
+    if (drc)
+        return drc;
     LOCKED(m);
     json_t *g = graph_of(m, all_current(m));
     json_t *copy = json_deep_copy(g);
@@ -973,6 +1001,8 @@ int mcp_backend_mem_new(mcp_backend *out, unsigned dims, eg_error *err)
     if (!m)
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
     m->dims = dims ? dims : 64;
+    const char *dl = getenv("ENGRAM_MEM_DELAY_MS");
+    m->delay_ms = dl ? atoll(dl) : 0;
     m->entities = json_object();
     m->relations = json_array();
     m->jobs = json_array();

@@ -8,13 +8,25 @@
 #include "core/limits.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap)
+/* What the pre-scan counts outside strings; stops at the first cap passed. */
+typedef struct shape {
+    unsigned max_depth;
+    size_t values, containers;
+} shape;
+
+/* Scan JSON text, ignoring brackets and commas inside strings.  Returns
+ * NULL, or why it stopped: depth over depth_cap, values or containers over
+ * theirs. */
+static const char *scan(const char *data, size_t len, unsigned depth_cap, size_t values_cap, size_t containers_cap,
+                        shape *sh)
 {
-    unsigned depth = 0, max = 0;
+    unsigned depth = 0;
     int in_str = 0, esc = 0;
+    memset(sh, 0, sizeof *sh);
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
         if (in_str) {
@@ -29,16 +41,35 @@ unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap)
         if (c == '"') {
             in_str = 1;
         } else if (c == '[' || c == '{') {
-            if (++depth > max) {
-                max = depth;
-                if (max > cap)
-                    return cap + 1;
-            }
+            if (++depth > sh->max_depth && (sh->max_depth = depth) > depth_cap)
+                return "message nested too deeply";
+            if (++sh->containers > containers_cap)
+                return "message has too many JSON objects and arrays";
+            sh->values++;
         } else if ((c == ']' || c == '}') && depth > 0) {
             depth--;
+        } else if (c == ',') {
+            sh->values++;
+        } else {
+            continue;
         }
+        if (sh->values > values_cap)
+            return "message has too many JSON values";
     }
-    return max;
+    return NULL;
+}
+
+unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap)
+{
+    shape sh;
+    scan(data, len, cap, SIZE_MAX, SIZE_MAX, &sh);
+    return sh.max_depth;
+}
+
+const char *mcp_jsonrpc_precheck(const char *data, size_t len)
+{
+    shape sh;
+    return scan(data, len, EG_LIMIT_MCP_JSON_DEPTH, EG_LIMIT_MCP_JSON_VALUES, EG_LIMIT_MCP_JSON_CONTAINERS, &sh);
 }
 
 static void set_invalid(mcp_msg *m, int code, const char *msg)
@@ -61,8 +92,9 @@ void mcp_jsonrpc_parse(mcp_msg *out, const char *data, size_t len)
         set_invalid(out, MCP_JSONRPC_INVALID_REQUEST, "message too large");
         return;
     }
-    if (mcp_jsonrpc_depth(data, len, EG_LIMIT_MCP_JSON_DEPTH) > EG_LIMIT_MCP_JSON_DEPTH) {
-        set_invalid(out, MCP_JSONRPC_INVALID_REQUEST, "message nested too deeply");
+    const char *why = mcp_jsonrpc_precheck(data, len);
+    if (why) {
+        set_invalid(out, MCP_JSONRPC_INVALID_REQUEST, why);
         return;
     }
     json_error_t jerr;
@@ -170,7 +202,12 @@ static int dump_cb(const char *buffer, size_t size, void *data)
 
 char *mcp_jsonrpc_dump(const json_t *msg, size_t *len_out)
 {
-    eg_buf b = EG_BUF_INIT((size_t)4 * EG_LIMIT_MCP_LINE);
+    return mcp_jsonrpc_dump_max(msg, 0, len_out);
+}
+
+char *mcp_jsonrpc_dump_max(const json_t *msg, size_t max, size_t *len_out)
+{
+    eg_buf b = EG_BUF_INIT(max ? max : EG_LIMIT_MCP_RESPONSE);
     if (json_dump_callback(msg, dump_cb, &b, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
         eg_buf_free(&b);
         return NULL;

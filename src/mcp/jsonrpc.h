@@ -3,9 +3,10 @@
  *
  * Every byte string a client sends goes through mcp_jsonrpc_parse() first.
  * It enforces the caps from core/limits.h *before* handing the text to
- * jansson (size, nesting depth measured by a cheap pre-scan that ignores
- * brackets inside strings), rejects invalid UTF-8 and NUL bytes (jansson
- * does), and classifies the message:
+ * jansson (size; nesting depth and the number of values and containers,
+ * measured by a cheap pre-scan that ignores brackets inside strings, so a
+ * message's parsed size is bounded before it is parsed), rejects invalid
+ * UTF-8 and NUL bytes (jansson does), and classifies the message:
  *
  *   request       {"jsonrpc":"2.0","id":<string|integer>,"method":...}
  *   notification  {"jsonrpc":"2.0","method":...}            (no "id")
@@ -69,6 +70,16 @@ void mcp_msg_clear(mcp_msg *m);
  */
 unsigned mcp_jsonrpc_depth(const char *data, size_t len, unsigned cap);
 
+/*
+ * The pre-scan every message passes before jansson sees it: NULL when the
+ * text is within EG_LIMIT_MCP_JSON_DEPTH nesting, EG_LIMIT_MCP_JSON_VALUES
+ * values (commas and containers outside strings) and
+ * EG_LIMIT_MCP_JSON_CONTAINERS containers; else a static reason.  One pass,
+ * no allocation: what a message will cost once parsed is known before it
+ * is parsed.
+ */
+const char *mcp_jsonrpc_precheck(const char *data, size_t len);
+
 /* Build {"jsonrpc":"2.0","id":id,"result":result}; steals result, borrows id. New. */
 json_t *mcp_jsonrpc_result(json_t *id, json_t *result);
 /* Build an error response; id may be NULL (-> null); data is stolen and may be NULL. New. */
@@ -78,9 +89,12 @@ json_t *mcp_jsonrpc_notification(const char *method, json_t *params);
 
 /*
  * Serialize compactly on one line (no embedded newlines: jansson escapes
- * control characters in strings).  Returns *new* memory (eg_free) or NULL.
+ * control characters in strings).  Returns *new* memory (eg_free) or NULL
+ * (out of memory, or longer than EG_LIMIT_MCP_RESPONSE).
  */
 char *mcp_jsonrpc_dump(const json_t *msg, size_t *len_out);
+/* Same, but NULL when the text would exceed max bytes (0: EG_LIMIT_MCP_RESPONSE). New. */
+char *mcp_jsonrpc_dump_max(const json_t *msg, size_t max, size_t *len_out);
 
 /* Stable key for an id (for the in-flight table): "s:<text>" or "i:<n>". New. */
 char *mcp_jsonrpc_id_key(const json_t *id);

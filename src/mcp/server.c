@@ -71,12 +71,29 @@ struct mcp_server {
 
 /* ---- output ------------------------------------------------------------ */
 
+/*
+ * Serialise msg (stolen) and emit it.  A response that does not fit the
+ * message cap (or whose text cannot be built) is replaced by an error
+ * answering the same id: a client waiting for an answer always gets one.
+ */
 static void send_msg(mcp_server *s, json_t *msg)
 {
     if (!msg)
         return;
     size_t len = 0;
-    char *text = mcp_jsonrpc_dump(msg, &len);
+    size_t max = s->opts.max_message_bytes ? s->opts.max_message_bytes : EG_LIMIT_MCP_RESPONSE;
+    char *text = mcp_jsonrpc_dump_max(msg, max, &len);
+    if (!text && !json_object_get(msg, "method") && json_object_get(msg, "id")) {
+        char m[200];
+        snprintf(m, sizeof m,
+                 "the result is larger than the %zu bytes one message may carry: ask for less "
+                 "(a smaller limit, fewer names, or the next page by cursor)",
+                 max);
+        EG_WARN("mcp", "a response over %zu bytes was replaced by an error", max);
+        json_t *e = mcp_jsonrpc_error(json_object_get(msg, "id"), MCP_JSONRPC_INTERNAL_ERROR, m, NULL);
+        text = e ? mcp_jsonrpc_dump_max(e, max, &len) : NULL;
+        json_decref(e);
+    }
     json_decref(msg);
     if (!text)
         return;
@@ -327,12 +344,10 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params, bool mo
     c->tool = eg_strdup(json_string_value(name));
     if (json_is_string(args)) {
         /* Loose clients send arguments as a JSON string; accept an object. */
-        /* Same depth cap as a whole message, checked before parsing. */
-        json_t *parsed =
-            mcp_jsonrpc_depth(json_string_value(args), json_string_length(args), EG_LIMIT_MCP_JSON_DEPTH) <=
-                    EG_LIMIT_MCP_JSON_DEPTH
-                ? json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, NULL)
-                : NULL;
+        /* Same caps as a whole message, checked before parsing. */
+        json_t *parsed = !mcp_jsonrpc_precheck(json_string_value(args), json_string_length(args))
+                             ? json_loads(json_string_value(args), JSON_REJECT_DUPLICATES, NULL)
+                             : NULL;
         if (json_is_object(parsed)) {
             c->args = parsed;
         } else {
@@ -407,10 +422,9 @@ static void handle_set_level(mcp_server *s, json_t *id, json_t *params)
     send_msg(s, mcp_jsonrpc_result(id, json_object()));
 }
 
-static void handle_cancelled(mcp_server *s, json_t *params)
+void mcp_server_cancel(mcp_server *s, json_t *id)
 {
-    json_t *rid = json_object_get(params, "requestId");
-    char *key = mcp_jsonrpc_id_key(rid);
+    char *key = mcp_jsonrpc_id_key(id);
     if (!key)
         return;
     pthread_mutex_lock(&s->mu);
@@ -419,6 +433,11 @@ static void handle_cancelled(mcp_server *s, json_t *params)
             atomic_store(&x->cancelled, true);
     pthread_mutex_unlock(&s->mu);
     eg_free(key);
+}
+
+static void handle_cancelled(mcp_server *s, json_t *params)
+{
+    mcp_server_cancel(s, json_object_get(params, "requestId"));
 }
 
 /* ---- the modern era (2026-07-28) ------------------------------------------ */
@@ -505,6 +524,13 @@ void mcp_server_handle(mcp_server *s, const char *data, size_t len)
 {
     mcp_msg m;
     mcp_jsonrpc_parse(&m, data, len);
+    mcp_server_handle_msg(s, &m);
+    mcp_msg_clear(&m);
+}
+
+void mcp_server_handle_msg(mcp_server *s, const mcp_msg *in)
+{
+    const mcp_msg m = *in;
     switch (m.kind) {
     case MCP_MSG_INVALID:
         send_error(s, m.id, m.err_code, m.err_msg);
@@ -549,7 +575,6 @@ void mcp_server_handle(mcp_server *s, const char *data, size_t len)
         break;
     }
     }
-    mcp_msg_clear(&m);
 }
 
 /* ---- logging ------------------------------------------------------------- */

@@ -35,6 +35,7 @@
 
 #include "core/err.h"
 #include "mcp/backend.h"
+#include "mcp/jsonrpc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,6 +49,8 @@ typedef struct mcp_server_opts {
     unsigned page_size;     /* tools/list page size; 0 = all tools in one page */
     unsigned max_inflight;  /* concurrent tools/call cap; 0 = 64 */
     const char *instructions; /* optional InitializeResult.instructions (borrowed) */
+    size_t max_message_bytes; /* largest outgoing message; 0 = EG_LIMIT_MCP_RESPONSE.  A
+                                 response over it becomes a -32603 error for its id */
 } mcp_server_opts;
 
 /* Protocol versions of the initialize-based (legacy) era we speak, newest
@@ -92,6 +95,14 @@ void mcp_server_free(mcp_server *s);
 
 /* Handle one complete message (len bytes, no trailing newline needed). */
 void mcp_server_handle(mcp_server *s, const char *data, size_t len);
+/* Handle one message the transport has already parsed (borrowed: the
+ * caller clears it afterwards), so that a large message is parsed once.
+ * Tool arguments may be modified in place (coercion) by the call. */
+void mcp_server_handle_msg(mcp_server *s, const mcp_msg *m);
+/* Flag the in-flight call with this request id (borrowed) as cancelled, as
+ * notifications/cancelled does: its response is dropped.  Unknown ids are
+ * ignored.  A transport calls it when the client went away. */
+void mcp_server_cancel(mcp_server *s, json_t *id);
 /* Block until no tools/call is queued or running. */
 void mcp_server_drain(mcp_server *s);
 
@@ -118,7 +129,27 @@ typedef struct mcp_http_opts {
     unsigned port;
     const char *token;  /* when set, every request needs "Authorization: Bearer <token>"
                            (borrowed; never logged).  Required unless host is loopback. */
+    /* Limits; 0 = the default in brackets (environment variable in
+     * mcp_http_opts_from_env; docs/security.md says why each is sized so). */
+    unsigned io_threads;          /* [2] ENGRAM_MCP_HTTP_IO_THREADS: polling threads */
+    unsigned max_connections;     /* [1024] ENGRAM_MCP_HTTP_MAX_CONNECTIONS */
+    unsigned per_ip;              /* [64] ENGRAM_MCP_HTTP_PER_IP: connections per client address */
+    unsigned header_timeout_s;    /* [5] ENGRAM_MCP_HTTP_HEADER_TIMEOUT: accept to end of headers */
+    unsigned idle_timeout_s;      /* [60] ENGRAM_MCP_HTTP_IDLE_TIMEOUT: a connection with no traffic */
+    unsigned sessions;            /* [1024] ENGRAM_MCP_HTTP_SESSIONS: live sessions */
+    unsigned sessions_per_client; /* [64] ENGRAM_MCP_HTTP_SESSIONS_PER_CLIENT (per address) */
+    unsigned session_idle_s;      /* [3600] ENGRAM_MCP_HTTP_SESSION_IDLE: idle sessions expire */
+    unsigned session_active_s;    /* [60] ENGRAM_MCP_HTTP_SESSION_ACTIVE: a session used this
+                                     recently is active and never evicted */
+    size_t body_budget;           /* [64 MiB] ENGRAM_MCP_HTTP_BODY_BUDGET_MB: request bytes held at once */
 } mcp_http_opts;
+
+/*
+ * Fill the limits of *o (other fields untouched) from the environment
+ * variables named above; unset ones stay as they are.  EG_EINVAL for a value
+ * that is not a positive integer in range.
+ */
+int mcp_http_opts_from_env(mcp_http_opts *o, eg_error *err);
 
 /* True when host (an IP literal; NULL = the default) is 127.0.0.0/8 or ::1. */
 bool mcp_http_host_is_loopback(const char *host);
@@ -131,8 +162,9 @@ int mcp_http_check_bind(const char *host, bool have_token, eg_error *err);
 
 /*
  * Streamable HTTP transport (transport_http.c): POST /mcp on host:port with
- * JSON responses, sessions, Origin checks and, with a token, bearer
- * authentication; blocks until SIGINT/SIGTERM.  EG_EINVAL for a host that
+ * JSON responses, sessions, Origin/Host checks and, with a token, bearer
+ * authentication; tools/call runs on opts->workers call threads (default
+ * 4); blocks until SIGINT/SIGTERM.  EG_EINVAL for a host that
  * is not an IP literal, or a non-loopback host without a token.
  */
 int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp_http_opts *ho, eg_error *err);

@@ -409,14 +409,15 @@ static json_t *error_from(const char *tool, int rc, const eg_error *e)
     return mcp_tool_error_result(text);
 }
 
-int mcp_tools_call(const mcp_backend *be, const char *name, const json_t *args, mcp_call_ctx *ctx,
+int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_call_ctx *ctx,
                    json_t **result_out, eg_error *err)
 {
     *result_out = NULL;
     const mcp_tool *t = mcp_tools_find(name);
     if (!t)
         return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "unknown tool '%s'", name ? name : "");
-    json_t *a = args ? json_deep_copy(args) : json_object();
+    /* Our own reference: validation may replace the whole value (coercion). */
+    json_t *a = args ? json_incref(args) : json_object();
     json_t *notes = json_array();
     if (!a || !notes) {
         json_decref(a);

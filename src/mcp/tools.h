@@ -47,13 +47,16 @@ const mcp_tool *mcp_tools_find(const char *name);
 json_t *mcp_tool_describe(const mcp_tool *t);
 
 /*
- * Run a tool.  args may be NULL (treated as {}), it is borrowed (a deep copy
- * is validated and coerced).  *result_out is a *new* CallToolResult object.
+ * Run a tool.  args may be NULL (treated as {}); it is borrowed, and
+ * validated and coerced in place: coercion may replace values inside it, so
+ * a caller that needs the original keeps a copy.  (A deep copy of a 16 MiB
+ * argument tree would double what the call holds.)  *result_out is a *new*
+ * CallToolResult object.
  * Returns 0 (result may still be isError), EG_ENOTFOUND for an unknown tool
  * (a JSON-RPC -32602, not a tool result), EG_ECANCELED when the call was
  * cancelled (send nothing), EG_ENOMEM.
  */
-int mcp_tools_call(const mcp_backend *be, const char *name, const json_t *args, mcp_call_ctx *ctx,
+int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_call_ctx *ctx,
                    json_t **result_out, eg_error *err);
 
 /* Build an isError CallToolResult with `text`.  New. */

@@ -12,129 +12,108 @@
  * Sessions: an `initialize` POST without MCP-Session-Id creates a session
  * (one mcp_server each, so lifecycle state and log level are per client)
  * and returns its id (32 random hex bytes) in MCP-Session-Id.  Later POSTs
- * must carry it: missing -> 400, unknown -> 404.  At most HTTP_MAX_SESSIONS
- * live at once (503 beyond; the least recently used idle one is evicted
- * first).
+ * must carry it: missing -> 400, unknown -> 404.  Each session belongs to
+ * the client address that made it, with per-client and table limits that
+ * never evict an active session or another client's (http_session.c).
  *
- * Security (MCP 2025-11-25 "Security Warning"): the daemon binds to
- * 127.0.0.1 unless told otherwise, and to a non-loopback address only with
- * a bearer token; with a token every request must carry
- * "Authorization: Bearer <token>" (compared in constant time), else 401
- * with WWW-Authenticate - checked before anything else, so an unauthorised
- * caller learns nothing about sessions.  A present Origin header must be a
- * loopback origin or one listed in ENGRAM_MCP_ALLOWED_ORIGINS (comma
- * separated), else 403 (DNS rebinding); an MCP-Protocol-Version header we
- * do not speak is 400; bodies are capped at EG_LIMIT_MCP_HTTP_BODY (413).
+ * Headers before bodies (security review finding 1): everything that can
+ * refuse a request is decided in MHD's first call, when the headers are in
+ * and no body byte has been read: bearer token (401), path (404), Host on a
+ * loopback bind (403, DNS rebinding), Origin (403), MCP-Protocol-Version
+ * (400), method (405), Content-Type application/json (415), Content-Length
+ * over EG_LIMIT_MCP_HTTP_BODY (413), and the global body budget (503).  A
+ * refusal is queued before the body, so MHD never reads the upload and
+ * closes the connection (every answer >= 400 says "Connection: close").  A
+ * body without a length is capped while it streams: past the cap or the
+ * budget the connection is closed.
  *
- * Threading: MHD runs one thread per connection; each request runs its
- * message inline in that thread (session servers have workers = 0), so the
- * emit callback collects that thread's output through a thread-local
- * pointer and the answer is one application/json message.  Exception: a
- * tools/call that carries _meta.progressToken from a client that accepts
- * text/event-stream is answered as an SSE stream (progress notifications
- * as they happen, then the response): the call runs in its own thread and
- * MHD's content reader waits for its frames.  Log notifications are not
- * delivered over HTTP.  Cancellation works because a
- * notifications/cancelled POST flags the in-flight call of the session
- * (the cancelled call's stream then ends without a response).
+ * Connection model (finding 2): MHD's internal polling threads (epoll,
+ * io_threads of them) hold every connection, so an idle or slow client
+ * costs a socket and MHD's per-connection pool (32 KiB), not a thread.
+ * Limits: max_connections in all, per_ip per client address, a header
+ * deadline (header_timeout_s from accept to the end of the first request's
+ * headers, enforced by the main thread's reaper with shutdown(2), because
+ * MHD's own timeout only measures inactivity and a byte every few seconds
+ * would hold a slot for ever), and idle_timeout_s of silence.
+ * Cheap messages (initialize, ping, tools/list, notifications) are answered
+ * in the polling thread.  A tools/call becomes a job for the call threads
+ * (opts->workers of them) and its connection is suspended until the answer
+ * is ready, so a slow call never blocks a polling thread.
  *
- * Thread-safety: the session table is behind a mutex; sessions are
- * reference-counted so DELETE never frees a server that is still serving.
+ * SSE: a tools/call that carries _meta.progressToken from a client that
+ * accepts text/event-stream is answered as a stream (progress
+ * notifications as they happen, then the response): MHD's content reader
+ * hands over the frames the job has emitted and suspends the connection
+ * while there are none; the job resumes it when it emits.
+ *
+ * Calls end with their client (finding 12): while a call's connection is
+ * suspended, the reaper polls its socket; a client that hung up cancels the
+ * call (mcp_server_cancel), as does an SSE response that MHD tears down.
+ * At shutdown every call is cancelled and the call threads are joined
+ * before MHD stops and before the caller frees the backend.
+ *
+ * Modern era (2026-07-28): a message that names that version in _meta is
+ * served on its own, with no session, by a server core made for it.
+ *
+ * Memory: request bodies held at once (reading, parsed, or running) are
+ * bounded by body_budget; a message is parsed once (mcp_server_handle_msg)
+ * and its body freed before the call runs.
+ *
+ * Files: this one is the daemon; the session table is http_session.c, the
+ * call threads and SSE streams http_call.c, the header parsers
+ * http_guard.c (http_int.h lists them).
+ *
+ * Thread-safety: one mutex (mcp_http_state.mu) guards the session table,
+ * the call queue, the job states and the connection list; sessions and
+ * jobs are reference-counted.  Lock order: mcp_http_state.mu, then an
+ * mcp_server's, then MHD's own.
  */
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "mcp/http_int.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#define HTTP_MAX_SESSIONS 64
 #define HTTP_PATH "/mcp"
+#define HTTP_MHD_POOL_BYTES (32u * 1024u) /* MHD's per-connection memory (headers, read buffer) */
+#define HTTP_REAP_MS 100                  /* how often the main thread looks at deadlines */
 
-typedef struct session {
-    char id[65];
-    mcp_server *srv;
-    int refs;
-    bool dead;
-    int64_t last_used;
-} session;
+/* ---- answers ------------------------------------------------------------ */
 
-typedef struct http_state {
-    const mcp_server_opts *opts;
-    const mcp_backend *be;
-    pthread_mutex_t mu;
-    session *sessions[HTTP_MAX_SESSIONS];
-    char *allowed; /* ENGRAM_MCP_ALLOWED_ORIGINS copy, may be NULL */
-    unsigned port;
-    const char *token; /* bearer token or NULL (borrowed from the caller) */
-} http_state;
-
-typedef struct req_state {
-    eg_buf body;
-    bool too_big;
-} req_state;
-
-/*
- * An SSE response in progress: the call runs in its own thread and appends
- * "event: message" frames; MHD's content reader (the connection thread)
- * waits for them.  Freed by whichever side finishes last.
- */
-typedef struct sse_stream {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    eg_buf out;       /* framed events not yet handed to MHD */
-    size_t sent;      /* bytes of out already handed over */
-    bool done;        /* the call finished: end the stream when out is drained */
-    int refs;         /* call thread + MHD response */
-    http_state *h;
-    session *sess;
-    char *body;
-    size_t body_len;
-} sse_stream;
-
-static _Thread_local json_t *tl_collect;     /* JSON mode: messages of this thread's request */
-static _Thread_local sse_stream *tl_stream;  /* SSE mode: the stream of this thread's call */
-
-static void http_emit(void *ud, const char *msg, size_t len)
-{
-    (void)ud;
-    if (tl_stream) {
-        sse_stream *st = tl_stream;
-        pthread_mutex_lock(&st->mu);
-        eg_buf_puts(&st->out, "event: message\ndata: ");
-        eg_buf_append(&st->out, msg, len);
-        eg_buf_puts(&st->out, "\n\n");
-        pthread_cond_broadcast(&st->cv);
-        pthread_mutex_unlock(&st->mu);
-        return;
-    }
-    if (!tl_collect)
-        return; /* not part of a request (e.g. a log record from another thread) */
-    json_t *v = json_loadb(msg, len, 0, NULL);
-    if (v)
-        json_array_append_new(tl_collect, v);
-}
-
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
-                             const char *session_id)
+/* Queue an answer.  body: len bytes; with own, *new* memory the response
+ * takes (freed by MHD through eg_free), else copied.  Every answer >= 400
+ * closes the connection: a refused client gets nothing more on it. */
+enum MHD_Result mcp_http_reply_buf(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
+                                   size_t len, bool own, const char *session_id)
 {
     struct MHD_Response *r =
-        MHD_create_response_from_buffer(body ? strlen(body) : 0, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
-    if (!r)
+        own ? MHD_create_response_from_buffer_with_free_callback(len, body, eg_free)
+            : MHD_create_response_from_buffer(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (!r) {
+        if (own)
+            eg_free(body);
         return MHD_NO;
+    }
     if (ctype)
         MHD_add_response_header(r, "Content-Type", ctype);
     if (session_id)
@@ -143,52 +122,51 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_add_response_header(r, "Allow", "POST, DELETE");
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"engram\"");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, "Retry-After", "1");
+    if (status >= 400)
+        MHD_add_response_header(r, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-/* msg (borrowed; NULL: an empty body) as an application/json answer,
- * naming session_id when given. */
-static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *msg,
-                                  const char *session_id)
+enum MHD_Result mcp_http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
+                               const char *session_id)
 {
-    char *t = msg ? mcp_jsonrpc_dump(msg, NULL) : NULL;
-    enum MHD_Result r = reply(c, status, "application/json", t ? t : "", session_id);
-    eg_free(t);
-    return r;
+    return mcp_http_reply_buf(c, status, ctype, (char *)body, body ? strlen(body) : 0, false, session_id);
+}
+
+/* msg (borrowed; NULL: an empty body) as an application/json answer. */
+enum MHD_Result mcp_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *msg)
+{
+    size_t len = 0;
+    char *t = msg ? mcp_jsonrpc_dump(msg, &len) : NULL;
+    if (!t)
+        return mcp_http_reply(c, status, "application/json", "", NULL);
+    return mcp_http_reply_buf(c, status, "application/json", t, len, true, NULL);
 }
 
 /* A JSON-RPC error answering request id (NULL: null) as the whole body. */
-static enum MHD_Result reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
-                                      const char *msg)
+enum MHD_Result mcp_http_reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
+                                        const char *msg)
 {
     json_t *e = mcp_jsonrpc_error(id, code, msg, NULL);
-    enum MHD_Result r = reply_json(c, status, e, NULL);
+    enum MHD_Result r = mcp_http_reply_json(c, status, e);
     json_decref(e);
     return r;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg)
+enum MHD_Result mcp_http_reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg)
 {
-    return reply_error_id(c, status, NULL, code, msg);
+    return mcp_http_reply_error_id(c, status, NULL, code, msg);
 }
 
-/* The response to request `id` among the messages one call emitted
- * (borrowed), or NULL (a notification, or a cancelled call). */
-static json_t *response_for(json_t *collected, json_t *id)
-{
-    json_t *resp = NULL;
-    size_t i;
-    json_t *x;
-    json_array_foreach(collected, i, x) if (!json_object_get(x, "method") && json_equal(json_object_get(x, "id"), id))
-        resp = x;
-    return resp;
-}
+/* ---- header checks ------------------------------------------------------------ */
 
 /* "Bearer <token>" with the right token.  CRYPTO_memcmp so that the time
  * taken does not tell how much of a guess was right. */
-static bool auth_ok(const http_state *h, const char *authz)
+static bool auth_ok(const mcp_http_state *h, const char *authz)
 {
     if (!h->token)
         return true;
@@ -229,174 +207,46 @@ int mcp_http_check_bind(const char *host, bool have_token, eg_error *err)
     return 0;
 }
 
-/* Loopback origins are always allowed; others only when listed. */
-static bool origin_ok(const http_state *h, const char *origin)
+/* The client's address as text (for per-client session limits). */
+static void client_addr(struct MHD_Connection *c, char *out, size_t n)
 {
-    if (!origin)
-        return true;
-    static const char *const local[] = {"http://localhost", "http://127.0.0.1", "http://[::1]",
-                                        "https://localhost", "https://127.0.0.1", NULL};
-    for (int i = 0; local[i]; i++) {
-        size_t n = strlen(local[i]);
-        if (strncasecmp(origin, local[i], n) == 0 && (origin[n] == '\0' || origin[n] == ':'))
-            return true;
-    }
-    if (h->allowed) {
-        const char *p = h->allowed;
-        while (*p) {
-            const char *e = strchr(p, ',');
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-            while (n && *p == ' ') {
-                p++;
-                n--;
-            }
-            if (n && strlen(origin) == n && strncasecmp(origin, p, n) == 0)
-                return true;
-            if (!e)
-                break;
-            p = e + 1;
-        }
-    }
-    return false;
-}
-
-static void session_release(http_state *h, session *s)
-{
-    pthread_mutex_lock(&h->mu);
-    bool free_it = --s->refs == 0 && s->dead;
-    pthread_mutex_unlock(&h->mu);
-    if (free_it) {
-        mcp_server_free(s->srv);
-        eg_free(s);
-    }
-}
-
-/* Find and reference a live session; NULL when unknown. */
-static session *session_get(http_state *h, const char *id)
-{
-    session *found = NULL;
-    pthread_mutex_lock(&h->mu);
-    for (int i = 0; i < HTTP_MAX_SESSIONS; i++) {
-        session *s = h->sessions[i];
-        if (s && !s->dead && strcmp(s->id, id) == 0) {
-            s->refs++;
-            s->last_used = eg_mono_ms();
-            found = s;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    return found;
-}
-
-/* Detach a session from the table (freed when its last user leaves). Caller holds mu. */
-static void session_kill_locked(http_state *h, int slot)
-{
-    session *s = h->sessions[slot];
-    h->sessions[slot] = NULL;
-    s->dead = true;
-    if (s->refs == 0) {
-        mcp_server_free(s->srv);
-        eg_free(s);
-    }
-}
-
-static session *session_new(http_state *h)
-{
-    session *s = eg_calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    mcp_server_opts o = *h->opts;
-    o.workers = 0; /* inline: the connection thread runs the call */
-    s->srv = mcp_server_new(&o, h->be, http_emit, NULL, NULL);
-    if (!s->srv || eg_rand_hex(s->id, 32) != 0) {
-        mcp_server_free(s->srv);
-        eg_free(s);
-        return NULL;
-    }
-    s->refs = 1;
-    s->last_used = eg_mono_ms();
-    return s;
-}
-
-/* Put s in the table (evicting the least recently used idle session if full). */
-static bool session_add(http_state *h, session *s)
-{
-    pthread_mutex_lock(&h->mu);
-    int slot = -1, lru = -1;
-    for (int i = 0; i < HTTP_MAX_SESSIONS; i++) {
-        if (!h->sessions[i]) {
-            slot = i;
-            break;
-        }
-        if (h->sessions[i]->refs == 0 && (lru < 0 || h->sessions[i]->last_used < h->sessions[lru]->last_used))
-            lru = i;
-    }
-    if (slot < 0 && lru >= 0) {
-        EG_INFO("mcp-http", "session table full: evicting the least recently used session");
-        session_kill_locked(h, lru);
-        slot = lru;
-    }
-    if (slot >= 0)
-        h->sessions[slot] = s;
-    pthread_mutex_unlock(&h->mu);
-    return slot >= 0;
-}
-
-static void stream_unref(sse_stream *st)
-{
-    pthread_mutex_lock(&st->mu);
-    bool last = --st->refs == 0;
-    pthread_mutex_unlock(&st->mu);
-    if (!last)
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, n, "?");
+    if (!ci || !ci->client_addr)
         return;
-    session_release(st->h, st->sess);
-    eg_buf_free(&st->out);
-    eg_free(st->body);
-    pthread_mutex_destroy(&st->mu);
-    pthread_cond_destroy(&st->cv);
-    eg_free(st);
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
-static void *stream_call(void *arg)
-{
-    sse_stream *st = arg;
-    tl_stream = st;
-    mcp_server_handle(st->sess->srv, st->body, st->body_len);
-    tl_stream = NULL;
-    pthread_mutex_lock(&st->mu);
-    st->done = true;
-    pthread_cond_broadcast(&st->cv);
-    pthread_mutex_unlock(&st->mu);
-    stream_unref(st);
-    return NULL;
-}
+/* ---- request memory ------------------------------------------------------------- */
 
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+/* Raise what rs holds against the body budget to total bytes; false when
+ * the budget cannot give that much now. */
+static bool hold(mcp_http_state *h, mcp_http_req *rs, size_t total)
 {
-    (void)pos;
-    sse_stream *st = cls;
-    pthread_mutex_lock(&st->mu);
-    while (st->sent == st->out.len && !st->done)
-        pthread_cond_wait(&st->cv, &st->mu);
-    ssize_t n;
-    if (st->sent < st->out.len) {
-        size_t k = st->out.len - st->sent;
-        if (k > max)
-            k = max;
-        memcpy(buf, st->out.ptr + st->sent, k);
-        st->sent += k;
-        n = (ssize_t)k;
-    } else {
-        n = MHD_CONTENT_READER_END_OF_STREAM;
+    if (total <= rs->reserved)
+        return true;
+    bool ok;
+    pthread_mutex_lock(&h->mu);
+    size_t need = total - rs->reserved;
+    ok = h->held + need <= h->lim.body_budget;
+    if (ok) {
+        h->held += need;
+        rs->reserved = total;
     }
-    pthread_mutex_unlock(&st->mu);
-    return n;
+    pthread_mutex_unlock(&h->mu);
+    return ok;
 }
 
-static void stream_free(void *cls)
+static void release(mcp_http_state *h, mcp_http_req *rs)
 {
-    stream_unref(cls);
+    pthread_mutex_lock(&h->mu);
+    h->held -= rs->reserved;
+    rs->reserved = 0;
+    pthread_mutex_unlock(&h->mu);
 }
 
 /* True when the client accepts SSE and asked for progress on this call. */
@@ -408,48 +258,6 @@ static bool wants_stream(struct MHD_Connection *c, const mcp_msg *m)
         return false;
     json_t *tok = json_object_get(json_object_get(m->params, "_meta"), "progressToken");
     return json_is_string(tok) || json_is_integer(tok);
-}
-
-/*
- * Answer a tools/call with progress as an SSE stream: progress
- * notifications as they happen, then the response, then the stream ends.
- * Steals the session reference.
- */
-static enum MHD_Result reply_stream(http_state *h, struct MHD_Connection *c, session *sess, const req_state *rs)
-{
-    sse_stream *st = eg_calloc(1, sizeof *st);
-    char *body = st ? eg_memdup(rs->body.ptr, rs->body.len + 1) : NULL;
-    if (!st || !body) {
-        eg_free(st);
-        session_release(h, sess);
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
-    }
-    pthread_mutex_init(&st->mu, NULL);
-    pthread_cond_init(&st->cv, NULL);
-    eg_buf_init(&st->out, (size_t)4 * EG_LIMIT_MCP_LINE);
-    st->h = h;
-    st->sess = sess;
-    st->body = body;
-    st->body_len = rs->body.len;
-    st->refs = 2;
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, st, stream_free);
-    pthread_t t;
-    if (!r || pthread_create(&t, NULL, stream_call, st) != 0) {
-        /* Drop both references: the response's (its free callback runs
-         * on destroy) and the call thread's that never started. */
-        if (r)
-            MHD_destroy_response(r);
-        else
-            stream_unref(st);
-        stream_unref(st);
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "cannot start call");
-    }
-    pthread_detach(t);
-    MHD_add_response_header(r, "Content-Type", "text/event-stream");
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
 }
 
 /* ---- the modern era (2026-07-28) ------------------------------------------ */
@@ -513,136 +321,187 @@ static bool modern_headers_ok(struct MHD_Connection *c, const mcp_msg *m, json_t
     return true;
 }
 
+static bool is_call(const mcp_msg *m)
+{
+    return m->kind == MCP_MSG_REQUEST && strcmp(m->method, "tools/call") == 0;
+}
+
 /*
  * A message that names a 2026-07-28 version in _meta: served on its own,
  * with no session (an MCP-Session-Id header is ignored, none is minted) by
  * a server core made for this one message, after checking the headers.
  * Status codes as that revision's transport says: 400 for header and
- * version errors, 404 for an unknown method, 202 for notifications.  A
- * tools/call with a progressToken that accepts SSE is answered as a stream
- * (progress, then the result); everything else as application/json.  Not
+ * version errors, 404 for an unknown method, 202 for notifications.  Not
  * offered: cancelling a request from another POST (each request has its
- * own core).
+ * own core).  Takes *m.
  */
-static enum MHD_Result handle_modern_post(http_state *h, struct MHD_Connection *c, const req_state *rs,
-                                          const mcp_msg *m, json_t *version)
+static enum MHD_Result handle_modern_post(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs, mcp_msg *m,
+                                          json_t *version)
 {
     char why[300];
     if (!modern_headers_ok(c, m, version, why, sizeof why))
-        return reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_JSONRPC_HEADER_MISMATCH, why);
-    if (wants_stream(c, m)) {
-        /* Progress rides on the response stream of its request, as in the
-         * initialize era: a session of its own that is never registered
-         * (dead from the start), freed when the stream ends. */
-        session *one = session_new(h);
-        if (!one)
-            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
-        one->dead = true;
-        return reply_stream(h, c, one, rs);
-    }
+        return mcp_http_reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_JSONRPC_HEADER_MISMATCH, why);
     mcp_server_opts o = *h->opts;
-    o.workers = 0; /* inline: this connection's thread runs the call */
-    mcp_server *srv = mcp_server_new(&o, h->be, http_emit, NULL, NULL);
+    o.workers = 0; /* inline: the thread that handles the message runs the call */
+    mcp_server *srv = mcp_server_new(&o, h->be, mcp_http_emit, NULL, NULL);
     if (!srv)
-        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
-    json_t *collected = json_array();
-    tl_collect = collected;
-    mcp_server_handle(srv, rs->body.ptr, rs->body.len);
-    tl_collect = NULL;
+        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+    if (is_call(m))
+        return mcp_http_start_call(h, c, rs, NULL, srv, m, wants_stream(c, m), true);
+    size_t len = 0;
+    char *t = mcp_http_run_inline(srv, m, &len);
     mcp_server_free(srv);
-    enum MHD_Result ret;
-    json_t *resp = response_for(collected, m->id);
-    if (m->kind != MCP_MSG_REQUEST || !resp) {
-        ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
-    } else {
-        json_int_t code = json_integer_value(json_object_get(json_object_get(resp, "error"), "code"));
-        unsigned status = code == MCP_JSONRPC_UNSUPPORTED_VERSION ? MHD_HTTP_BAD_REQUEST
-                          : code == MCP_JSONRPC_METHOD_NOT_FOUND  ? MHD_HTTP_NOT_FOUND
-                                                                  : MHD_HTTP_OK;
-        ret = reply_json(c, status, resp, NULL);
+    if (m->kind != MCP_MSG_REQUEST || !t) {
+        eg_free(t);
+        return mcp_http_reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
     }
-    json_decref(collected);
+    return mcp_http_reply_buf(c, mcp_http_modern_status(t, len), "application/json", t, len, true, NULL);
+}
+
+static enum MHD_Result handle_post_msg(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs, mcp_msg *m)
+{
+    const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
+    bool is_init = m->kind == MCP_MSG_REQUEST && strcmp(m->method, "initialize") == 0;
+    if (m->kind == MCP_MSG_INVALID) /* framing errors need no session: answer them directly */
+        return mcp_http_reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, m->err_code, m->err_msg);
+    json_t *modern = NULL;
+    if ((m->kind == MCP_MSG_REQUEST || m->kind == MCP_MSG_NOTIFICATION) && !is_init)
+        modern = mcp_modern_version_of(m->params);
+    if (modern)
+        return handle_modern_post(h, c, rs, m, modern);
+    mcp_http_session *s = NULL;
+    bool fresh = false;
+    if (sid) {
+        s = mcp_http_session_get(h, sid);
+        if (!s)
+            return mcp_http_reply_error(c, MHD_HTTP_NOT_FOUND, MCP_JSONRPC_INVALID_REQUEST,
+                                        "unknown or expired MCP-Session-Id: initialize a new session");
+    } else if (is_init) {
+        char owner[INET6_ADDRSTRLEN];
+        client_addr(c, owner, sizeof owner);
+        s = mcp_http_session_new(h, owner);
+        fresh = true;
+        if (!s)
+            return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+    } else {
+        return mcp_http_reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
+                                    "missing MCP-Session-Id header (send initialize first)");
+    }
+    if (!fresh && is_call(m))
+        return mcp_http_start_call(h, c, rs, s, s->srv, m, wants_stream(c, m), false);
+    size_t len = 0;
+    char *t = mcp_http_run_inline(s->srv, m, &len);
+    enum MHD_Result ret;
+    if (m->kind != MCP_MSG_REQUEST) {
+        eg_free(t);
+        ret = mcp_http_reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
+    } else if (!t) {
+        ret = mcp_http_reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL); /* cancelled: no answer expected */
+    } else if (fresh && mcp_http_answer_error_code(t, len) == 0) {
+        const char *why = mcp_http_session_add(h, s);
+        if (why) {
+            eg_free(t);
+            ret = mcp_http_reply_error_id(c, MHD_HTTP_SERVICE_UNAVAILABLE, m->id, MCP_JSONRPC_INTERNAL_ERROR, why);
+            fresh = true; /* not registered: freed below */
+        } else {
+            ret = mcp_http_reply_buf(c, MHD_HTTP_OK, "application/json", t, len, true, s->id);
+            fresh = false; /* the table has it */
+        }
+    } else {
+        ret = mcp_http_reply_buf(c, MHD_HTTP_OK, "application/json", t, len, true, NULL);
+    }
+    if (fresh) {
+        mcp_http_session_free(s);
+        return ret;
+    }
+    mcp_http_session_release(h, s);
     return ret;
 }
 
-static enum MHD_Result handle_post(http_state *h, struct MHD_Connection *c, req_state *rs)
+/* The body is complete: parse it once, free it, and serve the message. */
+static enum MHD_Result handle_post(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs)
 {
     mcp_msg m;
     mcp_jsonrpc_parse(&m, rs->body.ptr ? rs->body.ptr : "", rs->body.len);
-    const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
-    bool is_init = m.kind == MCP_MSG_REQUEST && strcmp(m.method, "initialize") == 0;
-    session *s = NULL;
-    bool fresh = false;
-    if (m.kind == MCP_MSG_INVALID) {
-        /* Framing errors need no session: answer them directly. */
-        enum MHD_Result r = reply_error_id(c, MHD_HTTP_BAD_REQUEST, m.id, m.err_code, m.err_msg);
-        mcp_msg_clear(&m);
-        return r;
-    }
-    json_t *modern = NULL;
-    if ((m.kind == MCP_MSG_REQUEST || m.kind == MCP_MSG_NOTIFICATION) && !is_init)
-        modern = mcp_modern_version_of(m.params);
-    if (modern) {
-        enum MHD_Result r = handle_modern_post(h, c, rs, &m, modern);
-        mcp_msg_clear(&m);
-        return r;
-    }
-    if (sid) {
-        s = session_get(h, sid);
-        if (!s) {
-            mcp_msg_clear(&m);
-            return reply_error(c, MHD_HTTP_NOT_FOUND, MCP_JSONRPC_INVALID_REQUEST,
-                               "unknown or expired MCP-Session-Id: initialize a new session");
-        }
-    } else if (is_init) {
-        s = session_new(h);
-        fresh = true;
-        if (!s) {
-            mcp_msg_clear(&m);
-            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
-        }
-    } else {
-        mcp_msg_clear(&m);
-        return reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
-                           "missing MCP-Session-Id header (send initialize first)");
-    }
-    if (!fresh && wants_stream(c, &m)) {
-        mcp_msg_clear(&m);
-        return reply_stream(h, c, s, rs);
-    }
-    json_t *collected = json_array();
-    tl_collect = collected;
-    mcp_server_handle(s->srv, rs->body.ptr, rs->body.len);
-    tl_collect = NULL;
-    enum MHD_Result ret;
-    if (m.kind != MCP_MSG_REQUEST) {
-        ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
-    } else {
-        /* The response is the collected message with our id (progress and
-         * log notifications cannot ride along a JSON response). */
-        json_t *resp = response_for(collected, m.id);
-        bool ok_init = fresh && resp && json_object_get(resp, "result");
-        if (fresh && ok_init && !session_add(h, s)) {
-            ret = reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
-                              "too many MCP sessions; retry later");
-            ok_init = false; /* not registered: freed below */
-        } else if (!resp) {
-            /* cancelled: the client no longer expects an answer */
-            ret = reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
-        } else {
-            ret = reply_json(c, MHD_HTTP_OK, resp, ok_init ? s->id : NULL);
-        }
-        if (fresh && !ok_init) {
-            mcp_server_free(s->srv);
-            eg_free(s);
-            s = NULL;
-        }
-    }
-    json_decref(collected);
+    eg_buf_free(&rs->body); /* the budget reservation stays: it covers the parsed tree */
+    enum MHD_Result r = handle_post_msg(h, c, rs, &m);
     mcp_msg_clear(&m);
-    if (s)
-        session_release(h, s);
-    return ret;
+    return r;
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+/* Mark the connection's headers as arrived (the header deadline is met). */
+static void headers_arrived(mcp_http_state *h, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    mcp_http_conn *t = ci ? ci->socket_context : NULL;
+    if (!t)
+        return;
+    pthread_mutex_lock(&h->mu);
+    t->headers_done = true;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static enum MHD_Result handle_delete(mcp_http_state *h, struct MHD_Connection *c)
+{
+    const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
+    bool found = sid && mcp_http_session_delete(h, sid);
+    return mcp_http_reply(c, found ? MHD_HTTP_NO_CONTENT : MHD_HTTP_NOT_FOUND, NULL, NULL, NULL);
+}
+
+/*
+ * MHD's first call: the headers are in, no body byte has been read.  Every
+ * refusal happens here.  Returns the result of a queued answer, or MHD_YES
+ * with nothing queued to go on reading a POST body.
+ */
+static enum MHD_Result check_headers(mcp_http_state *h, struct MHD_Connection *c, const char *url, const char *method,
+                                     mcp_http_req *rs)
+{
+    if (!auth_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
+        return mcp_http_reply_error(c, MHD_HTTP_UNAUTHORIZED, MCP_JSONRPC_INVALID_REQUEST,
+                                    "missing or wrong bearer token (Authorization: Bearer ...)");
+    if (strcmp(url, HTTP_PATH) != 0)
+        return mcp_http_reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (h->loopback_bind && host && !mcp_http_host_allowed(host, h->allowed_hosts))
+        return mcp_http_reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST,
+                                    "Host not allowed (a loopback server answers loopback names only; see "
+                           "ENGRAM_MCP_ALLOWED_HOSTS)");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (origin && !mcp_http_origin_allowed(origin, h->allowed_origins))
+        return mcp_http_reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST, "Origin not allowed");
+    const char *pv = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Protocol-Version");
+    if (pv && !mcp_version_known(pv, false)) {
+        json_t *e = mcp_unsupported_version_error(NULL, pv);
+        enum MHD_Result r = mcp_http_reply_json(c, MHD_HTTP_BAD_REQUEST, e);
+        json_decref(e);
+        return r;
+    }
+    if (strcmp(method, "GET") == 0)
+        return mcp_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "no server-initiated stream\n", NULL);
+    if (strcmp(method, "DELETE") == 0)
+        return handle_delete(h, c);
+    if (strcmp(method, "POST") != 0)
+        return mcp_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "use POST\n", NULL);
+    if (!mcp_http_is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type")))
+        return mcp_http_reply_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, MCP_JSONRPC_INVALID_REQUEST,
+                                    "Content-Type must be application/json");
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || *end || cl[0] == '-' || n > EG_LIMIT_MCP_HTTP_BODY)
+            return mcp_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, MCP_JSONRPC_INVALID_REQUEST,
+                                        "message too large");
+        if (!hold(h, rs, (size_t)n))
+            return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
+                                        "the server holds too many request bodies right now; retry");
+        if (n && eg_buf_reserve(&rs->body, (size_t)n) != 0)
+            return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -650,68 +509,212 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **con_cls)
 {
     (void)version;
-    http_state *h = cls;
-    req_state *rs = *con_cls;
+    mcp_http_state *h = cls;
+    mcp_http_req *rs = *con_cls;
     if (!rs) {
+        headers_arrived(h, c);
         rs = eg_calloc(1, sizeof *rs);
         if (!rs)
             return MHD_NO;
         eg_buf_init(&rs->body, EG_LIMIT_MCP_HTTP_BODY);
         *con_cls = rs;
-        return MHD_YES;
+        return check_headers(h, c, url, method, rs);
     }
+    if (rs->job)
+        return mcp_http_answer_job(c, rs);
     if (*upload_data_size) {
-        if (!rs->too_big && eg_buf_append(&rs->body, upload_data, *upload_data_size) != 0)
-            rs->too_big = true;
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
+        /* Past the cap or the budget: close now, read nothing more. */
+        if (rs->body.len + n > EG_LIMIT_MCP_HTTP_BODY || !hold(h, rs, rs->body.len + n) ||
+            eg_buf_append(&rs->body, upload_data, n) != 0) {
+            EG_WARN("mcp-http", "closing a connection whose request body passed %u bytes or the body budget",
+                    EG_LIMIT_MCP_HTTP_BODY);
+            return MHD_NO;
+        }
         return MHD_YES;
     }
-    if (!auth_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
-        return reply_error(c, MHD_HTTP_UNAUTHORIZED, MCP_JSONRPC_INVALID_REQUEST,
-                           "missing or wrong bearer token (Authorization: Bearer ...)");
-    if (strcmp(url, HTTP_PATH) != 0)
-        return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
-    if (!origin_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin")))
-        return reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST, "Origin not allowed");
-    const char *pv = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Protocol-Version");
-    if (pv && !mcp_version_known(pv, false)) {
-        json_t *e = mcp_unsupported_version_error(NULL, pv);
-        enum MHD_Result r = reply_json(c, MHD_HTTP_BAD_REQUEST, e, NULL);
-        json_decref(e);
-        return r;
-    }
-    if (strcmp(method, "GET") == 0)
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "no server-initiated stream\n", NULL);
-    if (strcmp(method, "DELETE") == 0) {
-        const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
-        bool found = false;
-        pthread_mutex_lock(&h->mu);
-        for (int i = 0; sid && i < HTTP_MAX_SESSIONS; i++)
-            if (h->sessions[i] && strcmp(h->sessions[i]->id, sid) == 0) {
-                session_kill_locked(h, i);
-                found = true;
-            }
-        pthread_mutex_unlock(&h->mu);
-        return reply(c, found ? MHD_HTTP_NO_CONTENT : MHD_HTTP_NOT_FOUND, NULL, NULL, NULL);
-    }
-    if (strcmp(method, "POST") != 0)
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "use POST\n", NULL);
-    if (rs->too_big)
-        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, MCP_JSONRPC_INVALID_REQUEST, "message too large");
     return handle_post(h, c, rs);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)c;
     (void)toe;
-    req_state *rs = *con_cls;
-    if (rs) {
-        eg_buf_free(&rs->body);
-        eg_free(rs);
-        *con_cls = NULL;
+    mcp_http_state *h = cls;
+    mcp_http_req *rs = *con_cls;
+    if (!rs)
+        return;
+    if (rs->job)
+        mcp_http_job_unref(rs->job);
+    release(h, rs);
+    eg_buf_free(&rs->body);
+    eg_free(rs);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    mcp_http_state *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        mcp_http_conn *t = eg_calloc(1, sizeof *t);
+        if (!t)
+            return; /* untracked: only the idle timeout applies */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t->fd = ci ? ci->connect_fd : -1;
+        t->accepted = eg_mono_ms();
+        pthread_mutex_lock(&h->mu);
+        t->next = h->tracks;
+        if (h->tracks)
+            h->tracks->prev = t;
+        h->tracks = t;
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = t;
+        return;
     }
+    mcp_http_conn *t = *socket_context;
+    if (!t)
+        return;
+    /* MHD calls this before it closes the socket, so the reaper, which
+     * works under the same mutex, never touches a reused descriptor. */
+    pthread_mutex_lock(&h->mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->tracks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&h->mu);
+    eg_free(t);
+    *socket_context = NULL;
+}
+
+/*
+ * The reaper (main thread, every HTTP_REAP_MS): shut connections that
+ * missed the header deadline, and cancel calls whose client hung up (a
+ * suspended connection is invisible to MHD, so its socket is polled here).
+ */
+static void reap(mcp_http_state *h, int64_t now)
+{
+    unsigned late = 0;
+    pthread_mutex_lock(&h->mu);
+    for (mcp_http_conn *t = h->tracks; t; t = t->next) {
+        if (!t->headers_done && !t->reaped && t->fd >= 0 &&
+            now - t->accepted > (int64_t)h->lim.header_timeout_s * 1000) {
+            shutdown(t->fd, SHUT_RDWR); /* MHD sees the end and closes it */
+            t->reaped = true;
+            late++;
+        }
+    }
+    for (mcp_http_job *j = h->active; j; j = j->next_a) {
+        if (!j->suspended || j->done || j->gone || j->fd < 0)
+            continue;
+        struct pollfd p = {.fd = j->fd, .events = POLLRDHUP};
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            mcp_http_job_gone_locked(j, "the client closed its connection");
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (late)
+        EG_DEBUG("mcp-http", "closed %u connection(s) that did not send their headers within %u s", late,
+                 h->lim.header_timeout_s);
+}
+
+/* ---- the daemon -------------------------------------------------------------------------- */
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    if (!eg_log_enabled(EG_LOG_DEBUG))
+        return;
+    char line[300];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    EG_DEBUG("mcp-http", "libmicrohttpd: %s", line);
+}
+
+static int env_uint(const char *name, unsigned min, unsigned max, unsigned *out, eg_error *err)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || x < min || x > max)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be an integer in %u..%u", name, min, max);
+    *out = (unsigned)x;
+    return 0;
+}
+
+int mcp_http_opts_from_env(mcp_http_opts *o, eg_error *err)
+{
+    unsigned mib = (unsigned)(o->body_budget >> 20);
+    int rc;
+    if ((rc = env_uint("ENGRAM_MCP_HTTP_IO_THREADS", 1, 64, &o->io_threads, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_MAX_CONNECTIONS", 16, 65536, &o->max_connections, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_PER_IP", 1, 65536, &o->per_ip, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_HEADER_TIMEOUT", 1, 300, &o->header_timeout_s, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_IDLE_TIMEOUT", 1, 86400, &o->idle_timeout_s, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_SESSIONS", 1, 65536, &o->sessions, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_SESSIONS_PER_CLIENT", 1, 65536, &o->sessions_per_client, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_SESSION_IDLE", 1, 30u * 86400u, &o->session_idle_s, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_SESSION_ACTIVE", 1, 86400u, &o->session_active_s, err)) ||
+        (rc = env_uint("ENGRAM_MCP_HTTP_BODY_BUDGET_MB", EG_LIMIT_MCP_HTTP_BODY >> 20, 65536, &mib, err)))
+        return rc;
+    o->body_budget = (size_t)mib << 20;
+    return 0;
+}
+
+/* The limits with their defaults filled in. */
+static mcp_http_opts with_defaults(const mcp_http_opts *ho)
+{
+    mcp_http_opts o;
+    memset(&o, 0, sizeof o);
+    if (ho)
+        o = *ho;
+    if (!o.io_threads)
+        o.io_threads = 2;
+    if (!o.max_connections)
+        o.max_connections = 1024;
+    if (!o.per_ip)
+        o.per_ip = 64;
+    if (!o.header_timeout_s)
+        o.header_timeout_s = 5;
+    if (!o.idle_timeout_s)
+        o.idle_timeout_s = 60;
+    if (!o.sessions)
+        o.sessions = 1024;
+    if (!o.sessions_per_client)
+        o.sessions_per_client = 64;
+    if (!o.session_idle_s)
+        o.session_idle_s = 3600;
+    if (!o.session_active_s)
+        o.session_active_s = 60;
+    if (!o.body_budget)
+        o.body_budget = (size_t)64 << 20;
+    if (o.body_budget < EG_LIMIT_MCP_HTTP_BODY)
+        o.body_budget = EG_LIMIT_MCP_HTTP_BODY;
+    return o;
+}
+
+/* Every connection is a descriptor: raise the soft limit to cover
+ * max_connections and what the rest of the process uses (Bolt pool,
+ * workers, logs), within the hard limit. */
+static void raise_fd_limit(unsigned conns)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)conns + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        EG_WARN("mcp-http", "open-file limit %llu (hard) is below the %u connections allowed; raise it (ulimit -n)",
+                (unsigned long long)rl.rlim_cur, conns);
+    else
+        EG_DEBUG("mcp-http", "open-file limit raised from %llu to %llu", (unsigned long long)old,
+                 (unsigned long long)rl.rlim_cur);
 }
 
 static volatile sig_atomic_t g_stop;
@@ -719,6 +722,22 @@ static void on_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
+}
+
+static void state_free(mcp_http_state *h)
+{
+    for (unsigned i = 0; h->sessions && i < h->lim.sessions; i++)
+        if (h->sessions[i]) {
+            mcp_http_session *f = mcp_http_session_kill_locked(h, i);
+            if (f)
+                mcp_http_session_free(f);
+        }
+    eg_free(h->sessions);
+    eg_free(h->workers);
+    eg_free(h->allowed_origins);
+    eg_free(h->allowed_hosts);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
 }
 
 int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp_http_opts *ho, eg_error *err)
@@ -737,7 +756,7 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
     memset(&a4, 0, sizeof a4);
     memset(&a6, 0, sizeof a6);
     struct sockaddr *bind_addr = NULL;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
         a4.sin_family = AF_INET;
         a4.sin_port = htons((uint16_t)port);
@@ -748,36 +767,75 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
         bind_addr = (struct sockaddr *)&a6;
         flags |= MHD_USE_IPv6;
     }
-    http_state h = {.opts = opts ? opts : &defaults, .be = be, .port = port, .token = token};
+    mcp_http_state h;
+    memset(&h, 0, sizeof h);
+    h.opts = opts ? opts : &defaults;
+    h.be = be;
+    h.lim = with_defaults(ho);
+    h.token = token;
+    h.loopback_bind = mcp_http_host_is_loopback(host);
     pthread_mutex_init(&h.mu, NULL);
-    const char *allowed = getenv("ENGRAM_MCP_ALLOWED_ORIGINS");
-    h.allowed = allowed ? eg_strdup(allowed) : NULL;
+    pthread_cond_init(&h.cv, NULL);
+    const char *ao = getenv("ENGRAM_MCP_ALLOWED_ORIGINS");
+    const char *ah = getenv("ENGRAM_MCP_ALLOWED_HOSTS");
+    h.allowed_origins = ao ? eg_strdup(ao) : NULL;
+    h.allowed_hosts = ah ? eg_strdup(ah) : NULL;
+    unsigned nw = h.opts->workers ? h.opts->workers : 4;
+    h.sessions = eg_calloc(h.lim.sessions, sizeof *h.sessions);
+    h.workers = eg_calloc(nw, sizeof *h.workers);
+    if (!h.sessions || !h.workers || (ao && !h.allowed_origins) || (ah && !h.allowed_hosts)) {
+        state_free(&h);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    }
+    for (; h.n_workers < nw; h.n_workers++)
+        if (pthread_create(&h.workers[h.n_workers], NULL, mcp_http_call_thread, &h) != 0) {
+            mcp_http_stop_calls(&h);
+            state_free(&h);
+            return eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "cannot start the MCP call threads");
+        }
+    raise_fd_limit(h.lim.max_connections);
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, &h, MHD_OPTION_SOCK_ADDR, bind_addr, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)256, MHD_OPTION_END);
+        flags, (uint16_t)port, NULL, NULL, on_request, &h, MHD_OPTION_SOCK_ADDR, bind_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, &h,
+        MHD_OPTION_THREAD_POOL_SIZE, h.lim.io_threads, MHD_OPTION_CONNECTION_LIMIT, h.lim.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, h.lim.per_ip, MHD_OPTION_CONNECTION_TIMEOUT, h.lim.idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MHD_POOL_BYTES, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     bool v6 = bind_addr->sa_family == AF_INET6;
     if (!d) {
-        eg_free(h.allowed);
-        pthread_mutex_destroy(&h.mu);
+        mcp_http_stop_calls(&h);
+        state_free(&h);
         return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "cannot listen on %s%s%s:%u", v6 ? "[" : "", host,
                             v6 ? "]" : "", port);
     }
-    EG_INFO("mcp-http", "serving MCP on http://%s%s%s:%u%s (%s)", v6 ? "[" : "", host, v6 ? "]" : "", port,
-            HTTP_PATH, token ? "bearer token required" : "no authentication: loopback only");
+    EG_INFO("mcp-http", "serving MCP on http://%s%s%s:%u%s (%s; %u call threads, %u connections, %u per client)",
+            v6 ? "[" : "", host, v6 ? "]" : "", port, HTTP_PATH,
+            token ? "bearer token required" : "no authentication: loopback only", nw, h.lim.max_connections,
+            h.lim.per_ip);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    while (!g_stop)
-        eg_sleep_ms(100);
+    int64_t last_expiry = eg_mono_ms();
+    while (!g_stop) {
+        eg_sleep_ms(HTTP_REAP_MS);
+        int64_t now = eg_mono_ms();
+        reap(&h, now);
+        if (now - last_expiry >= 1000) {
+            mcp_http_sessions_expire(&h, now);
+            last_expiry = now;
+        }
+    }
     EG_INFO("mcp-http", "stopping");
+    /* No new connections; then no call runs or waits (every suspended
+     * connection has been resumed by its call's end), so MHD may stop,
+     * and the caller may free the backend once we return. */
+    MHD_socket lfd = MHD_quiesce_daemon(d);
+    mcp_http_stop_calls(&h);
     MHD_stop_daemon(d);
-    for (int i = 0; i < HTTP_MAX_SESSIONS; i++)
-        if (h.sessions[i])
-            session_kill_locked(&h, i);
-    eg_free(h.allowed);
-    pthread_mutex_destroy(&h.mu);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    state_free(&h);
     return 0;
 }

@@ -13,9 +13,23 @@ port=$mcp_http_port
 url="http://127.0.0.1:$port/mcp"
 trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$hdr"' EXIT
 fails=0 checks=0
+json='Content-Type: application/json'
 expect() { # name expected actual
   checks=$((checks + 1))
   if [[ "$2" != "$3" ]]; then echo "FAIL: $1: expected $2, got $3" >&2; fails=$((fails + 1)); fi
+}
+# raw HOST PORT HEADER-LINE...: send a request's headers only (no body byte
+# follows) and print the status the server answers within 2 s, or "none".
+# A server that waits for the body before checking the headers says none.
+raw() {
+  local h=$1 p=$2 line=""
+  shift 2
+  exec 5<>"/dev/tcp/$h/$p"
+  printf '%s\r\n' "$@" "" >&5
+  IFS= read -r -t 2 line <&5 || true
+  exec 5<&- 5>&-
+  line=${line%$'\r'}
+  if [[ "$line" =~ ^HTTP/1\.[01]\ ([0-9]{3}) ]]; then echo "${BASH_REMATCH[1]}"; else echo none; fi
 }
 post() { curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: application/json' \
   -H 'Accept: application/json, text/event-stream' "$@"; }
@@ -37,12 +51,38 @@ expect "GET stream" 405 "$(curl -s -o /dev/null -w '%{http_code}' "$url")"
 expect "other path" 404 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/other" -d '{}')"
 big="$(head -c $((17 * 1024 * 1024)) /dev/zero | tr '\0' 'a')"
 expect "body over 16 MiB" 413 "$(printf '{"x":"%s"}' "$big" | post -H "MCP-Session-Id: $sid" --data-binary @-)"
-expect "tool call" 1 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
-sse="$(curl -s -N -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+# A chunked body has no length to refuse up front: it is cut at the cap and the connection closed.
+# (curl reports 000, or 100 when the 100 Continue was the last status it saw)
+code="$(printf '{"x":"%s"}' "$big" | post -H "MCP-Session-Id: $sid" -H 'Transfer-Encoding: chunked' --data-binary @- || true)"
+expect "chunked body over 16 MiB: closed without an answer" closed "$([[ $code == 000 || $code == 100 ]] && echo closed || echo "$code")"
+unset big
+# ---- headers decide before the body (finding 1): answers arrive with no body byte sent ----
+hl=("Host: 127.0.0.1:$port" "Content-Length: 15728640")
+expect "413 on Content-Length, before the body" 413 "$(raw 127.0.0.1 "$port" "POST /mcp HTTP/1.1" "Host: 127.0.0.1:$port" "$json" "Content-Length: 17825792")"
+expect "415 before the body" 415 "$(raw 127.0.0.1 "$port" "POST /mcp HTTP/1.1" "${hl[@]}" "Content-Type: text/plain")"
+expect "405 before the body" 405 "$(raw 127.0.0.1 "$port" "PUT /mcp HTTP/1.1" "${hl[@]}" "$json")"
+expect "404 before the body" 404 "$(raw 127.0.0.1 "$port" "POST /other HTTP/1.1" "${hl[@]}" "$json")"
+expect "403 (Origin) before the body" 403 "$(raw 127.0.0.1 "$port" "POST /mcp HTTP/1.1" "${hl[@]}" "$json" "Origin: http://evil.example")"
+expect "a refusal closes the connection" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -H 'Content-Type: text/plain' -d '{}' | grep -ci '^connection: close')"
+# ---- Origin parsed, Host checked, JSON required (finding 14) ----
+expect "Origin with userinfo (localhost:1@evil.example)" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://localhost:1@evil.example' -d '{"jsonrpc":"2.0","id":40,"method":"ping"}')"
+expect "Origin https://[::1]" 200 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: https://[::1]' -d '{"jsonrpc":"2.0","id":41,"method":"ping"}')"
+expect "Origin http://127.0.0.1:6274" 200 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://127.0.0.1:6274' -d '{"jsonrpc":"2.0","id":42,"method":"ping"}')"
+expect "Origin with a path" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://localhost/x' -d '{"jsonrpc":"2.0","id":43,"method":"ping"}')"
+expect "Origin localhost.evil.example" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: http://localhost.evil.example' -d '{"jsonrpc":"2.0","id":44,"method":"ping"}')"
+expect "Origin null" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Origin: null' -d '{"jsonrpc":"2.0","id":45,"method":"ping"}')"
+expect "Host of another name on a loopback bind (DNS rebinding)" 403 "$(post -H "MCP-Session-Id: $sid" -H 'Host: evil.example:8765' -d '{"jsonrpc":"2.0","id":46,"method":"ping"}')"
+expect "Host localhost" 200 "$(post -H "MCP-Session-Id: $sid" -H "Host: localhost:$port" -d '{"jsonrpc":"2.0","id":47,"method":"ping"}')"
+expect "Content-Type missing" 415 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type:' -H "MCP-Session-Id: $sid" --data-binary '{"jsonrpc":"2.0","id":48,"method":"ping"}')"
+expect "Content-Type text/plain" 415 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: text/plain' -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":49,"method":"ping"}')"
+expect "Content-Type with a charset" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'Content-Type: Application/JSON; charset=utf-8' -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":50,"method":"ping"}')"
+# sessions per client: tests/mcp/http_sessions.test.sh
+expect "tool call" 1 "$(curl -s -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"h","entityType":"t","observations":[]}]}}}' | grep -c '"created":\["h"\]')"
+sse="$(curl -s -N -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
   -d '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"s1","entityType":"t","observations":[]},{"name":"s2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p9"}}}')"
 expect "SSE progress events" 2 "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p9"' <<<"$sse")"
 expect "SSE ends with the response" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep -c '"id":9,"result"')"
-expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
+expect "no SSE without a progress token" 0 "$(curl -s -X POST "$url" -H "$json" -H "MCP-Session-Id: $sid" -H 'Accept: application/json, text/event-stream' \
   -d '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["s1"]}}}' | grep -c '^event:')"
 # ---- the modern era (2026-07-28): no session, version and headers per request ----
 meta='"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}'
@@ -56,7 +96,7 @@ out="$(mpost server/discover "" '{"jsonrpc":"2.0","id":20,"method":"server/disco
 expect "modern discover, no session" 200 "${out##* }"
 expect "discover lists 2026-07-28 first" 1 "$(grep -c '"supportedVersions":\["2026-07-28","2025-11-25"' <<<"$out")"
 expect "discover is complete and cacheable" 1 "$(grep '"resultType":"complete"' <<<"$out" | grep '"cacheScope":"public"' | grep -c '"ttlMs":')"
-expect "no session minted" 0 "$(curl -s -D - -o /dev/null -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: server/discover' -d '{"jsonrpc":"2.0","id":21,"method":"server/discover","params":{'"$meta"'}}' | grep -ci '^mcp-session-id:')"
+expect "no session minted" 0 "$(curl -s -D - -o /dev/null -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: server/discover' -d '{"jsonrpc":"2.0","id":21,"method":"server/discover","params":{'"$meta"'}}' | grep -ci '^mcp-session-id:')"
 out="$(mpost tools/call create_entities '{"jsonrpc":"2.0","id":22,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"m1","entityType":"t","observations":[]}]},'"$meta"'}}')"
 expect "modern tools/call" 200 "${out##* }"
 expect "modern tools/call result" 1 "$(grep '"created":\["m1"\]' <<<"$out" | grep -c '"resultType":"complete"')"
@@ -65,21 +105,21 @@ expect "Mcp-Name in the base64 form" 200 "${out##* }"
 out="$(mpost tools/call read_graph '{"jsonrpc":"2.0","id":24,"method":"tools/call","params":{"name":"open_nodes","arguments":{"names":["m1"]},'"$meta"'}}')"
 expect "Mcp-Name differs from the body" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
 expect "header mismatch answers the request's id" 1 "$(grep -c '"id":24,"error"' <<<"$out")"
-out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -d '{"jsonrpc":"2.0","id":25,"method":"tools/list","params":{'"$meta"'}}')"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2026-07-28' -d '{"jsonrpc":"2.0","id":25,"method":"tools/list","params":{'"$meta"'}}')"
 expect "Mcp-Method missing" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
-out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2025-11-25' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":26,"method":"tools/list","params":{'"$meta"'}}')"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2025-11-25' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":26,"method":"tools/list","params":{'"$meta"'}}')"
 expect "version header differs from _meta" "400 -32020" "${out##* } $(grep -o '"code":-32020' <<<"$out" | cut -d: -f2)"
-out="$(curl -s -w ' %{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2027-01-01' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":27,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2027-01-01"}}}')"
+out="$(curl -s -w ' %{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2027-01-01' -H 'Mcp-Method: tools/list' -d '{"jsonrpc":"2.0","id":27,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2027-01-01"}}}')"
 expect "unknown version" "400 -32022" "${out##* } $(grep -o '"code":-32022' <<<"$out" | cut -d: -f2)"
 expect "unknown version lists ours" 1 "$(grep -c '"supported":\["2026-07-28"' <<<"$out")"
 out="$(mpost ping "" '{"jsonrpc":"2.0","id":28,"method":"ping","params":{'"$meta"'}}')"
 expect "ping is gone in 2026-07-28" "404 -32601" "${out##* } $(grep -o '"code":-32601' <<<"$out" | cut -d: -f2)"
-sse="$(curl -s -N -X POST "$url" -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+sse="$(curl -s -N -X POST "$url" -H "$json" -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
   -H 'Mcp-Method: tools/call' -H 'Mcp-Name: create_entities' \
   -d '{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"create_entities","arguments":{"entities":[{"name":"p1","entityType":"t","observations":[]},{"name":"p2","entityType":"t","observations":[]}]},"_meta":{"progressToken":"p30","io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')"
 expect "modern SSE progress events" 2 "$(grep -c '"method":"notifications/progress","params":{"progressToken":"p30"' <<<"$sse")"
 expect "modern SSE ends with the complete result" 1 "$(grep '^data: ' <<<"$sse" | tail -1 | grep '"id":30,"result"' | grep -c '"resultType":"complete"')"
-expect "modern notification" 202 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: notifications/cancelled' -d '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99,'"$meta"'}}')"
+expect "modern notification" 202 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url" -H "$json" -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: notifications/cancelled' -d '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99,'"$meta"'}}')"
 expect "legacy session still served" 200 "$(post -H "MCP-Session-Id: $sid" -d '{"jsonrpc":"2.0","id":29,"method":"ping"}')"
 
 expect "DELETE session" 204 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$url" -H "MCP-Session-Id: $sid")"
@@ -97,9 +137,10 @@ mcp_http_host=127.0.0.2 ENGRAM_MCP_TOKEN_FILE="$tokfile" mcp_start_http
 trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$hdr" "$tokfile"' EXIT
 url="http://127.0.0.2:$mcp_http_port/mcp"
 expect "no token" 401 "$(post -d "$init")"
-expect "WWW-Authenticate on 401" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -d "$init" | grep -ci '^www-authenticate: bearer')"
+expect "WWW-Authenticate on 401" 1 "$(curl -s -D - -o /dev/null -X POST "$url" -H "$json" -d "$init" | grep -ci '^www-authenticate: bearer')"
 expect "wrong token" 401 "$(post -H "Authorization: Bearer ${token}x" -d "$init")"
 expect "token of another scheme" 401 "$(post -H "Authorization: Basic $token" -d "$init")"
+expect "401 before the body" 401 "$(raw 127.0.0.2 "$mcp_http_port" "POST /mcp HTTP/1.1" "Host: 127.0.0.2" "$json" "Content-Length: 15728640")"
 expect "401 before the path is looked at" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.2:$mcp_http_port/other" -d '{}')"
 expect "right token" 200 "$(post -H "Authorization: Bearer $token" -d "$init")"
 expect "token not in the listing of the process" 0 "$(tr '\0' ' ' <"/proc/$mcp_http_pid/environ" | grep -c "$token" || true)"
@@ -112,6 +153,11 @@ out="$(ENGRAM_MCP_TOKEN=short "$ENGRAM_BIN" serve --backend memory --transport h
 expect "short token refused" 1 "$(grep -c 'at least 16 characters' <<<"$out")"
 out="$("$ENGRAM_BIN" serve --backend memory --transport http --host localhost --port 1 2>&1 >/dev/null; echo "rc=$?")"
 expect "host must be an IP literal" 1 "$(grep -c 'must be an IP address' <<<"$out")"
+# a page budget larger than one MCP message can carry is refused (finding 8)
+out="$(ENGRAM_MAX_RESPONSE_BYTES=268435456 NEO4J_URI=bolt://127.0.0.1:1 "$ENGRAM_BIN" serve --transport http --port 1 2>&1 >/dev/null; echo "rc=$?")"
+expect "ENGRAM_MAX_RESPONSE_BYTES over the message cap" 1 "$(grep -c 'ENGRAM_MAX_RESPONSE_BYTES must be an integer in 1..4194304' <<<"$out")"
+out="$(ENGRAM_MCP_HTTP_PER_IP=0 "$ENGRAM_BIN" serve --backend memory --transport http --port 1 2>&1 >/dev/null; echo "rc=$?")"
+expect "a limit of 0 is refused" 1 "$(grep -c 'ENGRAM_MCP_HTTP_PER_IP must be' <<<"$out")"
 
 echo "mcp-http: checks=$checks failures=$fails"
 [[ $fails -eq 0 ]]

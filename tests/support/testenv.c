@@ -3,7 +3,10 @@
  */
 #include "testenv.h"
 
+#include "embed/local_model.h"
+
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,4 +67,20 @@ int eg_testenv_rmtree(const char *path)
     if (!path || !*path || strcmp(path, "/") == 0)
         return -1;
     return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int eg_testenv_models(const char **dir)
+{
+    static char buf[4096];
+    const char *d = embed_local_model_dir(buf, sizeof buf);
+    if (d && embed_local_model_installed(d, EMBED_LOCAL_MINILM) && embed_local_model_installed(d, EMBED_LOCAL_BGE)) {
+        *dir = d;
+        return 0;
+    }
+    const char *allow = getenv("ENGRAM_ALLOW_MISSING_MODELS");
+    bool skip = allow && strcmp(allow, "1") == 0;
+    fprintf(stderr, "%s: the local models are not installed in %s; install them with scripts/install-models.sh "
+            "(scripts/setup.sh runs it)%s\n", skip ? "skipped" : "FAIL", d ? d : "(no models directory)",
+            skip ? "" : "; ENGRAM_ALLOW_MISSING_MODELS=1 skips");
+    return skip ? EG_TEST_SKIP : 1;
 }

@@ -25,6 +25,15 @@
  */
 int eg_testenv_neo4j(bolt_config *cfg);
 
+/*
+ * The local encoder's models directory (embed_local_model_dir()) when both
+ * models are installed there: returns 0 and sets *dir (static buffer).
+ * Otherwise prints how to install them and returns the exit status to end
+ * with: 77 (skip) when ENGRAM_ALLOW_MISSING_MODELS=1, else 1, because
+ * `make test` installs them and a missing model must not look green.
+ */
+int eg_testenv_models(const char **dir);
+
 /* Path of a file under the source tree (static buffer; not thread-safe). */
 const char *eg_testenv_source_path(const char *rel);
 

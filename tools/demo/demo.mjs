@@ -1,9 +1,16 @@
 // demo.mjs - the `make run` demo: a real MCP client (the official SDK)
-// drives `engram serve` over stdio, with in-server embedding workers and the
-// offline provider unless OPENAI_API_KEY is set.  It creates a few entities
-// and relations, watches their embedding jobs complete, searches, prints the
-// queue status, and ends with how to connect Claude Desktop, Cursor or the
-// Inspector.
+// drives `engram serve` over stdio, with in-server embedding workers and
+// engram's default provider: the built-in sentence encoder when no
+// OPENAI_API_KEY is set (the n-gram fallback, said loudly, when its weights
+// are not installed).  It creates a few entities and relations, watches
+// their embedding jobs complete, searches, prints the queue status, and ends
+// with how to connect Claude Desktop, Cursor or the Inspector.
+//
+// The last search asks a paraphrase that shares no content word with the
+// stored observation ("who looked after the sick animals?" against "worked
+// as a veterinarian"): only real sentence embeddings find it, so it is the
+// newcomer's proof that semantic memory works.  With a sentence encoder the
+// demo fails (exit 1) when that entity is not ranked first.
 //
 // usage: node demo.mjs ENGRAM_BINARY      (NEO4J_* come from the environment)
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -12,7 +19,6 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 const bin = process.argv[2];
 const ns = process.env.ENGRAM_DEMO_NAMESPACE || 'engram-demo';
 const env = { ...process.env, ENGRAM_NAMESPACE: ns };
-if (!env.OPENAI_API_KEY) env.MOCK_EMBEDDINGS = 'true';
 
 const transport = new StdioClientTransport({ command: bin, args: ['serve'], env, stderr: 'inherit' });
 const client = new Client({ name: 'engram-demo', version: '1.0.0' });
@@ -43,6 +49,10 @@ const entities = [
   { name: 'engram', entityType: 'project',
     observations: ['A knowledge-graph memory for LLM agents written in C',
       'Stores its memory and its embedding job queue in Neo4j'] },
+  { name: 'Maria Santos', entityType: 'person',
+    observations: ['Worked as a veterinarian in Lisbon for twenty years'] },
+  { name: 'Tom Becker', entityType: 'person',
+    observations: ['Repairs bicycles in a small shop near the harbour'] },
 ];
 // Start from a clean slate in the demo namespace, so the demo can be rerun.
 await tool('delete_entities', { entityNames: entities.map((e) => e.name) });
@@ -73,6 +83,26 @@ say(`\n== semantic_search "${question}"`);
 say(`   (${sem.searchType} search: keyword and vector rankings fused; vector = cosine similarity score)`);
 for (const m of sem.matches ?? []) {
   say(`   vector ${(m.vectorScore ?? 0).toFixed(3)}  fused ${(m.score ?? 0).toFixed(4)}  ${m.name ?? m.entityName}`);
+}
+
+// The paraphrase: no content word in common with the stored observation.
+const cfg = await tool('debug_embedding_config');
+const paraphrase = 'who looked after the sick animals?';
+const para = await tool('semantic_search', { query: paraphrase, limit: 3, min_similarity: 0, hybrid_search: false });
+say(`\n== semantic_search "${paraphrase}" (vector only; provider ${cfg.provider}, model ${cfg.model})`);
+for (const m of para.matches ?? []) {
+  say(`   vector ${(m.vectorScore ?? m.score ?? 0).toFixed(3)}  ${m.name ?? m.entityName}`);
+}
+const top = para.matches?.[0]?.name ?? para.matches?.[0]?.entityName;
+const encoder = !/offline|n-gram|hash/i.test(`${cfg.provider} ${cfg.model}`);
+if (top === 'Maria Santos') {
+  say('   found by meaning: "worked as a veterinarian" shares no word with the question');
+} else if (encoder) {
+  say(`   FAILED: expected "Maria Santos" first, got ${JSON.stringify(top)}`);
+  process.exitCode = 1;
+} else {
+  say('   not found: the n-gram fallback only matches words.  Install the local sentence encoder');
+  say('   (scripts/install-models.sh, run by scripts/setup.sh) for semantic recall.');
 }
 
 const kw = await tool('search_nodes', { query: 'Cypher' });

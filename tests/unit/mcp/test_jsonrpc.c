@@ -110,6 +110,58 @@ static void test_mcp_jsonrpc__depth_cap(void **state)
     free(s);
 }
 
+/* A message of n copies of item inside params.a (new, caller frees). */
+static char *many(const char *item, size_t n, size_t *len)
+{
+    size_t il = strlen(item);
+    char *s = malloc(n * (il + 1) + 128);
+    size_t l = (size_t)sprintf(s, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"a\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            s[l++] = ',';
+        memcpy(s + l, item, il);
+        l += il;
+    }
+    l += (size_t)sprintf(s + l, "]}}");
+    *len = l;
+    return s;
+}
+
+/* Issue 14, finding 3: the number of values and containers is capped by
+ * the pre-scan, before jansson builds a tree 30-80 times the text. */
+static void test_mcp_jsonrpc__value_caps(void **state)
+{
+    (void)state;
+    struct {
+        const char *item;
+        size_t n;
+        const char *why; /* NULL: accepted */
+    } cases[] = {
+        {"0", EG_LIMIT_MCP_JSON_VALUES - 16, NULL},
+        {"0", EG_LIMIT_MCP_JSON_VALUES + 1, "too many JSON values"},
+        {"{}", EG_LIMIT_MCP_JSON_CONTAINERS - 16, NULL},
+        {"{}", EG_LIMIT_MCP_JSON_CONTAINERS + 1, "too many JSON objects"},
+        {"\"a,b,[c]\"", EG_LIMIT_MCP_JSON_CONTAINERS + 1, NULL}, /* commas and brackets in strings do not count */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = 0;
+        char *s = many(cases[i].item, cases[i].n, &len);
+        assert_true(len <= EG_LIMIT_MCP_LINE);
+        mcp_msg m;
+        mcp_jsonrpc_parse(&m, s, len);
+        if (cases[i].why) {
+            assert_int_equal(m.kind, MCP_MSG_INVALID);
+            assert_int_equal(m.err_code, MCP_JSONRPC_INVALID_REQUEST);
+            assert_non_null(strstr(m.err_msg, cases[i].why));
+            assert_null(m.root); /* refused before parsing */
+        } else {
+            assert_int_equal(m.kind, MCP_MSG_REQUEST);
+        }
+        mcp_msg_clear(&m);
+        free(s);
+    }
+}
+
 static void test_mcp_jsonrpc__build_and_dump(void **state)
 {
     (void)state;
@@ -144,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_mcp_jsonrpc__invalid_messages),
         cmocka_unit_test(test_mcp_jsonrpc__invalid_utf8_and_nul),
         cmocka_unit_test(test_mcp_jsonrpc__depth_cap),
+        cmocka_unit_test(test_mcp_jsonrpc__value_caps),
         cmocka_unit_test(test_mcp_jsonrpc__build_and_dump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "mcp/backend.h"
@@ -581,6 +582,69 @@ static void test_mcp_server__modern_era(void **state)
     mcp_backend_mem_free(&be);
 }
 
+/*
+ * Issue 14, finding 8: a result over the message cap (64 MiB) used to be
+ * dropped silently and the client waited for ever.  Now the request gets a
+ * -32603 error with its id, at the default cap and at a configured one.
+ */
+static void test_mcp_server__oversized_result_is_answered(void **state)
+{
+    (void)state;
+    mcp_backend be;
+    assert_int_equal(mcp_backend_mem_new(&be, 0, NULL), 0);
+    sink k;
+    sink_init(&k);
+    mcp_server *s = mcp_server_new(NULL, &be, sink_emit, &k, NULL);
+    init_session(s, &k);
+    /* ~36 MB of observations on one entity: read_graph returns them twice
+     * (structuredContent and its JSON text), over 64 MiB in all */
+    size_t obs = 4000000;
+    eg_buf msg = EG_BUF_INIT((size_t)16 << 20);
+    for (int call = 0; call < 3; call++) {
+        eg_buf_reset(&msg);
+        eg_buf_printf(&msg, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":"
+                      "\"%s\",\"arguments\":{", 10 + call, call == 0 ? "create_entities" : "add_observations");
+        eg_buf_puts(&msg, call == 0 ? "\"entities\":[{\"name\":\"big\",\"entityType\":\"t\",\"observations\":["
+                                    : "\"observations\":[{\"entityName\":\"big\",\"contents\":[");
+        for (int o = 0; o < 3; o++) {
+            eg_buf_printf(&msg, "%s\"%d", o ? "," : "", call * 3 + o);
+            for (size_t i = 0; i < obs / 64; i++)
+                eg_buf_puts(&msg, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+            eg_buf_puts(&msg, "\"");
+        }
+        eg_buf_puts(&msg, "]}]}}}");
+        mcp_server_handle(s, msg.ptr, msg.len);
+        json_t *r = find_resp(&k, 10 + call);
+        assert_non_null(json_object_get(r, "result"));
+        assert_false(json_is_true(json_object_get(json_object_get(r, "result"), "isError")));
+        /* keep the sink small: the big answers are not needed */
+        pthread_mutex_lock(&k.mu);
+        json_array_clear(k.msgs);
+        pthread_mutex_unlock(&k.mu);
+    }
+    eg_buf_free(&msg);
+    send(s, "{\"jsonrpc\":\"2.0\",\"id\":20,\"method\":\"tools/call\",\"params\":{\"name\":\"read_graph\"}}");
+    json_t *r = find_resp(&k, 20);
+    assert_non_null(r);
+    assert_int_equal(err_code(r), MCP_JSONRPC_INTERNAL_ERROR);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")), "larger than"));
+    mcp_server_free(s);
+    sink_free(&k);
+
+    /* a configured cap: a small answer passes, a larger one is replaced */
+    sink_init(&k);
+    mcp_server_opts o = {.max_message_bytes = 4096};
+    s = mcp_server_new(&o, &be, sink_emit, &k, NULL);
+    init_session(s, &k);
+    send(s, "{\"jsonrpc\":\"2.0\",\"id\":21,\"method\":\"ping\"}");
+    assert_non_null(json_object_get(find_resp(&k, 21), "result"));
+    send(s, "{\"jsonrpc\":\"2.0\",\"id\":22,\"method\":\"tools/list\"}");
+    assert_int_equal(err_code(find_resp(&k, 22)), MCP_JSONRPC_INTERNAL_ERROR);
+    mcp_server_free(s);
+    sink_free(&k);
+    mcp_backend_mem_free(&be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_mcp_server__cancellation_while_ping_is_served),
         cmocka_unit_test(test_mcp_server__no_progress_without_token_and_drain_answers),
         cmocka_unit_test(test_mcp_server__modern_era),
+        cmocka_unit_test(test_mcp_server__oversized_result_is_answered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
