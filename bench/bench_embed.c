@@ -310,7 +310,7 @@ int main(int argc, char **argv)
     printf(",\"long_texts_s\":%.2f,\"long_avg_tokens\":%.1f,\"long_truncated\":%zu,\"peak_rss_mb\":%.1f",
            long_s, (double)tok_sum / (double)lt.n, ncut, peak_rss_mb());
     if (ref)
-        printf(",\"min_cosine\":%.7f,\"mean_cosine\":%.7f,\"worst_text\":%zu", min_cos, sum_cos / (double)total,
+        printf(",\"min_cosine\":%.9f,\"mean_cosine\":%.9f,\"worst_text\":%zu", min_cos, sum_cos / (double)total,
                worst);
     printf("}\n");
 

@@ -106,4 +106,4 @@ auto_engine="$("$PROG" --model "$default_model" --auto-engine 2>/dev/null || tru
 cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 python3 "$HERE/embed/report.py" "$work/lines" default_model="$default_model" auto_engine="$auto_engine" \
     runs="$RUNS" texts="$N_SHORT" long_texts="$N_LONG" single_texts="$SINGLE" \
-    cpu="$cpu" cores="$(nproc)" loadavg_start="$load0"
+    cpu="$cpu" cores="$(getconf _NPROCESSORS_ONLN)" loadavg_start="$load0"

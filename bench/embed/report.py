@@ -49,7 +49,7 @@ def main(argv):
         out = {}
         for engine, runs in engines.items():
             keys = [k for k in runs[0] if k.startswith("batch") and k.endswith("_texts_s")] + list(NUMERIC)
-            fig = {k: med([r.get(k) for r in runs], 7 if "cosine" in k else 2) for k in keys if k in runs[0]}
+            fig = {k: med([r.get(k) for r in runs], 9 if "cosine" in k else 2) for k in keys if k in runs[0]}
             if "min_cosine" in runs[0]:
                 fig["min_cosine"] = min(r["min_cosine"] for r in runs)
             for k in ("short_avg_tokens", "long_avg_tokens", "long_truncated", "version", "max_tokens"):
