@@ -14,6 +14,14 @@
  * ideal_seconds = provider_requests x latency / W (the provider's time when
  * W requests are always in flight); ratio_to_ideal = seconds / ideal.
  *
+ * --provider local: the workers embed with engram's own sentence encoder
+ * (ENGRAM_LOCAL_MODEL, default EMBED_LOCAL_DEFAULT_MODEL; 384 dimensions)
+ * instead of the fake server.  Before the floor, the encoder alone embeds
+ * the first 1,000 entities' texts on this thread, --batch per call:
+ * encoder_texts_s, its own batched rate; ratio_to_encoder = jobs_s /
+ * encoder_texts_s, and ideal_seconds = N / (encoder_texts_s x min(W,
+ * cores)).  Progress is then read from the queue every 500 ms.
+ *
  * Vector floor (--floor 1, the default): before the pipeline, N other
  * entities (plain :Entity nodes in a namespace of their own, no jobs) get
  * the same kind of vectors through the workers' own write
@@ -30,6 +38,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "embed/local_model.h"
 #include "embed/provider_impl.h"
 #include "graph/graph.h"
 #include "queue/neo4j_store.h"
@@ -259,7 +268,58 @@ static double vector_floor(bolt_pool *pool, const char *ns, int n, int workers, 
     return sec;
 }
 
-static pid_t spawn(const char *bin, const char *queue, const char *url, int dims, int batch)
+/* The text a worker embeds for bench entity i (graph's embedding text). */
+static void entity_text(int i, char *buf, size_t n)
+{
+    snprintf(buf, n, "Name: entity-%05d\nType: thing\nObservations:\n- likes %s and %s, item %d", i,
+             words[i % 16], words[(i / 16) % 16], i);
+}
+
+/* The local encoder's own rate: texts/s for the first min(n, 1000)
+ * entities' texts, `batch` per call, on this thread.  Fills probe (dims
+ * floats) with entity n-1's vector.  -1 on failure. */
+static double encoder_rate(const embed_config *ec, int n, int batch, float *probe)
+{
+    eg_error err = {0};
+    embed_local_model *m = NULL;
+    if (embed_local_model_open(&m, ec->model_dir, ec->model, &err) ||
+        embed_local_model_set_engine(m, (embed_local_engine)ec->local_engine, &err)) {
+        fprintf(stderr, "bench_pipeline: local model: %s\n", err.message);
+        embed_local_model_close(m);
+        return -1;
+    }
+    int k = n < 1000 ? n : 1000, dims = embed_local_model_dims(m);
+    char(*bufs)[256] = eg_malloc((size_t)k * sizeof *bufs);
+    const char **texts = eg_malloc((size_t)k * sizeof *texts);
+    float *out = eg_malloc((size_t)batch * (size_t)dims * sizeof *out);
+    double rate = -1;
+    if (bufs && texts && out) {
+        for (int i = 0; i < k; i++) {
+            entity_text(i, bufs[i], sizeof bufs[i]);
+            texts[i] = bufs[i];
+        }
+        int rc = embed_local_model_embed(m, texts, 1, out, NULL, NULL, &err); /* warm-up */
+        int64_t t0 = eg_mono_us();
+        for (int i = 0; rc == 0 && i < k; i += batch)
+            rc = embed_local_model_embed(m, texts + i, (size_t)(k - i < batch ? k - i : batch), out, NULL, NULL,
+                                         &err);
+        int64_t us = eg_mono_us() - t0;
+        entity_text(n - 1, bufs[0], sizeof bufs[0]);
+        if (rc == 0)
+            rc = embed_local_model_embed(m, texts, 1, probe, NULL, NULL, &err);
+        if (rc == 0 && us > 0)
+            rate = (double)k * 1e6 / (double)us;
+        else
+            fprintf(stderr, "bench_pipeline: local model: %s\n", err.message);
+    }
+    eg_free(bufs);
+    eg_free(texts);
+    eg_free(out);
+    embed_local_model_close(m);
+    return rate;
+}
+
+static pid_t spawn(const char *bin, const char *queue, const char *url, int dims, int batch, bool local)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -270,10 +330,15 @@ static pid_t spawn(const char *bin, const char *queue, const char *url, int dims
     setenv("NEO4J_URI", getenv("BENCH_NEO4J_URI"), 1);
     setenv("NEO4J_USERNAME", getenv("BENCH_NEO4J_USER") ? getenv("BENCH_NEO4J_USER") : "neo4j", 1);
     setenv("NEO4J_PASSWORD", getenv("BENCH_NEO4J_PASSWORD") ? getenv("BENCH_NEO4J_PASSWORD") : "", 1);
-    setenv("ENGRAM_EMBED_PROVIDER", "openai", 1);
-    setenv("OPENAI_API_KEY", "sk-bench", 1);
-    setenv("OPENAI_BASE_URL", url, 1);
-    setenv("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small", 1);
+    if (local) {
+        setenv("ENGRAM_EMBED_PROVIDER", "local", 1);
+        unsetenv("OPENAI_API_KEY");
+    } else {
+        setenv("ENGRAM_EMBED_PROVIDER", "openai", 1);
+        setenv("OPENAI_API_KEY", "sk-bench", 1);
+        setenv("OPENAI_BASE_URL", url, 1);
+        setenv("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small", 1);
+    }
     setenv("ENGRAM_EMBED_DIMENSIONS", d, 1);
     setenv("ENGRAM_QUEUE_NAME", queue, 1);
     setenv("ENGRAM_WORKER_POLL_MS", "50", 1);
@@ -288,6 +353,7 @@ int main(int argc, char **argv)
 {
     int n = 10000, workers = 1, latency = 50, batch = 100, dims = 0, floor = 1;
     const char *mode = "inserver";
+    const char *provider = "fake";
     const char *cleanup_ns = NULL; /* --cleanup bench_<hex>: delete a run's leftovers and exit */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--entities"))
@@ -306,7 +372,12 @@ int main(int argc, char **argv)
             cleanup_ns = argv[i + 1];
         else if (!strcmp(argv[i], "--floor"))
             floor = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--provider"))
+            provider = argv[i + 1];
     }
+    bool local = strcmp(provider, "local") == 0;
+    if (!local && strcmp(provider, "fake") != 0)
+        return die("--provider must be fake or local", NULL);
     bool procs = strcmp(mode, "processes") == 0;
     eg_log_init_from_env();
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -336,10 +407,17 @@ int main(int argc, char **argv)
     graph_opts go;
     if (graph_opts_from_env(&go, &err))
         return die("graph opts", &err);
+    embed_config lec;
+    if (local) {
+        setenv("ENGRAM_EMBED_PROVIDER", "local", 1);
+        if (embed_config_from_env(&lec, &err))
+            return die("local provider", &err);
+        dims = lec.dimensions;
+    }
     if (dims > 0)
         go.vector_dimensions = (size_t)dims;
     dims = (int)go.vector_dimensions;
-    go.embedding_model = "text-embedding-3-small";
+    go.embedding_model = local ? lec.model : "text-embedding-3-small";
     char hex[13], ns[64];
     eg_rand_hex(hex, 6);
     snprintf(ns, sizeof ns, "bench_%s", hex);
@@ -358,6 +436,21 @@ int main(int argc, char **argv)
     fake_embed_opts fo = {.dims = dims, .latency_ms = latency};
     if (fake_embed_start(&srv, &fo))
         return die("fake provider", NULL);
+
+    /* The probe: entity n-1's vector, as the workers will compute it. */
+    float *pv = eg_malloc((size_t)dims * sizeof *pv);
+    char probe_text[256];
+    entity_text(n - 1, probe_text, sizeof probe_text);
+    double enc_rate = 0;
+    if (local) {
+        enc_rate = encoder_rate(&lec, n, batch, pv);
+        if (enc_rate < 0)
+            return die("local encoder", NULL);
+        fprintf(stderr, "bench_pipeline: encoder alone: %.1f texts/s (%s, one thread, %d per call)\n", enc_rate,
+                lec.model, batch);
+    } else {
+        embed_offline_vector(probe_text, dims, pv);
+    }
 
     /* 0. the floor: the same number of vectors stored without the pipeline */
     char floor_ns[80];
@@ -413,13 +506,15 @@ int main(int argc, char **argv)
         }
         pids = calloc((size_t)workers, sizeof *pids);
         for (int i = 0; i < workers; i++)
-            pids[i] = spawn(bin, qo.name, fake_embed_openai_url(srv), dims, batch);
+            pids[i] = spawn(bin, qo.name, fake_embed_openai_url(srv), dims, batch, local);
     } else {
         embed_config ec = {.kind = EMBED_PROVIDER_OPENAI, .base_url = fake_embed_openai_url(srv),
                            .api_key = "sk-bench", .model = "text-embedding-3-small", .dimensions = dims,
                            .timeout_ms = 30000};
+        if (local)
+            ec = lec;
         worker_opts wo;
-        if (worker_opts_from_env(&wo, EMBED_PROVIDER_OFFLINE, &err))
+        if (worker_opts_from_env(&wo, local ? EMBED_PROVIDER_LOCAL : EMBED_PROVIDER_OFFLINE, &err))
             return die("worker opts", &err);
         wo.concurrency = workers;
         wo.batch = batch;
@@ -432,14 +527,10 @@ int main(int argc, char **argv)
     /* 3. until every entity has its current vector and the index finds the last one */
     char probe_name[32];
     snprintf(probe_name, sizeof probe_name, "entity-%05d", n - 1);
-    char probe_text[256];
-    snprintf(probe_text, sizeof probe_text, "Name: %s\nType: thing\nObservations:\n- likes %s and %s, item %d",
-             probe_name, words[(n - 1) % 16], words[((n - 1) / 16) % 16], n - 1);
-    float *pv = eg_malloc((size_t)dims * sizeof *pv);
-    embed_offline_vector(probe_text, dims, pv);
     count_ctx cx = {.ns = ns, .index = go.vector_index, .dims = dims};
     int64_t deadline = eg_mono_ms() + 1800000;
     double embedded_s = 0;
+    int64_t next_poll = 0;
     for (;;) {
         /* Progress from the fake provider first: it costs Neo4j nothing, and
          * polling the queue's status every 50 ms while the workers run took
@@ -449,7 +540,11 @@ int main(int argc, char **argv)
         fake_embed_stats ps;
         fake_embed_stats_get(srv, &ps);
         int64_t done = 0;
-        if (ps.inputs >= (uint64_t)n) {
+        /* The local provider makes no requests to count: ask the queue,
+         * every 500 ms. */
+        bool ask = local ? eg_mono_ms() >= next_poll : ps.inputs >= (uint64_t)n;
+        if (ask) {
+            next_poll = eg_mono_ms() + 500;
             queue_status qs;
             memset(&qs, 0, sizeof qs);
             if (queue_status_get(store, &qs, &err))
@@ -499,6 +594,11 @@ int main(int argc, char **argv)
         worker_sink_free(sink);
     }
     double ideal = (double)st.requests * latency / 1000.0 / workers;
+    if (local) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int busy = cores > 0 && cores < workers ? (int)cores : workers;
+        ideal = enc_rate > 0 ? n / (enc_rate * busy) : 0;
+    }
     char server[64];
     bench_server_agent(pool, server, sizeof server);
     printf("{\"bench\":\"pipeline\",\"mode\":\"%s\",\"workers\":%d,\"entities\":%d,\"seconds\":%.3f,"
@@ -507,13 +607,15 @@ int main(int argc, char **argv)
            "\"floor_seconds\":%.3f,\"floor_jobs_s\":%.1f,\"ratio_to_floor\":%.3f,"
            "\"server_cpu_s\":%.2f,\"floor_server_cpu_s\":%.2f,\"server_cpu_ratio_to_floor\":%.3f,"
            "\"latency_ms\":%d,\"batch\":%d,\"dims\":%d,\"max_inflight\":%llu,\"settle_before_s\":%.1f,"
+           "\"provider\":\"%s\",\"model\":\"%s\",\"encoder_texts_s\":%.1f,\"ratio_to_encoder\":%.3f,"
            "\"server\":\"%s\"}\n",
            mode, workers, n, seconds, embedded_s, create_s, (unsigned long long)st.requests,
            st.requests ? (double)n / (double)st.requests : 0.0, seconds > 0 ? n / seconds : 0.0, ideal,
            ideal > 0 ? seconds / ideal : 0.0, floor_s, floor_s > 0 ? n / floor_s : 0.0,
            floor_s > 0 ? seconds / floor_s : 0.0, pipe_cpu, floor_cpu,
            pipe_cpu > 0 && floor_cpu > 0 ? pipe_cpu / floor_cpu : 0.0, latency, batch, dims,
-           (unsigned long long)st.max_inflight, settle_s, server);
+           (unsigned long long)st.max_inflight, settle_s, local ? "local" : "fake", go.embedding_model, enc_rate,
+           enc_rate > 0 && seconds > 0 ? n / seconds / enc_rate : 0.0, server);
     fflush(stdout);
     eg_free(pv);
     fake_embed_stop(srv);

@@ -16,6 +16,11 @@
 # Final stdout line: one JSON object; its top-level figures are the fastest
 # run (the best configuration), "runs" holds every run.
 # BENCH_PIPELINE_WARMUP (5000) entities are embedded first and not reported.
+#
+# BENCH_PIPELINE_PROVIDER=local: the workers embed with engram's own encoder
+# (ENGRAM_LOCAL_MODEL, ENGRAM_LOCAL_ENGINE, ENGRAM_MODEL_DIR as for engram;
+# 384 dimensions) instead of the fake server; each run also reports the
+# encoder's own one-thread batched rate (encoder_texts_s, ratio_to_encoder).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +33,8 @@ WORKERS="${BENCH_PIPELINE_WORKERS:-1 2 4}"
 MODES="${BENCH_PIPELINE_MODES:-inserver processes}"
 LATENCY="${BENCH_PIPELINE_LATENCY_MS:-50}"
 BATCH="${BENCH_PIPELINE_BATCH:-100}"
-DIMS="${BENCH_PIPELINE_DIMS:-1536}"
+PROVIDER="${BENCH_PIPELINE_PROVIDER:-fake}"
+if [[ "$PROVIDER" == local ]]; then DIMS="${BENCH_PIPELINE_DIMS:-384}"; else DIMS="${BENCH_PIPELINE_DIMS:-1536}"; fi
 
 PROG="$BENCH_BUILD_DIR/bench_pipeline"
 [[ -x "$PROG" ]] || bench_die "$PROG not built (run through bench/run pipeline)"
@@ -45,15 +51,15 @@ WARMUP="${BENCH_PIPELINE_WARMUP:-5000}"
 if ((WARMUP > 0)); then
     bench_log "pipeline: warm-up with $WARMUP entities"
     "$PROG" --entities "$WARMUP" --workers 2 --mode inserver --latency-ms "$LATENCY" --batch "$BATCH" \
-        --dims "$DIMS" >/dev/null || bench_die "warm-up failed"
+        --dims "$DIMS" --provider "$PROVIDER" >/dev/null || bench_die "warm-up failed"
 fi
 
 runs="" top="" top_s=""
 for w in $WORKERS; do
     for mode in $MODES; do
-        bench_log "pipeline: $ENTITIES entities, $w workers, $mode"
+        bench_log "pipeline: $ENTITIES entities, $w workers, $mode, provider $PROVIDER"
         line="$("$PROG" --entities "$ENTITIES" --workers "$w" --mode "$mode" --latency-ms "$LATENCY" \
-                --batch "$BATCH" --dims "$DIMS" | tail -n1)" || bench_die "bench_pipeline failed"
+                --batch "$BATCH" --dims "$DIMS" --provider "$PROVIDER" | tail -n1)" || bench_die "bench_pipeline failed"
         bench_log "  $line"
         runs+="${runs:+,}$line"
         # The best configuration is the one that had everything searchable

