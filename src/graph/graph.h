@@ -560,6 +560,19 @@ int graph_lucene_escape(const char *in, char **out, eg_error *err);
  */
 int graph_lucene_phrase(const char *in, char **out, eg_error *err);
 
+#define GRAPH_MAX_QUERY_TERMS 64   /* terms of one keyword query (the rest are ignored) */
+#define GRAPH_TERM_MAX_BYTES 64    /* bytes of one term (a longer word is cut) */
+
+/*
+ * A term query for the full-text index (BM25): the text's words, lower-cased,
+ * English function words dropped, each once, joined by OR, at most
+ * GRAPH_MAX_QUERY_TERMS.  Words are runs of ASCII letters and digits and
+ * non-ASCII bytes, so no Lucene syntax can pass and the query always parses.
+ * NULL in *out when no term remains (only stop words or punctuation).
+ * *out is *new*.
+ */
+int graph_lucene_terms(const char *in, char **out, eg_error *err);
+
 /*
  * Embedding text (memento's format):
  *   "Name: <name>\nType: <type>\nObservations:\n- <obs>\n- <obs>"  or
