@@ -488,7 +488,7 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     size_t want = limit * 3 < 30 ? 30 : limit * 3;
     if (want > 3 * GRAPH_MAX_LIMIT)
         want = 3 * GRAPH_MAX_LIMIT;
-    double weight = w->so ? w->so->semantic_weight : 0.6;
+    double weight = w->so ? w->so->semantic_weight : GRAPH_SEMANTIC_WEIGHT;
     json_t *kw = NULL, *vh = NULL;
     bool vectors = false;
     int rc = term_hits(c, w->cx.g, w->cx.ns, w->query, want, &kw, err);
@@ -535,7 +535,7 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
         rv[i].score = json_number_value(json_object_get(json_array_get(vh, i), "score"));
     }
     if (rc == 0)
-        rc = graph_rrf_fuse(rk, nk, rv, nv, w->vec && vectors ? weight : 0.0, 60, &fused, &nf, err);
+        rc = graph_rrf_fuse(rk, nk, rv, nv, w->vec && vectors ? weight : 0.0, GRAPH_RRF_K, &fused, &nf, err);
     json_t *hits = json_array();
     for (size_t i = 0; rc == 0 && i < nf && i < limit; i++) {
         json_t *src = NULL;
