@@ -144,6 +144,48 @@ static inline float fast_erff(float x)
     return x < 0 ? -y : y;
 }
 
+/* Softmax of one row in place (the maximum subtracted, for range). */
+KERNEL_CLONES
+static void softmax_row(float *r, size_t n)
+{
+    float mx = r[0];
+    for (size_t j = 1; j < n; j++)
+        mx = r[j] > mx ? r[j] : mx;
+    float sum = 0;
+    for (size_t j = 0; j < n; j++)
+        r[j] = fast_expf(r[j] - mx);
+    for (size_t j = 0; j < n; j++)
+        sum += r[j];
+    const float inv = 1.0f / sum;
+    for (size_t j = 0; j < n; j++)
+        r[j] *= inv;
+}
+
+int embed_k_attention_blas(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch)
+{
+#ifdef ENGRAM_HAVE_OPENBLAS
+    pthread_once(&blas_once, blas_single_thread);
+    const size_t hd = hidden / heads, stride = 3 * hidden;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *scores = scratch; /* len x len */
+    for (size_t h = 0; h < heads; h++) {
+        const float *q = qkv + h * hd, *k = qkv + hidden + h * hd, *v = qkv + 2 * hidden + h * hd;
+        /* scores = scale * Q_h K_h^T: the rows of Q and K are strided views of qkv */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)len, (int)len, (int)hd, scale, q, (int)stride, k,
+                    (int)stride, 0.0f, scores, (int)len);
+        for (size_t i = 0; i < len; i++)
+            softmax_row(scores + i * len, len);
+        /* ctx_h = P V_h, written into this head's columns of ctx */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)len, (int)hd, (int)len, 1.0f, scores, (int)len,
+                    v, (int)stride, 0.0f, ctx + h * hd, (int)hidden);
+    }
+    return 0;
+#else
+    (void)ctx, (void)qkv, (void)len, (void)hidden, (void)heads, (void)scratch;
+    return -1;
+#endif
+}
+
 KERNEL_CLONES
 void embed_k_attention(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch)
 {
@@ -166,19 +208,11 @@ void embed_k_attention(float *ctx, const float *qkv, size_t len, size_t hidden, 
                 for (size_t j = 0; j < len; j++)
                     s[j] += x * kr[j];
             }
-            float mx = s[0];
-            for (size_t j = 1; j < len; j++)
-                mx = s[j] > mx ? s[j] : mx;
-            float sum = 0;
-            for (size_t j = 0; j < len; j++)
-                s[j] = fast_expf(s[j] - mx);
-            for (size_t j = 0; j < len; j++)
-                sum += s[j];
-            const float inv = 1.0f / sum;
+            softmax_row(s, len);
             float *o = ctx + i * hidden + qo;
             memset(o, 0, hd * sizeof *o);
             for (size_t j = 0; j < len; j++) {
-                const float p = s[j] * inv;
+                const float p = s[j];
                 const float *v = qkv + j * stride + vo;
                 for (size_t d = 0; d < hd; d++)
                     o[d] += p * v[d];

@@ -35,6 +35,10 @@ int embed_k_have_blas(void);
  */
 void embed_k_attention(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch);
 
+/* The same through cblas_sgemm (scratch: len * len floats).  Returns 0, or
+ * -1 when the build has no BLAS. */
+int embed_k_attention_blas(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch);
+
 /* x = LayerNorm(x + add) per row of n (add may be NULL), eps 1e-12. */
 void embed_k_add_layernorm(float *x, const float *add, const float *gamma, const float *beta, size_t rows,
                            size_t n, float eps);

@@ -502,7 +502,11 @@ static int forward(const embed_local_model *m, const int32_t *const *ids, const 
         gemm(m, qkv, x, L->wqkv, L->bqkv, rows, 3 * HIDDEN, HIDDEN);
         size_t off = 0;
         for (size_t i = 0; i < count; i++) {
-            embed_k_attention(ctx + off * HIDDEN, qkv + off * 3 * HIDDEN, lens[i], HIDDEN, HEADS, scratch);
+            float *cx = ctx + off * HIDDEN;
+            const float *in = qkv + off * 3 * HIDDEN;
+            /* Long texts: attention is quadratic in length, worth the BLAS call. */
+            if (!use_blas(m) || embed_k_attention_blas(cx, in, lens[i], HIDDEN, HEADS, scratch) != 0)
+                embed_k_attention(cx, in, lens[i], HIDDEN, HEADS, scratch);
             off += lens[i];
         }
         gemm(m, ffn, ctx, L->wo, L->bo, rows, HIDDEN, HIDDEN); /* ffn as scratch for the projection */

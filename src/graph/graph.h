@@ -312,11 +312,23 @@ typedef struct graph_search_opts {
     size_t limit;               /* 0: 10 */
     double min_similarity;      /* >= this score (0 allowed); < 0: 0.  Default is the caller's (memento: 0.6) */
     const json_t *entity_types; /* borrowed array of strings; NULL/empty: any */
-    double semantic_weight;     /* hybrid: weight of the vector ranking in [0,1] */
+    double semantic_weight;     /* hybrid: weight of the vector ranking in [0,1] (GRAPH_SEMANTIC_WEIGHT) */
     size_t max_bytes;           /* 0: opts */
 } graph_search_opts;
 
-#define GRAPH_SEARCH_OPTS_INIT {10, 0.6, NULL, 0.6, 0}
+/*
+ * Hybrid search's fusion: weighted reciprocal rank fusion of the keyword
+ * (BM25 terms) and vector legs, 30 deep each.  Measured on the development
+ * half of LoCoMo (bench/run recall, docs/architecture.md): the whole-entity
+ * vector sees only the first 256/512 tokens of a long entity while the
+ * keyword leg sees all of it, so the vector ranking gets the smaller weight;
+ * a small constant lets a first place in either leg count.  Both are round
+ * values from a broad plateau, not a fitted optimum.
+ */
+#define GRAPH_SEMANTIC_WEIGHT 0.3
+#define GRAPH_RRF_K 10.0
+
+#define GRAPH_SEARCH_OPTS_INIT {10, 0.6, NULL, GRAPH_SEMANTIC_WEIGHT, 0}
 
 /*
  * Vector search over live entities of the namespace (over-fetching from the
@@ -559,6 +571,19 @@ int graph_lucene_escape(const char *in, char **out, eg_error *err);
  * characters (then only substring matching applies).  *out is *new*.
  */
 int graph_lucene_phrase(const char *in, char **out, eg_error *err);
+
+#define GRAPH_MAX_QUERY_TERMS 64   /* terms of one keyword query (the rest are ignored) */
+#define GRAPH_TERM_MAX_BYTES 64    /* bytes of one term (a longer word is cut) */
+
+/*
+ * A term query for the full-text index (BM25): the text's words, lower-cased,
+ * English function words dropped, each once, joined by OR, at most
+ * GRAPH_MAX_QUERY_TERMS.  Words are runs of ASCII letters and digits and
+ * non-ASCII bytes, so no Lucene syntax can pass and the query always parses.
+ * NULL in *out when no term remains (only stop words or punctuation).
+ * *out is *new*.
+ */
+int graph_lucene_terms(const char *in, char **out, eg_error *err);
 
 /*
  * Embedding text (memento's format):

@@ -100,6 +100,103 @@ int graph_lucene_phrase(const char *in, char **out, eg_error *err)
     return 0;
 }
 
+/*
+ * English function words dropped from a term query: Neo4j's default
+ * analyzer indexes them ("standard-no-stop-words"), so a question's "what",
+ * "did" and "the" would otherwise match nearly every text and drown the
+ * words that carry meaning.  A short, ordinary list: no tuning to any data.
+ */
+static const char *const STOP_WORDS[] = {
+    "a", "about", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+    "before", "being", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "during", "each",
+    "few", "for", "from", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how",
+    "i", "if", "in", "into", "is", "it", "its", "just", "me", "more", "most", "my", "no", "nor", "not", "of",
+    "off", "on", "once", "only", "or", "other", "our", "out", "over", "own", "same", "she", "should", "so",
+    "some", "such", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when",
+    "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", NULL};
+
+static bool stop_word(const char *w, size_t n)
+{
+    for (const char *const *s = STOP_WORDS; *s; s++)
+        if (strlen(*s) == n && memcmp(*s, w, n) == 0)
+            return true;
+    return false;
+}
+
+/* Word characters as the standard analyzer sees them, roughly: ASCII
+ * letters and digits and every non-ASCII byte (UTF-8 letters, CJK). */
+static bool term_char(unsigned char ch)
+{
+    return ch >= 0x80 || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+int graph_lucene_terms(const char *in, char **out, eg_error *err)
+{
+    *out = NULL;
+    if (in == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "lucene terms: NULL input");
+    eg_buf b = EG_BUF_INIT(SIZE_MAX / 2);
+    size_t nterms = 0;
+    const unsigned char *p = (const unsigned char *)in;
+    char word[GRAPH_TERM_MAX_BYTES + 1];
+    while (*p && nterms < GRAPH_MAX_QUERY_TERMS) {
+        while (*p && !term_char(*p))
+            p++;
+        size_t n = 0, full = 0;
+        bool ascii = true;
+        while (*p && term_char(*p)) {
+            if (n < GRAPH_TERM_MAX_BYTES)
+                word[n++] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+            ascii &= *p < 0x80;
+            full++;
+            p++;
+        }
+        /* A word cut at the byte limit ends on a character boundary. */
+        if (full > n) {
+            size_t start = n;
+            while (start > 0 && ((unsigned char)word[start - 1] & 0xC0) == 0x80)
+                start--;
+            if (start > 0 && (unsigned char)word[start - 1] >= 0xC0) {
+                unsigned char lead = (unsigned char)word[start - 1];
+                size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+                if (n - (start - 1) < need)
+                    n = start - 1;
+            }
+        }
+        if (n == 0 || (ascii && stop_word(word, n)))
+            continue;
+        word[n] = '\0';
+        /* Each term once: a repeated word would only weigh itself up. */
+        bool dup = false;
+        for (const char *q = b.ptr; q && *q && !dup;) {
+            const char *sp = strstr(q, " OR ");
+            size_t len = sp ? (size_t)(sp - q) : strlen(q);
+            dup = len == n && memcmp(q, word, n) == 0;
+            q = sp ? sp + 4 : q + len;
+        }
+        if (dup)
+            continue;
+        /* Terms hold only letters and digits; Lucene's operators are upper
+         * case and the words are lower-cased, so nothing needs escaping. */
+        if ((nterms && eg_buf_puts(&b, " OR ")) || eg_buf_append(&b, word, n)) {
+            eg_buf_free(&b);
+            return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        }
+        nterms++;
+    }
+    if (nterms == 0) {
+        eg_buf_free(&b);
+        return 0;
+    }
+    *out = eg_buf_detach(&b, NULL);
+    if (*out == NULL) {
+        eg_buf_free(&b);
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    }
+    return 0;
+}
+
 static int sha256_hex(const char *data, size_t n, char hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];

@@ -4,11 +4,14 @@
  * get_entity_embedding, force_generate_embedding, debug_embedding_config,
  * diagnose_vector_search.
  *
- * Keyword search takes the user's text literally: every Lucene metacharacter
+ * search_nodes takes the user's text literally: every Lucene metacharacter
  * is escaped and the text is searched as a phrase in the full-text index
  * (name, entityType, observations).  Because memento matched substrings
  * ("ell" finds "hello"), a case-insensitive CONTAINS pass over the
  * namespace fills the page when the index returns fewer hits.
+ *
+ * The keyword leg of hybrid search ranks by terms instead (term_hits): a
+ * question is not a phrase any text contains.
  *
  * Vector search: Neo4j 5.26's vector index cannot pre-filter, so we ask it
  * for more neighbours than needed and filter by namespace/entity type/score
@@ -112,6 +115,60 @@ int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char 
         json_decref(rows);
     }
     json_decref(seen);
+    if (rc != 0) {
+        json_decref(hits);
+        return rc;
+    }
+    *out = hits;
+    return 0;
+}
+
+/*
+ * The keyword leg of hybrid search: BM25 over the full-text index with one
+ * term per word (graph_lucene_terms), so a question finds the entities that
+ * share its words, ranked by how rare and how frequent those words are.  Only
+ * when no term matches (a fragment of a word, a query of punctuation) does it
+ * fall back to search_nodes' phrase and substring matching.
+ */
+static int term_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query, size_t want, json_t **out,
+                     eg_error *err)
+{
+    *out = NULL;
+    char *terms = NULL;
+    int rc = query && *query ? graph_lucene_terms(query, &terms, err) : 0;
+    json_t *rows = NULL, *hits = json_array();
+    if (hits == NULL)
+        rc = graph_oom(err);
+    if (rc == 0 && terms != NULL) {
+        bolt_params *p = graph_params(err);
+        if (p == NULL)
+            rc = EG_ENOMEM;
+        if (rc == 0) {
+            bolt_params_str(p, "ns", ns);
+            bolt_params_str(p, "index", g->opts.fulltext_index);
+            bolt_params_str(p, "q", terms);
+            bolt_params_int(p, "lim", (int64_t)want);
+            rc = graph_params_check(p, err);
+            if (rc == 0)
+                rc = graph_q(c, Q_FULLTEXT, p, &rows, err);
+            bolt_params_free(p);
+        }
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
+            const json_t *sc = json_object_get(row, "score");
+            json_object_set_new(e, "score", json_real(json_is_number(sc) ? json_number_value(sc) : 0.0));
+            json_array_append_new(hits, e);
+        }
+        json_decref(rows);
+    }
+    eg_free(terms);
+    if (rc == 0 && json_array_size(hits) == 0 && query && *query) {
+        json_decref(hits);
+        return graph_keyword_hits(c, g, ns, query, want, out, err);
+    }
     if (rc != 0) {
         json_decref(hits);
         return rc;
@@ -431,10 +488,10 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     size_t want = limit * 3 < 30 ? 30 : limit * 3;
     if (want > 3 * GRAPH_MAX_LIMIT)
         want = 3 * GRAPH_MAX_LIMIT;
-    double weight = w->so ? w->so->semantic_weight : 0.6;
+    double weight = w->so ? w->so->semantic_weight : GRAPH_SEMANTIC_WEIGHT;
     json_t *kw = NULL, *vh = NULL;
     bool vectors = false;
-    int rc = graph_keyword_hits(c, w->cx.g, w->cx.ns, w->query, want, &kw, err);
+    int rc = term_hits(c, w->cx.g, w->cx.ns, w->query, want, &kw, err);
     if (rc == 0 && w->vec != NULL)
         rc = has_vectors(c, w->cx.ns, &vectors, err);
     if (rc == 0 && w->vec != NULL && vectors)
@@ -478,7 +535,7 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
         rv[i].score = json_number_value(json_object_get(json_array_get(vh, i), "score"));
     }
     if (rc == 0)
-        rc = graph_rrf_fuse(rk, nk, rv, nv, w->vec && vectors ? weight : 0.0, 60, &fused, &nf, err);
+        rc = graph_rrf_fuse(rk, nk, rv, nv, w->vec && vectors ? weight : 0.0, GRAPH_RRF_K, &fused, &nf, err);
     json_t *hits = json_array();
     for (size_t i = 0; rc == 0 && i < nf && i < limit; i++) {
         json_t *src = NULL;

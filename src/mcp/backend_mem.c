@@ -16,6 +16,7 @@
  * tests.  Thread-safety: every slot takes the mutex.
  */
 #include "core/alloc.h"
+#include "graph/graph.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "mcp/backend.h"
@@ -655,7 +656,7 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
     double minsim = json_object_get(args, "min_similarity") ? json_number_value(json_object_get(args, "min_similarity"))
                                                             : def_min;
     double w = json_object_get(args, "semantic_weight") ? json_number_value(json_object_get(args, "semantic_weight"))
-                                                        : 0.6;
+                                                        : GRAPH_SEMANTIC_WEIGHT;
     const json_t *types = json_object_get(args, "entity_types");
     float *qv = eg_malloc(m->dims * sizeof *qv);
     if (!qv)

@@ -103,7 +103,17 @@ static int env_long(const char *name, long lo, long hi, long *v, eg_error *err)
 int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
 {
     memset(o, 0, sizeof *o);
-    o->concurrency = 2;
+    /* The local encoder computes on the worker's thread: one worker per
+     * core but one, which is left to Neo4j and the server.  On 2 cores one
+     * worker beat two and four (bench/run pipeline with the local provider,
+     * docs/operations.md).  A remote provider waits on the network, so two
+     * workers overlap its calls whatever the cores. */
+    if (kind == EMBED_PROVIDER_LOCAL) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o->concurrency = cores > 2 ? (int)(cores - 1 > 8 ? 8 : cores - 1) : 1;
+    } else {
+        o->concurrency = 2;
+    }
     o->batch = 100;
     o->poll_ms = 1000;
     o->inline_retries = 2;

@@ -64,7 +64,7 @@
 #include <stdint.h>
 
 typedef struct worker_opts {
-    int concurrency;            /* ENGRAM_WORKERS, default 2 */
+    int concurrency;            /* ENGRAM_WORKERS, default 2 (local provider: cores - 1, 1..8) */
     int batch;                  /* jobs per lease = inputs per provider call; ENGRAM_WORKER_BATCH, 100 */
     int64_t poll_ms;            /* idle poll; ENGRAM_WORKER_POLL_MS, 1000 */
     int64_t lease_ms;           /* 0: the store's */

@@ -950,6 +950,50 @@ static graph_write_status embed_entity(const char *ns, const char *name, const f
     return a.st;
 }
 
+/*
+ * The keyword leg of hybrid search ranks by terms: a natural-language
+ * question, which no stored text contains as a phrase, finds the entity
+ * that shares its words, ranked above one that shares fewer; hostile Lucene
+ * syntax and stop-word-only queries never fail.
+ */
+static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "terms");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    json_array_append_new(in, ent("Ada", "person", "moved to Lisbon with her dog in the spring", NULL));
+    json_array_append_new(in, ent("Bob", "person", "took his dog to the vet", NULL));
+    json_array_append_new(in, ent("Cy", "person", "plays chess on Sundays", NULL));
+    create_ok(ns, in, NULL);
+    bolt_conn *c = NULL;
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    assert_int_equal(bolt_conn_exec(c, "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()", NULL, NULL,
+                                    NULL, &err), 0);
+    bolt_pool_release(g_pool, c);
+    graph_search_opts so = GRAPH_SEARCH_OPTS_INIT;
+    json_t *res = NULL;
+    /* No query vector: the keyword leg alone answers. */
+    assert_int_equal(graph_hybrid_search(g_graph, &r, "When did Ada move to Lisbon with the dog?", NULL, 0, &so, &res,
+                                         &err), 0);
+    json_t *ents = json_object_get(res, "entities");
+    assert_true(json_array_size(ents) >= 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Ada");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 1), "name")), "Bob");
+    assert_null(find_by_name(ents, "Cy"));
+    json_decref(res);
+    static const char *const nasty[] = {"the of and what", "?!()", "title:(\"dog\" AND NOT [cat TO *]) ~2 \\",
+                                        "((((", "OR AND NOT", "東京 café", ""};
+    for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++) {
+        if (graph_hybrid_search(g_graph, &r, nasty[i], NULL, 0, &so, &res, &err) != 0)
+            fail_msg("hybrid search failed on \"%s\": %s", nasty[i], err.message);
+        json_decref(res);
+    }
+}
+
 static void test_graph_store__semantic_and_hybrid(void **state)
 {
     (void)state;
@@ -1418,6 +1462,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__concurrent_create_one_entity),
         cmocka_unit_test(test_graph_store__concurrent_create_one_relation),
         cmocka_unit_test(test_graph_store__read_graph_paging),
+        cmocka_unit_test(test_graph_store__hybrid_keyword_leg_ranks_terms),
         cmocka_unit_test(test_graph_store__semantic_and_hybrid),
         cmocka_unit_test(test_graph_store__jobs_enqueued),
         cmocka_unit_test(test_graph_store__memento_data),

@@ -68,6 +68,47 @@ static void test_graph_pure__lucene_phrase(void **state)
     eg_free(o);
 }
 
+/* The keyword leg's term query: words, lower-cased, stop words out, each
+ * once, OR-joined; no input can put Lucene syntax through. */
+static void expect_terms(const char *in, const char *want)
+{
+    char *o = (char *)1;
+    assert_int_equal(graph_lucene_terms(in, &o, NULL), 0);
+    if (want == NULL)
+        assert_null(o);
+    else
+        assert_string_equal(o, want);
+    eg_free(o);
+}
+
+static void test_graph_pure__lucene_terms(void **state)
+{
+    (void)state;
+    expect_terms("When did Caroline go to the LGBTQ support group?", "caroline OR go OR lgbtq OR support OR group");
+    expect_terms("What is the the what", NULL);             /* only stop words */
+    expect_terms("?!... ()", NULL);                          /* only punctuation */
+    expect_terms("", NULL);
+    expect_terms("title:foo AND (bar OR \"baz*\"~2) NOT qux\\", "title OR foo OR bar OR baz OR 2 OR qux");
+    expect_terms("Café Zürich 東京", "café OR zürich OR 東京");
+    expect_terms("coffee Coffee COFFEE", "coffee");           /* each term once */
+    char many[4000] = "";
+    for (int i = 0; i < 200; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "w%d ", i);
+    char *o = NULL;
+    assert_int_equal(graph_lucene_terms(many, &o, NULL), 0);
+    size_t ors = 0;
+    for (const char *q = o; (q = strstr(q, " OR ")); q += 4)
+        ors++;
+    assert_int_equal(ors + 1, GRAPH_MAX_QUERY_TERMS);
+    eg_free(o);
+    char longw[300];
+    memset(longw, 'x', 299);
+    longw[299] = '\0';
+    assert_int_equal(graph_lucene_terms(longw, &o, NULL), 0);
+    assert_int_equal(strlen(o), GRAPH_TERM_MAX_BYTES);
+    eg_free(o);
+}
+
 static void test_graph_pure__embedding_text_and_hash(void **state)
 {
     (void)state;
@@ -174,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_graph_pure__identifier),
         cmocka_unit_test(test_graph_pure__lucene_escape_all_specials),
         cmocka_unit_test(test_graph_pure__lucene_phrase),
+        cmocka_unit_test(test_graph_pure__lucene_terms),
         cmocka_unit_test(test_graph_pure__embedding_text_and_hash),
         cmocka_unit_test(test_graph_pure__decay),
         cmocka_unit_test(test_graph_pure__rrf_basic),
