@@ -58,7 +58,7 @@ bench_neo4j_start() {
     pw="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
     bench_log "starting private Neo4j in $BENCH_NEO4J_DIR"
     # --watch-pid: a benchmark killed hard does not leave its JVM running
-    uri="$("$BENCH_NEO4J_WRAPPER" start --data "$BENCH_NEO4J_DIR" --port 0 --password "$pw" --watch-pid $$)" ||
+    uri="$(NEO4J_PASSWORD="$pw" "$BENCH_NEO4J_WRAPPER" start --data "$BENCH_NEO4J_DIR" --port 0 --watch-pid $$)" ||
         bench_die "could not start Neo4j (log: $BENCH_NEO4J_DIR/neo4j.log)"
     export BENCH_NEO4J_URI="$uri" BENCH_NEO4J_USER=neo4j BENCH_NEO4J_PASSWORD="$pw"
     # the JVM's pid: benchmarks read its CPU time from /proc to report

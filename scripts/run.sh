@@ -4,8 +4,12 @@
 #
 # Data directory: $ENGRAM_NEO4J_DATA (default ~/.local/share/engram/neo4j).
 # Bolt port:      $ENGRAM_NEO4J_PORT (default 7687).
-# Password:       $NEO4J_PASSWORD, else one generated at first start and kept
-#                 (mode 0600) in <data>/../neo4j-password.
+# Password:       $NEO4J_PASSWORD, or the file $NEO4J_PASSWORD_FILE names, else
+#                 one generated at first start and kept (mode 0600) in
+#                 <data>/../neo4j-password.  It is passed to the launcher and
+#                 to engram in the environment (NEO4J_PASSWORD_FILE when there
+#                 is a file), never on a command line, where `ps` shows it to
+#                 every user of the machine.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,14 +21,16 @@ cmake --build build >&2
 data="${ENGRAM_NEO4J_DATA:-$HOME/.local/share/engram/neo4j}"
 port="${ENGRAM_NEO4J_PORT:-7687}"
 mkdir -p "$(dirname "$data")"
-pwfile="$(dirname "$data")/neo4j-password"
+pwfile="${NEO4J_PASSWORD_FILE:-$(dirname "$data")/neo4j-password}"
 if [ -z "${NEO4J_PASSWORD:-}" ]; then
   if [ ! -s "$pwfile" ]; then
     (umask 077; od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$pwfile")
   fi
-  NEO4J_PASSWORD="$(cat "$pwfile")"
+  export NEO4J_PASSWORD_FILE="$pwfile"
+else
+  export NEO4J_PASSWORD
 fi
-export NEO4J_PASSWORD NEO4J_USERNAME="${NEO4J_USERNAME:-neo4j}"
+export NEO4J_USERNAME="${NEO4J_USERNAME:-neo4j}"
 
 neo="$root/tools/neo4j-local/neo4j"
 if "$neo" status --data "$data" >/dev/null 2>&1; then
@@ -32,7 +38,7 @@ if "$neo" status --data "$data" >/dev/null 2>&1; then
   export NEO4J_URI="${NEO4J_URI:-$("$neo" status --data "$data" | grep -o 'bolt://[^ ]*' | head -1)}"
 else
   echo "starting local Neo4j 5.26 (data: $data, port $port) ..." >&2
-  NEO4J_URI="$("$neo" start --data "$data" --port "$port" --password "$NEO4J_PASSWORD")"
+  NEO4J_URI="$("$neo" start --data "$data" --port "$port")"
   export NEO4J_URI
 fi
 
@@ -44,5 +50,5 @@ fi
 cat >&2 <<MSG
 
 Neo4j keeps running at $NEO4J_URI (stop it: tools/neo4j-local/neo4j stop --data "$data").
-The password is in $pwfile (or your NEO4J_PASSWORD).
+The password is in ${NEO4J_PASSWORD_FILE:-your NEO4J_PASSWORD}.
 MSG

@@ -72,7 +72,8 @@ start_neo4j() {
   neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
   pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
   echo "== starting Neo4j${ENGRAM_NEO4J_VERSION:+ $ENGRAM_NEO4J_VERSION} on $neo_dir" >&2
-  uri="$("$local_neo4j" start --data "$neo_dir" --port 0 --password "$pw" --watch-pid $$)" || return 1
+  # the password goes in the environment, never on a command line (ps shows those)
+  uri="$(NEO4J_PASSWORD="$pw" "$local_neo4j" start --data "$neo_dir" --port 0 --watch-pid $$)" || return 1
   export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_USER=neo4j ENGRAM_TEST_NEO4J_PASSWORD="$pw"
   echo "== Neo4j ready at $uri" >&2
   # Say in the log which server the tests run against.
@@ -102,6 +103,13 @@ if [ -x "$local_neo4j" ]; then
 fi
 
 # --- ctest ------------------------------------------------------------------
+# The suite shares one Neo4j, and a database holds one vector index on
+# :Entity(embedding), sized by the first test that applies the schema: the
+# tests agree on the n-gram provider (1536 dimensions) unless they choose
+# otherwise.  The local encoder is tested by its unit tests (parity with
+# the reference, faults) and, as engram's default without an API key, by
+# tests/mcp/demo.test.sh on a private Neo4j.
+export ENGRAM_EMBED_PROVIDER="${ENGRAM_TEST_EMBED_PROVIDER:-offline}"
 echo "== ctest" >&2
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

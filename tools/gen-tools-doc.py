@@ -91,6 +91,11 @@ Conventions for every tool:
   `destructiveHint`+`idempotentHint`; creates/updates are neither; every tool has `openWorldHint: false`
   (it touches only this memory).
 - Times are milliseconds since the Unix epoch.
+- **Every tool sees only its namespace** (`ENGRAM_NAMESPACE`): reads, searches, history, the
+  diagnostics (`debug_embedding_config`, `diagnose_vector_search`: its probe keeps only this
+  namespace's neighbours) and the queue tools (`queue_status` counts and lists only this namespace's
+  jobs; `queue_retry_dead` revives only them, ignoring other namespaces' job ids as unknown ones).
+  Several namespaces may share one database, queue and vector index without seeing each other.
 
 | tool | read-only | destructive | idempotent |
 |---|---|---|---|

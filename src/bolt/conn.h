@@ -70,6 +70,14 @@ typedef struct bolt_config {
 
 #define BOLT_CONFIG_INIT {0}
 
+/*
+ * The URI as it may be shown (doctor output, error messages, logs): any user
+ * info ("user:password@") is replaced by "***@", so credentials written into
+ * NEO4J_URI are never echoed.  Writes at most n bytes (NUL-terminated,
+ * truncated if needed) and returns out.
+ */
+char *bolt_uri_redact(const char *uri, char *out, size_t n);
+
 typedef struct bolt_tx_opts {
     const char *database;          /* overrides bolt_config.database */
     bool read_only;                /* access mode "r" */

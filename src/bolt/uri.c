@@ -2,6 +2,7 @@
  * uri.c - see uri.h.
  */
 #include "bolt/uri.h"
+#include "bolt/conn.h"
 
 #include "core/alloc.h"
 
@@ -214,4 +215,27 @@ int bolt_uri_parse(bolt_uri *out, const char *s, eg_error *err)
         }
     }
     return 0;
+}
+
+char *bolt_uri_redact(const char *uri, char *out, size_t n)
+{
+    if (n == 0)
+        return out;
+    if (!uri) {
+        snprintf(out, n, "%s", "");
+        return out;
+    }
+    const char *sep = strstr(uri, "://");
+    const char *auth = sep ? sep + 3 : uri;
+    size_t alen = strcspn(auth, "/?#");
+    /* the last '@' of the authority ends the user info (a password may hold '@') */
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            at = p;
+    if (!at)
+        snprintf(out, n, "%s", uri);
+    else
+        snprintf(out, n, "%.*s***%s", (int)(auth - uri), uri, at);
+    return out;
 }

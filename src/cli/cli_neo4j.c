@@ -3,12 +3,17 @@
  */
 #include "cli/cli_neo4j.h"
 
+#include "core/log.h"
+
 #include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static const char *env_or(const char *name, const char *def)
@@ -17,21 +22,46 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
-void cli_neo4j_config(bolt_config *cfg)
+const char *cli_neo4j_password(eg_error *err)
+{
+    /* read once, on the main thread at start-up, kept for the process */
+    static char from_file[1024];
+    const char *path = env_or("NEO4J_PASSWORD_FILE", NULL);
+    if (!path)
+        return env_or("NEO4J_PASSWORD", "");
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        eg_error_set(err, EG_EIO, EG_CLASS_CLIENT, "NEO4J_PASSWORD_FILE %s cannot be read: %s", path,
+                     strerror(errno));
+        return NULL;
+    }
+    bool got = fgets(from_file, sizeof from_file, fp) != NULL;
+    fclose(fp);
+    from_file[got ? strcspn(from_file, "\r\n") : 0] = '\0';
+    if (!from_file[0]) {
+        eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "NEO4J_PASSWORD_FILE %s is empty", path);
+        return NULL;
+    }
+    return from_file;
+}
+
+int cli_neo4j_config(bolt_config *cfg, eg_error *err)
 {
     bolt_config c = BOLT_CONFIG_INIT;
     c.uri = env_or("NEO4J_URI", "bolt://127.0.0.1:7687");
     c.auth = BOLT_AUTH_BASIC;
     c.user = env_or("NEO4J_USERNAME", "neo4j");
-    c.password = env_or("NEO4J_PASSWORD", "");
+    c.password = cli_neo4j_password(err);
     c.database = env_or("NEO4J_DATABASE", NULL);
     *cfg = c;
+    return c.password ? 0 : EG_EINVAL;
 }
 
 int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
 {
     bolt_config cfg;
-    cli_neo4j_config(&cfg);
+    if (cli_neo4j_config(&cfg, err))
+        return EG_EINVAL;
     bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
     po.max_size = max_size;
     int rc = bolt_pool_new(out, &cfg, &po, err);
@@ -40,7 +70,8 @@ int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
     if ((rc = bolt_pool_verify(*out, err))) {
         bolt_pool_free(*out);
         *out = NULL;
-        eg_error_prefix(err, "connecting to %s", cfg.uri);
+        char shown[512];
+        eg_error_prefix(err, "connecting to %s", bolt_uri_redact(cfg.uri, shown, sizeof shown));
     }
     return rc;
 }
@@ -58,7 +89,11 @@ int cli_schema_register_graph(bolt_pool *pool, eg_error *err)
 {
     if (!schema_graph) {
         graph_opts go;
-        int rc = graph_opts_from_env(&go, err);
+        embed_config ec;
+        eg_error eerr;
+        /* The schema needs the index's dimension, which follows a local
+         * encoder; a broken embedding setting is reported elsewhere. */
+        int rc = cli_graph_opts_from_env(&go, &ec, &eerr) == 0 ? 0 : graph_opts_from_env(&go, err);
         if (!rc)
             rc = graph_store_new(&schema_graph, pool, NULL, &go, err);
         if (rc)
@@ -99,18 +134,48 @@ void cli_fmt_time(int64_t ms, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err)
+int cli_graph_opts_from_env(graph_opts *go, embed_config *ec_out, eg_error *err)
 {
-    int rc = embed_config_from_env(ec, err);
+    embed_config ec;
+    int rc = embed_config_from_env(&ec, err);
     if (rc == 0)
         rc = graph_opts_from_env(go, err);
+    if (rc)
+        return rc;
+    /* A model with a fixed dimension (the local encoders) sizes the vector
+     * index unless the operator sized it; the offline provider takes
+     * whatever the index has; for the others the two settings must agree. */
+    const char *nd = getenv("NEO4J_VECTOR_DIMENSIONS");
+    if (ec.kind == EMBED_PROVIDER_LOCAL && !(nd && *nd))
+        go->vector_dimensions = (size_t)ec.dimensions;
+    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
+        ec.dimensions = (int)go->vector_dimensions;
+    if (ec.model && ec.model[0])
+        go->embedding_model = ec.model;
+    if (ec_out)
+        *ec_out = ec;
+    return 0;
+}
+
+int cli_load_settings(embed_config *ec, graph_opts *go, queue_opts *qo, eg_error *err)
+{
+    int rc = cli_graph_opts_from_env(go, ec, err);
     if (rc == 0)
         rc = queue_opts_from_env(qo, err);
     if (rc)
         return rc;
-    if (ec->dimensions == 0 && ec->kind == EMBED_PROVIDER_OFFLINE)
-        ec->dimensions = (int)go->vector_dimensions;
-    if (ec->model && ec->model[0])
-        go->embedding_model = ec->model;
+    if (ec->fallback)
+        EG_WARN("embed", "%s", ec->fallback);
     return 0;
+}
+
+int cli_vector_model_check(bolt_pool *pool, const graph_opts *go, eg_error *err)
+{
+    graph_store *g = NULL;
+    graph_vector_model vm;
+    int rc = graph_store_new(&g, pool, NULL, go, err);
+    if (rc == 0)
+        rc = graph_vector_model_check(g, true, &vm, err);
+    graph_store_free(g);
+    return rc;
 }

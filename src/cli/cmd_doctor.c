@@ -52,7 +52,8 @@ static void usage(FILE *out)
                  "NEO4J_DATABASE, and the settings of docs/configuration.md.\n");
 }
 
-/* One check's outcome: level "ok", "info" (nothing to do now) or "problem". */
+/* One check's outcome: level "ok", "info" (nothing to do now), "warning" (works, but
+ * worse than it should: said loudly, exit 0) or "problem" (exit 3). */
 static void check_add(json_t *checks, const char *name, const char *level, const char *detail)
 {
     json_array_append_new(checks, json_pack("{s:s,s:s,s:s}", "check", name, "level", level, "detail", detail));
@@ -111,7 +112,7 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
     char detail[EG_ERR_MSG_MAX + 256];
     graph_opts go;
     graph_store *g = NULL;
-    if (graph_opts_from_env(&go, &err) || graph_store_new(&g, pool, NULL, &go, &err)) {
+    if (cli_graph_opts_from_env(&go, NULL, &err) || graph_store_new(&g, pool, NULL, &go, &err)) {
         snprintf(detail, sizeof detail, "graph configuration: %s", err.message);
         check_add(checks, "indexes", "problem", detail);
         return;
@@ -133,6 +134,19 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
         check_add(checks, "indexes", vector_pending && missing ? "info" : "problem", err.message);
     }
     json_decref(rep);
+    {
+        graph_vector_model vm;
+        eg_error_clear(&err);
+        if (graph_vector_model_check(g, false, &vm, &err) != 0)
+            check_add(checks, "vector model", "problem", err.message);
+        else if (vm.model[0]) {
+            snprintf(detail, sizeof detail, "namespace %s holds vectors of %s (%lld dimensions)", go.ns, vm.model,
+                     vm.dims);
+            check_add(checks, "vector model", "ok", detail);
+        } else {
+            check_add(checks, "vector model", "info", "no vectors yet: the first engram to start records its model");
+        }
+    }
 
     embed_config ec;
     eg_error_clear(&err);
@@ -145,13 +159,19 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
                  "(ENGRAM_EMBED_DIMENSIONS / NEO4J_VECTOR_DIMENSIONS)",
                  embed_kind_name(ec.kind), ec.model ? ec.model : "?", ec.dimensions, go.vector_dimensions);
         check_add(checks, "embeddings", "problem", detail);
+    } else if (ec.fallback) {
+        snprintf(detail, sizeof detail, "provider %s, model %s, %zu dimensions: %s", embed_kind_name(ec.kind),
+                 ec.model, go.vector_dimensions, ec.fallback);
+        check_add(checks, "embeddings", "warning", detail);
     } else {
         char dims[32] = "the model's default";
         if (ec.dimensions > 0)
             snprintf(dims, sizeof dims, "%d", ec.dimensions);
         snprintf(detail, sizeof detail, "provider %s, model %s, %s dimensions%s", embed_kind_name(ec.kind),
                  ec.model ? ec.model : "?", dims,
-                 ec.kind == EMBED_PROVIDER_OFFLINE ? " (offline: no account needed)" : "");
+                 ec.kind == EMBED_PROVIDER_OFFLINE   ? " (lexical n-gram: no account needed)"
+                 : ec.kind == EMBED_PROVIDER_LOCAL ? " (sentence encoder in this process: no account needed)"
+                                                   : "");
         check_add(checks, "embeddings", "ok", detail);
     }
     graph_store_free(g);
@@ -230,9 +250,16 @@ int cli_cmd_doctor(int argc, char **argv)
     bolt_config cfg = BOLT_CONFIG_INIT;
     cfg.uri = env_or("NEO4J_URI", "bolt://127.0.0.1:7687");
     cfg.user = env_or("NEO4J_USERNAME", "neo4j");
-    cfg.password = env_or("NEO4J_PASSWORD", "");
+    eg_error perr;
+    eg_error_clear(&perr);
+    if (!(cfg.password = cli_neo4j_password(&perr))) {
+        fprintf(stderr, "engram doctor: %s\n", perr.message);
+        return 1;
+    }
     cfg.database = env_or("NEO4J_DATABASE", NULL);
     cfg.auth = BOLT_AUTH_BASIC;
+    char shown_uri[512]; /* credentials in the URI's user info are never printed */
+    bolt_uri_redact(cfg.uri, shown_uri, sizeof shown_uri);
     cfg.connect_timeout_ms = 10000;
     cfg.read_timeout_ms = 30000;
 
@@ -246,7 +273,7 @@ int cli_cmd_doctor(int argc, char **argv)
                                      "RETURN name, versions[0] AS version, edition",
                                   NULL, NULL, &rows, &err);
     if (rc < 0) {
-        fprintf(stderr, "engram doctor: cannot use Neo4j at %s: %s (%s%s%s)\n", cfg.uri,
+        fprintf(stderr, "engram doctor: cannot use Neo4j at %s: %s (%s%s%s)\n", shown_uri,
                 err.message, eg_strerror(rc), err.neo4j_code[0] ? ", " : "", err.neo4j_code);
         bolt_conn_free(c);
         return 1;
@@ -268,7 +295,7 @@ int cli_cmd_doctor(int argc, char **argv)
               sup == SCHEMA_SUPPORT_TESTED ? "ok" : sup == SCHEMA_SUPPORT_TOO_OLD ? "problem" : "info", vdetail);
     bool problem = run_checks(checks);
     if (as_json) {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o,s:b}", "uri", cfg.uri, "server_agent",
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o,s:b}", "uri", shown_uri, "server_agent",
                               bolt_conn_server_agent(c), "bolt_version", version, "connection_id",
                               bolt_conn_connection_id(c), "database", cfg.database, "components",
                               rows, "checks", checks, "ok", !problem);
@@ -279,7 +306,7 @@ int cli_cmd_doctor(int argc, char **argv)
         free(s);
         json_decref(o);
     } else {
-        printf("uri:            %s\n", cfg.uri);
+        printf("uri:            %s\n", shown_uri);
         printf("server agent:   %s\n", bolt_conn_server_agent(c));
         printf("bolt version:   %s\n", version);
         printf("connection id:  %s\n", bolt_conn_connection_id(c));
@@ -293,7 +320,8 @@ int cli_cmd_doctor(int argc, char **argv)
             char label[24];
             snprintf(label, sizeof label, "%s:", json_string_value(json_object_get(chk, "check")));
             const char *lvl = json_string_value(json_object_get(chk, "level"));
-            printf("%-15s %s%s\n", label, strcmp(lvl, "problem") == 0 ? "PROBLEM: " : "",
+            printf("%-15s %s%s\n", label,
+                   strcmp(lvl, "problem") == 0 ? "PROBLEM: " : strcmp(lvl, "warning") == 0 ? "WARNING: " : "",
                    json_string_value(json_object_get(chk, "detail")));
         }
     }

@@ -2,9 +2,10 @@
  * cmd_serve.c - `engram serve`: run the MCP server.
  *
  * stdout carries nothing but MCP messages (stdio transport); every log line
- * goes to stderr.  On stdio the process exits when the client closes stdin,
- * after the in-flight tool calls have answered; on HTTP it runs until
- * SIGINT/SIGTERM.
+ * goes to stderr.  On stdio the process exits when the client closes stdin
+ * or on SIGINT/SIGTERM, after the in-flight tool calls have answered; on HTTP
+ * it runs until SIGINT/SIGTERM.  Either way the in-server workers are then
+ * stopped, which releases the leases they hold (as `engram worker` does).
  *
  * Backends: `neo4j` (default; NEO4J_* environment, see docs/mcp.md) or
  * `memory` (nothing persisted; for trying engram and for client tests
@@ -160,6 +161,20 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
         cli_fail("serve", &err);
         goto out;
     }
+    /* Another model's vectors in the index: serve keyword search and writes
+     * (their jobs wait in the queue for the switch), embed no query and
+     * write no vector, and say so. */
+    static char model_conflict[EG_ERR_MSG_MAX];
+    graph_vector_model vm;
+    if (graph_vector_model_check(g, true, &vm, &err) != 0) {
+        if (err.code != EG_ECONFLICT) {
+            cli_fail("serve", &err);
+            goto out;
+        }
+        snprintf(model_conflict, sizeof model_conflict, "%s", err.message);
+        EG_WARN("serve", "%s; until then: keyword search only, no embedding workers", model_conflict);
+        wo.concurrency = 0;
+    }
     if (wo.concurrency > 0) {
         if (worker_neo4j_sink_new(&sink, pool, go.database, go.vector_index, &err) ||
             worker_manager_new(&m, &wo, &ec, qs, sink, &err) || worker_manager_start(m, &err)) {
@@ -182,11 +197,19 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
             eg_log_fields(EG_LOG_WARNING, "serve", "health endpoint not started", "error", err.message, NULL);
     }
     mcp_graph_deps deps = {.graph = g, .queue = qs, .embed = &ec, .workers = m,
-                           .sync_timeout_ms = (m && wo.sync) ? wo.sync_timeout_ms : 0};
+                           .sync_timeout_ms = (m && wo.sync) ? wo.sync_timeout_ms : 0,
+                           .vector_conflict = model_conflict[0] ? model_conflict : NULL};
     if (mcp_backend_graph_new(&be, &deps, &err)) {
         cli_fail("serve", &err);
         goto out;
     }
+    if (wo.sync && !m)
+        /* Synchronous mode waits for in-server workers; without them it
+         * cannot hold, so say so rather than silently run asynchronously. */
+        eg_log_fields(EG_LOG_WARNING, "serve",
+                      "ENGRAM_EMBED_SYNC is set but this server runs no workers (--workers 0 / ENGRAM_WORKERS=0): "
+                      "mutations return before their embeddings are written (asynchronous mode)",
+                      NULL);
     EG_INFO("serve", "neo4j backend: namespace=%s embeddings=%s/%s workers=%d%s", go.ns, embed_kind_name(ec.kind),
             go.embedding_model, wo.concurrency, deps.sync_timeout_ms > 0 ? " (synchronous mode)" : "");
     rc = run_transport(opts, &be, transport, hto, &err) ? cli_fail("serve", &err) : 0;

@@ -101,9 +101,8 @@ int cli_cmd_worker(int argc, char **argv)
     worker_health_opts ho;
     graph_opts go;
     queue_opts qo;
-    if (embed_config_from_env(&ec, &err) || worker_opts_from_env(&wo, ec.kind, &err) ||
-        worker_health_opts_from_env(&ho, &err) || graph_opts_from_env(&go, &err) ||
-        queue_opts_from_env(&qo, &err))
+    if (cli_load_settings(&ec, &go, &qo, &err) || worker_opts_from_env(&wo, ec.kind, &err) ||
+        worker_health_opts_from_env(&ho, &err))
         return cli_fail("worker", &err);
     if (queue_name) {
         if (!queue_name_valid(queue_name)) {
@@ -124,9 +123,6 @@ int cli_cmd_worker(int argc, char **argv)
         ho.addr = health_addr;
     if (no_health)
         ho.port = -1;
-    /* The provider's default dimension follows the index unless set. */
-    if (ec.dimensions == 0 && ec.kind == EMBED_PROVIDER_OFFLINE)
-        ec.dimensions = (int)go.vector_dimensions;
 
     /* Signals are taken by sigwait in this thread only. */
     sigset_t set;
@@ -147,6 +143,15 @@ int cli_cmd_worker(int argc, char **argv)
         worker_manager_new(&m, &wo, &ec, store, sink, &err) || worker_manager_start(m, &err)) {
         cli_fail("worker", &err);
         goto out;
+    }
+    /* Workers serve every namespace, and the fenced writer refuses a vector
+     * of another model than a namespace's record (its job ends superseded),
+     * so a mismatch in the default namespace is worth a warning, not a stop. */
+    {
+        eg_error merr;
+        eg_error_clear(&merr);
+        if (cli_vector_model_check(pool, &go, &merr) != 0)
+            EG_WARN("worker", "%s", merr.message);
     }
     if (ho.port >= 0 && worker_health_start(&h, &ho, store, m, &err) < 0)
         eg_log_fields(EG_LOG_WARNING, "worker", "health endpoint not started", "error", err.message, NULL);
@@ -184,10 +189,14 @@ out:
 static void reembed_usage(FILE *f)
 {
     fprintf(f,
-            "usage: engram reembed (--missing | --all) [options]\n"
+            "usage: engram reembed (--missing | --all | --switch-model) [options]\n"
             "  --missing        entities without a current vector for the model (no vector, stale\n"
             "                   content, other model or dimensions)\n"
             "  --all            every live entity (forces a new vector even when current)\n"
+            "  --switch-model   move the namespace (--namespace, default ENGRAM_NAMESPACE) to the\n"
+            "                   configured model: remove the old model's vectors, resize the vector\n"
+            "                   index if needed, then re-embed every entity through the queue with\n"
+            "                   in-process workers, showing progress (resumable: run it again)\n"
             "  --model M        model to embed with (default: the configured provider's)\n"
             "  --namespace NS   only this namespace (default: all)\n"
             "  --batch N        entities per transaction (default 500)\n"
@@ -372,9 +381,78 @@ static void progress(const reembed_work *w, bool final)
     fflush(stderr);
 }
 
+static void switch_progress(void *ctx, long long removed)
+{
+    (void)ctx;
+    fprintf(stderr, "\rswitch: %lld old vectors removed", removed);
+    fflush(stderr);
+}
+
+/* Pending + leased jobs of one model (the switch waits for them). */
+static int64_t model_backlog(queue_store *qs, const char *model, int64_t *completed, eg_error *err)
+{
+    queue_status st;
+    memset(&st, 0, sizeof st);
+    if (queue_status_get(qs, &st, err) != 0)
+        return -1;
+    int64_t n = 0;
+    for (size_t i = 0; i < st.nmodels; i++)
+        if (strcmp(st.models[i].model, model) == 0) {
+            n = st.models[i].count[QUEUE_PENDING] + st.models[i].count[QUEUE_LEASED];
+            *completed = st.models[i].count[QUEUE_COMPLETED];
+        }
+    queue_status_clear(&st);
+    return n;
+}
+
+/*
+ * The re-embedding half of --switch-model: in-process workers (as `engram
+ * worker` runs them) until no job of the model is pending or leased, with a
+ * progress line.  Other workers of the same model may help; the queue
+ * shares the work out.
+ */
+static int switch_embed(bolt_pool *pool, queue_store *qs, const embed_config *ec, const graph_opts *go,
+                        int64_t jobs, eg_error *err)
+{
+    worker_opts wo;
+    worker_sink *sink = NULL;
+    worker_manager *m = NULL;
+    int rc = worker_opts_from_env(&wo, ec->kind, err);
+    if (rc == 0)
+        rc = worker_neo4j_sink_new(&sink, pool, go->database, go->vector_index, err);
+    if (rc == 0)
+        rc = worker_manager_new(&m, &wo, ec, qs, sink, err);
+    if (rc == 0)
+        rc = worker_manager_start(m, err);
+    int64_t t0 = eg_mono_us(), base = -1;
+    while (rc == 0) {
+        int64_t done = 0, left = model_backlog(qs, ec->model, &done, err);
+        if (left < 0) {
+            rc = err->code ? err->code : EG_EINTERNAL;
+            break;
+        }
+        if (base < 0)
+            base = done;
+        double s = (double)(eg_mono_us() - t0) / 1e6, rate = s > 0 ? (double)(done - base) / s : 0;
+        fprintf(stderr, "\rswitch: re-embedding with %s: %lld of %lld done, %lld left, %.1f/s, ETA %.0f s   ",
+                ec->model, (long long)(jobs - left < 0 ? 0 : jobs - left), (long long)jobs, (long long)left, rate,
+                rate > 0 ? (double)left / rate : 0.0);
+        fflush(stderr);
+        if (left == 0)
+            break;
+        eg_sleep_ms(500);
+    }
+    fputc('\n', stderr);
+    if (m)
+        worker_manager_stop(m, -1);
+    worker_manager_free(m);
+    worker_sink_free(sink);
+    return rc;
+}
+
 int cli_cmd_reembed(int argc, char **argv)
 {
-    bool missing = false, all = false, json_out = false;
+    bool missing = false, all = false, json_out = false, switch_model = false;
     const char *model = NULL, *ns = NULL, *queue_name = NULL;
     long batch = 500;
     for (int i = 1; i < argc; i++) {
@@ -387,6 +465,8 @@ int cli_cmd_reembed(int argc, char **argv)
             missing = true;
         } else if (!strcmp(a, "--all")) {
             all = true;
+        } else if (!strcmp(a, "--switch-model")) {
+            switch_model = true;
         } else if (!strcmp(a, "--json")) {
             json_out = true;
         } else if (!strcmp(a, "--model") && v) {
@@ -403,8 +483,14 @@ int cli_cmd_reembed(int argc, char **argv)
             return 2;
         }
     }
+    if (switch_model && (missing || all || model)) {
+        fprintf(stderr, "engram reembed: --switch-model takes the configured model and stands alone\n");
+        return 2;
+    }
+    if (switch_model)
+        all = true;
     if (missing == all) {
-        fprintf(stderr, "engram reembed: give exactly one of --missing or --all\n");
+        fprintf(stderr, "engram reembed: give exactly one of --missing, --all or --switch-model\n");
         reembed_usage(stderr);
         return 2;
     }
@@ -441,11 +527,41 @@ int cli_cmd_reembed(int argc, char **argv)
     w.tag = tag;
     bolt_pool *pool = NULL;
     queue_store *store = NULL;
-    if (cli_open_pool(&pool, 2, &err) || queue_neo4j_new(&store, pool, &qo, &err)) {
+    if (cli_open_pool(&pool, switch_model ? 16 : 2, &err) || queue_neo4j_new(&store, pool, &qo, &err)) {
         bolt_pool_free(pool);
         return cli_fail("reembed", &err);
     }
     w.store = store;
+    if (switch_model) {
+        /* One namespace: the one the model record is kept for. */
+        if (!ns)
+            w.ns = ns = go.ns;
+        go.ns = ns;
+        graph_store *g = NULL;
+        graph_vector_model vm;
+        int src = cli_schema_startup(pool, &err);
+        if (src == 0)
+            src = graph_store_new(&g, pool, store, &go, &err);
+        if (src == 0 && graph_vector_model_check(g, false, &vm, &err) == 0 && vm.model[0] &&
+            strcmp(vm.model, go.embedding_model) == 0) {
+            fprintf(stderr, "switch: namespace %s is on %s already; re-embedding what is missing\n", ns, vm.model);
+            all = w.all = false;
+        } else if (src == 0 && (err.code == 0 || err.code == EG_ECONFLICT)) {
+            fprintf(stderr, "switch: namespace %s: %s -> %s (%zu dimensions)\n", ns,
+                    vm.model[0] ? vm.model : "(no vectors)", go.embedding_model, go.vector_dimensions);
+            eg_error_clear(&err);
+            src = graph_vector_model_switch(g, switch_progress, NULL, &err);
+            fputc('\n', stderr);
+        } else if (src == 0) {
+            src = err.code;
+        }
+        graph_store_free(g);
+        if (src) {
+            queue_store_free(store);
+            bolt_pool_free(pool);
+            return cli_fail("reembed", &err);
+        }
+    }
     bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
     tx.database = go.database;
     int rc = 0;
@@ -461,6 +577,8 @@ int cli_cmd_reembed(int argc, char **argv)
     }
     if (tty && rc == 0)
         progress(&w, true);
+    if (rc == 0 && switch_model)
+        rc = switch_embed(pool, store, &ec, &go, w.created + w.existing, &err);
     queue_store_free(store);
     bolt_pool_free(pool);
     if (rc < 0)
@@ -468,7 +586,8 @@ int cli_cmd_reembed(int argc, char **argv)
     if (json_out) {
         json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:i,s:s}", "scanned", (json_int_t)w.seen, "created",
                               (json_int_t)w.created, "existing", (json_int_t)w.existing, "model", w.model,
-                              "dimensions", w.dims, "mode", all ? "all" : "missing");
+                              "dimensions", w.dims, "mode",
+                              switch_model ? "switch-model" : all ? "all" : "missing");
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT);
             fputc('\n', stdout);
@@ -476,7 +595,7 @@ int cli_cmd_reembed(int argc, char **argv)
         }
     } else
         printf("reembed: mode=%s model=%s dims=%d scanned=%lld jobs_created=%lld already_queued=%lld\n",
-               all ? "all" : "missing", w.model, w.dims, (long long)w.seen, (long long)w.created,
+               switch_model ? "switch-model" : all ? "all" : "missing", w.model, w.dims, (long long)w.seen, (long long)w.created,
                (long long)w.existing);
     return 0;
 }

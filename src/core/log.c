@@ -90,6 +90,26 @@ static void json_escape(eg_buf *b, const char *s)
     eg_buf_putc(b, '"');
 }
 
+/* Human format: one event is one line, whatever the values hold.  Control
+ * characters (newline, carriage return, escape sequences...) are written as
+ * \n, \r or \xNN, so a value taken from a client, a provider or the
+ * environment cannot forge a log line or drive the terminal. */
+static void text_escape(eg_buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n')
+            eg_buf_puts(b, "\\n");
+        else if (*p == '\r')
+            eg_buf_puts(b, "\\r");
+        else if (*p < 0x20 && *p != '\t')
+            eg_buf_printf(b, "\\x%02x", *p);
+        else if (*p == 0x7f)
+            eg_buf_puts(b, "\\x7f");
+        else
+            eg_buf_putc(b, (char)*p);
+    }
+}
+
 static void timestamp(char *out, size_t cap)
 {
     struct timespec ts;
@@ -132,13 +152,20 @@ static void emit(eg_log_level lvl, const char *component, const char *msg, va_li
         for (char *p = lv; *p; p++)
             if (*p >= 'a' && *p <= 'z')
                 *p = (char)(*p - 32);
-        eg_buf_printf(&line, "%s %s %s: %s", ts, lv, component, msg);
+        eg_buf_printf(&line, "%s %s ", ts, lv);
+        text_escape(&line, component);
+        eg_buf_puts(&line, ": ");
+        text_escape(&line, msg);
         if (fields) {
             const char *k;
             while ((k = va_arg(*fields, const char *)) != NULL) {
                 const char *v = va_arg(*fields, const char *);
-                if (v)
-                    eg_buf_printf(&line, " %s=%s", k, v);
+                if (!v)
+                    continue;
+                eg_buf_putc(&line, ' ');
+                text_escape(&line, k);
+                eg_buf_putc(&line, '=');
+                text_escape(&line, v);
             }
         }
         eg_buf_putc(&line, '\n');

@@ -44,8 +44,13 @@ static const char *header_value(const char *line, size_t len, const char *name, 
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
-    embed_http_reply *r = ud;
-    size_t n = size * nmemb, vl = 0;
+    embed_http_header_line(ud, data, size * nmemb);
+    return size * nmemb;
+}
+
+void embed_http_header_line(embed_http_reply *r, const char *data, size_t n)
+{
+    size_t vl = 0;
     const char *v;
     char tmp[64];
     if ((v = header_value(data, n, "retry-after-ms", &vl)) && vl < sizeof tmp) {
@@ -73,7 +78,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
         r->retry_after_ms = -1;
         r->should_retry = -1;
     }
-    return n;
 }
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)

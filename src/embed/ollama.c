@@ -46,6 +46,11 @@ static int ollama_request(embed_provider *p, const char *const *texts, size_t n,
                                   json_array_size(emb), p->dims);
             goto done;
         }
+        if (v == EG_ETOOBIG) {
+            rc = embed_status_set(st, EMBED_E_INPUT, 200, "embedding %zu holds a value outside the float range",
+                                  i);
+            goto done;
+        }
         if (v < 0) {
             rc = embed_status_set(st, EMBED_E_TRANSIENT, 200, "embedding %zu is not a number array",
                                   i);

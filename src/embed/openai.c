@@ -63,6 +63,13 @@ static int openai_request_once(embed_provider *p, const char *const *texts, size
                                   got, p->dims);
             goto done;
         }
+        if (v == EG_ETOOBIG) {
+            /* one input's vector is unusable: an input error, which the
+             * batching layer narrows down to that input */
+            rc = embed_status_set(st, EMBED_E_INPUT, 200, "embedding %lld holds a value outside the float range",
+                                  (long long)idx);
+            goto done;
+        }
         if (v < 0) {
             rc = embed_status_set(st, EMBED_E_TRANSIENT, 200, "embedding %lld is not a number array",
                                   (long long)idx);

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,7 +130,7 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
     if (env_true("MOCK_EMBEDDINGS"))
         cfg->kind = EMBED_PROVIDER_OFFLINE;
     else if (!which)
-        cfg->kind = key ? EMBED_PROVIDER_OPENAI : EMBED_PROVIDER_OFFLINE;
+        cfg->kind = key ? EMBED_PROVIDER_OPENAI : EMBED_PROVIDER_LOCAL;
     else if (strcmp(which, "openai") == 0)
         cfg->kind = EMBED_PROVIDER_OPENAI;
     else if (strcmp(which, "ollama") == 0)
@@ -170,6 +171,17 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
         int rc = embed_local_config(cfg, err);
         if (rc)
             return rc;
+        /* The default without an account is the real encoder; when its
+         * weights were never installed, the n-gram provider keeps engram
+         * working, and every place that shows the configuration says so. */
+        if (!which && !embed_local_model_installed(cfg->model_dir, cfg->model)) {
+            memset(cfg, 0, sizeof *cfg);
+            cfg->kind = EMBED_PROVIDER_OFFLINE;
+            cfg->model = "engram-offline-ngram-v1";
+            cfg->fallback = "the local sentence encoder's weights are not installed (run scripts/install-models.sh, "
+                            "or scripts/setup.sh): using the lexical n-gram provider, so semantic search only "
+                            "matches words";
+        }
         break;
     }
     }
@@ -331,7 +343,13 @@ int embed_json_vector(const json_t *arr, float *out, int dims)
         double d = json_number_value(x);
         if (!isfinite(d))
             return EG_EPROTO;
+        /* A finite double may still not fit a float: the cast would make it
+         * inf (and is undefined past FLT_MAX), so check before and after. */
+        if (fabs(d) > FLT_MAX)
+            return EG_ETOOBIG;
         out[i] = (float)d;
+        if (!isfinite(out[i]))
+            return EG_ETOOBIG;
     }
     return 0;
 }
@@ -360,7 +378,7 @@ int embed_b64_vector(const char *b64, size_t len, float *out, int dims)
         memcpy(&f, &u, sizeof f);
         if (!isfinite(f)) {
             eg_free(tmp);
-            return EG_EPROTO;
+            return EG_ETOOBIG;
         }
         out[i] = f;
     }
@@ -406,6 +424,12 @@ static int one_request(embed_call *c, const char *const *texts, size_t n, float 
         int g = p->gate->before(p->gate->ctx, est);
         if (g < 0)
             return embed_status_set(st, EMBED_E_CANCELED, 0, "canceled before the request was sent");
+        if (g > 0) {
+            int rc = embed_status_set(st, EMBED_E_RATE_LIMIT, 0,
+                                      "provider paused for %d ms more: not waiting inline", g);
+            st->retry_after_ms = g;
+            return rc;
+        }
     }
     if (p->cancel && *p->cancel)
         return embed_status_set(st, EMBED_E_CANCELED, 0, "canceled before the request was sent");

@@ -88,12 +88,16 @@ typedef struct embed_config {
     const char *model_dir;    /* local: the models directory; NULL: embed_local_model_dir() */
     int local_engine;         /* local: an embed_local_engine (ENGRAM_LOCAL_ENGINE) */
     const char *query_prefix; /* local: prepended to search queries (bge's instruction); NULL: none */
+    const char *fallback;     /* static: why the n-gram provider runs although the local encoder is
+                                 the default (its weights are not installed); NULL otherwise */
 } embed_config;
 
 /*
  * Fill cfg from the environment (strings borrowed):
  *   ENGRAM_EMBED_PROVIDER  openai | ollama | local | offline (default: openai
- *                          when OPENAI_API_KEY is set, otherwise offline)
+ *                          when OPENAI_API_KEY is set, otherwise local when
+ *                          the local model's weights are installed, otherwise
+ *                          offline, with cfg->fallback saying why)
  *   ENGRAM_LOCAL_MODEL     local: all-MiniLM-L6-v2 (minilm) | bge-small-en-v1.5
  *                          (bge); default EMBED_LOCAL_DEFAULT_MODEL
  *   ENGRAM_LOCAL_ENGINE    local: auto | plain | blas
@@ -155,8 +159,11 @@ void embed_status_clear(embed_status *st);
 
 /*
  * The gate: the process's throttle, consulted around every HTTP request.
- * before() blocks until the request may go; it returns 0, or EG_ECANCELED
- * when the process is shutting down.  after() reports the outcome (st->kind
+ * before() blocks until the request may go; it returns 0, EG_ECANCELED
+ * when the process is shutting down, or a positive number of milliseconds
+ * when it will not wait that long inline (a long pause): the request is not
+ * sent and the call fails as EMBED_E_RATE_LIMIT with that retry_after_ms,
+ * so the caller can give its work back instead of holding it.  after() reports the outcome (st->kind
  * EMBED_E_RATE_LIMIT with retry_after_ms asks the gate to pause everyone).
  * Both are called from worker threads and must be thread-safe.
  */

@@ -46,6 +46,14 @@ typedef struct embed_http_reply {
 } embed_http_reply;
 
 /*
+ * Take in one response header line ("Name: value\r\n", not NUL-terminated):
+ * retry-after-ms (wins), Retry-After in seconds (below a day), x-should-retry,
+ * and a status line ("HTTP/...") that starts a new response.  The curl header
+ * callback; exposed for the fuzz target.
+ */
+void embed_http_header_line(embed_http_reply *r, const char *data, size_t n);
+
+/*
  * POST a JSON body to url.  Fills reply (the caller frees reply->body with
  * eg_buf_free).  Returns 0 when an HTTP answer arrived (any status);
  * otherwise fills st (transient or canceled) and returns a negative code.
@@ -71,11 +79,14 @@ int embed_post_json(embed_provider *p, const char *path, json_t *req, json_t **d
 int embed_http_classify(const embed_http_reply *reply, embed_status *st);
 
 /* Copy a JSON array of numbers into out[dims]; EG_EPROTO when it is not one,
- * EG_EINVAL when the length differs from dims. */
+ * EG_EINVAL when the length differs from dims, EG_ETOOBIG when a value does
+ * not fit a (finite) float: a fault of that input's vector only, which the
+ * providers report as EMBED_E_INPUT so that only that input fails. */
 int embed_json_vector(const json_t *arr, float *out, int dims);
 
 /* Decode base64 little-endian float32 into out[dims]; EG_EINVAL on a size
- * mismatch, EG_EPROTO when it is not base64 or holds non-finite values. */
+ * mismatch, EG_EPROTO when it is not base64, EG_ETOOBIG when it holds
+ * non-finite values. */
 int embed_b64_vector(const char *b64, size_t len, float *out, int dims);
 
 /* Set st (kind, retryable from kind) and a message; returns the matching code. */

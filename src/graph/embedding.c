@@ -4,7 +4,8 @@
  * enqueue/backfill tool, and the inspection tools.
  *
  * Fencing: a vector is written only if the live entity's contentHash still
- * equals the hash of the text the vector was computed from.  The write runs
+ * equals the hash of the text the vector was computed from, and only if the
+ * namespace's model record (vector_model.c) names the vector's model.  The write runs
  * in two statements in the caller's transaction: the first takes the
  * entity's write lock (bumping lockSeq) and reads the hash *after* the lock,
  * the second writes.  A mutation that commits between the worker's read and
@@ -208,11 +209,14 @@ static const char Q_WRITE_VECS[] =
     "UNWIND $rows AS r "
     "MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
     "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
-    "WITH e, r, e.contentHash = r.hash AS same "
+    "WITH e, r "
+    "OPTIONAL MATCH (m:EngramVectorModel {namespace: r.ns}) "
+    "WITH e, r, e.contentHash = r.hash AND (m IS NULL OR (m.model = r.model AND m.switchingTo IS NULL)) AS same "
     "CALL { WITH e, r, same WITH e, r WHERE same "
     "  CALL db.create.setNodeVectorProperty(e, 'embedding', r.vec) "
     "  SET e.embeddingModel = r.model, e.embeddingDimensions = r.dims, e.embeddingVersion = e.version, "
-    "      e.embeddingHash = r.hash, e.embeddingUpdatedAt = timestamp() } "
+    "      e.embeddingHash = r.hash, e.embeddingUpdatedAt = timestamp(), e.embeddingTokens = r.tokens, "
+    "      e.embeddingTruncated = r.truncated } "
     "RETURN r.i AS i, same";
 
 int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, size_t n,
@@ -236,7 +240,14 @@ int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, siz
     if (w) {
         bolt_ps_list_begin(w, n);
         for (size_t i = 0; i < n; i++) {
-            row_head(w, 7, i, rows[i].entity_id, rows[i].ns);
+            row_head(w, 9, i, rows[i].entity_id, rows[i].ns);
+            bolt_ps_str(w, "tokens");
+            if (rows[i].tokens > 0)
+                bolt_ps_int(w, rows[i].tokens);
+            else
+                bolt_ps_null(w);
+            bolt_ps_str(w, "truncated");
+            bolt_ps_bool(w, rows[i].truncated);
             bolt_ps_str(w, "hash");
             bolt_ps_str(w, rows[i].hash);
             bolt_ps_str(w, "model");
@@ -276,7 +287,7 @@ int graph_write_embedding_tx(bolt_conn *c, const graph_opts *opts, const char *n
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                             "embedding has %zu dimensions, the index expects %zu", dims,
                             opts->vector_dimensions);
-    graph_embedding_row r = {ns, entity_id, hash, model, vec, dims};
+    graph_embedding_row r = {ns, entity_id, hash, model, vec, dims, 0, false};
     return graph_write_embeddings_tx(c, &r, 1, status_out, err);
 }
 
@@ -313,7 +324,7 @@ static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
                      "RETURN e.embedding AS embedding, e.embeddingModel AS model, "
                      "e.embeddingDimensions AS dims, e.embeddingUpdatedAt AS updated, "
                      "e.embeddingVersion AS ev, e.version AS v, e.embeddingHash AS eh, "
-                     "e.contentHash AS ch",
+                     "e.contentHash AS ch, e.embeddingTokens AS tokens, e.embeddingTruncated AS truncated",
                      p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
@@ -338,6 +349,12 @@ static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
                           jnull(json_object_get(row, "updated")), "embeddedVersion",
                           jnull(json_object_get(row, "ev")), "currentVersion",
                           jnull(json_object_get(row, "v")), "stale", stale);
+    /* What the model read: a text past its limit (256 or 512 tokens for the
+     * local encoders) was cut, and only its beginning is in the vector. */
+    if (w->result && json_is_integer(json_object_get(row, "tokens"))) {
+        json_object_set(w->result, "tokens", json_object_get(row, "tokens"));
+        json_object_set_new(w->result, "truncated", json_boolean(json_is_true(json_object_get(row, "truncated"))));
+    }
     json_decref(rows);
     return w->result ? 0 : graph_oom(err);
 }
@@ -471,6 +488,25 @@ int graph_force_generate_embedding(graph_store *g, const graph_req *req, const c
     int rc = graph_ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_write(g, force_fn, &w, err);
+    /* force: a job that already exists for this version may be dead (its
+     * key is never queued again), which would leave the entity without a
+     * vector for good: revive it.  Only dead jobs change; pending, leased and
+     * completed ones are left as they are. */
+    json_t *ids = json_object_get(w.result, "jobIds");
+    if (rc == 0 && force && g->queue && json_array_size(ids) > 0) {
+        size_t n = json_array_size(ids);
+        const char **v = eg_calloc(n, sizeof *v);
+        int64_t revived = 0;
+        if (v == NULL)
+            rc = graph_oom(err);
+        for (size_t i = 0; v && i < n; i++)
+            v[i] = json_string_value(json_array_get(ids, i));
+        if (rc == 0)
+            rc = queue_retry_dead_ns(g->queue, v, n, NULL, w.cx.ns, &revived, err);
+        eg_free(v);
+        if (rc == 0)
+            json_object_set_new(w.result, "revived", json_integer((json_int_t)revived));
+    }
     if (rc != 0) {
         json_decref(w.result);
         return rc;
@@ -624,9 +660,12 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_float32_list(p, "vec", vec, dims);
     bolt_params_str(p, "ns", w->ns);
     eg_free(vec);
+    /* The index spans every namespace: ask for more neighbours than shown and
+     * keep this namespace's, so no other namespace's names leak out. */
     int rc = graph_q(c,
-                     "CALL db.index.vector.queryNodes($index, 5, $vec) YIELD node, score "
-                     "RETURN node.name AS name, node.namespace = $ns AS sameNamespace, score",
+                     "CALL db.index.vector.queryNodes($index, 50, $vec) YIELD node, score "
+                     "WHERE node.namespace = $ns "
+                     "RETURN node.name AS name, score LIMIT 5",
                      p, &w->result, err);
     bolt_params_free(p);
     return rc;

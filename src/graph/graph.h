@@ -387,12 +387,48 @@ int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_de
  * the queue never re-runs a key; `engram queue retry` revives dead jobs);
  * with name NULL, backfill up to `limit` (0: 10) live entities of the
  * namespace that have no vector or a stale one, computing the content hash of
- * entities that predate engram.  `force` is accepted for API stability and
- * currently changes nothing.
- * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n}
+ * entities that predate engram.  `force`: an existing job that is dead is
+ * revived (pending, fresh attempt budget), so a forced call always leaves
+ * work queued or done.
+ * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n,
+ *              "revived":n (force only)}
  */
 int graph_force_generate_embedding(graph_store *g, const graph_req *req, const char *name,
                                    size_t limit, bool force, json_t **out, eg_error *err);
+
+/*
+ * The model a namespace's vectors come from (vector_model.c): recorded on an
+ * (:EngramVectorModel {namespace}) node that the first engram to start on
+ * the namespace claims, from the vectors already stored or else from its
+ * configuration (opts.ns, opts.embedding_model).
+ */
+typedef struct graph_vector_model {
+    char model[128];          /* the index's model */
+    long long dims;           /* its dimension */
+    char switching_to[128];   /* "" unless a switch is under way */
+} graph_vector_model;
+
+/*
+ * Claim (claim true: serve and worker at start) or only read (doctor) the
+ * record into *out; EG_ECONFLICT (the message says what to run) when it
+ * names another model than opts.embedding_model, or a switch is under way.
+ * Reading an unclaimed, vector-less database gives model "" and 0.
+ */
+int graph_vector_model_check(graph_store *g, bool claim, graph_vector_model *out, eg_error *err);
+
+/* Called during a switch with the number of old vectors removed so far. */
+typedef void (*graph_switch_progress_fn)(void *ctx, long long removed);
+
+/*
+ * Switch the namespace opts.ns to opts.embedding_model: mark the record,
+ * remove the namespace's old vectors (bounded batches), record the new
+ * model.  When the vector index's dimension differs from
+ * opts.vector_dimensions the index is dropped and created again first (it
+ * holds one dimension: other namespaces then need the switch too).
+ * Resumable: running it again after a crash finishes the job.  The caller
+ * re-embeds.
+ */
+int graph_vector_model_switch(graph_store *g, graph_switch_progress_fn progress, void *ctx, eg_error *err);
 
 /* *out (new): index name/dims/similarity/model, entity/embedded/stale counts, index state. */
 int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **out, eg_error *err);
@@ -477,6 +513,8 @@ typedef struct graph_embedding_row {
     const char *model;
     const float *vec;
     size_t dims;
+    int tokens;           /* tokens the model read (0: not known), kept as embeddingTokens */
+    bool truncated;       /* the text was cut to the model's limit, kept as embeddingTruncated */
 } graph_embedding_row;
 
 /*
@@ -486,9 +524,10 @@ typedef struct graph_embedding_row {
  * check before the lock would not protect anything), then store the vector
  * with db.create.setNodeVectorProperty (float32) and the bookkeeping
  * (embeddingModel, embeddingDimensions, embeddingVersion, embeddingHash,
- * embeddingUpdatedAt) only where contentHash still equals the row's hash.
- * status_out[i]: WRITTEN, SUPERSEDED (text changed) or GONE (no such live
- * entity).  Non-finite values are EG_EINVAL.  Dimensions are not checked
+ * embeddingUpdatedAt, embeddingTokens, embeddingTruncated) only where
+ * contentHash still equals the row's hash and the namespace's model record
+ * names the row's model.  status_out[i]: WRITTEN, SUPERSEDED (text changed,
+ * or another model's namespace) or GONE (no such live entity).  Non-finite values are EG_EINVAL.  Dimensions are not checked
  * here (the caller knows the index's).
  */
 int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, size_t n,

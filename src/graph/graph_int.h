@@ -75,6 +75,27 @@ int graph_cursor_parse_offset(const char *cur, size_t *off, eg_error *err);
 /* *name_out new (NULL when cur is NULL). */
 int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err);
 
+/* ---- observation sets (obs_set.c): O(n) de-duplication and merging ---- */
+
+typedef struct graph_obs_set graph_obs_set;
+
+/* A *new* empty set sized for about `hint` strings (NULL on OOM). */
+graph_obs_set *graph_obs_set_new(size_t hint);
+void graph_obs_set_free(graph_obs_set *set);
+/* Add s (len bytes, *borrowed*: must outlive the set): 1 added, 0 already
+ * present, EG_ENOMEM. */
+int graph_obs_set_add(graph_obs_set *set, const char *s, size_t len);
+bool graph_obs_set_has(const graph_obs_set *set, const char *s, size_t len);
+
+/*
+ * Apply an observation list to the stored one.  Add (remove false): *next =
+ * cur followed by the strings of `in` not in cur (first occurrence, order
+ * kept), *delta = those added.  Remove: *next = cur without the strings of
+ * `in`, *delta = the ones removed.  Both *new*.
+ */
+int graph_obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **next_out,
+                    json_t **delta_out, eg_error *err);
+
 /* Relations among a set of names (array of strings) in the namespace: new array. */
 int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
                           eg_error *err);

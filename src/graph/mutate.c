@@ -132,20 +132,6 @@ static json_t *stored_obs(const json_t *v)
     return json_array();
 }
 
-static bool list_has(const json_t *list, const json_t *s)
-{
-    size_t i;
-    json_t *x;
-    const char *sv = json_string_value(s);
-    json_array_foreach(list, i, x)
-    {
-        const char *xv = json_string_value(x);
-        if (xv && sv && strcmp(xv, sv) == 0)
-            return true;
-    }
-    return false;
-}
-
 typedef enum apply_kind { APPLY_MERGE, APPLY_ADD, APPLY_DELETE } apply_kind;
 typedef enum apply_status { ST_CREATED, ST_UPDATED, ST_UNCHANGED, ST_NOTFOUND } apply_status;
 
@@ -202,36 +188,29 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     int64_t version = graph_jint(row, "version", 0);
     const char *cur_type = graph_jstr(row, "entityType");
     json_t *cur = stored_obs(json_object_get(row, "observations"));
-    json_t *next = json_array(), *delta = json_array();
-    if (cur == NULL || next == NULL || delta == NULL || id == NULL) {
+    json_t *next = NULL, *delta = NULL;
+    if (id == NULL) {
         json_decref(cur);
+        json_decref(rows);
+        return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "entity without id");
+    }
+    rc = cur ? graph_obs_apply(cur, obs_in, kind == APPLY_DELETE, &next, &delta, err) : graph_oom(err);
+    json_decref(cur);
+    /* The cap holds for the merged list, not only for one call's input: else
+     * repeated add_observations grow an entity without bound (until it no
+     * longer fits a Bolt message).  Removing is always allowed. */
+    if (rc == 0 && kind != APPLY_DELETE && json_array_size(delta) > 0 &&
+        json_array_size(next) > GRAPH_MAX_OBSERVATIONS)
+        rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                          "entity '%s' would have %zu observations; at most %u are allowed per entity: "
+                          "delete some (delete_observations) or store the facts on another entity",
+                          name, json_array_size(next), GRAPH_MAX_OBSERVATIONS);
+    if (rc != 0) {
         json_decref(next);
         json_decref(delta);
         json_decref(rows);
-        return id == NULL ? eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "entity without id")
-                          : graph_oom(err);
+        return rc;
     }
-    size_t i;
-    json_t *x;
-    if (kind == APPLY_DELETE) {
-        json_array_foreach(cur, i, x)
-        {
-            if (list_has(obs_in, x))
-                json_array_append(delta, x);
-            else
-                json_array_append(next, x);
-        }
-    } else {
-        json_array_extend(next, cur);
-        json_array_foreach(obs_in, i, x)
-        {
-            if (!list_has(next, x)) {
-                json_array_append(next, x);
-                json_array_append(delta, x);
-            }
-        }
-    }
-    json_decref(cur);
     const char *type = (version == 0 && type_in) ? type_in : (cur_type ? cur_type : "");
     bool changed = version == 0 || json_array_size(delta) > 0;
     out->delta = delta;

@@ -382,6 +382,17 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
             json_array_append(ke, e);
         }
         bool truncated = kept < json_array_size(ents);
+        /* Entities cut by the budget are reached through the cursor: the
+         * page ends at the slice position of the first one left out. */
+        size_t end = json_array_size(slice);
+        if (truncated) {
+            const char *first_out = graph_jstr(json_array_get(ents, kept), "name");
+            for (size_t j = 0; j < json_array_size(slice); j++)
+                if (first_out && strcmp(json_string_value(json_array_get(slice, j)), first_out) == 0) {
+                    end = j;
+                    break;
+                }
+        }
         json_array_foreach(rels, i, e)
         {
             size_t sz = graph_json_size(e);
@@ -394,6 +405,8 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
         }
         json_array_foreach(slice, i, e)
         {
+            if (i >= end)
+                break;
             if (!json_array_size(found))
                 json_array_append(nf, e);
             else {
@@ -413,8 +426,8 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
             json_decref(nf);
         if (truncated)
             json_object_set_new(w->result, "truncated", json_true());
-        if (off + json_array_size(slice) < json_array_size(w->names)) {
-            char *cur = graph_cursor_offset(off + json_array_size(slice));
+        if (off + end < json_array_size(w->names)) {
+            char *cur = graph_cursor_offset(off + end);
             json_object_set_new(w->result, "nextCursor", json_string(cur ? cur : ""));
             eg_free(cur);
         }

@@ -242,7 +242,13 @@ int graph_search_nodes(graph_store *g, const graph_req *req, const char *query,
 
 /* ---- vector ---- */
 
+/* The guard in front of the index: only when the namespace's model record
+ * names the query's model (or there is no record yet) is the index asked at
+ * all, so a server that outlived a model switch finds nothing rather than
+ * nonsense (vector_model.c). */
 static const char Q_VECTOR[] =
+    "OPTIONAL MATCH (m:EngramVectorModel {namespace: $ns}) "
+    "WITH m WHERE m IS NULL OR (m.model = $model AND m.switchingTo IS NULL) "
     "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score "
     "WITH collect([node, score]) AS hits "
     "WITH size(hits) AS raw, [h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min "
@@ -296,6 +302,7 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
             break;
         }
         bolt_params_str(p, "index", g->opts.vector_index);
+        bolt_params_str(p, "model", g->opts.embedding_model);
         bolt_params_int(p, "k", (int64_t)k);
         bolt_params_float32_list(p, "vec", vec, dims);
         bolt_params_str(p, "ns", ns);

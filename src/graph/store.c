@@ -470,6 +470,11 @@ static const char *const M1[] = {
     "CREATE CONSTRAINT graph_entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE",
     NULL};
 
+/* One record per namespace of the model its vectors come from (vector_model.c). */
+static const char *const M6[] = {
+    "CREATE CONSTRAINT graph_vector_model_ns IF NOT EXISTS FOR (m:EngramVectorModel) REQUIRE m.namespace IS UNIQUE",
+    NULL};
+
 static const char *const M2[] = {
     "CREATE INDEX graph_entity_version_ns_name IF NOT EXISTS FOR (h:EntityVersion) "
     "ON (h.namespace, h.name)",
@@ -615,6 +620,7 @@ static const schema_migration GRAPH_MIGRATIONS[] = {
      .follows_config = true},
     {.version = 5, .description = "full-text index made eventually consistent (commit latency)",
      .build = build5},
+    {.version = 6, .description = "the namespaces' vector model records: unique namespace", .statements = M6},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)
@@ -706,10 +712,10 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
                  g->opts.vector_index);
     else if (dims != (int64_t)g->opts.vector_dimensions)
         snprintf(problem, sizeof problem,
-                 "vector index %s has %" PRId64 " dimensions but NEO4J_VECTOR_DIMENSIONS is %zu; "
-                 "drop it (DROP INDEX %s), apply the schema again (engram schema apply, or start "
-                 "engram) and re-embed (engram reembed --all)",
-                 g->opts.vector_index, dims, g->opts.vector_dimensions, g->opts.vector_index);
+                 "vector index %s has %" PRId64 " dimensions but the configured model needs %zu; "
+                 "to move to it, run `engram reembed --switch-model` (it re-embeds through the queue "
+                 "and resizes the index), or configure the index's model again",
+                 g->opts.vector_index, dims, g->opts.vector_dimensions);
     else if (sim == NULL || strcasecmp(sim, want_sim) != 0)
         snprintf(problem, sizeof problem,
                  "vector index %s uses %s similarity but NEO4J_SIMILARITY_FUNCTION is %s",

@@ -77,8 +77,10 @@ static int obs_list(const json_t *v, const char *what, size_t idx, const char *f
         return bad(err, what, idx, field, "too many observations");
     }
     json_t *o = json_array();
-    if (o == NULL) {
+    graph_obs_set *seen = dedupe ? graph_obs_set_new(json_array_size(list)) : NULL;
+    if (o == NULL || (dedupe && seen == NULL)) {
         json_decref(list);
+        json_decref(o);
         return graph_oom(err);
     }
     size_t i;
@@ -90,27 +92,20 @@ static int obs_list(const json_t *v, const char *what, size_t idx, const char *f
         if (s == NULL) {
             json_decref(list);
             json_decref(o);
+            graph_obs_set_free(seen);
             return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s[%zu].%s[%zu]: %s", what, idx,
                                 field, i, why);
         }
-        bool dup = false;
-        if (dedupe) {
-            size_t j;
-            json_t *x;
-            json_array_foreach(o, j, x)
-            {
-                if (json_equal(x, it)) {
-                    dup = true;
-                    break;
-                }
-            }
-        }
-        if (!dup && json_array_append(o, it) != 0) {
+        /* `seen` borrows s from `list`, which outlives it. */
+        int added = dedupe ? graph_obs_set_add(seen, s, json_string_length(it)) : 1;
+        if (added < 0 || (added == 1 && json_array_append(o, it) != 0)) {
             json_decref(list);
             json_decref(o);
+            graph_obs_set_free(seen);
             return graph_oom(err);
         }
     }
+    graph_obs_set_free(seen);
     json_decref(list);
     *out = o;
     return 0;

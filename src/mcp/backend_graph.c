@@ -161,7 +161,8 @@ static int s_search_nodes(void *self, const json_t *a, mcp_call_ctx *ctx, json_t
 static int s_open_nodes(void *self, const json_t *a, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
     PRELUDE;
-    graph_page p = GRAPH_PAGE_INIT;
+    graph_page p;
+    page_from(a, &p);
     return graph_open_nodes(b->d.graph, &req, json_object_get(a, "names"), &p, out, err);
 }
 
@@ -170,6 +171,10 @@ static float *query_vector(gb *b, const char *text, size_t *dims, const char **w
 {
     *why = NULL;
     float *v = NULL;
+    if (b->d.vector_conflict) {
+        *why = b->d.vector_conflict;
+        return NULL;
+    }
     pthread_mutex_lock(&b->emu);
     if (!b->prov && !b->prov_tried && b->d.embed) {
         b->prov_tried = true;
@@ -372,6 +377,7 @@ static int s_debug_embedding_config(void *self, const json_t *a, mcp_call_ctx *c
         json_object_set_new(*out, "providerModel", json_string(b->d.embed->model ? b->d.embed->model : ""));
         json_object_set_new(*out, "apiKeyPresent", json_boolean(b->d.embed->api_key && b->d.embed->api_key[0]));
         json_object_set_new(*out, "inServerWorkers", json_boolean(b->d.workers != NULL));
+        json_object_set_new(*out, "fallback", b->d.embed->fallback ? json_string(b->d.embed->fallback) : json_null());
     }
     return rc;
 }
@@ -387,7 +393,7 @@ static int s_queue_status(void *self, const json_t *a, mcp_call_ctx *ctx, json_t
     PRELUDE;
     queue_status st;
     memset(&st, 0, sizeof st);
-    int rc = queue_status_get(b->d.queue, &st, err);
+    int rc = queue_status_get_ns(b->d.queue, graph_store_opts(b->d.graph)->ns, &st, err);
     if (rc)
         return rc;
     json_t *counts = json_object();
@@ -455,7 +461,7 @@ static int s_queue_retry_dead(void *self, const json_t *a, mcp_call_ctx *ctx, js
     for (size_t i = 0; i < n; i++)
         v[i] = json_string_value(json_array_get(ids, i));
     int64_t count = 0;
-    int rc = queue_retry_dead(b->d.queue, ids ? v : NULL, n, NULL, &count, err);
+    int rc = queue_retry_dead_ns(b->d.queue, ids ? v : NULL, n, NULL, graph_store_opts(b->d.graph)->ns, &count, err);
     eg_free(v);
     if (rc)
         return rc;

@@ -32,6 +32,8 @@ typedef struct mcp_graph_deps {
     int64_t sync_timeout_ms;     /* > 0 (synchronous mode, needs workers): a mutation
                                   * returns once its embeddings are written or this
                                   * long has passed (then they stay queued) */
+    const char *vector_conflict; /* non-NULL: the vector index holds another model's
+                                  * vectors (this text says so); no query is embedded */
 } mcp_graph_deps;
 
 /* Fill *out (a *new* backend; release with mcp_backend_graph_free). */

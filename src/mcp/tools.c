@@ -161,8 +161,9 @@ static mcp_tool g_tools[] = {
          ",\"version\":" S_INT "}}}"),
      UPDATE, SLOT(add_observations), NULL, NULL},
     {"delete_entities", "Delete entities",
-     "Permanently delete entities by name, together with their relations and history. Names that do "
-     "not exist are reported under 'notFound'.",
+     "Delete entities by name, together with their relations. Their history is kept: the last "
+     "version is marked deleted and get_entity_history / get_graph_at_time still show it. Names that "
+     "do not exist are reported under 'notFound'.",
      OBJ("\"entityNames\"", "\"entityNames\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":"
                             "\"string\"},\"description\":\"Names of the entities to delete.\"}"),
      OUT("\"deleted\",\"notFound\"", "\"deleted\":" S_STRS ",\"notFound\":" S_STRS), DELETE,
@@ -210,8 +211,10 @@ static mcp_tool g_tools[] = {
                       "all entities by name).\"}" PAGE_IN),
      OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(search_nodes), NULL, NULL},
     {"open_nodes", "Open entities by name",
-     "Fetch specific entities by exact name, plus the relations among them.",
-     OBJ("\"names\"", "\"names\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}}"),
+     "Fetch specific entities by exact name, plus the relations among them. When they do not all "
+     "fit one response, the result has nextCursor: call again with it for the rest.",
+     OBJ("\"names\"", "\"names\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}}"
+                      PAGE_IN),
      OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(open_nodes), NULL, NULL},
     {"semantic_search", "Semantic search",
      "Find entities by meaning using vector embeddings (with hybrid_search=true, the default, "
@@ -232,12 +235,12 @@ static mcp_tool g_tools[] = {
      RO, SLOT(get_entity_embedding), NULL, NULL},
     {"get_entity_history", "Entity history",
      "Return every version of an entity, oldest first, with validFrom/validTo timestamps (ms).",
-     OBJ("\"entityName\"", "\"entityName\":" S_NESTR("Name of the entity.")),
+     OBJ("\"entityName\"", "\"entityName\":" S_NESTR("Name of the entity.") PAGE_IN),
      OUT("\"entityName\",\"history\"", "\"entityName\":" S_STR ",\"history\":" ENTITIES_OUT PAGE_OUT), RO,
      SLOT(get_entity_history), NULL, NULL},
     {"get_relation_history", "Relation history",
      "Return every version of a relation, oldest first, with validFrom/validTo timestamps (ms).",
-     OBJ("\"from\",\"to\",\"relationType\"", REL_KEY_IN),
+     OBJ("\"from\",\"to\",\"relationType\"", REL_KEY_IN PAGE_IN),
      OUT("\"from\",\"to\",\"relationType\",\"history\"",
          "\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR ",\"history\":" RELATIONS_OUT
          PAGE_OUT),
@@ -262,7 +265,8 @@ static mcp_tool g_tools[] = {
      RO, SLOT(get_decayed_graph), NULL, NULL},
     {"force_generate_embedding", "Generate embeddings",
      "Queue embedding work. With entity_name: a job for that entity's current version (a job that "
-     "already exists for the same version and model is reported, not duplicated; with in-server "
+     "already exists for the same version and model is reported, not duplicated, and revived if it "
+     "is dead; with in-server "
      "workers the call waits up to 10 s for the vector). Without entity_name: backfill up to "
      "'limit' entities of this memory whose vector is missing or stale.",
      OBJ("", "\"entity_name\":" S_NESTR("Name of the entity; omit to backfill entities without a "
@@ -272,7 +276,7 @@ static mcp_tool g_tools[] = {
      OUT("\"success\"",
          "\"success\":{\"type\":\"boolean\"},\"entity\":" S_STR ",\"entities\":" S_STRS
          ",\"jobIds\":" S_STRS ",\"created\":" S_INT ",\"existing\":" S_INT
-         ",\"queued\":{\"type\":\"boolean\"},\"vector_length\":" S_INT ",\"model\":" S_STR),
+         ",\"revived\":" S_INT ",\"queued\":{\"type\":\"boolean\"},\"vector_length\":" S_INT ",\"model\":" S_STR),
      false, false, true, false, SLOT(force_generate_embedding), NULL, NULL},
     {"debug_embedding_config", "Embedding configuration",
      "Debug: show the embedding provider, model, dimensions, vector index settings and counts of "

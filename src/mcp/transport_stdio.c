@@ -9,6 +9,10 @@
  * workers (tool results) and the log sink never interleave.  On EOF the
  * transport waits for in-flight tool calls to finish, so a client that
  * closes stdin right after its last request still gets the answer.
+ * SIGINT and SIGTERM end the reading as EOF does (the caller then stops its
+ * in-server workers, which release their leases, as `engram worker` does);
+ * the reader polls with a short timeout, so a signal delivered to another
+ * thread is seen too.
  *
  * Thread-safety: internal (writer mutex); mcp_stdio_serve() blocks.
  */
@@ -20,6 +24,8 @@
 #include "mcp/server.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -44,6 +50,13 @@ static int write_all(int fd, const char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    g_stop_signal = sig;
 }
 
 static void stdio_emit(void *ud, const char *msg, size_t len)
@@ -72,7 +85,22 @@ int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_f
     bool discarding = false; /* inside an over-long line */
     char chunk[65536];
     int rc = 0;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    g_stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     for (;;) {
+        if (g_stop_signal) {
+            eg_log(EG_LOG_NOTICE, "mcp", "%s received; stopping the MCP server",
+                      g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+        struct pollfd pfd = {.fd = in_fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, 200);
+        if (pr == 0 || (pr < 0 && errno == EINTR))
+            continue;
         ssize_t n = read(in_fd, chunk, sizeof chunk);
         if (n < 0) {
             if (errno == EINTR)
@@ -125,6 +153,8 @@ int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_f
     mcp_server_drain(s);
     mcp_server_free(s);
     pthread_mutex_destroy(&w.mu);
-    EG_INFO("mcp", "stdin closed; MCP server stopped");
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    EG_INFO("mcp", g_stop_signal ? "MCP server stopped" : "stdin closed; MCP server stopped");
     return rc;
 }

@@ -55,7 +55,8 @@ int queue_opts_from_env(queue_opts *out, eg_error *err)
         (rc = env_i64("ENGRAM_QUEUE_BACKOFF_CAP_MS", &o.backoff_cap_ms, 1, err)) ||
         (rc = env_i64("ENGRAM_QUEUE_RETENTION_HOURS", &o.retention_ms, 3600000, err)) ||
         (rc = env_i64("ENGRAM_QUEUE_PRUNE_BATCH", &batch, 1, err)) ||
-        (rc = env_i64("ENGRAM_QUEUE_RECLAIM_MS", &o.reclaim_ms, 1, err)))
+        (rc = env_i64("ENGRAM_QUEUE_RECLAIM_MS", &o.reclaim_ms, 1, err)) ||
+        (rc = env_i64("ENGRAM_QUEUE_PRUNE_INTERVAL_MS", &o.prune_interval_ms, 1, err)))
         return rc;
     const char *qn = getenv("ENGRAM_QUEUE_NAME");
     if (qn && *qn) {
@@ -179,8 +180,8 @@ static void hash_part(EVP_MD_CTX *ctx, const char *s)
         EVP_DigestUpdate(ctx, s, len);
 }
 
-void queue_dedupe_key(char out[65], const char *ns, const char *entity, const char *version,
-                      const char *model)
+void queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
+                      const char *version, const char *model)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
@@ -189,6 +190,8 @@ void queue_dedupe_key(char out[65], const char *ns, const char *entity, const ch
     if (!ctx)
         return;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    if (queue && strcmp(queue, "default") != 0)
+        hash_part(ctx, queue);
     hash_part(ctx, ns);
     hash_part(ctx, entity);
     hash_part(ctx, version);
@@ -421,9 +424,14 @@ int queue_reclaim_expired(queue_store *s, size_t limit, queue_reclaim_result *ou
 
 int queue_status_get(queue_store *s, queue_status *out, eg_error *err)
 {
+    return queue_status_get_ns(s, NULL, out, err);
+}
+
+int queue_status_get_ns(queue_store *s, const char *ns, queue_status *out, eg_error *err)
+{
     CHECK(s && out, "queue_status_get: NULL argument");
     memset(out, 0, sizeof *out);
-    return s->ops->status(s, out, err);
+    return s->ops->status(s, ns, out, err);
 }
 
 int queue_list(queue_store *s, const queue_list_filter *f, queue_job **jobs_out, size_t *n_out,
@@ -445,6 +453,12 @@ int queue_list(queue_store *s, const queue_list_filter *f, queue_job **jobs_out,
 int queue_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
                      int64_t *count_out, eg_error *err)
 {
+    return queue_retry_dead_ns(s, ids, n, model, NULL, count_out, err);
+}
+
+int queue_retry_dead_ns(queue_store *s, const char *const *ids, size_t n, const char *model,
+                        const char *ns, int64_t *count_out, eg_error *err)
+{
     CHECK(s && (n == 0 || ids), "queue_retry_dead: bad argument");
     for (size_t i = 0; i < n; i++)
         CHECK(ids[i], "queue_retry_dead: id %zu is NULL", i);
@@ -454,7 +468,7 @@ int queue_retry_dead(queue_store *s, const char *const *ids, size_t n, const cha
     *count_out = 0;
     if (ids && n == 0)
         return 0;
-    return s->ops->retry_dead(s, ids, n, model, count_out, err);
+    return s->ops->retry_dead(s, ids, n, model, ns, count_out, err);
 }
 
 int queue_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
@@ -470,5 +484,42 @@ int queue_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *de
     if (batch == 0)
         batch = (size_t)s->opts.prune_batch;
     CHECK(batch <= 100000, "queue_prune: batch too large");
-    return s->ops->prune(s, older_than_ms, batch, deleted_out, err);
+    return s->ops->prune(s, older_than_ms, batch, 0, deleted_out, err);
+}
+
+int queue_prune_tick(queue_store *s, size_t max_batches, int64_t budget_ms, bool *ran_out,
+                     int64_t *deleted_out, eg_error *err)
+{
+    CHECK(s && max_batches > 0, "queue_prune_tick: bad argument");
+    bool dummy_ran;
+    int64_t dummy_del;
+    if (!ran_out)
+        ran_out = &dummy_ran;
+    if (!deleted_out)
+        deleted_out = &dummy_del;
+    *ran_out = false;
+    *deleted_out = 0;
+    int rc = s->ops->prune_turn(s, s->opts.prune_interval_ms, ran_out, err);
+    if (rc || !*ran_out)
+        return rc;
+    size_t batch = (size_t)s->opts.prune_batch;
+    int64_t t0 = eg_mono_ms();
+    bool more = false;
+    for (size_t i = 0; i < max_batches; i++) {
+        int64_t n = 0;
+        if ((rc = s->ops->prune(s, s->opts.retention_ms, batch, 1, &n, err)))
+            break;
+        *deleted_out += n;
+        more = (size_t)n == batch;
+        if (!more || eg_mono_ms() - t0 >= budget_ms)
+            break;
+    }
+    /* stopped with work left (or failed): the next tick, of any process, goes on */
+    if (more || rc) {
+        bool ignored;
+        eg_error e2;
+        eg_error_clear(&e2);
+        s->ops->prune_turn(s, -1, &ignored, &e2);
+    }
+    return rc;
 }

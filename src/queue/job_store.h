@@ -79,7 +79,7 @@ struct bolt_conn;
 
 typedef struct queue_opts {
     char name[QUEUE_NAME_MAX]; /* ENGRAM_QUEUE_NAME, default "default": partitions claims (one
-                                * mutex node and one claim range per name); not part of the
+                                * mutex node and one claim range per name) and part of the
                                 * dedupe key.  [A-Za-z0-9_.:-]{1,63} */
     int64_t lease_ms;          /* ENGRAM_QUEUE_LEASE_MS, default 30000 */
     int64_t heartbeat_ms;      /* ENGRAM_QUEUE_HEARTBEAT_MS, default 10000 (<= lease/2) */
@@ -89,13 +89,15 @@ typedef struct queue_opts {
     int64_t retention_ms;      /* ENGRAM_QUEUE_RETENTION_HOURS (x 3600000), default 7 days */
     int prune_batch;           /* ENGRAM_QUEUE_PRUNE_BATCH, default 1000 */
     int64_t reclaim_ms;        /* ENGRAM_QUEUE_RECLAIM_MS: sweep interval for workers, default 5000 */
+    int64_t prune_interval_ms; /* ENGRAM_QUEUE_PRUNE_INTERVAL_MS: how often (per queue, across all
+                                * processes) workers prune after the retention, default 600000 */
 } queue_opts;
 
 #define QUEUE_OPTS_INIT                                                                          \
     {                                                                                            \
         .name = "default", .lease_ms = 30000, .heartbeat_ms = 10000, .max_attempts = 8, .backoff_base_ms = 1000,    \
         .backoff_cap_ms = 3600000, .retention_ms = 7LL * 24 * 3600 * 1000, .prune_batch = 1000,  \
-        .reclaim_ms = 5000                                                                       \
+        .reclaim_ms = 5000, .prune_interval_ms = 600000                                          \
     }
 
 /*
@@ -178,12 +180,16 @@ void queue_job_clear(queue_job *j);
 void queue_jobs_free(queue_job *jobs, size_t n);
 
 /*
- * The dedupe key of (ns, entity, version, model): a hex SHA-256 of the four
+ * The dedupe key of (queue, ns, entity, version, model): a hex SHA-256 of the
  * length-prefixed values, so no separator in a value can make two different
- * requests collide.  out must hold 65 bytes.
+ * requests collide.  The queue name is part of it, so two queues on one
+ * database never merge each other's jobs; the "default" queue leaves it out
+ * (four values instead of five: no collision is possible), so the keys of
+ * jobs written before the queue was part of the key stay valid.  out must
+ * hold 65 bytes.
  */
-void queue_dedupe_key(char out[65], const char *ns, const char *entity, const char *version,
-                      const char *model);
+void queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
+                      const char *version, const char *model);
 
 /* ---- the store ---- */
 
@@ -374,6 +380,10 @@ typedef struct queue_status {
 
 /* Fill *out (fields *new*; release with queue_status_clear). */
 int queue_status_get(queue_store *s, queue_status *out, eg_error *err);
+/* As queue_status_get, counting only the jobs of namespace ns (NULL: all):
+ * what a tenant-facing caller (an MCP tool) must use, so that one namespace
+ * never sees another's counts or dead jobs. */
+int queue_status_get_ns(queue_store *s, const char *ns, queue_status *out, eg_error *err);
 void queue_status_clear(queue_status *st);
 
 typedef struct queue_list_filter {
@@ -402,6 +412,10 @@ int queue_list(queue_store *s, const queue_list_filter *f, queue_job **jobs_out,
  */
 int queue_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
                      int64_t *count_out, eg_error *err);
+/* As queue_retry_dead, limited to the jobs of namespace ns (NULL: all): ids
+ * of another namespace's jobs are ignored, as unknown ids are. */
+int queue_retry_dead_ns(queue_store *s, const char *const *ids, size_t n, const char *model,
+                        const char *ns, int64_t *count_out, eg_error *err);
 
 /*
  * Delete COMPLETED and SUPERSEDED jobs whose completedAt/updatedAt is older
@@ -411,5 +425,18 @@ int queue_retry_dead(queue_store *s, const char *const *ids, size_t n, const cha
  */
 int queue_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
                 eg_error *err);
+
+/*
+ * Automatic retention, for workers to call now and then: at most one caller
+ * per queue (across every process on the database) wins the turn in each
+ * prune_interval_ms (*ran_out true) and deletes, in batches of prune_batch,
+ * COMPLETED and SUPERSEDED jobs past the retention, for at most max_batches
+ * batches or budget_ms of work.  When it stopped with work left it hands the
+ * turn back at once, so the next tick (of any process) goes on.  Claims do
+ * not wait for it: pruning touches only finished jobs; the turn is one short
+ * write on the queue's node.  *deleted_out (may be NULL) counts deletions.
+ */
+int queue_prune_tick(queue_store *s, size_t max_batches, int64_t budget_ms, bool *ran_out,
+                     int64_t *deleted_out, eg_error *err);
 
 #endif

@@ -122,6 +122,7 @@ typedef struct mem_store {
     queue_clock_fn clock;
     void *clock_ctx;
     double jitter;      /* <0: random */
+    int64_t prune_after; /* store clock: the prune turn is free from then on */
 } mem_store;
 
 /* Staged enqueues of one transaction. */
@@ -329,7 +330,7 @@ static int mem_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     int64_t now = now_of(m);
     for (size_t i = 0; i < n && !rc; i++) {
         char key[65];
-        queue_dedupe_key(key, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
+        queue_dedupe_key(key, s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
         queue_job *ex = h_get(&m->by_key, key);
         if (!ex && t)
             for (size_t k = 0; k < t->n && !ex; k++)
@@ -646,7 +647,7 @@ static int cmp_model(const void *a, const void *b)
     return strcmp(((const queue_model_status *)a)->model, ((const queue_model_status *)b)->model);
 }
 
-static int mem_status(queue_store *s, queue_status *out, eg_error *err)
+static int mem_status(queue_store *s, const char *ns, queue_status *out, eg_error *err)
 {
     mem_store *m = S(s);
     int rc = 0;
@@ -658,6 +659,8 @@ static int mem_status(queue_store *s, queue_status *out, eg_error *err)
     size_t nd = 0;
     for (size_t i = 0; i < m->n && !rc; i++) {
         queue_job *j = m->jobs[i];
+        if (ns && strcmp(ns, j->ns))
+            continue;
         out->count[j->state]++;
         if (j->state == QUEUE_PENDING) {
             if (j->run_at <= now) {
@@ -767,7 +770,7 @@ static int mem_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
 }
 
 static int mem_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
-                          int64_t *count_out, eg_error *err)
+                          const char *ns, int64_t *count_out, eg_error *err)
 {
     (void)err;
     mem_store *m = S(s);
@@ -775,7 +778,7 @@ static int mem_retry_dead(queue_store *s, const char *const *ids, size_t n, cons
     int64_t now = now_of(m);
     for (size_t i = 0; i < m->n; i++) {
         queue_job *j = m->jobs[i];
-        if (j->state != QUEUE_DEAD || (model && strcmp(model, j->model)))
+        if (j->state != QUEUE_DEAD || (model && strcmp(model, j->model)) || (ns && strcmp(ns, j->ns)))
             continue;
         if (ids) {
             bool named = false;
@@ -794,12 +797,12 @@ static int mem_retry_dead(queue_store *s, const char *const *ids, size_t n, cons
     return 0;
 }
 
-static int mem_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
-                     eg_error *err)
+static int mem_prune(queue_store *s, int64_t older_than_ms, size_t batch, size_t max_batches,
+                     int64_t *deleted_out, eg_error *err)
 {
     (void)err;
     mem_store *m = S(s);
-    for (;;) {
+    for (size_t round = 0; max_batches == 0 || round < max_batches; round++) {
         size_t done = 0;
         pthread_mutex_lock(&m->mu);
         int64_t cutoff = now_of(m) - older_than_ms;
@@ -823,6 +826,24 @@ static int mem_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_
         if (done < batch)
             return 0;
     }
+    return 0;
+}
+
+static int mem_prune_turn(queue_store *s, int64_t hold_ms, bool *won, eg_error *err)
+{
+    (void)err;
+    mem_store *m = S(s);
+    pthread_mutex_lock(&m->mu);
+    int64_t now = now_of(m);
+    *won = false;
+    if (hold_ms < 0) {
+        m->prune_after = now;
+    } else if (m->prune_after <= now) {
+        m->prune_after = now + hold_ms;
+        *won = true;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return 0;
 }
 
 static const queue_store_ops mem_ops = {
@@ -843,6 +864,7 @@ static const queue_store_ops mem_ops = {
     .list = mem_list,
     .retry_dead = mem_retry_dead,
     .prune = mem_prune,
+    .prune_turn = mem_prune_turn,
 };
 
 int queue_mem_new(queue_store **out, const queue_opts *opts, queue_clock_fn clock, void *clock_ctx,

@@ -264,7 +264,7 @@ static const char *const Q_ENQUEUE =
     "WITH r, j, j.id = r.id AS created "
     "CALL { "
     "  WITH j, created "
-    "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model}) "
+    "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model, queue: j.queue}) "
     "  WHERE created AND c.state = 'pending' AND c.id <> j.id "
     "  SET c.queue = c.queue "
     "  " REREAD("c", "o")
@@ -366,7 +366,7 @@ static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     for (size_t i = 0; i < n; i++) {
         /* The id only orders jobs (list pagination); the wall clock is fine. */
         queue_new_id(e.ids[i], now);
-        queue_dedupe_key(e.keys[i], reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
+        queue_dedupe_key(e.keys[i], s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
     }
     if (tx) {
         rc = enq_on(tx->conn, &e, err);
@@ -869,6 +869,7 @@ static int neo_reclaim(queue_store *s, size_t limit, queue_reclaim_result *out, 
 
 typedef struct status_ctx {
     queue_store *s;
+    const char *ns; /* NULL: every namespace */
     queue_status *st;
     job_vec dead;
 } status_ctx;
@@ -917,20 +918,23 @@ static int status_agg_row(const bolt_value *rec, void *ctx, eg_error *err)
 
 static const char *const Q_STATUS_COUNTS =
     PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state IS NOT NULL AND j.runAt IS NOT NULL "
+    "  AND ($ns IS NULL OR j.namespace = $ns) "
     "RETURN j.model AS model, j.state AS state, count(*) AS n ORDER BY model, state";
 
 static const char *const Q_STATUS_AGG =
     PFX "WITH timestamp() AS now "
     "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'pending' "
-    "  AND j.runAt <= now RETURN count(j) AS ready, min(j.runAt) AS oldest } "
+    "  AND j.runAt <= now AND ($ns IS NULL OR j.namespace = $ns) "
+    "  RETURN count(j) AS ready, min(j.runAt) AS oldest } "
     "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'pending' "
-    "  AND j.runAt > now RETURN min(j.runAt) AS nextRun } "
+    "  AND j.runAt > now AND ($ns IS NULL OR j.namespace = $ns) RETURN min(j.runAt) AS nextRun } "
     "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'leased' "
-    "  AND j.runAt < now RETURN count(j) AS expired } "
+    "  AND j.runAt < now AND ($ns IS NULL OR j.namespace = $ns) RETURN count(j) AS expired } "
     "RETURN now, ready, oldest, nextRun, expired";
 
 static const char *const Q_STATUS_DEAD =
     PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' AND j.runAt IS NOT NULL "
+    "  AND ($ns IS NULL OR j.namespace = $ns) "
     "WITH j ORDER BY j.queue DESC, j.state DESC, j.runAt DESC LIMIT 20 RETURN " JOB_COLS;
 
 static int status_work(bolt_conn *c, void *payload, eg_error *err)
@@ -939,8 +943,10 @@ static int status_work(bolt_conn *c, void *payload, eg_error *err)
     queue_status_clear(sc->st);
     job_vec_reset(&sc->dead);
     bolt_params *p = bolt_params_new();
-    if (p)
+    if (p) {
         bolt_params_str(p, "queue", sc->s->opts.name);
+        bolt_params_str(p, "ns", sc->ns);
+    }
     int rc = params_check(p, err);
     if (!rc)
         rc = run(c, Q_STATUS_COUNTS, p, status_count_row, sc, err);
@@ -957,9 +963,9 @@ static int cmp_model(const void *a, const void *b)
     return strcmp(((const queue_model_status *)a)->model, ((const queue_model_status *)b)->model);
 }
 
-static int neo_status(queue_store *s, queue_status *out, eg_error *err)
+static int neo_status(queue_store *s, const char *ns, queue_status *out, eg_error *err)
 {
-    status_ctx sc = {.s = s, .st = out};
+    status_ctx sc = {.s = s, .ns = ns, .st = out};
     int rc = bolt_pool_execute_read(N(s)->pool, NULL, NULL, status_work, &sc, err);
     if (rc) {
         queue_status_clear(out);
@@ -1038,6 +1044,7 @@ static int neo_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
 static const char *const Q_RETRY =
     PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state = 'dead' AND c.runAt IS NOT NULL "
     "  AND ($ids IS NULL OR c.id IN $ids) AND ($model IS NULL OR c.model = $model) "
+    "  AND ($ns IS NULL OR c.namespace = $ns) "
     "WITH c LIMIT $batch "
     "SET c.queue = $queue "
     REREAD("c", "j")
@@ -1054,14 +1061,28 @@ static const char *const Q_PRUNE =
     "WITH j WHERE j.state IN ['completed', 'superseded'] "
     "DETACH DELETE j RETURN count(*)";
 
+/* The prune turn lives on the queue's node: lock it (the no-op SET), then
+ * read the turn's time again, as the lock makes it current.  $age is the
+ * hold (ms); < 0 hands the turn back. */
+static const char *const Q_PRUNE_TURN =
+    PFX "MERGE (q:EmbedQueue {name: $queue}) "
+    "SET q.name = $queue "
+    "WITH elementId(q) AS eid MATCH (r:EmbedQueue) WHERE elementId(r) = eid "
+    "WITH r, timestamp() AS now "
+    "WHERE $age < 0 OR coalesce(r.pruneAfter, 0) <= now "
+    "SET r.pruneAfter = CASE WHEN $age < 0 THEN now ELSE now + $age END "
+    "RETURN count(r)";
+
 typedef struct batch_ctx {
     queue_store *s;
     const char *query;
     const char *const *ids;
     size_t nids;
     const char *model;
+    const char *ns; /* NULL: every namespace */
     int64_t age;
     size_t batch;
+    size_t max_batches; /* 0: until a batch is not full */
     int64_t count;
 } batch_ctx;
 
@@ -1082,6 +1103,7 @@ static int batch_work(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_int(p, "batch", (int64_t)b->batch);
         bolt_params_int(p, "age", b->age);
         bolt_params_str(p, "model", b->model);
+        bolt_params_str(p, "ns", b->ns);
         if (b->ids) {
             bolt_ps_writer *w = bolt_params_add(p, "ids");
             if (w)
@@ -1099,7 +1121,8 @@ static int batch_work(bolt_conn *c, void *payload, eg_error *err)
 
 static int batched(queue_store *s, batch_ctx *b, int64_t *total, eg_error *err)
 {
-    for (int guard = 0; guard < 1000000; guard++) {
+    size_t rounds = b->max_batches ? b->max_batches : 1000000;
+    for (size_t guard = 0; guard < rounds; guard++) {
         int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, batch_work, b, err);
         if (rc)
             return rc;
@@ -1111,17 +1134,26 @@ static int batched(queue_store *s, batch_ctx *b, int64_t *total, eg_error *err)
 }
 
 static int neo_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
-                          int64_t *count_out, eg_error *err)
+                          const char *ns, int64_t *count_out, eg_error *err)
 {
-    batch_ctx b = {.s = s, .query = Q_RETRY, .ids = ids, .nids = n, .model = model, .batch = 1000};
+    batch_ctx b = {.s = s, .query = Q_RETRY, .ids = ids, .nids = n, .model = model, .ns = ns, .batch = 1000};
     return batched(s, &b, count_out, err);
 }
 
-static int neo_prune(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
-                     eg_error *err)
+static int neo_prune(queue_store *s, int64_t older_than_ms, size_t batch, size_t max_batches,
+                     int64_t *deleted_out, eg_error *err)
 {
-    batch_ctx b = {.s = s, .query = Q_PRUNE, .age = older_than_ms, .batch = batch};
+    batch_ctx b = {.s = s, .query = Q_PRUNE, .age = older_than_ms, .batch = batch, .max_batches = max_batches};
     return batched(s, &b, deleted_out, err);
+}
+
+static int neo_prune_turn(queue_store *s, int64_t hold_ms, bool *won, eg_error *err)
+{
+    /* batch_work binds the hold as $age */
+    batch_ctx b = {.s = s, .query = Q_PRUNE_TURN, .age = hold_ms, .batch = 1};
+    int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, batch_work, &b, err);
+    *won = rc == 0 && b.count > 0 && hold_ms >= 0;
+    return rc;
 }
 
 static const queue_store_ops neo_ops = {
@@ -1142,6 +1174,7 @@ static const queue_store_ops neo_ops = {
     .list = neo_list,
     .retry_dead = neo_retry_dead,
     .prune = neo_prune,
+    .prune_turn = neo_prune_turn,
 };
 
 int queue_neo4j_new(queue_store **out, bolt_pool *pool, const queue_opts *opts, eg_error *err)

@@ -34,13 +34,17 @@ typedef struct queue_store_ops {
     int (*release)(queue_store *s, const char *owner, const queue_lease_ref *leases, size_t n,
                    int64_t delay_ms, bool *lost_out, eg_error *err);
     int (*reclaim)(queue_store *s, size_t limit, queue_reclaim_result *out, eg_error *err);
-    int (*status)(queue_store *s, queue_status *out, eg_error *err);
+    int (*status)(queue_store *s, const char *ns, queue_status *out, eg_error *err);
     int (*list)(queue_store *s, const queue_list_filter *f, queue_job **jobs_out, size_t *n_out,
                 char *next_cursor, eg_error *err);
     int (*retry_dead)(queue_store *s, const char *const *ids, size_t n, const char *model,
-                      int64_t *count_out, eg_error *err);
-    int (*prune)(queue_store *s, int64_t older_than_ms, size_t batch, int64_t *deleted_out,
-                 eg_error *err);
+                      const char *ns, int64_t *count_out, eg_error *err);
+    /* max_batches 0: until none remain */
+    int (*prune)(queue_store *s, int64_t older_than_ms, size_t batch, size_t max_batches,
+                 int64_t *deleted_out, eg_error *err);
+    /* Win the prune turn when it is free (its time has come): *won true and the
+     * turn is held for hold_ms.  hold_ms < 0: hand the turn back (free now). */
+    int (*prune_turn)(queue_store *s, int64_t hold_ms, bool *won, eg_error *err);
 } queue_store_ops;
 
 struct queue_store {

@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int worker_health_opts_from_env(worker_health_opts *o, eg_error *err)
 {
@@ -27,6 +29,8 @@ int worker_health_opts_from_env(worker_health_opts *o, eg_error *err)
     const char *v;
     if ((v = getenv("ENGRAM_HEALTH_ADDR")) && *v)
         o->addr = v;
+    if ((v = getenv("ENGRAM_HEALTH_TOKEN")) && *v)
+        o->token = v;
     struct {
         const char *name;
         long lo, hi, mul;
@@ -76,14 +80,14 @@ bool worker_health_evaluate(const worker_health_input *in, json_t **out)
     if (in->have_workers) {
         if (ws->consecutive_failures >= in->unhealthy_failures) {
             ok = false;
-            snprintf(b, sizeof b, "embedding provider failing: %d consecutive failed calls (last: %.200s)",
-                     ws->consecutive_failures, ws->last_error);
+            snprintf(b, sizeof b, "embedding provider failing: %d consecutive failed calls (last: %s error)",
+                     ws->consecutive_failures, embed_errkind_name(ws->provider_state));
             json_array_append_new(reasons, json_string(b));
         } else if (ws->provider_state == EMBED_E_QUOTA || ws->provider_state == EMBED_E_AUTH ||
                    ws->provider_state == EMBED_E_CONFIG) {
             ok = false;
-            snprintf(b, sizeof b, "embedding provider refuses work (%s): %.200s",
-                     embed_errkind_name(ws->provider_state), ws->last_error);
+            snprintf(b, sizeof b, "embedding provider refuses work (%s error)",
+                     embed_errkind_name(ws->provider_state));
             json_array_append_new(reasons, json_string(b));
         }
         if (ws->throttle.paused_remaining_ms > 0) {
@@ -147,7 +151,10 @@ bool worker_health_evaluate(const worker_health_input *in, json_t **out)
         json_object_set_new(p, "paused", json_boolean(ws->throttle.paused_remaining_ms > 0));
         json_object_set_new(p, "pauseRemainingMs", json_integer(ws->throttle.paused_remaining_ms));
         json_object_set_new(p, "pauseReason", json_string(ws->throttle.pause_reason));
-        json_object_set_new(p, "lastError", ws->last_error[0] ? json_string(ws->last_error) : json_null());
+        json_object_set_new(p, "lastErrorKind",
+                            ws->last_error[0] ? json_string(embed_errkind_name(ws->provider_state)) : json_null());
+        /* Not red (embeddings are produced), but never silent either. */
+        json_object_set_new(p, "fallback", ws->fallback[0] ? json_string(ws->fallback) : json_null());
         json_object_set_new(doc, "provider", p);
     } else {
         json_object_set_new(doc, "workers", json_null());
@@ -309,6 +316,20 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
     return ret;
 }
 
+/* With a token configured, the request must carry it (compared in constant
+ * time, so the token cannot be guessed byte by byte from response times). */
+static bool authorized(const worker_health *h, struct MHD_Connection *c)
+{
+    if (!h->o.token || !h->o.token[0])
+        return true;
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+        return false;
+    v += 7;
+    size_t n = strlen(h->o.token);
+    return strlen(v) == n && CRYPTO_memcmp(v, h->o.token, n) == 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size,
                                   void **con_cls)
@@ -323,6 +344,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0; /* bodies are ignored */
         return MHD_YES;
     }
+    if (!authorized(h, c))
+        return reply(c, MHD_HTTP_UNAUTHORIZED, "text/plain", "unauthorized: send Authorization: Bearer <token>\n");
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n");
     if (strcmp(url, "/health") == 0 || strcmp(url, "/healthz") == 0) {
@@ -365,6 +388,15 @@ int worker_health_start(worker_health **out, const worker_health_opts *o, queue_
         pthread_mutex_destroy(&h->mu);
         eg_free(h);
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_HEALTH_ADDR '%s' is not an IPv4 address",
+                            o->addr);
+    }
+    /* Reachable from other machines: only with a token. */
+    if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127 && (!o->token || !o->token[0])) {
+        pthread_mutex_destroy(&h->mu);
+        eg_free(h);
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "ENGRAM_HEALTH_ADDR %s is not a loopback address: set ENGRAM_HEALTH_TOKEN "
+                            "(clients then send Authorization: Bearer <token>) or bind 127.0.0.1",
                             o->addr);
     }
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,

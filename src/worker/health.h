@@ -17,6 +17,10 @@
  *                                          time (also catches "no worker runs
  *                                          anywhere")
  *
+ * What it shows of a failure is its kind (transient, rate_limit, quota...),
+ * never the provider's own error text: that may carry account details and
+ * the endpoint may be scraped from elsewhere (the worker's log has the text).
+ *
  * "degraded" (still 200): dead jobs exist, or the provider is paused by a
  * rate limit.  Graphiti's /health stayed green through weeks of total
  * failure; this one may not.
@@ -44,7 +48,10 @@
 #include <stdbool.h>
 
 typedef struct worker_health_opts {
-    const char *addr;        /* ENGRAM_HEALTH_ADDR, "127.0.0.1" */
+    const char *addr;        /* ENGRAM_HEALTH_ADDR, "127.0.0.1"; an address that is not loopback
+                              * (127.0.0.0/8) needs a token: the server refuses to start without */
+    const char *token;       /* ENGRAM_HEALTH_TOKEN: when set, every request must carry
+                              * "Authorization: Bearer <token>" (else 401); NULL/"": none */
     int port;                /* ENGRAM_HEALTH_PORT, 9477; 0: ephemeral; <0: disabled */
     int64_t cache_ms;        /* ENGRAM_HEALTH_CACHE_MS, 1000 */
     int64_t stall_ms;        /* ENGRAM_HEALTH_STALL_SECONDS x 1000, 300000 */

@@ -8,6 +8,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -254,6 +255,7 @@ typedef struct complete_ctx {
     float *vecs;           /* one row per job (rows of non-EMBED jobs unused) */
     bool *done;            /* jobs to complete */
     size_t n;
+    const embed_status *per; /* each job's provider outcome (tokens, truncation) */
 } complete_ctx;
 
 static int write_results(queue_tx *tx, const queue_job *held, size_t nheld, bool *superseded_out,
@@ -286,6 +288,8 @@ static int write_results(queue_tx *tx, const queue_job *held, size_t nheld, bool
             ws[nw].job = &held[h];
             ws[nw].vec = c->vecs + i * (size_t)c->m->dims;
             ws[nw].dims = c->m->dims;
+            ws[nw].tokens = c->per[i].tokens;
+            ws[nw].truncated = c->per[i].truncated;
             wmap[nw] = h;
             nw++;
             break;
@@ -463,11 +467,18 @@ static void embed_batch(worker_thread *w, batch_state *b)
             stats_provider(m, rc, &batch, requests, tokens, eg_mono_us() - t0);
             if (rc == 0 || m->abort_flag || attempt >= m->o.inline_retries)
                 break;
+            /* Waits while this batch's leases are held are capped: a long
+             * Retry-After (up to a day) releases them instead (rate limit)
+             * or fails them with that delay (transient). */
+            int64_t cap = m->o.throttle.max_inline_wait_ms;
+            bool long_wait = cap > 0 && batch.retry_after_ms > cap;
             if (batch.kind == EMBED_E_RATE_LIMIT) {
+                if (long_wait)
+                    break;
                 /* the throttle paused everyone; the next acquire waits */
                 continue;
             }
-            if (batch.kind != EMBED_E_TRANSIENT || !batch.retryable)
+            if (batch.kind != EMBED_E_TRANSIENT || !batch.retryable || long_wait)
                 break;
             int64_t d = m->o.retry_base_ms << attempt;
             if (d > 8000)
@@ -484,7 +495,17 @@ static void embed_batch(worker_thread *w, batch_state *b)
                 per[i] = batch;
             if (per[i].kind == EMBED_OK) {
                 memcpy(vecs + i * dims, tvecs + j * dims, dims * sizeof *vecs);
-                continue;
+                /* A non-finite value would fail the whole completing
+                 * transaction (and cost every job of the batch an
+                 * attempt): fail only this input, whatever provider made it. */
+                bool finite = true;
+                for (size_t d = 0; d < dims && finite; d++)
+                    finite = isfinite(vecs[i * dims + d]);
+                if (finite)
+                    continue;
+                embed_status_clear(&per[i]);
+                per[i].kind = EMBED_E_INPUT;
+                snprintf(per[i].message, sizeof per[i].message, "the provider's vector holds a non-finite value");
             }
             switch (per[i].kind) {
             case EMBED_E_INPUT: rt[i] = ROUTE_FAIL_PERMANENT; break;
@@ -507,8 +528,10 @@ static void embed_batch(worker_thread *w, batch_state *b)
         }
         if (rc < 0 && embed_errkind_provider_wide(batch.kind) && batch.kind != EMBED_E_RATE_LIMIT) {
             char why[200];
-            snprintf(why, sizeof why, "provider %s error: %.150s", embed_errkind_name(batch.kind),
-                     batch.message);
+            /* The kind only: the reason is shown by /health, the text is logged with the failure. */
+            snprintf(why, sizeof why, "provider %s error", embed_errkind_name(batch.kind));
+            eg_log_fields(EG_LOG_WARNING, "worker", "the provider refuses work", "kind",
+                          embed_errkind_name(batch.kind), "error", batch.message, NULL);
             worker_throttle_pause(m->throttle, m->o.provider_error_pause_ms, why);
         }
     }
@@ -545,7 +568,7 @@ static void finish_batch(worker_manager *m, batch_state *b)
             nc++;
     }
     if (nc > 0) {
-        complete_ctx cc = {m, jobs, items, vecs, done, n};
+        complete_ctx cc = {m, jobs, items, vecs, done, n, per};
         size_t r = 0;
         size_t *cmap = eg_calloc(nc, sizeof *cmap);
         for (size_t i = 0; i < n && cmap; i++)
@@ -594,7 +617,11 @@ static void finish_batch(worker_manager *m, batch_state *b)
             if (outs[r2] == QUEUE_OUT_LOST)
                 log_job(EG_LOG_WARNING, "lease lost before completion; result dropped", j, NULL);
             else if (outs[r2] == QUEUE_OUT_SUPERSEDED)
-                log_job(EG_LOG_DEBUG, "job superseded (entity changed)", j, NULL);
+                log_job(EG_LOG_DEBUG, "job superseded (entity changed, or its namespace holds another model)", j,
+                        NULL);
+            else if (per[cmap[r2]].truncated)
+                log_job(EG_LOG_INFO, "completed; the text was cut to the model's token limit (embeddingTruncated)",
+                        j, NULL);
             else if (eg_log_enabled(EG_LOG_DEBUG))
                 log_job(EG_LOG_DEBUG, "job completed", j, NULL);
         }
@@ -894,6 +921,8 @@ static void *heartbeat_main(void *arg)
     int64_t hb = m->o.heartbeat_ms > 0 ? m->o.heartbeat_ms : qo->heartbeat_ms;
     int64_t reclaim = m->o.reclaim_ms != 0 ? m->o.reclaim_ms : qo->reclaim_ms;
     int64_t next_hb = eg_mono_ms() + hb, next_reclaim = eg_mono_ms();
+    int64_t prune_tick = m->o.prune_tick_ms != 0 ? m->o.prune_tick_ms : 30000;
+    int64_t next_prune = eg_mono_ms() + (prune_tick > 0 ? prune_tick / 2 : 0);
     for (;;) {
         pthread_mutex_lock(&m->mu);
         bool quit = m->stopped;
@@ -963,6 +992,23 @@ static void *heartbeat_main(void *arg)
                                   NULL);
                 }
             }
+        }
+        if (prune_tick > 0 && now >= next_prune) {
+            /* Retention: one process per queue at a time wins the turn; a bounded
+             * slice of work (10 batches or 1 s) keeps heartbeats on time. */
+            bool ran = false;
+            int64_t deleted = 0;
+            eg_error err;
+            eg_error_clear(&err);
+            if (queue_prune_tick(m->store, 10, 1000, &ran, &deleted, &err) < 0)
+                eg_log_fields(EG_LOG_WARNING, "worker", "pruning finished jobs failed", "error", err.message, NULL);
+            if (ran && deleted > 0) {
+                char d[24];
+                snprintf(d, sizeof d, "%lld", (long long)deleted);
+                eg_log_fields(EG_LOG_INFO, "worker", "pruned finished jobs past the retention", "deleted", d, NULL);
+            }
+            /* more may remain: come back soon (the turn was handed back if so) */
+            next_prune = eg_mono_ms() + (ran && deleted > 0 ? (prune_tick < 1000 ? prune_tick : 1000) : prune_tick);
         }
         int64_t wake = next_hb;
         if (reclaim > 0 && next_reclaim < wake)
@@ -1050,6 +1096,7 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
     m->st.concurrency = m->nw;
     snprintf(m->st.model, sizeof m->st.model, "%s", m->model);
     snprintf(m->st.provider, sizeof m->st.provider, "%s", embed_kind_name(m->kind));
+    snprintf(m->st.fallback, sizeof m->st.fallback, "%s", ecfg->fallback ? ecfg->fallback : "");
     snprintf(m->st.owner, sizeof m->st.owner, "%s", m->owner);
     m->st.dims = m->dims;
     *out = m;

@@ -70,6 +70,9 @@ typedef struct worker_opts {
     int64_t lease_ms;           /* 0: the store's */
     int64_t heartbeat_ms;       /* 0: the store's */
     int64_t reclaim_ms;         /* 0: the store's; <0: never */
+    int64_t prune_tick_ms;      /* how often this manager asks for the queue's prune turn
+                                 * (queue_prune_tick; the store's prune_interval_ms decides who
+                                 * prunes); 0: 30000; <0: never */
     int inline_retries;         /* ENGRAM_EMBED_RETRIES, 2 */
     int64_t retry_base_ms;      /* 500 (doubling, capped at 8000) */
     int64_t provider_error_pause_ms; /* quota/auth/config; ENGRAM_PROVIDER_ERROR_PAUSE_MS, 60000 */
@@ -153,6 +156,7 @@ typedef struct worker_stats {
     char model[128];
     int dims;
     char provider[16];
+    char fallback[256];                  /* why the n-gram provider stands in for the encoder; "" */
     char owner[128];
 } worker_stats;
 

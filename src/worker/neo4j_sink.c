@@ -98,7 +98,8 @@ static int n_write(worker_sink *s, queue_tx *tx, const worker_write *ws, size_t 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         worker_job_hash(ws[i].job, hash[i]);
         rows[i] = (graph_embedding_row){.ns = ws[i].job->ns, .entity_id = ws[i].job->entity, .hash = hash[i],
-                                        .model = ws[i].job->model, .vec = ws[i].vec, .dims = (size_t)ws[i].dims};
+                                        .model = ws[i].job->model, .vec = ws[i].vec, .dims = (size_t)ws[i].dims,
+                                        .tokens = ws[i].tokens, .truncated = ws[i].truncated};
     }
     if (rc == 0)
         rc = graph_write_embeddings_tx(tx->conn, rows, n, st, err);

@@ -54,6 +54,8 @@ typedef struct worker_write {
     const queue_job *job;     /* ns, entity, version (the hash fenced on), model */
     const float *vec;
     int dims;
+    int tokens;               /* tokens the model read (0: not known) */
+    bool truncated;           /* the text was cut to the model's token limit */
 } worker_write;
 
 typedef struct worker_sink worker_sink;

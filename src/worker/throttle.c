@@ -12,6 +12,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ int worker_throttle_opts_from_env(worker_throttle_opts *out, embed_kind kind, eg
 {
     memset(out, 0, sizeof *out);
     out->interval_ms = 60000;
+    out->max_inline_wait_ms = 30000;
     if (kind == EMBED_PROVIDER_OPENAI) {
         out->requests_per_interval = 3000;
         out->tokens_per_interval = 1000000;
@@ -86,10 +88,40 @@ int worker_throttle_opts_from_env(worker_throttle_opts *out, embed_kind kind, eg
         return rc;
     if (rc == 1)
         out->burst = v;
+    if ((rc = env_double("ENGRAM_MAX_INLINE_WAIT_MS", &v, err)) < 0)
+        return rc;
+    if (rc == 1)
+        out->max_inline_wait_ms = v > 0 ? (int64_t)v : -1;
     return 0;
 }
 
-static int gate_before(void *ctx, long est) { return worker_throttle_acquire(ctx, est, 0); }
+static int64_t pause_remaining(worker_throttle *t)
+{
+    pthread_mutex_lock(&t->mu);
+    int64_t rem = t->paused_until_ms - eg_mono_ms();
+    pthread_mutex_unlock(&t->mu);
+    return rem > 0 ? rem : 0;
+}
+
+/* The gate: wait for the buckets and the pause, but no longer than the
+ * inline cap; past it return how long to stay away (> 0, see embed_gate). */
+static int gate_before(void *ctx, long est)
+{
+    worker_throttle *t = ctx;
+    int64_t cap = t->o.max_inline_wait_ms;
+    if (cap <= 0)
+        return worker_throttle_acquire(t, est, 0);
+    int64_t rem = pause_remaining(t);
+    if (rem <= cap) {
+        int rc = worker_throttle_acquire(t, est, eg_mono_ms() + cap);
+        if (rc != EG_ETIMEOUT)
+            return rc;
+        rem = pause_remaining(t);
+        if (rem <= 0)
+            rem = cap; /* the buckets alone kept it waiting: come back later */
+    }
+    return rem > INT32_MAX ? INT32_MAX : (int)rem;
+}
 
 static void gate_after(void *ctx, const embed_status *st, int64_t us, long tokens)
 {

@@ -40,6 +40,11 @@ typedef struct worker_throttle_opts {
     int64_t interval_ms;          /* 0: 60000 */
     double burst;                 /* request bucket capacity; 0: 1 */
     int64_t default_pause_ms;     /* 429 without Retry-After; 0: 2000 */
+    int64_t max_inline_wait_ms;   /* ENGRAM_MAX_INLINE_WAIT_MS, 30000; <0: no cap.  The gate makes a
+                                   * worker (which holds its batch's leases) wait at most this long:
+                                   * past it (a long Retry-After) before() refuses at once with the
+                                   * pause still to run, and the worker releases its leases until
+                                   * then instead of holding them for up to a day */
 } worker_throttle_opts;
 
 /*

@@ -23,7 +23,7 @@ out="$("$BIN" doctor)" || fail "doctor exited $?"
 grep -q '^server agent: *Neo4j/' <<<"$out" || fail "no server agent in: $out"
 grep -Eq '^bolt version: *[45]\.[0-9]+' <<<"$out" || fail "no bolt version in: $out"
 grep -q '^component: *Neo4j Kernel' <<<"$out" || fail "no component in: $out"
-for check in neo4j schema indexes embeddings queue; do
+for check in neo4j schema indexes "vector model" embeddings queue; do
     grep -q "^$check: " <<<"$out" || fail "no $check check in: $out"
 done
 grep -q 'PROBLEM' <<<"$out" && fail "a healthy setup reported a problem: $out"
@@ -39,7 +39,7 @@ assert o["server_agent"].startswith("Neo4j/"), o
 assert o["bolt_version"].split(".")[0] in ("4", "5"), o
 assert o["connection_id"], o
 assert o["components"][0]["name"] == "Neo4j Kernel", o
-assert [c["check"] for c in o["checks"]] == ["neo4j", "schema", "indexes", "embeddings", "queue"], o
+assert [c["check"] for c in o["checks"]] == ["neo4j", "schema", "indexes", "vector model", "embeddings", "queue"], o
 assert o["checks"][0]["level"] == "ok", o
 assert o["ok"] is True, o
 assert all(c["level"] in ("ok", "info") for c in o["checks"]), o
@@ -64,4 +64,34 @@ err="$(NEO4J_URI=bolt://127.0.0.1:1 "$BIN" doctor 2>&1 >/dev/null)"
 rc=$?
 [[ $rc -ne 0 ]] || fail "unreachable: exit 0"
 grep -q "cannot connect" <<<"$err" || fail "unreachable: unclear message: $err"
+# NEO4J_PASSWORD_FILE: the password from a file (first line), which wins over
+# NEO4J_PASSWORD (issue #14 finding 15)
+pwdir="$(mktemp -d)"
+trap 'rm -rf "$pwdir"' EXIT
+printf '%s\n' "$NEO4J_PASSWORD" >"$pwdir/pw"
+out="$(env -u NEO4J_PASSWORD NEO4J_PASSWORD_FILE="$pwdir/pw" "$BIN" doctor 2>&1)" ||
+    fail "doctor with NEO4J_PASSWORD_FILE exited $?: $out"
+grep -q '^server agent: *Neo4j/' <<<"$out" || fail "NEO4J_PASSWORD_FILE: not connected: $out"
+out="$(NEO4J_PASSWORD="wrong-$RANDOM" NEO4J_PASSWORD_FILE="$pwdir/pw" "$BIN" queue status 2>&1)" ||
+    fail "NEO4J_PASSWORD_FILE does not win over NEO4J_PASSWORD: $out"
+err="$(NEO4J_PASSWORD_FILE="$pwdir/missing" "$BIN" doctor 2>&1 >/dev/null)"
+rc=$?
+[[ $rc -ne 0 ]] || fail "missing password file: exit 0"
+grep -q 'NEO4J_PASSWORD_FILE' <<<"$err" || fail "missing password file: unclear message: $err"
+
+# credentials written into NEO4J_URI's user info are never echoed (issue #14
+# finding 18): not by the report, not by --json, not by a connection error
+uri_secret="uri-$RANDOM-secret"
+with_userinfo="${NEO4J_URI/:\/\//://neo4j:$uri_secret@}"
+[[ "$with_userinfo" == *"$uri_secret@"* ]] || fail "test setup: no user info in $with_userinfo"
+out="$(NEO4J_URI="$with_userinfo" "$BIN" doctor 2>&1)" || fail "doctor with user info exited $?: $out"
+grep -q -- "$uri_secret" <<<"$out" && fail "URI credentials leaked by doctor: $out"
+grep -q '^uri: *bolt://\*\*\*@' <<<"$out" || fail "redacted URI not shown: $out"
+out="$(NEO4J_URI="$with_userinfo" "$BIN" doctor --json 2>&1)"
+grep -q -- "$uri_secret" <<<"$out" && fail "URI credentials leaked by doctor --json: $out"
+err="$(NEO4J_URI="bolt://neo4j:$uri_secret@127.0.0.1:1" "$BIN" doctor 2>&1 >/dev/null)"
+grep -q -- "$uri_secret" <<<"$err" && fail "URI credentials leaked by a connection error: $err"
+err="$(NEO4J_URI="bolt://neo4j:$uri_secret@127.0.0.1:1" "$BIN" queue status 2>&1 >/dev/null)"
+grep -q -- "$uri_secret" <<<"$err" && fail "URI credentials leaked by queue status: $err"
+grep -q '\*\*\*@127.0.0.1:1' <<<"$err" || fail "connection error does not name the redacted URI: $err"
 echo "ok"

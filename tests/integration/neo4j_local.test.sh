@@ -53,7 +53,7 @@ bolt_handshake() { # port -> prints agreed "major.minor"
 }
 
 # --- start on a free port -------------------------------------------------------
-uri="$("$W" start --data "$DIR" --port 0 --password "$PW" --timeout 240)"
+uri="$(NEO4J_PASSWORD="$PW" "$W" start --data "$DIR" --port 0 --timeout 240)"
 rc=$?
 if ((rc != 0)) || [[ ! "$uri" =~ ^bolt://127\.0\.0\.1:[0-9]+$ ]]; then
     fail "start: rc=$rc uri='$uri'"
@@ -96,14 +96,14 @@ else
 fi
 
 # --- second start on the same directory is refused ------------------------------
-out="$("$W" start --data "$DIR" --port 0 --password "$PW" 2>&1)"; rc=$?
+out="$(NEO4J_PASSWORD="$PW" "$W" start --data "$DIR" --port 0 2>&1)"; rc=$?
 ((rc != 0)) || fail "second start succeeded: $out"
 [[ "$out" == *"already running"* ]] || fail "second start message: $out"
 ok "wrapper refused second start (rc=$rc)"
 
 # Bypass the wrapper's pid check: the launcher's own lock must refuse.
 mv "$DIR/neo4j.pid" "$DIR/neo4j.pid.keep"
-out="$("$W" start --data "$DIR" --port 0 --password "$PW" --timeout 120 2>&1)"; rc=$?
+out="$(NEO4J_PASSWORD="$PW" "$W" start --data "$DIR" --port 0 --timeout 120 2>&1)"; rc=$?
 [[ -f "$DIR/neo4j.pid" ]] && fail "failed start left a pid file"
 mv "$DIR/neo4j.pid.keep" "$DIR/neo4j.pid"
 ((rc != 0)) || fail "launcher allowed a second instance: $out"

@@ -126,8 +126,10 @@ static int setup(void **state)
     eg_rand_hex(g_pw, 16);
     char cmd[16384];
     /* --watch-pid: if ctest kills us on a timeout, the JVM stops by itself */
-    snprintf(cmd, sizeof cmd, "'%s' start --data '%s' --port 0 --password '%s' --watch-pid %ld", g_wrapper, g_dir,
-             g_pw, (long)getpid());
+    /* the password in the environment: a command line shows it in ps */
+    setenv("NEO4J_PASSWORD", g_pw, 1);
+    snprintf(cmd, sizeof cmd, "'%s' start --data '%s' --port 0 --watch-pid %ld", g_wrapper, g_dir,
+             (long)getpid());
     if (sh(cmd, g_uri, sizeof g_uri) < 0 || !g_uri[0]) {
         fprintf(stderr, "could not start a private Neo4j in %s\n", g_dir);
         return -1;

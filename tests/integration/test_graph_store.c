@@ -24,6 +24,7 @@
 #include "queue/job_store.h"
 #include "queue/neo4j_store.h"
 #include "schema/schema.h"
+#include "support/queue_neo4j_fixture.h"
 #include "support/testenv.h"
 
 static bolt_pool *g_pool;
@@ -130,29 +131,11 @@ static int setup(void **state)
     return 0;
 }
 
-static int cleanup_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    bolt_params *p = bolt_params_new();
-    bolt_params_str(p, "pfx", (const char *)payload);
-    int rc = 0;
-    static const char *const labels[] = {"Entity", "EntityVersion", "RelationVersion", "EmbedJob"};
-    for (int i = 0; i < 4 && rc == 0; i++) {
-        char q[200];
-        snprintf(q, sizeof q, "MATCH (n:%s) WHERE n.namespace STARTS WITH $pfx DETACH DELETE n",
-                 labels[i]);
-        rc = bolt_conn_exec(c, q, p, NULL, NULL, err);
-    }
-    bolt_params_free(p);
-    return rc;
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    eg_error err;
-    eg_error_clear(&err);
     if (g_pool && g_prefix[0])
-        bolt_pool_execute_write(g_pool, NULL, NULL, cleanup_fn, g_prefix, &err);
+        qfx_cleanup_namespaces(g_pool, g_prefix);
     graph_store_free(g_graph);
     queue_store_free(g_queue);
     bolt_pool_free(g_pool);
@@ -1242,6 +1225,185 @@ static void test_graph_store__schema_check(void **state)
     graph_store_free(g2);
 }
 
+/* An array of n observations "<tag> <i>" (i from `from`). */
+static json_t *many_obs(const char *tag, size_t from, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = from; i < from + n; i++) {
+        char b[48];
+        snprintf(b, sizeof b, "%s %zu", tag, i);
+        json_array_append_new(a, json_string(b));
+    }
+    return a;
+}
+
+/* Issue #14 finding 5: GRAPH_MAX_OBSERVATIONS holds for the merged list, so
+ * repeated add_observations cannot grow an entity without bound. */
+static void test_graph_store__observation_cap_across_calls(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "cap");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *big = json_pack("{s:s, s:s, s:o}", "name", "Big", "entityType", "t", "observations",
+                            many_obs("fact", 0, GRAPH_MAX_OBSERVATIONS - 2));
+    create_ok(ns, one(big), NULL);
+    json_t *res = NULL;
+    /* Up to the cap: accepted (two calls of one new fact each). */
+    for (size_t i = 0; i < 2; i++) {
+        json_t *add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents",
+                                many_obs("more", i, 1));
+        assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+        json_decref(res);
+        json_decref(add);
+    }
+    /* Past it: refused, saying why, and nothing is written. */
+    json_t *add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents", many_obs("over", 0, 1));
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_EINVAL);
+    if (!strstr(err.message, "at most 10000") || !strstr(err.message, "'Big'"))
+        fail_msg("unclear error: %s", err.message);
+    json_decref(add);
+    /* create_entities merging into it is held to the same cap. */
+    json_t *again = json_pack("{s:s, s:s, s:o}", "name", "Big", "entityType", "t", "observations",
+                              many_obs("over", 0, 1));
+    json_t *arr = one(again);
+    assert_int_equal(graph_create_entities(g_graph, &r, arr, &res, &err), EG_EINVAL);
+    json_decref(arr);
+    /* Facts it already has are no growth; deleting makes room again. */
+    add = json_pack("[{s:s, s:[s]}]", "entityName", "Big", "contents", "fact 0");
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_decref(res);
+    json_decref(add);
+    json_t *del = json_pack("[{s:s, s:[s]}]", "entityName", "Big", "observations", "fact 1");
+    assert_int_equal(graph_delete_observations(g_graph, &r, del, &res, &err), 0);
+    json_decref(res);
+    json_decref(del);
+    add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents", many_obs("over", 0, 1));
+    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    json_decref(res);
+    json_decref(add);
+    json_t *names = json_pack("[s]", "Big");
+    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(json_object_get(res, "entities"), 0),
+                                                     "observations")),
+                     GRAPH_MAX_OBSERVATIONS);
+    json_decref(res);
+    json_decref(names);
+}
+
+/* Issue #14 finding 16: force_generate_embedding revives the dead job of the
+ * entity's current version (its key is never queued again otherwise).  On a
+ * private queue, so that leasing takes only this test's job. */
+static void test_graph_store__force_revives_dead_job(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "force");
+    eg_error err;
+    eg_error_clear(&err);
+    queue_opts qo = QUEUE_OPTS_INIT;
+    snprintf(qo.name, sizeof qo.name, "%s-force", g_prefix);
+    queue_store *q = NULL;
+    graph_store *g = NULL;
+    assert_int_equal(queue_neo4j_new(&q, g_pool, &qo, &err), 0);
+    assert_int_equal(graph_store_new(&g, g_pool, q, graph_store_opts(g_graph), &err), 0);
+    graph_req r = req_for(ns);
+    json_t *res = NULL, *in = one(ent("F", "x", "a", NULL));
+    assert_int_equal(graph_create_entities(g, &r, in, &res, &err), 0);
+    json_decref(in);
+    json_decref(res);
+    queue_lease_opts lo = {.owner = "t", .max_jobs = 10};
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(queue_lease(q, &lo, &jobs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    char jid[QUEUE_ID_MAX];
+    snprintf(jid, sizeof jid, "%s", jobs[0].id);
+    queue_failure f = {jobs[0].id, jobs[0].lease_token, "HTTP 400", QUEUE_ERR_PERMANENT, 0};
+    assert_int_equal(queue_fail(q, "t", &f, 1, NULL, &err), 0);
+    queue_jobs_free(jobs, n);
+
+    assert_int_equal(graph_force_generate_embedding(g, &r, "F", 0, true, &res, &err), 0);
+    assert_int_equal(jint(res, "revived"), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(res, "jobIds"), 0)), jid);
+    json_decref(res);
+    queue_list_filter lf = QUEUE_LIST_FILTER_INIT;
+    lf.ns = ns;
+    assert_int_equal(queue_list(q, &lf, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(jobs[0].state, QUEUE_PENDING);
+    assert_int_equal(jobs[0].attempts, 0);
+    queue_jobs_free(jobs, n);
+    /* Without force the dead job stays as it is (only reported). */
+    assert_int_equal(queue_lease(q, &lo, &jobs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    f = (queue_failure){jobs[0].id, jobs[0].lease_token, "HTTP 400", QUEUE_ERR_PERMANENT, 0};
+    assert_int_equal(queue_fail(q, "t", &f, 1, NULL, &err), 0);
+    queue_jobs_free(jobs, n);
+    assert_int_equal(graph_force_generate_embedding(g, &r, "F", 0, false, &res, &err), 0);
+    assert_int_equal(jint(res, "existing"), 1);
+    json_decref(res);
+    assert_int_equal(queue_list(q, &lf, &jobs, &n, NULL, &err), 0);
+    assert_int_equal(jobs[0].state, QUEUE_DEAD);
+    queue_jobs_free(jobs, n);
+    graph_store_free(g);
+    qfx_cleanup_queue(g_pool, qo.name);
+    queue_store_free(q);
+}
+
+/* open_nodes under a byte budget never drops an entity: the page ends
+ * before the first one that does not fit and its cursor reaches the rest
+ * (issue #14, found in review). */
+static void test_graph_store__open_nodes_pages_past_the_budget(void **state)
+{
+    (void)state;
+    char ns[64];
+    make_ns(ns, sizeof ns, "openpage");
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_t *in = json_array();
+    const char *names[] = {"P1", "P2", "P3", "P4"};
+    for (int i = 0; i < 4; i++)
+        json_array_append_new(in, ent(names[i], "t", big, NULL));
+    create_ok(ns, in, NULL);
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *want = json_pack("[s, s, s, s, s]", "P1", "Ghost", "P2", "P3", "P4");
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.max_bytes = 7000; /* two entities of ~3 KB fit, not three */
+    char cursor[64] = "";
+    json_t *seen = json_array(), *missing = json_array();
+    for (int page = 0; page < 10; page++) {
+        pg.cursor = cursor[0] ? cursor : NULL;
+        json_t *res = NULL;
+        assert_int_equal(graph_open_nodes(g_graph, &r, want, &pg, &res, &err), 0);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(res, "entities"), i, e)
+            json_array_append(seen, json_object_get(e, "name"));
+        json_array_foreach(json_object_get(res, "notFound"), i, e)
+            json_array_append(missing, e);
+        const char *next = json_string_value(json_object_get(res, "nextCursor"));
+        snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+        json_decref(res);
+        if (!cursor[0])
+            break;
+    }
+    char *got = json_dumps(seen, JSON_COMPACT);
+    assert_string_equal(got, "[\"P1\",\"P2\",\"P3\",\"P4\"]");
+    free(got);
+    got = json_dumps(missing, JSON_COMPACT);
+    assert_string_equal(got, "[\"Ghost\"]");
+    free(got);
+    json_decref(seen);
+    json_decref(missing);
+    json_decref(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1260,6 +1422,9 @@ int main(void)
         cmocka_unit_test(test_graph_store__jobs_enqueued),
         cmocka_unit_test(test_graph_store__memento_data),
         cmocka_unit_test(test_graph_store__schema_check),
+        cmocka_unit_test(test_graph_store__observation_cap_across_calls),
+        cmocka_unit_test(test_graph_store__force_revives_dead_job),
+        cmocka_unit_test(test_graph_store__open_nodes_pages_past_the_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

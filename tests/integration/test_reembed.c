@@ -27,12 +27,13 @@ static int skip_rc;
 static json_t *reembed(const efx *f, const char *args)
 {
     char cmd[2048];
+    /* the password goes in the environment, never on the (ps-visible) command line */
+    setenv("NEO4J_PASSWORD", getenv("ENGRAM_TEST_NEO4J_PASSWORD") ? getenv("ENGRAM_TEST_NEO4J_PASSWORD") : "", 1);
     snprintf(cmd, sizeof cmd,
-             "NEO4J_URI='%s' NEO4J_USERNAME='%s' NEO4J_PASSWORD='%s' ENGRAM_EMBED_PROVIDER=offline "
+             "NEO4J_URI='%s' NEO4J_USERNAME='%s' ENGRAM_EMBED_PROVIDER=offline "
              "ENGRAM_EMBED_DIMENSIONS=%d '%s' reembed %s --namespace '%s' --queue '%s' --json",
              getenv("ENGRAM_TEST_NEO4J_URI"), getenv("ENGRAM_TEST_NEO4J_USER") ? getenv("ENGRAM_TEST_NEO4J_USER") : "neo4j",
-             getenv("ENGRAM_TEST_NEO4J_PASSWORD") ? getenv("ENGRAM_TEST_NEO4J_PASSWORD") : "", f->index_dims,
-             getenv("ENGRAM_BIN"), args, f->ns, f->queue);
+             f->index_dims, getenv("ENGRAM_BIN"), args, f->ns, f->queue);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char line[4096] = "";

@@ -45,6 +45,11 @@ JS
 
 check memory
 if [[ -n "${ENGRAM_TEST_NEO4J_URI:-}" ]]; then
+  # the inspector takes the server's environment as arguments (-e): pass the
+  # password as a file, so that no command line shows it
+  pwfile="$(mktemp)"
+  trap 'rm -rf "$out" "$pwfile"' EXIT
+  printf '%s\n' "${ENGRAM_TEST_NEO4J_PASSWORD:-}" >"$pwfile"
   check neo4j -e "NEO4J_URI=$ENGRAM_TEST_NEO4J_URI" -e "NEO4J_USERNAME=${ENGRAM_TEST_NEO4J_USER:-neo4j}" \
-    -e "NEO4J_PASSWORD=${ENGRAM_TEST_NEO4J_PASSWORD:-}" -e MOCK_EMBEDDINGS=true
+    -e "NEO4J_PASSWORD_FILE=$pwfile" -e MOCK_EMBEDDINGS=true
 fi

@@ -26,5 +26,5 @@ fi
 dir="$(mktemp -d "${TMPDIR:-/tmp}/engram-migrate-test.XXXXXX")"
 pw="mig-$RANDOM-$RANDOM"
 trap '"$W" stop --data "$dir" --timeout 30 >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
-uri="$("$W" start --data "$dir" --port 0 --password "$pw" --watch-pid $$)"
+uri="$(NEO4J_PASSWORD="$pw" "$W" start --data "$dir" --port 0 --watch-pid $$)"
 node "$here/migrate_memento.mjs" "$ENGRAM_BIN" "$memento" "$driver" "$uri" neo4j "$pw"

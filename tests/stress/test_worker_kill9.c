@@ -42,24 +42,7 @@ static pid_t spawn_worker(const efx *f, const char *base_url, const char *logpat
         dup2(fd, 1);
         close(fd);
     }
-    char dims[16];
-    snprintf(dims, sizeof dims, "%d", f->index_dims);
-    setenv("NEO4J_URI", getenv("ENGRAM_TEST_NEO4J_URI"), 1);
-    setenv("NEO4J_USERNAME", getenv("ENGRAM_TEST_NEO4J_USER") ? getenv("ENGRAM_TEST_NEO4J_USER") : "neo4j", 1);
-    setenv("NEO4J_PASSWORD", getenv("ENGRAM_TEST_NEO4J_PASSWORD") ? getenv("ENGRAM_TEST_NEO4J_PASSWORD") : "", 1);
-    setenv("ENGRAM_EMBED_PROVIDER", "openai", 1);
-    setenv("OPENAI_API_KEY", "sk-fake", 1);
-    setenv("OPENAI_BASE_URL", base_url, 1);
-    setenv("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small", 1);
-    setenv("ENGRAM_EMBED_DIMENSIONS", dims, 1);
-    setenv("ENGRAM_QUEUE_NAME", f->queue, 1);
-    setenv("ENGRAM_QUEUE_LEASE_MS", "3000", 1);
-    setenv("ENGRAM_QUEUE_HEARTBEAT_MS", "1000", 1);
-    setenv("ENGRAM_QUEUE_RECLAIM_MS", "500", 1);
-    setenv("ENGRAM_QUEUE_BACKOFF_BASE_MS", "100", 1);
-    setenv("ENGRAM_QUEUE_BACKOFF_CAP_MS", "1000", 1);
-    setenv("ENGRAM_LOG_LEVEL", "debug", 1);
-    unsetenv("MOCK_EMBEDDINGS");
+    efx_child_env(f, base_url);
     if (drain)
         execl(bin, bin, "worker", "--concurrency", "2", "--batch", "20", "--no-health", "--drain", "--max-seconds",
               "180", (char *)NULL);

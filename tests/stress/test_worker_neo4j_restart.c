@@ -32,8 +32,10 @@ static int neo4j_cmd(const char *cmd, char *uri_out, size_t cap)
 {
     char line[8192];
     /* --watch-pid: if ctest kills us on a timeout, the JVM stops by itself */
-    snprintf(line, sizeof line, "'%s' %s --data '%s' --password '%s' --watch-pid %ld 2>&1",
-             getenv("ENGRAM_NEO4J_LOCAL"), cmd, datadir, PW, (long)getpid());
+    /* the password in the environment: a command line shows it in ps */
+    setenv("NEO4J_PASSWORD", PW, 1);
+    snprintf(line, sizeof line, "'%s' %s --data '%s' --watch-pid %ld 2>&1", getenv("ENGRAM_NEO4J_LOCAL"), cmd,
+             datadir, (long)getpid());
     FILE *p = popen(line, "r");
     if (!p)
         return -1;

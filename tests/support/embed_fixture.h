@@ -57,6 +57,15 @@ int efx_check(efx *f, efx_report *out);
 /* Name of the best vector-index hit within the namespace for text (offline vectors). */
 int efx_search_top(efx *f, const char *text, char *name_out, size_t cap);
 
+/*
+ * In a child process about to exec the engram binary: the environment that
+ * points it at the test Neo4j (password in the environment only, never on a
+ * command line), at this fixture's queue, and at an OpenAI-compatible fake
+ * provider at base_url with the index's dimensions; short lease/heartbeat/
+ * backoff settings; debug logs.
+ */
+void efx_child_env(const efx *f, const char *base_url);
+
 /* Queue counts by state for this queue. */
 int efx_counts(efx *f, int64_t counts[QUEUE_STATE_COUNT]);
 

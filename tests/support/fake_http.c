@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,7 @@ struct fake_embed {
     pthread_mutex_t mu;
     fake_embed_opts o;
     char poison[128];
+    char huge[128];
     char openai_url[96];
     fake_embed_stats st;
     uint64_t inflight;
@@ -213,8 +215,9 @@ static void embed_handler(void *ctx, const char *method, const char *path, const
     }
     pthread_mutex_lock(&f->mu);
     fake_embed_opts o = f->o;
-    char poison[128];
+    char poison[128], huge[128];
     memcpy(poison, f->poison, sizeof poison);
+    memcpy(huge, f->huge, sizeof huge);
     f->st.requests++;
     f->inflight++;
     if (f->inflight > f->st.max_inflight)
@@ -268,6 +271,8 @@ static void embed_handler(void *ctx, const char *method, const char *path, const
             const char *t = json_is_array(input) ? json_string_value(json_array_get(input, i))
                                                  : json_string_value(input);
             embed_offline_vector(t ? t : "", dims, v);
+            if (huge[0] && t && strstr(t, huge))
+                v[0] = INFINITY;
             for (int k = 0; k < dims; k++) {
                 uint32_t u;
                 memcpy(&u, &v[k], 4);
@@ -297,6 +302,8 @@ static void embed_handler(void *ctx, const char *method, const char *path, const
             json_t *vec = json_array();
             for (int k = 0; k < dims; k++)
                 json_array_append_new(vec, json_real(v[k]));
+            if (huge[0] && t && strstr(t, huge))
+                json_array_set_new(vec, 0, json_real(1e39));
             if (ollama) {
                 json_array_append_new(arr, vec);
             } else {
@@ -364,6 +371,10 @@ void fake_embed_set(fake_embed *f, const fake_embed_opts *opts)
     if (opts->poison)
         snprintf(f->poison, sizeof f->poison, "%s", opts->poison);
     f->o.poison = NULL;
+    f->huge[0] = '\0';
+    if (opts->huge)
+        snprintf(f->huge, sizeof f->huge, "%s", opts->huge);
+    f->o.huge = NULL;
     if (opts->seed)
         f->rng = opts->seed;
     pthread_mutex_unlock(&f->mu);

@@ -76,6 +76,8 @@ typedef struct fake_embed_opts {
     bool malformed;           /* answer 200 with broken JSON */
     int wrong_dims;           /* >0: answer vectors of this size */
     const char *poison;       /* inputs containing this get 400 (whole request, like OpenAI) */
+    const char *huge;         /* inputs containing this get a vector whose first value does not fit a
+                               * float: 1e39 as JSON, +inf as base64 float32 */
     bool should_retry_false;  /* add x-should-retry: false to errors */
     unsigned seed;            /* for the fault dice; 0: fixed default */
 } fake_embed_opts;

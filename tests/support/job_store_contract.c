@@ -835,6 +835,62 @@ static void t_prune(void **state)
     done(s);
 }
 
+/* Automatic retention (issue #14, found in review): one caller per queue
+ * and interval wins the prune turn; a bounded slice of work hands the turn
+ * back while work remains; unfinished jobs are never touched. */
+static void t_prune_tick(void **state)
+{
+    (void)state;
+    queue_opts o = QUEUE_OPTS_INIT;
+    o.retention_ms = 50;
+    o.prune_batch = 2;
+    o.prune_interval_ms = 600000;
+    queue_store *s = mk(&o);
+    enum { N = 6 };
+    queue_enqueue_req r[N];
+    char names[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "t%d", i);
+        r[i] = req(names[i], "v", "m1");
+    }
+    queue_enqueue_result out[N];
+    assert_int_equal(queue_enqueue(s, NULL, r, N, out, NULL), 0);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w", N, 0, &jobs);
+    assert_int_equal(n, N);
+    queue_lease_ref refs[N];
+    for (size_t i = 0; i < n; i++)
+        refs[i] = queue_job_ref(&jobs[i]);
+    assert_int_equal(queue_complete(s, "w", refs, 5, NULL, NULL, NULL, NULL), 0); /* one stays leased */
+    eg_sleep_ms(120);
+    bool ran = false;
+    int64_t deleted = -1;
+    /* one batch of 2 per tick: full, so the turn is handed back each time */
+    assert_int_equal(queue_prune_tick(s, 1, 10000, &ran, &deleted, NULL), 0);
+    assert_true(ran);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(queue_prune_tick(s, 1, 10000, &ran, &deleted, NULL), 0);
+    assert_true(ran);
+    assert_int_equal(deleted, 2);
+    /* the last one: not a full batch, so the turn is kept for the interval */
+    assert_int_equal(queue_prune_tick(s, 10, 10000, &ran, &deleted, NULL), 0);
+    assert_true(ran);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(queue_prune_tick(s, 10, 10000, &ran, &deleted, NULL), 0);
+    assert_false(ran);
+    assert_int_equal(deleted, 0);
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = g_ns;
+    queue_job *left = NULL;
+    size_t nl = 0;
+    assert_int_equal(queue_list(s, &f, &left, &nl, NULL, NULL), 0);
+    assert_int_equal(nl, 1);
+    assert_int_equal(left[0].state, QUEUE_LEASED);
+    queue_jobs_free(left, nl);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
 /* ---- concurrency ---- */
 
 typedef struct race_arg {
@@ -891,6 +947,123 @@ static void t_dedupe_race(void **state)
     done(s);
 }
 
+/* Two queues on one database keep their jobs apart (issue #14 finding 17):
+ * the same request is a job in each, each queue leases only its own, and a
+ * newer version in one does not supersede the other's. */
+static void t_two_queues_apart(void **state)
+{
+    (void)state;
+    queue_store *s1 = mk(NULL);
+    char ns[sizeof g_ns];
+    snprintf(ns, sizeof ns, "%s", g_ns);
+    queue_store *s2 = mk(NULL);
+    snprintf(g_ns, sizeof g_ns, "%s", ns); /* both queues, one namespace */
+    queue_enqueue_result r1, r2, r3;
+    enq1(s1, "e", "v1", &r1);
+    enq1(s2, "e", "v1", &r2);
+    assert_true(r1.created);
+    assert_true(r2.created);
+    assert_string_not_equal(r1.id, r2.id);
+    enq1(s2, "e", "v2", &r3);
+    assert_int_equal(state_of(s1, r1.id), QUEUE_PENDING);
+    assert_int_equal(state_of(s2, r2.id), QUEUE_SUPERSEDED);
+    queue_job *jobs = NULL;
+    size_t n = lease(s2, "w", 10, 0, &jobs);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].id, r3.id);
+    queue_jobs_free(jobs, n);
+    n = lease(s1, "w", 10, 0, &jobs);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].id, r1.id);
+    queue_jobs_free(jobs, n);
+    done(s2);
+    done(s1);
+}
+
+/* Status and retry limited to a namespace see and revive only its jobs
+ * (issue #14 finding 6). */
+static void t_namespace_scope(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    char mine[sizeof g_ns], other[sizeof g_ns];
+    snprintf(mine, sizeof mine, "%s", g_ns);
+    snprintf(other, sizeof other, "%.40s-other", g_ns);
+    queue_enqueue_req rq[2] = {req("a", "v", "m1"), req("b", "v", "m1")};
+    rq[1].ns = other;
+    queue_enqueue_result out[2];
+    assert_int_equal(queue_enqueue(s, NULL, rq, 2, out, NULL), 0);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w", 2, 0, &jobs);
+    assert_int_equal(n, 2);
+    queue_failure f[2];
+    for (size_t i = 0; i < 2; i++)
+        f[i] = (queue_failure){.id = jobs[i].id, .token = jobs[i].lease_token, .error = "gone",
+                               .category = QUEUE_ERR_PERMANENT};
+    assert_int_equal(queue_fail(s, "w", f, 2, NULL, NULL), 0);
+    queue_jobs_free(jobs, n);
+    queue_status st;
+    assert_int_equal(queue_status_get_ns(s, mine, &st, NULL), 0);
+    assert_int_equal(st.count[QUEUE_DEAD], 1);
+    assert_int_equal(st.ndead, 1);
+    assert_string_equal(st.dead[0].id, out[0].id);
+    queue_status_clear(&st);
+    assert_int_equal(queue_status_get(s, &st, NULL), 0);
+    assert_int_equal(st.count[QUEUE_DEAD], 2);
+    queue_status_clear(&st);
+    int64_t count = -1;
+    const char *foreign[] = {out[1].id};
+    assert_int_equal(queue_retry_dead_ns(s, foreign, 1, NULL, mine, &count, NULL), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(queue_retry_dead_ns(s, NULL, 0, NULL, mine, &count, NULL), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(state_of(s, out[0].id), QUEUE_PENDING);
+    snprintf(g_ns, sizeof g_ns, "%s", other);
+    assert_int_equal(state_of(s, out[1].id), QUEUE_DEAD);
+    done(s);
+}
+
+typedef struct turn_arg {
+    queue_store *s;
+    pthread_barrier_t *bar;
+    bool ran;
+    int rc;
+} turn_arg;
+
+static void *turn_thread(void *p)
+{
+    turn_arg *a = p;
+    pthread_barrier_wait(a->bar);
+    int64_t deleted = 0;
+    a->rc = queue_prune_tick(a->s, 1, 1000, &a->ran, &deleted, NULL);
+    return NULL;
+}
+
+/* Eight workers asking for the prune turn at once: exactly one gets it. */
+static void t_prune_turn_race(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    enum { T = 8 };
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, T);
+    pthread_t th[T];
+    turn_arg args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (turn_arg){.s = s, .bar = &bar};
+        pthread_create(&th[i], NULL, turn_thread, &args[i]);
+    }
+    int won = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, 0);
+        won += args[i].ran;
+    }
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(won, 1);
+    done(s);
+}
+
 int jsc_run(const jsc_fixture *fx)
 {
     g_fx = fx;
@@ -912,7 +1085,11 @@ int jsc_run(const jsc_fixture *fx)
         cmocka_unit_test(t_list_paginate),
         cmocka_unit_test(t_retry_dead),
         cmocka_unit_test(t_prune),
+        cmocka_unit_test(t_prune_tick),
+        cmocka_unit_test(t_prune_turn_race),
         cmocka_unit_test(t_dedupe_race),
+        cmocka_unit_test(t_two_queues_apart),
+        cmocka_unit_test(t_namespace_scope),
     };
     return _cmocka_run_group_tests(fx->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -76,3 +76,28 @@ int qfx_cleanup_queue(bolt_pool *p, const char *name)
     } while (d.n == 5000);
     return 0;
 }
+
+static int ns_cleanup_work(bolt_conn *c, void *payload, eg_error *err)
+{
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "pfx", (const char *)payload);
+    int rc = 0;
+    static const char *const labels[] = {"Entity", "EntityVersion", "RelationVersion", "EmbedJob"};
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        char q[200];
+        snprintf(q, sizeof q, "MATCH (n:%s) WHERE n.namespace STARTS WITH $pfx DETACH DELETE n",
+                 labels[i]);
+        rc = bolt_conn_exec(c, q, p, NULL, NULL, err);
+    }
+    bolt_params_free(p);
+    return rc;
+}
+
+int qfx_cleanup_namespaces(bolt_pool *p, const char *prefix)
+{
+    eg_error err = {0};
+    int rc = bolt_pool_execute_write(p, NULL, NULL, ns_cleanup_work, (void *)prefix, &err);
+    if (rc)
+        fprintf(stderr, "cleanup of namespaces %s* failed: %s\n", prefix, err.message);
+    return rc;
+}

@@ -22,4 +22,8 @@ void qfx_queue_name(char *out, const char *tag);
 /* Delete every job of queue `name` and its mutex node (batched). */
 int qfx_cleanup_queue(bolt_pool *p, const char *name);
 
+/* Delete the graph nodes and jobs of every namespace starting with prefix
+ * (what a graph test wrote). */
+int qfx_cleanup_namespaces(bolt_pool *p, const char *prefix);
+
 #endif

@@ -89,12 +89,12 @@ for (const m of sem.matches ?? []) {
 const cfg = await tool('debug_embedding_config');
 const paraphrase = 'who looked after the sick animals?';
 const para = await tool('semantic_search', { query: paraphrase, limit: 3, min_similarity: 0, hybrid_search: false });
-say(`\n== semantic_search "${paraphrase}" (vector only; provider ${cfg.provider}, model ${cfg.model})`);
+say(`\n== semantic_search "${paraphrase}" (vector only; provider ${cfg.provider}, model ${cfg.providerModel ?? cfg.model})`);
 for (const m of para.matches ?? []) {
   say(`   vector ${(m.vectorScore ?? m.score ?? 0).toFixed(3)}  ${m.name ?? m.entityName}`);
 }
 const top = para.matches?.[0]?.name ?? para.matches?.[0]?.entityName;
-const encoder = !/offline|n-gram|hash/i.test(`${cfg.provider} ${cfg.model}`);
+const encoder = !cfg.fallback && !/offline|n-gram|hash/i.test(`${cfg.provider} ${cfg.providerModel ?? cfg.model}`);
 if (top === 'Maria Santos') {
   say('   found by meaning: "worked as a veterinarian" shares no word with the question');
 } else if (encoder) {

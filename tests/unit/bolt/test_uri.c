@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "bolt/conn.h"
 #include "bolt/uri.h"
 
 #include <string.h>
@@ -92,6 +93,22 @@ static void test_bolt_uri__rejects_malformed(void **state)
     }
 }
 
+static void test_bolt_uri__redact(void **state)
+{
+    (void)state;
+    char b[128];
+    assert_string_equal(bolt_uri_redact("bolt://neo4j:s3cret@db:7687", b, sizeof b), "bolt://***@db:7687");
+    /* a password holding '@' or ':' is redacted whole */
+    assert_string_equal(bolt_uri_redact("neo4j+s://u:p@ss:w@rd@[::1]:7687?x=1", b, sizeof b),
+                        "neo4j+s://***@[::1]:7687?x=1");
+    assert_string_equal(bolt_uri_redact("bolt://db:7687", b, sizeof b), "bolt://db:7687");
+    /* an '@' after the authority is not user info */
+    assert_string_equal(bolt_uri_redact("neo4j://db?policy=a@b", b, sizeof b), "neo4j://db?policy=a@b");
+    assert_string_equal(bolt_uri_redact(NULL, b, sizeof b), "");
+    char small[12];
+    assert_string_equal(bolt_uri_redact("bolt://user:pw@host", small, sizeof small), "bolt://***@");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_bolt_uri__host_port_ipv6),
         cmocka_unit_test(test_bolt_uri__routing_context),
         cmocka_unit_test(test_bolt_uri__rejects_malformed),
+        cmocka_unit_test(test_bolt_uri__redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,11 +88,24 @@ static void parity(const char *name, embed_local_engine engine)
     assert_int_equal(embed_local_model_open(&m, models_dir, name, &err), 0);
     assert_int_equal(embed_local_model_set_engine(m, engine, &err), 0);
     const char **texts = calloc(n, sizeof *texts);
+    json_t *kept = json_array();
     float *out = calloc(n * D, sizeof *out);
     int *ntok = calloc(n, sizeof *ntok);
     bool *cut = calloc(n, sizeof *cut);
-    for (size_t i = 0; i < n; i++)
-        texts[i] = json_string_value(json_object_get(json_array_get(cases, i), "text"));
+    /* The engines differ only in their matrix products, which short texts
+     * exercise fully; the long ones (positions up to 512, long attention)
+     * go through the default engine.  Under ASan our own kernels are ~20x
+     * slower, and the long texts would be most of the suite's minute. */
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(cases, i);
+        if (engine == EMBED_LOCAL_ENGINE_PLAIN && json_array_size(json_object_get(c, "ids")) > 64)
+            continue;
+        json_array_append(kept, c);
+        texts[used++] = json_string_value(json_object_get(c, "text"));
+    }
+    cases = kept;
+    n = used;
     assert_int_equal(embed_local_model_embed(m, texts, n, out, ntok, cut, &err), 0);
     double worst = 1;
     size_t max = embed_local_model_max_tokens(m);
@@ -127,6 +140,7 @@ static void parity(const char *name, embed_local_engine engine)
     free(out);
     free(ntok);
     free(cut);
+    json_decref(kept);
     embed_local_model_close(m);
 }
 
@@ -188,8 +202,17 @@ static void test_local__provider(void **state)
         free(longtext);
         embed_provider_free(p);
     }
-    setenv("ENGRAM_EMBED_DIMENSIONS", "1536", 1);
+    /* With the weights installed, no account means the local encoder,
+     * the default model, and no fallback note. */
+    unsetenv("ENGRAM_EMBED_PROVIDER");
+    unsetenv("ENGRAM_LOCAL_MODEL");
     embed_config cfg;
+    assert_int_equal(embed_config_from_env(&cfg, &err), 0);
+    assert_int_equal(cfg.kind, EMBED_PROVIDER_LOCAL);
+    assert_string_equal(cfg.model, EMBED_LOCAL_DEFAULT_MODEL);
+    assert_null(cfg.fallback);
+    setenv("ENGRAM_EMBED_PROVIDER", "local", 1);
+    setenv("ENGRAM_EMBED_DIMENSIONS", "1536", 1);
     assert_int_equal(embed_config_from_env(&cfg, &err), EG_EINVAL);
     unsetenv("ENGRAM_EMBED_DIMENSIONS");
     setenv("ENGRAM_LOCAL_MODEL", "gpt-9", 1);

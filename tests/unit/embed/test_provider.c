@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,13 +276,20 @@ static void test_embed_provider__config_from_env(void **state)
     unsetenv("OPENAI_API_KEY");
     setenv("MOCK_EMBEDDINGS", "false", 1);
     setenv("NEO4J_VECTOR_DIMENSIONS", "384", 1);
+    /* No account and no local weights: the n-gram fallback, with the reason
+     * every status surface shows (the installed case: test_local_model). */
+    setenv("ENGRAM_MODEL_DIR", "/nonexistent/engram-models", 1);
     assert_int_equal(embed_config_from_env(&c, NULL), 0);
     assert_int_equal(c.kind, EMBED_PROVIDER_OFFLINE);
     assert_int_equal(c.dimensions, 384);
+    assert_non_null(c.fallback);
+    assert_non_null(strstr(c.fallback, "install-models.sh"));
+    unsetenv("ENGRAM_MODEL_DIR");
     setenv("OPENAI_API_KEY", "sk-x", 1);
     assert_int_equal(embed_config_from_env(&c, NULL), 0);
     assert_int_equal(c.kind, EMBED_PROVIDER_OPENAI);
     assert_string_equal(c.model, "text-embedding-3-small");
+    assert_null(c.fallback);
     setenv("MOCK_EMBEDDINGS", "true", 1);
     assert_int_equal(embed_config_from_env(&c, NULL), 0);
     assert_int_equal(c.kind, EMBED_PROVIDER_OFFLINE);
@@ -370,6 +378,39 @@ static void test_embed_provider__header_semantics(void **state)
     assert_int_equal(b.kind, EMBED_E_INPUT); /* still 400 with floats: the input error stands */
 }
 
+/* Issue #14 finding 10: a value that does not fit a float (1e39 as JSON
+ * would become inf after the cast; +inf as base64) fails that input only,
+ * never the batch, for both wire formats. */
+static void test_embed_provider__value_out_of_float_range_fails_one_input(void **state)
+{
+    (void)state;
+    embed_kind kinds[] = {EMBED_PROVIDER_OPENAI, EMBED_PROVIDER_OLLAMA};
+    for (size_t k = 0; k < 2; k++) {
+        fake_embed_opts o = {.dims = DIMS, .huge = "HUGE"};
+        fx *f = fx_new(kinds[k], &o, 0, 5000);
+        const char *t[] = {"fine one", "fine two", "a HUGE value", "fine four"};
+        assert_int_equal(fx_embed(f, t, 4), 0);
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(f->per[i].kind, i == 2 ? EMBED_E_INPUT : EMBED_OK);
+            if (i != 2)
+                for (int d = 0; d < DIMS; d++)
+                    assert_true(isfinite(f->out[i * DIMS + d]));
+        }
+        assert_non_null(strstr(f->per[2].message, "float range"));
+        assert_false(f->per[2].retryable);
+        fx_free(f);
+    }
+    /* the decoders themselves */
+    float v[2];
+    json_t *a = json_pack("[f, f]", 0.5, 1e39);
+    assert_int_equal(embed_json_vector(a, v, 2), EG_ETOOBIG);
+    json_decref(a);
+    a = json_pack("[f, f]", 0.5, -3.4e38);
+    assert_int_equal(embed_json_vector(a, v, 2), 0);
+    assert_true(isfinite(v[1]));
+    json_decref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_embed_provider__malformed_json_is_transient),
         cmocka_unit_test(test_embed_provider__wrong_dimensions_is_config),
         cmocka_unit_test(test_embed_provider__poison_input_is_isolated),
+        cmocka_unit_test(test_embed_provider__value_out_of_float_range_fails_one_input),
         cmocka_unit_test(test_embed_provider__empty_text_fails_without_request),
         cmocka_unit_test(test_embed_provider__ollama_native),
         cmocka_unit_test(test_embed_provider__timeout_is_transient),

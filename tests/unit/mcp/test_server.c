@@ -645,6 +645,35 @@ static void test_mcp_server__oversized_result_is_answered(void **state)
     mcp_backend_mem_free(&be);
 }
 
+/* A tool that can answer nextCursor must accept cursor (issue #14: the
+ * history tools returned one their input schemas refused). */
+static void test_mcp_server__paged_tools_accept_cursor(void **state)
+{
+    (void)state;
+    assert_int_equal(mcp_tools_init(NULL), 0);
+    for (size_t i = 0; i < mcp_tools_count(); i++) {
+        const mcp_tool *t = mcp_tools_at(i);
+        json_t *out = json_object_get(t->output_schema, "properties");
+        json_t *in = json_object_get(t->input_schema, "properties");
+        /* vector results are top-k, never paged (search.c drops nextCursor) */
+        bool unpaged = !strcmp(t->name, "semantic_search") || !strcmp(t->name, "hybrid_search");
+        if (!unpaged && json_object_get(out, "nextCursor") && !json_object_get(in, "cursor"))
+            fail_msg("%s returns nextCursor but its inputSchema has no cursor", t->name);
+    }
+    /* and the call goes through validation */
+    mcp_backend be;
+    assert_int_equal(mcp_backend_mem_new(&be, 0, NULL), 0);
+    json_t *args = json_loads("{\"entityName\":\"Nobody\",\"cursor\":\"o0\",\"limit\":5}", 0, NULL);
+    json_t *res = NULL;
+    assert_int_equal(mcp_tools_call(&be, "get_entity_history", args, NULL, &res, NULL), 0);
+    const char *text = json_string_value(json_object_get(json_array_get(json_object_get(res, "content"), 0), "text"));
+    if (strstr(text, "Invalid arguments"))
+        fail_msg("cursor refused: %s", text);
+    json_decref(res);
+    json_decref(args);
+    mcp_backend_mem_free(&be);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -653,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_mcp_server__log_forwarding),
         cmocka_unit_test(test_mcp_server__tools_list_pagination),
         cmocka_unit_test(test_mcp_server__every_tool_output_conforms),
+        cmocka_unit_test(test_mcp_server__paged_tools_accept_cursor),
         cmocka_unit_test(test_mcp_server__cancellation_while_ping_is_served),
         cmocka_unit_test(test_mcp_server__no_progress_without_token_and_drain_answers),
         cmocka_unit_test(test_mcp_server__modern_era),

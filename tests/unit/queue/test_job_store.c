@@ -101,16 +101,21 @@ static void test_queue_job_store__dedupe_key(void **state)
 {
     (void)state;
     char a[65], b[65], c[65];
-    queue_dedupe_key(a, "ns", "e", "v1", "m");
-    queue_dedupe_key(b, "ns", "e", "v1", "m");
+    queue_dedupe_key(a, "default", "ns", "e", "v1", "m");
+    queue_dedupe_key(b, "default", "ns", "e", "v1", "m");
     assert_string_equal(a, b);
     assert_int_equal(strlen(a), 64);
-    queue_dedupe_key(c, "ns", "e", "v2", "m");
+    queue_dedupe_key(c, "default", "ns", "e", "v2", "m");
     assert_string_not_equal(a, c);
     /* no separator games: ("a","bc") != ("ab","c") */
-    queue_dedupe_key(b, "a", "bc", "v", "m");
-    queue_dedupe_key(c, "ab", "c", "v", "m");
+    queue_dedupe_key(b, "default", "a", "bc", "v", "m");
+    queue_dedupe_key(c, "default", "ab", "c", "v", "m");
     assert_string_not_equal(b, c);
+    /* the queue is part of the key (issue #14 finding 17); "default" keeps the old keys */
+    queue_dedupe_key(b, "other", "ns", "e", "v1", "m");
+    assert_string_not_equal(a, b);
+    queue_dedupe_key(c, NULL, "ns", "e", "v1", "m");
+    assert_string_equal(a, c);
 }
 
 static void test_queue_job_store__names(void **state)

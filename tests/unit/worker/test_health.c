@@ -48,16 +48,26 @@ static void test_worker_health__verdicts(void **state)
     assert_true(worker_health_evaluate(&in, &doc));
     json_decref(doc);
 
-    /* provider failing every call: red even though the queue answers */
+    /* provider failing every call: red even though the queue answers; the
+     * provider's own text (account details...) is never shown, its kind is */
     in.ws.consecutive_failures = 5;
-    snprintf(in.ws.last_error, sizeof in.ws.last_error, "transient: HTTP 500");
+    in.ws.provider_state = EMBED_E_TRANSIENT;
+    snprintf(in.ws.last_error, sizeof in.ws.last_error, "HTTP 500: org-SECRET123 over its budget");
     assert_false(worker_health_evaluate(&in, &doc));
+    char *all = json_dumps(doc, 0);
+    assert_null(strstr(all, "SECRET123"));
+    assert_non_null(strstr(all, "transient"));
+    free(all);
     json_decref(doc);
     in.ws.consecutive_failures = 1;
 
     /* quota: red; dead jobs alone: degraded but 200 */
     in.ws.provider_state = EMBED_E_QUOTA;
     assert_false(worker_health_evaluate(&in, &doc));
+    all = json_dumps(doc, 0);
+    assert_null(strstr(all, "SECRET123"));
+    assert_non_null(strstr(all, "refuses work (quota error)"));
+    free(all);
     json_decref(doc);
     in.ws.provider_state = EMBED_OK;
     in.qs.count[QUEUE_DEAD] = 2;
@@ -154,12 +164,73 @@ static void test_worker_health__goes_red_when_provider_fails_and_back(void **sta
     fake_embed_stop(srv);
 }
 
+/* GET path with an optional bearer token; the HTTP status, 0 on failure. */
+static long get_with_token(int port, const char *path, const char *token)
+{
+    CURL *c = curl_easy_init();
+    char url[128], hdr[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = NULL;
+    if (token) {
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, hdr);
+    }
+    FILE *devnull = fopen("/dev/null", "w");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    long code = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    fclose(devnull);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return code;
+}
+
+/* Issue #14 finding 18: a non-loopback bind needs a token, and a token is
+ * then required on every request. */
+static void test_worker_health__token_and_bind(void **state)
+{
+    (void)state;
+    queue_opts qo = QUEUE_OPTS_INIT;
+    queue_store *q;
+    assert_int_equal(queue_mem_new(&q, &qo, NULL, NULL, NULL), 0);
+    worker_health_opts ho;
+    assert_int_equal(worker_health_opts_from_env(&ho, NULL), 0);
+    ho.port = 0;
+    ho.addr = "0.0.0.0";
+    worker_health *h = NULL;
+    eg_error err;
+    eg_error_clear(&err);
+    assert_int_equal(worker_health_start(&h, &ho, q, NULL, &err), EG_EINVAL);
+    assert_null(h);
+    assert_non_null(strstr(err.message, "ENGRAM_HEALTH_TOKEN"));
+    ho.token = "t0ken-for-health";
+    assert_int_equal(worker_health_start(&h, &ho, q, NULL, &err), 0);
+    int port = worker_health_port(h);
+    assert_int_equal(get_with_token(port, "/health", NULL), 401);
+    assert_int_equal(get_with_token(port, "/metrics", "wrong-token-12345"), 401);
+    assert_int_equal(get_with_token(port, "/metrics", "t0ken-for-health"), 200);
+    assert_int_equal(get_with_token(port, "/health", "t0ken-for-health"), 200);
+    worker_health_stop(h);
+    /* loopback without a token stays open, as before */
+    ho.addr = "127.0.0.1";
+    ho.token = NULL;
+    assert_int_equal(worker_health_start(&h, &ho, q, NULL, &err), 0);
+    assert_int_equal(get_with_token(worker_health_port(h), "/health", NULL), 200);
+    worker_health_stop(h);
+    queue_store_free(q);
+}
+
 int main(void)
 {
     eg_log_set_level(EG_LOG_OFF);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worker_health__verdicts),
         cmocka_unit_test(test_worker_health__goes_red_when_provider_fails_and_back),
+        cmocka_unit_test(test_worker_health__token_and_bind),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

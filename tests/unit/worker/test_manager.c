@@ -426,6 +426,80 @@ static void test_worker_manager__transient_errors_retry_then_dead_at_max(void **
     fx_free(&f);
 }
 
+/* Issue #14 finding 9: a long Retry-After is not waited out inline while the
+ * batch's leases are held: they are released (no attempt spent) until the
+ * pause ends, and no request goes out meanwhile. */
+static void test_worker_manager__long_retry_after_releases_leases(void **state)
+{
+    (void)state;
+    fx f;
+    fake_embed_opts fo = {.dims = DIMS, .p429 = 1.0, .retry_after_ms = 3600000};
+    fx_init(&f, &fo, 1, 5);
+    f.wo.throttle.max_inline_wait_ms = 1000;
+    for (int i = 0; i < 5; i++)
+        put_and_enqueue(&f, i, NULL, NULL);
+    fx_start(&f);
+    queue_status qs;
+    bool released = false;
+    for (int i = 0; i < 300 && !released; i++) {
+        eg_sleep_ms(10);
+        status(&f, &qs);
+        released = qs.count[QUEUE_LEASED] == 0 && qs.count[QUEUE_PENDING] == 5 && qs.next_run_at > 0;
+        queue_status_clear(&qs);
+    }
+    assert_true(released);
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    queue_list_filter lf = QUEUE_LIST_FILTER_INIT;
+    assert_int_equal(queue_list(f.q, &lf, &jobs, &n, NULL, NULL), 0);
+    assert_int_equal(n, 5);
+    int64_t now = 0;
+    assert_int_equal(queue_store_now(f.q, &now, NULL), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(jobs[i].attempts, 0);              /* released, not failed */
+        assert_true(jobs[i].run_at > now + 3000000);        /* back when the pause ends */
+    }
+    queue_jobs_free(jobs, n);
+    fake_embed_stats st;
+    fake_embed_stats_get(f.srv, &st);
+    assert_int_equal(st.requests, 1); /* the paused provider is not asked again */
+    fx_free(&f);
+}
+
+/* Workers prune finished jobs themselves after the retention (issue #14,
+ * found in review: only `engram queue prune` did, so :EmbedJob grew for
+ * ever); unfinished ones stay. */
+static void test_worker_manager__prunes_finished_jobs_after_retention(void **state)
+{
+    (void)state;
+    fx f;
+    fake_embed_opts fo = {.dims = DIMS};
+    fx_init(&f, &fo, 1, 10);
+    queue_store_free(f.q);
+    queue_opts qo = QUEUE_OPTS_INIT;
+    qo.retention_ms = 200;
+    qo.prune_batch = 3;
+    qo.prune_interval_ms = 100;
+    assert_int_equal(queue_mem_new(&f.q, &qo, NULL, NULL, NULL), 0);
+    f.wo.prune_tick_ms = 50;
+    for (int i = 0; i < 8; i++)
+        put_and_enqueue(&f, i, NULL, NULL);
+    fx_start(&f);
+    assert_int_equal(worker_manager_drain(f.m, 10000), 0);
+    queue_status qs;
+    int64_t total = -1;
+    for (int i = 0; i < 300 && total != 0; i++) {
+        eg_sleep_ms(20);
+        status(&f, &qs);
+        total = 0;
+        for (int st = 0; st < QUEUE_STATE_COUNT; st++)
+            total += qs.count[st];
+        queue_status_clear(&qs);
+    }
+    assert_int_equal(total, 0);
+    fx_free(&f);
+}
+
 int main(void)
 {
     eg_log_set_level(EG_LOG_ERROR + 1);
@@ -436,6 +510,8 @@ int main(void)
         cmocka_unit_test(test_worker_manager__poison_job_dies_alone),
         cmocka_unit_test(test_worker_manager__faults_complete_within_rate_limit),
         cmocka_unit_test(test_worker_manager__quota_pauses_and_keeps_jobs),
+        cmocka_unit_test(test_worker_manager__long_retry_after_releases_leases),
+        cmocka_unit_test(test_worker_manager__prunes_finished_jobs_after_retention),
         cmocka_unit_test(test_worker_manager__shutdown_releases_in_flight),
         cmocka_unit_test(test_worker_manager__dimension_mismatch_at_start),
         cmocka_unit_test(test_worker_manager__sync_wait_times_out_then_completes),
