@@ -270,6 +270,8 @@ static int load_layer(embed_local_model *m, int li, const layer_src *ls, eg_erro
     }
     for (int j = 0; j < 3; j++)
         memcpy(L->bqkv + j * HIDDEN, ls->b[j]->data, HIDDEN * sizeof(float));
+    for (int j = 0; j < 6; j++)
+        embed_tensor_release(ls->w[j]);
     return 0;
 }
 
@@ -319,6 +321,8 @@ static int load_weights(embed_local_model *m, const embed_tensor *t, size_t n, e
     m->ln_b = copy_floats(lnb->data, HIDDEN);
     if (!m->word || !m->pos || !m->type0 || !m->ln_g || !m->ln_b)
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    embed_tensor_release(word);
+    embed_tensor_release(pos);
     /* ONNX: the layers' matrices are the unnamed-by-module MatMul initializers, in graph order. */
     const embed_tensor *matmuls[12 * 6] = {0};
     if (s->onnx) {

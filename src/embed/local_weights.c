@@ -18,15 +18,37 @@
 
 /* ---- files ---------------------------------------------------------------- */
 
-static int sha256_hex_of(const unsigned char *p, size_t n, char hex[65])
+static int sha256_hex_fd(int fd, char hex[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32)
-        return EG_EINTERNAL;
-    for (unsigned int i = 0; i < len; i++)
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buf = eg_malloc(1u << 20);
+    int rc = ctx && buf && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -1;
+    for (ssize_t got; rc == 0 && (got = read(fd, buf, 1u << 20)) != 0;) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 || EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
+            rc = -1;
+    }
+    if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &len) != 1 || len != 32))
+        rc = -1;
+    for (unsigned int i = 0; rc == 0 && i < len; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return 0;
+    EVP_MD_CTX_free(ctx);
+    eg_free(buf);
+    return rc;
+}
+
+void embed_tensor_release(const embed_tensor *t)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!t || !t->data || pg <= 0)
+        return;
+    uintptr_t a = ((uintptr_t)t->data + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    uintptr_t b = ((uintptr_t)t->data + t->nbytes) & ~((uintptr_t)pg - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 int embed_file_map(embed_file *f, const char *path, const char *sha256_hex, eg_error *err)
@@ -52,6 +74,23 @@ int embed_file_map(embed_file *f, const char *path, const char *sha256_hex, eg_e
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                             "model file %s is empty; reinstall it with scripts/setup.sh", path);
     }
+    /* Hash by reading, not through the mapping: the pages stay in the page
+     * cache instead of counting in this process's memory twice (mapped and
+     * copied) while the model loads. */
+    if (sha256_hex) {
+        char got[65];
+        if (sha256_hex_fd(fd, got) != 0) {
+            close(fd);
+            return eg_error_set(err, EG_EIO, EG_CLASS_CLIENT, "cannot read model file %s", path);
+        }
+        if (strcmp(got, sha256_hex) != 0) {
+            close(fd);
+            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                                "model file %s is corrupt or not the expected file (sha256 %.12s..., "
+                                "expected %.12s...); reinstall it with scripts/setup.sh", path, got,
+                                sha256_hex);
+        }
+    }
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED)
@@ -59,20 +98,6 @@ int embed_file_map(embed_file *f, const char *path, const char *sha256_hex, eg_e
                             strerror(errno));
     f->data = m;
     f->size = (size_t)st.st_size;
-    if (sha256_hex) {
-        char got[65];
-        if (sha256_hex_of(f->data, f->size, got) != 0) {
-            embed_file_unmap(f);
-            return eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "sha256 of %s failed", path);
-        }
-        if (strcmp(got, sha256_hex) != 0) {
-            embed_file_unmap(f);
-            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
-                                "model file %s is corrupt or not the expected file (sha256 %.12s..., "
-                                "expected %.12s...); reinstall it with scripts/setup.sh", path, got,
-                                sha256_hex);
-        }
-    }
     return 0;
 }
 

@@ -66,6 +66,14 @@ int embed_safetensors_parse(const unsigned char *buf, size_t n, embed_tensor **o
                             eg_error *err);
 int embed_onnx_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count, eg_error *err);
 
+/*
+ * Give back the memory of a tensor's bytes once they are copied (the pages
+ * of a private read-only file mapping are simply dropped; reading them again
+ * would fault them back in from the file).  Keeps the load's peak memory at
+ * about one copy of the weights.
+ */
+void embed_tensor_release(const embed_tensor *t);
+
 /* Number of elements (product of dims); 0 for a malformed shape. */
 size_t embed_tensor_numel(const embed_tensor *t);
 
