@@ -45,6 +45,41 @@ static const char Q_ALL_BY_NAME[] =
     "MATCH (e:Entity {namespace: $ns}) "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
 
+/*
+ * Run a full-text statement (Q_FULLTEXT, or Q_ALL_BY_NAME for an empty
+ * query) and append its entities, each with its score, to hits, and their
+ * names to seen when seen is not NULL.
+ */
+static int fulltext_into(bolt_conn *c, graph_store *g, const char *cypher, const char *ns, const char *q,
+                         size_t want, json_t *hits, json_t *seen, eg_error *err)
+{
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_str(p, "index", g->opts.fulltext_index);
+    bolt_params_str(p, "q", q);
+    bolt_params_int(p, "lim", (int64_t)want);
+    json_t *rows = NULL;
+    int rc = graph_params_check(p, err);
+    if (rc == 0)
+        rc = graph_q(c, cypher, p, &rows, err);
+    bolt_params_free(p);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
+        const json_t *sc = json_object_get(row, "score");
+        json_object_set_new(e, "score", json_real(json_is_number(sc) ? json_number_value(sc) : 0.0));
+        if (seen)
+            json_array_append(seen, json_object_get(e, "name"));
+        json_array_append_new(hits, e);
+    }
+    json_decref(rows);
+    return rc;
+}
+
 int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query,
                        size_t want, json_t **out, eg_error *err)
 {
@@ -62,32 +97,8 @@ int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char 
         rc = graph_lucene_phrase(query, &phrase, err);
     json_t *rows = NULL;
     bolt_params *p = NULL;
-    if (rc == 0 && (empty || phrase != NULL)) {
-        if ((p = graph_params(err)) == NULL)
-            rc = EG_ENOMEM;
-        if (rc == 0) {
-            bolt_params_str(p, "ns", ns);
-            bolt_params_str(p, "index", g->opts.fulltext_index);
-            bolt_params_str(p, "q", phrase);
-            bolt_params_int(p, "lim", (int64_t)want);
-            rc = graph_params_check(p, err);
-            if (rc == 0)
-                rc = graph_q(c, empty ? Q_ALL_BY_NAME : Q_FULLTEXT, p, &rows, err);
-            bolt_params_free(p);
-        }
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row)
-        {
-            json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
-            const json_t *sc = json_object_get(row, "score");
-            json_object_set_new(e, "score", json_real(json_is_number(sc) ? json_number_value(sc) : 0.0));
-            json_array_append(seen, json_object_get(e, "name"));
-            json_array_append_new(hits, e);
-        }
-        json_decref(rows);
-        rows = NULL;
-    }
+    if (rc == 0 && (empty || phrase != NULL))
+        rc = fulltext_into(c, g, empty ? Q_ALL_BY_NAME : Q_FULLTEXT, ns, phrase, want, hits, seen, err);
     bool phrase_was_null = phrase == NULL; /* punctuation only: substring is all we have */
     eg_free(phrase);
     if (rc == 0 && !empty && json_array_size(hits) < want && (g->opts.substring_search || phrase_was_null)) {
@@ -136,34 +147,11 @@ static int term_hits(bolt_conn *c, graph_store *g, const char *ns, const char *q
     *out = NULL;
     char *terms = NULL;
     int rc = query && *query ? graph_lucene_terms(query, &terms, err) : 0;
-    json_t *rows = NULL, *hits = json_array();
+    json_t *hits = json_array();
     if (hits == NULL)
         rc = graph_oom(err);
-    if (rc == 0 && terms != NULL) {
-        bolt_params *p = graph_params(err);
-        if (p == NULL)
-            rc = EG_ENOMEM;
-        if (rc == 0) {
-            bolt_params_str(p, "ns", ns);
-            bolt_params_str(p, "index", g->opts.fulltext_index);
-            bolt_params_str(p, "q", terms);
-            bolt_params_int(p, "lim", (int64_t)want);
-            rc = graph_params_check(p, err);
-            if (rc == 0)
-                rc = graph_q(c, Q_FULLTEXT, p, &rows, err);
-            bolt_params_free(p);
-        }
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row)
-        {
-            json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
-            const json_t *sc = json_object_get(row, "score");
-            json_object_set_new(e, "score", json_real(json_is_number(sc) ? json_number_value(sc) : 0.0));
-            json_array_append_new(hits, e);
-        }
-        json_decref(rows);
-    }
+    if (rc == 0 && terms != NULL)
+        rc = fulltext_into(c, g, Q_FULLTEXT, ns, terms, want, hits, NULL, err);
     eg_free(terms);
     if (rc == 0 && json_array_size(hits) == 0 && query && *query) {
         json_decref(hits);
