@@ -188,7 +188,7 @@ int graph_schema_register(graph_store *g, eg_error *err);
  * *stmts_out is a *new* array of *new* strings (graph_strv_free).  Exposed
  * for tests and `engram doctor`.
  */
-#define GRAPH_SCHEMA_VERSIONS 5
+#define GRAPH_SCHEMA_VERSIONS 7
 int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_out, size_t *n_out,
                             eg_error *err);
 void graph_strv_free(char **v, size_t n);

@@ -968,6 +968,7 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
     json_array_append_new(in, ent("Ada", "person", "moved to Lisbon with her dog in the spring", NULL));
     json_array_append_new(in, ent("Bob", "person", "took his dog to the vet", NULL));
     json_array_append_new(in, ent("Cy", "person", "plays chess on Sundays", NULL));
+    json_array_append_new(in, ent("Dee", "person", "went painting sunsets by the lake", NULL));
     create_ok(ns, in, NULL);
     bolt_conn *c = NULL;
     assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
@@ -985,6 +986,12 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 1), "name")), "Bob");
     assert_null(find_by_name(ents, "Cy"));
     json_decref(res);
+    /* The English analyzer stems both sides: "paints" finds "painting". */
+    assert_int_equal(graph_hybrid_search(g_graph, &r, "Who paints?", NULL, 0, &so, &res, &err), 0);
+    ents = json_object_get(res, "entities");
+    assert_int_equal(json_array_size(ents), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Dee");
+    json_decref(res);
     static const char *const nasty[] = {"the of and what", "?!()", "title:(\"dog\" AND NOT [cat TO *]) ~2 \\",
                                         "((((", "OR AND NOT", "東京 café", ""};
     for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++) {
@@ -992,6 +999,13 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
             fail_msg("hybrid search failed on \"%s\": %s", nasty[i], err.message);
         json_decref(res);
     }
+    /* A query longer than the term cap (64 terms; the rest are ignored) answers. */
+    char longq[4096] = "";
+    for (int i = 0; i < 200; i++)
+        snprintf(longq + strlen(longq), sizeof longq - strlen(longq), "w%d ", i);
+    strcat(longq, "Lisbon");
+    assert_int_equal(graph_hybrid_search(g_graph, &r, longq, NULL, 0, &so, &res, &err), 0);
+    json_decref(res);
 }
 
 static void test_graph_store__semantic_and_hybrid(void **state)
