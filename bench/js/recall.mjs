@@ -37,8 +37,8 @@ const data = JSON.parse(readFileSync(args.data, 'utf8'));
 const models = (args.models || 'offline,all-MiniLM-L6-v2,bge-small-en-v1.5').split(',');
 const K = 10;
 // BENCH_RECALL_DUMP=FILE: also write each question's keyword and vector
-// session rankings (40 deep, with the vector leg's similarities) as JSON
-// lines, to study the fusion offline.
+// session rankings (40 deep, with each leg's own scores: BM25, similarity)
+// as JSON lines, to study the fusion offline.
 const dumpFile = process.env.BENCH_RECALL_DUMP;
 const dump = [];
 const say = (s) => process.stderr.write(`[recall] ${s}\n`);
@@ -208,6 +208,7 @@ async function runModel(model, tag) {
           ents = ents.filter((e) => bySession.has(e.name));
           legs[leg] = ents.map((e) => bySession.get(e.name).k);
           if (leg === 'vector') legs.vector_similarity = ents.map((e) => e.score);
+          else legs.keyword_score = ents.map((e) => e.keywordScore);
         }
         dump.push({ model, conv: sample.sample_id, category: q.category, q: q.question, rel: [...new Set(q.evidence.map(sessionOfDia))], ...legs });
       }

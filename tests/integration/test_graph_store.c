@@ -1084,17 +1084,20 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(graph_semantic_search(g_graph, &r, q, 3, &so, &res, &err), EG_EINVAL);
 
     /* Hybrid: weight 0 = keyword order, weight 1 = vector order. */
+    json_t *top = NULL;
     so.min_similarity = 0.0;
     so.limit = 3;
     so.semantic_weight = 0.0;
     assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
     assert_string_equal(json_string_value(json_object_get(res, "searchType")), "hybrid");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
-                        "Banana");
+    top = json_array_get(json_object_get(res, "entities"), 0);
+    assert_string_equal(json_string_value(json_object_get(top, "name")), "Banana");
+    assert_true(json_number_value(json_object_get(top, "keywordScore")) > 0); /* BM25 */
+    assert_float_equal(json_number_value(json_object_get(top, "score")), 1.0, 1e-9); /* the best keyword hit */
     json_decref(res);
     so.semantic_weight = 1.0;
     assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
-    json_t *top = json_array_get(json_object_get(res, "entities"), 0);
+    top = json_array_get(json_object_get(res, "entities"), 0);
     assert_string_equal(json_string_value(json_object_get(top, "name")), "Apple");
     assert_non_null(json_object_get(top, "similarity"));
     json_decref(res);
