@@ -37,7 +37,8 @@ const data = JSON.parse(readFileSync(args.data, 'utf8'));
 const models = (args.models || 'offline,all-MiniLM-L6-v2,bge-small-en-v1.5').split(',');
 const K = 10;
 // BENCH_RECALL_DUMP=FILE: also write each question's keyword and vector
-// session rankings (30 deep) as JSON lines, to study the fusion offline.
+// session rankings (40 deep, with each leg's own scores: BM25, similarity)
+// as JSON lines, to study the fusion offline.
 const dumpFile = process.env.BENCH_RECALL_DUMP;
 const dump = [];
 const say = (s) => process.stderr.write(`[recall] ${s}\n`);
@@ -201,12 +202,15 @@ async function runModel(model, tag) {
       for (const q of questions(sample)) {
         const legs = {};
         for (const [leg, a] of [['keyword', { hybrid_search: true, semantic_weight: 0 }], ['vector', { hybrid_search: false }]]) {
-          const res = await tool('semantic_search', { query: q.question, limit: 30, min_similarity: 0, ...a });
+          const res = await tool('semantic_search', { query: q.question, limit: 40, min_similarity: 0, ...a });
           let ents = res.entities ?? [];
           if (leg === 'keyword') ents = ents.filter((e) => e.keywordRank != null);
-          legs[leg] = ents.map((e) => bySession.get(e.name)?.k).filter(Boolean);
+          ents = ents.filter((e) => bySession.has(e.name));
+          legs[leg] = ents.map((e) => bySession.get(e.name).k);
+          if (leg === 'vector') legs.vector_similarity = ents.map((e) => e.score);
+          else legs.keyword_score = ents.map((e) => e.keywordScore);
         }
-        dump.push({ model, conv: sample.sample_id, category: q.category, rel: [...new Set(q.evidence.map(sessionOfDia))], ...legs });
+        dump.push({ model, conv: sample.sample_id, category: q.category, q: q.question, rel: [...new Set(q.evidence.map(sessionOfDia))], ...legs });
       }
     }
     await tool('delete_entities', { entityNames: sessions.map(name) });

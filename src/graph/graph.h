@@ -188,7 +188,7 @@ int graph_schema_register(graph_store *g, eg_error *err);
  * *stmts_out is a *new* array of *new* strings (graph_strv_free).  Exposed
  * for tests and `engram doctor`.
  */
-#define GRAPH_SCHEMA_VERSIONS 5
+#define GRAPH_SCHEMA_VERSIONS 7
 int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_out, size_t *n_out,
                             eg_error *err);
 void graph_strv_free(char **v, size_t n);
@@ -317,17 +317,16 @@ typedef struct graph_search_opts {
 } graph_search_opts;
 
 /*
- * Hybrid search's fusion: weighted reciprocal rank fusion of the keyword
- * (BM25 terms) and vector legs, 30 deep each.  Measured on the development
- * half of LoCoMo (bench/run recall, docs/architecture.md): the whole-entity
- * vector sees only the first 256/512 tokens of a long entity while the
- * keyword leg sees all of it, so the keyword ranking leads and the vector
- * ranking reorders near-ties; a small constant lets a first place count.
- * Round values from a plateau (weights 0.15-0.25, constants 1-2 agree within
- * noise on R@5, R@10 and MRR for both local models), not a fitted optimum.
+ * Hybrid search's fusion (graph_score_fuse): a weighted sum of each leg's
+ * normalised score, semantic_weight on the vector leg.  On the development
+ * half of LoCoMo (bench/run recall, docs/architecture.md) 0.2 beat the
+ * keyword leg on session R@5, R@10, MRR and turn R@10 for the n-gram and
+ * both local models, where no reciprocal-rank-fusion setting did; 0.15 and
+ * 0.25 trade a question or two, so 0.2 is a round value, not a fitted one.
+ * The vector leg weighs little because an entity's one vector covers only
+ * its first 256/512 tokens; re-measure with observation-level vectors.
  */
 #define GRAPH_SEMANTIC_WEIGHT 0.2
-#define GRAPH_RRF_K 2.0
 
 #define GRAPH_SEARCH_OPTS_INIT {10, 0.6, NULL, GRAPH_SEMANTIC_WEIGHT, 0}
 
@@ -342,12 +341,13 @@ int graph_semantic_search(graph_store *g, const graph_req *req, const float *vec
                           const graph_search_opts *o, json_t **out, eg_error *err);
 
 /*
- * Hybrid: keyword and vector rankings fused by weighted reciprocal rank
- * fusion (k = 60; weight semantic_weight for the vector list, 1 - w for the
- * keyword list).  vec may be NULL (no provider / query not embedded), and
+ * Hybrid: the keyword leg (BM25 over the query's terms) and the vector leg,
+ * each 3 x limit deep (at least 30), fused by graph_score_fuse with
+ * semantic_weight on the vector leg.  vec may be NULL (no provider / query not embedded), and
  * when no entity of the namespace has a vector yet the result is keyword
  * search with "fallback":"keyword" and a "note" saying why.  Each hit carries
- * "score" (fused), "keywordRank", "vectorRank", "similarity" where known.
+ * "score" (fused), "keywordRank", "keywordScore" (BM25), "vectorRank",
+ * "similarity" where known.
  * *out (new): {"entities":[..],"relations":[..],"searchType":"hybrid"|"keyword", ...}
  */
 int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query, const float *vec,
@@ -603,29 +603,32 @@ int graph_embedding_text(const char *name, const char *entity_type, const char *
  */
 double graph_decay(double confidence, double age_ms, double half_life_ms, double floor);
 
-/* Weighted reciprocal rank fusion. */
+/* Score fusion of two rankings. */
 typedef struct graph_ranked {
     const char *key;     /* borrowed */
-    double score;        /* the list's own score (kept for output) */
+    double score;        /* the list's own score (BM25, similarity) */
 } graph_ranked;
 
 typedef struct graph_fused {
     const char *key;     /* borrowed from the inputs */
-    double score;        /* w/(k+rank_vec) + (1-w)/(k+rank_kw), ranks 1-based */
+    double score;        /* (1 - w) * keyword / best keyword + w * (vector - min) / (max - min) */
     int keyword_rank;    /* 0: absent */
     int vector_rank;     /* 0: absent */
     double keyword_score, vector_score;
 } graph_fused;
 
 /*
- * Fuse two rankings (best first; duplicate keys in one list keep the first).
- * semantic_weight is clamped to [0,1]; k <= 0 means 60.  *out is a *new*
- * array (eg_free) sorted by fused score descending (ties: vector rank, then
- * keyword rank, then key); *nout its length.
+ * Fuse two rankings (best first; duplicate keys in one list keep the first)
+ * by a convex combination of normalised scores: a keyword score over the
+ * list's best (BM25 has floor 0), a vector score min-max over the list (a
+ * model's similarities sit in a narrow band of their own); a leg whose scores
+ * are all equal gives each hit 1, an absent leg 0.  semantic_weight w is
+ * clamped to [0,1] (NaN: GRAPH_SEMANTIC_WEIGHT); non-finite scores count 0.
+ * *out is a *new* array (eg_free) sorted by fused score descending (ties:
+ * vector rank, then keyword rank, then key); *nout its length.
  */
-int graph_rrf_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked *vector,
-                   size_t nvec, double semantic_weight, double k, graph_fused **out,
-                   size_t *nout, eg_error *err);
+int graph_score_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked *vector, size_t nvec,
+                     double semantic_weight, graph_fused **out, size_t *nout, eg_error *err);
 
 /*
  * Validate and normalise mutation input (used by the mutations; exposed for

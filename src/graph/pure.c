@@ -1,6 +1,6 @@
 /*
  * pure.c - the graph's pure functions: identifier check, Lucene escaping,
- * embedding text and content hash, decay, reciprocal rank fusion.
+ * embedding text and content hash, decay, score fusion.
  *
  * They hold no state and touch no database, so they are unit-tested exhaustively
  * (tests/unit/graph/test_pure.c) and the store builds on them.
@@ -269,7 +269,7 @@ double graph_decay(double confidence, double age_ms, double half_life_ms, double
     return v;
 }
 
-/* ---- reciprocal rank fusion ---- */
+/* ---- score fusion ---- */
 
 static int fused_cmp(const void *a, const void *b)
 {
@@ -294,40 +294,44 @@ static graph_fused *fused_find(graph_fused *arr, size_t n, const char *key)
     return NULL;
 }
 
-int graph_rrf_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked *vector,
-                   size_t nvec, double semantic_weight, double k, graph_fused **out,
-                   size_t *nout, eg_error *err)
+/* A score that can be compared: NaN and infinities count as nothing. */
+static double finite_or_zero(double x)
+{
+    return isfinite(x) ? x : 0.0;
+}
+
+int graph_score_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked *vector, size_t nvec,
+                     double semantic_weight, graph_fused **out, size_t *nout, eg_error *err)
 {
     *out = NULL;
     *nout = 0;
     if ((nkw && keyword == NULL) || (nvec && vector == NULL))
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "rrf: NULL list");
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "fuse: NULL list");
     if (isnan(semantic_weight))
-        semantic_weight = 0.5;
+        semantic_weight = GRAPH_SEMANTIC_WEIGHT;
     if (semantic_weight < 0.0)
         semantic_weight = 0.0;
     if (semantic_weight > 1.0)
         semantic_weight = 1.0;
-    if (!(k > 0.0))
-        k = 60.0;
     size_t cap;
     if (eg_add_size(&cap, nkw, nvec) != 0)
-        return eg_error_set(err, EG_ETOOBIG, EG_CLASS_CLIENT, "rrf: too many");
+        return eg_error_set(err, EG_ETOOBIG, EG_CLASS_CLIENT, "fuse: too many");
     graph_fused *arr = eg_calloc(cap ? cap : 1, sizeof *arr);
     if (arr == NULL)
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
     size_t n = 0;
     /* Lists are small (<= a few hundred), so a linear lookup is fine. */
     int rank = 0;
+    double vmin = INFINITY, vmax = -INFINITY, kmax = 0.0;
     for (size_t i = 0; i < nvec; i++) {
         if (vector[i].key == NULL || fused_find(arr, n, vector[i].key))
             continue;
-        rank++;
         graph_fused *f = &arr[n++];
         f->key = vector[i].key;
-        f->vector_rank = rank;
-        f->vector_score = vector[i].score;
-        f->score = semantic_weight / (k + rank);
+        f->vector_rank = ++rank;
+        f->vector_score = finite_or_zero(vector[i].score);
+        vmin = fmin(vmin, f->vector_score);
+        vmax = fmax(vmax, f->vector_score);
     }
     rank = 0;
     for (size_t i = 0; i < nkw; i++) {
@@ -336,14 +340,26 @@ int graph_rrf_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked *
         graph_fused *f = fused_find(arr, n, keyword[i].key);
         if (f != NULL && f->keyword_rank != 0)
             continue; /* duplicate inside the keyword list */
-        rank++;
         if (f == NULL) {
             f = &arr[n++];
             f->key = keyword[i].key;
         }
-        f->keyword_rank = rank;
-        f->keyword_score = keyword[i].score;
-        f->score += (1.0 - semantic_weight) / (k + rank);
+        f->keyword_rank = ++rank;
+        f->keyword_score = finite_or_zero(keyword[i].score);
+        kmax = fmax(kmax, f->keyword_score);
+    }
+    /* Keyword scores (BM25, >= 0) over the best one: a relevance score's
+     * floor is 0, so the best hit is 1 and the others keep their distance
+     * to it.  Similarities over the range of the vector candidates: they sit
+     * in a narrow band that depends on the model, and only their spread
+     * among the candidates says anything.  A leg whose scores are all equal
+     * (substring matches score 0, one candidate) gives each hit 1. */
+    for (size_t i = 0; i < n; i++) {
+        graph_fused *f = &arr[i];
+        double kn = kmax > 0.0 ? f->keyword_score / kmax : 1.0;
+        double vn = vmax > vmin ? (f->vector_score - vmin) / (vmax - vmin) : 1.0;
+        f->score = (f->keyword_rank ? (1.0 - semantic_weight) * kn : 0.0) +
+                   (f->vector_rank ? semantic_weight * vn : 0.0);
     }
     qsort(arr, n, sizeof *arr, fused_cmp);
     *out = arr;

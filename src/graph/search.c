@@ -1,6 +1,6 @@
 /*
  * search.c - keyword (full-text + substring), semantic (vector) and hybrid
- * (weighted reciprocal rank fusion) search, plus the embedding tools:
+ * (weighted sum of normalised scores, graph_score_fuse) search, plus the embedding tools:
  * get_entity_embedding, force_generate_embedding, debug_embedding_config,
  * diagnose_vector_search.
  *
@@ -523,7 +523,7 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
         rv[i].score = json_number_value(json_object_get(json_array_get(vh, i), "score"));
     }
     if (rc == 0)
-        rc = graph_rrf_fuse(rk, nk, rv, nv, w->vec && vectors ? weight : 0.0, GRAPH_RRF_K, &fused, &nf, err);
+        rc = graph_score_fuse(rk, nk, rv, nv, w->vec && vectors ? weight : 0.0, &fused, &nf, err);
     json_t *hits = json_array();
     for (size_t i = 0; rc == 0 && i < nf && i < limit; i++) {
         json_t *src = NULL;
@@ -536,6 +536,8 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
         json_object_set_new(e, "score", json_real(fused[i].score));
         json_object_set_new(e, "keywordRank",
                             fused[i].keyword_rank ? json_integer(fused[i].keyword_rank) : json_null());
+        json_object_set_new(e, "keywordScore",
+                            fused[i].keyword_rank ? json_real(fused[i].keyword_score) : json_null());
         json_object_set_new(e, "vectorRank",
                             fused[i].vector_rank ? json_integer(fused[i].vector_rank) : json_null());
         if (fused[i].vector_rank)

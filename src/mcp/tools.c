@@ -222,7 +222,7 @@ static mcp_tool g_tools[] = {
      "computed yet are only found by keyword.",
      SEARCH_IN(",\"hybrid_search\":{\"type\":\"boolean\",\"description\":\"Fuse keyword and vector "
                "scores (default true).\"},\"semantic_weight\":" S_UNIT(
-                   "Weight of the vector ranking in hybrid mode (default 0.2).")),
+                   "Weight of the vector score in hybrid mode (default 0.2).")),
      OUT("\"entities\",\"relations\",\"matches\",\"searchType\"", GRAPH_PROPS "," MATCHES_OUT), RO,
      SLOT(semantic_search), NULL, NULL},
     {"get_entity_embedding", "Get an entity's embedding",
@@ -288,7 +288,7 @@ static mcp_tool g_tools[] = {
     {"hybrid_search", "Hybrid search",
      "Find entities by combining keyword and vector similarity with an explicit weight; every match "
      "reports its combined, vector and keyword scores.",
-     SEARCH_IN(",\"semantic_weight\":" S_UNIT("Weight of the vector ranking, 0..1 (default 0.2).")),
+     SEARCH_IN(",\"semantic_weight\":" S_UNIT("Weight of the vector score, 0..1 (default 0.2).")),
      OUT("\"entities\",\"relations\",\"matches\",\"searchType\"", GRAPH_PROPS "," MATCHES_OUT), RO,
      SLOT(hybrid_search), NULL, NULL},
     {"queue_status", "Embedding queue status",

@@ -968,6 +968,7 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
     json_array_append_new(in, ent("Ada", "person", "moved to Lisbon with her dog in the spring", NULL));
     json_array_append_new(in, ent("Bob", "person", "took his dog to the vet", NULL));
     json_array_append_new(in, ent("Cy", "person", "plays chess on Sundays", NULL));
+    json_array_append_new(in, ent("Dee", "person", "went painting sunsets by the lake", NULL));
     create_ok(ns, in, NULL);
     bolt_conn *c = NULL;
     assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
@@ -985,6 +986,12 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 1), "name")), "Bob");
     assert_null(find_by_name(ents, "Cy"));
     json_decref(res);
+    /* The English analyzer stems both sides: "paints" finds "painting". */
+    assert_int_equal(graph_hybrid_search(g_graph, &r, "Who paints?", NULL, 0, &so, &res, &err), 0);
+    ents = json_object_get(res, "entities");
+    assert_int_equal(json_array_size(ents), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Dee");
+    json_decref(res);
     static const char *const nasty[] = {"the of and what", "?!()", "title:(\"dog\" AND NOT [cat TO *]) ~2 \\",
                                         "((((", "OR AND NOT", "東京 café", ""};
     for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++) {
@@ -992,6 +999,13 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
             fail_msg("hybrid search failed on \"%s\": %s", nasty[i], err.message);
         json_decref(res);
     }
+    /* A query longer than the term cap (64 terms; the rest are ignored) answers. */
+    char longq[4096] = "";
+    for (int i = 0; i < 200; i++)
+        snprintf(longq + strlen(longq), sizeof longq - strlen(longq), "w%d ", i);
+    strcat(longq, "Lisbon");
+    assert_int_equal(graph_hybrid_search(g_graph, &r, longq, NULL, 0, &so, &res, &err), 0);
+    json_decref(res);
 }
 
 static void test_graph_store__semantic_and_hybrid(void **state)
@@ -1070,17 +1084,20 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(graph_semantic_search(g_graph, &r, q, 3, &so, &res, &err), EG_EINVAL);
 
     /* Hybrid: weight 0 = keyword order, weight 1 = vector order. */
+    json_t *top = NULL;
     so.min_similarity = 0.0;
     so.limit = 3;
     so.semantic_weight = 0.0;
     assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
     assert_string_equal(json_string_value(json_object_get(res, "searchType")), "hybrid");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
-                        "Banana");
+    top = json_array_get(json_object_get(res, "entities"), 0);
+    assert_string_equal(json_string_value(json_object_get(top, "name")), "Banana");
+    assert_true(json_number_value(json_object_get(top, "keywordScore")) > 0); /* BM25 */
+    assert_float_equal(json_number_value(json_object_get(top, "score")), 1.0, 1e-9); /* the best keyword hit */
     json_decref(res);
     so.semantic_weight = 1.0;
     assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
-    json_t *top = json_array_get(json_object_get(res, "entities"), 0);
+    top = json_array_get(json_object_get(res, "entities"), 0);
     assert_string_equal(json_string_value(json_object_get(top, "name")), "Apple");
     assert_non_null(json_object_get(top, "similarity"));
     json_decref(res);

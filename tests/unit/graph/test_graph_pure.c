@@ -151,62 +151,113 @@ static void test_graph_pure__decay(void **state)
     assert_float_equal(graph_decay(1.0, 15 * day, hl, 0.0), sqrt(0.5), 1e-12);
 }
 
-static void test_graph_pure__rrf_basic(void **state)
+static void test_graph_pure__fuse_basic(void **state)
 {
     (void)state;
-    graph_ranked kw[] = {{"a", 3.0}, {"b", 2.0}, {"c", 1.0}};
+    graph_ranked kw[] = {{"a", 4.0}, {"b", 2.0}, {"c", 1.0}};
     graph_ranked vec[] = {{"c", 0.9}, {"d", 0.8}, {"a", 0.7}};
     graph_fused *f = NULL;
     size_t n = 0;
-    assert_int_equal(graph_rrf_fuse(kw, 3, vec, 3, 0.5, 60, &f, &n, NULL), 0);
+    assert_int_equal(graph_score_fuse(kw, 3, vec, 3, 0.5, &f, &n, NULL), 0);
     assert_int_equal(n, 4);
-    /* a: 0.5/61 + 0.5/63; c: 0.5/61 + 0.5/63 (tie, c has the better vector rank). */
+    /* keyword / 4, vector (s - 0.7) / 0.2:
+     * a 0.5*1 + 0.5*0 = 0.5; c 0.5*0.25 + 0.5*1 = 0.625; d 0.5*0.5 = 0.25; b 0.5*0.5 = 0.25 */
     assert_string_equal(f[0].key, "c");
-    assert_string_equal(f[1].key, "a");
-    assert_float_equal(f[0].score, 0.5 / 61 + 0.5 / 63, 1e-12);
+    assert_float_equal(f[0].score, 0.625, 1e-12);
     assert_int_equal(f[0].vector_rank, 1);
     assert_int_equal(f[0].keyword_rank, 3);
     assert_float_equal(f[0].vector_score, 0.9, 1e-12);
-    /* d: 0.5/62 vs b: 0.5/62 -> d first (vector rank present). */
+    assert_float_equal(f[0].keyword_score, 1.0, 1e-12);
+    assert_string_equal(f[1].key, "a");
+    assert_float_equal(f[1].score, 0.5, 1e-12);
+    /* d and b tie at 0.25: d first (it has a vector rank). */
     assert_string_equal(f[2].key, "d");
     assert_string_equal(f[3].key, "b");
+    assert_float_equal(f[3].score, 0.25, 1e-12);
     eg_free(f);
 }
 
-static void test_graph_pure__rrf_weight(void **state)
+static void test_graph_pure__fuse_weight(void **state)
 {
     (void)state;
-    graph_ranked kw[] = {{"k1", 1}, {"k2", 1}};
-    graph_ranked vec[] = {{"v1", 1}, {"v2", 1}};
+    graph_ranked kw[] = {{"k1", 9}, {"k2", 3}};
+    graph_ranked vec[] = {{"v1", 0.8}, {"v2", 0.6}};
     graph_fused *f = NULL;
     size_t n = 0;
-    assert_int_equal(graph_rrf_fuse(kw, 2, vec, 2, 1.0, 60, &f, &n, NULL), 0);
+    assert_int_equal(graph_score_fuse(kw, 2, vec, 2, 1.0, &f, &n, NULL), 0);
     assert_string_equal(f[0].key, "v1");
+    assert_float_equal(f[0].score, 1.0, 1e-12);
     assert_float_equal(f[3].score, 0.0, 1e-15); /* keyword-only hits weigh nothing */
     eg_free(f);
-    assert_int_equal(graph_rrf_fuse(kw, 2, vec, 2, 0.0, 60, &f, &n, NULL), 0);
+    assert_int_equal(graph_score_fuse(kw, 2, vec, 2, 0.0, &f, &n, NULL), 0);
     assert_string_equal(f[0].key, "k1");
     assert_string_equal(f[1].key, "k2");
+    assert_float_equal(f[1].score, 1.0 / 3, 1e-12);
     eg_free(f);
-    assert_int_equal(graph_rrf_fuse(kw, 2, vec, 2, 0.8, 0, &f, &n, NULL), 0); /* k default 60 */
+    /* Out of range and NaN weights are clamped / defaulted, never spread. */
+    assert_int_equal(graph_score_fuse(kw, 2, vec, 2, 7.0, &f, &n, NULL), 0);
     assert_string_equal(f[0].key, "v1");
-    assert_float_equal(f[0].score, 0.8 / 61, 1e-12);
+    eg_free(f);
+    assert_int_equal(graph_score_fuse(kw, 2, vec, 2, NAN, &f, &n, NULL), 0);
+    assert_float_equal(f[0].score, 1.0 - GRAPH_SEMANTIC_WEIGHT, 1e-12);
     eg_free(f);
 }
 
-static void test_graph_pure__rrf_duplicates_and_empty(void **state)
+/* The spec's scenario: at the default weight, a keyword score twice the
+ * next one's keeps first place even when the vector leg puts it last. */
+static void test_graph_pure__fuse_clear_keyword_winner(void **state)
+{
+    (void)state;
+    graph_ranked kw[] = {{"a", 10.0}, {"b", 5.0}, {"c", 4.0}};
+    graph_ranked vec[] = {{"b", 0.9}, {"c", 0.8}, {"a", 0.7}};
+    graph_fused *f = NULL;
+    size_t n = 0;
+    assert_int_equal(graph_score_fuse(kw, 3, vec, 3, GRAPH_SEMANTIC_WEIGHT, &f, &n, NULL), 0);
+    assert_string_equal(f[0].key, "a");
+    assert_float_equal(f[0].score, 1.0 - GRAPH_SEMANTIC_WEIGHT, 1e-12);
+    assert_string_equal(f[1].key, "b");
+    eg_free(f);
+}
+
+static void test_graph_pure__fuse_flat_and_odd_scores(void **state)
+{
+    (void)state;
+    /* Substring matches score 0 and a lone vector candidate has no spread:
+     * each such hit counts as its leg's best. */
+    graph_ranked kw[] = {{"a", 0.0}, {"b", 0.0}};
+    graph_ranked vec[] = {{"b", 0.42}};
+    graph_fused *f = NULL;
+    size_t n = 0;
+    assert_int_equal(graph_score_fuse(kw, 2, vec, 1, 0.25, &f, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(f[0].key, "b");
+    assert_float_equal(f[0].score, 1.0, 1e-12);
+    assert_float_equal(f[1].score, 0.75, 1e-12);
+    eg_free(f);
+    /* Non-finite scores count as 0 and never poison the others. */
+    graph_ranked k2[] = {{"x", INFINITY}, {"y", 2.0}, {"z", NAN}};
+    assert_int_equal(graph_score_fuse(k2, 3, NULL, 0, 0.0, &f, &n, NULL), 0);
+    assert_string_equal(f[0].key, "y");
+    assert_float_equal(f[0].score, 1.0, 1e-12);
+    for (size_t i = 0; i < n; i++)
+        assert_true(isfinite(f[i].score));
+    eg_free(f);
+}
+
+static void test_graph_pure__fuse_duplicates_and_empty(void **state)
 {
     (void)state;
     graph_ranked kw[] = {{"a", 1}, {"a", 0.5}, {"b", 0.2}};
     graph_fused *f = NULL;
     size_t n = 0;
-    assert_int_equal(graph_rrf_fuse(kw, 3, NULL, 0, 0.5, 60, &f, &n, NULL), 0);
+    assert_int_equal(graph_score_fuse(kw, 3, NULL, 0, 0.5, &f, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_int_equal(f[1].keyword_rank, 2); /* b is rank 2, not 3 */
     eg_free(f);
-    assert_int_equal(graph_rrf_fuse(NULL, 0, NULL, 0, 0.5, 60, &f, &n, NULL), 0);
+    assert_int_equal(graph_score_fuse(NULL, 0, NULL, 0, 0.5, &f, &n, NULL), 0);
     assert_int_equal(n, 0);
     eg_free(f);
+    assert_int_equal(graph_score_fuse(NULL, 2, NULL, 0, 0.5, &f, &n, NULL), EG_EINVAL);
 }
 
 int main(void)
@@ -218,9 +269,11 @@ int main(void)
         cmocka_unit_test(test_graph_pure__lucene_terms),
         cmocka_unit_test(test_graph_pure__embedding_text_and_hash),
         cmocka_unit_test(test_graph_pure__decay),
-        cmocka_unit_test(test_graph_pure__rrf_basic),
-        cmocka_unit_test(test_graph_pure__rrf_weight),
-        cmocka_unit_test(test_graph_pure__rrf_duplicates_and_empty),
+        cmocka_unit_test(test_graph_pure__fuse_basic),
+        cmocka_unit_test(test_graph_pure__fuse_weight),
+        cmocka_unit_test(test_graph_pure__fuse_clear_keyword_winner),
+        cmocka_unit_test(test_graph_pure__fuse_flat_and_odd_scores),
+        cmocka_unit_test(test_graph_pure__fuse_duplicates_and_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,6 +242,13 @@ static void test_graph_validate__schema_statements(void **state)
     assert_int_equal(graph_schema_statements(&o, 3, &v, &n, NULL), 0);
     assert_non_null(strstr(v[0], "e.observations"));
     graph_strv_free(v, n);
+    /* The term search's index: the English analyzer, still eventually consistent. */
+    assert_int_equal(graph_schema_statements(&o, 7, &v, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_non_null(strstr(v[0], "DROP INDEX entity_fulltext IF EXISTS"));
+    assert_non_null(strstr(v[1], "`fulltext.analyzer`: 'english'"));
+    assert_non_null(strstr(v[1], "`fulltext.eventually_consistent`: true"));
+    graph_strv_free(v, n);
     for (int ver = 1; ver <= GRAPH_SCHEMA_VERSIONS; ver++) {
         assert_int_equal(graph_schema_statements(&o, ver, &v, &n, NULL), 0);
         for (size_t i = 0; i < n; i++)
