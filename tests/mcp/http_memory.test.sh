@@ -6,6 +6,8 @@
 # before jansson builds a tree 30-80 times its size.  Each case runs on a
 # fresh server; the cost is VmHWM after the request minus VmRSS before it.
 set -euo pipefail
+# A failed command (a curl that could not connect) must say where, not end the test silently.
+trap 'echo "FAIL: http_memory.test.sh line $LINENO: exit $?" >&2' ERR
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 command -v curl >/dev/null || { echo "skipped: curl not installed"; exit 77; }

@@ -27,7 +27,14 @@ mcp_start_http() { # [extra serve options...]; binds $mcp_http_host (default 127
     trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true' EXIT
     for i in $(seq 150); do
       kill -0 "$mcp_http_pid" 2>/dev/null || break
-      (exec 3<>"/dev/tcp/$mcp_http_host/$mcp_http_port") 2>/dev/null && return 0
+      # A port taken by another test's server answers the probe while ours
+      # is still failing to bind: only a server still alive after the probe
+      # is ours.
+      if (exec 3<>"/dev/tcp/$mcp_http_host/$mcp_http_port") 2>/dev/null; then
+        sleep 0.2
+        kill -0 "$mcp_http_pid" 2>/dev/null && return 0
+        break
+      fi
       sleep 0.1
     done
     kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
