@@ -203,171 +203,9 @@ static void reembed_usage(FILE *f)
             "  --json           print the summary as JSON\n");
 }
 
-/* Entities after a cursor, with what is needed to decide and to hash. */
-static const char Q_PAGE[] =
-    "MATCH (e:Entity) WHERE e.id > $after AND ($ns IS NULL OR e.namespace = $ns) "
-    "AND ($all OR e.embedding IS NULL OR e.contentHash IS NULL OR e.embeddingHash IS NULL "
-    "  OR e.embeddingHash <> e.contentHash OR e.embeddingModel IS NULL OR e.embeddingModel <> $model "
-    "  OR e.embeddingDimensions IS NULL OR e.embeddingDimensions <> $dims) "
-    "WITH e ORDER BY e.id LIMIT $lim "
-    "RETURN e.id AS id, e.namespace AS ns, e.name AS name, e.entityType AS entityType, "
-    "e.observations AS observations, e.contentHash AS hash";
-
-static const char Q_COUNT[] =
-    "MATCH (e:Entity) WHERE ($ns IS NULL OR e.namespace = $ns) "
-    "AND ($all OR e.embedding IS NULL OR e.contentHash IS NULL OR e.embeddingHash IS NULL "
-    "  OR e.embeddingHash <> e.contentHash OR e.embeddingModel IS NULL OR e.embeddingModel <> $model "
-    "  OR e.embeddingDimensions IS NULL OR e.embeddingDimensions <> $dims) "
-    "RETURN count(e) AS n";
-
-/* memento-era entities have no contentHash: set it (under the node lock). */
-static const char Q_SET_HASH[] =
-    "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
-    "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1, e.contentHash = $hash, e.version = coalesce(e.version, 1)";
-
-typedef struct reembed_work {
-    queue_store *store;
-    const char *ns, *model, *tag;
-    bool all;
-    int dims;
-    long lim;
-    char after[512];
-    int64_t seen, created, existing;
-    size_t page;
-    bool counting;
-    int64_t total;
-} reembed_work;
-
-static bolt_params *page_params(reembed_work *w)
+static void progress(const graph_reembed_cursor *w, int64_t total_in, bool final)
 {
-    bolt_params *p = bolt_params_new();
-    if (!p)
-        return NULL;
-    bolt_params_str(p, "ns", w->ns);
-    bolt_params_bool(p, "all", w->all);
-    bolt_params_str(p, "model", w->model);
-    bolt_params_int(p, "dims", w->dims);
-    bolt_params_str(p, "after", w->after);
-    bolt_params_int(p, "lim", w->lim);
-    return p;
-}
-
-static int count_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    reembed_work *w = payload;
-    bolt_params *p = page_params(w);
-    if (!p)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-    json_t *rows = NULL;
-    int rc = bolt_conn_query_json(c, Q_COUNT, p, NULL, &rows, err);
-    bolt_params_free(p);
-    if (rc == 0)
-        w->total = (int64_t)json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
-    json_decref(rows);
-    return rc;
-}
-
-/* One page in one write transaction: the jobs commit with the hashes set. */
-static int page_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    reembed_work *w = payload;
-    w->page = 0;
-    bolt_params *p = page_params(w);
-    if (!p)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-    json_t *rows = NULL;
-    int rc = bolt_conn_query_json(c, Q_PAGE, p, NULL, &rows, err);
-    bolt_params_free(p);
-    if (rc < 0)
-        return rc;
-    size_t n = json_array_size(rows);
-    queue_enqueue_req *reqs = eg_calloc(n ? n : 1, sizeof *reqs);
-    queue_enqueue_result *res = eg_calloc(n ? n : 1, sizeof *res);
-    char (*ver)[80] = eg_calloc(n ? n : 1, sizeof *ver);
-    if (!reqs || !res || !ver) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        json_t *row = json_array_get(rows, i);
-        const char *id = json_string_value(json_object_get(row, "id"));
-        const char *ns = json_string_value(json_object_get(row, "ns"));
-        const char *hash = json_string_value(json_object_get(row, "hash"));
-        if (!id || !ns)
-            continue;
-        char h[65];
-        if (!hash) {
-            json_t *obs = json_object_get(row, "observations"), *dec = NULL;
-            if (json_is_string(obs))
-                obs = dec = json_loads(json_string_value(obs), 0, NULL);
-            size_t no = json_is_array(obs) ? json_array_size(obs) : 0;
-            const char **v = eg_calloc(no ? no : 1, sizeof *v);
-            char *text = NULL;
-            for (size_t k = 0; v && k < no; k++) {
-                const char *s = json_string_value(json_array_get(obs, k));
-                v[k] = s ? s : "";
-            }
-            const char *name = json_string_value(json_object_get(row, "name"));
-            const char *type = json_string_value(json_object_get(row, "entityType"));
-            rc = v ? graph_embedding_text(name ? name : "", type ? type : "", v, no, &text, h, err)
-                   : eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-            eg_free(v);
-            eg_free(text);
-            json_decref(dec);
-            if (rc < 0)
-                break;
-            bolt_params *hp = bolt_params_new();
-            if (!hp) {
-                rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-                break;
-            }
-            bolt_params_str(hp, "id", id);
-            bolt_params_str(hp, "ns", ns);
-            bolt_params_str(hp, "hash", h);
-            rc = bolt_conn_exec(c, Q_SET_HASH, hp, NULL, NULL, err);
-            bolt_params_free(hp);
-            if (rc < 0)
-                break;
-            hash = h;
-        }
-        snprintf(ver[w->page], sizeof ver[0], "%s%s%s", hash, w->all ? "#" : "", w->all ? w->tag : "");
-        reqs[w->page].ns = ns;
-        reqs[w->page].entity = id;
-        reqs[w->page].version = ver[w->page];
-        reqs[w->page].model = w->model;
-        w->page++;
-        snprintf(w->after, sizeof w->after, "%s", id);
-    }
-    if (rc == 0 && w->page > 0) {
-        queue_tx qtx = QUEUE_TX_BOLT(c);
-        rc = queue_enqueue(w->store, &qtx, reqs, w->page, res, err);
-    }
-    if (rc == 0)
-        for (size_t i = 0; i < w->page; i++) {
-            if (res[i].created)
-                w->created++;
-            else
-                w->existing++;
-        }
-    /* After the last row even when skipped (no id) the cursor moved. */
-    if (rc == 0 && n > 0) {
-        const char *last = json_string_value(json_object_get(json_array_get(rows, n - 1), "id"));
-        if (last)
-            snprintf(w->after, sizeof w->after, "%s", last);
-    }
-    w->seen += (int64_t)n;
-    w->page = n;
-done:
-    eg_free(reqs);
-    eg_free(res);
-    eg_free(ver);
-    json_decref(rows);
-    return rc;
-}
-
-static void progress(const reembed_work *w, bool final)
-{
-    int64_t total = w->total > 0 ? w->total : 1;
+    int64_t total = total_in > 0 ? total_in : 1;
     double frac = (double)w->seen / (double)total;
     if (frac > 1)
         frac = 1;
@@ -377,7 +215,7 @@ static void progress(const reembed_work *w, bool final)
         bar[i] = i < filled ? '#' : '.';
     bar[30] = '\0';
     fprintf(stderr, "\rreembed [%s] %lld/%lld entities, %lld jobs queued%s", bar, (long long)w->seen,
-            (long long)w->total, (long long)w->created, final ? "\n" : "");
+            (long long)total_in, (long long)w->created, final ? "\n" : "");
     fflush(stderr);
 }
 
@@ -512,32 +350,31 @@ int cli_cmd_reembed(int argc, char **argv)
     embed_provider *p = NULL;
     if (embed_provider_new(&p, &ec, &err))
         return cli_fail("reembed", &err);
-    reembed_work w;
-    memset(&w, 0, sizeof w);
+    graph_reembed_opts ro;
+    memset(&ro, 0, sizeof ro);
     char model_buf[128];
     snprintf(model_buf, sizeof model_buf, "%s", model ? model : embed_provider_model(p));
-    w.model = model_buf;
-    w.dims = embed_provider_dims(p);
+    ro.model = model_buf;
+    ro.dims = embed_provider_dims(p);
     embed_provider_free(p);
-    w.ns = ns;
-    w.all = all;
-    w.lim = batch;
+    ro.ns = ns;
+    ro.all = all;
+    ro.batch = (size_t)batch;
     char tag[32];
     snprintf(tag, sizeof tag, "reembed-%lld", (long long)eg_wall_ms());
-    w.tag = tag;
+    ro.tag = tag;
     bolt_pool *pool = NULL;
     queue_store *store = NULL;
+    graph_store *g = NULL;
     if (cli_open_pool(&pool, switch_model ? 16 : 2, &err) || queue_neo4j_new(&store, pool, &qo, &err)) {
         bolt_pool_free(pool);
         return cli_fail("reembed", &err);
     }
-    w.store = store;
     if (switch_model) {
         /* One namespace: the one the model record is kept for. */
         if (!ns)
-            w.ns = ns = go.ns;
+            ro.ns = ns = go.ns;
         go.ns = ns;
-        graph_store *g = NULL;
         graph_vector_model vm;
         int src = cli_schema_startup(pool, &err);
         if (src == 0)
@@ -545,7 +382,7 @@ int cli_cmd_reembed(int argc, char **argv)
         if (src == 0 && graph_vector_model_check(g, false, &vm, &err) == 0 && vm.model[0] &&
             strcmp(vm.model, go.embedding_model) == 0) {
             fprintf(stderr, "switch: namespace %s is on %s already; re-embedding what is missing\n", ns, vm.model);
-            all = w.all = false;
+            all = ro.all = false;
         } else if (src == 0 && (err.code == 0 || err.code == EG_ECONFLICT)) {
             fprintf(stderr, "switch: namespace %s: %s -> %s (%zu dimensions)\n", ns,
                     vm.model[0] ? vm.model : "(no vectors)", go.embedding_model, go.vector_dimensions);
@@ -555,38 +392,40 @@ int cli_cmd_reembed(int argc, char **argv)
         } else if (src == 0) {
             src = err.code;
         }
-        graph_store_free(g);
         if (src) {
+            graph_store_free(g);
             queue_store_free(store);
             bolt_pool_free(pool);
             return cli_fail("reembed", &err);
         }
     }
-    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
-    tx.database = go.database;
-    int rc = 0;
+    graph_reembed_cursor cur;
+    memset(&cur, 0, sizeof cur);
+    int64_t total = 0;
     bool tty = isatty(2);
-    if ((rc = bolt_pool_execute_read(pool, &tx, NULL, count_fn, &w, &err)) == 0) {
+    int rc = g ? 0 : graph_store_new(&g, pool, store, &go, &err);
+    if (rc == 0 && (rc = graph_reembed_count(g, &ro, &total, &err)) == 0) {
         for (;;) {
-            rc = bolt_pool_execute_write(pool, &tx, NULL, page_fn, &w, &err);
-            if (rc < 0 || w.page == 0)
+            rc = graph_reembed_page(g, &ro, &cur, &err);
+            if (rc < 0 || cur.page == 0)
                 break;
             if (tty)
-                progress(&w, false);
+                progress(&cur, total, false);
         }
     }
     if (tty && rc == 0)
-        progress(&w, true);
+        progress(&cur, total, true);
+    graph_store_free(g);
     if (rc == 0 && switch_model)
-        rc = switch_embed(pool, store, &ec, &go, w.created + w.existing, &err);
+        rc = switch_embed(pool, store, &ec, &go, cur.created + cur.existing, &err);
     queue_store_free(store);
     bolt_pool_free(pool);
     if (rc < 0)
         return cli_fail("reembed", &err);
     if (json_out) {
-        json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:i,s:s}", "scanned", (json_int_t)w.seen, "created",
-                              (json_int_t)w.created, "existing", (json_int_t)w.existing, "model", w.model,
-                              "dimensions", w.dims, "mode",
+        json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:i,s:s}", "scanned", (json_int_t)cur.seen, "created",
+                              (json_int_t)cur.created, "existing", (json_int_t)cur.existing, "model", ro.model,
+                              "dimensions", ro.dims, "mode",
                               switch_model ? "switch-model" : all ? "all" : "missing");
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT);
@@ -595,7 +434,7 @@ int cli_cmd_reembed(int argc, char **argv)
         }
     } else
         printf("reembed: mode=%s model=%s dims=%d scanned=%lld jobs_created=%lld already_queued=%lld\n",
-               switch_model ? "switch-model" : all ? "all" : "missing", w.model, w.dims, (long long)w.seen, (long long)w.created,
-               (long long)w.existing);
+               switch_model ? "switch-model" : all ? "all" : "missing", ro.model, ro.dims, (long long)cur.seen,
+               (long long)cur.created, (long long)cur.existing);
     return 0;
 }

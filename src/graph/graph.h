@@ -587,6 +587,41 @@ int graph_lucene_phrase(const char *in, char **out, eg_error *err);
 int graph_lucene_terms(const char *in, char **out, eg_error *err);
 
 /*
+ * The backfill scan of `engram reembed`: entities that need a vector for a
+ * model (or all of them), paged by id.  Each page locks its entities (as
+ * every graph write does), reads their content after the lock and enqueues
+ * their jobs in the same transaction, so a mutation that races the scan is
+ * never left without a job for its content (reembed.c says why).
+ */
+#define GRAPH_REEMBED_CURSOR_MAX 512
+
+typedef struct graph_reembed_opts {
+    const char *ns;        /* NULL: every namespace */
+    const char *model;     /* the model the jobs are for (required) */
+    int dims;              /* the dimensions that model produces */
+    bool all;              /* every entity, even with a current vector */
+    const char *tag;       /* with all: makes the jobs' keys new (required then) */
+    size_t batch;          /* entities per page/transaction; 0: 500 */
+    /* Test hook: runs inside each page's transaction after its entities
+     * are locked and read, before their jobs are enqueued.  NULL: none. */
+    void (*after_read)(void *ctx);
+    void *hook_ctx;
+} graph_reembed_opts;
+
+/* Where a scan stands; zero it to start.  Counts add up across pages. */
+typedef struct graph_reembed_cursor {
+    char after[GRAPH_REEMBED_CURSOR_MAX]; /* last entity id done */
+    size_t page;                          /* entities in the last page; 0: done */
+    int64_t seen, created, existing;      /* entities scanned, jobs created, jobs that existed */
+} graph_reembed_cursor;
+
+/* How many entities the scan would visit now (a progress total). */
+int graph_reembed_count(graph_store *g, const graph_reembed_opts *o, int64_t *total, eg_error *err);
+/* The next page (the graph store needs a queue).  On error the cursor has
+ * not moved: calling again retries the page. */
+int graph_reembed_page(graph_store *g, const graph_reembed_opts *o, graph_reembed_cursor *cur, eg_error *err);
+
+/*
  * Embedding text (memento's format):
  *   "Name: <name>\nType: <type>\nObservations:\n- <obs>\n- <obs>"  or
  *   "...Observations:\n(No observations)".

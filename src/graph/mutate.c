@@ -96,6 +96,9 @@ int graph_outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_
         reqs[i].version = ver[i];
         reqs[i].model = g->opts.embedding_model;
         reqs[i].payload = payload[i];
+        /* The version was read under the entity's lock: it orders this job
+         * against the entity's other jobs (never supersede a newer one). */
+        reqs[i].seq = graph_jint(it, "version", 0);
     }
     if (rc == 0) {
         queue_tx tx = QUEUE_TX_BOLT(c);

@@ -157,6 +157,7 @@ typedef struct queue_job {
     char *model;           /* embedding model */
     char *dedupe_key;
     char *payload;         /* optional opaque text from the enqueuer (e.g. JSON) */
+    int64_t seq;           /* entity content version (0: unknown), see queue_enqueue */
     queue_state state;
     int attempts;          /* leases taken so far (including the current one) */
     int max_attempts;
@@ -233,6 +234,10 @@ typedef struct queue_enqueue_req {
     const char *payload;     /* optional, may be NULL */
     int max_attempts;        /* 0: store default */
     int64_t delay_ms;        /* run no earlier than now + delay (0: now) */
+    int64_t seq;             /* the entity's content version the job is for,
+                              * read under the entity's write lock (> 0); 0:
+                              * unknown.  Orders the jobs of one entity: see
+                              * queue_enqueue */
 } queue_enqueue_req;
 
 typedef struct queue_enqueue_result {
@@ -247,9 +252,14 @@ typedef struct queue_enqueue_result {
  * out[i] reports created vs existing for reqs[i].  An existing key in any
  * state is *not* re-queued: the same content with the same model is either
  * queued, done, or dead (then `queue retry` revives it).  A created job
- * supersedes the PENDING jobs of the same (ns, entity, model) with another
- * version: their work is obsolete.  Concurrent enqueues of one key create
- * exactly one job (uniqueness constraint + MERGE in Neo4j).
+ * with a known seq supersedes the PENDING jobs of the same (ns, entity,
+ * model) whose seq is not newer (<= its own, or unknown): their work is
+ * obsolete.  A job never supersedes one for a newer version, so an enqueuer
+ * that read the entity before a concurrent change cannot cancel the job of
+ * that change (the stale job then runs, is found stale and ends superseded,
+ * and the newer one embeds).  A job with seq 0 supersedes nothing.
+ * Concurrent enqueues of one key create exactly one job (uniqueness
+ * constraint + MERGE in Neo4j).
  */
 int queue_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *reqs, size_t n,
                   queue_enqueue_result *out, eg_error *err);

@@ -221,6 +221,7 @@ static int build_job(mem_store *m, queue_job *j, const queue_enqueue_req *r, con
     j->model = eg_strdup(r->model);
     j->dedupe_key = eg_strdup(key);
     j->payload = dup0(r->payload);
+    j->seq = r->seq > 0 ? r->seq : 0;
     j->state = QUEUE_PENDING;
     j->max_attempts = r->max_attempts > 0 ? r->max_attempts : m->base.opts.max_attempts;
     j->run_at = now + r->delay_ms;
@@ -231,6 +232,14 @@ static int build_job(mem_store *m, queue_job *j, const queue_enqueue_req *r, con
         return EG_ENOMEM;
     }
     return 0;
+}
+
+/* Does the new job n make the older job o obsolete?  Never when o is for a
+ * newer version of the entity (job_store.h, queue_enqueue). */
+static bool supersedes(const queue_job *n, const queue_job *o)
+{
+    return n->seq > 0 && o->state == QUEUE_PENDING && o->seq <= n->seq && strcmp(o->ns, n->ns) == 0 &&
+           strcmp(o->entity, n->entity) == 0 && strcmp(o->model, n->model) == 0;
 }
 
 /* Insert a built job (steals j's strings); supersedes older pending versions. */
@@ -260,8 +269,7 @@ static int insert_job(mem_store *m, queue_job *j, int64_t now, int64_t *supersed
     memset(j, 0, sizeof *j);
     for (size_t i = 0; i < m->n; i++) {
         queue_job *o = m->jobs[i];
-        if (o->state == QUEUE_PENDING && strcmp(o->ns, p->ns) == 0 &&
-            strcmp(o->entity, p->entity) == 0 && strcmp(o->model, p->model) == 0) {
+        if (supersedes(p, o)) {
             o->state = QUEUE_SUPERSEDED;
             o->updated_at = o->completed_at = o->run_at = now;
             (*superseded)++;
@@ -365,8 +373,7 @@ static int mem_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
              * effects become visible at commit. */
             for (size_t k = 0; k < m->n; k++) {
                 queue_job *o = m->jobs[k];
-                if (o->state == QUEUE_PENDING && strcmp(o->ns, j.ns) == 0 &&
-                    strcmp(o->entity, j.entity) == 0 && strcmp(o->model, j.model) == 0)
+                if (supersedes(&j, o))
                     out[i].superseded++;
             }
         } else {

@@ -103,7 +103,7 @@ static bool vdup_ok(char **dst, const bolt_value *v)
 #define JOB_COLS                                                                                   \
     "j.id, j.namespace, j.entity, j.version, j.model, j.dedupeKey, j.payload, j.state, "           \
     "j.attempts, j.maxAttempts, j.runAt, j.leaseOwner, j.leaseToken, j.leaseUntil, j.lastError, "  \
-    "j.lastErrorCategory, j.createdAt, j.updatedAt, j.completedAt"
+    "j.lastErrorCategory, j.createdAt, j.updatedAt, j.completedAt, j.seq"
 
 static int decode_job(const bolt_value *rec, size_t o, queue_job *j)
 {
@@ -127,6 +127,7 @@ static int decode_job(const bolt_value *rec, size_t o, queue_job *j)
     j->created_at = bolt_value_int(bolt_value_at(rec, o + 16), 0);
     j->updated_at = bolt_value_int(bolt_value_at(rec, o + 17), 0);
     j->completed_at = bolt_value_int(bolt_value_at(rec, o + 18), 0);
+    j->seq = bolt_value_int(bolt_value_at(rec, o + 19), 0);
     if (!ok) {
         queue_job_clear(j);
         return EG_ENOMEM;
@@ -154,7 +155,7 @@ static int push_job_row(const bolt_value *rec, void *ctx, eg_error *err)
         jv->cap = nc;
     }
     queue_job *j = &jv->v[jv->n];
-    if (decode_job(rec, jv->col, j) || (jv->locator && !vdup_ok(&j->locator, bolt_value_at(rec, jv->col + 19)))) {
+    if (decode_job(rec, jv->col, j) || (jv->locator && !vdup_ok(&j->locator, bolt_value_at(rec, jv->col + 20)))) {
         queue_job_clear(j);
         return OOM(err);
     }
@@ -260,12 +261,16 @@ static const char *const Q_ENQUEUE =
     "ON CREATE SET j.id = r.id, j.queue = $queue, j.namespace = r.ns, j.entity = r.entity, "
     "  j.version = r.version, j.model = r.model, j.payload = r.payload, j.state = 'pending', "
     "  j.attempts = 0, j.maxAttempts = r.maxAttempts, j.runAt = timestamp() + r.delay, "
-    "  j.createdAt = timestamp(), j.updatedAt = timestamp() "
+    "  j.seq = r.seq, j.createdAt = timestamp(), j.updatedAt = timestamp() "
     "WITH r, j, j.id = r.id AS created "
+    /* Never supersede a job for a newer version (job_store.h): a job with
+     * an unknown seq (0) supersedes nothing, and older jobs without a seq
+     * (queued before seq existed) count as oldest. */
     "CALL { "
-    "  WITH j, created "
+    "  WITH j, created, r "
     "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model, queue: j.queue}) "
-    "  WHERE created AND c.state = 'pending' AND c.id <> j.id "
+    "  WHERE created AND r.seq > 0 AND c.state = 'pending' AND c.id <> j.id "
+    "    AND coalesce(c.seq, 0) <= r.seq "
     "  SET c.queue = c.queue "
     "  " REREAD("c", "o")
     "  WITH o WHERE o.state = 'pending' "
@@ -312,7 +317,7 @@ static int enq_on(bolt_conn *c, enq_ctx *e, eg_error *err)
             bolt_ps_list_begin(w, e->n);
             for (size_t i = 0; i < e->n; i++) {
                 const queue_enqueue_req *r = &e->reqs[i];
-                bolt_ps_map_begin(w, 10);
+                bolt_ps_map_begin(w, 11);
                 bolt_ps_str(w, "idx");
                 bolt_ps_int(w, (int64_t)i);
                 bolt_ps_str(w, "id");
@@ -333,6 +338,8 @@ static int enq_on(bolt_conn *c, enq_ctx *e, eg_error *err)
                 bolt_ps_int(w, r->max_attempts > 0 ? r->max_attempts : e->s->opts.max_attempts);
                 bolt_ps_str(w, "delay");
                 bolt_ps_int(w, r->delay_ms);
+                bolt_ps_str(w, "seq");
+                bolt_ps_int(w, r->seq > 0 ? r->seq : 0);
             }
         }
     }

@@ -1,16 +1,22 @@
 /*
  * test_reembed.c - `engram reembed --missing|--all` on the real Neo4j: it
  * enqueues exactly the entities without a current vector (or all), honest
- * about jobs that already exist, and gives memento-era entities a hash.
+ * about jobs that already exist, and gives memento-era entities a hash;
+ * and a mutation racing the scan is never left without a job for its
+ * content (a barrier holds the scan between its read and its enqueue).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/clock.h"
 
 #include "core/log.h"
 #include "graph/graph.h"
@@ -139,6 +145,119 @@ static void test_reembed__missing_then_all(void **state)
     efx_close(&f);
 }
 
+/*
+ * The race: the scan has read a page and not yet enqueued its jobs when a
+ * mutation changes one of its entities.  Before the fix the mutation
+ * committed in that gap, the scan's job (for the old content) superseded the
+ * mutation's job, and was then skipped as stale: the entity kept a vector of
+ * its old text for good.  Now the scan holds the entity's lock, so the
+ * mutation waits for the page to commit, and its own job is the newest.
+ */
+typedef struct race {
+    graph_store *g;
+    graph_reembed_opts ro;
+    graph_reembed_cursor cur;
+    sem_t read_done, go;
+    int scan_rc, mut_rc;
+    int64_t released_at, mutated_at;
+    char ns[64];
+} race;
+
+static void race_hook(void *ctx)
+{
+    race *r = ctx;
+    sem_post(&r->read_done);
+    sem_wait(&r->go);
+}
+
+static void *scan_thread(void *arg)
+{
+    race *r = arg;
+    eg_error err = {0};
+    r->scan_rc = graph_reembed_page(r->g, &r->ro, &r->cur, &err);
+    if (r->scan_rc)
+        fprintf(stderr, "scan: %s\n", err.message);
+    return NULL;
+}
+
+static void *mutate_thread(void *arg)
+{
+    race *r = arg;
+    eg_error err = {0};
+    graph_req req = {.ns = r->ns};
+    json_t *obs = json_pack("[{s:s,s:[s]}]", "entityName", "racer", "contents", "moved to Lisbon in May");
+    json_t *out = NULL;
+    r->mut_rc = graph_add_observations(r->g, &req, obs, &out, &err);
+    r->mutated_at = eg_mono_ms();
+    if (r->mut_rc)
+        fprintf(stderr, "mutation: %s\n", err.message);
+    json_decref(out);
+    json_decref(obs);
+    return NULL;
+}
+
+static void test_reembed__mutation_racing_the_scan_keeps_its_job(void **state)
+{
+    (void)state;
+    efx f;
+    int rc = efx_open(&f, "reembedrace", MODEL, NULL, 6);
+    if (rc) {
+        skip_rc = rc;
+        skip();
+    }
+    graph_opts go;
+    assert_int_equal(graph_opts_from_env(&go, NULL), 0);
+    go.ns = f.ns;
+    go.embedding_model = MODEL;
+    race r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.ns, sizeof r.ns, "%s", f.ns);
+    eg_error err = {0};
+    assert_int_equal(graph_store_new(&r.g, f.pool, f.store, &go, &err), 0);
+    json_t *ents = json_pack("[{s:s,s:s,s:[s]}]", "name", "racer", "entityType", "person", "observations",
+                             "lives in Porto");
+    json_t *out = NULL;
+    assert_int_equal(graph_create_entities(r.g, NULL, ents, &out, &err), 0);
+    json_decref(out);
+    json_decref(ents);
+    drain(&f);
+
+    /* --all, so the scan takes the entity although its vector is current */
+    r.ro = (graph_reembed_opts){.ns = f.ns, .model = MODEL, .dims = f.index_dims, .all = true,
+                                .tag = "race", .after_read = race_hook, .hook_ctx = &r};
+    sem_init(&r.read_done, 0, 0);
+    sem_init(&r.go, 0, 0);
+    pthread_t ts, tm;
+    assert_int_equal(pthread_create(&ts, NULL, scan_thread, &r), 0);
+    sem_wait(&r.read_done);
+    assert_int_equal(pthread_create(&tm, NULL, mutate_thread, &r), 0);
+    /* Long enough for the mutation to commit if nothing holds it back. */
+    eg_sleep_ms(1500);
+    r.released_at = eg_mono_ms();
+    sem_post(&r.go);
+    pthread_join(ts, NULL);
+    pthread_join(tm, NULL);
+    assert_int_equal(r.scan_rc, 0);
+    assert_int_equal(r.mut_rc, 0);
+    assert_int_equal(r.cur.seen, 1);
+    printf("race: mutation committed %lld ms after the scan was released\n",
+           (long long)(r.mutated_at - r.released_at));
+    /* the mutation waited for the scan's lock */
+    assert_true(r.mutated_at >= r.released_at);
+
+    drain(&f);
+    efx_report rep;
+    assert_int_equal(efx_check(&f, &rep), 0);
+    assert_int_equal(rep.entities, 1);
+    /* the vector is of the new content, not the one the scan read */
+    assert_int_equal(rep.with_current_vector, 1);
+    assert_int_equal(rep.stale_vector, 0);
+    graph_store_free(r.g);
+    sem_destroy(&r.read_done);
+    sem_destroy(&r.go);
+    efx_close(&f);
+}
+
 int main(void)
 {
     eg_log_set_level(EG_LOG_WARNING);
@@ -148,6 +267,7 @@ int main(void)
         return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reembed__missing_then_all),
+        cmocka_unit_test(test_reembed__mutation_racing_the_scan_keeps_its_job),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = cmocka_run_group_tests(tests, NULL, NULL);

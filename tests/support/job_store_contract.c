@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -39,9 +40,12 @@ static void done(queue_store *s)
     g_fx->destroy(s, g_fx->ctx);
 }
 
+/* Versions are written "v<N>": N is the entity's content version (seq). */
 static queue_enqueue_req req(const char *entity, const char *version, const char *model)
 {
     queue_enqueue_req r = {.ns = g_ns, .entity = entity, .version = version, .model = model};
+    if (version[0] == 'v')
+        r.seq = strtoll(version + 1, NULL, 10);
     return r;
 }
 
@@ -187,6 +191,42 @@ static void t_supersede_on_enqueue(void **state)
     assert_int_equal(b.superseded, 1);
     assert_int_equal(state_of(s, a.id), QUEUE_SUPERSEDED);
     assert_int_equal(state_of(s, b.id), QUEUE_PENDING);
+    done(s);
+}
+
+/*
+ * An enqueuer that read the entity before a change (seq 1) must not cancel
+ * the change's job (seq 2): the older job is created beside it, and only a
+ * job for a version at least as new supersedes.  A job of unknown seq
+ * supersedes nothing.
+ */
+static void t_never_supersede_newer(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result v2, v1, unknown, v3;
+    enq1(s, "e", "v2", &v2);
+    enq1(s, "e", "v1#late-scan", &v1);
+    assert_true(v1.created);
+    assert_int_equal(v1.superseded, 0);
+    assert_int_equal(state_of(s, v2.id), QUEUE_PENDING);
+    assert_int_equal(state_of(s, v1.id), QUEUE_PENDING);
+    enq1(s, "e", "hash-without-seq", &unknown);
+    assert_true(unknown.created);
+    assert_int_equal(unknown.superseded, 0);
+    assert_int_equal(state_of(s, v2.id), QUEUE_PENDING);
+    /* a newer version supersedes everything older or unknown */
+    enq1(s, "e", "v3", &v3);
+    assert_int_equal(v3.superseded, 3);
+    assert_int_equal(state_of(s, v1.id), QUEUE_SUPERSEDED);
+    assert_int_equal(state_of(s, v2.id), QUEUE_SUPERSEDED);
+    assert_int_equal(state_of(s, unknown.id), QUEUE_SUPERSEDED);
+    assert_int_equal(state_of(s, v3.id), QUEUE_PENDING);
+    /* the same version again (a forced re-embed) replaces its equal */
+    queue_enqueue_result again;
+    enq1(s, "e", "v3#forced", &again);
+    assert_int_equal(again.superseded, 1);
+    assert_int_equal(state_of(s, v3.id), QUEUE_SUPERSEDED);
     done(s);
 }
 
@@ -1071,6 +1111,7 @@ int jsc_run(const jsc_fixture *fx)
         cmocka_unit_test(t_enqueue_dedupe),
         cmocka_unit_test(t_outbox),
         cmocka_unit_test(t_supersede_on_enqueue),
+        cmocka_unit_test(t_never_supersede_newer),
         cmocka_unit_test(t_lease_basic),
         cmocka_unit_test(t_lease_respects_run_at_and_model),
         cmocka_unit_test(t_heartbeat),
