@@ -165,19 +165,37 @@ if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; t
   echo "== fuzz smoke (${fuzz_seconds}s per target)" >&2
   if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_FUZZ=ON >/dev/null &&
      cmake --build build-fuzz -j "$jobs" >&2; then
-    for src in tests/fuzz/fuzz_*.c; do
-      name="$(basename "$src" .c)"
+    # Targets run $jobs at a time (each is one process, one core): the same
+    # seconds of fuzzing per target in a fraction of the wall time.
+    fuzz_one() {
+      local name="$1" work
       work="$(mktemp -d)"
       [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
-      if (cd build-fuzz && "./$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
-            -print_final_stats=1 "$work") >"build-fuzz/$name.log" 2>&1; then
+      (cd build-fuzz && "./$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+          -print_final_stats=1 "$work") >"build-fuzz/$name.log" 2>&1
+      echo $? >"build-fuzz/$name.rc"
+      rm -rf "$work"
+    }
+    names=() pids=()
+    for src in tests/fuzz/fuzz_*.c; do
+      name="$(basename "$src" .c)"
+      names+=("$name")
+      rm -f "build-fuzz/$name.rc"
+      fuzz_one "$name" &
+      pids+=("$!")
+      # Batches of $jobs (every target runs the same time); wait only for
+      # our own children.
+      if [ "${#pids[@]}" -ge "$jobs" ]; then wait "${pids[@]}" || true; pids=(); fi
+    done
+    [ "${#pids[@]}" -gt 0 ] && { wait "${pids[@]}" || true; }
+    for name in "${names[@]}"; do
+      if [ "$(cat "build-fuzz/$name.rc" 2>/dev/null)" = 0 ]; then
         echo "fuzz $name: ok ($(grep -E 'stat::number_of_executed_units' "build-fuzz/$name.log" | awk '{print $2}') execs)" >&2
         pass 1
       else
         tail -40 "build-fuzz/$name.log" >&2
         fail 1 "fuzz $name"
       fi
-      rm -rf "$work"
     done
   else
     fail 1 "fuzz build"
