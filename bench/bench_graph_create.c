@@ -15,6 +15,7 @@
  * or ENGRAM_TEST_NEO4J_*.  The namespaces are deleted at the end.  The last
  * stdout line is one JSON object.
  */
+#include "bench_graph.h"
 #include "bolt/pool.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -26,39 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cleanup_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    bolt_params *p = bolt_params_new();
-    bolt_params_str(p, "ns", (const char *)payload);
-    json_t *stats = NULL;
-    int rc = 0;
-    /* Batches keep each transaction small. */
-    static const char *const qs[] = {
-        "MATCH (n:Entity {namespace: $ns}) WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS n",
-        "MATCH (n:EntityVersion {namespace: $ns}) WITH n LIMIT 5000 DELETE n RETURN count(*) AS n",
-        "MATCH (n:EmbedJob) WHERE n.namespace = $ns WITH n LIMIT 5000 DELETE n RETURN count(*) AS n",
-    };
-    for (int i = 0; i < 3 && rc == 0; i++) {
-        for (;;) {
-            json_t *rows = NULL;
-            rc = bolt_conn_query_json(c, qs[i], p, NULL, &rows, err);
-            int64_t n = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
-            json_decref(rows);
-            if (rc != 0 || n == 0)
-                break;
-        }
-    }
-    json_decref(stats);
-    bolt_params_free(p);
-    return rc;
-}
 
 static int preload(graph_store *g, const graph_req *r, long from, long to)
 {
@@ -91,11 +59,7 @@ int main(int argc, char **argv)
     const char *sizes_arg = argc > 2 ? argv[2] : "1000,10000";
     double max_ratio = argc > 3 ? atof(argv[3]) : 2.0;
     bolt_config cfg = BOLT_CONFIG_INIT;
-    bool bench_env = getenv("BENCH_NEO4J_URI") != NULL;
-    cfg.uri = getenv(bench_env ? "BENCH_NEO4J_URI" : "ENGRAM_TEST_NEO4J_URI");
-    cfg.user = getenv(bench_env ? "BENCH_NEO4J_USER" : "ENGRAM_TEST_NEO4J_USER");
-    cfg.password = getenv(bench_env ? "BENCH_NEO4J_PASSWORD" : "ENGRAM_TEST_NEO4J_PASSWORD");
-    if (!cfg.uri || samples <= 0) {
+    if (!bench_graph_config(&cfg) || samples <= 0) {
         fprintf(stderr, "set BENCH_NEO4J_URI/_USER/_PASSWORD or ENGRAM_TEST_NEO4J_*\n");
         return 77;
     }
@@ -104,14 +68,8 @@ int main(int argc, char **argv)
     bolt_pool *pool = NULL;
     queue_store *q = NULL;
     graph_store *g = NULL;
-    queue_opts qo = QUEUE_OPTS_INIT;
-    graph_opts go = GRAPH_OPTS_INIT;
-    if (bolt_pool_new(&pool, &cfg, NULL, &err) || queue_neo4j_new(&q, pool, &qo, &err) ||
-        queue_schema_register(&err) || graph_store_new(&g, pool, q, &go, &err) ||
-        graph_schema_apply(g, 120000, &err)) {
-        fprintf(stderr, "setup: %s\n", err.message);
+    if (bench_graph_open(&cfg, &pool, &q, &g, &err) != 0)
         return 1;
-    }
     char hex[9];
     eg_rand_hex(hex, 4);
     enum { MAXS = 8 };
@@ -170,7 +128,7 @@ int main(int argc, char **argv)
     char json_sizes[512] = "";
     size_t jl = 0;
     for (size_t k = 0; k < nsz && status == 0; k++) {
-        qsort(lat[k], (size_t)samples, sizeof *lat[k], cmp_i64);
+        qsort(lat[k], (size_t)samples, sizeof *lat[k], bench_cmp_i64);
         double p50 = lat[k][samples / 2] / 1000.0, p95 = lat[k][(samples * 95) / 100] / 1000.0;
         printf("stored=%-7ld samples=%ld create_entities p50=%.2f ms p95=%.2f ms\n", target[k],
                samples, p50, p95);
@@ -194,7 +152,7 @@ int main(int argc, char **argv)
                samples, json_sizes, ratio, max_ratio, ratio <= max_ratio ? "true" : "false");
     }
     for (size_t k = 0; k < nsz; k++) {
-        bolt_pool_execute_write(pool, NULL, NULL, cleanup_fn, ns[k], &err);
+        bolt_pool_execute_write(pool, NULL, NULL, bench_graph_cleanup_fn, ns[k], &err);
         eg_free(lat[k]);
     }
     graph_store_free(g);

@@ -19,6 +19,26 @@ struct graph_store {
 #define GRAPH_ENTITY_PROJ(v)                                                                    \
     v " {.name, .entityType, .observations, .id, .version, .createdAt, .updatedAt, "          \
       ".validFrom, .changedBy}"
+/*
+ * The substring pass of search_nodes reads a TEXT (trigram) index on
+ * e.searchText: the lower-cased name, type and observations joined by
+ * newlines.  A TEXT index refuses values above ~32 KB (the write fails), so
+ * an entity whose text is longer than GRAPH_SEARCH_CAP UTF-16 units (at most
+ * 3 bytes each, lower-cased included) gets searchOverflow = true instead,
+ * and the pass checks those few entities directly.  Every statement that
+ * writes an entity's name, type or observations ends with a SET of
+ * GRAPH_SEARCH_SET(v) as a separate clause (so it sees the new values).
+ */
+#define GRAPH_SEARCH_CAP "10000"
+#define GRAPH_SEARCH_OBS_(v) "(CASE WHEN " v ".observations IS :: LIST<STRING NOT NULL> THEN " v ".observations ELSE [] END)"
+#define GRAPH_SEARCH_LEN_(v)                                                                    \
+    "(size(" v ".name) + size(coalesce(" v ".entityType, '')) + "                                 \
+    "reduce(n = 0, o IN " GRAPH_SEARCH_OBS_(v) " | n + size(o) + 1))"
+#define GRAPH_SEARCH_SET(v)                                                                     \
+    v ".searchText = CASE WHEN " GRAPH_SEARCH_LEN_(v) " <= " GRAPH_SEARCH_CAP " THEN "            \
+    "toLower(" v ".name + '\\n' + coalesce(" v ".entityType, '') + "                               \
+    "reduce(s = '', o IN " GRAPH_SEARCH_OBS_(v) " | s + '\\n' + o)) END, "                       \
+    v ".searchOverflow = CASE WHEN " GRAPH_SEARCH_LEN_(v) " > " GRAPH_SEARCH_CAP " THEN true END"
 /* Relation projection: a = from node, b = to node, r = relationship. */
 #define GRAPH_REL_PROJ                                                                          \
     "{from: a.name, to: b.name, relationType: r.relationType, strength: r.strength, "         \

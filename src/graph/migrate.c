@@ -183,6 +183,7 @@ static const char Q_LIVE[] =
     "SET e.namespace = $ns, e.observations = l.obs, e.version = l.version, e.contentHash = l.hash, "
     "e.lockSeq = coalesce(e.lockSeq, 0) + 1, e.validFrom = coalesce(e.validFrom, e.createdAt), "
     "e.updatedAt = coalesce(e.updatedAt, e.validFrom, e.createdAt) "
+    "SET " GRAPH_SEARCH_SET("e") " "
     "REMOVE e.validTo "
     "CREATE (v:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: l.version, "
     "  entityType: e.entityType, observations: l.obs, createdAt: e.createdAt, updatedAt: e.updatedAt, "

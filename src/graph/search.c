@@ -7,8 +7,9 @@
  * search_nodes takes the user's text literally: every Lucene metacharacter
  * is escaped and the text is searched as a phrase in the full-text index
  * (name, entityType, observations).  Because memento matched substrings
- * ("ell" finds "hello"), a case-insensitive CONTAINS pass over the
- * namespace fills the page when the index returns fewer hits.
+ * ("ell" finds "hello"), a case-insensitive CONTAINS pass fills the page
+ * when the index returns fewer hits; a trigram TEXT index finds its
+ * candidates, so it does not scan the namespace.
  *
  * The keyword leg of hybrid search ranks by terms instead (term_hits): a
  * question is not a phrase any text contains.
@@ -34,11 +35,26 @@ static const char Q_FULLTEXT[] =
     "WHERE node.namespace = $ns "
     "RETURN " GRAPH_ENTITY_PROJ("node") " AS entity, score LIMIT $lim";
 
+/*
+ * Candidates come from the trigram TEXT index on searchText (graph_int.h),
+ * plus the namespace's few entities too long for it (searchOverflow); the
+ * exact predicate is then checked on each, so the index only narrows.  At
+ * most SUBSTRING_CANDIDATES matches are sorted for the page: a fragment
+ * found in more entities than that yields a page of some of them, still
+ * ordered by name, without sorting the whole namespace.
+ */
+#define SUBSTRING_CANDIDATES "1000"
 static const char Q_SUBSTRING[] =
-    "MATCH (e:Entity {namespace: $ns}) "
-    "WHERE NOT e.name IN $seen AND (toLower(e.name) CONTAINS toLower($q) "
-    "OR toLower(e.entityType) CONTAINS toLower($q) "
-    "OR any(o IN e.observations WHERE toLower(o) CONTAINS toLower($q))) "
+    "WITH toLower($q) AS lq "
+    "CALL { WITH lq "
+    "  MATCH (e:Entity) USING TEXT INDEX e:Entity(searchText) "
+    "  WHERE e.searchText CONTAINS lq AND e.namespace = $ns RETURN e "
+    "  UNION "
+    "  WITH lq MATCH (e:Entity {namespace: $ns, searchOverflow: true}) RETURN e } "
+    "WITH e, lq WHERE NOT e.name IN $seen AND (toLower(e.name) CONTAINS lq "
+    "OR toLower(e.entityType) CONTAINS lq "
+    "OR any(o IN e.observations WHERE toLower(o) CONTAINS lq)) "
+    "WITH e LIMIT " SUBSTRING_CANDIDATES " "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
 
 static const char Q_ALL_BY_NAME[] =

@@ -475,6 +475,18 @@ static const char *const M6[] = {
     "CREATE CONSTRAINT graph_vector_model_ns IF NOT EXISTS FOR (m:EngramVectorModel) REQUIRE m.namespace IS UNIQUE",
     NULL};
 
+/*
+ * The substring pass's index (graph_int.h, GRAPH_SEARCH_SET): a trigram TEXT
+ * index on the lower-cased text, the overflow flag per namespace, and the
+ * text of every entity written before (one transaction: a few hundred bytes
+ * per entity).
+ */
+static const char *const M8[] = {
+    "CREATE TEXT INDEX graph_entity_search_text IF NOT EXISTS FOR (e:Entity) ON (e.searchText)",
+    "CREATE INDEX graph_entity_search_overflow IF NOT EXISTS FOR (e:Entity) ON (e.namespace, e.searchOverflow)",
+    "MATCH (e:Entity) WHERE e.searchText IS NULL AND e.searchOverflow IS NULL SET " GRAPH_SEARCH_SET("e"),
+    NULL};
+
 static const char *const M2[] = {
     "CREATE INDEX graph_entity_version_ns_name IF NOT EXISTS FOR (h:EntityVersion) "
     "ON (h.namespace, h.name)",
@@ -587,6 +599,8 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
         return fulltext_recreate(opts, "", stmts_out, n_out, err);
     } else if (version == 6) {
         return strv_from_static(M6, stmts_out, n_out, err);
+    } else if (version == 8) {
+        return strv_from_static(M8, stmts_out, n_out, err);
     } else if (version == 7) {
         /* The English analyzer (Lucene's EnglishAnalyzer: possessives, a
          * short stop list, Porter stemming) so that the keyword leg's terms
@@ -650,6 +664,7 @@ static const schema_migration GRAPH_MIGRATIONS[] = {
     {.version = 6, .description = "the namespaces' vector model records: unique namespace", .statements = M6},
     {.version = 7, .description = "full-text index with the English analyzer (stemming, for term search)",
      .build = build7},
+    {.version = 8, .description = "trigram text index for the substring pass of search_nodes", .statements = M8},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)
