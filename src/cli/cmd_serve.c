@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "embed/provider.h"
 #include "graph/graph.h"
+#include "mcp/access.h"
 #include "mcp/backend.h"
 #include "mcp/backend_graph.h"
 #include "mcp/server.h"
@@ -59,7 +60,8 @@ static void serve_usage(FILE *out)
             "  ENGRAM_NAMESPACE, ENGRAM_MCP_PAGE_SIZE (tools/list page size, default all),\n"
             "  ENGRAM_MCP_ALLOWED_ORIGINS (extra HTTP origins, comma separated),\n"
             "  ENGRAM_MCP_TOKEN / ENGRAM_MCP_TOKEN_FILE (HTTP bearer token, >= 16 characters;\n"
-            "  the file's first line), ENGRAM_MCP_HOST, ENGRAM_MCP_ALLOWED_HOSTS,\n"
+            "  the file's first line), ENGRAM_MCP_TOKENS_FILE (HTTP: tokens limited to namespaces,\n"
+            "  docs/security.md), ENGRAM_MCP_HOST, ENGRAM_MCP_ALLOWED_HOSTS,\n"
             "  ENGRAM_MCP_HTTP_* (connection, session and body limits; docs/security.md),\n"
             "  embedding provider and worker settings (docs/operations.md),\n"
             "  ENGRAM_LOG_LEVEL, ENGRAM_LOG_FORMAT, DEBUG.\n");
@@ -281,9 +283,27 @@ int cli_cmd_serve(int argc, char **argv)
     mcp_http_opts hto = {.host = host, .port = port, .token = token[0] ? token : NULL};
     eg_error herr;
     eg_error_clear(&herr);
+    /* Many teams on one server: each token limited to its namespaces. */
+    const char *tokens_file = getenv("ENGRAM_MCP_TOKENS_FILE");
+    mcp_access *access = NULL;
+    if (tokens_file && *tokens_file && !strcmp(transport, "http")) {
+        if (hto.token) {
+            fprintf(stderr, "engram serve: set ENGRAM_MCP_TOKENS_FILE or ENGRAM_MCP_TOKEN(_FILE), not both\n");
+            return 2;
+        }
+        const char *ns = getenv("ENGRAM_NAMESPACE") && *getenv("ENGRAM_NAMESPACE") ? getenv("ENGRAM_NAMESPACE")
+                                                                                  : "default";
+        if (mcp_access_load(&access, tokens_file, ns, &herr)) {
+            fprintf(stderr, "engram serve: %s\n", herr.message);
+            return 2;
+        }
+        hto.access = access;
+    }
     if (!strcmp(transport, "http") &&
-        (mcp_http_check_bind(host, hto.token != NULL, &herr) || mcp_http_opts_from_env(&hto, &herr))) {
+        (mcp_http_check_bind(host, hto.token != NULL || access != NULL, &herr) ||
+         mcp_http_opts_from_env(&hto, &herr))) {
         fprintf(stderr, "engram serve: %s\n", herr.message);
+        mcp_access_free(access);
         return 2;
     }
     /* A client that vanishes must not kill us mid-write; write() reports EPIPE. */
@@ -295,10 +315,13 @@ int cli_cmd_serve(int argc, char **argv)
                         "/ add_observations / create_relations; recall with search_nodes, "
                         "semantic_search or open_nodes.",
     };
+    int rc = 2;
     if (!strcmp(backend, "memory"))
-        return serve_memory(&opts, transport, &hto);
-    if (!strcmp(backend, "neo4j"))
-        return serve_neo4j(&opts, transport, &hto, threads, workers, health_port);
-    fprintf(stderr, "engram serve: unknown backend '%s' (use neo4j or memory)\n", backend);
-    return 2;
+        rc = serve_memory(&opts, transport, &hto);
+    else if (!strcmp(backend, "neo4j"))
+        rc = serve_neo4j(&opts, transport, &hto, threads, workers, health_port);
+    else
+        fprintf(stderr, "engram serve: unknown backend '%s' (use neo4j or memory)\n", backend);
+    mcp_access_free(access);
+    return rc;
 }

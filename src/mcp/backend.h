@@ -48,6 +48,9 @@ bool mcp_call_cancelled(const mcp_call_ctx *ctx);
  * <= 0 means unknown; message may be NULL.
  */
 void mcp_call_progress(mcp_call_ctx *ctx, double progress, double total, const char *message);
+/* The rights the call runs under (access.h; borrowed), or NULL (stdio, or a
+ * single-token server): any namespace, writes allowed. */
+const struct mcp_grant *mcp_call_grant(const mcp_call_ctx *ctx);
 
 /* args: borrowed, validated object.  *out: new object (structuredContent). */
 typedef int (*mcp_backend_fn)(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out,

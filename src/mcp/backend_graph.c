@@ -58,13 +58,17 @@ static void notify(gb *b, const json_t *out)
     eg_free(v);
 }
 
+/* The call's namespace: tools.c put the one the caller may use in the
+ * arguments (or none: the store's own). */
 #define PRELUDE                                            \
     gb *b = self;                                          \
     graph_req req = GRAPH_REQ_INIT;                        \
+    req.ns = arg_str(a, "namespace");                      \
     (void)b;                                               \
     (void)req;                                             \
     if (mcp_call_cancelled(ctx))                           \
         return EG_ECANCELED;
+#define CALL_NS (req.ns ? req.ns : graph_store_opts(b->d.graph)->ns)
 
 static int s_create_entities(void *self, const json_t *a, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
@@ -393,7 +397,7 @@ static int s_queue_status(void *self, const json_t *a, mcp_call_ctx *ctx, json_t
     PRELUDE;
     queue_status st;
     memset(&st, 0, sizeof st);
-    int rc = queue_status_get_ns(b->d.queue, graph_store_opts(b->d.graph)->ns, &st, err);
+    int rc = queue_status_get_ns(b->d.queue, CALL_NS, &st, err);
     if (rc)
         return rc;
     json_t *counts = json_object();
@@ -426,7 +430,7 @@ static int s_queue_list_jobs(void *self, const json_t *a, mcp_call_ctx *ctx, jso
     queue_list_filter f;
     memset(&f, 0, sizeof f);
     f.state = arg_str(a, "status") ? queue_state_parse(arg_str(a, "status")) : -1;
-    f.ns = graph_store_opts(b->d.graph)->ns;
+    f.ns = CALL_NS;
     f.limit = json_is_integer(json_object_get(a, "limit")) ? (size_t)json_integer_value(json_object_get(a, "limit")) : 50;
     queue_job *jobs = NULL;
     size_t n = 0;
@@ -461,7 +465,7 @@ static int s_queue_retry_dead(void *self, const json_t *a, mcp_call_ctx *ctx, js
     for (size_t i = 0; i < n; i++)
         v[i] = json_string_value(json_array_get(ids, i));
     int64_t count = 0;
-    int rc = queue_retry_dead_ns(b->d.queue, ids ? v : NULL, n, NULL, graph_store_opts(b->d.graph)->ns, &count, err);
+    int rc = queue_retry_dead_ns(b->d.queue, ids ? v : NULL, n, NULL, CALL_NS, &count, err);
     eg_free(v);
     if (rc)
         return rc;

@@ -39,6 +39,93 @@ typedef struct mem {
     long long delay_ms; /* ENGRAM_MEM_DELAY_MS (tests): read_graph waits first */
 } mem;
 
+/*
+ * Namespaces are partitions: one `mem` per namespace a call names (the
+ * "namespace" argument tools.c resolved; none: the default partition),
+ * made on first use.  Nothing crosses between them, as in the graph store.
+ */
+typedef struct mem_part {
+    char *ns;
+    mem *m;
+} mem_part;
+
+typedef struct mem_root {
+    pthread_mutex_t mu;
+    unsigned dims;
+    long long delay_ms;
+    mem_part *parts;
+    size_t n, cap;
+} mem_root;
+
+static mem *mem_make(unsigned dims, long long delay_ms)
+{
+    mem *m = eg_calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->dims = dims;
+    m->delay_ms = delay_ms;
+    m->entities = json_object();
+    m->relations = json_array();
+    m->jobs = json_array();
+    if (!m->entities || !m->relations || !m->jobs) {
+        json_decref(m->entities);
+        json_decref(m->relations);
+        json_decref(m->jobs);
+        eg_free(m);
+        return NULL;
+    }
+    pthread_mutex_init(&m->mu, NULL);
+    return m;
+}
+
+static void mem_destroy(mem *m)
+{
+    json_decref(m->entities);
+    json_decref(m->relations);
+    json_decref(m->jobs);
+    pthread_mutex_destroy(&m->mu);
+    eg_free(m);
+}
+
+/* The partition of the call's namespace, made on first use; NULL on OOM. */
+static mem *part_of(void *self, const json_t *args)
+{
+    mem_root *r = self;
+    const char *ns = json_string_value(json_object_get(args, "namespace"));
+    if (!ns)
+        ns = "";
+    mem *found = NULL;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->n && !found; i++)
+        if (strcmp(r->parts[i].ns, ns) == 0)
+            found = r->parts[i].m;
+    if (!found) {
+        if (r->n == r->cap) {
+            size_t nc = r->cap ? r->cap * 2 : 4;
+            mem_part *np = eg_realloc(r->parts, nc * sizeof *np);
+            if (np) {
+                r->parts = np;
+                r->cap = nc;
+            }
+        }
+        char *copy = r->n < r->cap ? eg_strdup(ns) : NULL;
+        mem *m = copy ? mem_make(r->dims, r->delay_ms) : NULL;
+        if (m) {
+            r->parts[r->n++] = (mem_part){copy, m};
+            found = m;
+        } else {
+            eg_free(copy);
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return found;
+}
+
+#define PART(m)                                                                   \
+    mem *m = part_of(self, args);                                                 \
+    if (!m)                                                                       \
+        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory")
+
 static json_int_t now_ms(mem *m)
 {
     long long t = (long long)eg_wall_ms();
@@ -227,7 +314,7 @@ static json_t *graph_of(mem *m, json_t *entities)
 
 static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *ents = json_array(), *created = json_array(), *updated = json_array(), *unchanged = json_array();
     const json_t *list = json_object_get(args, "entities");
     size_t i, n = json_array_size(list);
@@ -285,7 +372,7 @@ static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
 
 static int t_create_relations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *created = json_array(), *skipped = json_array(), *existing = json_array();
     size_t i;
     json_t *r;
@@ -330,7 +417,7 @@ static int t_create_relations(void *self, const json_t *args, mcp_call_ctx *ctx,
 
 static int t_add_observations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     const json_t *list = json_object_get(args, "observations");
     size_t i;
     json_t *x;
@@ -373,7 +460,7 @@ static int t_add_observations(void *self, const json_t *args, mcp_call_ctx *ctx,
 
 static int t_delete_entities(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *deleted = json_array(), *missing = json_array();
     size_t i;
     json_t *x;
@@ -402,7 +489,7 @@ static int t_delete_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
 
 static int t_delete_observations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *results = json_array();
     size_t i;
     json_t *x;
@@ -444,7 +531,7 @@ static int t_delete_observations(void *self, const json_t *args, mcp_call_ctx *c
 
 static int t_delete_relations(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *deleted = json_array(), *missing = json_array();
     size_t i;
     json_t *x;
@@ -472,7 +559,7 @@ static int t_delete_relations(void *self, const json_t *args, mcp_call_ctx *ctx,
 
 static int t_get_relation(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     LOCKED(m);
     json_t *r = find_rel(m, sget(args, "from"), sget(args, "to"), sget(args, "relationType"));
     json_t *c = r ? json_deep_copy(json_object_get(r, "cur")) : json_null();
@@ -485,7 +572,7 @@ static int t_get_relation(void *self, const json_t *args, mcp_call_ctx *ctx, jso
 
 static int t_update_relation(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     const json_t *in = json_object_get(args, "relation");
     LOCKED(m);
     json_t *r = find_rel(m, sget(in, "from"), sget(in, "to"), sget(in, "relationType"));
@@ -539,7 +626,7 @@ static int test_delay(mem *m, mcp_call_ctx *ctx, eg_error *err)
 
 static int t_read_graph(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     int drc = test_delay(m, ctx, err);
     if (drc)
         return drc;
@@ -580,7 +667,7 @@ static int entity_matches(const json_t *e, const char *q)
 
 static int t_search_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_int_t limit = json_object_get(args, "limit") ? json_integer_value(json_object_get(args, "limit")) : 10;
     const char *q = sget(args, "query");
     json_t *ents = json_array();
@@ -605,7 +692,7 @@ static int t_search_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, jso
 
 static int t_open_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *ents = json_array();
     size_t i;
     json_t *x;
@@ -711,19 +798,19 @@ static int t_semantic_search(void *self, const json_t *args, mcp_call_ctx *ctx, 
 {
     const json_t *h = json_object_get(args, "hybrid_search");
     bool hybrid = h ? json_is_true(h) : true;
-    (void)err;
-    return do_search(self, args, ctx, hybrid, hybrid ? 0.0 : 0.6, out);
+    PART(m);
+    return do_search(m, args, ctx, hybrid, hybrid ? 0.0 : 0.6, out);
 }
 
 static int t_hybrid_search(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    (void)err;
-    return do_search(self, args, ctx, true, 0.0, out);
+    PART(m);
+    return do_search(m, args, ctx, true, 0.0, out);
 }
 
 static int t_get_entity_embedding(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     LOCKED(m);
     json_t *rec = json_object_get(m->entities, sget(args, "entity_name"));
     if (!rec || !json_is_array(json_object_get(rec, "emb"))) {
@@ -743,7 +830,7 @@ static int t_get_entity_embedding(void *self, const json_t *args, mcp_call_ctx *
 
 static int t_get_entity_history(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     LOCKED(m);
     json_t *rec = json_object_get(m->entities, sget(args, "entityName"));
     json_t *versions = json_array();
@@ -761,7 +848,7 @@ static int t_get_entity_history(void *self, const json_t *args, mcp_call_ctx *ct
 
 static int t_get_relation_history(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     LOCKED(m);
     json_t *r = find_rel(m, sget(args, "from"), sget(args, "to"), sget(args, "relationType"));
     json_t *versions = json_array();
@@ -795,7 +882,7 @@ static const json_t *version_at(const json_t *rec, double t)
 
 static int t_get_graph_at_time(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     double t = json_number_value(json_object_get(args, "timestamp"));
     json_t *ents = json_array(), *rels = json_array();
     LOCKED(m);
@@ -823,7 +910,7 @@ static int t_get_graph_at_time(void *self, const json_t *args, mcp_call_ctx *ctx
 
 static int t_get_decayed_graph(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     const double min_conf = 0.1;
     double half = json_object_get(args, "decay_factor") ? json_number_value(json_object_get(args, "decay_factor")) : 30.0;
     LOCKED(m);
@@ -856,7 +943,7 @@ static int t_get_decayed_graph(void *self, const json_t *args, mcp_call_ctx *ctx
 
 static int t_force_generate_embedding(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     LOCKED(m);
     if (!json_is_string(json_object_get(args, "entity_name"))) {
         /* Backfill: entities without a vector, up to limit (default 10). */
@@ -902,7 +989,7 @@ static int t_force_generate_embedding(void *self, const json_t *args, mcp_call_c
 
 static int t_debug_embedding_config(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     LOCKED(m);
     size_t n = json_object_size(m->entities);
     UNLOCK(m);
@@ -917,7 +1004,7 @@ static int t_debug_embedding_config(void *self, const json_t *args, mcp_call_ctx
 
 static int t_diagnose_vector_search(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *r = NULL;
     json_t *a = json_pack("{s:s, s:i}", "query", "test", "limit", 3);
     int rc = do_search(m, a, ctx, false, 0.0, &r);
@@ -934,7 +1021,7 @@ static int t_diagnose_vector_search(void *self, const json_t *args, mcp_call_ctx
 
 static int t_queue_status(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     json_t *counts = json_pack("{s:i, s:i, s:i, s:i, s:i}", "pending", 0, "leased", 0, "completed", 0, "dead", 0,
                                "superseded", 0);
     LOCKED(m);
@@ -955,7 +1042,7 @@ static int t_queue_status(void *self, const json_t *args, mcp_call_ctx *ctx, jso
 
 static int t_queue_list_jobs(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     const char *status = json_string_value(json_object_get(args, "status"));
     json_int_t limit = json_object_get(args, "limit") ? json_integer_value(json_object_get(args, "limit")) : 50;
     json_t *jobs = json_array();
@@ -974,7 +1061,7 @@ static int t_queue_list_jobs(void *self, const json_t *args, mcp_call_ctx *ctx, 
 
 static int t_queue_retry_dead(void *self, const json_t *args, mcp_call_ctx *ctx, json_t **out, eg_error *err)
 {
-    mem *m = self;
+    PART(m);
     const json_t *ids = json_object_get(args, "jobIds");
     int n = 0;
     LOCKED(m);
@@ -998,22 +1085,12 @@ static int t_queue_retry_dead(void *self, const json_t *args, mcp_call_ctx *ctx,
 int mcp_backend_mem_new(mcp_backend *out, unsigned dims, eg_error *err)
 {
     memset(out, 0, sizeof *out);
-    mem *m = eg_calloc(1, sizeof *m);
+    mem_root *m = eg_calloc(1, sizeof *m);
     if (!m)
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
     m->dims = dims ? dims : 64;
     const char *dl = getenv("ENGRAM_MEM_DELAY_MS");
     m->delay_ms = dl ? atoll(dl) : 0;
-    m->entities = json_object();
-    m->relations = json_array();
-    m->jobs = json_array();
-    if (!m->entities || !m->relations || !m->jobs) {
-        json_decref(m->entities);
-        json_decref(m->relations);
-        json_decref(m->jobs);
-        eg_free(m);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
-    }
     pthread_mutex_init(&m->mu, NULL);
     out->self = m;
     out->create_entities = t_create_entities;
@@ -1047,11 +1124,13 @@ void mcp_backend_mem_free(mcp_backend *be)
 {
     if (!be || !be->self)
         return;
-    mem *m = be->self;
-    json_decref(m->entities);
-    json_decref(m->relations);
-    json_decref(m->jobs);
-    pthread_mutex_destroy(&m->mu);
-    eg_free(m);
+    mem_root *r = be->self;
+    for (size_t i = 0; i < r->n; i++) {
+        mem_destroy(r->parts[i].m);
+        eg_free(r->parts[i].ns);
+    }
+    eg_free(r->parts);
+    pthread_mutex_destroy(&r->mu);
+    eg_free(r);
     be->self = NULL;
 }

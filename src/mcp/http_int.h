@@ -77,6 +77,8 @@ typedef struct mcp_http_session {
     char id[65];
     char owner[INET6_ADDRSTRLEN];            /* the client address that made it */
     mcp_server *srv;
+    const struct mcp_grant *grant;           /* the token that made it (NULL: no tokens file);
+                                                only that token may use it */
     int refs;                                /* requests using it (the table's is implicit) */
     bool dead;
     int64_t last_used;
@@ -120,6 +122,7 @@ typedef struct mcp_http_job {
 typedef struct mcp_http_req {
     eg_buf body;
     size_t reserved;                         /* body-budget bytes this request holds */
+    const struct mcp_grant *grant;           /* what its bearer token may do (tokens file), or NULL */
     mcp_http_job *job;                       /* a JSON-mode call of this request (a reference) */
 } mcp_http_req;
 
@@ -128,6 +131,7 @@ struct mcp_http_state {
     const mcp_backend *be;
     mcp_http_opts lim;
     const char *token;                       /* bearer token or NULL (borrowed from the caller) */
+    const struct mcp_access *access;         /* tokens file or NULL (borrowed): replaces token */
     bool loopback_bind;
     char *allowed_origins;                   /* ENGRAM_MCP_ALLOWED_ORIGINS copy, may be NULL */
     char *allowed_hosts;                     /* ENGRAM_MCP_ALLOWED_HOSTS copy, may be NULL */
@@ -161,15 +165,16 @@ enum MHD_Result mcp_http_reply_error(struct MHD_Connection *c, unsigned status, 
 void mcp_http_session_free(mcp_http_session *s);
 /* Drop a request's reference; frees a dead session's last reference. */
 void mcp_http_session_release(mcp_http_state *h, mcp_http_session *s);
-/* A live session, referenced (release it), or NULL when unknown. */
-mcp_http_session *mcp_http_session_get(mcp_http_state *h, const char *id);
+/* A live session made under the same grant, referenced (release it), or
+ * NULL when unknown (another token's session is unknown to this one). */
+mcp_http_session *mcp_http_session_get(mcp_http_state *h, const char *id, const struct mcp_grant *grant);
 /* Take slot out of the table; returns the session when the caller must free
  * it now (no request uses it), else NULL (its last user frees it).  Caller
  * holds mu. */
 mcp_http_session *mcp_http_session_kill_locked(mcp_http_state *h, unsigned slot);
 /* A new session of client address owner, referenced once, not yet in the
  * table.  *new*; NULL on OOM. */
-mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner);
+mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner, const struct mcp_grant *grant);
 /* Put s in the table under the per-client and table limits: NULL, or why
  * not (static text; s is then still the caller's). */
 const char *mcp_http_session_add(mcp_http_state *h, mcp_http_session *s);

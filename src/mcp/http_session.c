@@ -39,13 +39,13 @@ void mcp_http_session_release(mcp_http_state *h, mcp_http_session *s)
 }
 
 /* Find and reference a live session; NULL when unknown. */
-mcp_http_session *mcp_http_session_get(mcp_http_state *h, const char *id)
+mcp_http_session *mcp_http_session_get(mcp_http_state *h, const char *id, const struct mcp_grant *grant)
 {
     mcp_http_session *found = NULL;
     pthread_mutex_lock(&h->mu);
     for (unsigned i = 0; i < h->lim.sessions; i++) {
         mcp_http_session *s = h->sessions[i];
-        if (s && !s->dead && strcmp(s->id, id) == 0) {
+        if (s && !s->dead && s->grant == grant && strcmp(s->id, id) == 0) {
             s->refs++;
             s->last_used = eg_mono_ms();
             found = s;
@@ -66,13 +66,15 @@ mcp_http_session *mcp_http_session_kill_locked(mcp_http_state *h, unsigned slot)
     return s->refs == 0 ? s : NULL;
 }
 
-mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner)
+mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner, const struct mcp_grant *grant)
 {
     mcp_http_session *s = eg_calloc(1, sizeof *s);
     if (!s)
         return NULL;
     mcp_server_opts o = *h->opts;
     o.workers = 0; /* inline: the thread that handles a message runs its call */
+    o.grant = grant;
+    s->grant = grant;
     s->srv = mcp_server_new(&o, h->be, mcp_http_emit, NULL, NULL);
     if (!s->srv || eg_rand_hex(s->id, 32) != 0) {
         mcp_server_free(s->srv);

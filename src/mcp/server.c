@@ -108,6 +108,11 @@ static void send_error(mcp_server *s, json_t *id, int code, const char *message)
 
 /* ---- call context -------------------------------------------------------- */
 
+const struct mcp_grant *mcp_call_grant(const mcp_call_ctx *ctx)
+{
+    return ctx && ctx->srv ? ctx->srv->opts.grant : NULL;
+}
+
 bool mcp_call_cancelled(const mcp_call_ctx *ctx)
 {
     return ctx && atomic_load(&((mcp_call_ctx *)ctx)->cancelled);

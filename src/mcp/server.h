@@ -51,6 +51,8 @@ typedef struct mcp_server_opts {
     const char *instructions; /* optional InitializeResult.instructions (borrowed) */
     size_t max_message_bytes; /* largest outgoing message; 0 = EG_LIMIT_MCP_RESPONSE.  A
                                  response over it becomes a -32603 error for its id */
+    const struct mcp_grant *grant; /* the caller's rights (access.h; borrowed, must outlive
+                                      the server); NULL: any namespace, writes allowed */
 } mcp_server_opts;
 
 /* Protocol versions of the initialize-based (legacy) era we speak, newest
@@ -129,6 +131,8 @@ typedef struct mcp_http_opts {
     unsigned port;
     const char *token;  /* when set, every request needs "Authorization: Bearer <token>"
                            (borrowed; never logged).  Required unless host is loopback. */
+    const struct mcp_access *access; /* the tokens file (access.h; borrowed): each request's
+                                        bearer token selects its grant.  Replaces token. */
     /* Limits; 0 = the default in brackets (environment variable in
      * mcp_http_opts_from_env; docs/security.md says why each is sized so). */
     unsigned io_threads;          /* [2] ENGRAM_MCP_HTTP_IO_THREADS: polling threads */

@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "mcp/access.h"
 #include "mcp/schema_validate.h"
 
 #include <pthread.h>
@@ -316,6 +317,11 @@ static mcp_tool g_tools[] = {
 
 #define N_TOOLS (sizeof g_tools / sizeof g_tools[0])
 
+#define NAMESPACE_DESC                                                                            \
+    "Memory partition to work in (default: the server's own). Over HTTP a token may use only "    \
+    "the namespaces it was given."
+
+
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_init_rc;
 static char g_init_msg[200];
@@ -335,6 +341,16 @@ static void compile(void)
         if (!g_tools[i].output_schema) {
             snprintf(g_init_msg, sizeof g_init_msg, "%s outputSchema: %s at %d", g_tools[i].name, je.text,
                      je.position);
+            g_init_rc = EG_EINTERNAL;
+            return;
+        }
+        /* Every tool takes the partition it works in (access.h limits it per
+         * token over HTTP); one definition, added here, not 24 copies. */
+        json_t *props = json_object_get(g_tools[i].input_schema, "properties");
+        if (!props || json_object_set_new(props, "namespace",
+                                          json_pack("{s:s, s:i, s:i, s:s}", "type", "string", "minLength", 1,
+                                                    "maxLength", 256, "description", NAMESPACE_DESC)) != 0) {
+            snprintf(g_init_msg, sizeof g_init_msg, "%s inputSchema: no properties", g_tools[i].name);
             g_init_rc = EG_EINTERNAL;
             return;
         }
@@ -413,6 +429,41 @@ static json_t *error_from(const char *tool, int rc, const eg_error *e)
     return mcp_tool_error_result(text);
 }
 
+/*
+ * The caller's rights (access.h): a read-only grant runs read-only tools
+ * only, and the namespace must be one of the grant's; a call that names
+ * none gets the grant's default written into its arguments, so the backend
+ * sees the namespace it may use.  *denied: a new isError result, or NULL.
+ */
+static int apply_grant(const mcp_tool *t, const mcp_grant *g, json_t *a, json_t **denied)
+{
+    *denied = NULL;
+    if (!g)
+        return 0;
+    const char *asked = json_string_value(json_object_get(a, "namespace"));
+    char text[EG_ERR_MSG_MAX + 200];
+    if (!t->read_only && !mcp_grant_can_write(g)) {
+        snprintf(text, sizeof text,
+                 "%s changes the memory, and this token (%s) may only read. Use a read-only tool, or a token "
+                 "with write access.",
+                 t->name, mcp_grant_name(g));
+        *denied = mcp_tool_error_result(text);
+        return *denied ? 0 : EG_ENOMEM;
+    }
+    const char *ns = mcp_grant_namespace(g, asked);
+    if (!ns) {
+        char *allowed = mcp_grant_describe(g);
+        snprintf(text, sizeof text, "Namespace '%.200s' is not open to this token; it may use: %.400s.", asked,
+                 allowed ? allowed : "?");
+        eg_free(allowed);
+        *denied = mcp_tool_error_result(text);
+        return *denied ? 0 : EG_ENOMEM;
+    }
+    if (!asked && json_object_set_new(a, "namespace", json_string(ns)) != 0)
+        return EG_ENOMEM;
+    return 0;
+}
+
 int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_call_ctx *ctx,
                    json_t **result_out, eg_error *err)
 {
@@ -446,6 +497,13 @@ int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_ca
         json_decref(a);
         json_decref(notes);
         return *result_out ? 0 : EG_ENOMEM;
+    }
+    json_t *denied = NULL;
+    if ((rc = apply_grant(t, mcp_call_grant(ctx), a, &denied)) != 0 || denied) {
+        *result_out = denied;
+        json_decref(a);
+        json_decref(notes);
+        return rc ? eg_error_set(err, rc, EG_CLASS_NONE, "out of memory") : 0;
     }
     mcp_backend_fn fn = *(const mcp_backend_fn *)((const char *)be + t->slot);
     json_t *out = NULL;

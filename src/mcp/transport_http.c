@@ -73,6 +73,7 @@
 #include "core/clock.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "mcp/access.h"
 #include "mcp/http_int.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
@@ -164,17 +165,34 @@ enum MHD_Result mcp_http_reply_error(struct MHD_Connection *c, unsigned status, 
 
 /* ---- header checks ------------------------------------------------------------ */
 
-/* "Bearer <token>" with the right token.  CRYPTO_memcmp so that the time
- * taken does not tell how much of a guess was right. */
-static bool auth_ok(const mcp_http_state *h, const char *authz)
+/* The token after "Bearer ", or NULL. */
+static const char *bearer_of(const char *authz)
 {
-    if (!h->token)
-        return true;
     if (!authz || strncasecmp(authz, "Bearer ", 7) != 0)
-        return false;
+        return NULL;
     const char *given = authz + 7;
     while (*given == ' ')
         given++;
+    return given;
+}
+
+/*
+ * "Bearer <token>" with the right token, or with a token of the tokens file
+ * (its grant goes to *grant).  CRYPTO_memcmp so that the time taken does
+ * not tell how much of a guess was right.
+ */
+static bool auth_ok(const mcp_http_state *h, const char *authz, const mcp_grant **grant)
+{
+    *grant = NULL;
+    if (h->access) {
+        *grant = mcp_access_find(h->access, bearer_of(authz));
+        return *grant != NULL;
+    }
+    if (!h->token)
+        return true;
+    const char *given = bearer_of(authz);
+    if (!given)
+        return false;
     size_t n = strlen(h->token);
     return strlen(given) == n && CRYPTO_memcmp(given, h->token, n) == 0;
 }
@@ -343,6 +361,7 @@ static enum MHD_Result handle_modern_post(mcp_http_state *h, struct MHD_Connecti
         return mcp_http_reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_JSONRPC_HEADER_MISMATCH, why);
     mcp_server_opts o = *h->opts;
     o.workers = 0; /* inline: the thread that handles the message runs the call */
+    o.grant = rs->grant;
     mcp_server *srv = mcp_server_new(&o, h->be, mcp_http_emit, NULL, NULL);
     if (!srv)
         return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
@@ -372,14 +391,14 @@ static enum MHD_Result handle_post_msg(mcp_http_state *h, struct MHD_Connection 
     mcp_http_session *s = NULL;
     bool fresh = false;
     if (sid) {
-        s = mcp_http_session_get(h, sid);
+        s = mcp_http_session_get(h, sid, rs->grant);
         if (!s)
             return mcp_http_reply_error(c, MHD_HTTP_NOT_FOUND, MCP_JSONRPC_INVALID_REQUEST,
                                         "unknown or expired MCP-Session-Id: initialize a new session");
     } else if (is_init) {
         char owner[INET6_ADDRSTRLEN];
         client_addr(c, owner, sizeof owner);
-        s = mcp_http_session_new(h, owner);
+        s = mcp_http_session_new(h, owner, rs->grant);
         fresh = true;
         if (!s)
             return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
@@ -458,7 +477,7 @@ static enum MHD_Result handle_delete(mcp_http_state *h, struct MHD_Connection *c
 static enum MHD_Result check_headers(mcp_http_state *h, struct MHD_Connection *c, const char *url, const char *method,
                                      mcp_http_req *rs)
 {
-    if (!auth_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization")))
+    if (!auth_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), &rs->grant))
         return mcp_http_reply_error(c, MHD_HTTP_UNAUTHORIZED, MCP_JSONRPC_INVALID_REQUEST,
                                     "missing or wrong bearer token (Authorization: Bearer ...)");
     if (strcmp(url, HTTP_PATH) != 0)
@@ -746,9 +765,10 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
     const char *host = ho && ho->host && *ho->host ? ho->host : "127.0.0.1";
     unsigned port = ho ? ho->port : 0;
     const char *token = ho && ho->token && *ho->token ? ho->token : NULL;
+    const mcp_access *access = ho ? ho->access : NULL;
     /* One address family per daemon: an IPv4 or IPv6 literal, nothing else
      * (a name could resolve to several addresses, some of them public). */
-    int crc = mcp_http_check_bind(host, token != NULL, err);
+    int crc = mcp_http_check_bind(host, token != NULL || access != NULL, err);
     if (crc)
         return crc;
     struct sockaddr_in a4;
@@ -773,6 +793,7 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
     h.be = be;
     h.lim = with_defaults(ho);
     h.token = token;
+    h.access = access;
     h.loopback_bind = mcp_http_host_is_loopback(host);
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.cv, NULL);
@@ -808,10 +829,14 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
         return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "cannot listen on %s%s%s:%u", v6 ? "[" : "", host,
                             v6 ? "]" : "", port);
     }
+    char authn[96];
+    if (access)
+        snprintf(authn, sizeof authn, "tokens file: %zu tokens, each limited to its namespaces",
+                 mcp_access_count(access));
+    else
+        snprintf(authn, sizeof authn, "%s", token ? "bearer token required" : "no authentication: loopback only");
     EG_INFO("mcp-http", "serving MCP on http://%s%s%s:%u%s (%s; %u call threads, %u connections, %u per client)",
-            v6 ? "[" : "", host, v6 ? "]" : "", port, HTTP_PATH,
-            token ? "bearer token required" : "no authentication: loopback only", nw, h.lim.max_connections,
-            h.lim.per_ip);
+            v6 ? "[" : "", host, v6 ? "]" : "", port, HTTP_PATH, authn, nw, h.lim.max_connections, h.lim.per_ip);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

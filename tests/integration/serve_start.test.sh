@@ -22,4 +22,23 @@ grep -q 'WARNING.*ENGRAM_EMBED_SYNC is set but this server runs no workers' <<<"
 log="$(ENGRAM_EMBED_SYNC=1 "$BIN" serve --workers 1 </dev/null 2>&1 >/dev/null)" || fail "serve --workers 1 exited $?: $log"
 grep -q 'ENGRAM_EMBED_SYNC is set but' <<<"$log" && fail "warning with workers: $log"
 grep -q '(synchronous mode)' <<<"$log" || fail "synchronous mode not announced: $log"
+
+# A tokens file (docs/security.md) that others may read, or that is
+# malformed, stops the HTTP server before it listens; it cannot be combined
+# with the single token.
+tdir="$(mktemp -d)"
+trap 'rm -rf "$tdir"' EXIT
+printf '{"tokens":[{"token":"0123456789abcdef0123","namespaces":["a"],"write":true}]}' >"$tdir/tokens.json"
+chmod 644 "$tdir/tokens.json"
+log="$(ENGRAM_MCP_TOKENS_FILE="$tdir/tokens.json" "$BIN" serve --transport http --port 1 </dev/null 2>&1)"
+[[ $? == 2 ]] || fail "a world-readable tokens file was accepted: $log"
+grep -q 'chmod 600' <<<"$log" || fail "no reason for the refused tokens file: $log"
+grep -q '0123456789abcdef0123' <<<"$log" && fail "the token was printed: $log"
+chmod 600 "$tdir/tokens.json"
+log="$(ENGRAM_MCP_TOKENS_FILE="$tdir/tokens.json" ENGRAM_MCP_TOKEN=another-token-0123456789 "$BIN" serve --transport http --port 1 </dev/null 2>&1)"
+[[ $? == 2 ]] || fail "tokens file and single token together were accepted: $log"
+printf '{"tokens":[{"token":"short","namespaces":["a"]}]}' >"$tdir/tokens.json"
+log="$(ENGRAM_MCP_TOKENS_FILE="$tdir/tokens.json" "$BIN" serve --transport http --port 1 </dev/null 2>&1)"
+[[ $? == 2 ]] || fail "a malformed tokens file was accepted: $log"
+grep -q 'entry 1 needs a "token" of at least 16' <<<"$log" || fail "no reason for the malformed tokens file: $log"
 echo "ok"
