@@ -17,6 +17,8 @@ const cli_command cli_commands[] = {
     {"reembed", "enqueue embedding jobs for entities without a current vector (--missing|--all)",
      cli_cmd_reembed},
     {"migrate", "move a memento-mcp graph in the same Neo4j into engram's model (memento)", cli_cmd_migrate},
+    {"import", "load JSON lines: the official memory server's memory.jsonl, or an engram export", cli_cmd_import},
+    {"export", "write a namespace as JSON lines (lossless engram format, or the official format)", cli_cmd_export},
     {NULL, NULL, NULL},
 };
 

@@ -587,6 +587,55 @@ int graph_lucene_phrase(const char *in, char **out, eg_error *err);
 int graph_lucene_terms(const char *in, char **out, eg_error *err);
 
 /*
+ * Export: the namespace's graph as JSON lines, handed one at a time to fn
+ * (which returns 0, or an error to stop), streamed from one read
+ * transaction (the graph as of one instant; constant memory).  Official
+ * format: {"type":"entity",name,entityType,observations} and
+ * {"type":"relation",from,to,relationType} lines, the official memory
+ * server's memory.jsonl.  engram format: a header line
+ * {"type":"engram-export","format":1,"namespace","exportedAt","vectors"},
+ * then "entity" (live state, ids, versions, times; with vectors: embedding,
+ * embeddingModel, embeddingHash), "entityVersion", "relation" (strength,
+ * confidence, metadata as JSON text) and "relationVersion" lines: the whole
+ * history.  The lines passed to fn are borrowed.
+ */
+typedef enum graph_export_format { GRAPH_EXPORT_ENGRAM = 0, GRAPH_EXPORT_OFFICIAL } graph_export_format;
+
+typedef struct graph_export_opts {
+    graph_export_format format;
+    bool vectors;            /* engram format: include each entity's vector and model */
+} graph_export_opts;
+
+typedef int (*graph_export_line_fn)(void *ctx, const json_t *line, eg_error *err);
+
+typedef struct graph_export_stats {
+    int64_t entities, entity_versions, relations, relation_versions;
+} graph_export_stats;
+
+int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *o, graph_export_line_fn fn,
+                 void *ctx, graph_export_stats *st, eg_error *err);
+
+/*
+ * Restore: records of engram's export format, all of one kind ("entity",
+ * "entityVersion", "relation", "relationVersion"), into req's namespace in
+ * one write transaction; restore.c says how ids, existing records and
+ * embeddings are handled.  source_ns: the namespace named in the file's
+ * header (ids are kept when it is the target).  Counts are added to *st.
+ * Restore entities before their relations.
+ */
+typedef struct graph_restore_stats {
+    int64_t entities, entities_existing, entity_versions;
+    int64_t relations, relations_existing, relations_skipped, relation_versions;
+    int64_t jobs;
+} graph_restore_stats;
+
+int graph_restore(graph_store *g, const graph_req *req, const char *source_ns, const char *kind,
+                  const json_t *records, graph_restore_stats *st, eg_error *err);
+/* 0 when rec is a well-formed record of the export format, else EG_EINVAL
+ * with the reason in why. */
+int graph_restore_check(const json_t *rec, char *why, size_t cap);
+
+/*
  * The backfill scan of `engram reembed`: entities that need a vector for a
  * model (or all of them), paged by id.  Each page locks its entities (as
  * every graph write does), reads their content after the lock and enqueues
