@@ -353,6 +353,96 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
     return rc;
 }
 
+/*
+ * The same first-time create for a whole batch in one statement (UNWIND):
+ * a bulk create of hundreds of entities then costs one round trip and one
+ * plan instead of one of each per entity.  created[i] says which rows made
+ * their entity (outs[i] filled, job in the outbox); the others exist
+ * already (or repeat an earlier row's name) and take the per-entity merge.
+ */
+static const char Q_CREATE_BULK[] =
+    "WITH coalesce($now, timestamp()) AS now "
+    "UNWIND $rows AS r "
+    "MERGE (e:Entity {namespace: $ns, name: r.name}) "
+    "ON CREATE SET e.id = randomUUID(), e.version = 1, e.entityType = r.type, e.observations = r.obs, "
+    "e.createdAt = now, e.updatedAt = now, e.validFrom = now, e.changedBy = r.by, "
+    "e.contentHash = r.hash, e.createdBy = $token + ':' + toString(r.i) "
+    /* the row's own mark: a later row of the same name finds the node made
+     * by an earlier one in this statement, and must not count as its maker */
+    "WITH e, now, r, coalesce(e.createdBy = $token + ':' + toString(r.i), false) AS created "
+    "REMOVE e.createdBy "
+    "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | "
+    "SET " GRAPH_SEARCH_SET("e") " "
+    "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
+    "entityType: e.entityType, observations: e.observations, createdAt: now, updatedAt: now, "
+    "validFrom: now, changedBy: r.by, deleted: false})) "
+    "RETURN r.i AS i, created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
+
+static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *items, const char *token,
+                       json_t *outbox, apply_out *outs, bool *created, eg_error *err)
+{
+    size_t n = json_array_size(items);
+    char (*hash)[65] = eg_calloc(n ? n : 1, sizeof *hash);
+    json_t *rows = json_array();
+    int rc = hash && rows ? 0 : graph_oom(err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const json_t *it = json_array_get(items, i);
+        const char *by = item_by(cx, it);
+        rc = text_hash(graph_jstr(it, "name"), graph_jstr(it, "entityType"), json_object_get(it, "observations"),
+                       hash[i], err);
+        json_t *r = rc == 0 ? json_pack("{s:I, s:O, s:O, s:O, s:s?, s:s}", "i", (json_int_t)i, "name",
+                                        json_object_get(it, "name"), "type", json_object_get(it, "entityType"), "obs",
+                                        json_object_get(it, "observations"), "by", by, "hash", hash[i])
+                          : NULL;
+        if (rc == 0 && (!r || json_array_append_new(rows, r) != 0))
+            rc = graph_oom(err);
+    }
+    bolt_params *p = rc == 0 ? graph_params(err) : NULL;
+    if (rc == 0 && !p)
+        rc = EG_ENOMEM;
+    json_t *res = NULL;
+    if (rc == 0) {
+        if (*now > 0)
+            bolt_params_int(p, "now", *now);
+        else
+            bolt_params_null(p, "now");
+        bolt_params_str(p, "ns", cx->ns);
+        bolt_params_str(p, "token", token);
+        bolt_params_json(p, "rows", rows);
+        rc = graph_params_check(p, err);
+        if (rc == 0)
+            rc = graph_q(c, Q_CREATE_BULK, p, &res, err);
+    }
+    bolt_params_free(p);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rc == 0 ? res : NULL, k, row)
+    {
+        int64_t i = graph_jint(row, "i", -1), t = graph_jint(row, "now", 0);
+        if (i < 0 || (size_t)i >= n || t <= 0) {
+            rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "bulk create returned a bad row");
+            break;
+        }
+        *now = t;
+        if (!json_is_true(json_object_get(row, "created")))
+            continue;
+        created[i] = true;
+        outs[i].status = ST_CREATED;
+        outs[i].version = 1;
+        outs[i].entity = graph_entity_out(json_incref(json_object_get(row, "entity")));
+        rc = graph_outbox_add(outbox, graph_jstr(row, "id"), 1, graph_jstr(json_array_get(items, (size_t)i), "name"),
+                              hash[i], err);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && json_array_size(res) != n)
+        rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "bulk create returned %zu rows for %zu", json_array_size(res), n);
+    json_decref(res);
+    json_decref(rows);
+    eg_free(hash);
+    return rc;
+}
+
 typedef struct mut_work {
     graph_ctx cx;
     json_t *items;   /* validated input (owned) */
@@ -375,17 +465,32 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
     json_t *outbox = json_array();
     if (outbox == NULL)
         rc = graph_oom(err);
-    size_t i;
+    size_t i, n = json_array_size(w->items);
     json_t *it;
+    /* Several entities: every first-time create in one statement; one: the
+     * single-row statement (the common call, its plan cached). */
+    apply_out *bulk = NULL;
+    bool *made = NULL;
+    if (rc == 0 && n > 1) {
+        bulk = eg_calloc(n, sizeof *bulk);
+        made = eg_calloc(n, sizeof *made);
+        rc = bulk && made ? create_bulk(&w->cx, c, &now, w->items, token, outbox, bulk, made, err) : graph_oom(err);
+    }
     json_array_foreach(w->items, i, it)
     {
         if (rc != 0)
             break;
         apply_out ao;
+        memset(&ao, 0, sizeof ao);
         const char *name = graph_jstr(it, "name");
         bool created = false;
-        rc = create_fast(&w->cx, c, &now, it, item_by(&w->cx, it), token, outbox, &ao, &created,
-                         err);
+        if (bulk) {
+            created = made[i];
+            ao = bulk[i];
+            memset(&bulk[i], 0, sizeof bulk[i]); /* ao owns it now */
+        } else {
+            rc = create_fast(&w->cx, c, &now, it, item_by(&w->cx, it), token, outbox, &ao, &created, err);
+        }
         if (rc == 0 && !created)
             rc = apply_entity(&w->cx, c, now, APPLY_MERGE, name, graph_jstr(it, "entityType"),
                               json_object_get(it, "observations"), item_by(&w->cx, it), outbox,
@@ -398,6 +503,10 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
         }
         apply_out_clear(&ao);
     }
+    for (size_t k = 0; bulk && k < n; k++)
+        apply_out_clear(&bulk[k]);
+    eg_free(bulk);
+    eg_free(made);
     if (rc == 0)
         rc = graph_outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
                                 NULL, err);

@@ -4,6 +4,9 @@
  * timestamps, and their whole history, so every read tool answers as it
  * did before the export.
  *
+ * Each row marks what it creates with the statement's token and its own
+ * index, so a record repeated in one batch counts (and queues) once.
+ *
  * Idempotent: each record is MERGEd on its key (entity name, history
  * (entityId, version), relation (from, to, type), relation history
  * (relationId, version)) and written only when created, so the same file
@@ -34,8 +37,8 @@ static const char Q_ENTITY[] =
     "MERGE (e:Entity {namespace: $ns, name: r.name}) "
     "ON CREATE SET e.id = r.id, e.entityType = r.entityType, e.observations = r.observations, "
     "  e.version = r.version, e.createdAt = r.createdAt, e.updatedAt = r.updatedAt, e.validFrom = r.validFrom, "
-    "  e.changedBy = r.changedBy, e.contentHash = r.hash, e.restoredBy = $token "
-    "WITH e, r, coalesce(e.restoredBy = $token, false) AS created "
+    "  e.changedBy = r.changedBy, e.contentHash = r.hash, e.restoredBy = $token + ':' + toString(r.i) "
+    "WITH e, r, coalesce(e.restoredBy = $token + ':' + toString(r.i), false) AS created "
     "REMOVE e.restoredBy "
     "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | SET " GRAPH_SEARCH_SET("e") ") "
     "RETURN r.i AS i, created";
@@ -45,8 +48,8 @@ static const char Q_ENTITY_VERSION[] =
     "MERGE (h:EntityVersion {namespace: $ns, entityId: r.entityId, version: r.version}) "
     "ON CREATE SET h.name = r.name, h.entityType = r.entityType, h.observations = r.observations, "
     "  h.createdAt = r.createdAt, h.updatedAt = r.updatedAt, h.validFrom = r.validFrom, h.validTo = r.validTo, "
-    "  h.changedBy = r.changedBy, h.deleted = coalesce(r.deleted, false), h.restoredBy = $token "
-    "WITH h, coalesce(h.restoredBy = $token, false) AS created "
+    "  h.changedBy = r.changedBy, h.deleted = coalesce(r.deleted, false), h.restoredBy = $token + ':' + toString(r.i) "
+    "WITH h, r, coalesce(h.restoredBy = $token + ':' + toString(r.i), false) AS created "
     "REMOVE h.restoredBy "
     "RETURN count(CASE WHEN created THEN 1 END) AS n";
 
@@ -60,8 +63,8 @@ static const char Q_RELATION[] =
     "MERGE (a)-[x:RELATES_TO {relationType: r.relationType}]->(b) "
     "ON CREATE SET x.id = r.id, x.strength = r.strength, x.confidence = r.confidence, x.metadata = r.metadata, "
     "  x.version = r.version, x.createdAt = r.createdAt, x.updatedAt = r.updatedAt, x.validFrom = r.validFrom, "
-    "  x.changedBy = r.changedBy, x.restoredBy = $token "
-    "WITH x, r, coalesce(x.restoredBy = $token, false) AS created "
+    "  x.changedBy = r.changedBy, x.restoredBy = $token + ':' + toString(r.i) "
+    "WITH x, r, coalesce(x.restoredBy = $token + ':' + toString(r.i), false) AS created "
     "REMOVE x.restoredBy "
     "RETURN r.i AS i, created";
 
@@ -71,8 +74,8 @@ static const char Q_RELATION_VERSION[] =
     "ON CREATE SET h.from = r.from, h.to = r.to, h.relationType = r.relationType, h.strength = r.strength, "
     "  h.confidence = r.confidence, h.metadata = r.metadata, h.createdAt = r.createdAt, h.updatedAt = r.updatedAt, "
     "  h.validFrom = r.validFrom, h.validTo = r.validTo, h.changedBy = r.changedBy, "
-    "  h.deleted = coalesce(r.deleted, false), h.restoredBy = $token "
-    "WITH h, coalesce(h.restoredBy = $token, false) AS created "
+    "  h.deleted = coalesce(r.deleted, false), h.restoredBy = $token + ':' + toString(r.i) "
+    "WITH h, r, coalesce(h.restoredBy = $token + ':' + toString(r.i), false) AS created "
     "REMOVE h.restoredBy "
     "RETURN count(CASE WHEN created THEN 1 END) AS n";
 

@@ -177,6 +177,34 @@ static void test_graph_store__create_and_merge(void **state)
     assert_int_equal(json_array_size(json_object_get(ada, "observations")), 2);
     json_decref(res);
 
+    /* One batch (the bulk statement) mixing a new name, an existing one that
+     * gains an observation, one that changes nothing, and a name given twice:
+     * each answered as the one-by-one path would, in input order. */
+    json_t *mix = json_array();
+    json_array_append_new(mix, ent("Bergen", "city", "rainy", NULL));
+    json_array_append_new(mix, ent("Ada", "person", "plays chess", NULL));
+    json_array_append_new(mix, ent("Oslo", "city", NULL, NULL));
+    json_array_append_new(mix, ent("Bergen", "city", "has fjords", NULL));
+    create_ok(ns, mix, &res);
+    json_t *cr = json_object_get(res, "created"), *up = json_object_get(res, "updated"),
+           *un = json_object_get(res, "unchanged");
+    assert_int_equal(json_array_size(cr), 1);
+    assert_string_equal(json_string_value(json_array_get(cr, 0)), "Bergen");
+    assert_int_equal(json_array_size(up), 2); /* Ada, then Bergen's second item */
+    assert_string_equal(json_string_value(json_array_get(up, 0)), "Ada");
+    assert_string_equal(json_string_value(json_array_get(up, 1)), "Bergen");
+    assert_int_equal(json_array_size(un), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 3); /* Bergen v1, Ada v3, Bergen v2 */
+    json_t *bergen = NULL;
+    size_t bi;
+    json_t *be;
+    json_array_foreach(json_object_get(res, "entities"), bi, be) if (!strcmp(json_string_value(json_object_get(be, "name")), "Bergen"))
+        bergen = be; /* the last state of Bergen */
+    assert_non_null(bergen);
+    assert_int_equal(jint(bergen, "version"), 2);
+    assert_int_equal(json_array_size(json_object_get(bergen, "observations")), 2);
+    json_decref(res);
+
     /* observations sent as JSON text (memento issue #118) are accepted. */
     json_t *weird = json_pack("[{ssssss}]", "name", "Text", "entityType", "t", "observations",
                               "[\"a\",\"b\"]");
