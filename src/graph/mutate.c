@@ -841,6 +841,128 @@ static void metadata_param(bolt_params *p, const json_t *m)
     free(s);
 }
 
+/*
+ * A batch of relations in two statements instead of two per relation: the
+ * endpoints of every row, then one MERGE over the rows whose endpoints
+ * exist.  Rows are answered in input order, as the one-by-one path does;
+ * each row marks its own creation, so a relation given twice counts once.
+ */
+static const char Q_ENDPOINTS_BULK[] =
+    "UNWIND $rows AS row "
+    "OPTIONAL MATCH (a:Entity {namespace: $ns, name: row.from}) "
+    "OPTIONAL MATCH (b:Entity {namespace: $ns, name: row.to}) "
+    "RETURN row.i AS i, a IS NOT NULL AS hasFrom, b IS NOT NULL AS hasTo";
+
+static const char Q_CREATE_REL_BULK[] =
+    "UNWIND $rows AS row "
+    "MATCH (a:Entity {namespace: $ns, name: row.from}) "
+    "MATCH (b:Entity {namespace: $ns, name: row.to}) "
+    "MERGE (a)-[r:RELATES_TO {relationType: row.type}]->(b) "
+    "ON CREATE SET r.id = randomUUID(), r.version = 1, r.strength = row.strength, "
+    "r.confidence = row.confidence, r.metadata = row.metadata, r.createdAt = $now, r.updatedAt = $now, "
+    "r.validFrom = $now, r.changedBy = row.by, r.createdBy = $token + ':' + toString(row.i) "
+    "WITH a, b, r, row, coalesce(r.createdBy = $token + ':' + toString(row.i), false) AS created "
+    "REMOVE r.createdBy "
+    "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | " REL_VERSION_CREATE ") "
+    "RETURN row.i AS i, created, " GRAPH_REL_PROJ " AS rel";
+
+static int create_relations_bulk(mut_work *w, bolt_conn *c, int64_t now, const char *token, eg_error *err)
+{
+    size_t n = json_array_size(w->items);
+    json_t *rows = json_array(), *res = NULL, *ok = json_array();
+    json_t **answer = eg_calloc(n, sizeof *answer); /* per row: its relation, or its skip record */
+    bool *created = eg_calloc(n, sizeof *created);
+    int rc = rows && ok && answer && created ? 0 : graph_oom(err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const json_t *it = json_array_get(w->items, i);
+        const json_t *m = json_object_get(it, "metadata");
+        char *meta = json_is_object(m) ? json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        const json_t *st = json_object_get(it, "strength"), *cf = json_object_get(it, "confidence");
+        json_t *r = json_pack("{s:I, s:O, s:O, s:O, s:o, s:o, s:s?, s:s?}", "i", (json_int_t)i, "from",
+                              json_object_get(it, "from"), "to", json_object_get(it, "to"), "type",
+                              json_object_get(it, "relationType"), "strength",
+                              json_is_number(st) ? json_real(json_number_value(st)) : json_null(), "confidence",
+                              json_is_number(cf) ? json_real(json_number_value(cf)) : json_null(), "metadata", meta,
+                              "by", item_by(&w->cx, it));
+        free(meta);
+        if (!r || json_array_append_new(rows, r) != 0)
+            rc = graph_oom(err);
+    }
+    bolt_params *p = rc == 0 ? graph_params(err) : NULL;
+    if (rc == 0 && !p)
+        rc = EG_ENOMEM;
+    if (rc == 0) {
+        bolt_params_str(p, "ns", w->cx.ns);
+        bolt_params_json(p, "rows", rows);
+        rc = graph_params_check(p, err);
+        if (rc == 0)
+            rc = graph_q(c, Q_ENDPOINTS_BULK, p, &res, err);
+    }
+    bolt_params_free(p);
+    size_t k;
+    json_t *row;
+    json_array_foreach(rc == 0 ? res : NULL, k, row)
+    {
+        int64_t i = graph_jint(row, "i", -1);
+        if (i < 0 || (size_t)i >= n)
+            continue;
+        bool hf = json_is_true(json_object_get(row, "hasFrom")), ht = json_is_true(json_object_get(row, "hasTo"));
+        const json_t *it = json_array_get(w->items, (size_t)i);
+        if (hf && ht) {
+            json_array_append(ok, json_array_get(rows, (size_t)i));
+            continue;
+        }
+        answer[i] = json_pack("{sOsOsOss}", "from", json_object_get(it, "from"), "to", json_object_get(it, "to"),
+                              "relationType", json_object_get(it, "relationType"), "reason",
+                              !hf ? "from entity not found" : "to entity not found");
+    }
+    json_decref(res);
+    res = NULL;
+    if (rc == 0 && json_array_size(ok) > 0) {
+        p = graph_params(err);
+        rc = p ? 0 : EG_ENOMEM;
+        if (rc == 0) {
+            bolt_params_str(p, "ns", w->cx.ns);
+            bolt_params_json(p, "rows", ok);
+            bolt_params_int(p, "now", now);
+            bolt_params_str(p, "token", token);
+            rc = graph_params_check(p, err);
+            if (rc == 0)
+                rc = graph_q(c, Q_CREATE_REL_BULK, p, &res, err);
+        }
+        bolt_params_free(p);
+    }
+    json_array_foreach(rc == 0 ? res : NULL, k, row)
+    {
+        int64_t i = graph_jint(row, "i", -1);
+        if (i < 0 || (size_t)i >= n || answer[i])
+            continue;
+        created[i] = json_is_true(json_object_get(row, "created"));
+        answer[i] = graph_relation_out(json_incref(json_object_get(row, "rel")));
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!answer[i]) /* an endpoint was deleted between the two statements: nothing made */
+            answer[i] = json_pack("{sOsOsOss}", "from", json_object_get(json_array_get(w->items, i), "from"), "to",
+                                  json_object_get(json_array_get(w->items, i), "to"), "relationType",
+                                  json_object_get(json_array_get(w->items, i), "relationType"), "reason",
+                                  "an entity was deleted during the call");
+        if (!answer[i]) {
+            rc = graph_oom(err);
+            break;
+        }
+        const char *key = json_object_get(answer[i], "reason") ? "skipped" : created[i] ? "relations" : "existing";
+        json_array_append(json_object_get(w->result, key), answer[i]);
+    }
+    for (size_t i = 0; answer && i < n; i++)
+        json_decref(answer[i]);
+    eg_free(answer);
+    eg_free(created);
+    json_decref(res);
+    json_decref(rows);
+    json_decref(ok);
+    return rc;
+}
+
 static int create_relations_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     mut_work *w = payload;
@@ -853,6 +975,8 @@ static int create_relations_fn(bolt_conn *c, void *payload, eg_error *err)
     char token[33];
     if (rc == 0 && eg_rand_hex(token, (sizeof token - 1) / 2) != 0)
         rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
+    if (rc == 0 && json_array_size(w->items) > 1)
+        return create_relations_bulk(w, c, now, token, err);
     size_t i;
     json_t *it;
     json_array_foreach(w->items, i, it)

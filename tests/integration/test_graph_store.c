@@ -329,6 +329,20 @@ static void test_graph_store__relations(void **state)
     assert_int_equal(json_array_size(json_object_get(res, "existing")), 1);
     json_decref(res);
     json_decref(rels);
+    /* one batch (the bulk statements): a new relation, the same one again,
+     * and a dangling one, answered in input order */
+    rels = json_array();
+    json_array_append_new(rels, rel("B", "A", "trusts"));
+    json_array_append_new(rels, rel("B", "Ghost", "trusts"));
+    json_array_append_new(rels, rel("B", "A", "trusts"));
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "existing")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "skipped")), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "skipped"), 0), "reason")),
+                        "to entity not found");
+    json_decref(res);
+    json_decref(rels);
 
     assert_int_equal(graph_get_relation(g_graph, &r, "A", "B", "knows", &res, &err), 0);
     assert_float_equal(json_number_value(json_object_get(res, "strength")), 0.0, 1e-12);
