@@ -84,7 +84,7 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 {
     (void)a, (void)b, (void)c, (void)d;
     const embed_provider *p = ud;
-    return p->cancel && *p->cancel ? 1 : 0;
+    return p->cancel && atomic_load(p->cancel) ? 1 : 0;
 }
 
 int embed_http_post(embed_provider *p, const char *url, const char *body, embed_http_reply *reply,

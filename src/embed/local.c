@@ -66,7 +66,7 @@ int embed_local_embed(embed_provider *p, const char *const *texts, size_t n, flo
     int rc;
     if (!ntok || !cut) {
         rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-    } else if (p->cancel && *p->cancel) {
+    } else if (p->cancel && atomic_load(p->cancel)) {
         rc = EG_ECANCELED;
     } else {
         rc = embed_local_model_embed(p->local, texts, n, out, ntok, cut, err);

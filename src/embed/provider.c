@@ -291,7 +291,7 @@ void embed_provider_free(embed_provider *p)
 }
 
 void embed_provider_set_gate(embed_provider *p, const embed_gate *gate) { p->gate = gate; }
-void embed_provider_set_cancel(embed_provider *p, const volatile int *flag) { p->cancel = flag; }
+void embed_provider_set_cancel(embed_provider *p, const atomic_int *flag) { p->cancel = flag; }
 const char *embed_provider_model(const embed_provider *p) { return p->model; }
 int embed_provider_dims(const embed_provider *p) { return p->dims; }
 embed_kind embed_provider_kind(const embed_provider *p) { return p->kind; }
@@ -431,7 +431,7 @@ static int one_request(embed_call *c, const char *const *texts, size_t n, float 
             return rc;
         }
     }
-    if (p->cancel && *p->cancel)
+    if (p->cancel && atomic_load(p->cancel))
         return embed_status_set(st, EMBED_E_CANCELED, 0, "canceled before the request was sent");
     long tokens = 0;
     int64_t t0 = eg_mono_us();

@@ -58,6 +58,7 @@
 
 #include "core/err.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -183,7 +184,7 @@ void embed_provider_free(embed_provider *p);
 /* Borrowed gate (NULL: none).  Set before use. */
 void embed_provider_set_gate(embed_provider *p, const embed_gate *gate);
 /* Abort an in-flight HTTP transfer when *flag becomes true (NULL: never). */
-void embed_provider_set_cancel(embed_provider *p, const volatile int *flag);
+void embed_provider_set_cancel(embed_provider *p, const atomic_int *flag);
 
 /* Model id (borrowed, stable for the provider's life) and vector dimension. */
 const char *embed_provider_model(const embed_provider *p);

@@ -29,7 +29,7 @@ struct embed_provider {
     long max_tokens;
     int max_input_tokens;
     const embed_gate *gate;
-    const volatile int *cancel;
+    const atomic_int *cancel;
     CURL *curl;
     struct embed_local_model *local; /* local: the process's shared model (a reference) */
     char *query_prefix;              /* local: see embed_config.query_prefix */

@@ -3,7 +3,7 @@
  * embedding text and content hash, decay, score fusion.
  *
  * They hold no state and touch no database, so they are unit-tested exhaustively
- * (tests/unit/graph/test_pure.c) and the store builds on them.
+ * (tests/unit/graph/test_graph_pure.c) and the store builds on them.
  */
 #include "graph/graph.h"
 

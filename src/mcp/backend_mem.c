@@ -4,7 +4,7 @@
  * Why it exists: the protocol layer must be testable without Neo4j (unit
  * tests, the fuzz target, client tests on a machine without a database),
  * and an operator can try engram with `engram serve --backend memory`.  It
- * follows the same data model as the Neo4j store (brief §4): one current
+ * follows the same data model as the Neo4j store (docs/data-model.md): one current
  * version per entity/relation plus closed history versions, hard deletes,
  * version bumps on observation changes.  Nothing is persisted.
  *

@@ -180,26 +180,30 @@ static void hash_part(EVP_MD_CTX *ctx, const char *s)
         EVP_DigestUpdate(ctx, s, len);
 }
 
-void queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
-                      const char *version, const char *model)
+int queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
+                     const char *version, const char *model)
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     out[0] = '\0';
-    if (!ctx)
-        return;
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return EG_EINTERNAL;
+    }
     if (queue && strcmp(queue, "default") != 0)
         hash_part(ctx, queue);
     hash_part(ctx, ns);
     hash_part(ctx, entity);
     hash_part(ctx, version);
     hash_part(ctx, model);
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    int ok = EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
     EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return EG_EINTERNAL;
     for (unsigned i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
 }
 
 void queue_new_id(char out[QUEUE_ID_MAX], int64_t now_ms)

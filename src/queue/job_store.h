@@ -6,7 +6,8 @@
  * never queued twice.  Jobs live as (:EmbedJob) nodes in Neo4j
  * (queue_neo4j_new, neo4j_store.h) or in memory (queue_mem_new, mem_store.h,
  * a faithful test double used by the worker's unit tests).  Both pass the
- * same contract suite (tests/contract/test_job_store.c).
+ * same contract suite (tests/support/job_store_contract.c, run by
+ * tests/contract/test_job_store_{mem,neo4j}.c).
  *
  * State machine (docs/queue.md explains every edge):
  *
@@ -187,10 +188,12 @@ void queue_jobs_free(queue_job *jobs, size_t n);
  * database never merge each other's jobs; the "default" queue leaves it out
  * (four values instead of five: no collision is possible), so the keys of
  * jobs written before the queue was part of the key stay valid.  out must
- * hold 65 bytes.
+ * hold 65 bytes.  Returns 0, or EG_EINTERNAL when hashing failed (out is
+ * then empty: a caller must not enqueue under it, or every such job would
+ * share the key "").
  */
-void queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
-                      const char *version, const char *model);
+int queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
+                     const char *version, const char *model);
 
 /* ---- the store ---- */
 

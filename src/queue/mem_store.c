@@ -338,7 +338,8 @@ static int mem_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     int64_t now = now_of(m);
     for (size_t i = 0; i < n && !rc; i++) {
         char key[65];
-        queue_dedupe_key(key, s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
+        if ((rc = queue_dedupe_key(key, s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model)))
+            break;
         queue_job *ex = h_get(&m->by_key, key);
         if (!ex && t)
             for (size_t k = 0; k < t->n && !ex; k++)
@@ -383,6 +384,8 @@ static int mem_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
         }
     }
     pthread_mutex_unlock(&m->mu);
+    if (rc == EG_EINTERNAL)
+        return eg_error_set(err, rc, EG_CLASS_NONE, "enqueue: the dedupe key could not be hashed");
     return rc ? OOM(err) : 0;
 }
 

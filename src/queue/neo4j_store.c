@@ -373,7 +373,10 @@ static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     for (size_t i = 0; i < n; i++) {
         /* The id only orders jobs (list pagination); the wall clock is fine. */
         queue_new_id(e.ids[i], now);
-        queue_dedupe_key(e.keys[i], s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model);
+        if (queue_dedupe_key(e.keys[i], s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model)) {
+            rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "enqueue: the dedupe key could not be hashed");
+            goto out;
+        }
     }
     if (tx) {
         rc = enq_on(tx->conn, &e, err);

@@ -77,7 +77,8 @@ struct worker_manager {
     uint64_t notify_seq;
 
     atomic_int stopping;       /* no new leases */
-    volatile int abort_flag;   /* abort provider transfers (deadline passed) */
+    atomic_int abort_flag;     /* abort provider transfers (deadline passed); read by the
+                                * provider threads, set by stop: atomic, not volatile */
     bool started, stopped;
     pthread_t hb;
     bool hb_started;
@@ -240,7 +241,7 @@ static void remember_done(worker_manager *m, const char *id)
 static void nap(worker_manager *m, int64_t ms, bool wake_on_stop)
 {
     int64_t end = eg_mono_ms() + ms;
-    while (!m->abort_flag && !(wake_on_stop && atomic_load(&m->stopping))) {
+    while (!atomic_load(&m->abort_flag) && !(wake_on_stop && atomic_load(&m->stopping))) {
         int64_t left = end - eg_mono_ms();
         if (left <= 0)
             break;
@@ -475,7 +476,7 @@ static void embed_batch(worker_thread *w, batch_state *b)
             int64_t t0 = eg_mono_us();
             rc = embed_provider_embed(w->p, texts, k, tvecs, tper, &batch, &tokens, &requests, &err);
             stats_provider(m, rc, &batch, requests, tokens, eg_mono_us() - t0);
-            if (rc == 0 || m->abort_flag || attempt >= m->o.inline_retries)
+            if (rc == 0 || atomic_load(&m->abort_flag) || attempt >= m->o.inline_retries)
                 break;
             /* Waits while this batch's leases are held are capped: a long
              * Retry-After (up to a day) releases them instead (rate limit)
@@ -590,7 +591,7 @@ static void finish_batch(worker_manager *m, batch_state *b)
         for (int attempt = 0; cmap && attempt < 3; attempt++) {
             eg_error_clear(&err);
             rc = queue_complete(m->store, m->owner, refs, nc, write_results, &cc, outs, &err);
-            if (rc == 0 || m->abort_flag)
+            if (rc == 0 || atomic_load(&m->abort_flag))
                 break;
             eg_log_fields(EG_LOG_WARNING, "worker", "completing a batch failed; retrying", "error",
                           err.message, NULL);
@@ -1213,7 +1214,7 @@ void worker_manager_stop(worker_manager *m, int64_t deadline_ms)
         eg_sleep_ms(20);
     }
     /* Then abort provider calls and throttle waits: those batches release. */
-    m->abort_flag = 1;
+    atomic_store(&m->abort_flag, 1);
     worker_throttle_stop(m->throttle);
     for (int i = 0; i < m->nw; i++)
         if (m->w[i].started)

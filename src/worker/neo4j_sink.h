@@ -1,5 +1,5 @@
 /*
- * neo4j_sink.h - the worker sink on Neo4j (:Entity nodes, brief §4).
+ * neo4j_sink.h - the worker sink on Neo4j (:Entity nodes, docs/data-model.md).
  *
  * load (one read transaction, one round trip for the whole batch):
  *   graph_load_embed_inputs_tx, the graph's one batched reader: each job's

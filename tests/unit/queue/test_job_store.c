@@ -101,7 +101,7 @@ static void test_queue_job_store__dedupe_key(void **state)
 {
     (void)state;
     char a[65], b[65], c[65];
-    queue_dedupe_key(a, "default", "ns", "e", "v1", "m");
+    assert_int_equal(queue_dedupe_key(a, "default", "ns", "e", "v1", "m"), 0);
     queue_dedupe_key(b, "default", "ns", "e", "v1", "m");
     assert_string_equal(a, b);
     assert_int_equal(strlen(a), 64);
