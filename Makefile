@@ -1,6 +1,6 @@
 # engram front door.  `make run` and `make test` install what they need on a
 # fresh Debian machine (as root) and are quick when everything is there.
-.PHONY: all build run test test-unit setup bench fuzz clean
+.PHONY: all build run test test-unit setup bench fuzz clean install deb
 
 all: build
 
@@ -14,6 +14,24 @@ build:
 
 run:
 	@scripts/run.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the binary, its manual page,
+# bash completion, systemd units, /etc/engram/engram.env, the docs, and the
+# encoder's model files when installed here (docs/operations.md, "Installing").
+PREFIX ?= /usr/local
+install:
+	@scripts/setup.sh --quiet
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build build
+	DESTDIR=$(DESTDIR) cmake --install build
+
+# make deb [PREFIX=/usr]: engram_<version>_<arch>.deb (and engram-models when
+# the weights are installed here) in build-deb/.
+deb:
+	@scripts/setup.sh --quiet
+	cmake -S . -B build-deb -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(if $(filter command line,$(origin PREFIX)),$(PREFIX),/usr)
+	cmake --build build-deb
+	cd build-deb && cpack -G DEB
 
 test:
 	@scripts/test.sh

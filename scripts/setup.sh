@@ -24,7 +24,7 @@ if [ "$(id -u)" != 0 ]; then
   fi
 fi
 
-pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl procps
+pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl procps dpkg-dev
       libjansson-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libcmocka-dev
       clang libclang-rt-14-dev python3
       python3-pip unzip   # fetch and unpack the local encoders' weights

@@ -112,15 +112,24 @@ const char *embed_local_model_canonical(const char *name)
 const char *embed_local_model_dir(char *buf, size_t n)
 {
     const char *d = getenv("ENGRAM_MODEL_DIR");
+    bool explicit_dir = d && *d;
     int w;
-    if (d && *d)
+    if (explicit_dir)
         w = snprintf(buf, n, "%s", d);
     else if ((d = getenv("XDG_DATA_HOME")) && *d)
         w = snprintf(buf, n, "%s/engram/models", d);
     else if ((d = getenv("HOME")) && *d)
         w = snprintf(buf, n, "%s/.local/share/engram/models", d);
     else
-        return NULL;
+        w = -1;
+#ifdef ENGRAM_SYSTEM_MODEL_DIR
+    /* No models of the user's own: the copy `make install` or the package
+     * put under the data directory, if there is one. */
+    struct stat st;
+    bool own = w > 0 && (size_t)w < n && stat(buf, &st) == 0 && S_ISDIR(st.st_mode);
+    if (!explicit_dir && !own && stat(ENGRAM_SYSTEM_MODEL_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+        w = snprintf(buf, n, "%s", ENGRAM_SYSTEM_MODEL_DIR);
+#endif
     return w > 0 && (size_t)w < n ? buf : NULL;
 }
 

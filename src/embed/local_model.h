@@ -54,8 +54,10 @@ int embed_local_model_open(embed_local_model **out, const char *dir, const char 
 void embed_local_model_close(embed_local_model *m);
 
 /* The models directory: ENGRAM_MODEL_DIR, else $XDG_DATA_HOME/engram/models,
- * else $HOME/.local/share/engram/models.  Writes into buf; NULL if it does
- * not fit or no home is known. */
+ * else $HOME/.local/share/engram/models; when that directory does not exist
+ * (and ENGRAM_MODEL_DIR is unset), the installed copy under the data
+ * directory (<prefix>/share/engram/models) if there is one.  Writes into
+ * buf; NULL if it does not fit or no directory is known. */
 const char *embed_local_model_dir(char *buf, size_t n);
 
 /* True when every file of model `name` is present in dir (no hash check). */

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# install.test.sh - engram installs like a real tool: `cmake --install` into
+# a DESTDIR puts the binary, the manual page (made from --help), bash
+# completion, the systemd units (pointing at the installed binary), the
+# environment file (mode 600) and the docs in place, and the installed binary
+# runs `engram doctor`; `cpack -G DEB` builds a .deb whose files, unpacked
+# into a clean tree, run `engram doctor` too.
+set -uo pipefail
+if [[ -z "${ENGRAM_TEST_NEO4J_URI:-}" ]]; then
+    [[ "${ENGRAM_REQUIRE_NEO4J:-}" == 1 ]] && { echo "FAIL: ENGRAM_TEST_NEO4J_URI not set" >&2; exit 1; }
+    echo "SKIP: no Neo4j" >&2
+    exit 77
+fi
+BIN="${ENGRAM_BIN:?ENGRAM_BIN not set}"
+BUILD="$(cd "$(dirname "$BIN")" && pwd)"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v cpack >/dev/null && command -v dpkg-deb >/dev/null || { echo "SKIP: no cpack/dpkg-deb"; exit 77; }
+export NEO4J_URI="$ENGRAM_TEST_NEO4J_URI" NEO4J_USERNAME="${ENGRAM_TEST_NEO4J_USER:-neo4j}"
+export NEO4J_PASSWORD="${ENGRAM_TEST_NEO4J_PASSWORD:-}" ENGRAM_EMBED_PROVIDER=offline
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+prefix="$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt")"
+[[ -n "$prefix" ]] || fail "no install prefix in $BUILD/CMakeCache.txt"
+
+# --version names the release, the revision and the build
+v="$("$BIN" --version)" || fail "--version exited $?"
+grep -q '^engram [0-9]' <<<"$v" && grep -q '^revision ' <<<"$v" && grep -q '^build ' <<<"$v" || fail "--version: $v"
+
+DESTDIR="$tmp/root" cmake --install "$BUILD" --component engram >"$tmp/install.log" 2>&1 || fail "cmake --install: $(tail -5 "$tmp/install.log")"
+root="$tmp/root$prefix"
+[[ -x "$root/bin/engram" ]] || fail "no bin/engram under $root"
+man="$root/share/man/man1/engram.1"
+[[ -s "$man" ]] || fail "no manual page"
+grep -q '^\.SH ENGRAM IMPORT' "$man" && grep -q -- '--on-error' "$man" || fail "the manual page lacks import's --help"
+[[ -s "$root/share/bash-completion/completions/engram" ]] || fail "no bash completion"
+unit="$root/lib/systemd/system/engram-worker.service"
+grep -qx "ExecStart=$prefix/bin/engram worker --health-addr 127.0.0.1" "$unit" || fail "worker unit: $(grep ExecStart "$unit")"
+grep -q '^LoadCredential=tokens.json:' "$root/lib/systemd/system/engram-http.service" || fail "http unit lacks the tokens credential"
+envf="$(find "$tmp/root" -name engram.env)"
+[[ -n "$envf" && "$(stat -c %a "$envf")" == 600 ]] || fail "environment file missing or not 600: $envf"
+[[ -s "$root/share/doc/engram/README.md" && -s "$root/share/doc/engram/docs/security.md" ]] || fail "docs not installed"
+
+# the installed binary works against the test Neo4j (doctor exits 0, or 3 for a warning)
+"$root/bin/engram" doctor >"$tmp/doctor.log" 2>&1
+rc=$?
+[[ $rc == 0 || $rc == 3 ]] || fail "installed engram doctor exited $rc: $(tail -5 "$tmp/doctor.log")"
+grep -q 'Neo4j' "$tmp/doctor.log" || fail "doctor said nothing about Neo4j: $(cat "$tmp/doctor.log")"
+
+# bash completion lists the commands
+out="$(bash -c "source '$root/share/bash-completion/completions/engram'; COMP_WORDS=('$root/bin/engram' im); COMP_CWORD=1; _engram; echo \"\${COMPREPLY[*]}\"")"
+[[ "$out" == import ]] || fail "completion of 'im': '$out'"
+
+# the .deb
+# the program package only: the weights package is the same files as installed
+(cd "$BUILD" && cpack -G DEB -B "$tmp/pkg" -D CPACK_COMPONENTS_ALL=engram >"$tmp/cpack.log" 2>&1) ||
+    fail "cpack: $(tail -5 "$tmp/cpack.log")"
+deb="$(ls "$tmp"/pkg/engram_*.deb 2>/dev/null | head -1)"
+[[ -n "$deb" ]] || fail "no .deb made"
+dpkg-deb -f "$deb" Depends | grep -q libjansson || fail "the .deb does not depend on libjansson: $(dpkg-deb -f "$deb" Depends)"
+dpkg-deb -x "$deb" "$tmp/clean" || fail "dpkg-deb -x"
+"$tmp/clean$prefix/bin/engram" doctor >"$tmp/doctor2.log" 2>&1
+rc=$?
+[[ $rc == 0 || $rc == 3 ]] || fail "engram doctor from the .deb exited $rc: $(tail -5 "$tmp/doctor2.log")"
+echo "ok: $(basename "$deb") ($(du -k "$deb" | cut -f1) KB)"
