@@ -5,16 +5,8 @@
 # the rest and exits 3), idempotence (the same file again creates nothing,
 # queues nothing), --dry-run counts, and an engram export restored into
 # another namespace exporting the same official file.
-set -uo pipefail
-if [[ -z "${ENGRAM_TEST_NEO4J_URI:-}" ]]; then
-    [[ "${ENGRAM_REQUIRE_NEO4J:-}" == 1 ]] && { echo "FAIL: ENGRAM_TEST_NEO4J_URI not set" >&2; exit 1; }
-    echo "SKIP: no Neo4j" >&2
-    exit 77
-fi
-BIN="${ENGRAM_BIN:?ENGRAM_BIN not set}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export NEO4J_URI="$ENGRAM_TEST_NEO4J_URI" NEO4J_USERNAME="${ENGRAM_TEST_NEO4J_USER:-neo4j}"
-export NEO4J_PASSWORD="${ENGRAM_TEST_NEO4J_PASSWORD:-}" ENGRAM_EMBED_PROVIDER=offline ENGRAM_LOG_LEVEL=warning
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+export ENGRAM_LOG_LEVEL=warning
 run="io$RANDOM$RANDOM"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT

@@ -5,18 +5,9 @@
 # environment file (mode 600) and the docs in place, and the installed binary
 # runs `engram doctor`; `cpack -G DEB` builds a .deb whose files, unpacked
 # into a clean tree, run `engram doctor` too.
-set -uo pipefail
-if [[ -z "${ENGRAM_TEST_NEO4J_URI:-}" ]]; then
-    [[ "${ENGRAM_REQUIRE_NEO4J:-}" == 1 ]] && { echo "FAIL: ENGRAM_TEST_NEO4J_URI not set" >&2; exit 1; }
-    echo "SKIP: no Neo4j" >&2
-    exit 77
-fi
-BIN="${ENGRAM_BIN:?ENGRAM_BIN not set}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD="$(cd "$(dirname "$BIN")" && pwd)"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 command -v cpack >/dev/null && command -v dpkg-deb >/dev/null || { echo "SKIP: no cpack/dpkg-deb"; exit 77; }
-export NEO4J_URI="$ENGRAM_TEST_NEO4J_URI" NEO4J_USERNAME="${ENGRAM_TEST_NEO4J_USER:-neo4j}"
-export NEO4J_PASSWORD="${ENGRAM_TEST_NEO4J_PASSWORD:-}" ENGRAM_EMBED_PROVIDER=offline
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 prefix="$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt")"

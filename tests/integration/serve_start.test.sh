@@ -3,16 +3,7 @@
 # backend: ENGRAM_EMBED_SYNC without in-server workers cannot hold and is
 # named in a warning (issue #14, found in review: it was silently off); with
 # workers it is announced as synchronous mode.
-set -uo pipefail
-if [[ -z "${ENGRAM_TEST_NEO4J_URI:-}" ]]; then
-    [[ "${ENGRAM_REQUIRE_NEO4J:-}" == 1 ]] && { echo "FAIL: ENGRAM_TEST_NEO4J_URI not set" >&2; exit 1; }
-    echo "SKIP: no Neo4j" >&2
-    exit 77
-fi
-BIN="${ENGRAM_BIN:?ENGRAM_BIN not set}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-export NEO4J_URI="$ENGRAM_TEST_NEO4J_URI" NEO4J_USERNAME="${ENGRAM_TEST_NEO4J_USER:-neo4j}"
-export NEO4J_PASSWORD="${ENGRAM_TEST_NEO4J_PASSWORD:-}" ENGRAM_EMBED_PROVIDER=offline
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export ENGRAM_NAMESPACE="serve-start-$RANDOM" ENGRAM_QUEUE_NAME="serve-start-$RANDOM"
 
 # stdin at EOF: the server starts, finds no client input and stops
