@@ -19,6 +19,7 @@ const cli_command cli_commands[] = {
     {"migrate", "move a memento-mcp graph in the same Neo4j into engram's model (memento)", cli_cmd_migrate},
     {"import", "load JSON lines: the official memory server's memory.jsonl, or an engram export", cli_cmd_import},
     {"export", "write a namespace as JSON lines (lossless engram format, or the official format)", cli_cmd_export},
+    {"setup", "add this engram to Claude Desktop's or Cursor's MCP configuration (shows the change)", cli_cmd_setup},
     {NULL, NULL, NULL},
 };
 
