@@ -307,6 +307,14 @@ int graph_search_nodes(graph_store *g, const graph_req *req, const char *query,
 /* names: [string].  *out (new): {"entities":[..],"relations":[among them],"notFound"?,"truncated"?} */
 int graph_open_nodes(graph_store *g, const graph_req *req, const json_t *names,
                      const graph_page *page, json_t **out, eg_error *err);
+/*
+ * As graph_open_nodes; with neighbours, "relations" are those with at least
+ * one end among the found entities (at most 200, "neighboursTruncated" when
+ * there were more) and "neighbours" lists the entities at their other ends
+ * ([{name, entityType}]): an entity's neighbourhood in one read.
+ */
+int graph_open_nodes_with(graph_store *g, const graph_req *req, const json_t *names, const graph_page *page,
+                          bool neighbours, json_t **out, eg_error *err);
 
 typedef struct graph_search_opts {
     size_t limit;               /* 0: 10 */

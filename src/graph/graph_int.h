@@ -121,6 +121,14 @@ int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, jso
                           eg_error *err);
 
 /*
+ * The current relations with at least one end among names (at most limit;
+ * *truncated when there were more), and the entities at their other ends:
+ * *neighbours_out [{name, entityType}], each once.  Both *new*.
+ */
+int graph_relations_touching(bolt_conn *c, const char *ns, const json_t *names, size_t limit, json_t **rels_out,
+                             json_t **neighbours_out, bool *truncated, eg_error *err);
+
+/*
  * The embedding-job outbox of one unit of work: graph_outbox_add records a
  * job (entity id, version, name, hash) in a JSON array; graph_outbox_flush
  * enqueues them all with one queue_enqueue on the open transaction, appends

@@ -327,8 +327,11 @@ typedef struct open_work {
     graph_ctx cx;
     const graph_page *page;
     json_t *names;
+    bool neighbours;
     json_t *result;
 } open_work;
+
+#define GRAPH_NEIGHBOURHOOD_MAX 200 /* relations of a neighbourhood answer */
 
 static int open_fn(bolt_conn *c, void *payload, eg_error *err)
 {
@@ -364,7 +367,20 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
     if (rc == 0) {
         ents = entity_rows(rows, "entity");
         found = names_of(ents, SIZE_MAX);
-        rc = graph_relations_among(c, w->cx.ns, found, &rels, err);
+        if (!w->neighbours)
+            rc = graph_relations_among(c, w->cx.ns, found, &rels, err);
+        else if (json_array_size(found) == 0)
+            rels = json_array();
+        else {
+            json_t *nb = NULL;
+            bool cut = false;
+            rc = graph_relations_touching(c, w->cx.ns, found, GRAPH_NEIGHBOURHOOD_MAX, &rels, &nb, &cut, err);
+            if (rc == 0) {
+                json_object_set_new(w->result, "neighbours", nb);
+                if (cut)
+                    json_object_set_new(w->result, "neighboursTruncated", json_true());
+            }
+        }
     }
     if (rc == 0) {
         /* Budget: entities first, then relations while they fit. */
@@ -443,9 +459,16 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
 int graph_open_nodes(graph_store *g, const graph_req *req, const json_t *names,
                      const graph_page *page, json_t **out, eg_error *err)
 {
+    return graph_open_nodes_with(g, req, names, page, false, out, err);
+}
+
+int graph_open_nodes_with(graph_store *g, const graph_req *req, const json_t *names, const graph_page *page,
+                          bool neighbours, json_t **out, eg_error *err)
+{
     *out = NULL;
     open_work w = {0};
     w.page = page;
+    w.neighbours = neighbours;
     int rc = graph_ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_validate_names(names, &w.names, err);

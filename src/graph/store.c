@@ -462,6 +462,64 @@ int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, jso
     return 0;
 }
 
+int graph_relations_touching(bolt_conn *c, const char *ns, const json_t *names, size_t limit, json_t **rels_out,
+                             json_t **neighbours_out, bool *truncated, eg_error *err)
+{
+    *rels_out = *neighbours_out = NULL;
+    *truncated = false;
+    bolt_params *p = graph_params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_json(p, "names", names);
+    bolt_params_int(p, "lim", (int64_t)limit + 1);
+    int rc = graph_params_check(p, err);
+    json_t *rows = NULL;
+    /* Both directions from each name; a relation between two of the names
+     * is met twice, hence DISTINCT.  The limit bounds a hub's fan-out. */
+    if (rc == 0)
+        rc = graph_q(c,
+                     "UNWIND $names AS n "
+                     "MATCH (:Entity {namespace: $ns, name: n})-[r:RELATES_TO]-(:Entity {namespace: $ns}) "
+                     "WITH DISTINCT r LIMIT $lim "
+                     "MATCH (a:Entity)-[r]->(b:Entity) "
+                     "RETURN " GRAPH_REL_PROJ " AS rel, a.entityType AS at, b.entityType AS bt "
+                     "ORDER BY a.name, b.name, r.relationType",
+                     p, &rows, err);
+    bolt_params_free(p);
+    if (rc != 0)
+        return rc;
+    json_t *rels = json_array(), *seen = json_object(), *nb = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        if (i >= limit) {
+            *truncated = true;
+            break;
+        }
+        json_t *rel = json_object_get(row, "rel");
+        json_array_append(rels, graph_relation_out(rel));
+        const char *ends[2] = {graph_jstr(rel, "from"), graph_jstr(rel, "to")};
+        const char *types[2] = {graph_jstr(row, "at"), graph_jstr(row, "bt")};
+        for (int k = 0; k < 2; k++) {
+            bool opened = false;
+            size_t j;
+            json_t *nm;
+            json_array_foreach(names, j, nm) if (ends[k] && !strcmp(json_string_value(nm), ends[k])) opened = true;
+            if (!ends[k] || opened || json_object_get(seen, ends[k]))
+                continue;
+            json_object_set_new(seen, ends[k], json_true());
+            json_array_append_new(nb, json_pack("{s:s, s:s?}", "name", ends[k], "entityType", types[k]));
+        }
+    }
+    json_decref(rows);
+    json_decref(seen);
+    *rels_out = rels;
+    *neighbours_out = nb;
+    return 0;
+}
+
 /* ---- schema ---- */
 
 static const char *const M1[] = {

@@ -7,7 +7,9 @@
 #include "mcp/backend_graph.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "worker/health.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -167,7 +169,8 @@ static int s_open_nodes(void *self, const json_t *a, mcp_call_ctx *ctx, json_t *
     PRELUDE;
     graph_page p;
     page_from(a, &p);
-    return graph_open_nodes(b->d.graph, &req, json_object_get(a, "names"), &p, out, err);
+    return graph_open_nodes_with(b->d.graph, &req, json_object_get(a, "names"), &p,
+                                 json_is_true(json_object_get(a, "neighbours")), out, err);
 }
 
 /* Embed the query; NULL (with *why set) when no vector can be had. New. */
@@ -412,13 +415,37 @@ static int s_queue_status(void *self, const json_t *a, mcp_call_ctx *ctx, json_t
     if (*out)
         json_object_set_new(*out, "oldestPendingAgeMs",
                             st.oldest_pending_age_ms >= 0 ? json_integer(st.oldest_pending_age_ms) : json_null());
+    worker_health_input hi;
+    memset(&hi, 0, sizeof hi);
     if (*out && b->d.workers) {
-        worker_stats ws;
-        worker_manager_get_stats(b->d.workers, &ws);
+        worker_manager_get_stats(b->d.workers, &hi.ws);
+        hi.have_workers = true;
         json_object_set_new(*out, "workers",
-                            json_pack("{s:i, s:I, s:I, s:i, s:s}", "concurrency", ws.concurrency, "completed",
-                                      (json_int_t)ws.completed, "failed", (json_int_t)ws.failed,
-                                      "consecutiveFailures", ws.consecutive_failures, "provider", ws.provider));
+                            json_pack("{s:i, s:I, s:I, s:i, s:s}", "concurrency", hi.ws.concurrency, "completed",
+                                      (json_int_t)hi.ws.completed, "failed", (json_int_t)hi.ws.failed,
+                                      "consecutiveFailures", hi.ws.consecutive_failures, "provider", hi.ws.provider));
+    }
+    if (*out) {
+        json_t *buckets = json_array();
+        for (int i = 0; i < QUEUE_STATUS_BUCKETS; i++)
+            json_array_append_new(buckets, json_integer(st.completed_recent[i]));
+        json_object_set_new(*out, "throughput",
+                            json_pack("{s:I, s:o}", "bucketMs", (json_int_t)QUEUE_STATUS_BUCKET_MS, "completed", buckets));
+        /* The verdict /health gives, over this namespace's jobs, so the
+         * console and an agent see the same health an operator's probe does. */
+        worker_health_opts ho;
+        if (worker_health_opts_from_env(&ho, NULL) == 0) {
+            hi.queue_ok = true;
+            hi.qs = st;
+            hi.now_wall_ms = eg_wall_ms();
+            hi.stall_ms = ho.stall_ms;
+            hi.unhealthy_failures = ho.unhealthy_failures;
+            json_t *doc = NULL;
+            bool healthy = worker_health_evaluate(&hi, &doc);
+            json_object_set_new(*out, "healthy", json_boolean(healthy));
+            if (doc)
+                json_object_set_new(*out, "health", doc);
+        }
     }
     queue_status_clear(&st);
     return *out ? 0 : EG_ENOMEM;

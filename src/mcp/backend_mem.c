@@ -704,6 +704,31 @@ static int t_open_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, json_
             json_array_append(ents, json_object_get(rec, "cur"));
     }
     json_t *g = graph_of(m, ents);
+    if (json_is_true(json_object_get(args, "neighbours"))) {
+        /* Every relation touching an opened entity, and its other end. */
+        json_t *rels = json_array(), *nb = json_array(), *opened = json_object(), *seen = json_object();
+        json_array_foreach(ents, i, x) json_object_set(opened, sget(x, "name"), json_true());
+        json_array_foreach(m->relations, i, x)
+        {
+            json_t *c = json_object_get(x, "cur");
+            const char *ends[2] = {sget(c, "from"), sget(c, "to")};
+            if (!json_object_get(opened, ends[0]) && !json_object_get(opened, ends[1]))
+                continue;
+            json_array_append(rels, c);
+            for (int k = 0; k < 2; k++) {
+                json_t *rec = json_object_get(m->entities, ends[k]);
+                if (json_object_get(opened, ends[k]) || json_object_get(seen, ends[k]) || !rec)
+                    continue;
+                json_object_set(seen, ends[k], json_true());
+                json_array_append_new(nb, json_pack("{s:s, s:O}", "name", ends[k], "entityType",
+                                                    json_object_get(json_object_get(rec, "cur"), "entityType")));
+            }
+        }
+        json_object_set_new(g, "relations", rels);
+        json_object_set_new(g, "neighbours", nb);
+        json_decref(opened);
+        json_decref(seen);
+    }
     *out = json_deep_copy(g);
     UNLOCK(m);
     json_decref(g);

@@ -212,9 +212,12 @@ static mcp_tool g_tools[] = {
                       "all entities by name).\"}" PAGE_IN),
      OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(search_nodes), NULL, NULL},
     {"open_nodes", "Open entities by name",
-     "Fetch specific entities by exact name, plus the relations among them. When they do not all "
-     "fit one response, the result has nextCursor: call again with it for the rest.",
-     OBJ("\"names\"", "\"names\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}}"
+     "Fetch specific entities by exact name, plus the relations among them (with neighbours=true: "
+     "every relation touching them, up to 200, and the entities at their other ends). When they do "
+     "not all fit one response, the result has nextCursor: call again with it for the rest.",
+     OBJ("\"names\"", "\"names\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}},"
+                      "\"neighbours\":{\"type\":\"boolean\",\"description\":\"Also return the relations "
+                      "to and from other entities, and those entities' names and types (default false).\"}"
                       PAGE_IN),
      OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(open_nodes), NULL, NULL},
     {"semantic_search", "Semantic search",
@@ -294,7 +297,8 @@ static mcp_tool g_tools[] = {
      SLOT(hybrid_search), NULL, NULL},
     {"queue_status", "Embedding queue status",
      "Show the embedding job queue: counts per state (pending, leased, completed, dead, superseded), "
-     "age of the oldest pending job, and whether embeddings are being produced.",
+     "age of the oldest pending job, completions per 5 minutes over the last hour, and whether "
+     "embeddings are being produced (the same health verdict as the workers' /health).",
      NO_ARGS,
      OUT("\"counts\"", "\"counts\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}},"
                        "\"oldestPendingAgeMs\":" S_TS_NULL ",\"healthy\":{\"type\":\"boolean\"}"),

@@ -378,6 +378,11 @@ typedef struct queue_model_status {
     int64_t count[QUEUE_STATE_COUNT];
 } queue_model_status;
 
+/* Throughput: completed jobs per bucket of QUEUE_STATUS_BUCKET_MS, newest
+ * first, over the last QUEUE_STATUS_BUCKETS buckets (an hour). */
+#define QUEUE_STATUS_BUCKETS 12
+#define QUEUE_STATUS_BUCKET_MS 300000
+
 typedef struct queue_status {
     int64_t now;                         /* store clock when measured */
     int64_t count[QUEUE_STATE_COUNT];
@@ -389,6 +394,7 @@ typedef struct queue_status {
     size_t nmodels;
     queue_job *dead;                     /* most recently failed dead jobs (<= 20) */
     size_t ndead;
+    int64_t completed_recent[QUEUE_STATUS_BUCKETS]; /* [0]: completed in (now - 5 min, now] */
 } queue_status;
 
 /* Fill *out (fields *new*; release with queue_status_clear). */

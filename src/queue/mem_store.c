@@ -683,6 +683,11 @@ static int mem_status(queue_store *s, const char *ns, queue_status *out, eg_erro
         }
         if (j->state == QUEUE_LEASED && j->lease_until < now)
             out->expired_leases++;
+        if (j->state == QUEUE_COMPLETED && j->run_at > now - (int64_t)QUEUE_STATUS_BUCKETS * QUEUE_STATUS_BUCKET_MS) {
+            int64_t b = (now - j->run_at) / QUEUE_STATUS_BUCKET_MS;
+            if (b >= 0 && b < QUEUE_STATUS_BUCKETS)
+                out->completed_recent[b]++;
+        }
         if (j->state == QUEUE_DEAD && (nd < 20 || dead[nd - 1]->updated_at < j->updated_at)) {
             /* keep the 20 most recently updated, newest first */
             size_t k = nd < 20 ? nd++ : 19;

@@ -942,6 +942,25 @@ static const char *const Q_STATUS_AGG =
     "  AND j.runAt < now AND ($ns IS NULL OR j.namespace = $ns) RETURN count(j) AS expired } "
     "RETURN now, ready, oldest, nextRun, expired";
 
+/* Completed jobs of the last hour by 5-minute bucket: the claim index
+ * (queue, state, runAt) bounds it, since a completed job's runAt is when it
+ * completed. */
+static const char *const Q_STATUS_RECENT =
+    PFX "WITH timestamp() AS now "
+    "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'completed' AND j.runAt > now - $window "
+    "  AND ($ns IS NULL OR j.namespace = $ns) "
+    "RETURN (now - j.runAt) / $bucket AS bucket, count(*) AS n";
+
+static int status_recent_row(const bolt_value *rec, void *ctx, eg_error *err)
+{
+    (void)err;
+    queue_status *st = ((status_ctx *)ctx)->st;
+    int64_t b = bolt_value_int(bolt_value_at(rec, 0), -1);
+    if (b >= 0 && b < QUEUE_STATUS_BUCKETS)
+        st->completed_recent[b] += bolt_value_int(bolt_value_at(rec, 1), 0);
+    return 0;
+}
+
 static const char *const Q_STATUS_DEAD =
     PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' AND j.runAt IS NOT NULL "
     "  AND ($ns IS NULL OR j.namespace = $ns) "
@@ -956,12 +975,16 @@ static int status_work(bolt_conn *c, void *payload, eg_error *err)
     if (p) {
         bolt_params_str(p, "queue", sc->s->opts.name);
         bolt_params_str(p, "ns", sc->ns);
+        bolt_params_int(p, "window", (int64_t)QUEUE_STATUS_BUCKETS * QUEUE_STATUS_BUCKET_MS);
+        bolt_params_int(p, "bucket", QUEUE_STATUS_BUCKET_MS);
     }
     int rc = params_check(p, err);
     if (!rc)
         rc = run(c, Q_STATUS_COUNTS, p, status_count_row, sc, err);
     if (!rc)
         rc = run(c, Q_STATUS_AGG, p, status_agg_row, sc, err);
+    if (!rc)
+        rc = run(c, Q_STATUS_RECENT, p, status_recent_row, sc, err);
     if (!rc)
         rc = run(c, Q_STATUS_DEAD, p, push_job_row, &sc->dead, err);
     bolt_params_free(p);

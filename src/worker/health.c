@@ -75,8 +75,11 @@ bool worker_health_evaluate(const worker_health_input *in, json_t **out)
         json_array_append_new(reasons, json_string(b));
     }
     const worker_stats *ws = &in->ws;
-    bool recent_success = in->have_workers && ws->last_success_wall_ms > 0 &&
-                          in->now_wall_ms - ws->last_success_wall_ms <= in->stall_ms;
+    /* A completion in the store's newest bucket counts too: it may come
+     * from a worker in another process or on another machine. */
+    bool recent_success = (in->have_workers && ws->last_success_wall_ms > 0 &&
+                           in->now_wall_ms - ws->last_success_wall_ms <= in->stall_ms) ||
+                          (in->queue_ok && in->qs.completed_recent[0] > 0);
     if (in->have_workers) {
         if (ws->consecutive_failures >= in->unhealthy_failures) {
             ok = false;

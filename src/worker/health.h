@@ -14,7 +14,9 @@
  *   stalled                                a ready job has waited longer than
  *                                          ENGRAM_HEALTH_STALL_SECONDS (300)
  *                                          and no embedding succeeded in that
- *                                          time (also catches "no worker runs
+ *                                          time, in this process or (by the
+ *                                          store's last 5 minutes) any other
+ *                                          (also catches "no worker runs
  *                                          anywhere")
  *
  * What it shows of a failure is its kind (transient, rate_limit, quota...),

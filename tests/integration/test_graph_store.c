@@ -299,6 +299,68 @@ static json_t *rel(const char *f, const char *t, const char *ty)
     return json_pack("{ssssss}", "from", f, "to", t, "relationType", ty);
 }
 
+/* open_nodes with neighbours: every relation touching the opened entity,
+ * in both directions, and the entities at the other ends, each once; a
+ * relation between two opened entities is not doubled; another
+ * namespace's entity of the same name is not a neighbour. */
+static void test_graph_store__open_nodes_with_neighbours(void **state)
+{
+    (void)state;
+    char ns[64], other[64];
+    make_ns(ns, sizeof ns, "nbr");
+    make_ns(other, sizeof other, "nbr-other");
+    graph_req r = req_for(ns), ro = req_for(other);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    const char *names[] = {"Hub", "Out1", "Out2", "In1", "Far"};
+    for (size_t i = 0; i < 5; i++)
+        json_array_append_new(in, ent(names[i], i == 0 ? "hub" : "spoke", NULL, NULL));
+    create_ok(ns, in, NULL);
+    create_ok(other, one(ent("Hub", "hub", NULL, NULL)), NULL);
+    create_ok(other, one(ent("Stranger", "x", NULL, NULL)), NULL);
+    json_t *rels = json_array(), *res = NULL;
+    json_array_append_new(rels, rel("Hub", "Out1", "links"));
+    json_array_append_new(rels, rel("Hub", "Out2", "links"));
+    json_array_append_new(rels, rel("In1", "Hub", "feeds"));
+    json_array_append_new(rels, rel("Out1", "Far", "links")); /* two hops: not in the answer */
+    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    json_decref(res);
+    json_decref(rels);
+    rels = json_array();
+    json_array_append_new(rels, rel("Hub", "Stranger", "links"));
+    assert_int_equal(graph_create_relations(g_graph, &ro, rels, &res, &err), 0);
+    json_decref(res);
+    json_decref(rels);
+
+    json_t *open = json_pack("[s]", "Hub");
+    assert_int_equal(graph_open_nodes_with(g_graph, &r, open, NULL, true, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 3);
+    json_t *nb = json_object_get(res, "neighbours");
+    assert_int_equal(json_array_size(nb), 3);
+    for (size_t i = 0; i < json_array_size(nb); i++) {
+        const char *n = json_string_value(json_object_get(json_array_get(nb, i), "name"));
+        assert_true(!strcmp(n, "Out1") || !strcmp(n, "Out2") || !strcmp(n, "In1"));
+        assert_string_equal(json_string_value(json_object_get(json_array_get(nb, i), "entityType")), "spoke");
+    }
+    assert_null(json_object_get(res, "neighboursTruncated"));
+    json_decref(res);
+    /* without the flag: the relations among the opened entities only */
+    assert_int_equal(graph_open_nodes(g_graph, &r, open, NULL, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    assert_null(json_object_get(res, "neighbours"));
+    json_decref(res);
+    json_decref(open);
+    /* two opened entities joined by a relation: it comes once */
+    open = json_pack("[ss]", "Hub", "Out1");
+    assert_int_equal(graph_open_nodes_with(g_graph, &r, open, NULL, true, &res, &err), 0);
+    assert_int_equal(json_array_size(json_object_get(res, "relations")), 4);
+    assert_int_equal(json_array_size(json_object_get(res, "neighbours")), 3); /* Out2, In1, Far */
+    json_decref(res);
+    json_decref(open);
+}
+
 static void test_graph_store__relations(void **state)
 {
     (void)state;
@@ -1609,6 +1671,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__create_and_merge),
         cmocka_unit_test(test_graph_store__observations_and_history),
         cmocka_unit_test(test_graph_store__relations),
+        cmocka_unit_test(test_graph_store__open_nodes_with_neighbours),
         cmocka_unit_test(test_graph_store__delete_entities_keeps_history),
         cmocka_unit_test(test_graph_store__graph_at_time),
         cmocka_unit_test(test_graph_store__decay),

@@ -766,6 +766,40 @@ static void t_status(void **state)
     done(s);
 }
 
+/* Throughput for the console and operators: completions land in the
+ * newest 5-minute bucket; pending, leased and dead jobs count nowhere. */
+static void t_status_throughput(void **state)
+{
+    (void)state;
+    queue_store *s = mk(NULL);
+    queue_enqueue_result r[3];
+    enq1(s, "a", "v1", &r[0]);
+    enq1(s, "b", "v1", &r[1]);
+    enq1(s, "c", "v1", &r[2]);
+    queue_job *jobs = NULL;
+    size_t n = lease(s, "w1", 2, 0, &jobs);
+    assert_int_equal(n, 2);
+    queue_lease_ref refs[2] = {queue_job_ref(&jobs[0]), queue_job_ref(&jobs[1])};
+    assert_int_equal(queue_complete(s, "w1", refs, 1, NULL, NULL, NULL, NULL), 0);
+    queue_status st;
+    assert_int_equal(queue_status_get(s, &st, NULL), 0);
+    assert_int_equal(st.completed_recent[0], 1);
+    int64_t total = 0;
+    for (int i = 0; i < QUEUE_STATUS_BUCKETS; i++)
+        total += st.completed_recent[i];
+    assert_int_equal(total, 1);
+    queue_status_clear(&st);
+    assert_int_equal(queue_complete(s, "w1", &refs[1], 1, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(queue_status_get_ns(s, "elsewhere", &st, NULL), 0);
+    assert_int_equal(st.completed_recent[0], 0);
+    queue_status_clear(&st);
+    assert_int_equal(queue_status_get(s, &st, NULL), 0);
+    assert_int_equal(st.completed_recent[0], 2);
+    queue_status_clear(&st);
+    queue_jobs_free(jobs, n);
+    done(s);
+}
+
 static void t_list_paginate(void **state)
 {
     (void)state;
@@ -1141,6 +1175,7 @@ int jsc_run(const jsc_fixture *fx)
         cmocka_unit_test(t_fencing_after_relase),
         cmocka_unit_test(t_lease_ref_locator),
         cmocka_unit_test(t_status),
+        cmocka_unit_test(t_status_throughput),
         cmocka_unit_test(t_list_paginate),
         cmocka_unit_test(t_retry_dead),
         cmocka_unit_test(t_prune),

@@ -42,7 +42,17 @@ static void test_worker_health__verdicts(void **state)
     free(rs);
     json_decref(doc);
 
-    /* ...but fine when this process produced an embedding recently */
+    /* ...but fine when the store saw a completion in its newest bucket:
+     * a worker in another process is working */
+    in.qs.completed_recent[0] = 1;
+    assert_true(worker_health_evaluate(&in, &doc));
+    json_decref(doc);
+    in.qs.completed_recent[0] = 0;
+    in.qs.completed_recent[1] = 4; /* older than 5 minutes: no proof of life */
+    assert_false(worker_health_evaluate(&in, &doc));
+    json_decref(doc);
+
+    /* ...and fine when this process produced an embedding recently */
     in.have_workers = true;
     in.ws.last_success_wall_ms = in.now_wall_ms - 1000;
     assert_true(worker_health_evaluate(&in, &doc));
