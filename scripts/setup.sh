@@ -8,7 +8,9 @@
 #                             and the local encoders' weights
 #                             (scripts/install-models.sh; ENGRAM_SETUP_MODELS=0
 #                             skips them, a failed download is a warning
-#                             unless CI=true or ENGRAM_REQUIRE_MODELS=1)
+#                             unless CI=true or ENGRAM_REQUIRE_MODELS=1);
+#                             ENGRAM_SETUP_BROWSER=1 adds Debian's Chromium
+#                             (the console's browser test)
 #   scripts/setup.sh --quiet  same, less chatter
 set -euo pipefail
 
@@ -36,6 +38,9 @@ command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
 # Machines of this project come with Node 20; only fall back to Debian's.
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+# Debian's Chromium for the console's browser test (tests/console): only
+# when asked (scripts/test.sh does), since running engram never needs it.
+[ "${ENGRAM_SETUP_BROWSER:-0}" = 1 ] && pkgs+=(chromium)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -66,7 +71,10 @@ npm_install() {
 }
 if [ "${ENGRAM_SETUP_NODE:-1}" = 1 ]; then
   npm_install "$root"
-  for d in "$root"/tests/mcp "$root"/bench/js "$root"/tools/demo; do npm_install "$d"; done
+  # console/: the graph library the build bundles into the binary
+  for d in "$root"/console "$root"/tests/mcp "$root"/tests/console "$root"/bench/js "$root"/tools/demo; do
+    npm_install "$d"
+  done
 fi
 # The local encoders' weights: verified, quick and offline when present.
 models_args=(--setup)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # test.sh - the whole test suite, as `make test` and CI run it.
 #
-# 1. setup (packages, Neo4j launcher, npm tools)
+# 1. setup (packages, Neo4j launcher, npm tools, Chromium for the console test)
 # 2. plain build (-Werror) + unit tests
 # 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
 #    port; every ctest label (unit, contract, integration, stress, mcp,
-#    fuzz-replay) against it
+#    console, fuzz-replay) against it
 # 4. compatibility: the tests that talk to Neo4j (contract, integration,
 #    stress, mcp) again, on a fresh Neo4j of the newest release line
 #    (ENGRAM_TEST_COMPAT_NEO4J, default 2025.10.1; it needs Java 21+)
@@ -31,7 +31,7 @@ failures=()
 pass() { passed=$((passed + $1)); }
 fail() { failed=$((failed + $1)); failures+=("$2"); }
 
-"$root/scripts/setup.sh" --quiet || { echo "setup failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+ENGRAM_SETUP_BROWSER=1 "$root/scripts/setup.sh" --quiet || { echo "setup failed" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 # --- plain build: warnings are errors; unit tests are quick -----------------
 echo "== build (plain)" >&2
@@ -123,8 +123,9 @@ count_ctest "$ctest_log" "ctest"
 if [ -f "$bdir/Testing/Temporary/LastTest.log" ]; then
   echo "== stress and fault test results" >&2
   grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
-  grep -hE '^(mcp-sdk|mcp-modern|mcp-http|migrate-memento): ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
+  grep -hE '^(mcp-sdk|mcp-modern|mcp-http|migrate-memento|console-browser): ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
 fi
+[ -d "$bdir/test-artifacts/console" ] && echo "== console screenshots: $bdir/test-artifacts/console" >&2
 
 # --- compatibility pass on the newest Neo4j line -----------------------------
 # The baseline is 5.26 LTS (above); engram must also work on the calendar

@@ -11,6 +11,7 @@
 const cli_command cli_commands[] = {
     {"doctor", "check Neo4j, the schema, the indexes, the embedding configuration and the queue", cli_cmd_doctor},
     {"serve", "run the MCP server (stdio or Streamable HTTP)", cli_cmd_serve},
+    {"console", "serve the console: a web page to search and look at the memory and its queue", cli_cmd_console},
     {"schema", "apply or show the database schema migrations", cli_cmd_schema},
     {"queue", "embedding job queue: status, list, retry, prune", cli_cmd_queue},
     {"worker", "run embedding workers (standalone process; any number, any machine)", cli_cmd_worker},

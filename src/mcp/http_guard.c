@@ -149,6 +149,17 @@ bool mcp_http_origin_allowed(const char *o, const char *allowed)
     return mcp_http_name_is_loopback(p.host) || list_any(allowed, same_origin, &p);
 }
 
+bool mcp_http_origin_is_host(const char *o, const char *host)
+{
+    mcp_http_origin a, h;
+    if (!o || !host || !mcp_http_parse_origin(o, &a) || !mcp_http_parse_host(host, &h))
+        return false;
+    /* We serve plain HTTP: an https origin came through a proxy, which the
+     * operator lists in ENGRAM_MCP_ALLOWED_ORIGINS. */
+    snprintf(h.scheme, sizeof h.scheme, "http");
+    return strcmp(a.scheme, "http") == 0 && strcmp(a.host, h.host) == 0 && effective_port(&a) == effective_port(&h);
+}
+
 static bool same_host(const char *item, const void *arg)
 {
     const mcp_http_origin *h = arg;

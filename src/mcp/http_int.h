@@ -65,6 +65,15 @@ bool mcp_http_origin_allowed(const char *o, const char *allowed);
  */
 bool mcp_http_host_allowed(const char *h, const char *allowed);
 
+/*
+ * Is origin o the server's own as the browser addressed it (Host h): scheme
+ * http, the same host and port.  The console's page posts to /mcp from
+ * there.  Safe to allow: a loopback bind also checks Host (so a rebinding
+ * page's Host is refused), and any other bind requires a bearer token,
+ * which a browser never sends on its own.
+ */
+bool mcp_http_origin_is_host(const char *o, const char *h);
+
 /* Content-Type is application/json (any case, optional parameters). */
 bool mcp_http_is_json_type(const char *ctype);
 
@@ -133,6 +142,7 @@ struct mcp_http_state {
     const char *token;                       /* bearer token or NULL (borrowed from the caller) */
     const struct mcp_access *access;         /* tokens file or NULL (borrowed): replaces token */
     bool loopback_bind;
+    bool console;                            /* serve the console's page (ENGRAM_MCP_CONSOLE, on) */
     char *allowed_origins;                   /* ENGRAM_MCP_ALLOWED_ORIGINS copy, may be NULL */
     char *allowed_hosts;                     /* ENGRAM_MCP_ALLOWED_HOSTS copy, may be NULL */
     pthread_mutex_t mu;
@@ -159,6 +169,14 @@ enum MHD_Result mcp_http_reply_json(struct MHD_Connection *c, unsigned status, j
 enum MHD_Result mcp_http_reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
                                         const char *msg);
 enum MHD_Result mcp_http_reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg);
+
+/* ---- the console's page (http_console.c) ---- */
+/* Is url the console's (/console, /console/...). */
+bool mcp_http_console_path(const char *url);
+/* Answer a request for the console's files: GET or HEAD only, no data, no
+ * token needed (the page asks for the token and sends it with every MCP
+ * call, where the usual checks apply). */
+enum MHD_Result mcp_http_console_reply(struct MHD_Connection *c, const char *url, const char *method);
 
 /* ---- sessions (http_session.c) ---- */
 /* Free a session no one uses any more (not in the table, refs 0). */

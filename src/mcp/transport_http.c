@@ -7,6 +7,7 @@
  *               or response
  *   GET  /mcp                 -> 405 (no server-initiated SSE stream)
  *   DELETE /mcp + session id  -> 204 (session ended) / 404
+ *   GET /console/...          -> the console's page (http_console.c)
  *   anything else             -> 404
  *
  * Sessions: an `initialize` POST without MCP-Session-Id creates a session
@@ -477,18 +478,24 @@ static enum MHD_Result handle_delete(mcp_http_state *h, struct MHD_Connection *c
 static enum MHD_Result check_headers(mcp_http_state *h, struct MHD_Connection *c, const char *url, const char *method,
                                      mcp_http_req *rs)
 {
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (h->console && mcp_http_console_path(url)) {
+        if (h->loopback_bind && host && !mcp_http_host_allowed(host, h->allowed_hosts))
+            return mcp_http_reply(c, MHD_HTTP_FORBIDDEN, "text/plain", "Host not allowed\n", NULL);
+        return mcp_http_console_reply(c, url, method);
+    }
     if (!auth_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), &rs->grant))
         return mcp_http_reply_error(c, MHD_HTTP_UNAUTHORIZED, MCP_JSONRPC_INVALID_REQUEST,
                                     "missing or wrong bearer token (Authorization: Bearer ...)");
     if (strcmp(url, HTTP_PATH) != 0)
         return mcp_http_reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
-    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     if (h->loopback_bind && host && !mcp_http_host_allowed(host, h->allowed_hosts))
         return mcp_http_reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST,
                                     "Host not allowed (a loopback server answers loopback names only; see "
                            "ENGRAM_MCP_ALLOWED_HOSTS)");
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    if (origin && !mcp_http_origin_allowed(origin, h->allowed_origins))
+    if (origin && !mcp_http_origin_allowed(origin, h->allowed_origins) &&
+        !(h->console && mcp_http_origin_is_host(origin, host)))
         return mcp_http_reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST, "Origin not allowed");
     const char *pv = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Protocol-Version");
     if (pv && !mcp_version_known(pv, false)) {
@@ -795,6 +802,8 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
     h.token = token;
     h.access = access;
     h.loopback_bind = mcp_http_host_is_loopback(host);
+    const char *con = getenv("ENGRAM_MCP_CONSOLE");
+    h.console = !(con && (!strcmp(con, "0") || !strcasecmp(con, "off") || !strcasecmp(con, "false")));
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.cv, NULL);
     const char *ao = getenv("ENGRAM_MCP_ALLOWED_ORIGINS");
@@ -835,8 +844,13 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
                  mcp_access_count(access));
     else
         snprintf(authn, sizeof authn, "%s", token ? "bearer token required" : "no authentication: loopback only");
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned bound = di && di->port ? di->port : port;
     EG_INFO("mcp-http", "serving MCP on http://%s%s%s:%u%s (%s; %u call threads, %u connections, %u per client)",
-            v6 ? "[" : "", host, v6 ? "]" : "", port, HTTP_PATH, authn, nw, h.lim.max_connections, h.lim.per_ip);
+            v6 ? "[" : "", host, v6 ? "]" : "", bound, HTTP_PATH, authn, nw, h.lim.max_connections, h.lim.per_ip);
+    if (h.console)
+        EG_INFO("mcp-http", "console on http://%s%s%s:%u/console/ (same token as MCP; ENGRAM_MCP_CONSOLE=0 turns it off)",
+                v6 ? "[" : "", host, v6 ? "]" : "", bound);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;

@@ -143,6 +143,16 @@ expect "token of another scheme" 401 "$(post -H "Authorization: Basic $token" -d
 expect "401 before the body" 401 "$(raw 127.0.0.2 "$mcp_http_port" "POST /mcp HTTP/1.1" "Host: 127.0.0.2" "$json" "Content-Length: 15728640")"
 expect "401 before the path is looked at" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.2:$mcp_http_port/other" -d '{}')"
 expect "right token" 200 "$(post -H "Authorization: Bearer $token" -d "$init")"
+# the console's page: its files hold no data and need no token; MCP still does
+curl_code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+expect "console page without a token" 200 "$(curl_code "http://127.0.0.2:$mcp_http_port/console/")"
+expect "console redirect" 308 "$(curl_code "http://127.0.0.2:$mcp_http_port/console")"
+expect "console script" 200 "$(curl_code "http://127.0.0.2:$mcp_http_port/console/app.js")"
+expect "console unknown file" 404 "$(curl_code --path-as-is "http://127.0.0.2:$mcp_http_port/console/../mcp")"
+expect "console POST refused" 405 "$(curl_code -X POST "http://127.0.0.2:$mcp_http_port/console/" -d x)"
+expect "console CSP" 1 "$(curl -s -D - -o /dev/null "http://127.0.0.2:$mcp_http_port/console/" | grep -ci "^content-security-policy: default-src 'none'; script-src 'self'")"
+expect "console foreign Host (rebinding)" 403 "$(curl_code -H 'Host: evil.example' "http://127.0.0.2:$mcp_http_port/console/")"
+expect "the page's own origin may post" 200 "$(post -H "Authorization: Bearer $token" -H "Origin: http://127.0.0.2:$mcp_http_port" -d "$init")"
 expect "token not in the listing of the process" 0 "$(tr '\0' ' ' <"/proc/$mcp_http_pid/environ" | grep -c "$token" || true)"
 kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
 # refusals: nothing is bound, so these never listen beyond loopback
@@ -156,6 +166,10 @@ expect "host must be an IP literal" 1 "$(grep -c 'must be an IP address' <<<"$ou
 # a page budget larger than one MCP message can carry is refused (finding 8)
 out="$(ENGRAM_MAX_RESPONSE_BYTES=268435456 NEO4J_URI=bolt://127.0.0.1:1 "$ENGRAM_BIN" serve --transport http --port 1 2>&1 >/dev/null; echo "rc=$?")"
 expect "ENGRAM_MAX_RESPONSE_BYTES over the message cap" 1 "$(grep -c 'ENGRAM_MAX_RESPONSE_BYTES must be an integer in 1..4194304' <<<"$out")"
+# ENGRAM_MCP_CONSOLE=0: no page; /console is then just another path behind the token
+mcp_http_host=127.0.0.1 ENGRAM_MCP_CONSOLE=0 mcp_start_http
+expect "console off" 404 "$(curl_code "http://127.0.0.1:$mcp_http_port/console/")"
+kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
 out="$(ENGRAM_MCP_HTTP_PER_IP=0 "$ENGRAM_BIN" serve --backend memory --transport http --port 1 2>&1 >/dev/null; echo "rc=$?")"
 expect "a limit of 0 is refused" 1 "$(grep -c 'ENGRAM_MCP_HTTP_PER_IP must be' <<<"$out")"
 

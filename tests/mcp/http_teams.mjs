@@ -10,12 +10,11 @@
 // answer; nothing may cross between the namespaces; the cross-namespace
 // call, the read-only token's write and another token's session must be
 // refused.  Prints "http-teams: clients=N calls=N refused=N failures=N ms=N".
+import { startServeHttp } from "./serve_http.mjs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -51,25 +50,9 @@ const env = {
 delete env.ENGRAM_MCP_TOKEN;
 delete env.ENGRAM_MCP_TOKEN_FILE;
 
-const isUp = (p) => new Promise((ok) => {
-  const s = connect(p, "127.0.0.1", () => { s.destroy(); ok(true); });
-  s.on("error", () => ok(false));
-});
-let child, port;
-for (let attempt = 0; attempt < 5 && !port; attempt++) {
-  const p = 20000 + Math.floor(Math.random() * 20000);
-  child = spawn(bin, ["serve", "--backend", "neo4j", "--transport", "http", "--port", String(p), "--workers", "1"],
-    { env, stdio: ["ignore", "ignore", "pipe"] });
-  child.stderr.on("data", (d) => process.stderr.write(d));
-  let exited = false;
-  child.on("exit", () => (exited = true));
-  for (let i = 0; i < 300 && !exited; i++) {
-    if (await isUp(p)) { await new Promise((ok) => setTimeout(ok, 200)); if (!exited) port = p; break; }
-    await new Promise((ok) => setTimeout(ok, 100));
-  }
-  if (!port) child.kill("SIGTERM");
-}
-if (!port) { console.error("FAIL: engram serve did not start"); process.exit(1); }
+const started = await startServeHttp(bin, ["--backend", "neo4j", "--workers", "1"], env);
+if (!started) { console.error("FAIL: engram serve did not start"); process.exit(1); }
+const { child, port } = started;
 process.on("exit", () => { child.kill("SIGTERM"); rmSync(dir, { recursive: true, force: true }); });
 const url = new URL(`http://127.0.0.1:${port}/mcp`);
 

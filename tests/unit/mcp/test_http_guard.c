@@ -61,6 +61,15 @@ static void test_mcp_http__origin_parsed(void **state)
             fail_msg("Origin '%s': expected %s", cases[i].origin, cases[i].ok ? "allowed" : "refused");
     }
     assert_false(mcp_http_origin_allowed(NULL, NULL));
+    /* the console's page posting to its own server (any bind address) */
+    assert_true(mcp_http_origin_is_host("http://10.0.0.5:8765", "10.0.0.5:8765"));
+    assert_true(mcp_http_origin_is_host("http://Memory.Example", "memory.example:80"));
+    assert_true(mcp_http_origin_is_host("http://[fd00::1]:8765", "[fd00::1]:8765"));
+    assert_false(mcp_http_origin_is_host("http://10.0.0.5:8766", "10.0.0.5:8765"));
+    assert_false(mcp_http_origin_is_host("https://10.0.0.5:8765", "10.0.0.5:8765")); /* a proxy: list it */
+    assert_false(mcp_http_origin_is_host("http://evil.example:8765", "10.0.0.5:8765"));
+    assert_false(mcp_http_origin_is_host("http://10.0.0.5:8765", NULL));
+    assert_false(mcp_http_origin_is_host("null", "10.0.0.5:8765"));
     mcp_http_origin o;
     assert_true(mcp_http_parse_origin("HTTPS://[::1]:6274", &o));
     assert_string_equal(o.scheme, "https");
