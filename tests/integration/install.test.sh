@@ -3,13 +3,15 @@
 # a DESTDIR puts the binary, the manual page (made from --help), bash
 # completion, the systemd units (pointing at the installed binary), the
 # environment file (mode 600) and the docs in place, and the installed binary
-# runs `engram doctor`; `cpack -G DEB` builds a .deb whose files, unpacked
+# runs `engram doctor`; the local Neo4j launcher, installed prebuilt as
+# engram-neo4j, starts a Neo4j that the installed engram reaches; `cpack -G DEB` builds a .deb whose files, unpacked
 # into a clean tree, run `engram doctor` too.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BUILD="$(cd "$(dirname "$BIN")" && pwd)"
 command -v cpack >/dev/null && command -v dpkg-deb >/dev/null || { echo "SKIP: no cpack/dpkg-deb"; exit 77; }
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+launcher=""
+trap '[[ -n "$launcher" ]] && "$launcher" stop --data "$tmp/neo4j" --timeout 60 >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 prefix="$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt")"
 [[ -n "$prefix" ]] || fail "no install prefix in $BUILD/CMakeCache.txt"
 
@@ -36,6 +38,28 @@ envf="$(find "$tmp/root" -name engram.env)"
 rc=$?
 [[ $rc == 0 || $rc == 3 ]] || fail "installed engram doctor exited $rc: $(tail -5 "$tmp/doctor.log")"
 grep -q 'Neo4j' "$tmp/doctor.log" || fail "doctor said nothing about Neo4j: $(cat "$tmp/doctor.log")"
+
+# the local Neo4j launcher, installed prebuilt as engram-neo4j, starts a Neo4j the installed engram uses
+if [[ -f "$ENGRAM_SOURCE_DIR/tools/neo4j-local/target/lib/.stamp" ]]; then
+    DESTDIR="$tmp/root" cmake --install "$BUILD" --component neo4j >"$tmp/install-neo4j.log" 2>&1 ||
+        fail "cmake --install --component neo4j: $(tail -5 "$tmp/install-neo4j.log")"
+    [[ -L "$root/bin/engram-neo4j" && -x "$root/bin/engram-neo4j" ]] || fail "no bin/engram-neo4j link"
+    [[ ! -e "$root/share/engram/neo4j-local/src" ]] || fail "the launcher's sources were installed"
+    launcher="$root/bin/engram-neo4j"
+    pw="install-$RANDOM-$RANDOM"
+    uri="$(NEO4J_PASSWORD="$pw" "$launcher" start --data "$tmp/neo4j" --port 0 --watch-pid $$ --timeout 180 2>"$tmp/neo4j-start.log")" ||
+        fail "installed engram-neo4j start: $(tail -5 "$tmp/neo4j-start.log")"
+    NEO4J_URI="$uri" NEO4J_PASSWORD="$pw" "$root/bin/engram" doctor >"$tmp/doctor-local.log" 2>&1
+    rc=$?
+    [[ $rc == 0 || $rc == 3 ]] || fail "engram doctor on the installed launcher's Neo4j exited $rc: $(tail -5 "$tmp/doctor-local.log")"
+    grep -q 'Neo4j 5\.26' "$tmp/doctor-local.log" || fail "doctor did not reach Neo4j 5.26: $(head -5 "$tmp/doctor-local.log")"
+    "$launcher" stop --data "$tmp/neo4j" --timeout 60 >/dev/null || fail "installed engram-neo4j stop"
+    launcher=""
+elif [[ "${CI:-}" == true ]]; then
+    fail "tools/neo4j-local is not built: scripts/setup.sh builds it"
+else
+    echo "note: tools/neo4j-local not built, its install is not checked" >&2
+fi
 
 # bash completion lists the commands
 out="$(bash -c "source '$root/share/bash-completion/completions/engram'; COMP_WORDS=('$root/bin/engram' im); COMP_CWORD=1; _engram; echo \"\${COMPREPLY[*]}\"")"
