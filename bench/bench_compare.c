@@ -1,0 +1,242 @@
+/*
+ * bench_compare.c - the floors `bench/run compare` sets engram's figures
+ * against, measured on the same Neo4j in the same run through our own Bolt
+ * client (what no server built on that Neo4j can beat):
+ *
+ *   write     : one single-node write transaction at a time on one
+ *               connection, BEGIN + RUN + PULL + COMMIT pipelined (the RUN
+ *               is queued lazily and discarded, so the four messages leave in
+ *               one write and the commit's answer ends the round trip);
+ *               p50/p95 ms over --writes transactions
+ *   concurrent: --threads lists client counts (e.g. 1,10,50); each thread
+ *               owns a connection and commits single-node write transactions
+ *               for --seconds; commits/s in all, per count
+ *   bulk      : --bulk nodes created 500 per transaction (UNWIND), one
+ *               connection; nodes/s
+ *
+ * Every node it writes carries the label BenchFloor and this run's id and is
+ * deleted at the end.  Connection: BENCH_NEO4J_URI/_USER/_PASSWORD.  Prints
+ * one JSON line on stdout; errors on stderr, exit 1.
+ *
+ * Thread-safety: the concurrent floor's threads share only atomics.
+ */
+#include "bench_graph.h"
+#include "bolt/conn.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char g_run[32];
+
+static int fail(const char *what, const eg_error *err)
+{
+    fprintf(stderr, "bench_compare: %s: %s %s\n", what, err->message, err->neo4j_code);
+    return -1;
+}
+
+/* One single-node write transaction, its four messages in one write. */
+static int write_one(bolt_conn *c, int64_t i, eg_error *err)
+{
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", g_run);
+    bolt_params_int(p, "i", i);
+    int rc = bolt_conn_begin(c, NULL, err);
+    bolt_result *res = NULL;
+    if (rc == 0)
+        rc = bolt_conn_run_lazy(c, "CREATE (:BenchFloor {run: $run, i: $i})", p, NULL, &res, err);
+    bolt_result_free(res);
+    if (rc == 0)
+        rc = bolt_conn_commit(c, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static int write_floor(const bolt_config *cfg, int n, double *p50, double *p95)
+{
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, cfg, &err))
+        return fail("connect", &err);
+    int64_t *lat = eg_calloc((size_t)n, sizeof *lat);
+    int rc = 0;
+    for (int i = -20; i < n && rc == 0; i++) { /* 20 warm-up transactions */
+        int64_t t0 = eg_mono_us();
+        rc = write_one(c, i, &err);
+        if (i >= 0)
+            lat[i] = eg_mono_us() - t0;
+    }
+    if (rc == 0) {
+        qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
+        *p50 = (double)lat[n / 2] / 1000.0;
+        *p95 = (double)lat[(size_t)n * 95 / 100] / 1000.0;
+    } else {
+        fail("write floor", &err);
+    }
+    eg_free(lat);
+    bolt_conn_free(c);
+    return rc ? -1 : 0;
+}
+
+typedef struct conc_run {
+    const bolt_config *cfg;
+    int64_t until_ms;
+    atomic_llong commits;
+    atomic_int failed;
+} conc_run;
+
+static void *conc_thread(void *p)
+{
+    conc_run *r = p;
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, r->cfg, &err)) {
+        fail("connect", &err);
+        atomic_fetch_add(&r->failed, 1);
+        return NULL;
+    }
+    int64_t i = 1000000;
+    while (eg_mono_ms() < r->until_ms) {
+        if (write_one(c, i++, &err)) {
+            fail("concurrent write", &err);
+            atomic_fetch_add(&r->failed, 1);
+            break;
+        }
+        atomic_fetch_add(&r->commits, 1);
+    }
+    bolt_conn_free(c);
+    return NULL;
+}
+
+/* Commits/s with `threads` clients for `seconds`; < 0 on error. */
+static double concurrent_floor(const bolt_config *cfg, int threads, int seconds)
+{
+    conc_run r = {.cfg = cfg};
+    atomic_init(&r.commits, 0);
+    atomic_init(&r.failed, 0);
+    pthread_t *th = eg_calloc((size_t)threads, sizeof *th);
+    int64_t t0 = eg_mono_ms();
+    r.until_ms = t0 + (int64_t)seconds * 1000;
+    int started = 0;
+    for (; started < threads; started++)
+        if (pthread_create(&th[started], NULL, conc_thread, &r) != 0)
+            break;
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    double sec = (double)(eg_mono_ms() - t0) / 1000.0;
+    eg_free(th);
+    if (started < threads || atomic_load(&r.failed))
+        return -1;
+    return (double)atomic_load(&r.commits) / sec;
+}
+
+static double bulk_floor(const bolt_config *cfg, int n)
+{
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, cfg, &err))
+        return fail("connect", &err);
+    int64_t t0 = eg_mono_us();
+    int rc = 0;
+    for (int from = 0; from < n && rc == 0; from += 500) {
+        bolt_params *p = bolt_params_new();
+        bolt_params_str(p, "run", g_run);
+        bolt_params_int(p, "a", 2000000 + from);
+        bolt_params_int(p, "b", 2000000 + (from + 500 < n ? from + 500 : n) - 1);
+        rc = bolt_conn_begin(c, NULL, &err);
+        if (rc == 0)
+            rc = bolt_conn_exec(c, "UNWIND range($a, $b) AS i CREATE (:BenchFloor {run: $run, i: i})", p, NULL, NULL,
+                                &err);
+        if (rc == 0)
+            rc = bolt_conn_commit(c, NULL, &err);
+        bolt_params_free(p);
+    }
+    double sec = (double)(eg_mono_us() - t0) / 1e6;
+    bolt_conn_free(c);
+    if (rc)
+        return fail("bulk floor", &err);
+    return (double)n / sec;
+}
+
+static void cleanup(const bolt_config *cfg)
+{
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, cfg, &err)) {
+        fail("cleanup connect", &err);
+        return;
+    }
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", g_run);
+    json_t *rows = NULL;
+    for (;;) {
+        if (bolt_conn_query_json(c, "MATCH (n:BenchFloor {run: $run}) WITH n LIMIT 10000 DELETE n RETURN count(*) AS n",
+                                 p, NULL, &rows, &err)) {
+            fail("cleanup", &err);
+            break;
+        }
+        json_int_t k = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+        json_decref(rows);
+        if (k == 0)
+            break;
+    }
+    bolt_params_free(p);
+    bolt_conn_free(c);
+}
+
+int main(int argc, char **argv)
+{
+    int writes = 2000, seconds = 5, bulk = 100000;
+    const char *threads = "1,10,50";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--writes"))
+            writes = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seconds"))
+            seconds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--bulk"))
+            bulk = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: bench_compare [--writes N] [--seconds S] [--bulk N] [--threads 1,10,50]\n");
+            return 2;
+        }
+    }
+    if (writes < 20 || seconds < 1 || bulk < 500) {
+        fprintf(stderr, "bench_compare: --writes >= 20, --seconds >= 1, --bulk >= 500\n");
+        return 2;
+    }
+    bolt_config cfg = BOLT_CONFIG_INIT;
+    if (!bench_graph_config(&cfg)) {
+        fprintf(stderr, "bench_compare: set BENCH_NEO4J_URI (run through bench/run compare)\n");
+        return 1;
+    }
+    snprintf(g_run, sizeof g_run, "floor-%lld", (long long)eg_wall_ms());
+    double p50 = 0, p95 = 0;
+    if (write_floor(&cfg, writes, &p50, &p95)) {
+        cleanup(&cfg);
+        return 1;
+    }
+    printf("{\"write_p50_ms\":%.3f,\"write_p95_ms\":%.3f", p50, p95);
+    char list[64];
+    snprintf(list, sizeof list, "%s", threads);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k = atoi(t);
+        double cps = k > 0 ? concurrent_floor(&cfg, k, seconds) : -1;
+        if (cps < 0) {
+            printf("}\n");
+            cleanup(&cfg);
+            fprintf(stderr, "bench_compare: concurrent floor with %d clients failed\n", k);
+            return 1;
+        }
+        printf(",\"concurrent_commits_s_%d\":%.1f", k, cps);
+    }
+    double bps = bulk_floor(&cfg, bulk);
+    printf(",\"bulk_nodes_s\":%.1f}\n", bps);
+    cleanup(&cfg);
+    return bps < 0 ? 1 : 0;
+}

@@ -1,0 +1,160 @@
+// compare.mjs - one side of `bench/run compare`: an MCP memory server over
+// stdio, driven by the official SDK client, sequential calls, at growing
+// sizes of stored entities.
+//
+// usage: node compare.mjs --label NAME [--sizes 100,1000,10000,100000]
+//          [--samples N] [--stop-ms 5000] [--bulk-batch 500]
+//          [--bulk-budget-s 900] -- COMMAND [ARGS...]
+//
+// At each size it first bulk-loads up to it (create_entities, --bulk-batch
+// per call, timed), waits until an embedding queue (a server with
+// queue_status) is idle, then times --samples calls of each workload (3
+// warm-up calls not counted):
+//   create      create_entities with one entity
+//   add_obs     add_observations, one observation to a stored entity
+//   search_hit  search_nodes for a word that 10 stored entities contain
+//   search_miss search_nodes for a word no entity contains
+//   open5       open_nodes of 5 stored names
+//   read_page   read_graph's first page (a server without pages: everything)
+//   semantic    semantic_search, vectors only (when the server has it)
+//   hybrid      hybrid_search, or semantic_search with hybrid_search=true
+// A workload whose call passes --stop-ms stops being sampled, and the side
+// stops after that size (the reason is reported); so does a bulk load past
+// --bulk-budget-s.  The server inherits this process's environment.
+// Prints one JSON line: {label, sizes: {N: {workload: {p50, p95, n}, ...,
+// bulk_s, bulk_entities_s, drain_ms, hits}}, stopped_after, stop_reason,
+// rss_peak_kb}.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { readFileSync } from 'node:fs';
+
+const argv = process.argv.slice(2);
+const sep = argv.indexOf('--');
+const opts = {};
+for (let i = 0; i < sep; i += 2) opts[argv[i].replace(/^--/, '')] = argv[i + 1];
+const [command, ...args] = argv.slice(sep + 1);
+const label = opts.label || command;
+const sizes = (opts.sizes || '100,1000,10000,100000').split(',').map(Number);
+const samples = Number(opts.samples || 30);
+const stopMs = Number(opts['stop-ms'] || 5000);
+const bulkBatch = Number(opts['bulk-batch'] || 500);
+const bulkBudgetMs = Number(opts['bulk-budget-s'] || 900) * 1000;
+const run = Date.now().toString(36);
+const WORDS = ['coffee', 'tea', 'chess', 'rust', 'jazz', 'hiking', 'poetry', 'sailing', 'physics', 'baking',
+  'cycling', 'opera', 'go', 'kites', 'pottery', 'maps'];
+
+const transport = new StdioClientTransport({ command, args, env: process.env, stderr: 'ignore' });
+const client = new Client({ name: 'engram-compare', version: '1.0.0' });
+await client.connect(transport);
+const pid = transport.pid;
+const { tools } = await client.listTools();
+const has = (n) => tools.some((t) => t.name === n);
+
+async function call(name, a) {
+  const res = await client.callTool({ name, arguments: a }, undefined, { timeout: 900000 });
+  if (res.isError) throw new Error(`${name} failed: ${JSON.stringify(res.content).slice(0, 300)}`);
+  return res;
+}
+
+// Peak resident memory of the server process (VmHWM), in kB.
+function rssPeakKb() {
+  try {
+    const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch { return null; }
+}
+
+const entity = (i) => ({
+  name: `e-${run}-${i}`,
+  entityType: 'bench',
+  observations: [`observation about item ${i} in group ${i % 97}`, `likes ${WORDS[i % 16]} and ${WORDS[(i >> 4) % 16]}`],
+});
+let stored = 0;
+// the 10 entities every search_hit must find, stored first
+await call('create_entities', { entities: Array.from({ length: 10 }, (_, k) => ({
+  name: `needle-${run}-${k}`, entityType: 'bench', observations: [`the quokka number ${k} lives here`] })) });
+stored = 10;
+
+async function waitQueueIdle() {
+  if (!has('queue_status')) return 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 300000) { // bounded: a server without workers never drains
+    const r = await call('queue_status', {});
+    const c = r.structuredContent?.counts ?? {};
+    if (!(c.pending || c.leased)) break;
+    await new Promise((ok) => setTimeout(ok, 250));
+  }
+  return Date.now() - t0;
+}
+
+const pct = (s, p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+const rnd = (n) => Math.floor(Math.random() * n);
+const storedName = () => `e-${run}-${rnd(stored - 10)}`;
+
+const out = { label, samples, stop_ms: stopMs, sizes: {}, stopped_after: null, stop_reason: null };
+let seq = 0;
+const workloads = [
+  ['create', () => ['create_entities', { entities: [{ name: `c-${run}-${seq++}`, entityType: 'bench',
+    observations: [`created while measuring, call ${seq}`] }] }]],
+  ['add_obs', () => ['add_observations', { observations: [{ entityName: storedName(), contents: [`added ${seq++}`] }] }]],
+  ['search_hit', () => ['search_nodes', { query: 'quokka' }]],
+  ['search_miss', () => ['search_nodes', { query: 'xylophonist' }]],
+  ['open5', () => ['open_nodes', { names: [0, 1, 2, 3, 4].map(storedName) }]],
+  ['read_page', () => ['read_graph', {}]],
+];
+if (has('semantic_search')) {
+  workloads.push(['semantic', () => ['semantic_search', { query: `item about group ${rnd(97)} who likes ${WORDS[rnd(16)]}`,
+    limit: 10, hybrid_search: false }]]);
+  workloads.push(has('hybrid_search')
+    ? ['hybrid', () => ['hybrid_search', { query: `item about group ${rnd(97)} who likes ${WORDS[rnd(16)]}`, limit: 10 }]]
+    : ['hybrid', () => ['semantic_search', { query: `item about group ${rnd(97)} who likes ${WORDS[rnd(16)]}`,
+      limit: 10, hybrid_search: true }]]);
+}
+
+for (const size of sizes) {
+  const row = {};
+  // bulk load up to this size
+  const t0 = Date.now();
+  const from = stored;
+  let over = false;
+  while (stored - 10 < size) {
+    const k = Math.min(bulkBatch, size - (stored - 10));
+    await call('create_entities', { entities: Array.from({ length: k }, (_, j) => entity(stored - 10 + j)) });
+    stored += k;
+    if (Date.now() - t0 > bulkBudgetMs) { over = true; break; }
+  }
+  row.bulk_s = (Date.now() - t0) / 1000;
+  row.bulk_entities_s = row.bulk_s > 0 ? Math.round((stored - from) / row.bulk_s) : null;
+  if (over) {
+    out.stopped_after = sizes[sizes.indexOf(size) - 1] ?? null;
+    out.stop_reason = `bulk load to ${size} passed ${bulkBudgetMs / 1000} s (reached ${stored - 10})`;
+    out.sizes[size] = row;
+    break;
+  }
+  row.drain_ms = await waitQueueIdle();
+  let slow = null;
+  for (const [wname, make] of workloads) {
+    const lat = [];
+    for (let j = 0; j < samples + 3; j++) {
+      const [tool, a] = make();
+      const s = process.hrtime.bigint();
+      const res = await call(tool, a);
+      const ms = Number(process.hrtime.bigint() - s) / 1e6;
+      if (wname === 'search_hit' && j === 0) {
+        const sc = res.structuredContent ?? JSON.parse(res.content?.[0]?.text ?? '{}');
+        row.hits = (sc.entities ?? []).length;
+      }
+      if (j >= 3) lat.push(ms);
+      if (ms > stopMs) { slow = slow ?? `${wname} took ${Math.round(ms)} ms at ${size}`; break; }
+    }
+    lat.sort((a, b) => a - b);
+    row[wname] = lat.length ? { p50: +pct(lat, 50).toFixed(3), p95: +pct(lat, 95).toFixed(3), n: lat.length } : null;
+  }
+  // measuring created entities: count them as stored for the next size
+  out.sizes[size] = row;
+  process.stderr.write(`[compare ${label}] ${size}: ${JSON.stringify(row)}\n`);
+  if (slow) { out.stopped_after = size; out.stop_reason = `${slow} (> ${stopMs} ms)`; break; }
+}
+out.rss_peak_kb = rssPeakKb();
+await client.close();
+console.log(JSON.stringify(out));

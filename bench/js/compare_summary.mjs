@@ -1,0 +1,64 @@
+// compare_summary.mjs - the final JSON line of `bench/run compare`, from the
+// parts in the environment (each a JSON object): FLOOR (bench_compare),
+// ENGRAM_SIDE, OFFICIAL, MEMENTO (compare.mjs), HTTP (http_load.mjs) and
+// JVM_RSS_KB.  The sides are kept whole under their names; the headline keys
+// the issue names are computed here, null when a side did not reach the size.
+const part = (k) => { try { return JSON.parse(process.env[k] || '{}'); } catch { return {}; } };
+const floor = part('FLOOR'), engram = part('ENGRAM_SIDE'), official = part('OFFICIAL');
+const memento = part('MEMENTO'), http = part('HTTP');
+const jvm = Number(process.env.JVM_RSS_KB) || null;
+
+const get = (side, size, w, q = 'p50') => side.sizes?.[size]?.[w]?.[q] ?? null;
+const ratio = (a, b) => (a != null && b != null && b > 0 ? +(a / b).toFixed(3) : null);
+
+// create p50 over the write floor, worst size
+let worst = null;
+for (const size of Object.keys(engram.sizes ?? {})) {
+  const r = ratio(get(engram, size, 'create'), floor.write_p50_ms);
+  if (r != null && (worst == null || r > worst)) worst = r;
+}
+const largest = (side) => Math.max(...Object.keys(side.sizes ?? {}).map(Number).filter((s) => side.sizes[s].create));
+const engBulk = Object.values(engram.sizes ?? {}).map((r) => r.bulk_entities_s).filter((x) => x);
+
+const out = {
+  bench: 'compare',
+  floor_write_p50_ms: floor.write_p50_ms ?? null,
+  floor_concurrent_commits_s_50: floor.concurrent_commits_s_50 ?? null,
+  floor_bulk_nodes_s: floor.bulk_nodes_s ?? null,
+  create_p50_ratio_to_floor_max: worst,
+  speedup_vs_official_create_1k: ratio(get(official, 1000, 'create'), get(engram, 1000, 'create')),
+  speedup_vs_official_create_10k: ratio(get(official, 10000, 'create'), get(engram, 10000, 'create')),
+  speedup_vs_official_create_100k: ratio(get(official, 100000, 'create'), get(engram, 100000, 'create')),
+  speedup_vs_official_search_1k: ratio(get(official, 1000, 'search_hit'), get(engram, 1000, 'search_hit')),
+  speedup_vs_official_search_10k: ratio(get(official, 10000, 'search_hit'), get(engram, 10000, 'search_hit')),
+  speedup_vs_official_search_100k: ratio(get(official, 100000, 'search_hit'), get(engram, 100000, 'search_hit')),
+  speedup_vs_memento_create_10k: ratio(get(memento, 10000, 'create'), get(engram, 10000, 'create')),
+  search_p95_ms_100k: Math.max(get(engram, 100000, 'search_hit', 'p95') ?? -1, get(engram, 100000, 'search_miss', 'p95') ?? -1),
+  semantic_p95_ms_100k: get(engram, 100000, 'semantic', 'p95'),
+  hybrid_p95_ms_100k: get(engram, 100000, 'hybrid', 'p95'),
+  bulk_entities_s: engBulk.length ? Math.max(...engBulk) : null,
+  bulk_ratio_to_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.bulk_nodes_s),
+  rss_kb_engram: engram.rss_peak_kb ?? null,
+  rss_kb_neo4j_jvm: jvm,
+  rss_kb_memento: memento.rss_peak_kb ?? null,
+  rss_kb_official: official.rss_peak_kb ?? null,
+  rss_ratio_to_memento: ratio(engram.rss_peak_kb, memento.rss_peak_kb),
+  http1_calls_s: http.http1_calls_s ?? null,
+  http10_calls_s: http.http10_calls_s ?? null,
+  http50_calls_s: http.http50_calls_s ?? null,
+  http50_p50_ms: http.http50_p50_ms ?? null,
+  http50_p99_ms: http.http50_p99_ms ?? null,
+  http50_errors: http.http50_errors ?? null,
+  http50_ratio_to_floor: ratio(http.http50_calls_s, floor.concurrent_commits_s_50),
+  official_largest_size: Number.isFinite(largest(official)) ? largest(official) : null,
+  memento_largest_size: Number.isFinite(largest(memento)) ? largest(memento) : null,
+  memento_stop_reason: memento.stop_reason ?? null,
+  official_stop_reason: official.stop_reason ?? null,
+  floor,
+  engram,
+  official,
+  memento,
+  http,
+};
+if (out.search_p95_ms_100k < 0) out.search_p95_ms_100k = null;
+console.log(JSON.stringify(out));
