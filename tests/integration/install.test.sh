@@ -11,7 +11,7 @@ BUILD="$(cd "$(dirname "$BIN")" && pwd)"
 command -v cpack >/dev/null && command -v dpkg-deb >/dev/null || { echo "SKIP: no cpack/dpkg-deb"; exit 77; }
 tmp="$(mktemp -d)"
 launcher=""
-trap '[[ -n "$launcher" ]] && "$launcher" stop --data "$tmp/neo4j" --timeout 60 >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap '[[ -n "$launcher" ]] && ENGRAM_NEO4J_VERSION= "$launcher" stop --data "$tmp/neo4j" --timeout 60 >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 prefix="$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt")"
 [[ -n "$prefix" ]] || fail "no install prefix in $BUILD/CMakeCache.txt"
 
@@ -47,13 +47,15 @@ if [[ -f "$ENGRAM_SOURCE_DIR/tools/neo4j-local/target/lib/.stamp" ]]; then
     [[ ! -e "$root/share/engram/neo4j-local/src" ]] || fail "the launcher's sources were installed"
     launcher="$root/bin/engram-neo4j"
     pw="install-$RANDOM-$RANDOM"
-    uri="$(NEO4J_PASSWORD="$pw" "$launcher" start --data "$tmp/neo4j" --port 0 --watch-pid $$ --timeout 180 2>"$tmp/neo4j-start.log")" ||
+    # the installed launcher runs the release it was built with (the compat
+    # pass's ENGRAM_NEO4J_VERSION names another: not this launcher's)
+    uri="$(unset ENGRAM_NEO4J_VERSION; NEO4J_PASSWORD="$pw" "$launcher" start --data "$tmp/neo4j" --port 0 --watch-pid $$ --timeout 180 2>"$tmp/neo4j-start.log")" ||
         fail "installed engram-neo4j start: $(tail -5 "$tmp/neo4j-start.log")"
     NEO4J_URI="$uri" NEO4J_PASSWORD="$pw" "$root/bin/engram" doctor >"$tmp/doctor-local.log" 2>&1
     rc=$?
     [[ $rc == 0 || $rc == 3 ]] || fail "engram doctor on the installed launcher's Neo4j exited $rc: $(tail -5 "$tmp/doctor-local.log")"
     grep -q 'Neo4j 5\.26' "$tmp/doctor-local.log" || fail "doctor did not reach Neo4j 5.26: $(head -5 "$tmp/doctor-local.log")"
-    "$launcher" stop --data "$tmp/neo4j" --timeout 60 >/dev/null || fail "installed engram-neo4j stop"
+    (unset ENGRAM_NEO4J_VERSION; "$launcher" stop --data "$tmp/neo4j" --timeout 60 >/dev/null) || fail "installed engram-neo4j stop"
     launcher=""
 elif [[ "${CI:-}" == true ]]; then
     fail "tools/neo4j-local is not built: scripts/setup.sh builds it"
