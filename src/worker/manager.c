@@ -75,6 +75,7 @@ struct worker_manager {
     char (*recent)[QUEUE_ID_MAX];
     size_t recent_next;
     uint64_t notify_seq;
+    uint64_t notify_served;    /* notify_seq a worker has already answered */
 
     atomic_int stopping;       /* no new leases */
     atomic_int abort_flag;     /* abort provider transfers (deadline passed); read by the
@@ -126,6 +127,7 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     o->pipeline = true;
     o->sync_timeout_ms = 5000;
     o->prefetch = 2;
+    o->linger_ms = 50;
     long v;
     int rc;
 #define ENV(name, lo, hi, field)                                  \
@@ -142,10 +144,14 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     ENV("ENGRAM_HEALTH_FAILURES", 1, 1000000, unhealthy_failures)
     ENV("ENGRAM_WORKER_PIPELINE", 0, 1, pipeline)
     ENV("ENGRAM_WORKER_PREFETCH", 1, 10, prefetch)
+    ENV("ENGRAM_WORKER_LINGER_MS", 0, 10000, linger_ms)
     ENV("ENGRAM_EMBED_SYNC_TIMEOUT_MS", 0, 600000, sync_timeout_ms)
 #undef ENV
     const char *sv = getenv("ENGRAM_EMBED_SYNC");
     o->sync = sv && (!strcmp(sv, "1") || !strcasecmp(sv, "true") || !strcasecmp(sv, "yes") || !strcasecmp(sv, "on"));
+    /* A caller waiting for its vectors must not also wait out the linger. */
+    if (o->sync && getenv("ENGRAM_WORKER_LINGER_MS") == NULL)
+        o->linger_ms = 0;
     if ((rc = env_long("ENGRAM_HEALTH_STALL_SECONDS", 1, 86400 * 30, &v, err)) < 0)
         return rc;
     if (rc == 1)
@@ -718,19 +724,46 @@ static void finish_batch(worker_manager *m, batch_state *b)
 
 /* ---- threads ---------------------------------------------------------- */
 
-static void idle_wait(worker_manager *m, int64_t ms)
+/*
+ * Wait up to `ms` for a notify (a committed write) or stop.  One woken
+ * worker answers a notify (notify_served): the others would only run an
+ * empty claim.  The one that answers lingers first (linger_ms) so the jobs
+ * of the calls that follow within that window are leased, embedded and
+ * committed together: with sequential single-entity writes every job
+ * would otherwise cost its own claim, its own vector-index commit, and
+ * time on the database the writes are waiting for.  Returns true when this
+ * worker answered a notify.
+ */
+static bool idle_wait(worker_manager *m, int64_t ms)
 {
     pthread_mutex_lock(&m->mu);
-    uint64_t seq = m->notify_seq;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
     ts.tv_sec += ms / 1000 + ns / 1000000000;
     ts.tv_nsec = ns % 1000000000;
-    while (seq == m->notify_seq && !atomic_load(&m->stopping))
+    bool answered = false;
+    while (!atomic_load(&m->stopping)) {
+        if (m->notify_served != m->notify_seq) {
+            m->notify_served = m->notify_seq;
+            answered = true;
+            break;
+        }
         if (pthread_cond_timedwait(&m->idle_cv, &m->mu, &ts) == ETIMEDOUT)
             break;
+    }
+    if (answered && m->o.linger_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ns = (int64_t)ts.tv_nsec + (m->o.linger_ms % 1000) * 1000000;
+        ts.tv_sec += m->o.linger_ms / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        /* later notifies within the window are this lease's too */
+        while (!atomic_load(&m->stopping) && pthread_cond_timedwait(&m->idle_cv, &m->mu, &ts) != ETIMEDOUT)
+            ;
+        m->notify_served = m->notify_seq;
+    }
     pthread_mutex_unlock(&m->mu);
+    return answered;
 }
 
 static void stage_init(stage *st)
@@ -869,6 +902,8 @@ static void *worker_main(void *arg)
             continue;
         }
         backoff = 0;
+        if (n >= want)
+            worker_manager_notify(m); /* likely more: wake a second worker to lease too */
         if (n == 0) {
             queue_jobs_free(jobs, n);
             idle_wait(m, m->o.poll_ms);
@@ -918,6 +953,11 @@ static void *worker_main(void *arg)
         }
         if (split)
             eg_free(jobs); /* the array only: its strings went with the chunks */
+        /* A short lease emptied the due part of the queue: another claim now
+         * would find nothing and cost a commit.  Wait for the next write
+         * (or the poll, for jobs of other processes and retries). */
+        if (n < want)
+            idle_wait(m, m->o.poll_ms);
     }
     /* The embedder hands its last batch to the completer: stop it first. */
     stage_stop(&w->embedder);

@@ -143,6 +143,38 @@ static void test_worker_manager__embeds_backlog_in_batches(void **state)
     fx_free(&f);
 }
 
+/*
+ * Writes that arrive one by one (each followed by a notify, as the server
+ * does after every commit) within the linger window are leased, embedded
+ * and completed as one batch, by one of the two idle workers: one claim,
+ * one provider request, one completion commit for the burst.
+ */
+static void test_worker_manager__linger_batches_a_burst_of_writes(void **state)
+{
+    (void)state;
+    fx f;
+    fake_embed_opts fo = {.dims = DIMS};
+    fx_init(&f, &fo, 2, 100);
+    f.wo.poll_ms = 60000; /* only notifies wake the workers */
+    f.wo.linger_ms = 1000;
+    fx_start(&f);
+    eg_sleep_ms(100); /* both workers have found the queue empty and wait */
+    for (int i = 0; i < 5; i++) {
+        put_and_enqueue(&f, i, NULL, NULL);
+        worker_manager_notify(f.m);
+        eg_sleep_ms(20);
+    }
+    assert_int_equal(worker_manager_drain(f.m, 10000), 0);
+    for (int i = 0; i < 5; i++)
+        assert_vector_of(&f, i, NULL);
+    worker_stats ws;
+    worker_manager_get_stats(f.m, &ws);
+    assert_int_equal(ws.completed, 5);
+    assert_int_equal(ws.batches, 1);
+    assert_int_equal(ws.provider_requests, 1);
+    fx_free(&f);
+}
+
 static void slow_load(void *ctx)
 {
     eg_sleep_ms(*(const int *)ctx);
@@ -523,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_worker_manager__sync_wait_times_out_then_completes),
         cmocka_unit_test(test_worker_manager__transient_errors_retry_then_dead_at_max),
         cmocka_unit_test(test_worker_manager__pipeline_overlaps_load_and_provider),
+        cmocka_unit_test(test_worker_manager__linger_batches_a_burst_of_writes),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
