@@ -159,7 +159,8 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
         wo.concurrency = workers;
     if (cli_open_pool(&pool, (size_t)threads + (size_t)wo.concurrency * 2 + 4, &err) ||
         queue_neo4j_new(&qs, pool, &qo, &err) || graph_store_new(&g, pool, qs, &go, &err) ||
-        cli_schema_register_all(&err) || graph_schema_apply(g, 0, &err)) {
+        cli_schema_register_all(&err) || graph_schema_apply(g, 0, &err) ||
+        graph_indexer_start(g, (int64_t)go.index_linger_ms, (int64_t)go.index_poll_ms, &err)) {
         cli_fail("serve", &err);
         goto out;
     }

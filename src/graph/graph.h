@@ -115,13 +115,15 @@ typedef struct graph_opts {
     double decay_min_confidence;  /* ENGRAM_DECAY_MIN_CONFIDENCE, 0.1 */
     bool substring_search;        /* ENGRAM_SEARCH_SUBSTRING, true: fill keyword pages with
                                      case-insensitive substring matches (memento's semantics;
-                                     scans the namespace's text when the index has few hits) */
+                                     through the trigram index, search.c) */
     const char *database;         /* NEO4J_DATABASE for transactions; NULL: home db */
+    size_t index_linger_ms;       /* ENGRAM_SEARCH_INDEX_LINGER_MS, 100: graph_indexer_start */
+    size_t index_poll_ms;         /* ENGRAM_SEARCH_INDEX_POLL_MS, 5000: graph_indexer_start */
 } graph_opts;
 
 #define GRAPH_OPTS_INIT                                                                     \
     { "default", "entity_embeddings", "entity_fulltext", 1536, GRAPH_SIM_COSINE,           \
-      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL }
+      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL, 100, 5000 }
 
 /*
  * Fill *out from the environment (variables above), starting from
@@ -150,6 +152,21 @@ int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, cons
 void graph_store_free(graph_store *g);
 /* Borrowed; valid for the store's life. */
 const graph_opts *graph_store_opts(const graph_store *g);
+
+/*
+ * The substring index's upkeep (indexer.c).  One-entity writes label their
+ * entity :SearchStale instead of updating the TEXT index in their own
+ * commit; search reads stale entities directly, so results never wait for
+ * this.  graph_search_index_stale indexes up to `max` stale entities (of
+ * every namespace) in one transaction and says how many.
+ * graph_indexer_start runs it on a thread of this store: `linger_ms` after
+ * the first write it is poked by (so a burst shares one commit), and every
+ * `poll_ms` regardless (entities other processes left stale).  Call it once,
+ * before the store is shared between threads; graph_store_free stops it.
+ */
+int graph_search_index_stale(graph_store *g, size_t max, size_t *indexed, eg_error *err);
+int graph_indexer_start(graph_store *g, int64_t linger_ms, int64_t poll_ms, eg_error *err);
+void graph_indexer_stop(graph_store *g);
 
 /* Per-call context.  NULL fields (or a NULL graph_req*) take the defaults. */
 typedef struct graph_req {

@@ -13,6 +13,7 @@ struct graph_store {
     queue_store *queue;  /* borrowed, may be NULL */
     graph_opts opts;     /* strings point into the owned copies below */
     char *s_ns, *s_vector_index, *s_fulltext_index, *s_model, *s_changed_by, *s_database;
+    struct graph_indexer *indexer; /* NULL unless graph_indexer_start (set before use) */
 };
 
 /* Entity map projection used by every query returning live entities. */
@@ -29,6 +30,13 @@ struct graph_store {
  * writes an entity's name, type or observations ends with a SET of
  * GRAPH_SEARCH_SET(v) as a separate clause (so it sees the new values).
  */
+/*
+ * A one-entity write leaves searchText as it was and labels the entity
+ * :SearchStale instead (indexer.c says why); the substring pass also reads
+ * every stale entity of the namespace, and the indexer thread sets their
+ * searchText in batches.
+ */
+#define GRAPH_SEARCH_STALE_LABEL "SearchStale"
 #define GRAPH_SEARCH_CAP "10000"
 #define GRAPH_SEARCH_OBS_(v) "(CASE WHEN " v ".observations IS :: LIST<STRING NOT NULL> THEN " v ".observations ELSE [] END)"
 #define GRAPH_SEARCH_LEN_(v)                                                                    \
@@ -57,6 +65,8 @@ int graph_ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error
 
 /* Managed transactions with the store's database. */
 int graph_write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
+/* After a commit that labelled entities :SearchStale: wake the indexer, if any. */
+void graph_indexer_poke(graph_store *g);
 int graph_read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 
 /* Run a query and collect rows (new JSON array of objects). */

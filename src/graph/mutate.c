@@ -45,7 +45,7 @@ static const char Q_WRITE_ENTITY[] =
     "MATCH (e:Entity {namespace: $ns, name: $name}) "
     "SET e.observations = $obs, e.entityType = $type, e.version = $version, "
     "e.updatedAt = $now, e.validFrom = $now, e.changedBy = $by, e.contentHash = $hash "
-    "SET " GRAPH_SEARCH_SET("e") " "
+    "SET e:" GRAPH_SEARCH_STALE_LABEL " "
     "WITH e "
     "OPTIONAL MATCH (old:EntityVersion {namespace: $ns, entityId: e.id}) WHERE old.validTo IS NULL "
     "SET old.validTo = $now "
@@ -283,7 +283,9 @@ static const char *item_by(const graph_ctx *cx, const json_t *item)
 /*
  * Fast path for the common case, a name that does not exist yet: one
  * statement creates the entity and its first EntityVersion with the hash
- * computed in C from the input.  When the name exists, nothing is written
+ * computed in C from the input.  It labels the entity :SearchStale rather
+ * than set searchText (indexer.c: the TEXT index's refresh would be most of
+ * this commit's cost); the bulk statement below sets it directly.  When the name exists, nothing is written
  * (ON CREATE did not fire) and the caller takes the lock/compute/write path.
  * `$now` null means "this is the call's first statement": take the database
  * clock here and return it, saving a round trip.
@@ -297,7 +299,7 @@ static const char Q_CREATE_FAST[] =
     "WITH e, now, coalesce(e.createdBy = $token, false) AS created "
     "REMOVE e.createdBy "
     "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | "
-    "SET " GRAPH_SEARCH_SET("e") " "
+    "SET e:" GRAPH_SEARCH_STALE_LABEL " "
     "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
     "entityType: e.entityType, observations: e.observations, createdAt: now, updatedAt: now, "
     "validFrom: now, changedBy: $by, deleted: false})) "
@@ -542,6 +544,7 @@ int graph_create_entities(graph_store *g, const graph_req *req, const json_t *en
         json_decref(w.result);
         return rc;
     }
+    graph_indexer_poke(g);
     *out = w.result;
     return 0;
 }
@@ -620,6 +623,7 @@ static int observations_common(graph_store *g, const graph_req *req, const json_
         json_decref(w.m.result);
         return rc;
     }
+    graph_indexer_poke(g);
     *out = w.m.result;
     return 0;
 }

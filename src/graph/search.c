@@ -37,7 +37,8 @@ static const char Q_FULLTEXT[] =
 
 /*
  * Candidates come from the trigram TEXT index on searchText (graph_int.h),
- * plus the namespace's few entities too long for it (searchOverflow); the
+ * plus the namespace's few entities too long for it (searchOverflow), plus
+ * those written since the indexer last ran (:SearchStale, indexer.c); the
  * exact predicate is then checked on each, so the index only narrows.  At
  * most SUBSTRING_CANDIDATES matches are sorted for the page: a fragment
  * found in more entities than that yields a page of some of them, still
@@ -50,7 +51,9 @@ static const char Q_SUBSTRING[] =
     "  MATCH (e:Entity) USING TEXT INDEX e:Entity(searchText) "
     "  WHERE e.searchText CONTAINS lq AND e.namespace = $ns RETURN e "
     "  UNION "
-    "  WITH lq MATCH (e:Entity {namespace: $ns, searchOverflow: true}) RETURN e } "
+    "  WITH lq MATCH (e:Entity {namespace: $ns, searchOverflow: true}) RETURN e "
+    "  UNION "
+    "  WITH lq MATCH (e:Entity:" GRAPH_SEARCH_STALE_LABEL ") WHERE e.namespace = $ns RETURN e } "
     "WITH e, lq WHERE NOT e.name IN $seen AND (toLower(e.name) CONTAINS lq "
     "OR toLower(e.entityType) CONTAINS lq "
     "OR any(o IN e.observations WHERE toLower(o) CONTAINS lq)) "

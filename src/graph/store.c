@@ -93,7 +93,9 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
         (rc = env_size("ENGRAM_PAGE_LIMIT", &o.default_limit, GRAPH_MAX_LIMIT, err)) ||
         (rc = env_size("ENGRAM_MAX_RESPONSE_BYTES", &o.max_response_bytes, EG_LIMIT_RESPONSE_BUDGET, err)) ||
         (rc = env_double("ENGRAM_DECAY_HALF_LIFE_DAYS", &o.decay_half_life_days, 1e-6, 1e6, err)) ||
-        (rc = env_double("ENGRAM_DECAY_MIN_CONFIDENCE", &o.decay_min_confidence, 0.0, 1.0, err)))
+        (rc = env_double("ENGRAM_DECAY_MIN_CONFIDENCE", &o.decay_min_confidence, 0.0, 1.0, err)) ||
+        (rc = env_size("ENGRAM_SEARCH_INDEX_LINGER_MS", &o.index_linger_ms, 60000, err)) ||
+        (rc = env_size("ENGRAM_SEARCH_INDEX_POLL_MS", &o.index_poll_ms, 3600000, err)))
         return rc;
     if ((rc = graph_opts_validate(&o, err)) != 0)
         return rc;
@@ -177,6 +179,7 @@ void graph_store_free(graph_store *g)
 {
     if (g == NULL)
         return;
+    graph_indexer_stop(g);
     eg_free(g->s_ns);
     eg_free(g->s_vector_index);
     eg_free(g->s_fulltext_index);

@@ -873,6 +873,95 @@ static void test_graph_store__substring_pass_uses_the_trigram_index(void **state
     assert_true(substring_finds(&r, "FISH SIGHT", "Tiny"));
 }
 
+/* Whether the entity Otter of ns is labelled stale, and its searchText. */
+static void otter_state(const char *ns, bool *stale, char *text, size_t cap)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *rows = NULL;
+    assert_int_equal(cypher_ns("MATCH (e:Entity {namespace: $ns, name: 'Otter'}) "
+                               "RETURN e:SearchStale AS stale, coalesce(e.searchText, '') AS text",
+                               ns, &rows, &err),
+                     0);
+    json_t *row = json_array_get(rows, 0);
+    assert_non_null(row);
+    *stale = json_is_true(json_object_get(row, "stale"));
+    snprintf(text, cap, "%s", json_string_value(json_object_get(row, "text")));
+    json_decref(rows);
+}
+
+static void obs_call(const char *ns, bool del, const char *name, const char *content)
+{
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *items = json_pack("[{s:s, s:[s]}]", "entityName", name, del ? "observations" : "contents", content);
+    json_t *out = NULL;
+    int rc = del ? graph_delete_observations(g_graph, &r, items, &out, &err)
+                 : graph_add_observations(g_graph, &r, items, &out, &err);
+    if (rc != 0)
+        fail_msg("observations: %s", err.message);
+    json_decref(out);
+    json_decref(items);
+}
+
+/*
+ * A one-entity write labels its entity :SearchStale rather than update the
+ * TEXT index in its own commit (indexer.c).  The substring pass reads stale
+ * entities directly, checked against their live fields: the write is found
+ * at once, and an observation deleted since the last indexing is not found
+ * through the old searchText.  graph_search_index_stale, and the indexer
+ * thread, bring searchText up to date and clear the label.
+ */
+static void test_graph_store__one_entity_writes_are_searchable_before_indexing(void **state)
+{
+    (void)state;
+    char ns[64], text[256];
+    bool stale = false;
+    make_ns(ns, sizeof ns, "stale");
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *in = json_array();
+    json_array_append_new(in, ent("Otter", "animal", "Kelp forest resident", NULL));
+    create_ok(ns, in, NULL);
+    otter_state(ns, &stale, text, sizeof text);
+    assert_true(stale);
+    assert_string_equal(text, "");
+    assert_true(substring_finds(&r, "ELP FOR", "Otter"));
+
+    size_t n = 0;
+    do
+        assert_int_equal(graph_search_index_stale(g_graph, 500, &n, &err), 0);
+    while (n == 500);
+    otter_state(ns, &stale, text, sizeof text);
+    assert_false(stale);
+    assert_non_null(strstr(text, "kelp forest resident"));
+    assert_true(substring_finds(&r, "ELP FOR", "Otter"));
+
+    obs_call(ns, true, "Otter", "Kelp forest resident");
+    obs_call(ns, false, "Otter", "Sea urchin diet");
+    otter_state(ns, &stale, text, sizeof text);
+    assert_true(stale);
+    assert_non_null(strstr(text, "kelp forest resident")); /* the index still has the old text */
+    assert_false(substring_finds(&r, "ELP FOR", "Otter"));
+    assert_true(substring_finds(&r, "URCHIN DI", "Otter"));
+
+    /* the thread does the same on its own, shortly after a poke */
+    assert_int_equal(graph_indexer_start(g_graph, 10, 60000, &err), 0);
+    obs_call(ns, false, "Otter", "Rafts at night");
+    int64_t until = eg_mono_ms() + 10000;
+    do {
+        eg_sleep_ms(20);
+        otter_state(ns, &stale, text, sizeof text);
+    } while (stale && eg_mono_ms() < until);
+    graph_indexer_stop(g_graph);
+    assert_false(stale);
+    assert_null(strstr(text, "kelp forest resident"));
+    assert_non_null(strstr(text, "rafts at night"));
+    assert_true(substring_finds(&r, "URCHIN DI", "Otter"));
+}
+
 /* ---- concurrency ---- */
 
 typedef struct race_arg {
@@ -1678,6 +1767,7 @@ int main(void)
         cmocka_unit_test(test_graph_store__namespaces_never_leak),
         cmocka_unit_test(test_graph_store__hostile_strings),
         cmocka_unit_test(test_graph_store__substring_pass_uses_the_trigram_index),
+        cmocka_unit_test(test_graph_store__one_entity_writes_are_searchable_before_indexing),
         cmocka_unit_test(test_graph_store__concurrent_create_one_entity),
         cmocka_unit_test(test_graph_store__concurrent_create_one_relation),
         cmocka_unit_test(test_graph_store__read_graph_paging),
