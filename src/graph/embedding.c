@@ -387,9 +387,9 @@ static const char Q_FORCE_ONE[] =
     "e.observations AS observations, e.contentHash AS contentHash";
 
 static const char Q_FORCE_MISSING[] =
-    "MATCH (e:Entity {namespace: $ns}) "
-    "WHERE e.embedding IS NULL OR e.contentHash IS NULL OR e.embeddingHash IS NULL "
-    "OR e.embeddingHash <> e.contentHash "
+    "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
+    "AND (e.embedding IS NULL OR e.contentHash IS NULL OR e.embeddingHash IS NULL "
+    "OR e.embeddingHash <> e.contentHash) "
     "WITH e ORDER BY e.name LIMIT $lim "
     "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
     "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
@@ -542,7 +542,7 @@ static int counts(bolt_conn *c, const char *ns, json_t **out, eg_error *err)
     bolt_params_str(p, "ns", ns);
     json_t *rows = NULL;
     int rc = graph_q(c,
-                     "MATCH (e:Entity {namespace: $ns}) "
+                     "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
                      "RETURN count(e) AS entities, count(e.embedding) AS withEmbedding, "
                      "sum(CASE WHEN e.embedding IS NOT NULL AND e.embeddingHash = e.contentHash "
                      "THEN 1 ELSE 0 END) AS current",
@@ -627,7 +627,7 @@ static int sample_fn(bolt_conn *c, void *payload, eg_error *err)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", w->ns);
     int rc = graph_q(c,
-                     "MATCH (e:Entity {namespace: $ns}) WHERE e.embedding IS NOT NULL "
+                     "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embedding IS NOT NULL "
                      "RETURN e.name AS name, size(e.embedding) AS dims, e.embedding AS embedding, "
                      "e.embeddingModel AS model LIMIT 3",
                      p, &w->sample, err);

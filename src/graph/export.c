@@ -23,16 +23,16 @@
 static const char Q_NOW[] = "RETURN timestamp() AS x";
 
 static const char Q_ENTITIES_OFFICIAL[] =
-    "MATCH (e:Entity {namespace: $ns}) "
+    "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
     "RETURN e {.name, .entityType, .observations} AS x ORDER BY e.name";
 
 static const char Q_RELATIONS_OFFICIAL[] =
-    "MATCH (a:Entity {namespace: $ns})-[r:RELATES_TO]->(b:Entity) "
+    "MATCH (a:Entity {namespace: $ns})-[r:RELATES_TO]->(b:Entity) WHERE a.name IS NOT NULL "
     "RETURN {from: a.name, to: b.name, relationType: r.relationType} AS x "
     "ORDER BY a.name, b.name, r.relationType";
 
 static const char Q_ENTITIES[] =
-    "MATCH (e:Entity {namespace: $ns}) "
+    "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
     "RETURN e {.id, .name, .entityType, .observations, .version, .createdAt, .updatedAt, .validFrom, "
     "  .changedBy, embedding: CASE WHEN $vectors THEN e.embedding END, "
     "  embeddingModel: CASE WHEN $vectors THEN e.embeddingModel END, "
@@ -40,20 +40,20 @@ static const char Q_ENTITIES[] =
     "ORDER BY e.name";
 
 static const char Q_ENTITY_VERSIONS[] =
-    "MATCH (h:EntityVersion {namespace: $ns}) "
+    "MATCH (h:EntityVersion {namespace: $ns}) WHERE h.entityId IS NOT NULL " /* GRAPH_NS_SEEK's reason */
     "RETURN h {.entityId, .name, .version, .entityType, .observations, .createdAt, .updatedAt, .validFrom, "
     "  .validTo, .changedBy, .deleted} AS x "
     "ORDER BY h.entityId, h.version";
 
 static const char Q_RELATIONS[] =
-    "MATCH (a:Entity {namespace: $ns})-[r:RELATES_TO]->(b:Entity) "
+    "MATCH (a:Entity {namespace: $ns})-[r:RELATES_TO]->(b:Entity) WHERE a.name IS NOT NULL "
     "RETURN {from: a.name, to: b.name, relationType: r.relationType, id: r.id, strength: r.strength, "
     "  confidence: r.confidence, metadata: r.metadata, version: r.version, createdAt: r.createdAt, "
     "  updatedAt: r.updatedAt, validFrom: r.validFrom, changedBy: r.changedBy} AS x "
     "ORDER BY a.name, b.name, r.relationType";
 
 static const char Q_RELATION_VERSIONS[] =
-    "MATCH (h:RelationVersion {namespace: $ns}) "
+    "MATCH (h:RelationVersion {namespace: $ns}) WHERE h.relationId IS NOT NULL "
     "RETURN h {.relationId, .from, .to, .relationType, .version, .strength, .confidence, .metadata, "
     "  .createdAt, .updatedAt, .validFrom, .validTo, .changedBy, .deleted} AS x "
     "ORDER BY h.relationId, h.version";

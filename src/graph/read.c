@@ -128,9 +128,12 @@ typedef struct page_work {
     json_t *result;
 } page_work;
 
+/* GRAPH_NS_SEEK, and ordered by the whole index key so the page is read
+ * in index order and stops at $lim ($after is '' for the first page:
+ * names are never empty). */
 static const char Q_LIVE_PAGE[] =
-    "MATCH (e:Entity {namespace: $ns}) WHERE $after IS NULL OR e.name > $after "
-    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
+    "MATCH (e:Entity) WHERE e.namespace = $ns AND e.name > $after "
+    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.namespace, e.name LIMIT $lim";
 
 /* Capped at $rlim rows: no more can fit in the byte budget (see page_fn). */
 static const char Q_LIVE_RELS[] =
@@ -174,7 +177,10 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
         return EG_ENOMEM;
     }
     bolt_params_str(p, "ns", w->cx.ns);
-    bolt_params_str(p, "after", after);
+    if (w->t == 0)
+        bolt_params_str(p, "after", after ? after : "");
+    else
+        bolt_params_str(p, "after", after);
     bolt_params_int(p, "lim", (int64_t)limit + 1);
     bolt_params_int(p, "t", w->t);
     eg_free(after);
@@ -217,7 +223,7 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
             rc = EG_ENOMEM;
         if (rc == 0) {
             bolt_params_str(p, "ns", w->cx.ns);
-            rc = graph_q(c, "MATCH (e:Entity {namespace: $ns}) RETURN count(e) AS n", p, &cnt, err);
+            rc = graph_q(c, "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " RETURN count(e) AS n", p, &cnt, err);
             bolt_params_free(p);
         }
         if (rc == 0)

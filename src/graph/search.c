@@ -17,7 +17,8 @@
  * Vector search: Neo4j 5.26's vector index cannot pre-filter, so we ask it
  * for more neighbours than needed and filter by namespace/entity type/score
  * afterwards, growing the request (x4, up to 10000) while the filters leave
- * the page short and the index still had more to give.
+ * the page short, the index still had more to give, and its last neighbour
+ * still scored at least min_similarity.
  */
 #include "graph/graph_int.h"
 
@@ -61,8 +62,8 @@ static const char Q_SUBSTRING[] =
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
 
 static const char Q_ALL_BY_NAME[] =
-    "MATCH (e:Entity {namespace: $ns}) "
-    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
+    "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
+    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.namespace, e.name LIMIT $lim";
 
 /*
  * Run a full-text statement (Q_FULLTEXT, or Q_ALL_BY_NAME for an empty
@@ -315,10 +316,14 @@ static const char Q_VECTOR[] =
     "WITH m WHERE m IS NULL OR (m.model = $model AND m.switchingTo IS NULL) "
     "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score "
     "WITH collect([node, score]) AS hits "
-    "WITH size(hits) AS raw, [h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min "
+    "WITH size(hits) AS raw, CASE WHEN size(hits) > 0 THEN hits[-1][1] END AS lowest, "
+    "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min "
     "AND (size($types) = 0 OR h[0].entityType IN $types)][0..$lim] AS kept "
-    "UNWIND kept AS h WITH raw, h[0] AS node, h[1] AS score "
-    "RETURN raw, " GRAPH_ENTITY_PROJ("node") " AS entity, score ORDER BY score DESC";
+    /* one row even when nothing is kept: the caller needs raw and lowest */
+    "UNWIND CASE WHEN size(kept) = 0 THEN [null] ELSE kept END AS h "
+    "WITH raw, lowest, h[0] AS node, h[1] AS score "
+    "RETURN raw, lowest, CASE WHEN node IS NOT NULL THEN " GRAPH_ENTITY_PROJ("node") " END AS entity, score "
+    "ORDER BY score DESC";
 
 static int check_vec(const graph_store *g, const float *vec, size_t dims, eg_error *err)
 {
@@ -381,9 +386,21 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
         bolt_params_free(p);
         if (rc != 0)
             break;
-        size_t got = json_array_size(rows);
-        int64_t raw = got ? graph_jint(json_array_get(rows, 0), "raw", 0) : (int64_t)k;
-        if (got >= want || k >= VEC_FETCH_CAP || raw < (int64_t)k)
+        /* No row: the model guard refused the index. */
+        const json_t *first = json_array_get(rows, 0);
+        if (first == NULL)
+            break;
+        size_t got = 0;
+        for (size_t r = 0; r < json_array_size(rows); r++)
+            got += json_is_object(json_object_get(json_array_get(rows, r), "entity"));
+        int64_t raw = graph_jint(first, "raw", 0);
+        const json_t *lowest = json_object_get(first, "lowest");
+        /* Asking deeper helps only when the filters (namespace, types) left
+         * the page short: the index returns neighbours best first, so once
+         * its last one scores under min_similarity no deeper one reaches it
+         * (asking for 10,000 neighbours cost ~40 ms at 10,000 entities). */
+        if (got >= want || k >= VEC_FETCH_CAP || raw < (int64_t)k ||
+            (json_is_number(lowest) && json_number_value(lowest) < min_sim))
             break;
         k = k * 4 > VEC_FETCH_CAP ? VEC_FETCH_CAP : k * 4;
     }
@@ -397,6 +414,8 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
     json_t *row;
     json_array_foreach(rows, i, row)
     {
+        if (!json_is_object(json_object_get(row, "entity")))
+            continue;
         json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
         json_object_set(e, "score", json_object_get(row, "score"));
         json_array_append_new(hits, e);
@@ -474,7 +493,7 @@ static int has_vectors(bolt_conn *c, const char *ns, bool *out, eg_error *err)
     bolt_params_str(p, "ns", ns);
     json_t *rows = NULL;
     int rc = graph_q(c,
-                     "MATCH (e:Entity {namespace: $ns}) WHERE e.embedding IS NOT NULL "
+                     "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embedding IS NOT NULL "
                      "RETURN e.name AS n LIMIT 1",
                      p, &rows, err);
     bolt_params_free(p);

@@ -37,7 +37,7 @@
 #include <string.h>
 
 static const char Q_CLAIM[] =
-    "OPTIONAL MATCH (e:Entity {namespace: $ns}) WHERE e.embeddingModel IS NOT NULL "
+    "OPTIONAL MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embeddingModel IS NOT NULL "
     "WITH e.embeddingModel AS em, e.embeddingDimensions AS ed LIMIT 1 "
     "MERGE (m:EngramVectorModel {namespace: $ns}) "
     "ON CREATE SET m.model = coalesce(em, $model), m.dimensions = coalesce(ed, $dims), "
@@ -46,7 +46,7 @@ static const char Q_CLAIM[] =
 
 /* Read-only (doctor): the record, else the stored vectors' model, else nothing. */
 static const char Q_PEEK[] =
-    "OPTIONAL MATCH (e:Entity {namespace: $ns}) WHERE e.embeddingModel IS NOT NULL "
+    "OPTIONAL MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embeddingModel IS NOT NULL "
     "WITH e.embeddingModel AS em, e.embeddingDimensions AS ed LIMIT 1 "
     "OPTIONAL MATCH (m:EngramVectorModel {namespace: $ns}) "
     "RETURN coalesce(m.model, em) AS model, coalesce(m.dimensions, ed) AS dims, m.switchingTo AS switchingTo";
@@ -124,7 +124,7 @@ static const char Q_MARK[] =
     "MERGE (m:EngramVectorModel {namespace: $ns}) ON CREATE SET m.createdAt = timestamp() "
     "SET m.switchingTo = $model, m.switchStartedAt = timestamp()";
 static const char Q_DROP_VECTORS[] =
-    "MATCH (e:Entity {namespace: $ns}) WHERE e.embedding IS NOT NULL "
+    "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embedding IS NOT NULL "
     "WITH e LIMIT $lim "
     "REMOVE e.embedding, e.embeddingModel, e.embeddingDimensions, e.embeddingHash, e.embeddingVersion, "
     "  e.embeddingUpdatedAt "
