@@ -128,6 +128,7 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     o->sync_timeout_ms = 5000;
     o->prefetch = 2;
     o->linger_ms = 50;
+    o->linger_max_ms = 1000;
     long v;
     int rc;
 #define ENV(name, lo, hi, field)                                  \
@@ -145,6 +146,7 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     ENV("ENGRAM_WORKER_PIPELINE", 0, 1, pipeline)
     ENV("ENGRAM_WORKER_PREFETCH", 1, 10, prefetch)
     ENV("ENGRAM_WORKER_LINGER_MS", 0, 10000, linger_ms)
+    ENV("ENGRAM_WORKER_LINGER_MAX_MS", 0, 60000, linger_max_ms)
     ENV("ENGRAM_EMBED_SYNC_TIMEOUT_MS", 0, 600000, sync_timeout_ms)
 #undef ENV
     const char *sv = getenv("ENGRAM_EMBED_SYNC");
@@ -727,9 +729,9 @@ static void finish_batch(worker_manager *m, batch_state *b)
 /*
  * Wait up to `ms` for a notify (a committed write) or stop.  One woken
  * worker answers a notify (notify_served): the others would only run an
- * empty claim.  The one that answers lingers first (linger_ms) so the jobs
- * of the calls that follow within that window are leased, embedded and
- * committed together: with sequential single-entity writes every job
+ * empty claim.  The one that answers lingers first (linger_ms after the
+ * last notify, at most linger_max_ms after the first) so the jobs of the
+ * calls that follow are leased, embedded and committed together: with sequential single-entity writes every job
  * would otherwise cost its own claim, its own vector-index commit, and
  * time on the database the writes are waiting for.  Returns true when this
  * worker answered a notify.
@@ -753,13 +755,28 @@ static bool idle_wait(worker_manager *m, int64_t ms)
             break;
     }
     if (answered && m->o.linger_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ns = (int64_t)ts.tv_nsec + (m->o.linger_ms % 1000) * 1000000;
-        ts.tv_sec += m->o.linger_ms / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        /* later notifies within the window are this lease's too */
-        while (!atomic_load(&m->stopping) && pthread_cond_timedwait(&m->idle_cv, &m->mu, &ts) != ETIMEDOUT)
-            ;
+        /* Debounce: each later write restarts the window, up to
+         * linger_max_ms after the first, so while an agent keeps writing
+         * the workers take its jobs in a few large batches (one vector
+         * index commit each) instead of competing with every call. */
+        int64_t first = eg_mono_ms(), last = first;
+        int64_t cap = m->o.linger_max_ms > m->o.linger_ms ? m->o.linger_max_ms : m->o.linger_ms;
+        uint64_t seen = m->notify_seq;
+        while (!atomic_load(&m->stopping)) {
+            int64_t until = last + m->o.linger_ms < first + cap ? last + m->o.linger_ms : first + cap;
+            int64_t left = until - eg_mono_ms();
+            if (left <= 0)
+                break;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ns = (int64_t)ts.tv_nsec + (left % 1000) * 1000000;
+            ts.tv_sec += left / 1000 + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&m->idle_cv, &m->mu, &ts);
+            if (m->notify_seq != seen) {
+                seen = m->notify_seq;
+                last = eg_mono_ms();
+            }
+        }
         m->notify_served = m->notify_seq;
     }
     pthread_mutex_unlock(&m->mu);

@@ -85,7 +85,9 @@ typedef struct worker_opts {
     int prefetch;               /* ENGRAM_WORKER_PREFETCH, 2: batches leased per claim */
     int64_t linger_ms;          /* ENGRAM_WORKER_LINGER_MS, 50 (0 with ENGRAM_EMBED_SYNC): an idle
                                    worker woken by a write waits this long before it leases, so
-                                   the jobs of a burst of calls share one claim and one commit */
+                                   the jobs of a burst of calls share one claim and one commit;
+                                   each later write restarts the wait ... */
+    int64_t linger_max_ms;      /* ... up to ENGRAM_WORKER_LINGER_MAX_MS, 1000, after the first */
     bool pipeline;              /* ENGRAM_WORKER_PIPELINE, 1: embedder + completer thread per worker
                                    (load k+1 | embed k | complete k-1) */
     const char *owner;          /* NULL: host:pid:random */
@@ -97,7 +99,7 @@ typedef struct worker_opts {
  * Defaults, then the environment (ENGRAM_WORKERS, ENGRAM_WORKER_BATCH,
  * ENGRAM_WORKER_POLL_MS, ENGRAM_EMBED_RETRIES, ENGRAM_PROVIDER_ERROR_PAUSE_MS,
  * ENGRAM_WORKER_SHUTDOWN_MS, ENGRAM_HEALTH_STALL_SECONDS, ENGRAM_WORKER_PIPELINE,
- * ENGRAM_WORKER_LINGER_MS,
+ * ENGRAM_WORKER_LINGER_MS, ENGRAM_WORKER_LINGER_MAX_MS,
  * ENGRAM_EMBED_SYNC, ENGRAM_EMBED_SYNC_TIMEOUT_MS,
  * ENGRAM_HEALTH_FAILURES, and the rate limits of throttle.h for `kind`).
  */
