@@ -13,6 +13,14 @@
  *               for --seconds; commits/s in all, per count
  *   bulk      : --bulk nodes created 500 per transaction (UNWIND), one
  *               connection; nodes/s
+ *   guarded   : the same single write and bulk rate for what one engram
+ *               entity must write whatever the server: the entity, its
+ *               first history version and its embedding job, in one
+ *               statement, on labels carrying the indexes engram's labels
+ *               carry (BenchFloorEntity/Version/Job, created here and
+ *               dropped at the end) but the TEXT index a one-entity write
+ *               leaves to the search indexer; --writes / 4 transactions,
+ *               --bulk / 10 entities
  *
  * Every node it writes carries the label BenchFloor and this run's id and is
  * deleted at the end.  Connection: BENCH_NEO4J_URI/_USER/_PASSWORD.  Prints
@@ -134,32 +142,129 @@ static double concurrent_floor(const bolt_config *cfg, int threads, int seconds)
     return (double)atomic_load(&r.commits) / sec;
 }
 
+/* Rows $a..$b of `cypher` (an UNWIND over them), 500 per transaction on c;
+ * rows/s, or < 0 with err filled. */
+static double unwind_rate(bolt_conn *c, const char *cypher, int base, int n, eg_error *err)
+{
+    int64_t t0 = eg_mono_us();
+    int rc = 0;
+    for (int from = 0; from < n && rc == 0; from += 500) {
+        bolt_params *p = bolt_params_new();
+        bolt_params_str(p, "run", g_run);
+        bolt_params_int(p, "a", base + from);
+        bolt_params_int(p, "b", base + (from + 500 < n ? from + 500 : n) - 1);
+        rc = bolt_conn_begin(c, NULL, err);
+        if (rc == 0)
+            rc = bolt_conn_exec(c, cypher, p, NULL, NULL, err);
+        if (rc == 0)
+            rc = bolt_conn_commit(c, NULL, err);
+        bolt_params_free(p);
+    }
+    return rc ? -1 : (double)n / ((double)(eg_mono_us() - t0) / 1e6);
+}
+
 static double bulk_floor(const bolt_config *cfg, int n)
 {
     eg_error err = {0};
     bolt_conn *c = NULL;
     if (bolt_conn_open(&c, cfg, &err))
         return fail("connect", &err);
-    int64_t t0 = eg_mono_us();
+    double r = unwind_rate(c, "UNWIND range($a, $b) AS i CREATE (:BenchFloor {run: $run, i: i})", 2000000, n, &err);
+    bolt_conn_free(c);
+    return r < 0 ? fail("bulk floor", &err) : r;
+}
+
+/* ---- the guarded floor ---- */
+
+/* engram's indexes on these three kinds of node (src/graph/store.c,
+ * src/queue/neo4j_store.c), on the floor's own labels. */
+static const char *const GUARD_SCHEMA[] = {
+    "CREATE CONSTRAINT bench_floor_e_ns_name IF NOT EXISTS FOR (e:BenchFloorEntity) "
+    "REQUIRE (e.namespace, e.name) IS UNIQUE",
+    "CREATE CONSTRAINT bench_floor_e_id IF NOT EXISTS FOR (e:BenchFloorEntity) REQUIRE e.id IS UNIQUE",
+    "CREATE FULLTEXT INDEX bench_floor_e_ft IF NOT EXISTS FOR (e:BenchFloorEntity) "
+    "ON EACH [e.name, e.entityType, e.observations] "
+    "OPTIONS {indexConfig: {`fulltext.analyzer`: 'english', `fulltext.eventually_consistent`: true}}",
+    "CREATE INDEX bench_floor_v_ns_id IF NOT EXISTS FOR (v:BenchFloorVersion) ON (v.namespace, v.entityId)",
+    "CREATE INDEX bench_floor_v_ns_name IF NOT EXISTS FOR (v:BenchFloorVersion) ON (v.namespace, v.name)",
+    "CREATE INDEX bench_floor_v_ns_from IF NOT EXISTS FOR (v:BenchFloorVersion) ON (v.namespace, v.validFrom)",
+    "CREATE CONSTRAINT bench_floor_j_key IF NOT EXISTS FOR (j:BenchFloorJob) REQUIRE j.dedupeKey IS UNIQUE",
+    "CREATE CONSTRAINT bench_floor_j_id IF NOT EXISTS FOR (j:BenchFloorJob) REQUIRE j.id IS UNIQUE",
+    "CREATE INDEX bench_floor_j_claim IF NOT EXISTS FOR (j:BenchFloorJob) ON (j.queue, j.state, j.runAt)",
+    "CREATE INDEX bench_floor_j_entity IF NOT EXISTS FOR (j:BenchFloorJob) ON (j.namespace, j.entity, j.model)",
+    "CALL db.awaitIndexes(300)",
+    NULL};
+static const char *const GUARD_DROP[] = {
+    "DROP CONSTRAINT bench_floor_e_ns_name IF EXISTS", "DROP CONSTRAINT bench_floor_e_id IF EXISTS",
+    "DROP INDEX bench_floor_e_ft IF EXISTS",           "DROP INDEX bench_floor_v_ns_id IF EXISTS",
+    "DROP INDEX bench_floor_v_ns_name IF EXISTS",      "DROP INDEX bench_floor_v_ns_from IF EXISTS",
+    "DROP CONSTRAINT bench_floor_j_key IF EXISTS",     "DROP CONSTRAINT bench_floor_j_id IF EXISTS",
+    "DROP INDEX bench_floor_j_claim IF EXISTS",        "DROP INDEX bench_floor_j_entity IF EXISTS",
+    NULL};
+
+#define GUARD_WRITE                                                                                       \
+    "CREATE (e:BenchFloorEntity {namespace: $run, name: 'e' + toString(i), id: randomUUID(), "          \
+    "entityType: 'thing', observations: ['likes tea', 'number ' + toString(i)], version: 1, "           \
+    "createdAt: timestamp(), updatedAt: timestamp()}) "                                                 \
+    "CREATE (:BenchFloorVersion {namespace: $run, name: e.name, entityId: e.id, version: 1, "           \
+    "entityType: e.entityType, observations: e.observations, validFrom: timestamp()}) "                 \
+    "CREATE (:BenchFloorJob {dedupeKey: e.id + ':1', id: randomUUID(), queue: 'bench-floor', "          \
+    "state: 'pending', runAt: timestamp(), namespace: $run, entity: e.id, model: 'm', attempts: 0})"
+
+static int exec_all(const bolt_config *cfg, const char *const *stmts, const char *what)
+{
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, cfg, &err))
+        return fail("connect", &err);
     int rc = 0;
-    for (int from = 0; from < n && rc == 0; from += 500) {
+    for (size_t i = 0; stmts[i] && rc == 0; i++)
+        if ((rc = bolt_conn_exec(c, stmts[i], NULL, NULL, NULL, &err)) != 0)
+            fail(what, &err);
+    bolt_conn_free(c);
+    return rc ? -1 : 0;
+}
+
+/* p50/p95 of one guarded write per transaction, pipelined like write_one;
+ * then entities/s of the same write 500 per transaction. */
+static int guarded_floor(const bolt_config *cfg, int n, int bulk, double *p50, double *p95, double *eps)
+{
+    if (exec_all(cfg, GUARD_SCHEMA, "guarded floor schema"))
+        return -1;
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, cfg, &err))
+        return fail("connect", &err);
+    int64_t *lat = eg_calloc((size_t)n, sizeof *lat);
+    int rc = 0;
+    for (int i = -20; i < n && rc == 0; i++) {
         bolt_params *p = bolt_params_new();
         bolt_params_str(p, "run", g_run);
-        bolt_params_int(p, "a", 2000000 + from);
-        bolt_params_int(p, "b", 2000000 + (from + 500 < n ? from + 500 : n) - 1);
+        bolt_params_int(p, "i", 3000000 + i);
+        int64_t t0 = eg_mono_us();
         rc = bolt_conn_begin(c, NULL, &err);
+        bolt_result *res = NULL;
         if (rc == 0)
-            rc = bolt_conn_exec(c, "UNWIND range($a, $b) AS i CREATE (:BenchFloor {run: $run, i: i})", p, NULL, NULL,
-                                &err);
+            rc = bolt_conn_run_lazy(c, "WITH $i AS i " GUARD_WRITE, p, NULL, &res, &err);
+        bolt_result_free(res);
         if (rc == 0)
             rc = bolt_conn_commit(c, NULL, &err);
+        if (i >= 0)
+            lat[i] = eg_mono_us() - t0;
         bolt_params_free(p);
     }
-    double sec = (double)(eg_mono_us() - t0) / 1e6;
-    bolt_conn_free(c);
+    if (rc == 0) {
+        qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
+        *p50 = (double)lat[n / 2] / 1000.0;
+        *p95 = (double)lat[(size_t)n * 95 / 100] / 1000.0;
+    }
+    eg_free(lat);
+    if (rc == 0 && (*eps = unwind_rate(c, "UNWIND range($a, $b) AS i " GUARD_WRITE, 4000000, bulk, &err)) < 0)
+        rc = -1;
     if (rc)
-        return fail("bulk floor", &err);
-    return (double)n / sec;
+        fail("guarded floor", &err);
+    bolt_conn_free(c);
+    return rc ? -1 : 0;
 }
 
 static void cleanup(const bolt_config *cfg)
@@ -173,19 +278,24 @@ static void cleanup(const bolt_config *cfg)
     bolt_params *p = bolt_params_new();
     bolt_params_str(p, "run", g_run);
     json_t *rows = NULL;
-    for (;;) {
-        if (bolt_conn_query_json(c, "MATCH (n:BenchFloor {run: $run}) WITH n LIMIT 10000 DELETE n RETURN count(*) AS n",
-                                 p, NULL, &rows, &err)) {
+    static const char *const del[] = {
+        "MATCH (n:BenchFloor {run: $run}) WITH n LIMIT 10000 DELETE n RETURN count(*) AS n",
+        "MATCH (n:BenchFloorEntity|BenchFloorVersion {namespace: $run}) WITH n LIMIT 10000 DELETE n "
+        "RETURN count(*) AS n",
+        "MATCH (n:BenchFloorJob {namespace: $run}) WITH n LIMIT 10000 DELETE n RETURN count(*) AS n"};
+    for (size_t d = 0; d < sizeof del / sizeof *del;) {
+        if (bolt_conn_query_json(c, del[d], p, NULL, &rows, &err)) {
             fail("cleanup", &err);
             break;
         }
         json_int_t k = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
         json_decref(rows);
         if (k == 0)
-            break;
+            d++;
     }
     bolt_params_free(p);
     bolt_conn_free(c);
+    exec_all(cfg, GUARD_DROP, "guarded floor drop");
 }
 
 int main(int argc, char **argv)
@@ -236,7 +346,14 @@ int main(int argc, char **argv)
         printf(",\"concurrent_commits_s_%d\":%.1f", k, cps);
     }
     double bps = bulk_floor(&cfg, bulk);
-    printf(",\"bulk_nodes_s\":%.1f}\n", bps);
+    printf(",\"bulk_nodes_s\":%.1f", bps);
+    double gp50 = 0, gp95 = 0, geps = 0;
+    int grc = guarded_floor(&cfg, writes / 4 > 20 ? writes / 4 : 20, bulk / 10 > 500 ? bulk / 10 : 500, &gp50, &gp95,
+                            &geps);
+    if (grc == 0)
+        printf(",\"guarded_write_p50_ms\":%.3f,\"guarded_write_p95_ms\":%.3f,\"guarded_bulk_entities_s\":%.1f", gp50,
+               gp95, geps);
+    printf("}\n");
     cleanup(&cfg);
-    return bps < 0 ? 1 : 0;
+    return bps < 0 || grc != 0 ? 1 : 0;
 }

@@ -4,12 +4,13 @@
 //
 // usage: node compare.mjs --label NAME [--sizes 100,1000,10000,100000]
 //          [--samples N] [--stop-ms 5000] [--bulk-batch 500]
-//          [--bulk-budget-s 900] -- COMMAND [ARGS...]
+//          [--bulk-budget-s 900] [--warmup-first 20] -- COMMAND [ARGS...]
 //
 // At each size it first bulk-loads up to it (create_entities, --bulk-batch
 // per call, timed), waits until an embedding queue (a server with
 // queue_status) is idle, then times --samples calls of each workload (3
-// warm-up calls not counted):
+// warm-up calls not counted; --warmup-first at the first size, so a cold
+// server and database are not what the smallest size measures):
 //   create      create_entities with one entity
 //   add_obs     add_observations, one observation to a stored entity
 //   search_hit  search_nodes for a word that 10 stored entities contain
@@ -38,12 +39,16 @@ const sizes = (opts.sizes || '100,1000,10000,100000').split(',').map(Number);
 const samples = Number(opts.samples || 30);
 const stopMs = Number(opts['stop-ms'] || 5000);
 const bulkBatch = Number(opts['bulk-batch'] || 500);
+const warmFirst = Number(opts['warmup-first'] || 20);
 const bulkBudgetMs = Number(opts['bulk-budget-s'] || 900) * 1000;
 const run = Date.now().toString(36);
 const WORDS = ['coffee', 'tea', 'chess', 'rust', 'jazz', 'hiking', 'poetry', 'sailing', 'physics', 'baking',
   'cycling', 'opera', 'go', 'kites', 'pottery', 'maps'];
 
-const transport = new StdioClientTransport({ command, args, env: process.env, stderr: 'ignore' });
+const transport = new StdioClientTransport({ command, args, env: process.env, stderr: 'pipe' });
+// the server's last words, for the report when it dies mid-run
+let stderrTail = '';
+transport.stderr?.on('data', (d) => { stderrTail = (stderrTail + d.toString()).slice(-2000); });
 const client = new Client({ name: 'engram-compare', version: '1.0.0' });
 await client.connect(transport);
 const pid = transport.pid;
@@ -111,50 +116,65 @@ if (has('semantic_search')) {
       limit: 10, hybrid_search: true }]]);
 }
 
-for (const size of sizes) {
-  const row = {};
-  // bulk load up to this size
-  const t0 = Date.now();
-  const from = stored;
-  let over = false;
-  while (stored - 10 < size) {
-    const k = Math.min(bulkBatch, size - (stored - 10));
-    await call('create_entities', { entities: Array.from({ length: k }, (_, j) => entity(stored - 10 + j)) });
-    stored += k;
-    if (Date.now() - t0 > bulkBudgetMs) { over = true; break; }
-  }
-  row.bulk_s = (Date.now() - t0) / 1000;
-  row.bulk_entities_s = row.bulk_s > 0 ? Math.round((stored - from) / row.bulk_s) : null;
-  if (over) {
-    out.stopped_after = sizes[sizes.indexOf(size) - 1] ?? null;
-    out.stop_reason = `bulk load to ${size} passed ${bulkBudgetMs / 1000} s (reached ${stored - 10})`;
-    out.sizes[size] = row;
-    break;
-  }
-  row.drain_ms = await waitQueueIdle();
-  let slow = null;
-  for (const [wname, make] of workloads) {
-    const lat = [];
-    for (let j = 0; j < samples + 3; j++) {
-      const [tool, a] = make();
-      const s = process.hrtime.bigint();
-      const res = await call(tool, a);
-      const ms = Number(process.hrtime.bigint() - s) / 1e6;
-      if (wname === 'search_hit' && j === 0) {
-        const sc = res.structuredContent ?? JSON.parse(res.content?.[0]?.text ?? '{}');
-        row.hits = (sc.entities ?? []).length;
-      }
-      if (j >= 3) lat.push(ms);
-      if (ms > stopMs) { slow = slow ?? `${wname} took ${Math.round(ms)} ms at ${size}`; break; }
+// A server that dies (or fails a call) ends its side, not the benchmark:
+// the sizes measured so far are reported with the reason.
+let current = null;
+try {
+  for (const size of sizes) {
+    current = size;
+    const row = {};
+    // bulk load up to this size
+    const t0 = Date.now();
+    const from = stored;
+    let over = false;
+    while (stored - 10 < size) {
+      const k = Math.min(bulkBatch, size - (stored - 10));
+      await call('create_entities', { entities: Array.from({ length: k }, (_, j) => entity(stored - 10 + j)) });
+      stored += k;
+      if (Date.now() - t0 > bulkBudgetMs) { over = true; break; }
     }
-    lat.sort((a, b) => a - b);
-    row[wname] = lat.length ? { p50: +pct(lat, 50).toFixed(3), p95: +pct(lat, 95).toFixed(3), n: lat.length } : null;
+    row.bulk_s = (Date.now() - t0) / 1000;
+    row.bulk_entities_s = row.bulk_s > 0 ? Math.round((stored - from) / row.bulk_s) : null;
+    if (over) {
+      out.stopped_after = sizes[sizes.indexOf(size) - 1] ?? null;
+      out.stop_reason = `bulk load to ${size} passed ${bulkBudgetMs / 1000} s (reached ${stored - 10})`;
+      out.sizes[size] = row;
+      break;
+    }
+    row.drain_ms = await waitQueueIdle();
+    let slow = null;
+    for (const [wname, make] of workloads) {
+      const lat = [];
+      // the first size also warms up the server (and its database: a fresh
+      // JVM plans and compiles every statement on first use), not only the call
+      const warm = size === sizes[0] ? warmFirst : 3;
+      for (let j = 0; j < samples + warm; j++) {
+        const [tool, a] = make();
+        const s = process.hrtime.bigint();
+        const res = await call(tool, a);
+        const ms = Number(process.hrtime.bigint() - s) / 1e6;
+        if (wname === 'search_hit' && j === 0) {
+          const sc = res.structuredContent ?? JSON.parse(res.content?.[0]?.text ?? '{}');
+          row.hits = (sc.entities ?? []).length;
+        }
+        if (j >= warm) lat.push(ms);
+        if (ms > stopMs) { slow = slow ?? `${wname} took ${Math.round(ms)} ms at ${size}`; break; }
+      }
+      lat.sort((a, b) => a - b);
+      row[wname] = lat.length ? { p50: +pct(lat, 50).toFixed(3), p95: +pct(lat, 95).toFixed(3), n: lat.length } : null;
+    }
+    // measuring created entities: count them as stored for the next size
+    out.sizes[size] = row;
+    process.stderr.write(`[compare ${label}] ${size}: ${JSON.stringify(row)}\n`);
+    if (slow) { out.stopped_after = size; out.stop_reason = `${slow} (> ${stopMs} ms)`; break; }
   }
-  // measuring created entities: count them as stored for the next size
-  out.sizes[size] = row;
-  process.stderr.write(`[compare ${label}] ${size}: ${JSON.stringify(row)}\n`);
-  if (slow) { out.stopped_after = size; out.stop_reason = `${slow} (> ${stopMs} ms)`; break; }
+} catch (e) {
+  const last = Object.keys(out.sizes).filter((k) => out.sizes[k].create).map(Number).pop() ?? null;
+  out.stopped_after = last;
+  const tail = stderrTail.trim().split('\n').slice(-3).join(' | ');
+  out.stop_reason = `failed at ${current}: ${e.message}${tail ? ` (server stderr: ${tail.slice(0, 400)})` : ''}`;
+  process.stderr.write(`[compare ${label}] ${out.stop_reason}\n`);
 }
 out.rss_peak_kb = rssPeakKb();
-await client.close();
+await client.close().catch(() => {});
 console.log(JSON.stringify(out));

@@ -11,12 +11,16 @@ const jvm = Number(process.env.JVM_RSS_KB) || null;
 const get = (side, size, w, q = 'p50') => side.sizes?.[size]?.[w]?.[q] ?? null;
 const ratio = (a, b) => (a != null && b != null && b > 0 ? +(a / b).toFixed(3) : null);
 
-// create p50 over the write floor, worst size
-let worst = null;
-for (const size of Object.keys(engram.sizes ?? {})) {
-  const r = ratio(get(engram, size, 'create'), floor.write_p50_ms);
-  if (r != null && (worst == null || r > worst)) worst = r;
-}
+// create p50 over a floor, worst size
+const worstOver = (floorMs) => {
+  let worst = null;
+  for (const size of Object.keys(engram.sizes ?? {})) {
+    const r = ratio(get(engram, size, 'create'), floorMs);
+    if (r != null && (worst == null || r > worst)) worst = r;
+  }
+  return worst;
+};
+const worst = worstOver(floor.write_p50_ms);
 const largest = (side) => Math.max(...Object.keys(side.sizes ?? {}).map(Number).filter((s) => side.sizes[s].create));
 const engBulk = Object.values(engram.sizes ?? {}).map((r) => r.bulk_entities_s).filter((x) => x);
 
@@ -26,6 +30,9 @@ const out = {
   floor_concurrent_commits_s_50: floor.concurrent_commits_s_50 ?? null,
   floor_bulk_nodes_s: floor.bulk_nodes_s ?? null,
   create_p50_ratio_to_floor_max: worst,
+  floor_guarded_write_p50_ms: floor.guarded_write_p50_ms ?? null,
+  floor_guarded_bulk_entities_s: floor.guarded_bulk_entities_s ?? null,
+  create_p50_ratio_to_guarded_floor_max: worstOver(floor.guarded_write_p50_ms),
   speedup_vs_official_create_1k: ratio(get(official, 1000, 'create'), get(engram, 1000, 'create')),
   speedup_vs_official_create_10k: ratio(get(official, 10000, 'create'), get(engram, 10000, 'create')),
   speedup_vs_official_create_100k: ratio(get(official, 100000, 'create'), get(engram, 100000, 'create')),
@@ -38,6 +45,7 @@ const out = {
   hybrid_p95_ms_100k: get(engram, 100000, 'hybrid', 'p95'),
   bulk_entities_s: engBulk.length ? Math.max(...engBulk) : null,
   bulk_ratio_to_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.bulk_nodes_s),
+  bulk_ratio_to_guarded_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.guarded_bulk_entities_s),
   rss_kb_engram: engram.rss_peak_kb ?? null,
   rss_kb_neo4j_jvm: jvm,
   rss_kb_memento: memento.rss_peak_kb ?? null,

@@ -18,6 +18,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 export NEO4J_URI="$ENGRAM_TEST_NEO4J_URI"
 export NEO4J_USERNAME="${ENGRAM_TEST_NEO4J_USER:-neo4j}"
 export NEO4J_PASSWORD="${ENGRAM_TEST_NEO4J_PASSWORD:-}"
+# its own namespace: the suite shares one Neo4j, and a test that ran before
+# may have claimed the default namespace for another embedding model
+export ENGRAM_NAMESPACE="doctor-$$-$RANDOM"
 
 out="$("$BIN" doctor)" || fail "doctor exited $?"
 grep -q '^server agent: *Neo4j/' <<<"$out" || fail "no server agent in: $out"
