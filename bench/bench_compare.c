@@ -22,6 +22,11 @@
  *               leaves to the search indexer; --writes / 4 transactions,
  *               --bulk / 10 entities
  *
+ * With --vector-index NAME it measures only the vector floor instead:
+ * db.index.vector.queryNodes(NAME, 100, v) for --vector-samples (30)
+ * vectors already stored on :Entity nodes (the database as a benchmark left
+ * it), one auto-commit query each; p50/p95 ms.  It writes nothing.
+ *
  * Every node it writes carries the label BenchFloor and this run's id and is
  * deleted at the end.  Connection: BENCH_NEO4J_URI/_USER/_PASSWORD.  Prints
  * one JSON line on stdout; errors on stderr, exit 1.
@@ -298,10 +303,56 @@ static void cleanup(const bolt_config *cfg)
     exec_all(cfg, GUARD_DROP, "guarded floor drop");
 }
 
+/* The vector floor: Neo4j's own k=100 query on the stored vectors. */
+static int vector_floor(const bolt_config *cfg, const char *index, int n)
+{
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, cfg, &err))
+        return fail("connect", &err);
+    bolt_params *p = bolt_params_new();
+    bolt_params_int(p, "n", n);
+    json_t *vecs = NULL;
+    int rc = bolt_conn_query_json(c,
+                                  "MATCH (e:Entity) WHERE e.embedding IS NOT NULL "
+                                  "RETURN e.embedding AS v, count{ MATCH (x:Entity) WHERE x.embedding IS NOT NULL } AS total "
+                                  "LIMIT $n",
+                                  p, NULL, &vecs, &err);
+    bolt_params_free(p);
+    size_t got = json_array_size(vecs);
+    int64_t *lat = eg_calloc(got ? got : 1, sizeof *lat);
+    for (size_t i = 0; rc == 0 && i < got; i++) {
+        p = bolt_params_new();
+        bolt_params_str(p, "index", index);
+        bolt_params_json(p, "v", json_object_get(json_array_get(vecs, i), "v"));
+        json_t *rows = NULL;
+        int64_t t0 = eg_mono_us();
+        rc = bolt_conn_query_json(c, "CALL db.index.vector.queryNodes($index, 100, $v) YIELD node, score RETURN count(*) AS n",
+                                  p, NULL, &rows, &err);
+        lat[i] = eg_mono_us() - t0;
+        json_decref(rows);
+        bolt_params_free(p);
+    }
+    if (rc == 0 && got > 0) {
+        qsort(lat, got, sizeof *lat, bench_cmp_i64);
+        printf("{\"vector_query_p50_ms\":%.3f,\"vector_query_p95_ms\":%.3f,\"vectors\":%lld,\"samples\":%zu}\n",
+               (double)lat[got / 2] / 1000.0, (double)lat[got * 95 / 100] / 1000.0,
+               (long long)json_integer_value(json_object_get(json_array_get(vecs, 0), "total")), got);
+    } else if (rc == 0) {
+        printf("{\"vectors\":0}\n");
+    } else {
+        fail("vector floor", &err);
+    }
+    eg_free(lat);
+    json_decref(vecs);
+    bolt_conn_free(c);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    int writes = 2000, seconds = 5, bulk = 100000;
-    const char *threads = "1,10,50";
+    int writes = 2000, seconds = 5, bulk = 100000, vsamples = 30;
+    const char *threads = "1,10,50", *vindex = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--writes"))
             writes = atoi(argv[i + 1]);
@@ -311,8 +362,13 @@ int main(int argc, char **argv)
             bulk = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads"))
             threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--vector-index"))
+            vindex = argv[i + 1];
+        else if (!strcmp(argv[i], "--vector-samples"))
+            vsamples = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_compare [--writes N] [--seconds S] [--bulk N] [--threads 1,10,50]\n");
+            fprintf(stderr, "usage: bench_compare [--writes N] [--seconds S] [--bulk N] [--threads 1,10,50]\n"
+                            "       bench_compare --vector-index NAME [--vector-samples N]\n");
             return 2;
         }
     }
@@ -325,6 +381,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_compare: set BENCH_NEO4J_URI (run through bench/run compare)\n");
         return 1;
     }
+    if (vindex != NULL)
+        return vector_floor(&cfg, vindex, vsamples > 0 ? vsamples : 30);
     snprintf(g_run, sizeof g_run, "floor-%lld", (long long)eg_wall_ms());
     double p50 = 0, p95 = 0;
     if (write_floor(&cfg, writes, &p50, &p95)) {

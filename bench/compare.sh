@@ -66,11 +66,15 @@ side() { # label samples command...
         --bulk-budget-s "$BUDGET" -- "$@" | tail -n1
 }
 
-engram='{}' official='{}' memento='{}' http='{}' jvm_rss_kb=null
+engram='{}' official='{}' memento='{}' http='{}' jvm_rss_kb=null vector_floor='{}'
 if [[ ",$SIDES," == *,engram,* ]]; then
     bench_log "wiping database; engram side"
     node "$JS/wipe.js"
     engram="$(ENGRAM_NAMESPACE=compare side engram "$SAMPLES" "$ENGRAM" serve)" || bench_die "engram side failed"
+    # Neo4j's own vector query on what the engram side stored (its largest
+    # size): the floor under semantic_search
+    vector_floor="$("$FLOOR" --vector-index entity_embeddings --vector-samples 30 | tail -n1)" || vector_floor='{}'
+    bench_log "  vector floor: $vector_floor"
     bench_log "  engram: $engram"
     if [[ -n "${BENCH_NEO4J_PID:-}" ]]; then
         jvm_rss_kb="$(awk '/VmHWM/ {print $2}' "/proc/$BENCH_NEO4J_PID/status" 2>/dev/null || echo null)"
@@ -104,7 +108,7 @@ fi
 
 # Everything into one line: the sides as they are, then the keys the issue
 # names, computed from them.
-line="$(FLOOR="$floor" ENGRAM_SIDE="$engram" OFFICIAL="$official" MEMENTO="$memento" HTTP="$http" \
+line="$(FLOOR="$floor" VECTOR_FLOOR="$vector_floor" ENGRAM_SIDE="$engram" OFFICIAL="$official" MEMENTO="$memento" HTTP="$http" \
     JVM_RSS_KB="$jvm_rss_kb" node "$JS/compare_summary.mjs")" || bench_die "summary failed"
 results="${BENCH_RESULTS:-$BENCH_ROOT/bench/results/$(date -u +%F)-compare.json}"
 mkdir -p "$(dirname "$results")"

@@ -5,7 +5,7 @@
 // the issue names are computed here, null when a side did not reach the size.
 const part = (k) => { try { return JSON.parse(process.env[k] || '{}'); } catch { return {}; } };
 const floor = part('FLOOR'), engram = part('ENGRAM_SIDE'), official = part('OFFICIAL');
-const memento = part('MEMENTO'), http = part('HTTP');
+const memento = part('MEMENTO'), http = part('HTTP'), vfloor = part('VECTOR_FLOOR');
 const jvm = Number(process.env.JVM_RSS_KB) || null;
 
 const get = (side, size, w, q = 'p50') => side.sizes?.[size]?.[w]?.[q] ?? null;
@@ -43,6 +43,9 @@ const out = {
   search_p95_ms_100k: Math.max(get(engram, 100000, 'search_hit', 'p95') ?? -1, get(engram, 100000, 'search_miss', 'p95') ?? -1),
   semantic_p95_ms_100k: get(engram, 100000, 'semantic', 'p95'),
   hybrid_p95_ms_100k: get(engram, 100000, 'hybrid', 'p95'),
+  floor_vector_query_p95_ms: vfloor.vector_query_p95_ms ?? null,
+  floor_vector_query_vectors: vfloor.vectors ?? null,
+  semantic_p95_ratio_to_vector_floor_100k: ratio(get(engram, 100000, 'semantic', 'p95'), vfloor.vector_query_p95_ms),
   bulk_entities_s: engBulk.length ? Math.max(...engBulk) : null,
   bulk_ratio_to_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.bulk_nodes_s),
   bulk_ratio_to_guarded_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.guarded_bulk_entities_s),
@@ -63,6 +66,7 @@ const out = {
   memento_stop_reason: memento.stop_reason ?? null,
   official_stop_reason: official.stop_reason ?? null,
   floor,
+  vector_floor: vfloor,
   engram,
   official,
   memento,
