@@ -21,8 +21,8 @@ struct graph_store {
  * by this WHERE.  Neo4j plans a composite range index (here the
  * (namespace, name) constraint's) for a predicate on its first property
  * only when the later ones have one too; without `name IS NOT NULL` the
- * statement scanned every :Entity of every namespace (bench/run compare:
- * read_graph's first page took 184 ms at 100,000 entities).
+ * statement scanned every :Entity of every namespace (read_graph's first
+ * page grew with the whole database).
  */
 #define GRAPH_NS_SEEK(v) "WHERE " v ".name IS NOT NULL"
 

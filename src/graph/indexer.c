@@ -4,8 +4,8 @@
  *
  * Why deferred: Neo4j maintains a TEXT index (Lucene) inside the committing
  * transaction and refreshes its reader on every commit that touched it.
- * On a 2-core machine that refresh cost ~4.6 ms per commit, more than all
- * the rest of a one-entity create (bench/run compare; docs/architecture.md).
+ * On a 2-core machine that refresh cost more than all the rest of a
+ * one-entity create (docs/data-model.md, keyword search).
  * So a one-entity write (create_entities of one name, add/delete
  * observations) does not set searchText: it labels the node :SearchStale,
  * which only touches the label lookup index.  The substring pass reads the

@@ -398,7 +398,7 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
         /* Asking deeper helps only when the filters (namespace, types) left
          * the page short: the index returns neighbours best first, so once
          * its last one scores under min_similarity no deeper one reaches it
-         * (asking for 10,000 neighbours cost ~40 ms at 10,000 entities). */
+         * (and a request for 10,000 neighbours is slow). */
         if (got >= want || k >= VEC_FETCH_CAP || raw < (int64_t)k ||
             (json_is_number(lowest) && json_number_value(lowest) < min_sim))
             break;
