@@ -285,8 +285,7 @@ static void cleanup(const bolt_config *cfg)
     json_t *rows = NULL;
     static const char *const del[] = {
         "MATCH (n:BenchFloor {run: $run}) WITH n LIMIT 10000 DELETE n RETURN count(*) AS n",
-        "MATCH (n:BenchFloorEntity|BenchFloorVersion {namespace: $run}) WITH n LIMIT 10000 DELETE n "
-        "RETURN count(*) AS n",
+        "MATCH (n:BenchFloorEntity|BenchFloorVersion {namespace: $run}) WITH n LIMIT 10000 DELETE n RETURN count(*) AS n",
         "MATCH (n:BenchFloorJob {namespace: $run}) WITH n LIMIT 10000 DELETE n RETURN count(*) AS n"};
     for (size_t d = 0; d < sizeof del / sizeof *del;) {
         if (bolt_conn_query_json(c, del[d], p, NULL, &rows, &err)) {
