@@ -8,7 +8,8 @@
 //
 // At each size it first bulk-loads up to it (create_entities, --bulk-batch
 // per call, timed), waits until an embedding queue (a server with
-// queue_status) is idle, then times --samples calls of each workload (3
+// queue_status) is idle and the database has settled (waitDbSettled), then
+// times --samples calls of each workload (3
 // warm-up calls not counted; --warmup-first at the first size, so a cold
 // server and database are not what the smallest size measures):
 //   create      create_entities with one entity
@@ -92,6 +93,32 @@ async function waitQueueIdle() {
   return Date.now() - t0;
 }
 
+// After a bulk load the database keeps working for a while (Lucene merges
+// the segments of its full-text, TEXT and vector indexes on background
+// threads), and on 2 cores that work competes with every call measured.
+// With BENCH_NEO4J_PID set, wait (at most 120 s) until that process used
+// under 15% of one core over two consecutive half seconds: the sizes are
+// then measured in steady state, the same for every side on this Neo4j.
+function cpuTicks(p) {
+  try {
+    const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
+  } catch { return null; }
+}
+async function waitDbSettled() {
+  const p = process.env.BENCH_NEO4J_PID;
+  if (!p || cpuTicks(p) == null) return null;
+  const t0 = Date.now();
+  let calm = 0, last = cpuTicks(p);
+  while (Date.now() - t0 < 120000 && calm < 2) {
+    await new Promise((ok) => setTimeout(ok, 500));
+    const now = cpuTicks(p);
+    calm = now - last < 0.15 * 50 ? calm + 1 : 0;
+    last = now;
+  }
+  return Date.now() - t0;
+}
+
 const pct = (s, p) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 const rnd = (n) => Math.floor(Math.random() * n);
 const storedName = () => `e-${run}-${rnd(stored - 10)}`;
@@ -142,6 +169,7 @@ try {
       break;
     }
     row.drain_ms = await waitQueueIdle();
+    row.settle_ms = await waitDbSettled();
     let slow = null;
     for (const [wname, make] of workloads) {
       const lat = [];
