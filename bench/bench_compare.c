@@ -52,8 +52,11 @@ static int fail(const char *what, const eg_error *err)
     return -1;
 }
 
-/* One single-node write transaction, its four messages in one write. */
-static int write_one(bolt_conn *c, int64_t i, eg_error *err)
+#define PLAIN_WRITE "CREATE (:BenchFloor {run: $run, i: $i})"
+
+/* One write transaction of `cypher` (parameters $run, $i), its four
+ * messages in one write. */
+static int write_one(bolt_conn *c, const char *cypher, int64_t i, eg_error *err)
 {
     bolt_params *p = bolt_params_new();
     bolt_params_str(p, "run", g_run);
@@ -61,11 +64,32 @@ static int write_one(bolt_conn *c, int64_t i, eg_error *err)
     int rc = bolt_conn_begin(c, NULL, err);
     bolt_result *res = NULL;
     if (rc == 0)
-        rc = bolt_conn_run_lazy(c, "CREATE (:BenchFloor {run: $run, i: $i})", p, NULL, &res, err);
+        rc = bolt_conn_run_lazy(c, cypher, p, NULL, &res, err);
     bolt_result_free(res);
     if (rc == 0)
         rc = bolt_conn_commit(c, NULL, err);
     bolt_params_free(p);
+    return rc;
+}
+
+/* p50/p95 ms of n write_one transactions ($i from base), after 20 warm-up ones. */
+static int timed_writes(bolt_conn *c, const char *cypher, int64_t base, int n, double *p50, double *p95,
+                        eg_error *err)
+{
+    int64_t *lat = eg_calloc((size_t)n, sizeof *lat);
+    int rc = 0;
+    for (int i = -20; i < n && rc == 0; i++) {
+        int64_t t0 = eg_mono_us();
+        rc = write_one(c, cypher, base + i, err);
+        if (i >= 0)
+            lat[i] = eg_mono_us() - t0;
+    }
+    if (rc == 0) {
+        qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
+        *p50 = (double)lat[n / 2] / 1000.0;
+        *p95 = (double)lat[(size_t)n * 95 / 100] / 1000.0;
+    }
+    eg_free(lat);
     return rc;
 }
 
@@ -75,22 +99,9 @@ static int write_floor(const bolt_config *cfg, int n, double *p50, double *p95)
     bolt_conn *c = NULL;
     if (bolt_conn_open(&c, cfg, &err))
         return fail("connect", &err);
-    int64_t *lat = eg_calloc((size_t)n, sizeof *lat);
-    int rc = 0;
-    for (int i = -20; i < n && rc == 0; i++) { /* 20 warm-up transactions */
-        int64_t t0 = eg_mono_us();
-        rc = write_one(c, i, &err);
-        if (i >= 0)
-            lat[i] = eg_mono_us() - t0;
-    }
-    if (rc == 0) {
-        qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
-        *p50 = (double)lat[n / 2] / 1000.0;
-        *p95 = (double)lat[(size_t)n * 95 / 100] / 1000.0;
-    } else {
+    int rc = timed_writes(c, PLAIN_WRITE, 0, n, p50, p95, &err);
+    if (rc)
         fail("write floor", &err);
-    }
-    eg_free(lat);
     bolt_conn_free(c);
     return rc ? -1 : 0;
 }
@@ -114,7 +125,7 @@ static void *conc_thread(void *p)
     }
     int64_t i = 1000000;
     while (eg_mono_ms() < r->until_ms) {
-        if (write_one(c, i++, &err)) {
+        if (write_one(c, PLAIN_WRITE, i++, &err)) {
             fail("concurrent write", &err);
             atomic_fetch_add(&r->failed, 1);
             break;
@@ -240,30 +251,7 @@ static int guarded_floor(const bolt_config *cfg, int n, int bulk, double *p50, d
     bolt_conn *c = NULL;
     if (bolt_conn_open(&c, cfg, &err))
         return fail("connect", &err);
-    int64_t *lat = eg_calloc((size_t)n, sizeof *lat);
-    int rc = 0;
-    for (int i = -20; i < n && rc == 0; i++) {
-        bolt_params *p = bolt_params_new();
-        bolt_params_str(p, "run", g_run);
-        bolt_params_int(p, "i", 3000000 + i);
-        int64_t t0 = eg_mono_us();
-        rc = bolt_conn_begin(c, NULL, &err);
-        bolt_result *res = NULL;
-        if (rc == 0)
-            rc = bolt_conn_run_lazy(c, "WITH $i AS i " GUARD_WRITE, p, NULL, &res, &err);
-        bolt_result_free(res);
-        if (rc == 0)
-            rc = bolt_conn_commit(c, NULL, &err);
-        if (i >= 0)
-            lat[i] = eg_mono_us() - t0;
-        bolt_params_free(p);
-    }
-    if (rc == 0) {
-        qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
-        *p50 = (double)lat[n / 2] / 1000.0;
-        *p95 = (double)lat[(size_t)n * 95 / 100] / 1000.0;
-    }
-    eg_free(lat);
+    int rc = timed_writes(c, "WITH $i AS i " GUARD_WRITE, 3000000, n, p50, p95, &err);
     if (rc == 0 && (*eps = unwind_rate(c, "UNWIND range($a, $b) AS i " GUARD_WRITE, 4000000, bulk, &err)) < 0)
         rc = -1;
     if (rc)

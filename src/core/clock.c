@@ -30,6 +30,14 @@ int64_t eg_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void eg_mono_deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    int64_t ns = (int64_t)ts->tv_nsec + (ms % 1000) * 1000000;
+    ts->tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts->tv_nsec = (long)(ns % 1000000000);
+}
+
 void eg_sleep_ms(int64_t ms)
 {
     if (ms <= 0)

@@ -20,6 +20,7 @@
 #include "graph/graph_int.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -92,14 +93,6 @@ typedef struct graph_indexer {
     atomic_bool quit; /* read unlocked by the batch loop */
 } graph_indexer;
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    int64_t ns = (int64_t)ts->tv_nsec + (ms % 1000) * 1000000;
-    ts->tv_sec += ms / 1000 + ns / 1000000000;
-    ts->tv_nsec = ns % 1000000000;
-}
-
 /* Wait until the deadline passes or the indexer stops; mu held. */
 static void wait_until(graph_indexer *ix, const struct timespec *ts)
 {
@@ -117,7 +110,7 @@ static void *indexer_main(void *arg)
         if (!ix->poked) {
             /* the poll finds what other processes left stale (one that
              * died between its write and its batch, or runs no indexer) */
-            deadline_in(&ts, backoff > 0 ? backoff : ix->poll_ms);
+            eg_mono_deadline(&ts, backoff > 0 ? backoff : ix->poll_ms);
             while (!atomic_load(&ix->quit) && !ix->poked)
                 if (pthread_cond_timedwait(&ix->cv, &ix->mu, &ts) == ETIMEDOUT)
                     break;
@@ -126,7 +119,7 @@ static void *indexer_main(void *arg)
             break;
         if (ix->poked && ix->linger_ms > 0) {
             /* the writes of the next linger_ms share this batch's refresh */
-            deadline_in(&ts, ix->linger_ms);
+            eg_mono_deadline(&ts, ix->linger_ms);
             wait_until(ix, &ts);
         }
         ix->poked = false;

@@ -151,7 +151,7 @@ static const char Q_LIVE_RELS[] =
 static const char Q_AT_PAGE[] =
     "MATCH (h:EntityVersion {namespace: $ns}) "
     "WHERE h.validFrom <= $t AND (h.validTo IS NULL OR h.validTo > $t) "
-    "AND ($after IS NULL OR h.name > $after) "
+    "AND h.name > $after "
     "RETURN " VERSION_PROJ("h") " AS entity ORDER BY h.name LIMIT $lim";
 
 static const char Q_AT_RELS[] =
@@ -177,10 +177,7 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
         return EG_ENOMEM;
     }
     bolt_params_str(p, "ns", w->cx.ns);
-    if (w->t == 0)
-        bolt_params_str(p, "after", after ? after : "");
-    else
-        bolt_params_str(p, "after", after);
+    bolt_params_str(p, "after", after ? after : "");
     bolt_params_int(p, "lim", (int64_t)limit + 1);
     bolt_params_int(p, "t", w->t);
     eg_free(after);

@@ -731,19 +731,15 @@ static void finish_batch(worker_manager *m, batch_state *b)
  * worker answers a notify (notify_served): the others would only run an
  * empty claim.  The one that answers lingers first (linger_ms after the
  * last notify, at most linger_max_ms after the first) so the jobs of the
- * calls that follow are leased, embedded and committed together: with sequential single-entity writes every job
- * would otherwise cost its own claim, its own vector-index commit, and
- * time on the database the writes are waiting for.  Returns true when this
- * worker answered a notify.
+ * calls that follow are leased, embedded and committed together: with
+ * sequential single-entity writes every job would otherwise cost its own claim, its own vector-index commit, and
+ * time on the database the writes are waiting for.
  */
-static bool idle_wait(worker_manager *m, int64_t ms)
+static void idle_wait(worker_manager *m, int64_t ms)
 {
     pthread_mutex_lock(&m->mu);
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += ms / 1000 + ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
+    eg_mono_deadline(&ts, ms);
     bool answered = false;
     while (!atomic_load(&m->stopping)) {
         if (m->notify_served != m->notify_seq) {
@@ -767,10 +763,7 @@ static bool idle_wait(worker_manager *m, int64_t ms)
             int64_t left = until - eg_mono_ms();
             if (left <= 0)
                 break;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ns = (int64_t)ts.tv_nsec + (left % 1000) * 1000000;
-            ts.tv_sec += left / 1000 + ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
+            eg_mono_deadline(&ts, left);
             pthread_cond_timedwait(&m->idle_cv, &m->mu, &ts);
             if (m->notify_seq != seen) {
                 seen = m->notify_seq;
@@ -780,7 +773,6 @@ static bool idle_wait(worker_manager *m, int64_t ms)
         m->notify_served = m->notify_seq;
     }
     pthread_mutex_unlock(&m->mu);
-    return answered;
 }
 
 static void stage_init(stage *st)
@@ -1242,10 +1234,7 @@ int worker_manager_wait_jobs(worker_manager *m, const char *const *ids, size_t n
         if (left <= 0 || m->nw == 0 || atomic_load(&m->stopping))
             break;
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = (int64_t)ts.tv_nsec + (left % 1000) * 1000000;
-        ts.tv_sec += left / 1000 + ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
+        eg_mono_deadline(&ts, left);
         pthread_cond_timedwait(&m->done_cv, &m->mu, &ts);
     }
     pthread_mutex_unlock(&m->mu);
