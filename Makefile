@@ -50,4 +50,4 @@ fuzz:
 	./build-fuzz/$(FUZZ_TARGET) -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$(FUZZ_TARGET) tests/fuzz/corpus/$(FUZZ_TARGET)
 
 clean:
-	rm -rf build build-test build-fuzz build-bench
+	rm -rf build build-test build-tsan build-fuzz build-bench

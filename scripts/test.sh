@@ -6,18 +6,20 @@
 # 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
 #    port; every ctest label (unit, contract, integration, stress, mcp,
 #    console, fuzz-replay) against it
-# 4. compatibility: the tests that talk to Neo4j (contract, integration,
+# 4. ThreadSanitizer build; the unit, contract and stress labels again under
+#    it, on the same Neo4j (ENGRAM_TEST_TSAN=0 skips it)
+# 5. compatibility: the tests that talk to Neo4j (contract, integration,
 #    stress, mcp) again, on a fresh Neo4j of the newest release line
 #    (ENGRAM_TEST_COMPAT_NEO4J, default 2025.10.1; it needs Java 21+)
-# 5. libFuzzer smoke run of every fuzz target (clang)
-# 6. openspec validate --all --strict
+# 6. libFuzzer smoke run of every fuzz target (clang)
+# 7. openspec validate --all --strict
 # and prints a final line "N passed, N failed".
 #
 # Environment knobs: ENGRAM_TEST_LABELS (ctest -L regex, default all),
 # ENGRAM_FUZZ_SECONDS (per target, default 20), ENGRAM_TEST_JOBS (default 2),
 # ENGRAM_TEST_SANITIZE (default address,undefined; empty for a plain run),
-# ENGRAM_TEST_COMPAT (auto: run step 4 when a Java 21+ is found; 1: a missing
-# Java is a failure; 0: skip it).
+# ENGRAM_TEST_TSAN (default 1; 0 skips step 4), ENGRAM_TEST_COMPAT (auto: run
+# step 5 when a Java 21+ is found; 1: a missing Java is a failure; 0: skip it).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -126,6 +128,29 @@ if [ -f "$bdir/Testing/Temporary/LastTest.log" ]; then
   grep -hE '^(mcp-sdk|mcp-modern|mcp-http|migrate-memento|console-browser): ' "$bdir/Testing/Temporary/LastTest.log" >&2 || true
 fi
 [ -d "$bdir/test-artifacts/console" ] && echo "== console screenshots: $bdir/test-artifacts/console" >&2
+
+# --- ThreadSanitizer pass ----------------------------------------------------
+# Every worker runs several threads (lease/load, embedder, completer,
+# heartbeat) and the MCP server a call pool: the unit, contract and stress
+# tests run again under TSan, against the same Neo4j, so a data race fails
+# the suite instead of hiding in a lucky schedule (docs/internals/threading.md).
+# ENGRAM_TEST_TSAN=0 skips it; a run narrowed with ENGRAM_TEST_LABELS does too.
+if [ "${ENGRAM_TEST_TSAN:-1}" != 0 ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
+  tdir=build-tsan
+  echo "== build (sanitize=thread)" >&2
+  if cmake -S . -B "$tdir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=thread >/dev/null &&
+     cmake --build "$tdir" -j "$jobs" >&2; then
+    pass 1
+    tsan_log="$tdir/ctest.log"
+    # halt_on_error: the first race fails its test; suppressions (none today)
+    # would go in tests/tsan.supp, each with a comment saying why.
+    (cd "$tdir" && TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}" \
+      ctest -j "$jobs" --output-on-failure -L 'unit|contract|stress') 2>&1 | tee "$tsan_log" >&2
+    count_ctest "$tsan_log" "tsan ctest"
+  else
+    fail 1 "tsan build"
+  fi
+fi
 
 # --- compatibility pass on the newest Neo4j line -----------------------------
 # The baseline is 5.26 LTS (above); engram must also work on the calendar

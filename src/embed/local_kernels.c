@@ -23,8 +23,12 @@ static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
 #endif
 
-/* Clones for AVX2+FMA machines and a baseline: one binary, any x86-64. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+/* Clones for AVX2+FMA machines and a baseline: one binary, any x86-64.
+ * Not under a sanitizer: the clone resolver is an ifunc that the dynamic
+ * loader runs before the sanitizer's runtime is set up, and an instrumented
+ * resolver crashes there (ThreadSanitizer segfaults at load time). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 #define KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define KERNEL_CLONES

@@ -21,6 +21,8 @@ printf '%s\n' "$token" >"$tokfile"
 # Under AddressSanitizer (make test's build) freed blocks wait in a 256 MB
 # quarantine, which would count against the RSS bound without being
 # engram's memory: keep it small.
+# Under ThreadSanitizer every byte has shadow memory: scale the bound.
+if "$ENGRAM_BIN" --version | grep -q 'sanitize=[a-z,]*thread'; then export HOSTILE_RSS_FACTOR=4; fi
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8" ENGRAM_MCP_TOKEN_FILE="$tokfile" mcp_start_http
 trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true; rm -f "$tokfile"' EXIT
 timeout 180 python3 "$here/hostile_http.py" "$mcp_http_pid" "$mcp_http_port" "$token"
