@@ -110,7 +110,7 @@ fi
 # tests agree on the n-gram provider (1536 dimensions) unless they choose
 # otherwise.  The local encoder is tested by its unit tests (parity with
 # the reference, faults) and, as engram's default without an API key, by
-# tests/mcp/demo.test.sh on a private Neo4j.
+# tests/mcp/local_encoder.test.sh on a private Neo4j.
 export ENGRAM_EMBED_PROVIDER="${ENGRAM_TEST_EMBED_PROVIDER:-offline}"
 echo "== ctest" >&2
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"

@@ -4,7 +4,7 @@
  *
  * An entity may hold GRAPH_MAX_OBSERVATIONS (10,000) observations and one
  * call may send as many; comparing every new observation with every kept one
- * cost 0.23 s of CPU per such entity (issue #14, finding 4).  The set is an
+ * was quadratic (measured: issue #14, finding 4).  The set is an
  * open-addressing hash table (linear probing, FNV-1a, load <= 1/2) of
  * *borrowed* strings: the JSON arrays the strings live in must outlive it.
  * Strings are compared by length and bytes, so an embedded NUL cannot make

@@ -654,8 +654,8 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
                            opts->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine");
     } else if (version == 5) {
         /* Replace the synchronous full-text index by an eventually consistent
-         * one: a synchronous Lucene update cost ~15-20 ms per commit (measured),
-         * an order of magnitude more than the rest of a create.  Keyword search
+         * one: a synchronous Lucene update per commit took most of a create
+         * (measured: docs/data-model.md, migration 5).  Keyword search
          * may lag a write by a moment; the substring pass covers fresh writes. */
         return fulltext_recreate(opts, "", stmts_out, n_out, err);
     } else if (version == 6) {

@@ -14,7 +14,7 @@
  *      update); tests/integration/test_queue_locking.c checks that an
  *      equal-value SET still blocks a concurrent writer,
  *   3. re-reads the node through a *fresh variable* (MATCH (j) WHERE
- *      elementId(j) = elementId(c): a direct record lookup, ~15 us per job
+ *      elementId(j) = elementId(c): a record lookup (measured: docs/queue.md),
  *      cheaper than the id index), whose properties have not been read yet
  *      and so come from the latest committed state,
  *   4. filters on the re-read state and only then writes.

@@ -4,7 +4,7 @@
  * The worker knows jobs (queue/) and vectors (embed/), not entities.  A sink
  * is the narrow bridge to the entity store, so the manager can be tested on
  * an in-memory sink (worker_mem_sink_new, below) and run on Neo4j through
- * the graph module (worker_graph_sink_new, graph_sink.h).
+ * the graph module (worker_neo4j_sink_new, neo4j_sink.h).
  *
  * A job names (namespace, entity id, version, model) and the content hash
  * it is for (worker_job_hash).
