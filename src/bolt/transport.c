@@ -34,11 +34,6 @@ struct bolt_tr {
     size_t rpos, rlen, rcap;
 };
 
-static int conn_err(eg_error *err, int code, const char *fmt, const char *detail)
-{
-    return eg_error_set(err, code, EG_CLASS_CONNECTION, fmt, detail);
-}
-
 static bolt_tr *tr_alloc(size_t cap)
 {
     bolt_tr *t = eg_calloc(1, sizeof *t);
@@ -195,7 +190,7 @@ static int tls_start(bolt_tr *t, const bolt_uri *u, const bolt_tr_opts *opts, in
     if (u->tls == BOLT_TLS_VERIFY) {
         if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
             ssl_errstr(ebuf, sizeof ebuf);
-            return conn_err(err, EG_EIO, "TLS: cannot load system CA store: %s", ebuf);
+            return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "TLS: cannot load system CA store: %s", ebuf);
         }
         if (opts->ca_file && *opts->ca_file &&
             SSL_CTX_load_verify_locations(t->ctx, opts->ca_file, NULL) != 1) {

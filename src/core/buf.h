@@ -38,7 +38,7 @@ int eg_buf_append(eg_buf *b, const void *data, size_t n);
 int eg_buf_puts(eg_buf *b, const char *s);
 int eg_buf_putc(eg_buf *b, char c);
 int eg_buf_printf(eg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int eg_buf_vprintf(eg_buf *b, const char *fmt, va_list ap);
+int eg_buf_vprintf(eg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Drop the first n bytes (memmove). */
 void eg_buf_consume(eg_buf *b, size_t n);
 /*

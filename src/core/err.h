@@ -80,7 +80,8 @@ void eg_error_clear(eg_error *err);
  */
 int eg_error_set(eg_error *err, int code, eg_class klass, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int eg_error_setv(eg_error *err, int code, eg_class klass, const char *fmt, va_list ap);
+int eg_error_setv(eg_error *err, int code, eg_class klass, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /*
  * Fill err from a Neo4j FAILURE: classifies by the code (and by the GQL

@@ -553,7 +553,7 @@ int graph_get_relation(graph_store *g, const graph_req *req, const char *from, c
     return rc;
 }
 
-static int history_common(graph_store *g, const graph_req *req, q_work *w, const graph_page *page,
+static int history_common(graph_store *g, q_work *w, const graph_page *page,
                           bool is_rel, json_t **out, eg_error *err)
 {
     *out = NULL;
@@ -612,7 +612,7 @@ int graph_get_entity_history(graph_store *g, const graph_req *req, const char *n
     w.cypher = "MATCH (h:EntityVersion {namespace: $ns, name: $a}) "
                "RETURN " VERSION_PROJ("h") " AS v ORDER BY h.validFrom, h.version SKIP $off LIMIT $lim";
     w.a = name;
-    return history_common(g, req, &w, page, false, out, err);
+    return history_common(g, &w, page, false, out, err);
 }
 
 int graph_get_relation_history(graph_store *g, const graph_req *req, const char *from,
@@ -633,5 +633,5 @@ int graph_get_relation_history(graph_store *g, const graph_req *req, const char 
     w.a = from;
     w.b = to;
     w.c = relation_type;
-    return history_common(g, req, &w, page, true, out, err);
+    return history_common(g, &w, page, true, out, err);
 }

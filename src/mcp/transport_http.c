@@ -648,7 +648,9 @@ static void reap(mcp_http_state *h, int64_t now)
 
 /* ---- the daemon -------------------------------------------------------------------------- */
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd hands us its own printf formats: the attribute says so, so
+ * -Wformat=2 checks the vsnprintf below as a forwarded format. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     if (!eg_log_enabled(EG_LOG_DEBUG))

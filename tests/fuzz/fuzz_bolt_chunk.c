@@ -3,6 +3,7 @@
  * it returns lies inside the input (or the scratch buffer) and has a
  * positive length; it never reads past the end or loops forever.
  */
+#include "fuzz.h"
 #include "bolt/chunk.h"
 #include "core/buf.h"
 

@@ -13,6 +13,7 @@
  * other than -1 or one past a day; a classification sets a known kind,
  * returns a negative code, and keeps its message NUL-terminated.
  */
+#include "fuzz.h"
 #include "embed/provider_impl.h"
 
 #include <jansson.h>

@@ -9,6 +9,7 @@
  * without NUL and hold each observation once (the hash-set de-duplication);
  * on failure nothing is returned and the error says why.
  */
+#include "fuzz.h"
 #include "graph/graph.h"
 #include "graph/graph_int.h"
 

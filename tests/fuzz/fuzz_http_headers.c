@@ -5,6 +5,7 @@
  * crash and no sanitizer report, a parsed host that is a loopback name is
  * always allowed, and an Origin the parser refuses is never allowed.
  */
+#include "fuzz.h"
 #include "mcp/http_int.h"
 
 #include <stdint.h>

@@ -8,6 +8,7 @@
  * of valid JSON that is a response or a notification, and every request
  * line gets at most one response.
  */
+#include "fuzz.h"
 #include "mcp/backend.h"
 #include "mcp/server.h"
 

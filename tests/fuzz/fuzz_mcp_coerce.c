@@ -9,6 +9,7 @@
  * without coercion (it never leaves something the schema refuses) and a
  * second coercion changes nothing; a failure always says why.
  */
+#include "fuzz.h"
 #include "mcp/schema_validate.h"
 #include "mcp/tools.h"
 

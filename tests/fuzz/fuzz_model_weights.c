@@ -8,6 +8,7 @@
  * successful parse returns must lie inside the input, with a size that
  * matches its shape for float tensors.
  */
+#include "fuzz.h"
 #include "core/alloc.h"
 #include "embed/local_weights_int.h"
 

@@ -7,6 +7,7 @@
  * decodes again to the same bytes once more (encode is a fixed point after
  * one canonicalisation), and encode the JSON back (bolt_ps_json) too.
  */
+#include "fuzz.h"
 #include "bolt/packstream.h"
 
 #include <stdint.h>

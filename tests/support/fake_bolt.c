@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,10 +223,14 @@ void fake_bolt_hello(fake_bolt *fb, int major, int minor)
         fake_bolt_success(fb, "{}");
 }
 
-static void fail(fake_bolt *fb, const char *fmt, const char *a, int b)
+__attribute__((format(printf, 2, 3))) static void fail(fake_bolt *fb, const char *fmt, ...)
 {
-    if (!fb->error[0])
-        snprintf(fb->error, sizeof fb->error, fmt, a, b);
+    if (fb->error[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fb->error, sizeof fb->error, fmt, ap);
+    va_end(ap);
 }
 
 static int accept_conn(fake_bolt *fb, bolt_tr **t)
