@@ -45,7 +45,7 @@ int bolt_chunk_read(bolt_tr *t, eg_buf *scratch, const uint8_t **msg, size_t *le
         if (rc < 0)
             return eg_error_set(err, rc, EG_CLASS_CONNECTION,
                                 rc == EG_ETOOBIG ? "Bolt message larger than the limit"
-                                                 : "out of memory reading a Bolt message");
+                                                 : EG_OOM_TEXT " reading a Bolt message");
         /* Read straight into the reserved tail (eg_buf_reserve made room). */
         rc = bolt_tr_read(t, scratch->ptr + scratch->len, n, err);
         if (rc < 0)

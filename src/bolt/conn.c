@@ -143,7 +143,7 @@ int bolt_conn__msg_end(bolt_conn *c, bolt_ps_writer *w, uint8_t sig, bolt_result
         rc = queue_push(c, sig, r);
     if (rc < 0) {
         c->out.len = mark; /* drop the half-framed message */
-        return eg_error_set(err, rc, EG_CLASS_NONE, "out of memory framing a request");
+        return eg_error_set(err, rc, EG_CLASS_NONE, EG_OOM_TEXT " framing a request");
     }
     return 0;
 }
@@ -215,7 +215,7 @@ static int decode_field(bolt_conn *c, const uint8_t *p, size_t len, bolt_arena *
     int rc = bolt_ps_decode(p, len, a, c->major, out, &used, &e);
     if (rc < 0) {
         if (rc == EG_ENOMEM)
-            return eg_error_set(err, rc, EG_CLASS_NONE, "out of memory decoding a reply");
+            return eg_error_set(err, rc, EG_CLASS_NONE, EG_OOM_TEXT " decoding a reply");
         return proto_err(c, err, e.message[0] ? e.message : "undecodable reply");
     }
     if (used != len)
@@ -619,7 +619,7 @@ int bolt_conn_open(bolt_conn **out, const bolt_config *cfg, eg_error *err)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "no Neo4j URI configured");
     bolt_conn *c = conn_alloc(cfg);
     if (!c)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     int rc = bolt_uri_parse(&c->uri, cfg->uri, err);
     if (rc == 0) {
         bolt_tr_opts to = {cfg->connect_timeout_ms, 0, cfg->ca_file};

@@ -67,7 +67,7 @@ int bolt_pool_new(bolt_pool **out, const bolt_config *cfg, const bolt_pool_opts 
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "no Neo4j URI configured");
     bolt_pool *p = eg_calloc(1, sizeof *p);
     if (!p)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     p->opts = opts ? *opts : (bolt_pool_opts)BOLT_POOL_OPTS_INIT;
     if (p->opts.max_size == 0)
         p->opts.max_size = 16;
@@ -89,7 +89,7 @@ int bolt_pool_new(bolt_pool **out, const bolt_config *cfg, const bolt_pool_opts 
     p->idle = eg_calloc(p->opts.max_size, sizeof *p->idle);
     if (oom || !p->idle) {
         bolt_pool_free(p);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;

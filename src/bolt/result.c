@@ -210,7 +210,7 @@ int bolt_conn_run(bolt_conn *c, const char *cypher, const bolt_params *params,
         return rc;
     bolt_result *r = bolt_result__new(c, fetch_of(c, opts), false);
     if (!r)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     rc = queue_run(c, cypher, params, opts, r, err);
     if (rc < 0) {
         bolt_result__destroy(r);
@@ -240,7 +240,7 @@ int bolt_conn_run_lazy(bolt_conn *c, const char *cypher, const bolt_params *para
         return rc;
     bolt_result *r = bolt_result__new(c, -1, true);
     if (!r)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     rc = queue_run(c, cypher, params, opts, r, err);
     if (rc < 0) {
         bolt_result__destroy(r);
@@ -403,7 +403,7 @@ int bolt_conn_exec(bolt_conn *c, const char *cypher, const bolt_params *params,
         const bolt_value *st = bolt_value_get(r->summary, "stats");
         *stats_out = st ? bolt_value_to_json(st) : json_object();
         if (!*stats_out)
-            rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            rc = eg_error_oom(err);
     }
     bolt_result_free(r);
     return rc;
@@ -418,7 +418,7 @@ static int collect_rows(bolt_result *r, json_t **rows_out, eg_error *err)
     json_t *rows = json_array();
     if (!rows) {
         bolt_result_free(r);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     int rc;
     const bolt_value *rec;
@@ -426,14 +426,14 @@ static int collect_rows(bolt_result *r, json_t **rows_out, eg_error *err)
         size_t nf = bolt_result_nfields(r);
         json_t *row = json_object();
         if (!row || json_array_append_new(rows, row) < 0) {
-            rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            rc = eg_error_oom(err);
             break;
         }
         for (size_t i = 0; i < nf; i++) {
             json_t *v = bolt_value_to_json(bolt_value_at(rec, i));
             const char *name = bolt_result_field(r, i);
             if (!v || json_object_set_new(row, name ? name : "", v) < 0) {
-                rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+                rc = eg_error_oom(err);
                 break;
             }
         }
@@ -469,7 +469,7 @@ int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_param
         return 0;
     bolt_result **res = eg_calloc(n, sizeof *res);
     if (!res)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     int rc = 0;
     size_t queued = 0;
     for (; queued < n; queued++)

@@ -284,7 +284,7 @@ int bolt_tr_connect(bolt_tr **out, const bolt_uri *u, const bolt_tr_opts *opts, 
     bolt_tr *t = tr_alloc(BOLT_TR_RBUF);
     if (!t) {
         close(fd);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     t->fd = fd;
     t->read_timeout_ms = opts && opts->read_timeout_ms > 0 ? opts->read_timeout_ms : 0;
@@ -311,7 +311,7 @@ int bolt_tr_from_fd(bolt_tr **out, int fd, int read_timeout_ms, eg_error *err)
     bolt_tr *t = tr_alloc(BOLT_TR_RBUF);
     if (!t) {
         close(fd);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     t->fd = fd;
     t->read_timeout_ms = read_timeout_ms > 0 ? read_timeout_ms : 0;
@@ -324,7 +324,7 @@ int bolt_tr_new_mem(bolt_tr **out, const void *data, size_t len, eg_error *err)
     *out = NULL;
     bolt_tr *t = tr_alloc(len);
     if (!t)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     if (len)
         memcpy(t->rbuf, data, len);
     t->rlen = len;

@@ -85,7 +85,7 @@ int bolt_conn_commit(bolt_conn *c, char **bookmark_out, eg_error *err)
     if (bookmark_out && c->bookmark) {
         *bookmark_out = eg_strdup(c->bookmark);
         if (!*bookmark_out)
-            return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            return eg_error_oom(err);
     }
     return 0;
 }

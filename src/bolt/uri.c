@@ -82,7 +82,7 @@ static int parse_query(bolt_uri *u, const char *q, eg_error *err)
             p->value = pct_decode(eq + 1, n - (size_t)(eq - q) - 1);
             u->nparams++;
             if (!p->key || !p->value)
-                return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+                return eg_error_oom(err);
             if (strcmp(p->key, "address") == 0)
                 return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                                     "invalid URI: 'address' is reserved in the routing context");
@@ -168,7 +168,7 @@ int bolt_uri_parse(bolt_uri *out, const char *s, eg_error *err)
     out->port = port;
     out->host = eg_strndup(hstart, (size_t)(hend - hstart));
     if (!out->host)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     for (const char *p = out->host; *p; p++) {
         if ((unsigned char)*p <= ' ' || *p == '/' || *p == '@') {
             bolt_uri_clear(out);
@@ -180,7 +180,7 @@ int bolt_uri_parse(bolt_uri *out, const char *s, eg_error *err)
     out->address = eg_malloc(addrlen);
     if (!out->address) {
         bolt_uri_clear(out);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     snprintf(out->address, addrlen, v6 ? "[%s]:%d" : "%s:%d", out->host, port);
     if (*rest == '/') {
@@ -200,7 +200,7 @@ int bolt_uri_parse(bolt_uri *out, const char *s, eg_error *err)
         char *q = eg_strndup(rest, qlen);
         if (!q) {
             bolt_uri_clear(out);
-            return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            return eg_error_oom(err);
         }
         int rc = parse_query(out, q, err);
         eg_free(q);

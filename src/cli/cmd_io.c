@@ -450,7 +450,7 @@ static int write_pass(import_run *r, const char *only, eg_error *err)
     char *line = NULL, why[240], kind[32] = "";
     size_t cap = 0;
     json_t *batch = json_array(), *rec = NULL;
-    int got, rc = batch ? 0 : eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+    int got, rc = batch ? 0 : eg_error_oom(err);
     while (rc == 0 && (got = next_record(r, &line, &cap, &rec, why, sizeof why)) == 1) {
         json_t *clean = NULL;
         if (classify(r, rec, &clean, why, sizeof why) > 0) {

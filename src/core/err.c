@@ -47,6 +47,11 @@ int eg_error_setv(eg_error *err, int code, eg_class klass, const char *fmt, va_l
     return code;
 }
 
+int eg_error_oom(eg_error *err)
+{
+    return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, EG_OOM_TEXT);
+}
+
 int eg_error_set(eg_error *err, int code, eg_class klass, const char *fmt, ...)
 {
     va_list ap;

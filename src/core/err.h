@@ -84,6 +84,19 @@ int eg_error_setv(eg_error *err, int code, eg_class klass, const char *fmt, va_l
     __attribute__((format(printf, 4, 0)));
 
 /*
+ * The one out-of-memory message, for sinks other than an eg_error (a
+ * JSON-RPC error, a log line).  Spelled once so logs can be grepped for it.
+ */
+#define EG_OOM_TEXT "out of memory"
+
+/*
+ * An allocation failed: EG_ENOMEM, not retryable, message EG_OOM_TEXT.
+ * Never allocates.  Returns EG_ENOMEM, so `return eg_error_oom(err);`.
+ * Accepts err == NULL.
+ */
+int eg_error_oom(eg_error *err);
+
+/*
  * Fill err from a Neo4j FAILURE: classifies by the code (and by the GQL
  * classification when the code is unknown).  Returns the eg_code chosen
  * (EG_ETRANSIENT, EG_ECLIENT, EG_EDATABASE, EG_EAUTH).

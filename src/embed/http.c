@@ -233,7 +233,7 @@ int embed_post_json(embed_provider *p, const char *path, json_t *req, json_t **d
     char *url = eg_malloc(ul);
     if (!url) {
         free(body);
-        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+        return embed_status_set(st, EMBED_E_TRANSIENT, 0, EG_OOM_TEXT);
     }
     snprintf(url, ul, "%s%s", p->base_url, path);
     embed_http_reply r;

@@ -51,7 +51,7 @@ int embed_local_init(embed_provider *p, const embed_config *cfg, eg_error *err)
     if (rc == 0)
         rc = embed_local_model_set_engine(p->local, (embed_local_engine)cfg->local_engine, err);
     if (rc == 0 && cfg->query_prefix && !(p->query_prefix = eg_strdup(cfg->query_prefix)))
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
     if (rc)
         return rc;
     p->dims = embed_local_model_dims(p->local);
@@ -65,7 +65,7 @@ int embed_local_embed(embed_provider *p, const char *const *texts, size_t n, flo
     bool *cut = eg_malloc(n * sizeof *cut);
     int rc;
     if (!ntok || !cut) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
     } else if (p->cancel && atomic_load(p->cancel)) {
         rc = EG_ECANCELED;
     } else {

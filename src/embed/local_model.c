@@ -268,7 +268,7 @@ static int load_layer(embed_local_model *m, int li, const layer_src *ls, eg_erro
     L->ln2_b = copy_floats(ls->ln2_b->data, HIDDEN);
     if (!L->wqkv || !L->bqkv || !L->wo || !L->wi || !L->wout || !L->bo || !L->bi || !L->bout || !L->ln1_g ||
         !L->ln1_b || !L->ln2_g || !L->ln2_b)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     float *dst[6] = {L->wqkv, L->wqkv + HIDDEN, L->wqkv + 2 * HIDDEN, L->wo, L->wi, L->wout};
     size_t stride[6] = {3 * HIDDEN, 3 * HIDDEN, 3 * HIDDEN, HIDDEN, FFN, HIDDEN};
     for (int j = 0; j < 6; j++) {
@@ -329,7 +329,7 @@ static int load_weights(embed_local_model *m, const embed_tensor *t, size_t n, e
     m->ln_g = copy_floats(lng->data, HIDDEN);
     m->ln_b = copy_floats(lnb->data, HIDDEN);
     if (!m->word || !m->pos || !m->type0 || !m->ln_g || !m->ln_b)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     embed_tensor_release(word);
     embed_tensor_release(pos);
     /* ONNX: the layers' matrices are the unnamed-by-module MatMul initializers, in graph order. */
@@ -362,7 +362,7 @@ static int model_load(embed_local_model **out, const char *dir, const model_spec
     embed_local_model *m = eg_calloc(1, sizeof *m);
     if (!m || !(m->dir = eg_strdup(dir))) {
         eg_free(m);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     m->spec = s;
     embed_file f = {0};
@@ -496,7 +496,7 @@ static int forward(const embed_local_model *m, const int32_t *const *ids, const 
     size_t total = rows * (HIDDEN + 3 * HIDDEN + HIDDEN + FFN) + att;
     float *mem = eg_malloc(total * sizeof *mem);
     if (!mem)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     float *x = mem, *qkv = x + rows * HIDDEN, *ctx = qkv + rows * 3 * HIDDEN, *ffn = ctx + rows * HIDDEN;
     float *scratch = ffn + rows * FFN;
     size_t r = 0;
@@ -587,7 +587,7 @@ int embed_local_model_embed(embed_local_model *m, const char *const *texts, size
     size_t *lens = eg_malloc(n * sizeof *lens);
     int rc = 0;
     if (!idbuf || !ids || !lens) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {

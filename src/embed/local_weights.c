@@ -5,11 +5,11 @@
 #include "embed/local_weights_int.h"
 
 #include "core/alloc.h"
+#include "core/sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,24 +18,22 @@
 
 /* ---- files ---------------------------------------------------------------- */
 
-static int sha256_hex_fd(int fd, char hex[65])
+static int sha256_hex_fd(int fd, char hex[EG_SHA256_HEX_SIZE])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    eg_sha256 *h = NULL;
     unsigned char *buf = eg_malloc(1u << 20);
-    int rc = ctx && buf && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -1;
+    int rc = buf && eg_sha256_new(&h) == 0 ? 0 : -1;
     for (ssize_t got; rc == 0 && (got = read(fd, buf, 1u << 20)) != 0;) {
         if (got < 0 && errno == EINTR)
             continue;
-        if (got < 0 || EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
+        if (got < 0)
             rc = -1;
+        else
+            eg_sha256_update(h, buf, (size_t)got);
     }
-    if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &len) != 1 || len != 32))
+    if (rc == 0 && eg_sha256_final_hex(h, hex) != 0)
         rc = -1;
-    for (unsigned int i = 0; rc == 0 && i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(ctx);
+    eg_sha256_free(h);
     eg_free(buf);
     return rc;
 }
@@ -164,7 +162,7 @@ static int st_tensor(tensor_list *l, const char *name, json_t *desc, const unsig
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "safetensors: offsets of %s out of range", name);
     embed_tensor *t = tensor_push(l);
     if (!t)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     snprintf(t->name, sizeof t->name, "%s", name);
     t->dtype = strcmp(dtype, "F32") == 0 ? EMBED_DT_F32 : EMBED_DT_OTHER;
     t->ndims = (int)json_array_size(shape);
@@ -290,7 +288,7 @@ static int onnx_tensor(tensor_list *l, pb t, eg_error *err)
 {
     embed_tensor *x = tensor_push(l);
     if (!x)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     int64_t dtype = 0;
     pb floats = {0};
     while (t.p < t.end) {

@@ -20,7 +20,7 @@ static int ollama_request(embed_provider *p, const char *const *texts, size_t n,
 {
     json_t *req = embed_request_new(p, texts, n);
     if (!req)
-        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+        return embed_status_set(st, EMBED_E_TRANSIENT, 0, EG_OOM_TEXT);
     json_object_set_new(req, "truncate", json_true());
     if (p->send_dimensions)
         json_object_set_new(req, "dimensions", json_integer(p->dims));

@@ -20,7 +20,7 @@ static int openai_request_once(embed_provider *p, const char *const *texts, size
 {
     json_t *req = embed_request_new(p, texts, n);
     if (!req)
-        return embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+        return embed_status_set(st, EMBED_E_TRANSIENT, 0, EG_OOM_TEXT);
     json_object_set_new(req, "encoding_format", json_string(p->b64 ? "base64" : "float"));
     if (p->send_dimensions)
         json_object_set_new(req, "dimensions", json_integer(p->dims));
@@ -31,7 +31,7 @@ static int openai_request_once(embed_provider *p, const char *const *texts, size
     json_t *data = json_object_get(doc, "data");
     unsigned char *seen = eg_calloc(n ? n : 1, 1);
     if (!seen) {
-        rc = embed_status_set(st, EMBED_E_TRANSIENT, 0, "out of memory");
+        rc = embed_status_set(st, EMBED_E_TRANSIENT, 0, EG_OOM_TEXT);
         goto done;
     }
     if (!json_is_array(data) || json_array_size(data) != n) {

@@ -237,7 +237,7 @@ int embed_provider_new(embed_provider **out, const embed_config *cfg, eg_error *
     *out = NULL;
     embed_provider *p = eg_calloc(1, sizeof *p);
     if (!p)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     p->kind = cfg->kind;
     p->dims = cfg->dimensions;
     p->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
@@ -253,7 +253,7 @@ int embed_provider_new(embed_provider **out, const embed_config *cfg, eg_error *
         (cfg->api_key && !(p->api_key = eg_strdup(cfg->api_key))) ||
         !(p->model = eg_strdup(cfg->model ? cfg->model : "unknown"))) {
         embed_provider_free(p);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     /* A trailing slash would double up when paths are appended. */
     if (p->base_url) {
@@ -393,7 +393,7 @@ int embed_provider_embed_query(embed_provider *p, const char *text, float *out, 
     if (p->query_prefix && text && *text) {
         size_t a = strlen(p->query_prefix), b = strlen(text);
         if (!(owned = eg_malloc(a + b + 1)))
-            return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+            return eg_error_oom(err);
         memcpy(owned, p->query_prefix, a);
         memcpy(owned + a, text, b + 1);
         text = owned;
@@ -511,7 +511,7 @@ int embed_provider_embed(embed_provider *p, const char *const *texts, size_t n, 
     float *tmp = NULL;
     int rc = 0;
     if (!use || !owned || !map) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
         goto out;
     }
     size_t m = 0;
@@ -525,7 +525,7 @@ int embed_provider_embed(embed_provider *p, const char *const *texts, size_t n, 
         }
         if (strlen(t) > max_bytes) {
             if (!(owned[i] = truncate_utf8(t, max_bytes))) {
-                rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+                rc = eg_error_oom(err);
                 goto out;
             }
             t = owned[i];
@@ -536,12 +536,12 @@ int embed_provider_embed(embed_provider *p, const char *const *texts, size_t n, 
     }
     size_t dims = (size_t)p->dims;
     if (m > 0 && !(tmp = eg_malloc(m * dims * sizeof *tmp))) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
         goto out;
     }
     embed_status *pst = m ? eg_calloc(m, sizeof *pst) : NULL;
     if (m && !pst) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
         goto out;
     }
     if (p->kind == EMBED_PROVIDER_LOCAL) {

@@ -93,7 +93,7 @@ static int vocab_index(embed_wordpiece *wp, eg_error *err)
     while (cap < wp->n * 2)
         cap <<= 1;
     if (!(wp->slots = eg_calloc(cap, sizeof *wp->slots)))
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     wp->mask = cap - 1;
     for (size_t id = 0; id < wp->n; id++) {
         const char *t = wp->pool + wp->off[id];
@@ -114,7 +114,7 @@ static int vocab_alloc(embed_wordpiece *wp, size_t n, size_t pool_bytes, eg_erro
     wp->off = eg_calloc(n, sizeof *wp->off);
     wp->len = eg_calloc(n, sizeof *wp->len);
     if (!wp->pool || !wp->off || !wp->len)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     return 0;
 }
 
@@ -208,7 +208,7 @@ static int read_file(const char *path, char **out, size_t *size, eg_error *err)
             if (!nb) {
                 fclose(f);
                 eg_free(buf);
-                return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+                return eg_error_oom(err);
             }
             buf = nb;
         }
@@ -239,7 +239,7 @@ int embed_wordpiece_load(embed_wordpiece **out, const char *path, eg_error *err)
     embed_wordpiece *wp = eg_calloc(1, sizeof *wp);
     if (!wp) {
         eg_free(buf);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     memcpy(wp->prefix, "##", 3);
     wp->prefix_len = 2;
@@ -521,7 +521,7 @@ int embed_wordpiece_encode(const embed_wordpiece *wp, const char *text, size_t l
     if (!e || !word) {
         eg_free(e);
         eg_free(word);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     e->wp = wp;
     e->ids = ids;

@@ -9,9 +9,9 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/sha256.h"
 
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +46,7 @@ int graph_lucene_escape(const char *in, char **out, eg_error *err)
         return eg_error_set(err, EG_ETOOBIG, EG_CLASS_CLIENT, "lucene escape: input too large");
     char *o = eg_malloc(cap);
     if (o == NULL)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         if (lucene_special(in[i]))
@@ -89,13 +89,13 @@ int graph_lucene_phrase(const char *in, char **out, eg_error *err)
     if (eg_buf_putc(&b, '"') || eg_buf_puts(&b, esc) || eg_buf_putc(&b, '"')) {
         eg_free(esc);
         eg_buf_free(&b);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     eg_free(esc);
     *out = eg_buf_detach(&b, NULL);
     if (*out == NULL) {
         eg_buf_free(&b);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     return 0;
 }
@@ -181,7 +181,7 @@ int graph_lucene_terms(const char *in, char **out, eg_error *err)
          * case and the words are lower-cased, so nothing needs escaping. */
         if ((nterms && eg_buf_puts(&b, " OR ")) || eg_buf_append(&b, word, n)) {
             eg_buf_free(&b);
-            return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+            return eg_error_oom(err);
         }
         nterms++;
     }
@@ -192,23 +192,8 @@ int graph_lucene_terms(const char *in, char **out, eg_error *err)
     *out = eg_buf_detach(&b, NULL);
     if (*out == NULL) {
         eg_buf_free(&b);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
-    return 0;
-}
-
-static int sha256_hex(const char *data, size_t n, char hex[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-        return -1;
-    static const char digits[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
-    }
-    hex[64] = '\0';
     return 0;
 }
 
@@ -233,17 +218,18 @@ int graph_embedding_text(const char *name, const char *entity_type, const char *
     }
     if (rc != 0) {
         eg_buf_free(&b);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     size_t len = 0;
     char *text = eg_buf_detach(&b, &len);
     if (text == NULL) {
         eg_buf_free(&b);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
-    if (sha256_hex(text, len, hash_out) != 0) {
+    int hrc = eg_sha256_hex(text, len, hash_out);
+    if (hrc) {
         eg_free(text);
-        return eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "sha256 failed");
+        return hrc == EG_ENOMEM ? eg_error_oom(err) : eg_error_set(err, hrc, EG_CLASS_NONE, "sha256 failed");
     }
     *text_out = text;
     return 0;
@@ -318,7 +304,7 @@ int graph_score_fuse(const graph_ranked *keyword, size_t nkw, const graph_ranked
         return eg_error_set(err, EG_ETOOBIG, EG_CLASS_CLIENT, "fuse: too many");
     graph_fused *arr = eg_calloc(cap ? cap : 1, sizeof *arr);
     if (arr == NULL)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     size_t n = 0;
     /* Lists are small (<= a few hundred), so a linear lookup is fine. */
     int rank = 0;

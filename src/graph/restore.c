@@ -27,8 +27,8 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/sha256.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -162,13 +162,15 @@ static int map_id(const char *source_ns, const char *ns, const char *id, char ou
         snprintf(out, 40, "%s", id);
         return 0;
     }
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, ns, strlen(ns) + 1) == 1 &&
-             EVP_DigestUpdate(c, id, strlen(id)) == 1 && EVP_DigestFinal_ex(c, md, &len) == 1;
-    EVP_MD_CTX_free(c);
-    if (!ok)
+    unsigned char md[EG_SHA256_LEN];
+    eg_sha256 *h;
+    if (eg_sha256_new(&h) != 0)
+        return -1;
+    eg_sha256_update(h, ns, strlen(ns) + 1);
+    eg_sha256_update(h, id, strlen(id));
+    int rc = eg_sha256_final(h, md);
+    eg_sha256_free(h);
+    if (rc)
         return -1;
     /* shaped like a UUID, version nibble 8 ("custom"), so it reads like one */
     snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-8%01x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0], md[1], md[2],

@@ -4,10 +4,10 @@
 #include "mcp/access.h"
 
 #include "core/alloc.h"
+#include "core/sha256.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,10 +29,9 @@ struct mcp_access {
     char *default_ns;
 };
 
-static int digest(const char *s, unsigned char out[32])
+static int digest(const char *s, unsigned char out[EG_SHA256_LEN])
 {
-    unsigned int len = 0;
-    return EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL) == 1 && len == 32 ? 0 : -1;
+    return eg_sha256_digest(s, strlen(s), out) == 0 ? 0 : -1;
 }
 
 void mcp_access_free(mcp_access *a)
@@ -89,7 +88,7 @@ static int parse_grant(mcp_access *a, size_t i, const json_t *o, eg_error *err)
     char buf[32];
     snprintf(buf, sizeof buf, "grant %zu", i + 1);
     if (!(g->name = eg_strdup(name ? json_string_value(name) : buf)))
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     const json_t *w = json_object_get(o, "write");
     if (w && !json_is_boolean(w))
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "tokens file: entry %zu: \"write\" must be true or false",
@@ -102,7 +101,7 @@ static int parse_grant(mcp_access *a, size_t i, const json_t *o, eg_error *err)
                             "tokens file: entry %zu (%s) needs \"namespaces\": a list of 1 to %d names", i + 1, g->name,
                             MCP_ACCESS_MAX_NAMESPACES);
     if (!(g->ns = eg_calloc(n, sizeof *g->ns)))
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     for (size_t k = 0; k < n; k++) {
         const char *s = json_string_value(json_array_get(nss, k));
         if (!s || !*s || strlen(s) > NS_MAX_BYTES)
@@ -110,7 +109,7 @@ static int parse_grant(mcp_access *a, size_t i, const json_t *o, eg_error *err)
                                 "tokens file: entry %zu (%s): namespace %zu must be a string of 1 to %u bytes", i + 1,
                                 g->name, k + 1, NS_MAX_BYTES);
         if (!(g->ns[k] = eg_strdup(s)))
-            return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            return eg_error_oom(err);
         g->nns = k + 1;
     }
     return 0;
@@ -133,7 +132,7 @@ int mcp_access_parse(mcp_access **out, const char *text, const char *default_ns,
     mcp_access *a = eg_calloc(1, sizeof *a);
     int rc = 0;
     if (!a || !(a->g = eg_calloc(n, sizeof *a->g)) || !(a->default_ns = eg_strdup(default_ns ? default_ns : "default")))
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        rc = eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         a->n = i + 1;
         rc = parse_grant(a, i, json_array_get(list, i), err);
@@ -178,7 +177,7 @@ int mcp_access_load(mcp_access **out, const char *path, const char *default_ns, 
     char *text = eg_malloc(n + 1);
     if (!text) {
         fclose(f);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     size_t got = fread(text, 1, n, f);
     fclose(f);

@@ -488,7 +488,7 @@ static int s_queue_retry_dead(void *self, const json_t *a, mcp_call_ctx *ctx, js
     size_t n = json_array_size(ids);
     const char **v = n ? eg_calloc(n, sizeof *v) : NULL;
     if (n && !v)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     for (size_t i = 0; i < n; i++)
         v[i] = json_string_value(json_array_get(ids, i));
     int64_t count = 0;
@@ -509,7 +509,7 @@ int mcp_backend_graph_new(mcp_backend *out, const mcp_graph_deps *deps, eg_error
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "graph backend needs a graph store");
     gb *b = eg_calloc(1, sizeof *b);
     if (!b)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     b->d = *deps;
     pthread_mutex_init(&b->emu, NULL);
     out->self = b;

@@ -294,7 +294,7 @@ enum MHD_Result mcp_http_start_call(mcp_http_state *h, struct MHD_Connection *c,
 {
     mcp_http_job *j = job_new(h, c, sess, srv, m, sse, modern);
     if (!j)
-        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     if (!sse) {
         rs->job = j;
         if (!job_submit(h, j, true)) {
@@ -310,7 +310,7 @@ enum MHD_Result mcp_http_start_call(mcp_http_state *h, struct MHD_Connection *c,
     if (!r) {
         j->refs = 1;
         mcp_http_job_unref(j);
-        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     }
     /* The response owns the connection's reference from here (sse_free). */
     if (!job_submit(h, j, false)) {

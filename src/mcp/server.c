@@ -276,7 +276,7 @@ static void handle_initialize(mcp_server *s, json_t *id, json_t *params)
     snprintf(s->version, sizeof s->version, "%s", chosen);
     pthread_mutex_unlock(&s->mu);
     if (!res) {
-        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
         return;
     }
     send_msg(s, mcp_jsonrpc_result(id, res));
@@ -312,7 +312,7 @@ static void handle_tools_list(mcp_server *s, json_t *id, json_t *params, bool mo
     if (modern)
         modern_complete(res, true);
     if (!res) {
-        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
         return;
     }
     send_msg(s, mcp_jsonrpc_result(id, res));
@@ -339,7 +339,7 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params, bool mo
     }
     mcp_call_ctx *c = eg_calloc(1, sizeof *c);
     if (!c) {
-        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
         return;
     }
     c->srv = s;
@@ -370,7 +370,7 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params, bool mo
         c->progress_token = json_incref(tok);
     if (!c->key || !c->tool || !c->args) {
         ctx_free(c);
-        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
         return;
     }
     unsigned cap = s->opts.max_inflight ? s->opts.max_inflight : 64;
@@ -491,7 +491,7 @@ static void handle_discover(mcp_server *s, json_t *id)
         json_object_set_new(res, "instructions", json_string(s->opts.instructions));
     modern_complete(res, true);
     if (!res) {
-        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
         return;
     }
     send_msg(s, mcp_jsonrpc_result(id, res));
@@ -627,7 +627,7 @@ mcp_server *mcp_server_new(const mcp_server_opts *opts, const mcp_backend *be, m
         return NULL;
     mcp_server *s = eg_calloc(1, sizeof *s);
     if (!s) {
-        eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        eg_error_oom(err);
         return NULL;
     }
     if (opts)
@@ -643,7 +643,7 @@ mcp_server *mcp_server_new(const mcp_server_opts *opts, const mcp_backend *be, m
         s->threads = eg_calloc(s->opts.workers, sizeof *s->threads);
         if (!s->threads) {
             mcp_server_free(s);
-            eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            eg_error_oom(err);
             return NULL;
         }
         for (unsigned i = 0; i < s->opts.workers; i++) {

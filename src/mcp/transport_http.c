@@ -365,7 +365,7 @@ static enum MHD_Result handle_modern_post(mcp_http_state *h, struct MHD_Connecti
     o.grant = rs->grant;
     mcp_server *srv = mcp_server_new(&o, h->be, mcp_http_emit, NULL, NULL);
     if (!srv)
-        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     if (is_call(m))
         return mcp_http_start_call(h, c, rs, NULL, srv, m, wants_stream(c, m), true);
     size_t len = 0;
@@ -402,7 +402,7 @@ static enum MHD_Result handle_post_msg(mcp_http_state *h, struct MHD_Connection 
         s = mcp_http_session_new(h, owner, rs->grant);
         fresh = true;
         if (!s)
-            return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+            return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     } else {
         return mcp_http_reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
                                     "missing MCP-Session-Id header (send initialize first)");
@@ -525,7 +525,7 @@ static enum MHD_Result check_headers(mcp_http_state *h, struct MHD_Connection *c
             return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
                                         "the server holds too many request bodies right now; retry");
         if (n && eg_buf_reserve(&rs->body, (size_t)n) != 0)
-            return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR, "out of memory");
+            return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     }
     return MHD_YES;
 }
@@ -817,7 +817,7 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
     h.workers = eg_calloc(nw, sizeof *h.workers);
     if (!h.sessions || !h.workers || (ao && !h.allowed_origins) || (ah && !h.allowed_hosts)) {
         state_free(&h);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     for (; h.n_workers < nw; h.n_workers++)
         if (pthread_create(&h.workers[h.n_workers], NULL, mcp_http_call_thread, &h) != 0) {

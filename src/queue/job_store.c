@@ -6,11 +6,11 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/sha256.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,41 +169,33 @@ void queue_status_clear(queue_status *st)
     memset(st, 0, sizeof *st);
 }
 
-static void hash_part(EVP_MD_CTX *ctx, const char *s)
+static void hash_part(eg_sha256 *h, const char *s)
 {
     uint64_t len = s ? strlen(s) : 0;
     unsigned char pre[8];
     for (int i = 0; i < 8; i++)
         pre[i] = (unsigned char)(len >> (56 - 8 * i));
-    EVP_DigestUpdate(ctx, pre, sizeof pre);
-    if (len)
-        EVP_DigestUpdate(ctx, s, len);
+    eg_sha256_update(h, pre, sizeof pre);
+    eg_sha256_update(h, s, len);
 }
 
 int queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
                      const char *version, const char *model)
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    eg_sha256 *h;
     out[0] = '\0';
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(ctx);
-        return EG_EINTERNAL;
-    }
+    int rc = eg_sha256_new(&h);
+    if (rc)
+        return rc;
     if (queue && strcmp(queue, "default") != 0)
-        hash_part(ctx, queue);
-    hash_part(ctx, ns);
-    hash_part(ctx, entity);
-    hash_part(ctx, version);
-    hash_part(ctx, model);
-    int ok = EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
-    EVP_MD_CTX_free(ctx);
-    if (!ok)
-        return EG_EINTERNAL;
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    return 0;
+        hash_part(h, queue);
+    hash_part(h, ns);
+    hash_part(h, entity);
+    hash_part(h, version);
+    hash_part(h, model);
+    rc = eg_sha256_final_hex(h, out);
+    eg_sha256_free(h);
+    return rc;
 }
 
 void queue_new_id(char out[QUEUE_ID_MAX], int64_t now_ms)
@@ -258,7 +250,7 @@ int queue_tx_begin(queue_store *s, queue_tx **out, eg_error *err)
     CHECK(s && out, "queue_tx_begin: NULL argument");
     queue_tx *tx = eg_calloc(1, sizeof *tx);
     if (!tx)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     tx->store = s;
     int rc = s->ops->tx_begin(s, tx, err);
     if (rc) {
@@ -329,7 +321,7 @@ static int check_unique(const char *const *ids, size_t n, eg_error *err)
         return 0;
     const char **v = eg_malloc(n * sizeof *v);
     if (!v)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     memcpy(v, ids, n * sizeof *v);
     qsort(v, n, sizeof *v, cmp_str_ptr);
     int rc = 0;
@@ -348,7 +340,7 @@ static int check_refs(const queue_lease_ref *l, size_t n, eg_error *err)
         return 0;
     const char **ids = eg_malloc(n * sizeof *ids);
     if (!ids)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     for (size_t i = 0; i < n; i++)
         ids[i] = l[i].id;
     int rc = check_unique(ids, n, err);
@@ -391,7 +383,7 @@ int queue_fail(queue_store *s, const char *owner, const queue_failure *fails, si
     if (n > 1) {
         const char **ids = eg_malloc(n * sizeof *ids);
         if (!ids)
-            return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            return eg_error_oom(err);
         for (size_t i = 0; i < n; i++)
             ids[i] = fails[i].id;
         int rc = check_unique(ids, n, err);

@@ -188,9 +188,9 @@ void queue_jobs_free(queue_job *jobs, size_t n);
  * database never merge each other's jobs; the "default" queue leaves it out
  * (four values instead of five: no collision is possible), so the keys of
  * jobs written before the queue was part of the key stay valid.  out must
- * hold 65 bytes.  Returns 0, or EG_EINTERNAL when hashing failed (out is
- * then empty: a caller must not enqueue under it, or every such job would
- * share the key "").
+ * hold 65 bytes.  Returns 0, or EG_ENOMEM / EG_EINTERNAL when hashing failed
+ * (out is then empty: a caller must not enqueue under it, or every such
+ * job would share the key "").
  */
 int queue_dedupe_key(char out[65], const char *queue, const char *ns, const char *entity,
                      const char *version, const char *model);

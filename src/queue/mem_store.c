@@ -132,7 +132,6 @@ typedef struct mem_tx {
 } mem_tx;
 
 #define S(s) ((mem_store *)(s))
-#define OOM(err) eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory")
 
 static int64_t now_of(mem_store *m)
 {
@@ -284,7 +283,7 @@ static int mem_tx_begin(queue_store *s, queue_tx *tx, eg_error *err)
     (void)s;
     mem_tx *t = eg_calloc(1, sizeof *t);
     if (!t)
-        return OOM(err);
+        return eg_error_oom(err);
     tx->impl = t;
     return 0;
 }
@@ -316,7 +315,7 @@ static int mem_tx_commit(queue_store *s, queue_tx *tx, eg_error *err)
     }
     pthread_mutex_unlock(&m->mu);
     mem_tx_drop(tx);
-    return rc ? OOM(err) : 0;
+    return rc ? eg_error_oom(err) : 0;
 }
 
 static void mem_tx_rollback(queue_store *s, queue_tx *tx)
@@ -386,7 +385,7 @@ static int mem_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     pthread_mutex_unlock(&m->mu);
     if (rc == EG_EINTERNAL)
         return eg_error_set(err, rc, EG_CLASS_NONE, "enqueue: the dedupe key could not be hashed");
-    return rc ? OOM(err) : 0;
+    return rc ? eg_error_oom(err) : 0;
 }
 
 /* Order for the claim: runAt, then id. */
@@ -404,7 +403,7 @@ static int mem_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs
     int64_t lease_ms = o->lease_ms ? o->lease_ms : s->opts.lease_ms;
     queue_job **pick = eg_malloc(o->max_jobs * sizeof *pick);
     if (!pick)
-        return OOM(err);
+        return eg_error_oom(err);
     size_t np = 0;
     int rc = 0;
     pthread_mutex_lock(&m->mu);
@@ -447,7 +446,7 @@ static int mem_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs
     if (rc) {
         queue_jobs_free(out, *n_out);
         *n_out = 0;
-        return OOM(err);
+        return eg_error_oom(err);
     }
     *jobs_out = out;
     return 0;
@@ -507,7 +506,7 @@ static int mem_complete(queue_store *s, const char *owner, const queue_lease_ref
     size_t *idx = eg_calloc(n, sizeof *idx);
     int rc = 0;
     if (!hj || !copies || !sup || !idx) {
-        rc = OOM(err);
+        rc = eg_error_oom(err);
         goto out;
     }
     pthread_mutex_lock(&m->mu);
@@ -527,7 +526,7 @@ static int mem_complete(queue_store *s, const char *owner, const queue_lease_ref
         }
         if ((rc = copy_job(&copies[nh], j))) {
             pthread_mutex_unlock(&m->mu);
-            rc = OOM(err);
+            rc = eg_error_oom(err);
             goto out_copies;
         }
         idx[nh] = i;
@@ -730,7 +729,7 @@ static int mem_status(queue_store *s, const char *ns, queue_status *out, eg_erro
     pthread_mutex_unlock(&m->mu);
     if (rc) {
         queue_status_clear(out);
-        return OOM(err);
+        return eg_error_oom(err);
     }
     if (out->nmodels > 1)
         qsort(out->models, out->nmodels, sizeof *out->models, cmp_model);
@@ -778,7 +777,7 @@ static int mem_list(queue_store *s, const queue_list_filter *f, queue_job **jobs
     if (rc) {
         queue_jobs_free(out, *n_out);
         *n_out = 0;
-        return OOM(err);
+        return eg_error_oom(err);
     }
     *jobs_out = out;
     return 0;
@@ -889,7 +888,7 @@ int queue_mem_new(queue_store **out, const queue_opts *opts, queue_clock_fn cloc
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "queue_mem_new: NULL out");
     mem_store *m = eg_calloc(1, sizeof *m);
     if (!m)
-        return OOM(err);
+        return eg_error_oom(err);
     queue_opts def = QUEUE_OPTS_INIT;
     m->base.ops = &mem_ops;
     m->base.opts = opts ? *opts : def;

@@ -6,8 +6,8 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/sha256.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,23 +108,21 @@ static int render(const schema_module *m, const schema_migration *g, stmts *out,
     return g->build(m->ctx, &out->v, &out->n, err);
 }
 
-static void checksum(const stmts *s, char out[65])
+/* The migration's checksum: its statements, each followed by "\n;\n".  A
+ * failure is an error: an empty checksum would read as "changed". */
+static int checksum(const stmts *s, char out[EG_SHA256_HEX_SIZE], eg_error *err)
 {
-    unsigned char md[32];
-    unsigned int len = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    out[0] = '\0';
-    if (!ctx)
-        return;
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    eg_sha256 *h;
+    int rc = eg_sha256_new(&h);
+    if (rc)
+        return eg_error_oom(err);
     for (size_t i = 0; i < s->n; i++) {
-        EVP_DigestUpdate(ctx, s->v[i], strlen(s->v[i]));
-        EVP_DigestUpdate(ctx, "\n;\n", 3);
+        eg_sha256_update(h, s->v[i], strlen(s->v[i]));
+        eg_sha256_update(h, "\n;\n", 3);
     }
-    EVP_DigestFinal_ex(ctx, md, &len);
-    EVP_MD_CTX_free(ctx);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    rc = eg_sha256_final_hex(h, out);
+    eg_sha256_free(h);
+    return rc ? eg_error_set(err, rc, EG_CLASS_NONE, "schema: cannot checksum a migration") : 0;
 }
 
 /* ---- database side ---- */
@@ -159,7 +157,7 @@ static int read_recorded(bolt_conn *c, rec_list *out, eg_error *err)
     while ((rc = bolt_result_next(r, &rec, err)) == 1) {
         recorded *nv = eg_realloc(out->v, (out->n + 1) * sizeof *nv);
         if (!nv) {
-            rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+            rc = eg_error_oom(err);
             break;
         }
         out->v = nv;
@@ -242,7 +240,7 @@ static int build_entries(const schema_module **mods, size_t nm, rec_list *recs,
     size_t cap = total_migrations(mods, nm) + recs->n;
     schema_entry *e = eg_calloc(cap ? cap : 1, sizeof *e);
     if (!e)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     size_t n = 0;
     for (size_t i = 0; i < nm; i++) {
         for (size_t k = 0; k < mods[i]->n; k++) {
@@ -258,8 +256,12 @@ static int build_entries(const schema_module **mods, size_t nm, rec_list *recs,
                 eg_free(e);
                 return rc;
             }
-            checksum(&st, x->checksum);
+            rc = checksum(&st, x->checksum, err);
             stmts_free(&st);
+            if (rc) {
+                eg_free(e);
+                return rc;
+            }
             x->state = SCHEMA_PENDING;
             for (size_t r = 0; r < recs->n; r++) {
                 if (strcmp(recs->v[r].id, x->id) == 0) {
@@ -355,7 +357,7 @@ int schema_apply(bolt_pool *p, schema_entry **entries_out, size_t *n_out, eg_err
     snprintf(holder, sizeof holder, "pid %ld", (long)getpid());
     bolt_params *bp = bolt_params_new();
     if (!bp) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        rc = eg_error_oom(err);
         goto out;
     }
     bolt_params_str(bp, "holder", holder);

@@ -378,7 +378,7 @@ int worker_health_start(worker_health **out, const worker_health_opts *o, queue_
     *out = NULL;
     worker_health *h = eg_calloc(1, sizeof *h);
     if (!h)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     h->o = *o;
     h->store = store;
     h->m = m;

@@ -57,7 +57,7 @@ static int load_fn(bolt_conn *c, void *payload, eg_error *err)
     worker_items_clear(w->items, w->n); /* the unit of work may run again */
     graph_embed_ref *refs = eg_calloc(w->n ? w->n : 1, sizeof *refs);
     graph_embed_input *in = eg_calloc(w->n ? w->n : 1, sizeof *in);
-    int rc = refs && in ? 0 : eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    int rc = refs && in ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < w->n; i++)
         refs[i] = (graph_embed_ref){w->items[i].job->ns, w->items[i].job->entity};
     if (rc == 0)
@@ -94,7 +94,7 @@ static int n_write(worker_sink *s, queue_tx *tx, const worker_write *ws, size_t 
     graph_embedding_row *rows = eg_calloc(n ? n : 1, sizeof *rows);
     graph_write_status *st = eg_calloc(n ? n : 1, sizeof *st);
     char (*hash)[65] = eg_calloc(n ? n : 1, sizeof *hash);
-    int rc = rows && st && hash ? 0 : eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+    int rc = rows && st && hash ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         worker_job_hash(ws[i].job, hash[i]);
         rows[i] = (graph_embedding_row){.ns = ws[i].job->ns, .entity_id = ws[i].job->entity, .hash = hash[i],
@@ -168,7 +168,7 @@ int worker_neo4j_sink_new(worker_sink **out, bolt_pool *pool, const char *databa
     *out = NULL;
     neo4j_sink *k = eg_calloc(1, sizeof *k);
     if (!k)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     k->base.vt = &neo4j_vt;
     k->base.impl = k;
     k->pool = pool;
@@ -176,7 +176,7 @@ int worker_neo4j_sink_new(worker_sink **out, bolt_pool *pool, const char *databa
     k->index = eg_strdup(vector_index ? vector_index : "entity_embeddings");
     if ((database && !k->database) || !k->index) {
         n_free(&k->base);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     *out = &k->base;
     return 0;

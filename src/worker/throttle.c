@@ -134,7 +134,7 @@ int worker_throttle_new(worker_throttle **out, const worker_throttle_opts *o, eg
     *out = NULL;
     worker_throttle *t = eg_calloc(1, sizeof *t);
     if (!t)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     t->o = *o;
     if (t->o.interval_ms <= 0)
         t->o.interval_ms = 60000;

@@ -2,6 +2,7 @@
  * test_job_store.c - the shared pieces of the job store: settings from the
  * environment, the backoff formula, dedupe keys, names, argument checks.
  */
+#include "core/alloc.h"
 #include "queue/job_store.h"
 #include "queue/mem_store.h"
 
@@ -116,6 +117,21 @@ static void test_queue_job_store__dedupe_key(void **state)
     assert_string_not_equal(a, b);
     queue_dedupe_key(c, NULL, "ns", "e", "v1", "m");
     assert_string_equal(a, c);
+    /* pinned: keys already stored in databases must keep matching */
+    assert_string_equal(a, "4f1179843b9881bf4dfb69b5b7ee81de5b86abd2ae8350e58aa775acff60273a");
+}
+
+/* A hashing failure is an error and leaves no key: enqueuing under "" would
+ * merge every such job into one. */
+static void test_queue_job_store__dedupe_key_failure_is_an_error(void **state)
+{
+    (void)state;
+    char a[65] = "stale";
+    eg_alloc_fail_at(1, 0);
+    int rc = queue_dedupe_key(a, "default", "ns", "e", "v1", "m");
+    eg_alloc_fail_at(0, 0);
+    assert_int_equal(rc, EG_ENOMEM);
+    assert_string_equal(a, "");
 }
 
 static void test_queue_job_store__names(void **state)
@@ -165,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_queue_job_store__opts_rejects_bad_values),
         cmocka_unit_test(test_queue_job_store__backoff_grows_jitters_and_caps),
         cmocka_unit_test(test_queue_job_store__dedupe_key),
+        cmocka_unit_test(test_queue_job_store__dedupe_key_failure_is_an_error),
         cmocka_unit_test(test_queue_job_store__names),
         cmocka_unit_test(test_queue_job_store__argument_checks),
     };
