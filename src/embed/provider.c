@@ -11,6 +11,7 @@
 #include "embed/provider_impl.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "embed/local_model.h"
@@ -96,25 +97,19 @@ int embed_status_set(embed_status *st, embed_errkind kind, int http_status, cons
 
 static const char *env_nonempty(const char *name)
 {
-    const char *v = getenv(name);
-    return v && *v ? v : NULL;
+    return eg_env_str(name, NULL);
 }
 
 static int env_int(const char *name, long lo, long hi, long *out, eg_error *err)
 {
-    const char *v = env_nonempty(name);
-    if (!v)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || !end || *end || x < lo || x > hi)
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be an integer in [%ld, %ld]", name,
-                            lo, hi);
-    *out = x;
-    return 1;
+    int64_t x;
+    int rc = eg_env_int(name, lo, hi, &x, err);
+    if (rc == 1)
+        *out = (long)x;
+    return rc;
 }
 
+/* memento's flags: only a yes-word turns them on; anything else is off. */
 static bool env_true(const char *name)
 {
     const char *v = env_nonempty(name);

@@ -70,6 +70,7 @@
  * mcp_server's, then MHD's own.
  */
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/limits.h"
@@ -663,16 +664,11 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 
 static int env_uint(const char *name, unsigned min, unsigned max, unsigned *out, eg_error *err)
 {
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || v[0] == '-' || x < min || x > max)
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be an integer in %u..%u", name, min, max);
-    *out = (unsigned)x;
-    return 0;
+    int64_t x;
+    int rc = eg_env_int(name, min, max, &x, err);
+    if (rc == 1)
+        *out = (unsigned)x;
+    return rc < 0 ? rc : 0;
 }
 
 int mcp_http_opts_from_env(mcp_http_opts *o, eg_error *err)

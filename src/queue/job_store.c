@@ -5,6 +5,7 @@
 #include "queue/store_impl.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/clock.h"
 #include "core/sha256.h"
 
@@ -28,19 +29,14 @@ bool queue_name_valid(const char *s)
     return true;
 }
 
+/* A positive integer, stored times scale (hours to ms). */
 static int env_i64(const char *name, int64_t *dst, int64_t scale, eg_error *err)
 {
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return 0;
-    errno = 0;
-    char *end = NULL;
-    long long x = strtoll(v, &end, 10);
-    if (errno || !end || *end || x <= 0 || x > INT64_MAX / scale)
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
-                            "%s must be a positive integer (got '%s')", name, v);
-    *dst = (int64_t)x * scale;
-    return 0;
+    int64_t x;
+    int rc = eg_env_int(name, 1, INT64_MAX / scale, &x, err);
+    if (rc == 1)
+        *dst = x * scale;
+    return rc < 0 ? rc : 0;
 }
 
 int queue_opts_from_env(queue_opts *out, eg_error *err)

@@ -8,10 +8,12 @@
 #include "worker/throttle.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/clock.h"
 #include "core/log.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,18 +35,10 @@ struct worker_throttle {
     embed_gate gate;
 };
 
-static int env_double(const char *name, double *out, eg_error *err)
+/* Rates, bursts and waits: any non-negative number. */
+static int env_rate(const char *name, double *out, eg_error *err)
 {
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || !end || *end || d < 0)
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be a non-negative number", name);
-    *out = d;
-    return 1;
+    return eg_env_double(name, 0, INFINITY, out, err);
 }
 
 int worker_throttle_opts_from_env(worker_throttle_opts *out, embed_kind kind, eg_error *err)
@@ -59,10 +53,10 @@ int worker_throttle_opts_from_env(worker_throttle_opts *out, embed_kind kind, eg
     double v;
     int rc;
     double memento_tokens = 0, memento_interval = 0;
-    if ((rc = env_double("EMBEDDING_RATE_LIMIT_TOKENS", &memento_tokens, err)) < 0)
+    if ((rc = env_rate("EMBEDDING_RATE_LIMIT_TOKENS", &memento_tokens, err)) < 0)
         return rc;
     bool have_memento = rc == 1;
-    if ((rc = env_double("EMBEDDING_RATE_LIMIT_INTERVAL", &memento_interval, err)) < 0)
+    if ((rc = env_rate("EMBEDDING_RATE_LIMIT_INTERVAL", &memento_interval, err)) < 0)
         return rc;
     if (have_memento || rc == 1) {
         if (!have_memento)
@@ -76,19 +70,19 @@ int worker_throttle_opts_from_env(worker_throttle_opts *out, embed_kind kind, eg
         out->interval_ms = (int64_t)memento_interval;
         out->tokens_per_interval = out->tokens_per_interval * (double)out->interval_ms / 60000.0;
     }
-    if ((rc = env_double("ENGRAM_RATE_LIMIT_RPM", &v, err)) < 0)
+    if ((rc = env_rate("ENGRAM_RATE_LIMIT_RPM", &v, err)) < 0)
         return rc;
     if (rc == 1)
         out->requests_per_interval = v * (double)out->interval_ms / 60000.0;
-    if ((rc = env_double("ENGRAM_RATE_LIMIT_TPM", &v, err)) < 0)
+    if ((rc = env_rate("ENGRAM_RATE_LIMIT_TPM", &v, err)) < 0)
         return rc;
     if (rc == 1)
         out->tokens_per_interval = v * (double)out->interval_ms / 60000.0;
-    if ((rc = env_double("ENGRAM_RATE_LIMIT_BURST", &v, err)) < 0)
+    if ((rc = env_rate("ENGRAM_RATE_LIMIT_BURST", &v, err)) < 0)
         return rc;
     if (rc == 1)
         out->burst = v;
-    if ((rc = env_double("ENGRAM_MAX_INLINE_WAIT_MS", &v, err)) < 0)
+    if ((rc = env_rate("ENGRAM_MAX_INLINE_WAIT_MS", &v, err)) < 0)
         return rc;
     if (rc == 1)
         out->max_inline_wait_ms = v > 0 ? (int64_t)v : -1;
