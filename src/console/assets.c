@@ -1,19 +1,18 @@
 /*
- * assets.c - the console's files by path (the bytes are in assets.S).
+ * assets.c - the console's files by path (the bytes are bundled by the
+ * build: console_assets.S, see core/embedded.h).
  */
 #include "console/assets.h"
+
+#include "core/embedded.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#define EXTERN_ASSET(name)                                                                                             \
-    extern const unsigned char name[];                                                                                 \
-    extern const uint64_t name##_size
-
-EXTERN_ASSET(console_index_html);
-EXTERN_ASSET(console_app_js);
-EXTERN_ASSET(console_app_css);
-EXTERN_ASSET(console_graph_js);
+EG_EMBEDDED(console_index_html);
+EG_EMBEDDED(console_app_js);
+EG_EMBEDDED(console_app_css);
+EG_EMBEDDED(console_graph_js);
 
 bool console_asset_find(const char *path, console_asset *out)
 {

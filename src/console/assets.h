@@ -1,6 +1,7 @@
 /*
  * assets.h - the console's files (console/), bundled into the binary at
- * build time (assets.S), and the table that names them by URL path.
+ * build time (console_assets.S, made by the build from core/embedded.S.in),
+ * and the table that names them by URL path.
  *
  * The graph library (cytoscape, from npm, installed by scripts/setup.sh in
  * console/node_modules) is bundled when it was there at configure time;

@@ -160,7 +160,7 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
             cfg->model = "nomic-embed-text";
         break;
     case EMBED_PROVIDER_OFFLINE:
-        cfg->model = "engram-offline-ngram-v1";
+        cfg->model = EMBED_OFFLINE_MODEL;
         break;
     case EMBED_PROVIDER_LOCAL: {
         int rc = embed_local_config(cfg, err);
@@ -172,7 +172,7 @@ int embed_config_from_env(embed_config *cfg, eg_error *err)
         if (!which && !embed_local_model_installed(cfg->model_dir, cfg->model)) {
             memset(cfg, 0, sizeof *cfg);
             cfg->kind = EMBED_PROVIDER_OFFLINE;
-            cfg->model = "engram-offline-ngram-v1";
+            cfg->model = EMBED_OFFLINE_MODEL;
             cfg->fallback = "the local sentence encoder's weights are not installed (run scripts/install-models.sh, "
                             "or scripts/setup.sh): using the lexical n-gram provider, so semantic search only "
                             "matches words";

@@ -70,6 +70,9 @@ typedef enum embed_kind {
     EMBED_PROVIDER_LOCAL
 } embed_kind;
 
+/* The offline provider's model id (what its jobs and vectors are tagged with). */
+#define EMBED_OFFLINE_MODEL "engram-offline-ngram-v1"
+
 /* OpenAI's documented request limits. */
 #define EMBED_OPENAI_MAX_INPUTS 2048
 #define EMBED_OPENAI_MAX_TOKENS 300000

@@ -699,7 +699,11 @@ int graph_reembed_page(graph_store *g, const graph_reembed_opts *o, graph_reembe
  * Embedding text (memento's format):
  *   "Name: <name>\nType: <type>\nObservations:\n- <obs>\n- <obs>"  or
  *   "...Observations:\n(No observations)".
- * *text_out is *new*; hash_out receives the hex sha256 of the text.
+ * The one definition of what an entity's vector is computed from: the
+ * workers' reader, reembed, restore, the memento migration and the in-memory
+ * MCP backend all call it, so their vectors agree.  Pure (no store needed).
+ * *text_out is *new* (free with eg_free); hash_out receives the hex sha256
+ * of the text.  Strings are borrowed.
  */
 int graph_embedding_text(const char *name, const char *entity_type, const char *const *obs,
                          size_t nobs, char **text_out, char hash_out[65], eg_error *err);

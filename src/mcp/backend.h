@@ -89,8 +89,10 @@ typedef struct mcp_backend {
 /*
  * The in-memory backend (backend_mem.c).  *out is a *new* backend whose
  * self is owned by it; release with mcp_backend_mem_free().  Embeddings are
- * produced synchronously by a deterministic hashing embedder of `dims`
- * dimensions (0 -> 64), so semantic search works without any provider.
+ * produced synchronously by the offline provider (embed/provider.h) from
+ * graph_embedding_text, with `dims` dimensions (0: the provider's default,
+ * so `engram serve --backend memory` ranks as the offline provider does in
+ * production), so semantic search works without any configuration.
  */
 int mcp_backend_mem_new(mcp_backend *out, unsigned dims, eg_error *err);
 void mcp_backend_mem_free(mcp_backend *be);

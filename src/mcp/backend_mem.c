@@ -8,9 +8,12 @@
  * version per entity/relation plus closed history versions, hard deletes,
  * version bumps on observation changes.  Nothing is persisted.
  *
- * Embeddings come from a deterministic feature-hashing embedder (word ->
- * bucket, signed, L2-normalised), computed synchronously on every change;
- * the "queue" therefore only ever holds completed jobs.
+ * Embeddings come from the real offline provider (embed/provider.h:
+ * hashed words, bigrams and trigrams, deterministic, no network) applied to
+ * the graph's own embedding text (graph_embedding_text), so the demo ranks
+ * as `engram serve` with ENGRAM_EMBED_PROVIDER=offline does and cannot
+ * drift from it.  They are computed synchronously on every change; the
+ * "queue" therefore only ever holds completed jobs.
  *
  * Storage is jansson objects under one mutex: simple, and fast enough for
  * tests.  Thread-safety: every slot takes the mutex.
@@ -19,6 +22,7 @@
 #include "graph/graph.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "embed/provider.h"
 #include "mcp/backend.h"
 
 #include <ctype.h>
@@ -30,7 +34,7 @@
 
 typedef struct mem {
     pthread_mutex_t mu;
-    unsigned dims;
+    embed_provider *prov; /* offline; used under mu (a provider serves one thread at a time) */
     json_t *entities;  /* name -> {"cur": entity, "hist": [versions], "emb": [..]|null, "embAt": ms} */
     json_t *relations; /* [ {"cur": relation, "hist": [versions]} ] */
     json_t *jobs;      /* [ {id,status,entityName,attempts,lastError} ] */
@@ -51,7 +55,7 @@ typedef struct mem_part {
 
 typedef struct mem_root {
     pthread_mutex_t mu;
-    unsigned dims;
+    unsigned dims; /* of every partition's provider; 0: its default */
     long long delay_ms;
     mem_part *parts;
     size_t n, cap;
@@ -62,12 +66,12 @@ static mem *mem_make(unsigned dims, long long delay_ms)
     mem *m = eg_calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->dims = dims;
     m->delay_ms = delay_ms;
     m->entities = json_object();
     m->relations = json_array();
     m->jobs = json_array();
-    if (!m->entities || !m->relations || !m->jobs) {
+    const embed_config ec = {.kind = EMBED_PROVIDER_OFFLINE, .model = EMBED_OFFLINE_MODEL, .dimensions = (int)dims};
+    if (!m->entities || !m->relations || !m->jobs || embed_provider_new(&m->prov, &ec, NULL) != 0) {
         json_decref(m->entities);
         json_decref(m->relations);
         json_decref(m->jobs);
@@ -80,6 +84,7 @@ static mem *mem_make(unsigned dims, long long delay_ms)
 
 static void mem_destroy(mem *m)
 {
+    embed_provider_free(m->prov);
     json_decref(m->entities);
     json_decref(m->relations);
     json_decref(m->jobs);
@@ -137,59 +142,6 @@ static json_int_t now_ms(mem *m)
 
 /* ---- embedding ------------------------------------------------------------- */
 
-static unsigned long hash_word(const char *w, size_t n)
-{
-    unsigned long h = 1469598103934665603UL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)tolower((unsigned char)w[i]);
-        h *= 1099511628211UL;
-    }
-    return h;
-}
-
-static void embed_text(const char *text, float *v, unsigned dims)
-{
-    memset(v, 0, dims * sizeof *v);
-    const char *p = text;
-    while (*p) {
-        while (*p && !isalnum((unsigned char)*p))
-            p++;
-        const char *st = p;
-        while (*p && isalnum((unsigned char)*p))
-            p++;
-        if (p > st) {
-            unsigned long h = hash_word(st, (size_t)(p - st));
-            v[h % dims] += (h >> 32) & 1 ? 1.0f : -1.0f;
-        }
-    }
-    double n = 0;
-    for (unsigned i = 0; i < dims; i++)
-        n += (double)v[i] * v[i];
-    n = sqrt(n);
-    if (n > 0)
-        for (unsigned i = 0; i < dims; i++)
-            v[i] = (float)(v[i] / n);
-}
-
-static char *entity_text(const json_t *e)
-{
-    size_t cap = 256;
-    size_t i;
-    json_t *o;
-    json_array_foreach(json_object_get(e, "observations"), i, o) cap += json_string_length(o) + 4;
-    cap += strlen(json_string_value(json_object_get(e, "name")));
-    cap += strlen(json_string_value(json_object_get(e, "entityType")));
-    char *t = eg_malloc(cap);
-    if (!t)
-        return NULL;
-    size_t len = (size_t)snprintf(t, cap, "Name: %s\nType: %s\nObservations:\n",
-                                  json_string_value(json_object_get(e, "name")),
-                                  json_string_value(json_object_get(e, "entityType")));
-    json_array_foreach(json_object_get(e, "observations"), i, o) len +=
-        (size_t)snprintf(t + len, cap - len, "- %s\n", json_string_value(o));
-    return t;
-}
-
 static json_t *vec_json(const float *v, unsigned dims)
 {
     json_t *a = json_array();
@@ -206,32 +158,49 @@ static void record_job(mem *m, const char *name, const char *status, const char 
                                              "entityName", name, "attempts", 1, "lastError", error));
 }
 
-/* Recompute the embedding of entity slot `rec` (synchronous "worker"). */
+/* Recompute the embedding of entity slot `rec` (synchronous "worker"): the
+ * text the workers embed, by the offline provider.  Called under m->mu. */
 static int embed_entity(mem *m, json_t *rec)
 {
     json_t *cur = json_object_get(rec, "cur");
-    char *text = entity_text(cur);
-    float *v = eg_malloc(m->dims * sizeof *v);
-    if (!text || !v) {
-        eg_free(text);
-        eg_free(v);
-        return EG_ENOMEM;
+    const json_t *obs = json_object_get(cur, "observations");
+    size_t nobs = json_array_size(obs);
+    int dims = embed_provider_dims(m->prov);
+    const char **ov = eg_calloc(nobs ? nobs : 1, sizeof *ov);
+    float *v = eg_malloc((size_t)dims * sizeof *v);
+    char *text = NULL;
+    char hash[65];
+    int rc = ov && v ? 0 : EG_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < nobs; i++)
+        ov[i] = json_string_value(json_array_get(obs, i));
+    if (rc == 0)
+        rc = graph_embedding_text(json_string_value(json_object_get(cur, "name")),
+                                  json_string_value(json_object_get(cur, "entityType")), ov, nobs, &text, hash, NULL);
+    embed_status st, batch;
+    const char *texts[1] = {text};
+    if (rc == 0 && (rc = embed_provider_embed(m->prov, texts, 1, v, &st, &batch, NULL, NULL, NULL)) == 0 &&
+        st.kind != EMBED_OK)
+        rc = EG_EINVAL;
+    if (rc == 0) {
+        json_object_set_new(rec, "emb", vec_json(v, (unsigned)dims));
+        json_object_set_new(rec, "embAt", json_integer(now_ms(m)));
+        record_job(m, json_string_value(json_object_get(cur, "name")), "completed", NULL);
     }
-    embed_text(text, v, m->dims);
-    json_object_set_new(rec, "emb", vec_json(v, m->dims));
-    json_object_set_new(rec, "embAt", json_integer(now_ms(m)));
-    record_job(m, json_string_value(json_object_get(cur, "name")), "completed", NULL);
     eg_free(text);
     eg_free(v);
-    return 0;
+    eg_free(ov);
+    return rc;
 }
 
-static double cosine(const json_t *a, const float *q, unsigned dims)
+/* Cosine of a stored vector (JSON numbers) and q, by the embed module's
+ * function; scratch holds dims floats. */
+static double cosine(const json_t *a, const float *q, float *scratch, int dims)
 {
-    double dot = 0;
-    for (unsigned i = 0; i < dims && i < json_array_size(a); i++)
-        dot += json_number_value(json_array_get(a, i)) * q[i];
-    return dot; /* both sides are unit vectors */
+    if (json_array_size(a) != (size_t)dims)
+        return 0.0;
+    for (int i = 0; i < dims; i++)
+        scratch[i] = (float)json_number_value(json_array_get(a, (size_t)i));
+    return embed_cosine(scratch, q, dims);
 }
 
 /* ---- helpers ---------------------------------------------------------------- */
@@ -770,12 +739,20 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
     double w = json_object_get(args, "semantic_weight") ? json_number_value(json_object_get(args, "semantic_weight"))
                                                         : GRAPH_SEMANTIC_WEIGHT;
     const json_t *types = json_object_get(args, "entity_types");
-    float *qv = eg_malloc(m->dims * sizeof *qv);
-    if (!qv)
-        return EG_ENOMEM;
-    embed_text(q, qv, m->dims);
     json_t *scored = json_array();
     LOCKED(m);
+    int dims = embed_provider_dims(m->prov);
+    float *qv = eg_malloc(2 * (size_t)dims * sizeof *qv);
+    if (!qv || !scored) {
+        UNLOCK(m);
+        eg_free(qv);
+        json_decref(scored);
+        return EG_ENOMEM;
+    }
+    /* A query the provider refuses (nothing to embed) matches by keyword
+     * only, as a zero vector did before. */
+    embed_status st;
+    bool have_qv = embed_provider_embed_query(m->prov, q, qv, &st, NULL) == 0;
     const char *k;
     json_t *rec;
     json_object_foreach(m->entities, k, rec)
@@ -784,7 +761,7 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
         if (json_array_size(types) && !has_string(types, sget(e, "entityType")))
             continue;
         json_t *emb = json_object_get(rec, "emb");
-        double vs = json_is_array(emb) ? cosine(emb, qv, m->dims) : 0.0;
+        double vs = have_qv && json_is_array(emb) ? cosine(emb, qv, qv + dims, dims) : 0.0;
         if (vs < 0)
             vs = 0;
         double ks = keyword_score(e, q);
@@ -846,8 +823,8 @@ static int t_get_entity_embedding(void *self, const json_t *args, mcp_call_ctx *
                                 : "does not exist");
     }
     *out = json_pack("{s:s, s:O, s:s, s:i, s:O}", "entityName", sget(args, "entity_name"), "embedding",
-                     json_object_get(rec, "emb"), "model", "engram-hash-v1", "dimensions", (int)m->dims,
-                     "lastUpdated", json_object_get(rec, "embAt"));
+                     json_object_get(rec, "emb"), "model", embed_provider_model(m->prov), "dimensions",
+                     embed_provider_dims(m->prov), "lastUpdated", json_object_get(rec, "embAt"));
     UNLOCK(m);
     (void)ctx;
     return 0;
@@ -1005,9 +982,9 @@ static int t_force_generate_embedding(void *self, const json_t *args, mcp_call_c
     int rc = embed_entity(m, rec);
     UNLOCK(m);
     if (rc)
-        return eg_error_set(err, rc, EG_CLASS_NONE, "out of memory");
+        return eg_error_set(err, rc, EG_CLASS_NONE, rc == EG_ENOMEM ? "out of memory" : "the embedding failed");
     *out = json_pack("{s:b, s:s, s:i, s:s}", "success", 1, "entity", sget(args, "entity_name"), "vector_length",
-                     (int)m->dims, "model", "engram-hash-v1");
+                     embed_provider_dims(m->prov), "model", embed_provider_model(m->prov));
     (void)ctx;
     return 0;
 }
@@ -1018,8 +995,9 @@ static int t_debug_embedding_config(void *self, const json_t *args, mcp_call_ctx
     LOCKED(m);
     size_t n = json_object_size(m->entities);
     UNLOCK(m);
-    *out = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I}", "storage", "memory", "provider", "hash (in-process)", "model",
-                     "engram-hash-v1", "dimensions", (int)m->dims, "entities", (json_int_t)n,
+    *out = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I}", "storage", "memory", "provider",
+                     embed_kind_name(embed_provider_kind(m->prov)), "model", embed_provider_model(m->prov),
+                     "dimensions", embed_provider_dims(m->prov), "entities", (json_int_t)n,
                      "entitiesWithEmbedding", (json_int_t)n);
     (void)args;
     (void)ctx;
@@ -1037,7 +1015,7 @@ static int t_diagnose_vector_search(void *self, const json_t *args, mcp_call_ctx
     if (rc)
         return eg_error_set(err, rc, EG_CLASS_NONE, "test query failed");
     *out = json_pack("{s:s, s:b, s:i, s:{s:b, s:I}}", "index", "in-memory (exact scan)", "online", 1, "dimensions",
-                     (int)m->dims, "testQuery", "ok", 1, "results",
+                     embed_provider_dims(m->prov), "testQuery", "ok", 1, "results",
                      (json_int_t)json_array_size(json_object_get(r, "matches")));
     json_decref(r);
     (void)args;
@@ -1113,7 +1091,7 @@ int mcp_backend_mem_new(mcp_backend *out, unsigned dims, eg_error *err)
     mem_root *m = eg_calloc(1, sizeof *m);
     if (!m)
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
-    m->dims = dims ? dims : 64;
+    m->dims = dims; /* 0: the provider's default, as `engram serve` with the offline provider */
     const char *dl = getenv("ENGRAM_MEM_DELAY_MS");
     m->delay_ms = dl ? atoll(dl) : 0;
     pthread_mutex_init(&m->mu, NULL);

@@ -3,7 +3,7 @@
  *
  *   GET /console            -> 308 to /console/ (relative links need the slash)
  *   GET /console/           -> the page
- *   GET /console/<file>     -> app.js, app.css, graph.js (bundled, assets.S)
+ *   GET /console/<file>     -> app.js, app.css, graph.js (bundled, console/assets.h)
  *
  * The files hold no data, so they are served without a token: the page
  * asks for the token and sends it with each MCP call to /mcp, where every

@@ -1,5 +1,13 @@
 /*
- * tools.c - tool definitions and the tools/call pipeline (see tools.h).
+ * tools.c - the tool registry's wiring and the tools/call pipeline (see
+ * tools.h).
+ *
+ * What each tool says to a client (title, description, annotations,
+ * inputSchema, outputSchema) is data: src/mcp/tools/<name>.json, bundled
+ * into the binary by the build (CMakeLists.txt, core/embedded.h) and parsed
+ * once by mcp_tools_init().  Here is only what code must decide: the order
+ * of tools/list, which backend slot runs each tool, the `namespace`
+ * argument every tool takes, and the pipeline.
  *
  * Names and parameters are memento-mcp's (so a memento user only changes
  * the command), descriptions are written for a model choosing a tool, and
@@ -11,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/embedded.h"
 #include "mcp/access.h"
 #include "mcp/schema_validate.h"
 
@@ -19,305 +28,45 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---- shared schema fragments (JSON text) ------------------------------ */
+/*
+ * Every tool, in tools/list order (memento's, then engram's additions;
+ * pagination depends on it staying fixed).  X(name): the definition
+ * src/mcp/tools/<name>.json, embedded as mcp_tooldef_<name>, and the
+ * mcp_backend slot <name> that runs it.  scripts/gen-tools-doc.py reads
+ * this list for the order of docs/tools.md.
+ */
+#define MCP_TOOL_LIST(X)                                                                                               \
+    X(create_entities)                                                                                                 \
+    X(create_relations)                                                                                                \
+    X(add_observations)                                                                                                \
+    X(delete_entities)                                                                                                 \
+    X(delete_observations)                                                                                             \
+    X(delete_relations)                                                                                                \
+    X(get_relation)                                                                                                    \
+    X(update_relation)                                                                                                 \
+    X(read_graph)                                                                                                      \
+    X(search_nodes)                                                                                                    \
+    X(open_nodes)                                                                                                      \
+    X(semantic_search)                                                                                                 \
+    X(get_entity_embedding)                                                                                            \
+    X(get_entity_history)                                                                                              \
+    X(get_relation_history)                                                                                            \
+    X(get_graph_at_time)                                                                                               \
+    X(get_decayed_graph)                                                                                               \
+    X(force_generate_embedding)                                                                                        \
+    X(debug_embedding_config)                                                                                          \
+    X(diagnose_vector_search)                                                                                          \
+    X(hybrid_search)                                                                                                   \
+    X(queue_status)                                                                                                    \
+    X(queue_list_jobs)                                                                                                 \
+    X(queue_retry_dead)
 
-#define S_STR "{\"type\":\"string\"}"
-#define S_NESTR(d) "{\"type\":\"string\",\"minLength\":1,\"description\":\"" d "\"}"
-#define S_NUM "{\"type\":\"number\"}"
-#define S_INT "{\"type\":\"integer\"}"
-#define S_TS_NULL "{\"type\":[\"number\",\"null\"]}"
-#define S_STRS "{\"type\":\"array\",\"items\":{\"type\":\"string\"}}"
-#define S_UNIT(d) "{\"type\":\"number\",\"minimum\":0,\"maximum\":1,\"description\":\"" d "\"}"
+#define DECLARE_DEF(n) EG_EMBEDDED(mcp_tooldef_##n);
+MCP_TOOL_LIST(DECLARE_DEF)
 
-#define TEMPORAL_IN \
-    "\"id\":" S_STR ",\"version\":" S_INT ",\"createdAt\":" S_NUM ",\"updatedAt\":" S_NUM \
-    ",\"validFrom\":" S_NUM ",\"validTo\":" S_TS_NULL ",\"changedBy\":{\"type\":[\"string\",\"null\"]}"
-
-#define ENTITY_IN                                                                               \
-    "{\"type\":\"object\",\"required\":[\"name\",\"entityType\",\"observations\"],"             \
-    "\"additionalProperties\":false,\"properties\":{"                                           \
-    "\"name\":" S_NESTR("Unique name of the entity, e.g. 'Alice' or 'project-x'.")              \
-    ",\"entityType\":" S_NESTR("Kind of entity, e.g. person, project, concept.")                \
-    ",\"observations\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"                   \
-    "\"description\":\"Facts about the entity, one short statement per string.\"}," TEMPORAL_IN \
-    "}}"
-
-#define ENTITY_OUT                                                                              \
-    "{\"type\":\"object\",\"required\":[\"name\",\"entityType\",\"observations\"],"             \
-    "\"properties\":{\"name\":" S_STR ",\"entityType\":" S_STR ",\"observations\":" S_STRS      \
-    ",\"version\":" S_INT ",\"createdAt\":" S_NUM ",\"updatedAt\":" S_NUM ",\"validFrom\":" S_NUM \
-    ",\"validTo\":" S_TS_NULL "}}"
-
-#define REL_KEY_IN                                                                  \
-    "\"from\":" S_NESTR("Name of the source entity.")                               \
-    ",\"to\":" S_NESTR("Name of the target entity.")                                \
-    ",\"relationType\":" S_NESTR("Relation in active voice, e.g. works_at, knows.")
-
-#define RELATION_IN                                                                      \
-    "{\"type\":\"object\",\"required\":[\"from\",\"to\",\"relationType\"],"              \
-    "\"additionalProperties\":false,\"properties\":{" REL_KEY_IN                          \
-    ",\"strength\":" S_UNIT("How strong the relation is, 0..1.")                          \
-    ",\"confidence\":" S_UNIT("How sure you are that it holds, 0..1.")                    \
-    ",\"metadata\":{\"type\":\"object\",\"description\":\"Free-form extra data.\"}," TEMPORAL_IN "}}"
-
-#define RELATION_OUT                                                                          \
-    "{\"type\":\"object\",\"required\":[\"from\",\"to\",\"relationType\"],"                  \
-    "\"properties\":{\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR             \
-    ",\"strength\":{\"type\":[\"number\",\"null\"]},\"confidence\":{\"type\":[\"number\",\"null\"]}" \
-    ",\"metadata\":{\"type\":[\"object\",\"null\"]},\"version\":" S_INT ",\"createdAt\":" S_NUM \
-    ",\"updatedAt\":" S_NUM ",\"validFrom\":" S_NUM ",\"validTo\":" S_TS_NULL "}}"
-
-#define REL_KEYS_OUT                                                                        \
-    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"from\",\"to\",\"relationType\"]," \
-    "\"properties\":{\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR "}}}"
-#define PAGE_IN                                                                                  \
-    ",\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":\"Page size.\"}"   \
-    ",\"cursor\":{\"type\":\"string\",\"description\":\"nextCursor of the previous page, to continue.\"}"
-#define PAGE_OUT                                                                                 \
-    ",\"nextCursor\":" S_STR ",\"truncated\":{\"type\":\"boolean\"}"                                \
-    ",\"relationsTruncated\":{\"type\":\"boolean\",\"description\":\"The page's only entity has more relations than fit; use open_nodes for them.\"}"
-#define ENTITIES_OUT "{\"type\":\"array\",\"items\":" ENTITY_OUT "}"
-#define RELATIONS_OUT "{\"type\":\"array\",\"items\":" RELATION_OUT "}"
-#define GRAPH_PROPS "\"entities\":" ENTITIES_OUT ",\"relations\":" RELATIONS_OUT PAGE_OUT
-
-#define OBJ(req, props) \
-    "{\"type\":\"object\",\"required\":[" req "],\"additionalProperties\":false,\"properties\":{" props "}}"
-#define OUT(req, props) "{\"type\":\"object\",\"required\":[" req "],\"properties\":{" props "}}"
-#define NO_ARGS "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{}}"
-/* memento's read_graph/debug tools took a dummy parameter; accept it. */
-#define DUMMY_ARGS \
-    "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"random_string\":" S_STR "}}"
-#define PAGED_ARGS \
-    "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"random_string\":" S_STR \
-    PAGE_IN "}}"
-
-#define SEARCH_IN(extra)                                                                         \
-    OBJ("\"query\"",                                                                             \
-        "\"query\":" S_NESTR("What to look for, in natural language.")                           \
-        ",\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum " \
-        "entities to return (default 10).\"}"                                                    \
-        ",\"min_similarity\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1,\"description\":"   \
-        "\"Minimum score 0..1 (default 0.6 semantic, 0 hybrid); 0 is allowed.\"}"                \
-        ",\"entity_types\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":"  \
-        "\"Only return entities of these types.\"}" extra)
-
-#define MATCHES_OUT                                                                              \
-    "\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\",\"score\"]," \
-    "\"properties\":{\"name\":" S_STR ",\"entityType\":" S_STR ",\"score\":" S_NUM              \
-    ",\"vectorScore\":{\"type\":[\"number\",\"null\"]},\"keywordScore\":{\"type\":[\"number\",\"null\"]}}}}" \
-    ",\"searchType\":{\"type\":\"string\",\"enum\":[\"semantic\",\"hybrid\",\"keyword\"]}"      \
-    ",\"note\":" S_STR ",\"fallback\":" S_STR
-
-#define FREE_OUT "{\"type\":\"object\"}"
-
-#define SLOT(f) offsetof(mcp_backend, f)
-
-/* read_only, destructive, idempotent, open_world */
-#define RO true, false, true, false
-#define CREATE false, false, false, false
-#define UPDATE false, false, false, false
-#define DELETE false, true, true, false
-
-static mcp_tool g_tools[] = {
-    {"create_entities", "Create entities",
-     "Store new entities (people, projects, concepts...) in the knowledge graph, each with a type and "
-     "a list of observations (facts). Names are unique: for a name that already exists no duplicate "
-     "is made; its new observations are merged in (listed under 'updated' or 'unchanged'). "
-     "Embeddings for semantic search are computed in the background.",
-     OBJ("\"entities\"", "\"entities\":{\"type\":\"array\",\"minItems\":1,\"items\":" ENTITY_IN
-                         ",\"description\":\"Entities to create.\"}"),
-     OUT("\"entities\",\"created\"",
-         "\"entities\":" ENTITIES_OUT ",\"created\":" S_STRS ",\"updated\":" S_STRS
-         ",\"unchanged\":" S_STRS ",\"jobIds\":" S_STRS),
-     CREATE, SLOT(create_entities), NULL, NULL},
-    {"create_relations", "Create relations",
-     "Connect existing entities with directed, typed relations (from -> to), optionally with "
-     "strength and confidence in 0..1. Both entities must already exist: relations whose endpoints "
-     "are missing are listed under 'skipped' with the reason; ones that already exist under "
-     "'existing' (use update_relation to change them).",
-     OBJ("\"relations\"", "\"relations\":{\"type\":\"array\",\"minItems\":1,\"items\":" RELATION_IN "}"),
-     OUT("\"relations\",\"skipped\"",
-         "\"relations\":" RELATIONS_OUT ",\"existing\":" RELATIONS_OUT
-         ",\"skipped\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"from\",\"to\","
-         "\"relationType\",\"reason\"],\"properties\":{\"from\":" S_STR ",\"to\":" S_STR
-         ",\"relationType\":" S_STR ",\"reason\":" S_STR "}}}"),
-     CREATE, SLOT(create_relations), NULL, NULL},
-    {"add_observations", "Add observations",
-     "Add new facts (observations) to existing entities. Observations already present are ignored; "
-     "each entity gets a new version (the previous one stays in its history).",
-     OBJ("\"observations\"",
-         "\"observations\":{\"type\":\"array\",\"minItems\":1,\"items\":" OBJ(
-             "\"entityName\",\"contents\"",
-             "\"entityName\":" S_NESTR("Name of an existing entity.")
-             ",\"contents\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":"
-             "\"Facts to add.\"},\"strength\":" S_UNIT("Accepted for memento compatibility.")
-             ",\"confidence\":" S_UNIT("Accepted for memento compatibility.")
-             ",\"metadata\":{\"type\":\"object\"}") "}"
-         ",\"strength\":" S_UNIT("Accepted for memento compatibility.")
-         ",\"confidence\":" S_UNIT("Accepted for memento compatibility.")
-         ",\"metadata\":{\"type\":\"object\"}"),
-     OUT("\"results\"",
-         "\"results\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"entityName\","
-         "\"addedObservations\"],\"properties\":{\"entityName\":" S_STR ",\"addedObservations\":" S_STRS
-         ",\"version\":" S_INT "}}}"),
-     UPDATE, SLOT(add_observations), NULL, NULL},
-    {"delete_entities", "Delete entities",
-     "Delete entities by name, together with their relations. Their history is kept: the last "
-     "version is marked deleted and get_entity_history / get_graph_at_time still show it. Names that "
-     "do not exist are reported under 'notFound'.",
-     OBJ("\"entityNames\"", "\"entityNames\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":"
-                            "\"string\"},\"description\":\"Names of the entities to delete.\"}"),
-     OUT("\"deleted\",\"notFound\"", "\"deleted\":" S_STRS ",\"notFound\":" S_STRS), DELETE,
-     SLOT(delete_entities), NULL, NULL},
-    {"delete_observations", "Delete observations",
-     "Remove specific observations (exact text) from entities. The entity gets a new version; the "
-     "old observations stay visible in get_entity_history.",
-     OBJ("\"deletions\"",
-         "\"deletions\":{\"type\":\"array\",\"minItems\":1,\"items\":" OBJ(
-             "\"entityName\",\"observations\"",
-             "\"entityName\":" S_NESTR("Name of the entity.") ",\"observations\":" S_STRS) "}"),
-     OUT("\"results\"",
-         "\"results\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"entityName\","
-         "\"deletedObservations\"],\"properties\":{\"entityName\":" S_STR ",\"deletedObservations\":" S_STRS
-         ",\"version\":" S_INT "}}}"),
-     DELETE, SLOT(delete_observations), NULL, NULL},
-    {"delete_relations", "Delete relations",
-     "Delete relations identified by from, to and relationType (all of their versions).",
-     OBJ("\"relations\"", "\"relations\":{\"type\":\"array\",\"minItems\":1,\"items\":" OBJ(
-                              "\"from\",\"to\",\"relationType\"", REL_KEY_IN) "}"),
-     OUT("\"deleted\",\"notFound\"", "\"deleted\":" REL_KEYS_OUT ",\"notFound\":" REL_KEYS_OUT), DELETE,
-     SLOT(delete_relations), NULL, NULL},
-    {"get_relation", "Get a relation",
-     "Look up the current version of one relation by from, to and relationType, including strength, "
-     "confidence and metadata. 'found' is false when it does not exist.",
-     OBJ("\"from\",\"to\",\"relationType\"", REL_KEY_IN),
-     OUT("\"found\",\"relation\"", "\"found\":{\"type\":\"boolean\"},\"relation\":{\"anyOf\":[" RELATION_OUT
-                                   ",{\"type\":\"null\"}]}"),
-     RO, SLOT(get_relation), NULL, NULL},
-    {"update_relation", "Update a relation",
-     "Change strength, confidence or metadata of an existing relation (identified by from, to, "
-     "relationType). Unspecified fields keep their values; the previous version is kept in history.",
-     OBJ("\"relation\"", "\"relation\":" RELATION_IN), OUT("\"relation\"", "\"relation\":" RELATION_OUT),
-     UPDATE, SLOT(update_relation), NULL, NULL},
-    {"read_graph", "Read the whole graph",
-     "Return every current entity and relation. Prefer search_nodes, semantic_search or open_nodes on "
-     "large memories.",
-     PAGED_ARGS, OUT("\"entities\",\"relations\"", GRAPH_PROPS ",\"total\":" S_INT), RO,
-     SLOT(read_graph), NULL, NULL},
-    {"search_nodes", "Keyword search",
-     "Find entities whose name, type or observations contain the query text (case-insensitive, "
-     "literal: special characters are not operators). Returns the entities and the relations among "
-     "them.",
-     OBJ("\"query\"", "\"query\":{\"type\":\"string\",\"description\":\"Text to look for (empty: "
-                      "all entities by name).\"}" PAGE_IN),
-     OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(search_nodes), NULL, NULL},
-    {"open_nodes", "Open entities by name",
-     "Fetch specific entities by exact name, plus the relations among them (with neighbours=true: "
-     "every relation touching them, up to 200, and the entities at their other ends). When they do "
-     "not all fit one response, the result has nextCursor: call again with it for the rest.",
-     OBJ("\"names\"", "\"names\":{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"string\"}},"
-                      "\"neighbours\":{\"type\":\"boolean\",\"description\":\"Also return the relations "
-                      "to and from other entities, and those entities' names and types (default false).\"}"
-                      PAGE_IN),
-     OUT("\"entities\",\"relations\"", GRAPH_PROPS), RO, SLOT(open_nodes), NULL, NULL},
-    {"semantic_search", "Semantic search",
-     "Find entities by meaning using vector embeddings (with hybrid_search=true, the default, "
-     "keyword matches are fused in). Every match carries its score. Entities whose embedding is not "
-     "computed yet are only found by keyword.",
-     SEARCH_IN(",\"hybrid_search\":{\"type\":\"boolean\",\"description\":\"Fuse keyword and vector "
-               "scores (default true).\"},\"semantic_weight\":" S_UNIT(
-                   "Weight of the vector score in hybrid mode (default 0.2).")),
-     OUT("\"entities\",\"relations\",\"matches\",\"searchType\"", GRAPH_PROPS "," MATCHES_OUT), RO,
-     SLOT(semantic_search), NULL, NULL},
-    {"get_entity_embedding", "Get an entity's embedding",
-     "Return the stored embedding vector of an entity with its model, dimensions and the time it was "
-     "computed.",
-     OBJ("\"entity_name\"", "\"entity_name\":" S_NESTR("Name of the entity.")),
-     OUT("\"entityName\",\"embedding\",\"model\",\"dimensions\"",
-         "\"entityName\":" S_STR ",\"embedding\":{\"type\":\"array\",\"items\":" S_NUM "},\"model\":" S_STR
-         ",\"dimensions\":" S_INT ",\"lastUpdated\":" S_TS_NULL),
-     RO, SLOT(get_entity_embedding), NULL, NULL},
-    {"get_entity_history", "Entity history",
-     "Return every version of an entity, oldest first, with validFrom/validTo timestamps (ms).",
-     OBJ("\"entityName\"", "\"entityName\":" S_NESTR("Name of the entity.") PAGE_IN),
-     OUT("\"entityName\",\"history\"", "\"entityName\":" S_STR ",\"history\":" ENTITIES_OUT PAGE_OUT), RO,
-     SLOT(get_entity_history), NULL, NULL},
-    {"get_relation_history", "Relation history",
-     "Return every version of a relation, oldest first, with validFrom/validTo timestamps (ms).",
-     OBJ("\"from\",\"to\",\"relationType\"", REL_KEY_IN PAGE_IN),
-     OUT("\"from\",\"to\",\"relationType\",\"history\"",
-         "\"from\":" S_STR ",\"to\":" S_STR ",\"relationType\":" S_STR ",\"history\":" RELATIONS_OUT
-         PAGE_OUT),
-     RO, SLOT(get_relation_history), NULL, NULL},
-    {"get_graph_at_time", "Graph at a point in time",
-     "Return the entities and relations as they were at a past moment (milliseconds since the Unix "
-     "epoch).",
-     OBJ("\"timestamp\"", "\"timestamp\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Unix time "
-                          "in milliseconds.\"}" PAGE_IN),
-     OUT("\"timestamp\",\"entities\",\"relations\"", "\"timestamp\":" S_NUM "," GRAPH_PROPS), RO,
-     SLOT(get_graph_at_time), NULL, NULL},
-    {"get_decayed_graph", "Graph with decayed confidence",
-     "Return the current graph with relation confidence decayed by age (half-life in days), so old "
-     "unconfirmed knowledge weighs less. Both parameters are optional and honoured.",
-     OBJ("", "\"reference_time\":{\"type\":\"number\",\"minimum\":0,\"description\":\"Compute ages "
-             "relative to this Unix time in ms (default now).\"},\"decay_factor\":{\"type\":\"number\","
-             "\"minimum\":0.001,\"description\":\"Half-life in days (default 30).\"}" PAGE_IN),
-     OUT("\"entities\",\"relations\",\"decay\"",
-         GRAPH_PROPS ",\"decay\":{\"type\":\"object\",\"required\":[\"referenceTime\",\"halfLifeDays\","
-                     "\"minConfidence\"],\"properties\":{\"referenceTime\":" S_NUM ",\"halfLifeDays\":" S_NUM
-                     ",\"minConfidence\":" S_NUM "}}"),
-     RO, SLOT(get_decayed_graph), NULL, NULL},
-    {"force_generate_embedding", "Generate embeddings",
-     "Queue embedding work. With entity_name: a job for that entity's current version (a job that "
-     "already exists for the same version and model is reported, not duplicated, and revived if it "
-     "is dead; with in-server "
-     "workers the call waits up to 10 s for the vector). Without entity_name: backfill up to "
-     "'limit' entities of this memory whose vector is missing or stale.",
-     OBJ("", "\"entity_name\":" S_NESTR("Name of the entity; omit to backfill entities without a "
-                                        "current vector.") ",\"limit\":{\"type\":\"integer\","
-         "\"minimum\":1,\"maximum\":1000,\"description\":\"Backfill: most entities to queue (default "
-         "10).\"}"),
-     OUT("\"success\"",
-         "\"success\":{\"type\":\"boolean\"},\"entity\":" S_STR ",\"entities\":" S_STRS
-         ",\"jobIds\":" S_STRS ",\"created\":" S_INT ",\"existing\":" S_INT
-         ",\"revived\":" S_INT ",\"queued\":{\"type\":\"boolean\"},\"vector_length\":" S_INT ",\"model\":" S_STR),
-     false, false, true, false, SLOT(force_generate_embedding), NULL, NULL},
-    {"debug_embedding_config", "Embedding configuration",
-     "Debug: show the embedding provider, model, dimensions, vector index settings and counts of "
-     "entities with and without embeddings. Never shows secrets.",
-     DUMMY_ARGS, FREE_OUT, RO, SLOT(debug_embedding_config), NULL, NULL},
-    {"diagnose_vector_search", "Diagnose vector search",
-     "Debug: check the vector index (exists, online, dimensions) and run a test query.", DUMMY_ARGS,
-     FREE_OUT, RO, SLOT(diagnose_vector_search), NULL, NULL},
-    {"hybrid_search", "Hybrid search",
-     "Find entities by combining keyword and vector similarity with an explicit weight; every match "
-     "reports its combined, vector and keyword scores.",
-     SEARCH_IN(",\"semantic_weight\":" S_UNIT("Weight of the vector score, 0..1 (default 0.2).")),
-     OUT("\"entities\",\"relations\",\"matches\",\"searchType\"", GRAPH_PROPS "," MATCHES_OUT), RO,
-     SLOT(hybrid_search), NULL, NULL},
-    {"queue_status", "Embedding queue status",
-     "Show the embedding job queue: counts per state (pending, leased, completed, dead, superseded), "
-     "age of the oldest pending job, completions per 5 minutes over the last hour, and whether "
-     "embeddings are being produced (the same health verdict as the workers' /health).",
-     NO_ARGS,
-     OUT("\"counts\"", "\"counts\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}},"
-                       "\"oldestPendingAgeMs\":" S_TS_NULL ",\"healthy\":{\"type\":\"boolean\"}"),
-     RO, SLOT(queue_status), NULL, NULL},
-    {"queue_list_jobs", "List embedding jobs",
-     "List embedding jobs, optionally only those in one state (e.g. dead, to see why they failed).",
-     OBJ("", "\"status\":{\"type\":\"string\",\"enum\":[\"pending\",\"leased\",\"completed\",\"dead\","
-             "\"superseded\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,"
-             "\"description\":\"Default 50.\"}"),
-     OUT("\"jobs\"", "\"jobs\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"id\","
-                     "\"status\"],\"properties\":{\"id\":" S_STR ",\"status\":" S_STR ",\"entityName\":" S_STR
-                     ",\"attempts\":" S_INT ",\"lastError\":{\"type\":[\"string\",\"null\"]}}}}"),
-     RO, SLOT(queue_list_jobs), NULL, NULL},
-    {"queue_retry_dead", "Retry dead embedding jobs",
-     "Put dead embedding jobs back to pending with a fresh attempt budget: the given job ids, or all "
-     "dead jobs when jobIds is omitted.",
-     OBJ("", "\"jobIds\":" S_STRS), OUT("\"retried\"", "\"retried\":" S_INT), false, false, true, false,
-     SLOT(queue_retry_dead), NULL, NULL},
-};
+#define TOOL_ENTRY(n)                                                                                                  \
+    {.name = #n, .slot = offsetof(mcp_backend, n), .def_text = mcp_tooldef_##n, .def_size = &mcp_tooldef_##n##_size},
+static mcp_tool g_tools[] = {MCP_TOOL_LIST(TOOL_ENTRY)};
 
 #define N_TOOLS (sizeof g_tools / sizeof g_tools[0])
 
@@ -325,44 +74,61 @@ static mcp_tool g_tools[] = {
     "Memory partition to work in (default: the server's own). Over HTTP a token may use only "    \
     "the namespaces it was given."
 
-
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_init_rc;
 static char g_init_msg[200];
 
+/* Parse one definition into t; 0, or -1 with g_init_msg saying what is wrong
+ * (a broken file is a build defect: every test that lists tools fails). */
+static int load(mcp_tool *t)
+{
+    json_error_t je;
+    t->def = json_loadb((const char *)t->def_text, (size_t)*t->def_size, JSON_REJECT_DUPLICATES, &je);
+    if (!t->def) {
+        snprintf(g_init_msg, sizeof g_init_msg, "src/mcp/tools/%s.json: %s at line %d", t->name, je.text,
+                 je.line);
+        return -1;
+    }
+    /* Exactly these keys (JSON_STRICT): a misspelt one is an error, not a
+     * hint that silently goes missing. */
+    const char *name = NULL;
+    int ro = 0, de = 0, id = 0, ow = 0;
+    if (json_unpack_ex(t->def, &je, JSON_STRICT, "{s:s, s:s, s:s, s:{s:b, s:b, s:b, s:b}, s:o, s:o}", "name",
+                       &name, "title", &t->title, "description", &t->description, "annotations", "readOnlyHint",
+                       &ro, "destructiveHint", &de, "idempotentHint", &id, "openWorldHint", &ow, "inputSchema",
+                       &t->input_schema, "outputSchema", &t->output_schema) != 0) {
+        snprintf(g_init_msg, sizeof g_init_msg, "src/mcp/tools/%s.json: %s", t->name, je.text);
+        return -1;
+    }
+    if (strcmp(name, t->name) != 0 || !json_is_object(t->input_schema) || !json_is_object(t->output_schema)) {
+        snprintf(g_init_msg, sizeof g_init_msg, "src/mcp/tools/%s.json: name is '%s', or a schema is no object",
+                 t->name, name);
+        return -1;
+    }
+    t->read_only = ro;
+    t->destructive = de;
+    t->idempotent = id;
+    t->open_world = ow;
+    /* Every tool takes the partition it works in (access.h limits it per
+     * token over HTTP); one definition, added here, not 24 copies. */
+    json_t *props = json_object_get(t->input_schema, "properties");
+    if (!json_is_object(props) ||
+        json_object_set_new(props, "namespace",
+                            json_pack("{s:s, s:i, s:i, s:s}", "type", "string", "minLength", 1, "maxLength", 256,
+                                      "description", NAMESPACE_DESC)) != 0) {
+        snprintf(g_init_msg, sizeof g_init_msg, "src/mcp/tools/%s.json: inputSchema has no properties", t->name);
+        return -1;
+    }
+    return 0;
+}
+
 static void compile(void)
 {
-    for (size_t i = 0; i < N_TOOLS; i++) {
-        json_error_t je;
-        g_tools[i].input_schema = json_loads(g_tools[i].input_schema_text, 0, &je);
-        if (!g_tools[i].input_schema) {
-            snprintf(g_init_msg, sizeof g_init_msg, "%s inputSchema: %s at %d", g_tools[i].name, je.text,
-                     je.position);
+    for (size_t i = 0; i < N_TOOLS; i++)
+        if (load(&g_tools[i]) != 0) {
             g_init_rc = EG_EINTERNAL;
             return;
         }
-        g_tools[i].output_schema = json_loads(g_tools[i].output_schema_text, 0, &je);
-        if (!g_tools[i].output_schema) {
-            snprintf(g_init_msg, sizeof g_init_msg, "%s outputSchema: %s at %d", g_tools[i].name, je.text,
-                     je.position);
-            g_init_rc = EG_EINTERNAL;
-            return;
-        }
-        /* Every tool takes the partition it works in (access.h limits it per
-         * token over HTTP); one definition, added here, not 24 copies. */
-        json_t *props = json_object_get(g_tools[i].input_schema, "properties");
-        if (!props || json_object_set_new(props, "namespace",
-                                          json_pack("{s:s, s:i, s:i, s:s}", "type", "string", "minLength", 1,
-                                                    "maxLength", 256, "description", NAMESPACE_DESC)) != 0) {
-            snprintf(g_init_msg, sizeof g_init_msg, "%s inputSchema: no properties", g_tools[i].name);
-            g_init_rc = EG_EINTERNAL;
-            return;
-        }
-        /* OBJ("" , ...) leaves an empty required array: drop it. */
-        json_t *req = json_object_get(g_tools[i].input_schema, "required");
-        if (req && json_array_size(req) == 0)
-            json_object_del(g_tools[i].input_schema, "required");
-    }
 }
 
 int mcp_tools_init(eg_error *err)

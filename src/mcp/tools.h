@@ -2,9 +2,11 @@
  * tools.h - the registry of MCP tools: name, title, description,
  * inputSchema, outputSchema, annotations, and which backend slot runs it.
  *
- * Definitions are static data (JSON Schema text compiled once by
- * mcp_tools_init()).  Order is fixed (memento's order, then engram's
- * additions) so tools/list pagination is deterministic.
+ * Definitions are data: src/mcp/tools/<name>.json (what tools/list shows,
+ * except the `namespace` property every inputSchema gets from tools.c and
+ * annotations.title, which is the title), bundled into the binary at build
+ * time and parsed once by mcp_tools_init().  Order is fixed (memento's
+ * order, then engram's additions) so tools/list pagination is deterministic.
  *
  * mcp_tools_call() is the whole tools/call pipeline minus the transport:
  * look the tool up, validate + coerce the arguments, run the backend slot,
@@ -24,20 +26,24 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+/* Every pointer is owned by the registry and lives as long as the process. */
 typedef struct mcp_tool {
     const char *name;
+    size_t slot;                   /* offsetof(mcp_backend, <fn>) */
+    const unsigned char *def_text; /* src/mcp/tools/<name>.json, embedded */
+    const uint64_t *def_size;
+    /* Filled by mcp_tools_init from the definition: */
+    json_t *def;                   /* the parsed file; the fields below point into it */
     const char *title;
     const char *description;
-    const char *input_schema_text;
-    const char *output_schema_text;
     bool read_only, destructive, idempotent, open_world;
-    size_t slot; /* offsetof(mcp_backend, <fn>) */
-    json_t *input_schema;  /* compiled by mcp_tools_init */
+    json_t *input_schema;          /* with the namespace property added */
     json_t *output_schema;
 } mcp_tool;
 
-/* Compile the schemas (idempotent).  0 or EG_EINTERNAL on a bad definition. */
+/* Parse the definitions (idempotent).  0 or EG_EINTERNAL on a bad definition. */
 int mcp_tools_init(eg_error *err);
 size_t mcp_tools_count(void);
 /* Borrowed; NULL when out of range / unknown. */
