@@ -303,7 +303,7 @@ int cli_cmd_doctor(int argc, char **argv)
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)
             printf("%s\n", s);
-        free(s);
+        eg_free(s);
         json_decref(o);
     } else {
         printf("uri:            %s\n", shown_uri);

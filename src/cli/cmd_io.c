@@ -521,7 +521,7 @@ static void summary(import_run *r)
         {
             char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
             printf(" %s=%s", k, t ? t : "?");
-            free(t);
+            eg_free(t);
         }
         fputc('\n', stdout);
     }

@@ -82,7 +82,7 @@ int cli_cmd_schema(int argc, char **argv)
         char *s = json_dumps(arr, JSON_COMPACT);
         if (s)
             printf("%s\n", s);
-        free(s);
+        eg_free(s);
     }
     json_decref(arr);
     eg_free(e);

@@ -221,8 +221,8 @@ int cli_cmd_setup(int argc, char **argv)
     if (before)
         printf("--- now\n%s\n", before);
     printf("+++ new\n%s\n", after ? after : "?");
-    free(before);
-    free(after);
+    eg_free(before);
+    eg_free(after);
     if (!json_object_get(json_object_get(want, "env"), "NEO4J_PASSWORD_FILE"))
         printf("note: no password file found (NEO4J_PASSWORD_FILE): add NEO4J_PASSWORD_FILE, or the password, to\n"
                "      the entry's env by hand\n");

@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,19 @@ void *eg_realloc(void *p, size_t n)
 void eg_free(void *p)
 {
     free(p);
+}
+
+/*
+ * jansson allocates through this layer too, so the failure hook reaches
+ * JSON building and parsing (most of what a tool call allocates), and
+ * json_dumps memory is released with eg_free like everything else.  A
+ * constructor, because it must run before the first JSON value exists and
+ * engram has several entry points (the CLI, every test, fuzz and bench
+ * binary); json_set_alloc_funcs only stores two pointers.
+ */
+__attribute__((constructor)) static void route_jansson(void)
+{
+    json_set_alloc_funcs(eg_malloc, eg_free);
 }
 
 void *eg_memdup(const void *p, size_t n)

@@ -7,6 +7,8 @@
  *
  * Ownership: eg_malloc/eg_calloc/eg_realloc/eg_strdup/eg_strndup/eg_memdup
  * return *new* memory the caller releases with eg_free (which accepts NULL).
+ * jansson allocates through eg_malloc/eg_free as well (set before main), so
+ * json_dumps results are released with eg_free.
  *
  * Thread-safety: all functions are thread-safe; the failure hook is a
  * process-wide test facility (set it before starting threads).

@@ -232,13 +232,13 @@ int embed_post_json(embed_provider *p, const char *path, json_t *req, json_t **d
     size_t ul = strlen(p->base_url) + strlen(path) + 1;
     char *url = eg_malloc(ul);
     if (!url) {
-        free(body);
+        eg_free(body);
         return embed_status_set(st, EMBED_E_TRANSIENT, 0, EG_OOM_TEXT);
     }
     snprintf(url, ul, "%s%s", p->base_url, path);
     embed_http_reply r;
     int rc = embed_http_post(p, url, body, &r, st);
-    free(body);
+    eg_free(body);
     eg_free(url);
     if (rc < 0)
         return rc;

@@ -143,7 +143,7 @@ static json_t *decode_observations(const json_t *v)
             char *s = json_dumps(x, JSON_COMPACT | JSON_ENCODE_ANY);
             if (s)
                 json_array_append_new(out, json_string(s));
-            free(s);
+            eg_free(s);
         }
     }
     json_decref(owned);

@@ -129,7 +129,7 @@ static mem *part_of(void *self, const json_t *args)
 #define PART(m)                                                                   \
     mem *m = part_of(self, args);                                                 \
     if (!m)                                                                       \
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory")
+        return eg_error_oom(err)
 
 static json_int_t now_ms(mem *m)
 {
@@ -966,7 +966,7 @@ static int t_force_generate_embedding(void *self, const json_t *args, mcp_call_c
         UNLOCK(m);
         if (rc) {
             json_decref(names);
-            return eg_error_set(err, rc, EG_CLASS_NONE, "out of memory");
+            return eg_error_set(err, rc, EG_CLASS_NONE, EG_OOM_TEXT);
         }
         *out = json_pack("{s:b, s:o, s:[], s:i, s:i, s:b}", "success", 1, "entities", names, "jobIds", "created",
                          0, "existing", 0, "queued", 0);
@@ -982,7 +982,7 @@ static int t_force_generate_embedding(void *self, const json_t *args, mcp_call_c
     int rc = embed_entity(m, rec);
     UNLOCK(m);
     if (rc)
-        return eg_error_set(err, rc, EG_CLASS_NONE, rc == EG_ENOMEM ? "out of memory" : "the embedding failed");
+        return eg_error_set(err, rc, EG_CLASS_NONE, rc == EG_ENOMEM ? EG_OOM_TEXT : "the embedding failed");
     *out = json_pack("{s:b, s:s, s:i, s:s}", "success", 1, "entity", sget(args, "entity_name"), "vector_length",
                      embed_provider_dims(m->prov), "model", embed_provider_model(m->prov));
     (void)ctx;
@@ -1090,7 +1090,7 @@ int mcp_backend_mem_new(mcp_backend *out, unsigned dims, eg_error *err)
     memset(out, 0, sizeof *out);
     mem_root *m = eg_calloc(1, sizeof *m);
     if (!m)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     m->dims = dims; /* 0: the provider's default, as `engram serve` with the offline provider */
     const char *dl = getenv("ENGRAM_MEM_DELAY_MS");
     m->delay_ms = dl ? atoll(dl) : 0;

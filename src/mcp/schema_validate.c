@@ -6,6 +6,7 @@
  */
 #include "mcp/schema_validate.h"
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/limits.h"
 #include "mcp/jsonrpc.h"
@@ -278,7 +279,7 @@ static void walk(vctx *c, const json_t *schema, json_t **slot, const char *path,
         if (!ok) {
             char *txt = json_dumps(en, JSON_COMPACT);
             problem(c, path, "must be one of %s", txt ? txt : "the allowed values");
-            free(txt);
+            eg_free(txt);
         }
     }
     if (json_is_number(v)) {

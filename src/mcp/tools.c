@@ -247,7 +247,7 @@ int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_ca
     if (!a || !notes) {
         json_decref(a);
         json_decref(notes);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     eg_error verr;
     eg_error_clear(&verr);
@@ -255,7 +255,7 @@ int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_ca
     if (rc == EG_ENOMEM) {
         json_decref(a);
         json_decref(notes);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     }
     if (rc) {
         char text[EG_ERR_MSG_MAX + 300];
@@ -273,7 +273,7 @@ int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_ca
         *result_out = denied;
         json_decref(a);
         json_decref(notes);
-        return rc ? eg_error_set(err, rc, EG_CLASS_NONE, "out of memory") : 0;
+        return rc ? eg_error_set(err, rc, EG_CLASS_NONE, EG_OOM_TEXT) : 0;
     }
     mcp_backend_fn fn = *(const mcp_backend_fn *)((const char *)be + t->slot);
     json_t *out = NULL;
@@ -310,12 +310,12 @@ int mcp_tools_call(const mcp_backend *be, const char *name, json_t *args, mcp_ca
                                         "structuredContent", out);
             else
                 json_decref(out);
-            free(text);
+            eg_free(text);
         }
     }
     json_decref(a);
     json_decref(notes);
     if (!*result_out)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory");
+        return eg_error_oom(err);
     return 0;
 }

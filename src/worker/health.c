@@ -359,7 +359,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         json_decref(doc);
         enum MHD_Result r = reply(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
                                   s ? s : "{\"status\":\"unhealthy\"}");
-        free(s);
+        eg_free(s);
         return r;
     }
     if (strcmp(url, "/metrics") == 0) {
