@@ -285,8 +285,8 @@ static int detect(import_run *r, eg_error *err)
             return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s: an engram export of an unknown format version",
                                 r->path);
         }
-        snprintf(r->source_ns, sizeof r->source_ns, "%s",
-                 json_string_value(json_object_get(rec, "namespace")) ? json_string_value(json_object_get(rec, "namespace")) : "");
+        const char *rec_ns = json_string_value(json_object_get(rec, "namespace"));
+        snprintf(r->source_ns, sizeof r->source_ns, "%s", rec_ns ? rec_ns : "");
         if (r->fmt == FMT_AUTO)
             r->fmt = FMT_ENGRAM;
     }
@@ -295,7 +295,8 @@ static int detect(import_run *r, eg_error *err)
     json_decref(rec);
     eg_free(line);
     r->lines = 0;
-    return fseeko(r->f, 0, SEEK_SET) == 0 ? 0 : eg_error_set(err, EG_EIO, EG_CLASS_CLIENT, "%s: cannot rewind", r->path);
+    return fseeko(r->f, 0, SEEK_SET) == 0 ? 0
+                                          : eg_error_set(err, EG_EIO, EG_CLASS_CLIENT, "%s: cannot rewind", r->path);
 }
 
 /* Report one malformed line (the first 20 in full, then a count). */
@@ -428,7 +429,8 @@ static int flush(import_run *r, const char *kind, json_t *batch, eg_error *err)
             r->rel_skipped++;
             if (r->rel_skipped <= 20)
                 fprintf(stderr, "%s: relation %s -[%s]-> %s skipped: %s\n", r->path,
-                        json_string_value(json_object_get(s, "from")), json_string_value(json_object_get(s, "relationType")),
+                        json_string_value(json_object_get(s, "from")),
+                        json_string_value(json_object_get(s, "relationType")),
                         json_string_value(json_object_get(s, "to")), json_string_value(json_object_get(s, "reason")));
         }
     }
@@ -541,7 +543,8 @@ int cli_cmd_import(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             import_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--format") && v && (!strcmp(v, "auto") || !strcmp(v, "official") || !strcmp(v, "engram"))) {
+        } else if (!strcmp(a, "--format") && v &&
+                   (!strcmp(v, "auto") || !strcmp(v, "official") || !strcmp(v, "engram"))) {
             r.fmt = !strcmp(v, "official") ? FMT_OFFICIAL : !strcmp(v, "engram") ? FMT_ENGRAM : FMT_AUTO;
             i++;
         } else if (!strcmp(a, "--namespace") && v) {
@@ -571,7 +574,8 @@ int cli_cmd_import(int argc, char **argv)
     r.f = fopen(r.path, "r");
     struct stat st;
     if (!r.f || fstat(fileno(r.f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "engram import: %s: %s\n", r.path, r.f ? "not a regular file (import reads it twice)" : strerror(errno));
+        fprintf(stderr, "engram import: %s: %s\n", r.path,
+                r.f ? "not a regular file (import reads it twice)" : strerror(errno));
         if (r.f)
             fclose(r.f);
         return 2;

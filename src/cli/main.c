@@ -58,8 +58,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         /* what a bug report needs: the release, the exact source, how it was built */
-        printf("engram %s\nrevision %s\nbuild %s\nmodels ENGRAM_MODEL_DIR, else ~/.local/share/engram/models, else %s\n",
-               ENGRAM_VERSION, ENGRAM_GIT_REV, ENGRAM_BUILD_OPTIONS, ENGRAM_SYSTEM_MODEL_DIR);
+        printf(
+            "engram %s\nrevision %s\nbuild %s\nmodels ENGRAM_MODEL_DIR, else ~/.local/share/engram/models, else %s\n",
+            ENGRAM_VERSION, ENGRAM_GIT_REV, ENGRAM_BUILD_OPTIONS, ENGRAM_SYSTEM_MODEL_DIR);
         rc = 0;
         goto out;
     }

@@ -565,8 +565,9 @@ typedef struct graph_embedding_row {
  * embeddingUpdatedAt, embeddingTokens, embeddingTruncated) only where
  * contentHash still equals the row's hash and the namespace's model record
  * names the row's model.  status_out[i]: WRITTEN, SUPERSEDED (text changed,
- * or another model's namespace) or GONE (no such live entity).  Non-finite values are EG_EINVAL.  Dimensions are not checked
- * here (the caller knows the index's).
+ * or another model's namespace) or GONE (no such live entity).  Non-finite
+ * values are EG_EINVAL.  Dimensions are not checked here (the caller knows
+ * the index's).
  */
 int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, size_t n,
                               graph_write_status *status_out, eg_error *err);

@@ -48,7 +48,8 @@ struct graph_store {
  */
 #define GRAPH_SEARCH_STALE_LABEL "SearchStale"
 #define GRAPH_SEARCH_CAP "10000"
-#define GRAPH_SEARCH_OBS_(v) "(CASE WHEN " v ".observations IS :: LIST<STRING NOT NULL> THEN " v ".observations ELSE [] END)"
+#define GRAPH_SEARCH_OBS_(v) \
+    "(CASE WHEN " v ".observations IS :: LIST<STRING NOT NULL> THEN " v ".observations ELSE [] END)"
 #define GRAPH_SEARCH_LEN_(v)                                                                    \
     "(size(" v ".name) + size(coalesce(" v ".entityType, '')) + "                                 \
     "reduce(n = 0, o IN " GRAPH_SEARCH_OBS_(v) " | n + size(o) + 1))"

@@ -220,7 +220,8 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
             rc = EG_ENOMEM;
         if (rc == 0) {
             bolt_params_str(p, "ns", w->cx.ns);
-            rc = graph_q(c, "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " RETURN count(e) AS n", p, &cnt, err);
+            rc = graph_q(c, "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " RETURN count(e) AS n", p, &cnt,
+                         err);
             bolt_params_free(p);
         }
         if (rc == 0)

@@ -118,7 +118,8 @@ int graph_restore_check(const json_t *rec, char *why, size_t cap)
         bad = "not an object with a \"type\"";
     else if (!strcmp(type, "entity"))
         bad = !is_str(rec, "name", true) ? "entity without a name"
-              : !is_str(rec, "entityType", false) || !is_strs(rec, "observations") ? "entity: entityType must be a string and observations a list of strings"
+              : !is_str(rec, "entityType", false) || !is_strs(rec, "observations")
+                  ? "entity: entityType must be a string and observations a list of strings"
               : !is_str(rec, "id", true) || !is_int(rec, "version", true) ? "entity without id or version"
               : !is_int(rec, "createdAt", true) || !is_int(rec, "updatedAt", false) || !is_int(rec, "validFrom", false)
                   ? "entity: createdAt, updatedAt and validFrom must be integers (ms)"
@@ -127,7 +128,8 @@ int graph_restore_check(const json_t *rec, char *why, size_t cap)
     else if (!strcmp(type, "entityVersion"))
         bad = !is_str(rec, "entityId", true) || !is_str(rec, "name", true) || !is_int(rec, "version", true)
                   ? "entityVersion without entityId, name or version"
-              : !is_str(rec, "entityType", false) || !is_strs(rec, "observations") ? "entityVersion: bad entityType or observations"
+              : !is_str(rec, "entityType", false) || !is_strs(rec, "observations")
+                  ? "entityVersion: bad entityType or observations"
               : !is_int(rec, "validFrom", true) || !is_int(rec, "validTo", false) || !is_int(rec, "createdAt", false) ||
                       !is_int(rec, "updatedAt", false)
                   ? "entityVersion: validFrom, validTo, createdAt and updatedAt must be integers (ms)"

@@ -234,11 +234,16 @@ char *mcp_grant_describe(const mcp_grant *g)
     char *s = eg_malloc(len);
     if (!s)
         return NULL;
-    s[0] = '\0';
+    size_t at = 0;
     for (size_t k = 0; g && k < g->nns; k++) {
-        if (k)
-            strcat(s, ", ");
-        strcat(s, g->ns[k]);
+        if (k) {
+            memcpy(s + at, ", ", 2);
+            at += 2;
+        }
+        size_t n = strlen(g->ns[k]);
+        memcpy(s + at, g->ns[k], n);
+        at += n;
     }
+    s[at] = '\0';
     return s;
 }

@@ -408,8 +408,9 @@ static int s_queue_status(void *self, const json_t *a, mcp_call_ctx *ctx, json_t
         json_object_set_new(counts, queue_state_name((queue_state)i), json_integer(st.count[i]));
     json_t *dead = json_array();
     for (size_t i = 0; i < st.ndead; i++)
-        json_array_append_new(dead, json_pack("{s:s, s:s?, s:s?, s:i}", "id", st.dead[i].id, "entity", st.dead[i].entity,
-                                              "lastError", st.dead[i].last_error, "attempts", st.dead[i].attempts));
+        json_array_append_new(dead,
+                              json_pack("{s:s, s:s?, s:s?, s:i}", "id", st.dead[i].id, "entity", st.dead[i].entity,
+                                        "lastError", st.dead[i].last_error, "attempts", st.dead[i].attempts));
     *out = json_pack("{s:o, s:I, s:I, s:o}", "counts", counts, "ready", (json_int_t)st.ready, "expiredLeases",
                      (json_int_t)st.expired_leases, "recentDead", dead);
     if (*out)
@@ -429,8 +430,9 @@ static int s_queue_status(void *self, const json_t *a, mcp_call_ctx *ctx, json_t
         json_t *buckets = json_array();
         for (int i = 0; i < QUEUE_STATUS_BUCKETS; i++)
             json_array_append_new(buckets, json_integer(st.completed_recent[i]));
-        json_object_set_new(*out, "throughput",
-                            json_pack("{s:I, s:o}", "bucketMs", (json_int_t)QUEUE_STATUS_BUCKET_MS, "completed", buckets));
+        json_object_set_new(
+            *out, "throughput",
+            json_pack("{s:I, s:o}", "bucketMs", (json_int_t)QUEUE_STATUS_BUCKET_MS, "completed", buckets));
         /* The verdict /health gives, over this namespace's jobs, so the
          * console and an agent see the same health an operator's probe does. */
         worker_health_opts ho;
@@ -458,7 +460,8 @@ static int s_queue_list_jobs(void *self, const json_t *a, mcp_call_ctx *ctx, jso
     memset(&f, 0, sizeof f);
     f.state = arg_str(a, "status") ? queue_state_parse(arg_str(a, "status")) : -1;
     f.ns = CALL_NS;
-    f.limit = json_is_integer(json_object_get(a, "limit")) ? (size_t)json_integer_value(json_object_get(a, "limit")) : 50;
+    json_t *limit = json_object_get(a, "limit");
+    f.limit = json_is_integer(limit) ? (size_t)json_integer_value(limit) : 50;
     queue_job *jobs = NULL;
     size_t n = 0;
     int rc = queue_list(b->d.queue, &f, &jobs, &n, NULL, err);

@@ -19,6 +19,7 @@
  * tests.  Thread-safety: every slot takes the mutex.
  */
 #include "core/alloc.h"
+#include "core/env.h"
 #include "graph/graph.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -479,8 +480,8 @@ static int t_delete_observations(void *self, const json_t *args, mcp_call_ctx *c
             if (json_array_size(gone)) {
                 cur = new_version(m, rec);
                 json_t *keep = json_array();
-                json_array_foreach(json_object_get(cur, "observations"), j, o) if (!has_string(gone, json_string_value(o)))
-                    json_array_append(keep, o);
+                json_array_foreach(json_object_get(cur, "observations"), j,
+                                   o) if (!has_string(gone, json_string_value(o))) json_array_append(keep, o);
                 json_object_set_new(cur, "observations", keep);
                 embed_entity(m, rec);
             }
@@ -783,7 +784,8 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
     json_t *ents = json_array();
     size_t i;
     json_t *x;
-    json_array_foreach(scored, i, x) json_array_append(ents, json_object_get(json_object_get(m->entities, sget(x, "name")), "cur"));
+    json_array_foreach(scored, i, x)
+        json_array_append(ents, json_object_get(json_object_get(m->entities, sget(x, "name")), "cur"));
     json_t *g = graph_of(m, ents);
     json_t *res = json_deep_copy(g);
     UNLOCK(m);
@@ -876,7 +878,8 @@ static const json_t *version_at(const json_t *rec, double t)
     json_t *v;
     json_array_foreach(json_object_get(rec, "hist"), i, v)
     {
-        if (json_number_value(json_object_get(v, "validFrom")) <= t && json_number_value(json_object_get(v, "validTo")) > t)
+        if (json_number_value(json_object_get(v, "validFrom")) <= t &&
+            json_number_value(json_object_get(v, "validTo")) > t)
             return v;
     }
     return NULL;
@@ -914,7 +917,8 @@ static int t_get_decayed_graph(void *self, const json_t *args, mcp_call_ctx *ctx
 {
     PART(m);
     const double min_conf = 0.1;
-    double half = json_object_get(args, "decay_factor") ? json_number_value(json_object_get(args, "decay_factor")) : 30.0;
+    json_t *decay_factor = json_object_get(args, "decay_factor");
+    double half = decay_factor ? json_number_value(decay_factor) : 30.0;
     LOCKED(m);
     double ref = json_object_get(args, "reference_time") ? json_number_value(json_object_get(args, "reference_time"))
                                                          : (double)now_ms(m);
@@ -1088,12 +1092,15 @@ static int t_queue_retry_dead(void *self, const json_t *args, mcp_call_ctx *ctx,
 int mcp_backend_mem_new(mcp_backend *out, unsigned dims, eg_error *err)
 {
     memset(out, 0, sizeof *out);
+    int64_t delay_ms = 0; /* a test knob: every call sleeps this long */
+    int rc = eg_env_int("ENGRAM_MEM_DELAY_MS", 0, 3600000, &delay_ms, err);
+    if (rc < 0)
+        return rc;
     mem_root *m = eg_calloc(1, sizeof *m);
     if (!m)
         return eg_error_oom(err);
     m->dims = dims; /* 0: the provider's default, as `engram serve` with the offline provider */
-    const char *dl = getenv("ENGRAM_MEM_DELAY_MS");
-    m->delay_ms = dl ? atoll(dl) : 0;
+    m->delay_ms = delay_ms;
     pthread_mutex_init(&m->mu, NULL);
     out->self = m;
     out->create_entities = t_create_entities;

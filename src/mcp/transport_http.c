@@ -847,7 +847,8 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
     EG_INFO("mcp-http", "serving MCP on http://%s%s%s:%u%s (%s; %u call threads, %u connections, %u per client)",
             v6 ? "[" : "", host, v6 ? "]" : "", bound, HTTP_PATH, authn, nw, h.lim.max_connections, h.lim.per_ip);
     if (h.console)
-        EG_INFO("mcp-http", "console on http://%s%s%s:%u/console/ (same token as MCP; ENGRAM_MCP_CONSOLE=0 turns it off)",
+        EG_INFO("mcp-http",
+                "console on http://%s%s%s:%u/console/ (same token as MCP; ENGRAM_MCP_CONSOLE=0 turns it off)",
                 v6 ? "[" : "", host, v6 ? "]" : "", bound);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
