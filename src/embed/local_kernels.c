@@ -78,14 +78,14 @@ static void init_bias(float *c, const float *bias, size_t m, size_t n)
     }
 }
 
-void embed_k_gemm(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n, size_t k)
+void embed_k__gemm(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n, size_t k)
 {
     init_bias(c, bias, m, n);
     for (size_t j0 = 0; j0 < n; j0 += GEMM_NC)
         gemm_panel(c, a, b, m, n, k, j0, n - j0 < GEMM_NC ? n - j0 : GEMM_NC);
 }
 
-int embed_k_have_blas(void)
+int embed_k__have_blas(void)
 {
 #ifdef ENGRAM_HAVE_OPENBLAS
     return 1;
@@ -94,7 +94,7 @@ int embed_k_have_blas(void)
 #endif
 }
 
-int embed_k_gemm_blas(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n,
+int embed_k__gemm_blas(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n,
                       size_t k)
 {
 #ifdef ENGRAM_HAVE_OPENBLAS
@@ -165,7 +165,7 @@ static void softmax_row(float *r, size_t n)
         r[j] *= inv;
 }
 
-int embed_k_attention_blas(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch)
+int embed_k__attention_blas(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch)
 {
 #ifdef ENGRAM_HAVE_OPENBLAS
     pthread_once(&blas_once, blas_single_thread);
@@ -191,7 +191,7 @@ int embed_k_attention_blas(float *ctx, const float *qkv, size_t len, size_t hidd
 }
 
 KERNEL_CLONES
-void embed_k_attention(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch)
+void embed_k__attention(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch)
 {
     const size_t hd = hidden / heads, stride = 3 * hidden;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -225,7 +225,7 @@ void embed_k_attention(float *ctx, const float *qkv, size_t len, size_t hidden, 
     }
 }
 
-void embed_k_add_layernorm(float *x, const float *add, const float *gamma, const float *beta, size_t rows,
+void embed_k__add_layernorm(float *x, const float *add, const float *gamma, const float *beta, size_t rows,
                            size_t n, float eps)
 {
     for (size_t r = 0; r < rows; r++) {
@@ -251,7 +251,7 @@ void embed_k_add_layernorm(float *x, const float *add, const float *gamma, const
 }
 
 KERNEL_CLONES
-void embed_k_gelu(float *x, size_t n)
+void embed_k__gelu(float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = 0.5f * x[i] * (1.0f + fast_erff(x[i] * 0.70710678118654752f));

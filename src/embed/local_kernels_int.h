@@ -20,30 +20,30 @@
 #include <stddef.h>
 
 /* C = A B + bias (bias[N] may be NULL), our own blocked kernel. */
-void embed_k_gemm(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n, size_t k);
+void embed_k__gemm(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n, size_t k);
 
 /* Same through cblas_sgemm on one thread.  Returns 0, or -1 when the build has no BLAS. */
-int embed_k_gemm_blas(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n,
+int embed_k__gemm_blas(float *c, const float *a, const float *b, const float *bias, size_t m, size_t n,
                       size_t k);
 /* True when built with a BLAS. */
-int embed_k_have_blas(void);
+int embed_k__have_blas(void);
 
 /*
  * Self-attention of one text of len tokens.  qkv rows hold [Q | K | V]
  * (3 * hidden floats per token, row stride 3 * hidden); ctx receives
  * len x hidden.  scratch: at least len * len + head_dim * len floats.
  */
-void embed_k_attention(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch);
+void embed_k__attention(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch);
 
 /* The same through cblas_sgemm (scratch: len * len floats).  Returns 0, or
  * -1 when the build has no BLAS. */
-int embed_k_attention_blas(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch);
+int embed_k__attention_blas(float *ctx, const float *qkv, size_t len, size_t hidden, size_t heads, float *scratch);
 
 /* x = LayerNorm(x + add) per row of n (add may be NULL), eps 1e-12. */
-void embed_k_add_layernorm(float *x, const float *add, const float *gamma, const float *beta, size_t rows,
+void embed_k__add_layernorm(float *x, const float *add, const float *gamma, const float *beta, size_t rows,
                            size_t n, float eps);
 
 /* x = GELU(x), the exact erf form. */
-void embed_k_gelu(float *x, size_t n);
+void embed_k__gelu(float *x, size_t n);
 
 #endif

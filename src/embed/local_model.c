@@ -280,7 +280,7 @@ static int load_layer(embed_local_model *m, int li, const layer_src *ls, eg_erro
     for (int j = 0; j < 3; j++)
         memcpy(L->bqkv + j * HIDDEN, ls->b[j]->data, HIDDEN * sizeof(float));
     for (int j = 0; j < 6; j++)
-        embed_tensor_release(ls->w[j]);
+        embed__tensor_release(ls->w[j]);
     return 0;
 }
 
@@ -330,8 +330,8 @@ static int load_weights(embed_local_model *m, const embed_tensor *t, size_t n, e
     m->ln_b = copy_floats(lnb->data, HIDDEN);
     if (!m->word || !m->pos || !m->type0 || !m->ln_g || !m->ln_b)
         return eg_error_oom(err);
-    embed_tensor_release(word);
-    embed_tensor_release(pos);
+    embed__tensor_release(word);
+    embed__tensor_release(pos);
     /* ONNX: the layers' matrices are the unnamed-by-module MatMul initializers, in graph order. */
     const embed_tensor *matmuls[12 * 6] = {0};
     if (s->onnx) {
@@ -371,19 +371,20 @@ static int model_load(embed_local_model **out, const char *dir, const model_spec
     int rc;
     /* The vocabulary first: hash-checked like the weights, then parsed by the tokenizer. */
     snprintf(path, sizeof path, "%s/%s/%s", dir, s->name, s->vocab_file);
-    if ((rc = embed_file_map(&f, path, s->vocab_sha256, err)) != 0)
+    if ((rc = embed__file_map(&f, path, s->vocab_sha256, err)) != 0)
         goto fail;
-    embed_file_unmap(&f);
+    embed__file_unmap(&f);
     if ((rc = embed_wordpiece_load(&m->tok, path, err)) != 0)
         goto fail;
     snprintf(path, sizeof path, "%s/%s/%s", dir, s->name, s->weights_file);
-    if ((rc = embed_file_map(&f, path, s->weights_sha256, err)) != 0)
+    if ((rc = embed__file_map(&f, path, s->weights_sha256, err)) != 0)
         goto fail;
-    rc = s->onnx ? embed_onnx_parse(f.data, f.size, &t, &n, err) : embed_safetensors_parse(f.data, f.size, &t, &n, err);
+    rc = s->onnx ? embed__onnx_parse(f.data, f.size, &t, &n, err)
+                 : embed__safetensors_parse(f.data, f.size, &t, &n, err);
     if (rc == 0)
         rc = load_weights(m, t, n, err);
     eg_free(t);
-    embed_file_unmap(&f);
+    embed__file_unmap(&f);
     if (rc)
         goto fail;
     if (embed_wordpiece_vocab_size(m->tok) != m->vocab) {
@@ -460,12 +461,12 @@ const struct embed_wordpiece *embed_local_model_tokenizer(const embed_local_mode
 /* The measured default (docs/internals/encoder.md): OpenBLAS when built in. */
 static bool use_blas(const embed_local_model *m)
 {
-    return m->engine == EMBED_LOCAL_ENGINE_BLAS || (m->engine == EMBED_LOCAL_ENGINE_AUTO && embed_k_have_blas());
+    return m->engine == EMBED_LOCAL_ENGINE_BLAS || (m->engine == EMBED_LOCAL_ENGINE_AUTO && embed_k__have_blas());
 }
 
 int embed_local_model_set_engine(embed_local_model *m, embed_local_engine e, eg_error *err)
 {
-    if (e == EMBED_LOCAL_ENGINE_BLAS && !embed_k_have_blas())
+    if (e == EMBED_LOCAL_ENGINE_BLAS && !embed_k__have_blas())
         return eg_error_set(err, EG_EUNSUPPORTED, EG_CLASS_CLIENT, "this engram was built without OpenBLAS");
     m->engine = e;
     return 0;
@@ -478,8 +479,8 @@ const char *embed_local_engine_name(const embed_local_model *m) { return use_bla
 static void gemm(const embed_local_model *m, float *c, const float *a, const float *b, const float *bias,
                  size_t rows, size_t n, size_t k)
 {
-    if (!use_blas(m) || embed_k_gemm_blas(c, a, b, bias, rows, n, k) != 0)
-        embed_k_gemm(c, a, b, bias, rows, n, k);
+    if (!use_blas(m) || embed_k__gemm_blas(c, a, b, bias, rows, n, k) != 0)
+        embed_k__gemm(c, a, b, bias, rows, n, k);
 }
 
 /* Embed `count` tokenized texts (all of them within one group). */
@@ -509,7 +510,7 @@ static int forward(const embed_local_model *m, const int32_t *const *ids, const 
             for (size_t j = 0; j < HIDDEN; j++)
                 x[r * HIDDEN + j] = w[j] + ps[j] + m->type0[j];
         }
-    embed_k_add_layernorm(x, NULL, m->ln_g, m->ln_b, rows, HIDDEN, LN_EPS);
+    embed_k__add_layernorm(x, NULL, m->ln_g, m->ln_b, rows, HIDDEN, LN_EPS);
     for (int li = 0; li < m->spec->layers; li++) {
         const layer *L = &m->layers[li];
         gemm(m, qkv, x, L->wqkv, L->bqkv, rows, 3 * HIDDEN, HIDDEN);
@@ -518,16 +519,16 @@ static int forward(const embed_local_model *m, const int32_t *const *ids, const 
             float *cx = ctx + off * HIDDEN;
             const float *in = qkv + off * 3 * HIDDEN;
             /* Long texts: attention is quadratic in length, worth the BLAS call. */
-            if (!use_blas(m) || embed_k_attention_blas(cx, in, lens[i], HIDDEN, HEADS, scratch) != 0)
-                embed_k_attention(cx, in, lens[i], HIDDEN, HEADS, scratch);
+            if (!use_blas(m) || embed_k__attention_blas(cx, in, lens[i], HIDDEN, HEADS, scratch) != 0)
+                embed_k__attention(cx, in, lens[i], HIDDEN, HEADS, scratch);
             off += lens[i];
         }
         gemm(m, ffn, ctx, L->wo, L->bo, rows, HIDDEN, HIDDEN); /* ffn as scratch for the projection */
-        embed_k_add_layernorm(x, ffn, L->ln1_g, L->ln1_b, rows, HIDDEN, LN_EPS);
+        embed_k__add_layernorm(x, ffn, L->ln1_g, L->ln1_b, rows, HIDDEN, LN_EPS);
         gemm(m, ffn, x, L->wi, L->bi, rows, FFN, HIDDEN);
-        embed_k_gelu(ffn, rows * FFN);
+        embed_k__gelu(ffn, rows * FFN);
         gemm(m, ctx, ffn, L->wout, L->bout, rows, HIDDEN, FFN);
-        embed_k_add_layernorm(x, ctx, L->ln2_g, L->ln2_b, rows, HIDDEN, LN_EPS);
+        embed_k__add_layernorm(x, ctx, L->ln2_g, L->ln2_b, rows, HIDDEN, LN_EPS);
     }
     size_t off = 0;
     for (size_t i = 0; i < count; i++) {

@@ -38,7 +38,7 @@ static int sha256_hex_fd(int fd, char hex[EG_SHA256_HEX_SIZE])
     return rc;
 }
 
-void embed_tensor_release(const embed_tensor *t)
+void embed__tensor_release(const embed_tensor *t)
 {
     long pg = sysconf(_SC_PAGESIZE);
     if (!t || !t->data || pg <= 0)
@@ -49,7 +49,7 @@ void embed_tensor_release(const embed_tensor *t)
         madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-int embed_file_map(embed_file *f, const char *path, const char *sha256_hex, eg_error *err)
+int embed__file_map(embed_file *f, const char *path, const char *sha256_hex, eg_error *err)
 {
     f->data = NULL;
     f->size = 0;
@@ -99,7 +99,7 @@ int embed_file_map(embed_file *f, const char *path, const char *sha256_hex, eg_e
     return 0;
 }
 
-void embed_file_unmap(embed_file *f)
+void embed__file_unmap(embed_file *f)
 {
     if (f && f->data)
         munmap((void *)f->data, f->size);
@@ -109,7 +109,7 @@ void embed_file_unmap(embed_file *f)
     }
 }
 
-size_t embed_tensor_numel(const embed_tensor *t)
+size_t embed__tensor_numel(const embed_tensor *t)
 {
     if (t->ndims < 0 || t->ndims > EMBED_TENSOR_MAX_DIMS)
         return 0;
@@ -174,14 +174,14 @@ static int st_tensor(tensor_list *l, const char *name, json_t *desc, const unsig
     }
     t->data = data + json_integer_value(b);
     t->nbytes = (size_t)(json_integer_value(e) - json_integer_value(b));
-    size_t numel = embed_tensor_numel(t);
+    size_t numel = embed__tensor_numel(t);
     if (t->dtype == EMBED_DT_F32 && (numel == 0 || numel > t->nbytes / 4 || numel * 4 != t->nbytes))
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "safetensors: size of %s does not match its shape",
                             name);
     return 0;
 }
 
-int embed_safetensors_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count,
+int embed__safetensors_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count,
                             eg_error *err)
 {
     *out = NULL;
@@ -333,7 +333,7 @@ static int onnx_tensor(tensor_list *l, pb t, eg_error *err)
     }
     x->dtype = dtype == ONNX_FLOAT ? EMBED_DT_F32 : EMBED_DT_OTHER;
     if (x->dtype == EMBED_DT_F32 && x->data) {
-        size_t numel = embed_tensor_numel(x);
+        size_t numel = embed__tensor_numel(x);
         if (numel == 0 || numel > x->nbytes / 4 || numel * 4 != x->nbytes)
             return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "onnx: size of %s does not match its shape",
                                 x->name);
@@ -341,7 +341,7 @@ static int onnx_tensor(tensor_list *l, pb t, eg_error *err)
     return 0;
 }
 
-int embed_onnx_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count, eg_error *err)
+int embed__onnx_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count, eg_error *err)
 {
     *out = NULL;
     *count = 0;

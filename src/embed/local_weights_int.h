@@ -54,17 +54,17 @@ typedef struct embed_file {
  * missing, EG_EINVAL when it is empty or its hash differs (the message names
  * the file and says how to reinstall), EG_EIO for other I/O errors.
  */
-int embed_file_map(embed_file *f, const char *path, const char *sha256_hex, eg_error *err);
-void embed_file_unmap(embed_file *f);
+int embed__file_map(embed_file *f, const char *path, const char *sha256_hex, eg_error *err);
+void embed__file_unmap(embed_file *f);
 
 /*
  * Parse a safetensors / ONNX image into *out (*new* array of *count
  * tensors, freed with eg_free; the tensors borrow buf).  EG_EINVAL for a
  * malformed file.
  */
-int embed_safetensors_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count,
+int embed__safetensors_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count,
                             eg_error *err);
-int embed_onnx_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count, eg_error *err);
+int embed__onnx_parse(const unsigned char *buf, size_t n, embed_tensor **out, size_t *count, eg_error *err);
 
 /*
  * Give back the memory of a tensor's bytes once they are copied (the pages
@@ -72,9 +72,9 @@ int embed_onnx_parse(const unsigned char *buf, size_t n, embed_tensor **out, siz
  * would fault them back in from the file).  Keeps the load's peak memory at
  * about one copy of the weights.
  */
-void embed_tensor_release(const embed_tensor *t);
+void embed__tensor_release(const embed_tensor *t);
 
 /* Number of elements (product of dims); 0 for a malformed shape. */
-size_t embed_tensor_numel(const embed_tensor *t);
+size_t embed__tensor_numel(const embed_tensor *t);
 
 #endif

@@ -4,7 +4,7 @@
  *
  * JSON mode: the connection is suspended when the job is queued and resumed
  * when it has answered; MHD then calls the access handler again, which
- * queues the answer (mcp_http_answer_job).  SSE mode (a progressToken and
+ * queues the answer (mcp_http__answer_job).  SSE mode (a progressToken and
  * Accept: text/event-stream): the stream response is queued at once; its
  * content reader hands over the frames the job has emitted and suspends the
  * connection while there are none; the job resumes it when it emits or
@@ -45,7 +45,7 @@ static bool is_notification_text(const char *msg, size_t len)
     return len >= sizeof p - 1 && memcmp(msg, p, sizeof p - 1) == 0;
 }
 
-void mcp_http_emit(void *ud, const char *msg, size_t len)
+void mcp_http__emit(void *ud, const char *msg, size_t len)
 {
     (void)ud;
     mcp_http_job *j = tl_job;
@@ -83,7 +83,7 @@ void mcp_http_emit(void *ud, const char *msg, size_t len)
 }
 
 /* Handle m on srv in this thread; the response text (new) or NULL. */
-char *mcp_http_run_inline(mcp_server *srv, const mcp_msg *m, size_t *len)
+char *mcp_http__run_inline(mcp_server *srv, const mcp_msg *m, size_t *len)
 {
     mcp_http_job local;
     memset(&local, 0, sizeof local);
@@ -101,7 +101,7 @@ static void job_free(mcp_http_job *j)
     mcp_msg_clear(&j->msg);
     json_decref(j->id);
     if (j->sess)
-        mcp_http_session_release(j->h, j->sess);
+        mcp_http__session_release(j->h, j->sess);
     else
         mcp_server_free(j->srv);
     eg_buf_free(&j->frames);
@@ -109,7 +109,7 @@ static void job_free(mcp_http_job *j)
     eg_free(j);
 }
 
-void mcp_http_job_unref(mcp_http_job *j)
+void mcp_http__job_unref(mcp_http_job *j)
 {
     mcp_http_state *h = j->h;
     pthread_mutex_lock(&h->mu);
@@ -120,7 +120,7 @@ void mcp_http_job_unref(mcp_http_job *j)
 }
 
 /* The job's client went away: no one waits for its answer.  Caller holds mu. */
-void mcp_http_job_gone_locked(mcp_http_job *j, const char *why)
+void mcp_http__job_gone_locked(mcp_http_job *j, const char *why)
 {
     if (j->gone || j->done)
         return;
@@ -146,7 +146,7 @@ static void job_finish_locked(mcp_http_state *h, mcp_http_job *j)
     }
 }
 
-void *mcp_http_call_thread(void *arg)
+void *mcp_http__call_thread(void *arg)
 {
     mcp_http_state *h = arg;
     pthread_mutex_lock(&h->mu);
@@ -195,7 +195,7 @@ static mcp_http_job *job_new(mcp_http_state *h, struct MHD_Connection *c, mcp_ht
     if (!j) {
         mcp_msg_clear(m);
         if (sess)
-            mcp_http_session_release(h, sess);
+            mcp_http__session_release(h, sess);
         else
             mcp_server_free(srv);
         return NULL;
@@ -284,24 +284,24 @@ static void sse_free(void *cls)
     pthread_mutex_lock(&h->mu);
     j->conn = NULL;
     j->suspended = false;
-    mcp_http_job_gone_locked(j, "the client closed its event stream");
+    mcp_http__job_gone_locked(j, "the client closed its event stream");
     pthread_mutex_unlock(&h->mu);
-    mcp_http_job_unref(j);
+    mcp_http__job_unref(j);
 }
 
-enum MHD_Result mcp_http_start_call(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs,
+enum MHD_Result mcp_http__start_call(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs,
                                     mcp_http_session *sess, mcp_server *srv, mcp_msg *m, bool sse, bool modern)
 {
     mcp_http_job *j = job_new(h, c, sess, srv, m, sse, modern);
     if (!j)
-        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
+        return mcp_http__reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     if (!sse) {
         rs->job = j;
         if (!job_submit(h, j, true)) {
             rs->job = NULL;
             j->refs = 1;
-            mcp_http_job_unref(j);
-            return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
+            mcp_http__job_unref(j);
+            return mcp_http__reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
                                         "server is shutting down");
         }
         return MHD_YES;
@@ -309,8 +309,8 @@ enum MHD_Result mcp_http_start_call(mcp_http_state *h, struct MHD_Connection *c,
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_read, j, sse_free);
     if (!r) {
         j->refs = 1;
-        mcp_http_job_unref(j);
-        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
+        mcp_http__job_unref(j);
+        return mcp_http__reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     }
     /* The response owns the connection's reference from here (sse_free). */
     if (!job_submit(h, j, false)) {
@@ -327,7 +327,7 @@ enum MHD_Result mcp_http_start_call(mcp_http_state *h, struct MHD_Connection *c,
 }
 
 /* JSON-RPC error code of a response text (0: a result, or too large to be an error). */
-int mcp_http_answer_error_code(const char *t, size_t len)
+int mcp_http__answer_error_code(const char *t, size_t len)
 {
     if (!t || len > 65536)
         return 0;
@@ -337,29 +337,29 @@ int mcp_http_answer_error_code(const char *t, size_t len)
     return code;
 }
 
-unsigned mcp_http_modern_status(const char *answer, size_t len)
+unsigned mcp_http__modern_status(const char *answer, size_t len)
 {
-    int code = mcp_http_answer_error_code(answer, len);
+    int code = mcp_http__answer_error_code(answer, len);
     return code == MCP_JSONRPC_UNSUPPORTED_VERSION ? MHD_HTTP_BAD_REQUEST
            : code == MCP_JSONRPC_METHOD_NOT_FOUND  ? MHD_HTTP_NOT_FOUND
                                                    : MHD_HTTP_OK;
 }
 
 /* The connection was resumed: its call has answered (or was cancelled). */
-enum MHD_Result mcp_http_answer_job(struct MHD_Connection *c, mcp_http_req *rs)
+enum MHD_Result mcp_http__answer_job(struct MHD_Connection *c, mcp_http_req *rs)
 {
     mcp_http_job *j = rs->job;
     char *t = j->answer;
     size_t len = j->answer_len;
     j->answer = NULL;
     if (!t)
-        return mcp_http_reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL); /* cancelled: no answer expected */
-    unsigned status = j->modern ? mcp_http_modern_status(t, len) : MHD_HTTP_OK;
-    return mcp_http_reply_buf(c, status, "application/json", t, len, true, NULL);
+        return mcp_http__reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL); /* cancelled: no answer expected */
+    unsigned status = j->modern ? mcp_http__modern_status(t, len) : MHD_HTTP_OK;
+    return mcp_http__reply_buf(c, status, "application/json", t, len, true, NULL);
 }
 
 /* Stop the call threads: cancel what runs, answer what waits, join. */
-void mcp_http_stop_calls(mcp_http_state *h)
+void mcp_http__stop_calls(mcp_http_state *h)
 {
     pthread_mutex_lock(&h->mu);
     h->stopping = true;

@@ -18,7 +18,7 @@
 
 #define CONSOLE_PREFIX "/console"
 
-bool mcp_http_console_path(const char *url)
+bool mcp_http__console_path(const char *url)
 {
     size_t n = sizeof CONSOLE_PREFIX - 1;
     return url && strncmp(url, CONSOLE_PREFIX, n) == 0 && (url[n] == '\0' || url[n] == '/');
@@ -45,10 +45,10 @@ static enum MHD_Result reply_asset(struct MHD_Connection *c, const console_asset
     return ret;
 }
 
-enum MHD_Result mcp_http_console_reply(struct MHD_Connection *c, const char *url, const char *method)
+enum MHD_Result mcp_http__console_reply(struct MHD_Connection *c, const char *url, const char *method)
 {
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return mcp_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "the console is read with GET\n", NULL);
+        return mcp_http__reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "the console is read with GET\n", NULL);
     const char *rest = url + sizeof CONSOLE_PREFIX - 1;
     if (*rest == '\0') {
         struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -61,6 +61,6 @@ enum MHD_Result mcp_http_console_reply(struct MHD_Connection *c, const char *url
     }
     console_asset a;
     if (!console_asset_find(rest + 1, &a))
-        return mcp_http_reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
+        return mcp_http__reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
     return reply_asset(c, &a);
 }

@@ -63,7 +63,7 @@ static bool parse_authority(const char *p, mcp_http_origin *out)
     return *p == '\0';
 }
 
-bool mcp_http_parse_origin(const char *o, mcp_http_origin *out)
+bool mcp_http__parse_origin(const char *o, mcp_http_origin *out)
 {
     memset(out, 0, sizeof *out);
     if (!o)
@@ -81,13 +81,13 @@ bool mcp_http_parse_origin(const char *o, mcp_http_origin *out)
     return parse_authority(sep + 3, out);
 }
 
-bool mcp_http_parse_host(const char *h, mcp_http_origin *out)
+bool mcp_http__parse_host(const char *h, mcp_http_origin *out)
 {
     memset(out, 0, sizeof *out);
     return h && parse_authority(h, out);
 }
 
-bool mcp_http_name_is_loopback(const char *host)
+bool mcp_http__name_is_loopback(const char *host)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -137,22 +137,22 @@ static bool same_origin(const char *item, const void *arg)
 {
     const mcp_http_origin *o = arg;
     mcp_http_origin a;
-    return mcp_http_parse_origin(item, &a) && strcmp(a.scheme, o->scheme) == 0 && strcmp(a.host, o->host) == 0 &&
+    return mcp_http__parse_origin(item, &a) && strcmp(a.scheme, o->scheme) == 0 && strcmp(a.host, o->host) == 0 &&
            effective_port(&a) == effective_port(o);
 }
 
-bool mcp_http_origin_allowed(const char *o, const char *allowed)
+bool mcp_http__origin_allowed(const char *o, const char *allowed)
 {
     mcp_http_origin p;
-    if (!mcp_http_parse_origin(o, &p))
+    if (!mcp_http__parse_origin(o, &p))
         return false;
-    return mcp_http_name_is_loopback(p.host) || list_any(allowed, same_origin, &p);
+    return mcp_http__name_is_loopback(p.host) || list_any(allowed, same_origin, &p);
 }
 
-bool mcp_http_origin_is_host(const char *o, const char *host)
+bool mcp_http__origin_is_host(const char *o, const char *host)
 {
     mcp_http_origin a, h;
-    if (!o || !host || !mcp_http_parse_origin(o, &a) || !mcp_http_parse_host(host, &h))
+    if (!o || !host || !mcp_http__parse_origin(o, &a) || !mcp_http__parse_host(host, &h))
         return false;
     /* We serve plain HTTP: an https origin came through a proxy, which the
      * operator lists in ENGRAM_MCP_ALLOWED_ORIGINS. */
@@ -164,18 +164,18 @@ static bool same_host(const char *item, const void *arg)
 {
     const mcp_http_origin *h = arg;
     mcp_http_origin a;
-    return mcp_http_parse_host(item, &a) && strcmp(a.host, h->host) == 0;
+    return mcp_http__parse_host(item, &a) && strcmp(a.host, h->host) == 0;
 }
 
-bool mcp_http_host_allowed(const char *h, const char *allowed)
+bool mcp_http__host_allowed(const char *h, const char *allowed)
 {
     mcp_http_origin p;
-    if (!mcp_http_parse_host(h, &p))
+    if (!mcp_http__parse_host(h, &p))
         return false;
-    return mcp_http_name_is_loopback(p.host) || list_any(allowed, same_host, &p);
+    return mcp_http__name_is_loopback(p.host) || list_any(allowed, same_host, &p);
 }
 
-bool mcp_http_is_json_type(const char *ctype)
+bool mcp_http__is_json_type(const char *ctype)
 {
     if (!ctype)
         return false;

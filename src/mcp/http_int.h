@@ -41,13 +41,13 @@ typedef struct mcp_http_origin {
  * IPv6 literal, an optional decimal port 1..65535, and nothing else (no
  * userinfo, path, query or fragment).  false when o is anything else.
  */
-bool mcp_http_parse_origin(const char *o, mcp_http_origin *out);
+bool mcp_http__parse_origin(const char *o, mcp_http_origin *out);
 
 /* Parse a Host header, "host[:port]" with the same host grammar. */
-bool mcp_http_parse_host(const char *h, mcp_http_origin *out);
+bool mcp_http__parse_host(const char *h, mcp_http_origin *out);
 
 /* localhost, an IPv4 literal in 127.0.0.0/8, or ::1. */
-bool mcp_http_name_is_loopback(const char *host);
+bool mcp_http__name_is_loopback(const char *host);
 
 /*
  * Is origin o allowed: a loopback origin, or one listed in `allowed` (a
@@ -55,7 +55,7 @@ bool mcp_http_name_is_loopback(const char *host);
  * (scheme and host case-insensitively, an absent port equal to the
  * scheme's default).  A header that does not parse is refused.
  */
-bool mcp_http_origin_allowed(const char *o, const char *allowed);
+bool mcp_http__origin_allowed(const char *o, const char *allowed);
 
 /*
  * Is Host h acceptable on a loopback bind: a loopback name, or a host listed
@@ -63,7 +63,7 @@ bool mcp_http_origin_allowed(const char *o, const char *allowed);
  * stops DNS rebinding: a page of evil.example whose name now resolves to
  * 127.0.0.1 still sends "Host: evil.example".
  */
-bool mcp_http_host_allowed(const char *h, const char *allowed);
+bool mcp_http__host_allowed(const char *h, const char *allowed);
 
 /*
  * Is origin o the server's own as the browser addressed it (Host h): scheme
@@ -72,10 +72,10 @@ bool mcp_http_host_allowed(const char *h, const char *allowed);
  * page's Host is refused), and any other bind requires a bearer token,
  * which a browser never sends on its own.
  */
-bool mcp_http_origin_is_host(const char *o, const char *h);
+bool mcp_http__origin_is_host(const char *o, const char *h);
 
 /* Content-Type is application/json (any case, optional parameters). */
-bool mcp_http_is_json_type(const char *ctype);
+bool mcp_http__is_json_type(const char *ctype);
 
 /* ---- the transport's shared state (transport_http.c, http_session.c,
  * http_call.c).  Everything below is guarded by mcp_http_state.mu unless
@@ -159,73 +159,73 @@ struct mcp_http_state {
 /* ---- answers (transport_http.c).  Every answer >= 400 closes the
  * connection.  body of reply_buf: len bytes; with own, *new* memory the
  * response takes (freed through eg_free), else copied. ---- */
-enum MHD_Result mcp_http_reply_buf(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
+enum MHD_Result mcp_http__reply_buf(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
                                    size_t len, bool own, const char *session_id);
-enum MHD_Result mcp_http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
+enum MHD_Result mcp_http__reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
                                const char *session_id);
 /* msg (borrowed; NULL: an empty body) as application/json. */
-enum MHD_Result mcp_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *msg);
+enum MHD_Result mcp_http__reply_json(struct MHD_Connection *c, unsigned status, json_t *msg);
 /* A JSON-RPC error answering request id (borrowed; NULL: null). */
-enum MHD_Result mcp_http_reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
+enum MHD_Result mcp_http__reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
                                         const char *msg);
-enum MHD_Result mcp_http_reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg);
+enum MHD_Result mcp_http__reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg);
 
 /* ---- the console's page (http_console.c) ---- */
 /* Is url the console's (/console, /console/...). */
-bool mcp_http_console_path(const char *url);
+bool mcp_http__console_path(const char *url);
 /* Answer a request for the console's files: GET or HEAD only, no data, no
  * token needed (the page asks for the token and sends it with every MCP
  * call, where the usual checks apply). */
-enum MHD_Result mcp_http_console_reply(struct MHD_Connection *c, const char *url, const char *method);
+enum MHD_Result mcp_http__console_reply(struct MHD_Connection *c, const char *url, const char *method);
 
 /* ---- sessions (http_session.c) ---- */
 /* Free a session no one uses any more (not in the table, refs 0). */
-void mcp_http_session_free(mcp_http_session *s);
+void mcp_http__session_free(mcp_http_session *s);
 /* Drop a request's reference; frees a dead session's last reference. */
-void mcp_http_session_release(mcp_http_state *h, mcp_http_session *s);
+void mcp_http__session_release(mcp_http_state *h, mcp_http_session *s);
 /* A live session made under the same grant, referenced (release it), or
  * NULL when unknown (another token's session is unknown to this one). */
-mcp_http_session *mcp_http_session_get(mcp_http_state *h, const char *id, const struct mcp_grant *grant);
+mcp_http_session *mcp_http__session_get(mcp_http_state *h, const char *id, const struct mcp_grant *grant);
 /* Take slot out of the table; returns the session when the caller must free
  * it now (no request uses it), else NULL (its last user frees it).  Caller
  * holds mu. */
-mcp_http_session *mcp_http_session_kill_locked(mcp_http_state *h, unsigned slot);
+mcp_http_session *mcp_http__session_kill_locked(mcp_http_state *h, unsigned slot);
 /* A new session of client address owner, referenced once, not yet in the
  * table.  *new*; NULL on OOM. */
-mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner, const struct mcp_grant *grant);
+mcp_http_session *mcp_http__session_new(mcp_http_state *h, const char *owner, const struct mcp_grant *grant);
 /* Put s in the table under the per-client and table limits: NULL, or why
  * not (static text; s is then still the caller's). */
-const char *mcp_http_session_add(mcp_http_state *h, mcp_http_session *s);
+const char *mcp_http__session_add(mcp_http_state *h, mcp_http_session *s);
 /* End sessions idle for longer than session_idle_s. */
-void mcp_http_sessions_expire(mcp_http_state *h, int64_t now);
+void mcp_http__sessions_expire(mcp_http_state *h, int64_t now);
 /* Remove the session with this id (DELETE); false when unknown. */
-bool mcp_http_session_delete(mcp_http_state *h, const char *id);
+bool mcp_http__session_delete(mcp_http_state *h, const char *id);
 
 /* ---- calls (http_call.c) ---- */
 /* The emit callback of every server core the transport makes. */
-void mcp_http_emit(void *ud, const char *msg, size_t len);
+void mcp_http__emit(void *ud, const char *msg, size_t len);
 /* Handle m on srv in this thread; the response text (*new*) or NULL. */
-char *mcp_http_run_inline(mcp_server *srv, const mcp_msg *m, size_t *len);
+char *mcp_http__run_inline(mcp_server *srv, const mcp_msg *m, size_t *len);
 /*
  * Run a tools/call on the call threads: as an SSE stream (sse) answered at
  * once, or in JSON mode with the connection suspended until the answer
  * (rs->job).  *Steals* *m and the session reference (sess NULL: srv is the
  * call's own server, freed with it).
  */
-enum MHD_Result mcp_http_start_call(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs,
+enum MHD_Result mcp_http__start_call(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs,
                                     mcp_http_session *sess, mcp_server *srv, mcp_msg *m, bool sse, bool modern);
 /* The connection of a JSON-mode call was resumed: queue its answer. */
-enum MHD_Result mcp_http_answer_job(struct MHD_Connection *c, mcp_http_req *rs);
-void mcp_http_job_unref(mcp_http_job *j);
+enum MHD_Result mcp_http__answer_job(struct MHD_Connection *c, mcp_http_req *rs);
+void mcp_http__job_unref(mcp_http_job *j);
 /* The job's client went away: cancel its call.  Caller holds mu. */
-void mcp_http_job_gone_locked(mcp_http_job *j, const char *why);
+void mcp_http__job_gone_locked(mcp_http_job *j, const char *why);
 /* A call thread's loop (arg: the state). */
-void *mcp_http_call_thread(void *arg);
+void *mcp_http__call_thread(void *arg);
 /* Cancel running calls, answer queued ones, join the call threads. */
-void mcp_http_stop_calls(mcp_http_state *h);
+void mcp_http__stop_calls(mcp_http_state *h);
 /* JSON-RPC error code of a response text (0: a result, or too large to be an error). */
-int mcp_http_answer_error_code(const char *t, size_t len);
+int mcp_http__answer_error_code(const char *t, size_t len);
 /* The status of a 2026-07-28 answer: 400 unsupported version, 404 unknown method, else 200. */
-unsigned mcp_http_modern_status(const char *answer, size_t len);
+unsigned mcp_http__modern_status(const char *answer, size_t len);
 
 #endif

@@ -23,23 +23,23 @@
 #include <stdio.h>
 #include <string.h>
 
-void mcp_http_session_free(mcp_http_session *s)
+void mcp_http__session_free(mcp_http_session *s)
 {
     mcp_server_free(s->srv);
     eg_free(s);
 }
 
-void mcp_http_session_release(mcp_http_state *h, mcp_http_session *s)
+void mcp_http__session_release(mcp_http_state *h, mcp_http_session *s)
 {
     pthread_mutex_lock(&h->mu);
     bool free_it = --s->refs == 0 && s->dead;
     pthread_mutex_unlock(&h->mu);
     if (free_it)
-        mcp_http_session_free(s);
+        mcp_http__session_free(s);
 }
 
 /* Find and reference a live session; NULL when unknown. */
-mcp_http_session *mcp_http_session_get(mcp_http_state *h, const char *id, const struct mcp_grant *grant)
+mcp_http_session *mcp_http__session_get(mcp_http_state *h, const char *id, const struct mcp_grant *grant)
 {
     mcp_http_session *found = NULL;
     pthread_mutex_lock(&h->mu);
@@ -58,7 +58,7 @@ mcp_http_session *mcp_http_session_get(mcp_http_state *h, const char *id, const 
 
 /* Detach a session from the table; the caller frees it (returned) when no
  * request uses it, else its last user does.  Caller holds mu. */
-mcp_http_session *mcp_http_session_kill_locked(mcp_http_state *h, unsigned slot)
+mcp_http_session *mcp_http__session_kill_locked(mcp_http_state *h, unsigned slot)
 {
     mcp_http_session *s = h->sessions[slot];
     h->sessions[slot] = NULL;
@@ -66,7 +66,7 @@ mcp_http_session *mcp_http_session_kill_locked(mcp_http_state *h, unsigned slot)
     return s->refs == 0 ? s : NULL;
 }
 
-mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner, const struct mcp_grant *grant)
+mcp_http_session *mcp_http__session_new(mcp_http_state *h, const char *owner, const struct mcp_grant *grant)
 {
     mcp_http_session *s = eg_calloc(1, sizeof *s);
     if (!s)
@@ -75,7 +75,7 @@ mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner, con
     o.workers = 0; /* inline: the thread that handles a message runs its call */
     o.grant = grant;
     s->grant = grant;
-    s->srv = mcp_server_new(&o, h->be, mcp_http_emit, NULL, NULL);
+    s->srv = mcp_server_new(&o, h->be, mcp_http__emit, NULL, NULL);
     if (!s->srv || eg_rand_hex(s->id, 32) != 0) {
         mcp_server_free(s->srv);
         eg_free(s);
@@ -92,7 +92,7 @@ mcp_http_session *mcp_http_session_new(mcp_http_state *h, const char *owner, con
  * recently used inactive session; an active session, or another client's,
  * is never taken, so the answer is then 503.  NULL on success, else why.
  */
-const char *mcp_http_session_add(mcp_http_state *h, mcp_http_session *s)
+const char *mcp_http__session_add(mcp_http_state *h, mcp_http_session *s)
 {
     const char *why = NULL;
     mcp_http_session *evicted = NULL;
@@ -121,7 +121,7 @@ const char *mcp_http_session_add(mcp_http_state *h, mcp_http_session *s)
         } else {
             EG_INFO("mcp-http", "client %s is at its session limit (%u): ending its least recently used "
                     "inactive session", s->owner, h->lim.sessions_per_client);
-            evicted = mcp_http_session_kill_locked(h, (unsigned)lru);
+            evicted = mcp_http__session_kill_locked(h, (unsigned)lru);
             free_slot = (unsigned)lru;
         }
     } else if (free_slot == h->lim.sessions) {
@@ -131,12 +131,12 @@ const char *mcp_http_session_add(mcp_http_state *h, mcp_http_session *s)
         h->sessions[free_slot] = s;
     pthread_mutex_unlock(&h->mu);
     if (evicted)
-        mcp_http_session_free(evicted);
+        mcp_http__session_free(evicted);
     return why;
 }
 
 /* Sessions idle for longer than session_idle_s end (the reaper, once a second). */
-void mcp_http_sessions_expire(mcp_http_state *h, int64_t now)
+void mcp_http__sessions_expire(mcp_http_state *h, int64_t now)
 {
     mcp_http_session *gone[32];
     unsigned n = 0;
@@ -144,29 +144,29 @@ void mcp_http_sessions_expire(mcp_http_state *h, int64_t now)
     for (unsigned i = 0; i < h->lim.sessions && n < 32; i++) {
         mcp_http_session *x = h->sessions[i];
         if (x && x->refs == 0 && now - x->last_used > (int64_t)h->lim.session_idle_s * 1000) {
-            mcp_http_session *f = mcp_http_session_kill_locked(h, i);
+            mcp_http_session *f = mcp_http__session_kill_locked(h, i);
             if (f)
                 gone[n++] = f;
         }
     }
     pthread_mutex_unlock(&h->mu);
     for (unsigned i = 0; i < n; i++)
-        mcp_http_session_free(gone[i]);
+        mcp_http__session_free(gone[i]);
 }
 
-bool mcp_http_session_delete(mcp_http_state *h, const char *id)
+bool mcp_http__session_delete(mcp_http_state *h, const char *id)
 {
     mcp_http_session *f = NULL;
     bool found = false;
     pthread_mutex_lock(&h->mu);
     for (unsigned i = 0; id && i < h->lim.sessions; i++)
         if (h->sessions[i] && strcmp(h->sessions[i]->id, id) == 0) {
-            f = mcp_http_session_kill_locked(h, i);
+            f = mcp_http__session_kill_locked(h, i);
             found = true;
             break;
         }
     pthread_mutex_unlock(&h->mu);
     if (f)
-        mcp_http_session_free(f);
+        mcp_http__session_free(f);
     return found;
 }

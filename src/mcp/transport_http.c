@@ -106,7 +106,7 @@
 /* Queue an answer.  body: len bytes; with own, *new* memory the response
  * takes (freed by MHD through eg_free), else copied.  Every answer >= 400
  * closes the connection: a refused client gets nothing more on it. */
-enum MHD_Result mcp_http_reply_buf(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
+enum MHD_Result mcp_http__reply_buf(struct MHD_Connection *c, unsigned status, const char *ctype, char *body,
                                    size_t len, bool own, const char *session_id)
 {
     struct MHD_Response *r =
@@ -134,35 +134,35 @@ enum MHD_Result mcp_http_reply_buf(struct MHD_Connection *c, unsigned status, co
     return ret;
 }
 
-enum MHD_Result mcp_http_reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
+enum MHD_Result mcp_http__reply(struct MHD_Connection *c, unsigned status, const char *ctype, const char *body,
                                const char *session_id)
 {
-    return mcp_http_reply_buf(c, status, ctype, (char *)body, body ? strlen(body) : 0, false, session_id);
+    return mcp_http__reply_buf(c, status, ctype, (char *)body, body ? strlen(body) : 0, false, session_id);
 }
 
 /* msg (borrowed; NULL: an empty body) as an application/json answer. */
-enum MHD_Result mcp_http_reply_json(struct MHD_Connection *c, unsigned status, json_t *msg)
+enum MHD_Result mcp_http__reply_json(struct MHD_Connection *c, unsigned status, json_t *msg)
 {
     size_t len = 0;
     char *t = msg ? mcp_jsonrpc_dump(msg, &len) : NULL;
     if (!t)
-        return mcp_http_reply(c, status, "application/json", "", NULL);
-    return mcp_http_reply_buf(c, status, "application/json", t, len, true, NULL);
+        return mcp_http__reply(c, status, "application/json", "", NULL);
+    return mcp_http__reply_buf(c, status, "application/json", t, len, true, NULL);
 }
 
 /* A JSON-RPC error answering request id (NULL: null) as the whole body. */
-enum MHD_Result mcp_http_reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
+enum MHD_Result mcp_http__reply_error_id(struct MHD_Connection *c, unsigned status, json_t *id, int code,
                                         const char *msg)
 {
     json_t *e = mcp_jsonrpc_error(id, code, msg, NULL);
-    enum MHD_Result r = mcp_http_reply_json(c, status, e);
+    enum MHD_Result r = mcp_http__reply_json(c, status, e);
     json_decref(e);
     return r;
 }
 
-enum MHD_Result mcp_http_reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg)
+enum MHD_Result mcp_http__reply_error(struct MHD_Connection *c, unsigned status, int code, const char *msg)
 {
-    return mcp_http_reply_error_id(c, status, NULL, code, msg);
+    return mcp_http__reply_error_id(c, status, NULL, code, msg);
 }
 
 /* ---- header checks ------------------------------------------------------------ */
@@ -360,23 +360,23 @@ static enum MHD_Result handle_modern_post(mcp_http_state *h, struct MHD_Connecti
 {
     char why[300];
     if (!modern_headers_ok(c, m, version, why, sizeof why))
-        return mcp_http_reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_JSONRPC_HEADER_MISMATCH, why);
+        return mcp_http__reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, MCP_JSONRPC_HEADER_MISMATCH, why);
     mcp_server_opts o = *h->opts;
     o.workers = 0; /* inline: the thread that handles the message runs the call */
     o.grant = rs->grant;
-    mcp_server *srv = mcp_server_new(&o, h->be, mcp_http_emit, NULL, NULL);
+    mcp_server *srv = mcp_server_new(&o, h->be, mcp_http__emit, NULL, NULL);
     if (!srv)
-        return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
+        return mcp_http__reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     if (is_call(m))
-        return mcp_http_start_call(h, c, rs, NULL, srv, m, wants_stream(c, m), true);
+        return mcp_http__start_call(h, c, rs, NULL, srv, m, wants_stream(c, m), true);
     size_t len = 0;
-    char *t = mcp_http_run_inline(srv, m, &len);
+    char *t = mcp_http__run_inline(srv, m, &len);
     mcp_server_free(srv);
     if (m->kind != MCP_MSG_REQUEST || !t) {
         eg_free(t);
-        return mcp_http_reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
+        return mcp_http__reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
     }
-    return mcp_http_reply_buf(c, mcp_http_modern_status(t, len), "application/json", t, len, true, NULL);
+    return mcp_http__reply_buf(c, mcp_http__modern_status(t, len), "application/json", t, len, true, NULL);
 }
 
 static enum MHD_Result handle_post_msg(mcp_http_state *h, struct MHD_Connection *c, mcp_http_req *rs, mcp_msg *m)
@@ -384,7 +384,7 @@ static enum MHD_Result handle_post_msg(mcp_http_state *h, struct MHD_Connection 
     const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
     bool is_init = m->kind == MCP_MSG_REQUEST && strcmp(m->method, "initialize") == 0;
     if (m->kind == MCP_MSG_INVALID) /* framing errors need no session: answer them directly */
-        return mcp_http_reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, m->err_code, m->err_msg);
+        return mcp_http__reply_error_id(c, MHD_HTTP_BAD_REQUEST, m->id, m->err_code, m->err_msg);
     json_t *modern = NULL;
     if ((m->kind == MCP_MSG_REQUEST || m->kind == MCP_MSG_NOTIFICATION) && !is_init)
         modern = mcp_modern_version_of(m->params);
@@ -393,49 +393,49 @@ static enum MHD_Result handle_post_msg(mcp_http_state *h, struct MHD_Connection 
     mcp_http_session *s = NULL;
     bool fresh = false;
     if (sid) {
-        s = mcp_http_session_get(h, sid, rs->grant);
+        s = mcp_http__session_get(h, sid, rs->grant);
         if (!s)
-            return mcp_http_reply_error(c, MHD_HTTP_NOT_FOUND, MCP_JSONRPC_INVALID_REQUEST,
+            return mcp_http__reply_error(c, MHD_HTTP_NOT_FOUND, MCP_JSONRPC_INVALID_REQUEST,
                                         "unknown or expired MCP-Session-Id: initialize a new session");
     } else if (is_init) {
         char owner[INET6_ADDRSTRLEN];
         client_addr(c, owner, sizeof owner);
-        s = mcp_http_session_new(h, owner, rs->grant);
+        s = mcp_http__session_new(h, owner, rs->grant);
         fresh = true;
         if (!s)
-            return mcp_http_reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
+            return mcp_http__reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     } else {
-        return mcp_http_reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
+        return mcp_http__reply_error(c, MHD_HTTP_BAD_REQUEST, MCP_JSONRPC_INVALID_REQUEST,
                                     "missing MCP-Session-Id header (send initialize first)");
     }
     if (!fresh && is_call(m))
-        return mcp_http_start_call(h, c, rs, s, s->srv, m, wants_stream(c, m), false);
+        return mcp_http__start_call(h, c, rs, s, s->srv, m, wants_stream(c, m), false);
     size_t len = 0;
-    char *t = mcp_http_run_inline(s->srv, m, &len);
+    char *t = mcp_http__run_inline(s->srv, m, &len);
     enum MHD_Result ret;
     if (m->kind != MCP_MSG_REQUEST) {
         eg_free(t);
-        ret = mcp_http_reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
+        ret = mcp_http__reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL);
     } else if (!t) {
-        ret = mcp_http_reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL); /* cancelled: no answer expected */
-    } else if (fresh && mcp_http_answer_error_code(t, len) == 0) {
-        const char *why = mcp_http_session_add(h, s);
+        ret = mcp_http__reply(c, MHD_HTTP_ACCEPTED, NULL, NULL, NULL); /* cancelled: no answer expected */
+    } else if (fresh && mcp_http__answer_error_code(t, len) == 0) {
+        const char *why = mcp_http__session_add(h, s);
         if (why) {
             eg_free(t);
-            ret = mcp_http_reply_error_id(c, MHD_HTTP_SERVICE_UNAVAILABLE, m->id, MCP_JSONRPC_INTERNAL_ERROR, why);
+            ret = mcp_http__reply_error_id(c, MHD_HTTP_SERVICE_UNAVAILABLE, m->id, MCP_JSONRPC_INTERNAL_ERROR, why);
             fresh = true; /* not registered: freed below */
         } else {
-            ret = mcp_http_reply_buf(c, MHD_HTTP_OK, "application/json", t, len, true, s->id);
+            ret = mcp_http__reply_buf(c, MHD_HTTP_OK, "application/json", t, len, true, s->id);
             fresh = false; /* the table has it */
         }
     } else {
-        ret = mcp_http_reply_buf(c, MHD_HTTP_OK, "application/json", t, len, true, NULL);
+        ret = mcp_http__reply_buf(c, MHD_HTTP_OK, "application/json", t, len, true, NULL);
     }
     if (fresh) {
-        mcp_http_session_free(s);
+        mcp_http__session_free(s);
         return ret;
     }
-    mcp_http_session_release(h, s);
+    mcp_http__session_release(h, s);
     return ret;
 }
 
@@ -467,8 +467,8 @@ static void headers_arrived(mcp_http_state *h, struct MHD_Connection *c)
 static enum MHD_Result handle_delete(mcp_http_state *h, struct MHD_Connection *c)
 {
     const char *sid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Session-Id");
-    bool found = sid && mcp_http_session_delete(h, sid);
-    return mcp_http_reply(c, found ? MHD_HTTP_NO_CONTENT : MHD_HTTP_NOT_FOUND, NULL, NULL, NULL);
+    bool found = sid && mcp_http__session_delete(h, sid);
+    return mcp_http__reply(c, found ? MHD_HTTP_NO_CONTENT : MHD_HTTP_NOT_FOUND, NULL, NULL, NULL);
 }
 
 /*
@@ -480,39 +480,39 @@ static enum MHD_Result check_headers(mcp_http_state *h, struct MHD_Connection *c
                                      mcp_http_req *rs)
 {
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
-    if (h->console && mcp_http_console_path(url)) {
-        if (h->loopback_bind && host && !mcp_http_host_allowed(host, h->allowed_hosts))
-            return mcp_http_reply(c, MHD_HTTP_FORBIDDEN, "text/plain", "Host not allowed\n", NULL);
-        return mcp_http_console_reply(c, url, method);
+    if (h->console && mcp_http__console_path(url)) {
+        if (h->loopback_bind && host && !mcp_http__host_allowed(host, h->allowed_hosts))
+            return mcp_http__reply(c, MHD_HTTP_FORBIDDEN, "text/plain", "Host not allowed\n", NULL);
+        return mcp_http__console_reply(c, url, method);
     }
     if (!auth_ok(h, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), &rs->grant))
-        return mcp_http_reply_error(c, MHD_HTTP_UNAUTHORIZED, MCP_JSONRPC_INVALID_REQUEST,
+        return mcp_http__reply_error(c, MHD_HTTP_UNAUTHORIZED, MCP_JSONRPC_INVALID_REQUEST,
                                     "missing or wrong bearer token (Authorization: Bearer ...)");
     if (strcmp(url, HTTP_PATH) != 0)
-        return mcp_http_reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
-    if (h->loopback_bind && host && !mcp_http_host_allowed(host, h->allowed_hosts))
-        return mcp_http_reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST,
+        return mcp_http__reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", NULL);
+    if (h->loopback_bind && host && !mcp_http__host_allowed(host, h->allowed_hosts))
+        return mcp_http__reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST,
                                     "Host not allowed (a loopback server answers loopback names only; see "
                            "ENGRAM_MCP_ALLOWED_HOSTS)");
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    if (origin && !mcp_http_origin_allowed(origin, h->allowed_origins) &&
-        !(h->console && mcp_http_origin_is_host(origin, host)))
-        return mcp_http_reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST, "Origin not allowed");
+    if (origin && !mcp_http__origin_allowed(origin, h->allowed_origins) &&
+        !(h->console && mcp_http__origin_is_host(origin, host)))
+        return mcp_http__reply_error(c, MHD_HTTP_FORBIDDEN, MCP_JSONRPC_INVALID_REQUEST, "Origin not allowed");
     const char *pv = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "MCP-Protocol-Version");
     if (pv && !mcp_version_known(pv, false)) {
         json_t *e = mcp_unsupported_version_error(NULL, pv);
-        enum MHD_Result r = mcp_http_reply_json(c, MHD_HTTP_BAD_REQUEST, e);
+        enum MHD_Result r = mcp_http__reply_json(c, MHD_HTTP_BAD_REQUEST, e);
         json_decref(e);
         return r;
     }
     if (strcmp(method, "GET") == 0)
-        return mcp_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "no server-initiated stream\n", NULL);
+        return mcp_http__reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "no server-initiated stream\n", NULL);
     if (strcmp(method, "DELETE") == 0)
         return handle_delete(h, c);
     if (strcmp(method, "POST") != 0)
-        return mcp_http_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "use POST\n", NULL);
-    if (!mcp_http_is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type")))
-        return mcp_http_reply_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, MCP_JSONRPC_INVALID_REQUEST,
+        return mcp_http__reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "use POST\n", NULL);
+    if (!mcp_http__is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type")))
+        return mcp_http__reply_error(c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, MCP_JSONRPC_INVALID_REQUEST,
                                     "Content-Type must be application/json");
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl) {
@@ -520,13 +520,13 @@ static enum MHD_Result check_headers(mcp_http_state *h, struct MHD_Connection *c
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || *end || cl[0] == '-' || n > EG_LIMIT_MCP_HTTP_BODY)
-            return mcp_http_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, MCP_JSONRPC_INVALID_REQUEST,
+            return mcp_http__reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, MCP_JSONRPC_INVALID_REQUEST,
                                         "message too large");
         if (!hold(h, rs, (size_t)n))
-            return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
+            return mcp_http__reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR,
                                         "the server holds too many request bodies right now; retry");
         if (n && eg_buf_reserve(&rs->body, (size_t)n) != 0)
-            return mcp_http_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
+            return mcp_http__reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
     }
     return MHD_YES;
 }
@@ -548,7 +548,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return check_headers(h, c, url, method, rs);
     }
     if (rs->job)
-        return mcp_http_answer_job(c, rs);
+        return mcp_http__answer_job(c, rs);
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -573,7 +573,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     if (!rs)
         return;
     if (rs->job)
-        mcp_http_job_unref(rs->job);
+        mcp_http__job_unref(rs->job);
     release(h, rs);
     eg_buf_free(&rs->body);
     eg_free(rs);
@@ -639,7 +639,7 @@ static void reap(mcp_http_state *h, int64_t now)
             continue;
         struct pollfd p = {.fd = j->fd, .events = POLLRDHUP};
         if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
-            mcp_http_job_gone_locked(j, "the client closed its connection");
+            mcp_http__job_gone_locked(j, "the client closed its connection");
     }
     pthread_mutex_unlock(&h->mu);
     if (late)
@@ -752,9 +752,9 @@ static void state_free(mcp_http_state *h)
 {
     for (unsigned i = 0; h->sessions && i < h->lim.sessions; i++)
         if (h->sessions[i]) {
-            mcp_http_session *f = mcp_http_session_kill_locked(h, i);
+            mcp_http_session *f = mcp_http__session_kill_locked(h, i);
             if (f)
-                mcp_http_session_free(f);
+                mcp_http__session_free(f);
         }
     eg_free(h->sessions);
     eg_free(h->workers);
@@ -816,8 +816,8 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
         return eg_error_oom(err);
     }
     for (; h.n_workers < nw; h.n_workers++)
-        if (pthread_create(&h.workers[h.n_workers], NULL, mcp_http_call_thread, &h) != 0) {
-            mcp_http_stop_calls(&h);
+        if (pthread_create(&h.workers[h.n_workers], NULL, mcp_http__call_thread, &h) != 0) {
+            mcp_http__stop_calls(&h);
             state_free(&h);
             return eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "cannot start the MCP call threads");
         }
@@ -831,7 +831,7 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
         (unsigned)1024, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     bool v6 = bind_addr->sa_family == AF_INET6;
     if (!d) {
-        mcp_http_stop_calls(&h);
+        mcp_http__stop_calls(&h);
         state_free(&h);
         return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "cannot listen on %s%s%s:%u", v6 ? "[" : "", host,
                             v6 ? "]" : "", port);
@@ -861,7 +861,7 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
         int64_t now = eg_mono_ms();
         reap(&h, now);
         if (now - last_expiry >= 1000) {
-            mcp_http_sessions_expire(&h, now);
+            mcp_http__sessions_expire(&h, now);
             last_expiry = now;
         }
     }
@@ -870,7 +870,7 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
      * connection has been resumed by its call's end), so MHD may stop,
      * and the caller may free the backend once we return. */
     MHD_socket lfd = MHD_quiesce_daemon(d);
-    mcp_http_stop_calls(&h);
+    mcp_http__stop_calls(&h);
     MHD_stop_daemon(d);
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);

@@ -29,20 +29,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const char *allowed = field[3];
     mcp_http_origin o;
-    bool parsed = mcp_http_parse_origin(field[0], &o);
-    bool ok = mcp_http_origin_allowed(field[0], allowed);
+    bool parsed = mcp_http__parse_origin(field[0], &o);
+    bool ok = mcp_http__origin_allowed(field[0], allowed);
     if (ok && !parsed)
         abort();
-    if (parsed && mcp_http_name_is_loopback(o.host) && !ok)
+    if (parsed && mcp_http__name_is_loopback(o.host) && !ok)
         abort();
     if (field[1]) {
-        bool hp = mcp_http_parse_host(field[1], &o);
-        bool hok = mcp_http_host_allowed(field[1], allowed);
+        bool hp = mcp_http__parse_host(field[1], &o);
+        bool hok = mcp_http__host_allowed(field[1], allowed);
         if (hok && !hp)
             abort();
     }
     if (field[2])
-        (void)mcp_http_is_json_type(field[2]);
+        (void)mcp_http__is_json_type(field[2]);
     free(buf);
     return 0;
 }

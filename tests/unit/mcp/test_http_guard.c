@@ -56,22 +56,22 @@ static void test_mcp_http__origin_parsed(void **state)
     };
     const char *allowed = " https://app.example , http://tool.example:8080,";
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        bool got = mcp_http_origin_allowed(cases[i].origin, allowed);
+        bool got = mcp_http__origin_allowed(cases[i].origin, allowed);
         if (got != cases[i].ok)
             fail_msg("Origin '%s': expected %s", cases[i].origin, cases[i].ok ? "allowed" : "refused");
     }
-    assert_false(mcp_http_origin_allowed(NULL, NULL));
+    assert_false(mcp_http__origin_allowed(NULL, NULL));
     /* the console's page posting to its own server (any bind address) */
-    assert_true(mcp_http_origin_is_host("http://10.0.0.5:8765", "10.0.0.5:8765"));
-    assert_true(mcp_http_origin_is_host("http://Memory.Example", "memory.example:80"));
-    assert_true(mcp_http_origin_is_host("http://[fd00::1]:8765", "[fd00::1]:8765"));
-    assert_false(mcp_http_origin_is_host("http://10.0.0.5:8766", "10.0.0.5:8765"));
-    assert_false(mcp_http_origin_is_host("https://10.0.0.5:8765", "10.0.0.5:8765")); /* a proxy: list it */
-    assert_false(mcp_http_origin_is_host("http://evil.example:8765", "10.0.0.5:8765"));
-    assert_false(mcp_http_origin_is_host("http://10.0.0.5:8765", NULL));
-    assert_false(mcp_http_origin_is_host("null", "10.0.0.5:8765"));
+    assert_true(mcp_http__origin_is_host("http://10.0.0.5:8765", "10.0.0.5:8765"));
+    assert_true(mcp_http__origin_is_host("http://Memory.Example", "memory.example:80"));
+    assert_true(mcp_http__origin_is_host("http://[fd00::1]:8765", "[fd00::1]:8765"));
+    assert_false(mcp_http__origin_is_host("http://10.0.0.5:8766", "10.0.0.5:8765"));
+    assert_false(mcp_http__origin_is_host("https://10.0.0.5:8765", "10.0.0.5:8765")); /* a proxy: list it */
+    assert_false(mcp_http__origin_is_host("http://evil.example:8765", "10.0.0.5:8765"));
+    assert_false(mcp_http__origin_is_host("http://10.0.0.5:8765", NULL));
+    assert_false(mcp_http__origin_is_host("null", "10.0.0.5:8765"));
     mcp_http_origin o;
-    assert_true(mcp_http_parse_origin("HTTPS://[::1]:6274", &o));
+    assert_true(mcp_http__parse_origin("HTTPS://[::1]:6274", &o));
     assert_string_equal(o.scheme, "https");
     assert_string_equal(o.host, "::1");
     assert_int_equal(o.port, 6274);
@@ -85,27 +85,27 @@ static void test_mcp_http__host_checked(void **state)
     const char *bad[] = {"evil.example", "evil.example:8765", "localhost.evil.example", "localhost:1@evil.example",
                          "", ":8765", "localhost:x", "[::1", "10.0.0.5"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-        if (!mcp_http_host_allowed(ok[i], "mcp.example.com"))
+        if (!mcp_http__host_allowed(ok[i], "mcp.example.com"))
             fail_msg("Host '%s' should be allowed", ok[i]);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (mcp_http_host_allowed(bad[i], "mcp.example.com"))
+        if (mcp_http__host_allowed(bad[i], "mcp.example.com"))
             fail_msg("Host '%s' should be refused", bad[i]);
-    assert_false(mcp_http_host_allowed("mcp.example.com", NULL));
+    assert_false(mcp_http__host_allowed("mcp.example.com", NULL));
 }
 
 static void test_mcp_http__json_content_type(void **state)
 {
     (void)state;
-    assert_true(mcp_http_is_json_type("application/json"));
-    assert_true(mcp_http_is_json_type("Application/JSON"));
-    assert_true(mcp_http_is_json_type("application/json; charset=utf-8"));
-    assert_true(mcp_http_is_json_type(" application/json ;charset=UTF-8"));
-    assert_false(mcp_http_is_json_type(NULL));
-    assert_false(mcp_http_is_json_type(""));
-    assert_false(mcp_http_is_json_type("text/plain"));
-    assert_false(mcp_http_is_json_type("application/jsonx"));
-    assert_false(mcp_http_is_json_type("application/json-seq"));
-    assert_false(mcp_http_is_json_type("application/x-www-form-urlencoded"));
+    assert_true(mcp_http__is_json_type("application/json"));
+    assert_true(mcp_http__is_json_type("Application/JSON"));
+    assert_true(mcp_http__is_json_type("application/json; charset=utf-8"));
+    assert_true(mcp_http__is_json_type(" application/json ;charset=UTF-8"));
+    assert_false(mcp_http__is_json_type(NULL));
+    assert_false(mcp_http__is_json_type(""));
+    assert_false(mcp_http__is_json_type("text/plain"));
+    assert_false(mcp_http__is_json_type("application/jsonx"));
+    assert_false(mcp_http__is_json_type("application/json-seq"));
+    assert_false(mcp_http__is_json_type("application/x-www-form-urlencoded"));
 }
 
 int main(void)
