@@ -30,6 +30,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,10 @@ struct embed_local_model {
     const model_spec *spec;
     char *dir;
     int refs;                /* registry's count, under reg_mu */
-    embed_local_engine engine;
+    /* An embed_local_engine.  The model is shared by every provider that
+     * loaded it, and a provider created later (serve's query provider, on
+     * the first semantic search) sets it while workers read it: atomic. */
+    atomic_int engine;
     embed_wordpiece *tok;
     float *word, *pos, *type0;   /* [vocab, H], [MAX_POS, H], [H] */
     float *ln_g, *ln_b;
@@ -461,14 +465,15 @@ const struct embed_wordpiece *embed_local_model_tokenizer(const embed_local_mode
 /* The measured default (docs/internals/encoder.md): OpenBLAS when built in. */
 static bool use_blas(const embed_local_model *m)
 {
-    return m->engine == EMBED_LOCAL_ENGINE_BLAS || (m->engine == EMBED_LOCAL_ENGINE_AUTO && embed_k__have_blas());
+    int e = atomic_load_explicit(&m->engine, memory_order_relaxed);
+    return e == EMBED_LOCAL_ENGINE_BLAS || (e == EMBED_LOCAL_ENGINE_AUTO && embed_k__have_blas());
 }
 
 int embed_local_model_set_engine(embed_local_model *m, embed_local_engine e, eg_error *err)
 {
     if (e == EMBED_LOCAL_ENGINE_BLAS && !embed_k__have_blas())
         return eg_error_set(err, EG_EUNSUPPORTED, EG_CLASS_CLIENT, "this engram was built without OpenBLAS");
-    m->engine = e;
+    atomic_store_explicit(&m->engine, (int)e, memory_order_relaxed);
     return 0;
 }
 

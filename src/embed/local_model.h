@@ -74,8 +74,10 @@ typedef enum embed_local_engine {
     EMBED_LOCAL_ENGINE_BLAS      /* cblas_sgemm (one thread); EG_EUNSUPPORTED if not built in */
 } embed_local_engine;
 
-/* Set the engine for this model (before use; default AUTO).  EG_EUNSUPPORTED
- * when BLAS was asked for and the build has none. */
+/* Set the engine for this model (default AUTO).  The model is shared by the
+ * providers that loaded it: the last setting holds for all of them.  Safe
+ * while other threads embed with it.  EG_EUNSUPPORTED when BLAS was asked
+ * for and the build has none. */
 int embed_local_model_set_engine(embed_local_model *m, embed_local_engine e, eg_error *err);
 const char *embed_local_engine_name(const embed_local_model *m); /* "plain" | "openblas" */
 

@@ -588,8 +588,10 @@ void mcp_server_handle_msg(mcp_server *s, const mcp_msg *in)
  * The process has one log sink; the server that forwards is published here
  * under a mutex, so a record logged by another thread (an embedding worker)
  * while the server is being freed never touches freed memory: free()
- * unpublishes under the same mutex first.  The sink emits under this mutex;
- * emit callbacks never log, so there is no lock cycle.
+ * unpublishes under the same mutex first.  The sink emits under this mutex,
+ * so an emit callback that logs would deadlock here: only the stdio
+ * transport forwards logs, and its emit does not log (the HTTP transport's
+ * does, and never forwards).
  */
 static pthread_mutex_t g_fwd_mu = PTHREAD_MUTEX_INITIALIZER;
 static mcp_server *g_fwd_srv;

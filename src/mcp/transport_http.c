@@ -89,6 +89,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -741,11 +742,13 @@ static void raise_fd_limit(unsigned conns)
                  (unsigned long long)rl.rlim_cur);
 }
 
-static volatile sig_atomic_t g_stop;
+/* Set by the handler on whichever thread takes the signal: a lock-free
+ * atomic (see transport_stdio.c). */
+static atomic_int g_stop;
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    atomic_store(&g_stop, 1);
 }
 
 static void state_free(mcp_http_state *h)
@@ -850,13 +853,16 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
         EG_INFO("mcp-http",
                 "console on http://%s%s%s:%u/console/ (same token as MCP; ENGRAM_MCP_CONSOLE=0 turns it off)",
                 v6 ? "[" : "", host, v6 ? "]" : "", bound);
-    struct sigaction sa;
+    /* Ours until we return: then the caller's handlers come back, and a
+     * second serve in the same process starts unstopped. */
+    struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    atomic_store(&g_stop, 0);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     int64_t last_expiry = eg_mono_ms();
-    while (!g_stop) {
+    while (!atomic_load(&g_stop)) {
         eg_sleep_ms(HTTP_REAP_MS);
         int64_t now = eg_mono_ms();
         reap(&h, now);
@@ -865,6 +871,8 @@ int mcp_http_serve(const mcp_server_opts *opts, const mcp_backend *be, const mcp
             last_expiry = now;
         }
     }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     EG_INFO("mcp-http", "stopping");
     /* No new connections; then no call runs or waits (every suspended
      * connection has been resumed by its call's end), so MHD may stop,

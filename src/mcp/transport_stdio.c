@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -52,11 +53,15 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-static volatile sig_atomic_t g_stop_signal;
+/* Set by the handler, which may run on any thread (serve does not block
+ * the signals): a lock-free atomic, not volatile sig_atomic_t, whose
+ * guarantee covers only the interrupted thread. */
+static atomic_int g_stop_signal;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "signal handlers need a lock-free atomic_int");
 
 static void on_stop_signal(int sig)
 {
-    g_stop_signal = sig;
+    atomic_store(&g_stop_signal, sig);
 }
 
 static void stdio_emit(void *ud, const char *msg, size_t len)
@@ -88,13 +93,13 @@ int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_f
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
-    g_stop_signal = 0;
+    atomic_store(&g_stop_signal, 0);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     for (;;) {
-        if (g_stop_signal) {
+        if (atomic_load(&g_stop_signal)) {
             eg_log(EG_LOG_NOTICE, "mcp", "%s received; stopping the MCP server",
-                      g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+                      atomic_load(&g_stop_signal) == SIGINT ? "SIGINT" : "SIGTERM");
             break;
         }
         struct pollfd pfd = {.fd = in_fd, .events = POLLIN};
@@ -155,6 +160,6 @@ int mcp_stdio_serve(const mcp_server_opts *opts, const mcp_backend *be, int in_f
     pthread_mutex_destroy(&w.mu);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    EG_INFO("mcp", g_stop_signal ? "MCP server stopped" : "stdin closed; MCP server stopped");
+    EG_INFO("mcp", atomic_load(&g_stop_signal) ? "MCP server stopped" : "stdin closed; MCP server stopped");
     return rc;
 }
