@@ -1,5 +1,5 @@
 /*
- * arena_int.h - bolt_arena internals shared by value.c and packstream.c.
+ * arena_int.h - bolt_arena internals shared by value.c and packstream_read.c.
  *
  * Private to src/bolt/: the decoder inlines the bump fast path so that
  * decoding a value costs a pointer compare and an add, not a call.

@@ -1,5 +1,6 @@
 /*
- * packstream.h - PackStream v1 encoder and decoder.
+ * packstream.h - PackStream v1 encoder and decoder (packstream_write.c,
+ * packstream_read.c).
  *
  * Encoder: bolt_ps_writer appends to an eg_buf.  Collections carry their
  * size up front (as the format requires), so the caller states counts first:

@@ -122,6 +122,19 @@ int cli_fail(const char *cmd, const eg_error *err)
     return 1;
 }
 
+int cli_parse_long(const char *s, long long *out)
+{
+    if (!s)
+        return -1;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno || !end || *end || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 void cli_fmt_time(int64_t ms, char *buf, size_t n)
 {
     if (!ms) {

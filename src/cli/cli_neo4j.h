@@ -85,4 +85,8 @@ void cli_fmt_time(int64_t ms, char *buf, size_t n);
 /* Print "engram <cmd>: <message>" for err on stderr; returns 1. */
 int cli_fail(const char *cmd, const eg_error *err);
 
+/* A non-negative decimal integer option value: 0 and *out set, or -1 (NULL,
+ * not a number, trailing characters, out of range, negative). */
+int cli_parse_long(const char *s, long long *out);
+
 #endif

@@ -24,8 +24,6 @@ int cli_cmd_import(int argc, char **argv);
 int cli_cmd_export(int argc, char **argv);
 int cli_cmd_setup(int argc, char **argv);
 int cli_cmd_console(int argc, char **argv);
-/* Hidden: a lease/complete loop for the multi-process stress tests. */
-int cli_cmd_queue_stress_worker(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
 
 #endif

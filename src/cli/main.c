@@ -64,11 +64,6 @@ int main(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    /* Hidden test helper: not listed in the usage. */
-    if (strcmp(argv[1], "queue-stress-worker") == 0) {
-        rc = cli_cmd_queue_stress_worker(argc - 1, argv + 1);
-        goto out;
-    }
     for (const cli_command *c = cli_commands; c->name; c++) {
         if (strcmp(argv[1], c->name) == 0) {
             rc = c->run(argc - 1, argv + 1);

@@ -1,5 +1,8 @@
 /*
- * neo4j_store.c - the job store on Neo4j (see neo4j_store.h, docs/queue.md).
+ * neo4j_store.c - the job store on Neo4j (see neo4j_store.h, docs/queue.md):
+ * its hot path (enqueue, claim, heartbeat, release, complete, fail, reclaim),
+ * the ops table and the schema.  Status, list, retry and prune are in
+ * neo4j_store_admin.c; what both use is in neo4j_store_int.h.
  *
  * The one locking idiom used everywhere a decision depends on a job's
  * current state ("lock, then re-check"): Neo4j is read-committed and a
@@ -30,10 +33,8 @@
  * the committed result of the previous one; no two claimers ever pick the
  * same job, and claimers never deadlock with each other.
  */
-#include "queue/neo4j_store.h"
-#include "queue/store_impl.h"
+#include "queue/neo4j_store_int.h"
 
-#include "bolt/conn.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -42,35 +43,20 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PFX "CYPHER runtime = slotted "
-
-/* Step 3 of the idiom above: after locking candidate `c`, continue with a
- * fresh variable `v` for the same node, matched by element id. */
-#define REREAD(c, v) "WITH elementId(" c ") AS eid MATCH (" v ":EmbedJob) WHERE elementId(" v ") = eid "
-
-typedef struct neo_store {
-    struct queue_store base;
-    bolt_pool *pool;
-} neo_store;
-
-#define N(s) ((neo_store *)(s))
-#define OOM(err) eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory")
-
 /* ---- small helpers ---- */
 
-static int params_check(bolt_params *p, eg_error *err)
+int queue__neo_params_check(bolt_params *p, eg_error *err)
 {
     if (!p)
-        return OOM(err);
+        return QUEUE_NEO_OOM(err);
     if (bolt_params_error(p))
         return eg_error_set(err, bolt_params_error(p), EG_CLASS_CLIENT, "building query parameters failed");
     return 0;
 }
 
-typedef int (*row_fn)(const bolt_value *rec, void *ctx, eg_error *err);
-
 /* Run q with p on c, calling fn for each record (fn may be NULL). */
-static int run(bolt_conn *c, const char *q, const bolt_params *p, row_fn fn, void *ctx, eg_error *err)
+int queue__neo_run(bolt_conn *c, const char *q, const bolt_params *p, queue_neo_row_fn fn, void *ctx,
+                   eg_error *err)
 {
     bolt_result *r = NULL;
     bolt_tx_opts txo = BOLT_TX_OPTS_INIT;
@@ -98,12 +84,6 @@ static bool vdup_ok(char **dst, const bolt_value *v)
     *dst = vdup(v);
     return *dst || !bolt_value_cstr(v);
 }
-
-/* Columns of a job in the order decode_job reads them. */
-#define JOB_COLS                                                                                   \
-    "j.id, j.namespace, j.entity, j.version, j.model, j.dedupeKey, j.payload, j.state, "           \
-    "j.attempts, j.maxAttempts, j.runAt, j.leaseOwner, j.leaseToken, j.leaseUntil, j.lastError, "  \
-    "j.lastErrorCategory, j.createdAt, j.updatedAt, j.completedAt, j.seq"
 
 static int decode_job(const bolt_value *rec, size_t o, queue_job *j)
 {
@@ -135,35 +115,27 @@ static int decode_job(const bolt_value *rec, size_t o, queue_job *j)
     return 0;
 }
 
-/* A growable array of jobs filled from rows. */
-typedef struct job_vec {
-    queue_job *v;
-    size_t n, cap;
-    size_t col;      /* first job column in the row */
-    bool locator;    /* the row has elementId(j) after the job columns */
-} job_vec;
-
-static int push_job_row(const bolt_value *rec, void *ctx, eg_error *err)
+int queue__neo_push_job_row(const bolt_value *rec, void *ctx, eg_error *err)
 {
-    job_vec *jv = ctx;
+    queue_neo_job_vec *jv = ctx;
     if (jv->n == jv->cap) {
         size_t nc = jv->cap ? jv->cap * 2 : 16;
         queue_job *nv = eg_realloc(jv->v, nc * sizeof *nv);
         if (!nv)
-            return OOM(err);
+            return QUEUE_NEO_OOM(err);
         jv->v = nv;
         jv->cap = nc;
     }
     queue_job *j = &jv->v[jv->n];
     if (decode_job(rec, jv->col, j) || (jv->locator && !vdup_ok(&j->locator, bolt_value_at(rec, jv->col + 20)))) {
         queue_job_clear(j);
-        return OOM(err);
+        return QUEUE_NEO_OOM(err);
     }
     jv->n++;
     return 0;
 }
 
-static void job_vec_reset(job_vec *jv)
+void queue__neo_job_vec_reset(queue_neo_job_vec *jv)
 {
     queue_jobs_free(jv->v, jv->n);
     jv->v = NULL;
@@ -213,13 +185,13 @@ static int now_row(const bolt_value *rec, void *ctx, eg_error *err)
 
 static int now_work(bolt_conn *c, void *payload, eg_error *err)
 {
-    return run(c, "RETURN timestamp() AS now", NULL, now_row, payload, err);
+    return queue__neo_run(c, "RETURN timestamp() AS now", NULL, now_row, payload, err);
 }
 
 static int neo_now(queue_store *s, int64_t *out, eg_error *err)
 {
     now_ctx nc = {0};
-    int rc = bolt_pool_execute_read(N(s)->pool, NULL, NULL, now_work, &nc, err);
+    int rc = bolt_pool_execute_read(QUEUE_NEO(s)->pool, NULL, NULL, now_work, &nc, err);
     *out = nc.now;
     return rc;
 }
@@ -227,11 +199,11 @@ static int neo_now(queue_store *s, int64_t *out, eg_error *err)
 static int neo_tx_begin(queue_store *s, queue_tx *tx, eg_error *err)
 {
     bolt_conn *c = NULL;
-    int rc = bolt_pool_acquire(N(s)->pool, &c, err);
+    int rc = bolt_pool_acquire(QUEUE_NEO(s)->pool, &c, err);
     if (rc)
         return rc;
     if ((rc = bolt_conn_begin(c, NULL, err))) {
-        bolt_pool_release(N(s)->pool, c);
+        bolt_pool_release(QUEUE_NEO(s)->pool, c);
         return rc;
     }
     tx->conn = c;
@@ -241,7 +213,7 @@ static int neo_tx_begin(queue_store *s, queue_tx *tx, eg_error *err)
 static int neo_tx_commit(queue_store *s, queue_tx *tx, eg_error *err)
 {
     int rc = bolt_conn_commit(tx->conn, NULL, err);
-    bolt_pool_release(N(s)->pool, tx->conn);
+    bolt_pool_release(QUEUE_NEO(s)->pool, tx->conn);
     tx->conn = NULL;
     return rc;
 }
@@ -249,14 +221,14 @@ static int neo_tx_commit(queue_store *s, queue_tx *tx, eg_error *err)
 static void neo_tx_rollback(queue_store *s, queue_tx *tx)
 {
     bolt_conn_rollback(tx->conn, NULL);
-    bolt_pool_release(N(s)->pool, tx->conn);
+    bolt_pool_release(QUEUE_NEO(s)->pool, tx->conn);
     tx->conn = NULL;
 }
 
 /* ---- enqueue ---- */
 
 static const char *const Q_ENQUEUE =
-    PFX "UNWIND $jobs AS r "
+    QUEUE_NEO_PFX "UNWIND $jobs AS r "
     "MERGE (j:EmbedJob {dedupeKey: r.key}) "
     "ON CREATE SET j.id = r.id, j.queue = $queue, j.namespace = r.ns, j.entity = r.entity, "
     "  j.version = r.version, j.model = r.model, j.payload = r.payload, j.state = 'pending', "
@@ -272,7 +244,7 @@ static const char *const Q_ENQUEUE =
     "  WHERE created AND r.seq > 0 AND c.state = 'pending' AND c.id <> j.id "
     "    AND coalesce(c.seq, 0) <= r.seq "
     "  SET c.queue = c.queue "
-    "  " REREAD("c", "o")
+    "  " QUEUE_NEO_REREAD("c", "o")
     "  WITH o WHERE o.state = 'pending' "
     "  SET o.state = 'superseded', o.runAt = timestamp(), o.updatedAt = timestamp(), "
     "      o.completedAt = timestamp() "
@@ -343,9 +315,9 @@ static int enq_on(bolt_conn *c, enq_ctx *e, eg_error *err)
             }
         }
     }
-    int rc = params_check(p, err);
+    int rc = queue__neo_params_check(p, err);
     if (!rc)
-        rc = run(c, Q_ENQUEUE, p, enq_row, e, err);
+        rc = queue__neo_run(c, Q_ENQUEUE, p, enq_row, e, err);
     bolt_params_free(p);
     return rc;
 }
@@ -366,7 +338,7 @@ static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     e.keys = eg_malloc(n * sizeof *e.keys);
     int rc = 0;
     if (!e.ids || !e.keys) {
-        rc = OOM(err);
+        rc = QUEUE_NEO_OOM(err);
         goto out;
     }
     int64_t now = eg_wall_ms();
@@ -385,7 +357,7 @@ static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
          * violation on some versions; re-running finds the winner's job. */
         for (int attempt = 0; attempt < 3; attempt++) {
             eg_error_clear(err);
-            rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, enq_work, &e, err);
+            rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, enq_work, &e, err);
             if (!(rc && err && strstr(err->neo4j_code, "ConstraintValidationFailed")))
                 break;
         }
@@ -401,7 +373,7 @@ out:
 static const char *const Q_LEASE =
     /* An idle poll must not take the mutex: first check, lock-free, that a
      * due job exists at all (one index entry); no row, no lock. */
-    PFX "MATCH (p:EmbedJob) "
+    QUEUE_NEO_PFX "MATCH (p:EmbedJob) "
     "WHERE p.queue = $queue AND p.state = 'pending' AND p.runAt <= timestamp() "
     "  AND ($model IS NULL OR p.model = $model) "
     "WITH p ORDER BY p.queue, p.state, p.runAt LIMIT 1 "
@@ -419,23 +391,23 @@ static const char *const Q_LEASE =
     "  RETURN c ORDER BY c.queue, c.state, c.runAt LIMIT $max "
     "} "
     "SET c.queue = $queue "
-    REREAD("c", "j")
+    QUEUE_NEO_REREAD("c", "j")
     "WITH j WHERE j.state = 'pending' "
     "SET j.state = 'leased', j.leaseToken = $token, j.leaseOwner = $owner, "
     "    j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs, "
     "    j.attempts = j.attempts + 1, j.updatedAt = timestamp() "
-    "RETURN " JOB_COLS ", elementId(j)";
+    "RETURN " QUEUE_NEO_JOB_COLS ", elementId(j)";
 
 typedef struct lease_ctx {
     queue_store *s;
     const queue_lease_opts *o;
-    job_vec jv;
+    queue_neo_job_vec jv;
 } lease_ctx;
 
 static int lease_work(bolt_conn *c, void *payload, eg_error *err)
 {
     lease_ctx *l = payload;
-    job_vec_reset(&l->jv);
+    queue__neo_job_vec_reset(&l->jv);
     l->jv.locator = true;
     char token[QUEUE_TOKEN_MAX];
     queue_new_token(token);
@@ -448,9 +420,9 @@ static int lease_work(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_str(p, "owner", l->o->owner);
         bolt_params_int(p, "leaseMs", l->o->lease_ms ? l->o->lease_ms : l->s->opts.lease_ms);
     }
-    int rc = params_check(p, err);
+    int rc = queue__neo_params_check(p, err);
     if (!rc)
-        rc = run(c, Q_LEASE, p, push_job_row, &l->jv, err);
+        rc = queue__neo_run(c, Q_LEASE, p, queue__neo_push_job_row, &l->jv, err);
     bolt_params_free(p);
     return rc;
 }
@@ -459,9 +431,9 @@ static int neo_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs
                      size_t *n_out, eg_error *err)
 {
     lease_ctx l = {.s = s, .o = o, .jv = {.locator = true}};
-    int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, lease_work, &l, err);
+    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, lease_work, &l, err);
     if (rc) {
-        job_vec_reset(&l.jv);
+        queue__neo_job_vec_reset(&l.jv);
         return rc;
     }
     *jobs_out = l.jv.v;
@@ -513,7 +485,7 @@ static int idx_row(const bolt_value *rec, void *ctx, eg_error *err)
 }
 
 #define HEARTBEAT(find)                                                                            \
-    PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                                       \
+    QUEUE_NEO_PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                             \
     "WITH j, l WHERE j.id = l.id AND j.state = 'leased' AND j.leaseOwner = $owner "                \
     "  AND j.leaseToken = l.token "                                                                \
     "SET j.leaseUntil = timestamp() + $leaseMs, j.runAt = timestamp() + $leaseMs "                 \
@@ -521,7 +493,7 @@ static int idx_row(const bolt_value *rec, void *ctx, eg_error *err)
 static const char *const Q_HEARTBEAT[2] = BOTH_WAYS(HEARTBEAT);
 
 #define RELEASE(find)                                                                              \
-    PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                                       \
+    QUEUE_NEO_PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                             \
     "WITH j, l WHERE j.id = l.id AND j.state = 'leased' AND j.leaseOwner = $owner "                \
     "  AND j.leaseToken = l.token "                                                                \
     "SET j.state = 'pending', j.leaseToken = null, j.leaseOwner = null, j.leaseUntil = null, "     \
@@ -552,9 +524,9 @@ static int fenced_work(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_int(p, f->ms_key, f->ms);
         put_refs(p, "leases", f->leases, f->n);
     }
-    int rc = params_check(p, err);
+    int rc = queue__neo_params_check(p, err);
     if (!rc)
-        rc = run(c, f->query, p, idx_row, &f->x, err);
+        rc = queue__neo_run(c, f->query, p, idx_row, &f->x, err);
     bolt_params_free(p);
     return rc;
 }
@@ -568,8 +540,8 @@ static int fenced(queue_store *s, const char *query, const char *owner, const qu
     f.x.n = n;
     f.x.hit = eg_calloc(n, sizeof *f.x.hit);
     if (!f.x.hit)
-        return OOM(err);
-    int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, fenced_work, &f, err);
+        return QUEUE_NEO_OOM(err);
+    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, fenced_work, &f, err);
     if (!rc) {
         for (size_t i = 0; i < n && lost_out; i++)
             lost_out[i] = !f.x.hit[i];
@@ -603,7 +575,7 @@ static int neo_release(queue_store *s, const char *owner, const queue_lease_ref 
  * A writer error rolls the whole transaction back, completions included.
  */
 #define COMPLETE_FENCED(find)                                                                      \
-    PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                                       \
+    QUEUE_NEO_PFX "UNWIND $leases AS l " find "SET j.queue = j.queue "                             \
     "WITH j, l WHERE j.id = l.id AND j.leaseOwner = $owner AND j.leaseToken = l.token "            \
     "  AND j.state IN ['leased', 'completed', 'superseded'] "                                      \
     /* already completed under this very lease: a retried unit of work whose */                   \
@@ -624,7 +596,7 @@ static const char *const Q_COMPLETE[2] = BOTH_WAYS(COMPLETE);
 static const char *const Q_COMPLETE_MIN[2] = BOTH_WAYS(COMPLETE_MIN);
 
 static const char *const Q_SUPERSEDE =
-    PFX "UNWIND $ids AS id MATCH (j:EmbedJob {id: id}) "
+    QUEUE_NEO_PFX "UNWIND $ids AS id MATCH (j:EmbedJob {id: id}) "
     "SET j.state = 'superseded' RETURN count(j)";
 
 typedef struct complete_ctx {
@@ -634,7 +606,7 @@ typedef struct complete_ctx {
     size_t n;
     queue_result_fn write_fn;
     void *payload;
-    job_vec jv;
+    queue_neo_job_vec jv;
     size_t *idx;       /* jv row k -> input index */
     bool *seen;        /* per input index */
     bool *sup;
@@ -652,7 +624,7 @@ static int complete_row(const bolt_value *rec, void *ctx, eg_error *err)
         c->prior[i] = was && strcmp(was, "superseded") == 0 ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK;
         return 0;
     }
-    int rc = push_job_row(rec, &c->jv, err);
+    int rc = queue__neo_push_job_row(rec, &c->jv, err);
     if (rc)
         return rc;
     c->idx[c->jv.n - 1] = (size_t)i;
@@ -663,7 +635,7 @@ static int complete_row(const bolt_value *rec, void *ctx, eg_error *err)
 static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
 {
     complete_ctx *c = payload;
-    job_vec_reset(&c->jv);
+    queue__neo_job_vec_reset(&c->jv);
     c->jv.col = 3;
     memset(c->seen, 0, c->n * sizeof *c->seen);
     for (size_t i = 0; i < c->n; i++)
@@ -674,10 +646,10 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
         bolt_params_str(p, "owner", c->owner);
         put_refs(p, "leases", c->leases, c->n);
     }
-    int rc = params_check(p, err);
+    int rc = queue__neo_params_check(p, err);
     if (!rc)
-        rc = run(conn, (c->write_fn ? Q_COMPLETE : Q_COMPLETE_MIN)[by_locator(c->leases, c->n)], p,
-                 complete_row, c, err);
+        rc = queue__neo_run(conn, (c->write_fn ? Q_COMPLETE : Q_COMPLETE_MIN)[by_locator(c->leases, c->n)], p,
+                            complete_row, c, err);
     bolt_params_free(p);
     if (rc || !c->write_fn || c->jv.n == 0)
         return rc;
@@ -697,7 +669,7 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
         return 0;
     const char **ids = eg_malloc(nsup * sizeof *ids);
     if (!ids)
-        return OOM(err);
+        return QUEUE_NEO_OOM(err);
     size_t m = 0;
     for (size_t k = 0; k < c->jv.n; k++)
         if (c->sup[k])
@@ -708,9 +680,9 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
         if (w)
             bolt_ps_str_list(w, ids, m);
     }
-    rc = params_check(p, err);
+    rc = queue__neo_params_check(p, err);
     if (!rc)
-        rc = run(conn, Q_SUPERSEDE, p, NULL, NULL, err);
+        rc = queue__neo_run(conn, Q_SUPERSEDE, p, NULL, NULL, err);
     bolt_params_free(p);
     eg_free(ids);
     return rc;
@@ -728,10 +700,10 @@ static int neo_complete(queue_store *s, const char *owner, const queue_lease_ref
     c.prior = eg_calloc(n, sizeof *c.prior);
     int rc;
     if (!c.idx || !c.seen || !c.sup || !c.prior) {
-        rc = OOM(err);
+        rc = QUEUE_NEO_OOM(err);
         goto out;
     }
-    rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, complete_work, &c, err);
+    rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, complete_work, &c, err);
     if (!rc && outcome_out) {
         for (size_t i = 0; i < n; i++)
             outcome_out[i] = c.prior[i];
@@ -739,7 +711,7 @@ static int neo_complete(queue_store *s, const char *owner, const queue_lease_ref
             outcome_out[c.idx[k]] = c.sup[k] ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK;
     }
 out:
-    job_vec_reset(&c.jv);
+    queue__neo_job_vec_reset(&c.jv);
     eg_free(c.idx);
     eg_free(c.seen);
     eg_free(c.sup);
@@ -767,18 +739,18 @@ out:
     "    j.leaseOwner = null, j.leaseToken = null, j.leaseUntil = null "
 
 static const char *const Q_FAIL =
-    PFX "UNWIND $fails AS f "
+    QUEUE_NEO_PFX "UNWIND $fails AS f "
     "MATCH (j:EmbedJob {id: f.id}) "
     "SET j.queue = j.queue "
     "WITH j, f WHERE j.state = 'leased' AND j.leaseOwner = $owner AND j.leaseToken = f.token "
     BACKOFF_AND_FINISH "RETURN f.idx, dead";
 
 static const char *const Q_RECLAIM =
-    PFX "MATCH (c:EmbedJob) "
+    QUEUE_NEO_PFX "MATCH (c:EmbedJob) "
     "WHERE c.queue = $queue AND c.state = 'leased' AND c.runAt < timestamp() "
     "WITH c LIMIT $limit "
     "SET c.queue = $queue "
-    REREAD("c", "j")
+    QUEUE_NEO_REREAD("c", "j")
     "WITH j WHERE j.state = 'leased' AND j.leaseUntil < timestamp() "
     "WITH j, {permanent: false, retryAfter: 0, error: 'lease expired (owner ' + "
     "  coalesce(j.leaseOwner, '?') + ')', category: 'expired', idx: 0} AS f "
@@ -850,9 +822,9 @@ static int fail_work(bolt_conn *c, void *payload, eg_error *err)
             bolt_params_int(p, "limit", (int64_t)f->limit);
         }
     }
-    int rc = params_check(p, err);
+    int rc = queue__neo_params_check(p, err);
     if (!rc)
-        rc = run(c, f->fails ? Q_FAIL : Q_RECLAIM, p, fail_row, f, err);
+        rc = queue__neo_run(c, f->fails ? Q_FAIL : Q_RECLAIM, p, fail_row, f, err);
     bolt_params_free(p);
     return rc;
 }
@@ -861,331 +833,17 @@ static int neo_fail(queue_store *s, const char *owner, const queue_failure *fail
                     queue_outcome *outcome_out, eg_error *err)
 {
     fail_ctx f = {.s = s, .owner = owner, .fails = fails, .n = n, .oc = outcome_out};
-    return bolt_pool_execute_write(N(s)->pool, NULL, NULL, fail_work, &f, err);
+    return bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, fail_work, &f, err);
 }
 
 static int neo_reclaim(queue_store *s, size_t limit, queue_reclaim_result *out, eg_error *err)
 {
     fail_ctx f = {.s = s, .limit = limit};
-    int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, fail_work, &f, err);
+    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, fail_work, &f, err);
     if (!rc) {
         out->dead = f.dead;
         out->requeued = f.requeued;
     }
-    return rc;
-}
-
-/* ---- status ---- */
-
-typedef struct status_ctx {
-    queue_store *s;
-    const char *ns; /* NULL: every namespace */
-    queue_status *st;
-    job_vec dead;
-} status_ctx;
-
-static int status_count_row(const bolt_value *rec, void *ctx, eg_error *err)
-{
-    status_ctx *c = ctx;
-    queue_status *st = c->st;
-    const char *model = bolt_value_cstr(bolt_value_at(rec, 0));
-    int state = queue_state_parse(bolt_value_cstr(bolt_value_at(rec, 1)));
-    int64_t n = bolt_value_int(bolt_value_at(rec, 2), 0);
-    if (state < 0)
-        return 0;
-    if (!model)
-        model = "";
-    st->count[state] += n;
-    size_t mi = 0;
-    while (mi < st->nmodels && strcmp(st->models[mi].model, model))
-        mi++;
-    if (mi == st->nmodels) {
-        queue_model_status *nm = eg_realloc(st->models, (st->nmodels + 1) * sizeof *nm);
-        if (!nm)
-            return OOM(err);
-        st->models = nm;
-        memset(&nm[mi], 0, sizeof nm[mi]);
-        if (!(nm[mi].model = eg_strdup(model)))
-            return OOM(err);
-        st->nmodels++;
-    }
-    st->models[mi].count[state] += n;
-    return 0;
-}
-
-static int status_agg_row(const bolt_value *rec, void *ctx, eg_error *err)
-{
-    (void)err;
-    queue_status *st = ((status_ctx *)ctx)->st;
-    st->now = bolt_value_int(bolt_value_at(rec, 0), 0);
-    st->ready = bolt_value_int(bolt_value_at(rec, 1), 0);
-    const bolt_value *oldest = bolt_value_at(rec, 2);
-    st->oldest_pending_age_ms = bolt_value_is_null(oldest) ? -1 : st->now - bolt_value_int(oldest, 0);
-    st->next_run_at = bolt_value_int(bolt_value_at(rec, 3), 0);
-    st->expired_leases = bolt_value_int(bolt_value_at(rec, 4), 0);
-    return 0;
-}
-
-static const char *const Q_STATUS_COUNTS =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state IS NOT NULL AND j.runAt IS NOT NULL "
-    "  AND ($ns IS NULL OR j.namespace = $ns) "
-    "RETURN j.model AS model, j.state AS state, count(*) AS n ORDER BY model, state";
-
-static const char *const Q_STATUS_AGG =
-    PFX "WITH timestamp() AS now "
-    "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'pending' "
-    "  AND j.runAt <= now AND ($ns IS NULL OR j.namespace = $ns) "
-    "  RETURN count(j) AS ready, min(j.runAt) AS oldest } "
-    "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'pending' "
-    "  AND j.runAt > now AND ($ns IS NULL OR j.namespace = $ns) RETURN min(j.runAt) AS nextRun } "
-    "CALL { WITH now MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'leased' "
-    "  AND j.runAt < now AND ($ns IS NULL OR j.namespace = $ns) RETURN count(j) AS expired } "
-    "RETURN now, ready, oldest, nextRun, expired";
-
-/* Completed jobs of the last hour by 5-minute bucket: the claim index
- * (queue, state, runAt) bounds it, since a completed job's runAt is when it
- * completed. */
-static const char *const Q_STATUS_RECENT =
-    PFX "WITH timestamp() AS now "
-    "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'completed' AND j.runAt > now - $window "
-    "  AND ($ns IS NULL OR j.namespace = $ns) "
-    "RETURN (now - j.runAt) / $bucket AS bucket, count(*) AS n";
-
-static int status_recent_row(const bolt_value *rec, void *ctx, eg_error *err)
-{
-    (void)err;
-    queue_status *st = ((status_ctx *)ctx)->st;
-    int64_t b = bolt_value_int(bolt_value_at(rec, 0), -1);
-    if (b >= 0 && b < QUEUE_STATUS_BUCKETS)
-        st->completed_recent[b] += bolt_value_int(bolt_value_at(rec, 1), 0);
-    return 0;
-}
-
-static const char *const Q_STATUS_DEAD =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue AND j.state = 'dead' AND j.runAt IS NOT NULL "
-    "  AND ($ns IS NULL OR j.namespace = $ns) "
-    "WITH j ORDER BY j.queue DESC, j.state DESC, j.runAt DESC LIMIT 20 RETURN " JOB_COLS;
-
-static int status_work(bolt_conn *c, void *payload, eg_error *err)
-{
-    status_ctx *sc = payload;
-    queue_status_clear(sc->st);
-    job_vec_reset(&sc->dead);
-    bolt_params *p = bolt_params_new();
-    if (p) {
-        bolt_params_str(p, "queue", sc->s->opts.name);
-        bolt_params_str(p, "ns", sc->ns);
-        bolt_params_int(p, "window", (int64_t)QUEUE_STATUS_BUCKETS * QUEUE_STATUS_BUCKET_MS);
-        bolt_params_int(p, "bucket", QUEUE_STATUS_BUCKET_MS);
-    }
-    int rc = params_check(p, err);
-    if (!rc)
-        rc = run(c, Q_STATUS_COUNTS, p, status_count_row, sc, err);
-    if (!rc)
-        rc = run(c, Q_STATUS_AGG, p, status_agg_row, sc, err);
-    if (!rc)
-        rc = run(c, Q_STATUS_RECENT, p, status_recent_row, sc, err);
-    if (!rc)
-        rc = run(c, Q_STATUS_DEAD, p, push_job_row, &sc->dead, err);
-    bolt_params_free(p);
-    return rc;
-}
-
-static int cmp_model(const void *a, const void *b)
-{
-    return strcmp(((const queue_model_status *)a)->model, ((const queue_model_status *)b)->model);
-}
-
-static int neo_status(queue_store *s, const char *ns, queue_status *out, eg_error *err)
-{
-    status_ctx sc = {.s = s, .ns = ns, .st = out};
-    int rc = bolt_pool_execute_read(N(s)->pool, NULL, NULL, status_work, &sc, err);
-    if (rc) {
-        queue_status_clear(out);
-        job_vec_reset(&sc.dead);
-        return rc;
-    }
-    out->dead = sc.dead.v;
-    out->ndead = sc.dead.n;
-    if (out->nmodels > 1)
-        qsort(out->models, out->nmodels, sizeof *out->models, cmp_model);
-    return 0;
-}
-
-/* ---- list ---- */
-
-static const char *const Q_LIST =
-    PFX "MATCH (j:EmbedJob) WHERE j.queue = $queue "
-    "  AND ($state IS NULL OR j.state = $state) AND ($model IS NULL OR j.model = $model) "
-    "  AND ($ns IS NULL OR j.namespace = $ns) AND ($entity IS NULL OR j.entity = $entity) "
-    "  AND j.id > coalesce($after, '') "
-    "WITH j ORDER BY j.id LIMIT $limit RETURN " JOB_COLS;
-
-typedef struct list_ctx {
-    queue_store *s;
-    const queue_list_filter *f;
-    job_vec jv;
-} list_ctx;
-
-static int list_work(bolt_conn *c, void *payload, eg_error *err)
-{
-    list_ctx *l = payload;
-    job_vec_reset(&l->jv);
-    bolt_params *p = bolt_params_new();
-    if (p) {
-        bolt_params_str(p, "queue", l->s->opts.name);
-        bolt_params_str(p, "state", l->f->state >= 0 ? queue_state_name((queue_state)l->f->state) : NULL);
-        bolt_params_str(p, "model", l->f->model);
-        bolt_params_str(p, "ns", l->f->ns);
-        bolt_params_str(p, "entity", l->f->entity);
-        bolt_params_str(p, "after", l->f->after_id);
-        bolt_params_int(p, "limit", (int64_t)l->f->limit + 1); /* one more: is there a next page? */
-    }
-    int rc = params_check(p, err);
-    if (!rc)
-        rc = run(c, Q_LIST, p, push_job_row, &l->jv, err);
-    bolt_params_free(p);
-    return rc;
-}
-
-static int neo_list(queue_store *s, const queue_list_filter *f, queue_job **jobs_out,
-                    size_t *n_out, char *next_cursor, eg_error *err)
-{
-    list_ctx l = {.s = s, .f = f};
-    int rc = bolt_pool_execute_read(N(s)->pool, NULL, NULL, list_work, &l, err);
-    if (rc) {
-        job_vec_reset(&l.jv);
-        return rc;
-    }
-    if (l.jv.n > f->limit) {
-        queue_job_clear(&l.jv.v[f->limit]);
-        l.jv.n = f->limit;
-        if (next_cursor)
-            snprintf(next_cursor, QUEUE_ID_MAX, "%s", l.jv.v[f->limit - 1].id);
-    }
-    *jobs_out = l.jv.v;
-    *n_out = l.jv.n;
-    if (*n_out == 0) {
-        eg_free(*jobs_out);
-        *jobs_out = NULL;
-    }
-    return 0;
-}
-
-/* ---- retry and prune ---- */
-
-static const char *const Q_RETRY =
-    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state = 'dead' AND c.runAt IS NOT NULL "
-    "  AND ($ids IS NULL OR c.id IN $ids) AND ($model IS NULL OR c.model = $model) "
-    "  AND ($ns IS NULL OR c.namespace = $ns) "
-    "WITH c LIMIT $batch "
-    "SET c.queue = $queue "
-    REREAD("c", "j")
-    "WITH j WHERE j.state = 'dead' "
-    "SET j.state = 'pending', j.attempts = 0, j.runAt = timestamp(), j.updatedAt = timestamp() "
-    "RETURN count(j)";
-
-static const char *const Q_PRUNE =
-    PFX "MATCH (c:EmbedJob) WHERE c.queue = $queue AND c.state IN ['completed', 'superseded'] "
-    "  AND c.runAt < timestamp() - $age "
-    "WITH c LIMIT $batch "
-    "SET c.queue = $queue "
-    REREAD("c", "j")
-    "WITH j WHERE j.state IN ['completed', 'superseded'] "
-    "DETACH DELETE j RETURN count(*)";
-
-/* The prune turn lives on the queue's node: lock it (the no-op SET), then
- * read the turn's time again, as the lock makes it current.  $age is the
- * hold (ms); < 0 hands the turn back. */
-static const char *const Q_PRUNE_TURN =
-    PFX "MERGE (q:EmbedQueue {name: $queue}) "
-    "SET q.name = $queue "
-    "WITH elementId(q) AS eid MATCH (r:EmbedQueue) WHERE elementId(r) = eid "
-    "WITH r, timestamp() AS now "
-    "WHERE $age < 0 OR coalesce(r.pruneAfter, 0) <= now "
-    "SET r.pruneAfter = CASE WHEN $age < 0 THEN now ELSE now + $age END "
-    "RETURN count(r)";
-
-typedef struct batch_ctx {
-    queue_store *s;
-    const char *query;
-    const char *const *ids;
-    size_t nids;
-    const char *model;
-    const char *ns; /* NULL: every namespace */
-    int64_t age;
-    size_t batch;
-    size_t max_batches; /* 0: until a batch is not full */
-    int64_t count;
-} batch_ctx;
-
-static int count_row(const bolt_value *rec, void *ctx, eg_error *err)
-{
-    (void)err;
-    ((batch_ctx *)ctx)->count = bolt_value_int(bolt_value_at(rec, 0), 0);
-    return 0;
-}
-
-static int batch_work(bolt_conn *c, void *payload, eg_error *err)
-{
-    batch_ctx *b = payload;
-    b->count = 0;
-    bolt_params *p = bolt_params_new();
-    if (p) {
-        bolt_params_str(p, "queue", b->s->opts.name);
-        bolt_params_int(p, "batch", (int64_t)b->batch);
-        bolt_params_int(p, "age", b->age);
-        bolt_params_str(p, "model", b->model);
-        bolt_params_str(p, "ns", b->ns);
-        if (b->ids) {
-            bolt_ps_writer *w = bolt_params_add(p, "ids");
-            if (w)
-                bolt_ps_str_list(w, b->ids, b->nids);
-        } else {
-            bolt_params_null(p, "ids");
-        }
-    }
-    int rc = params_check(p, err);
-    if (!rc)
-        rc = run(c, b->query, p, count_row, b, err);
-    bolt_params_free(p);
-    return rc;
-}
-
-static int batched(queue_store *s, batch_ctx *b, int64_t *total, eg_error *err)
-{
-    size_t rounds = b->max_batches ? b->max_batches : 1000000;
-    for (size_t guard = 0; guard < rounds; guard++) {
-        int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, batch_work, b, err);
-        if (rc)
-            return rc;
-        *total += b->count;
-        if ((size_t)b->count < b->batch)
-            return 0;
-    }
-    return 0;
-}
-
-static int neo_retry_dead(queue_store *s, const char *const *ids, size_t n, const char *model,
-                          const char *ns, int64_t *count_out, eg_error *err)
-{
-    batch_ctx b = {.s = s, .query = Q_RETRY, .ids = ids, .nids = n, .model = model, .ns = ns, .batch = 1000};
-    return batched(s, &b, count_out, err);
-}
-
-static int neo_prune(queue_store *s, int64_t older_than_ms, size_t batch, size_t max_batches,
-                     int64_t *deleted_out, eg_error *err)
-{
-    batch_ctx b = {.s = s, .query = Q_PRUNE, .age = older_than_ms, .batch = batch, .max_batches = max_batches};
-    return batched(s, &b, deleted_out, err);
-}
-
-static int neo_prune_turn(queue_store *s, int64_t hold_ms, bool *won, eg_error *err)
-{
-    /* batch_work binds the hold as $age */
-    batch_ctx b = {.s = s, .query = Q_PRUNE_TURN, .age = hold_ms, .batch = 1};
-    int rc = bolt_pool_execute_write(N(s)->pool, NULL, NULL, batch_work, &b, err);
-    *won = rc == 0 && b.count > 0 && hold_ms >= 0;
     return rc;
 }
 
@@ -1203,11 +861,11 @@ static const queue_store_ops neo_ops = {
     .fail = neo_fail,
     .release = neo_release,
     .reclaim = neo_reclaim,
-    .status = neo_status,
-    .list = neo_list,
-    .retry_dead = neo_retry_dead,
-    .prune = neo_prune,
-    .prune_turn = neo_prune_turn,
+    .status = queue__neo_status,
+    .list = queue__neo_list,
+    .retry_dead = queue__neo_retry_dead,
+    .prune = queue__neo_prune,
+    .prune_turn = queue__neo_prune_turn,
 };
 
 int queue_neo4j_new(queue_store **out, bolt_pool *pool, const queue_opts *opts, eg_error *err)
@@ -1217,9 +875,9 @@ int queue_neo4j_new(queue_store **out, bolt_pool *pool, const queue_opts *opts, 
     queue_opts def = QUEUE_OPTS_INIT;
     if (opts && !queue_name_valid(opts->name))
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "invalid queue name");
-    neo_store *n = eg_calloc(1, sizeof *n);
+    queue_neo_store *n = eg_calloc(1, sizeof *n);
     if (!n)
-        return OOM(err);
+        return QUEUE_NEO_OOM(err);
     n->base.ops = &neo_ops;
     n->base.opts = opts ? *opts : def;
     n->pool = pool;

@@ -1,14 +1,16 @@
 /*
  * manager.c - worker threads, heartbeat, routing of outcomes (manager.h).
+ *
+ * A batch's own steps (load, embed, complete, fail, release) are in batch.c;
+ * the state both files share is in manager_int.h.
  */
-#include "worker/manager.h"
+#include "worker/manager_int.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,70 +22,6 @@
 
 const double worker_latency_bounds[WORKER_LAT_BUCKETS] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                           1,    2.5,   5,    10,  30,   60};
-
-#define RECENT_MAX 8192
-
-typedef struct active_lease {
-    char id[QUEUE_ID_MAX];
-    char token[QUEUE_TOKEN_MAX];
-    bool lost;
-} active_lease;
-
-typedef struct batch_state batch_state;
-
-/* A pipeline stage: a thread that takes one batch at a time from a
- * one-slot hand-off.  The slot stays occupied until the stage has finished
- * with the batch, so the stage before it waits (back-pressure) and a worker
- * never holds more than one batch per stage. */
-typedef struct stage {
-    pthread_t th;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    batch_state *slot;
-    bool quit;
-} stage;
-
-typedef struct worker_thread {
-    struct worker_manager *m;
-    int index;
-    pthread_t th;       /* leases and loads texts */
-    bool started;
-    embed_provider *p;  /* used by the embedder stage (or th without one) */
-    stage embedder;     /* provider calls */
-    stage completer;    /* completion transactions, failures, releases */
-} worker_thread;
-
-struct worker_manager {
-    worker_opts o;
-    char owner[128];
-    queue_store *store;
-    worker_sink *sink;
-    worker_throttle *throttle;
-    worker_thread *w;
-    int nw;
-    char model[128];
-    int dims;
-    embed_kind kind;
-
-    pthread_mutex_t mu;        /* active leases, stats, recent ids */
-    pthread_cond_t idle_cv;    /* notify / stop wake idle workers and the heartbeat */
-    pthread_cond_t done_cv;    /* jobs finished (sync waiters) */
-    active_lease *active;
-    size_t nactive, capactive;
-    worker_stats st;
-    char (*recent)[QUEUE_ID_MAX];
-    size_t recent_next;
-    uint64_t notify_seq;
-    uint64_t notify_served;    /* notify_seq a worker has already answered */
-
-    atomic_int stopping;       /* no new leases */
-    atomic_int abort_flag;     /* abort provider transfers (deadline passed); read by the
-                                * provider threads, set by stop: atomic, not volatile */
-    bool started, stopped;
-    pthread_t hb;
-    bool hb_started;
-};
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -163,46 +101,12 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static void stats_provider(worker_manager *m, int rc, const embed_status *batch, int requests, long tokens,
-                           int64_t us)
-{
-    pthread_mutex_lock(&m->mu);
-    m->st.provider_requests += (uint64_t)requests;
-    m->st.provider_tokens += (uint64_t)(tokens > 0 ? tokens : 0);
-    if (requests > 0) {
-        /* one observation per call (the common case is one request per call) */
-        double s = (double)us / 1e6 / requests;
-        for (int r = 0; r < requests; r++) {
-            for (int i = 0; i < WORKER_LAT_BUCKETS; i++)
-                if (s <= worker_latency_bounds[i])
-                    m->st.latency_le[i]++;
-            m->st.latency_count++;
-            m->st.latency_sum_s += s;
-        }
-    }
-    if (rc == 0) {
-        m->st.consecutive_failures = 0;
-        m->st.last_success_wall_ms = eg_wall_ms();
-        m->st.provider_state = EMBED_OK;
-    } else if (batch->kind != EMBED_E_CANCELED) {
-        m->st.provider_errors++;
-        m->st.consecutive_failures++;
-        m->st.last_failure_wall_ms = eg_wall_ms();
-        if ((unsigned)batch->kind < 8)
-            m->st.errors_by_kind[batch->kind]++;
-        m->st.provider_state = batch->kind;
-        snprintf(m->st.last_error, sizeof m->st.last_error, "%s: %.200s", embed_errkind_name(batch->kind),
-                 batch->message);
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-
 static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
 {
     pthread_mutex_lock(&m->mu);
     if (m->nactive + n > m->capactive) {
         size_t nc = (m->nactive + n) * 2;
-        active_lease *a = eg_realloc(m->active, nc * sizeof *a);
+        worker_active_lease *a = eg_realloc(m->active, nc * sizeof *a);
         if (!a) {
             pthread_mutex_unlock(&m->mu);
             return EG_ENOMEM;
@@ -211,7 +115,7 @@ static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
         m->capactive = nc;
     }
     for (size_t i = 0; i < n; i++) {
-        active_lease *a = &m->active[m->nactive++];
+        worker_active_lease *a = &m->active[m->nactive++];
         snprintf(a->id, sizeof a->id, "%s", jobs[i].id);
         snprintf(a->token, sizeof a->token, "%s", jobs[i].lease_token ? jobs[i].lease_token : "");
         a->lost = false;
@@ -222,7 +126,7 @@ static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
     return 0;
 }
 
-static void unregister_leases(worker_manager *m, const queue_job *jobs, size_t n)
+void worker__unregister_leases(worker_manager *m, const queue_job *jobs, size_t n)
 {
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < n; i++) {
@@ -236,492 +140,6 @@ static void unregister_leases(worker_manager *m, const queue_job *jobs, size_t n
     }
     m->st.in_flight -= (int64_t)n;
     pthread_mutex_unlock(&m->mu);
-}
-
-static void remember_done(worker_manager *m, const char *id)
-{
-    /* caller holds m->mu */
-    snprintf(m->recent[m->recent_next % RECENT_MAX], QUEUE_ID_MAX, "%s", id);
-    m->recent_next++;
-}
-
-/* Sleep up to ms, waking early on stop/abort (checked every 50 ms). */
-static void nap(worker_manager *m, int64_t ms, bool wake_on_stop)
-{
-    int64_t end = eg_mono_ms() + ms;
-    while (!atomic_load(&m->abort_flag) && !(wake_on_stop && atomic_load(&m->stopping))) {
-        int64_t left = end - eg_mono_ms();
-        if (left <= 0)
-            break;
-        eg_sleep_ms(left < 50 ? left : 50);
-    }
-}
-
-static void log_job(eg_log_level lvl, const char *msg, const queue_job *j, const char *error)
-{
-    char att[16];
-    snprintf(att, sizeof att, "%d", j->attempts);
-    eg_log_fields(lvl, "worker", msg, "job", j->id, "namespace", j->ns, "entity", j->entity, "attempt", att,
-                  "model", j->model, "error", error, NULL);
-}
-
-/* ---- the completion transaction --------------------------------------- */
-
-typedef struct complete_ctx {
-    worker_manager *m;
-    queue_job *jobs;       /* the batch */
-    worker_item *items;
-    float *vecs;           /* one row per job (rows of non-EMBED jobs unused) */
-    bool *done;            /* jobs to complete */
-    size_t n;
-    const embed_status *per; /* each job's provider outcome (tokens, truncation) */
-} complete_ctx;
-
-static int write_results(queue_tx *tx, const queue_job *held, size_t nheld, bool *superseded_out,
-                         void *payload, eg_error *err)
-{
-    complete_ctx *c = payload;
-    worker_write *ws = nheld ? eg_calloc(nheld, sizeof *ws) : NULL;
-    size_t *wmap = nheld ? eg_calloc(nheld, sizeof *wmap) : NULL;
-    bool *sup = nheld ? eg_calloc(nheld, sizeof *sup) : NULL;
-    if (nheld && (!ws || !wmap || !sup)) {
-        eg_free(ws);
-        eg_free(wmap);
-        eg_free(sup);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-    }
-    size_t nw = 0;
-    for (size_t h = 0; h < nheld; h++) {
-        superseded_out[h] = false;
-        size_t i;
-        for (i = 0; i < c->n; i++)
-            if (c->done[i] && strcmp(c->jobs[i].id, held[h].id) == 0)
-                break;
-        if (i == c->n)
-            continue;
-        switch (c->items[i].state) {
-        case WORKER_LOAD_STALE:
-        case WORKER_LOAD_GONE: superseded_out[h] = true; break;
-        case WORKER_LOAD_CURRENT: break;
-        case WORKER_LOAD_EMBED:
-            ws[nw].job = &held[h];
-            ws[nw].vec = c->vecs + i * (size_t)c->m->dims;
-            ws[nw].dims = c->m->dims;
-            ws[nw].tokens = c->per[i].tokens;
-            ws[nw].truncated = c->per[i].truncated;
-            wmap[nw] = h;
-            nw++;
-            break;
-        }
-    }
-    int rc = nw ? worker_sink_write(c->m->sink, tx, ws, nw, sup, err) : 0;
-    if (rc == 0)
-        for (size_t k = 0; k < nw; k++)
-            superseded_out[wmap[k]] = sup[k];
-    eg_free(ws);
-    eg_free(wmap);
-    eg_free(sup);
-    return rc;
-}
-
-/* ---- one batch -------------------------------------------------------- */
-
-typedef enum route {
-    ROUTE_COMPLETE = 0,
-    ROUTE_FAIL_PERMANENT,
-    ROUTE_FAIL_TRANSIENT,
-    ROUTE_RELEASE
-} route;
-
-static void finish_batch(struct worker_manager *m, batch_state *b);
-
-/* One leased batch on its way: prepared (texts, vectors) by the worker
- * thread, finished (completion transaction, failures, releases) by the
- * worker's completer thread, so the next batch's provider call overlaps the
- * previous batch's database work. */
-struct batch_state {
-    queue_job *jobs;
-    size_t n;
-    worker_item *items;
-    route *rt;
-    embed_status *per;
-    bool *done;
-    float *vecs;
-    const char **texts;
-    size_t *tmap;
-    float *tvecs;
-    embed_status *tper;
-    queue_lease_ref *refs;
-    queue_failure *fails;
-    queue_outcome *outs;
-    bool *lost;
-    char (*msgs)[300];
-    size_t ntexts;     /* texts[0..ntexts) need vectors */
-    bool loaded;       /* step 1 succeeded; false: every job is routed already */
-    int64_t release_delay;
-    int64_t tb0, tb1, tb2;
-};
-
-static void batch_free(batch_state *b)
-{
-    if (!b)
-        return;
-    worker_items_clear(b->items, b->n);
-    eg_free(b->items);
-    eg_free(b->rt);
-    eg_free(b->per);
-    eg_free(b->done);
-    eg_free(b->vecs);
-    eg_free(b->texts);
-    eg_free(b->tmap);
-    eg_free(b->tvecs);
-    eg_free(b->tper);
-    eg_free(b->refs);
-    eg_free(b->fails);
-    eg_free(b->outs);
-    eg_free(b->lost);
-    eg_free(b->msgs);
-    queue_jobs_free(b->jobs, b->n);
-    eg_free(b);
-}
-
-/* Step 1: load texts (no transaction open).  Takes the jobs array.  NULL
- * only when even the state could not be allocated. */
-static batch_state *load_batch(worker_thread *w, queue_job *jobs, size_t n)
-{
-    worker_manager *m = w->m;
-    batch_state *b = eg_calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
-    b->jobs = jobs;
-    b->n = n;
-    int64_t tb0 = eg_mono_us(), tb1 = tb0;
-    b->tb0 = tb0;
-    eg_error err;
-    eg_error_clear(&err);
-    size_t dims = (size_t)m->dims;
-    worker_item *items = b->items = eg_calloc(n, sizeof *items);
-    route *rt = b->rt = eg_calloc(n, sizeof *rt);
-    embed_status *per = b->per = eg_calloc(n, sizeof *per);
-    bool *done = b->done = eg_calloc(n, sizeof *done);
-    float *vecs = b->vecs = eg_malloc(n * dims * sizeof *vecs);
-    const char **texts = b->texts = eg_calloc(n, sizeof *texts);
-    size_t *tmap = b->tmap = eg_calloc(n, sizeof *tmap);
-    float *tvecs = b->tvecs = eg_malloc(n * dims * sizeof *tvecs);
-    embed_status *tper = b->tper = eg_calloc(n, sizeof *tper);
-    queue_lease_ref *refs = b->refs = eg_calloc(n, sizeof *refs);
-    queue_failure *fails = b->fails = eg_calloc(n, sizeof *fails);
-    queue_outcome *outs = b->outs = eg_calloc(n, sizeof *outs);
-    bool *lost = b->lost = eg_calloc(n, sizeof *lost);
-    char (*msgs)[300] = b->msgs = eg_calloc(n, sizeof *msgs);
-    if (!items || !rt || !per || !done || !vecs || !texts || !tmap || !tvecs || !tper || !refs || !fails ||
-        !outs || !lost || !msgs) {
-        EG_ERROR("worker", "out of memory for a batch of %zu; releasing", n);
-        for (size_t i = 0; i < n; i++)
-            if (rt)
-                rt[i] = ROUTE_RELEASE;
-        b->release_delay = 1000;
-        b->tb1 = b->tb2 = eg_mono_us();
-        return b;
-    }
-    for (size_t i = 0; i < n; i++)
-        items[i].job = &jobs[i];
-
-    /* 1. texts, outside any transaction */
-    if (worker_sink_load(m->sink, items, n, m->dims, &err) < 0) {
-        eg_log_fields(EG_LOG_WARNING, "worker", "loading entities failed; releasing batch", "error",
-                      err.message, NULL);
-        for (size_t i = 0; i < n; i++)
-            rt[i] = ROUTE_RELEASE;
-        b->release_delay = 1000;
-        b->tb1 = b->tb2 = eg_mono_us();
-        return b;
-    }
-    tb1 = eg_mono_us();
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        rt[i] = ROUTE_COMPLETE;
-        if (items[i].state == WORKER_LOAD_EMBED) {
-            texts[k] = items[i].text;
-            tmap[k] = i;
-            k++;
-        }
-    }
-    b->ntexts = k;
-    b->loaded = true;
-    b->tb1 = tb1;
-    return b;
-}
-
-/* Step 2: vectors for the loaded texts (no transaction open), retried in
- * place; routes every job that could not get one. */
-static void embed_batch(worker_thread *w, batch_state *b)
-{
-    if (!b->loaded)
-        return;
-    worker_manager *m = w->m;
-    eg_error err;
-    eg_error_clear(&err);
-    size_t dims = (size_t)m->dims;
-    route *rt = b->rt;
-    embed_status *per = b->per;
-    float *vecs = b->vecs;
-    const char **texts = b->texts;
-    size_t *tmap = b->tmap;
-    float *tvecs = b->tvecs;
-    embed_status *tper = b->tper;
-    size_t k = b->ntexts;
-    embed_status batch;
-    embed_status_clear(&batch);
-    int64_t release_delay = 0;
-
-    /* 2. vectors, outside any transaction, retried in place */
-    if (k > 0) {
-        int rc = 0;
-        for (int attempt = 0;; attempt++) {
-            long tokens = 0;
-            int requests = 0;
-            int64_t t0 = eg_mono_us();
-            rc = embed_provider_embed(w->p, texts, k, tvecs, tper, &batch, &tokens, &requests, &err);
-            stats_provider(m, rc, &batch, requests, tokens, eg_mono_us() - t0);
-            if (rc == 0 || atomic_load(&m->abort_flag) || attempt >= m->o.inline_retries)
-                break;
-            /* Waits while this batch's leases are held are capped: a long
-             * Retry-After (up to a day) releases them instead (rate limit)
-             * or fails them with that delay (transient). */
-            int64_t cap = m->o.throttle.max_inline_wait_ms;
-            bool long_wait = cap > 0 && batch.retry_after_ms > cap;
-            if (batch.kind == EMBED_E_RATE_LIMIT) {
-                if (long_wait)
-                    break;
-                /* the throttle paused everyone; the next acquire waits */
-                continue;
-            }
-            if (batch.kind != EMBED_E_TRANSIENT || !batch.retryable || long_wait)
-                break;
-            int64_t d = m->o.retry_base_ms << attempt;
-            if (d > 8000)
-                d = 8000;
-            d = d / 2 + (int64_t)(eg_rand_unit() * (double)(d / 2));
-            if (batch.retry_after_ms > d)
-                d = batch.retry_after_ms;
-            nap(m, d, false);
-        }
-        for (size_t j = 0; j < k; j++) {
-            size_t i = tmap[j];
-            per[i] = tper[j];
-            if (rc < 0 && tper[j].kind == EMBED_OK)
-                per[i] = batch;
-            if (per[i].kind == EMBED_OK) {
-                memcpy(vecs + i * dims, tvecs + j * dims, dims * sizeof *vecs);
-                /* A non-finite value would fail the whole completing
-                 * transaction (and cost every job of the batch an
-                 * attempt): fail only this input, whatever provider made it. */
-                bool finite = true;
-                for (size_t d = 0; d < dims && finite; d++)
-                    finite = isfinite(vecs[i * dims + d]);
-                if (finite)
-                    continue;
-                embed_status_clear(&per[i]);
-                per[i].kind = EMBED_E_INPUT;
-                snprintf(per[i].message, sizeof per[i].message, "the provider's vector holds a non-finite value");
-            }
-            switch (per[i].kind) {
-            case EMBED_E_INPUT: rt[i] = ROUTE_FAIL_PERMANENT; break;
-            case EMBED_E_TRANSIENT: rt[i] = ROUTE_FAIL_TRANSIENT; break;
-            case EMBED_E_RATE_LIMIT:
-                rt[i] = ROUTE_RELEASE;
-                if (per[i].retry_after_ms > release_delay)
-                    release_delay = per[i].retry_after_ms;
-                if (release_delay < 1000)
-                    release_delay = 1000;
-                break;
-            case EMBED_E_QUOTA:
-            case EMBED_E_AUTH:
-            case EMBED_E_CONFIG:
-                rt[i] = ROUTE_RELEASE;
-                release_delay = m->o.provider_error_pause_ms;
-                break;
-            default: rt[i] = ROUTE_RELEASE; break;
-            }
-        }
-        if (rc < 0 && embed_errkind_provider_wide(batch.kind) && batch.kind != EMBED_E_RATE_LIMIT) {
-            char why[200];
-            /* The kind only: the reason is shown by /health, the text is logged with the failure. */
-            snprintf(why, sizeof why, "provider %s error", embed_errkind_name(batch.kind));
-            eg_log_fields(EG_LOG_WARNING, "worker", "the provider refuses work", "kind",
-                          embed_errkind_name(batch.kind), "error", batch.message, NULL);
-            worker_throttle_pause(m->throttle, m->o.provider_error_pause_ms, why);
-        }
-    }
-
-    b->release_delay = release_delay;
-    b->tb2 = eg_mono_us();
-}
-
-/* Steps 3 to 5: complete, fail, release; then forget the leases.  Frees b. */
-static void finish_batch(worker_manager *m, batch_state *b)
-{
-    queue_job *jobs = b->jobs;
-    size_t n = b->n;
-    worker_item *items = b->items;
-    route *rt = b->rt;
-    embed_status *per = b->per;
-    bool *done = b->done;
-    float *vecs = b->vecs;
-    queue_lease_ref *refs = b->refs;
-    queue_failure *fails = b->fails;
-    queue_outcome *outs = b->outs;
-    bool *lost = b->lost;
-    char (*msgs)[300] = b->msgs;
-    int64_t release_delay = b->release_delay;
-    int64_t tb0 = b->tb0, tb1 = b->tb1, tb2 = b->tb2, tb3;
-    eg_error err;
-    eg_error_clear(&err);
-    /* 3. complete in one transaction (queue fence + version fence) */
-    size_t nc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (done)
-            done[i] = rt && rt[i] == ROUTE_COMPLETE;
-        if (done && done[i])
-            nc++;
-    }
-    if (nc > 0) {
-        complete_ctx cc = {m, jobs, items, vecs, done, n, per};
-        size_t r = 0;
-        size_t *cmap = eg_calloc(nc, sizeof *cmap);
-        for (size_t i = 0; i < n && cmap; i++)
-            if (done[i]) {
-                refs[r] = queue_job_ref(&jobs[i]);
-                cmap[r++] = i;
-            }
-        int rc = -1;
-        for (int attempt = 0; cmap && attempt < 3; attempt++) {
-            eg_error_clear(&err);
-            rc = queue_complete(m->store, m->owner, refs, nc, write_results, &cc, outs, &err);
-            if (rc == 0 || atomic_load(&m->abort_flag))
-                break;
-            eg_log_fields(EG_LOG_WARNING, "worker", "completing a batch failed; retrying", "error",
-                          err.message, NULL);
-            nap(m, 1000 << attempt, false);
-        }
-        pthread_mutex_lock(&m->mu);
-        for (size_t r2 = 0; r2 < nc && cmap; r2++) {
-            const queue_job *j = &jobs[cmap[r2]];
-            if (rc < 0) {
-                /* Nothing committed: the lease expires and the job is redone. */
-                continue;
-            }
-            switch (outs[r2]) {
-            case QUEUE_OUT_OK:
-                if (items[cmap[r2]].state == WORKER_LOAD_CURRENT)
-                    m->st.skipped++;
-                m->st.completed++;
-                remember_done(m, j->id);
-                break;
-            case QUEUE_OUT_SUPERSEDED:
-                m->st.superseded++;
-                remember_done(m, j->id);
-                break;
-            case QUEUE_OUT_LOST: m->st.lost++; break;
-            default: break;
-            }
-        }
-        pthread_mutex_unlock(&m->mu);
-        if (rc < 0)
-            eg_log_fields(EG_LOG_ERROR, "worker", "could not complete batch; leases will expire", "error",
-                          err.message, NULL);
-        for (size_t r2 = 0; r2 < nc && cmap && rc == 0; r2++) {
-            const queue_job *j = &jobs[cmap[r2]];
-            if (outs[r2] == QUEUE_OUT_LOST)
-                log_job(EG_LOG_WARNING, "lease lost before completion; result dropped", j, NULL);
-            else if (outs[r2] == QUEUE_OUT_SUPERSEDED)
-                log_job(EG_LOG_DEBUG, "job superseded (entity changed, or its namespace holds another model)", j,
-                        NULL);
-            else if (per[cmap[r2]].truncated)
-                log_job(EG_LOG_INFO, "completed; the text was cut to the model's token limit (embeddingTruncated)",
-                        j, NULL);
-            else if (eg_log_enabled(EG_LOG_DEBUG))
-                log_job(EG_LOG_DEBUG, "job completed", j, NULL);
-        }
-        eg_free(cmap);
-        pthread_cond_broadcast(&m->done_cv);
-    }
-    tb3 = eg_mono_us();
-    (void)tb0;
-    if (eg_log_enabled(EG_LOG_DEBUG)) {
-        char a[24], lb[24], c[24], d[24];
-        snprintf(a, sizeof a, "%zu", n);
-        snprintf(lb, sizeof lb, "%lld", (long long)(tb1 - tb0) / 1000);
-        snprintf(c, sizeof c, "%lld", (long long)(tb2 - tb1) / 1000);
-        snprintf(d, sizeof d, "%lld", (long long)(tb3 - tb2) / 1000);
-        eg_log_fields(EG_LOG_DEBUG, "worker", "batch timings", "jobs", a, "load_ms", lb, "embed_ms", c,
-                      "complete_ms", d, NULL);
-    }
-
-    /* 4. failures */
-    size_t nf = 0;
-    for (size_t i = 0; rt && i < n; i++) {
-        if (rt[i] != ROUTE_FAIL_PERMANENT && rt[i] != ROUTE_FAIL_TRANSIENT)
-            continue;
-        snprintf(msgs[nf], sizeof msgs[0], "%s: %s", embed_errkind_name(per[i].kind), per[i].message);
-        fails[nf].id = jobs[i].id;
-        fails[nf].token = jobs[i].lease_token;
-        fails[nf].error = msgs[nf];
-        fails[nf].category = rt[i] == ROUTE_FAIL_PERMANENT ? QUEUE_ERR_PERMANENT : QUEUE_ERR_TRANSIENT;
-        fails[nf].retry_after_ms = per[i].retry_after_ms > 0 ? per[i].retry_after_ms : 0;
-        nf++;
-    }
-    if (nf > 0) {
-        eg_error_clear(&err);
-        int rc = queue_fail(m->store, m->owner, fails, nf, outs, &err);
-        size_t f = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (rt[i] != ROUTE_FAIL_PERMANENT && rt[i] != ROUTE_FAIL_TRANSIENT)
-                continue;
-            if (rc == 0) {
-                pthread_mutex_lock(&m->mu);
-                if (outs[f] == QUEUE_OUT_DEAD)
-                    m->st.dead++;
-                else if (outs[f] == QUEUE_OUT_RETRY)
-                    m->st.failed++;
-                else
-                    m->st.lost++;
-                pthread_mutex_unlock(&m->mu);
-                log_job(outs[f] == QUEUE_OUT_DEAD ? EG_LOG_ERROR : EG_LOG_WARNING,
-                        outs[f] == QUEUE_OUT_DEAD ? "job dead" : "job failed; will retry", &jobs[i], msgs[f]);
-            }
-            f++;
-        }
-        if (rc < 0)
-            eg_log_fields(EG_LOG_ERROR, "worker", "recording failures failed; leases will expire", "error",
-                          err.message, NULL);
-    }
-
-    /* 5. releases (no attempt spent) */
-    size_t nr = 0;
-    for (size_t i = 0; rt && refs && i < n; i++)
-        if (rt[i] == ROUTE_RELEASE) {
-            refs[nr] = queue_job_ref(&jobs[i]);
-            nr++;
-        }
-    if (nr > 0) {
-        eg_error_clear(&err);
-        if (queue_release(m->store, m->owner, refs, nr, release_delay, lost, &err) == 0) {
-            pthread_mutex_lock(&m->mu);
-            m->st.released += nr;
-            pthread_mutex_unlock(&m->mu);
-        } else {
-            eg_log_fields(EG_LOG_WARNING, "worker", "releasing leases failed; they will expire", "error",
-                          err.message, NULL);
-        }
-    }
-
-    unregister_leases(m, jobs, n);
-    pthread_mutex_lock(&m->mu);
-    m->st.batches++;
-    pthread_mutex_unlock(&m->mu);
-    batch_free(b);
 }
 
 /* ---- threads ---------------------------------------------------------- */
@@ -775,20 +193,20 @@ static void idle_wait(worker_manager *m, int64_t ms)
     pthread_mutex_unlock(&m->mu);
 }
 
-static void stage_init(stage *st)
+static void stage_init(worker_stage *st)
 {
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
 }
 
-static void stage_destroy(stage *st)
+static void stage_destroy(worker_stage *st)
 {
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
 }
 
 /* Hand b to the stage; waits while it is busy with the previous batch. */
-static void stage_put(stage *st, batch_state *b)
+static void stage_put(worker_stage *st, worker_batch *b)
 {
     pthread_mutex_lock(&st->mu);
     while (st->slot)
@@ -799,18 +217,18 @@ static void stage_put(stage *st, batch_state *b)
 }
 
 /* In the stage's thread: the next batch, or NULL once told to quit and idle. */
-static batch_state *stage_take(stage *st)
+static worker_batch *stage_take(worker_stage *st)
 {
     pthread_mutex_lock(&st->mu);
     while (!st->slot && !st->quit)
         pthread_cond_wait(&st->cv, &st->mu);
-    batch_state *b = st->slot;
+    worker_batch *b = st->slot;
     pthread_mutex_unlock(&st->mu);
     return b;
 }
 
 /* In the stage's thread: done with the batch taken; the slot is free. */
-static void stage_done(stage *st)
+static void stage_done(worker_stage *st)
 {
     pthread_mutex_lock(&st->mu);
     st->slot = NULL;
@@ -819,7 +237,7 @@ static void stage_done(stage *st)
 }
 
 /* Let the stage finish what it holds, then stop its thread. */
-static void stage_stop(stage *st)
+static void stage_stop(worker_stage *st)
 {
     if (!st->started)
         return;
@@ -834,9 +252,9 @@ static void stage_stop(stage *st)
 static void *completer_main(void *arg)
 {
     worker_thread *w = arg;
-    batch_state *b;
+    worker_batch *b;
     while ((b = stage_take(&w->completer)) != NULL) {
-        finish_batch(w->m, b);
+        worker__batch_finish(w->m, b);
         stage_done(&w->completer);
     }
     return NULL;
@@ -844,10 +262,10 @@ static void *completer_main(void *arg)
 
 /* Give an embedded batch to the completer (waits while it is busy with the
  * previous one), or finish it here when there is no completer. */
-static void hand_off(worker_thread *w, batch_state *b)
+static void hand_off(worker_thread *w, worker_batch *b)
 {
     if (!w->completer.started) {
-        finish_batch(w->m, b);
+        worker__batch_finish(w->m, b);
         return;
     }
     stage_put(&w->completer, b);
@@ -856,9 +274,9 @@ static void hand_off(worker_thread *w, batch_state *b)
 static void *embedder_main(void *arg)
 {
     worker_thread *w = arg;
-    batch_state *b;
+    worker_batch *b;
     while ((b = stage_take(&w->embedder)) != NULL) {
-        embed_batch(w, b);
+        worker__batch_embed(w, b);
         hand_off(w, b);
         stage_done(&w->embedder);
     }
@@ -866,10 +284,10 @@ static void *embedder_main(void *arg)
 }
 
 /* Give a loaded batch to the embedder, or embed and hand it off here. */
-static void feed(worker_thread *w, batch_state *b)
+static void feed(worker_thread *w, worker_batch *b)
 {
     if (!w->embedder.started) {
-        embed_batch(w, b);
+        worker__batch_embed(w, b);
         hand_off(w, b);
         return;
     }
@@ -928,7 +346,7 @@ static void *worker_main(void *arg)
             if (split) {
                 if (!(chunk = eg_malloc(k * sizeof *chunk))) {
                     /* out of memory: drop these leases; they expire and come back */
-                    unregister_leases(m, jobs + off, k);
+                    worker__unregister_leases(m, jobs + off, k);
                     for (size_t i = off; i < off + k; i++)
                         queue_job_clear(&jobs[i]);
                     continue;
@@ -947,14 +365,14 @@ static void *worker_main(void *arg)
                     pthread_mutex_unlock(&m->mu);
                 }
                 eg_free(refs);
-                unregister_leases(m, chunk, k);
+                worker__unregister_leases(m, chunk, k);
                 queue_jobs_free(chunk, k);
                 continue;
             }
-            batch_state *b = load_batch(w, chunk, k);
+            worker_batch *b = worker__batch_load(w, chunk, k);
             if (!b) {
                 /* not even the state: forget the leases, they expire and return */
-                unregister_leases(m, chunk, k);
+                worker__unregister_leases(m, chunk, k);
                 queue_jobs_free(chunk, k);
                 continue;
             }
@@ -994,7 +412,7 @@ static void *heartbeat_main(void *arg)
             next_hb = now + hb;
             pthread_mutex_lock(&m->mu);
             size_t n = m->nactive;
-            active_lease *snap = n ? eg_malloc(n * sizeof *snap) : NULL;
+            worker_active_lease *snap = n ? eg_malloc(n * sizeof *snap) : NULL;
             if (snap)
                 memcpy(snap, m->active, n * sizeof *snap);
             else
@@ -1125,7 +543,7 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
         eg_rand_hex(rnd, 4);
         snprintf(m->owner, sizeof m->owner, "%s:%d:%s", host, (int)getpid(), rnd);
     }
-    m->recent = eg_calloc(RECENT_MAX, sizeof *m->recent);
+    m->recent = eg_calloc(WORKER_RECENT_MAX, sizeof *m->recent);
     int rc = 0;
     if (!m->recent) {
         rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
@@ -1208,7 +626,7 @@ void worker_manager_notify(worker_manager *m)
 
 static bool all_done(worker_manager *m, const char *const *ids, size_t n)
 {
-    size_t lim = m->recent_next < RECENT_MAX ? m->recent_next : RECENT_MAX;
+    size_t lim = m->recent_next < WORKER_RECENT_MAX ? m->recent_next : WORKER_RECENT_MAX;
     for (size_t i = 0; i < n; i++) {
         bool found = false;
         for (size_t k = 0; k < lim && !found; k++)

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # queue_cli.test.sh - `engram schema` and `engram queue status|list|retry|prune`
 # end to end on a real Neo4j, in a queue of their own (unique name), with the
-# hidden `engram queue-stress-worker` producing the jobs and failures.
+# test suite's queue_stress_worker (tests/support/queue_stress_worker/)
+# producing the jobs and failures.
 set -uo pipefail
 
 [[ -n "${ENGRAM_TEST_NEO4J_URI:-}" ]] || {
     [[ "${ENGRAM_REQUIRE_NEO4J:-0}" == 1 ]] && { echo "FAIL: no Neo4j" >&2; exit 1; }
     echo "SKIP: no Neo4j (ENGRAM_TEST_NEO4J_URI)" >&2; exit 77; }
 BIN="${ENGRAM_BIN:?}"
+STRESS_WORKER="${ENGRAM_QUEUE_STRESS_WORKER:?}"
 export NEO4J_URI="$ENGRAM_TEST_NEO4J_URI" NEO4J_USERNAME="${ENGRAM_TEST_NEO4J_USER:-neo4j}" \
        NEO4J_PASSWORD="${ENGRAM_TEST_NEO4J_PASSWORD:-}"
 Q="t_cli_$(od -An -tx1 -N6 /dev/urandom | tr -d ' \n')"
@@ -18,7 +20,7 @@ ok() { echo "ok: $*"; }
 jget() { python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 cleanup() {
     # complete whatever is left, then prune everything of this queue
-    "$BIN" queue-stress-worker --queue "$Q" --owner cleanup --idle-ms 300 >/dev/null 2>&1
+    "$STRESS_WORKER" --queue "$Q" --owner cleanup --idle-ms 300 >/dev/null 2>&1
     "$BIN" queue prune --queue "$Q" --older-than-hours 0 >/dev/null 2>&1
 }
 trap cleanup EXIT
@@ -40,14 +42,14 @@ out="$(NEO4J_VECTOR_INDEX="$vidx" "$BIN" schema status)"; rc=$?
 "$BIN" schema status >/dev/null; rc=$?
 [[ $rc == 0 ]] || fail "schema status changed something: exit $rc afterwards"
 
-"$BIN" queue-stress-worker --queue "$Q" --owner p --enqueue 6 --namespace "$NS" >/dev/null || fail "enqueue"
+"$STRESS_WORKER" --queue "$Q" --owner p --enqueue 6 --namespace "$NS" >/dev/null || fail "enqueue"
 st="$("$BIN" queue status --queue "$Q" --json)" || fail "status"
 [[ "$(jget 'd["counts"]["pending"]' <<<"$st")" == 6 && "$(jget 'd["ready"]' <<<"$st")" == 6 ]] &&
     ok "status: 6 pending, 6 ready" || fail "status: $st"
 "$BIN" queue status --queue "$Q" | grep -q "^m " && ok "status table lists model m" || fail "status table"
 
 # lease and fail 6 permanently -> dead
-"$BIN" queue-stress-worker --queue "$Q" --owner bad --fail --batch 4 --idle-ms 300 >/dev/null || fail "fail worker"
+"$STRESS_WORKER" --queue "$Q" --owner bad --fail --batch 4 --idle-ms 300 >/dev/null || fail "fail worker"
 st="$("$BIN" queue status --queue "$Q" --json)"
 [[ "$(jget 'd["counts"]["dead"]' <<<"$st")" == 6 && "$(jget 'len(d["dead"])' <<<"$st")" == 6 &&
    "$(jget 'd["dead"][0]["lastError"]' <<<"$st")" == "stress worker: told to fail" ]] &&
@@ -70,7 +72,7 @@ st="$("$BIN" queue status --queue "$Q" --json)"
 [[ "$(jget 'd["counts"]["pending"]' <<<"$st")" == 6 ]] && ok "6 pending again" || fail "after retry: $st"
 
 # complete them, then prune
-"$BIN" queue-stress-worker --queue "$Q" --owner good --idle-ms 300 >/dev/null || fail "complete worker"
+"$STRESS_WORKER" --queue "$Q" --owner good --idle-ms 300 >/dev/null || fail "complete worker"
 [[ "$("$BIN" queue prune --queue "$Q" --older-than-hours 1 --json)" == '{"deleted":0}' ]] &&
     ok "prune keeps young completed jobs" || fail "prune young"
 sleep 0.05

@@ -3,7 +3,8 @@
  * works, proven against a real Neo4j.
  *
  *   threads   8 threads lease+complete 20,000 jobs, 3 runs
- *   procs     4 `engram queue-stress-worker` processes do the same, 3 runs
+ *   procs     4 queue_stress_worker processes (tests/support/queue_stress_worker/)
+ *             do the same, 3 runs
  *   crash     a worker process holding 50 leases is killed with SIGKILL; the
  *             jobs come back after the lease expires with the attempt counted
  *             and are then completed exactly once
@@ -290,10 +291,10 @@ static void child_env(void)
     }
 }
 
-/* Start `engram queue-stress-worker` with args; stdout piped to us. */
+/* Start queue_stress_worker (ENGRAM_QUEUE_STRESS_WORKER) with args; stdout piped to us. */
 static int spawn(child *c, const char *const *args)
 {
-    const char *bin = getenv("ENGRAM_BIN");
+    const char *bin = getenv("ENGRAM_QUEUE_STRESS_WORKER");
     if (!bin)
         return -1;
     int fd[2];
@@ -310,7 +311,6 @@ static int spawn(child *c, const char *const *args)
         char *argv[32];
         int k = 0;
         argv[k++] = (char *)bin;
-        argv[k++] = "queue-stress-worker";
         for (int i = 0; args[i] && k < 31; i++)
             argv[k++] = (char *)args[i];
         argv[k] = NULL;
@@ -385,7 +385,7 @@ static void run_procs(int run, size_t njobs)
         snprintf(owners[i], sizeof owners[i], "proc-%d", i);
         const char *args[] = {"--queue", qn, "--owner", owners[i], "--batch", "50", "--lease-ms",
                               "120000", "--idle-ms", "1500", NULL};
-        CHECK(spawn(&c[i], args) == 0, "spawn %d (ENGRAM_BIN set?)", i);
+        CHECK(spawn(&c[i], args) == 0, "spawn %d (ENGRAM_QUEUE_STRESS_WORKER set?)", i);
         ra[i] = (reader_arg){.c = &c[i], .t = &t};
         pthread_create(&th[i], NULL, reader, &ra[i]);
     }
