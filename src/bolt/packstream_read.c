@@ -87,7 +87,7 @@ static inline int dec_bytes(dec *d, bolt_str *out, size_t n)
         return dfail(d, EG_EPROTO, "string or bytes longer than the input");
     char *s = bolt_arena__alloc_bytes(d->a, n + 1);
     if (!s)
-        return dfail(d, EG_ENOMEM, "out of memory");
+        return dfail(d, EG_ENOMEM, EG_OOM_TEXT);
     memcpy(s, d->p, n);
     s[n] = '\0';
     d->p += n;
@@ -131,7 +131,7 @@ static int dec_list(dec *d, bolt_value *dst, size_t n, unsigned depth)
     /* One allocation: n values, then n pointers to them. */
     bolt_value *vals = bolt_arena__alloc(d->a, n * (sizeof(bolt_value) + sizeof(bolt_value *)));
     if (!vals)
-        return dfail(d, EG_ENOMEM, "out of memory");
+        return dfail(d, EG_ENOMEM, EG_OOM_TEXT);
     const bolt_value **items = (const bolt_value **)(vals + n);
     for (size_t i = 0; i < n; i++) {
         items[i] = &vals[i];
@@ -158,7 +158,7 @@ static int dec_map(dec *d, bolt_value *dst, size_t n, unsigned depth)
         return 0;
     bolt_value *vals = bolt_arena__alloc(d->a, n * (sizeof(bolt_value) + sizeof(bolt_map_entry)));
     if (!vals)
-        return dfail(d, EG_ENOMEM, "out of memory");
+        return dfail(d, EG_ENOMEM, EG_OOM_TEXT);
     bolt_map_entry *ents = (bolt_map_entry *)(vals + n);
     for (size_t i = 0; i < n; i++) {
         int rc = dec_str(d, &ents[i].key);
@@ -209,7 +209,7 @@ static int f_typed(dec *d, const bolt_value **out, bolt_type want, unsigned dept
 {
     bolt_value *v = bolt_arena__alloc(d->a, sizeof *v);
     if (!v)
-        return dfail(d, EG_ENOMEM, "out of memory");
+        return dfail(d, EG_ENOMEM, EG_OOM_TEXT);
     int rc = dec_value(d, v, depth);
     if (rc)
         return rc;
@@ -244,7 +244,7 @@ static int f_labels(dec *d, bolt_value *dst, unsigned depth)
     if (n) {
         labels = bolt_arena__alloc(d->a, n * sizeof *labels);
         if (!labels)
-            return dfail(d, EG_ENOMEM, "out of memory");
+            return dfail(d, EG_ENOMEM, EG_OOM_TEXT);
         for (size_t i = 0; i < n; i++)
             if ((rc = dec_str(d, &labels[i])))
                 return rc;
@@ -412,7 +412,7 @@ static int dec_struct(dec *d, bolt_value *dst, size_t n, unsigned depth)
         return 0;
     bolt_value *vals = bolt_arena__alloc(d->a, n * (sizeof(bolt_value) + sizeof(bolt_value *)));
     if (!vals)
-        return dfail(d, EG_ENOMEM, "out of memory");
+        return dfail(d, EG_ENOMEM, EG_OOM_TEXT);
     const bolt_value **fields = (const bolt_value **)(vals + n);
     for (size_t i = 0; i < n; i++) {
         fields[i] = &vals[i];
@@ -527,7 +527,7 @@ int bolt_ps_decode(const uint8_t *p, size_t len, bolt_arena *arena, int bolt_maj
     dec d = {p, p + len, arena, bolt_major, NULL};
     bolt_value *root = bolt_arena__alloc(arena, sizeof *root);
     if (!root)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "packstream: out of memory");
+        return eg_error_oom(err);
     int rc = dec_value(&d, root, 0);
     if (rc) {
         eg_class k = rc == EG_EPROTO ? EG_CLASS_CONNECTION : EG_CLASS_CLIENT;

@@ -7,6 +7,7 @@
  */
 #include "cli/commands.h"
 #include "core/alloc.h"
+#include "core/err.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,7 +38,7 @@ int cli_cmd_console(int argc, char **argv)
     /* serve's own argv: its name, the transport, then ours as given */
     char **av = eg_calloc((size_t)argc + 3, sizeof *av);
     if (!av) {
-        fprintf(stderr, "engram console: out of memory\n");
+        fprintf(stderr, "engram console: %s\n", EG_OOM_TEXT);
         return 1;
     }
     av[0] = "serve";

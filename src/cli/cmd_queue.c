@@ -75,7 +75,7 @@ static void print_json(json_t *o)
     char *s = json_dumps(o, JSON_COMPACT);
     if (s)
         printf("%s\n", s);
-    free(s);
+    eg_free(s);
     json_decref(o);
 }
 

@@ -78,13 +78,13 @@ static int fill_input(const json_t *row, const char *ns, graph_embed_input *out,
     const char **v = eg_calloc(n ? n : 1, sizeof *v);
     if (v == NULL) {
         json_decref(dec);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     for (size_t i = 0; i < n; i++) {
         const char *s = json_string_value(json_array_get(obs, i));
         v[i] = s ? s : "";
     }
-    const char *name = graph_jstr(row, "name"), *type = graph_jstr(row, "entityType");
+    const char *name = graph__jstr(row, "name"), *type = graph__jstr(row, "entityType");
     int rc = graph_embedding_text(name ? name : "", type ? type : "", v, n, &out->text, out->hash,
                                   err);
     eg_free(v);
@@ -92,18 +92,18 @@ static int fill_input(const json_t *row, const char *ns, graph_embed_input *out,
     if (rc != 0)
         return rc;
     out->ns = eg_strdup(ns);
-    out->entity_id = eg_strdup(graph_jstr(row, "id") ? graph_jstr(row, "id") : "");
+    out->entity_id = eg_strdup(graph__jstr(row, "id") ? graph__jstr(row, "id") : "");
     out->name = eg_strdup(name ? name : "");
-    out->version = graph_jint(row, "version", 0);
+    out->version = graph__jint(row, "version", 0);
     out->found = true;
-    copy_hex(out->content_hash, sizeof out->content_hash, graph_jstr(row, "contentHash"));
-    copy_hex(out->embedding_hash, sizeof out->embedding_hash, graph_jstr(row, "embHash"));
-    copy_hex(out->embedding_model, sizeof out->embedding_model, graph_jstr(row, "embModel"));
-    out->embedding_dims = graph_jint(row, "embDims", 0);
+    copy_hex(out->content_hash, sizeof out->content_hash, graph__jstr(row, "contentHash"));
+    copy_hex(out->embedding_hash, sizeof out->embedding_hash, graph__jstr(row, "embHash"));
+    copy_hex(out->embedding_model, sizeof out->embedding_model, graph__jstr(row, "embModel"));
+    out->embedding_dims = graph__jint(row, "embDims", 0);
     out->has_vector = json_is_true(json_object_get(row, "hasVec"));
     if (!out->ns || !out->entity_id || !out->name) {
         graph_embed_input_clear(out);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     return 0;
 }
@@ -117,7 +117,7 @@ int graph_load_embed_inputs_tx(bolt_conn *c, const graph_embed_ref *refs, size_t
             return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "load embed input: need ns and id");
     if (n == 0)
         return 0;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_ps_writer *w = bolt_params_add(p, "rows");
@@ -128,15 +128,15 @@ int graph_load_embed_inputs_tx(bolt_conn *c, const graph_embed_ref *refs, size_t
         }
     }
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, Q_LOAD_BATCH, p, &rows, err);
+        rc = graph__q(c, Q_LOAD_BATCH, p, &rows, err);
     bolt_params_free(p);
     size_t k;
     json_t *row;
     json_array_foreach(rc == 0 ? rows : NULL, k, row)
     {
-        int64_t i = graph_jint(row, "i", -1);
+        int64_t i = graph__jint(row, "i", -1);
         if (i < 0 || (size_t)i >= n || !json_is_true(json_object_get(row, "found")))
             continue;
         if ((rc = fill_input(row, refs[i].ns, &out[i], err)) != 0)
@@ -159,15 +159,15 @@ int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_i
         graph_embed_ref ref = {ns, entity_id};
         return graph_load_embed_inputs_tx(c, &ref, 1, out, err);
     }
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     bolt_params_str(p, "name", name);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, Q_LOAD_BY_NAME, p, &rows, err);
+        rc = graph__q(c, Q_LOAD_BY_NAME, p, &rows, err);
     bolt_params_free(p);
     if (rc == 0 && json_array_size(rows) > 0)
         rc = fill_input(json_array_get(rows, 0), ns, out, err);
@@ -195,11 +195,11 @@ int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *e
     memset(out, 0, n * sizeof *out);
     graph_embed_ref *refs = eg_calloc(n ? n : 1, sizeof *refs);
     if (refs == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     for (size_t i = 0; i < n; i++)
         refs[i] = (graph_embed_ref){ns, entity_ids[i]};
     load_work w = {refs, n, out};
-    int rc = graph_read(g, load_fn, &w, err);
+    int rc = graph__read(g, load_fn, &w, err);
     eg_free(refs);
     return rc;
 }
@@ -233,7 +233,7 @@ int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, siz
     }
     if (n == 0)
         return 0;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_ps_writer *w = bolt_params_add(p, "rows");
@@ -259,15 +259,15 @@ int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, siz
         }
     }
     json_t *out = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, Q_WRITE_VECS, p, &out, err);
+        rc = graph__q(c, Q_WRITE_VECS, p, &out, err);
     bolt_params_free(p);
     size_t k;
     json_t *row;
     json_array_foreach(rc == 0 ? out : NULL, k, row)
     {
-        int64_t i = graph_jint(row, "i", -1);
+        int64_t i = graph__jint(row, "i", -1);
         if (i >= 0 && (size_t)i < n)
             status_out[i] = json_is_true(json_object_get(row, "same")) ? GRAPH_EMBED_WRITTEN : GRAPH_EMBED_SUPERSEDED;
     }
@@ -311,15 +311,15 @@ static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
     emb_work *w = payload;
     json_decref(w->result);
     w->result = NULL;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", w->cx.ns);
     bolt_params_str(p, "name", w->name);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c,
+        rc = graph__q(c,
                      "MATCH (e:Entity {namespace: $ns, name: $name}) "
                      "RETURN e.embedding AS embedding, e.embeddingModel AS model, "
                      "e.embeddingDimensions AS dims, e.embeddingUpdatedAt AS updated, "
@@ -340,7 +340,7 @@ static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
         return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT,
                             "Entity %s has no embedding yet (a job may be pending)", w->name);
     }
-    const char *eh = graph_jstr(row, "eh"), *ch = graph_jstr(row, "ch");
+    const char *eh = graph__jstr(row, "eh"), *ch = graph__jstr(row, "ch");
     bool stale = eh == NULL || ch == NULL || strcmp(eh, ch) != 0;
     json_t *model = json_object_get(row, "model");
     w->result = json_pack("{sssOsosIsOsOsOsb}", "entityName", w->name, "embedding", emb, "model",
@@ -356,7 +356,7 @@ static int get_embedding_fn(bolt_conn *c, void *payload, eg_error *err)
         json_object_set_new(w->result, "truncated", json_boolean(json_is_true(json_object_get(row, "truncated"))));
     }
     json_decref(rows);
-    return w->result ? 0 : graph_oom(err);
+    return w->result ? 0 : eg_error_oom(err);
 }
 
 int graph_get_entity_embedding(graph_store *g, const graph_req *req, const char *name,
@@ -365,11 +365,11 @@ int graph_get_entity_embedding(graph_store *g, const graph_req *req, const char 
     *out = NULL;
     emb_work w = {0};
     w.name = name;
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0 && (name == NULL || *name == '\0'))
         rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "entity_name is required");
     if (rc == 0)
-        rc = graph_read(g, get_embedding_fn, &w, err);
+        rc = graph__read(g, get_embedding_fn, &w, err);
     if (rc != 0) {
         json_decref(w.result);
         return rc;
@@ -401,8 +401,8 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = json_pack("{s[]s[]sisi}", "jobIds", "entities", "created", 0, "existing", 0);
     if (w->result == NULL)
-        return graph_oom(err);
-    bolt_params *p = graph_params(err);
+        return eg_error_oom(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", w->cx.ns);
@@ -410,9 +410,9 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_str(p, "name", w->name);
     bolt_params_int(p, "lim", (int64_t)w->limit);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, w->name ? Q_FORCE_ONE : Q_FORCE_MISSING, p, &rows, err);
+        rc = graph__q(c, w->name ? Q_FORCE_ONE : Q_FORCE_MISSING, p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
         return rc;
@@ -423,7 +423,7 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
     json_t *outbox = json_array();
     if (outbox == NULL) {
         json_decref(rows);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     size_t i;
     json_t *row;
@@ -434,10 +434,10 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
         rc = fill_input(row, w->cx.ns, &in, err);
         if (rc != 0)
             break;
-        const char *stored = graph_jstr(row, "contentHash");
+        const char *stored = graph__jstr(row, "contentHash");
         if (stored == NULL || strcmp(stored, in.hash) != 0) {
             /* Entities from before engram (memento data) have no hash yet. */
-            if ((p = graph_params(err)) == NULL) {
+            if ((p = graph__params(err)) == NULL) {
                 graph_embed_input_clear(&in);
                 rc = EG_ENOMEM;
                 break;
@@ -445,9 +445,9 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
             bolt_params_str(p, "id", in.entity_id);
             bolt_params_str(p, "ns", w->cx.ns);
             bolt_params_str(p, "hash", in.hash);
-            rc = graph_params_check(p, err);
+            rc = graph__params_check(p, err);
             if (rc == 0)
-                rc = graph_x(c,
+                rc = graph__x(c,
                              "MATCH (e:Entity {id: $id}) WHERE e.namespace = $ns "
                              "SET e.contentHash = $hash, e.version = coalesce(e.version, 1)",
                              p, err);
@@ -456,7 +456,7 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
                 in.version = 1;
         }
         if (rc == 0)
-            rc = graph_outbox_add(outbox, in.entity_id, in.version, in.name, in.hash, err);
+            rc = graph__outbox_add(outbox, in.entity_id, in.version, in.name, in.hash, err);
         if (rc == 0)
             json_array_append_new(json_object_get(w->result, "entities"), json_string(in.name));
         graph_embed_input_clear(&in);
@@ -466,7 +466,7 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(rows);
     size_t created = 0;
     if (rc == 0)
-        rc = graph_outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
+        rc = graph__outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
                                 &created, err);
     json_decref(outbox);
     json_object_set_new(w->result, "created", json_integer((json_int_t)created));
@@ -485,9 +485,9 @@ int graph_force_generate_embedding(graph_store *g, const graph_req *req, const c
     w.name = (name && *name) ? name : NULL;
     w.limit = limit ? (limit > GRAPH_MAX_LIMIT ? GRAPH_MAX_LIMIT : limit) : 10;
     w.force = force;
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
-        rc = graph_write(g, force_fn, &w, err);
+        rc = graph__write(g, force_fn, &w, err);
     /* force: a job that already exists for this version may be dead (its
      * key is never queued again), which would leave the entity without a
      * vector for good: revive it.  Only dead jobs change; pending, leased and
@@ -498,7 +498,7 @@ int graph_force_generate_embedding(graph_store *g, const graph_req *req, const c
         const char **v = eg_calloc(n, sizeof *v);
         int64_t revived = 0;
         if (v == NULL)
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
         for (size_t i = 0; v && i < n; i++)
             v[i] = json_string_value(json_array_get(ids, i));
         if (rc == 0)
@@ -519,12 +519,12 @@ int graph_force_generate_embedding(graph_store *g, const graph_req *req, const c
 
 static int index_info(bolt_conn *c, const graph_store *g, json_t **out, eg_error *err)
 {
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "v", g->opts.vector_index);
     bolt_params_str(p, "f", g->opts.fulltext_index);
-    int rc = graph_q(c,
+    int rc = graph__q(c,
                      "SHOW INDEXES YIELD name, type, state, populationPercent, labelsOrTypes, "
                      "properties, options WHERE name IN [$v, $f] "
                      "RETURN name, type, state, populationPercent, labelsOrTypes, properties, "
@@ -536,12 +536,12 @@ static int index_info(bolt_conn *c, const graph_store *g, json_t **out, eg_error
 
 static int counts(bolt_conn *c, const char *ns, json_t **out, eg_error *err)
 {
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     json_t *rows = NULL;
-    int rc = graph_q(c,
+    int rc = graph__q(c,
                      "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
                      "RETURN count(e) AS entities, count(e.embedding) AS withEmbedding, "
                      "sum(CASE WHEN e.embedding IS NOT NULL AND e.embeddingHash = e.contentHash "
@@ -550,8 +550,8 @@ static int counts(bolt_conn *c, const char *ns, json_t **out, eg_error *err)
     bolt_params_free(p);
     if (rc == 0) {
         json_t *r = json_array_get(rows, 0);
-        int64_t ents = graph_jint(r, "entities", 0), with = graph_jint(r, "withEmbedding", 0),
-                cur = graph_jint(r, "current", 0);
+        int64_t ents = graph__jint(r, "entities", 0), with = graph__jint(r, "withEmbedding", 0),
+                cur = graph__jint(r, "current", 0);
         *out = json_pack("{sIsIsIsI}", "entities", (json_int_t)ents, "withEmbedding",
                          (json_int_t)with, "currentEmbedding", (json_int_t)cur, "missingOrStale",
                          (json_int_t)(ents - cur));
@@ -571,7 +571,7 @@ static int debug_fn(bolt_conn *c, void *payload, eg_error *err)
                           o->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine",
                           "embeddingModel", o->embedding_model);
     if (w->result == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     json_object_set_new(w->result, "fulltextIndex", json_string(o->fulltext_index));
     json_object_set_new(w->result, "queueConfigured", json_boolean(w->cx.g->queue != NULL));
     json_t *cnt = NULL, *idx = NULL;
@@ -592,9 +592,9 @@ int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **
 {
     *out = NULL;
     emb_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
-        rc = graph_read(g, debug_fn, &w, err);
+        rc = graph__read(g, debug_fn, &w, err);
     if (rc != 0) {
         json_decref(w.result);
         return rc;
@@ -622,11 +622,11 @@ static int sample_fn(bolt_conn *c, void *payload, eg_error *err)
     probe_work *w = payload;
     json_decref(w->sample);
     w->sample = NULL;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", w->ns);
-    int rc = graph_q(c,
+    int rc = graph__q(c,
                      "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embedding IS NOT NULL "
                      "RETURN e.name AS name, size(e.embedding) AS dims, e.embedding AS embedding, "
                      "e.embeddingModel AS model LIMIT 3",
@@ -643,7 +643,7 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
     size_t dims = w->g->opts.vector_dimensions;
     float *vec = eg_calloc(dims, sizeof *vec);
     if (vec == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     json_t *emb = json_object_get(json_array_get(w->sample, 0), "embedding");
     if (json_array_size(emb) == dims) {
         for (size_t i = 0; i < dims; i++)
@@ -651,7 +651,7 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
     } else {
         vec[0] = 1.0f;
     }
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL) {
         eg_free(vec);
         return EG_ENOMEM;
@@ -662,7 +662,7 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
     eg_free(vec);
     /* The index spans every namespace: ask for more neighbours than shown and
      * keep this namespace's, so no other namespace's names leak out. */
-    int rc = graph_q(c,
+    int rc = graph__q(c,
                      "CALL db.index.vector.queryNodes($index, 50, $vec) YIELD node, score "
                      "WHERE node.namespace = $ns "
                      "RETURN node.name AS name, score LIMIT 5",
@@ -680,8 +680,8 @@ int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **
         return rc;
     probe_work w = {0};
     w.g = g;
-    w.ns = graph_jstr(dbg, "namespace");
-    rc = graph_read(g, sample_fn, &w, err);
+    w.ns = graph__jstr(dbg, "namespace");
+    rc = graph__read(g, sample_fn, &w, err);
     if (rc != 0) {
         json_decref(dbg);
         return rc;
@@ -699,7 +699,7 @@ int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **
     /* The probe may fail (index missing, wrong dimensions): report, don't fail. */
     eg_error perr;
     eg_error_clear(&perr);
-    int prc = graph_read(g, probe_fn, &w, &perr);
+    int prc = graph__read(g, probe_fn, &w, &perr);
     json_t *probe = json_object();
     json_object_set_new(probe, "queryVector",
                         json_string(json_array_size(w.sample) ? "first sample's embedding"

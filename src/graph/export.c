@@ -132,7 +132,7 @@ static int stream(export_run *r, const char *q, const char *type, int64_t *n, eg
         json_t *x = bolt_value_to_json(bolt_value_at(rec, 0));
         if (!json_is_object(x)) {
             json_decref(x);
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
         drop_nulls(x);
@@ -142,7 +142,7 @@ static int stream(export_run *r, const char *q, const char *type, int64_t *n, eg
         json_t *line = ordered(type, x);
         if (!line) {
             json_decref(x);
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
         json_decref(x);
@@ -160,7 +160,7 @@ int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *
 {
     memset(st, 0, sizeof *st);
     graph_ctx cx;
-    int rc = graph_ctx_init(&cx, g, req, err);
+    int rc = graph__ctx_init(&cx, g, req, err);
     if (rc != 0)
         return rc;
     bolt_conn *c = NULL;
@@ -170,12 +170,12 @@ int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *
     tx.database = g->opts.database;
     tx.read_only = true;
     tx.fetch_size = EXPORT_FETCH;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     rc = p ? 0 : EG_ENOMEM;
     if (rc == 0) {
         bolt_params_str(p, "ns", cx.ns);
         bolt_params_bool(p, "vectors", o && o->vectors);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
     }
     if (rc == 0)
         rc = bolt_conn_begin(c, &tx, err);
@@ -183,15 +183,15 @@ int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *
     if (rc == 0 && !r.official) {
         /* The header: what the file holds and as of when (database clock). */
         json_t *rows = NULL;
-        rc = graph_q(c, Q_NOW, NULL, &rows, err);
-        int64_t now = graph_jint(json_array_get(rows, 0), "x", 0);
+        rc = graph__q(c, Q_NOW, NULL, &rows, err);
+        int64_t now = graph__jint(json_array_get(rows, 0), "x", 0);
         json_decref(rows);
         json_t *h = rc == 0 ? json_pack("{s:s, s:i, s:s, s:I, s:b}", "type", "engram-export", "format", 1,
                                         "namespace", cx.ns, "exportedAt", (json_int_t)now, "vectors",
                                         o && o->vectors)
                             : NULL;
         if (rc == 0 && !h)
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
         if (rc == 0)
             rc = fn(ctx, h, err);
         json_decref(h);

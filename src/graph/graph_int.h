@@ -72,61 +72,60 @@ typedef struct graph_ctx {
     const char *changed_by; /* may be NULL */
 } graph_ctx;
 
-int graph_ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error *err);
+int graph__ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error *err);
 
 /* Managed transactions with the store's database. */
-int graph_write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
+int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 /* After a commit that labelled entities :SearchStale: wake the indexer, if any. */
-void graph_indexer_poke(graph_store *g);
-int graph_read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
+void graph__indexer_poke(graph_store *g);
+int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 
 /* Run a query and collect rows (new JSON array of objects). */
-int graph_q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err);
+int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err);
 /* Run a query and discard rows. */
-int graph_x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err);
+int graph__x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err);
 /* One statement per item, pipelined (bolt_conn_query_json_many): rows[i] new. */
-int graph_q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
+int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
                  eg_error *err);
 /* Database clock (ms) inside the open transaction. */
-int graph_now(bolt_conn *c, int64_t *now, eg_error *err);
+int graph__now(bolt_conn *c, int64_t *now, eg_error *err);
 
 /* A params object; NULL (and err set) on OOM. */
-bolt_params *graph_params(eg_error *err);
-int graph_params_check(bolt_params *p, eg_error *err);
+bolt_params *graph__params(eg_error *err);
+int graph__params_check(bolt_params *p, eg_error *err);
 
 /* Normalise a projected entity row in place (validTo null; observations array). */
-json_t *graph_entity_out(json_t *proj);
+json_t *graph__entity_out(json_t *proj);
 /* Normalise a projected relation (metadata decoded, null strength etc. dropped). */
-json_t *graph_relation_out(json_t *proj);
+json_t *graph__relation_out(json_t *proj);
 
 /* JSON helpers. */
-int64_t graph_jint(const json_t *o, const char *key, int64_t def);
-const char *graph_jstr(const json_t *o, const char *key);
-int graph_oom(eg_error *err);
+int64_t graph__jint(const json_t *o, const char *key, int64_t def);
+const char *graph__jstr(const json_t *o, const char *key);
 /* Size of the compact serialisation of j. */
-size_t graph_json_size(const json_t *j);
+size_t graph__json_size(const json_t *j);
 
 /* Page resolution. */
-size_t graph_page_limit(const graph_store *g, const graph_page *p, size_t def);
-size_t graph_page_budget(const graph_store *g, const graph_page *p);
+size_t graph__page_limit(const graph_store *g, const graph_page *p, size_t def);
+size_t graph__page_budget(const graph_store *g, const graph_page *p);
 /* Cursors: "o<decimal offset>" or "n<hex name>". */
-char *graph_cursor_offset(size_t off);
-char *graph_cursor_name(const char *name);
-int graph_cursor_parse_offset(const char *cur, size_t *off, eg_error *err);
+char *graph__cursor_offset(size_t off);
+char *graph__cursor_name(const char *name);
+int graph__cursor_parse_offset(const char *cur, size_t *off, eg_error *err);
 /* *name_out new (NULL when cur is NULL). */
-int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err);
+int graph__cursor_parse_name(const char *cur, char **name_out, eg_error *err);
 
 /* ---- observation sets (obs_set.c): O(n) de-duplication and merging ---- */
 
 typedef struct graph_obs_set graph_obs_set;
 
 /* A *new* empty set sized for about `hint` strings (NULL on OOM). */
-graph_obs_set *graph_obs_set_new(size_t hint);
-void graph_obs_set_free(graph_obs_set *set);
+graph_obs_set *graph__obs_set_new(size_t hint);
+void graph__obs_set_free(graph_obs_set *set);
 /* Add s (len bytes, *borrowed*: must outlive the set): 1 added, 0 already
  * present, EG_ENOMEM. */
-int graph_obs_set_add(graph_obs_set *set, const char *s, size_t len);
-bool graph_obs_set_has(const graph_obs_set *set, const char *s, size_t len);
+int graph__obs_set_add(graph_obs_set *set, const char *s, size_t len);
+bool graph__obs_set_has(const graph_obs_set *set, const char *s, size_t len);
 
 /*
  * Apply an observation list to the stored one.  Add (remove false): *next =
@@ -134,11 +133,11 @@ bool graph_obs_set_has(const graph_obs_set *set, const char *s, size_t len);
  * kept), *delta = those added.  Remove: *next = cur without the strings of
  * `in`, *delta = the ones removed.  Both *new*.
  */
-int graph_obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **next_out,
+int graph__obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **next_out,
                     json_t **delta_out, eg_error *err);
 
 /* Relations among a set of names (array of strings) in the namespace: new array. */
-int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
+int graph__relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
                           eg_error *err);
 
 /*
@@ -146,25 +145,25 @@ int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, jso
  * *truncated when there were more), and the entities at their other ends:
  * *neighbours_out [{name, entityType}], each once.  Both *new*.
  */
-int graph_relations_touching(bolt_conn *c, const char *ns, const json_t *names, size_t limit, json_t **rels_out,
+int graph__relations_touching(bolt_conn *c, const char *ns, const json_t *names, size_t limit, json_t **rels_out,
                              json_t **neighbours_out, bool *truncated, eg_error *err);
 
 /*
- * The embedding-job outbox of one unit of work: graph_outbox_add records a
- * job (entity id, version, name, hash) in a JSON array; graph_outbox_flush
+ * The embedding-job outbox of one unit of work: graph__outbox_add records a
+ * job (entity id, version, name, hash) in a JSON array; graph__outbox_flush
  * enqueues them all with one queue_enqueue on the open transaction, appends
  * the job ids to job_ids and counts the newly created jobs.
  */
-int graph_outbox_add(json_t *outbox, const char *entity_id, int64_t version, const char *name,
+int graph__outbox_add(json_t *outbox, const char *entity_id, int64_t version, const char *name,
                      const char *hash, eg_error *err);
-int graph_outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
+int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
                        json_t *job_ids, size_t *created_out, eg_error *err);
 
 /* Validate a names array (or JSON text of one): new normalised copy. */
-int graph_validate_names(const json_t *names, json_t **out, eg_error *err);
+int graph__validate_names(const json_t *names, json_t **out, eg_error *err);
 
 /* Keyword hits (entities with "score"), best first: up to `want` entries. */
-int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query,
+int graph__keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query,
                        size_t want, json_t **out, eg_error *err);
 
 #endif

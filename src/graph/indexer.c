@@ -52,16 +52,16 @@ typedef struct index_work {
 static int index_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     index_work *w = payload;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_int(p, "max", (int64_t)w->max);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, Q_INDEX_STALE, p, &rows, err);
+        rc = graph__q(c, Q_INDEX_STALE, p, &rows, err);
     bolt_params_free(p);
-    w->done = rc == 0 ? (size_t)graph_jint(json_array_get(rows, 0), "n", 0) : 0;
+    w->done = rc == 0 ? (size_t)graph__jint(json_array_get(rows, 0), "n", 0) : 0;
     json_decref(rows);
     return rc;
 }
@@ -73,7 +73,7 @@ int graph_search_index_stale(graph_store *g, size_t max, size_t *indexed, eg_err
     if (g == NULL || max == 0)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "search index: bad arguments");
     index_work w = {max, 0};
-    int rc = graph_write(g, index_fn, &w, err);
+    int rc = graph__write(g, index_fn, &w, err);
     if (rc == 0 && indexed)
         *indexed = w.done;
     return rc;
@@ -153,7 +153,7 @@ int graph_indexer_start(graph_store *g, int64_t linger_ms, int64_t poll_ms, eg_e
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "search indexer already running");
     graph_indexer *ix = eg_calloc(1, sizeof *ix);
     if (ix == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     ix->g = g;
     ix->linger_ms = linger_ms;
     ix->poll_ms = poll_ms;
@@ -174,7 +174,7 @@ int graph_indexer_start(graph_store *g, int64_t linger_ms, int64_t poll_ms, eg_e
     return 0;
 }
 
-void graph_indexer_poke(graph_store *g)
+void graph__indexer_poke(graph_store *g)
 {
     graph_indexer *ix = g ? g->indexer : NULL;
     if (ix == NULL)

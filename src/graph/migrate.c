@@ -62,23 +62,23 @@ static int plan_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     graph_migrate_stats *st = ((void **)payload)[0];
     const char *ns = ((void **)payload)[1];
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (!p)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, Q_PLAN, p, &rows, err);
+        rc = graph__q(c, Q_PLAN, p, &rows, err);
     bolt_params_free(p);
     if (rc == 0) {
         json_t *r = json_array_get(rows, 0);
-        st->memento_nodes = graph_jint(r, "nodes", 0);
-        st->names = graph_jint(r, "names", 0);
-        st->duplicate_names = graph_jint(r, "dupNames", 0);
-        st->conflicts = graph_jint(r, "conflicts", 0);
-        st->relationships = graph_jint(r, "rels", 0);
-        st->entities = graph_jint(r, "live", 0) > 0 ? st->names - st->conflicts : 0;
+        st->memento_nodes = graph__jint(r, "nodes", 0);
+        st->names = graph__jint(r, "names", 0);
+        st->duplicate_names = graph__jint(r, "dupNames", 0);
+        st->conflicts = graph__jint(r, "conflicts", 0);
+        st->relationships = graph__jint(r, "rels", 0);
+        st->entities = graph__jint(r, "live", 0) > 0 ? st->names - st->conflicts : 0;
     }
     json_decref(rows);
     return rc;
@@ -88,7 +88,7 @@ int graph_migrate_memento_plan(graph_store *g, const char *ns, graph_migrate_sta
 {
     memset(out, 0, sizeof *out);
     void *pl[2] = {out, (void *)(ns ? ns : g->opts.ns)};
-    return graph_read(g, plan_fn, pl, err);
+    return graph__read(g, plan_fn, pl, err);
 }
 
 /* ---- shared helpers ---- */
@@ -96,8 +96,8 @@ int graph_migrate_memento_plan(graph_store *g, const char *ns, graph_migrate_sta
 /* A sort key for versions: validFrom, else createdAt, else 0. */
 static int64_t vfrom(const json_t *row)
 {
-    int64_t t = graph_jint(row, "validFrom", -1);
-    return t >= 0 ? t : graph_jint(row, "createdAt", 0);
+    int64_t t = graph__jint(row, "validFrom", -1);
+    return t >= 0 ? t : graph__jint(row, "createdAt", 0);
 }
 
 static int cmp_rows(const void *a, const void *b)
@@ -106,7 +106,7 @@ static int cmp_rows(const void *a, const void *b)
     int64_t p = vfrom(x), q = vfrom(y);
     if (p != q)
         return p < q ? -1 : 1;
-    int64_t v = graph_jint(x, "version", 0), w = graph_jint(y, "version", 0);
+    int64_t v = graph__jint(x, "version", 0), w = graph__jint(y, "version", 0);
     return v < w ? -1 : v > w;
 }
 
@@ -209,9 +209,9 @@ static int plan_name(mig_work *w, const char *name, json_t **rows, size_t n, jso
         if (is_live(rows[i]))
             win = (ssize_t)i; /* the newest live node */
     const json_t *idsrc = win >= 0 ? rows[win] : rows[n - 1];
-    const char *entity_id = graph_jstr(idsrc, "id");
+    const char *entity_id = graph__jstr(idsrc, "id");
     if (!entity_id)
-        entity_id = graph_jstr(idsrc, "eid");
+        entity_id = graph__jstr(idsrc, "eid");
     int64_t version = 0;
     for (size_t i = 0; i < n; i++) {
         if ((ssize_t)i == win)
@@ -232,23 +232,23 @@ static int plan_name(mig_work *w, const char *name, json_t **rows, size_t n, jso
                               decode_observations(json_object_get(rows[i], "obs")), "validTo", vt, "deleted",
                               last_deleted);
         if (!h || json_array_append_new(hist, h))
-            return graph_oom(err);
+            return eg_error_oom(err);
         w->delta.history++;
     }
     if (win < 0)
         return 0;
     json_t *obs = decode_observations(json_object_get(rows[win], "obs"));
     if (!obs)
-        return graph_oom(err);
+        return eg_error_oom(err);
     size_t no = json_array_size(obs);
     const char **v = eg_calloc(no ? no : 1, sizeof *v);
     if (!v) {
         json_decref(obs);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     for (size_t k = 0; k < no; k++)
         v[k] = json_string_value(json_array_get(obs, k));
-    const char *type = graph_jstr(rows[win], "entityType");
+    const char *type = graph__jstr(rows[win], "entityType");
     char *text = NULL, hash[65];
     int rc = graph_embedding_text(name, type ? type : "", v, no, &text, hash, err);
     eg_free(v);
@@ -261,23 +261,23 @@ static int plan_name(mig_work *w, const char *name, json_t **rows, size_t n, jso
     json_t *l = json_pack("{s:O,s:I,s:o,s:s}", "eid", json_object_get(rows[win], "eid"), "version",
                           (json_int_t)version, "obs", obs, "hash", hash);
     if (!l || json_array_append_new(live, l))
-        return graph_oom(err);
+        return eg_error_oom(err);
     w->delta.entities++;
-    return graph_outbox_add(outbox, entity_id, version, name, hash, err);
+    return graph__outbox_add(outbox, entity_id, version, name, hash, err);
 }
 
 static int run_rows(bolt_conn *c, const char *q, const char *ns, json_t *rows, eg_error *err)
 {
     if (json_array_size(rows) == 0)
         return 0;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (!p)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     bolt_params_json(p, "rows", rows);
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_x(c, q, p, err);
+        rc = graph__x(c, q, p, err);
     bolt_params_free(p);
     return rc;
 }
@@ -294,16 +294,16 @@ static int next_batch(bolt_conn *c, mig_work *w, const char *q, const char *col,
     memset(&w->delta, 0, sizeof w->delta);
     w->done = 0;
     *list_out = NULL;
-    bolt_params *p = *p_out = graph_params(err);
+    bolt_params *p = *p_out = graph__params(err);
     if (!p)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", w->ns);
     bolt_params_json(p, "skip", w->skip);
     bolt_params_int(p, "lim", (int64_t)w->batch);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (!rc)
-        rc = graph_q(c, q, p, &rows, err);
+        rc = graph__q(c, q, p, &rows, err);
     if (!rc) {
         *list_out = json_incref(json_object_get(json_array_get(rows, 0), col));
         w->done = json_array_size(*list_out);
@@ -318,13 +318,13 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
     json_t *rows = NULL, *names = NULL, *hist = json_array(), *live = json_array(), *outbox = json_array();
     json_t **grp = NULL;
     bolt_params *p = NULL;
-    int rc = hist && live && outbox ? next_batch(c, w, Q_NAMES, "names", &p, &names, err) : graph_oom(err);
+    int rc = hist && live && outbox ? next_batch(c, w, Q_NAMES, "names", &p, &names, err) : eg_error_oom(err);
     if (!rc && w->done) {
         /* names that engram already has in this namespace: leave them */
         bolt_params_json(p, "names", names);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (!rc)
-            rc = graph_q(c, Q_CONFLICTS, p, &rows, err);
+            rc = graph__q(c, Q_CONFLICTS, p, &rows, err);
         json_t *taken = rc ? NULL : json_object_get(json_array_get(rows, 0), "names");
         size_t i;
         json_t *x;
@@ -338,14 +338,14 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
         json_decref(rows);
         rows = NULL;
         if (!rc)
-            rc = graph_q(c, Q_NODES, p, &rows, err);
+            rc = graph__q(c, Q_NODES, p, &rows, err);
     }
     /* rows come grouped by name only by accident: group in C */
     size_t nr = rc ? 0 : json_array_size(rows);
     if (!rc && nr) {
         grp = eg_calloc(nr, sizeof *grp);
         if (!grp)
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
     }
     size_t ni;
     json_t *nm;
@@ -354,7 +354,7 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
         const char *name = json_string_value(nm);
         size_t k = 0;
         for (size_t r = 0; r < nr; r++)
-            if (strcmp(graph_jstr(json_array_get(rows, r), "name"), name) == 0)
+            if (strcmp(graph__jstr(json_array_get(rows, r), "name"), name) == 0)
                 grp[k++] = json_array_get(rows, r);
         if (k == 0)
             continue; /* a conflict */
@@ -371,7 +371,7 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
     size_t created = 0;
     if (!rc && json_array_size(outbox)) {
         json_t *ids = json_array();
-        rc = ids ? graph_outbox_flush(w->g, c, w->ns, outbox, ids, &created, err) : graph_oom(err);
+        rc = ids ? graph__outbox_flush(w->g, c, w->ns, outbox, ids, &created, err) : eg_error_oom(err);
         json_decref(ids);
     }
     w->delta.jobs = (int64_t)created;
@@ -458,11 +458,11 @@ static int plan_group(mig_work *w, const json_t *g, json_t **rs, size_t n, json_
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (json_array_append(del, json_object_get(rs[i], "eid")))
-            return graph_oom(err);
-        const char *id = graph_jstr(rs[i], "id");
+            return eg_error_oom(err);
+        const char *id = graph__jstr(rs[i], "id");
         bool seen = false;
         for (size_t k = 0; k < m && id; k++)
-            seen = seen || (graph_jstr(rs[k], "id") && strcmp(graph_jstr(rs[k], "id"), id) == 0);
+            seen = seen || (graph__jstr(rs[k], "id") && strcmp(graph__jstr(rs[k], "id"), id) == 0);
         if (!seen)
             rs[m++] = rs[i];
     }
@@ -473,7 +473,7 @@ static int plan_group(mig_work *w, const json_t *g, json_t **rs, size_t n, json_
         if (is_live(rs[i]) && ends_live)
             win = (ssize_t)i;
     const json_t *idsrc = win >= 0 ? rs[win] : rs[m - 1];
-    const char *relation_id = graph_jstr(idsrc, "id") ? graph_jstr(idsrc, "id") : graph_jstr(idsrc, "eid");
+    const char *relation_id = graph__jstr(idsrc, "id") ? graph__jstr(idsrc, "id") : graph__jstr(idsrc, "eid");
     int64_t version = 0;
     for (size_t i = 0; i < m; i++) {
         if ((ssize_t)i == win)
@@ -487,13 +487,13 @@ static int plan_group(mig_work *w, const json_t *g, json_t **rs, size_t n, json_
         }
         json_t *h = rel_row(g, rs[i], relation_id, version, vt, win < 0 && i == m - 1);
         if (!h || json_array_append_new(hist, h))
-            return graph_oom(err);
+            return eg_error_oom(err);
         w->delta.relation_history++;
     }
     if (win >= 0) {
         json_t *l = rel_row(g, rs[win], relation_id, version + 1, NULL, false);
         if (!l || json_array_append_new(live, l))
-            return graph_oom(err);
+            return eg_error_oom(err);
         w->delta.relations++;
     }
     return 0;
@@ -505,21 +505,21 @@ static int relations_fn(bolt_conn *c, void *payload, eg_error *err)
     json_t *rows = NULL, *groups = NULL, *hist = json_array(), *live = json_array(), *del = json_array();
     json_t **grp = NULL;
     bolt_params *p = NULL;
-    int rc = hist && live && del ? next_batch(c, w, Q_GROUPS, "groups", &p, &groups, err) : graph_oom(err);
+    int rc = hist && live && del ? next_batch(c, w, Q_GROUPS, "groups", &p, &groups, err) : eg_error_oom(err);
     if (!rc && w->done) {
         bolt_params_json(p, "groups", groups);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (!rc)
-            rc = graph_q(c, Q_GROUP_RELS, p, &rows, err);
+            rc = graph__q(c, Q_GROUP_RELS, p, &rows, err);
     }
     size_t nr = rc ? 0 : json_array_size(rows);
     if (!rc && nr && !(grp = eg_calloc(nr, sizeof *grp)))
-        rc = graph_oom(err);
+        rc = eg_error_oom(err);
     for (size_t gi = 0; !rc && gi < w->done; gi++) {
         json_t *g = json_array_get(groups, gi);
         size_t k = 0;
         for (size_t r = 0; r < nr; r++)
-            if ((size_t)graph_jint(json_array_get(rows, r), "gi", -1) == gi)
+            if ((size_t)graph__jint(json_array_get(rows, r), "gi", -1) == gi)
                 grp[k++] = json_array_get(rows, r);
         if (k == 0) {
             /* nothing matched by name after all (odd names): never pick it again */
@@ -564,12 +564,12 @@ int graph_migrate_memento(graph_store *g, const char *ns, size_t batch, graph_mi
     memset(out, 0, sizeof *out);
     mig_work w = {.g = g, .ns = ns ? ns : g->opts.ns, .batch = batch ? batch : 200};
     if (!(w.skip = json_array()))
-        return graph_oom(err);
+        return eg_error_oom(err);
     int rc = 0;
     /* Each unit of work starts from what is committed, so a retried or
      * interrupted batch is simply picked up again. */
     for (;;) {
-        rc = graph_write(g, entities_fn, &w, err);
+        rc = graph__write(g, entities_fn, &w, err);
         if (rc)
             break;
         add_stats(out, &w.delta);
@@ -580,7 +580,7 @@ int graph_migrate_memento(graph_store *g, const char *ns, size_t batch, graph_mi
     }
     json_array_clear(w.skip);
     for (; rc == 0;) {
-        rc = graph_write(g, relations_fn, &w, err);
+        rc = graph__write(g, relations_fn, &w, err);
         if (rc)
             break;
         add_stats(out, &w.delta);

@@ -58,17 +58,17 @@ static const char Q_WRITE_ENTITY[] =
 
 /* ---- job enqueue ---- */
 
-int graph_outbox_add(json_t *outbox, const char *entity_id, int64_t version, const char *name,
+int graph__outbox_add(json_t *outbox, const char *entity_id, int64_t version, const char *name,
                      const char *hash, eg_error *err)
 {
     json_t *o = json_pack("{sssIssss}", "id", entity_id, "version", (json_int_t)version, "name",
                           name, "hash", hash);
     if (o == NULL || json_array_append_new(outbox, o) != 0)
-        return graph_oom(err);
+        return eg_error_oom(err);
     return 0;
 }
 
-int graph_outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
+int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
                        json_t *job_ids, size_t *created_out, eg_error *err)
 {
     if (created_out)
@@ -81,26 +81,26 @@ int graph_outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_
     queue_enqueue_result *res = eg_calloc(n, sizeof *res);
     char (*ver)[24] = eg_calloc(n, sizeof *ver);
     char **payload = eg_calloc(n, sizeof *payload);
-    int rc = (reqs && res && ver && payload) ? 0 : graph_oom(err);
+    int rc = (reqs && res && ver && payload) ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *it = json_array_get(outbox, i);
-        snprintf(ver[i], sizeof ver[i], "%" PRId64, graph_jint(it, "version", 0));
+        snprintf(ver[i], sizeof ver[i], "%" PRId64, graph__jint(it, "version", 0));
         json_t *pl = json_pack("{sOsO}", "name", json_object_get(it, "name"), "hash",
                                json_object_get(it, "hash"));
         payload[i] = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
         json_decref(pl);
         if (payload[i] == NULL) {
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
         reqs[i].ns = ns;
-        reqs[i].entity = graph_jstr(it, "id");
+        reqs[i].entity = graph__jstr(it, "id");
         reqs[i].version = ver[i];
         reqs[i].model = g->opts.embedding_model;
         reqs[i].payload = payload[i];
         /* The version was read under the entity's lock: it orders this job
          * against the entity's other jobs (never supersede a newer one). */
-        reqs[i].seq = graph_jint(it, "version", 0);
+        reqs[i].seq = graph__jint(it, "version", 0);
     }
     if (rc == 0) {
         queue_tx tx = QUEUE_TX_BOLT(c);
@@ -113,7 +113,7 @@ int graph_outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_
             json_array_append_new(job_ids, json_string(res[i].id));
     }
     for (size_t i = 0; payload && i < n; i++)
-        free(payload[i]); /* json_dumps memory comes from jansson's allocator (malloc) */
+        eg_free(payload[i]); /* json_dumps memory: jansson allocates through eg_malloc */
     eg_free(payload);
     eg_free(ver);
     eg_free(res);
@@ -153,7 +153,7 @@ static int text_hash(const char *name, const char *type, const json_t *obs, char
     size_t n = json_array_size(obs);
     const char **v = eg_calloc(n ? n : 1, sizeof *v);
     if (v == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     for (size_t i = 0; i < n; i++)
         v[i] = json_string_value(json_array_get(obs, i));
     char *text = NULL;
@@ -168,7 +168,7 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
                         apply_out *out, eg_error *err)
 {
     memset(out, 0, sizeof *out);
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", cx->ns);
@@ -176,10 +176,10 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     bolt_params_int(p, "now", now);
     if (kind == APPLY_MERGE)
         bolt_params_str(p, "type", type_in);
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     json_t *rows = NULL;
     if (rc == 0)
-        rc = graph_q(c, kind == APPLY_MERGE ? Q_MERGE_LOCK : Q_MATCH_LOCK, p, &rows, err);
+        rc = graph__q(c, kind == APPLY_MERGE ? Q_MERGE_LOCK : Q_MATCH_LOCK, p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
         return rc;
@@ -189,9 +189,9 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         out->status = ST_NOTFOUND;
         return 0;
     }
-    const char *id = graph_jstr(row, "id");
-    int64_t version = graph_jint(row, "version", 0);
-    const char *cur_type = graph_jstr(row, "entityType");
+    const char *id = graph__jstr(row, "id");
+    int64_t version = graph__jint(row, "version", 0);
+    const char *cur_type = graph__jstr(row, "entityType");
     json_t *cur = stored_obs(json_object_get(row, "observations"));
     json_t *next = NULL, *delta = NULL;
     if (id == NULL) {
@@ -199,7 +199,7 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         json_decref(rows);
         return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "entity without id");
     }
-    rc = cur ? graph_obs_apply(cur, obs_in, kind == APPLY_DELETE, &next, &delta, err) : graph_oom(err);
+    rc = cur ? graph__obs_apply(cur, obs_in, kind == APPLY_DELETE, &next, &delta, err) : eg_error_oom(err);
     json_decref(cur);
     /* The cap holds for the merged list, not only for one call's input: else
      * repeated add_observations grow an entity without bound (until it no
@@ -222,7 +222,7 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     if (!changed) {
         out->status = ST_UNCHANGED;
         out->version = version;
-        out->entity = graph_entity_out(json_incref(json_object_get(row, "entity")));
+        out->entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
         json_decref(next);
         json_decref(rows);
         return 0;
@@ -233,8 +233,8 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     char *type_copy = eg_strdup(type);
     json_decref(rows);
     if (rc == 0 && (id_copy == NULL || type_copy == NULL))
-        rc = graph_oom(err);
-    if (rc == 0 && (p = graph_params(err)) == NULL)
+        rc = eg_error_oom(err);
+    if (rc == 0 && (p = graph__params(err)) == NULL)
         rc = EG_ENOMEM;
     if (rc == 0) {
         bolt_params_str(p, "ns", cx->ns);
@@ -245,19 +245,19 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         bolt_params_int(p, "now", now);
         bolt_params_str(p, "by", by);
         bolt_params_str(p, "hash", hash);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (rc == 0)
-            rc = graph_q(c, Q_WRITE_ENTITY, p, &rows, err);
+            rc = graph__q(c, Q_WRITE_ENTITY, p, &rows, err);
         bolt_params_free(p);
         if (rc == 0) {
-            out->entity = graph_entity_out(json_incref(json_object_get(json_array_get(rows, 0), "entity")));
+            out->entity = graph__entity_out(json_incref(json_object_get(json_array_get(rows, 0), "entity")));
             json_decref(rows);
             if (out->entity == NULL)
                 rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "entity vanished while locked");
         }
     }
     if (rc == 0)
-        rc = graph_outbox_add(outbox, id_copy, version + 1, name, hash, err);
+        rc = graph__outbox_add(outbox, id_copy, version + 1, name, hash, err);
     json_decref(next);
     eg_free(id_copy);
     eg_free(type_copy);
@@ -275,7 +275,7 @@ static void apply_out_clear(apply_out *o)
 
 const char *graph__item_by(const graph_ctx *cx, const json_t *item)
 {
-    const char *s = graph_jstr(item, "changedBy");
+    const char *s = graph__jstr(item, "changedBy");
     return s ? s : cx->changed_by;
 }
 
@@ -312,13 +312,13 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
 {
     memset(out, 0, sizeof *out);
     *created = false;
-    const char *name = graph_jstr(it, "name"), *type = graph_jstr(it, "entityType");
+    const char *name = graph__jstr(it, "name"), *type = graph__jstr(it, "entityType");
     const json_t *obs = json_object_get(it, "observations");
     char hash[65];
     int rc = text_hash(name, type, obs, hash, err);
     if (rc != 0)
         return rc;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     if (*now > 0)
@@ -333,14 +333,14 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
     bolt_params_str(p, "hash", hash);
     bolt_params_str(p, "token", token);
     json_t *rows = NULL;
-    rc = graph_params_check(p, err);
+    rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, Q_CREATE_FAST, p, &rows, err);
+        rc = graph__q(c, Q_CREATE_FAST, p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
         return rc;
     json_t *row = json_array_get(rows, 0);
-    *now = graph_jint(row, "now", 0);
+    *now = graph__jint(row, "now", 0);
     if (row == NULL || *now <= 0) {
         json_decref(rows);
         return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "create returned no row");
@@ -349,8 +349,8 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         *created = true;
         out->status = ST_CREATED;
         out->version = 1;
-        out->entity = graph_entity_out(json_incref(json_object_get(row, "entity")));
-        rc = graph_outbox_add(outbox, graph_jstr(row, "id"), 1, name, hash, err);
+        out->entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
+        rc = graph__outbox_add(outbox, graph__jstr(row, "id"), 1, name, hash, err);
     }
     json_decref(rows);
     return rc;
@@ -387,20 +387,20 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
     size_t n = json_array_size(items);
     char (*hash)[65] = eg_calloc(n ? n : 1, sizeof *hash);
     json_t *rows = json_array();
-    int rc = hash && rows ? 0 : graph_oom(err);
+    int rc = hash && rows ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *it = json_array_get(items, i);
         const char *by = graph__item_by(cx, it);
-        rc = text_hash(graph_jstr(it, "name"), graph_jstr(it, "entityType"), json_object_get(it, "observations"),
+        rc = text_hash(graph__jstr(it, "name"), graph__jstr(it, "entityType"), json_object_get(it, "observations"),
                        hash[i], err);
         json_t *r = rc == 0 ? json_pack("{s:I, s:O, s:O, s:O, s:s?, s:s}", "i", (json_int_t)i, "name",
                                         json_object_get(it, "name"), "type", json_object_get(it, "entityType"), "obs",
                                         json_object_get(it, "observations"), "by", by, "hash", hash[i])
                           : NULL;
         if (rc == 0 && (!r || json_array_append_new(rows, r) != 0))
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
     }
-    bolt_params *p = rc == 0 ? graph_params(err) : NULL;
+    bolt_params *p = rc == 0 ? graph__params(err) : NULL;
     if (rc == 0 && !p)
         rc = EG_ENOMEM;
     json_t *res = NULL;
@@ -412,16 +412,16 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         bolt_params_str(p, "ns", cx->ns);
         bolt_params_str(p, "token", token);
         bolt_params_json(p, "rows", rows);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (rc == 0)
-            rc = graph_q(c, Q_CREATE_BULK, p, &res, err);
+            rc = graph__q(c, Q_CREATE_BULK, p, &res, err);
     }
     bolt_params_free(p);
     size_t k;
     json_t *row;
     json_array_foreach(rc == 0 ? res : NULL, k, row)
     {
-        int64_t i = graph_jint(row, "i", -1), t = graph_jint(row, "now", 0);
+        int64_t i = graph__jint(row, "i", -1), t = graph__jint(row, "now", 0);
         if (i < 0 || (size_t)i >= n || t <= 0) {
             rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "bulk create returned a bad row");
             break;
@@ -432,14 +432,15 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         created[i] = true;
         outs[i].status = ST_CREATED;
         outs[i].version = 1;
-        outs[i].entity = graph_entity_out(json_incref(json_object_get(row, "entity")));
-        rc = graph_outbox_add(outbox, graph_jstr(row, "id"), 1, graph_jstr(json_array_get(items, (size_t)i), "name"),
+        outs[i].entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
+        rc = graph__outbox_add(outbox, graph__jstr(row, "id"), 1, graph__jstr(json_array_get(items, (size_t)i), "name"),
                               hash[i], err);
         if (rc != 0)
             break;
     }
     if (rc == 0 && json_array_size(res) != n)
-        rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "bulk create returned %zu rows for %zu", json_array_size(res), n);
+        rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "bulk create returned %zu rows for %zu",
+                          json_array_size(res), n);
     json_decref(res);
     json_decref(rows);
     eg_free(hash);
@@ -453,7 +454,7 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
     w->result = json_pack("{s[]s[]s[]s[]s[]}", "entities", "created", "updated", "unchanged",
                           "jobIds");
     if (w->result == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     int64_t now = 0; /* taken from the database by the first statement */
     int rc = 0;
     char token[33];
@@ -461,7 +462,7 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
         rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
     json_t *outbox = json_array();
     if (outbox == NULL)
-        rc = graph_oom(err);
+        rc = eg_error_oom(err);
     size_t i, n = json_array_size(w->items);
     json_t *it;
     /* Several entities: every first-time create in one statement; one: the
@@ -471,7 +472,7 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
     if (rc == 0 && n > 1) {
         bulk = eg_calloc(n, sizeof *bulk);
         made = eg_calloc(n, sizeof *made);
-        rc = bulk && made ? create_bulk(&w->cx, c, &now, w->items, token, outbox, bulk, made, err) : graph_oom(err);
+        rc = bulk && made ? create_bulk(&w->cx, c, &now, w->items, token, outbox, bulk, made, err) : eg_error_oom(err);
     }
     json_array_foreach(w->items, i, it)
     {
@@ -479,7 +480,7 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
             break;
         apply_out ao;
         memset(&ao, 0, sizeof ao);
-        const char *name = graph_jstr(it, "name");
+        const char *name = graph__jstr(it, "name");
         bool created = false;
         if (bulk) {
             created = made[i];
@@ -489,7 +490,7 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
             rc = create_fast(&w->cx, c, &now, it, graph__item_by(&w->cx, it), token, outbox, &ao, &created, err);
         }
         if (rc == 0 && !created)
-            rc = apply_entity(&w->cx, c, now, APPLY_MERGE, name, graph_jstr(it, "entityType"),
+            rc = apply_entity(&w->cx, c, now, APPLY_MERGE, name, graph__jstr(it, "entityType"),
                               json_object_get(it, "observations"), graph__item_by(&w->cx, it), outbox,
                               &ao, err);
         if (rc == 0) {
@@ -505,7 +506,7 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
     eg_free(bulk);
     eg_free(made);
     if (rc == 0)
-        rc = graph_outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
+        rc = graph__outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
                                 NULL, err);
     json_decref(outbox);
     return rc;
@@ -516,7 +517,7 @@ int graph_create_entities(graph_store *g, const graph_req *req, const json_t *en
 {
     *out = NULL;
     graph_mut_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_validate_entities(entities, &w.items, err);
     /* Two first-time MERGEs of one name can race into a constraint violation
@@ -525,7 +526,7 @@ int graph_create_entities(graph_store *g, const graph_req *req, const json_t *en
     eg_error e;
     eg_error_clear(&e);
     for (int attempt = 0; rc == 0; attempt++) {
-        rc = graph_write(g, create_entities_fn, &w, &e);
+        rc = graph__write(g, create_entities_fn, &w, &e);
         if (rc == 0 || attempt >= 4 || strstr(e.neo4j_code, "ConstraintValidationFailed") == NULL)
             break;
         rc = 0;
@@ -539,7 +540,7 @@ int graph_create_entities(graph_store *g, const graph_req *req, const json_t *en
         json_decref(w.result);
         return rc;
     }
-    graph_indexer_poke(g);
+    graph__indexer_poke(g);
     *out = w.result;
     return 0;
 }
@@ -558,12 +559,12 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->m.result);
     w->m.result = json_pack("{s[]s[]s[]}", "results", "notFound", "jobIds");
     if (w->m.result == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     int64_t now = 0;
-    int rc = graph_now(c, &now, err);
+    int rc = graph__now(c, &now, err);
     json_t *outbox = json_array();
     if (outbox == NULL)
-        rc = graph_oom(err);
+        rc = eg_error_oom(err);
     size_t i;
     json_t *it;
     const char *field = w->is_delete ? "observations" : "contents";
@@ -572,7 +573,7 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
         if (rc != 0)
             break;
         apply_out ao;
-        const char *name = graph_jstr(it, "entityName");
+        const char *name = graph__jstr(it, "entityName");
         rc = apply_entity(&w->m.cx, c, now, w->is_delete ? APPLY_DELETE : APPLY_ADD, name, NULL,
                           json_object_get(it, field), w->m.cx.changed_by, outbox, &ao, err);
         if (rc == 0 && ao.status == ST_NOTFOUND) {
@@ -594,7 +595,7 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
     if (!w->is_delete)
         json_object_del(w->m.result, "notFound");
     if (rc == 0)
-        rc = graph_outbox_flush(w->m.cx.g, c, w->m.cx.ns, outbox,
+        rc = graph__outbox_flush(w->m.cx.g, c, w->m.cx.ns, outbox,
                                 json_object_get(w->m.result, "jobIds"), NULL, err);
     json_decref(outbox);
     return rc;
@@ -607,18 +608,18 @@ static int observations_common(graph_store *g, const graph_req *req, const json_
     obs_work w;
     memset(&w, 0, sizeof w);
     w.is_delete = is_delete;
-    int rc = graph_ctx_init(&w.m.cx, g, req, err);
+    int rc = graph__ctx_init(&w.m.cx, g, req, err);
     if (rc == 0)
         rc = graph_validate_observations(items, is_delete ? "observations" : "contents", &w.m.items,
                                          err);
     if (rc == 0)
-        rc = graph_write(g, observations_fn, &w, err);
+        rc = graph__write(g, observations_fn, &w, err);
     json_decref(w.m.items);
     if (rc != 0) {
         json_decref(w.m.result);
         return rc;
     }
-    graph_indexer_poke(g);
+    graph__indexer_poke(g);
     *out = w.m.result;
     return 0;
 }
@@ -660,24 +661,24 @@ int graph__run_items(bolt_conn *c, graph_mut_work *w, const char *cypher, graph_
     json_decref(w->result);
     w->result = json_pack("{s[]s[]}", "deleted", "notFound");
     if (w->result == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     int64_t now = 0;
-    int rc = graph_now(c, &now, err);
+    int rc = graph__now(c, &now, err);
     size_t n = json_array_size(w->items);
     bolt_params **ps = eg_calloc(n ? n : 1, sizeof *ps);
     json_t **rows = eg_calloc(n ? n : 1, sizeof *rows);
     if (rc == 0 && (!ps || !rows))
-        rc = graph_oom(err);
+        rc = eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if ((ps[i] = graph_params(err)) == NULL) {
+        if ((ps[i] = graph__params(err)) == NULL) {
             rc = EG_ENOMEM;
             break;
         }
         fill(ps[i], w, json_array_get(w->items, i), now);
-        rc = graph_params_check(ps[i], err);
+        rc = graph__params_check(ps[i], err);
     }
     if (rc == 0)
-        rc = graph_q_many(c, cypher, ps, n, rows, err);
+        rc = graph__q_many(c, cypher, ps, n, rows, err);
     for (size_t i = 0; ps && i < n; i++)
         bolt_params_free(ps[i]);
     eg_free(ps);
@@ -712,7 +713,7 @@ static int delete_entities_fn(bolt_conn *c, void *payload, eg_error *err)
     json_t *it;
     json_array_foreach(rc == 0 ? w->items : NULL, i, it)
     {
-        bool hit = graph_jint(json_array_get(rows[i], 0), "n", 0) > 0;
+        bool hit = graph__jint(json_array_get(rows[i], 0), "n", 0) > 0;
         json_array_append(json_object_get(w->result, hit ? "deleted" : "notFound"), it);
     }
     graph__free_item_rows(rows, json_array_size(w->items));
@@ -753,10 +754,10 @@ static int validate_names(const json_t *names, json_t **out, eg_error *err)
         }
     }
     *out = owned ? owned : json_deep_copy(names);
-    return *out ? 0 : graph_oom(err);
+    return *out ? 0 : eg_error_oom(err);
 }
 
-int graph_validate_names(const json_t *names, json_t **out, eg_error *err)
+int graph__validate_names(const json_t *names, json_t **out, eg_error *err)
 {
     return validate_names(names, out, err);
 }
@@ -766,11 +767,11 @@ int graph_delete_entities(graph_store *g, const graph_req *req, const json_t *na
 {
     *out = NULL;
     graph_mut_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = validate_names(names, &w.items, err);
     if (rc == 0)
-        rc = graph_write(g, delete_entities_fn, &w, err);
+        rc = graph__write(g, delete_entities_fn, &w, err);
     json_decref(w.items);
     if (rc != 0) {
         json_decref(w.result);

@@ -10,7 +10,7 @@
  * Strings are compared by length and bytes, so an embedded NUL cannot make
  * two different observations equal.
  *
- * Thread-safety: a set belongs to one thread; graph_obs_apply is reentrant.
+ * Thread-safety: a set belongs to one thread; graph__obs_apply is reentrant.
  */
 #include "graph/graph_int.h"
 
@@ -40,7 +40,7 @@ static uint64_t fnv1a(const char *s, size_t len)
     return h;
 }
 
-graph_obs_set *graph_obs_set_new(size_t hint)
+graph_obs_set *graph__obs_set_new(size_t hint)
 {
     graph_obs_set *set = eg_calloc(1, sizeof *set);
     if (set == NULL)
@@ -57,7 +57,7 @@ graph_obs_set *graph_obs_set_new(size_t hint)
     return set;
 }
 
-void graph_obs_set_free(graph_obs_set *set)
+void graph__obs_set_free(graph_obs_set *set)
 {
     if (set == NULL)
         return;
@@ -92,7 +92,7 @@ static int grow(graph_obs_set *set)
     return 0;
 }
 
-int graph_obs_set_add(graph_obs_set *set, const char *s, size_t len)
+int graph__obs_set_add(graph_obs_set *set, const char *s, size_t len)
 {
     if ((set->n + 1) * 2 > set->cap && grow(set) != 0)
         return EG_ENOMEM;
@@ -105,7 +105,7 @@ int graph_obs_set_add(graph_obs_set *set, const char *s, size_t len)
     return 1;
 }
 
-bool graph_obs_set_has(const graph_obs_set *set, const char *s, size_t len)
+bool graph__obs_set_has(const graph_obs_set *set, const char *s, size_t len)
 {
     return find(set, s, len, fnv1a(s, len))->s != NULL;
 }
@@ -117,18 +117,18 @@ static int add_all(graph_obs_set *set, const json_t *list)
     json_t *x;
     json_array_foreach(list, i, x)
     {
-        if (json_is_string(x) && graph_obs_set_add(set, json_string_value(x), json_string_length(x)) < 0)
+        if (json_is_string(x) && graph__obs_set_add(set, json_string_value(x), json_string_length(x)) < 0)
             return EG_ENOMEM;
     }
     return 0;
 }
 
-int graph_obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **next_out,
+int graph__obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **next_out,
                     json_t **delta_out, eg_error *err)
 {
     *next_out = *delta_out = NULL;
     json_t *next = json_array(), *delta = json_array();
-    graph_obs_set *set = graph_obs_set_new(json_array_size(cur) + json_array_size(in));
+    graph_obs_set *set = graph__obs_set_new(json_array_size(cur) + json_array_size(in));
     int rc = (next && delta && set) ? 0 : EG_ENOMEM;
     size_t i;
     json_t *x;
@@ -138,7 +138,7 @@ int graph_obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **n
         {
             if (rc != 0)
                 break;
-            bool gone = json_is_string(x) && graph_obs_set_has(set, json_string_value(x), json_string_length(x));
+            bool gone = json_is_string(x) && graph__obs_set_has(set, json_string_value(x), json_string_length(x));
             if (json_array_append(gone ? delta : next, x) != 0)
                 rc = EG_ENOMEM;
         }
@@ -153,16 +153,16 @@ int graph_obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **n
                 break;
             if (!json_is_string(x))
                 continue;
-            int added = graph_obs_set_add(set, json_string_value(x), json_string_length(x));
+            int added = graph__obs_set_add(set, json_string_value(x), json_string_length(x));
             if (added < 0 || (added == 1 && (json_array_append(next, x) || json_array_append(delta, x))))
                 rc = EG_ENOMEM;
         }
     }
-    graph_obs_set_free(set);
+    graph__obs_set_free(set);
     if (rc != 0) {
         json_decref(next);
         json_decref(delta);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     *next_out = next;
     *delta_out = delta;

@@ -35,16 +35,16 @@ static int assemble_page(json_t *entities, json_t *rels_by_src, size_t limit, si
     if (ents == NULL || rels == NULL) {
         json_decref(ents);
         json_decref(rels);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     size_t used = 0, n = json_array_size(entities), kept = 0;
     bool truncated = false;
     for (size_t i = 0; i < n && i < limit; i++) {
         json_t *e = json_array_get(entities, i);
-        const char *name = graph_jstr(e, "name");
+        const char *name = graph__jstr(e, "name");
         bool cut = partial && name && strcmp(name, partial) == 0;
         json_t *er = json_object_get(rels_by_src, name);
-        size_t sz = graph_json_size(e) + (er ? graph_json_size(er) : 0);
+        size_t sz = graph__json_size(e) + (er ? graph__json_size(er) : 0);
         if (kept > 0 && (cut || used + sz > budget)) {
             truncated = true;
             break;
@@ -63,9 +63,9 @@ static int assemble_page(json_t *entities, json_t *rels_by_src, size_t limit, si
     json_object_set_new(out, "entities", ents);
     json_object_set_new(out, "relations", rels);
     if (kept > 0 && (truncated || n > kept)) {
-        char *cur = graph_cursor_name(graph_jstr(json_array_get(ents, kept - 1), "name"));
+        char *cur = graph__cursor_name(graph__jstr(json_array_get(ents, kept - 1), "name"));
         if (cur == NULL)
-            return graph_oom(err);
+            return eg_error_oom(err);
         json_object_set_new(out, "nextCursor", json_string(cur));
         eg_free(cur);
     }
@@ -82,7 +82,7 @@ static json_t *group_rels(json_t *rows, bool history)
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        const char *src = graph_jstr(row, "src");
+        const char *src = graph__jstr(row, "src");
         if (src == NULL)
             continue;
         json_t *arr = json_object_get(by, src);
@@ -91,7 +91,7 @@ static json_t *group_rels(json_t *rows, bool history)
             json_object_set_new(by, src, arr);
         }
         json_t *rel = json_incref(json_object_get(row, "rel"));
-        graph_relation_out(rel);
+        graph__relation_out(rel);
         if (!history)
             json_object_set_new(rel, "validTo", json_null());
         json_array_append_new(arr, rel);
@@ -114,7 +114,7 @@ static json_t *entity_rows(json_t *rows, const char *key)
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        json_array_append_new(arr, graph_entity_out(json_incref(json_object_get(row, key))));
+        json_array_append_new(arr, graph__entity_out(json_incref(json_object_get(row, key))));
     }
     return arr;
 }
@@ -165,13 +165,13 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = json_object();
     if (w->result == NULL)
-        return graph_oom(err);
-    size_t limit = graph_page_limit(w->cx.g, w->page, 0);
+        return eg_error_oom(err);
+    size_t limit = graph__page_limit(w->cx.g, w->page, 0);
     char *after = NULL;
-    int rc = graph_cursor_parse_name(w->page ? w->page->cursor : NULL, &after, err);
+    int rc = graph__cursor_parse_name(w->page ? w->page->cursor : NULL, &after, err);
     if (rc != 0)
         return rc;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL) {
         eg_free(after);
         return EG_ENOMEM;
@@ -182,51 +182,51 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_int(p, "t", w->t);
     eg_free(after);
     json_t *rows = NULL, *rrows = NULL, *names = NULL, *ents = NULL, *by = NULL;
-    rc = graph_params_check(p, err);
+    rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, w->t ? Q_AT_PAGE : Q_LIVE_PAGE, p, &rows, err);
+        rc = graph__q(c, w->t ? Q_AT_PAGE : Q_LIVE_PAGE, p, &rows, err);
     bolt_params_free(p);
     if (rc == 0) {
         ents = entity_rows(rows, "entity");
         names = names_of(ents, limit);
-        if ((p = graph_params(err)) == NULL)
+        if ((p = graph__params(err)) == NULL)
             rc = EG_ENOMEM;
     }
     /* The relations of a page are read only as far as they can fit in the
      * byte budget (each takes at least GRAPH_REL_MIN_BYTES of JSON): a hub
      * with 100 000 relations must not be loaded to answer one page. */
-    size_t budget = graph_page_budget(w->cx.g, w->page);
+    size_t budget = graph__page_budget(w->cx.g, w->page);
     int64_t rlim = (int64_t)(budget / GRAPH_REL_MIN_BYTES) + 2;
     if (rc == 0) {
         bolt_params_str(p, "ns", w->cx.ns);
         bolt_params_json(p, "names", names);
         bolt_params_int(p, "t", w->t);
         bolt_params_int(p, "rlim", rlim);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (rc == 0)
-            rc = graph_q(c, w->t ? Q_AT_RELS : Q_LIVE_RELS, p, &rrows, err);
+            rc = graph__q(c, w->t ? Q_AT_RELS : Q_LIVE_RELS, p, &rrows, err);
         bolt_params_free(p);
     }
     if (rc == 0) {
         /* capped: the last source's relations may be incomplete */
         size_t nr = json_array_size(rrows);
-        const char *partial = (int64_t)nr == rlim ? graph_jstr(json_array_get(rrows, nr - 1), "src") : NULL;
+        const char *partial = (int64_t)nr == rlim ? graph__jstr(json_array_get(rrows, nr - 1), "src") : NULL;
         by = group_rels(rrows, w->t != 0);
         rc = assemble_page(ents, by, limit, budget, partial, w->result, err);
     }
     if (rc == 0 && w->t == 0) {
         json_t *cnt = NULL;
-        if ((p = graph_params(err)) == NULL)
+        if ((p = graph__params(err)) == NULL)
             rc = EG_ENOMEM;
         if (rc == 0) {
             bolt_params_str(p, "ns", w->cx.ns);
-            rc = graph_q(c, "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " RETURN count(e) AS n", p, &cnt,
+            rc = graph__q(c, "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " RETURN count(e) AS n", p, &cnt,
                          err);
             bolt_params_free(p);
         }
         if (rc == 0)
             json_object_set_new(w->result, "total",
-                                json_integer(graph_jint(json_array_get(cnt, 0), "n", 0)));
+                                json_integer(graph__jint(json_array_get(cnt, 0), "n", 0)));
         json_decref(cnt);
     }
     json_decref(rows);
@@ -242,12 +242,12 @@ static int run_page(graph_store *g, const graph_req *req, const graph_page *page
 {
     *out = NULL;
     page_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     w.page = page;
     w.t = t;
     int64_t t0 = eg_mono_ms();
     if (rc == 0)
-        rc = graph_read(g, page_fn, &w, err);
+        rc = graph__read(g, page_fn, &w, err);
     if (rc != 0) {
         json_decref(w.result);
         return rc;
@@ -297,7 +297,7 @@ int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_de
             tx.database = g->opts.database;
             json_t *rows = NULL;
             rc = bolt_conn_query_json(c, "RETURN timestamp() AS now", NULL, &tx, &rows, err);
-            ref = graph_jint(json_array_get(rows, 0), "now", eg_wall_ms());
+            ref = graph__jint(json_array_get(rows, 0), "now", eg_wall_ms());
             json_decref(rows);
             bolt_pool_release(g->pool, c);
         }
@@ -313,7 +313,7 @@ int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_de
     {
         const json_t *cv = json_object_get(r, "confidence");
         double conf = json_is_number(cv) ? json_number_value(cv) : 1.0;
-        int64_t from = graph_jint(r, "validFrom", graph_jint(r, "createdAt", ref));
+        int64_t from = graph__jint(r, "validFrom", graph__jint(r, "createdAt", ref));
         double dec = graph_decay(conf, (double)(ref - from), hl_ms, floor_);
         json_object_set_new(r, "originalConfidence", json_is_number(cv) ? json_real(conf) : json_null());
         json_object_set_new(r, "confidence", json_real(dec));
@@ -343,15 +343,15 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = json_object();
     if (w->result == NULL)
-        return graph_oom(err);
-    size_t off = 0, limit = graph_page_limit(w->cx.g, w->page, GRAPH_MAX_LIMIT);
-    int rc = graph_cursor_parse_offset(w->page ? w->page->cursor : NULL, &off, err);
+        return eg_error_oom(err);
+    size_t off = 0, limit = graph__page_limit(w->cx.g, w->page, GRAPH_MAX_LIMIT);
+    int rc = graph__cursor_parse_offset(w->page ? w->page->cursor : NULL, &off, err);
     if (rc != 0)
         return rc;
     json_t *slice = json_array();
     for (size_t i = off; i < json_array_size(w->names) && i < off + limit; i++)
         json_array_append(slice, json_array_get(w->names, i));
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL) {
         json_decref(slice);
         return EG_ENOMEM;
@@ -359,9 +359,9 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_str(p, "ns", w->cx.ns);
     bolt_params_json(p, "names", slice);
     json_t *rows = NULL, *rels = NULL;
-    rc = graph_params_check(p, err);
+    rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c,
+        rc = graph__q(c,
                      "UNWIND range(0, size($names) - 1) AS i "
                      "MATCH (e:Entity {namespace: $ns, name: $names[i]}) "
                      "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY i",
@@ -372,13 +372,13 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
         ents = entity_rows(rows, "entity");
         found = names_of(ents, SIZE_MAX);
         if (!w->neighbours)
-            rc = graph_relations_among(c, w->cx.ns, found, &rels, err);
+            rc = graph__relations_among(c, w->cx.ns, found, &rels, err);
         else if (json_array_size(found) == 0)
             rels = json_array();
         else {
             json_t *nb = NULL;
             bool cut = false;
-            rc = graph_relations_touching(c, w->cx.ns, found, GRAPH_NEIGHBOURHOOD_MAX, &rels, &nb, &cut, err);
+            rc = graph__relations_touching(c, w->cx.ns, found, GRAPH_NEIGHBOURHOOD_MAX, &rels, &nb, &cut, err);
             if (rc == 0) {
                 json_object_set_new(w->result, "neighbours", nb);
                 if (cut)
@@ -388,13 +388,13 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
     }
     if (rc == 0) {
         /* Budget: entities first, then relations while they fit. */
-        size_t budget = graph_page_budget(w->cx.g, w->page), used = 0, kept = 0;
+        size_t budget = graph__page_budget(w->cx.g, w->page), used = 0, kept = 0;
         json_t *ke = json_array(), *kr = json_array(), *nf = json_array();
         size_t i;
         json_t *e;
         json_array_foreach(ents, i, e)
         {
-            size_t sz = graph_json_size(e);
+            size_t sz = graph__json_size(e);
             if (kept > 0 && used + sz > budget)
                 break;
             used += sz;
@@ -406,7 +406,7 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
          * page ends at the slice position of the first one left out. */
         size_t end = json_array_size(slice);
         if (truncated) {
-            const char *first_out = graph_jstr(json_array_get(ents, kept), "name");
+            const char *first_out = graph__jstr(json_array_get(ents, kept), "name");
             for (size_t j = 0; j < json_array_size(slice); j++)
                 if (first_out && strcmp(json_string_value(json_array_get(slice, j)), first_out) == 0) {
                     end = j;
@@ -415,7 +415,7 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
         }
         json_array_foreach(rels, i, e)
         {
-            size_t sz = graph_json_size(e);
+            size_t sz = graph__json_size(e);
             if (used + sz > budget) {
                 truncated = true;
                 break;
@@ -447,7 +447,7 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
         if (truncated)
             json_object_set_new(w->result, "truncated", json_true());
         if (off + end < json_array_size(w->names)) {
-            char *cur = graph_cursor_offset(off + end);
+            char *cur = graph__cursor_offset(off + end);
             json_object_set_new(w->result, "nextCursor", json_string(cur ? cur : ""));
             eg_free(cur);
         }
@@ -473,11 +473,11 @@ int graph_open_nodes_with(graph_store *g, const graph_req *req, const json_t *na
     open_work w = {0};
     w.page = page;
     w.neighbours = neighbours;
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
-        rc = graph_validate_names(names, &w.names, err);
+        rc = graph__validate_names(names, &w.names, err);
     if (rc == 0)
-        rc = graph_read(g, open_fn, &w, err);
+        rc = graph__read(g, open_fn, &w, err);
     json_decref(w.names);
     if (rc != 0) {
         json_decref(w.result);
@@ -502,7 +502,7 @@ static int q_fn(bolt_conn *c, void *payload, eg_error *err)
     q_work *w = payload;
     json_decref(w->rows);
     w->rows = NULL;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", w->cx.ns);
@@ -514,9 +514,9 @@ static int q_fn(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_str(p, "c", w->c);
     bolt_params_int(p, "off", (int64_t)w->off);
     bolt_params_int(p, "lim", (int64_t)w->lim);
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, w->cypher, p, &w->rows, err);
+        rc = graph__q(c, w->cypher, p, &w->rows, err);
     bolt_params_free(p);
     return rc;
 }
@@ -533,7 +533,7 @@ int graph_get_relation(graph_store *g, const graph_req *req, const char *from, c
 {
     *out = NULL;
     q_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0 && ((rc = check_name(from, "from", err)) || (rc = check_name(to, "to", err)) ||
                     (rc = check_name(relation_type, "relationType", err))))
         return rc;
@@ -544,12 +544,12 @@ int graph_get_relation(graph_store *g, const graph_req *req, const char *from, c
     w.a = from;
     w.b = to;
     w.c = relation_type;
-    rc = graph_read(g, q_fn, &w, err);
+    rc = graph__read(g, q_fn, &w, err);
     if (rc == 0 && json_array_size(w.rows) == 0)
         rc = eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Relation not found: %s -[%s]-> %s",
                           from, relation_type, to);
     if (rc == 0)
-        *out = graph_relation_out(json_incref(json_object_get(json_array_get(w.rows, 0), "rel")));
+        *out = graph__relation_out(json_incref(json_object_get(json_array_get(w.rows, 0), "rel")));
     json_decref(w.rows);
     return rc;
 }
@@ -558,26 +558,26 @@ static int history_common(graph_store *g, q_work *w, const graph_page *page,
                           bool is_rel, json_t **out, eg_error *err)
 {
     *out = NULL;
-    size_t limit = graph_page_limit(g, page, 0);
-    int rc = graph_cursor_parse_offset(page ? page->cursor : NULL, &w->off, err);
+    size_t limit = graph__page_limit(g, page, 0);
+    int rc = graph__cursor_parse_offset(page ? page->cursor : NULL, &w->off, err);
     if (rc != 0)
         return rc;
     w->lim = limit + 1;
-    rc = graph_read(g, q_fn, w, err);
+    rc = graph__read(g, q_fn, w, err);
     if (rc != 0) {
         json_decref(w->rows);
         return rc;
     }
     json_t *hist = json_array();
-    size_t budget = graph_page_budget(g, page), used = 0, kept = 0;
+    size_t budget = graph__page_budget(g, page), used = 0, kept = 0;
     bool truncated = false;
     for (size_t i = 0; i < json_array_size(w->rows) && i < limit; i++) {
         json_t *v = json_incref(json_object_get(json_array_get(w->rows, i), "v"));
         if (is_rel)
-            graph_relation_out(v);
+            graph__relation_out(v);
         else
-            graph_entity_out(v);
-        size_t sz = graph_json_size(v);
+            graph__entity_out(v);
+        size_t sz = graph__json_size(v);
         if (kept > 0 && used + sz > budget) {
             json_decref(v);
             truncated = true;
@@ -589,7 +589,7 @@ static int history_common(graph_store *g, q_work *w, const graph_page *page,
     }
     json_t *res = json_pack("{so}", "history", hist);
     if (truncated || json_array_size(w->rows) > kept) {
-        char *cur = graph_cursor_offset(w->off + kept);
+        char *cur = graph__cursor_offset(w->off + kept);
         json_object_set_new(res, "nextCursor", json_string(cur ? cur : ""));
         eg_free(cur);
     }
@@ -605,7 +605,7 @@ int graph_get_entity_history(graph_store *g, const graph_req *req, const char *n
 {
     *out = NULL;
     q_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = check_name(name, "entityName", err);
     if (rc != 0)
@@ -622,7 +622,7 @@ int graph_get_relation_history(graph_store *g, const graph_req *req, const char 
 {
     *out = NULL;
     q_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0 && ((rc = check_name(from, "from", err)) || (rc = check_name(to, "to", err)) ||
                     (rc = check_name(relation_type, "relationType", err))))
         return rc;

@@ -61,7 +61,7 @@ typedef struct reembed_work {
 
 static bolt_params *page_params(reembed_work *w, eg_error *err)
 {
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (!p)
         return NULL;
     bolt_params_str(p, "ns", w->o->ns); /* NULL: every namespace */
@@ -70,7 +70,7 @@ static bolt_params *page_params(reembed_work *w, eg_error *err)
     bolt_params_int(p, "dims", w->o->dims);
     bolt_params_str(p, "after", w->after);
     bolt_params_int(p, "lim", (int64_t)(w->o->batch ? w->o->batch : 500));
-    if (graph_params_check(p, err) != 0) {
+    if (graph__params_check(p, err) != 0) {
         bolt_params_free(p);
         return NULL;
     }
@@ -84,10 +84,10 @@ static int count_fn(bolt_conn *c, void *payload, eg_error *err)
     if (!p)
         return err->code ? err->code : EG_ENOMEM;
     json_t *rows = NULL;
-    int rc = graph_q(c, Q_COUNT, p, &rows, err);
+    int rc = graph__q(c, Q_COUNT, p, &rows, err);
     bolt_params_free(p);
     if (rc == 0)
-        w->total = graph_jint(json_array_get(rows, 0), "n", 0);
+        w->total = graph__jint(json_array_get(rows, 0), "n", 0);
     json_decref(rows);
     return rc;
 }
@@ -100,7 +100,7 @@ int graph_reembed_count(graph_store *g, const graph_reembed_opts *o, int64_t *to
     graph_reembed_cursor cur;
     memset(&cur, 0, sizeof cur);
     reembed_work w = {.g = g, .o = o, .cur = &cur};
-    int rc = graph_read(g, count_fn, &w, err);
+    int rc = graph__read(g, count_fn, &w, err);
     if (rc == 0)
         *total = w.total;
     return rc;
@@ -120,23 +120,23 @@ static int backfill_hash(bolt_conn *c, const json_t *row, const char *id, const 
         const char *s = json_string_value(json_array_get(obs, k));
         v[k] = s ? s : "";
     }
-    const char *name = graph_jstr(row, "name"), *type = graph_jstr(row, "entityType");
+    const char *name = graph__jstr(row, "name"), *type = graph__jstr(row, "entityType");
     int rc = v ? graph_embedding_text(name ? name : "", type ? type : "", v, no, &text, hash, err)
-               : graph_oom(err);
+               : eg_error_oom(err);
     eg_free(v);
     eg_free(text);
     json_decref(dec);
     if (rc != 0)
         return rc;
-    bolt_params *hp = graph_params(err);
+    bolt_params *hp = graph__params(err);
     if (!hp)
         return EG_ENOMEM;
     bolt_params_str(hp, "id", id);
     bolt_params_str(hp, "ns", ns);
     bolt_params_str(hp, "hash", hash);
-    rc = graph_params_check(hp, err);
+    rc = graph__params_check(hp, err);
     if (rc == 0)
-        rc = graph_x(c, Q_SET_HASH, hp, err);
+        rc = graph__x(c, Q_SET_HASH, hp, err);
     bolt_params_free(hp);
     return rc;
 }
@@ -152,7 +152,7 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
     if (!p)
         return err->code ? err->code : EG_ENOMEM;
     json_t *rows = NULL;
-    int rc = graph_q(c, Q_PAGE, p, &rows, err);
+    int rc = graph__q(c, Q_PAGE, p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
         return rc;
@@ -163,15 +163,15 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
     queue_enqueue_result *res = eg_calloc(n ? n : 1, sizeof *res);
     char (*ver)[80] = eg_calloc(n ? n : 1, sizeof *ver);
     if (!reqs || !res || !ver)
-        rc = graph_oom(err);
+        rc = eg_error_oom(err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const json_t *row = json_array_get(rows, i);
-        const char *id = graph_jstr(row, "id"), *ns = graph_jstr(row, "ns"), *hash = graph_jstr(row, "hash");
+        const char *id = graph__jstr(row, "id"), *ns = graph__jstr(row, "ns"), *hash = graph__jstr(row, "hash");
         if (id)
             snprintf(w->after, sizeof w->after, "%s", id);
         if (!id || !ns)
             continue;
-        int64_t version = graph_jint(row, "version", 0);
+        int64_t version = graph__jint(row, "version", 0);
         char h[65];
         if (!hash) {
             if ((rc = backfill_hash(c, row, id, ns, h, err)) != 0)
@@ -210,7 +210,7 @@ int graph_reembed_page(graph_store *g, const graph_reembed_opts *o, graph_reembe
     if (!g->queue)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "reembed: the graph store has no queue");
     reembed_work w = {.g = g, .o = o, .cur = cur};
-    int rc = graph_write(g, page_fn, &w, err);
+    int rc = graph__write(g, page_fn, &w, err);
     if (rc != 0)
         return rc;
     /* Committed: move the cursor and the counts. */

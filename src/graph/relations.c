@@ -36,9 +36,9 @@ static const char Q_CREATE_REL[] =
 static void rel_key_params(bolt_params *p, const graph_ctx *cx, const json_t *it)
 {
     bolt_params_str(p, "ns", cx->ns);
-    bolt_params_str(p, "from", graph_jstr(it, "from"));
-    bolt_params_str(p, "to", graph_jstr(it, "to"));
-    bolt_params_str(p, "type", graph_jstr(it, "relationType"));
+    bolt_params_str(p, "from", graph__jstr(it, "from"));
+    bolt_params_str(p, "to", graph__jstr(it, "to"));
+    bolt_params_str(p, "type", graph__jstr(it, "relationType"));
 }
 
 static void num_or_null(bolt_params *p, const char *key, const json_t *v)
@@ -56,7 +56,7 @@ static void metadata_param(bolt_params *p, const json_t *m)
         bolt_params_str(p, "metadata", s);
     else
         bolt_params_null(p, "metadata");
-    free(s);
+    eg_free(s);
 }
 
 /*
@@ -90,7 +90,7 @@ static int create_relations_bulk(graph_mut_work *w, bolt_conn *c, int64_t now, c
     json_t *rows = json_array(), *res = NULL, *ok = json_array();
     json_t **answer = eg_calloc(n, sizeof *answer); /* per row: its relation, or its skip record */
     bool *created = eg_calloc(n, sizeof *created);
-    int rc = rows && ok && answer && created ? 0 : graph_oom(err);
+    int rc = rows && ok && answer && created ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *it = json_array_get(w->items, i);
         const json_t *m = json_object_get(it, "metadata");
@@ -102,26 +102,26 @@ static int create_relations_bulk(graph_mut_work *w, bolt_conn *c, int64_t now, c
                               json_is_number(st) ? json_real(json_number_value(st)) : json_null(), "confidence",
                               json_is_number(cf) ? json_real(json_number_value(cf)) : json_null(), "metadata", meta,
                               "by", graph__item_by(&w->cx, it));
-        free(meta);
+        eg_free(meta);
         if (!r || json_array_append_new(rows, r) != 0)
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
     }
-    bolt_params *p = rc == 0 ? graph_params(err) : NULL;
+    bolt_params *p = rc == 0 ? graph__params(err) : NULL;
     if (rc == 0 && !p)
         rc = EG_ENOMEM;
     if (rc == 0) {
         bolt_params_str(p, "ns", w->cx.ns);
         bolt_params_json(p, "rows", rows);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (rc == 0)
-            rc = graph_q(c, Q_ENDPOINTS_BULK, p, &res, err);
+            rc = graph__q(c, Q_ENDPOINTS_BULK, p, &res, err);
     }
     bolt_params_free(p);
     size_t k;
     json_t *row;
     json_array_foreach(rc == 0 ? res : NULL, k, row)
     {
-        int64_t i = graph_jint(row, "i", -1);
+        int64_t i = graph__jint(row, "i", -1);
         if (i < 0 || (size_t)i >= n)
             continue;
         bool hf = json_is_true(json_object_get(row, "hasFrom")), ht = json_is_true(json_object_get(row, "hasTo"));
@@ -137,26 +137,26 @@ static int create_relations_bulk(graph_mut_work *w, bolt_conn *c, int64_t now, c
     json_decref(res);
     res = NULL;
     if (rc == 0 && json_array_size(ok) > 0) {
-        p = graph_params(err);
+        p = graph__params(err);
         rc = p ? 0 : EG_ENOMEM;
         if (rc == 0) {
             bolt_params_str(p, "ns", w->cx.ns);
             bolt_params_json(p, "rows", ok);
             bolt_params_int(p, "now", now);
             bolt_params_str(p, "token", token);
-            rc = graph_params_check(p, err);
+            rc = graph__params_check(p, err);
             if (rc == 0)
-                rc = graph_q(c, Q_CREATE_REL_BULK, p, &res, err);
+                rc = graph__q(c, Q_CREATE_REL_BULK, p, &res, err);
         }
         bolt_params_free(p);
     }
     json_array_foreach(rc == 0 ? res : NULL, k, row)
     {
-        int64_t i = graph_jint(row, "i", -1);
+        int64_t i = graph__jint(row, "i", -1);
         if (i < 0 || (size_t)i >= n || answer[i])
             continue;
         created[i] = json_is_true(json_object_get(row, "created"));
-        answer[i] = graph_relation_out(json_incref(json_object_get(row, "rel")));
+        answer[i] = graph__relation_out(json_incref(json_object_get(row, "rel")));
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!answer[i]) /* an endpoint was deleted between the two statements: nothing made */
@@ -165,7 +165,7 @@ static int create_relations_bulk(graph_mut_work *w, bolt_conn *c, int64_t now, c
                                   json_object_get(json_array_get(w->items, i), "relationType"), "reason",
                                   "an entity was deleted during the call");
         if (!answer[i]) {
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
         const char *key = json_object_get(answer[i], "reason") ? "skipped" : created[i] ? "relations" : "existing";
@@ -187,9 +187,9 @@ static int create_relations_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = json_pack("{s[]s[]s[]}", "relations", "existing", "skipped");
     if (w->result == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     int64_t now = 0;
-    int rc = graph_now(c, &now, err);
+    int rc = graph__now(c, &now, err);
     char token[33];
     if (rc == 0 && eg_rand_hex(token, (sizeof token - 1) / 2) != 0)
         rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
@@ -201,14 +201,14 @@ static int create_relations_fn(bolt_conn *c, void *payload, eg_error *err)
     {
         if (rc != 0)
             break;
-        bolt_params *p = graph_params(err);
+        bolt_params *p = graph__params(err);
         if (p == NULL)
             return EG_ENOMEM;
         rel_key_params(p, &w->cx, it);
         json_t *rows = NULL;
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (rc == 0)
-            rc = graph_q(c, Q_ENDPOINTS, p, &rows, err);
+            rc = graph__q(c, Q_ENDPOINTS, p, &rows, err);
         if (rc != 0) {
             bolt_params_free(p);
             break;
@@ -233,14 +233,14 @@ static int create_relations_fn(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_int(p, "now", now);
         bolt_params_str(p, "by", graph__item_by(&w->cx, it));
         bolt_params_str(p, "token", token);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         if (rc == 0)
-            rc = graph_q(c, Q_CREATE_REL, p, &rows, err);
+            rc = graph__q(c, Q_CREATE_REL, p, &rows, err);
         bolt_params_free(p);
         if (rc == 0) {
             json_t *r = json_array_get(rows, 0);
             bool created = json_is_true(json_object_get(r, "created"));
-            json_t *rel = graph_relation_out(json_incref(json_object_get(r, "rel")));
+            json_t *rel = graph__relation_out(json_incref(json_object_get(r, "rel")));
             if (rel != NULL)
                 json_array_append_new(json_object_get(w->result, created ? "relations" : "existing"),
                                       rel);
@@ -255,13 +255,13 @@ int graph_create_relations(graph_store *g, const graph_req *req, const json_t *r
 {
     *out = NULL;
     graph_mut_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_validate_relations(relations, false, &w.items, err);
     if (rc == 0 && !json_is_array(relations) && !json_is_string(relations))
         rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "relations must be an array");
     if (rc == 0)
-        rc = graph_write(g, create_relations_fn, &w, err);
+        rc = graph__write(g, create_relations_fn, &w, err);
     json_decref(w.items);
     if (rc != 0) {
         json_decref(w.result);
@@ -305,7 +305,7 @@ static int delete_relations_fn(bolt_conn *c, void *payload, eg_error *err)
         json_array_foreach(rows[i], j, row)
         {
             json_array_append_new(json_object_get(w->result, "deleted"),
-                                  graph_relation_out(json_incref(json_object_get(row, "rel"))));
+                                  graph__relation_out(json_incref(json_object_get(row, "rel"))));
         }
     }
     graph__free_item_rows(rows, json_array_size(w->items));
@@ -317,11 +317,11 @@ int graph_delete_relations(graph_store *g, const graph_req *req, const json_t *r
 {
     *out = NULL;
     graph_mut_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_validate_relations(relations, true, &w.items, err);
     if (rc == 0)
-        rc = graph_write(g, delete_relations_fn, &w, err);
+        rc = graph__write(g, delete_relations_fn, &w, err);
     json_decref(w.items);
     if (rc != 0) {
         json_decref(w.result);
@@ -352,11 +352,11 @@ static int update_relation_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = NULL;
     int64_t now = 0;
-    int rc = graph_now(c, &now, err);
+    int rc = graph__now(c, &now, err);
     if (rc != 0)
         return rc;
     json_t *it = json_array_get(w->items, 0);
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     rel_key_params(p, &w->cx, it);
@@ -371,19 +371,19 @@ static int update_relation_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_int(p, "now", now);
     bolt_params_str(p, "by", graph__item_by(&w->cx, it));
     json_t *rows = NULL;
-    rc = graph_params_check(p, err);
+    rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, Q_UPDATE_REL, p, &rows, err);
+        rc = graph__q(c, Q_UPDATE_REL, p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
         return rc;
     if (json_array_size(rows) == 0) {
         json_decref(rows);
         return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Relation not found: %s -[%s]-> %s",
-                            graph_jstr(it, "from"), graph_jstr(it, "relationType"),
-                            graph_jstr(it, "to"));
+                            graph__jstr(it, "from"), graph__jstr(it, "relationType"),
+                            graph__jstr(it, "to"));
     }
-    w->result = graph_relation_out(json_incref(json_object_get(json_array_get(rows, 0), "rel")));
+    w->result = graph__relation_out(json_incref(json_object_get(json_array_get(rows, 0), "rel")));
     json_decref(rows);
     return 0;
 }
@@ -393,13 +393,13 @@ int graph_update_relation(graph_store *g, const graph_req *req, const json_t *re
 {
     *out = NULL;
     graph_mut_work w = {0};
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0 && !json_is_object(relation))
         rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "relation must be an object");
     if (rc == 0)
         rc = graph_validate_relations(relation, false, &w.items, err);
     if (rc == 0)
-        rc = graph_write(g, update_relation_fn, &w, err);
+        rc = graph__write(g, update_relation_fn, &w, err);
     json_decref(w.items);
     if (rc != 0) {
         json_decref(w.result);

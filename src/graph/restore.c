@@ -188,7 +188,7 @@ static int row_for(const json_t *rec, size_t i, const char *kind, const char *so
     json_t *r = json_deep_copy(rec);
     if (!r || json_object_set_new(r, "i", json_integer((json_int_t)i)) != 0) {
         json_decref(r);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     json_object_del(r, "type");
     const char *idk = !strcmp(kind, "entity") || !strcmp(kind, "relation") ? "id"
@@ -205,7 +205,7 @@ static int row_for(const json_t *rec, size_t i, const char *kind, const char *so
         size_t n = json_array_size(obs);
         const char **v = eg_calloc(n ? n : 1, sizeof *v);
         char *text = NULL, hash[65];
-        int rc = v ? 0 : graph_oom(err);
+        int rc = v ? 0 : eg_error_oom(err);
         for (size_t k = 0; rc == 0 && k < n; k++)
             v[k] = json_string_value(json_array_get(obs, k));
         const char *type = json_string_value(json_object_get(r, "entityType"));
@@ -215,7 +215,7 @@ static int row_for(const json_t *rec, size_t i, const char *kind, const char *so
         eg_free(v);
         eg_free(text);
         if (rc == 0 && json_object_set_new(r, "hash", json_string(hash)) != 0)
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
         if (!json_object_get(r, "entityType"))
             json_object_set_new(r, "entityType", json_string(""));
         if (rc != 0) {
@@ -242,17 +242,17 @@ static int restore_fn(bolt_conn *c, void *payload, eg_error *err)
     memset(&w->delta, 0, sizeof w->delta);
     size_t n = json_array_size(w->recs);
     json_t *rows = json_array(), *outbox = json_array();
-    int rc = rows && outbox ? 0 : graph_oom(err);
+    int rc = rows && outbox ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         json_t *r = NULL;
         rc = row_for(json_array_get(w->recs, i), i, w->kind, w->source_ns, w->cx.ns, &r, err);
         if (rc == 0 && json_array_append_new(rows, r) != 0)
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
     }
     char token[33];
     if (rc == 0 && eg_rand_hex(token, 16) != 0)
         rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "restore: no random token");
-    bolt_params *p = rc == 0 ? graph_params(err) : NULL;
+    bolt_params *p = rc == 0 ? graph__params(err) : NULL;
     if (rc == 0 && !p)
         rc = EG_ENOMEM;
     json_t *res = NULL;
@@ -260,20 +260,20 @@ static int restore_fn(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_str(p, "ns", w->cx.ns);
         bolt_params_str(p, "token", token);
         bolt_params_json(p, "rows", rows);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
     }
     bool entity = !strcmp(w->kind, "entity"), relation = !strcmp(w->kind, "relation");
     const char *q = entity ? Q_ENTITY : relation ? Q_RELATION : !strcmp(w->kind, "entityVersion") ? Q_ENTITY_VERSION
                                                                                                   : Q_RELATION_VERSION;
     if (rc == 0)
-        rc = graph_q(c, q, p, &res, err);
+        rc = graph__q(c, q, p, &res, err);
     bolt_params_free(p);
     size_t k;
     json_t *row;
     json_array_foreach(rc == 0 ? res : NULL, k, row)
     {
         if (!entity && !relation) {
-            int64_t made = graph_jint(row, "n", 0);
+            int64_t made = graph__jint(row, "n", 0);
             if (!strcmp(w->kind, "entityVersion"))
                 w->delta.entity_versions += made;
             else
@@ -281,15 +281,15 @@ static int restore_fn(bolt_conn *c, void *payload, eg_error *err)
             continue;
         }
         bool created = json_is_true(json_object_get(row, "created"));
-        const json_t *r = json_array_get(rows, (size_t)graph_jint(row, "i", 0));
+        const json_t *r = json_array_get(rows, (size_t)graph__jint(row, "i", 0));
         if (entity) {
             if (!created) {
                 w->delta.entities_existing++;
                 continue;
             }
             w->delta.entities++;
-            rc = graph_outbox_add(outbox, graph_jstr(r, "id"), graph_jint(r, "version", 1), graph_jstr(r, "name"),
-                                  graph_jstr(r, "hash"), err);
+            rc = graph__outbox_add(outbox, graph__jstr(r, "id"), graph__jint(r, "version", 1), graph__jstr(r, "name"),
+                                  graph__jstr(r, "hash"), err);
             if (rc != 0)
                 break;
         } else if (created) {
@@ -303,7 +303,7 @@ static int restore_fn(bolt_conn *c, void *payload, eg_error *err)
             (int64_t)n - w->delta.relations - w->delta.relations_existing; /* an endpoint is missing */
     size_t jobs = 0;
     if (rc == 0 && entity)
-        rc = graph_outbox_flush(w->cx.g, c, w->cx.ns, outbox, NULL, &jobs, err);
+        rc = graph__outbox_flush(w->cx.g, c, w->cx.ns, outbox, NULL, &jobs, err);
     w->delta.jobs = (int64_t)jobs;
     json_decref(res);
     json_decref(rows);
@@ -332,7 +332,7 @@ int graph_restore(graph_store *g, const graph_req *req, const char *source_ns, c
     }
     restore_work w;
     memset(&w, 0, sizeof w);
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc != 0)
         return rc;
     w.kind = kind;
@@ -340,7 +340,7 @@ int graph_restore(graph_store *g, const graph_req *req, const char *source_ns, c
     w.recs = records;
     if (json_array_size(records) == 0)
         return 0;
-    rc = graph_write(g, restore_fn, &w, err);
+    rc = graph__write(g, restore_fn, &w, err);
     if (rc == 0) {
         st->entities += w.delta.entities;
         st->entities_existing += w.delta.entities_existing;

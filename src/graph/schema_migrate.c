@@ -86,12 +86,12 @@ static int strv_from_static(const char *const *src, char ***out, size_t *n_out, 
         n++;
     char **v = eg_calloc(n ? n : 1, sizeof *v);
     if (v == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     for (size_t i = 0; i < n; i++) {
         v[i] = eg_strdup(src[i]);
         if (v[i] == NULL) {
             graph_strv_free(v, i);
-            return graph_oom(err);
+            return eg_error_oom(err);
         }
     }
     *out = v;
@@ -110,7 +110,7 @@ static int fulltext_recreate(const graph_opts *opts, const char *config, char **
 {
     char **v = eg_calloc(2, sizeof *v);
     if (v == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     eg_buf b = EG_BUF_INIT(4096), b2 = EG_BUF_INIT(4096);
     /* Identifier validated by the caller: the only thing spliced into Cypher. */
     int rc = eg_buf_printf(&b, "DROP INDEX %s IF EXISTS", opts->fulltext_index);
@@ -125,7 +125,7 @@ static int fulltext_recreate(const graph_opts *opts, const char *config, char **
     eg_buf_free(&b2);
     if (v[0] == NULL || v[1] == NULL) {
         graph_strv_free(v, 2);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     *stmts_out = v;
     *n_out = 2;
@@ -180,18 +180,18 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
     }
     if (rc != 0) {
         eg_buf_free(&b);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     char **v = eg_calloc(1, sizeof *v);
     if (v == NULL) {
         eg_buf_free(&b);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     v[0] = eg_buf_detach(&b, NULL);
     if (v[0] == NULL) {
         eg_free(v);
         eg_buf_free(&b);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     *stmts_out = v;
     *n_out = 1;
@@ -258,12 +258,12 @@ static int check_fn(bolt_conn *c, void *payload, eg_error *err)
     check_work *w = payload;
     json_decref(w->rows);
     w->rows = NULL;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "v", w->g->opts.vector_index);
     bolt_params_str(p, "f", w->g->opts.fulltext_index);
-    int rc = graph_q(c,
+    int rc = graph__q(c,
                      "SHOW INDEXES YIELD name, type, state, labelsOrTypes, properties, options "
                      "WHERE name IN [$v, $f] OR (type = 'VECTOR' AND 'Entity' IN labelsOrTypes) "
                      "RETURN name, type, state, labelsOrTypes, properties, "
@@ -288,7 +288,7 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     if (report_out)
         *report_out = NULL;
     check_work w = {g, NULL};
-    int rc = graph_read(g, check_fn, &w, err);
+    int rc = graph__read(g, check_fn, &w, err);
     if (rc != 0)
         return rc;
     const json_t *vec = NULL, *ft = NULL, *other_vec = NULL;
@@ -296,7 +296,7 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     json_t *row;
     json_array_foreach(w.rows, i, row)
     {
-        const char *name = graph_jstr(row, "name");
+        const char *name = graph__jstr(row, "name");
         if (name && strcmp(name, g->opts.vector_index) == 0)
             vec = row;
         else if (name && strcmp(name, g->opts.fulltext_index) == 0)
@@ -306,18 +306,18 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     }
     const char *want_sim = g->opts.similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine";
     json_t *cfg = json_object_get(vec, "config");
-    int64_t dims = graph_jint(cfg, "vector.dimensions", -1);
-    const char *sim = graph_jstr(cfg, "vector.similarity_function");
+    int64_t dims = graph__jint(cfg, "vector.dimensions", -1);
+    const char *sim = graph__jstr(cfg, "vector.similarity_function");
     char problem[EG_ERR_MSG_MAX] = "";
     if (vec == NULL && other_vec != NULL)
         snprintf(problem, sizeof problem,
                  "vector index %s does not exist, but %s indexes :Entity(embedding); set "
                  "NEO4J_VECTOR_INDEX=%s or drop that index",
-                 g->opts.vector_index, graph_jstr(other_vec, "name"), graph_jstr(other_vec, "name"));
+                 g->opts.vector_index, graph__jstr(other_vec, "name"), graph__jstr(other_vec, "name"));
     else if (vec == NULL)
         snprintf(problem, sizeof problem, "vector index %s does not exist (apply the schema)",
                  g->opts.vector_index);
-    else if (strcmp(graph_jstr(vec, "type") ? graph_jstr(vec, "type") : "", "VECTOR") != 0 ||
+    else if (strcmp(graph__jstr(vec, "type") ? graph__jstr(vec, "type") : "", "VECTOR") != 0 ||
              !is_entity_on(vec, "embedding"))
         snprintf(problem, sizeof problem, "index %s is not a vector index on :Entity(embedding)",
                  g->opts.vector_index);
@@ -363,7 +363,7 @@ int graph_schema_apply(graph_store *g, int timeout_ms, eg_error *err)
     rc = bolt_pool_acquire(g->pool, &c, err);
     if (rc != 0)
         return rc;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL) {
         bolt_pool_release(g->pool, c);
         return EG_ENOMEM;

@@ -73,7 +73,7 @@ static const char Q_ALL_BY_NAME[] =
 static int fulltext_into(bolt_conn *c, graph_store *g, const char *cypher, const char *ns, const char *q,
                          size_t want, json_t *hits, json_t *seen, eg_error *err)
 {
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
@@ -81,15 +81,15 @@ static int fulltext_into(bolt_conn *c, graph_store *g, const char *cypher, const
     bolt_params_str(p, "q", q);
     bolt_params_int(p, "lim", (int64_t)want);
     json_t *rows = NULL;
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, cypher, p, &rows, err);
+        rc = graph__q(c, cypher, p, &rows, err);
     bolt_params_free(p);
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
+        json_t *e = graph__entity_out(json_incref(json_object_get(row, "entity")));
         const json_t *sc = json_object_get(row, "score");
         json_object_set_new(e, "score", json_real(json_is_number(sc) ? json_number_value(sc) : 0.0));
         if (seen)
@@ -100,7 +100,7 @@ static int fulltext_into(bolt_conn *c, graph_store *g, const char *cypher, const
     return rc;
 }
 
-int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query,
+int graph__keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query,
                        size_t want, json_t **out, eg_error *err)
 {
     *out = NULL;
@@ -108,7 +108,7 @@ int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char 
     if (hits == NULL || seen == NULL) {
         json_decref(hits);
         json_decref(seen);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     char *phrase = NULL;
     int rc = 0;
@@ -122,23 +122,23 @@ int graph_keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char 
     bool phrase_was_null = phrase == NULL; /* punctuation only: substring is all we have */
     eg_free(phrase);
     if (rc == 0 && !empty && json_array_size(hits) < want && (g->opts.substring_search || phrase_was_null)) {
-        if ((p = graph_params(err)) == NULL)
+        if ((p = graph__params(err)) == NULL)
             rc = EG_ENOMEM;
         if (rc == 0) {
             bolt_params_str(p, "ns", ns);
             bolt_params_str(p, "q", query);
             bolt_params_json(p, "seen", seen);
             bolt_params_int(p, "lim", (int64_t)(want - json_array_size(hits)));
-            rc = graph_params_check(p, err);
+            rc = graph__params_check(p, err);
             if (rc == 0)
-                rc = graph_q(c, Q_SUBSTRING, p, &rows, err);
+                rc = graph__q(c, Q_SUBSTRING, p, &rows, err);
             bolt_params_free(p);
         }
         size_t i;
         json_t *row;
         json_array_foreach(rows, i, row)
         {
-            json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
+            json_t *e = graph__entity_out(json_incref(json_object_get(row, "entity")));
             json_object_set_new(e, "score", json_real(0.0));
             json_object_set_new(e, "match", json_string("substring"));
             json_array_append_new(hits, e);
@@ -169,13 +169,13 @@ static int term_hits(bolt_conn *c, graph_store *g, const char *ns, const char *q
     int rc = query && *query ? graph_lucene_terms(query, &terms, err) : 0;
     json_t *hits = json_array();
     if (hits == NULL)
-        rc = graph_oom(err);
+        rc = eg_error_oom(err);
     if (rc == 0 && terms != NULL)
         rc = fulltext_into(c, g, Q_FULLTEXT, ns, terms, want, hits, NULL, err);
     eg_free(terms);
     if (rc == 0 && json_array_size(hits) == 0 && query && *query) {
         json_decref(hits);
-        return graph_keyword_hits(c, g, ns, query, want, out, err);
+        return graph__keyword_hits(c, g, ns, query, want, out, err);
     }
     if (rc != 0) {
         json_decref(hits);
@@ -194,7 +194,7 @@ static int slice_hits(json_t *hits, size_t off, size_t limit, size_t budget, jso
     bool truncated = false;
     for (size_t i = off; i < n && kept < limit; i++) {
         json_t *e = json_array_get(hits, i);
-        size_t sz = graph_json_size(e);
+        size_t sz = graph__json_size(e);
         if (kept > 0 && used + sz > budget) {
             truncated = true;
             break;
@@ -205,9 +205,9 @@ static int slice_hits(json_t *hits, size_t off, size_t limit, size_t budget, jso
     }
     json_object_set_new(res, "entities", ents);
     if (off + kept < n) {
-        char *cur = graph_cursor_offset(off + kept);
+        char *cur = graph__cursor_offset(off + kept);
         if (cur == NULL)
-            return graph_oom(err);
+            return eg_error_oom(err);
         json_object_set_new(res, "nextCursor", json_string(cur));
         eg_free(cur);
     }
@@ -219,21 +219,21 @@ static int slice_hits(json_t *hits, size_t off, size_t limit, size_t budget, jso
 static int add_relations(bolt_conn *c, const char *ns, json_t *res, size_t budget, eg_error *err)
 {
     json_t *names = json_array();
-    size_t i, used = graph_json_size(json_object_get(res, "entities"));
+    size_t i, used = graph__json_size(json_object_get(res, "entities"));
     json_t *e;
     json_array_foreach(json_object_get(res, "entities"), i, e)
     {
         json_array_append(names, json_object_get(e, "name"));
     }
     json_t *rels = NULL;
-    int rc = graph_relations_among(c, ns, names, &rels, err);
+    int rc = graph__relations_among(c, ns, names, &rels, err);
     json_decref(names);
     if (rc != 0)
         return rc;
     json_t *kept = json_array();
     json_array_foreach(rels, i, e)
     {
-        size_t sz = graph_json_size(e);
+        size_t sz = graph__json_size(e);
         if (used + sz > budget) {
             json_object_set_new(res, "truncated", json_true());
             break;
@@ -262,13 +262,13 @@ static int search_nodes_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = json_object();
     if (w->result == NULL)
-        return graph_oom(err);
-    size_t off = 0, limit = graph_page_limit(w->cx.g, w->page, 10);
-    int rc = graph_cursor_parse_offset(w->page ? w->page->cursor : NULL, &off, err);
+        return eg_error_oom(err);
+    size_t off = 0, limit = graph__page_limit(w->cx.g, w->page, 10);
+    int rc = graph__cursor_parse_offset(w->page ? w->page->cursor : NULL, &off, err);
     json_t *hits = NULL;
     if (rc == 0)
-        rc = graph_keyword_hits(c, w->cx.g, w->cx.ns, w->query, off + limit + 1, &hits, err);
-    size_t budget = graph_page_budget(w->cx.g, w->page);
+        rc = graph__keyword_hits(c, w->cx.g, w->cx.ns, w->query, off + limit + 1, &hits, err);
+    size_t budget = graph__page_budget(w->cx.g, w->page);
     if (rc == 0)
         rc = slice_hits(hits, off, limit, budget, w->result, err);
     if (rc == 0)
@@ -292,11 +292,11 @@ int graph_search_nodes(graph_store *g, const graph_req *req, const char *query,
     search_work w = {0};
     w.query = query;
     w.page = page;
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = check_query(query, err);
     if (rc == 0)
-        rc = graph_read(g, search_nodes_fn, &w, err);
+        rc = graph__read(g, search_nodes_fn, &w, err);
     if (rc != 0) {
         json_decref(w.result);
         return rc;
@@ -365,7 +365,7 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
     int rc = 0;
     json_t *rows = NULL;
     for (;;) {
-        bolt_params *p = graph_params(err);
+        bolt_params *p = graph__params(err);
         if (p == NULL) {
             rc = EG_ENOMEM;
             break;
@@ -378,11 +378,11 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
         bolt_params_float(p, "min", min_sim);
         bolt_params_json(p, "types", ty);
         bolt_params_int(p, "lim", (int64_t)want);
-        rc = graph_params_check(p, err);
+        rc = graph__params_check(p, err);
         json_decref(rows);
         rows = NULL;
         if (rc == 0)
-            rc = graph_q(c, Q_VECTOR, p, &rows, err);
+            rc = graph__q(c, Q_VECTOR, p, &rows, err);
         bolt_params_free(p);
         if (rc != 0)
             break;
@@ -393,7 +393,7 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
         size_t got = 0;
         for (size_t r = 0; r < json_array_size(rows); r++)
             got += json_is_object(json_object_get(json_array_get(rows, r), "entity"));
-        int64_t raw = graph_jint(first, "raw", 0);
+        int64_t raw = graph__jint(first, "raw", 0);
         const json_t *lowest = json_object_get(first, "lowest");
         /* Asking deeper helps only when the filters (namespace, types) left
          * the page short: the index returns neighbours best first, so once
@@ -416,7 +416,7 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
     {
         if (!json_is_object(json_object_get(row, "entity")))
             continue;
-        json_t *e = graph_entity_out(json_incref(json_object_get(row, "entity")));
+        json_t *e = graph__entity_out(json_incref(json_object_get(row, "entity")));
         json_object_set(e, "score", json_object_get(row, "score"));
         json_array_append_new(hits, e);
     }
@@ -448,7 +448,7 @@ static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = json_pack("{ss}", "searchType", "semantic");
     if (w->result == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     size_t limit = norm_limit(w->so);
     json_t *hits = NULL;
     int rc = vector_hits(c, w->cx.g, w->cx.ns, w->vec, w->dims, norm_min(w->so),
@@ -471,11 +471,11 @@ int graph_semantic_search(graph_store *g, const graph_req *req, const float *vec
     w.vec = vec;
     w.dims = dims;
     w.so = o;
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = check_vec(g, vec, dims, err);
     if (rc == 0)
-        rc = graph_read(g, semantic_fn, &w, err);
+        rc = graph__read(g, semantic_fn, &w, err);
     if (rc != 0) {
         json_decref(w.result);
         return rc;
@@ -487,12 +487,12 @@ int graph_semantic_search(graph_store *g, const graph_req *req, const float *vec
 static int has_vectors(bolt_conn *c, const char *ns, bool *out, eg_error *err)
 {
     *out = false;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     json_t *rows = NULL;
-    int rc = graph_q(c,
+    int rc = graph__q(c,
                      "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embedding IS NOT NULL "
                      "RETURN e.name AS n LIMIT 1",
                      p, &rows, err);
@@ -509,7 +509,7 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(w->result);
     w->result = json_object();
     if (w->result == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     size_t limit = norm_limit(w->so);
     size_t want = limit * 3 < 30 ? 30 : limit * 3;
     if (want > 3 * GRAPH_MAX_LIMIT)
@@ -551,13 +551,13 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     graph_fused *fused = NULL;
     size_t nf = 0;
     if (rk == NULL || rv == NULL)
-        rc = graph_oom(err);
+        rc = eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < nk; i++) {
-        rk[i].key = graph_jstr(json_array_get(kw, i), "name");
+        rk[i].key = graph__jstr(json_array_get(kw, i), "name");
         rk[i].score = json_number_value(json_object_get(json_array_get(kw, i), "score"));
     }
     for (size_t i = 0; rc == 0 && i < nv; i++) {
-        rv[i].key = graph_jstr(json_array_get(vh, i), "name");
+        rv[i].key = graph__jstr(json_array_get(vh, i), "name");
         rv[i].score = json_number_value(json_object_get(json_array_get(vh, i), "score"));
     }
     if (rc == 0)
@@ -622,13 +622,13 @@ int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query,
     w.vec = vec;
     w.dims = dims;
     w.so = o;
-    int rc = graph_ctx_init(&w.cx, g, req, err);
+    int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = check_query(query, err);
     if (rc == 0 && vec != NULL)
         rc = check_vec(g, vec, dims, err);
     if (rc == 0)
-        rc = graph_read(g, hybrid_fn, &w, err);
+        rc = graph__read(g, hybrid_fn, &w, err);
     if (rc != 0) {
         json_decref(w.result);
         return rc;

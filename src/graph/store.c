@@ -133,7 +133,7 @@ int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, cons
         return rc;
     graph_store *g = eg_calloc(1, sizeof *g);
     if (g == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     g->pool = pool;
     g->queue = queue;
     g->opts = *opts;
@@ -146,7 +146,7 @@ int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, cons
     if (!g->s_ns || !g->s_vector_index || !g->s_fulltext_index || !g->s_model ||
         (opts->changed_by && !g->s_changed_by) || (opts->database && !g->s_database)) {
         graph_store_free(g);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     g->opts.ns = g->s_ns;
     g->opts.vector_index = g->s_vector_index;
@@ -181,7 +181,7 @@ const graph_opts *graph_store_opts(const graph_store *g)
     return &g->opts;
 }
 
-int graph_ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error *err)
+int graph__ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error *err)
 {
     if (g == NULL)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "graph: NULL store");
@@ -197,14 +197,14 @@ int graph_ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_error
 
 /* ---- transactions and queries ---- */
 
-int graph_write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
+int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
 {
     bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
     tx.database = g->opts.database;
     return bolt_pool_execute_write(g->pool, &tx, NULL, fn, payload, err);
 }
 
-int graph_read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
+int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
 {
     bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
     tx.database = g->opts.database;
@@ -212,45 +212,45 @@ int graph_read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
     return bolt_pool_execute_read(g->pool, &tx, NULL, fn, payload, err);
 }
 
-int graph_q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err)
+int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err)
 {
     *rows = NULL;
     return bolt_conn_query_json(c, cypher, p, NULL, rows, err);
 }
 
-int graph_q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
+int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
                  eg_error *err)
 {
     return bolt_conn_query_json_many(c, cypher, (const bolt_params *const *)ps, n, NULL, rows, err);
 }
 
-int graph_x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err)
+int graph__x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err)
 {
     return bolt_conn_exec(c, cypher, p, NULL, NULL, err);
 }
 
-int graph_now(bolt_conn *c, int64_t *now, eg_error *err)
+int graph__now(bolt_conn *c, int64_t *now, eg_error *err)
 {
     json_t *rows = NULL;
-    int rc = graph_q(c, "RETURN timestamp() AS now", NULL, &rows, err);
+    int rc = graph__q(c, "RETURN timestamp() AS now", NULL, &rows, err);
     if (rc != 0)
         return rc;
-    *now = graph_jint(json_array_get(rows, 0), "now", 0);
+    *now = graph__jint(json_array_get(rows, 0), "now", 0);
     json_decref(rows);
     if (*now <= 0)
         return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "timestamp() returned nothing");
     return 0;
 }
 
-bolt_params *graph_params(eg_error *err)
+bolt_params *graph__params(eg_error *err)
 {
     bolt_params *p = bolt_params_new();
     if (p == NULL)
-        graph_oom(err);
+        eg_error_oom(err);
     return p;
 }
 
-int graph_params_check(bolt_params *p, eg_error *err)
+int graph__params_check(bolt_params *p, eg_error *err)
 {
     int rc = bolt_params_error(p);
     if (rc != 0)
@@ -259,12 +259,7 @@ int graph_params_check(bolt_params *p, eg_error *err)
     return 0;
 }
 
-int graph_oom(eg_error *err)
-{
-    return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
-}
-
-int64_t graph_jint(const json_t *o, const char *key, int64_t def)
+int64_t graph__jint(const json_t *o, const char *key, int64_t def)
 {
     const json_t *v = json_object_get(o, key);
     if (json_is_integer(v))
@@ -274,17 +269,17 @@ int64_t graph_jint(const json_t *o, const char *key, int64_t def)
     return def;
 }
 
-const char *graph_jstr(const json_t *o, const char *key)
+const char *graph__jstr(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
 }
 
-size_t graph_json_size(const json_t *j)
+size_t graph__json_size(const json_t *j)
 {
     return json_dumpb(j, NULL, 0, JSON_COMPACT);
 }
 
-json_t *graph_entity_out(json_t *e)
+json_t *graph__entity_out(json_t *e)
 {
     if (!json_is_object(e))
         return e;
@@ -307,7 +302,7 @@ json_t *graph_entity_out(json_t *e)
     return e;
 }
 
-json_t *graph_relation_out(json_t *r)
+json_t *graph__relation_out(json_t *r)
 {
     if (!json_is_object(r))
         return r;
@@ -332,25 +327,25 @@ json_t *graph_relation_out(json_t *r)
 
 /* ---- pages and cursors ---- */
 
-size_t graph_page_limit(const graph_store *g, const graph_page *p, size_t def)
+size_t graph__page_limit(const graph_store *g, const graph_page *p, size_t def)
 {
     size_t l = (p && p->limit) ? p->limit : (def ? def : g->opts.default_limit);
     return l > GRAPH_MAX_LIMIT ? GRAPH_MAX_LIMIT : l;
 }
 
-size_t graph_page_budget(const graph_store *g, const graph_page *p)
+size_t graph__page_budget(const graph_store *g, const graph_page *p)
 {
     return (p && p->max_bytes) ? p->max_bytes : g->opts.max_response_bytes;
 }
 
-char *graph_cursor_offset(size_t off)
+char *graph__cursor_offset(size_t off)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "o%zu", off);
     return eg_strdup(buf);
 }
 
-char *graph_cursor_name(const char *name)
+char *graph__cursor_name(const char *name)
 {
     static const char hx[] = "0123456789abcdef";
     size_t n = strlen(name);
@@ -366,7 +361,7 @@ char *graph_cursor_name(const char *name)
     return o;
 }
 
-int graph_cursor_parse_offset(const char *cur, size_t *off, eg_error *err)
+int graph__cursor_parse_offset(const char *cur, size_t *off, eg_error *err)
 {
     *off = 0;
     if (cur == NULL || *cur == '\0')
@@ -389,7 +384,7 @@ static int hexval(char c)
     return -1;
 }
 
-int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err)
+int graph__cursor_parse_name(const char *cur, char **name_out, eg_error *err)
 {
     *name_out = NULL;
     if (cur == NULL || *cur == '\0')
@@ -399,7 +394,7 @@ int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "invalid cursor");
     char *o = eg_malloc((n - 1) / 2 + 1);
     if (o == NULL)
-        return graph_oom(err);
+        return eg_error_oom(err);
     for (size_t i = 0; i < (n - 1) / 2; i++) {
         int hi = hexval(cur[1 + 2 * i]), lo = hexval(cur[2 + 2 * i]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
@@ -415,23 +410,23 @@ int graph_cursor_parse_name(const char *cur, char **name_out, eg_error *err)
 
 /* ---- relations among names ---- */
 
-int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
+int graph__relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
                           eg_error *err)
 {
     *out = NULL;
     if (json_array_size(names) == 0) {
         *out = json_array();
-        return *out ? 0 : graph_oom(err);
+        return *out ? 0 : eg_error_oom(err);
     }
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     bolt_params_json(p, "names", names);
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     json_t *rows = NULL;
     if (rc == 0)
-        rc = graph_q(c,
+        rc = graph__q(c,
                      "UNWIND $names AS n "
                      "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
                      "WHERE b.namespace = $ns AND b.name IN $names "
@@ -445,30 +440,30 @@ int graph_relations_among(bolt_conn *c, const char *ns, const json_t *names, jso
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        json_array_append(arr, graph_relation_out(json_object_get(row, "rel")));
+        json_array_append(arr, graph__relation_out(json_object_get(row, "rel")));
     }
     json_decref(rows);
     *out = arr;
     return 0;
 }
 
-int graph_relations_touching(bolt_conn *c, const char *ns, const json_t *names, size_t limit, json_t **rels_out,
+int graph__relations_touching(bolt_conn *c, const char *ns, const json_t *names, size_t limit, json_t **rels_out,
                              json_t **neighbours_out, bool *truncated, eg_error *err)
 {
     *rels_out = *neighbours_out = NULL;
     *truncated = false;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     bolt_params_json(p, "names", names);
     bolt_params_int(p, "lim", (int64_t)limit + 1);
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     json_t *rows = NULL;
     /* Both directions from each name; a relation between two of the names
      * is met twice, hence DISTINCT.  The limit bounds a hub's fan-out. */
     if (rc == 0)
-        rc = graph_q(c,
+        rc = graph__q(c,
                      "UNWIND $names AS n "
                      "MATCH (:Entity {namespace: $ns, name: n})-[r:RELATES_TO]-(:Entity {namespace: $ns}) "
                      "WITH DISTINCT r LIMIT $lim "
@@ -489,9 +484,9 @@ int graph_relations_touching(bolt_conn *c, const char *ns, const json_t *names, 
             break;
         }
         json_t *rel = json_object_get(row, "rel");
-        json_array_append(rels, graph_relation_out(rel));
-        const char *ends[2] = {graph_jstr(rel, "from"), graph_jstr(rel, "to")};
-        const char *types[2] = {graph_jstr(row, "at"), graph_jstr(row, "bt")};
+        json_array_append(rels, graph__relation_out(rel));
+        const char *ends[2] = {graph__jstr(rel, "from"), graph__jstr(rel, "to")};
+        const char *types[2] = {graph__jstr(row, "at"), graph__jstr(row, "bt")};
         for (int k = 0; k < 2; k++) {
             bool opened = false;
             size_t j;

@@ -77,11 +77,11 @@ static int obs_list(const json_t *v, const char *what, size_t idx, const char *f
         return bad(err, what, idx, field, "too many observations");
     }
     json_t *o = json_array();
-    graph_obs_set *seen = dedupe ? graph_obs_set_new(json_array_size(list)) : NULL;
+    graph_obs_set *seen = dedupe ? graph__obs_set_new(json_array_size(list)) : NULL;
     if (o == NULL || (dedupe && seen == NULL)) {
         json_decref(list);
         json_decref(o);
-        return graph_oom(err);
+        return eg_error_oom(err);
     }
     size_t i;
     json_t *it;
@@ -92,20 +92,20 @@ static int obs_list(const json_t *v, const char *what, size_t idx, const char *f
         if (s == NULL) {
             json_decref(list);
             json_decref(o);
-            graph_obs_set_free(seen);
+            graph__obs_set_free(seen);
             return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s[%zu].%s[%zu]: %s", what, idx,
                                 field, i, why);
         }
         /* `seen` borrows s from `list`, which outlives it. */
-        int added = dedupe ? graph_obs_set_add(seen, s, json_string_length(it)) : 1;
+        int added = dedupe ? graph__obs_set_add(seen, s, json_string_length(it)) : 1;
         if (added < 0 || (added == 1 && json_array_append(o, it) != 0)) {
             json_decref(list);
             json_decref(o);
-            graph_obs_set_free(seen);
-            return graph_oom(err);
+            graph__obs_set_free(seen);
+            return eg_error_oom(err);
         }
     }
-    graph_obs_set_free(seen);
+    graph__obs_set_free(seen);
     json_decref(list);
     *out = o;
     return 0;
@@ -152,7 +152,7 @@ int graph_validate_entities(const json_t *entities, json_t **out, eg_error *err)
         return err ? err->code : EG_EINVAL;
     }
     json_t *res = json_array();
-    int rc = res ? 0 : graph_oom(err);
+    int rc = res ? 0 : eg_error_oom(err);
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it)
@@ -182,7 +182,7 @@ int graph_validate_entities(const json_t *entities, json_t **out, eg_error *err)
             break;
         json_t *o = json_pack("{sOsOso}", "name", name, "entityType", type, "observations", obs);
         if (o == NULL) {
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
         if ((rc = opt_changed_by(it, o, "entities", i, err)) != 0) {
@@ -190,7 +190,7 @@ int graph_validate_entities(const json_t *entities, json_t **out, eg_error *err)
             break;
         }
         if (json_array_append_new(res, o) != 0) {
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
     }
@@ -236,7 +236,7 @@ int graph_validate_relations(const json_t *relations, bool require_fields_only, 
         }
     }
     json_t *res = json_array();
-    int rc = res ? 0 : graph_oom(err);
+    int rc = res ? 0 : eg_error_oom(err);
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it)
@@ -258,7 +258,7 @@ int graph_validate_relations(const json_t *relations, bool require_fields_only, 
                               json_object_get(it, "to"), "relationType",
                               json_object_get(it, "relationType"));
         if (o == NULL) {
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
         if (!require_fields_only) {
@@ -274,7 +274,7 @@ int graph_validate_relations(const json_t *relations, bool require_fields_only, 
                     if (!json_is_object(mo)) {
                         json_decref(mo);
                         rc = bad(err, "relations", i, "metadata", "must be an object");
-                    } else if (graph_json_size(mo) > GRAPH_MAX_OBSERVATION_BYTES) {
+                    } else if (graph__json_size(mo) > GRAPH_MAX_OBSERVATION_BYTES) {
                         json_decref(mo);
                         rc = bad(err, "relations", i, "metadata", "too large");
                     } else {
@@ -289,7 +289,7 @@ int graph_validate_relations(const json_t *relations, bool require_fields_only, 
             if (rc != 0)
                 json_decref(o);
             else
-                rc = graph_oom(err);
+                rc = eg_error_oom(err);
             break;
         }
     }
@@ -314,7 +314,7 @@ int graph_validate_observations(const json_t *items_in, const char *list_field, 
         return err ? err->code : EG_EINVAL;
     }
     json_t *res = json_array();
-    int rc = res ? 0 : graph_oom(err);
+    int rc = res ? 0 : eg_error_oom(err);
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it)
@@ -341,7 +341,7 @@ int graph_validate_observations(const json_t *items_in, const char *list_field, 
             break;
         json_t *o = json_pack("{sOso}", "entityName", name, list_field, list);
         if (o == NULL || json_array_append_new(res, o) != 0) {
-            rc = graph_oom(err);
+            rc = eg_error_oom(err);
             break;
         }
     }

@@ -56,16 +56,16 @@ static const char Q_PEEK[] =
 static int run_ns(bolt_conn *c, const graph_store *g, const char *cypher, json_t **rows, eg_error *err)
 {
     *rows = NULL;
-    bolt_params *p = graph_params(err);
+    bolt_params *p = graph__params(err);
     if (!p)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", g->opts.ns);
     bolt_params_str(p, "model", g->opts.embedding_model);
     bolt_params_int(p, "dims", (int64_t)g->opts.vector_dimensions);
     bolt_params_int(p, "lim", 2000);
-    int rc = graph_params_check(p, err);
+    int rc = graph__params_check(p, err);
     if (rc == 0)
-        rc = graph_q(c, cypher, p, rows, err);
+        rc = graph__q(c, cypher, p, rows, err);
     bolt_params_free(p);
     return rc;
 }
@@ -83,10 +83,10 @@ static int claim_fn(bolt_conn *c, void *payload, eg_error *err)
     int rc = run_ns(c, w->g, w->claim ? Q_CLAIM : Q_PEEK, &rows, err);
     if (rc == 0) {
         json_t *r = json_array_get(rows, 0);
-        const char *m = graph_jstr(r, "model"), *sw = graph_jstr(r, "switchingTo");
+        const char *m = graph__jstr(r, "model"), *sw = graph__jstr(r, "switchingTo");
         snprintf(w->out->model, sizeof w->out->model, "%s", m ? m : "");
         snprintf(w->out->switching_to, sizeof w->out->switching_to, "%s", sw ? sw : "");
-        w->out->dims = graph_jint(r, "dims", 0);
+        w->out->dims = graph__jint(r, "dims", 0);
     }
     json_decref(rows);
     return rc;
@@ -96,7 +96,7 @@ int graph_vector_model_check(graph_store *g, bool claim, graph_vector_model *out
 {
     memset(out, 0, sizeof *out);
     claim_work w = {g, out, claim};
-    int rc = claim ? graph_write(g, claim_fn, &w, err) : graph_read(g, claim_fn, &w, err);
+    int rc = claim ? graph__write(g, claim_fn, &w, err) : graph__read(g, claim_fn, &w, err);
     if (rc)
         return rc;
     const char *want = g->opts.embedding_model;
@@ -145,26 +145,26 @@ static int switch_fn(bolt_conn *c, void *payload, eg_error *err)
     switch_work *w = payload;
     json_t *rows = NULL;
     int rc = run_ns(c, w->g, w->cypher, &rows, err);
-    w->n = rc == 0 ? graph_jint(json_array_get(rows, 0), "n", 0) : 0;
+    w->n = rc == 0 ? graph__jint(json_array_get(rows, 0), "n", 0) : 0;
     json_decref(rows);
     return rc;
 }
 
 /* A schema statement (DROP/CREATE INDEX) in its own transaction. */
-static int ddl_fn(bolt_conn *c, void *payload, eg_error *err) { return graph_x(c, payload, NULL, err); }
+static int ddl_fn(bolt_conn *c, void *payload, eg_error *err) { return graph__x(c, payload, NULL, err); }
 
 int graph_vector_model_switch(graph_store *g, graph_switch_progress_fn progress, void *ctx, eg_error *err)
 {
     /* Marked first: from here on the search guard keeps every query of this
      * namespace off the index until the switch is done. */
     switch_work w = {g, Q_MARK, 0};
-    int rc = graph_write(g, switch_fn, &w, err);
+    int rc = graph__write(g, switch_fn, &w, err);
     if (rc)
         return rc;
     int64_t removed = 0;
     w.cypher = Q_DROP_VECTORS;
     do {
-        if ((rc = graph_write(g, switch_fn, &w, err)) != 0)
+        if ((rc = graph__write(g, switch_fn, &w, err)) != 0)
             return rc;
         removed += w.n;
         if (progress)
@@ -181,15 +181,15 @@ int graph_vector_model_switch(graph_store *g, graph_switch_progress_fn progress,
         snprintf(drop, sizeof drop, "DROP INDEX %s IF EXISTS", g->opts.vector_index); /* validated identifier */
         char **stmts = NULL;
         size_t n = 0;
-        if ((rc = graph_write(g, ddl_fn, drop, err)) != 0 ||
+        if ((rc = graph__write(g, ddl_fn, drop, err)) != 0 ||
             (rc = graph_schema_statements(&g->opts, 4, &stmts, &n, err)) != 0)
             return rc;
         for (size_t i = 0; i < n && rc == 0; i++)
-            rc = graph_write(g, ddl_fn, stmts[i], err);
+            rc = graph__write(g, ddl_fn, stmts[i], err);
         graph_strv_free(stmts, n);
         if (rc)
             return rc;
     }
     w.cypher = Q_DONE;
-    return graph_write(g, switch_fn, &w, err);
+    return graph__write(g, switch_fn, &w, err);
 }

@@ -48,7 +48,7 @@
 int queue__neo_params_check(bolt_params *p, eg_error *err)
 {
     if (!p)
-        return QUEUE_NEO_OOM(err);
+        return eg_error_oom(err);
     if (bolt_params_error(p))
         return eg_error_set(err, bolt_params_error(p), EG_CLASS_CLIENT, "building query parameters failed");
     return 0;
@@ -122,14 +122,14 @@ int queue__neo_push_job_row(const bolt_value *rec, void *ctx, eg_error *err)
         size_t nc = jv->cap ? jv->cap * 2 : 16;
         queue_job *nv = eg_realloc(jv->v, nc * sizeof *nv);
         if (!nv)
-            return QUEUE_NEO_OOM(err);
+            return eg_error_oom(err);
         jv->v = nv;
         jv->cap = nc;
     }
     queue_job *j = &jv->v[jv->n];
     if (decode_job(rec, jv->col, j) || (jv->locator && !vdup_ok(&j->locator, bolt_value_at(rec, jv->col + 20)))) {
         queue_job_clear(j);
-        return QUEUE_NEO_OOM(err);
+        return eg_error_oom(err);
     }
     jv->n++;
     return 0;
@@ -338,7 +338,7 @@ static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
     e.keys = eg_malloc(n * sizeof *e.keys);
     int rc = 0;
     if (!e.ids || !e.keys) {
-        rc = QUEUE_NEO_OOM(err);
+        rc = eg_error_oom(err);
         goto out;
     }
     int64_t now = eg_wall_ms();
@@ -540,7 +540,7 @@ static int fenced(queue_store *s, const char *query, const char *owner, const qu
     f.x.n = n;
     f.x.hit = eg_calloc(n, sizeof *f.x.hit);
     if (!f.x.hit)
-        return QUEUE_NEO_OOM(err);
+        return eg_error_oom(err);
     int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, fenced_work, &f, err);
     if (!rc) {
         for (size_t i = 0; i < n && lost_out; i++)
@@ -556,8 +556,8 @@ static int neo_heartbeat(queue_store *s, const char *owner, const queue_lease_re
                          size_t n, int64_t lease_ms, bool *lost_out, size_t *held_out,
                          eg_error *err)
 {
-    return fenced(s, Q_HEARTBEAT[by_locator(leases, n)], owner, leases, n, "leaseMs", lease_ms ? lease_ms : s->opts.lease_ms,
-                  lost_out, held_out, err);
+    return fenced(s, Q_HEARTBEAT[by_locator(leases, n)], owner, leases, n, "leaseMs",
+                  lease_ms ? lease_ms : s->opts.lease_ms, lost_out, held_out, err);
 }
 
 static int neo_release(queue_store *s, const char *owner, const queue_lease_ref *leases,
@@ -669,7 +669,7 @@ static int complete_work(bolt_conn *conn, void *payload, eg_error *err)
         return 0;
     const char **ids = eg_malloc(nsup * sizeof *ids);
     if (!ids)
-        return QUEUE_NEO_OOM(err);
+        return eg_error_oom(err);
     size_t m = 0;
     for (size_t k = 0; k < c->jv.n; k++)
         if (c->sup[k])
@@ -700,7 +700,7 @@ static int neo_complete(queue_store *s, const char *owner, const queue_lease_ref
     c.prior = eg_calloc(n, sizeof *c.prior);
     int rc;
     if (!c.idx || !c.seen || !c.sup || !c.prior) {
-        rc = QUEUE_NEO_OOM(err);
+        rc = eg_error_oom(err);
         goto out;
     }
     rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, complete_work, &c, err);
@@ -877,7 +877,7 @@ int queue_neo4j_new(queue_store **out, bolt_pool *pool, const queue_opts *opts, 
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "invalid queue name");
     queue_neo_store *n = eg_calloc(1, sizeof *n);
     if (!n)
-        return QUEUE_NEO_OOM(err);
+        return eg_error_oom(err);
     n->base.ops = &neo_ops;
     n->base.opts = opts ? *opts : def;
     n->pool = pool;

@@ -40,11 +40,11 @@ static int status_count_row(const bolt_value *rec, void *ctx, eg_error *err)
     if (mi == st->nmodels) {
         queue_model_status *nm = eg_realloc(st->models, (st->nmodels + 1) * sizeof *nm);
         if (!nm)
-            return QUEUE_NEO_OOM(err);
+            return eg_error_oom(err);
         st->models = nm;
         memset(&nm[mi], 0, sizeof nm[mi]);
         if (!(nm[mi].model = eg_strdup(model)))
-            return QUEUE_NEO_OOM(err);
+            return eg_error_oom(err);
         st->nmodels++;
     }
     st->models[mi].count[state] += n;

@@ -31,7 +31,6 @@ typedef struct queue_neo_store {
 } queue_neo_store;
 
 #define QUEUE_NEO(s) ((queue_neo_store *)(s))
-#define QUEUE_NEO_OOM(err) eg_error_set(err, EG_ENOMEM, EG_CLASS_NONE, "out of memory")
 
 typedef int (*queue_neo_row_fn)(const bolt_value *rec, void *ctx, eg_error *err);
 

@@ -101,7 +101,7 @@ static int write_results(queue_tx *tx, const queue_job *held, size_t nheld, bool
         eg_free(ws);
         eg_free(wmap);
         eg_free(sup);
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     }
     size_t nw = 0;
     for (size_t h = 0; h < nheld; h++) {
@@ -227,7 +227,7 @@ worker_batch *worker__batch_load(worker_thread *w, queue_job *jobs, size_t n)
     char (*msgs)[300] = b->msgs = eg_calloc(n, sizeof *msgs);
     if (!items || !rt || !per || !done || !vecs || !texts || !tmap || !tvecs || !tper || !refs || !fails ||
         !outs || !lost || !msgs) {
-        EG_ERROR("worker", "out of memory for a batch of %zu; releasing", n);
+        EG_ERROR("worker", EG_OOM_TEXT " for a batch of %zu; releasing", n);
         for (size_t i = 0; i < n; i++)
             if (rt)
                 rt[i] = ROUTE_RELEASE;

@@ -337,7 +337,7 @@ static void *worker_main(void *arg)
             continue;
         }
         if (register_leases(m, jobs, n) < 0)
-            EG_WARN("worker", "out of memory tracking leases; %zu jobs run without heartbeat", n);
+            EG_WARN("worker", EG_OOM_TEXT " tracking leases; %zu jobs run without heartbeat", n);
         size_t bs = (size_t)m->o.batch;
         bool split = n > bs;
         for (size_t off = 0; off < n; off += bs) {
@@ -508,7 +508,7 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
     *out = NULL;
     worker_manager *m = eg_calloc(1, sizeof *m);
     if (!m)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     m->o = *o;
     if (m->o.batch <= 0)
         m->o.batch = 100;
@@ -546,7 +546,7 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
     m->recent = eg_calloc(WORKER_RECENT_MAX, sizeof *m->recent);
     int rc = 0;
     if (!m->recent) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
         goto fail;
     }
     if ((rc = worker_throttle_new(&m->throttle, &m->o.throttle, err)) < 0)
@@ -554,7 +554,7 @@ int worker_manager_new(worker_manager **out, const worker_opts *o, const embed_c
     m->nw = o->concurrency > 0 ? o->concurrency : 0;
     m->w = eg_calloc((size_t)(m->nw ? m->nw : 1), sizeof *m->w);
     if (!m->w) {
-        rc = eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        rc = eg_error_oom(err);
         goto fail;
     }
     /* Provider 0 always exists: model id and dims come from it. */

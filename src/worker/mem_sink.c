@@ -63,15 +63,15 @@ static int mem_load(worker_sink *s, worker_item *items, size_t n, int dims, eg_e
         worker_job_hash(j, jh);
         if (strcmp(e->hash, jh) != 0) {
             items[i].state = WORKER_LOAD_STALE;
-        } else if (!worker_job_forced(j) && e->vec && e->dims == dims && strcmp(e->emb_hash, e->hash) == 0 && e->emb_model &&
-                   strcmp(e->emb_model, j->model) == 0) {
+        } else if (!worker_job_forced(j) && e->vec && e->dims == dims && strcmp(e->emb_hash, e->hash) == 0 &&
+                   e->emb_model && strcmp(e->emb_model, j->model) == 0) {
             items[i].state = WORKER_LOAD_CURRENT;
         } else {
             items[i].state = WORKER_LOAD_EMBED;
             if (!(items[i].text = eg_strdup(e->text))) {
                 pthread_mutex_unlock(&m->mu);
                 worker_items_clear(items, i);
-                return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+                return eg_error_oom(err);
             }
         }
     }
@@ -98,7 +98,7 @@ static int mem_write(worker_sink *s, queue_tx *tx, const worker_write *w, size_t
             float *v = eg_realloc(e->vec, (size_t)w[i].dims * sizeof *v);
             if (!v) {
                 pthread_mutex_unlock(&m->mu);
-                return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+                return eg_error_oom(err);
             }
             e->vec = v;
             e->dims = w[i].dims;
@@ -141,7 +141,7 @@ int worker_mem_sink_new(worker_sink **out, int index_dims, eg_error *err)
 {
     mem_sink *m = eg_calloc(1, sizeof *m);
     if (!m)
-        return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "out of memory");
+        return eg_error_oom(err);
     m->base.vt = &mem_vt;
     m->base.impl = m;
     m->index_dims = index_dims;

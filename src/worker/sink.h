@@ -115,7 +115,8 @@ void worker_mem_sink_set_load_hook(worker_sink *s, void (*hook)(void *ctx), void
 /*
  * The content hash a job is fenced on: the "hash" of its JSON payload when
  * present (jobs enqueued by the graph carry version = entity version and
- * payload {"name","hash"}), else its version up to an optional "#suffix".  `engram reembed --all` enqueues "<hash>#<tag>" so that a job
+ * payload {"name","hash"}), else its version up to an optional "#suffix".
+ * `engram reembed --all` enqueues "<hash>#<tag>" so that a job
  * for content that already has a vector gets a new dedupe key; such a
  * *forced* job (worker_job_forced) is embedded even when the entity's vector
  * is current.  out must hold 65 bytes.

@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
     default:
-        rc = graph_validate_names(in, &out, &err);
+        rc = graph__validate_names(in, &out, &err);
         break;
     }
     if (rc == 0 && !json_is_array(out))

@@ -317,7 +317,7 @@ static void test_graph_validate__obs_apply(void **state)
     json_t *cur = facts("x", 0, 10000), *in = facts("x", 5000, 10000), *next = NULL, *delta = NULL;
     json_array_append_new(in, json_string("x fact number 14999")); /* repeated within the input */
     double t0 = cpu_seconds();
-    assert_int_equal(graph_obs_apply(cur, in, false, &next, &delta, NULL), 0);
+    assert_int_equal(graph__obs_apply(cur, in, false, &next, &delta, NULL), 0);
     double spent = cpu_seconds() - t0;
     assert_int_equal(json_array_size(next), 15000);
     assert_int_equal(json_array_size(delta), 5000);
@@ -327,7 +327,7 @@ static void test_graph_validate__obs_apply(void **state)
     assert_true(spent < 1.0);
     json_decref(delta);
     json_t *removed = NULL, *left = NULL;
-    assert_int_equal(graph_obs_apply(next, in, true, &left, &removed, NULL), 0);
+    assert_int_equal(graph__obs_apply(next, in, true, &left, &removed, NULL), 0);
     assert_int_equal(json_array_size(left), 5000);
     assert_int_equal(json_array_size(removed), 10000);
     assert_string_equal(json_string_value(json_array_get(left, 4999)), "x fact number 4999");
