@@ -2,7 +2,8 @@
 # test.sh - the whole test suite, as `make test` and CI run it.
 #
 # 1. setup (packages, Neo4j launcher, npm tools, Chromium for the console test)
-# 2. plain build (-Werror) + unit tests
+# 2. scripts/checksrc.sh (the conventions a script can check); plain build
+#    (-Werror)
 # 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
 #    port; every ctest label (unit, contract, integration, stress, mcp,
 #    console, fuzz-replay) against it
@@ -34,6 +35,10 @@ pass() { passed=$((passed + $1)); }
 fail() { failed=$((failed + $1)); failures+=("$2"); }
 
 ENGRAM_SETUP_BROWSER=1 "$root/scripts/setup.sh" --quiet || { echo "setup failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# --- conventions a script can check (docs/internals/conventions.md) ---------
+echo "== checksrc" >&2
+if scripts/checksrc.sh >&2; then pass 1; else fail 1 "checksrc"; fi
 
 # --- plain build: warnings are errors; unit tests are quick -----------------
 echo "== build (plain)" >&2
