@@ -389,6 +389,7 @@ void worker__batch_finish(worker_manager *m, worker_batch *b)
     int64_t tb0 = b->tb0, tb1 = b->tb1, tb2 = b->tb2, tb3;
     eg_error err;
     eg_error_clear(&err);
+    worker__mark_finishing(m, jobs, n);
     /* 3. complete in one transaction (queue fence + version fence) */
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {

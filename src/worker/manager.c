@@ -119,11 +119,25 @@ static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
         snprintf(a->id, sizeof a->id, "%s", jobs[i].id);
         snprintf(a->token, sizeof a->token, "%s", jobs[i].lease_token ? jobs[i].lease_token : "");
         a->lost = false;
+        a->finishing = false;
     }
     m->st.leased += n;
     m->st.in_flight += (int64_t)n;
     pthread_mutex_unlock(&m->mu);
     return 0;
+}
+
+void worker__mark_finishing(worker_manager *m, const queue_job *jobs, size_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < m->nactive; k++)
+            if (strcmp(m->active[k].id, jobs[i].id) == 0 &&
+                strcmp(m->active[k].token, jobs[i].lease_token ? jobs[i].lease_token : "") == 0) {
+                m->active[k].finishing = true;
+                break;
+            }
+    pthread_mutex_unlock(&m->mu);
 }
 
 void worker__unregister_leases(worker_manager *m, const queue_job *jobs, size_t n)
@@ -432,23 +446,27 @@ static void *heartbeat_main(void *arg)
                         eg_log_fields(EG_LOG_WARNING, "worker", "heartbeat failed", "error", err.message, NULL);
                         next_hb = now + hb / 4 + 1; /* try again soon: leases are at stake */
                     } else {
-                        /* A lease completed while the heartbeat ran shows as lost: only
-                         * the ones still registered afterwards really are. */
+                        /* A lease its worker finished (or began to finish) while the
+                         * heartbeat ran shows as lost: only the ones still registered
+                         * and not being finished really are.  The completion may commit
+                         * before the worker unregisters, hence the finishing mark.
+                         * Logged after unlocking: no I/O under the manager's mutex. */
                         pthread_mutex_lock(&m->mu);
                         for (size_t i = 0; i < n; i++) {
-                            if (!lost[i])
-                                continue;
-                            bool still = false;
-                            for (size_t k = 0; k < m->nactive && !still; k++)
-                                still = strcmp(m->active[k].id, snap[i].id) == 0 &&
-                                        strcmp(m->active[k].token, snap[i].token) == 0;
-                            if (still) {
+                            bool really = false;
+                            for (size_t k = 0; lost[i] && k < m->nactive && !really; k++)
+                                really = strcmp(m->active[k].id, snap[i].id) == 0 &&
+                                         strcmp(m->active[k].token, snap[i].token) == 0 &&
+                                         !m->active[k].finishing;
+                            lost[i] = really;
+                            if (really)
                                 m->st.lost_heartbeats++;
-                                eg_log_fields(EG_LOG_WARNING, "worker", "lease lost (heartbeat)", "job",
-                                              snap[i].id, NULL);
-                            }
                         }
                         pthread_mutex_unlock(&m->mu);
+                        for (size_t i = 0; i < n; i++)
+                            if (lost[i])
+                                eg_log_fields(EG_LOG_WARNING, "worker", "lease lost (heartbeat)", "job",
+                                              snap[i].id, NULL);
                     }
                 }
                 eg_free(refs);
@@ -597,16 +615,23 @@ int worker_manager_start(worker_manager *m, eg_error *err)
                             "to match, or recreate the index",
                             embed_kind_name(m->kind), m->model, m->dims, idx);
     m->st.started_wall_ms = eg_wall_ms();
+    /* On a failure, the threads already running are stopped and joined
+     * (stop acts only on a started manager), and no worker runs without
+     * the heartbeat that keeps its leases. */
     for (int i = 0; i < m->nw; i++) {
         if (pthread_create(&m->w[i].th, NULL, worker_main, &m->w[i]) != 0) {
+            m->started = true;
             worker_manager_stop(m, 0);
-            return eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "cannot start worker thread");
+            return eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "cannot start worker thread");
         }
         m->w[i].started = true;
     }
-    if (pthread_create(&m->hb, NULL, heartbeat_main, m) == 0)
-        m->hb_started = true;
     m->started = true;
+    if (pthread_create(&m->hb, NULL, heartbeat_main, m) != 0) {
+        worker_manager_stop(m, 0);
+        return eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "cannot start the heartbeat thread");
+    }
+    m->hb_started = true;
     char c[16], b[16], d[16];
     snprintf(c, sizeof c, "%d", m->nw);
     snprintf(b, sizeof b, "%d", m->o.batch);

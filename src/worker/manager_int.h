@@ -26,6 +26,7 @@ typedef struct worker_active_lease {
     char id[QUEUE_ID_MAX];
     char token[QUEUE_TOKEN_MAX];
     bool lost;
+    bool finishing; /* its worker is completing, failing or releasing it */
 } worker_active_lease;
 
 typedef struct worker_batch worker_batch;
@@ -66,7 +67,7 @@ struct worker_manager {
     embed_kind kind;
 
     pthread_mutex_t mu;        /* active leases, stats, recent ids */
-    pthread_cond_t idle_cv;    /* notify / stop wake idle workers and the heartbeat */
+    pthread_cond_t idle_cv;    /* notify / stop wake idle workers */
     pthread_cond_t done_cv;    /* jobs finished (sync waiters) */
     worker_active_lease *active;
     size_t nactive, capactive;
@@ -83,6 +84,11 @@ struct worker_manager {
     pthread_t hb;
     bool hb_started;
 };
+
+/* Mark the leases of jobs[0..n) as being finished by their worker, before
+ * it completes, fails or releases them, so the heartbeat does not count the
+ * lease that finishing ends as lost (manager.c). */
+void worker__mark_finishing(worker_manager *m, const queue_job *jobs, size_t n);
 
 /* Forget the leases of jobs[0..n) (and their in-flight count) once they are
  * completed, failed, released or dropped (manager.c). */
