@@ -6,6 +6,7 @@
 #include "graph/graph_int.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/limits.h"
 
 #include <errno.h>
@@ -15,59 +16,39 @@
 
 /* ---- configuration ---- */
 
+/* A positive size up to max: 0 is never a valid page, budget or delay here. */
 static int env_size(const char *name, size_t *out, size_t max, eg_error *err)
 {
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || x == 0 || x > max || v[0] == '-')
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
-                            "%s must be an integer in 1..%zu", name, max);
-    *out = (size_t)x;
-    return 0;
+    int64_t x;
+    int rc = eg_env_int(name, 1, (int64_t)max, &x, err);
+    if (rc == 1)
+        *out = (size_t)x;
+    return rc < 0 ? rc : 0;
 }
 
 static int env_double(const char *name, double *out, double min, double max, eg_error *err)
 {
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno != 0 || end == v || *end != '\0' || !(x >= min && x <= max))
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be a number in [%g, %g]",
-                            name, min, max);
-    *out = x;
-    return 0;
-}
-
-static const char *env_str(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return (v != NULL && *v != '\0') ? v : def;
+    int rc = eg_env_double(name, min, max, out, err);
+    return rc < 0 ? rc : 0;
 }
 
 int graph_opts_from_env(graph_opts *out, eg_error *err)
 {
     graph_opts o = GRAPH_OPTS_INIT;
-    o.ns = env_str("ENGRAM_NAMESPACE", o.ns);
-    o.vector_index = env_str("NEO4J_VECTOR_INDEX", o.vector_index);
-    o.fulltext_index = env_str("ENGRAM_FULLTEXT_INDEX", o.fulltext_index);
-    o.embedding_model = env_str("OPENAI_EMBEDDING_MODEL", o.embedding_model);
-    o.changed_by = env_str("ENGRAM_CHANGED_BY", NULL);
-    o.database = env_str("NEO4J_DATABASE", NULL);
-    const char *sub = env_str("ENGRAM_SEARCH_SUBSTRING", "1");
+    o.ns = eg_env_str("ENGRAM_NAMESPACE", o.ns);
+    o.vector_index = eg_env_str("NEO4J_VECTOR_INDEX", o.vector_index);
+    o.fulltext_index = eg_env_str("ENGRAM_FULLTEXT_INDEX", o.fulltext_index);
+    o.embedding_model = eg_env_str("OPENAI_EMBEDDING_MODEL", o.embedding_model);
+    o.changed_by = eg_env_str("ENGRAM_CHANGED_BY", NULL);
+    o.database = eg_env_str("NEO4J_DATABASE", NULL);
+    const char *sub = eg_env_str("ENGRAM_SEARCH_SUBSTRING", "1");
     if (strcmp(sub, "0") == 0 || strcmp(sub, "false") == 0)
         o.substring_search = false;
     else if (strcmp(sub, "1") == 0 || strcmp(sub, "true") == 0)
         o.substring_search = true;
     else
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_SEARCH_SUBSTRING must be 0 or 1");
-    const char *sim = env_str("NEO4J_SIMILARITY_FUNCTION", "cosine");
+    const char *sim = eg_env_str("NEO4J_SIMILARITY_FUNCTION", "cosine");
     if (strcmp(sim, "cosine") == 0)
         o.similarity = GRAPH_SIM_COSINE;
     else if (strcmp(sim, "euclidean") == 0)

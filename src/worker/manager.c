@@ -7,6 +7,7 @@
 #include "worker/manager_int.h"
 
 #include "core/alloc.h"
+#include "core/env.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -24,21 +25,6 @@ const double worker_latency_bounds[WORKER_LAT_BUCKETS] = {0.01, 0.025, 0.05, 0.1
                                                           1,    2.5,   5,    10,  30,   60};
 
 /* ---- options ---------------------------------------------------------- */
-
-static int env_long(const char *name, long lo, long hi, long *v, eg_error *err)
-{
-    const char *s = getenv(name);
-    if (!s || !*s)
-        return 0;
-    char *end = NULL;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (errno || !end || *end || x < lo || x > hi)
-        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "%s must be an integer in [%ld, %ld]", name, lo,
-                            hi);
-    *v = x;
-    return 1;
-}
 
 int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
 {
@@ -67,10 +53,10 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     o->prefetch = 2;
     o->linger_ms = 50;
     o->linger_max_ms = 1000;
-    long v;
+    int64_t v;
     int rc;
 #define ENV(name, lo, hi, field)                                  \
-    if ((rc = env_long(name, lo, hi, &v, err)) < 0)               \
+    if ((rc = eg_env_int(name, lo, hi, &v, err)) < 0)             \
         return rc;                                                \
     if (rc == 1)                                                  \
         o->field = v;
@@ -87,12 +73,13 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     ENV("ENGRAM_WORKER_LINGER_MAX_MS", 0, 60000, linger_max_ms)
     ENV("ENGRAM_EMBED_SYNC_TIMEOUT_MS", 0, 600000, sync_timeout_ms)
 #undef ENV
-    const char *sv = getenv("ENGRAM_EMBED_SYNC");
+    /* memento's reading: only a yes-word turns it on (not an error otherwise) */
+    const char *sv = eg_env_str("ENGRAM_EMBED_SYNC", NULL);
     o->sync = sv && (!strcmp(sv, "1") || !strcasecmp(sv, "true") || !strcasecmp(sv, "yes") || !strcasecmp(sv, "on"));
     /* A caller waiting for its vectors must not also wait out the linger. */
     if (o->sync && getenv("ENGRAM_WORKER_LINGER_MS") == NULL)
         o->linger_ms = 0;
-    if ((rc = env_long("ENGRAM_HEALTH_STALL_SECONDS", 1, 86400 * 30, &v, err)) < 0)
+    if ((rc = eg_env_int("ENGRAM_HEALTH_STALL_SECONDS", 1, 86400 * 30, &v, err)) < 0)
         return rc;
     if (rc == 1)
         o->stall_ms = v * 1000;

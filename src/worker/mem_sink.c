@@ -11,6 +11,7 @@
 #include "worker/sink.h"
 
 #include "core/alloc.h"
+#include "core/sha256.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -153,8 +154,10 @@ int worker_mem_sink_new(worker_sink **out, int index_dims, eg_error *err)
 int worker_mem_sink_put(worker_sink *s, const char *ns, const char *entity, const char *text, char *hash_out)
 {
     mem_sink *m = (mem_sink *)s;
-    char h[65];
-    worker_sha256_hex(text, h);
+    char h[EG_SHA256_HEX_SIZE];
+    int rc = eg_sha256_hex(text, strlen(text), h);
+    if (rc)
+        return rc;
     char *t = eg_strdup(text);
     if (!t)
         return EG_ENOMEM;

@@ -1,6 +1,6 @@
 /*
  * sink.c - what every worker sink shares (sink.h): the content hashes jobs
- * are fenced on (worker_job_hash, worker_job_forced, worker_sha256_hex),
+ * are fenced on (worker_job_hash, worker_job_forced),
  * worker_sink_free and worker_items_clear.  The in-memory sink is
  * mem_sink.c; the one on Neo4j is neo4j_sink.c.
  */
@@ -9,17 +9,9 @@
 #include "core/alloc.h"
 
 #include <jansson.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
-void worker_sha256_hex(const char *text, char out[65])
-{
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)text, strlen(text), md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 void worker_job_hash(const queue_job *j, char out[65])
 {

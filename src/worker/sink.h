@@ -124,7 +124,4 @@ void worker_mem_sink_set_load_hook(worker_sink *s, void (*hook)(void *ctx), void
 void worker_job_hash(const queue_job *j, char out[65]);
 bool worker_job_forced(const queue_job *j);
 
-/* Hex sha256 of text into out (65 bytes). */
-void worker_sha256_hex(const char *text, char out[65]);
-
 #endif

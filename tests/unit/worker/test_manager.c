@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/sha256.h"
 #include "core/log.h"
 #include "embed/provider_impl.h"
 #include "queue/mem_store.h"
@@ -104,7 +105,7 @@ static void assert_vector_of(fx *f, int i, const char *extra)
     entity_text(text, sizeof text, i, extra);
     snprintf(name, sizeof name, "e%d", i);
     assert_int_equal(worker_mem_sink_vector(f->sink, "ns", name, v, DIMS, h, NULL), DIMS);
-    worker_sha256_hex(text, want_h);
+    eg_sha256_hex(text, strlen(text), want_h);
     assert_string_equal(h, want_h);
     embed_offline_vector(text, DIMS, want);
     assert_true(embed_cosine(v, want, DIMS) > 0.9999f);
@@ -231,7 +232,7 @@ static void test_worker_manager__skips_current_vector(void **state)
     queue_job j = {.ns = "ns", .entity = "e1", .model = MODEL};
     char text[256], hash[65];
     entity_text(text, sizeof text, 1, NULL);
-    worker_sha256_hex(text, hash);
+    eg_sha256_hex(text, strlen(text), hash);
     j.version = hash;
     float v[DIMS];
     embed_offline_vector(text, DIMS, v);
