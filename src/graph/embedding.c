@@ -368,14 +368,7 @@ int graph_get_entity_embedding(graph_store *g, const graph_req *req, const char 
     int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0 && (name == NULL || *name == '\0'))
         rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "entity_name is required");
-    if (rc == 0)
-        rc = graph__read(g, get_embedding_fn, &w, err);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return graph__run(g, GRAPH_TX_READ, get_embedding_fn, &w, rc, &w.result, out, err);
 }
 
 /* ---- force_generate_embedding ---- */
@@ -593,20 +586,16 @@ int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **
     *out = NULL;
     emb_work w = {0};
     int rc = graph__ctx_init(&w.cx, g, req, err);
-    if (rc == 0)
-        rc = graph__read(g, debug_fn, &w, err);
-    if (rc != 0) {
-        json_decref(w.result);
+    rc = graph__run(g, GRAPH_TX_READ, debug_fn, &w, rc, &w.result, out, err);
+    if (rc != 0)
         return rc;
-    }
     /* Does the database's index agree with the configuration?  Reported, not fatal. */
     json_t *rep = NULL;
     eg_error cerr;
     eg_error_clear(&cerr);
     graph_schema_check(g, &rep, &cerr);
     if (rep != NULL)
-        json_object_set_new(w.result, "schemaCheck", rep);
-    *out = w.result;
+        json_object_set_new(*out, "schemaCheck", rep);
     return 0;
 }
 

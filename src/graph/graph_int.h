@@ -80,6 +80,19 @@ int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 void graph__indexer_poke(graph_store *g);
 int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 
+typedef enum graph_tx_mode { GRAPH_TX_READ, GRAPH_TX_WRITE } graph_tx_mode;
+
+/*
+ * The tail every graph entry point shares.  rc is the outcome of the checks
+ * before it (graph__ctx_init, validation): when 0, fn runs on work in a
+ * managed read or write transaction.  Then the answer fn built in *result
+ * is handed over: on success *out = *result (*new*, the caller's), on
+ * failure it is released and *out = NULL.  *result is NULL afterwards
+ * either way.  Returns the first failure's code.
+ */
+int graph__run(graph_store *g, graph_tx_mode mode, bolt_work_fn fn, void *work, int rc, json_t **result,
+               json_t **out, eg_error *err);
+
 /* Run a query and collect rows (new JSON array of objects). */
 int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err);
 /* Run a query and discard rows. */

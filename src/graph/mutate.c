@@ -612,16 +612,11 @@ static int observations_common(graph_store *g, const graph_req *req, const json_
     if (rc == 0)
         rc = graph_validate_observations(items, is_delete ? "observations" : "contents", &w.m.items,
                                          err);
-    if (rc == 0)
-        rc = graph__write(g, observations_fn, &w, err);
+    rc = graph__run(g, GRAPH_TX_WRITE, observations_fn, &w, rc, &w.m.result, out, err);
     json_decref(w.m.items);
-    if (rc != 0) {
-        json_decref(w.m.result);
-        return rc;
-    }
-    graph__indexer_poke(g);
-    *out = w.m.result;
-    return 0;
+    if (rc == 0)
+        graph__indexer_poke(g);
+    return rc;
 }
 
 int graph_add_observations(graph_store *g, const graph_req *req, const json_t *observations,
@@ -770,13 +765,7 @@ int graph_delete_entities(graph_store *g, const graph_req *req, const json_t *na
     int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = validate_names(names, &w.items, err);
-    if (rc == 0)
-        rc = graph__write(g, delete_entities_fn, &w, err);
+    rc = graph__run(g, GRAPH_TX_WRITE, delete_entities_fn, &w, rc, &w.result, out, err);
     json_decref(w.items);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return rc;
 }

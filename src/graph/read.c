@@ -246,15 +246,10 @@ static int run_page(graph_store *g, const graph_req *req, const graph_page *page
     w.page = page;
     w.t = t;
     int64_t t0 = eg_mono_ms();
+    rc = graph__run(g, GRAPH_TX_READ, page_fn, &w, rc, &w.result, out, err);
     if (rc == 0)
-        rc = graph__read(g, page_fn, &w, err);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    json_object_set_new(w.result, "timeTaken", json_integer(eg_mono_ms() - t0));
-    *out = w.result;
-    return 0;
+        json_object_set_new(*out, "timeTaken", json_integer(eg_mono_ms() - t0));
+    return rc;
 }
 
 int graph_read_graph(graph_store *g, const graph_req *req, const graph_page *page, json_t **out,
@@ -476,15 +471,9 @@ int graph_open_nodes_with(graph_store *g, const graph_req *req, const json_t *na
     int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph__validate_names(names, &w.names, err);
-    if (rc == 0)
-        rc = graph__read(g, open_fn, &w, err);
+    rc = graph__run(g, GRAPH_TX_READ, open_fn, &w, rc, &w.result, out, err);
     json_decref(w.names);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return rc;
 }
 
 /* ---- get_relation, histories ---- */

@@ -260,15 +260,9 @@ int graph_create_relations(graph_store *g, const graph_req *req, const json_t *r
         rc = graph_validate_relations(relations, false, &w.items, err);
     if (rc == 0 && !json_is_array(relations) && !json_is_string(relations))
         rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "relations must be an array");
-    if (rc == 0)
-        rc = graph__write(g, create_relations_fn, &w, err);
+    rc = graph__run(g, GRAPH_TX_WRITE, create_relations_fn, &w, rc, &w.result, out, err);
     json_decref(w.items);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return rc;
 }
 
 static const char Q_DELETE_REL[] =
@@ -320,15 +314,9 @@ int graph_delete_relations(graph_store *g, const graph_req *req, const json_t *r
     int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = graph_validate_relations(relations, true, &w.items, err);
-    if (rc == 0)
-        rc = graph__write(g, delete_relations_fn, &w, err);
+    rc = graph__run(g, GRAPH_TX_WRITE, delete_relations_fn, &w, rc, &w.result, out, err);
     json_decref(w.items);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return rc;
 }
 
 static const char Q_UPDATE_REL[] =
@@ -398,13 +386,7 @@ int graph_update_relation(graph_store *g, const graph_req *req, const json_t *re
         rc = eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "relation must be an object");
     if (rc == 0)
         rc = graph_validate_relations(relation, false, &w.items, err);
-    if (rc == 0)
-        rc = graph__write(g, update_relation_fn, &w, err);
+    rc = graph__run(g, GRAPH_TX_WRITE, update_relation_fn, &w, rc, &w.result, out, err);
     json_decref(w.items);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return rc;
 }

@@ -295,14 +295,7 @@ int graph_search_nodes(graph_store *g, const graph_req *req, const char *query,
     int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = check_query(query, err);
-    if (rc == 0)
-        rc = graph__read(g, search_nodes_fn, &w, err);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return graph__run(g, GRAPH_TX_READ, search_nodes_fn, &w, rc, &w.result, out, err);
 }
 
 /* ---- vector ---- */
@@ -474,14 +467,7 @@ int graph_semantic_search(graph_store *g, const graph_req *req, const float *vec
     int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
         rc = check_vec(g, vec, dims, err);
-    if (rc == 0)
-        rc = graph__read(g, semantic_fn, &w, err);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return graph__run(g, GRAPH_TX_READ, semantic_fn, &w, rc, &w.result, out, err);
 }
 
 static int has_vectors(bolt_conn *c, const char *ns, bool *out, eg_error *err)
@@ -627,12 +613,5 @@ int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query,
         rc = check_query(query, err);
     if (rc == 0 && vec != NULL)
         rc = check_vec(g, vec, dims, err);
-    if (rc == 0)
-        rc = graph__read(g, hybrid_fn, &w, err);
-    if (rc != 0) {
-        json_decref(w.result);
-        return rc;
-    }
-    *out = w.result;
-    return 0;
+    return graph__run(g, GRAPH_TX_READ, hybrid_fn, &w, rc, &w.result, out, err);
 }

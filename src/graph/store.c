@@ -193,6 +193,22 @@ int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
     return bolt_pool_execute_read(g->pool, &tx, NULL, fn, payload, err);
 }
 
+int graph__run(graph_store *g, graph_tx_mode mode, bolt_work_fn fn, void *work, int rc, json_t **result,
+               json_t **out, eg_error *err)
+{
+    if (rc == 0)
+        rc = mode == GRAPH_TX_WRITE ? graph__write(g, fn, work, err) : graph__read(g, fn, work, err);
+    if (rc != 0) {
+        json_decref(*result);
+        *result = NULL;
+        *out = NULL;
+        return rc;
+    }
+    *out = *result;
+    *result = NULL;
+    return 0;
+}
+
 int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err)
 {
     *rows = NULL;
