@@ -96,23 +96,30 @@ static inline int dec_bytes(dec *d, bolt_str *out, size_t n)
     return 0;
 }
 
-/* A value that must be a String (map keys, labels, types, ids). */
-static int dec_str(dec *d, bolt_str *out)
+/* The size in the marker of a value that must be of one kind: a tiny
+ * marker (high nibble tiny, size in the low one) or one of the three sized
+ * markers from sized (8-, 16- and 32-bit size after it).  Anything else
+ * fails with what. */
+static int read_sized_marker(dec *d, uint8_t tiny, uint8_t sized, const char *what, size_t *n)
 {
     if (!NEED(d, 1))
         return dfail(d, EG_EPROTO, "truncated");
     uint8_t m = *d->p++;
-    size_t n;
-    int rc;
-    if ((m & 0xF0) == 0x80) {
-        n = m & 0x0F;
-    } else if (m >= 0xD0 && m <= 0xD2) {
-        if ((rc = read_size(d, 1u << (m - 0xD0), &n)))
-            return rc;
-    } else {
-        return dfail(d, EG_EPROTO, "expected a string");
+    if ((m & 0xF0) == tiny) {
+        *n = m & 0x0F;
+        return 0;
     }
-    return dec_bytes(d, out, n);
+    if (m >= sized && m <= sized + 2)
+        return read_size(d, 1u << (m - sized), n);
+    return dfail(d, EG_EPROTO, what);
+}
+
+/* A value that must be a String (map keys, labels, types, ids). */
+static int dec_str(dec *d, bolt_str *out)
+{
+    size_t n;
+    int rc = read_sized_marker(d, 0x80, 0xD0, "expected a string", &n);
+    return rc ? rc : dec_bytes(d, out, n);
 }
 
 static int dec_list(dec *d, bolt_value *dst, size_t n, unsigned depth)
@@ -221,19 +228,10 @@ static int f_typed(dec *d, const bolt_value **out, bolt_type want, unsigned dept
 
 static int f_labels(dec *d, bolt_value *dst, unsigned depth)
 {
-    if (!NEED(d, 1))
-        return dfail(d, EG_EPROTO, "truncated");
-    uint8_t m = *d->p++;
     size_t n;
-    int rc;
-    if ((m & 0xF0) == 0x90) {
-        n = m & 0x0F;
-    } else if (m >= 0xD4 && m <= 0xD6) {
-        if ((rc = read_size(d, 1u << (m - 0xD4), &n)))
-            return rc;
-    } else {
-        return dfail(d, EG_EPROTO, "node labels must be a list");
-    }
+    int rc = read_sized_marker(d, 0x90, 0xD4, "node labels must be a list", &n);
+    if (rc)
+        return rc;
     if (depth >= EG_LIMIT_PS_DEPTH)
         return dfail(d, EG_EPROTO, "nesting too deep");
     if (n > EG_LIMIT_PS_ITEMS)

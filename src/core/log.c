@@ -120,6 +120,22 @@ static void timestamp(char *out, size_t cap)
     snprintf(out + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000L);
 }
 
+/* The key/value pairs of eg_log_fields (NULL-terminated; a NULL value
+ * skips its pair), each as sep key eq value, escaped for the format. */
+static void put_fields(eg_buf *line, va_list *fields, void (*escape)(eg_buf *, const char *), char sep, char eq)
+{
+    const char *k;
+    while (fields && (k = va_arg(*fields, const char *)) != NULL) {
+        const char *v = va_arg(*fields, const char *);
+        if (!v)
+            continue;
+        eg_buf_putc(line, sep);
+        escape(line, k);
+        eg_buf_putc(line, eq);
+        escape(line, v);
+    }
+}
+
 static void emit(eg_log_level lvl, const char *component, const char *msg, va_list *fields)
 {
     char ts[40];
@@ -133,18 +149,7 @@ static void emit(eg_log_level lvl, const char *component, const char *msg, va_li
         json_escape(&line, component);
         eg_buf_puts(&line, ",\"msg\":");
         json_escape(&line, msg);
-        if (fields) {
-            const char *k;
-            while ((k = va_arg(*fields, const char *)) != NULL) {
-                const char *v = va_arg(*fields, const char *);
-                if (!v)
-                    continue;
-                eg_buf_putc(&line, ',');
-                json_escape(&line, k);
-                eg_buf_putc(&line, ':');
-                json_escape(&line, v);
-            }
-        }
+        put_fields(&line, fields, json_escape, ',', ':');
         eg_buf_puts(&line, "}\n");
     } else {
         char lv[9];
@@ -156,18 +161,7 @@ static void emit(eg_log_level lvl, const char *component, const char *msg, va_li
         text_escape(&line, component);
         eg_buf_puts(&line, ": ");
         text_escape(&line, msg);
-        if (fields) {
-            const char *k;
-            while ((k = va_arg(*fields, const char *)) != NULL) {
-                const char *v = va_arg(*fields, const char *);
-                if (!v)
-                    continue;
-                eg_buf_putc(&line, ' ');
-                text_escape(&line, k);
-                eg_buf_putc(&line, '=');
-                text_escape(&line, v);
-            }
-        }
+        put_fields(&line, fields, text_escape, ' ', '=');
         eg_buf_putc(&line, '\n');
     }
     if (line.ptr) {

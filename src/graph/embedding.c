@@ -128,10 +128,7 @@ int graph_load_embed_inputs_tx(bolt_conn *c, const graph_embed_ref *refs, size_t
         }
     }
     json_t *rows = NULL;
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, Q_LOAD_BATCH, p, &rows, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, Q_LOAD_BATCH, p, &rows, err);
     size_t k;
     json_t *row;
     json_array_foreach(rc == 0 ? rows : NULL, k, row)
@@ -165,10 +162,7 @@ int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_i
     bolt_params_str(p, "ns", ns);
     bolt_params_str(p, "name", name);
     json_t *rows = NULL;
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, Q_LOAD_BY_NAME, p, &rows, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, Q_LOAD_BY_NAME, p, &rows, err);
     if (rc == 0 && json_array_size(rows) > 0)
         rc = fill_input(json_array_get(rows, 0), ns, out, err);
     json_decref(rows);
@@ -259,10 +253,7 @@ int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, siz
         }
     }
     json_t *out = NULL;
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, Q_WRITE_VECS, p, &out, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, Q_WRITE_VECS, p, &out, err);
     size_t k;
     json_t *row;
     json_array_foreach(rc == 0 ? out : NULL, k, row)
@@ -403,10 +394,7 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_str(p, "name", w->name);
     bolt_params_int(p, "lim", (int64_t)w->limit);
     json_t *rows = NULL;
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, w->name ? Q_FORCE_ONE : Q_FORCE_MISSING, p, &rows, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, w->name ? Q_FORCE_ONE : Q_FORCE_MISSING, p, &rows, err);
     if (rc != 0)
         return rc;
     if (w->name && json_array_size(rows) == 0) {

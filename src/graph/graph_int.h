@@ -97,6 +97,10 @@ int graph__run(graph_store *g, graph_tx_mode mode, bolt_work_fn fn, void *work, 
 int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err);
 /* Run a query and discard rows. */
 int graph__x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err);
+/* graph__q / graph__x with parameters just built: a build failure recorded
+ * in p (graph__params_check) is the error, and p is freed (*steals* p). */
+int graph__q_params(bolt_conn *c, const char *cypher, bolt_params *p, json_t **rows, eg_error *err);
+int graph__x_params(bolt_conn *c, const char *cypher, bolt_params *p, eg_error *err);
 /* One statement per item, pipelined (bolt_conn_query_json_many): rows[i] new. */
 int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
                  eg_error *err);

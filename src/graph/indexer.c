@@ -57,10 +57,7 @@ static int index_fn(bolt_conn *c, void *payload, eg_error *err)
         return EG_ENOMEM;
     bolt_params_int(p, "max", (int64_t)w->max);
     json_t *rows = NULL;
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, Q_INDEX_STALE, p, &rows, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, Q_INDEX_STALE, p, &rows, err);
     w->done = rc == 0 ? (size_t)graph__jint(json_array_get(rows, 0), "n", 0) : 0;
     json_decref(rows);
     return rc;

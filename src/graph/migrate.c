@@ -67,10 +67,7 @@ static int plan_fn(bolt_conn *c, void *payload, eg_error *err)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     json_t *rows = NULL;
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, Q_PLAN, p, &rows, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, Q_PLAN, p, &rows, err);
     if (rc == 0) {
         json_t *r = json_array_get(rows, 0);
         st->memento_nodes = graph__jint(r, "nodes", 0);
@@ -275,10 +272,7 @@ static int run_rows(bolt_conn *c, const char *q, const char *ns, json_t *rows, e
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     bolt_params_json(p, "rows", rows);
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__x(c, q, p, err);
-    bolt_params_free(p);
+    int rc = graph__x_params(c, q, p, err);
     return rc;
 }
 

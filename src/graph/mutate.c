@@ -176,11 +176,8 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     bolt_params_int(p, "now", now);
     if (kind == APPLY_MERGE)
         bolt_params_str(p, "type", type_in);
-    int rc = graph__params_check(p, err);
     json_t *rows = NULL;
-    if (rc == 0)
-        rc = graph__q(c, kind == APPLY_MERGE ? Q_MERGE_LOCK : Q_MATCH_LOCK, p, &rows, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, kind == APPLY_MERGE ? Q_MERGE_LOCK : Q_MATCH_LOCK, p, &rows, err);
     if (rc != 0)
         return rc;
     json_t *row = json_array_get(rows, 0);
@@ -245,10 +242,7 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         bolt_params_int(p, "now", now);
         bolt_params_str(p, "by", by);
         bolt_params_str(p, "hash", hash);
-        rc = graph__params_check(p, err);
-        if (rc == 0)
-            rc = graph__q(c, Q_WRITE_ENTITY, p, &rows, err);
-        bolt_params_free(p);
+        rc = graph__q_params(c, Q_WRITE_ENTITY, p, &rows, err);
         if (rc == 0) {
             out->entity = graph__entity_out(json_incref(json_object_get(json_array_get(rows, 0), "entity")));
             json_decref(rows);
@@ -333,10 +327,7 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
     bolt_params_str(p, "hash", hash);
     bolt_params_str(p, "token", token);
     json_t *rows = NULL;
-    rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, Q_CREATE_FAST, p, &rows, err);
-    bolt_params_free(p);
+    rc = graph__q_params(c, Q_CREATE_FAST, p, &rows, err);
     if (rc != 0)
         return rc;
     json_t *row = json_array_get(rows, 0);

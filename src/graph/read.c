@@ -182,10 +182,7 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_int(p, "t", w->t);
     eg_free(after);
     json_t *rows = NULL, *rrows = NULL, *names = NULL, *ents = NULL, *by = NULL;
-    rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, w->t ? Q_AT_PAGE : Q_LIVE_PAGE, p, &rows, err);
-    bolt_params_free(p);
+    rc = graph__q_params(c, w->t ? Q_AT_PAGE : Q_LIVE_PAGE, p, &rows, err);
     if (rc == 0) {
         ents = entity_rows(rows, "entity");
         names = names_of(ents, limit);
@@ -202,10 +199,7 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_json(p, "names", names);
         bolt_params_int(p, "t", w->t);
         bolt_params_int(p, "rlim", rlim);
-        rc = graph__params_check(p, err);
-        if (rc == 0)
-            rc = graph__q(c, w->t ? Q_AT_RELS : Q_LIVE_RELS, p, &rrows, err);
-        bolt_params_free(p);
+        rc = graph__q_params(c, w->t ? Q_AT_RELS : Q_LIVE_RELS, p, &rrows, err);
     }
     if (rc == 0) {
         /* capped: the last source's relations may be incomplete */

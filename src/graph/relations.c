@@ -233,10 +233,7 @@ static int create_relations_fn(bolt_conn *c, void *payload, eg_error *err)
         bolt_params_int(p, "now", now);
         bolt_params_str(p, "by", graph__item_by(&w->cx, it));
         bolt_params_str(p, "token", token);
-        rc = graph__params_check(p, err);
-        if (rc == 0)
-            rc = graph__q(c, Q_CREATE_REL, p, &rows, err);
-        bolt_params_free(p);
+        rc = graph__q_params(c, Q_CREATE_REL, p, &rows, err);
         if (rc == 0) {
             json_t *r = json_array_get(rows, 0);
             bool created = json_is_true(json_object_get(r, "created"));
@@ -359,10 +356,7 @@ static int update_relation_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_int(p, "now", now);
     bolt_params_str(p, "by", graph__item_by(&w->cx, it));
     json_t *rows = NULL;
-    rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, Q_UPDATE_REL, p, &rows, err);
-    bolt_params_free(p);
+    rc = graph__q_params(c, Q_UPDATE_REL, p, &rows, err);
     if (rc != 0)
         return rc;
     if (json_array_size(rows) == 0) {

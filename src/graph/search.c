@@ -81,10 +81,7 @@ static int fulltext_into(bolt_conn *c, graph_store *g, const char *cypher, const
     bolt_params_str(p, "q", q);
     bolt_params_int(p, "lim", (int64_t)want);
     json_t *rows = NULL;
-    int rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c, cypher, p, &rows, err);
-    bolt_params_free(p);
+    int rc = graph__q_params(c, cypher, p, &rows, err);
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
@@ -129,10 +126,7 @@ int graph__keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char
             bolt_params_str(p, "q", query);
             bolt_params_json(p, "seen", seen);
             bolt_params_int(p, "lim", (int64_t)(want - json_array_size(hits)));
-            rc = graph__params_check(p, err);
-            if (rc == 0)
-                rc = graph__q(c, Q_SUBSTRING, p, &rows, err);
-            bolt_params_free(p);
+            rc = graph__q_params(c, Q_SUBSTRING, p, &rows, err);
         }
         size_t i;
         json_t *row;

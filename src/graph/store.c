@@ -256,6 +256,24 @@ int graph__params_check(bolt_params *p, eg_error *err)
     return 0;
 }
 
+int graph__q_params(bolt_conn *c, const char *cypher, bolt_params *p, json_t **rows, eg_error *err)
+{
+    int rc = graph__params_check(p, err);
+    if (rc == 0)
+        rc = graph__q(c, cypher, p, rows, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+int graph__x_params(bolt_conn *c, const char *cypher, bolt_params *p, eg_error *err)
+{
+    int rc = graph__params_check(p, err);
+    if (rc == 0)
+        rc = graph__x(c, cypher, p, err);
+    bolt_params_free(p);
+    return rc;
+}
+
 int64_t graph__jint(const json_t *o, const char *key, int64_t def)
 {
     const json_t *v = json_object_get(o, key);
