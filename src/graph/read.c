@@ -511,15 +511,25 @@ static int check_name(const char *s, const char *what, eg_error *err)
     return 0;
 }
 
+/* A relation is named by its two ends and its type. */
+static int check_relation_key(const char *from, const char *to, const char *relation_type, eg_error *err)
+{
+    int rc = check_name(from, "from", err);
+    if (rc == 0)
+        rc = check_name(to, "to", err);
+    if (rc == 0)
+        rc = check_name(relation_type, "relationType", err);
+    return rc;
+}
+
 int graph_get_relation(graph_store *g, const graph_req *req, const char *from, const char *to,
                        const char *relation_type, json_t **out, eg_error *err)
 {
     *out = NULL;
     q_work w = {0};
     int rc = graph__ctx_init(&w.cx, g, req, err);
-    if (rc == 0 && ((rc = check_name(from, "from", err)) || (rc = check_name(to, "to", err)) ||
-                    (rc = check_name(relation_type, "relationType", err))))
-        return rc;
+    if (rc == 0)
+        rc = check_relation_key(from, to, relation_type, err);
     if (rc != 0)
         return rc;
     w.cypher = "MATCH (a:Entity {namespace: $ns, name: $a})-[r:RELATES_TO {relationType: $c}]->"
@@ -606,9 +616,8 @@ int graph_get_relation_history(graph_store *g, const graph_req *req, const char 
     *out = NULL;
     q_work w = {0};
     int rc = graph__ctx_init(&w.cx, g, req, err);
-    if (rc == 0 && ((rc = check_name(from, "from", err)) || (rc = check_name(to, "to", err)) ||
-                    (rc = check_name(relation_type, "relationType", err))))
-        return rc;
+    if (rc == 0)
+        rc = check_relation_key(from, to, relation_type, err);
     if (rc != 0)
         return rc;
     w.cypher = "MATCH (h:RelationVersion {namespace: $ns, from: $a, to: $b, relationType: $c}) "
