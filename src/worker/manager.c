@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -91,6 +92,11 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
 static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
 {
     pthread_mutex_lock(&m->mu);
+    /* Counted even when they cannot be tracked (no memory for the table):
+     * each batch is unregistered once either way, and stop waits for the
+     * in-flight count to reach zero. */
+    m->st.leased += n;
+    m->st.in_flight += (int64_t)n;
     if (m->nactive + n > m->capactive) {
         size_t nc = (m->nactive + n) * 2;
         worker_active_lease *a = eg_realloc(m->active, nc * sizeof *a);
@@ -108,8 +114,6 @@ static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
         a->lost = false;
         a->finishing = false;
     }
-    m->st.leased += n;
-    m->st.in_flight += (int64_t)n;
     pthread_mutex_unlock(&m->mu);
     return 0;
 }
@@ -139,6 +143,9 @@ void worker__unregister_leases(worker_manager *m, const queue_job *jobs, size_t 
             }
         }
     }
+    /* Every lease unregistered was registered once: a negative count would
+     * let worker_manager_stop return while batches still run. */
+    assert(m->st.in_flight >= (int64_t)n);
     m->st.in_flight -= (int64_t)n;
     pthread_mutex_unlock(&m->mu);
 }
