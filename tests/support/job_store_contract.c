@@ -141,6 +141,17 @@ static size_t lease_exactly(queue_store *s, const char *owner, size_t n, int64_t
     return got;
 }
 
+/* A job for entity "a" at v1, enqueued into *r and leased by owner: where
+ * the tests of what a lease holder may do start.  Free it with
+ * queue_jobs_free(jobs, 1). */
+static queue_job *lease_one(queue_store *s, const char *owner, int64_t lease_ms, queue_enqueue_result *r)
+{
+    enq1(s, "a", "v1", r);
+    queue_job *jobs = NULL;
+    lease_exactly(s, owner, 1, lease_ms, &jobs);
+    return jobs;
+}
+
 /* The lease refs of jobs[0..n) (borrowing their strings). */
 static void refs_of(const queue_job *jobs, size_t n, queue_lease_ref *refs)
 {
@@ -421,9 +432,7 @@ static void t_heartbeat(void **state)
 {
     queue_store *s = *state;
     queue_enqueue_result r;
-    enq1(s, "a", "v1", &r);
-    queue_job *jobs = NULL;
-    lease_exactly(s, "w1", 1, 1000, &jobs);
+    queue_job *jobs = lease_one(s, "w1", 1000, &r);
     /* the locator of a real job never lends its identity to another id */
     queue_lease_ref refs[3] = {queue_job_ref(&jobs[0]),
                                {"jnosuchjob", jobs[0].lease_token, jobs[0].locator},
@@ -633,9 +642,7 @@ static void t_release(void **state)
 {
     queue_store *s = *state;
     queue_enqueue_result r;
-    enq1(s, "a", "v1", &r);
-    queue_job *jobs = NULL;
-    lease_exactly(s, "w", 1, 0, &jobs);
+    queue_job *jobs = lease_one(s, "w", 0, &r);
     queue_lease_ref ref = queue_job_ref(&jobs[0]);
     bool lost = true;
     assert_int_equal(queue_release(s, "w", &ref, 1, 0, &lost, NULL), 0);
@@ -703,9 +710,7 @@ static void t_fencing_after_relase(void **state)
 {
     queue_store *s = *state;
     queue_enqueue_result r;
-    enq1(s, "a", "v1", &r);
-    queue_job *a = NULL, *b = NULL;
-    lease_exactly(s, "A", 1, 200, &a);
+    queue_job *a = lease_one(s, "A", 200, &r), *b = NULL;
     eg_sleep_ms(350);
     queue_reclaim_result rr;
     assert_int_equal(queue_reclaim_expired(s, 0, &rr, NULL), 0);
