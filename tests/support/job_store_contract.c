@@ -1006,16 +1006,37 @@ static void t_prune_tick(void **state)
 
 /* ---- concurrency ---- */
 
-typedef struct race_arg {
+/* One of the threads a race test starts at once against one store. */
+typedef struct racer {
     queue_store *s;
     pthread_barrier_t *bar;
-    queue_enqueue_result out;
+    queue_enqueue_result out; /* what its enqueue answered */
+    bool ran;                 /* whether it got the prune turn */
     int rc;
-} race_arg;
+} racer;
+
+enum { MAX_RACERS = 16 };
+
+/* Start n threads of fn against s, each with its own r[i], and join them.
+ * They share one barrier for fn to wait at, so that they really race. */
+static void run_together(queue_store *s, int n, void *(*fn)(void *), racer *r)
+{
+    assert_true(n <= MAX_RACERS);
+    pthread_t th[MAX_RACERS];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        r[i] = (racer){.s = s, .bar = &bar};
+        assert_int_equal(pthread_create(&th[i], NULL, fn, &r[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+}
 
 static void *race_thread(void *p)
 {
-    race_arg *a = p;
+    racer *a = p;
     queue_enqueue_req r = req("racy", "v1", "m1");
     pthread_barrier_wait(a->bar);
     eg_error err = {0};
@@ -1030,22 +1051,14 @@ static void t_dedupe_race(void **state)
 {
     queue_store *s = *state;
     enum { T = 16 };
-    pthread_t th[T];
-    race_arg a[T];
-    pthread_barrier_t bar;
-    pthread_barrier_init(&bar, NULL, T);
-    for (int i = 0; i < T; i++) {
-        a[i] = (race_arg){.s = s, .bar = &bar};
-        assert_int_equal(pthread_create(&th[i], NULL, race_thread, &a[i]), 0);
-    }
+    racer a[T];
+    run_together(s, T, race_thread, a);
     int created = 0;
     for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
         assert_int_equal(a[i].rc, 0);
         created += a[i].out.created;
         assert_string_equal(a[i].out.id, a[0].out.id);
     }
-    pthread_barrier_destroy(&bar);
     assert_int_equal(created, 1);
     queue_job *jobs = NULL;
     size_t n = list_ns(s, &jobs);
@@ -1124,16 +1137,9 @@ static void t_namespace_scope(void **state)
     assert_int_equal(state_of(s, out[1].id), QUEUE_DEAD);
 }
 
-typedef struct turn_arg {
-    queue_store *s;
-    pthread_barrier_t *bar;
-    bool ran;
-    int rc;
-} turn_arg;
-
 static void *turn_thread(void *p)
 {
-    turn_arg *a = p;
+    racer *a = p;
     pthread_barrier_wait(a->bar);
     int64_t deleted = 0;
     a->rc = queue_prune_tick(a->s, 1, 1000, &a->ran, &deleted, NULL);
@@ -1145,21 +1151,13 @@ static void t_prune_turn_race(void **state)
 {
     queue_store *s = *state;
     enum { T = 8 };
-    pthread_barrier_t bar;
-    pthread_barrier_init(&bar, NULL, T);
-    pthread_t th[T];
-    turn_arg args[T];
-    for (int i = 0; i < T; i++) {
-        args[i] = (turn_arg){.s = s, .bar = &bar};
-        pthread_create(&th[i], NULL, turn_thread, &args[i]);
-    }
+    racer args[T];
+    run_together(s, T, turn_thread, args);
     int won = 0;
     for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
         assert_int_equal(args[i].rc, 0);
         won += args[i].ran;
     }
-    pthread_barrier_destroy(&bar);
     assert_int_equal(won, 1);
 }
 
