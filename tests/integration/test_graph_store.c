@@ -97,6 +97,118 @@ static int64_t jint(const json_t *o, const char *k)
     return json_integer_value(json_object_get(o, k));
 }
 
+/* The length of o's array k (0 when there is none), and o's string k. */
+static size_t jlen(const json_t *o, const char *k)
+{
+    return json_array_size(json_object_get(o, k));
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* An array of the items up to the NULL, which it takes over. */
+static json_t *many(json_t *first, ...)
+{
+    json_t *a = json_array();
+    va_list ap;
+    va_start(ap, first);
+    for (json_t *x = first; x; x = va_arg(ap, json_t *))
+        json_array_append_new(a, x);
+    va_end(ap);
+    return a;
+}
+
+/* graph_create_relations under r, which must succeed; it takes rels over.
+ * The answer goes to *out, or is dropped when out is NULL. */
+static void relate_ok(const graph_req *r, json_t *rels_stolen, json_t **out)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *res = NULL;
+    if (graph_create_relations(g_graph, r, rels_stolen, &res, &err) != 0)
+        fail_msg("create_relations: %s (%s)", err.message, err.neo4j_code);
+    json_decref(rels_stolen);
+    if (out)
+        *out = res;
+    else
+        json_decref(res);
+}
+
+/* graph_delete_entities of the names under r, which must succeed; it takes
+ * names over and drops the answer. */
+static void delete_ok(const graph_req *r, json_t *names_stolen)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *res = NULL;
+    if (graph_delete_entities(g_graph, r, names_stolen, &res, &err) != 0)
+        fail_msg("delete_entities: %s", err.message);
+    json_decref(res);
+    json_decref(names_stolen);
+}
+
+/* Add (or with del, delete) one observation of one entity of ns; must succeed. */
+static void obs_call(const char *ns, bool del, const char *name, const char *content)
+{
+    graph_req r = req_for(ns);
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *items = json_pack("[{s:s, s:[s]}]", "entityName", name, del ? "observations" : "contents", content);
+    json_t *out = NULL;
+    int rc = del ? graph_delete_observations(g_graph, &r, items, &out, &err)
+                 : graph_add_observations(g_graph, &r, items, &out, &err);
+    if (rc != 0)
+        fail_msg("observations: %s", err.message);
+    json_decref(out);
+    json_decref(items);
+}
+
+/* Wait until the full-text index has caught up with the writes so far. */
+static void await_fulltext(void)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    bolt_conn *c = NULL;
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    assert_int_equal(
+        bolt_conn_exec(c, "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()", NULL, NULL, NULL, &err), 0);
+    bolt_pool_release(g_pool, c);
+}
+
+/* The jobs of ns on q, in any state; returns how many. */
+static size_t list_jobs(queue_store *q, const char *ns, queue_job **jobs)
+{
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = ns;
+    size_t n = 0;
+    eg_error err;
+    eg_error_clear(&err);
+    *jobs = NULL;
+    if (queue_list(q, &f, jobs, &n, NULL, &err) != 0)
+        fail_msg("queue_list: %s", err.message);
+    return n;
+}
+
+/* Lease the one job on q and fail it for good (HTTP 400), so that it is
+ * dead; its id goes to id unless that is NULL. */
+static void kill_the_job(queue_store *q, char *id, size_t cap)
+{
+    queue_lease_opts lo = {.owner = "t", .max_jobs = 10};
+    queue_job *jobs = NULL;
+    size_t n = 0;
+    eg_error err;
+    eg_error_clear(&err);
+    assert_int_equal(queue_lease(q, &lo, &jobs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    if (id)
+        snprintf(id, cap, "%s", jobs[0].id);
+    queue_failure f = {jobs[0].id, jobs[0].lease_token, "HTTP 400", QUEUE_ERR_PERMANENT, 0};
+    assert_int_equal(queue_fail(q, "t", &f, 1, NULL, &err), 0);
+    queue_jobs_free(jobs, n);
+}
+
 /* ---- setup ---- */
 
 static int setup(void **state)
@@ -142,50 +254,73 @@ static int teardown(void **state)
     return 0;
 }
 
+/*
+ * A test's namespace "<prefix>-<tag>", a request scoped to it (changed by
+ * "tester") and an error for the calls to fill.  The tag is given to cmocka
+ * as the test's initial state (NS_TEST); the group teardown deletes every
+ * namespace under the prefix.
+ */
+typedef struct ns_case {
+    char ns[64];
+    graph_req r;
+    eg_error err;
+} ns_case;
+
+static int open_ns(void **state)
+{
+    ns_case *fx = eg_calloc(1, sizeof *fx);
+    make_ns(fx->ns, sizeof fx->ns, *state);
+    fx->r = req_for(fx->ns);
+    eg_error_clear(&fx->err);
+    *state = fx;
+    return 0;
+}
+
+static int close_ns(void **state)
+{
+    eg_free(*state);
+    return 0;
+}
+
+#define NS_TEST(f, tag) cmocka_unit_test_prestate_setup_teardown(f, open_ns, close_ns, tag)
+
 /* ---- create / observations / history ---- */
 
 static void test_graph_store__create_and_merge(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "create");
+    ns_case *fx = *state;
     json_t *res = NULL;
-    json_t *in = json_array();
-    json_array_append_new(in, ent("Ada", "person", "likes tea", "likes tea"));
-    json_array_append_new(in, ent("Oslo", "city", NULL, NULL));
-    create_ok(ns, in, &res);
-    assert_int_equal(json_array_size(json_object_get(res, "created")), 2);
-    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 2);
+    create_ok(fx->ns, many(ent("Ada", "person", "likes tea", "likes tea"), ent("Oslo", "city", NULL, NULL), NULL),
+              &res);
+    assert_int_equal(jlen(res, "created"), 2);
+    assert_int_equal(jlen(res, "jobIds"), 2);
     json_t *ada = find_by_name(json_object_get(res, "entities"), "Ada");
     assert_non_null(ada);
-    assert_int_equal(json_array_size(json_object_get(ada, "observations")), 1); /* deduped */
+    assert_int_equal(jlen(ada, "observations"), 1); /* deduped */
     assert_int_equal(jint(ada, "version"), 1);
-    assert_string_equal(json_string_value(json_object_get(ada, "changedBy")), "tester");
+    assert_string_equal(jstr(ada, "changedBy"), "tester");
     assert_true(json_is_null(json_object_get(ada, "validTo")));
     json_decref(res);
 
     /* Same name again: no duplicate; unchanged when nothing new, merged otherwise. */
-    create_ok(ns, one(ent("Ada", "person", "likes tea", NULL)), &res);
-    assert_int_equal(json_array_size(json_object_get(res, "unchanged")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 0);
+    create_ok(fx->ns, one(ent("Ada", "person", "likes tea", NULL)), &res);
+    assert_int_equal(jlen(res, "unchanged"), 1);
+    assert_int_equal(jlen(res, "jobIds"), 0);
     json_decref(res);
-    create_ok(ns, one(ent("Ada", "robot", "writes code", NULL)), &res);
-    assert_int_equal(json_array_size(json_object_get(res, "updated")), 1);
+    create_ok(fx->ns, one(ent("Ada", "robot", "writes code", NULL)), &res);
+    assert_int_equal(jlen(res, "updated"), 1);
     ada = find_by_name(json_object_get(res, "entities"), "Ada");
     assert_int_equal(jint(ada, "version"), 2);
-    assert_string_equal(json_string_value(json_object_get(ada, "entityType")), "person");
-    assert_int_equal(json_array_size(json_object_get(ada, "observations")), 2);
+    assert_string_equal(jstr(ada, "entityType"), "person");
+    assert_int_equal(jlen(ada, "observations"), 2);
     json_decref(res);
 
     /* One batch (the bulk statement) mixing a new name, an existing one that
      * gains an observation, one that changes nothing, and a name given twice:
      * each answered as the one-by-one path would, in input order. */
-    json_t *mix = json_array();
-    json_array_append_new(mix, ent("Bergen", "city", "rainy", NULL));
-    json_array_append_new(mix, ent("Ada", "person", "plays chess", NULL));
-    json_array_append_new(mix, ent("Oslo", "city", NULL, NULL));
-    json_array_append_new(mix, ent("Bergen", "city", "has fjords", NULL));
-    create_ok(ns, mix, &res);
+    json_t *mix = many(ent("Bergen", "city", "rainy", NULL), ent("Ada", "person", "plays chess", NULL),
+                       ent("Oslo", "city", NULL, NULL), ent("Bergen", "city", "has fjords", NULL), NULL);
+    create_ok(fx->ns, mix, &res);
     json_t *cr = json_object_get(res, "created"), *up = json_object_get(res, "updated"),
            *un = json_object_get(res, "unchanged");
     assert_int_equal(json_array_size(cr), 1);
@@ -194,65 +329,57 @@ static void test_graph_store__create_and_merge(void **state)
     assert_string_equal(json_string_value(json_array_get(up, 0)), "Ada");
     assert_string_equal(json_string_value(json_array_get(up, 1)), "Bergen");
     assert_int_equal(json_array_size(un), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 3); /* Bergen v1, Ada v3, Bergen v2 */
+    assert_int_equal(jlen(res, "jobIds"), 3); /* Bergen v1, Ada v3, Bergen v2 */
     json_t *bergen = NULL;
     size_t bi;
     json_t *be;
-    json_array_foreach(json_object_get(res, "entities"), bi, be) if (!strcmp(json_string_value(json_object_get(be, "name")), "Bergen"))
+    json_array_foreach(json_object_get(res, "entities"), bi, be) if (!strcmp(jstr(be, "name"), "Bergen"))
         bergen = be; /* the last state of Bergen */
     assert_non_null(bergen);
     assert_int_equal(jint(bergen, "version"), 2);
-    assert_int_equal(json_array_size(json_object_get(bergen, "observations")), 2);
+    assert_int_equal(jlen(bergen, "observations"), 2);
     json_decref(res);
 
     /* observations sent as JSON text (memento issue #118) are accepted. */
     json_t *weird = json_pack("[{ssssss}]", "name", "Text", "entityType", "t", "observations",
                               "[\"a\",\"b\"]");
-    create_ok(ns, weird, &res);
+    create_ok(fx->ns, weird, &res);
     json_t *t = find_by_name(json_object_get(res, "entities"), "Text");
-    assert_int_equal(json_array_size(json_object_get(t, "observations")), 2);
+    assert_int_equal(jlen(t, "observations"), 2);
     json_decref(res);
 
     /* Validation errors name the item. */
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
     json_t *bad = json_pack("[{ss}]", "name", "x");
-    assert_int_equal(graph_create_entities(g_graph, &r, bad, &res, &err), EG_EINVAL);
-    assert_non_null(strstr(err.message, "entities[0].entityType"));
+    assert_int_equal(graph_create_entities(g_graph, &fx->r, bad, &res, &fx->err), EG_EINVAL);
+    assert_non_null(strstr(fx->err.message, "entities[0].entityType"));
     json_decref(bad);
 }
 
 static void test_graph_store__observations_and_history(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "hist");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    create_ok(ns, one(ent("E", "thing", "o1", NULL)), NULL);
+    ns_case *fx = *state;
+    create_ok(fx->ns, one(ent("E", "thing", "o1", NULL)), NULL);
     json_t *res = NULL;
     for (int i = 2; i <= 4; i++) {
         char o[16];
         snprintf(o, sizeof o, "o%d", i);
         json_t *add = json_pack("[{s:s,s:[s,s]}]", "entityName", "E", "contents", o, "o1");
-        assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+        assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), 0);
         json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
-        assert_int_equal(json_array_size(json_object_get(r0, "addedObservations")), 1);
+        assert_int_equal(jlen(r0, "addedObservations"), 1);
         assert_int_equal(jint(r0, "version"), i);
-        assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 1);
+        assert_int_equal(jlen(res, "jobIds"), 1);
         json_decref(res);
         json_decref(add);
         eg_sleep_ms(5);
     }
     json_t *del = json_pack("[{s:s,s:[s,s]},{s:s,s:[s]}]", "entityName", "E", "observations", "o1",
                             "nope", "entityName", "Ghost", "observations", "x");
-    assert_int_equal(graph_delete_observations(g_graph, &r, del, &res, &err), 0);
+    assert_int_equal(graph_delete_observations(g_graph, &fx->r, del, &res, &fx->err), 0);
     assert_string_equal(json_string_value(json_array_get(json_object_get(res, "notFound"), 0)), "Ghost");
-    assert_int_equal(json_array_size(json_object_get(res, "jobIds")), 1);
+    assert_int_equal(jlen(res, "jobIds"), 1);
     json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
-    assert_int_equal(json_array_size(json_object_get(r0, "deletedObservations")), 1);
+    assert_int_equal(jlen(r0, "deletedObservations"), 1);
     assert_int_equal(jint(r0, "version"), 5);
     json_decref(res);
     json_decref(del);
@@ -260,10 +387,10 @@ static void test_graph_store__observations_and_history(void **state)
     /* Unknown entity: the whole add fails and nothing is written. */
     json_t *add = json_pack("[{s:s,s:[s]},{s:s,s:[s]}]", "entityName", "E", "contents", "zzz",
                             "entityName", "Missing", "contents", "x");
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_ENOTFOUND);
+    assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), EG_ENOTFOUND);
     json_decref(add);
 
-    assert_int_equal(graph_get_entity_history(g_graph, &r, "E", NULL, &res, &err), 0);
+    assert_int_equal(graph_get_entity_history(g_graph, &fx->r, "E", NULL, &res, &fx->err), 0);
     json_t *h = json_object_get(res, "history");
     assert_int_equal(json_array_size(h), 5);
     for (size_t i = 0; i < 5; i++) {
@@ -277,7 +404,7 @@ static void test_graph_store__observations_and_history(void **state)
         }
     }
     json_t *last = json_array_get(h, 4);
-    assert_int_equal(json_array_size(json_object_get(last, "observations")), 3); /* o2 o3 o4 */
+    assert_int_equal(jlen(last, "observations"), 3); /* o2 o3 o4 */
     json_t *obs = json_object_get(last, "observations");
     for (size_t i = 0; i < 3; i++)
         assert_string_not_equal(json_string_value(json_array_get(obs, i)), "zzz");
@@ -286,8 +413,8 @@ static void test_graph_store__observations_and_history(void **state)
     /* Paging of history. */
     graph_page pg = GRAPH_PAGE_INIT;
     pg.limit = 2;
-    assert_int_equal(graph_get_entity_history(g_graph, &r, "E", &pg, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "history")), 2);
+    assert_int_equal(graph_get_entity_history(g_graph, &fx->r, "E", &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "history"), 2);
     assert_non_null(json_object_get(res, "nextCursor"));
     json_decref(res);
 }
@@ -305,135 +432,111 @@ static json_t *rel(const char *f, const char *t, const char *ty)
  * namespace's entity of the same name is not a neighbour. */
 static void test_graph_store__open_nodes_with_neighbours(void **state)
 {
-    (void)state;
-    char ns[64], other[64];
-    make_ns(ns, sizeof ns, "nbr");
+    ns_case *fx = *state;
+    char other[64];
     make_ns(other, sizeof other, "nbr-other");
-    graph_req r = req_for(ns), ro = req_for(other);
-    eg_error err;
-    eg_error_clear(&err);
+    graph_req ro = req_for(other);
     json_t *in = json_array();
     const char *names[] = {"Hub", "Out1", "Out2", "In1", "Far"};
     for (size_t i = 0; i < 5; i++)
         json_array_append_new(in, ent(names[i], i == 0 ? "hub" : "spoke", NULL, NULL));
-    create_ok(ns, in, NULL);
+    create_ok(fx->ns, in, NULL);
     create_ok(other, one(ent("Hub", "hub", NULL, NULL)), NULL);
     create_ok(other, one(ent("Stranger", "x", NULL, NULL)), NULL);
-    json_t *rels = json_array(), *res = NULL;
-    json_array_append_new(rels, rel("Hub", "Out1", "links"));
-    json_array_append_new(rels, rel("Hub", "Out2", "links"));
-    json_array_append_new(rels, rel("In1", "Hub", "feeds"));
-    json_array_append_new(rels, rel("Out1", "Far", "links")); /* two hops: not in the answer */
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
-    json_decref(res);
-    json_decref(rels);
-    rels = json_array();
-    json_array_append_new(rels, rel("Hub", "Stranger", "links"));
-    assert_int_equal(graph_create_relations(g_graph, &ro, rels, &res, &err), 0);
-    json_decref(res);
-    json_decref(rels);
+    relate_ok(&fx->r,
+              many(rel("Hub", "Out1", "links"), rel("Hub", "Out2", "links"), rel("In1", "Hub", "feeds"),
+                   rel("Out1", "Far", "links"), /* two hops: not in the answer */
+                   NULL),
+              NULL);
+    relate_ok(&ro, one(rel("Hub", "Stranger", "links")), NULL);
+    json_t *res = NULL;
 
     json_t *open = json_pack("[s]", "Hub");
-    assert_int_equal(graph_open_nodes_with(g_graph, &r, open, NULL, true, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 3);
+    assert_int_equal(graph_open_nodes_with(g_graph, &fx->r, open, NULL, true, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
+    assert_int_equal(jlen(res, "relations"), 3);
     json_t *nb = json_object_get(res, "neighbours");
     assert_int_equal(json_array_size(nb), 3);
     for (size_t i = 0; i < json_array_size(nb); i++) {
-        const char *n = json_string_value(json_object_get(json_array_get(nb, i), "name"));
+        const char *n = jstr(json_array_get(nb, i), "name");
         assert_true(!strcmp(n, "Out1") || !strcmp(n, "Out2") || !strcmp(n, "In1"));
-        assert_string_equal(json_string_value(json_object_get(json_array_get(nb, i), "entityType")), "spoke");
+        assert_string_equal(jstr(json_array_get(nb, i), "entityType"), "spoke");
     }
     assert_null(json_object_get(res, "neighboursTruncated"));
     json_decref(res);
     /* without the flag: the relations among the opened entities only */
-    assert_int_equal(graph_open_nodes(g_graph, &r, open, NULL, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    assert_int_equal(graph_open_nodes(g_graph, &fx->r, open, NULL, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "relations"), 0);
     assert_null(json_object_get(res, "neighbours"));
     json_decref(res);
     json_decref(open);
     /* two opened entities joined by a relation: it comes once */
     open = json_pack("[ss]", "Hub", "Out1");
-    assert_int_equal(graph_open_nodes_with(g_graph, &r, open, NULL, true, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 4);
-    assert_int_equal(json_array_size(json_object_get(res, "neighbours")), 3); /* Out2, In1, Far */
+    assert_int_equal(graph_open_nodes_with(g_graph, &fx->r, open, NULL, true, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "relations"), 4);
+    assert_int_equal(jlen(res, "neighbours"), 3); /* Out2, In1, Far */
     json_decref(res);
     json_decref(open);
 }
 
 static void test_graph_store__relations(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "rel");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *in = json_array();
-    json_array_append_new(in, ent("A", "x", NULL, NULL));
-    json_array_append_new(in, ent("B", "x", NULL, NULL));
-    create_ok(ns, in, NULL);
+    ns_case *fx = *state;
+    create_ok(fx->ns, many(ent("A", "x", NULL, NULL), ent("B", "x", NULL, NULL), NULL), NULL);
 
-    json_t *rels = json_array();
     json_t *r1 = rel("A", "B", "knows");
     json_object_set_new(r1, "strength", json_real(0.0)); /* 0 must survive */
     json_object_set_new(r1, "confidence", json_real(0.8));
     json_object_set_new(r1, "metadata", json_pack("{ss}", "source", "unit"));
-    json_array_append_new(rels, r1);
-    json_array_append_new(rels, rel("A", "Nobody", "knows"));
+    json_t *rels = many(r1, rel("A", "Nobody", "knows"), NULL);
     json_t *res = NULL;
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "skipped")), 1);
+    assert_int_equal(graph_create_relations(g_graph, &fx->r, rels, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "relations"), 1);
+    assert_int_equal(jlen(res, "skipped"), 1);
     json_decref(res);
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "existing")), 1);
+    assert_int_equal(graph_create_relations(g_graph, &fx->r, rels, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "relations"), 0);
+    assert_int_equal(jlen(res, "existing"), 1);
     json_decref(res);
     json_decref(rels);
     /* one batch (the bulk statements): a new relation, the same one again,
      * and a dangling one, answered in input order */
-    rels = json_array();
-    json_array_append_new(rels, rel("B", "A", "trusts"));
-    json_array_append_new(rels, rel("B", "Ghost", "trusts"));
-    json_array_append_new(rels, rel("B", "A", "trusts"));
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "existing")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "skipped")), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "skipped"), 0), "reason")),
-                        "to entity not found");
+    rels = many(rel("B", "A", "trusts"), rel("B", "Ghost", "trusts"), rel("B", "A", "trusts"), NULL);
+    assert_int_equal(graph_create_relations(g_graph, &fx->r, rels, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "relations"), 1);
+    assert_int_equal(jlen(res, "existing"), 1);
+    assert_int_equal(jlen(res, "skipped"), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(res, "skipped"), 0), "reason"), "to entity not found");
     json_decref(res);
     json_decref(rels);
 
-    assert_int_equal(graph_get_relation(g_graph, &r, "A", "B", "knows", &res, &err), 0);
+    assert_int_equal(graph_get_relation(g_graph, &fx->r, "A", "B", "knows", &res, &fx->err), 0);
     assert_float_equal(json_number_value(json_object_get(res, "strength")), 0.0, 1e-12);
     assert_float_equal(json_number_value(json_object_get(res, "confidence")), 0.8, 1e-12);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(res, "metadata"), "source")),
-                        "unit");
+    assert_string_equal(jstr(json_object_get(res, "metadata"), "source"), "unit");
     json_decref(res);
-    assert_int_equal(graph_get_relation(g_graph, &r, "B", "A", "knows", &res, &err), EG_ENOTFOUND);
+    assert_int_equal(graph_get_relation(g_graph, &fx->r, "B", "A", "knows", &res, &fx->err), EG_ENOTFOUND);
 
     json_t *up = rel("A", "B", "knows");
     json_object_set_new(up, "confidence", json_real(0.3));
-    assert_int_equal(graph_update_relation(g_graph, &r, up, &res, &err), 0);
+    assert_int_equal(graph_update_relation(g_graph, &fx->r, up, &res, &fx->err), 0);
     assert_int_equal(jint(res, "version"), 2);
     assert_float_equal(json_number_value(json_object_get(res, "strength")), 0.0, 1e-12); /* carried */
     assert_float_equal(json_number_value(json_object_get(res, "confidence")), 0.3, 1e-12);
     json_decref(res);
     json_decref(up);
     up = rel("A", "Zed", "knows");
-    assert_int_equal(graph_update_relation(g_graph, &r, up, &res, &err), EG_ENOTFOUND);
+    assert_int_equal(graph_update_relation(g_graph, &fx->r, up, &res, &fx->err), EG_ENOTFOUND);
     json_decref(up);
 
     json_t *dl = one(rel("A", "B", "knows"));
-    assert_int_equal(graph_delete_relations(g_graph, &r, dl, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "deleted")), 1);
+    assert_int_equal(graph_delete_relations(g_graph, &fx->r, dl, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "deleted"), 1);
     json_decref(res);
     json_decref(dl);
-    assert_int_equal(graph_get_relation(g_graph, &r, "A", "B", "knows", &res, &err), EG_ENOTFOUND);
+    assert_int_equal(graph_get_relation(g_graph, &fx->r, "A", "B", "knows", &res, &fx->err), EG_ENOTFOUND);
 
-    assert_int_equal(graph_get_relation_history(g_graph, &r, "A", "B", "knows", NULL, &res, &err), 0);
+    assert_int_equal(graph_get_relation_history(g_graph, &fx->r, "A", "B", "knows", NULL, &res, &fx->err), 0);
     json_t *h = json_object_get(res, "history");
     assert_int_equal(json_array_size(h), 2);
     assert_int_equal(jint(json_array_get(h, 0), "version"), 1);
@@ -444,46 +547,34 @@ static void test_graph_store__relations(void **state)
 
 static void test_graph_store__delete_entities_keeps_history(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "delent");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *in = json_array();
-    json_array_append_new(in, ent("A", "x", "a", NULL));
-    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    ns_case *fx = *state;
     json_t *res = NULL;
-    create_ok(ns, in, &res);
-    const char *id1 = json_string_value(json_object_get(find_by_name(json_object_get(res, "entities"), "A"), "id"));
+    create_ok(fx->ns, many(ent("A", "x", "a", NULL), ent("B", "x", NULL, NULL), NULL), &res);
+    const char *id1 = jstr(find_by_name(json_object_get(res, "entities"), "A"), "id");
     char first_id[64];
     snprintf(first_id, sizeof first_id, "%s", id1);
     json_decref(res);
-    json_t *rels = one(rel("A", "B", "r"));
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
-    json_decref(res);
-    json_decref(rels);
+    relate_ok(&fx->r, one(rel("A", "B", "r")), NULL);
     /* the per-name statements are pipelined but still run in order: a name
      * given twice is deleted by the first and not found by the second */
     json_t *names = json_pack("[sss]", "A", "Ghost", "A");
-    assert_int_equal(graph_delete_entities(g_graph, &r, names, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "deleted")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "notFound")), 2);
+    assert_int_equal(graph_delete_entities(g_graph, &fx->r, names, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "deleted"), 1);
+    assert_int_equal(jlen(res, "notFound"), 2);
     json_decref(res);
     json_decref(names);
-    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, &err), 0);
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, NULL, &res, &fx->err), 0);
     assert_int_equal(jint(res, "total"), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    assert_int_equal(jlen(res, "relations"), 0);
     json_decref(res);
-    assert_int_equal(graph_get_relation_history(g_graph, &r, "A", "B", "r", NULL, &res, &err), 0);
+    assert_int_equal(graph_get_relation_history(g_graph, &fx->r, "A", "B", "r", NULL, &res, &fx->err), 0);
     assert_true(json_is_true(json_object_get(json_array_get(json_object_get(res, "history"), 0), "deleted")));
     json_decref(res);
     /* Recreate: new identity, history shows both incarnations. */
-    create_ok(ns, one(ent("A", "x", "again", NULL)), &res);
-    assert_string_not_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "id")),
-                            first_id);
+    create_ok(fx->ns, one(ent("A", "x", "again", NULL)), &res);
+    assert_string_not_equal(jstr(json_array_get(json_object_get(res, "entities"), 0), "id"), first_id);
     json_decref(res);
-    assert_int_equal(graph_get_entity_history(g_graph, &r, "A", NULL, &res, &err), 0);
+    assert_int_equal(graph_get_entity_history(g_graph, &fx->r, "A", NULL, &res, &fx->err), 0);
     json_t *h = json_object_get(res, "history");
     assert_int_equal(json_array_size(h), 2);
     assert_true(json_is_true(json_object_get(json_array_get(h, 0), "deleted")));
@@ -494,119 +585,93 @@ static void test_graph_store__delete_entities_keeps_history(void **state)
 
 static void test_graph_store__graph_at_time(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "time");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *in = json_array();
-    json_array_append_new(in, ent("A", "x", "v1", NULL));
-    json_array_append_new(in, ent("B", "x", NULL, NULL));
+    ns_case *fx = *state;
     json_t *res = NULL;
-    create_ok(ns, in, &res);
+    create_ok(fx->ns, many(ent("A", "x", "v1", NULL), ent("B", "x", NULL, NULL), NULL), &res);
     int64_t t1 = jint(json_array_get(json_object_get(res, "entities"), 0), "validFrom");
     json_decref(res);
-    json_t *rels = one(rel("A", "B", "r"));
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    relate_ok(&fx->r, one(rel("A", "B", "r")), &res);
     int64_t trel = jint(json_array_get(json_object_get(res, "relations"), 0), "validFrom");
     json_decref(res);
-    json_decref(rels);
     eg_sleep_ms(20);
-    json_t *add = json_pack("[{s:s,s:[s]}]", "entityName", "A", "contents", "v2");
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
-    json_decref(res);
-    json_decref(add);
+    obs_call(fx->ns, false, "A", "v2");
     eg_sleep_ms(20);
-    json_t *names = json_pack("[s]", "B");
-    assert_int_equal(graph_delete_entities(g_graph, &r, names, &res, &err), 0);
-    json_decref(res);
-    json_decref(names);
-    assert_int_equal(graph_get_entity_history(g_graph, &r, "A", NULL, &res, &err), 0);
+    delete_ok(&fx->r, json_pack("[s]", "B"));
+    assert_int_equal(graph_get_entity_history(g_graph, &fx->r, "A", NULL, &res, &fx->err), 0);
     int64_t t2 = jint(json_array_get(json_object_get(res, "history"), 1), "validFrom");
     json_decref(res);
-    assert_int_equal(graph_get_entity_history(g_graph, &r, "B", NULL, &res, &err), 0);
+    assert_int_equal(graph_get_entity_history(g_graph, &fx->r, "B", NULL, &res, &fx->err), 0);
     int64_t tdel = jint(json_array_get(json_object_get(res, "history"), 0), "validTo");
     json_decref(res);
     assert_true(t1 < t2 && t2 < tdel && trel >= t1);
 
     /* Before anything existed. */
-    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t1 - 1, NULL, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 0);
+    assert_int_equal(graph_get_graph_at_time(g_graph, &fx->r, t1 - 1, NULL, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 0);
     json_decref(res);
     /* After the relation, before the update: A has only v1, B and the relation exist. */
-    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, NULL, &res, &err), 0);
+    assert_int_equal(graph_get_graph_at_time(g_graph, &fx->r, t2 - 1, NULL, &res, &fx->err), 0);
     json_t *a = find_by_name(json_object_get(res, "entities"), "A");
     assert_non_null(a);
-    assert_int_equal(json_array_size(json_object_get(a, "observations")), 1);
+    assert_int_equal(jlen(a, "observations"), 1);
     assert_non_null(find_by_name(json_object_get(res, "entities"), "B"));
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    assert_int_equal(jlen(res, "relations"), 1);
     json_decref(res);
     /* Paged: one entity per page, the cursor walks to B. */
     graph_page pg = GRAPH_PAGE_INIT;
     pg.limit = 1;
-    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, &pg, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1); /* A's outgoing */
+    assert_int_equal(graph_get_graph_at_time(g_graph, &fx->r, t2 - 1, &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
+    assert_int_equal(jlen(res, "relations"), 1); /* A's outgoing */
     char cur[256];
-    snprintf(cur, sizeof cur, "%s", json_string_value(json_object_get(res, "nextCursor")));
+    snprintf(cur, sizeof cur, "%s", jstr(res, "nextCursor"));
     json_decref(res);
     pg.cursor = cur;
-    assert_int_equal(graph_get_graph_at_time(g_graph, &r, t2 - 1, &pg, &res, &err), 0);
+    assert_int_equal(graph_get_graph_at_time(g_graph, &fx->r, t2 - 1, &pg, &res, &fx->err), 0);
     assert_non_null(find_by_name(json_object_get(res, "entities"), "B"));
     assert_null(json_object_get(res, "nextCursor"));
     json_decref(res);
     /* After the delete: A v2 only, no relation. */
-    assert_int_equal(graph_get_graph_at_time(g_graph, &r, tdel + 1, NULL, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(graph_get_graph_at_time(g_graph, &fx->r, tdel + 1, NULL, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
     a = find_by_name(json_object_get(res, "entities"), "A");
-    assert_int_equal(json_array_size(json_object_get(a, "observations")), 2);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    assert_int_equal(jlen(a, "observations"), 2);
+    assert_int_equal(jlen(res, "relations"), 0);
     json_decref(res);
 }
 
 static void test_graph_store__decay(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "decay");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *in = json_array();
-    json_array_append_new(in, ent("A", "x", NULL, NULL));
-    json_array_append_new(in, ent("B", "x", NULL, NULL));
-    create_ok(ns, in, NULL);
+    ns_case *fx = *state;
+    create_ok(fx->ns, many(ent("A", "x", NULL, NULL), ent("B", "x", NULL, NULL), NULL), NULL);
     json_t *r1 = rel("A", "B", "r");
     json_object_set_new(r1, "confidence", json_real(0.8));
     json_t *res = NULL;
-    json_t *rels = one(r1);
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
+    relate_ok(&fx->r, one(r1), &res);
     int64_t from = jint(json_array_get(json_object_get(res, "relations"), 0), "validFrom");
     json_decref(res);
-    json_decref(rels);
     const int64_t day = 86400000;
     graph_decay_opts d = GRAPH_DECAY_OPTS_INIT;
     d.reference_time_ms = from + 30 * day; /* one default half-life */
-    assert_int_equal(graph_get_decayed_graph(g_graph, &r, &d, NULL, &res, &err), 0);
+    assert_int_equal(graph_get_decayed_graph(g_graph, &fx->r, &d, NULL, &res, &fx->err), 0);
     json_t *rr = json_array_get(json_object_get(res, "relations"), 0);
     assert_float_equal(json_number_value(json_object_get(rr, "confidence")), 0.4, 1e-9);
     assert_float_equal(json_number_value(json_object_get(rr, "originalConfidence")), 0.8, 1e-9);
     json_decref(res);
     d.reference_time_ms = from + 3000 * day; /* floor */
-    assert_int_equal(graph_get_decayed_graph(g_graph, &r, &d, NULL, &res, &err), 0);
+    assert_int_equal(graph_get_decayed_graph(g_graph, &fx->r, &d, NULL, &res, &fx->err), 0);
     rr = json_array_get(json_object_get(res, "relations"), 0);
     assert_float_equal(json_number_value(json_object_get(rr, "confidence")), 0.1, 1e-9);
     json_decref(res);
     d.half_life_days = 10;
     d.min_confidence = 0;
     d.reference_time_ms = from + 20 * day;
-    assert_int_equal(graph_get_decayed_graph(g_graph, &r, &d, NULL, &res, &err), 0);
+    assert_int_equal(graph_get_decayed_graph(g_graph, &fx->r, &d, NULL, &res, &fx->err), 0);
     rr = json_array_get(json_object_get(res, "relations"), 0);
     assert_float_equal(json_number_value(json_object_get(rr, "confidence")), 0.2, 1e-9);
     json_decref(res);
     /* Default reference time (now): barely decayed. */
-    assert_int_equal(graph_get_decayed_graph(g_graph, &r, NULL, NULL, &res, &err), 0);
+    assert_int_equal(graph_get_decayed_graph(g_graph, &fx->r, NULL, NULL, &res, &fx->err), 0);
     rr = json_array_get(json_object_get(res, "relations"), 0);
     double c = json_number_value(json_object_get(rr, "confidence"));
     assert_true(c > 0.79 && c <= 0.8);
@@ -617,52 +682,47 @@ static void test_graph_store__decay(void **state)
 
 static void test_graph_store__namespaces_never_leak(void **state)
 {
-    (void)state;
-    char n1[64], n2[64];
-    make_ns(n1, sizeof n1, "ns-one");
+    ns_case *fx = *state;
+    char n2[64];
     make_ns(n2, sizeof n2, "ns-two");
-    graph_req r1 = req_for(n1), r2 = req_for(n2);
-    eg_error err;
-    eg_error_clear(&err);
-    create_ok(n1, one(ent("Shared", "x", "secret one", NULL)), NULL);
+    graph_req r2 = req_for(n2);
+    create_ok(fx->ns, one(ent("Shared", "x", "secret one", NULL)), NULL);
     create_ok(n2, one(ent("Shared", "x", "secret two", NULL)), NULL);
-    create_ok(n1, one(ent("Other", "x", NULL, NULL)), NULL);
+    create_ok(fx->ns, one(ent("Other", "x", NULL, NULL)), NULL);
     json_t *rels = one(rel("Shared", "Other", "r"));
     json_t *res = NULL;
-    assert_int_equal(graph_create_relations(g_graph, &r1, rels, &res, &err), 0);
+    assert_int_equal(graph_create_relations(g_graph, &fx->r, rels, &res, &fx->err), 0);
     json_decref(res);
     /* In n2, Other does not exist: skipped. */
-    assert_int_equal(graph_create_relations(g_graph, &r2, rels, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "skipped")), 1);
+    assert_int_equal(graph_create_relations(g_graph, &r2, rels, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "skipped"), 1);
     json_decref(res);
     json_decref(rels);
 
-    assert_int_equal(graph_read_graph(g_graph, &r2, NULL, &res, &err), 0);
+    assert_int_equal(graph_read_graph(g_graph, &r2, NULL, &res, &fx->err), 0);
     assert_int_equal(jint(res, "total"), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 0);
+    assert_int_equal(jlen(res, "relations"), 0);
     json_decref(res);
-    assert_int_equal(graph_search_nodes(g_graph, &r2, "secret", NULL, &res, &err), 0);
+    assert_int_equal(graph_search_nodes(g_graph, &r2, "secret", NULL, &res, &fx->err), 0);
     json_t *ents = json_object_get(res, "entities");
     assert_int_equal(json_array_size(ents), 1);
     assert_string_equal(json_string_value(json_array_get(json_object_get(json_array_get(ents, 0), "observations"), 0)),
                         "secret two");
     json_decref(res);
     json_t *names = json_pack("[ss]", "Shared", "Other");
-    assert_int_equal(graph_open_nodes(g_graph, &r2, names, NULL, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
-    assert_int_equal(json_array_size(json_object_get(res, "notFound")), 1);
+    assert_int_equal(graph_open_nodes(g_graph, &r2, names, NULL, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
+    assert_int_equal(jlen(res, "notFound"), 1);
     json_decref(res);
-    assert_int_equal(graph_get_entity_history(g_graph, &r2, "Shared", NULL, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "history")), 1);
+    assert_int_equal(graph_get_entity_history(g_graph, &r2, "Shared", NULL, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "history"), 1);
     json_decref(res);
-    /* Deleting in n1 leaves n2 alone. */
-    assert_int_equal(graph_delete_entities(g_graph, &r1, names, &res, &err), 0);
-    json_decref(res);
-    json_decref(names);
-    assert_int_equal(graph_read_graph(g_graph, &r2, NULL, &res, &err), 0);
+    /* Deleting in the first namespace leaves n2 alone. */
+    delete_ok(&fx->r, names);
+    assert_int_equal(graph_read_graph(g_graph, &r2, NULL, &res, &fx->err), 0);
     assert_int_equal(jint(res, "total"), 1);
     json_decref(res);
-    assert_int_equal(graph_read_graph(g_graph, &r1, NULL, &res, &err), 0);
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, NULL, &res, &fx->err), 0);
     assert_int_equal(jint(res, "total"), 0);
     json_decref(res);
 }
@@ -680,45 +740,40 @@ static const char *const HOSTILE[] = {
 
 static void test_graph_store__hostile_strings(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "hostile '\"`}");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
+    ns_case *fx = *state; /* in a namespace with a hostile name too (see main) */
     size_t nh = sizeof HOSTILE / sizeof HOSTILE[0];
     json_t *in = json_array();
     for (size_t i = 0; i < nh; i++)
         json_array_append_new(in, ent(HOSTILE[i], HOSTILE[(i + 1) % nh], HOSTILE[(i + 2) % nh], NULL));
     json_t *res = NULL;
-    create_ok(ns, in, &res);
-    assert_int_equal(json_array_size(json_object_get(res, "created")), nh);
+    create_ok(fx->ns, in, &res);
+    assert_int_equal(jlen(res, "created"), nh);
     json_decref(res);
     for (size_t i = 0; i < nh; i++) {
         json_t *names = json_pack("[s]", HOSTILE[i]);
-        assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+        assert_int_equal(graph_open_nodes(g_graph, &fx->r, names, NULL, &res, &fx->err), 0);
         json_t *e = json_array_get(json_object_get(res, "entities"), 0);
         assert_non_null(e);
-        assert_string_equal(json_string_value(json_object_get(e, "name")), HOSTILE[i]);
-        assert_string_equal(json_string_value(json_object_get(e, "entityType")), HOSTILE[(i + 1) % nh]);
+        assert_string_equal(jstr(e, "name"), HOSTILE[i]);
+        assert_string_equal(jstr(e, "entityType"), HOSTILE[(i + 1) % nh]);
         assert_string_equal(json_string_value(json_array_get(json_object_get(e, "observations"), 0)),
                             HOSTILE[(i + 2) % nh]);
         json_decref(res);
         json_decref(names);
         /* Search with the hostile text itself finds the entity literally. */
-        assert_int_equal(graph_search_nodes(g_graph, &r, HOSTILE[i], NULL, &res, &err), 0);
+        assert_int_equal(graph_search_nodes(g_graph, &fx->r, HOSTILE[i], NULL, &res, &fx->err), 0);
         assert_non_null(find_by_name(json_object_get(res, "entities"), HOSTILE[i]));
         json_decref(res);
     }
     /* Lucene-only punctuation query does not error. */
-    assert_int_equal(graph_search_nodes(g_graph, &r, "&& || ( ) :", NULL, &res, &err), 0);
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "&& || ( ) :", NULL, &res, &fx->err), 0);
     json_decref(res);
     /* Substring semantics (memento): "nicor" finds the unicorn. */
-    assert_int_equal(graph_search_nodes(g_graph, &r, "NICOR", NULL, &res, &err), 0);
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "NICOR", NULL, &res, &fx->err), 0);
     assert_non_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
     json_decref(res);
     /* The database still holds everything (nothing was injected). */
-    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, &err), 0);
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, NULL, &res, &fx->err), 0);
     assert_int_equal(jint(res, "total"), nh);
     json_decref(res);
 
@@ -729,9 +784,9 @@ static void test_graph_store__hostile_strings(void **state)
         s[i] = (char)('a' + (i * 7) % 26);
     memcpy(s + big / 2, " needle-7f3a ", 13);
     s[big] = '\0';
-    create_ok(ns, one(ent("Big", "blob", s, NULL)), NULL);
+    create_ok(fx->ns, one(ent("Big", "blob", s, NULL)), NULL);
     json_t *names = json_pack("[s]", "Big");
-    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    assert_int_equal(graph_open_nodes(g_graph, &fx->r, names, NULL, &res, &fx->err), 0);
     const char *got = json_string_value(
         json_array_get(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations"), 0));
     assert_non_null(got);
@@ -739,25 +794,20 @@ static void test_graph_store__hostile_strings(void **state)
     assert_memory_equal(got, s, big);
     json_decref(res);
     json_decref(names);
-    assert_int_equal(graph_search_nodes(g_graph, &r, "needle-7f3a", NULL, &res, &err), 0);
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "needle-7f3a", NULL, &res, &fx->err), 0);
     assert_non_null(find_by_name(json_object_get(res, "entities"), "Big"));
     json_decref(res);
     eg_free(s);
 
     /* The full-text leg on its own (no substring fill): after the eventually
      * consistent index caught up, escaped phrases hit, word fragments don't. */
-    bolt_conn *c = NULL;
-    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
-    assert_int_equal(bolt_conn_exec(c, "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()",
-                                    NULL, NULL, NULL, &err),
-                     0);
-    bolt_pool_release(g_pool, c);
+    await_fulltext();
     graph_opts fo = *graph_store_opts(g_graph);
     fo.substring_search = false;
     graph_store *ft = NULL;
-    assert_int_equal(graph_store_new(&ft, g_pool, NULL, &fo, &err), 0);
+    assert_int_equal(graph_store_new(&ft, g_pool, NULL, &fo, &fx->err), 0);
     for (size_t i = 0; i < nh; i++) {
-        assert_int_equal(graph_search_nodes(ft, &r, HOSTILE[i], NULL, &res, &err), 0);
+        assert_int_equal(graph_search_nodes(ft, &fx->r, HOSTILE[i], NULL, &res, &fx->err), 0);
         json_t *hit = find_by_name(json_object_get(res, "entities"), HOSTILE[i]);
         if (hit == NULL)
             fail_msg("full-text missed hostile string %zu", i);
@@ -765,13 +815,13 @@ static void test_graph_store__hostile_strings(void **state)
         assert_null(json_object_get(hit, "match"));
         json_decref(res);
     }
-    assert_int_equal(graph_search_nodes(ft, &r, "needle-7f3a", NULL, &res, &err), 0);
+    assert_int_equal(graph_search_nodes(ft, &fx->r, "needle-7f3a", NULL, &res, &fx->err), 0);
     assert_non_null(find_by_name(json_object_get(res, "entities"), "Big"));
     json_decref(res);
-    assert_int_equal(graph_search_nodes(ft, &r, "NICOR", NULL, &res, &err), 0);
+    assert_int_equal(graph_search_nodes(ft, &fx->r, "NICOR", NULL, &res, &fx->err), 0);
     assert_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
     json_decref(res);
-    assert_int_equal(graph_search_nodes(ft, &r, "UNICORN", NULL, &res, &err), 0);
+    assert_int_equal(graph_search_nodes(ft, &fx->r, "UNICORN", NULL, &res, &fx->err), 0);
     assert_non_null(find_by_name(json_object_get(res, "entities"), HOSTILE[4]));
     json_decref(res);
     graph_store_free(ft);
@@ -809,68 +859,62 @@ static bool substring_finds(const graph_req *r, const char *q, const char *name)
     json_t *hit = find_by_name(json_object_get(res, "entities"), name);
     bool found = hit != NULL;
     if (hit)
-        assert_string_equal(json_string_value(json_object_get(hit, "match")), "substring");
+        assert_string_equal(jstr(hit, "match"), "substring");
     json_decref(res);
     return found;
 }
 
 static void test_graph_store__substring_pass_uses_the_trigram_index(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "trigram");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
+    ns_case *fx = *state;
     size_t hn = 20000;
     char *huge = eg_malloc(hn + 1);
     for (size_t i = 0; i < hn; i++)
         huge[i] = (char)('a' + (i * 5) % 26);
     memcpy(huge + hn / 2, "qwxzy", 5);
     huge[hn] = '\0';
-    json_t *in = json_array();
-    json_array_append_new(in, ent("Tiny", "animal", "Zebrafish sightings near the pier", NULL));
-    json_array_append_new(in, ent("Huge", "blob", huge, NULL));
-    json_array_append_new(in, ent("\xc3\x89""COLE Normale", "school", "in Paris", NULL));
-    create_ok(ns, in, NULL);
+    create_ok(fx->ns,
+              many(ent("Tiny", "animal", "Zebrafish sightings near the pier", NULL), ent("Huge", "blob", huge, NULL),
+                   ent("\xc3\x89""COLE Normale", "school", "in Paris", NULL), NULL),
+              NULL);
     eg_free(huge);
 
     json_t *rows = NULL;
     assert_int_equal(cypher_ns("MATCH (e:Entity {namespace: $ns}) RETURN e.name AS name, "
                                "e.searchText IS NOT NULL AS indexed, coalesce(e.searchOverflow, false) AS overflow "
                                "ORDER BY name",
-                               ns, &rows, &err),
+                               fx->ns, &rows, &fx->err),
                      0);
     assert_int_equal(json_array_size(rows), 3);
     for (size_t i = 0; i < 3; i++) {
         json_t *row = json_array_get(rows, i);
-        bool is_huge = strcmp(json_string_value(json_object_get(row, "name")), "Huge") == 0;
+        bool is_huge = strcmp(jstr(row, "name"), "Huge") == 0;
         assert_int_equal(json_is_true(json_object_get(row, "indexed")), !is_huge);
         assert_int_equal(json_is_true(json_object_get(row, "overflow")), is_huge);
     }
     json_decref(rows);
 
-    assert_true(substring_finds(&r, "FISH SIGHT", "Tiny"));          /* across words, any case */
-    assert_true(substring_finds(&r, "QWXZY", "Huge"));               /* the overflow entity */
-    assert_true(substring_finds(&r, "\xc3\xa9""cole norm", "\xc3\x89""COLE Normale")); /* É -> é */
-    assert_false(substring_finds(&r, "fish pier", "Tiny"));
+    assert_true(substring_finds(&fx->r, "FISH SIGHT", "Tiny"));          /* across words, any case */
+    assert_true(substring_finds(&fx->r, "QWXZY", "Huge"));               /* the overflow entity */
+    assert_true(substring_finds(&fx->r, "\xc3\xa9""cole norm", "\xc3\x89""COLE Normale")); /* É -> é */
+    assert_false(substring_finds(&fx->r, "fish pier", "Tiny"));
 
     /* An entity written before the index has no searchText: the pass does not
      * see it until the migration's backfill statement gives it one. */
     assert_int_equal(cypher_ns("MATCH (e:Entity {namespace: $ns, name: 'Tiny'}) REMOVE e.searchText "
                                "RETURN count(e) AS n",
-                               ns, &rows, &err),
+                               fx->ns, &rows, &fx->err),
                      0);
     json_decref(rows);
-    assert_false(substring_finds(&r, "FISH SIGHT", "Tiny"));
+    assert_false(substring_finds(&fx->r, "FISH SIGHT", "Tiny"));
     char **stmts = NULL;
     size_t ns_n = 0;
-    assert_int_equal(graph_schema_statements(graph_store_opts(g_graph), 8, &stmts, &ns_n, &err), 0);
+    assert_int_equal(graph_schema_statements(graph_store_opts(g_graph), 8, &stmts, &ns_n, &fx->err), 0);
     assert_int_equal(ns_n, 3);
-    assert_int_equal(cypher_ns(stmts[2], ns, &rows, &err), 0);
+    assert_int_equal(cypher_ns(stmts[2], fx->ns, &rows, &fx->err), 0);
     json_decref(rows);
     graph_strv_free(stmts, ns_n);
-    assert_true(substring_finds(&r, "FISH SIGHT", "Tiny"));
+    assert_true(substring_finds(&fx->r, "FISH SIGHT", "Tiny"));
 }
 
 /* Whether the entity Otter of ns is labelled stale, and its searchText. */
@@ -886,23 +930,8 @@ static void otter_state(const char *ns, bool *stale, char *text, size_t cap)
     json_t *row = json_array_get(rows, 0);
     assert_non_null(row);
     *stale = json_is_true(json_object_get(row, "stale"));
-    snprintf(text, cap, "%s", json_string_value(json_object_get(row, "text")));
+    snprintf(text, cap, "%s", jstr(row, "text"));
     json_decref(rows);
-}
-
-static void obs_call(const char *ns, bool del, const char *name, const char *content)
-{
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *items = json_pack("[{s:s, s:[s]}]", "entityName", name, del ? "observations" : "contents", content);
-    json_t *out = NULL;
-    int rc = del ? graph_delete_observations(g_graph, &r, items, &out, &err)
-                 : graph_add_observations(g_graph, &r, items, &out, &err);
-    if (rc != 0)
-        fail_msg("observations: %s", err.message);
-    json_decref(out);
-    json_decref(items);
 }
 
 /*
@@ -915,57 +944,58 @@ static void obs_call(const char *ns, bool del, const char *name, const char *con
  */
 static void test_graph_store__one_entity_writes_are_searchable_before_indexing(void **state)
 {
-    (void)state;
-    char ns[64], text[256];
+    ns_case *fx = *state;
+    char text[256];
     bool stale = false;
-    make_ns(ns, sizeof ns, "stale");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *in = json_array();
-    json_array_append_new(in, ent("Otter", "animal", "Kelp forest resident", NULL));
-    create_ok(ns, in, NULL);
-    otter_state(ns, &stale, text, sizeof text);
+    create_ok(fx->ns, one(ent("Otter", "animal", "Kelp forest resident", NULL)), NULL);
+    otter_state(fx->ns, &stale, text, sizeof text);
     assert_true(stale);
     assert_string_equal(text, "");
-    assert_true(substring_finds(&r, "ELP FOR", "Otter"));
+    assert_true(substring_finds(&fx->r, "ELP FOR", "Otter"));
 
     size_t n = 0;
     do
-        assert_int_equal(graph_search_index_stale(g_graph, 500, &n, &err), 0);
+        assert_int_equal(graph_search_index_stale(g_graph, 500, &n, &fx->err), 0);
     while (n == 500);
-    otter_state(ns, &stale, text, sizeof text);
+    otter_state(fx->ns, &stale, text, sizeof text);
     assert_false(stale);
     assert_non_null(strstr(text, "kelp forest resident"));
-    assert_true(substring_finds(&r, "ELP FOR", "Otter"));
+    assert_true(substring_finds(&fx->r, "ELP FOR", "Otter"));
 
-    obs_call(ns, true, "Otter", "Kelp forest resident");
-    obs_call(ns, false, "Otter", "Sea urchin diet");
-    otter_state(ns, &stale, text, sizeof text);
+    obs_call(fx->ns, true, "Otter", "Kelp forest resident");
+    obs_call(fx->ns, false, "Otter", "Sea urchin diet");
+    otter_state(fx->ns, &stale, text, sizeof text);
     assert_true(stale);
     assert_non_null(strstr(text, "kelp forest resident")); /* the index still has the old text */
-    assert_false(substring_finds(&r, "ELP FOR", "Otter"));
-    assert_true(substring_finds(&r, "URCHIN DI", "Otter"));
+    assert_false(substring_finds(&fx->r, "ELP FOR", "Otter"));
+    assert_true(substring_finds(&fx->r, "URCHIN DI", "Otter"));
 
     /* the thread does the same on its own, shortly after a poke */
-    assert_int_equal(graph_indexer_start(g_graph, 10, 60000, &err), 0);
-    obs_call(ns, false, "Otter", "Rafts at night");
+    assert_int_equal(graph_indexer_start(g_graph, 10, 60000, &fx->err), 0);
+    obs_call(fx->ns, false, "Otter", "Rafts at night");
     int64_t until = eg_mono_ms() + 10000;
     do {
         eg_sleep_ms(20);
-        otter_state(ns, &stale, text, sizeof text);
+        otter_state(fx->ns, &stale, text, sizeof text);
     } while (stale && eg_mono_ms() < until);
     graph_indexer_stop(g_graph);
     assert_false(stale);
     assert_null(strstr(text, "kelp forest resident"));
     assert_non_null(strstr(text, "rafts at night"));
-    assert_true(substring_finds(&r, "URCHIN DI", "Otter"));
+    assert_true(substring_finds(&fx->r, "URCHIN DI", "Otter"));
 }
 
 /* ---- concurrency ---- */
 
+enum { RACERS = 8 };
+
+/* One write a racing client makes under r: returns its status and says how
+ * many things it created.  self tells the clients apart. */
+typedef int race_write(const graph_req *r, const void *self, int *created, eg_error *err);
+
 typedef struct race_arg {
     char ns[64];
+    race_write *write;
     int rc;
     int created;
     char msg[700];
@@ -977,104 +1007,83 @@ static void *race_thread(void *p)
     graph_req r = req_for(a->ns);
     eg_error err;
     eg_error_clear(&err);
-    json_t *res = NULL;
-    char obs[32];
-    snprintf(obs, sizeof obs, "from %p", p);
-    json_t *in = one(ent("Contended", "x", obs, NULL));
-    a->rc = graph_create_entities(g_graph, &r, in, &res, &err);
-    if (a->rc == 0)
-        a->created = (int)json_array_size(json_object_get(res, "created"));
-    else
+    a->rc = a->write(&r, p, &a->created, &err);
+    if (a->rc != 0)
         snprintf(a->msg, sizeof a->msg, "%s %s", err.message, err.neo4j_code);
-    json_decref(res);
-    json_decref(in);
     return NULL;
 }
 
-static void test_graph_store__concurrent_create_one_entity(void **state)
+/* RACERS clients make their write in ns at once; each must succeed.
+ * Returns how many of them created something. */
+static int race(const char *ns, race_write *write)
 {
-    (void)state;
-    enum { N = 8 };
-    race_arg args[N];
-    pthread_t th[N];
-    char ns[64];
-    make_ns(ns, sizeof ns, "race");
-    for (int i = 0; i < N; i++) {
+    race_arg args[RACERS];
+    pthread_t th[RACERS];
+    for (int i = 0; i < RACERS; i++) {
         memset(&args[i], 0, sizeof args[i]);
         snprintf(args[i].ns, sizeof args[i].ns, "%s", ns);
+        args[i].write = write;
         pthread_create(&th[i], NULL, race_thread, &args[i]);
     }
     int created = 0;
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < RACERS; i++) {
         pthread_join(th[i], NULL);
         if (args[i].rc != 0)
             fail_msg("thread %d: %s", i, args[i].msg);
         created += args[i].created;
     }
-    assert_int_equal(created, 1);
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
+    return created;
+}
+
+/* Entity "Contended", with an observation of this client's own, so that a
+ * lost update shows. */
+static int create_contended(const graph_req *r, const void *self, int *created, eg_error *err)
+{
+    char obs[32];
+    snprintf(obs, sizeof obs, "from %p", self);
+    json_t *in = one(ent("Contended", "x", obs, NULL)), *res = NULL;
+    int rc = graph_create_entities(g_graph, r, in, &res, err);
+    *created = (int)jlen(res, "created");
+    json_decref(res);
+    json_decref(in);
+    return rc;
+}
+
+static int relate_a_likes_b(const graph_req *r, const void *self, int *created, eg_error *err)
+{
+    (void)self;
+    json_t *in = one(rel("A", "B", "likes")), *res = NULL;
+    int rc = graph_create_relations(g_graph, r, in, &res, err);
+    *created = (int)jlen(res, "relations");
+    json_decref(res);
+    json_decref(in);
+    return rc;
+}
+
+static void test_graph_store__concurrent_create_one_entity(void **state)
+{
+    ns_case *fx = *state;
+    assert_int_equal(race(fx->ns, create_contended), 1);
     json_t *res = NULL;
-    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, &err), 0);
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, NULL, &res, &fx->err), 0);
     assert_int_equal(jint(res, "total"), 1);
     /* Every client's observation was merged in (no lost update). */
     json_t *e = json_array_get(json_object_get(res, "entities"), 0);
-    assert_int_equal(json_array_size(json_object_get(e, "observations")), N);
+    assert_int_equal(jlen(e, "observations"), RACERS);
     json_decref(res);
-}
-
-typedef struct rel_race_arg {
-    char ns[64];
-    int rc;
-    int created;
-} rel_race_arg;
-
-static void *rel_race_thread(void *p)
-{
-    rel_race_arg *a = p;
-    graph_req r = req_for(a->ns);
-    json_t *res = NULL;
-    json_t *in = json_pack("[{ssssss}]", "from", "A", "to", "B", "relationType", "likes");
-    a->rc = graph_create_relations(g_graph, &r, in, &res, NULL);
-    if (a->rc == 0)
-        a->created = (int)json_array_size(json_object_get(res, "relations"));
-    json_decref(res);
-    json_decref(in);
-    return NULL;
 }
 
 static void test_graph_store__concurrent_create_one_relation(void **state)
 {
-    (void)state;
-    enum { N = 8 };
-    char ns[64];
-    make_ns(ns, sizeof ns, "relrace");
-    json_t *in = json_array();
-    json_array_append_new(in, ent("A", "x", NULL, NULL));
-    json_array_append_new(in, ent("B", "x", NULL, NULL));
-    create_ok(ns, in, NULL);
-    rel_race_arg args[N];
-    pthread_t th[N];
-    for (int i = 0; i < N; i++) {
-        memset(&args[i], 0, sizeof args[i]);
-        snprintf(args[i].ns, sizeof args[i].ns, "%s", ns);
-        pthread_create(&th[i], NULL, rel_race_thread, &args[i]);
-    }
-    int created = 0;
-    for (int i = 0; i < N; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(args[i].rc, 0);
-        created += args[i].created;
-    }
-    assert_int_equal(created, 1);
-    graph_req r = req_for(ns);
+    ns_case *fx = *state;
+    create_ok(fx->ns, many(ent("A", "x", NULL, NULL), ent("B", "x", NULL, NULL), NULL), NULL);
+    assert_int_equal(race(fx->ns, relate_a_likes_b), 1);
     json_t *res = NULL;
-    assert_int_equal(graph_read_graph(g_graph, &r, NULL, &res, NULL), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 1);
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, NULL, &res, NULL), 0);
+    assert_int_equal(jlen(res, "relations"), 1);
     json_decref(res);
-    assert_int_equal(graph_get_relation_history(g_graph, &r, "A", "B", "likes", NULL, &res, NULL), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "history")), 1);
+    assert_int_equal(graph_get_relation_history(g_graph, &fx->r, "A", "B", "likes", NULL, &res, NULL), 0);
+    assert_int_equal(jlen(res, "history"), 1);
     json_decref(res);
 }
 
@@ -1082,19 +1091,14 @@ static void test_graph_store__concurrent_create_one_relation(void **state)
 
 static void test_graph_store__read_graph_paging(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "page");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
+    ns_case *fx = *state;
     json_t *in = json_array();
     for (int i = 0; i < 25; i++) {
         char name[24];
         snprintf(name, sizeof name, "n%02d", i);
         json_array_append_new(in, ent(name, "x", "some observation text", NULL));
     }
-    create_ok(ns, in, NULL);
+    create_ok(fx->ns, in, NULL);
     json_t *rels = json_array();
     for (int i = 0; i < 24; i++) {
         char a[24], b[24];
@@ -1102,22 +1106,20 @@ static void test_graph_store__read_graph_paging(void **state)
         snprintf(b, sizeof b, "n%02d", i + 1);
         json_array_append_new(rels, rel(a, b, "next"));
     }
+    relate_ok(&fx->r, rels, NULL);
     json_t *res = NULL;
-    assert_int_equal(graph_create_relations(g_graph, &r, rels, &res, &err), 0);
-    json_decref(res);
-    json_decref(rels);
     graph_page pg = GRAPH_PAGE_INIT;
     pg.limit = 10;
     char cursor[256] = "";
     size_t seen = 0, seen_rels = 0, pages = 0;
     for (;;) {
         pg.cursor = cursor[0] ? cursor : NULL;
-        assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
-        seen += json_array_size(json_object_get(res, "entities"));
-        seen_rels += json_array_size(json_object_get(res, "relations"));
+        assert_int_equal(graph_read_graph(g_graph, &fx->r, &pg, &res, &fx->err), 0);
+        seen += jlen(res, "entities");
+        seen_rels += jlen(res, "relations");
         pages++;
         assert_int_equal(jint(res, "total"), 25);
-        const char *nc = json_string_value(json_object_get(res, "nextCursor"));
+        const char *nc = jstr(res, "nextCursor");
         if (nc == NULL) {
             json_decref(res);
             break;
@@ -1133,16 +1135,14 @@ static void test_graph_store__read_graph_paging(void **state)
     pg.limit = 100;
     pg.max_bytes = 10;
     pg.cursor = NULL;
-    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
     assert_true(json_is_true(json_object_get(res, "truncated")));
     assert_non_null(json_object_get(res, "nextCursor"));
     json_decref(res);
     /* A hub with 300 relations: a small budget reads at most budget/64 + 2
      * relation rows, marks the hub's relations incomplete, and moves on. */
-    json_t *hub = json_array();
-    json_array_append_new(hub, ent("a-hub", "x", "the centre", NULL));
-    create_ok(ns, hub, NULL);
+    create_ok(fx->ns, one(ent("a-hub", "x", "the centre", NULL)), NULL);
     json_t *spokes = json_array();
     for (int t = 0; t < 12; t++)
         for (int i = 0; i < 25; i++) {
@@ -1151,50 +1151,46 @@ static void test_graph_store__read_graph_paging(void **state)
             snprintf(type, sizeof type, "link%02d", t);
             json_array_append_new(spokes, rel("a-hub", b, type));
         }
-    assert_int_equal(graph_create_relations(g_graph, &r, spokes, &res, &err), 0);
-    json_decref(res);
-    json_decref(spokes);
+    relate_ok(&fx->r, spokes, NULL);
     pg.max_bytes = 4000;
     pg.cursor = NULL;
-    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
-                        "a-hub");
-    size_t hub_rels = json_array_size(json_object_get(res, "relations"));
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
+    assert_string_equal(jstr(json_array_get(json_object_get(res, "entities"), 0), "name"), "a-hub");
+    size_t hub_rels = jlen(res, "relations");
     assert_true(hub_rels > 0 && hub_rels <= 4000 / 64 + 2);
     assert_true(json_is_true(json_object_get(res, "relationsTruncated")));
     assert_true(json_is_true(json_object_get(res, "truncated")));
     /* the next page starts after the hub */
-    snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(res, "nextCursor")));
+    snprintf(cursor, sizeof cursor, "%s", jstr(res, "nextCursor"));
     json_decref(res);
     pg.cursor = cursor;
-    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
-                        "n00");
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, &pg, &res, &fx->err), 0);
+    assert_string_equal(jstr(json_array_get(json_object_get(res, "entities"), 0), "name"), "n00");
     json_decref(res);
     pg.cursor = NULL;
     /* the default budget holds them all */
     pg.max_bytes = 0;
-    assert_int_equal(graph_read_graph(g_graph, &r, &pg, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "relations")), 300 + 24);
+    assert_int_equal(graph_read_graph(g_graph, &fx->r, &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "relations"), 300 + 24);
     assert_null(json_object_get(res, "relationsTruncated"));
     json_decref(res);
     /* Search paging. */
     graph_page sp = GRAPH_PAGE_INIT;
     sp.limit = 20;
-    assert_int_equal(graph_search_nodes(g_graph, &r, "observation", &sp, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 20);
-    const char *nc = json_string_value(json_object_get(res, "nextCursor"));
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "observation", &sp, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 20);
+    const char *nc = jstr(res, "nextCursor");
     assert_non_null(nc);
     snprintf(cursor, sizeof cursor, "%s", nc);
     json_decref(res);
     sp.cursor = cursor;
-    assert_int_equal(graph_search_nodes(g_graph, &r, "observation", &sp, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 5);
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "observation", &sp, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 5);
     assert_null(json_object_get(res, "nextCursor"));
     json_decref(res);
     sp.cursor = "garbage";
-    assert_int_equal(graph_search_nodes(g_graph, &r, "observation", &sp, &res, &err), EG_EINVAL);
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "observation", &sp, &res, &fx->err), EG_EINVAL);
 }
 
 /* ---- embeddings, vector and hybrid search ---- */
@@ -1247,45 +1243,36 @@ static graph_write_status embed_entity(const char *ns, const char *name, const f
  */
 static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "terms");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *in = json_array();
-    json_array_append_new(in, ent("Ada", "person", "moved to Lisbon with her dog in the spring", NULL));
-    json_array_append_new(in, ent("Bob", "person", "took his dog to the vet", NULL));
-    json_array_append_new(in, ent("Cy", "person", "plays chess on Sundays", NULL));
-    json_array_append_new(in, ent("Dee", "person", "went painting sunsets by the lake", NULL));
-    create_ok(ns, in, NULL);
-    bolt_conn *c = NULL;
-    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
-    assert_int_equal(bolt_conn_exec(c, "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()", NULL, NULL,
-                                    NULL, &err), 0);
-    bolt_pool_release(g_pool, c);
+    ns_case *fx = *state;
+    create_ok(fx->ns,
+              many(ent("Ada", "person", "moved to Lisbon with her dog in the spring", NULL),
+                   ent("Bob", "person", "took his dog to the vet", NULL),
+                   ent("Cy", "person", "plays chess on Sundays", NULL),
+                   ent("Dee", "person", "went painting sunsets by the lake", NULL), NULL),
+              NULL);
+    await_fulltext();
     graph_search_opts so = GRAPH_SEARCH_OPTS_INIT;
     json_t *res = NULL;
     /* No query vector: the keyword leg alone answers. */
-    assert_int_equal(graph_hybrid_search(g_graph, &r, "When did Ada move to Lisbon with the dog?", NULL, 0, &so, &res,
-                                         &err), 0);
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "When did Ada move to Lisbon with the dog?", NULL, 0, &so, &res,
+                                         &fx->err), 0);
     json_t *ents = json_object_get(res, "entities");
     assert_true(json_array_size(ents) >= 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Ada");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 1), "name")), "Bob");
+    assert_string_equal(jstr(json_array_get(ents, 0), "name"), "Ada");
+    assert_string_equal(jstr(json_array_get(ents, 1), "name"), "Bob");
     assert_null(find_by_name(ents, "Cy"));
     json_decref(res);
     /* The English analyzer stems both sides: "paints" finds "painting". */
-    assert_int_equal(graph_hybrid_search(g_graph, &r, "Who paints?", NULL, 0, &so, &res, &err), 0);
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "Who paints?", NULL, 0, &so, &res, &fx->err), 0);
     ents = json_object_get(res, "entities");
     assert_int_equal(json_array_size(ents), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Dee");
+    assert_string_equal(jstr(json_array_get(ents, 0), "name"), "Dee");
     json_decref(res);
     static const char *const nasty[] = {"the of and what", "?!()", "title:(\"dog\" AND NOT [cat TO *]) ~2 \\",
                                         "((((", "OR AND NOT", "東京 café", ""};
     for (size_t i = 0; i < sizeof nasty / sizeof nasty[0]; i++) {
-        if (graph_hybrid_search(g_graph, &r, nasty[i], NULL, 0, &so, &res, &err) != 0)
-            fail_msg("hybrid search failed on \"%s\": %s", nasty[i], err.message);
+        if (graph_hybrid_search(g_graph, &fx->r, nasty[i], NULL, 0, &so, &res, &fx->err) != 0)
+            fail_msg("hybrid search failed on \"%s\": %s", nasty[i], fx->err.message);
         json_decref(res);
     }
     /* A query longer than the term cap (64 terms; the rest are ignored) answers. */
@@ -1293,52 +1280,45 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
     for (int i = 0; i < 200; i++)
         snprintf(longq + strlen(longq), sizeof longq - strlen(longq), "w%d ", i);
     strcat(longq, "Lisbon");
-    assert_int_equal(graph_hybrid_search(g_graph, &r, longq, NULL, 0, &so, &res, &err), 0);
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, longq, NULL, 0, &so, &res, &fx->err), 0);
     json_decref(res);
 }
 
 static void test_graph_store__semantic_and_hybrid(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "vec");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    json_t *in = json_array();
-    json_array_append_new(in, ent("Apple", "fruit", "red and sweet", NULL));
-    json_array_append_new(in, ent("Banana", "fruit", "yellow", NULL));
-    json_array_append_new(in, ent("Carrot", "vegetable", "orange root", NULL));
-    create_ok(ns, in, NULL);
+    ns_case *fx = *state;
+    create_ok(fx->ns,
+              many(ent("Apple", "fruit", "red and sweet", NULL), ent("Banana", "fruit", "yellow", NULL),
+                   ent("Carrot", "vegetable", "orange root", NULL), NULL),
+              NULL);
 
     /* No vectors yet: hybrid says so and falls back to keyword search. */
     float *q = basis(7, 0.05f);
     graph_search_opts so = GRAPH_SEARCH_OPTS_INIT;
     json_t *res = NULL;
-    assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
-    assert_string_equal(json_string_value(json_object_get(res, "searchType")), "keyword");
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "yellow", q, g_dims, &so, &res, &fx->err), 0);
+    assert_string_equal(jstr(res, "searchType"), "keyword");
     assert_non_null(json_object_get(res, "note"));
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "name")),
-                        "Banana");
+    assert_string_equal(jstr(json_array_get(json_object_get(res, "entities"), 0), "name"), "Banana");
     json_decref(res);
 
     float *va = basis(7, 0.1f), *vb = basis(100, 0.1f), *vc = basis(7, 0.9f);
-    assert_int_equal(embed_entity(ns, "Apple", va, NULL), GRAPH_EMBED_WRITTEN);
-    assert_int_equal(embed_entity(ns, "Banana", vb, NULL), GRAPH_EMBED_WRITTEN);
-    assert_int_equal(embed_entity(ns, "Carrot", vc, NULL), GRAPH_EMBED_WRITTEN);
+    assert_int_equal(embed_entity(fx->ns, "Apple", va, NULL), GRAPH_EMBED_WRITTEN);
+    assert_int_equal(embed_entity(fx->ns, "Banana", vb, NULL), GRAPH_EMBED_WRITTEN);
+    assert_int_equal(embed_entity(fx->ns, "Carrot", vc, NULL), GRAPH_EMBED_WRITTEN);
     /* Same vector in another namespace must never show up here. */
     char other[64];
     make_ns(other, sizeof other, "vec-other");
     create_ok(other, one(ent("Intruder", "fruit", "red and sweet", NULL)), NULL);
     assert_int_equal(embed_entity(other, "Intruder", va, NULL), GRAPH_EMBED_WRITTEN);
     /* Stale hash: superseded, nothing written. */
-    assert_int_equal(embed_entity(ns, "Carrot", vb, "0000"), GRAPH_EMBED_SUPERSEDED);
+    assert_int_equal(embed_entity(fx->ns, "Carrot", vb, "0000"), GRAPH_EMBED_SUPERSEDED);
 
     so.min_similarity = 0.0;
     so.limit = 3;
     json_t *ents = NULL;
     for (int tries = 0; tries < 50; tries++) { /* the vector index is near-real-time */
-        assert_int_equal(graph_semantic_search(g_graph, &r, q, g_dims, &so, &res, &err), 0);
+        assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, g_dims, &so, &res, &fx->err), 0);
         ents = json_object_get(res, "entities");
         if (json_array_size(ents) == 3)
             break;
@@ -1349,75 +1329,72 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_non_null(res);
     assert_int_equal(json_array_size(ents), 3);
     assert_null(find_by_name(ents, "Intruder"));
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Apple");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 1), "name")), "Carrot");
+    assert_string_equal(jstr(json_array_get(ents, 0), "name"), "Apple");
+    assert_string_equal(jstr(json_array_get(ents, 1), "name"), "Carrot");
     double s0 = json_number_value(json_object_get(json_array_get(ents, 0), "score"));
     double s2 = json_number_value(json_object_get(json_array_get(ents, 2), "score"));
     assert_true(s0 > s2 && s0 <= 1.0);
     json_decref(res);
     /* entity_types filter. */
     so.entity_types = json_pack("[s]", "vegetable");
-    assert_int_equal(graph_semantic_search(g_graph, &r, q, g_dims, &so, &res, &err), 0);
+    assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, g_dims, &so, &res, &fx->err), 0);
     ents = json_object_get(res, "entities");
     assert_int_equal(json_array_size(ents), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(ents, 0), "name")), "Carrot");
+    assert_string_equal(jstr(json_array_get(ents, 0), "name"), "Carrot");
     json_decref(res);
     json_decref((json_t *)so.entity_types);
     so.entity_types = NULL;
     /* min_similarity excludes the orthogonal one. */
     so.min_similarity = 0.9;
-    assert_int_equal(graph_semantic_search(g_graph, &r, q, g_dims, &so, &res, &err), 0);
+    assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, g_dims, &so, &res, &fx->err), 0);
     assert_null(find_by_name(json_object_get(res, "entities"), "Banana"));
     json_decref(res);
     /* Wrong dimensions rejected. */
-    assert_int_equal(graph_semantic_search(g_graph, &r, q, 3, &so, &res, &err), EG_EINVAL);
+    assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, 3, &so, &res, &fx->err), EG_EINVAL);
 
     /* Hybrid: weight 0 = keyword order, weight 1 = vector order. */
     json_t *top = NULL;
     so.min_similarity = 0.0;
     so.limit = 3;
     so.semantic_weight = 0.0;
-    assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
-    assert_string_equal(json_string_value(json_object_get(res, "searchType")), "hybrid");
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "yellow", q, g_dims, &so, &res, &fx->err), 0);
+    assert_string_equal(jstr(res, "searchType"), "hybrid");
     top = json_array_get(json_object_get(res, "entities"), 0);
-    assert_string_equal(json_string_value(json_object_get(top, "name")), "Banana");
+    assert_string_equal(jstr(top, "name"), "Banana");
     assert_true(json_number_value(json_object_get(top, "keywordScore")) > 0); /* BM25 */
     assert_float_equal(json_number_value(json_object_get(top, "score")), 1.0, 1e-9); /* the best keyword hit */
     json_decref(res);
     so.semantic_weight = 1.0;
-    assert_int_equal(graph_hybrid_search(g_graph, &r, "yellow", q, g_dims, &so, &res, &err), 0);
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "yellow", q, g_dims, &so, &res, &fx->err), 0);
     top = json_array_get(json_object_get(res, "entities"), 0);
-    assert_string_equal(json_string_value(json_object_get(top, "name")), "Apple");
+    assert_string_equal(jstr(top, "name"), "Apple");
     assert_non_null(json_object_get(top, "similarity"));
     json_decref(res);
 
     /* Embedding readback and staleness after a change. */
-    assert_int_equal(graph_get_entity_embedding(g_graph, &r, "Apple", &res, &err), 0);
+    assert_int_equal(graph_get_entity_embedding(g_graph, &fx->r, "Apple", &res, &fx->err), 0);
     assert_int_equal(jint(res, "dimensions"), (int64_t)g_dims);
-    assert_string_equal(json_string_value(json_object_get(res, "model")), "test-model");
+    assert_string_equal(jstr(res, "model"), "test-model");
     assert_false(json_is_true(json_object_get(res, "stale")));
     json_decref(res);
-    json_t *add = json_pack("[{s:s,s:[s]}]", "entityName", "Apple", "contents", "crunchy");
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
-    json_decref(res);
-    json_decref(add);
-    assert_int_equal(graph_get_entity_embedding(g_graph, &r, "Apple", &res, &err), 0);
+    obs_call(fx->ns, false, "Apple", "crunchy");
+    assert_int_equal(graph_get_entity_embedding(g_graph, &fx->r, "Apple", &res, &fx->err), 0);
     assert_true(json_is_true(json_object_get(res, "stale"))); /* old vector kept, marked stale */
     json_decref(res);
     /* Backfill enqueues the stale one only. */
-    assert_int_equal(graph_force_generate_embedding(g_graph, &r, NULL, 10, false, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(graph_force_generate_embedding(g_graph, &fx->r, NULL, 10, false, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
     assert_string_equal(json_string_value(json_array_get(json_object_get(res, "entities"), 0)), "Apple");
     assert_int_equal(jint(res, "existing"), 1); /* add_observations already queued it */
     json_decref(res);
-    assert_int_equal(graph_get_entity_embedding(g_graph, &r, "Nope", &res, &err), EG_ENOTFOUND);
+    assert_int_equal(graph_get_entity_embedding(g_graph, &fx->r, "Nope", &res, &fx->err), EG_ENOTFOUND);
 
-    assert_int_equal(graph_debug_embedding_config(g_graph, &r, &res, &err), 0);
+    assert_int_equal(graph_debug_embedding_config(g_graph, &fx->r, &res, &fx->err), 0);
     assert_int_equal(jint(json_object_get(res, "counts"), "entities"), 3);
     assert_int_equal(jint(json_object_get(res, "counts"), "currentEmbedding"), 2);
     assert_true(json_is_true(json_object_get(json_object_get(res, "schemaCheck"), "ok")));
     json_decref(res);
-    assert_int_equal(graph_diagnose_vector_search(g_graph, &r, &res, &err), 0);
+    assert_int_equal(graph_diagnose_vector_search(g_graph, &fx->r, &res, &fx->err), 0);
     assert_true(json_is_true(json_object_get(json_object_get(res, "probe"), "ok")));
     json_decref(res);
     eg_free(q);
@@ -1428,48 +1405,40 @@ static void test_graph_store__semantic_and_hybrid(void **state)
 
 static void test_graph_store__jobs_enqueued(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "jobs");
+    ns_case *fx = *state;
     json_t *res = NULL;
-    create_ok(ns, one(ent("J", "x", "a", NULL)), &res);
-    const char *id = json_string_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "id"));
+    create_ok(fx->ns, one(ent("J", "x", "a", NULL)), &res);
+    const char *id = jstr(json_array_get(json_object_get(res, "entities"), 0), "id");
     char eid[64];
     snprintf(eid, sizeof eid, "%s", id);
     json_decref(res);
-    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
-    f.ns = ns;
     queue_job *jobs = NULL;
-    size_t n = 0;
-    eg_error err;
-    eg_error_clear(&err);
-    assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
+    size_t n = list_jobs(g_queue, fx->ns, &jobs);
     assert_int_equal(n, 1);
     assert_string_equal(jobs[0].entity, eid);
     assert_string_equal(jobs[0].version, "1");
     assert_string_equal(jobs[0].model, "test-model");
     queue_jobs_free(jobs, n);
     /* Outbox atomicity: a mutation that fails leaves no job behind. */
-    graph_req r = req_for(ns);
     json_t *add = json_pack("[{s:s,s:[s]},{s:s,s:[s]}]", "entityName", "J", "contents", "b",
                             "entityName", "Missing", "contents", "c");
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_ENOTFOUND);
+    assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), EG_ENOTFOUND);
     json_decref(add);
-    assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
+    n = list_jobs(g_queue, fx->ns, &jobs);
     assert_int_equal(n, 1);
     queue_jobs_free(jobs, n);
     /* force on one entity reports the existing job (dedupe), no duplicate. */
-    assert_int_equal(graph_force_generate_embedding(g_graph, &r, "J", 0, true, &res, &err), 0);
+    assert_int_equal(graph_force_generate_embedding(g_graph, &fx->r, "J", 0, true, &res, &fx->err), 0);
     assert_int_equal(jint(res, "existing"), 1);
     json_decref(res);
-    assert_int_equal(queue_list(g_queue, &f, &jobs, &n, NULL, &err), 0);
+    n = list_jobs(g_queue, fx->ns, &jobs);
     assert_int_equal(n, 1);
     queue_jobs_free(jobs, n);
 
     /* Worker hooks by entity id: load, then a vanished entity is GONE. */
     graph_embed_input inp[2];
     const char *ids[2] = {eid, "no-such-id"};
-    assert_int_equal(graph_load_embed_inputs(g_graph, ns, ids, 2, inp, &err), 0);
+    assert_int_equal(graph_load_embed_inputs(g_graph, fx->ns, ids, 2, inp, &fx->err), 0);
     assert_true(inp[0].found);
     assert_false(inp[1].found);
     assert_string_equal(inp[0].name, "J");
@@ -1479,13 +1448,10 @@ static void test_graph_store__jobs_enqueued(void **state)
     snprintf(hash, sizeof hash, "%s", inp[0].hash);
     graph_embed_input_clear(&inp[0]);
     graph_embed_input_clear(&inp[1]);
-    json_t *names = json_pack("[s]", "J");
-    assert_int_equal(graph_delete_entities(g_graph, &r, names, &res, &err), 0);
-    json_decref(res);
-    json_decref(names);
+    delete_ok(&fx->r, json_pack("[s]", "J"));
     float *v = basis(1, 0.0f);
-    write_arg a = {ns, eid, hash, v, GRAPH_EMBED_WRITTEN};
-    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, write_fn, &a, &err), 0);
+    write_arg a = {fx->ns, eid, hash, v, GRAPH_EMBED_WRITTEN};
+    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, write_fn, &a, &fx->err), 0);
     assert_int_equal(a.st, GRAPH_EMBED_GONE);
     eg_free(v);
 }
@@ -1507,33 +1473,28 @@ static int memento_fn(bolt_conn *c, void *payload, eg_error *err)
 
 static void test_graph_store__memento_data(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "legacy");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
-    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, memento_fn, ns, &err), 0);
+    ns_case *fx = *state;
+    assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, memento_fn, fx->ns, &fx->err), 0);
     json_t *res = NULL, *names = json_pack("[s]", "Legacy");
-    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    assert_int_equal(graph_open_nodes(g_graph, &fx->r, names, NULL, &res, &fx->err), 0);
     json_t *obs = json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations");
     assert_int_equal(json_array_size(obs), 2); /* JSON text decoded on read */
     assert_string_equal(json_string_value(json_array_get(obs, 1)), "second");
     json_decref(res);
     /* Backfill computes the missing hash and queues it. */
-    assert_int_equal(graph_force_generate_embedding(g_graph, &r, NULL, 10, false, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(res, "entities")), 1);
+    assert_int_equal(graph_force_generate_embedding(g_graph, &fx->r, NULL, 10, false, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
     assert_int_equal(jint(res, "created"), 1);
     json_decref(res);
     /* A change rewrites observations as a native list, as version 4. */
     json_t *add = json_pack("[{s:s,s:[s,s]}]", "entityName", "Legacy", "contents", "third", "first");
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), 0);
     json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
     assert_int_equal(jint(r0, "version"), 4);
-    assert_int_equal(json_array_size(json_object_get(r0, "addedObservations")), 1);
+    assert_int_equal(jlen(r0, "addedObservations"), 1);
     json_decref(res);
     json_decref(add);
-    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
+    assert_int_equal(graph_open_nodes(g_graph, &fx->r, names, NULL, &res, &fx->err), 0);
     obs = json_object_get(json_array_get(json_object_get(res, "entities"), 0), "observations");
     assert_int_equal(json_array_size(obs), 3);
     json_decref(res);
@@ -1591,54 +1552,41 @@ static json_t *many_obs(const char *tag, size_t from, size_t n)
  * repeated add_observations cannot grow an entity without bound. */
 static void test_graph_store__observation_cap_across_calls(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "cap");
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
+    ns_case *fx = *state;
     json_t *big = json_pack("{s:s, s:s, s:o}", "name", "Big", "entityType", "t", "observations",
                             many_obs("fact", 0, GRAPH_MAX_OBSERVATIONS - 2));
-    create_ok(ns, one(big), NULL);
+    create_ok(fx->ns, one(big), NULL);
     json_t *res = NULL;
     /* Up to the cap: accepted (two calls of one new fact each). */
     for (size_t i = 0; i < 2; i++) {
         json_t *add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents",
                                 many_obs("more", i, 1));
-        assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+        assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), 0);
         json_decref(res);
         json_decref(add);
     }
     /* Past it: refused, saying why, and nothing is written. */
     json_t *add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents", many_obs("over", 0, 1));
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), EG_EINVAL);
-    if (!strstr(err.message, "at most 10000") || !strstr(err.message, "'Big'"))
-        fail_msg("unclear error: %s", err.message);
+    assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), EG_EINVAL);
+    if (!strstr(fx->err.message, "at most 10000") || !strstr(fx->err.message, "'Big'"))
+        fail_msg("unclear error: %s", fx->err.message);
     json_decref(add);
     /* create_entities merging into it is held to the same cap. */
     json_t *again = json_pack("{s:s, s:s, s:o}", "name", "Big", "entityType", "t", "observations",
                               many_obs("over", 0, 1));
     json_t *arr = one(again);
-    assert_int_equal(graph_create_entities(g_graph, &r, arr, &res, &err), EG_EINVAL);
+    assert_int_equal(graph_create_entities(g_graph, &fx->r, arr, &res, &fx->err), EG_EINVAL);
     json_decref(arr);
     /* Facts it already has are no growth; deleting makes room again. */
-    add = json_pack("[{s:s, s:[s]}]", "entityName", "Big", "contents", "fact 0");
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
-    json_decref(res);
-    json_decref(add);
-    json_t *del = json_pack("[{s:s, s:[s]}]", "entityName", "Big", "observations", "fact 1");
-    assert_int_equal(graph_delete_observations(g_graph, &r, del, &res, &err), 0);
-    json_decref(res);
-    json_decref(del);
+    obs_call(fx->ns, false, "Big", "fact 0");
+    obs_call(fx->ns, true, "Big", "fact 1");
     add = json_pack("[{s:s, s:o}]", "entityName", "Big", "contents", many_obs("over", 0, 1));
-    assert_int_equal(graph_add_observations(g_graph, &r, add, &res, &err), 0);
+    assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), 0);
     json_decref(res);
     json_decref(add);
     json_t *names = json_pack("[s]", "Big");
-    assert_int_equal(graph_open_nodes(g_graph, &r, names, NULL, &res, &err), 0);
-    assert_int_equal(json_array_size(json_object_get(json_array_get(json_object_get(res, "entities"), 0),
-                                                     "observations")),
-                     GRAPH_MAX_OBSERVATIONS);
+    assert_int_equal(graph_open_nodes(g_graph, &fx->r, names, NULL, &res, &fx->err), 0);
+    assert_int_equal(jlen(json_array_get(json_object_get(res, "entities"), 0), "observations"), GRAPH_MAX_OBSERVATIONS);
     json_decref(res);
     json_decref(names);
 }
@@ -1648,54 +1596,36 @@ static void test_graph_store__observation_cap_across_calls(void **state)
  * private queue, so that leasing takes only this test's job. */
 static void test_graph_store__force_revives_dead_job(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "force");
-    eg_error err;
-    eg_error_clear(&err);
+    ns_case *fx = *state;
     queue_opts qo = QUEUE_OPTS_INIT;
     snprintf(qo.name, sizeof qo.name, "%s-force", g_prefix);
     queue_store *q = NULL;
     graph_store *g = NULL;
-    assert_int_equal(queue_neo4j_new(&q, g_pool, &qo, &err), 0);
-    assert_int_equal(graph_store_new(&g, g_pool, q, graph_store_opts(g_graph), &err), 0);
-    graph_req r = req_for(ns);
+    assert_int_equal(queue_neo4j_new(&q, g_pool, &qo, &fx->err), 0);
+    assert_int_equal(graph_store_new(&g, g_pool, q, graph_store_opts(g_graph), &fx->err), 0);
     json_t *res = NULL, *in = one(ent("F", "x", "a", NULL));
-    assert_int_equal(graph_create_entities(g, &r, in, &res, &err), 0);
+    assert_int_equal(graph_create_entities(g, &fx->r, in, &res, &fx->err), 0);
     json_decref(in);
     json_decref(res);
-    queue_lease_opts lo = {.owner = "t", .max_jobs = 10};
-    queue_job *jobs = NULL;
-    size_t n = 0;
-    assert_int_equal(queue_lease(q, &lo, &jobs, &n, &err), 0);
-    assert_int_equal(n, 1);
     char jid[QUEUE_ID_MAX];
-    snprintf(jid, sizeof jid, "%s", jobs[0].id);
-    queue_failure f = {jobs[0].id, jobs[0].lease_token, "HTTP 400", QUEUE_ERR_PERMANENT, 0};
-    assert_int_equal(queue_fail(q, "t", &f, 1, NULL, &err), 0);
-    queue_jobs_free(jobs, n);
+    kill_the_job(q, jid, sizeof jid);
 
-    assert_int_equal(graph_force_generate_embedding(g, &r, "F", 0, true, &res, &err), 0);
+    assert_int_equal(graph_force_generate_embedding(g, &fx->r, "F", 0, true, &res, &fx->err), 0);
     assert_int_equal(jint(res, "revived"), 1);
     assert_string_equal(json_string_value(json_array_get(json_object_get(res, "jobIds"), 0)), jid);
     json_decref(res);
-    queue_list_filter lf = QUEUE_LIST_FILTER_INIT;
-    lf.ns = ns;
-    assert_int_equal(queue_list(q, &lf, &jobs, &n, NULL, &err), 0);
+    queue_job *jobs = NULL;
+    size_t n = list_jobs(q, fx->ns, &jobs);
     assert_int_equal(n, 1);
     assert_int_equal(jobs[0].state, QUEUE_PENDING);
     assert_int_equal(jobs[0].attempts, 0);
     queue_jobs_free(jobs, n);
     /* Without force the dead job stays as it is (only reported). */
-    assert_int_equal(queue_lease(q, &lo, &jobs, &n, &err), 0);
-    assert_int_equal(n, 1);
-    f = (queue_failure){jobs[0].id, jobs[0].lease_token, "HTTP 400", QUEUE_ERR_PERMANENT, 0};
-    assert_int_equal(queue_fail(q, "t", &f, 1, NULL, &err), 0);
-    queue_jobs_free(jobs, n);
-    assert_int_equal(graph_force_generate_embedding(g, &r, "F", 0, false, &res, &err), 0);
+    kill_the_job(q, NULL, 0);
+    assert_int_equal(graph_force_generate_embedding(g, &fx->r, "F", 0, false, &res, &fx->err), 0);
     assert_int_equal(jint(res, "existing"), 1);
     json_decref(res);
-    assert_int_equal(queue_list(q, &lf, &jobs, &n, NULL, &err), 0);
+    n = list_jobs(q, fx->ns, &jobs);
     assert_int_equal(jobs[0].state, QUEUE_DEAD);
     queue_jobs_free(jobs, n);
     graph_store_free(g);
@@ -1708,9 +1638,7 @@ static void test_graph_store__force_revives_dead_job(void **state)
  * (issue #14, found in review). */
 static void test_graph_store__open_nodes_pages_past_the_budget(void **state)
 {
-    (void)state;
-    char ns[64];
-    make_ns(ns, sizeof ns, "openpage");
+    ns_case *fx = *state;
     char big[3000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
@@ -1718,10 +1646,7 @@ static void test_graph_store__open_nodes_pages_past_the_budget(void **state)
     const char *names[] = {"P1", "P2", "P3", "P4"};
     for (int i = 0; i < 4; i++)
         json_array_append_new(in, ent(names[i], "t", big, NULL));
-    create_ok(ns, in, NULL);
-    graph_req r = req_for(ns);
-    eg_error err;
-    eg_error_clear(&err);
+    create_ok(fx->ns, in, NULL);
     json_t *want = json_pack("[s, s, s, s, s]", "P1", "Ghost", "P2", "P3", "P4");
     graph_page pg = GRAPH_PAGE_INIT;
     pg.max_bytes = 7000; /* two entities of ~3 KB fit, not three */
@@ -1730,14 +1655,14 @@ static void test_graph_store__open_nodes_pages_past_the_budget(void **state)
     for (int page = 0; page < 10; page++) {
         pg.cursor = cursor[0] ? cursor : NULL;
         json_t *res = NULL;
-        assert_int_equal(graph_open_nodes(g_graph, &r, want, &pg, &res, &err), 0);
+        assert_int_equal(graph_open_nodes(g_graph, &fx->r, want, &pg, &res, &fx->err), 0);
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(res, "entities"), i, e)
             json_array_append(seen, json_object_get(e, "name"));
         json_array_foreach(json_object_get(res, "notFound"), i, e)
             json_array_append(missing, e);
-        const char *next = json_string_value(json_object_get(res, "nextCursor"));
+        const char *next = jstr(res, "nextCursor");
         snprintf(cursor, sizeof cursor, "%s", next ? next : "");
         json_decref(res);
         if (!cursor[0])
@@ -1757,28 +1682,28 @@ static void test_graph_store__open_nodes_pages_past_the_budget(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_graph_store__create_and_merge),
-        cmocka_unit_test(test_graph_store__observations_and_history),
-        cmocka_unit_test(test_graph_store__relations),
-        cmocka_unit_test(test_graph_store__open_nodes_with_neighbours),
-        cmocka_unit_test(test_graph_store__delete_entities_keeps_history),
-        cmocka_unit_test(test_graph_store__graph_at_time),
-        cmocka_unit_test(test_graph_store__decay),
-        cmocka_unit_test(test_graph_store__namespaces_never_leak),
-        cmocka_unit_test(test_graph_store__hostile_strings),
-        cmocka_unit_test(test_graph_store__substring_pass_uses_the_trigram_index),
-        cmocka_unit_test(test_graph_store__one_entity_writes_are_searchable_before_indexing),
-        cmocka_unit_test(test_graph_store__concurrent_create_one_entity),
-        cmocka_unit_test(test_graph_store__concurrent_create_one_relation),
-        cmocka_unit_test(test_graph_store__read_graph_paging),
-        cmocka_unit_test(test_graph_store__hybrid_keyword_leg_ranks_terms),
-        cmocka_unit_test(test_graph_store__semantic_and_hybrid),
-        cmocka_unit_test(test_graph_store__jobs_enqueued),
-        cmocka_unit_test(test_graph_store__memento_data),
+        NS_TEST(test_graph_store__create_and_merge, "create"),
+        NS_TEST(test_graph_store__observations_and_history, "hist"),
+        NS_TEST(test_graph_store__relations, "rel"),
+        NS_TEST(test_graph_store__open_nodes_with_neighbours, "nbr"),
+        NS_TEST(test_graph_store__delete_entities_keeps_history, "delent"),
+        NS_TEST(test_graph_store__graph_at_time, "time"),
+        NS_TEST(test_graph_store__decay, "decay"),
+        NS_TEST(test_graph_store__namespaces_never_leak, "ns-one"),
+        NS_TEST(test_graph_store__hostile_strings, "hostile '\"`}"),
+        NS_TEST(test_graph_store__substring_pass_uses_the_trigram_index, "trigram"),
+        NS_TEST(test_graph_store__one_entity_writes_are_searchable_before_indexing, "stale"),
+        NS_TEST(test_graph_store__concurrent_create_one_entity, "race"),
+        NS_TEST(test_graph_store__concurrent_create_one_relation, "relrace"),
+        NS_TEST(test_graph_store__read_graph_paging, "page"),
+        NS_TEST(test_graph_store__hybrid_keyword_leg_ranks_terms, "terms"),
+        NS_TEST(test_graph_store__semantic_and_hybrid, "vec"),
+        NS_TEST(test_graph_store__jobs_enqueued, "jobs"),
+        NS_TEST(test_graph_store__memento_data, "legacy"),
         cmocka_unit_test(test_graph_store__schema_check),
-        cmocka_unit_test(test_graph_store__observation_cap_across_calls),
-        cmocka_unit_test(test_graph_store__force_revives_dead_job),
-        cmocka_unit_test(test_graph_store__open_nodes_pages_past_the_budget),
+        NS_TEST(test_graph_store__observation_cap_across_calls, "cap"),
+        NS_TEST(test_graph_store__force_revives_dead_job, "force"),
+        NS_TEST(test_graph_store__open_nodes_pages_past_the_budget, "openpage"),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -106,12 +106,145 @@ static int64_t now_of(queue_store *s)
     return t;
 }
 
+/* One job (model m1) at this version for each of the first n of the
+ * entities "a", "b", "c": the small queue most tests start from. */
+static void enq_abc(queue_store *s, const char *version, size_t n, queue_enqueue_result *out)
+{
+    static const char *const names[] = {"a", "b", "c"};
+    assert_true(n <= sizeof names / sizeof names[0]);
+    for (size_t i = 0; i < n; i++)
+        enq1(s, names[i], version, &out[i]);
+}
+
+/* n jobs in one batch, for the entities "<prefix><i>" (i zero-padded to
+ * width) at version "v": model m1, or with alternate m2 for even i and m1
+ * for odd i. */
+static void enq_named(queue_store *s, const char *prefix, int width, size_t n, bool alternate)
+{
+    enum { MAX = 32 };
+    assert_true(n <= MAX);
+    queue_enqueue_req r[MAX];
+    char names[MAX][16];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "%s%0*zu", prefix, width, i);
+        r[i] = req(names[i], "v", alternate && i % 2 == 0 ? "m2" : "m1");
+    }
+    queue_enqueue_result out[MAX];
+    assert_int_equal(queue_enqueue(s, NULL, r, n, out, NULL), 0);
+}
+
+/* Lease n jobs, asking for no more than n, and insist on getting all n. */
+static size_t lease_exactly(queue_store *s, const char *owner, size_t n, int64_t lease_ms, queue_job **jobs)
+{
+    size_t got = lease(s, owner, n, lease_ms, jobs);
+    assert_int_equal(got, n);
+    return got;
+}
+
+/* A job for entity "a" at v1, enqueued into *r and leased by owner: where
+ * the tests of what a lease holder may do start.  Free it with
+ * queue_jobs_free(jobs, 1). */
+static queue_job *lease_one(queue_store *s, const char *owner, int64_t lease_ms, queue_enqueue_result *r)
+{
+    enq1(s, "a", "v1", r);
+    queue_job *jobs = NULL;
+    lease_exactly(s, owner, 1, lease_ms, &jobs);
+    return jobs;
+}
+
+/* The lease refs of jobs[0..n) (borrowing their strings). */
+static void refs_of(const queue_job *jobs, size_t n, queue_lease_ref *refs)
+{
+    for (size_t i = 0; i < n; i++)
+        refs[i] = queue_job_ref(&jobs[i]);
+}
+
+/* The entity of the job with this id among jobs[0..n). */
+static const char *entity_of(const queue_job *jobs, size_t n, const char *id)
+{
+    const char *ent = NULL;
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(jobs[k].id, id) == 0)
+            ent = jobs[k].entity;
+    return ent;
+}
+
+/* The holder of leased jobs[0..n) fails each of them permanently. */
+static void fail_all_permanently(queue_store *s, const char *owner, const queue_job *jobs, size_t n,
+                                 const char *error)
+{
+    enum { MAX = 8 };
+    assert_true(n <= MAX);
+    queue_failure f[MAX];
+    for (size_t i = 0; i < n; i++)
+        f[i] = (queue_failure){.id = jobs[i].id, .token = jobs[i].lease_token, .error = error,
+                               .category = QUEUE_ERR_PERMANENT};
+    assert_int_equal(queue_fail(s, owner, f, n, NULL, NULL), 0);
+}
+
+/* All the jobs of the test's namespace, in any state; returns how many. */
+static size_t list_ns(queue_store *s, queue_job **jobs)
+{
+    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+    f.ns = g_ns;
+    size_t n = 9; /* not 0: a list that never sets the count fails the caller's check */
+    eg_error err = {0};
+    *jobs = NULL;
+    if (queue_list(s, &f, jobs, &n, NULL, &err) != 0)
+        fail_msg("list: %s", err.message);
+    return n;
+}
+
+/* ---- fixtures ---- */
+
+/*
+ * How a test's store differs from QUEUE_OPTS_INIT (0: as there).  cmocka
+ * hands it to the setup as the test's initial state, so the setting is
+ * written beside the test that depends on it.
+ */
+typedef struct store_tuning {
+    int max_attempts;
+    int64_t backoff_base_ms, backoff_cap_ms;
+    int64_t retention_ms;
+    int prune_batch;
+    int64_t prune_interval_ms;
+} store_tuning;
+
+/* Test setup: a fresh empty store (and namespace, see mk) in *state,
+ * tuned by the store_tuning in *state if there is one. */
+static int open_store(void **state)
+{
+    const store_tuning *t = *state;
+    queue_opts o = QUEUE_OPTS_INIT;
+#define TUNE(field) \
+    if (t && t->field) \
+        o.field = t->field
+    TUNE(max_attempts);
+    TUNE(backoff_base_ms);
+    TUNE(backoff_cap_ms);
+    TUNE(retention_ms);
+    TUNE(prune_batch);
+    TUNE(prune_interval_ms);
+#undef TUNE
+    *state = mk(&o);
+    return 0;
+}
+
+/* Test teardown: the store goes even when the test failed half-way. */
+static int close_store(void **state)
+{
+    done(*state);
+    return 0;
+}
+
+#define STORE_TEST(f) cmocka_unit_test_setup_teardown(f, open_store, close_store)
+#define TUNED_STORE_TEST(f, tuning) cmocka_unit_test_prestate_setup_teardown(f, open_store, close_store, &(tuning))
+
 /* ---- enqueue and dedupe ---- */
 
 static void t_enqueue_dedupe(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_req r[3] = {req("a", "v1", "m1"), req("b", "v1", "m1"), req("a", "v1", "m2")};
     queue_enqueue_result out[3];
     assert_int_equal(queue_enqueue(s, NULL, r, 3, out, NULL), 0);
@@ -139,21 +272,18 @@ static void t_enqueue_dedupe(void **state)
     size_t n = lease(s, "w", 10, 0, &jobs);
     assert_int_equal(n, 4);
     queue_lease_ref refs[4];
-    for (size_t i = 0; i < n; i++)
-        refs[i] = queue_job_ref(&jobs[i]);
+    refs_of(jobs, n, refs);
     assert_int_equal(queue_complete(s, "w", refs, n, NULL, NULL, NULL, NULL), 0);
     queue_jobs_free(jobs, n);
     assert_int_equal(queue_enqueue(s, NULL, r, 1, again, NULL), 0);
     assert_false(again[0].created);
     assert_int_equal(again[0].state, QUEUE_COMPLETED);
-    done(s);
 }
 
 /* The outbox: jobs commit or roll back with the caller's transaction. */
 static void t_outbox(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_tx *tx = NULL;
     eg_error err = {0};
     assert_int_equal(queue_tx_begin(s, &tx, &err), 0);
@@ -162,11 +292,8 @@ static void t_outbox(void **state)
     assert_int_equal(queue_enqueue(s, tx, &r, 1, &out, &err), 0);
     assert_true(out.created);
     queue_tx_rollback(tx);
-    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
-    f.ns = g_ns;
     queue_job *jobs = NULL;
-    size_t n = 9;
-    assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, &err), 0);
+    size_t n = list_ns(s, &jobs);
     assert_int_equal(n, 0);
     queue_jobs_free(jobs, n);
 
@@ -176,14 +303,12 @@ static void t_outbox(void **state)
     assert_true(out.created);
     assert_int_equal(queue_tx_commit(tx, &err), 0);
     assert_int_equal(state_of(s, out.id), QUEUE_PENDING);
-    done(s);
 }
 
 /* A newer version supersedes the older pending job of the same entity+model. */
 static void t_supersede_on_enqueue(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result a, b;
     enq1(s, "e", "v1", &a);
     enq1(s, "e", "v2", &b);
@@ -191,7 +316,6 @@ static void t_supersede_on_enqueue(void **state)
     assert_int_equal(b.superseded, 1);
     assert_int_equal(state_of(s, a.id), QUEUE_SUPERSEDED);
     assert_int_equal(state_of(s, b.id), QUEUE_PENDING);
-    done(s);
 }
 
 /*
@@ -202,8 +326,7 @@ static void t_supersede_on_enqueue(void **state)
  */
 static void t_never_supersede_newer(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result v2, v1, unknown, v3;
     enq1(s, "e", "v2", &v2);
     enq1(s, "e", "v1#late-scan", &v1);
@@ -227,23 +350,18 @@ static void t_never_supersede_newer(void **state)
     enq1(s, "e", "v3#forced", &again);
     assert_int_equal(again.superseded, 1);
     assert_int_equal(state_of(s, v3.id), QUEUE_SUPERSEDED);
-    done(s);
 }
 
 /* ---- lease ---- */
 
 static void t_lease_basic(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r[3];
-    enq1(s, "a", "v1", &r[0]);
-    enq1(s, "b", "v1", &r[1]);
-    enq1(s, "c", "v1", &r[2]);
+    enq_abc(s, "v1", 3, r);
     queue_job *jobs = NULL;
     int64_t t0 = now_of(s);
-    size_t n = lease(s, "w1", 2, 5000, &jobs);
-    assert_int_equal(n, 2);
+    size_t n = lease_exactly(s, "w1", 2, 5000, &jobs);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(jobs[i].state, QUEUE_LEASED);
         assert_int_equal(jobs[i].attempts, 1);
@@ -267,13 +385,11 @@ static void t_lease_basic(void **state)
     assert_int_equal(m, 0);
     assert_null(more);
     queue_jobs_free(jobs, n);
-    done(s);
 }
 
 static void t_lease_respects_run_at_and_model(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     /* The delay must outlast the two statements below even on a loaded
      * machine under ASan (600 ms once did not, on CI): 3 s, and the "not due
      * yet" check only counts when the lease really ran inside it. */
@@ -297,7 +413,6 @@ static void t_lease_respects_run_at_and_model(void **state)
                         "not-due check skipped this run\n");
         assert_string_equal(jobs[0].id, out.id);
         queue_jobs_free(jobs, n);
-        done(s);
         return;
     }
     queue_jobs_free(jobs, n);
@@ -309,19 +424,15 @@ static void t_lease_respects_run_at_and_model(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(jobs[0].id, out.id);
     queue_jobs_free(jobs, n);
-    done(s);
 }
 
 /* ---- heartbeat, complete, fail, release ---- */
 
 static void t_heartbeat(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r;
-    enq1(s, "a", "v1", &r);
-    queue_job *jobs = NULL;
-    assert_int_equal(lease(s, "w1", 1, 1000, &jobs), 1);
+    queue_job *jobs = lease_one(s, "w1", 1000, &r);
     /* the locator of a real job never lends its identity to another id */
     queue_lease_ref refs[3] = {queue_job_ref(&jobs[0]),
                                {"jnosuchjob", jobs[0].lease_token, jobs[0].locator},
@@ -345,7 +456,6 @@ static void t_heartbeat(void **state)
     assert_true(lost[0]);
     assert_int_equal(held, 0);
     queue_jobs_free(jobs, 1);
-    done(s);
 }
 
 typedef struct writer_ctx {
@@ -376,19 +486,14 @@ static int writer(queue_tx *tx, const queue_job *held, size_t n, bool *sup, void
 
 static void t_complete(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r[3];
-    enq1(s, "a", "v1", &r[0]);
-    enq1(s, "b", "v1", &r[1]);
-    enq1(s, "c", "v1", &r[2]);
+    enq_abc(s, "v1", 3, r);
     queue_job *jobs = NULL;
-    size_t n = lease(s, "w1", 3, 0, &jobs);
-    assert_int_equal(n, 3);
+    size_t n = lease_exactly(s, "w1", 3, 0, &jobs);
     /* a failing writer rolls everything back: jobs stay leased */
     queue_lease_ref refs[4];
-    for (size_t i = 0; i < n; i++)
-        refs[i] = queue_job_ref(&jobs[i]);
+    refs_of(jobs, n, refs);
     writer_ctx w = {.fail_with = EG_ECLIENT};
     assert_int_equal(queue_complete(s, "w1", refs, n, writer, &w, NULL, NULL), EG_ECLIENT);
     for (size_t i = 0; i < n; i++)
@@ -402,10 +507,7 @@ static void t_complete(void **state)
     assert_int_equal(queue_complete(s, "w1", &refs[1], 3, writer, &w, oc, NULL), 0);
     assert_int_equal(w.seen, 2);
     for (int i = 0; i < 2; i++) {
-        const char *ent = NULL;
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(jobs[k].id, refs[1 + i].id) == 0)
-                ent = jobs[k].entity;
+        const char *ent = entity_of(jobs, n, refs[1 + i].id);
         assert_int_equal(oc[i], strcmp(ent, "b") == 0 ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK);
     }
     assert_int_equal(oc[2], QUEUE_OUT_LOST);
@@ -416,10 +518,7 @@ static void t_complete(void **state)
     assert_int_equal(queue_complete(s, "w1", &refs[1], 2, writer, &w, oc, NULL), 0);
     assert_int_equal(w.calls, 0);
     for (int i = 0; i < 2; i++) {
-        const char *ent = NULL;
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(jobs[k].id, refs[1 + i].id) == 0)
-                ent = jobs[k].entity;
+        const char *ent = entity_of(jobs, n, refs[1 + i].id);
         assert_int_equal(oc[i], strcmp(ent, "b") == 0 ? QUEUE_OUT_SUPERSEDED : QUEUE_OUT_OK);
         assert_int_equal(state_of(s, refs[1 + i].id), strcmp(ent, "b") == 0 ? QUEUE_SUPERSEDED : QUEUE_COMPLETED);
     }
@@ -442,17 +541,13 @@ static void t_complete(void **state)
     assert_string_equal(j.lease_owner, "w1"); /* completed by, under that lease */
     queue_job_clear(&j);
     queue_jobs_free(jobs, n);
-    done(s);
 }
+
+static store_tuning backoff_200_to_800 = {.backoff_base_ms = 200, .backoff_cap_ms = 800, .max_attempts = 5};
 
 static void t_fail_and_backoff(void **state)
 {
-    (void)state;
-    queue_opts o = QUEUE_OPTS_INIT;
-    o.backoff_base_ms = 200;
-    o.backoff_cap_ms = 800;
-    o.max_attempts = 5;
-    queue_store *s = mk(&o);
+    queue_store *s = *state;
     queue_enqueue_result r;
     enq1(s, "flaky", "v1", &r);
     int64_t prev_delay = 0, prev_full = 0, due = 0;
@@ -510,19 +605,16 @@ static void t_fail_and_backoff(void **state)
         queue_job_clear(&j);
         queue_jobs_free(jobs, n);
     }
-    done(s);
 }
 
 static void t_fail_permanent_and_lost(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r[2];
     enq1(s, "bad", "v1", &r[0]);
     enq1(s, "ok", "v1", &r[1]);
     queue_job *jobs = NULL;
-    size_t n = lease(s, "w", 2, 0, &jobs);
-    assert_int_equal(n, 2);
+    size_t n = lease_exactly(s, "w", 2, 0, &jobs);
     queue_failure f[3] = {
         {.id = jobs[1].id, .token = "forged", .error = "x", .category = QUEUE_ERR_TRANSIENT},
         {.id = jobs[0].id, .token = jobs[0].lease_token, .error = "HTTP 400 bad input",
@@ -544,17 +636,13 @@ static void t_fail_permanent_and_lost(void **state)
     assert_true(j.run_at - j.updated_at >= 59900); /* Retry-After honoured */
     queue_job_clear(&j);
     queue_jobs_free(jobs, n);
-    done(s);
 }
 
 static void t_release(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r;
-    enq1(s, "a", "v1", &r);
-    queue_job *jobs = NULL;
-    assert_int_equal(lease(s, "w", 1, 0, &jobs), 1);
+    queue_job *jobs = lease_one(s, "w", 0, &r);
     queue_lease_ref ref = queue_job_ref(&jobs[0]);
     bool lost = true;
     assert_int_equal(queue_release(s, "w", &ref, 1, 0, &lost, NULL), 0);
@@ -568,22 +656,20 @@ static void t_release(void **state)
     assert_true(lost);
     queue_jobs_free(jobs, 1);
     queue_job *again = NULL;
-    assert_int_equal(lease(s, "w", 1, 0, &again), 1);
+    lease_exactly(s, "w", 1, 0, &again);
     assert_int_equal(again[0].attempts, 1);
     queue_jobs_free(again, 1);
-    done(s);
 }
 
 /* ---- expiry and fencing ---- */
 
+/* Requeued at once after a failure, so that the next lease need not wait. */
+static store_tuning no_backoff = {.backoff_base_ms = 1, .backoff_cap_ms = 1};
+static store_tuning no_backoff_two_attempts = {.max_attempts = 2, .backoff_base_ms = 1, .backoff_cap_ms = 1};
+
 static void t_reclaim_expired(void **state)
 {
-    (void)state;
-    queue_opts o = QUEUE_OPTS_INIT;
-    o.max_attempts = 2;
-    o.backoff_base_ms = 1;
-    o.backoff_cap_ms = 1;
-    queue_store *s = mk(&o);
+    queue_store *s = *state;
     queue_enqueue_result r;
     enq1(s, "crashy", "v1", &r);
     for (int attempt = 1; attempt <= 2; attempt++) {
@@ -617,27 +703,20 @@ static void t_reclaim_expired(void **state)
         queue_job_clear(&j);
         queue_jobs_free(jobs, n);
     }
-    done(s);
 }
 
 /* A worker whose lease expired and was re-leased can do nothing to the job. */
 static void t_fencing_after_relase(void **state)
 {
-    (void)state;
-    queue_opts o = QUEUE_OPTS_INIT;
-    o.backoff_base_ms = 1;
-    o.backoff_cap_ms = 1;
-    queue_store *s = mk(&o);
+    queue_store *s = *state;
     queue_enqueue_result r;
-    enq1(s, "a", "v1", &r);
-    queue_job *a = NULL, *b = NULL;
-    assert_int_equal(lease(s, "A", 1, 200, &a), 1);
+    queue_job *a = lease_one(s, "A", 200, &r), *b = NULL;
     eg_sleep_ms(350);
     queue_reclaim_result rr;
     assert_int_equal(queue_reclaim_expired(s, 0, &rr, NULL), 0);
     assert_int_equal(rr.requeued, 1);
     eg_sleep_ms(20);
-    assert_int_equal(lease(s, "B", 1, 10000, &b), 1);
+    lease_exactly(s, "B", 1, 10000, &b);
     assert_string_equal(a[0].id, b[0].id);
     assert_int_equal(b[0].attempts, 2);
     queue_lease_ref ra = queue_job_ref(&a[0]);
@@ -667,7 +746,6 @@ static void t_fencing_after_relase(void **state)
     assert_int_equal(oc, QUEUE_OUT_OK);
     queue_jobs_free(a, 1);
     queue_jobs_free(b, 1);
-    done(s);
 }
 
 /* A lease ref finds its job by id, or by the locator its lease returned (a
@@ -675,13 +753,11 @@ static void t_fencing_after_relase(void **state)
  * never let a ref act on that job, and a ref without one still works. */
 static void t_lease_ref_locator(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r[2];
-    enq1(s, "a", "v1", &r[0]);
-    enq1(s, "b", "v1", &r[1]);
+    enq_abc(s, "v1", 2, r);
     queue_job *jobs = NULL;
-    assert_int_equal(lease(s, "w1", 2, 0, &jobs), 2);
+    lease_exactly(s, "w1", 2, 0, &jobs);
     if (g_fx->locators) {
         assert_non_null(jobs[0].locator);
         assert_non_null(jobs[1].locator);
@@ -717,17 +793,15 @@ static void t_lease_ref_locator(void **state)
         assert_int_equal(state_of(s, jobs[0].id), QUEUE_COMPLETED);
     }
     queue_jobs_free(jobs, 2);
-    done(s);
 }
 
 /* ---- status, list, retry, prune ---- */
 
+static store_tuning one_attempt = {.max_attempts = 1};
+
 static void t_status(void **state)
 {
-    (void)state;
-    queue_opts o = QUEUE_OPTS_INIT;
-    o.max_attempts = 1;
-    queue_store *s = mk(&o);
+    queue_store *s = *state;
     queue_enqueue_req r[4] = {req("a", "v", "m1"), req("b", "v", "m1"), req("c", "v", "m2"),
                               req("d", "v", "m2")};
     r[3].delay_ms = 60000;
@@ -763,22 +837,17 @@ static void t_status(void **state)
     assert_string_equal(st.dead[0].last_error, "boom: 400");
     assert_string_equal(st.dead[0].id, dead_id);
     queue_status_clear(&st);
-    done(s);
 }
 
 /* Throughput for the console and operators: completions land in the
  * newest 5-minute bucket; pending, leased and dead jobs count nowhere. */
 static void t_status_throughput(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r[3];
-    enq1(s, "a", "v1", &r[0]);
-    enq1(s, "b", "v1", &r[1]);
-    enq1(s, "c", "v1", &r[2]);
+    enq_abc(s, "v1", 3, r);
     queue_job *jobs = NULL;
-    size_t n = lease(s, "w1", 2, 0, &jobs);
-    assert_int_equal(n, 2);
+    size_t n = lease_exactly(s, "w1", 2, 0, &jobs);
     queue_lease_ref refs[2] = {queue_job_ref(&jobs[0]), queue_job_ref(&jobs[1])};
     assert_int_equal(queue_complete(s, "w1", refs, 1, NULL, NULL, NULL, NULL), 0);
     queue_status st;
@@ -797,22 +866,13 @@ static void t_status_throughput(void **state)
     assert_int_equal(st.completed_recent[0], 2);
     queue_status_clear(&st);
     queue_jobs_free(jobs, n);
-    done(s);
 }
 
 static void t_list_paginate(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     enum { N = 25 };
-    queue_enqueue_req r[N];
-    char names[N][8];
-    for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "e%02d", i);
-        r[i] = req(names[i], "v", i % 2 ? "m1" : "m2");
-    }
-    queue_enqueue_result out[N];
-    assert_int_equal(queue_enqueue(s, NULL, r, N, out, NULL), 0);
+    enq_named(s, "e", 2, N, true);
     queue_list_filter f = QUEUE_LIST_FILTER_INIT;
     f.ns = g_ns;
     f.limit = 10;
@@ -848,24 +908,16 @@ static void t_list_paginate(void **state)
     f.state = QUEUE_DEAD;
     assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, NULL), 0);
     assert_int_equal(n, 0);
-    done(s);
 }
 
 static void t_retry_dead(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     queue_enqueue_result r[2];
-    enq1(s, "a", "v", &r[0]);
-    enq1(s, "b", "v", &r[1]);
+    enq_abc(s, "v", 2, r);
     queue_job *jobs = NULL;
-    size_t n = lease(s, "w", 2, 0, &jobs);
-    assert_int_equal(n, 2);
-    queue_failure f[2];
-    for (size_t i = 0; i < 2; i++)
-        f[i] = (queue_failure){.id = jobs[i].id, .token = jobs[i].lease_token, .error = "gone",
-                               .category = QUEUE_ERR_PERMANENT};
-    assert_int_equal(queue_fail(s, "w", f, 2, NULL, NULL), 0);
+    size_t n = lease_exactly(s, "w", 2, 0, &jobs);
+    fail_all_permanently(s, "w", jobs, n, "gone");
     int64_t count = 0;
     const char *one[] = {r[0].id};
     assert_int_equal(queue_retry_dead(s, one, 1, NULL, &count, NULL), 0);
@@ -884,28 +936,17 @@ static void t_retry_dead(void **state)
     assert_int_equal(count, 1);
     assert_int_equal(state_of(s, r[1].id), QUEUE_PENDING);
     queue_jobs_free(jobs, n);
-    done(s);
 }
 
 static void t_prune(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     enum { N = 7 };
-    queue_enqueue_req r[N];
-    char names[N][8];
-    for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "p%d", i);
-        r[i] = req(names[i], "v", "m1");
-    }
-    queue_enqueue_result out[N];
-    assert_int_equal(queue_enqueue(s, NULL, r, N, out, NULL), 0);
+    enq_named(s, "p", 1, N, false);
     queue_job *jobs = NULL;
-    size_t n = lease(s, "w", 5, 0, &jobs);
-    assert_int_equal(n, 5);
+    size_t n = lease_exactly(s, "w", 5, 0, &jobs);
     queue_lease_ref refs[5];
-    for (size_t i = 0; i < n; i++)
-        refs[i] = queue_job_ref(&jobs[i]);
+    refs_of(jobs, n, refs);
     assert_int_equal(queue_complete(s, "w", refs, 4, NULL, NULL, NULL, NULL), 0);
     /* job 5 stays leased, 2 stay pending */
     int64_t deleted = -1;
@@ -914,45 +955,29 @@ static void t_prune(void **state)
     eg_sleep_ms(120);
     assert_int_equal(queue_prune(s, 100, 3, &deleted, NULL), 0);
     assert_int_equal(deleted, 4); /* batches of 3: 3 + 1 */
-    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
-    f.ns = g_ns;
     queue_job *left = NULL;
-    size_t nl = 0;
-    assert_int_equal(queue_list(s, &f, &left, &nl, NULL, NULL), 0);
+    size_t nl = list_ns(s, &left);
     assert_int_equal(nl, 3);
     for (size_t i = 0; i < nl; i++)
         assert_true(left[i].state == QUEUE_PENDING || left[i].state == QUEUE_LEASED);
     queue_jobs_free(left, nl);
     queue_jobs_free(jobs, n);
-    done(s);
 }
 
 /* Automatic retention (issue #14, found in review): one caller per queue
  * and interval wins the prune turn; a bounded slice of work hands the turn
  * back while work remains; unfinished jobs are never touched. */
+static store_tuning quick_retention = {.retention_ms = 50, .prune_batch = 2, .prune_interval_ms = 600000};
+
 static void t_prune_tick(void **state)
 {
-    (void)state;
-    queue_opts o = QUEUE_OPTS_INIT;
-    o.retention_ms = 50;
-    o.prune_batch = 2;
-    o.prune_interval_ms = 600000;
-    queue_store *s = mk(&o);
+    queue_store *s = *state;
     enum { N = 6 };
-    queue_enqueue_req r[N];
-    char names[N][8];
-    for (int i = 0; i < N; i++) {
-        snprintf(names[i], sizeof names[i], "t%d", i);
-        r[i] = req(names[i], "v", "m1");
-    }
-    queue_enqueue_result out[N];
-    assert_int_equal(queue_enqueue(s, NULL, r, N, out, NULL), 0);
+    enq_named(s, "t", 1, N, false);
     queue_job *jobs = NULL;
-    size_t n = lease(s, "w", N, 0, &jobs);
-    assert_int_equal(n, N);
+    size_t n = lease_exactly(s, "w", N, 0, &jobs);
     queue_lease_ref refs[N];
-    for (size_t i = 0; i < n; i++)
-        refs[i] = queue_job_ref(&jobs[i]);
+    refs_of(jobs, n, refs);
     assert_int_equal(queue_complete(s, "w", refs, 5, NULL, NULL, NULL, NULL), 0); /* one stays leased */
     eg_sleep_ms(120);
     bool ran = false;
@@ -971,30 +996,47 @@ static void t_prune_tick(void **state)
     assert_int_equal(queue_prune_tick(s, 10, 10000, &ran, &deleted, NULL), 0);
     assert_false(ran);
     assert_int_equal(deleted, 0);
-    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
-    f.ns = g_ns;
     queue_job *left = NULL;
-    size_t nl = 0;
-    assert_int_equal(queue_list(s, &f, &left, &nl, NULL, NULL), 0);
+    size_t nl = list_ns(s, &left);
     assert_int_equal(nl, 1);
     assert_int_equal(left[0].state, QUEUE_LEASED);
     queue_jobs_free(left, nl);
     queue_jobs_free(jobs, n);
-    done(s);
 }
 
 /* ---- concurrency ---- */
 
-typedef struct race_arg {
+/* One of the threads a race test starts at once against one store. */
+typedef struct racer {
     queue_store *s;
     pthread_barrier_t *bar;
-    queue_enqueue_result out;
+    queue_enqueue_result out; /* what its enqueue answered */
+    bool ran;                 /* whether it got the prune turn */
     int rc;
-} race_arg;
+} racer;
+
+enum { MAX_RACERS = 16 };
+
+/* Start n threads of fn against s, each with its own r[i], and join them.
+ * They share one barrier for fn to wait at, so that they really race. */
+static void run_together(queue_store *s, int n, void *(*fn)(void *), racer *r)
+{
+    assert_true(n <= MAX_RACERS);
+    pthread_t th[MAX_RACERS];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        r[i] = (racer){.s = s, .bar = &bar};
+        assert_int_equal(pthread_create(&th[i], NULL, fn, &r[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&bar);
+}
 
 static void *race_thread(void *p)
 {
-    race_arg *a = p;
+    racer *a = p;
     queue_enqueue_req r = req("racy", "v1", "m1");
     pthread_barrier_wait(a->bar);
     eg_error err = {0};
@@ -1007,36 +1049,23 @@ static void *race_thread(void *p)
 /* 16 threads enqueue one key at once: one job; exactly one caller created it. */
 static void t_dedupe_race(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     enum { T = 16 };
-    pthread_t th[T];
-    race_arg a[T];
-    pthread_barrier_t bar;
-    pthread_barrier_init(&bar, NULL, T);
-    for (int i = 0; i < T; i++) {
-        a[i] = (race_arg){.s = s, .bar = &bar};
-        assert_int_equal(pthread_create(&th[i], NULL, race_thread, &a[i]), 0);
-    }
+    racer a[T];
+    run_together(s, T, race_thread, a);
     int created = 0;
     for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
         assert_int_equal(a[i].rc, 0);
         created += a[i].out.created;
         assert_string_equal(a[i].out.id, a[0].out.id);
     }
-    pthread_barrier_destroy(&bar);
     assert_int_equal(created, 1);
-    queue_list_filter f = QUEUE_LIST_FILTER_INIT;
-    f.ns = g_ns;
     queue_job *jobs = NULL;
-    size_t n = 0;
-    assert_int_equal(queue_list(s, &f, &jobs, &n, NULL, NULL), 0);
+    size_t n = list_ns(s, &jobs);
     assert_int_equal(n, 1);
     queue_jobs_free(jobs, n);
     printf("stress: dedupe_race_%s jobs=%zu duplicates=%d lost=%d threads=%d created=%d\n", g_fx->name, n,
            (int)n - 1 + (created - 1), n == 0, T, created);
-    done(s);
 }
 
 /* Two queues on one database keep their jobs apart (issue #14 finding 17):
@@ -1076,8 +1105,7 @@ static void t_two_queues_apart(void **state)
  * (issue #14 finding 6). */
 static void t_namespace_scope(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     char mine[sizeof g_ns], other[sizeof g_ns];
     snprintf(mine, sizeof mine, "%s", g_ns);
     snprintf(other, sizeof other, "%.40s-other", g_ns);
@@ -1086,13 +1114,8 @@ static void t_namespace_scope(void **state)
     queue_enqueue_result out[2];
     assert_int_equal(queue_enqueue(s, NULL, rq, 2, out, NULL), 0);
     queue_job *jobs = NULL;
-    size_t n = lease(s, "w", 2, 0, &jobs);
-    assert_int_equal(n, 2);
-    queue_failure f[2];
-    for (size_t i = 0; i < 2; i++)
-        f[i] = (queue_failure){.id = jobs[i].id, .token = jobs[i].lease_token, .error = "gone",
-                               .category = QUEUE_ERR_PERMANENT};
-    assert_int_equal(queue_fail(s, "w", f, 2, NULL, NULL), 0);
+    size_t n = lease_exactly(s, "w", 2, 0, &jobs);
+    fail_all_permanently(s, "w", jobs, n, "gone");
     queue_jobs_free(jobs, n);
     queue_status st;
     assert_int_equal(queue_status_get_ns(s, mine, &st, NULL), 0);
@@ -1112,19 +1135,11 @@ static void t_namespace_scope(void **state)
     assert_int_equal(state_of(s, out[0].id), QUEUE_PENDING);
     snprintf(g_ns, sizeof g_ns, "%s", other);
     assert_int_equal(state_of(s, out[1].id), QUEUE_DEAD);
-    done(s);
 }
-
-typedef struct turn_arg {
-    queue_store *s;
-    pthread_barrier_t *bar;
-    bool ran;
-    int rc;
-} turn_arg;
 
 static void *turn_thread(void *p)
 {
-    turn_arg *a = p;
+    racer *a = p;
     pthread_barrier_wait(a->bar);
     int64_t deleted = 0;
     a->rc = queue_prune_tick(a->s, 1, 1000, &a->ran, &deleted, NULL);
@@ -1134,56 +1149,46 @@ static void *turn_thread(void *p)
 /* Eight workers asking for the prune turn at once: exactly one gets it. */
 static void t_prune_turn_race(void **state)
 {
-    (void)state;
-    queue_store *s = mk(NULL);
+    queue_store *s = *state;
     enum { T = 8 };
-    pthread_barrier_t bar;
-    pthread_barrier_init(&bar, NULL, T);
-    pthread_t th[T];
-    turn_arg args[T];
-    for (int i = 0; i < T; i++) {
-        args[i] = (turn_arg){.s = s, .bar = &bar};
-        pthread_create(&th[i], NULL, turn_thread, &args[i]);
-    }
+    racer args[T];
+    run_together(s, T, turn_thread, args);
     int won = 0;
     for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
         assert_int_equal(args[i].rc, 0);
         won += args[i].ran;
     }
-    pthread_barrier_destroy(&bar);
     assert_int_equal(won, 1);
-    done(s);
 }
 
 int jsc_run(const jsc_fixture *fx)
 {
     g_fx = fx;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_enqueue_dedupe),
-        cmocka_unit_test(t_outbox),
-        cmocka_unit_test(t_supersede_on_enqueue),
-        cmocka_unit_test(t_never_supersede_newer),
-        cmocka_unit_test(t_lease_basic),
-        cmocka_unit_test(t_lease_respects_run_at_and_model),
-        cmocka_unit_test(t_heartbeat),
-        cmocka_unit_test(t_complete),
-        cmocka_unit_test(t_fail_and_backoff),
-        cmocka_unit_test(t_fail_permanent_and_lost),
-        cmocka_unit_test(t_release),
-        cmocka_unit_test(t_reclaim_expired),
-        cmocka_unit_test(t_fencing_after_relase),
-        cmocka_unit_test(t_lease_ref_locator),
-        cmocka_unit_test(t_status),
-        cmocka_unit_test(t_status_throughput),
-        cmocka_unit_test(t_list_paginate),
-        cmocka_unit_test(t_retry_dead),
-        cmocka_unit_test(t_prune),
-        cmocka_unit_test(t_prune_tick),
-        cmocka_unit_test(t_prune_turn_race),
-        cmocka_unit_test(t_dedupe_race),
-        cmocka_unit_test(t_two_queues_apart),
-        cmocka_unit_test(t_namespace_scope),
+        STORE_TEST(t_enqueue_dedupe),
+        STORE_TEST(t_outbox),
+        STORE_TEST(t_supersede_on_enqueue),
+        STORE_TEST(t_never_supersede_newer),
+        STORE_TEST(t_lease_basic),
+        STORE_TEST(t_lease_respects_run_at_and_model),
+        STORE_TEST(t_heartbeat),
+        STORE_TEST(t_complete),
+        TUNED_STORE_TEST(t_fail_and_backoff, backoff_200_to_800),
+        STORE_TEST(t_fail_permanent_and_lost),
+        STORE_TEST(t_release),
+        TUNED_STORE_TEST(t_reclaim_expired, no_backoff_two_attempts),
+        TUNED_STORE_TEST(t_fencing_after_relase, no_backoff),
+        STORE_TEST(t_lease_ref_locator),
+        TUNED_STORE_TEST(t_status, one_attempt),
+        STORE_TEST(t_status_throughput),
+        STORE_TEST(t_list_paginate),
+        STORE_TEST(t_retry_dead),
+        STORE_TEST(t_prune),
+        TUNED_STORE_TEST(t_prune_tick, quick_retention),
+        STORE_TEST(t_prune_turn_race),
+        STORE_TEST(t_dedupe_race),
+        cmocka_unit_test(t_two_queues_apart), /* opens its two stores itself */
+        STORE_TEST(t_namespace_scope),
     };
     return _cmocka_run_group_tests(fx->name, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }
