@@ -302,7 +302,7 @@ static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
             json_t *o;
             json_array_foreach(json_object_get(e, "observations"), j, o) if (!has_string(obs, json_string_value(o)) &&
                                                                             !has_string(add, json_string_value(o)))
-                json_array_append(add, o);
+                json_array_append_new(add, json_deep_copy(o));
             if (json_array_size(add)) {
                 json_t *cur = new_version(m, old);
                 json_array_extend(json_object_get(cur, "observations"), add);
@@ -320,7 +320,7 @@ static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
         size_t j;
         json_t *o;
         json_array_foreach(json_object_get(e, "observations"), j, o) if (!has_string(obs, json_string_value(o)))
-            json_array_append(obs, o);
+            json_array_append_new(obs, json_deep_copy(o));
         json_t *cur = json_pack("{s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:n}", "name", name, "entityType",
                                 sget(e, "entityType"), "observations", obs, "version", 1, "createdAt", t,
                                 "updatedAt", t, "validFrom", t, "validTo");
@@ -332,8 +332,8 @@ static int t_create_entities(void *self, const json_t *args, mcp_call_ctx *ctx, 
         mcp_call_progress(ctx, (double)(i + 1), (double)n, NULL);
     }
     json_t *copy = json_deep_copy(ents);
+    json_decref(ents); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(ents);
     *out = json_pack("{s:o, s:o, s:o, s:o}", "entities", copy, "created", created, "updated", updated,
                      "unchanged", unchanged);
     (void)err;
@@ -369,16 +369,17 @@ static int t_create_relations(void *self, const json_t *args, mcp_call_ctx *ctx,
         json_t *cur = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:n}", "from", from, "to", to,
                                 "relationType", type, "version", 1, "createdAt", t, "updatedAt", t, "validFrom",
                                 t, "validTo");
-        json_object_set(cur, "strength", json_object_get(r, "strength") ? json_object_get(r, "strength") : json_null());
-        json_object_set(cur, "confidence",
-                        json_object_get(r, "confidence") ? json_object_get(r, "confidence") : json_null());
-        json_object_set(cur, "metadata", json_object_get(r, "metadata") ? json_object_get(r, "metadata") : json_null());
+        static const char *const attrs[] = {"strength", "confidence", "metadata"};
+        for (int k = 0; k < 3; k++) {
+            json_t *v = json_object_get(r, attrs[k]);
+            json_object_set_new(cur, attrs[k], v ? json_deep_copy(v) : json_null());
+        }
         json_array_append_new(m->relations, json_pack("{s:o, s:[]}", "cur", cur, "hist"));
         json_array_append(created, cur);
     }
     json_t *copy = json_deep_copy(created);
+    json_decref(created); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(created);
     *out = json_pack("{s:o, s:o, s:o}", "relations", copy, "existing", existing, "skipped", skipped);
     (void)ctx;
     (void)err;
@@ -411,11 +412,14 @@ static int t_add_observations(void *self, const json_t *args, mcp_call_ctx *ctx,
         json_t *o;
         json_array_foreach(json_object_get(x, "contents"), j, o) if (!has_string(cur_obs, json_string_value(o)) &&
                                                                     !has_string(added, json_string_value(o)))
-            json_array_append(added, o);
+            json_array_append_new(added, json_deep_copy(o));
         json_t *cur = json_object_get(rec, "cur");
         if (json_array_size(added)) {
             cur = new_version(m, rec);
-            json_array_extend(json_object_get(cur, "observations"), added);
+            /* the store keeps its own copy: `added` goes out in the result */
+            json_t *kept = json_deep_copy(added);
+            json_array_extend(json_object_get(cur, "observations"), kept);
+            json_decref(kept);
             embed_entity(m, rec);
         }
         json_array_append_new(results, json_pack("{s:s, s:o, s:I}", "entityName", sget(x, "entityName"),
@@ -556,8 +560,8 @@ static int t_update_relation(void *self, const json_t *args, mcp_call_ctx *ctx, 
     static const char *const fields[] = {"strength", "confidence", "metadata"};
     for (int k = 0; k < 3; k++)
         if (json_object_get(in, fields[k]))
-            json_object_set(cur, fields[k], json_object_get(in, fields[k]));
-    *out = json_pack("{s:O}", "relation", cur);
+            json_object_set_new(cur, fields[k], json_deep_copy(json_object_get(in, fields[k])));
+    *out = json_pack("{s:o}", "relation", json_deep_copy(cur));
     UNLOCK(m);
     (void)ctx;
     return 0;
@@ -603,8 +607,8 @@ static int t_read_graph(void *self, const json_t *args, mcp_call_ctx *ctx, json_
     LOCKED(m);
     json_t *g = graph_of(m, all_current(m));
     json_t *copy = json_deep_copy(g);
+    json_decref(g); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(g);
     json_object_set_new(copy, "total", json_integer((json_int_t)(json_array_size(json_object_get(copy, "entities")) +
                                                                  json_array_size(json_object_get(copy, "relations")))));
     *out = copy;
@@ -653,8 +657,8 @@ static int t_search_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, jso
     }
     json_t *g = graph_of(m, ents);
     *out = json_deep_copy(g);
+    json_decref(g); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(g);
     (void)ctx;
     (void)err;
     return 0;
@@ -700,8 +704,8 @@ static int t_open_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, json_
         json_decref(seen);
     }
     *out = json_deep_copy(g);
+    json_decref(g); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(g);
     (void)ctx;
     (void)err;
     return 0;
@@ -788,8 +792,8 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
         json_array_append(ents, json_object_get(json_object_get(m->entities, sget(x, "name")), "cur"));
     json_t *g = graph_of(m, ents);
     json_t *res = json_deep_copy(g);
+    json_decref(g); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(g);
     eg_free(qv);
     json_object_set_new(res, "matches", scored);
     json_object_set_new(res, "searchType", json_string(hybrid ? "hybrid" : "semantic"));
@@ -824,9 +828,10 @@ static int t_get_entity_embedding(void *self, const json_t *args, mcp_call_ctx *
                             rec ? "has no embedding yet; try again shortly or call force_generate_embedding"
                                 : "does not exist");
     }
-    *out = json_pack("{s:s, s:O, s:s, s:i, s:O}", "entityName", sget(args, "entity_name"), "embedding",
-                     json_object_get(rec, "emb"), "model", embed_provider_model(m->prov), "dimensions",
-                     embed_provider_dims(m->prov), "lastUpdated", json_object_get(rec, "embAt"));
+    *out = json_pack("{s:s, s:o, s:s, s:i, s:o}", "entityName", sget(args, "entity_name"), "embedding",
+                     json_deep_copy(json_object_get(rec, "emb")), "model", embed_provider_model(m->prov),
+                     "dimensions", embed_provider_dims(m->prov), "lastUpdated",
+                     json_deep_copy(json_object_get(rec, "embAt")));
     UNLOCK(m);
     (void)ctx;
     return 0;
@@ -843,8 +848,8 @@ static int t_get_entity_history(void *self, const json_t *args, mcp_call_ctx *ct
         json_array_append(versions, json_object_get(rec, "cur"));
     }
     *out = json_pack("{s:s, s:o}", "entityName", sget(args, "entityName"), "history", json_deep_copy(versions));
+    json_decref(versions); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(versions);
     (void)ctx;
     (void)err;
     return 0;
@@ -862,8 +867,8 @@ static int t_get_relation_history(void *self, const json_t *args, mcp_call_ctx *
     }
     *out = json_pack("{s:s, s:s, s:s, s:o}", "from", sget(args, "from"), "to", sget(args, "to"), "relationType",
                      sget(args, "relationType"), "history", json_deep_copy(versions));
+    json_decref(versions); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(versions);
     (void)ctx;
     (void)err;
     return 0;
@@ -924,8 +929,8 @@ static int t_get_decayed_graph(void *self, const json_t *args, mcp_call_ctx *ctx
                                                          : (double)now_ms(m);
     json_t *g = graph_of(m, all_current(m));
     json_t *res = json_deep_copy(g);
+    json_decref(g); /* holds references into the store: released under its lock */
     UNLOCK(m);
-    json_decref(g);
     size_t i;
     json_t *r;
     json_array_foreach(json_object_get(res, "relations"), i, r)

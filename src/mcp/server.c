@@ -344,7 +344,12 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params, bool mo
     }
     c->srv = s;
     c->modern = modern;
-    c->id = json_incref(id);
+    /* The call runs on a pool thread while this one frees the message: the
+     * context takes copies, not references.  jansson's reference count is
+     * decremented with release order only, so a value whose last reference
+     * drops on another thread is freed without synchronising with the
+     * reads before (ThreadSanitizer reports it; C11 calls it a race). */
+    c->id = json_deep_copy(id);
     c->key = mcp_jsonrpc_id_key(id);
     c->tool = eg_strdup(json_string_value(name));
     if (json_is_string(args)) {
@@ -362,13 +367,14 @@ static void handle_tools_call(mcp_server *s, json_t *id, json_t *params, bool mo
             return;
         }
     } else {
-        c->args = json_is_object(args) ? json_incref(args) : json_object();
+        c->args = json_is_object(args) ? json_deep_copy(args) : json_object();
     }
     json_t *meta = json_object_get(params, "_meta");
     json_t *tok = json_object_get(meta, "progressToken");
-    if (json_is_string(tok) || json_is_integer(tok))
-        c->progress_token = json_incref(tok);
-    if (!c->key || !c->tool || !c->args) {
+    bool want_tok = json_is_string(tok) || json_is_integer(tok);
+    if (want_tok)
+        c->progress_token = json_deep_copy(tok);
+    if ((id && !c->id) || !c->key || !c->tool || !c->args || (want_tok && !c->progress_token)) {
         ctx_free(c);
         send_error(s, id, MCP_JSONRPC_INTERNAL_ERROR, EG_OOM_TEXT);
         return;
