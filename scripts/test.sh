@@ -7,8 +7,8 @@
 # 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
 #    port; every ctest label (unit, contract, integration, stress, mcp,
 #    console, fuzz-replay) against it
-# 4. ThreadSanitizer build; the unit, contract and stress labels again under
-#    it, on the same Neo4j (ENGRAM_TEST_TSAN=0 skips it)
+# 4. ThreadSanitizer build; the unit, contract, stress (and tsan) labels
+#    again under it, on the same Neo4j (ENGRAM_TEST_TSAN=0 skips it)
 # 5. compatibility: the tests that talk to Neo4j (contract, integration,
 #    stress, mcp) again, on a fresh Neo4j of the newest release line
 #    (ENGRAM_TEST_COMPAT_NEO4J, default 2025.10.1; it needs Java 21+)
@@ -143,8 +143,10 @@ fi
 # --- ThreadSanitizer pass ----------------------------------------------------
 # Every worker runs several threads (lease/load, embedder, completer,
 # heartbeat) and the MCP server a call pool: the unit, contract and stress
-# tests run again under TSan, against the same Neo4j, so a data race fails
-# the suite instead of hiding in a lucky schedule (docs/internals/threading.md).
+# tests run again under TSan, against the same Neo4j, with the few others
+# labelled tsan (the indexer, serve with in-server workers), so a data race
+# fails the suite instead of hiding in a lucky schedule
+# (docs/internals/threading.md).
 # ENGRAM_TEST_TSAN=0 skips it; a run narrowed with ENGRAM_TEST_LABELS does too.
 if [ "${ENGRAM_TEST_TSAN:-1}" != 0 ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
   tdir=build-tsan
@@ -155,13 +157,14 @@ if [ "${ENGRAM_TEST_TSAN:-1}" != 0 ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
   if cmake -S . -B "$tdir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=thread >/dev/null &&
      mapfile -t ttargets < <(ninja -C "$tdir" -t targets all |
        sed -nE 's/^((unit|contract|stress)_[a-z0-9_]+): C_EXECUTABLE_LINKER.*/\1/p') &&
-     cmake --build "$tdir" -j "$jobs" --target engram queue_stress_worker "${ttargets[@]}" >&2; then
+     cmake --build "$tdir" -j "$jobs" --target engram queue_stress_worker integration_test_graph_store \
+       integration_test_worker_neo4j "${ttargets[@]}" >&2; then
     pass 1
     tsan_log="$tdir/ctest.log"
     # halt_on_error: the first race fails its test; suppressions (none today)
     # would go in tests/tsan.supp, each with a comment saying why.
     (cd "$tdir" && TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}" \
-      ctest -j "$jobs" --output-on-failure -L 'unit|contract|stress') 2>&1 | tee "$tsan_log" >&2
+      ctest -j "$jobs" --output-on-failure -L 'unit|contract|stress|tsan') 2>&1 | tee "$tsan_log" >&2
     count_ctest "$tsan_log" "tsan ctest"
   else
     fail 1 "tsan build"
