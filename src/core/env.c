@@ -44,9 +44,19 @@ int eg_env_double(const char *name, double lo, double hi, double *out, eg_error 
     return 1;
 }
 
+static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no", "off"};
+
+bool eg_env_yes(const char *name)
+{
+    const char *v = eg_env_str(name, NULL);
+    for (size_t i = 0; v && i < sizeof yes / sizeof yes[0]; i++)
+        if (strcasecmp(v, yes[i]) == 0)
+            return true;
+    return false;
+}
+
 int eg_env_bool(const char *name, bool *out, eg_error *err)
 {
-    static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no", "off"};
     const char *v = eg_env_str(name, NULL);
     if (!v)
         return 0;

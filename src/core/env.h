@@ -30,6 +30,10 @@ int eg_env_double(const char *name, double lo, double hi, double *out, eg_error 
 /* 1/true/yes/on or 0/false/no/off, any case. */
 int eg_env_bool(const char *name, bool *out, eg_error *err);
 
+/* memento's flags (MOCK_EMBEDDINGS, ENGRAM_EMBED_SYNC): true for a yes-word
+ * (1/true/yes/on, any case), false for anything else, never an error. */
+bool eg_env_yes(const char *name);
+
 /* The value when set and non-empty, else def (borrowed from the environment). */
 const char *eg_env_str(const char *name, const char *def);
 

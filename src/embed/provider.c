@@ -109,20 +109,12 @@ static int env_int(const char *name, long lo, long hi, long *out, eg_error *err)
     return rc;
 }
 
-/* memento's flags: only a yes-word turns them on; anything else is off. */
-static bool env_true(const char *name)
-{
-    const char *v = env_nonempty(name);
-    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
-                 strcasecmp(v, "on") == 0);
-}
-
 int embed_config_from_env(embed_config *cfg, eg_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
     const char *key = env_nonempty("OPENAI_API_KEY");
     const char *which = env_nonempty("ENGRAM_EMBED_PROVIDER");
-    if (env_true("MOCK_EMBEDDINGS"))
+    if (eg_env_yes("MOCK_EMBEDDINGS"))
         cfg->kind = EMBED_PROVIDER_OFFLINE;
     else if (!which)
         cfg->kind = key ? EMBED_PROVIDER_OPENAI : EMBED_PROVIDER_LOCAL;

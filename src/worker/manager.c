@@ -74,9 +74,7 @@ int worker_opts_from_env(worker_opts *o, embed_kind kind, eg_error *err)
     ENV("ENGRAM_WORKER_LINGER_MAX_MS", 0, 60000, linger_max_ms)
     ENV("ENGRAM_EMBED_SYNC_TIMEOUT_MS", 0, 600000, sync_timeout_ms)
 #undef ENV
-    /* memento's reading: only a yes-word turns it on (not an error otherwise) */
-    const char *sv = eg_env_str("ENGRAM_EMBED_SYNC", NULL);
-    o->sync = sv && (!strcmp(sv, "1") || !strcasecmp(sv, "true") || !strcasecmp(sv, "yes") || !strcasecmp(sv, "on"));
+    o->sync = eg_env_yes("ENGRAM_EMBED_SYNC");
     /* A caller waiting for its vectors must not also wait out the linger. */
     if (o->sync && getenv("ENGRAM_WORKER_LINGER_MS") == NULL)
         o->linger_ms = 0;
@@ -118,16 +116,24 @@ static int register_leases(worker_manager *m, const queue_job *jobs, size_t n)
     return 0;
 }
 
+/* The registered lease of job j (under m->mu), or NULL if it is untracked. */
+static worker_active_lease *find_lease(worker_manager *m, const queue_job *j)
+{
+    for (size_t k = 0; k < m->nactive; k++)
+        if (strcmp(m->active[k].id, j->id) == 0 &&
+            strcmp(m->active[k].token, j->lease_token ? j->lease_token : "") == 0)
+            return &m->active[k];
+    return NULL;
+}
+
 void worker__mark_finishing(worker_manager *m, const queue_job *jobs, size_t n)
 {
     pthread_mutex_lock(&m->mu);
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < m->nactive; k++)
-            if (strcmp(m->active[k].id, jobs[i].id) == 0 &&
-                strcmp(m->active[k].token, jobs[i].lease_token ? jobs[i].lease_token : "") == 0) {
-                m->active[k].finishing = true;
-                break;
-            }
+    for (size_t i = 0; i < n; i++) {
+        worker_active_lease *a = find_lease(m, &jobs[i]);
+        if (a)
+            a->finishing = true;
+    }
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -135,13 +141,9 @@ void worker__unregister_leases(worker_manager *m, const queue_job *jobs, size_t 
 {
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < m->nactive; k++) {
-            if (strcmp(m->active[k].id, jobs[i].id) == 0 &&
-                strcmp(m->active[k].token, jobs[i].lease_token ? jobs[i].lease_token : "") == 0) {
-                m->active[k] = m->active[--m->nactive];
-                break;
-            }
-        }
+        worker_active_lease *a = find_lease(m, &jobs[i]);
+        if (a)
+            *a = m->active[--m->nactive];
     }
     /* Every lease unregistered was registered once: a negative count would
      * let worker_manager_stop return while batches still run. */

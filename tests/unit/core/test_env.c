@@ -71,6 +71,10 @@ static void test_core_env__bool_and_str(void **state)
     }
     setenv(VAR, "maybe", 1);
     assert_int_equal(eg_env_bool(VAR, &b, &err), EG_EINVAL);
+    assert_false(eg_env_yes(VAR)); /* the lenient reading: not a yes-word, so off */
+    setenv(VAR, "Yes", 1);
+    assert_true(eg_env_yes(VAR));
+    setenv(VAR, "maybe", 1);
     assert_string_equal(eg_env_str(VAR, "d"), "maybe");
     setenv(VAR, "", 1);
     assert_string_equal(eg_env_str(VAR, "d"), "d");
