@@ -119,11 +119,16 @@ typedef struct graph_opts {
     const char *database;         /* NEO4J_DATABASE for transactions; NULL: home db */
     size_t index_linger_ms;       /* ENGRAM_SEARCH_INDEX_LINGER_MS, 100: graph_indexer_start */
     size_t index_poll_ms;         /* ENGRAM_SEARCH_INDEX_POLL_MS, 5000: graph_indexer_start */
+    const char *obs_vector_index;   /* ENGRAM_OBSERVATION_VECTOR_INDEX, "observation_embeddings":
+                                       vector index on live :Observation(embedding); validated */
+    const char *obs_fulltext_index; /* ENGRAM_OBSERVATION_FULLTEXT_INDEX, "observation_fulltext":
+                                       full-text index on live :Observation(text); validated */
 } graph_opts;
 
 #define GRAPH_OPTS_INIT                                                                     \
     { "default", "entity_embeddings", "entity_fulltext", 1536, GRAPH_SIM_COSINE,           \
-      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL, 100, 5000 }
+      "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL, 100, 5000,         \
+      "observation_embeddings", "observation_fulltext" }
 
 /*
  * Fill *out from the environment (variables above), starting from
@@ -708,6 +713,19 @@ int graph_reembed_page(graph_store *g, const graph_reembed_opts *o, graph_reembe
  */
 int graph_embedding_text(const char *name, const char *entity_type, const char *const *obs,
                          size_t nobs, char **text_out, char hash_out[65], eg_error *err);
+
+/*
+ * The text an observation record's own vector is computed from:
+ *   "<name> (<type>): <observation>"
+ * The entity's name and type travel with every observation because a single
+ * observation ("she moved last May") rarely names its subject.  An
+ * observation record never changes its text (a change is a close plus a new
+ * record), and an entity never changes its name or type, so the hash written
+ * with the record fences its vector for life.  Same contract as
+ * graph_embedding_text: *text_out is *new* (eg_free), hash_out the hex sha256.
+ */
+int graph_observation_text(const char *name, const char *entity_type, const char *obs, char **text_out,
+                           char hash_out[65], eg_error *err);
 
 /*
  * Decay: max(floor, confidence * 0.5^(age/half_life)).  age <= 0 gives

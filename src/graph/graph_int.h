@@ -12,7 +12,7 @@ struct graph_store {
     bolt_pool *pool;     /* borrowed */
     queue_store *queue;  /* borrowed, may be NULL */
     graph_opts opts;     /* strings point into the owned copies below */
-    char *s_ns, *s_vector_index, *s_fulltext_index, *s_model, *s_changed_by, *s_database;
+    char *s_ns, *s_vector_index, *s_fulltext_index, *s_obs_vector_index, *s_obs_fulltext_index, *s_model, *s_changed_by, *s_database;
     struct graph_indexer *indexer; /* NULL unless graph_indexer_start (set before use) */
 };
 
@@ -173,6 +173,18 @@ int graph__relations_touching(bolt_conn *c, const char *ns, const json_t *names,
  */
 int graph__outbox_add(json_t *outbox, const char *entity_id, int64_t version, const char *name,
                      const char *hash, eg_error *err);
+/*
+ * Build the observation records for `texts` (strings, already deduplicated
+ * against the entity's live list), numbered first_seq, first_seq+1, ...:
+ * *recs_out (new) is [{id, seq, text, hash}] for the write statements (ids
+ * made here, so the jobs know them without reading back), and one
+ * observation job per record goes into the outbox.
+ */
+int graph__obs_records(const char *name, const char *type, const json_t *texts, int64_t first_seq,
+                       json_t *outbox, json_t **recs_out, eg_error *err);
+/* The records' hashes of `texts` of entity (name, type): the keys that find
+ * the live records a delete closes.  *out new. */
+int graph__obs_hashes(const char *name, const char *type, const json_t *texts, json_t **out, eg_error *err);
 int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
                        json_t *job_ids, size_t *created_out, eg_error *err);
 

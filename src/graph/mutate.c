@@ -30,7 +30,7 @@
 
 #define LOCK_RETURN                                                                             \
     "RETURN e.id AS id, e.version AS version, e.entityType AS entityType, "                   \
-    "e.observations AS observations, " GRAPH_ENTITY_PROJ("e") " AS entity"
+    "e.observations AS observations, coalesce(e.obsSeq, 0) AS obsSeq, " GRAPH_ENTITY_PROJ("e") " AS entity"
 
 static const char Q_MERGE_LOCK[] =
     "MERGE (e:Entity {namespace: $ns, name: $name}) "
@@ -42,9 +42,21 @@ static const char Q_MATCH_LOCK[] =
     "MATCH (e:Entity {namespace: $ns, name: $name}) "
     "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 " LOCK_RETURN;
 
+/*
+ * The new version stores what changed, not a copy of the list: the added
+ * observations become records ($added, from graph__obs_records) and the
+ * removed ones' live records are closed ($removed: their hashes) -- they
+ * lose :Observation and their vector, so both observation indexes drop
+ * them, and keep their text and interval for history.  The EntityVersion
+ * holds no observations; history rebuilds them from the records (read.c).
+ */
+#define OBS_RECORD_CREATE(r, by, now, version)                                                     \
+    "CREATE (:ObservationRecord:Observation {namespace: $ns, entityId: e.id, id: " r ".id, "       \
+    "seq: " r ".seq, text: " r ".text, contentHash: " r ".hash, validFrom: " now ", fromVersion: " \
+    version ", changedBy: " by "})"
 static const char Q_WRITE_ENTITY[] =
     "MATCH (e:Entity {namespace: $ns, name: $name}) "
-    "SET e.observations = $obs, e.entityType = $type, e.version = $version, "
+    "SET e.observations = $obs, e.entityType = $type, e.version = $version, e.obsSeq = $obsSeq, "
     "e.updatedAt = $now, e.validFrom = $now, e.changedBy = $by, e.contentHash = $hash "
     "SET e:" GRAPH_SEARCH_STALE_LABEL " "
     "WITH e "
@@ -52,8 +64,12 @@ static const char Q_WRITE_ENTITY[] =
     "SET old.validTo = $now "
     "WITH DISTINCT e "
     "CREATE (h:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: e.version, "
-    "entityType: e.entityType, observations: e.observations, createdAt: e.createdAt, "
+    "entityType: e.entityType, createdAt: e.createdAt, "
     "updatedAt: $now, validFrom: $now, changedBy: $by, deleted: false}) "
+    "WITH e "
+    "CALL { WITH e UNWIND $added AS r " OBS_RECORD_CREATE("r", "$by", "$now", "$version") " } "
+    "CALL { WITH e MATCH (o:Observation {namespace: $ns, entityId: e.id}) WHERE o.contentHash IN $removed "
+    "  SET o.validTo = $now, o.toVersion = $version, o.closedBy = $by REMOVE o:Observation, o.embedding } "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity";
 
 /* ---- job enqueue ---- */
@@ -66,6 +82,71 @@ int graph__outbox_add(json_t *outbox, const char *entity_id, int64_t version, co
     if (o == NULL || json_array_append_new(outbox, o) != 0)
         return eg_error_oom(err);
     return 0;
+}
+
+int graph__obs_records(const char *name, const char *type, const json_t *texts, int64_t first_seq,
+                       json_t *outbox, json_t **recs_out, eg_error *err)
+{
+    *recs_out = NULL;
+    json_t *recs = json_array();
+    int rc = recs ? 0 : eg_error_oom(err);
+    size_t i;
+    json_t *x;
+    json_array_foreach(rc == 0 ? texts : NULL, i, x)
+    {
+        char id[33], hash[65], *text = NULL;
+        if (eg_rand_hex(id, (sizeof id - 1) / 2) != 0) {
+            rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
+            break;
+        }
+        rc = graph_observation_text(name, type, json_string_value(x) ? json_string_value(x) : "", &text, hash, err);
+        eg_free(text);
+        if (rc != 0)
+            break;
+        json_t *r = json_pack("{s:s, s:I, s:O, s:s}", "id", id, "seq", (json_int_t)(first_seq + (int64_t)i), "text",
+                              x, "hash", hash);
+        if (r == NULL || json_array_append_new(recs, r) != 0) {
+            rc = eg_error_oom(err);
+            break;
+        }
+        /* An observation's text never changes, so its job is version 1 of
+         * the record, and the hash fences the vector for life. */
+        json_t *o = json_pack("{sssIssssss}", "id", id, "version", (json_int_t)1, "name", name, "hash", hash,
+                              "kind", "observation");
+        if (o == NULL || json_array_append_new(outbox, o) != 0) {
+            rc = eg_error_oom(err);
+            break;
+        }
+    }
+    if (rc != 0) {
+        json_decref(recs);
+        return rc;
+    }
+    *recs_out = recs;
+    return 0;
+}
+
+int graph__obs_hashes(const char *name, const char *type, const json_t *texts, json_t **out, eg_error *err)
+{
+    *out = json_array();
+    int rc = *out ? 0 : eg_error_oom(err);
+    size_t i;
+    json_t *x;
+    json_array_foreach(rc == 0 ? texts : NULL, i, x)
+    {
+        char hash[65], *text = NULL;
+        rc = graph_observation_text(name, type, json_string_value(x) ? json_string_value(x) : "", &text, hash, err);
+        eg_free(text);
+        if (rc == 0 && json_array_append_new(*out, json_string(hash)) != 0)
+            rc = eg_error_oom(err);
+        if (rc != 0)
+            break;
+    }
+    if (rc != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
@@ -87,6 +168,8 @@ int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json
         snprintf(ver[i], sizeof ver[i], "%" PRId64, graph__jint(it, "version", 0));
         json_t *pl = json_pack("{sOsO}", "name", json_object_get(it, "name"), "hash",
                                json_object_get(it, "hash"));
+        if (pl != NULL && json_object_get(it, "kind") != NULL)
+            json_object_set(pl, "kind", json_object_get(it, "kind"));
         payload[i] = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
         json_decref(pl);
         if (payload[i] == NULL) {
@@ -228,8 +311,20 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     rc = text_hash(name, type, next, hash, err);
     char *id_copy = eg_strdup(id);
     char *type_copy = eg_strdup(type);
+    int64_t seq = graph__jint(row, "obsSeq", 0);
     json_decref(rows);
     if (rc == 0 && (id_copy == NULL || type_copy == NULL))
+        rc = eg_error_oom(err);
+    json_t *added = NULL, *removed = NULL;
+    if (rc == 0 && kind == APPLY_DELETE) {
+        rc = graph__obs_hashes(name, type_copy, delta, &removed, err);
+        added = rc == 0 ? json_array() : NULL;
+    } else if (rc == 0) {
+        rc = graph__obs_records(name, type_copy, delta, seq + 1, outbox, &added, err);
+        seq += (int64_t)json_array_size(delta);
+        removed = rc == 0 ? json_array() : NULL;
+    }
+    if (rc == 0 && (added == NULL || removed == NULL))
         rc = eg_error_oom(err);
     if (rc == 0 && (p = graph__params(err)) == NULL)
         rc = EG_ENOMEM;
@@ -239,9 +334,12 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         bolt_params_json(p, "obs", next);
         bolt_params_str(p, "type", type_copy);
         bolt_params_int(p, "version", version + 1);
+        bolt_params_int(p, "obsSeq", seq);
         bolt_params_int(p, "now", now);
         bolt_params_str(p, "by", by);
         bolt_params_str(p, "hash", hash);
+        bolt_params_json(p, "added", added);
+        bolt_params_json(p, "removed", removed);
         rc = graph__q_params(c, Q_WRITE_ENTITY, p, &rows, err);
         if (rc == 0) {
             out->entity = graph__entity_out(json_incref(json_object_get(json_array_get(rows, 0), "entity")));
@@ -252,6 +350,8 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     }
     if (rc == 0)
         rc = graph__outbox_add(outbox, id_copy, version + 1, name, hash, err);
+    json_decref(added);
+    json_decref(removed);
     json_decref(next);
     eg_free(id_copy);
     eg_free(type_copy);
@@ -294,10 +394,11 @@ static const char Q_CREATE_FAST[] =
     "WITH e, now, coalesce(e.createdBy = $token, false) AS created "
     "REMOVE e.createdBy "
     "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | "
-    "SET e:" GRAPH_SEARCH_STALE_LABEL " "
+    "SET e:" GRAPH_SEARCH_STALE_LABEL ", e.obsSeq = size($recs) "
     "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
-    "entityType: e.entityType, observations: e.observations, createdAt: now, updatedAt: now, "
-    "validFrom: now, changedBy: $by, deleted: false})) "
+    "entityType: e.entityType, createdAt: now, updatedAt: now, "
+    "validFrom: now, changedBy: $by, deleted: false}) "
+    "FOREACH (r IN $recs | " OBS_RECORD_CREATE("r", "$by", "now", "1") ")) "
     "RETURN created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
 
 static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *it, const char *by,
@@ -312,9 +413,22 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
     int rc = text_hash(name, type, obs, hash, err);
     if (rc != 0)
         return rc;
+    /* The records' jobs go to a side outbox, kept only if this call made
+     * the entity: else the merge path makes its own. */
+    json_t *recs = NULL, *obs_jobs = json_array();
+    rc = obs_jobs ? graph__obs_records(name, type, obs, 1, obs_jobs, &recs, err) : eg_error_oom(err);
+    if (rc != 0) {
+        json_decref(obs_jobs);
+        return rc;
+    }
     bolt_params *p = graph__params(err);
-    if (p == NULL)
+    if (p == NULL) {
+        json_decref(recs);
+        json_decref(obs_jobs);
         return EG_ENOMEM;
+    }
+    bolt_params_json(p, "recs", recs);
+    json_decref(recs);
     if (*now > 0)
         bolt_params_int(p, "now", *now);
     else
@@ -328,12 +442,15 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
     bolt_params_str(p, "token", token);
     json_t *rows = NULL;
     rc = graph__q_params(c, Q_CREATE_FAST, p, &rows, err);
-    if (rc != 0)
+    if (rc != 0) {
+        json_decref(obs_jobs);
         return rc;
+    }
     json_t *row = json_array_get(rows, 0);
     *now = graph__jint(row, "now", 0);
     if (row == NULL || *now <= 0) {
         json_decref(rows);
+        json_decref(obs_jobs);
         return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "create returned no row");
     }
     if (json_is_true(json_object_get(row, "created"))) {
@@ -342,7 +459,10 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         out->version = 1;
         out->entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
         rc = graph__outbox_add(outbox, graph__jstr(row, "id"), 1, name, hash, err);
+        if (rc == 0 && json_array_extend(outbox, obs_jobs) != 0)
+            rc = eg_error_oom(err);
     }
+    json_decref(obs_jobs);
     json_decref(rows);
     return rc;
 }
@@ -366,10 +486,11 @@ static const char Q_CREATE_BULK[] =
     "WITH e, now, r, coalesce(e.createdBy = $token + ':' + toString(r.i), false) AS created "
     "REMOVE e.createdBy "
     "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | "
-    "SET " GRAPH_SEARCH_SET("e") " "
+    "SET " GRAPH_SEARCH_SET("e") ", e.obsSeq = size(r.recs) "
     "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
-    "entityType: e.entityType, observations: e.observations, createdAt: now, updatedAt: now, "
-    "validFrom: now, changedBy: r.by, deleted: false})) "
+    "entityType: e.entityType, createdAt: now, updatedAt: now, "
+    "validFrom: now, changedBy: r.by, deleted: false}) "
+    "FOREACH (o IN r.recs | " OBS_RECORD_CREATE("o", "r.by", "now", "1") ")) "
     "RETURN r.i AS i, created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
 
 static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *items, const char *token,
@@ -377,16 +498,22 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
 {
     size_t n = json_array_size(items);
     char (*hash)[65] = eg_calloc(n ? n : 1, sizeof *hash);
+    json_t **obs_jobs = eg_calloc(n ? n : 1, sizeof *obs_jobs); /* per row: kept if the row made its entity */
     json_t *rows = json_array();
-    int rc = hash && rows ? 0 : eg_error_oom(err);
+    int rc = hash && obs_jobs && rows ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const json_t *it = json_array_get(items, i);
         const char *by = graph__item_by(cx, it);
-        rc = text_hash(graph__jstr(it, "name"), graph__jstr(it, "entityType"), json_object_get(it, "observations"),
-                       hash[i], err);
-        json_t *r = rc == 0 ? json_pack("{s:I, s:O, s:O, s:O, s:s?, s:s}", "i", (json_int_t)i, "name",
+        const char *name = graph__jstr(it, "name"), *type = graph__jstr(it, "entityType");
+        const json_t *obs = json_object_get(it, "observations");
+        rc = text_hash(name, type, obs, hash[i], err);
+        json_t *recs = NULL;
+        if (rc == 0)
+            rc = (obs_jobs[i] = json_array()) ? graph__obs_records(name, type, obs, 1, obs_jobs[i], &recs, err)
+                                              : eg_error_oom(err);
+        json_t *r = rc == 0 ? json_pack("{s:I, s:O, s:O, s:O, s:s?, s:s, s:o}", "i", (json_int_t)i, "name",
                                         json_object_get(it, "name"), "type", json_object_get(it, "entityType"), "obs",
-                                        json_object_get(it, "observations"), "by", by, "hash", hash[i])
+                                        obs, "by", by, "hash", hash[i], "recs", recs)
                           : NULL;
         if (rc == 0 && (!r || json_array_append_new(rows, r) != 0))
             rc = eg_error_oom(err);
@@ -426,6 +553,8 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         outs[i].entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
         rc = graph__outbox_add(outbox, graph__jstr(row, "id"), 1, graph__jstr(json_array_get(items, (size_t)i), "name"),
                               hash[i], err);
+        if (rc == 0 && json_array_extend(outbox, obs_jobs[i]) != 0)
+            rc = eg_error_oom(err);
         if (rc != 0)
             break;
     }
@@ -434,6 +563,9 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
                           json_array_size(res), n);
     json_decref(res);
     json_decref(rows);
+    for (size_t i = 0; obs_jobs && i < n; i++)
+        json_decref(obs_jobs[i]);
+    eg_free(obs_jobs);
     eg_free(hash);
     return rc;
 }
@@ -637,6 +769,10 @@ static const char Q_DELETE_ENTITY[] =
     "OPTIONAL MATCH (h:EntityVersion {namespace: $ns, entityId: e.id}) WHERE h.validTo IS NULL "
     "SET h.validTo = $now, h.deleted = true "
     "WITH DISTINCT e "
+    /* the records outlive the entity for history; toVersion is one past the
+     * last version, which history shows (deleted) with its observations */
+    "CALL { WITH e MATCH (o:Observation {namespace: $ns, entityId: e.id}) "
+    "  SET o.validTo = $now, o.toVersion = e.version + 1 REMOVE o:Observation, o.embedding } "
     "DETACH DELETE e "
     "RETURN count(*) AS n";
 

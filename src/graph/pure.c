@@ -235,6 +235,33 @@ int graph_embedding_text(const char *name, const char *entity_type, const char *
     return 0;
 }
 
+int graph_observation_text(const char *name, const char *entity_type, const char *obs, char **text_out,
+                           char hash_out[65], eg_error *err)
+{
+    *text_out = NULL;
+    if (name == NULL || entity_type == NULL || obs == NULL)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "observation text: missing field");
+    eg_buf b = EG_BUF_INIT(SIZE_MAX / 2);
+    int rc = eg_buf_puts(&b, name);
+    rc |= eg_buf_puts(&b, " (");
+    rc |= eg_buf_puts(&b, entity_type);
+    rc |= eg_buf_puts(&b, "): ");
+    rc |= eg_buf_puts(&b, obs);
+    size_t len = 0;
+    char *text = rc == 0 ? eg_buf_detach(&b, &len) : NULL;
+    if (text == NULL) {
+        eg_buf_free(&b);
+        return eg_error_oom(err);
+    }
+    int hrc = eg_sha256_hex(text, len, hash_out);
+    if (hrc) {
+        eg_free(text);
+        return hrc == EG_ENOMEM ? eg_error_oom(err) : eg_error_set(err, hrc, EG_CLASS_NONE, "sha256 failed");
+    }
+    *text_out = text;
+    return 0;
+}
+
 double graph_decay(double confidence, double age_ms, double half_life_ms, double floor_)
 {
     if (isnan(confidence))

@@ -54,6 +54,17 @@ static const char *const M8[] = {
     "MATCH (e:Entity) WHERE e.searchText IS NULL AND e.searchOverflow IS NULL SET " GRAPH_SEARCH_SET("e"),
     NULL};
 
+/*
+ * Observation records (docs/data-model.md): every record carries
+ * :ObservationRecord for life (history reads it by entity); the live ones
+ * also carry :Observation, the label the observation vector and full-text
+ * indexes cover, so a closed record leaves both indexes by losing a label.
+ */
+static const char *const M9[] = {
+    "CREATE CONSTRAINT graph_observation_id IF NOT EXISTS FOR (o:ObservationRecord) REQUIRE o.id IS UNIQUE",
+    "CREATE INDEX graph_observation_entity IF NOT EXISTS FOR (o:ObservationRecord) ON (o.namespace, o.entityId)",
+    NULL};
+
 static const char *const M2[] = {
     "CREATE INDEX graph_entity_version_ns_name IF NOT EXISTS FOR (h:EntityVersion) "
     "ON (h.namespace, h.name)",
@@ -168,6 +179,25 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
         return strv_from_static(M6, stmts_out, n_out, err);
     } else if (version == 8) {
         return strv_from_static(M8, stmts_out, n_out, err);
+    } else if (version == 9) {
+        return strv_from_static(M9, stmts_out, n_out, err);
+    } else if (version == 10) {
+        /* Same model, dimensions and similarity as the entity index: one
+         * namespace model record (vector_model.c) governs both. */
+        rc = eg_buf_printf(&b,
+                           "CREATE VECTOR INDEX %s IF NOT EXISTS FOR (o:Observation) ON (o.embedding) "
+                           "OPTIONS {indexConfig: {`vector.dimensions`: %zu, "
+                           "`vector.similarity_function`: '%s'}}",
+                           opts->obs_vector_index, opts->vector_dimensions,
+                           opts->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine");
+    } else if (version == 11) {
+        /* The settings the entity index reached by migrations 5 and 7:
+         * eventually consistent (commit latency) and the English analyzer. */
+        rc = eg_buf_printf(&b,
+                           "CREATE FULLTEXT INDEX %s IF NOT EXISTS FOR (o:Observation) ON EACH [o.text] "
+                           "OPTIONS {indexConfig: {`fulltext.analyzer`: 'english', "
+                           "`fulltext.eventually_consistent`: true}}",
+                           opts->obs_fulltext_index);
     } else if (version == 7) {
         /* The English analyzer (Lucene's EnglishAnalyzer: possessives, a
          * short stop list, Porter stemming) so that the keyword leg's terms
@@ -218,6 +248,16 @@ static int build7(const void *ctx, char ***out, size_t *n, eg_error *err)
     return graph_schema_statements(ctx, 7, out, n, err);
 }
 
+static int build10(const void *ctx, char ***out, size_t *n, eg_error *err)
+{
+    return graph_schema_statements(ctx, 10, out, n, err);
+}
+
+static int build11(const void *ctx, char ***out, size_t *n, eg_error *err)
+{
+    return graph_schema_statements(ctx, 11, out, n, err);
+}
+
 static const schema_migration GRAPH_MIGRATIONS[] = {
     {.version = 1, .description = "live :Entity unique (namespace, name) and id", .statements = M1},
     {.version = 2, .description = "history and relation indexes", .statements = M2},
@@ -232,6 +272,11 @@ static const schema_migration GRAPH_MIGRATIONS[] = {
     {.version = 7, .description = "full-text index with the English analyzer (stemming, for term search)",
      .build = build7},
     {.version = 8, .description = "trigram text index for the substring pass of search_nodes", .statements = M8},
+    {.version = 9, .description = "observation records: unique id, lookup by entity", .statements = M9},
+    {.version = 10, .description = "vector index on live :Observation(embedding) from configuration",
+     .build = build10, .follows_config = true},
+    {.version = 11, .description = "full-text index on live :Observation(text), English analyzer",
+     .build = build11},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)

@@ -38,6 +38,8 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
     o.ns = eg_env_str("ENGRAM_NAMESPACE", o.ns);
     o.vector_index = eg_env_str("NEO4J_VECTOR_INDEX", o.vector_index);
     o.fulltext_index = eg_env_str("ENGRAM_FULLTEXT_INDEX", o.fulltext_index);
+    o.obs_vector_index = eg_env_str("ENGRAM_OBSERVATION_VECTOR_INDEX", o.obs_vector_index);
+    o.obs_fulltext_index = eg_env_str("ENGRAM_OBSERVATION_FULLTEXT_INDEX", o.obs_fulltext_index);
     o.embedding_model = eg_env_str("OPENAI_EMBEDDING_MODEL", o.embedding_model);
     o.changed_by = eg_env_str("ENGRAM_CHANGED_BY", NULL);
     o.database = eg_env_str("NEO4J_DATABASE", NULL);
@@ -71,6 +73,17 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
     return 0;
 }
 
+/* Two indexes of one name would make the second CREATE ... IF NOT EXISTS a silent no-op. */
+static bool distinct_index_names(const graph_opts *o)
+{
+    const char *v[] = {o->vector_index, o->fulltext_index, o->obs_vector_index, o->obs_fulltext_index};
+    for (size_t i = 0; i < 4; i++)
+        for (size_t j = i + 1; j < 4; j++)
+            if (strcmp(v[i], v[j]) == 0)
+                return false;
+    return true;
+}
+
 int graph_opts_validate(const graph_opts *o, eg_error *err)
 {
     if (o == NULL)
@@ -81,6 +94,12 @@ int graph_opts_validate(const graph_opts *o, eg_error *err)
     if (!graph_identifier_valid(o->fulltext_index))
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                             "full-text index name must match ^[A-Za-z_][A-Za-z0-9_]*$");
+    if (!graph_identifier_valid(o->obs_vector_index) || !graph_identifier_valid(o->obs_fulltext_index))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "observation index names must match ^[A-Za-z_][A-Za-z0-9_]*$");
+    if (!distinct_index_names(o))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
+                            "the four index names (entity and observation, vector and full-text) must differ");
     if (o->vector_dimensions == 0 || o->vector_dimensions > GRAPH_MAX_VECTOR_DIMS)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "vector dimensions must be 1..%u",
                             GRAPH_MAX_VECTOR_DIMS);
@@ -121,10 +140,13 @@ int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, cons
     g->s_ns = eg_strdup(opts->ns);
     g->s_vector_index = eg_strdup(opts->vector_index);
     g->s_fulltext_index = eg_strdup(opts->fulltext_index);
+    g->s_obs_vector_index = eg_strdup(opts->obs_vector_index);
+    g->s_obs_fulltext_index = eg_strdup(opts->obs_fulltext_index);
     g->s_model = eg_strdup(opts->embedding_model);
     g->s_changed_by = opts->changed_by ? eg_strdup(opts->changed_by) : NULL;
     g->s_database = opts->database ? eg_strdup(opts->database) : NULL;
-    if (!g->s_ns || !g->s_vector_index || !g->s_fulltext_index || !g->s_model ||
+    if (!g->s_ns || !g->s_vector_index || !g->s_fulltext_index || !g->s_obs_vector_index ||
+        !g->s_obs_fulltext_index || !g->s_model ||
         (opts->changed_by && !g->s_changed_by) || (opts->database && !g->s_database)) {
         graph_store_free(g);
         return eg_error_oom(err);
@@ -132,6 +154,8 @@ int graph_store_new(graph_store **out, bolt_pool *pool, queue_store *queue, cons
     g->opts.ns = g->s_ns;
     g->opts.vector_index = g->s_vector_index;
     g->opts.fulltext_index = g->s_fulltext_index;
+    g->opts.obs_vector_index = g->s_obs_vector_index;
+    g->opts.obs_fulltext_index = g->s_obs_fulltext_index;
     g->opts.embedding_model = g->s_model;
     g->opts.changed_by = g->s_changed_by;
     g->opts.database = g->s_database;
@@ -151,6 +175,8 @@ void graph_store_free(graph_store *g)
     eg_free(g->s_ns);
     eg_free(g->s_vector_index);
     eg_free(g->s_fulltext_index);
+    eg_free(g->s_obs_vector_index);
+    eg_free(g->s_obs_fulltext_index);
     eg_free(g->s_model);
     eg_free(g->s_changed_by);
     eg_free(g->s_database);

@@ -293,7 +293,7 @@ static void test_graph_store__create_and_merge(void **state)
     create_ok(fx->ns, many(ent("Ada", "person", "likes tea", "likes tea"), ent("Oslo", "city", NULL, NULL), NULL),
               &res);
     assert_int_equal(jlen(res, "created"), 2);
-    assert_int_equal(jlen(res, "jobIds"), 2);
+    assert_int_equal(jlen(res, "jobIds"), 3); /* two entities, Ada's one observation record */
     json_t *ada = find_by_name(json_object_get(res, "entities"), "Ada");
     assert_non_null(ada);
     assert_int_equal(jlen(ada, "observations"), 1); /* deduped */
@@ -329,7 +329,7 @@ static void test_graph_store__create_and_merge(void **state)
     assert_string_equal(json_string_value(json_array_get(up, 0)), "Ada");
     assert_string_equal(json_string_value(json_array_get(up, 1)), "Bergen");
     assert_int_equal(json_array_size(un), 1);
-    assert_int_equal(jlen(res, "jobIds"), 3); /* Bergen v1, Ada v3, Bergen v2 */
+    assert_int_equal(jlen(res, "jobIds"), 6); /* Bergen v1, Ada v3, Bergen v2: each with its new record */
     json_t *bergen = NULL;
     size_t bi;
     json_t *be;
@@ -368,7 +368,7 @@ static void test_graph_store__observations_and_history(void **state)
         json_t *r0 = json_array_get(json_object_get(res, "results"), 0);
         assert_int_equal(jlen(r0, "addedObservations"), 1);
         assert_int_equal(jint(r0, "version"), i);
-        assert_int_equal(jlen(res, "jobIds"), 1);
+        assert_int_equal(jlen(res, "jobIds"), 2); /* the entity's new version, the new record */
         json_decref(res);
         json_decref(add);
         eg_sleep_ms(5);
@@ -1414,10 +1414,15 @@ static void test_graph_store__jobs_enqueued(void **state)
     json_decref(res);
     queue_job *jobs = NULL;
     size_t n = list_jobs(g_queue, fx->ns, &jobs);
-    assert_int_equal(n, 1);
-    assert_string_equal(jobs[0].entity, eid);
-    assert_string_equal(jobs[0].version, "1");
-    assert_string_equal(jobs[0].model, "test-model");
+    /* One job for the entity's text, one for its observation record's. */
+    assert_int_equal(n, 2);
+    size_t ej = strcmp(jobs[0].entity, eid) == 0 ? 0 : 1, oj = 1 - ej;
+    assert_string_equal(jobs[ej].entity, eid);
+    assert_string_equal(jobs[ej].version, "1");
+    assert_string_equal(jobs[ej].model, "test-model");
+    assert_string_not_equal(jobs[oj].entity, eid);
+    assert_string_equal(jobs[oj].version, "1");
+    assert_non_null(strstr(jobs[oj].payload, "\"kind\":\"observation\""));
     queue_jobs_free(jobs, n);
     /* Outbox atomicity: a mutation that fails leaves no job behind. */
     json_t *add = json_pack("[{s:s,s:[s]},{s:s,s:[s]}]", "entityName", "J", "contents", "b",
@@ -1425,14 +1430,14 @@ static void test_graph_store__jobs_enqueued(void **state)
     assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), EG_ENOTFOUND);
     json_decref(add);
     n = list_jobs(g_queue, fx->ns, &jobs);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
     queue_jobs_free(jobs, n);
     /* force on one entity reports the existing job (dedupe), no duplicate. */
     assert_int_equal(graph_force_generate_embedding(g_graph, &fx->r, "J", 0, true, &res, &fx->err), 0);
     assert_int_equal(jint(res, "existing"), 1);
     json_decref(res);
     n = list_jobs(g_queue, fx->ns, &jobs);
-    assert_int_equal(n, 1);
+    assert_int_equal(n, 2);
     queue_jobs_free(jobs, n);
 
     /* Worker hooks by entity id: load, then a vanished entity is GONE. */
@@ -1603,7 +1608,7 @@ static void test_graph_store__force_revives_dead_job(void **state)
     graph_store *g = NULL;
     assert_int_equal(queue_neo4j_new(&q, g_pool, &qo, &fx->err), 0);
     assert_int_equal(graph_store_new(&g, g_pool, q, graph_store_opts(g_graph), &fx->err), 0);
-    json_t *res = NULL, *in = one(ent("F", "x", "a", NULL));
+    json_t *res = NULL, *in = one(ent("F", "x", NULL, NULL)); /* no observation: the entity's job only */
     assert_int_equal(graph_create_entities(g, &fx->r, in, &res, &fx->err), 0);
     json_decref(in);
     json_decref(res);
