@@ -12,7 +12,8 @@ struct graph_store {
     bolt_pool *pool;     /* borrowed */
     queue_store *queue;  /* borrowed, may be NULL */
     graph_opts opts;     /* strings point into the owned copies below */
-    char *s_ns, *s_vector_index, *s_fulltext_index, *s_obs_vector_index, *s_obs_fulltext_index, *s_model, *s_changed_by, *s_database;
+    char *s_ns, *s_vector_index, *s_fulltext_index, *s_obs_vector_index, *s_obs_fulltext_index;
+    char *s_model, *s_changed_by, *s_database;
     struct graph_indexer *indexer; /* NULL unless graph_indexer_start (set before use) */
 };
 
