@@ -358,6 +358,21 @@ typedef struct graph_search_opts {
  */
 #define GRAPH_SEMANTIC_WEIGHT 0.2
 
+/*
+ * Search at observation granularity: each result entity carries
+ * "matchedObservations", its best-matching live observations (text, score,
+ * and the legs' similarity/vectorRank and keywordScore/keywordRank), at most
+ * this many, best first.  Ten entities (the default limit) thus bring up to
+ * 50 observations, enough to rank single turns at R@10 (bench/run recall).
+ */
+#define GRAPH_MATCHED_OBS_MAX 5
+
+/*
+ * Whether the vector leg also asks the whole-entity vector index (an entity's
+ * own vector as one more candidate text beside its observations').
+ */
+#define GRAPH_SEARCH_ENTITY_VECTOR 1
+
 #define GRAPH_SEARCH_OPTS_INIT {10, 0.6, NULL, GRAPH_SEMANTIC_WEIGHT, 0}
 
 /*

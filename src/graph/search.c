@@ -250,6 +250,72 @@ typedef struct search_work {
     json_t *result;
 } search_work;
 
+/*
+ * search_nodes' matchedObservations: the phrase's hits on the observation
+ * full-text index among the page's entities (by BM25, best first, at most
+ * GRAPH_MATCHED_OBS_MAX each).  Entities found by name or type only, or by
+ * the substring pass, get an empty list.
+ */
+static const char Q_PAGE_OBS[] =
+    "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
+    "WHERE node.namespace = $ns AND node.entityId IN $ids "
+    "WITH node, score LIMIT $k "
+    "WITH node, score ORDER BY score DESC "
+    "WITH node.entityId AS eid, collect({text: node.text, score: score})[0..$per] AS obs "
+    "RETURN eid, obs";
+
+static int page_matched_obs(bolt_conn *c, graph_store *g, const char *ns, const char *query, json_t *hits,
+                            size_t off, size_t limit, eg_error *err)
+{
+    json_t *ents = json_array(), *ids = json_array(), *e;
+    size_t i;
+    if (ids == NULL || ents == NULL) {
+        json_decref(ents);
+        json_decref(ids);
+        return eg_error_oom(err);
+    }
+    for (i = off; i < json_array_size(hits) && i < off + limit; i++)
+        json_array_append(ents, json_array_get(hits, i));
+    json_array_foreach(ents, i, e)
+    {
+        json_object_set_new(e, "matchedObservations", json_array());
+        if (json_is_string(json_object_get(e, "id")))
+            json_array_append(ids, json_object_get(e, "id"));
+    }
+    char *phrase = NULL;
+    int rc = query && *query && json_array_size(ids) ? graph_lucene_phrase(query, &phrase, err) : 0;
+    json_t *rows = NULL;
+    if (rc == 0 && phrase != NULL) {
+        bolt_params *p = graph__params(err);
+        if (p == NULL) {
+            rc = EG_ENOMEM;
+        } else {
+            bolt_params_str(p, "index", g->opts.obs_fulltext_index);
+            bolt_params_str(p, "q", phrase);
+            bolt_params_str(p, "ns", ns);
+            bolt_params_json(p, "ids", ids);
+            bolt_params_int(p, "k", (int64_t)(json_array_size(ids) * GRAPH_MATCHED_OBS_MAX * 4));
+            bolt_params_int(p, "per", GRAPH_MATCHED_OBS_MAX);
+            rc = graph__q_params(c, Q_PAGE_OBS, p, &rows, err);
+        }
+    }
+    eg_free(phrase);
+    json_decref(ids);
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        size_t j;
+        json_array_foreach(ents, j, e)
+        {
+            if (json_equal(json_object_get(e, "id"), json_object_get(row, "eid")))
+                json_object_set(e, "matchedObservations", json_object_get(row, "obs"));
+        }
+    }
+    json_decref(rows);
+    json_decref(ents);
+    return rc;
+}
+
 static int search_nodes_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     search_work *w = payload;
@@ -263,6 +329,8 @@ static int search_nodes_fn(bolt_conn *c, void *payload, eg_error *err)
     if (rc == 0)
         rc = graph__keyword_hits(c, w->cx.g, w->cx.ns, w->query, off + limit + 1, &hits, err);
     size_t budget = graph__page_budget(w->cx.g, w->page);
+    if (rc == 0)
+        rc = page_matched_obs(c, w->cx.g, w->cx.ns, w->query, hits, off, limit, err);
     if (rc == 0)
         rc = slice_hits(hits, off, limit, budget, w->result, err);
     if (rc == 0)
@@ -339,7 +407,41 @@ static json_t *types_or_empty(const json_t *t)
     return a;
 }
 
-/* Vector hits (entities + "score"), best first, up to `want`. */
+/*
+ * Grow a vector request: asking deeper helps only when the filters
+ * (namespace, types) left the page short: the index returns neighbours best
+ * first, so once its last one scores under min_similarity no deeper one
+ * reaches it (and a request for 10,000 neighbours is slow).
+ */
+static bool vec_deeper(size_t got, size_t want, size_t *k, int64_t raw, const json_t *lowest, double min_sim)
+{
+    if (got >= want || *k >= VEC_FETCH_CAP || raw < (int64_t)*k ||
+        (json_is_number(lowest) && json_number_value(lowest) < min_sim))
+        return false;
+    *k = *k * 4 > VEC_FETCH_CAP ? VEC_FETCH_CAP : *k * 4;
+    return true;
+}
+
+static bolt_params *vec_params(const graph_store *g, const char *index, const char *ns, const float *vec,
+                               size_t dims, double min_sim, const json_t *types, size_t k, size_t want,
+                               eg_error *err)
+{
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return NULL;
+    bolt_params_str(p, "index", index);
+    bolt_params_str(p, "model", g->opts.embedding_model);
+    bolt_params_int(p, "k", (int64_t)k);
+    bolt_params_float32_list(p, "vec", vec, dims);
+    bolt_params_str(p, "ns", ns);
+    bolt_params_float(p, "min", min_sim);
+    bolt_params_json(p, "types", types);
+    bolt_params_int(p, "lim", (int64_t)want);
+    bolt_params_int(p, "per", GRAPH_MATCHED_OBS_MAX);
+    return p;
+}
+
+/* Vector hits on the whole-entity index (entities + "score"), best first, up to `want`. */
 static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float *vec, size_t dims,
                        double min_sim, const json_t *types, size_t want, json_t **out,
                        eg_error *err)
@@ -352,19 +454,11 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
     int rc = 0;
     json_t *rows = NULL;
     for (;;) {
-        bolt_params *p = graph__params(err);
+        bolt_params *p = vec_params(g, g->opts.vector_index, ns, vec, dims, min_sim, ty, k, want, err);
         if (p == NULL) {
             rc = EG_ENOMEM;
             break;
         }
-        bolt_params_str(p, "index", g->opts.vector_index);
-        bolt_params_str(p, "model", g->opts.embedding_model);
-        bolt_params_int(p, "k", (int64_t)k);
-        bolt_params_float32_list(p, "vec", vec, dims);
-        bolt_params_str(p, "ns", ns);
-        bolt_params_float(p, "min", min_sim);
-        bolt_params_json(p, "types", ty);
-        bolt_params_int(p, "lim", (int64_t)want);
         rc = graph__params_check(p, err);
         json_decref(rows);
         rows = NULL;
@@ -380,16 +474,8 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
         size_t got = 0;
         for (size_t r = 0; r < json_array_size(rows); r++)
             got += json_is_object(json_object_get(json_array_get(rows, r), "entity"));
-        int64_t raw = graph__jint(first, "raw", 0);
-        const json_t *lowest = json_object_get(first, "lowest");
-        /* Asking deeper helps only when the filters (namespace, types) left
-         * the page short: the index returns neighbours best first, so once
-         * its last one scores under min_similarity no deeper one reaches it
-         * (and a request for 10,000 neighbours is slow). */
-        if (got >= want || k >= VEC_FETCH_CAP || raw < (int64_t)k ||
-            (json_is_number(lowest) && json_number_value(lowest) < min_sim))
+        if (!vec_deeper(got, want, &k, graph__jint(first, "raw", 0), json_object_get(first, "lowest"), min_sim))
             break;
-        k = k * 4 > VEC_FETCH_CAP ? VEC_FETCH_CAP : k * 4;
     }
     json_decref(ty);
     if (rc != 0) {
@@ -412,6 +498,294 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
     return 0;
 }
 
+/* ---- observation legs ----
+ *
+ * Both return, best entity first, {"entity": <entity>, "obs": [{id, text,
+ * score}]}: the entity's best-matching live observations (at most
+ * GRAPH_MATCHED_OBS_MAX, best first), the entity's own place given by its
+ * best one.  Only the indexes are read: the vector index over-fetches like
+ * the entity one (it cannot pre-filter either), the full-text one streams
+ * its hits best first and stops at $k of the namespace's.
+ */
+
+static const char Q_OBS_VECTOR[] =
+    "OPTIONAL MATCH (m:EngramVectorModel {namespace: $ns}) "
+    "WITH m WHERE m IS NULL OR (m.model = $model AND m.switchingTo IS NULL) "
+    "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score "
+    "WITH collect([node, score]) AS hits "
+    "WITH size(hits) AS raw, CASE WHEN size(hits) > 0 THEN hits[-1][1] END AS lowest, "
+    "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min] AS kept "
+    "CALL { WITH kept UNWIND kept AS h "
+    "  WITH h[0] AS o, h[1] AS score "
+    "  MATCH (e:Entity {id: o.entityId}) WHERE e.namespace = $ns AND (size($types) = 0 OR e.entityType IN $types) "
+    "  WITH e, o, score ORDER BY score DESC "
+    "  WITH e, collect({id: o.id, text: o.text, score: score})[0..$per] AS obs "
+    "  ORDER BY obs[0].score DESC LIMIT $lim "
+    "  RETURN collect({entity: " GRAPH_ENTITY_PROJ("e") ", obs: obs}) AS ents } "
+    "RETURN raw, lowest, ents";
+
+static const char Q_OBS_FULLTEXT[] =
+    "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
+    "WHERE node.namespace = $ns "
+    "MATCH (e:Entity {id: node.entityId}) WHERE e.namespace = $ns "
+    "AND (size($types) = 0 OR e.entityType IN $types) "
+    "WITH e, node, score LIMIT $k "
+    "WITH e, node, score ORDER BY score DESC "
+    "WITH e, collect({id: node.id, text: node.text, score: score})[0..$per] AS obs "
+    "ORDER BY obs[0].score DESC LIMIT $lim "
+    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity, obs";
+
+/* Normalise rows {entity, obs} of an observation leg into *out (new). */
+static json_t *obs_leg_out(const json_t *rows)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const json_t *obs = json_object_get(row, "obs");
+        if (!json_is_object(json_object_get(row, "entity")) || json_array_size(obs) == 0)
+            continue;
+        json_t *e = graph__entity_out(json_deep_copy(json_object_get(row, "entity")));
+        json_array_append_new(out, json_pack("{s:o, s:O}", "entity", e, "obs", obs));
+    }
+    return out;
+}
+
+/* Vector hits on the observation index: entities with their best-matching observations, up to `want`. */
+static int obs_vector_leg(bolt_conn *c, graph_store *g, const char *ns, const float *vec, size_t dims,
+                          double min_sim, const json_t *types, size_t want, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    json_t *ty = types_or_empty(types);
+    /* An entity may hold many of the nearest observations: ask for ten per entity wanted. */
+    size_t k = want * 10 < 100 ? 100 : want * 10;
+    if (k > VEC_FETCH_CAP)
+        k = VEC_FETCH_CAP;
+    int rc = 0;
+    json_t *rows = NULL;
+    for (;;) {
+        bolt_params *p = vec_params(g, g->opts.obs_vector_index, ns, vec, dims, min_sim, ty, k, want, err);
+        if (p == NULL) {
+            rc = EG_ENOMEM;
+            break;
+        }
+        json_decref(rows);
+        rows = NULL;
+        rc = graph__q_params(c, Q_OBS_VECTOR, p, &rows, err);
+        if (rc != 0)
+            break;
+        const json_t *first = json_array_get(rows, 0);
+        if (first == NULL) /* the model guard refused the index */
+            break;
+        size_t got = json_array_size(json_object_get(first, "ents"));
+        if (!vec_deeper(got, want, &k, graph__jint(first, "raw", 0), json_object_get(first, "lowest"), min_sim))
+            break;
+    }
+    json_decref(ty);
+    if (rc == 0)
+        *out = obs_leg_out(json_object_get(json_array_get(rows, 0), "ents"));
+    json_decref(rows);
+    if (rc == 0 && *out == NULL)
+        return eg_error_oom(err);
+    return rc;
+}
+
+/* Full-text hits on the observation index for a Lucene query (terms or phrase), up to `want` entities. */
+static int obs_keyword_leg(bolt_conn *c, graph_store *g, const char *ns, const char *lucene, const json_t *types,
+                           size_t want, json_t **out, eg_error *err)
+{
+    *out = NULL;
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    json_t *ty = types_or_empty(types);
+    bolt_params_str(p, "index", g->opts.obs_fulltext_index);
+    bolt_params_str(p, "q", lucene);
+    bolt_params_str(p, "ns", ns);
+    bolt_params_json(p, "types", ty);
+    /* As many observations as the vector leg looks at, so the two legs see alike depths. */
+    bolt_params_int(p, "k", (int64_t)(want * 10 < 100 ? 100 : want * 10));
+    bolt_params_int(p, "lim", (int64_t)want);
+    bolt_params_int(p, "per", GRAPH_MATCHED_OBS_MAX);
+    json_decref(ty);
+    json_t *rows = NULL;
+    int rc = graph__q_params(c, Q_OBS_FULLTEXT, p, &rows, err);
+    if (rc == 0 && (*out = obs_leg_out(rows)) == NULL)
+        rc = eg_error_oom(err);
+    json_decref(rows);
+    return rc;
+}
+
+/* ---- assembling observation-level results ---- */
+
+static int ranked_desc(const void *a, const void *b)
+{
+    const graph_ranked *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+/*
+ * The observations of a leg as one ranking (keys: observation ids, best
+ * first across entities), and into `info` id -> {text, entity name}.
+ * *out is new (eg_free), *n its length.
+ */
+static int obs_ranking(const json_t *leg, json_t *info, graph_ranked **out, size_t *n, eg_error *err)
+{
+    size_t total = 0, i, j, m = 0;
+    json_t *x, *o;
+    json_array_foreach(leg, i, x) total += json_array_size(json_object_get(x, "obs"));
+    graph_ranked *r = eg_calloc(total + 1, sizeof *r);
+    if (r == NULL)
+        return eg_error_oom(err);
+    json_array_foreach(leg, i, x)
+    {
+        const char *name = graph__jstr(json_object_get(x, "entity"), "name");
+        json_array_foreach(json_object_get(x, "obs"), j, o)
+        {
+            const char *id = graph__jstr(o, "id");
+            if (id == NULL || name == NULL)
+                continue;
+            if (json_object_get(info, id) == NULL &&
+                json_object_set_new(info, id, json_pack("{s:O, s:s}", "text", json_object_get(o, "text"),
+                                                        "entity", name)) != 0) {
+                eg_free(r);
+                return eg_error_oom(err);
+            }
+            /* The id is borrowed from the leg, which outlives the ranking. */
+            r[m].key = id;
+            r[m].score = json_number_value(json_object_get(o, "score"));
+            m++;
+        }
+    }
+    qsort(r, m, sizeof *r, ranked_desc);
+    *out = r;
+    *n = m;
+    return 0;
+}
+
+/*
+ * matchedObservations for every entity: the observations of both legs fused
+ * one by one (graph_score_fuse, the same weight as the entities), so a
+ * score compares across entities; per entity the best GRAPH_MATCHED_OBS_MAX.
+ * With vector_only the score is the similarity itself, as the entities' is in
+ * semantic search.  *out (new): entity name -> [{text, score, ...}].
+ */
+static int matched_observations(const json_t *kw_leg, const json_t *vec_leg, double weight, bool vector_only,
+                                json_t **out, eg_error *err)
+{
+    *out = NULL;
+    json_t *info = json_object(), *by = json_object();
+    graph_ranked *rk = NULL, *rv = NULL;
+    graph_fused *f = NULL;
+    size_t nk = 0, nv = 0, nf = 0;
+    int rc = info && by ? 0 : eg_error_oom(err);
+    if (rc == 0)
+        rc = obs_ranking(kw_leg, info, &rk, &nk, err);
+    if (rc == 0)
+        rc = obs_ranking(vec_leg, info, &rv, &nv, err);
+    if (rc == 0)
+        rc = graph_score_fuse(rk, nk, rv, nv, weight, &f, &nf, err);
+    for (size_t i = 0; rc == 0 && i < nf; i++) {
+        const json_t *in = json_object_get(info, f[i].key);
+        const char *name = graph__jstr(in, "entity");
+        json_t *list = json_object_get(by, name);
+        if (list == NULL) {
+            list = json_array();
+            if (list == NULL || json_object_set_new(by, name, list) != 0) {
+                rc = eg_error_oom(err);
+                break;
+            }
+        }
+        if (json_array_size(list) >= GRAPH_MATCHED_OBS_MAX)
+            continue;
+        json_t *m = json_pack("{s:O, s:f}", "text", json_object_get(in, "text"), "score",
+                              vector_only ? f[i].vector_score : f[i].score);
+        if (m == NULL) {
+            rc = eg_error_oom(err);
+            break;
+        }
+        if (f[i].vector_rank) {
+            json_object_set_new(m, "similarity", json_real(f[i].vector_score));
+            json_object_set_new(m, "vectorRank", json_integer(f[i].vector_rank));
+        }
+        if (f[i].keyword_rank) {
+            json_object_set_new(m, "keywordScore", json_real(f[i].keyword_score));
+            json_object_set_new(m, "keywordRank", json_integer(f[i].keyword_rank));
+        }
+        json_array_append_new(list, m);
+    }
+    eg_free(rk);
+    eg_free(rv);
+    eg_free(f);
+    json_decref(info);
+    if (rc != 0) {
+        json_decref(by);
+        return rc;
+    }
+    *out = by;
+    return 0;
+}
+
+/*
+ * The vector ranking of entities: each entity by its best similarity, over
+ * its observations (the observation index) and, with the whole-entity
+ * vector kept, its own vector as one more candidate text.  `pool` collects
+ * name -> entity.  *out (new): [{name, score}] best first.
+ */
+static json_t *entity_vector_ranking(const json_t *obs_leg, const json_t *ent_hits, json_t *pool)
+{
+    json_t *best = json_object(), *out = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(obs_leg, i, x)
+    {
+        json_t *e = json_object_get(x, "entity");
+        const char *name = graph__jstr(e, "name");
+        double s = json_number_value(json_object_get(json_array_get(json_object_get(x, "obs"), 0), "score"));
+        if (name == NULL)
+            continue;
+        json_object_set_new(best, name, json_real(s));
+        if (json_object_get(pool, name) == NULL)
+            json_object_set(pool, name, e);
+    }
+    json_array_foreach(ent_hits, i, x)
+    {
+        const char *name = graph__jstr(x, "name");
+        double s = json_number_value(json_object_get(x, "score"));
+        if (name == NULL)
+            continue;
+        const json_t *had = json_object_get(best, name);
+        if (had == NULL || json_number_value(had) < s)
+            json_object_set_new(best, name, json_real(s));
+        if (json_object_get(pool, name) == NULL)
+            json_object_set(pool, name, x);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(best, k, v) json_array_append_new(out, json_pack("{s:s, s:O}", "name", k, "score", v));
+    json_decref(best);
+    return out;
+}
+
+/* Flatten [{name, score}] or [entity + score] into graph_ranked, sorted best first when `sort`. */
+static graph_ranked *ranked_of(const json_t *list, bool sort)
+{
+    size_t n = json_array_size(list);
+    graph_ranked *r = eg_calloc(n + 1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        r[i].key = graph__jstr(json_array_get(list, i), "name");
+        r[i].score = json_number_value(json_object_get(json_array_get(list, i), "score"));
+    }
+    if (sort)
+        qsort(r, n, sizeof *r, ranked_desc);
+    return r;
+}
+
 static double norm_min(const graph_search_opts *so)
 {
     double m = so ? so->min_similarity : 0.6;
@@ -429,6 +803,21 @@ static size_t norm_budget(const graph_store *g, const graph_search_opts *so)
     return (so && so->max_bytes) ? so->max_bytes : g->opts.max_response_bytes;
 }
 
+/* Both vector legs: the observation index and (GRAPH_SEARCH_ENTITY_VECTOR) the whole-entity one. */
+static int vector_legs(bolt_conn *c, graph_store *g, const char *ns, const float *vec, size_t dims,
+                       const graph_search_opts *so, size_t want, json_t **obs_leg, json_t **ent_hits, eg_error *err)
+{
+    const json_t *types = so ? so->entity_types : NULL;
+    int rc = obs_vector_leg(c, g, ns, vec, dims, norm_min(so), types, want, obs_leg, err);
+    if (rc == 0 && GRAPH_SEARCH_ENTITY_VECTOR)
+        rc = vector_hits(c, g, ns, vec, dims, norm_min(so), types, want, ent_hits, err);
+    else if (rc == 0)
+        *ent_hits = json_array();
+    if (rc == 0 && *ent_hits == NULL)
+        rc = eg_error_oom(err);
+    return rc;
+}
+
 static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     search_work *w = payload;
@@ -437,15 +826,37 @@ static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
     if (w->result == NULL)
         return eg_error_oom(err);
     size_t limit = norm_limit(w->so);
-    json_t *hits = NULL;
-    int rc = vector_hits(c, w->cx.g, w->cx.ns, w->vec, w->dims, norm_min(w->so),
-                         w->so ? w->so->entity_types : NULL, limit, &hits, err);
+    json_t *oleg = NULL, *ehits = NULL, *pool = json_object(), *ranking = NULL, *matched = NULL,
+           *hits = json_array();
+    int rc = pool && hits ? 0 : eg_error_oom(err);
+    if (rc == 0)
+        rc = vector_legs(c, w->cx.g, w->cx.ns, w->vec, w->dims, w->so, limit, &oleg, &ehits, err);
+    if (rc == 0 && (ranking = entity_vector_ranking(oleg, ehits, pool)) == NULL)
+        rc = eg_error_oom(err);
+    if (rc == 0)
+        rc = matched_observations(NULL, oleg, 1.0, true, &matched, err);
+    graph_ranked *r = rc == 0 ? ranked_of(ranking, true) : NULL;
+    if (rc == 0 && r == NULL)
+        rc = eg_error_oom(err);
+    for (size_t i = 0; rc == 0 && i < json_array_size(ranking) && i < limit; i++) {
+        json_t *e = json_deep_copy(json_object_get(pool, r[i].key));
+        json_object_set_new(e, "score", json_real(r[i].score));
+        json_t *mo = json_object_get(matched, r[i].key);
+        json_object_set_new(e, "matchedObservations", mo ? json_incref(mo) : json_array());
+        json_array_append_new(hits, e);
+    }
+    eg_free(r);
     size_t budget = norm_budget(w->cx.g, w->so);
     if (rc == 0)
         rc = slice_hits(hits, 0, limit, budget, w->result, err);
     json_object_del(w->result, "nextCursor"); /* vector results are not paged */
     if (rc == 0)
         rc = add_relations(c, w->cx.ns, w->result, budget, err);
+    json_decref(oleg);
+    json_decref(ehits);
+    json_decref(pool);
+    json_decref(ranking);
+    json_decref(matched);
     json_decref(hits);
     return rc;
 }
@@ -464,23 +875,108 @@ int graph_semantic_search(graph_store *g, const graph_req *req, const float *vec
     return graph__run(g, GRAPH_TX_READ, semantic_fn, &w, rc, &w.result, out, err);
 }
 
+/*
+ * Whether the namespace has any vector (an entity's, else an observation's):
+ * without one, hybrid search says it is keyword search.  While nothing is
+ * embedded yet this reads the namespace's entities (and observations) once.
+ */
 static int has_vectors(bolt_conn *c, const char *ns, bool *out, eg_error *err)
 {
+    static const char *const q[] = {
+        "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embedding IS NOT NULL "
+        "RETURN e.name AS n LIMIT 1",
+        "MATCH (o:ObservationRecord:Observation) WHERE o.namespace = $ns AND o.embedding IS NOT NULL "
+        "RETURN o.id AS n LIMIT 1",
+    };
     *out = false;
-    bolt_params *p = graph__params(err);
-    if (p == NULL)
-        return EG_ENOMEM;
-    bolt_params_str(p, "ns", ns);
-    json_t *rows = NULL;
-    int rc = graph__q(c,
-                     "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " AND e.embedding IS NOT NULL "
-                     "RETURN e.name AS n LIMIT 1",
-                     p, &rows, err);
-    bolt_params_free(p);
-    if (rc == 0)
-        *out = json_array_size(rows) > 0;
-    json_decref(rows);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && !*out && i < sizeof q / sizeof q[0]; i++) {
+        bolt_params *p = graph__params(err);
+        if (p == NULL)
+            return EG_ENOMEM;
+        bolt_params_str(p, "ns", ns);
+        json_t *rows = NULL;
+        rc = graph__q_params(c, q[i], p, &rows, err);
+        if (rc == 0)
+            *out = json_array_size(rows) > 0;
+        json_decref(rows);
+    }
     return rc;
+}
+
+/* Keep the hits whose entityType is one of types (none given: all). New. */
+static json_t *filter_types(json_t *hits, const json_t *types)
+{
+    json_t *f = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(hits, i, e)
+    {
+        size_t j;
+        json_t *t;
+        bool ok = json_array_size(types) == 0;
+        json_array_foreach(types, j, t) if (json_equal(t, json_object_get(e, "entityType"))) ok = true;
+        if (ok)
+            json_array_append(f, e);
+    }
+    return f;
+}
+
+/* The keyword legs of hybrid search: entities by terms (entity index) and observations by terms. */
+static int keyword_legs(bolt_conn *c, search_work *w, size_t want, json_t **kw, json_t **okw, eg_error *err)
+{
+    const json_t *types = w->so ? w->so->entity_types : NULL;
+    json_t *all = NULL;
+    int rc = term_hits(c, w->cx.g, w->cx.ns, w->query, want, &all, err);
+    /* entity_types applies to the keyword leg too. */
+    if (rc == 0 && (*kw = filter_types(all, types)) == NULL)
+        rc = eg_error_oom(err);
+    json_decref(all);
+    char *terms = NULL;
+    if (rc == 0 && w->query && *w->query)
+        rc = graph_lucene_terms(w->query, &terms, err);
+    if (rc == 0 && terms != NULL)
+        rc = obs_keyword_leg(c, w->cx.g, w->cx.ns, terms, types, want, okw, err);
+    else if (rc == 0 && (*okw = json_array()) == NULL)
+        rc = eg_error_oom(err);
+    eg_free(terms);
+    return rc;
+}
+
+static void set_hybrid_type(search_work *w, bool vectors, double weight)
+{
+    if (w->vec != NULL && vectors) {
+        json_object_set_new(w->result, "searchType", json_string("hybrid"));
+        json_object_set_new(w->result, "semanticWeight", json_real(weight < 0 ? 0 : weight > 1 ? 1 : weight));
+        return;
+    }
+    json_object_set_new(w->result, "searchType", json_string("keyword"));
+    json_object_set_new(w->result, "fallback", json_string("keyword"));
+    json_object_set_new(w->result, "note",
+                        json_string(w->vec == NULL ? "no query vector (embedding provider unavailable); "
+                                                     "keyword search only"
+                                                   : "no entity in this namespace has an embedding yet; "
+                                                     "keyword search only"));
+}
+
+/* One fused entity as a result: its entity with the scores, ranks and matched observations. */
+static json_t *fused_entity(const graph_fused *f, const json_t *pool, const json_t *matched)
+{
+    json_t *e = json_deep_copy(json_object_get(pool, f->key));
+    if (e == NULL)
+        return NULL;
+    json_object_set_new(e, "score", json_real(f->score));
+    json_object_set_new(e, "keywordRank", f->keyword_rank ? json_integer(f->keyword_rank) : json_null());
+    json_object_set_new(e, "keywordScore", f->keyword_rank ? json_real(f->keyword_score) : json_null());
+    json_object_set_new(e, "vectorRank", f->vector_rank ? json_integer(f->vector_rank) : json_null());
+    if (f->vector_rank)
+        json_object_set_new(e, "similarity", json_real(f->vector_score));
+    else
+        json_object_del(e, "similarity");
+    json_object_del(e, "match");
+    const json_t *mo = json_object_get(matched, f->key);
+    json_object_set_new(e, "matchedObservations", mo ? json_deep_copy(mo) : json_array());
+    return e;
 }
 
 static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
@@ -495,101 +991,66 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     if (want > 3 * GRAPH_MAX_LIMIT)
         want = 3 * GRAPH_MAX_LIMIT;
     double weight = w->so ? w->so->semantic_weight : GRAPH_SEMANTIC_WEIGHT;
-    json_t *kw = NULL, *vh = NULL;
+    json_t *kw = NULL, *okw = NULL, *oleg = NULL, *ehits = NULL, *vrank = NULL, *matched = NULL;
+    json_t *pool = json_object(), *hits = json_array();
     bool vectors = false;
-    int rc = term_hits(c, w->cx.g, w->cx.ns, w->query, want, &kw, err);
+    int rc = pool && hits ? 0 : eg_error_oom(err);
+    if (rc == 0)
+        rc = keyword_legs(c, w, want, &kw, &okw, err);
     if (rc == 0 && w->vec != NULL)
         rc = has_vectors(c, w->cx.ns, &vectors, err);
     if (rc == 0 && w->vec != NULL && vectors)
-        rc = vector_hits(c, w->cx.g, w->cx.ns, w->vec, w->dims, norm_min(w->so),
-                         w->so ? w->so->entity_types : NULL, want, &vh, err);
-    if (rc != 0) {
-        json_decref(kw);
-        json_decref(vh);
-        return rc;
+        rc = vector_legs(c, w->cx.g, w->cx.ns, w->vec, w->dims, w->so, want, &oleg, &ehits, err);
+    double wt = w->vec && vectors ? weight : 0.0;
+    /* Keyword entities first: an entity both legs found keeps the keyword
+     * leg's copy, as before (it may carry "match"; fused_entity drops it). */
+    size_t i;
+    json_t *x;
+    json_array_foreach(kw, i, x)
+    {
+        json_object_set(pool, graph__jstr(x, "name"), x);
     }
-    /* entity_types applies to the keyword leg too. */
-    const json_t *types = w->so ? w->so->entity_types : NULL;
-    if (json_array_size(types) > 0) {
-        json_t *f = json_array();
-        size_t i;
-        json_t *e;
-        json_array_foreach(kw, i, e)
-        {
-            size_t j;
-            json_t *t;
-            bool ok = false;
-            json_array_foreach(types, j, t) if (json_equal(t, json_object_get(e, "entityType"))) ok = true;
-            if (ok)
-                json_array_append(f, e);
-        }
-        json_decref(kw);
-        kw = f;
+    json_array_foreach(okw, i, x)
+    {
+        json_t *e = json_object_get(x, "entity");
+        if (json_object_get(pool, graph__jstr(e, "name")) == NULL)
+            json_object_set(pool, graph__jstr(e, "name"), e);
     }
-    size_t nk = json_array_size(kw), nv = json_array_size(vh);
-    graph_ranked *rk = eg_calloc(nk + 1, sizeof *rk), *rv = eg_calloc(nv + 1, sizeof *rv);
+    if (rc == 0 && (vrank = entity_vector_ranking(oleg, ehits, pool)) == NULL)
+        rc = eg_error_oom(err);
+    if (rc == 0)
+        rc = matched_observations(okw, oleg, wt, false, &matched, err);
+    graph_ranked *rk = rc == 0 ? ranked_of(kw, false) : NULL, *rv = rc == 0 ? ranked_of(vrank, true) : NULL;
     graph_fused *fused = NULL;
     size_t nf = 0;
-    if (rk == NULL || rv == NULL)
+    if (rc == 0 && (rk == NULL || rv == NULL))
         rc = eg_error_oom(err);
-    for (size_t i = 0; rc == 0 && i < nk; i++) {
-        rk[i].key = graph__jstr(json_array_get(kw, i), "name");
-        rk[i].score = json_number_value(json_object_get(json_array_get(kw, i), "score"));
-    }
-    for (size_t i = 0; rc == 0 && i < nv; i++) {
-        rv[i].key = graph__jstr(json_array_get(vh, i), "name");
-        rv[i].score = json_number_value(json_object_get(json_array_get(vh, i), "score"));
-    }
     if (rc == 0)
-        rc = graph_score_fuse(rk, nk, rv, nv, w->vec && vectors ? weight : 0.0, &fused, &nf, err);
-    json_t *hits = json_array();
-    for (size_t i = 0; rc == 0 && i < nf && i < limit; i++) {
-        json_t *src = NULL;
-        if (fused[i].vector_rank)
-            src = json_array_get(vh, (size_t)fused[i].vector_rank - 1);
-        else
-            src = json_array_get(kw, (size_t)fused[i].keyword_rank - 1);
-        /* Ranks count unique keys; the lists hold no duplicates (names are unique). */
-        json_t *e = json_deep_copy(src);
-        json_object_set_new(e, "score", json_real(fused[i].score));
-        json_object_set_new(e, "keywordRank",
-                            fused[i].keyword_rank ? json_integer(fused[i].keyword_rank) : json_null());
-        json_object_set_new(e, "keywordScore",
-                            fused[i].keyword_rank ? json_real(fused[i].keyword_score) : json_null());
-        json_object_set_new(e, "vectorRank",
-                            fused[i].vector_rank ? json_integer(fused[i].vector_rank) : json_null());
-        if (fused[i].vector_rank)
-            json_object_set_new(e, "similarity", json_real(fused[i].vector_score));
-        json_object_del(e, "match");
-        json_array_append_new(hits, e);
+        rc = graph_score_fuse(rk, json_array_size(kw), rv, json_array_size(vrank), wt, &fused, &nf, err);
+    for (i = 0; rc == 0 && i < nf && i < limit; i++) {
+        json_t *e = fused_entity(&fused[i], pool, matched);
+        if (e == NULL || json_array_append_new(hits, e) != 0)
+            rc = eg_error_oom(err);
     }
     eg_free(rk);
     eg_free(rv);
     eg_free(fused);
-    json_decref(kw);
-    json_decref(vh);
     size_t budget = norm_budget(w->cx.g, w->so);
     if (rc == 0)
         rc = slice_hits(hits, 0, limit, budget, w->result, err);
     json_object_del(w->result, "nextCursor");
-    json_decref(hits);
     if (rc == 0)
         rc = add_relations(c, w->cx.ns, w->result, budget, err);
-    if (rc == 0) {
-        if (w->vec != NULL && vectors) {
-            json_object_set_new(w->result, "searchType", json_string("hybrid"));
-            json_object_set_new(w->result, "semanticWeight", json_real(weight < 0 ? 0 : weight > 1 ? 1 : weight));
-        } else {
-            json_object_set_new(w->result, "searchType", json_string("keyword"));
-            json_object_set_new(w->result, "fallback", json_string("keyword"));
-            json_object_set_new(w->result, "note",
-                                json_string(w->vec == NULL
-                                                ? "no query vector (embedding provider unavailable); "
-                                                  "keyword search only"
-                                                : "no entity in this namespace has an embedding yet; "
-                                                  "keyword search only"));
-        }
-    }
+    if (rc == 0)
+        set_hybrid_type(w, vectors, weight);
+    json_decref(kw);
+    json_decref(okw);
+    json_decref(oleg);
+    json_decref(ehits);
+    json_decref(vrank);
+    json_decref(matched);
+    json_decref(pool);
+    json_decref(hits);
     return rc;
 }
 
