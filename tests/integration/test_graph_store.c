@@ -1284,6 +1284,181 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
     json_decref(res);
 }
 
+/* Give every live observation of ns a vector: `hit` for the one whose text
+ * is `text`, `rest` for the others (as the workers would, via the same
+ * procedure). */
+static void embed_observations(const char *ns, const char *text, const float *hit, const float *rest)
+{
+    eg_error err;
+    eg_error_clear(&err);
+    bolt_conn *c = NULL;
+    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", ns);
+    bolt_params_str(p, "t", text);
+    bolt_params_float32_list(p, "hit", hit, g_dims);
+    bolt_params_float32_list(p, "rest", rest, g_dims);
+    int rc = bolt_conn_exec(c,
+                            "MATCH (o:Observation) WHERE o.namespace = $ns "
+                            "CALL db.create.setNodeVectorProperty(o, 'embedding', "
+                            "CASE WHEN o.text = $t THEN $hit ELSE $rest END)",
+                            p, NULL, NULL, &err);
+    bolt_params_free(p);
+    bolt_pool_release(g_pool, c);
+    if (rc != 0)
+        fail_msg("embed observations: %s", err.message);
+}
+
+/* The matched observation of e whose text is text, or NULL. */
+static json_t *matched(const json_t *e, const char *text)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(e, "matchedObservations"), i, m)
+    {
+        if (jstr(m, "text") && strcmp(jstr(m, "text"), text) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+/* Semantic search until the first hit's first matched observation is `text`
+ * (the vector index is near-real-time); *res new. */
+static void semantic_until_first(ns_case *fx, const float *q, const graph_search_opts *so, const char *text,
+                                 json_t **res)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, g_dims, so, res, &fx->err), 0);
+        const json_t *top = json_array_get(json_object_get(*res, "entities"), 0);
+        const char *first = jstr(json_array_get(json_object_get(top, "matchedObservations"), 0), "text");
+        if (first && strcmp(first, text) == 0)
+            return;
+        json_decref(*res);
+        *res = NULL;
+        eg_sleep_ms(100);
+    }
+    fail_msg("\"%s\" never came first", text);
+}
+
+/*
+ * Search at observation granularity: an entity told about 200 times is found
+ * by its 200th observation (far past what one entity vector encodes) by
+ * vector, hybrid and keyword search, which name that observation with its
+ * scores and ranks; filters still apply; a deleted observation is no longer
+ * matched.  Only observation vectors exist here: no entity has its own.
+ */
+static void test_graph_store__search_by_observation(void **state)
+{
+    ns_case *fx = *state;
+    static const char needle[] = "left the zebra-striped umbrella at Quimper station";
+    json_t *obs = json_array();
+    char line[96];
+    for (int i = 1; i < 200; i++) {
+        snprintf(line, sizeof line, "diary entry %d: an ordinary day at the office", i);
+        json_array_append_new(obs, json_string(line));
+    }
+    json_array_append_new(obs, json_string(needle));
+    create_ok(fx->ns,
+              many(json_pack("{s:s, s:s, s:o}", "name", "Journal", "entityType", "diary", "observations", obs),
+                   ent("Shelf", "furniture", "holds books", "painted white"), NULL),
+              NULL);
+    /* The same text and vector in another namespace must never show up. */
+    char other[64];
+    make_ns(other, sizeof other, "obs-other");
+    create_ok(other, one(ent("Intruder", "diary", needle, NULL)), NULL);
+    float *q = basis(7, 0.05f), *rest = basis(100, 0.1f), *far = basis(300, 0.0f);
+    embed_observations(fx->ns, needle, q, rest);
+    embed_observations(other, needle, q, rest);
+    await_fulltext();
+
+    /* Vector only: the 200th observation carries the entity. */
+    graph_search_opts so = GRAPH_SEARCH_OPTS_INIT;
+    so.min_similarity = 0.0;
+    so.limit = 5;
+    json_t *res = NULL;
+    semantic_until_first(fx, q, &so, needle, &res);
+    json_t *ents = json_object_get(res, "entities");
+    json_t *top = json_array_get(ents, 0);
+    assert_string_equal(jstr(top, "name"), "Journal");
+    assert_null(find_by_name(ents, "Intruder"));
+    assert_int_equal(jlen(top, "observations"), 200); /* the old shape, whole */
+    assert_string_equal(jstr(top, "entityType"), "diary");
+    json_t *m = json_array_get(json_object_get(top, "matchedObservations"), 0);
+    assert_string_equal(jstr(m, "text"), needle);
+    assert_int_equal(jint(m, "vectorRank"), 1);
+    assert_float_equal(json_number_value(json_object_get(m, "similarity")), 1.0, 1e-4);
+    assert_float_equal(json_number_value(json_object_get(top, "score")), 1.0, 1e-4);
+    assert_true(jlen(top, "matchedObservations") <= GRAPH_MATCHED_OBS_MAX);
+    json_decref(res);
+    /* entity_types and min_similarity still filter. */
+    so.entity_types = json_pack("[s]", "furniture");
+    assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, g_dims, &so, &res, &fx->err), 0);
+    assert_null(find_by_name(json_object_get(res, "entities"), "Journal"));
+    assert_non_null(find_by_name(json_object_get(res, "entities"), "Shelf"));
+    json_decref(res);
+    json_decref((json_t *)so.entity_types);
+    so.entity_types = NULL;
+    so.min_similarity = 0.9;
+    assert_int_equal(graph_semantic_search(g_graph, &fx->r, far, g_dims, &so, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 0);
+    json_decref(res);
+
+    /* Keyword leg of hybrid (no vector) and both legs: the same observation, with its ranks. */
+    so.min_similarity = 0.0;
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", NULL, 0, &so, &res, &fx->err),
+                     0);
+    top = json_array_get(json_object_get(res, "entities"), 0);
+    assert_string_equal(jstr(top, "name"), "Journal");
+    m = json_array_get(json_object_get(top, "matchedObservations"), 0);
+    assert_string_equal(jstr(m, "text"), needle);
+    assert_int_equal(jint(m, "keywordRank"), 1);
+    assert_true(json_number_value(json_object_get(m, "keywordScore")) > 0);
+    assert_null(json_object_get(m, "vectorRank"));
+    json_decref(res);
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", q, g_dims, &so, &res, &fx->err), 0);
+    assert_string_equal(jstr(res, "searchType"), "hybrid");
+    assert_null(find_by_name(json_object_get(res, "entities"), "Intruder"));
+    top = json_array_get(json_object_get(res, "entities"), 0);
+    assert_string_equal(jstr(top, "name"), "Journal");
+    assert_int_equal(jint(top, "keywordRank"), 1); /* the old fields */
+    assert_int_equal(jint(top, "vectorRank"), 1);
+    m = matched(top, needle);
+    assert_non_null(m);
+    assert_ptr_equal(m, json_array_get(json_object_get(top, "matchedObservations"), 0));
+    assert_int_equal(jint(m, "keywordRank"), 1);
+    assert_int_equal(jint(m, "vectorRank"), 1);
+    assert_float_equal(json_number_value(json_object_get(m, "score")), 1.0, 1e-9); /* best on both legs */
+    json_decref(res);
+
+    /* search_nodes: the phrase's observation hits. */
+    graph_page pg = {0};
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "Quimper station", &pg, &res, &fx->err), 0);
+    ents = json_object_get(res, "entities");
+    assert_int_equal(json_array_size(ents), 1);
+    m = json_array_get(json_object_get(json_array_get(ents, 0), "matchedObservations"), 0);
+    assert_string_equal(jstr(m, "text"), needle);
+    assert_true(json_number_value(json_object_get(m, "score")) > 0);
+    json_decref(res);
+
+    /* A deleted observation is matched no more. */
+    obs_call(fx->ns, true, "Journal", needle);
+    await_fulltext();
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "Quimper station", &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 0);
+    json_decref(res);
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", q, g_dims, &so, &res, &fx->err), 0);
+    top = find_by_name(json_object_get(res, "entities"), "Journal");
+    assert_true(top == NULL || matched(top, needle) == NULL);
+    json_decref(res);
+    assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, g_dims, &so, &res, &fx->err), 0);
+    top = find_by_name(json_object_get(res, "entities"), "Journal");
+    assert_true(top == NULL || matched(top, needle) == NULL);
+    json_decref(res);
+    eg_free(q);
+    eg_free(rest);
+    eg_free(far);
+}
+
 static void test_graph_store__semantic_and_hybrid(void **state)
 {
     ns_case *fx = *state;
@@ -1703,6 +1878,7 @@ int main(void)
         NS_TEST(test_graph_store__read_graph_paging, "page"),
         NS_TEST(test_graph_store__hybrid_keyword_leg_ranks_terms, "terms"),
         NS_TEST(test_graph_store__semantic_and_hybrid, "vec"),
+        NS_TEST(test_graph_store__search_by_observation, "obs-search"),
         NS_TEST(test_graph_store__jobs_enqueued, "jobs"),
         NS_TEST(test_graph_store__memento_data, "legacy"),
         cmocka_unit_test(test_graph_store__schema_check),
