@@ -258,7 +258,7 @@ typedef struct search_work {
  */
 static const char Q_PAGE_OBS[] =
     "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
-    "WHERE node.namespace = $ns AND node.entityId IN $ids "
+    "WHERE node.namespace = $ns AND node:Observation AND node.entityId IN $ids "
     "WITH node, score LIMIT $k "
     "WITH node, score ORDER BY score DESC "
     "WITH node.entityId AS eid, collect({text: node.text, score: score})[0..$per] AS obs "
@@ -441,47 +441,69 @@ static bolt_params *vec_params(const graph_store *g, const char *index, const ch
     return p;
 }
 
+/* How many entities a vector statement's rows kept (rows: one per entity, or one with "ents"). */
+static size_t kept_entities(const json_t *rows, bool grouped)
+{
+    if (grouped)
+        return json_array_size(json_object_get(json_array_get(rows, 0), "ents"));
+    size_t got = 0;
+    for (size_t r = 0; r < json_array_size(rows); r++)
+        got += json_is_object(json_object_get(json_array_get(rows, r), "entity"));
+    return got;
+}
+
+/*
+ * Run a vector statement (Q_VECTOR, Q_OBS_VECTOR) on `index`, first `k`
+ * neighbours deep, deeper while the filters leave fewer than `want`
+ * entities (vec_deeper).  *rows (new) are the last answer's; none when the
+ * model guard refused the index.
+ */
+static int vec_query(bolt_conn *c, graph_store *g, const char *cypher, const char *index, bool grouped,
+                     const char *ns, const float *vec, size_t dims, double min_sim, const json_t *types,
+                     size_t want, size_t k, json_t **rows, eg_error *err)
+{
+    *rows = NULL;
+    json_t *ty = types_or_empty(types);
+    if (k > VEC_FETCH_CAP)
+        k = VEC_FETCH_CAP;
+    int rc = 0;
+    for (;;) {
+        bolt_params *p = vec_params(g, index, ns, vec, dims, min_sim, ty, k, want, err);
+        if (p == NULL) {
+            rc = EG_ENOMEM;
+            break;
+        }
+        json_decref(*rows);
+        *rows = NULL;
+        rc = graph__q_params(c, cypher, p, rows, err);
+        if (rc != 0)
+            break;
+        const json_t *first = json_array_get(*rows, 0);
+        if (first == NULL) /* the model guard refused the index */
+            break;
+        if (!vec_deeper(kept_entities(*rows, grouped), want, &k, graph__jint(first, "raw", 0),
+                        json_object_get(first, "lowest"), min_sim))
+            break;
+    }
+    json_decref(ty);
+    if (rc != 0) {
+        json_decref(*rows);
+        *rows = NULL;
+    }
+    return rc;
+}
+
 /* Vector hits on the whole-entity index (entities + "score"), best first, up to `want`. */
 static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float *vec, size_t dims,
                        double min_sim, const json_t *types, size_t want, json_t **out,
                        eg_error *err)
 {
     *out = NULL;
-    json_t *ty = types_or_empty(types);
-    size_t k = want * 4 < 100 ? 100 : want * 4;
-    if (k > VEC_FETCH_CAP)
-        k = VEC_FETCH_CAP;
-    int rc = 0;
     json_t *rows = NULL;
-    for (;;) {
-        bolt_params *p = vec_params(g, g->opts.vector_index, ns, vec, dims, min_sim, ty, k, want, err);
-        if (p == NULL) {
-            rc = EG_ENOMEM;
-            break;
-        }
-        rc = graph__params_check(p, err);
-        json_decref(rows);
-        rows = NULL;
-        if (rc == 0)
-            rc = graph__q(c, Q_VECTOR, p, &rows, err);
-        bolt_params_free(p);
-        if (rc != 0)
-            break;
-        /* No row: the model guard refused the index. */
-        const json_t *first = json_array_get(rows, 0);
-        if (first == NULL)
-            break;
-        size_t got = 0;
-        for (size_t r = 0; r < json_array_size(rows); r++)
-            got += json_is_object(json_object_get(json_array_get(rows, r), "entity"));
-        if (!vec_deeper(got, want, &k, graph__jint(first, "raw", 0), json_object_get(first, "lowest"), min_sim))
-            break;
-    }
-    json_decref(ty);
-    if (rc != 0) {
-        json_decref(rows);
+    int rc = vec_query(c, g, Q_VECTOR, g->opts.vector_index, false, ns, vec, dims, min_sim, types, want,
+                       want * 4 < 100 ? 100 : want * 4, &rows, err);
+    if (rc != 0)
         return rc;
-    }
     json_t *hits = json_array();
     size_t i;
     json_t *row;
@@ -505,7 +527,9 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
  * GRAPH_MATCHED_OBS_MAX, best first), the entity's own place given by its
  * best one.  Only the indexes are read: the vector index over-fetches like
  * the entity one (it cannot pre-filter either), the full-text one streams
- * its hits best first and stops at $k of the namespace's.
+ * its hits best first and stops at $k of the namespace's.  A hit must still
+ * be :Observation: the full-text index is eventually consistent, so it may
+ * return a record closed a moment ago.
  */
 
 static const char Q_OBS_VECTOR[] =
@@ -514,7 +538,7 @@ static const char Q_OBS_VECTOR[] =
     "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score "
     "WITH collect([node, score]) AS hits "
     "WITH size(hits) AS raw, CASE WHEN size(hits) > 0 THEN hits[-1][1] END AS lowest, "
-    "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min] AS kept "
+    "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min AND h[0]:Observation] AS kept "
     "CALL { WITH kept UNWIND kept AS h "
     "  WITH h[0] AS o, h[1] AS score "
     "  MATCH (e:Entity {id: o.entityId}) WHERE e.namespace = $ns AND (size($types) = 0 OR e.entityType IN $types) "
@@ -526,7 +550,7 @@ static const char Q_OBS_VECTOR[] =
 
 static const char Q_OBS_FULLTEXT[] =
     "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
-    "WHERE node.namespace = $ns "
+    "WHERE node.namespace = $ns AND node:Observation "
     "MATCH (e:Entity {id: node.entityId}) WHERE e.namespace = $ns "
     "AND (size($types) = 0 OR e.entityType IN $types) "
     "WITH e, node, score LIMIT $k "
@@ -557,37 +581,13 @@ static int obs_vector_leg(bolt_conn *c, graph_store *g, const char *ns, const fl
                           double min_sim, const json_t *types, size_t want, json_t **out, eg_error *err)
 {
     *out = NULL;
-    json_t *ty = types_or_empty(types);
-    /* An entity may hold many of the nearest observations: ask for ten per entity wanted. */
-    size_t k = want * 10 < 100 ? 100 : want * 10;
-    if (k > VEC_FETCH_CAP)
-        k = VEC_FETCH_CAP;
-    int rc = 0;
     json_t *rows = NULL;
-    for (;;) {
-        bolt_params *p = vec_params(g, g->opts.obs_vector_index, ns, vec, dims, min_sim, ty, k, want, err);
-        if (p == NULL) {
-            rc = EG_ENOMEM;
-            break;
-        }
-        json_decref(rows);
-        rows = NULL;
-        rc = graph__q_params(c, Q_OBS_VECTOR, p, &rows, err);
-        if (rc != 0)
-            break;
-        const json_t *first = json_array_get(rows, 0);
-        if (first == NULL) /* the model guard refused the index */
-            break;
-        size_t got = json_array_size(json_object_get(first, "ents"));
-        if (!vec_deeper(got, want, &k, graph__jint(first, "raw", 0), json_object_get(first, "lowest"), min_sim))
-            break;
-    }
-    json_decref(ty);
-    if (rc == 0)
-        *out = obs_leg_out(json_object_get(json_array_get(rows, 0), "ents"));
+    /* An entity may hold many of the nearest observations: ten neighbours per entity wanted. */
+    int rc = vec_query(c, g, Q_OBS_VECTOR, g->opts.obs_vector_index, true, ns, vec, dims, min_sim, types, want,
+                       want * 10 < 100 ? 100 : want * 10, &rows, err);
+    if (rc == 0 && (*out = obs_leg_out(json_object_get(json_array_get(rows, 0), "ents"))) == NULL)
+        rc = eg_error_oom(err);
     json_decref(rows);
-    if (rc == 0 && *out == NULL)
-        return eg_error_oom(err);
     return rc;
 }
 
