@@ -659,6 +659,19 @@ static int t_search_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, jso
     *out = json_deep_copy(g);
     json_decref(g); /* holds references into the store: released under its lock */
     UNLOCK(m);
+    /* matchedObservations: the observations holding the text (a literal match scores 1). */
+    size_t i, j;
+    json_t *e, *o;
+    json_array_foreach(json_object_get(*out, "entities"), i, e)
+    {
+        json_t *list = json_array();
+        json_array_foreach(json_object_get(e, "observations"), j, o)
+        {
+            if (*q && icontains(json_string_value(o), q) && json_array_size(list) < GRAPH_MATCHED_OBS_MAX)
+                json_array_append_new(list, json_pack("{s:O, s:f}", "text", o, "score", 1.0));
+        }
+        json_object_set_new(e, "matchedObservations", list);
+    }
     (void)ctx;
     (void)err;
     return 0;
@@ -711,8 +724,8 @@ static int t_open_nodes(void *self, const json_t *args, mcp_call_ctx *ctx, json_
     return 0;
 }
 
-/* Fraction of query words found in the entity's text. */
-static double keyword_score(const json_t *e, const char *q)
+/* Fraction of query words found in the entity's text, or (e NULL) in `text`. */
+static double keyword_score(const json_t *e, const char *text, const char *q)
 {
     int words = 0, hits = 0;
     char w[128];
@@ -730,9 +743,64 @@ static double keyword_score(const json_t *e, const char *q)
             continue;
         w[n] = '\0';
         words++;
-        hits += entity_matches(e, w);
+        hits += e ? entity_matches(e, w) : icontains(text, w);
     }
     return words ? (double)hits / words : 0.0;
+}
+
+/* Insert x into list by "score", descending, keeping at most GRAPH_MATCHED_OBS_MAX. */
+static void insert_by_score(json_t *list, json_t *x)
+{
+    double s = json_number_value(json_object_get(x, "score"));
+    size_t pos = 0;
+    while (pos < json_array_size(list) && json_number_value(json_object_get(json_array_get(list, pos), "score")) >= s)
+        pos++;
+    if (pos < GRAPH_MATCHED_OBS_MAX)
+        json_array_insert_new(list, pos, x);
+    else
+        json_decref(x);
+    while (json_array_size(list) > GRAPH_MATCHED_OBS_MAX)
+        json_array_remove(list, json_array_size(list) - 1);
+}
+
+/*
+ * matchedObservations as the graph backend gives them, each observation
+ * scored on its own: the words of q it holds and (with a query vector) the
+ * cosine of its own embedding, computed here (the text the workers embed for
+ * an observation record).  No ranks: this demo has no legs to rank in.
+ * Called under m->mu; scratch holds dims floats.
+ */
+static json_t *matched_obs(mem *m, const json_t *e, const char *q, const float *qv, bool hybrid, double w,
+                           float *scratch, int dims)
+{
+    json_t *list = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(e, "observations"), i, o)
+    {
+        const char *text = json_string_value(o);
+        double ks = keyword_score(NULL, text ? text : "", q), vs = 0.0;
+        char *t = NULL, hash[65];
+        embed_status st, batch;
+        if (qv && text && graph_observation_text(sget(e, "name"), sget(e, "entityType"), text, &t, hash, NULL) == 0) {
+            const char *texts[1] = {t};
+            if (embed_provider_embed(m->prov, texts, 1, scratch, &st, &batch, NULL, NULL, NULL) == 0 &&
+                st.kind == EMBED_OK)
+                vs = embed_cosine(scratch, qv, dims);
+        }
+        eg_free(t);
+        vs = vs < 0 ? 0 : vs;
+        double s = hybrid ? w * vs + (1 - w) * ks : vs;
+        if (s <= 0 || text == NULL)
+            continue;
+        json_t *x = json_pack("{s:s, s:f}", "text", text, "score", s);
+        if (qv)
+            json_object_set_new(x, "similarity", json_real(vs));
+        if (hybrid)
+            json_object_set_new(x, "keywordScore", json_real(ks));
+        insert_by_score(list, x);
+    }
+    return list;
 }
 
 static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid, double def_min, json_t **out)
@@ -747,7 +815,7 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
     json_t *scored = json_array();
     LOCKED(m);
     int dims = embed_provider_dims(m->prov);
-    float *qv = eg_malloc(2 * (size_t)dims * sizeof *qv);
+    float *qv = eg_malloc(3 * (size_t)dims * sizeof *qv);
     if (!qv || !scored) {
         UNLOCK(m);
         eg_free(qv);
@@ -769,7 +837,7 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
         double vs = have_qv && json_is_array(emb) ? cosine(emb, qv, qv + dims, dims) : 0.0;
         if (vs < 0)
             vs = 0;
-        double ks = keyword_score(e, q);
+        double ks = keyword_score(e, NULL, q);
         double s = hybrid ? w * vs + (1 - w) * ks : vs;
         if (s < minsim || s <= 0)
             continue;
@@ -793,6 +861,9 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
     json_t *g = graph_of(m, ents);
     json_t *res = json_deep_copy(g);
     json_decref(g); /* holds references into the store: released under its lock */
+    json_array_foreach(json_object_get(res, "entities"), i, x)
+        json_object_set_new(x, "matchedObservations",
+                            matched_obs(m, x, q, have_qv ? qv : NULL, hybrid, w, qv + 2 * dims, dims));
     UNLOCK(m);
     eg_free(qv);
     json_object_set_new(res, "matches", scored);
