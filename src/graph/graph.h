@@ -348,15 +348,15 @@ typedef struct graph_search_opts {
 
 /*
  * Hybrid search's fusion (graph_score_fuse): a weighted sum of each leg's
- * normalised score, semantic_weight on the vector leg.  On the development
- * half of LoCoMo (bench/run recall, docs/architecture.md) 0.2 beat the
- * keyword leg on session R@5, R@10, MRR and turn R@10 for the n-gram and
- * both local models, where no reciprocal-rank-fusion setting did; 0.15 and
- * 0.25 trade a question or two, so 0.2 is a round value, not a fitted one.
- * The vector leg weighs little because an entity's one vector covers only
- * its first 256/512 tokens; re-measure with observation-level vectors.
+ * normalised score, semantic_weight on the vector leg, applied to entities
+ * and to observations alike.  It was 0.2 while an entity had one vector
+ * covering its first 256/512 tokens; with observation vectors the vector leg
+ * is much stronger, and on the development half of LoCoMo (bench/run recall,
+ * docs/architecture.md) 0.35 and 0.5 tie on every figure while 0.2 and 0.7
+ * lose on all: 0.35 is the lower end of that flat region, where a keyword
+ * first place with a clear margin still holds.  Not a fitted optimum.
  */
-#define GRAPH_SEMANTIC_WEIGHT 0.2
+#define GRAPH_SEMANTIC_WEIGHT 0.35
 
 /*
  * Search at observation granularity: each result entity carries

@@ -1284,9 +1284,9 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
     json_decref(res);
 }
 
-/* Give every live observation of ns a vector: `hit` for the one whose text
- * is `text`, `rest` for the others (as the workers would, via the same
- * procedure). */
+/* Give live observations of ns a vector (as the workers would, via the same
+ * procedure): `hit` to the one whose text is `text`, `rest` to the others
+ * (none when rest is NULL). */
 static void embed_observations(const char *ns, const char *text, const float *hit, const float *rest)
 {
     eg_error err;
@@ -1297,9 +1297,12 @@ static void embed_observations(const char *ns, const char *text, const float *hi
     bolt_params_str(p, "ns", ns);
     bolt_params_str(p, "t", text);
     bolt_params_float32_list(p, "hit", hit, g_dims);
-    bolt_params_float32_list(p, "rest", rest, g_dims);
+    if (rest)
+        bolt_params_float32_list(p, "rest", rest, g_dims);
+    else
+        bolt_params_null(p, "rest");
     int rc = bolt_conn_exec(c,
-                            "MATCH (o:Observation) WHERE o.namespace = $ns "
+                            "MATCH (o:Observation) WHERE o.namespace = $ns AND ($rest IS NOT NULL OR o.text = $t) "
                             "CALL db.create.setNodeVectorProperty(o, 'embedding', "
                             "CASE WHEN o.text = $t THEN $hit ELSE $rest END)",
                             p, NULL, NULL, &err);
@@ -1486,6 +1489,11 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     make_ns(other, sizeof other, "vec-other");
     create_ok(other, one(ent("Intruder", "fruit", "red and sweet", NULL)), NULL);
     assert_int_equal(embed_entity(other, "Intruder", va, NULL), GRAPH_EMBED_WRITTEN);
+    /* Their observations carry the same vectors: search reads the observation index. */
+    embed_observations(fx->ns, "red and sweet", va, NULL);
+    embed_observations(fx->ns, "yellow", vb, NULL);
+    embed_observations(fx->ns, "orange root", vc, NULL);
+    embed_observations(other, "red and sweet", va, NULL);
     /* Stale hash: superseded, nothing written. */
     assert_int_equal(embed_entity(fx->ns, "Carrot", vb, "0000"), GRAPH_EMBED_SUPERSEDED);
 

@@ -203,12 +203,13 @@ static void test_graph_pure__fuse_weight(void **state)
     eg_free(f);
 }
 
-/* The spec's scenario: at the default weight, a keyword score twice the
- * next one's keeps first place even when the vector leg puts it last. */
+/* The spec's scenario: at the default weight (0.35: a lead holds while
+ * (1 - w)(1 - next / best) > w), a keyword score three times the next
+ * one's keeps first place even when the vector leg puts it last. */
 static void test_graph_pure__fuse_clear_keyword_winner(void **state)
 {
     (void)state;
-    graph_ranked kw[] = {{"a", 10.0}, {"b", 5.0}, {"c", 4.0}};
+    graph_ranked kw[] = {{"a", 9.0}, {"b", 3.0}, {"c", 2.5}};
     graph_ranked vec[] = {{"b", 0.9}, {"c", 0.8}, {"a", 0.7}};
     graph_fused *f = NULL;
     size_t n = 0;
