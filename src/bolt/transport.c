@@ -178,6 +178,48 @@ static void ssl_errstr(char *buf, size_t n)
     ERR_clear_error();
 }
 
+/*
+ * The extra CA bundle.  Read by us first: OpenSSL's own message for a
+ * missing or unreadable file is a bare "system library" code.  A file
+ * without a PEM certificate fails the load ("no certificate or crl found").
+ */
+static int load_ca_file(SSL_CTX *ctx, const char *path, eg_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "TLS: cannot read the CA file %s: %s", path,
+                            strerror(errno));
+    fclose(f);
+    if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+        char ebuf[256];
+        ssl_errstr(ebuf, sizeof ebuf);
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "TLS: cannot load the CA file %s: %s", path, ebuf);
+    }
+    return 0;
+}
+
+/*
+ * The peer's certificate was refused.  Class client, not connection: a
+ * new connection meets the same certificate, so retrying cannot help.  The
+ * message names the host the certificate was checked against.
+ */
+static int verify_failed(long vr, const char *host, eg_error *err)
+{
+    const char *why = X509_verify_cert_error_string(vr);
+    if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+        return eg_error_set(err, EG_EIO, EG_CLASS_CLIENT,
+                            "TLS: the server's certificate does not match the host %s (%s): "
+                            "connect with a name the certificate carries",
+                            host, why);
+    if (vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || vr == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+        vr == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
+        return eg_error_set(err, EG_EIO, EG_CLASS_CLIENT,
+                            "TLS: the certificate of %s is not signed by a trusted CA (%s): "
+                            "add its CA to the trusted certificates, or use +ssc to skip verification",
+                            host, why);
+    return eg_error_set(err, EG_EIO, EG_CLASS_CLIENT, "TLS: the certificate of %s was refused: %s", host, why);
+}
+
 static int tls_start(bolt_tr *t, const bolt_uri *u, const bolt_tr_opts *opts, int64_t deadline,
                      eg_error *err)
 {
@@ -192,11 +234,10 @@ static int tls_start(bolt_tr *t, const bolt_uri *u, const bolt_tr_opts *opts, in
             ssl_errstr(ebuf, sizeof ebuf);
             return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "TLS: cannot load system CA store: %s", ebuf);
         }
-        if (opts->ca_file && *opts->ca_file &&
-            SSL_CTX_load_verify_locations(t->ctx, opts->ca_file, NULL) != 1) {
-            ssl_errstr(ebuf, sizeof ebuf);
-            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "TLS: cannot load CA file %s: %s",
-                                opts->ca_file, ebuf);
+        if (opts->ca_file && *opts->ca_file) {
+            int rc = load_ca_file(t->ctx, opts->ca_file, err);
+            if (rc < 0)
+                return rc;
         }
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
     } else {
@@ -234,9 +275,7 @@ static int tls_start(bolt_tr *t, const bolt_uri *u, const bolt_tr_opts *opts, in
         }
         long vr = SSL_get_verify_result(t->ssl);
         if (vr != X509_V_OK)
-            return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION,
-                                "TLS handshake failed: certificate verification: %s",
-                                X509_verify_cert_error_string(vr));
+            return verify_failed(vr, u->host, err);
         if (e == SSL_ERROR_SYSCALL && errno)
             snprintf(ebuf, sizeof ebuf, "%s", strerror(errno));
         else
