@@ -14,7 +14,9 @@
  *   bolt+s with the CA file: bolt_conn (by name and by IP address), the pool
  *     (the setting travels through it), and `engram doctor` with
  *     NEO4J_TRUSTED_CERTIFICATES (the path every subcommand takes);
- *   bolt+ssc connects with no CA; neo4j+s connects with the CA;
+ *   bolt+ssc connects with no CA; neo4j+s connects with the CA; plain
+ *     bolt:// is refused (TLS only); the launcher refuses a TLS directory
+ *     without private.key before starting anything;
  *   bolt+s without the CA is refused (unknown CA), also by doctor;
  *   an unreadable CA file is refused, naming the file;
  *   a certificate for another name: refused, naming the expected host and
@@ -355,6 +357,31 @@ static void test_bolt_tls__ssc_needs_no_ca_and_neo4j_s_verifies(void **state)
     expect_refused("neo4j+s", "localhost", NULL, "localhost", "not signed by a trusted CA", (char *)NULL);
 }
 
+static void test_bolt_tls__plain_text_is_refused(void **state)
+{
+    (void)state;
+    /* --bolt-tls-dir means TLS only (tls_level REQUIRED) */
+    eg_error err;
+    assert_int_not_equal(try_open("bolt", "localhost", NULL, &err), 0);
+    fprintf(stderr, "# bolt://localhost:%s: %s\n", g_port, err.message);
+}
+
+static void test_bolt_tls__launcher_wants_the_key(void **state)
+{
+    (void)state;
+    /* parse-time check: exits before any JVM starts */
+    mkdir(path_in("nokey"), 0700);
+    char cmd[16384], out[4096];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && '%s' start --data '%s' --port 0 --bolt-tls-dir '%s' 2>&1",
+             path_in("pki/good.crt"), path_in("nokey/public.crt"), g_wrapper, path_in("nokey-data"),
+             path_in("nokey"));
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 1 || !strstr(out, "private.key"))
+        fail_msg("start without private.key: exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "'%s' status --data '%s'", g_wrapper, path_in("nokey-data"));
+    assert_int_equal(run(cmd, out, sizeof out), 3); /* stopped: nothing was started */
+}
+
 static void test_bolt_tls__unknown_ca_is_refused(void **state)
 {
     (void)state;
@@ -453,6 +480,8 @@ int main(void)
         cmocka_unit_test(test_bolt_tls__the_pool_carries_the_ca_file),
         cmocka_unit_test(test_bolt_tls__doctor_with_trusted_certificates),
         cmocka_unit_test(test_bolt_tls__ssc_needs_no_ca_and_neo4j_s_verifies),
+        cmocka_unit_test(test_bolt_tls__plain_text_is_refused),
+        cmocka_unit_test(test_bolt_tls__launcher_wants_the_key),
         cmocka_unit_test(test_bolt_tls__unknown_ca_is_refused),
         cmocka_unit_test(test_bolt_tls__unreadable_ca_file_is_named),
         cmocka_unit_test(test_bolt_tls__wrong_name_is_refused),
