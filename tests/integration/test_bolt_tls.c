@@ -406,7 +406,7 @@ static void test_bolt_tls__wrong_name_is_refused(void **state)
     (void)state;
     restart_with("other"); /* DNS:other.test only */
     expect_refused("bolt+s", "localhost", path_in("pki/ca.pem"), "does not match the host localhost",
-                   "hostname mismatch", (char *)NULL);
+                   "hostname mismatch", "it is for other.test", (char *)NULL);
     expect_refused("bolt+s", "127.0.0.1", path_in("pki/ca.pem"), "does not match the host 127.0.0.1",
                    "IP address mismatch", (char *)NULL);
     expect_refused("neo4j+s", "localhost", path_in("pki/ca.pem"), "hostname mismatch", (char *)NULL);
