@@ -69,8 +69,10 @@ static const char Q_WRITE_ENTITY[] =
     "WITH e "
     "CALL { WITH e UNWIND $added AS r " OBS_RECORD_CREATE("r", "$by", "$now", "$version") " } "
     /* through the record index (ObservationRecord (namespace, entityId)): a
-     * bare :Observation match would scan every live observation */
-    "CALL { WITH e MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id}) "
+     * bare :Observation match would scan every live observation; an add
+     * ($removed empty) skips it, as it reads every record of the entity */
+    "CALL { WITH e WITH e WHERE size($removed) > 0 "
+    "  MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id}) "
     "  WHERE o:Observation AND o.contentHash IN $removed "
     "  SET o.validTo = $now, o.toVersion = $version, o.closedBy = $by REMOVE o:Observation, o.embedding } "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity";
