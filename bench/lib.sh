@@ -22,7 +22,9 @@ BENCH_ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 BENCH_BUILD_DIR="${BENCH_BUILD_DIR:-$BENCH_ROOT/build-bench}"
 BENCH_NEO4J_WRAPPER="${ENGRAM_NEO4J_LOCAL:-$BENCH_ROOT/tools/neo4j-local/neo4j}"
 BENCH_NEO4J_OWNED=0
-BENCH_NEO4J_DIR=""
+# Kept when inherited: bench/run starts Neo4j and exports its data directory;
+# the benchmark script it runs sources this file again (and owns nothing).
+BENCH_NEO4J_DIR="${BENCH_NEO4J_DIR:-}"
 
 bench_log() { printf '[bench %s] %s\n' "$(date -u +%T)" "$*" >&2; }
 bench_die() { bench_log "ERROR: $*"; exit 1; }
@@ -50,6 +52,7 @@ bench_neo4j_start() {
         return 0
     fi
     BENCH_NEO4J_DIR="$(mktemp -d "${TMPDIR:-/tmp}/engram-bench-neo4j.XXXXXX")"
+    export BENCH_NEO4J_DIR # benchmarks that measure the store's size on disk read it
     BENCH_NEO4J_OWNED=1
     # Tells the benchmark scripts (child processes) that the server is a
     # throwaway one of ours, so they may wipe it.

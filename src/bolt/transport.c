@@ -178,6 +178,85 @@ static void ssl_errstr(char *buf, size_t n)
     ERR_clear_error();
 }
 
+/*
+ * The extra CA bundle.  Read by us first: OpenSSL's own message for a
+ * missing or unreadable file is a bare "system library" code.  A file
+ * without a PEM certificate fails the load ("no certificate or crl found").
+ */
+static int load_ca_file(SSL_CTX *ctx, const char *path, eg_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "TLS: cannot read the CA file %s: %s", path,
+                            strerror(errno));
+    fclose(f);
+    if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1) {
+        char ebuf[256];
+        ssl_errstr(ebuf, sizeof ebuf);
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "TLS: cannot load the CA file %s: %s", path, ebuf);
+    }
+    return 0;
+}
+
+/*
+ * The DNS names and IP addresses of the server certificate's
+ * subjectAltName, comma separated (truncated to n), or "" when there are
+ * none.  The handshake stopped at verification, so the session has no
+ * verified peer yet: the certificate is the first of the chain it sent.
+ */
+static void cert_names(SSL *ssl, char *out, size_t n)
+{
+    out[0] = '\0';
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+    X509 *leaf = chain && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+    GENERAL_NAMES *names = leaf ? X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL) : NULL;
+    size_t len = 0;
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+        char one[INET6_ADDRSTRLEN + 1];
+        if (g->type == GEN_DNS) {
+            snprintf(one, sizeof one, "%.*s", ASN1_STRING_length(g->d.dNSName),
+                     (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+        } else if (g->type == GEN_IPADD && (g->d.iPAddress->length == 4 || g->d.iPAddress->length == 16)) {
+            if (!inet_ntop(g->d.iPAddress->length == 4 ? AF_INET : AF_INET6, g->d.iPAddress->data, one, sizeof one))
+                continue;
+        } else {
+            continue;
+        }
+        int w = snprintf(out + len, n - len, "%s%s", len ? ", " : "", one);
+        if (w < 0 || (size_t)w >= n - len)
+            break;
+        len += (size_t)w;
+    }
+    GENERAL_NAMES_free(names);
+}
+
+/*
+ * The peer's certificate was refused.  Class client, not connection: a
+ * new connection meets the same certificate, so retrying cannot help.  The
+ * message names the host the certificate was checked against (and, for a
+ * mismatch, the names it does carry).
+ */
+static int verify_failed(SSL *ssl, long vr, const char *host, eg_error *err)
+{
+    const char *why = X509_verify_cert_error_string(vr);
+    if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+        char names[256];
+        cert_names(ssl, names, sizeof names);
+        return eg_error_set(err, EG_EIO, EG_CLASS_CLIENT,
+                            "TLS: the server's certificate does not match the host %s (%s): it is for %s; "
+                            "connect with a name the certificate carries",
+                            host, why, names[0] ? names : "no DNS name or IP address");
+    }
+    if (vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || vr == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+        vr == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
+        return eg_error_set(err, EG_EIO, EG_CLASS_CLIENT,
+                            "TLS: the certificate of %s is not signed by a trusted CA (%s): "
+                            "add its CA to the trusted certificates, or use +ssc to skip verification",
+                            host, why);
+    return eg_error_set(err, EG_EIO, EG_CLASS_CLIENT, "TLS: the certificate of %s was refused: %s", host, why);
+}
+
 static int tls_start(bolt_tr *t, const bolt_uri *u, const bolt_tr_opts *opts, int64_t deadline,
                      eg_error *err)
 {
@@ -192,11 +271,10 @@ static int tls_start(bolt_tr *t, const bolt_uri *u, const bolt_tr_opts *opts, in
             ssl_errstr(ebuf, sizeof ebuf);
             return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "TLS: cannot load system CA store: %s", ebuf);
         }
-        if (opts->ca_file && *opts->ca_file &&
-            SSL_CTX_load_verify_locations(t->ctx, opts->ca_file, NULL) != 1) {
-            ssl_errstr(ebuf, sizeof ebuf);
-            return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "TLS: cannot load CA file %s: %s",
-                                opts->ca_file, ebuf);
+        if (opts->ca_file && *opts->ca_file) {
+            int rc = load_ca_file(t->ctx, opts->ca_file, err);
+            if (rc < 0)
+                return rc;
         }
         SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
     } else {
@@ -234,9 +312,7 @@ static int tls_start(bolt_tr *t, const bolt_uri *u, const bolt_tr_opts *opts, in
         }
         long vr = SSL_get_verify_result(t->ssl);
         if (vr != X509_V_OK)
-            return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION,
-                                "TLS handshake failed: certificate verification: %s",
-                                X509_verify_cert_error_string(vr));
+            return verify_failed(t->ssl, vr, u->host, err);
         if (e == SSL_ERROR_SYSCALL && errno)
             snprintf(ebuf, sizeof ebuf, "%s", strerror(errno));
         else

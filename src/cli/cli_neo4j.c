@@ -53,6 +53,7 @@ int cli_neo4j_config(bolt_config *cfg, eg_error *err)
     c.user = env_or("NEO4J_USERNAME", "neo4j");
     c.password = cli_neo4j_password(err);
     c.database = env_or("NEO4J_DATABASE", NULL);
+    c.ca_file = env_or("NEO4J_TRUSTED_CERTIFICATES", NULL);
     *cfg = c;
     return c.password ? 0 : EG_EINVAL;
 }

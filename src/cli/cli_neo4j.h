@@ -10,6 +10,8 @@
  *                   NEO4J_PASSWORD): keeps it out of the environment of
  *                   every process and out of command lines
  *   NEO4J_DATABASE  default: the user's home database
+ *   NEO4J_TRUSTED_CERTIFICATES  a PEM file of CA certificates trusted for
+ *                   bolt+s:// and neo4j+s:// besides the system's
  *
  * Thread-safety: call from the main thread before starting workers.
  */

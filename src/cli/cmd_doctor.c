@@ -2,7 +2,8 @@
  * cmd_doctor.c - `engram doctor`: is this engram ready to run here?
  *
  * Reads NEO4J_URI (default bolt://127.0.0.1:7687), NEO4J_USERNAME (default
- * neo4j), NEO4J_PASSWORD and NEO4J_DATABASE, connects, and prints the server
+ * neo4j), NEO4J_PASSWORD, NEO4J_DATABASE and NEO4J_TRUSTED_CERTIFICATES (as
+ * every subcommand does: cli_neo4j_config), connects, and prints the server
  * agent, the negotiated Bolt version, the connection id and what
  * `CALL dbms.components()` reports.  Then, read-only, what an operator asks
  * next: are the schema migrations applied, do the vector and full-text
@@ -33,12 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : def;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: engram doctor [--json]\n\n"
@@ -49,7 +44,8 @@ static void usage(FILE *out)
                  "embedding configuration and the queue.  Exit 0 ready, 1 Neo4j unreachable,\n"
                  "3 something needs attention.  Environment: NEO4J_URI (default\n"
                  "bolt://127.0.0.1:7687), NEO4J_USERNAME (default neo4j), NEO4J_PASSWORD,\n"
-                 "NEO4J_DATABASE, and the settings of docs/configuration.md.\n");
+                 "NEO4J_DATABASE, NEO4J_TRUSTED_CERTIFICATES (CA file for +s URIs), and the\n"
+                 "settings of docs/configuration.md.\n");
 }
 
 /* One check's outcome: level "ok", "info" (nothing to do now), "warning" (works, but
@@ -247,17 +243,15 @@ int cli_cmd_doctor(int argc, char **argv)
             return 2;
         }
     }
-    bolt_config cfg = BOLT_CONFIG_INIT;
-    cfg.uri = env_or("NEO4J_URI", "bolt://127.0.0.1:7687");
-    cfg.user = env_or("NEO4J_USERNAME", "neo4j");
+    /* The settings every subcommand connects with, so what doctor proves
+     * (TLS and its trusted certificates included) holds for them too. */
+    bolt_config cfg;
     eg_error perr;
     eg_error_clear(&perr);
-    if (!(cfg.password = cli_neo4j_password(&perr))) {
+    if (cli_neo4j_config(&cfg, &perr)) {
         fprintf(stderr, "engram doctor: %s\n", perr.message);
         return 1;
     }
-    cfg.database = env_or("NEO4J_DATABASE", NULL);
-    cfg.auth = BOLT_AUTH_BASIC;
     char shown_uri[512]; /* credentials in the URI's user info are never printed */
     bolt_uri_redact(cfg.uri, shown_uri, sizeof shown_uri);
     cfg.connect_timeout_ms = 10000;

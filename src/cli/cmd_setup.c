@@ -35,7 +35,8 @@ static void setup_usage(FILE *f)
                "  --yes            write without asking (needed when stdin is not a terminal)\n"
                "  --dry-run        show the change, write nothing\n"
                "The entry runs this engram binary with `serve` and the Neo4j settings of the current\n"
-               "environment (NEO4J_URI, NEO4J_USERNAME, NEO4J_DATABASE, ENGRAM_NAMESPACE); the\n"
+               "environment (NEO4J_URI, NEO4J_USERNAME, NEO4J_DATABASE, NEO4J_TRUSTED_CERTIFICATES,\n"
+               "ENGRAM_NAMESPACE); the\n"
                "password is referenced by file (NEO4J_PASSWORD_FILE), never copied.\n");
 }
 
@@ -84,7 +85,8 @@ static json_t *entry(void)
         return NULL;
     self[k] = '\0';
     json_t *env = json_object();
-    static const char *const vars[] = {"NEO4J_URI", "NEO4J_USERNAME", "NEO4J_DATABASE", "ENGRAM_NAMESPACE", NULL};
+    static const char *const vars[] = {"NEO4J_URI", "NEO4J_USERNAME", "NEO4J_DATABASE", "NEO4J_TRUSTED_CERTIFICATES",
+                                       "ENGRAM_NAMESPACE", NULL};
     for (size_t i = 0; vars[i]; i++) {
         const char *v = getenv(vars[i]);
         if (v && *v)

@@ -68,7 +68,12 @@ static const char Q_WRITE_ENTITY[] =
     "updatedAt: $now, validFrom: $now, changedBy: $by, deleted: false}) "
     "WITH e "
     "CALL { WITH e UNWIND $added AS r " OBS_RECORD_CREATE("r", "$by", "$now", "$version") " } "
-    "CALL { WITH e MATCH (o:Observation {namespace: $ns, entityId: e.id}) WHERE o.contentHash IN $removed "
+    /* through the record index (ObservationRecord (namespace, entityId)): a
+     * bare :Observation match would scan every live observation; an add
+     * ($removed empty) skips it, as it reads every record of the entity */
+    "CALL { WITH e WITH e WHERE size($removed) > 0 "
+    "  MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id}) "
+    "  WHERE o:Observation AND o.contentHash IN $removed "
     "  SET o.validTo = $now, o.toVersion = $version, o.closedBy = $by REMOVE o:Observation, o.embedding } "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity";
 
@@ -771,7 +776,7 @@ static const char Q_DELETE_ENTITY[] =
     "WITH DISTINCT e "
     /* the records outlive the entity for history; toVersion is one past the
      * last version, which history shows (deleted) with its observations */
-    "CALL { WITH e MATCH (o:Observation {namespace: $ns, entityId: e.id}) "
+    "CALL { WITH e MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id}) WHERE o:Observation "
     "  SET o.validTo = $now, o.toVersion = e.version + 1 REMOVE o:Observation, o.embedding } "
     "DETACH DELETE e "
     "RETURN count(*) AS n";

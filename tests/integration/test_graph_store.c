@@ -849,6 +849,97 @@ static int cypher_ns(const char *q, const char *ns, json_t **rows, eg_error *err
     return rc;
 }
 
+/*
+ * Observations are records (issue 13): a change writes what changed, closes
+ * what it removed, and history rebuilds each version's list from them.
+ */
+static void test_graph_store__observation_records(void **state)
+{
+    ns_case *fx = *state;
+    create_ok(fx->ns, one(ent("R", "thing", "o1", NULL)), NULL);
+    json_t *res = NULL, *rows = NULL;
+    json_t *add = json_pack("[{s:s,s:[s,s]}]", "entityName", "R", "contents", "o2", "o3");
+    assert_int_equal(graph_add_observations(g_graph, &fx->r, add, &res, &fx->err), 0);
+    json_decref(add);
+    json_decref(res);
+    json_t *del = json_pack("[{s:s,s:[s]}]", "entityName", "R", "observations", "o1");
+    assert_int_equal(graph_delete_observations(g_graph, &fx->r, del, &res, &fx->err), 0);
+    json_decref(del);
+    json_decref(res);
+
+    /* Three records: o1 closed by version 3, o2 and o3 live since version 2. */
+    assert_int_equal(cypher_ns("MATCH (o:ObservationRecord {namespace: $ns}) "
+                               "RETURN o.text AS t, o.seq AS seq, o.fromVersion AS f, o.toVersion AS tv, "
+                               "o:Observation AS live, o.validTo IS NULL AS open, o.changedBy AS by "
+                               "ORDER BY o.seq",
+                               fx->ns, &rows, &fx->err),
+                     0);
+    assert_int_equal(json_array_size(rows), 3);
+    static const char *const texts[] = {"o1", "o2", "o3"};
+    static const int64_t from[] = {1, 2, 2};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *r = json_array_get(rows, i);
+        assert_string_equal(jstr(r, "t"), texts[i]);
+        assert_int_equal(jint(r, "seq"), (int64_t)i + 1);
+        assert_int_equal(jint(r, "f"), from[i]);
+        assert_string_equal(jstr(r, "by"), "tester");
+        assert_true(json_is_true(json_object_get(r, "live")) == (i != 0));
+        assert_true(json_is_true(json_object_get(r, "open")) == (i != 0));
+    }
+    assert_int_equal(jint(json_array_get(rows, 0), "tv"), 3);
+    json_decref(rows);
+    /* No version stores a copy of the list. */
+    assert_int_equal(cypher_ns("MATCH (h:EntityVersion {namespace: $ns}) WHERE h.observations IS NOT NULL "
+                               "RETURN count(h) AS n",
+                               fx->ns, &rows, &fx->err),
+                     0);
+    assert_int_equal(jint(json_array_get(rows, 0), "n"), 0);
+    json_decref(rows);
+
+    /* History: [o1], [o1 o2 o3], [o2 o3]. */
+    assert_int_equal(graph_get_entity_history(g_graph, &fx->r, "R", NULL, &res, &fx->err), 0);
+    json_t *h = json_object_get(res, "history");
+    assert_int_equal(json_array_size(h), 3);
+    static const char *const want[] = {"[\"o1\"]", "[\"o1\",\"o2\",\"o3\"]", "[\"o2\",\"o3\"]"};
+    for (size_t i = 0; i < 3; i++) {
+        char *got = json_dumps(json_object_get(json_array_get(h, i), "observations"), JSON_COMPACT);
+        assert_string_equal(got, want[i]);
+        eg_free(got);
+    }
+    int64_t t_v2 = jint(json_array_get(h, 1), "validFrom");
+    json_decref(res);
+    /* The graph at version 2's time shows its list. */
+    assert_int_equal(graph_get_graph_at_time(g_graph, &fx->r, t_v2, NULL, &res, &fx->err), 0);
+    json_t *e = find_by_name(json_object_get(res, "entities"), "R");
+    assert_non_null(e);
+    assert_int_equal(jlen(e, "observations"), 3);
+    json_decref(res);
+
+    /* Deleting the entity closes its live records, one past its last version. */
+    json_t *names = json_pack("[s]", "R");
+    assert_int_equal(graph_delete_entities(g_graph, &fx->r, names, &res, &fx->err), 0);
+    json_decref(names);
+    json_decref(res);
+    assert_int_equal(cypher_ns("MATCH (o:ObservationRecord {namespace: $ns}) WHERE o:Observation OR o.validTo IS NULL "
+                               "OR o.embedding IS NOT NULL RETURN count(o) AS n",
+                               fx->ns, &rows, &fx->err),
+                     0);
+    assert_int_equal(jint(json_array_get(rows, 0), "n"), 0);
+    json_decref(rows);
+    assert_int_equal(cypher_ns("MATCH (o:ObservationRecord {namespace: $ns}) WHERE o.text = 'o2' "
+                               "RETURN o.toVersion AS tv", fx->ns, &rows, &fx->err),
+                     0);
+    assert_int_equal(jint(json_array_get(rows, 0), "tv"), 4);
+    json_decref(rows);
+    /* ... and the deleted entity's last version still lists them. */
+    assert_int_equal(graph_get_entity_history(g_graph, &fx->r, "R", NULL, &res, &fx->err), 0);
+    h = json_object_get(res, "history");
+    json_t *lastv = json_array_get(h, json_array_size(h) - 1);
+    assert_true(json_is_true(json_object_get(lastv, "deleted")));
+    assert_int_equal(jlen(lastv, "observations"), 2);
+    json_decref(res);
+}
+
 static bool substring_finds(const graph_req *r, const char *q, const char *name)
 {
     eg_error err;
@@ -1872,6 +1963,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         NS_TEST(test_graph_store__create_and_merge, "create"),
         NS_TEST(test_graph_store__observations_and_history, "hist"),
+        NS_TEST(test_graph_store__observation_records, "recs"),
         NS_TEST(test_graph_store__relations, "rel"),
         NS_TEST(test_graph_store__open_nodes_with_neighbours, "nbr"),
         NS_TEST(test_graph_store__delete_entities_keeps_history, "delent"),

@@ -6,7 +6,8 @@
  * directory (the Neo4j "home": DIR/data, DIR/logs), enables Bolt on
  * 127.0.0.1:PORT with authentication, disables HTTP/HTTPS, makes sure the
  * `neo4j` user has the requested password with no forced change, prints
- * "bolt://127.0.0.1:PORT" on stdout once Bolt accepts connections, and shuts
+ * "bolt://127.0.0.1:PORT" on stdout once Bolt accepts connections
+ * ("bolt+s://..." when --conf server.bolt.tls_level=REQUIRED), and shuts
  * down cleanly on SIGTERM/SIGINT (JVM shutdown hook).
  *
  * Lifecycle:
@@ -286,7 +287,10 @@ public final class Launcher {
         if (bound == null) {
             throw new IllegalStateException("Bolt connector did not register a local address");
         }
-        String uri = "bolt://" + o.host + ":" + bound.getPort();
+        // A client must know that Bolt speaks TLS only here: the scheme says so.
+        String tls = o.conf.getOrDefault(BoltConnector.encryption_level.name(), "DISABLED");
+        String scheme = tls.equalsIgnoreCase("REQUIRED") ? "bolt+s" : "bolt";
+        String uri = scheme + "://" + o.host + ":" + bound.getPort();
         Path tmp = o.data.resolve("neo4j.uri.tmp");
         // Second line: our pid, so a reader can tell this file from a stale one.
         Files.writeString(tmp, uri + "\n" + ProcessHandle.current().pid() + "\n", StandardCharsets.UTF_8);
