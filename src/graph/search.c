@@ -372,12 +372,13 @@ static const char Q_VECTOR[] =
     "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score "
     "WITH collect([node, score]) AS hits "
     "WITH size(hits) AS raw, CASE WHEN size(hits) > 0 THEN hits[-1][1] END AS lowest, "
+    "size([h IN hits WHERE h[0].namespace = $ns]) AS inns, "
     "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min "
     "AND (size($types) = 0 OR h[0].entityType IN $types)][0..$lim] AS kept "
-    /* one row even when nothing is kept: the caller needs raw and lowest */
+    /* one row even when nothing is kept: the caller needs raw, inns and lowest */
     "UNWIND CASE WHEN size(kept) = 0 THEN [null] ELSE kept END AS h "
-    "WITH raw, lowest, h[0] AS node, h[1] AS score "
-    "RETURN raw, lowest, CASE WHEN node IS NOT NULL THEN " GRAPH_ENTITY_PROJ("node") " END AS entity, score "
+    "WITH raw, lowest, inns, h[0] AS node, h[1] AS score "
+    "RETURN raw, lowest, inns, CASE WHEN node IS NOT NULL THEN " GRAPH_ENTITY_PROJ("node") " END AS entity, score "
     "ORDER BY score DESC";
 
 static int check_vec(const graph_store *g, const float *vec, size_t dims, eg_error *err)
@@ -411,11 +412,17 @@ static json_t *types_or_empty(const json_t *t)
  * Grow a vector request: asking deeper helps only when the filters
  * (namespace, types) left the page short: the index returns neighbours best
  * first, so once its last one scores under min_similarity no deeper one
- * reaches it (and a request for 10,000 neighbours is slow).
+ * reaches it (and a request for 10,000 neighbours is slow).  When every
+ * neighbour was the namespace's and no type filter applies, the page is
+ * short because the namespace has few entities near the query (an entity may
+ * own many of the neighbours): deeper ones are farther than all of those.
  */
-static bool vec_deeper(size_t got, size_t want, size_t *k, int64_t raw, const json_t *lowest, double min_sim)
+static bool vec_deeper(size_t got, size_t want, size_t *k, const json_t *first, bool typed, double min_sim)
 {
-    if (got >= want || *k >= VEC_FETCH_CAP || raw < (int64_t)*k ||
+    int64_t raw = graph__jint(first, "raw", 0);
+    const json_t *lowest = json_object_get(first, "lowest");
+    bool foreign = graph__jint(first, "inns", raw) < raw;
+    if (got >= want || *k >= VEC_FETCH_CAP || raw < (int64_t)*k || (!foreign && !typed) ||
         (json_is_number(lowest) && json_number_value(lowest) < min_sim))
         return false;
     *k = *k * 4 > VEC_FETCH_CAP ? VEC_FETCH_CAP : *k * 4;
@@ -481,8 +488,7 @@ static int vec_query(bolt_conn *c, graph_store *g, const char *cypher, const cha
         const json_t *first = json_array_get(*rows, 0);
         if (first == NULL) /* the model guard refused the index */
             break;
-        if (!vec_deeper(kept_entities(*rows, grouped), want, &k, graph__jint(first, "raw", 0),
-                        json_object_get(first, "lowest"), min_sim))
+        if (!vec_deeper(kept_entities(*rows, grouped), want, &k, first, json_array_size(ty) > 0, min_sim))
             break;
     }
     json_decref(ty);
@@ -538,6 +544,7 @@ static const char Q_OBS_VECTOR[] =
     "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score "
     "WITH collect([node, score]) AS hits "
     "WITH size(hits) AS raw, CASE WHEN size(hits) > 0 THEN hits[-1][1] END AS lowest, "
+    "size([h IN hits WHERE h[0].namespace = $ns]) AS inns, "
     "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min AND h[0]:Observation] AS kept "
     "CALL { WITH kept UNWIND kept AS h "
     "  WITH h[0] AS o, h[1] AS score "
@@ -546,7 +553,7 @@ static const char Q_OBS_VECTOR[] =
     "  WITH e, collect({id: o.id, text: o.text, score: score})[0..$per] AS obs "
     "  ORDER BY obs[0].score DESC LIMIT $lim "
     "  RETURN collect({entity: " GRAPH_ENTITY_PROJ("e") ", obs: obs}) AS ents } "
-    "RETURN raw, lowest, ents";
+    "RETURN raw, lowest, inns, ents";
 
 static const char Q_OBS_FULLTEXT[] =
     "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
