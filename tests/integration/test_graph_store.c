@@ -1396,6 +1396,16 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(jint(json_object_get(res, "counts"), "entities"), 3);
     assert_int_equal(jint(json_object_get(res, "counts"), "currentEmbedding"), 2);
     assert_true(json_is_true(json_object_get(json_object_get(res, "schemaCheck"), "ok")));
+    /* the observation records and their indexes, beside the entities': four live
+     * records (Apple's two, Banana's, Carrot's), none embedded (no worker here) */
+    json_t *ocnt = json_object_get(json_object_get(res, "counts"), "observations");
+    assert_int_equal(jint(ocnt, "live"), 4);
+    assert_int_equal(jint(ocnt, "withEmbedding"), 0);
+    assert_int_equal(jint(ocnt, "missingOrStale"), 4);
+    json_t *sc = json_object_get(res, "schemaCheck");
+    assert_int_equal(jint(json_object_get(sc, "observationVectorIndex"), "dimensions"), (int64_t)g_dims);
+    assert_string_equal(jstr(json_object_get(sc, "observationFulltextIndex"), "state"), "ONLINE");
+    assert_string_equal(jstr(res, "observationVectorIndex"), "observation_embeddings");
     json_decref(res);
     assert_int_equal(graph_diagnose_vector_search(g_graph, &fx->r, &res, &fx->err), 0);
     assert_true(json_is_true(json_object_get(json_object_get(res, "probe"), "ok")));
