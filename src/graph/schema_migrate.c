@@ -308,9 +308,11 @@ static int check_fn(bolt_conn *c, void *payload, eg_error *err)
         return EG_ENOMEM;
     bolt_params_str(p, "v", w->g->opts.vector_index);
     bolt_params_str(p, "f", w->g->opts.fulltext_index);
+    bolt_params_str(p, "ov", w->g->opts.obs_vector_index);
+    bolt_params_str(p, "of", w->g->opts.obs_fulltext_index);
     int rc = graph__q(c,
                      "SHOW INDEXES YIELD name, type, state, labelsOrTypes, properties, options "
-                     "WHERE name IN [$v, $f] OR (type = 'VECTOR' AND 'Entity' IN labelsOrTypes) "
+                     "WHERE name IN [$v, $f, $ov, $of] OR (type = 'VECTOR' AND 'Entity' IN labelsOrTypes) "
                      "RETURN name, type, state, labelsOrTypes, properties, "
                      "options.indexConfig AS config",
                      p, &w->rows, err);
@@ -318,14 +320,50 @@ static int check_fn(bolt_conn *c, void *payload, eg_error *err)
     return rc;
 }
 
-static bool is_entity_on(const json_t *row, const char *prop)
+/* The index covers exactly :label, on prop alone (prop NULL: any properties). */
+static bool is_on(const json_t *row, const char *label, const char *prop)
 {
     const json_t *l = json_object_get(row, "labelsOrTypes"), *pr = json_object_get(row, "properties");
     return json_array_size(l) == 1 && json_array_size(pr) >= 1 &&
            strcmp(json_string_value(json_array_get(l, 0)) ? json_string_value(json_array_get(l, 0)) : "",
-                  "Entity") == 0 &&
+                  label) == 0 &&
            (prop == NULL || (json_array_size(pr) == 1 && json_string_value(json_array_get(pr, 0)) &&
                              strcmp(json_string_value(json_array_get(pr, 0)), prop) == 0));
+}
+
+static bool is_entity_on(const json_t *row, const char *prop)
+{
+    return is_on(row, "Entity", prop);
+}
+
+/*
+ * The observation indexes (migrations 10 and 11): the vector index follows
+ * the same model as the entity one, so the same dimensions and similarity;
+ * the full-text index must exist.  Checked after the entity indexes, whose
+ * problems name the more common fix.
+ */
+static void obs_problem(const graph_opts *o, const json_t *ovec, const json_t *oft, char *problem, size_t cap)
+{
+    const char *want_sim = o->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine";
+    json_t *cfg = json_object_get(ovec, "config");
+    int64_t dims = graph__jint(cfg, "vector.dimensions", -1);
+    const char *sim = graph__jstr(cfg, "vector.similarity_function");
+    if (ovec == NULL)
+        snprintf(problem, cap, "observation vector index %s does not exist (apply the schema)", o->obs_vector_index);
+    else if (strcmp(graph__jstr(ovec, "type") ? graph__jstr(ovec, "type") : "", "VECTOR") != 0 ||
+             !is_on(ovec, "Observation", "embedding"))
+        snprintf(problem, cap, "index %s is not a vector index on :Observation(embedding)", o->obs_vector_index);
+    else if (dims != (int64_t)o->vector_dimensions)
+        snprintf(problem, cap,
+                 "observation vector index %s has %" PRId64 " dimensions but the configured model needs %zu; "
+                 "run `engram reembed --switch-model` (it resizes both vector indexes and re-embeds)",
+                 o->obs_vector_index, dims, o->vector_dimensions);
+    else if (sim == NULL || strcasecmp(sim, want_sim) != 0)
+        snprintf(problem, cap, "observation vector index %s uses %s similarity but NEO4J_SIMILARITY_FUNCTION is %s",
+                 o->obs_vector_index, sim ? sim : "unknown", want_sim);
+    else if (oft == NULL || !is_on(oft, "Observation", "text"))
+        snprintf(problem, cap, "full-text index %s on :Observation(text) does not exist (apply the schema)",
+                 o->obs_fulltext_index);
 }
 
 int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
@@ -336,7 +374,7 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     int rc = graph__read(g, check_fn, &w, err);
     if (rc != 0)
         return rc;
-    const json_t *vec = NULL, *ft = NULL, *other_vec = NULL;
+    const json_t *vec = NULL, *ft = NULL, *other_vec = NULL, *ovec = NULL, *oft = NULL;
     size_t i;
     json_t *row;
     json_array_foreach(w.rows, i, row)
@@ -346,6 +384,10 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
             vec = row;
         else if (name && strcmp(name, g->opts.fulltext_index) == 0)
             ft = row;
+        else if (name && strcmp(name, g->opts.obs_vector_index) == 0)
+            ovec = row;
+        else if (name && strcmp(name, g->opts.obs_fulltext_index) == 0)
+            oft = row;
         else if (is_entity_on(row, "embedding"))
             other_vec = row;
     }
@@ -379,6 +421,8 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     else if (ft == NULL || !is_entity_on(ft, NULL))
         snprintf(problem, sizeof problem, "full-text index %s on :Entity does not exist",
                  g->opts.fulltext_index);
+    else
+        obs_problem(&g->opts, ovec, oft, problem, sizeof problem);
     if (report_out) {
         *report_out = json_pack("{s:{s:s,s:O,s:I,s:s?},s:{s:s,s:O},s:b}", "vectorIndex", "name",
                                 g->opts.vector_index, "state",
@@ -387,6 +431,19 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
                                 g->opts.fulltext_index, "state",
                                 ft ? json_object_get(ft, "state") : json_null(), "ok",
                                 problem[0] == '\0');
+        /* The observation indexes, as additions to the report. */
+        json_t *ocfg = json_object_get(ovec, "config");
+        if (*report_out)
+            json_object_set_new(
+                *report_out, "observationVectorIndex",
+                json_pack("{s:s,s:O,s:I,s:s?}", "name", g->opts.obs_vector_index, "state",
+                          ovec ? json_object_get(ovec, "state") : json_null(), "dimensions",
+                          (json_int_t)graph__jint(ocfg, "vector.dimensions", -1), "similarity",
+                          graph__jstr(ocfg, "vector.similarity_function")));
+        if (*report_out)
+            json_object_set_new(*report_out, "observationFulltextIndex",
+                                json_pack("{s:s,s:O}", "name", g->opts.obs_fulltext_index, "state",
+                                          oft ? json_object_get(oft, "state") : json_null()));
         if (*report_out && problem[0])
             json_object_set_new(*report_out, "problem", json_string(problem));
     }

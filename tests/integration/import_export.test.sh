@@ -41,8 +41,9 @@ n="$("$BIN" export --namespace "$run-a" --format official 2>/dev/null | wc -l)"
 out="$("$BIN" import "$dir/memory.jsonl" --namespace "$run-a" --json 2>"$dir/err")"
 rc=$?
 [[ $rc == 3 ]] || fail "skip exited $rc: $(cat "$dir/err")"
+# jobs: one per entity and one per observation record (2 entities, 3 observations)
 [[ "$(jget entitiesCreated <<<"$out")" == 2 && "$(jget relationsCreated <<<"$out")" == 1 &&
-   "$(jget relationsSkipped <<<"$out")" == 1 && "$(jget jobs <<<"$out")" == 2 ]] || fail "first import: $out"
+   "$(jget relationsSkipped <<<"$out")" == 1 && "$(jget jobs <<<"$out")" == 5 ]] || fail "first import: $out"
 grep -q 'Ada -\[knows\]-> Nobody skipped' "$dir/err" || fail "the dangling relation was not reported"
 
 # the same file again changes nothing and queues nothing
