@@ -105,6 +105,14 @@ int graph__x_params(bolt_conn *c, const char *cypher, bolt_params *p, eg_error *
 /* One statement per item, pipelined (bolt_conn_query_json_many): rows[i] new. */
 int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
                  eg_error *err);
+/*
+ * Run a query and hand its records to fn one at a time as they stream in
+ * (constant memory; rec is borrowed until fn returns); stops at fn's first
+ * error, which is returned.  tx: as bolt_conn_run (NULL inside a transaction).
+ */
+typedef int (*graph_row_fn)(void *ctx, const bolt_value *rec, eg_error *err);
+int graph__stream(bolt_conn *c, const char *cypher, const bolt_params *p, const bolt_tx_opts *tx, graph_row_fn fn,
+                  void *ctx, eg_error *err);
 /* Database clock (ms) inside the open transaction. */
 int graph__now(bolt_conn *c, int64_t *now, eg_error *err);
 
