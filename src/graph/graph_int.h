@@ -197,6 +197,17 @@ int graph__obs_hashes(const char *name, const char *type, const json_t *texts, j
 int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
                        json_t *job_ids, size_t *created_out, eg_error *err);
 
+/*
+ * Convert entities `ids` (entity ids, strings) of namespace ns to observation
+ * records inside the open write transaction c (obs_convert.c; graph.h,
+ * graph_obs_convert): locks the live ones, skips those already converted,
+ * writes the records, obsSeq, and removes the versions' copies.  The live
+ * records' embedding jobs are appended to outbox (the caller flushes it in
+ * the same transaction); counts are added to *delta (jobs excepted).
+ */
+int graph__obs_convert_tx(bolt_conn *c, const char *ns, const json_t *ids, json_t *outbox,
+                          graph_obs_convert_stats *delta, eg_error *err);
+
 /* Validate a names array (or JSON text of one): new normalised copy. */
 int graph__validate_names(const json_t *names, json_t **out, eg_error *err);
 
