@@ -41,8 +41,9 @@ static const char Q_ENTITIES[] =
 
 static const char Q_ENTITY_VERSIONS[] =
     "MATCH (h:EntityVersion {namespace: $ns}) WHERE h.entityId IS NOT NULL " /* GRAPH_NS_SEEK's reason */
-    "RETURN h {.entityId, .name, .version, .entityType, .observations, .createdAt, .updatedAt, .validFrom, "
-    "  .validTo, .changedBy, .deleted} AS x "
+    /* the format keeps each version's list: rebuilt from the records */
+    "RETURN h {.entityId, .name, .version, .entityType, observations: " GRAPH_VERSION_OBS("h") ", "
+    "  .createdAt, .updatedAt, .validFrom, .validTo, .changedBy, .deleted} AS x "
     "ORDER BY h.entityId, h.version";
 
 static const char Q_RELATIONS[] =

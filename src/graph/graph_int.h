@@ -59,6 +59,17 @@ struct graph_store {
     "toLower(" v ".name + '\\n' + coalesce(" v ".entityType, '') + "                               \
     "reduce(s = '', o IN " GRAPH_SEARCH_OBS_(v) " | s + '\\n' + o)) END, "                       \
     v ".searchOverflow = CASE WHEN " GRAPH_SEARCH_LEN_(v) " > " GRAPH_SEARCH_CAP " THEN true END"
+/*
+ * A version's observations (history, graph at a time, export): versions
+ * written before observation records kept a copy of the list (until graph
+ * migration 12 or an import converts them, obs_convert.c); the others are
+ * the entity's records alive at that version, in the order they were
+ * added -- exactly the list the live entity had then.
+ */
+#define GRAPH_VERSION_OBS(v)                                                                                 \
+    "coalesce(" v ".observations, COLLECT { MATCH (o:ObservationRecord {namespace: " v ".namespace, "   \
+    "entityId: " v ".entityId}) WHERE o.fromVersion <= " v ".version AND (o.toVersion IS NULL OR "        \
+    "o.toVersion > " v ".version) RETURN o.text ORDER BY o.seq })"
 /* Relation projection: a = from node, b = to node, r = relationship. */
 #define GRAPH_REL_PROJ                                                                          \
     "{from: a.name, to: b.name, relationType: r.relationType, strength: r.strength, "         \
