@@ -655,7 +655,11 @@ int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *
  * one write transaction; restore.c says how ids, existing records and
  * embeddings are handled.  source_ns: the namespace named in the file's
  * header (ids are kept when it is the target).  Counts are added to *st.
- * Restore entities before their relations.
+ * Restore entities before their relations.  The format carries each
+ * version's observation list: once every record is restored, call
+ * graph_obs_convert for the namespace to make the observation records (and
+ * their jobs) from them - before it, history reads the lists, but a change
+ * to a restored entity would lose its older observations from history.
  */
 typedef struct graph_restore_stats {
     int64_t entities, entities_existing, entity_versions;

@@ -31,9 +31,10 @@ const env = { ...process.env, NEO4J_URI: uri, NEO4J_USERNAME: user, NEO4J_PASSWO
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 let lastStderr = "";
-async function connect(command) {
+async function connect(command, namespace = ns) {
   // no in-server workers: the jobs the migration queues stay in the queue to be counted
-  const transport = new StdioClientTransport({ command, args: ["serve", "--workers", "0"], env, stderr: "pipe" });
+  const transport = new StdioClientTransport({ command, args: ["serve", "--workers", "0"],
+    env: { ...env, ENGRAM_NAMESPACE: namespace }, stderr: "pipe" });
   lastStderr = "";
   transport.stderr?.on("data", (d) => { lastStderr += d.toString(); });
   const client = new Client({ name: "engram-obs-migration-test", version: "1.0.0" });
@@ -100,6 +101,10 @@ check(before.history.Ada.history.length === 4, `Ada has 4 versions before (${bef
 check(before.history.Draft.history.length === 2 && before.history.Draft.history[1].deleted === true,
   "Draft's history ends deleted");
 await prev.close();
+// an export by the previous engram: each version with its list
+const exportDir = process.env.TMPDIR ?? "/tmp";
+const oldExport = `${exportDir}/obsmig-old-${process.pid}.jsonl`, newExport = `${exportDir}/obsmig-new-${process.pid}.jsonl`;
+execFileSync(prevBin, ["export", "--output", oldExport], { env: { ...env, ENGRAM_LOG_LEVEL: "warning" } });
 
 const driver = neo4j.driver(uri, neo4j.auth.basic(user, password));
 const session = driver.session();
@@ -195,6 +200,25 @@ check(JSON.stringify(iv("Engine")) === JSON.stringify(["mechanical computer@1-2"
   await recCount() === n0, "Engine converted again, the others untouched");
 check(same(before.history.Engine, await call(eng, "get_entity_history", { entityName: "Engine" })),
   "Engine's history after the resumed run");
+
+// ---- exports: the new one lists every version as the old one did; the old one imports ----
+execFileSync(bin, ["export", "--output", newExport], { env: { ...env, ENGRAM_LOG_LEVEL: "warning" } });
+const { readFileSync, unlinkSync } = await import("node:fs");
+const lines = (f) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((j) => j.type !== "engram-export");
+check(same(lines(oldExport), lines(newExport)), "the new engram exports what the previous one did");
+const imp = JSON.parse(execFileSync(bin, ["import", oldExport, "--namespace", "obsmig-copy", "--json"],
+  { env: { ...env, ENGRAM_LOG_LEVEL: "warning" } }).toString().trim().split("\n").pop());
+check(imp.entitiesRestored === 4 && imp.observationRecords === n0, `old export imported with records: ${JSON.stringify(imp)}`);
+const noIds = (h) => ({ ...h, history: h.history.map((x) => ({ ...x, id: null })) });
+const copy = await connect(bin, "obsmig-copy");
+for (const n of names)
+  check(same(noIds(before.history[n]), noIds(await call(copy, "get_entity_history", { entityName: n }))),
+    `get_entity_history(${n}) of the imported old export`);
+await copy.close();
+check(num((await q("MATCH (h:EntityVersion) WHERE h.observations IS NOT NULL RETURN count(h) AS n"))[0].n) === 0,
+  "the import left no copy");
+unlinkSync(oldExport);
+unlinkSync(newExport);
 
 // ---- 5. a change after the migration ----
 await call(eng, "add_observations", { observations: [{ entityName: "Ada", contents: ["died 1852"] }] });
