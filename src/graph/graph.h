@@ -824,7 +824,8 @@ typedef struct graph_migrate_stats {
     int64_t duplicates;       /* live duplicates (memento's race) turned into history */
     int64_t duplicate_names;  /* plan: names with more than one live node */
     int64_t conflicts;        /* names that already exist in the namespace, left alone */
-    int64_t jobs;             /* embedding jobs queued */
+    int64_t records;          /* observation records made from the versions' lists */
+    int64_t jobs;             /* embedding jobs queued (entities and live observation records) */
     int64_t relationships;    /* memento relationships replaced (plan: found) */
     int64_t relations;        /* live relations written */
     int64_t relation_history; /* :RelationVersion nodes for older versions */
