@@ -13,6 +13,8 @@
 //      set, an embedding job per live record;
 //   4. re-running converts nothing; an entity put back as unconverted (a
 //      crash between batches) is converted alone on the next run;
+//   (and: an entity whose live list disagrees with its history gets the live
+//   list for its current version; a live entity without history gets records)
 //   5. a change after the migration keeps history right.
 //
 // usage: node obs_migration.mjs <new engram> <previous engram> <neo4j-driver> <uri> <user> <password>
@@ -80,12 +82,24 @@ await step("delete_entities", { entityNames: ["Draft"] });
 for (let i = 1; i <= 12; i++)
   await step("add_observations", { observations: [{ entityName: "Babbage", contents: [`fact ${i}`] }] });
 await step("delete_observations", { deletions: [{ entityName: "Babbage", observations: ["fact 3", "fact 7"] }] });
+await step("create_entities", { entities: [{ name: "Odd", entityType: "note", observations: ["x"] }] });
+
+// Data no engram writes, but a database may hold: a live list that its
+// history does not know (Odd), a live entity without history (Lonely).
+const driver = neo4j.driver(uri, neo4j.auth.basic(user, password));
+const session = driver.session();
+const q = async (cypher, params = {}) => (await session.run(cypher, params)).records.map((r) => r.toObject());
+const num = (x) => (x === null || x === undefined ? x : neo4j.isInt(x) ? x.toNumber() : x);
+await q("MATCH (e:Entity {namespace: $ns, name: 'Odd'}) SET e.observations = ['x', 'y']", { ns });
+await q(`CREATE (:Entity {namespace: $ns, name: 'Lonely', id: randomUUID(), entityType: 'note', observations: ['a', 'b'],
+  version: 1, createdAt: timestamp(), updatedAt: timestamp(), validFrom: timestamp()})`, { ns });
+const total = 7; // the five below, Odd and Lonely
 
 const names = ["Ada", "Engine", "Babbage", "Draft", "Empty"];
 async function answers(client) {
   const a = { history: {}, at: {}, open: null, read: null };
   for (const n of names) a.history[n] = await call(client, "get_entity_history", { entityName: n });
-  a.open = await call(client, "open_nodes", { names: ["Ada", "Engine", "Babbage", "Empty", "Draft"] });
+  a.open = await call(client, "open_nodes", { names: ["Ada", "Engine", "Babbage", "Empty", "Draft", "Lonely"] });
   a.read = await call(client, "read_graph", {});
   return a;
 }
@@ -106,10 +120,6 @@ const exportDir = process.env.TMPDIR ?? "/tmp";
 const oldExport = `${exportDir}/obsmig-old-${process.pid}.jsonl`, newExport = `${exportDir}/obsmig-new-${process.pid}.jsonl`;
 execFileSync(prevBin, ["export", "--output", oldExport], { env: { ...env, ENGRAM_LOG_LEVEL: "warning" } });
 
-const driver = neo4j.driver(uri, neo4j.auth.basic(user, password));
-const session = driver.session();
-const q = async (cypher, params = {}) => (await session.run(cypher, params)).records.map((r) => r.toObject());
-const num = (x) => (x === null || x === undefined ? x : neo4j.isInt(x) ? x.toNumber() : x);
 const copies0 = num((await q("MATCH (h:EntityVersion {namespace: $ns}) WHERE h.observations IS NOT NULL RETURN count(h) AS n",
   { ns }))[0].n);
 const versions0 = num((await q("MATCH (h:EntityVersion {namespace: $ns}) RETURN count(h) AS n", { ns }))[0].n);
@@ -120,13 +130,13 @@ check(num((await q("MATCH (o:ObservationRecord) RETURN count(o) AS n"))[0].n) ==
 const engram = (...args) => spawnSync(bin, args, { env: { ...env, ENGRAM_LOG_LEVEL: "warning" }, encoding: "utf8" });
 const status = JSON.parse(engram("schema", "status", "--json").stdout);
 const m12 = status.find((m) => m.id === "graph:12");
-check(m12?.state === "pending" && m12?.data === true && m12?.todo === names.length,
-  `schema status shows graph:12 pending with ${names.length} entities to convert: ${JSON.stringify(m12)}`);
+check(m12?.state === "pending" && m12?.data === true && m12?.todo === total,
+  `schema status shows graph:12 pending with ${total} entities to convert: ${JSON.stringify(m12)}`);
 const t0 = Date.now();
 const eng = await connect(bin);
 const startMs = Date.now() - t0;
 const progress = lastStderr.split("\n").filter((l) => l.includes("observation records:"));
-check(progress.some((l) => l.includes(`${names.length}/${names.length} entities converted`)),
+check(progress.some((l) => l.includes(`${total}/${total} entities converted`)),
   `progress on stderr with done/total: ${JSON.stringify(progress)}`);
 const after = { history: {}, at: {}, open: null, read: null };
 Object.assign(after, await answers(eng));
@@ -134,10 +144,16 @@ for (const t of sortedTimes) after.at[t] = await call(eng, "get_graph_at_time", 
 for (const n of names)
   check(same(before.history[n], after.history[n]),
     `get_entity_history(${n}) unchanged:\n before ${JSON.stringify(canon(before.history[n]))}\n after  ${JSON.stringify(canon(after.history[n]))}`);
+// Odd's current version changes on purpose (the live list wins): checked below
+const noOdd = (g) => ({ ...g, entities: g.entities.filter((e) => e.name !== "Odd") });
+check(progress.some((l) => l.includes("1 entities had a history that disagreed")), "the repaired entity is logged");
 for (const t of sortedTimes)
-  check(same(before.at[t], after.at[t]), `get_graph_at_time(${t}) unchanged:\n before ${JSON.stringify(canon(before.at[t]))}\n after  ${JSON.stringify(canon(after.at[t]))}`);
+  check(same(noOdd(before.at[t]), noOdd(after.at[t])), `get_graph_at_time(${t}) unchanged:\n before ${JSON.stringify(canon(before.at[t]))}\n after  ${JSON.stringify(canon(after.at[t]))}`);
 check(same(before.open, after.open), "open_nodes unchanged");
 check(same(before.read, after.read), "read_graph unchanged");
+const odd = (await call(eng, "get_entity_history", { entityName: "Odd" })).history;
+check(odd.length === 1 && JSON.stringify(odd[0].observations) === JSON.stringify(["x", "y"]),
+  `Odd's current version is its live list: ${JSON.stringify(odd)}`);
 
 // ---- 3. the database ----
 check(num((await q("MATCH (h:EntityVersion) WHERE h.observations IS NOT NULL RETURN count(h) AS n"))[0].n) === 0,
@@ -165,10 +181,16 @@ check(JSON.stringify(iv("Engine")) === JSON.stringify(["mechanical computer@1-2"
 check(of("Babbage").length === 13 && of("Babbage").filter((r) => r.live).length === 11,
   `Babbage: 13 records, 11 live (${of("Babbage").length})`);
 check(of("Empty").length === 0, "Empty has no records");
+check(JSON.stringify(iv("Odd")) === JSON.stringify(["x@1-*", "y@1-*"]), `Odd's records: ${JSON.stringify(iv("Odd"))}`);
+const lonely = (await q(`MATCH (e:Entity {namespace: $ns, name: 'Lonely'})
+  MATCH (o:ObservationRecord:Observation {namespace: $ns, entityId: e.id})
+  RETURN o.text AS text, o.fromVersion AS v, o.validFrom = e.validFrom AS vf ORDER BY o.seq`, { ns }));
+check(JSON.stringify(lonely.map((r) => [r.text, num(r.v), r.vf])) === JSON.stringify([["a", 1, true], ["b", 1, true]]),
+  `Lonely (no history) has live records from its own version: ${JSON.stringify(lonely)}`);
 check(recs.every((r) => /^[0-9a-f]{64}$/.test(r.hash) && /^[0-9a-f]{32}$/.test(r.id)), "hashes and ids are hex");
 const seqs = await q("MATCH (e:Entity {namespace: $ns}) RETURN e.name AS name, e.obsSeq AS s ORDER BY name", { ns });
 check(JSON.stringify(seqs.map((r) => [r.name, num(r.s)])) ===
-  JSON.stringify([["Ada", 5], ["Babbage", 13], ["Empty", 0], ["Engine", 2]]), `obsSeq: ${JSON.stringify(seqs.map((r) => [r.name, num(r.s)]))}`);
+  JSON.stringify([["Ada", 5], ["Babbage", 13], ["Empty", 0], ["Engine", 2], ["Lonely", 2], ["Odd", 2]]), `obsSeq: ${JSON.stringify(seqs.map((r) => [r.name, num(r.s)]))}`);
 const liveRecs = recs.filter((r) => r.live);
 const jobs = num((await q(`MATCH (j:EmbedJob) WHERE j.entity IN $ids RETURN count(j) AS n`,
   { ids: liveRecs.map((r) => r.id) }))[0].n);
@@ -204,11 +226,12 @@ check(same(before.history.Engine, await call(eng, "get_entity_history", { entity
 // ---- exports: the new one lists every version as the old one did; the old one imports ----
 execFileSync(bin, ["export", "--output", newExport], { env: { ...env, ENGRAM_LOG_LEVEL: "warning" } });
 const { readFileSync, unlinkSync } = await import("node:fs");
-const lines = (f) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((j) => j.type !== "engram-export");
+const lines = (f) => readFileSync(f, "utf8").trim().split("\n").map((l) => JSON.parse(l))
+  .filter((j) => j.type !== "engram-export" && !(j.type === "entityVersion" && j.name === "Odd"));
 check(same(lines(oldExport), lines(newExport)), "the new engram exports what the previous one did");
 const imp = JSON.parse(execFileSync(bin, ["import", oldExport, "--namespace", "obsmig-copy", "--json"],
   { env: { ...env, ENGRAM_LOG_LEVEL: "warning" } }).toString().trim().split("\n").pop());
-check(imp.entitiesRestored === 4 && imp.observationRecords === n0, `old export imported with records: ${JSON.stringify(imp)}`);
+check(imp.entitiesRestored === 6 && imp.observationRecords === n0, `old export imported with records: ${JSON.stringify(imp)}`);
 const noIds = (h) => ({ ...h, history: h.history.map((x) => ({ ...x, id: null })) });
 const copy = await connect(bin, "obsmig-copy");
 for (const n of names)
@@ -242,6 +265,6 @@ await eng.close();
 await session.close();
 await driver.close();
 
-console.log(`obs-migration: entities=${names.length} records=${n0} serve_start_ms=${startMs} checks=${checks} ` +
+console.log(`obs-migration: entities=${total} records=${n0} serve_start_ms=${startMs} checks=${checks} ` +
   `failures=${failures}`);
 process.exit(failures ? 1 : 0);
