@@ -340,9 +340,9 @@ static int finish(cv_entity *x, cv_out *o, eg_error *err)
         rc = apply_row(x, x->pending, NULL, o, err);
         json_t *vt = json_object_get(x->pending, "validTo");
         int64_t end = x->last_version + 1;
+        /* (emit clears each record it writes: entity_clear frees the rest) */
         for (size_t i = 0; i < x->n && rc == 0; i++)
             rc = emit(x, &x->cur[i], end, vt, NULL, o, err);
-        x->n = 0;
         return rc;
     }
     json_t *live = as_list(json_object_get(x->row, "obs"));
@@ -376,7 +376,6 @@ static int finish(cv_entity *x, cv_out *o, eg_error *err)
     json_decref(live);
     for (size_t i = 0; i < x->n && rc == 0; i++)
         rc = emit(x, &x->cur[i], 0, NULL, NULL, o, err);
-    x->n = 0;
     json_t *fin = rc == 0 ? json_pack("{s:s, s:I}", "id", x->id, "seq", (json_int_t)x->seq) : NULL;
     if (rc == 0 && (fin == NULL || json_array_append_new(o->live, fin) != 0))
         rc = eg_error_oom(err);
