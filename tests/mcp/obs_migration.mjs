@@ -15,7 +15,9 @@
 //      crash between batches) is converted alone on the next run;
 //   (and: an entity whose live list disagrees with its history gets the live
 //   list for its current version; a live entity without history gets records)
-//   5. a change after the migration keeps history right.
+//   5. a change after the migration keeps history right;
+//   6. an entity half converted (changed by an engram with records before
+//      this migration ran) is rebuilt with its whole history.
 //
 // usage: node obs_migration.mjs <new engram> <previous engram> <neo4j-driver> <uri> <user> <password>
 // Prints: obs-migration: entities=N records=N checks=N failures=N
@@ -261,6 +263,27 @@ for (const t of sortedTimes) {
 }
 const live = (await call(eng, "open_nodes", { names: ["Ada"] })).entities[0].observations;
 check(JSON.stringify(live) === JSON.stringify(want5.slice(1)), `Ada live: ${JSON.stringify(live)}`);
+
+// ---- 6. half converted: versions 5 and 6 as an engram with records but before this migration wrote
+// them on an unconverted entity - versions 1-4 with their copies and no records, 5's added record
+// numbered from 1, and 6's delete closing nothing (the record it would close did not exist) ----
+await q(`MATCH (e:Entity {namespace: $ns, name: 'Ada'})
+  MATCH (h:EntityVersion {namespace: $ns, entityId: e.id}) WHERE h.version <= 4
+  WITH e, h, $lists[h.version - 1] AS list SET h.observations = list
+  WITH DISTINCT e MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id}) WHERE o.fromVersion <= 4 DETACH DELETE o
+  WITH DISTINCT e MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id}) SET o.seq = 1, e.obsSeq = 1`,
+  { ns, lists: before.history.Ada.history.map((x) => x.observations) });
+await q("MATCH (m:SchemaMigration {id: 'graph:12'}) DELETE m");
+r = spawnSync(bin, ["schema", "apply"], { env, encoding: "utf8" });
+check(r.status === 0 && r.stderr.includes("1/1 entities converted"), `the half-converted entity is converted: ${r.stderr}`);
+const h2 = (await call(eng, "get_entity_history", { entityName: "Ada" })).history;
+check(same(h, h2), `Ada's history after converting the half-converted entity:\n before ${JSON.stringify(canon(h))}\n after  ${JSON.stringify(canon(h2))}`);
+const ada2 = (await q(`MATCH (e:Entity {namespace: $ns, name: 'Ada'}) MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id})
+  RETURN o.text AS text, o.fromVersion AS f, o.toVersion AS t, o:Observation AS live ORDER BY o.seq`, { ns }))
+  .map((x) => `${x.text}@${num(x.f)}-${num(x.t) ?? ""}${x.live ? "*" : ""}`);
+check(JSON.stringify(ada2) === JSON.stringify(["wrote the first program@1-6", "met Babbage in 1833@1-3",
+  "translated Menabrea@2-*", "born 1815@2-*", "met Babbage in 1833@4-*", "died 1852@5-*"]),
+  `Ada's records rebuilt: ${JSON.stringify(ada2)}`);
 await eng.close();
 await session.close();
 await driver.close();
