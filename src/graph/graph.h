@@ -198,9 +198,12 @@ typedef struct graph_page {
  * id on :Entity), 2 history and relation indexes, 3 the full-text index,
  * 4 the vector index (name, dimensions, similarity from the store's opts,
  * the validated index names being the only identifiers spliced into Cypher),
- * 5 the full-text index recreated eventually consistent.
- * The registry borrows the store's opts: keep the store alive while the
- * registry may apply them (or re-register).  Not thread-safe (one static
+ * 5 the full-text index recreated eventually consistent, ... 9-11 the
+ * observation records' constraint and indexes, 12 the data migration to
+ * observation records (graph_obs_convert; its jobs go to the store's queue,
+ * so register a store with one where data may need converting).
+ * The registry borrows the store (options and queue): keep it alive while
+ * the registry may apply them (or re-register).  Not thread-safe (one static
  * module entry per process): call it from one thread at start-up.
  */
 int graph_schema_register(graph_store *g, eg_error *err);
@@ -663,7 +666,11 @@ int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *
  * one write transaction; restore.c says how ids, existing records and
  * embeddings are handled.  source_ns: the namespace named in the file's
  * header (ids are kept when it is the target).  Counts are added to *st.
- * Restore entities before their relations.
+ * Restore entities before their relations.  The format carries each
+ * version's observation list: once every record is restored, call
+ * graph_obs_convert for the namespace to make the observation records (and
+ * their jobs) from them - before it, history reads the lists, but a change
+ * to a restored entity would lose its older observations from history.
  */
 typedef struct graph_restore_stats {
     int64_t entities, entities_existing, entity_versions;
@@ -790,6 +797,40 @@ int graph_validate_relations(const json_t *relations, bool require_fields_only, 
 int graph_validate_observations(const json_t *items, const char *list_field, json_t **out,
                                 eg_error *err);
 
+/* ---- observation records for data written before them (obs_convert.c) ---- */
+
+/*
+ * Convert entities written before observation records (graph schema
+ * migration 12; restore after an import): an entity needs it when one of
+ * its :EntityVersion nodes still holds a copy of the observation list, or
+ * when it is live and has no obsSeq.  For each, in one transaction per
+ * batch (its live entity's lock taken first, as every write does): walk
+ * its versions in version order, diff consecutive lists, and create one
+ * :ObservationRecord per (observation, interval), numbered in the order
+ * added so that every version's list is its records in seq order; the
+ * live ones carry :Observation and get an embedding job (the outbox, same
+ * transaction); set e.obsSeq; remove the copies.  Deleted entities
+ * (history only) too.  Where the history disagrees with the live list, the
+ * live list wins for the current version (counted in `repaired`).
+ * Idempotent and resumable: what is converted no longer matches.
+ * ns NULL: every namespace.  batch: entities per transaction (0: 200).
+ * Progress goes to the log (stderr), at most every two seconds.
+ * st (may be NULL) receives the counts.
+ */
+typedef struct graph_obs_convert_stats {
+    int64_t total;     /* entities that needed it when the run started */
+    int64_t entities;  /* entities converted */
+    int64_t records;   /* :ObservationRecord nodes created */
+    int64_t live;      /* of which live (:Observation) */
+    int64_t versions;  /* :EntityVersion copies removed */
+    int64_t repaired;  /* live list differed from the history's last version: the live list won */
+    int64_t jobs;      /* embedding jobs created */
+} graph_obs_convert_stats;
+
+int graph_obs_convert(graph_store *g, const char *ns, size_t batch, graph_obs_convert_stats *st, eg_error *err);
+/* How many entities graph_obs_convert would convert now (read-only). */
+int graph_obs_convert_count(graph_store *g, const char *ns, int64_t *total, eg_error *err);
+
 /* ---- migration from memento-mcp (migrate.c) ---- */
 
 typedef struct graph_migrate_stats {
@@ -800,7 +841,8 @@ typedef struct graph_migrate_stats {
     int64_t duplicates;       /* live duplicates (memento's race) turned into history */
     int64_t duplicate_names;  /* plan: names with more than one live node */
     int64_t conflicts;        /* names that already exist in the namespace, left alone */
-    int64_t jobs;             /* embedding jobs queued */
+    int64_t records;          /* observation records made from the versions' lists */
+    int64_t jobs;             /* embedding jobs queued (entities and live observation records) */
     int64_t relationships;    /* memento relationships replaced (plan: found) */
     int64_t relations;        /* live relations written */
     int64_t relation_history; /* :RelationVersion nodes for older versions */

@@ -17,6 +17,11 @@
  *   6  the namespaces' vector model records: unique namespace
  *   7  the full-text index with the English analyzer (stemming, for term search)
  *   8  trigram text index for the substring pass of search_nodes
+ *   9  observation records: unique id, lookup by entity
+ *  10  vector index on live :Observation(embedding), from config
+ *  11  full-text index on live :Observation(text), English analyzer
+ *  12  data: observation records for everything written before them
+ *      (obs_convert.c), a C function rather than statements (schema.h)
  */
 #include "graph/graph_int.h"
 
@@ -230,32 +235,63 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
 
 static int build3(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 3, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 3, out, n, err);
 }
 
 static int build4(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 4, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 4, out, n, err);
 }
 
 static int build5(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 5, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 5, out, n, err);
 }
 
 static int build7(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 7, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 7, out, n, err);
 }
 
 static int build10(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 10, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 10, out, n, err);
 }
 
 static int build11(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 11, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 11, out, n, err);
+}
+
+/*
+ * Migration 12 runs on the pool schema_apply was given (the store the
+ * registry holds may have been made for another one), with the store's
+ * options and queue: the migrated observations' jobs need the queue.
+ */
+static int with_store(bolt_pool *p, void *ctx, graph_store **out, eg_error *err)
+{
+    const graph_store *g = ctx;
+    return graph_store_new(out, p, g->queue, &g->opts, err);
+}
+
+static int run12(bolt_pool *p, void *ctx, eg_error *err)
+{
+    graph_store *g = NULL;
+    int rc = with_store(p, ctx, &g, err);
+    if (rc == 0)
+        rc = graph_obs_convert(g, NULL, 0, NULL, err);
+    graph_store_free(g);
+    return rc;
+}
+
+static int count12(bolt_pool *p, void *ctx, int64_t *todo, eg_error *err)
+{
+    graph_store *g = NULL;
+    int rc = with_store(p, ctx, &g, err);
+    if (rc == 0)
+        rc = graph_obs_convert_count(g, NULL, todo, err);
+    graph_store_free(g);
+    return rc;
 }
 
 static const schema_migration GRAPH_MIGRATIONS[] = {
@@ -277,17 +313,21 @@ static const schema_migration GRAPH_MIGRATIONS[] = {
      .build = build10, .follows_config = true},
     {.version = 11, .description = "full-text index on live :Observation(text), English analyzer",
      .build = build11},
+    /* data: before engram serves a write, which would write a version
+     * without a copy for an entity whose older observations have no record */
+    {.version = 12, .description = "observation records for entities written before them (data)", .run = run12,
+     .count = count12},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)
 {
     /* The registry borrows the module struct: keep one per process.  The
-     * last registered store's options win (re-registering replaces). */
+     * last registered store (options and queue) wins (re-registering replaces). */
     static schema_module mod;
     mod.name = "graph";
     mod.migrations = GRAPH_MIGRATIONS;
     mod.n = sizeof GRAPH_MIGRATIONS / sizeof GRAPH_MIGRATIONS[0];
-    mod.ctx = &g->opts;
+    mod.ctx = g;
     return schema_register(&mod, err);
 }
 
