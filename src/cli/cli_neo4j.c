@@ -77,8 +77,9 @@ int cli_open_pool(bolt_pool **out, size_t max_size, eg_error *err)
     return rc;
 }
 
-/* The registry borrows the graph store's options: keep it for the process. */
+/* The registry borrows the graph store (options, queue): keep both for the process. */
 static graph_store *schema_graph;
+static queue_store *schema_queue;
 
 int cli_schema_register_all(eg_error *err)
 {
@@ -95,8 +96,13 @@ int cli_schema_register_graph(bolt_pool *pool, eg_error *err)
         /* The schema needs the index's dimension, which follows a local
          * encoder; a broken embedding setting is reported elsewhere. */
         int rc = cli_graph_opts_from_env(&go, &ec, &eerr) == 0 ? 0 : graph_opts_from_env(&go, err);
+        /* The data migration (graph 12) queues the embedding jobs of the
+         * observations it converts: the store needs the queue. */
+        queue_opts qo;
+        if (!rc && !schema_queue && !(rc = queue_opts_from_env(&qo, err)))
+            rc = queue_neo4j_new(&schema_queue, pool, &qo, err);
         if (!rc)
-            rc = graph_store_new(&schema_graph, pool, NULL, &go, err);
+            rc = graph_store_new(&schema_graph, pool, schema_queue, &go, err);
         if (rc)
             return rc;
     }

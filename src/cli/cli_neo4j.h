@@ -44,8 +44,10 @@ int cli_schema_register_all(eg_error *err);
 
 /*
  * Register the graph's migrations too: they depend on its settings (vector
- * index name, dimensions, similarity: graph_opts_from_env).  pool is
- * borrowed by the graph store the registry keeps for the process lifetime.
+ * index name, dimensions, similarity: graph_opts_from_env) and its data
+ * migration queues embedding jobs.  pool is borrowed by the graph and queue
+ * stores the registry keeps for the process lifetime (the data migration
+ * itself runs on the pool schema_apply is given).
  */
 int cli_schema_register_graph(bolt_pool *pool, eg_error *err);
 

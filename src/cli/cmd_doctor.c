@@ -120,9 +120,13 @@ static void check_indexes(bolt_pool *pool, json_t *checks, bool vector_pending)
         const char *sim = json_string_value(json_object_get(vec, "similarity"));
         const char *vstate = json_string_value(json_object_get(vec, "state"));
         const char *fstate = json_string_value(json_object_get(json_object_get(rep, "fulltextIndex"), "state"));
-        snprintf(detail, sizeof detail, "vector index %s: %lld dimensions, %s, %s; full-text index %s: %s",
+        json_t *ovec = json_object_get(rep, "observationVectorIndex");
+        snprintf(detail, sizeof detail,
+                 "vector index %s: %lld dimensions, %s, %s; full-text index %s: %s; "
+                 "observation vector index %s: %lld dimensions",
                  go.vector_index, (long long)json_integer_value(json_object_get(vec, "dimensions")),
-                 sim ? sim : "?", vstate ? vstate : "?", go.fulltext_index, fstate ? fstate : "?");
+                 sim ? sim : "?", vstate ? vstate : "?", go.fulltext_index, fstate ? fstate : "?",
+                 go.obs_vector_index, (long long)json_integer_value(json_object_get(ovec, "dimensions")));
         check_add(checks, "indexes", "ok", detail);
     } else {
         /* before the first start the indexes do not exist yet: expected */

@@ -172,6 +172,7 @@ typedef struct import_run {
     int64_t created, updated, unchanged, rel_created, rel_existing, rel_skipped, jobs;
     int64_t would_create, would_add_obs;
     graph_restore_stats rs;
+    graph_obs_convert_stats conv; /* the restored history's observation records */
     int64_t t0, last_progress;
     int pass, passes;
 } import_run;
@@ -510,7 +511,8 @@ static void summary(import_run *r)
         json_object_set_new(j, "relationsExisting", json_integer(r->rs.relations_existing));
         json_object_set_new(j, "relationsSkipped", json_integer(r->rs.relations_skipped));
         json_object_set_new(j, "relationVersionsRestored", json_integer(r->rs.relation_versions));
-        json_object_set_new(j, "jobs", json_integer(r->rs.jobs));
+        json_object_set_new(j, "observationRecords", json_integer(r->conv.records));
+        json_object_set_new(j, "jobs", json_integer(r->rs.jobs + r->conv.jobs));
     }
     if (r->json) {
         json_dumpf(j, stdout, JSON_COMPACT);
@@ -607,6 +609,12 @@ int cli_cmd_import(int argc, char **argv)
             rc = write_pass(&r, "relation", &err);
     } else if (rc == 0) {
         rc = write_pass(&r, NULL, &err);
+        /* The export keeps every version's observation list; records are
+         * made from them once the whole history is in (an entity's versions
+         * may span batches).  Importing again converts what an interrupted
+         * import left. */
+        if (rc == 0 && !r.dry)
+            rc = graph_obs_convert(r.g, go.ns, 0, &r.conv, &err);
     }
     fclose(r.f);
     graph_store_free(r.g);

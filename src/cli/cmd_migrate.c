@@ -39,9 +39,10 @@ static json_t *stats_json(const graph_migrate_stats *s, bool plan, const char *n
                          (json_int_t)s->memento_nodes, "names", (json_int_t)s->names, "duplicateNames",
                          (json_int_t)s->duplicate_names, "conflicts", (json_int_t)s->conflicts,
                          "relationships", (json_int_t)s->relationships);
-    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "mode", "migrate", "namespace", ns, "names",
-                     (json_int_t)s->names, "entities", (json_int_t)s->entities, "history", (json_int_t)s->history,
-                     "duplicates", (json_int_t)s->duplicates, "conflicts", (json_int_t)s->conflicts, "jobs",
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "mode", "migrate", "namespace", ns,
+                     "names", (json_int_t)s->names, "entities", (json_int_t)s->entities, "history",
+                     (json_int_t)s->history, "duplicates", (json_int_t)s->duplicates, "conflicts",
+                     (json_int_t)s->conflicts, "observationRecords", (json_int_t)s->records, "jobs",
                      (json_int_t)s->jobs, "relationships", (json_int_t)s->relationships, "relations",
                      (json_int_t)s->relations, "relationHistory", (json_int_t)s->relation_history);
 }
@@ -130,10 +131,10 @@ int cli_cmd_migrate(int argc, char **argv)
                (long long)st.conflicts, (long long)st.relationships);
     } else {
         printf("migrate: namespace=%s names=%lld entities=%lld history=%lld duplicates=%lld conflicts=%lld "
-               "jobs=%lld relationships=%lld relations=%lld relation_history=%lld\n",
+               "observation_records=%lld jobs=%lld relationships=%lld relations=%lld relation_history=%lld\n",
                go.ns, (long long)st.names, (long long)st.entities, (long long)st.history, (long long)st.duplicates,
-               (long long)st.conflicts, (long long)st.jobs, (long long)st.relationships, (long long)st.relations,
-               (long long)st.relation_history);
+               (long long)st.conflicts, (long long)st.records, (long long)st.jobs, (long long)st.relationships,
+               (long long)st.relations, (long long)st.relation_history);
     }
     if (!dry && st.conflicts > 0)
         fprintf(stderr, "migrate: %lld name(s) already existed in namespace %s and were left as memento nodes "

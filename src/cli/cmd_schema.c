@@ -2,8 +2,10 @@
  * cmd_schema.c - `engram schema apply|status [--json]`.
  *
  * apply: create what the registered modules need (idempotent, safe to run
- * from several processes at once) and record it; status: compare the code's
- * migrations with what the database recorded.  Exit 0, or 1 on error; status
+ * from several processes at once) and record it, data migrations included
+ * (their progress goes to stderr); status: compare the code's migrations
+ * with what the database recorded, and say what a pending data migration
+ * has left.  Exit 0, or 1 on error; status
  * exits 3 when something is pending or changed (scripts can gate on it).
  */
 #include "cli/cli_neo4j.h"
@@ -20,7 +22,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: engram schema apply|status [--json]\n"
                "  apply   apply pending migrations (also done at server/worker start)\n"
-               "  status  list migrations: applied, pending, changed, unknown\n");
+               "  status  list migrations: applied, pending, changed, unknown (a pending data\n"
+               "          migration says how much it has left to convert)\n");
 }
 
 int cli_cmd_schema(int argc, char **argv)
@@ -68,11 +71,17 @@ int cli_cmd_schema(int argc, char **argv)
         if (e[i].state == SCHEMA_PENDING || e[i].state == SCHEMA_CHANGED)
             exit_code = strcmp(sub, "status") == 0 ? 3 : 0;
         if (json) {
-            json_array_append_new(
-                arr, json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:I,s:b}", "id", e[i].id, "module", e[i].module,
-                               "version", e[i].version, "state", schema_mstate_name(e[i].state),
-                               "description", e[i].description, "checksum", e[i].checksum,
-                               "appliedAt", (json_int_t)e[i].applied_at, "appliedNow", e[i].applied_now));
+            json_t *x = json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:I,s:b,s:b}", "id", e[i].id, "module", e[i].module,
+                                  "version", e[i].version, "state", schema_mstate_name(e[i].state), "description",
+                                  e[i].description, "checksum", e[i].checksum, "appliedAt",
+                                  (json_int_t)e[i].applied_at, "appliedNow", e[i].applied_now, "data", e[i].data);
+            /* a pending data migration: how much it has left (entities, for graph 12) */
+            if (x && e[i].data && e[i].todo >= 0)
+                json_object_set_new(x, "todo", json_integer(e[i].todo));
+            json_array_append_new(arr, x);
+        } else if (e[i].data && e[i].todo >= 0) {
+            printf("%-14s %-8s %-20s %-7s %s: %lld to convert\n", e[i].id, schema_mstate_name(e[i].state), when,
+                   e[i].applied_now ? "yes" : "", e[i].description, (long long)e[i].todo);
         } else {
             printf("%-14s %-8s %-20s %-7s %s\n", e[i].id, schema_mstate_name(e[i].state), when,
                    e[i].applied_now ? "yes" : "", e[i].description);

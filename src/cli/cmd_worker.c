@@ -214,7 +214,8 @@ static void progress(const graph_reembed_cursor *w, int64_t total_in, bool final
     for (int i = 0; i < 30; i++)
         bar[i] = i < filled ? '#' : '.';
     bar[30] = '\0';
-    fprintf(stderr, "\rreembed [%s] %lld/%lld entities, %lld jobs queued%s", bar, (long long)w->seen,
+    fprintf(stderr, "\rreembed [%s] %lld/%lld entities and observations, %lld jobs queued%s", bar,
+            (long long)w->seen,
             (long long)total_in, (long long)w->created, final ? "\n" : "");
     fflush(stderr);
 }
@@ -423,10 +424,11 @@ int cli_cmd_reembed(int argc, char **argv)
     if (rc < 0)
         return cli_fail("reembed", &err);
     if (json_out) {
-        json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:i,s:s}", "scanned", (json_int_t)cur.seen, "created",
+        json_t *j = json_pack("{s:I,s:I,s:I,s:s,s:i,s:s,s:I}", "scanned", (json_int_t)cur.seen, "created",
                               (json_int_t)cur.created, "existing", (json_int_t)cur.existing, "model", ro.model,
                               "dimensions", ro.dims, "mode",
-                              switch_model ? "switch-model" : all ? "all" : "missing");
+                              switch_model ? "switch-model" : all ? "all" : "missing", "scannedObservations",
+                              (json_int_t)cur.seen_observations);
         if (j) {
             json_dumpf(j, stdout, JSON_COMPACT);
             fputc('\n', stdout);

@@ -1,16 +1,22 @@
 /*
  * embedding.c - the graph side of embeddings: the worker hooks (load the
- * text of an entity, write a vector fenced on its content hash), the
- * enqueue/backfill tool, and the inspection tools.
+ * text of an entity or of an observation record, write a vector fenced on
+ * its content hash), the enqueue/backfill tool, and the inspection tools.
  *
- * Fencing: a vector is written only if the live entity's contentHash still
- * equals the hash of the text the vector was computed from, and only if the
- * namespace's model record (vector_model.c) names the vector's model.  The write runs
- * in two statements in the caller's transaction: the first takes the
- * entity's write lock (bumping lockSeq) and reads the hash *after* the lock,
- * the second writes.  A mutation that commits between the worker's read and
- * its write therefore makes the write a no-op ("superseded"); the newer
- * version has its own job.
+ * Fencing: a vector is written only if the live entity's (or live record's)
+ * contentHash still equals the hash of the text the vector was computed
+ * from, and only if the namespace's model record (vector_model.c) names the
+ * vector's model.  The write runs in one statement in the caller's
+ * transaction that first takes the node's write lock (bumping lockSeq) and
+ * reads the hash (and, for a record, whether it is still live) *after* the
+ * lock.  A mutation that commits between the worker's read and its write
+ * therefore makes the write a no-op ("superseded", or "gone" for a record
+ * closed or an entity deleted); the newer version has its own job.
+ *
+ * Job ids: an Entity's id (a UUID) or an observation record's id (32 hex
+ * digits); the two never collide, so one statement serves both kinds.
+ * A record's text never changes (a change is a close plus a new record),
+ * so its contentHash fences its vector for life.
  */
 #include "graph/graph_int.h"
 
@@ -36,13 +42,24 @@ void graph_embed_input_clear(graph_embed_input *in)
     memset(in, 0, sizeof *in);
 }
 
+/*
+ * A job's id is an Entity id (a UUID) or an observation record's id (32 hex
+ * digits, made in mutate.c): the two never collide, so each ref matches at
+ * most one of the two.  A record is found only while live (:Observation)
+ * and while its entity exists: its text carries the entity's name and type.
+ */
 static const char Q_LOAD_BATCH[] =
     "UNWIND $rows AS r "
     "OPTIONAL MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
-    "RETURN r.i AS i, e IS NOT NULL AS found, e.id AS id, e.name AS name, e.version AS version, "
-    "e.entityType AS entityType, e.observations AS observations, e.contentHash AS contentHash, "
-    "e.embeddingHash AS embHash, e.embeddingModel AS embModel, e.embeddingDimensions AS embDims, "
-    "e.embedding IS NOT NULL AS hasVec";
+    "OPTIONAL MATCH (o:ObservationRecord {id: r.id}) WHERE o.namespace = r.ns AND o:Observation "
+    "OPTIONAL MATCH (oe:Entity {id: o.entityId}) WHERE oe.namespace = r.ns "
+    "WITH r, coalesce(e, o) AS n, o IS NOT NULL AS isObs, coalesce(e, oe) AS ent "
+    "RETURN r.i AS i, n IS NOT NULL AND ent IS NOT NULL AS found, isObs, n.id AS id, ent.name AS name, "
+    "CASE WHEN isObs THEN 1 ELSE n.version END AS version, ent.entityType AS entityType, "
+    "CASE WHEN isObs THEN null ELSE n.observations END AS observations, "
+    "CASE WHEN isObs THEN n.text ELSE null END AS obsText, n.contentHash AS contentHash, "
+    "n.embeddingHash AS embHash, n.embeddingModel AS embModel, n.embeddingDimensions AS embDims, "
+    "n.embedding IS NOT NULL AS hasVec";
 static const char Q_LOAD_BY_NAME[] =
     "MATCH (e:Entity {namespace: $ns, name: $name}) "
     "RETURN true AS found, e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
@@ -66,8 +83,14 @@ static void copy_hex(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-static int fill_input(const json_t *row, const char *ns, graph_embed_input *out, eg_error *err)
+/* An entity's text, or (row field isObs) an observation record's. */
+static int row_text(const json_t *row, graph_embed_input *out, eg_error *err)
 {
+    const char *name = graph__jstr(row, "name"), *type = graph__jstr(row, "entityType");
+    if (json_is_true(json_object_get(row, "isObs"))) {
+        const char *t = graph__jstr(row, "obsText");
+        return graph_observation_text(name ? name : "", type ? type : "", t ? t : "", &out->text, out->hash, err);
+    }
     json_t *obs = json_object_get(row, "observations");
     json_t *dec = NULL;
     if (json_is_string(obs)) { /* memento-era JSON text */
@@ -84,13 +107,19 @@ static int fill_input(const json_t *row, const char *ns, graph_embed_input *out,
         const char *s = json_string_value(json_array_get(obs, i));
         v[i] = s ? s : "";
     }
-    const char *name = graph__jstr(row, "name"), *type = graph__jstr(row, "entityType");
     int rc = graph_embedding_text(name ? name : "", type ? type : "", v, n, &out->text, out->hash,
                                   err);
     eg_free(v);
     json_decref(dec);
+    return rc;
+}
+
+static int fill_input(const json_t *row, const char *ns, graph_embed_input *out, eg_error *err)
+{
+    int rc = row_text(row, out, err);
     if (rc != 0)
         return rc;
+    const char *name = graph__jstr(row, "name");
     out->ns = eg_strdup(ns);
     out->entity_id = eg_strdup(graph__jstr(row, "id") ? graph__jstr(row, "id") : "");
     out->name = eg_strdup(name ? name : "");
@@ -198,20 +227,34 @@ int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *e
     return rc;
 }
 
-/* Lock first (lockSeq), then compare: rows not returned were not written. */
+/*
+ * Lock first (lockSeq), then compare: rows not returned were not written.
+ * A row's id names an Entity or an observation record (ids never collide).
+ * A record is matched by its lifelong label and tested for :Observation
+ * only after its lock: closing a record (mutate.c) writes the record, so it
+ * either committed before (live false: GONE) or waits for this write and
+ * then removes the vector with the label.  Entities are locked before
+ * records, the order a mutation takes them in (entity, then its records),
+ * so the two never wait on each other in a cycle.
+ */
 static const char Q_WRITE_VECS[] =
     "UNWIND $rows AS r "
-    "MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
-    "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 "
-    "WITH e, r "
+    "OPTIONAL MATCH (e:Entity {id: r.id}) WHERE e.namespace = r.ns "
+    "OPTIONAL MATCH (o:ObservationRecord {id: r.id}) WHERE o.namespace = r.ns "
+    "WITH r, coalesce(e, o) AS n WHERE n IS NOT NULL "
+    "WITH r, n ORDER BY CASE WHEN n:Entity THEN 0 ELSE 1 END, r.i "
+    "SET n.lockSeq = coalesce(n.lockSeq, 0) + 1 "
+    "WITH n, r "
     "OPTIONAL MATCH (m:EngramVectorModel {namespace: r.ns}) "
-    "WITH e, r, e.contentHash = r.hash AND (m IS NULL OR (m.model = r.model AND m.switchingTo IS NULL)) AS same "
-    "CALL { WITH e, r, same WITH e, r WHERE same "
-    "  CALL db.create.setNodeVectorProperty(e, 'embedding', r.vec) "
-    "  SET e.embeddingModel = r.model, e.embeddingDimensions = r.dims, e.embeddingVersion = e.version, "
-    "      e.embeddingHash = r.hash, e.embeddingUpdatedAt = timestamp(), e.embeddingTokens = r.tokens, "
-    "      e.embeddingTruncated = r.truncated } "
-    "RETURN r.i AS i, same";
+    "WITH n, r, n:Entity OR n:Observation AS live, "
+    "  n.contentHash = r.hash AND (m IS NULL OR (m.model = r.model AND m.switchingTo IS NULL)) AS fresh "
+    "WITH n, r, live, live AND fresh AS same "
+    "CALL { WITH n, r, same WITH n, r WHERE same "
+    "  CALL db.create.setNodeVectorProperty(n, 'embedding', r.vec) "
+    "  SET n.embeddingModel = r.model, n.embeddingDimensions = r.dims, n.embeddingVersion = n.version, "
+    "      n.embeddingHash = r.hash, n.embeddingUpdatedAt = timestamp(), n.embeddingTokens = r.tokens, "
+    "      n.embeddingTruncated = r.truncated } "
+    "RETURN r.i AS i, live, same";
 
 int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, size_t n,
                               graph_write_status *status_out, eg_error *err)
@@ -259,8 +302,9 @@ int graph_write_embeddings_tx(bolt_conn *c, const graph_embedding_row *rows, siz
     json_array_foreach(rc == 0 ? out : NULL, k, row)
     {
         int64_t i = graph__jint(row, "i", -1);
-        if (i >= 0 && (size_t)i < n)
-            status_out[i] = json_is_true(json_object_get(row, "same")) ? GRAPH_EMBED_WRITTEN : GRAPH_EMBED_SUPERSEDED;
+        if (i < 0 || (size_t)i >= n || !json_is_true(json_object_get(row, "live")))
+            continue; /* a closed record: GONE */
+        status_out[i] = json_is_true(json_object_get(row, "same")) ? GRAPH_EMBED_WRITTEN : GRAPH_EMBED_SUPERSEDED;
     }
     json_decref(out);
     return rc;
@@ -379,6 +423,53 @@ static const char Q_FORCE_MISSING[] =
     "RETURN e.id AS id, e.name AS name, e.version AS version, e.entityType AS entityType, "
     "e.observations AS observations, e.contentHash AS contentHash";
 
+/*
+ * The live records of the entities just locked that have no vector for
+ * their text: their jobs go with the entity's (a forced entity is forced
+ * whole).  A record with a current vector is left alone: its text never
+ * changes, so there is nothing to redo; `engram reembed --all` redoes it.
+ */
+static const char Q_FORCE_RECORDS[] =
+    "UNWIND $ids AS id "
+    "MATCH (o:ObservationRecord {namespace: $ns, entityId: id}) WHERE o:Observation "
+    "AND (o.embedding IS NULL OR o.embeddingHash IS NULL OR o.embeddingHash <> o.contentHash) "
+    "RETURN o.id AS id, o.contentHash AS hash, o.entityId AS entityId ORDER BY o.entityId, o.seq";
+
+/* Add the jobs of the live records of `ids` (entity id -> name in `names`) lacking a vector. */
+static int force_records(bolt_conn *c, const char *ns, json_t *ids, json_t *names, json_t *outbox,
+                         size_t *n_out, eg_error *err)
+{
+    *n_out = 0;
+    if (json_array_size(ids) == 0)
+        return 0;
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_json(p, "ids", ids);
+    json_t *rows = NULL;
+    int rc = graph__q_params(c, Q_FORCE_RECORDS, p, &rows, err);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rc == 0 ? rows : NULL, i, row)
+    {
+        const char *id = graph__jstr(row, "id"), *hash = graph__jstr(row, "hash"), *eid = graph__jstr(row, "entityId");
+        const char *name = json_string_value(json_object_get(names, eid ? eid : ""));
+        if (id == NULL || hash == NULL || name == NULL)
+            continue;
+        /* the same job the mutation enqueued (mutate.c graph__obs_records) */
+        json_t *o = json_pack("{sssIssssss}", "id", id, "version", (json_int_t)1, "name", name, "hash", hash,
+                              "kind", "observation");
+        if (o == NULL || json_array_append_new(outbox, o) != 0) {
+            rc = eg_error_oom(err);
+            break;
+        }
+        (*n_out)++;
+    }
+    json_decref(rows);
+    return rc;
+}
+
 static int force_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     emb_work *w = payload;
@@ -401,8 +492,11 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
         json_decref(rows);
         return eg_error_set(err, EG_ENOTFOUND, EG_CLASS_CLIENT, "Entity not found: %s", w->name);
     }
-    json_t *outbox = json_array();
-    if (outbox == NULL) {
+    json_t *outbox = json_array(), *ids = json_array(), *names = json_object();
+    if (outbox == NULL || ids == NULL || names == NULL) {
+        json_decref(outbox);
+        json_decref(ids);
+        json_decref(names);
         json_decref(rows);
         return eg_error_oom(err);
     }
@@ -440,12 +534,20 @@ static int force_fn(bolt_conn *c, void *payload, eg_error *err)
             rc = graph__outbox_add(outbox, in.entity_id, in.version, in.name, in.hash, err);
         if (rc == 0)
             json_array_append_new(json_object_get(w->result, "entities"), json_string(in.name));
+        if (rc == 0 && (json_array_append_new(ids, json_string(in.entity_id)) != 0 ||
+                        json_object_set_new(names, in.entity_id, json_string(in.name)) != 0))
+            rc = eg_error_oom(err);
         graph_embed_input_clear(&in);
         if (rc != 0)
             break;
     }
     json_decref(rows);
-    size_t created = 0;
+    size_t created = 0, nrec = 0;
+    if (rc == 0)
+        rc = force_records(c, w->cx.ns, ids, names, outbox, &nrec, err);
+    json_decref(ids);
+    json_decref(names);
+    json_object_set_new(w->result, "observations", json_integer((json_int_t)nrec));
     if (rc == 0)
         rc = graph__outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
                                 &created, err);
@@ -505,9 +607,11 @@ static int index_info(bolt_conn *c, const graph_store *g, json_t **out, eg_error
         return EG_ENOMEM;
     bolt_params_str(p, "v", g->opts.vector_index);
     bolt_params_str(p, "f", g->opts.fulltext_index);
+    bolt_params_str(p, "ov", g->opts.obs_vector_index);
+    bolt_params_str(p, "of", g->opts.obs_fulltext_index);
     int rc = graph__q(c,
                      "SHOW INDEXES YIELD name, type, state, populationPercent, labelsOrTypes, "
-                     "properties, options WHERE name IN [$v, $f] "
+                     "properties, options WHERE name IN [$v, $f, $ov, $of] "
                      "RETURN name, type, state, populationPercent, labelsOrTypes, properties, "
                      "options.indexConfig AS config",
                      p, out, err);
@@ -517,6 +621,7 @@ static int index_info(bolt_conn *c, const graph_store *g, json_t **out, eg_error
 
 static int counts(bolt_conn *c, const char *ns, json_t **out, eg_error *err)
 {
+    *out = NULL;
     bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
@@ -538,6 +643,37 @@ static int counts(bolt_conn *c, const char *ns, json_t **out, eg_error *err)
                          (json_int_t)(ents - cur));
     }
     json_decref(rows);
+    rows = NULL;
+    /* The live observation records beside the entities (an addition: the
+     * fields above keep their meaning).  By the (namespace, entityId) index. */
+    if (rc == 0 && *out == NULL)
+        rc = eg_error_oom(err);
+    if (rc == 0 && (p = graph__params(err)) == NULL)
+        rc = EG_ENOMEM;
+    if (rc == 0) {
+        bolt_params_str(p, "ns", ns);
+        rc = graph__q(c,
+                     "MATCH (o:ObservationRecord {namespace: $ns}) WHERE o.entityId IS NOT NULL AND o:Observation "
+                     "RETURN count(o) AS live, count(o.embedding) AS withEmbedding, "
+                     "sum(CASE WHEN o.embedding IS NOT NULL AND o.embeddingHash = o.contentHash "
+                     "THEN 1 ELSE 0 END) AS current",
+                     p, &rows, err);
+        bolt_params_free(p);
+    }
+    if (rc == 0) {
+        json_t *r = json_array_get(rows, 0);
+        int64_t live = graph__jint(r, "live", 0), with = graph__jint(r, "withEmbedding", 0),
+                cur = graph__jint(r, "current", 0);
+        json_t *o = json_pack("{sIsIsIsI}", "live", (json_int_t)live, "withEmbedding", (json_int_t)with,
+                              "currentEmbedding", (json_int_t)cur, "missingOrStale", (json_int_t)(live - cur));
+        if (o == NULL || json_object_set_new(*out, "observations", o) != 0)
+            rc = eg_error_oom(err);
+    }
+    json_decref(rows);
+    if (rc != 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -554,6 +690,8 @@ static int debug_fn(bolt_conn *c, void *payload, eg_error *err)
     if (w->result == NULL)
         return eg_error_oom(err);
     json_object_set_new(w->result, "fulltextIndex", json_string(o->fulltext_index));
+    json_object_set_new(w->result, "observationVectorIndex", json_string(o->obs_vector_index));
+    json_object_set_new(w->result, "observationFulltextIndex", json_string(o->obs_fulltext_index));
     json_object_set_new(w->result, "queueConfigured", json_boolean(w->cx.g->queue != NULL));
     json_t *cnt = NULL, *idx = NULL;
     int rc = counts(c, w->cx.ns, &cnt, err);
@@ -590,6 +728,7 @@ int graph_debug_embedding_config(graph_store *g, const graph_req *req, json_t **
 typedef struct probe_work {
     graph_store *g;
     const char *ns;
+    const char *index;  /* the vector index probed */
     json_t *sample; /* entity with embedding, or NULL */
     json_t *result;
 } probe_work;
@@ -633,7 +772,7 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
         eg_free(vec);
         return EG_ENOMEM;
     }
-    bolt_params_str(p, "index", w->g->opts.vector_index);
+    bolt_params_str(p, "index", w->index);
     bolt_params_float32_list(p, "vec", vec, dims);
     bolt_params_str(p, "ns", w->ns);
     eg_free(vec);
@@ -642,7 +781,7 @@ static int probe_fn(bolt_conn *c, void *payload, eg_error *err)
     int rc = graph__q(c,
                      "CALL db.index.vector.queryNodes($index, 50, $vec) YIELD node, score "
                      "WHERE node.namespace = $ns "
-                     "RETURN node.name AS name, score LIMIT 5",
+                     "RETURN coalesce(node.name, node.entityId) AS name, node.text AS text, score LIMIT 5",
                      p, &w->result, err);
     bolt_params_free(p);
     return rc;
@@ -673,24 +812,31 @@ int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **
                                                  "model", jnull(json_object_get(s, "model"))));
     }
     json_object_set_new(dbg, "samples", samples);
-    /* The probe may fail (index missing, wrong dimensions): report, don't fail. */
-    eg_error perr;
-    eg_error_clear(&perr);
-    int prc = graph__read(g, probe_fn, &w, &perr);
-    json_t *probe = json_object();
-    json_object_set_new(probe, "queryVector",
-                        json_string(json_array_size(w.sample) ? "first sample's embedding"
-                                                              : "unit vector e1"));
-    if (prc == 0) {
-        json_object_set_new(probe, "ok", json_true());
-        json_object_set(probe, "results", w.result);
-    } else {
-        json_object_set_new(probe, "ok", json_false());
-        json_object_set_new(probe, "error", json_string(perr.message));
-        if (perr.neo4j_code[0])
-            json_object_set_new(probe, "neo4jCode", json_string(perr.neo4j_code));
+    /* The probes may fail (index missing, wrong dimensions): report, don't
+     * fail.  The observation index is probed with the same vector (one model,
+     * one dimension for both); its hits name the record's entity id. */
+    const char *indexes[2] = {g->opts.vector_index, g->opts.obs_vector_index};
+    const char *keys[2] = {"probe", "observationProbe"};
+    for (size_t k = 0; k < 2; k++) {
+        w.index = indexes[k];
+        eg_error perr;
+        eg_error_clear(&perr);
+        int prc = graph__read(g, probe_fn, &w, &perr);
+        json_t *probe = json_object();
+        json_object_set_new(probe, "index", json_string(w.index));
+        json_object_set_new(probe, "queryVector",
+                            json_string(json_array_size(w.sample) ? "first sample's embedding" : "unit vector e1"));
+        if (prc == 0) {
+            json_object_set_new(probe, "ok", json_true());
+            json_object_set(probe, "results", w.result);
+        } else {
+            json_object_set_new(probe, "ok", json_false());
+            json_object_set_new(probe, "error", json_string(perr.message));
+            if (perr.neo4j_code[0])
+                json_object_set_new(probe, "neo4jCode", json_string(perr.neo4j_code));
+        }
+        json_object_set_new(dbg, keys[k], probe);
     }
-    json_object_set_new(dbg, "probe", probe);
     json_decref(w.sample);
     json_decref(w.result);
     *out = dbg;

@@ -41,8 +41,9 @@ static const char Q_ENTITIES[] =
 
 static const char Q_ENTITY_VERSIONS[] =
     "MATCH (h:EntityVersion {namespace: $ns}) WHERE h.entityId IS NOT NULL " /* GRAPH_NS_SEEK's reason */
-    "RETURN h {.entityId, .name, .version, .entityType, .observations, .createdAt, .updatedAt, .validFrom, "
-    "  .validTo, .changedBy, .deleted} AS x "
+    /* the format keeps each version's list: rebuilt from the records */
+    "RETURN h {.entityId, .name, .version, .entityType, observations: " GRAPH_VERSION_OBS("h") ", "
+    "  .createdAt, .updatedAt, .validFrom, .validTo, .changedBy, .deleted} AS x "
     "ORDER BY h.entityId, h.version";
 
 static const char Q_RELATIONS[] =
@@ -117,42 +118,41 @@ typedef struct export_run {
     bool official;
 } export_run;
 
+typedef struct stream_ctx {
+    export_run *r;
+    const char *type;
+    int64_t *n;
+} stream_ctx;
+
+/* One row's x, typed, to the caller. */
+static int stream_row(void *ctx, const bolt_value *rec, eg_error *err)
+{
+    stream_ctx *s = ctx;
+    json_t *x = bolt_value_to_json(bolt_value_at(rec, 0));
+    if (!json_is_object(x)) {
+        json_decref(x);
+        return eg_error_oom(err);
+    }
+    drop_nulls(x);
+    /* memento-era text observations: a list, as both formats want */
+    if (!strcmp(s->type, "entity") || !strcmp(s->type, "entityVersion"))
+        observations_as_list(x);
+    json_t *line = ordered(s->type, x);
+    json_decref(x);
+    if (!line)
+        return eg_error_oom(err);
+    int rc = s->r->fn(s->r->ctx, line, err);
+    json_decref(line);
+    if (rc == 0 && s->n)
+        (*s->n)++;
+    return rc;
+}
+
 /* Stream one statement: each row's x, typed, to the caller.  *n counts rows. */
 static int stream(export_run *r, const char *q, const char *type, int64_t *n, eg_error *err)
 {
-    bolt_result *res = NULL;
-    int rc = bolt_conn_run(r->c, q, r->p, r->tx, &res, err);
-    const bolt_value *rec = NULL;
-    while (rc == 0) {
-        int got = bolt_result_next(res, &rec, err);
-        if (got <= 0) {
-            rc = got;
-            break;
-        }
-        json_t *x = bolt_value_to_json(bolt_value_at(rec, 0));
-        if (!json_is_object(x)) {
-            json_decref(x);
-            rc = eg_error_oom(err);
-            break;
-        }
-        drop_nulls(x);
-        /* memento-era text observations: a list, as both formats want */
-        if (!strcmp(type, "entity") || !strcmp(type, "entityVersion"))
-            observations_as_list(x);
-        json_t *line = ordered(type, x);
-        if (!line) {
-            json_decref(x);
-            rc = eg_error_oom(err);
-            break;
-        }
-        json_decref(x);
-        rc = r->fn(r->ctx, line, err);
-        json_decref(line);
-        if (rc == 0 && n)
-            (*n)++;
-    }
-    bolt_result_free(res);
-    return rc;
+    stream_ctx s = {r, type, n};
+    return graph__stream(r->c, q, r->p, r->tx, stream_row, &s, err);
 }
 
 int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *o, graph_export_line_fn fn,

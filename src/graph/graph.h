@@ -198,9 +198,12 @@ typedef struct graph_page {
  * id on :Entity), 2 history and relation indexes, 3 the full-text index,
  * 4 the vector index (name, dimensions, similarity from the store's opts,
  * the validated index names being the only identifiers spliced into Cypher),
- * 5 the full-text index recreated eventually consistent.
- * The registry borrows the store's opts: keep the store alive while the
- * registry may apply them (or re-register).  Not thread-safe (one static
+ * 5 the full-text index recreated eventually consistent, ... 9-11 the
+ * observation records' constraint and indexes, 12 the data migration to
+ * observation records (graph_obs_convert; its jobs go to the store's queue,
+ * so register a store with one where data may need converting).
+ * The registry borrows the store (options and queue): keep it alive while
+ * the registry may apply them (or re-register).  Not thread-safe (one static
  * module entry per process): call it from one thread at start-up.
  */
 int graph_schema_register(graph_store *g, eg_error *err);
@@ -221,8 +224,11 @@ void graph_strv_free(char **v, size_t n);
  * similarity, and the full-text index exists.  CREATE ... IF NOT EXISTS
  * keeps an older index silently (memento users with 1536 dimensions who set
  * 3072), so this is what turns that into an error: EG_ECONFLICT with a
- * message saying what to do.  *report_out (may be NULL) is a *new* object
- * {vectorIndex, fulltextIndex, ok, problem?}.
+ * message saying what to do.  The observation indexes are checked the same
+ * way (vector index on :Observation(embedding) with the same dimensions and
+ * similarity, full-text index on :Observation(text)).  *report_out (may be
+ * NULL) is a *new* object {vectorIndex, fulltextIndex,
+ * observationVectorIndex, observationFulltextIndex, ok, problem?}.
  */
 int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err);
 
@@ -451,9 +457,11 @@ int graph_get_decayed_graph(graph_store *g, const graph_req *req, const graph_de
  * namespace that have no vector or a stale one, computing the content hash of
  * entities that predate engram.  `force`: an existing job that is dead is
  * revived (pending, fresh attempt budget), so a forced call always leaves
- * work queued or done.
+ * work queued or done.  Each entity taken also gets jobs for its live
+ * observation records that lack a vector for their text (a record with a
+ * current vector is left alone: its text never changes).
  * *out (new): {"jobIds":[..],"entities":[name..],"created":n,"existing":n,
- *              "revived":n (force only)}
+ *              "observations":n (record jobs among jobIds),"revived":n (force only)}
  */
 int graph_force_generate_embedding(graph_store *g, const graph_req *req, const char *name,
                                    size_t limit, bool force, json_t **out, eg_error *err);
@@ -483,10 +491,11 @@ typedef void (*graph_switch_progress_fn)(void *ctx, long long removed);
 
 /*
  * Switch the namespace opts.ns to opts.embedding_model: mark the record,
- * remove the namespace's old vectors (bounded batches), record the new
- * model.  When the vector index's dimension differs from
- * opts.vector_dimensions the index is dropped and created again first (it
- * holds one dimension: other namespaces then need the switch too).
+ * remove the namespace's old vectors, entities' and observation records'
+ * (bounded batches), record the new model.  When a vector index's (entity
+ * or observation) dimension differs from opts.vector_dimensions that index
+ * is dropped and created again first (it holds one dimension: other
+ * namespaces then need the switch too).
  * Resumable: running it again after a crash finishes the job.  The caller
  * re-embeds.
  */
@@ -504,7 +513,12 @@ int graph_diagnose_vector_search(graph_store *g, const graph_req *req, json_t **
  * Jobs the graph enqueues carry: ns = namespace, entity = the entity's stable
  * id (survives versions; a deleted-and-recreated name gets a new id),
  * version = the entity version as a decimal string, model = opts.embedding_model,
- * payload = {"name":..., "hash": <contentHash at enqueue>}.
+ * payload = {"name":..., "hash": <contentHash at enqueue>}.  An observation
+ * record's job has entity = the record's id (32 hex digits, never a UUID),
+ * version "1", payload {"name": <entity name>, "hash", "kind":"observation"};
+ * the hooks below take both kinds of id alike (a record's text is
+ * graph_observation_text, its version 1; it is found only while live and
+ * while its entity exists).
  * A worker: lease -> load the entity's text (graph_load_embed_input_tx or
  * _inputs by job.entity; the workers' Neo4j sink reads the same fields in
  * one batch) -> embed (no transaction open) -> queue_complete whose write_fn
@@ -521,7 +535,7 @@ typedef struct graph_embed_input {
     int64_t version;
     char *text;          /* the embedding text, see graph_embedding_text */
     char hash[65];       /* hex sha256 of text */
-    bool found;          /* false: the entity no longer exists (job is superseded) */
+    bool found;          /* false: the entity (or live record, or its entity) no longer exists */
     /* as stored (graph_load_embed_inputs_tx; "" / 0 / false when absent): */
     char content_hash[65];     /* contentHash: the hash jobs are fenced on */
     char embedding_hash[65];   /* embeddingHash of the vector it has */
@@ -564,7 +578,7 @@ int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *e
 typedef enum graph_write_status {
     GRAPH_EMBED_WRITTEN = 0,    /* vector stored on the entity */
     GRAPH_EMBED_SUPERSEDED,     /* entity's text changed since (hash differs): nothing written */
-    GRAPH_EMBED_GONE            /* entity deleted: nothing written */
+    GRAPH_EMBED_GONE            /* entity deleted, or record closed: nothing written */
 } graph_write_status;
 
 /* One vector to store (everything borrowed). */
@@ -671,7 +685,11 @@ int graph_export(graph_store *g, const graph_req *req, const graph_export_opts *
  * one write transaction; restore.c says how ids, existing records and
  * embeddings are handled.  source_ns: the namespace named in the file's
  * header (ids are kept when it is the target).  Counts are added to *st.
- * Restore entities before their relations.
+ * Restore entities before their relations.  The format carries each
+ * version's observation list: once every record is restored, call
+ * graph_obs_convert for the namespace to make the observation records (and
+ * their jobs) from them - before it, history reads the lists, but a change
+ * to a restored entity would lose its older observations from history.
  */
 typedef struct graph_restore_stats {
     int64_t entities, entities_existing, entity_versions;
@@ -686,8 +704,8 @@ int graph_restore(graph_store *g, const graph_req *req, const char *source_ns, c
 int graph_restore_check(const json_t *rec, char *why, size_t cap);
 
 /*
- * The backfill scan of `engram reembed`: entities that need a vector for a
- * model (or all of them), paged by id.  Each page locks its entities (as
+ * The backfill scan of `engram reembed`: entities, then live observation
+ * records, that need a vector for a model (or all of them), paged by id.  Each page locks its entities (as
  * every graph write does), reads their content after the lock and enqueues
  * their jobs in the same transaction, so a mutation that races the scan is
  * never left without a job for its content (reembed.c says why).
@@ -707,14 +725,20 @@ typedef struct graph_reembed_opts {
     void *hook_ctx;
 } graph_reembed_opts;
 
-/* Where a scan stands; zero it to start.  Counts add up across pages. */
+/*
+ * Where a scan stands; zero it to start.  Counts add up across pages.  The
+ * scan visits the entities, then the live observation records (each has its
+ * own vector, so a model switch or a backfill re-embeds them too).
+ */
 typedef struct graph_reembed_cursor {
-    char after[GRAPH_REEMBED_CURSOR_MAX]; /* last entity id done */
-    size_t page;                          /* entities in the last page; 0: done */
-    int64_t seen, created, existing;      /* entities scanned, jobs created, jobs that existed */
+    char after[GRAPH_REEMBED_CURSOR_MAX]; /* last id done in the current phase */
+    int phase;                            /* 0: entities, 1: observation records */
+    size_t page;                          /* items in the last page; 0: done */
+    int64_t seen, created, existing;      /* items scanned (both kinds), jobs created, jobs that existed */
+    int64_t seen_observations;            /* of seen: observation records */
 } graph_reembed_cursor;
 
-/* How many entities the scan would visit now (a progress total). */
+/* How many entities and live records the scan would visit now (a progress total). */
 int graph_reembed_count(graph_store *g, const graph_reembed_opts *o, int64_t *total, eg_error *err);
 /* The next page (the graph store needs a queue).  On error the cursor has
  * not moved: calling again retries the page. */
@@ -792,6 +816,40 @@ int graph_validate_relations(const json_t *relations, bool require_fields_only, 
 int graph_validate_observations(const json_t *items, const char *list_field, json_t **out,
                                 eg_error *err);
 
+/* ---- observation records for data written before them (obs_convert.c) ---- */
+
+/*
+ * Convert entities written before observation records (graph schema
+ * migration 12; restore after an import): an entity needs it when one of
+ * its :EntityVersion nodes still holds a copy of the observation list, or
+ * when it is live and has no obsSeq.  For each, in one transaction per
+ * batch (its live entity's lock taken first, as every write does): walk
+ * its versions in version order, diff consecutive lists, and create one
+ * :ObservationRecord per (observation, interval), numbered in the order
+ * added so that every version's list is its records in seq order; the
+ * live ones carry :Observation and get an embedding job (the outbox, same
+ * transaction); set e.obsSeq; remove the copies.  Deleted entities
+ * (history only) too.  Where the history disagrees with the live list, the
+ * live list wins for the current version (counted in `repaired`).
+ * Idempotent and resumable: what is converted no longer matches.
+ * ns NULL: every namespace.  batch: entities per transaction (0: 200).
+ * Progress goes to the log (stderr), at most every two seconds.
+ * st (may be NULL) receives the counts.
+ */
+typedef struct graph_obs_convert_stats {
+    int64_t total;     /* entities that needed it when the run started */
+    int64_t entities;  /* entities converted */
+    int64_t records;   /* :ObservationRecord nodes created */
+    int64_t live;      /* of which live (:Observation) */
+    int64_t versions;  /* :EntityVersion copies removed */
+    int64_t repaired;  /* live list differed from the history's last version: the live list won */
+    int64_t jobs;      /* embedding jobs created */
+} graph_obs_convert_stats;
+
+int graph_obs_convert(graph_store *g, const char *ns, size_t batch, graph_obs_convert_stats *st, eg_error *err);
+/* How many entities graph_obs_convert would convert now (read-only). */
+int graph_obs_convert_count(graph_store *g, const char *ns, int64_t *total, eg_error *err);
+
 /* ---- migration from memento-mcp (migrate.c) ---- */
 
 typedef struct graph_migrate_stats {
@@ -802,7 +860,8 @@ typedef struct graph_migrate_stats {
     int64_t duplicates;       /* live duplicates (memento's race) turned into history */
     int64_t duplicate_names;  /* plan: names with more than one live node */
     int64_t conflicts;        /* names that already exist in the namespace, left alone */
-    int64_t jobs;             /* embedding jobs queued */
+    int64_t records;          /* observation records made from the versions' lists */
+    int64_t jobs;             /* embedding jobs queued (entities and live observation records) */
     int64_t relationships;    /* memento relationships replaced (plan: found) */
     int64_t relations;        /* live relations written */
     int64_t relation_history; /* :RelationVersion nodes for older versions */

@@ -59,6 +59,17 @@ struct graph_store {
     "toLower(" v ".name + '\\n' + coalesce(" v ".entityType, '') + "                               \
     "reduce(s = '', o IN " GRAPH_SEARCH_OBS_(v) " | s + '\\n' + o)) END, "                       \
     v ".searchOverflow = CASE WHEN " GRAPH_SEARCH_LEN_(v) " > " GRAPH_SEARCH_CAP " THEN true END"
+/*
+ * A version's observations (history, graph at a time, export): versions
+ * written before observation records kept a copy of the list (until graph
+ * migration 12 or an import converts them, obs_convert.c); the others are
+ * the entity's records alive at that version, in the order they were
+ * added -- exactly the list the live entity had then.
+ */
+#define GRAPH_VERSION_OBS(v)                                                                                 \
+    "coalesce(" v ".observations, COLLECT { MATCH (o:ObservationRecord {namespace: " v ".namespace, "   \
+    "entityId: " v ".entityId}) WHERE o.fromVersion <= " v ".version AND (o.toVersion IS NULL OR "        \
+    "o.toVersion > " v ".version) RETURN o.text ORDER BY o.seq })"
 /* Relation projection: a = from node, b = to node, r = relationship. */
 #define GRAPH_REL_PROJ                                                                          \
     "{from: a.name, to: b.name, relationType: r.relationType, strength: r.strength, "         \
@@ -105,6 +116,14 @@ int graph__x_params(bolt_conn *c, const char *cypher, bolt_params *p, eg_error *
 /* One statement per item, pipelined (bolt_conn_query_json_many): rows[i] new. */
 int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
                  eg_error *err);
+/*
+ * Run a query and hand its records to fn one at a time as they stream in
+ * (constant memory; rec is borrowed until fn returns); stops at fn's first
+ * error, which is returned.  tx: as bolt_conn_run (NULL inside a transaction).
+ */
+typedef int (*graph_row_fn)(void *ctx, const bolt_value *rec, eg_error *err);
+int graph__stream(bolt_conn *c, const char *cypher, const bolt_params *p, const bolt_tx_opts *tx, graph_row_fn fn,
+                  void *ctx, eg_error *err);
 /* Database clock (ms) inside the open transaction. */
 int graph__now(bolt_conn *c, int64_t *now, eg_error *err);
 
@@ -188,6 +207,17 @@ int graph__obs_records(const char *name, const char *type, const json_t *texts, 
 int graph__obs_hashes(const char *name, const char *type, const json_t *texts, json_t **out, eg_error *err);
 int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
                        json_t *job_ids, size_t *created_out, eg_error *err);
+
+/*
+ * Convert entities `ids` (entity ids, strings) of namespace ns to observation
+ * records inside the open write transaction c (obs_convert.c; graph.h,
+ * graph_obs_convert): locks the live ones, skips those already converted,
+ * writes the records, obsSeq, and removes the versions' copies.  The live
+ * records' embedding jobs are appended to outbox (the caller flushes it in
+ * the same transaction); counts are added to *delta (jobs excepted).
+ */
+int graph__obs_convert_tx(bolt_conn *c, const char *ns, const json_t *ids, json_t *outbox,
+                          graph_obs_convert_stats *delta, eg_error *err);
 
 /* Validate a names array (or JSON text of one): new normalised copy. */
 int graph__validate_names(const json_t *names, json_t **out, eg_error *err);

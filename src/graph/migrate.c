@@ -16,6 +16,9 @@
  *     :Entity (its id, embedding and timestamps are kept) and gets the
  *     namespace, the decoded observations, its content hash and a current
  *     :EntityVersion; an embedding job is queued in the same transaction;
+ *   - the lists of those versions become observation records in the same
+ *     transaction (obs_convert.c, as graph migration 12 does), each live
+ *     one with its embedding job;
  *   - every other node of the name (archived versions, and live duplicates
  *     memento let through) becomes an :EntityVersion of it, renumbered
  *     1..k in validFrom order; a duplicate's validTo is its successor's
@@ -198,7 +201,7 @@ typedef struct mig_work {
 
 /* Plan one name: rows sorted; returns the history and live rows to write. */
 static int plan_name(mig_work *w, const char *name, json_t **rows, size_t n, json_t *hist, json_t *live,
-                     json_t *outbox, eg_error *err)
+                     json_t *outbox, json_t *conv, eg_error *err)
 {
     qsort(rows, n, sizeof *rows, cmp_rows);
     ssize_t win = -1;
@@ -209,6 +212,9 @@ static int plan_name(mig_work *w, const char *name, json_t **rows, size_t n, jso
     const char *entity_id = graph__jstr(idsrc, "id");
     if (!entity_id)
         entity_id = graph__jstr(idsrc, "eid");
+    /* its versions' lists become observation records once written */
+    if (json_array_append_new(conv, json_string(entity_id)) != 0)
+        return eg_error_oom(err);
     int64_t version = 0;
     for (size_t i = 0; i < n; i++) {
         if ((ssize_t)i == win)
@@ -310,9 +316,11 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     mig_work *w = payload;
     json_t *rows = NULL, *names = NULL, *hist = json_array(), *live = json_array(), *outbox = json_array();
+    json_t *conv = json_array();
     json_t **grp = NULL;
     bolt_params *p = NULL;
-    int rc = hist && live && outbox ? next_batch(c, w, Q_NAMES, "names", &p, &names, err) : eg_error_oom(err);
+    int rc = hist && live && outbox && conv ? next_batch(c, w, Q_NAMES, "names", &p, &names, err)
+                                            : eg_error_oom(err);
     if (!rc && w->done) {
         /* names that engram already has in this namespace: leave them */
         bolt_params_json(p, "names", names);
@@ -353,7 +361,7 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
         if (k == 0)
             continue; /* a conflict */
         w->delta.names++;
-        if ((rc = plan_name(w, name, grp, k, hist, live, outbox, err)))
+        if ((rc = plan_name(w, name, grp, k, hist, live, outbox, conv, err)))
             break;
     }
     /* history first: it takes the :Entity label off the losers before the
@@ -362,6 +370,10 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
         rc = run_rows(c, Q_HISTORY, w->ns, hist, err);
     if (!rc)
         rc = run_rows(c, Q_LIVE, w->ns, live, err);
+    graph_obs_convert_stats cs = {0};
+    if (!rc)
+        rc = graph__obs_convert_tx(c, w->ns, conv, outbox, &cs, err);
+    w->delta.records = cs.records;
     size_t created = 0;
     if (!rc && json_array_size(outbox)) {
         json_t *ids = json_array();
@@ -376,6 +388,7 @@ static int entities_fn(bolt_conn *c, void *payload, eg_error *err)
     json_decref(hist);
     json_decref(live);
     json_decref(outbox);
+    json_decref(conv);
     return rc;
 }
 
@@ -546,6 +559,7 @@ static void add_stats(graph_migrate_stats *a, const graph_migrate_stats *d)
     a->history += d->history;
     a->duplicates += d->duplicates;
     a->conflicts += d->conflicts;
+    a->records += d->records;
     a->jobs += d->jobs;
     a->relationships += d->relationships;
     a->relations += d->relations;

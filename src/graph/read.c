@@ -141,19 +141,9 @@ static const char Q_LIVE_RELS[] =
     "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
     "RETURN a.name AS src, " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType LIMIT $rlim";
 
-/*
- * A version's observations: versions written before observation records
- * kept a copy of the list (until the data migration moves them over); the
- * others are the entity's records alive at that version, in the order they
- * were added -- exactly the list the live entity had then.
- */
-#define VERSION_OBS(v)                                                                           \
-    "coalesce(" v ".observations, COLLECT { MATCH (o:ObservationRecord {namespace: " v ".namespace, "   \
-    "entityId: " v ".entityId}) WHERE o.fromVersion <= " v ".version AND (o.toVersion IS NULL OR "        \
-    "o.toVersion > " v ".version) RETURN o.text ORDER BY o.seq })"
 #define VERSION_PROJ(v)                                                                         \
-    v " {.name, .entityType, observations: " VERSION_OBS(v) ", id: " v ".entityId, .version, .createdAt, " \
-      ".updatedAt, .validFrom, .validTo, .changedBy, .deleted}"
+    v " {.name, .entityType, observations: " GRAPH_VERSION_OBS(v) ", id: " v ".entityId, .version, "     \
+      ".createdAt, .updatedAt, .validFrom, .validTo, .changedBy, .deleted}"
 #define REL_VERSION_PROJ(v)                                                                     \
     v " {.from, .to, .relationType, .strength, .confidence, .metadata, id: " v ".relationId, " \
       ".version, .createdAt, .updatedAt, .validFrom, .validTo, .changedBy, .deleted}"

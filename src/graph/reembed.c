@@ -13,6 +13,14 @@
  * commits (its own job is then the newest).  The queue adds a second fence:
  * a job carries the entity's version (seq) and never supersedes a job for a
  * newer version (queue_enqueue).
+ *
+ * Then the live observation records (phase 1), paged by their own id, each
+ * with its own job (payload kind "observation", as mutate.c enqueues).
+ * They are not locked: a record's text never changes, so no mutation can
+ * leave a job for stale content; one closed while the page runs gets a job
+ * that the worker finds gone (its fenced write tests the label under the
+ * record's lock, embedding.c).  Without the lock a page cannot deadlock
+ * with a mutation closing records in another order.
  */
 #include "graph/graph_int.h"
 
@@ -44,6 +52,25 @@ static const char Q_PAGE[] =
 static const char Q_COUNT[] =
     "MATCH (e:Entity) WHERE ($ns IS NULL OR e.namespace = $ns) AND " NEEDS_VECTOR " "
     "RETURN count(e) AS n";
+
+/* The same test on a record (same vector fields as an entity). */
+#define OBS_NEEDS_VECTOR                                                                           \
+    "($all OR o.embedding IS NULL OR o.embeddingHash IS NULL OR o.embeddingHash <> o.contentHash "   \
+    "  OR o.embeddingModel IS NULL OR o.embeddingModel <> $model "                                   \
+    "  OR o.embeddingDimensions IS NULL OR o.embeddingDimensions <> $dims)"
+
+/* Live records by id (the unique constraint's index gives the order); the
+ * entity's name goes into the job's payload, as the mutation's job has it. */
+static const char Q_OBS_PAGE[] =
+    "MATCH (o:ObservationRecord) WHERE o.id > $after AND o:Observation AND ($ns IS NULL OR o.namespace = $ns) "
+    "AND " OBS_NEEDS_VECTOR " "
+    "WITH o ORDER BY o.id LIMIT $lim "
+    "OPTIONAL MATCH (e:Entity {id: o.entityId}) WHERE e.namespace = o.namespace "
+    "RETURN o.id AS id, o.namespace AS ns, e.name AS name, o.contentHash AS hash ORDER BY id";
+
+static const char Q_OBS_COUNT[] =
+    "MATCH (o:Observation) WHERE ($ns IS NULL OR o.namespace = $ns) AND " OBS_NEEDS_VECTOR " "
+    "RETURN count(o) AS n";
 
 /* memento-era entities have no contentHash: set it (the page holds the lock). */
 static const char Q_SET_HASH[] =
@@ -83,12 +110,15 @@ static int count_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params *p = page_params(w, err);
     if (!p)
         return err->code ? err->code : EG_ENOMEM;
-    json_t *rows = NULL;
+    json_t *rows = NULL, *orows = NULL;
     int rc = graph__q(c, Q_COUNT, p, &rows, err);
+    if (rc == 0)
+        rc = graph__q(c, Q_OBS_COUNT, p, &orows, err);
     bolt_params_free(p);
     if (rc == 0)
-        w->total = graph__jint(json_array_get(rows, 0), "n", 0);
+        w->total = graph__jint(json_array_get(rows, 0), "n", 0) + graph__jint(json_array_get(orows, 0), "n", 0);
     json_decref(rows);
+    json_decref(orows);
     return rc;
 }
 
@@ -141,6 +171,72 @@ static int backfill_hash(bolt_conn *c, const json_t *row, const char *id, const 
     return rc;
 }
 
+/* Enqueue k jobs in the page's transaction and count them. */
+static int enqueue(reembed_work *w, bolt_conn *c, const queue_enqueue_req *reqs, size_t k, eg_error *err)
+{
+    if (k == 0)
+        return 0;
+    queue_enqueue_result *res = eg_calloc(k, sizeof *res);
+    if (!res)
+        return eg_error_oom(err);
+    queue_tx qtx = QUEUE_TX_BOLT(c);
+    int rc = queue_enqueue(w->g->queue, &qtx, reqs, k, res, err);
+    for (size_t i = 0; rc == 0 && i < k; i++) {
+        if (res[i].created)
+            w->created++;
+        else
+            w->existing++;
+    }
+    eg_free(res);
+    return rc;
+}
+
+/* A page of live observation records (phase 1): one job each, payload as mutate.c writes it. */
+static int obs_page(reembed_work *w, bolt_conn *c, bolt_params *p, eg_error *err)
+{
+    json_t *rows = NULL;
+    int rc = graph__q(c, Q_OBS_PAGE, p, &rows, err);
+    bolt_params_free(p);
+    if (rc != 0)
+        return rc;
+    size_t n = json_array_size(rows), k = 0;
+    queue_enqueue_req *reqs = eg_calloc(n ? n : 1, sizeof *reqs);
+    char (*ver)[80] = eg_calloc(n ? n : 1, sizeof *ver);
+    char **pl = eg_calloc(n ? n : 1, sizeof *pl);
+    if (!reqs || !ver || !pl)
+        rc = eg_error_oom(err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const json_t *row = json_array_get(rows, i);
+        const char *id = graph__jstr(row, "id"), *ns = graph__jstr(row, "ns"), *hash = graph__jstr(row, "hash");
+        const char *name = graph__jstr(row, "name");
+        if (id)
+            snprintf(w->after, sizeof w->after, "%s", id);
+        if (!id || !ns || !hash || !name) /* entity gone: the record is closed with it */
+            continue;
+        json_t *j = json_pack("{ssssss}", "name", name, "hash", hash, "kind", "observation");
+        pl[k] = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (pl[k] == NULL) {
+            rc = eg_error_oom(err);
+            break;
+        }
+        snprintf(ver[k], sizeof ver[k], "%s%s%s", hash, w->o->all ? "#" : "", w->o->all ? w->o->tag : "");
+        reqs[k] = (queue_enqueue_req){.ns = ns, .entity = id, .version = ver[k], .model = w->o->model,
+                                      .payload = pl[k], .seq = 1};
+        k++;
+    }
+    if (rc == 0)
+        rc = enqueue(w, c, reqs, k, err);
+    w->rows = n;
+    for (size_t i = 0; pl && i < n; i++)
+        eg_free(pl[i]); /* jansson allocates through eg_malloc (core/alloc.c) */
+    eg_free(pl);
+    eg_free(reqs);
+    eg_free(ver);
+    json_decref(rows);
+    return rc;
+}
+
 /* One page in one write transaction: the jobs commit with the locks held. */
 static int page_fn(bolt_conn *c, void *payload, eg_error *err)
 {
@@ -151,6 +247,8 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params *p = page_params(w, err);
     if (!p)
         return err->code ? err->code : EG_ENOMEM;
+    if (w->cur->phase == 1)
+        return obs_page(w, c, p, err);
     json_t *rows = NULL;
     int rc = graph__q(c, Q_PAGE, p, &rows, err);
     bolt_params_free(p);
@@ -160,9 +258,8 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
         w->o->after_read(w->o->hook_ctx);
     size_t n = json_array_size(rows), k = 0;
     queue_enqueue_req *reqs = eg_calloc(n ? n : 1, sizeof *reqs);
-    queue_enqueue_result *res = eg_calloc(n ? n : 1, sizeof *res);
     char (*ver)[80] = eg_calloc(n ? n : 1, sizeof *ver);
-    if (!reqs || !res || !ver)
+    if (!reqs || !ver)
         rc = eg_error_oom(err);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const json_t *row = json_array_get(rows, i);
@@ -184,19 +281,10 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
                                       .seq = version > 0 ? version : 1};
         k++;
     }
-    if (rc == 0 && k > 0) {
-        queue_tx qtx = QUEUE_TX_BOLT(c);
-        rc = queue_enqueue(w->g->queue, &qtx, reqs, k, res, err);
-    }
-    for (size_t i = 0; rc == 0 && i < k; i++) {
-        if (res[i].created)
-            w->created++;
-        else
-            w->existing++;
-    }
+    if (rc == 0)
+        rc = enqueue(w, c, reqs, k, err);
     w->rows = n;
     eg_free(reqs);
-    eg_free(res);
     eg_free(ver);
     json_decref(rows);
     return rc;
@@ -217,6 +305,14 @@ int graph_reembed_page(graph_store *g, const graph_reembed_opts *o, graph_reembe
     snprintf(cur->after, sizeof cur->after, "%s", w.after);
     cur->page = w.rows;
     cur->seen += (int64_t)w.rows;
+    if (cur->phase == 1)
+        cur->seen_observations += (int64_t)w.rows;
+    if (w.rows == 0 && cur->phase == 0) {
+        /* Entities done: the records next, from the start of their ids. */
+        cur->phase = 1;
+        cur->after[0] = '\0';
+        return graph_reembed_page(g, o, cur, err);
+    }
     cur->created += (int64_t)w.created;
     cur->existing += (int64_t)w.existing;
     return 0;

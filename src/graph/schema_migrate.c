@@ -17,6 +17,11 @@
  *   6  the namespaces' vector model records: unique namespace
  *   7  the full-text index with the English analyzer (stemming, for term search)
  *   8  trigram text index for the substring pass of search_nodes
+ *   9  observation records: unique id, lookup by entity
+ *  10  vector index on live :Observation(embedding), from config
+ *  11  full-text index on live :Observation(text), English analyzer
+ *  12  data: observation records for everything written before them
+ *      (obs_convert.c), a C function rather than statements (schema.h)
  */
 #include "graph/graph_int.h"
 
@@ -230,32 +235,63 @@ int graph_schema_statements(const graph_opts *opts, int version, char ***stmts_o
 
 static int build3(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 3, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 3, out, n, err);
 }
 
 static int build4(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 4, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 4, out, n, err);
 }
 
 static int build5(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 5, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 5, out, n, err);
 }
 
 static int build7(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 7, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 7, out, n, err);
 }
 
 static int build10(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 10, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 10, out, n, err);
 }
 
 static int build11(const void *ctx, char ***out, size_t *n, eg_error *err)
 {
-    return graph_schema_statements(ctx, 11, out, n, err);
+    return graph_schema_statements(&((const graph_store *)ctx)->opts, 11, out, n, err);
+}
+
+/*
+ * Migration 12 runs on the pool schema_apply was given (the store the
+ * registry holds may have been made for another one), with the store's
+ * options and queue: the migrated observations' jobs need the queue.
+ */
+static int with_store(bolt_pool *p, void *ctx, graph_store **out, eg_error *err)
+{
+    const graph_store *g = ctx;
+    return graph_store_new(out, p, g->queue, &g->opts, err);
+}
+
+static int run12(bolt_pool *p, void *ctx, eg_error *err)
+{
+    graph_store *g = NULL;
+    int rc = with_store(p, ctx, &g, err);
+    if (rc == 0)
+        rc = graph_obs_convert(g, NULL, 0, NULL, err);
+    graph_store_free(g);
+    return rc;
+}
+
+static int count12(bolt_pool *p, void *ctx, int64_t *todo, eg_error *err)
+{
+    graph_store *g = NULL;
+    int rc = with_store(p, ctx, &g, err);
+    if (rc == 0)
+        rc = graph_obs_convert_count(g, NULL, todo, err);
+    graph_store_free(g);
+    return rc;
 }
 
 static const schema_migration GRAPH_MIGRATIONS[] = {
@@ -277,17 +313,21 @@ static const schema_migration GRAPH_MIGRATIONS[] = {
      .build = build10, .follows_config = true},
     {.version = 11, .description = "full-text index on live :Observation(text), English analyzer",
      .build = build11},
+    /* data: before engram serves a write, which would write a version
+     * without a copy for an entity whose older observations have no record */
+    {.version = 12, .description = "observation records for entities written before them (data)", .run = run12,
+     .count = count12},
 };
 
 int graph_schema_register(graph_store *g, eg_error *err)
 {
     /* The registry borrows the module struct: keep one per process.  The
-     * last registered store's options win (re-registering replaces). */
+     * last registered store (options and queue) wins (re-registering replaces). */
     static schema_module mod;
     mod.name = "graph";
     mod.migrations = GRAPH_MIGRATIONS;
     mod.n = sizeof GRAPH_MIGRATIONS / sizeof GRAPH_MIGRATIONS[0];
-    mod.ctx = &g->opts;
+    mod.ctx = g;
     return schema_register(&mod, err);
 }
 
@@ -308,9 +348,11 @@ static int check_fn(bolt_conn *c, void *payload, eg_error *err)
         return EG_ENOMEM;
     bolt_params_str(p, "v", w->g->opts.vector_index);
     bolt_params_str(p, "f", w->g->opts.fulltext_index);
+    bolt_params_str(p, "ov", w->g->opts.obs_vector_index);
+    bolt_params_str(p, "of", w->g->opts.obs_fulltext_index);
     int rc = graph__q(c,
                      "SHOW INDEXES YIELD name, type, state, labelsOrTypes, properties, options "
-                     "WHERE name IN [$v, $f] OR (type = 'VECTOR' AND 'Entity' IN labelsOrTypes) "
+                     "WHERE name IN [$v, $f, $ov, $of] OR (type = 'VECTOR' AND 'Entity' IN labelsOrTypes) "
                      "RETURN name, type, state, labelsOrTypes, properties, "
                      "options.indexConfig AS config",
                      p, &w->rows, err);
@@ -318,14 +360,50 @@ static int check_fn(bolt_conn *c, void *payload, eg_error *err)
     return rc;
 }
 
-static bool is_entity_on(const json_t *row, const char *prop)
+/* The index covers exactly :label, on prop alone (prop NULL: any properties). */
+static bool is_on(const json_t *row, const char *label, const char *prop)
 {
     const json_t *l = json_object_get(row, "labelsOrTypes"), *pr = json_object_get(row, "properties");
     return json_array_size(l) == 1 && json_array_size(pr) >= 1 &&
            strcmp(json_string_value(json_array_get(l, 0)) ? json_string_value(json_array_get(l, 0)) : "",
-                  "Entity") == 0 &&
+                  label) == 0 &&
            (prop == NULL || (json_array_size(pr) == 1 && json_string_value(json_array_get(pr, 0)) &&
                              strcmp(json_string_value(json_array_get(pr, 0)), prop) == 0));
+}
+
+static bool is_entity_on(const json_t *row, const char *prop)
+{
+    return is_on(row, "Entity", prop);
+}
+
+/*
+ * The observation indexes (migrations 10 and 11): the vector index follows
+ * the same model as the entity one, so the same dimensions and similarity;
+ * the full-text index must exist.  Checked after the entity indexes, whose
+ * problems name the more common fix.
+ */
+static void obs_problem(const graph_opts *o, const json_t *ovec, const json_t *oft, char *problem, size_t cap)
+{
+    const char *want_sim = o->similarity == GRAPH_SIM_EUCLIDEAN ? "euclidean" : "cosine";
+    json_t *cfg = json_object_get(ovec, "config");
+    int64_t dims = graph__jint(cfg, "vector.dimensions", -1);
+    const char *sim = graph__jstr(cfg, "vector.similarity_function");
+    if (ovec == NULL)
+        snprintf(problem, cap, "observation vector index %s does not exist (apply the schema)", o->obs_vector_index);
+    else if (strcmp(graph__jstr(ovec, "type") ? graph__jstr(ovec, "type") : "", "VECTOR") != 0 ||
+             !is_on(ovec, "Observation", "embedding"))
+        snprintf(problem, cap, "index %s is not a vector index on :Observation(embedding)", o->obs_vector_index);
+    else if (dims != (int64_t)o->vector_dimensions)
+        snprintf(problem, cap,
+                 "observation vector index %s has %" PRId64 " dimensions but the configured model needs %zu; "
+                 "run `engram reembed --switch-model` (it resizes both vector indexes and re-embeds)",
+                 o->obs_vector_index, dims, o->vector_dimensions);
+    else if (sim == NULL || strcasecmp(sim, want_sim) != 0)
+        snprintf(problem, cap, "observation vector index %s uses %s similarity but NEO4J_SIMILARITY_FUNCTION is %s",
+                 o->obs_vector_index, sim ? sim : "unknown", want_sim);
+    else if (oft == NULL || !is_on(oft, "Observation", "text"))
+        snprintf(problem, cap, "full-text index %s on :Observation(text) does not exist (apply the schema)",
+                 o->obs_fulltext_index);
 }
 
 int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
@@ -336,7 +414,7 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     int rc = graph__read(g, check_fn, &w, err);
     if (rc != 0)
         return rc;
-    const json_t *vec = NULL, *ft = NULL, *other_vec = NULL;
+    const json_t *vec = NULL, *ft = NULL, *other_vec = NULL, *ovec = NULL, *oft = NULL;
     size_t i;
     json_t *row;
     json_array_foreach(w.rows, i, row)
@@ -346,6 +424,10 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
             vec = row;
         else if (name && strcmp(name, g->opts.fulltext_index) == 0)
             ft = row;
+        else if (name && strcmp(name, g->opts.obs_vector_index) == 0)
+            ovec = row;
+        else if (name && strcmp(name, g->opts.obs_fulltext_index) == 0)
+            oft = row;
         else if (is_entity_on(row, "embedding"))
             other_vec = row;
     }
@@ -379,6 +461,8 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
     else if (ft == NULL || !is_entity_on(ft, NULL))
         snprintf(problem, sizeof problem, "full-text index %s on :Entity does not exist",
                  g->opts.fulltext_index);
+    else
+        obs_problem(&g->opts, ovec, oft, problem, sizeof problem);
     if (report_out) {
         *report_out = json_pack("{s:{s:s,s:O,s:I,s:s?},s:{s:s,s:O},s:b}", "vectorIndex", "name",
                                 g->opts.vector_index, "state",
@@ -387,6 +471,19 @@ int graph_schema_check(graph_store *g, json_t **report_out, eg_error *err)
                                 g->opts.fulltext_index, "state",
                                 ft ? json_object_get(ft, "state") : json_null(), "ok",
                                 problem[0] == '\0');
+        /* The observation indexes, as additions to the report. */
+        json_t *ocfg = json_object_get(ovec, "config");
+        if (*report_out)
+            json_object_set_new(
+                *report_out, "observationVectorIndex",
+                json_pack("{s:s,s:O,s:I,s:s?}", "name", g->opts.obs_vector_index, "state",
+                          ovec ? json_object_get(ovec, "state") : json_null(), "dimensions",
+                          (json_int_t)graph__jint(ocfg, "vector.dimensions", -1), "similarity",
+                          graph__jstr(ocfg, "vector.similarity_function")));
+        if (*report_out)
+            json_object_set_new(*report_out, "observationFulltextIndex",
+                                json_pack("{s:s,s:O}", "name", g->opts.obs_fulltext_index, "state",
+                                          oft ? json_object_get(oft, "state") : json_null()));
         if (*report_out && problem[0])
             json_object_set_new(*report_out, "problem", json_string(problem));
     }

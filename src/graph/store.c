@@ -252,6 +252,24 @@ int graph__x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *e
     return bolt_conn_exec(c, cypher, p, NULL, NULL, err);
 }
 
+int graph__stream(bolt_conn *c, const char *cypher, const bolt_params *p, const bolt_tx_opts *tx, graph_row_fn fn,
+                  void *ctx, eg_error *err)
+{
+    bolt_result *res = NULL;
+    int rc = bolt_conn_run(c, cypher, p, tx, &res, err);
+    const bolt_value *rec = NULL;
+    while (rc == 0) {
+        int got = bolt_result_next(res, &rec, err);
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        rc = fn(ctx, rec, err);
+    }
+    bolt_result_free(res);
+    return rc;
+}
+
 int graph__now(bolt_conn *c, int64_t *now, eg_error *err)
 {
     json_t *rows = NULL;

@@ -22,9 +22,10 @@
  *
  * The switch (`engram reembed --switch-model`): mark the record (searches
  * of the namespace stop asking the index), remove the namespace's old
- * vectors in bounded batches, recreate the index if the dimension changes,
- * record the new model; the command then re-embeds every entity through the
- * durable queue.  Keyword search keeps working all along; semantic search
+ * vectors (entities' and observation records') in bounded batches,
+ * recreate the two vector indexes if the dimension changes, record the new
+ * model; the command then re-embeds every entity and live record through
+ * the durable queue.  Keyword search keeps working all along; semantic search
  * returns only entities already re-embedded, never a vector of the old
  * model.  (Re-embedding into a staging property first and switching after
  * would keep semantic search whole during the switch; not done yet.)
@@ -129,6 +130,13 @@ static const char Q_DROP_VECTORS[] =
     "REMOVE e.embedding, e.embeddingModel, e.embeddingDimensions, e.embeddingHash, e.embeddingVersion, "
     "  e.embeddingUpdatedAt "
     "RETURN count(e) AS n";
+/* The records' vectors too (live ones; a closed record has none), through
+ * the (namespace, entityId) index. */
+static const char Q_DROP_OBS_VECTORS[] =
+    "MATCH (o:ObservationRecord {namespace: $ns}) WHERE o.entityId IS NOT NULL AND o.embedding IS NOT NULL "
+    "WITH o LIMIT $lim "
+    "REMOVE o.embedding, o.embeddingModel, o.embeddingDimensions, o.embeddingHash, o.embeddingUpdatedAt "
+    "RETURN count(o) AS n";
 static const char Q_DONE[] =
     "MATCH (m:EngramVectorModel {namespace: $ns}) "
     "SET m.model = $model, m.dimensions = $dims, m.switchedAt = timestamp() "
@@ -162,27 +170,38 @@ int graph_vector_model_switch(graph_store *g, graph_switch_progress_fn progress,
     if (rc)
         return rc;
     int64_t removed = 0;
-    w.cypher = Q_DROP_VECTORS;
-    do {
-        if ((rc = graph__write(g, switch_fn, &w, err)) != 0)
-            return rc;
-        removed += w.n;
-        if (progress)
-            progress(ctx, removed);
-    } while (w.n > 0);
-    /* The index holds one dimension: a new one means a new index. */
+    const char *drops[2] = {Q_DROP_VECTORS, Q_DROP_OBS_VECTORS};
+    for (size_t k = 0; k < 2; k++) {
+        w.cypher = drops[k];
+        do {
+            if ((rc = graph__write(g, switch_fn, &w, err)) != 0)
+                return rc;
+            removed += w.n;
+            if (progress)
+                progress(ctx, removed);
+        } while (w.n > 0);
+    }
+    /* An index holds one dimension: a new one means a new index.  Both
+     * vector indexes (entities, observation records) follow the one model. */
     json_t *rep = NULL;
     eg_error cerr;
     graph_schema_check(g, &rep, &cerr);
-    json_int_t have = json_integer_value(json_object_get(json_object_get(rep, "vectorIndex"), "dimensions"));
+    const char *keys[2] = {"vectorIndex", "observationVectorIndex"};
+    const char *names[2] = {g->opts.vector_index, g->opts.obs_vector_index};
+    const int migration[2] = {4, 10}; /* graph_schema_statements: the CREATE of each */
+    json_int_t have[2];
+    for (size_t k = 0; k < 2; k++)
+        have[k] = json_integer_value(json_object_get(json_object_get(rep, keys[k]), "dimensions"));
     json_decref(rep);
-    if (have != (json_int_t)g->opts.vector_dimensions) {
+    for (size_t k = 0; k < 2; k++) {
+        if (have[k] == (json_int_t)g->opts.vector_dimensions)
+            continue;
         char drop[256];
-        snprintf(drop, sizeof drop, "DROP INDEX %s IF EXISTS", g->opts.vector_index); /* validated identifier */
+        snprintf(drop, sizeof drop, "DROP INDEX %s IF EXISTS", names[k]); /* validated identifier */
         char **stmts = NULL;
         size_t n = 0;
         if ((rc = graph__write(g, ddl_fn, drop, err)) != 0 ||
-            (rc = graph_schema_statements(&g->opts, 4, &stmts, &n, err)) != 0)
+            (rc = graph_schema_statements(&g->opts, migration[k], &stmts, &n, err)) != 0)
             return rc;
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = graph__write(g, ddl_fn, stmts[i], err);

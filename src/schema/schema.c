@@ -35,11 +35,13 @@ int schema_register(const schema_module *m, eg_error *err)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "schema_register: bad module");
     for (size_t i = 0; i < m->n; i++) {
         const schema_migration *g = &m->migrations[i];
-        if (g->version <= 0 || (i && g->version <= m->migrations[i - 1].version) ||
-            (!g->statements && !g->build))
+        int kinds = (g->statements != NULL) + (g->build != NULL) + (g->run != NULL);
+        if (g->version <= 0 || (i && g->version <= m->migrations[i - 1].version) || kinds != 1 ||
+            (g->run && g->follows_config) || (g->count && !g->run))
             return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                                 "schema_register: module %s migration %zu: versions must increase "
-                                "and a migration needs statements or build",
+                                "and a migration needs one of statements, build or run (run without "
+                                "follows_config; count only with run)",
                                 m->name, i);
     }
     pthread_mutex_lock(&reg_mu);
@@ -93,9 +95,29 @@ static void stmts_free(stmts *s)
     memset(s, 0, sizeof *s);
 }
 
+/* A data migration's one "statement": what its checksum is of (schema.h). */
+static int run_stmt(const schema_module *m, const schema_migration *g, stmts *out, eg_error *err)
+{
+    char line[96];
+    snprintf(line, sizeof line, "run:%s:%d", m->name, g->version);
+    out->owned = true;
+    out->v = eg_calloc(1, sizeof *out->v);
+    if (out->v)
+        out->v[0] = eg_strdup(line);
+    if (!out->v || !out->v[0]) {
+        eg_free(out->v);
+        memset(out, 0, sizeof *out);
+        return eg_error_oom(err);
+    }
+    out->n = 1;
+    return 0;
+}
+
 static int render(const schema_module *m, const schema_migration *g, stmts *out, eg_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (g->run)
+        return run_stmt(m, g, out, err);
     if (g->statements) {
         size_t n = 0;
         while (g->statements[n])
@@ -250,6 +272,8 @@ static int build_entries(const schema_module **mods, size_t nm, rec_list *recs,
             snprintf(x->module, sizeof x->module, "%s", mods[i]->name);
             snprintf(x->description, sizeof x->description, "%s", g->description ? g->description : "");
             x->version = g->version;
+            x->data = g->run != NULL;
+            x->todo = -1;
             stmts st;
             int rc = render(mods[i], g, &st, err);
             if (rc) {
@@ -382,15 +406,26 @@ int schema_apply(bolt_pool *p, schema_entry **entries_out, size_t *n_out, eg_err
             bool rerun = g->follows_config && e[idx].state == SCHEMA_APPLIED;
             if (e[idx].state != SCHEMA_PENDING && !rerun)
                 continue;
-            stmts st;
-            if ((rc = render(mods[i], g, &st, err)))
-                break;
-            for (size_t s = 0; s < st.n && !rc; s++) {
-                rc = run_schema_stmt(p, st.v[s], err);
+            if (g->run) {
+                /* It reads through the indexes earlier migrations made:
+                 * wait until they are online. */
+                if (any && (rc = await_indexes(p, err)))
+                    break;
+                EG_INFO("schema", "migration %s (%s): converting data", e[idx].id, e[idx].description);
+                rc = g->run(p, mods[i]->ctx, err);
                 if (rc)
-                    eg_error_prefix(err, "migration %s statement %zu", e[idx].id, s + 1);
+                    eg_error_prefix(err, "migration %s", e[idx].id);
+            } else {
+                stmts st;
+                if ((rc = render(mods[i], g, &st, err)))
+                    break;
+                for (size_t s = 0; s < st.n && !rc; s++) {
+                    rc = run_schema_stmt(p, st.v[s], err);
+                    if (rc)
+                        eg_error_prefix(err, "migration %s statement %zu", e[idx].id, s + 1);
+                }
+                stmts_free(&st);
             }
-            stmts_free(&st);
             /* A re-run does not wait for indexes: mostly it created nothing,
              * and waiting would make every start wait for any index still
              * populating (the graph awaits its own after applying). */
@@ -473,11 +508,25 @@ int schema_status(bolt_pool *p, schema_entry **entries_out, size_t *n_out, eg_er
     *n_out = 0;
     status_ctx s = {0};
     int rc = bolt_pool_execute_read(p, NULL, NULL, status_work, &s, err);
-    if (!rc) {
-        const schema_module *mods[SCHEMA_MAX_MODULES];
-        size_t nm = reg_snapshot(mods);
+    const schema_module *mods[SCHEMA_MAX_MODULES];
+    size_t nm = reg_snapshot(mods);
+    if (!rc)
         rc = build_entries(mods, nm, &s.recs, entries_out, n_out, err);
-    }
     eg_free(s.recs.v);
+    /* What each pending data migration has left (build_entries lists the
+     * registered migrations first, in registry order). */
+    size_t idx = 0;
+    for (size_t i = 0; i < nm && !rc; i++) {
+        for (size_t k = 0; k < mods[i]->n && !rc; k++, idx++) {
+            const schema_migration *g = &mods[i]->migrations[k];
+            if (g->count && (*entries_out)[idx].state == SCHEMA_PENDING)
+                rc = g->count(p, mods[i]->ctx, &(*entries_out)[idx].todo, err);
+        }
+    }
+    if (rc) {
+        eg_free(*entries_out);
+        *entries_out = NULL;
+        *n_out = 0;
+    }
     return rc;
 }

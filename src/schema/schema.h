@@ -35,6 +35,22 @@
  * changed, and is recorded again with the new checksum.  Whether the
  * existing object matches the configuration is for the module to check.
  *
+ * Data migrations (run set): a C function that converts data rather than
+ * creating schema, for work no single statement can do in bounded
+ * transactions (e.g. rewriting every entity's history).  schema_apply runs
+ * it in registration order like any other migration, while it holds the
+ * lock - so a second applier (another engram starting) waits until the data
+ * is converted, and nothing serves writes on half-converted data - after
+ * waiting for the indexes the earlier migrations created (the function
+ * needs them).  The function commits in batches of its own on connections
+ * of the pool and must be idempotent and resumable: a crash leaves the
+ * migration unrecorded, and the next apply runs it again over what is
+ * left.  It shows progress in log lines (stderr).  Its checksum is that of
+ * "run:<module>:<version>" (its code is not text to hash): a data
+ * migration is never "changed"; a new conversion is a new version.
+ * count (optional) says how much is left to convert: schema_status reports
+ * it for a pending data migration (schema_entry.todo).
+ *
  * Thread-safety: schema_register is thread-safe; apply/status may run from
  * several threads or processes at once (that is the point).
  */
@@ -55,20 +71,26 @@
  * *stmts_out is a *new* array of *new* strings (eg_free each, then the array).
  */
 typedef int (*schema_build_fn)(const void *ctx, char ***stmts_out, size_t *n_out, eg_error *err);
+/* A data migration (see above): ctx is the module's; 0 or an error code (err filled). */
+typedef int (*schema_run_fn)(bolt_pool *p, void *ctx, eg_error *err);
+/* What a data migration has left to do (*todo_out, e.g. entities), read-only. */
+typedef int (*schema_count_fn)(bolt_pool *p, void *ctx, int64_t *todo_out, eg_error *err);
 
 typedef struct schema_migration {
     int version;                    /* > 0, strictly increasing within a module */
     const char *description;
-    const char *const *statements;  /* NULL-terminated static list, or NULL when build is set */
+    const char *const *statements;  /* NULL-terminated static list, or NULL when build or run is set */
     schema_build_fn build;          /* used when statements is NULL */
     bool follows_config;            /* run again at every apply (see above) */
+    schema_run_fn run;              /* a data migration: statements and build NULL */
+    schema_count_fn count;          /* optional, with run */
 } schema_migration;
 
 typedef struct schema_module {
     const char *name;               /* [a-z][a-z0-9_]*, unique: "queue", "graph" */
     const schema_migration *migrations;
     size_t n;
-    const void *ctx;                /* passed to build (borrowed; must outlive the registry) */
+    void *ctx;                      /* passed to build, run and count (borrowed; must outlive the registry) */
 } schema_module;
 
 /*
@@ -98,6 +120,8 @@ typedef struct schema_entry {
     int64_t applied_at;   /* epoch ms (DB clock); 0 when pending */
     schema_mstate state;
     bool applied_now;     /* apply: applied by this call */
+    bool data;            /* a data migration (run) */
+    int64_t todo;         /* status: what a pending data migration has left (count); -1 unknown */
 } schema_entry;
 
 /*

@@ -16,6 +16,10 @@ typedef struct neo4j_sink {
     char *index;
 } neo4j_sink;
 
+/* Every vector index; index_fn keeps the configured entity index by name:
+ * the observation records' index is a second VECTOR index, which has the
+ * same dimensions by construction (graph migration 10, and the model switch
+ * resizes both), but must never be the one read by accident. */
 static const char Q_INDEX[] = "SHOW INDEXES YIELD name, type, options WHERE type = 'VECTOR' "
                               "RETURN name, options";
 

@@ -124,7 +124,9 @@ await drain({});
 await waitQueue((s) => s.counts.pending === 0 && s.counts.leased === 0 && s.counts.completed > 0, "the seed's embeddings");
 const cfg = await call("debug_embedding_config", {});
 // one job that dies: a worker of the same model and size whose provider refuses
-await call("create_entities", { entities: [{ name: "Rejected Note", entityType: "note", observations: ["the provider refused this one"] }] });
+// no observations: each observation record would have a job of its own (issue 13), and this
+// part is about exactly one dead job
+await call("create_entities", { entities: [{ name: "Rejected Note", entityType: "note", observations: [] }] });
 await drain({ ENGRAM_EMBED_PROVIDER: "openai", OPENAI_API_KEY: "sk-console-test", OPENAI_EMBEDDING_MODEL: cfg.providerModel,
   OPENAI_BASE_URL: `http://127.0.0.1:${refuser.address().port}/v1`, ENGRAM_EMBED_DIMENSIONS: String(cfg.vectorDimensions) });
 await waitQueue((s) => s.counts.dead === 1, "the refused job to die");

@@ -41,8 +41,9 @@ n="$("$BIN" export --namespace "$run-a" --format official 2>/dev/null | wc -l)"
 out="$("$BIN" import "$dir/memory.jsonl" --namespace "$run-a" --json 2>"$dir/err")"
 rc=$?
 [[ $rc == 3 ]] || fail "skip exited $rc: $(cat "$dir/err")"
+# jobs: one per entity and one per observation record (2 entities, 3 observations)
 [[ "$(jget entitiesCreated <<<"$out")" == 2 && "$(jget relationsCreated <<<"$out")" == 1 &&
-   "$(jget relationsSkipped <<<"$out")" == 1 && "$(jget jobs <<<"$out")" == 2 ]] || fail "first import: $out"
+   "$(jget relationsSkipped <<<"$out")" == 1 && "$(jget jobs <<<"$out")" == 5 ]] || fail "first import: $out"
 grep -q 'Ada -\[knows\]-> Nobody skipped' "$dir/err" || fail "the dangling relation was not reported"
 
 # the same file again changes nothing and queues nothing
@@ -59,11 +60,25 @@ head -1 "$dir/official.jsonl" | grep -qx '{"type":"entity","name":"Ada","entityT
 # engram export -> another namespace -> the same official export
 "$BIN" export --namespace "$run-a" --output "$dir/backup.jsonl" 2>/dev/null || fail "engram export"
 out="$("$BIN" import "$dir/backup.jsonl" --namespace "$run-b" --json 2>/dev/null)" || fail "restore exited $?: $out"
-[[ "$(jget format <<<"$out")" == engram && "$(jget entitiesRestored <<<"$out")" == 2 ]] || fail "restore: $out"
+[[ "$(jget format <<<"$out")" == engram && "$(jget entitiesRestored <<<"$out")" == 2 &&
+   "$(jget observationRecords <<<"$out")" == 3 && "$(jget jobs <<<"$out")" == 5 ]] || fail "restore: $out"
+# the restored history's lists became records: no version keeps a copy, and
+# the copy's history reads as the original's
+"$BIN" export --namespace "$run-a" --output "$dir/backup-a.jsonl" 2>/dev/null || fail "export a"
+"$BIN" export --namespace "$run-b" --output "$dir/backup-b.jsonl" 2>/dev/null || fail "export b (engram)"
+strip() { python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    if j.get("type") == "entityVersion":
+        print(j["name"], j["version"], json.dumps(j["observations"]))' "$1" | sort; }
+[[ "$(strip "$dir/backup-a.jsonl")" == "$(strip "$dir/backup-b.jsonl")" && -n "$(strip "$dir/backup-b.jsonl")" ]] ||
+    fail "the restored versions' lists differ"
 "$BIN" export --namespace "$run-b" --format official --output "$dir/official-b.jsonl" 2>/dev/null || fail "export b"
 cmp -s "$dir/official.jsonl" "$dir/official-b.jsonl" || fail "the restored copy exports differently"
 out="$("$BIN" import "$dir/backup.jsonl" --namespace "$run-b" --json 2>/dev/null)"
-[[ "$(jget entitiesRestored <<<"$out")" == 0 && "$(jget entityVersionsRestored <<<"$out")" == 0 ]] ||
+[[ "$(jget entitiesRestored <<<"$out")" == 0 && "$(jget entityVersionsRestored <<<"$out")" == 0 &&
+   "$(jget observationRecords <<<"$out")" == 0 && "$(jget jobs <<<"$out")" == 0 ]] ||
     fail "second restore: $out"
 
 echo "ok"

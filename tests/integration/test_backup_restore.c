@@ -121,6 +121,28 @@ static void build(graph_store *g, const graph_req *r, int64_t marks[3])
     marks[2] = eg_wall_ms();
 }
 
+/* The observation records of namespace ns, by entity name and seq (new). */
+static json_t *records_of(bolt_pool *pool, const char *ns)
+{
+    bolt_conn *c = NULL;
+    eg_error err = {0};
+    assert_int_equal(bolt_pool_acquire(pool, &c, &err), 0);
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", ns);
+    json_t *rows = NULL;
+    ok(bolt_conn_query_json(c,
+                            "MATCH (h:EntityVersion {namespace: $ns}) WITH DISTINCT h.name AS name, h.entityId AS id "
+                            "MATCH (o:ObservationRecord {namespace: $ns, entityId: id}) "
+                            "RETURN name, o.seq AS seq, o.text AS text, o.fromVersion AS fromVersion, "
+                            "o.toVersion AS toVersion, o:Observation AS live, o.contentHash AS hash "
+                            "ORDER BY name, seq",
+                            p, NULL, &rows, &err),
+       &err, "records");
+    bolt_params_free(p);
+    bolt_pool_release(pool, c);
+    return rows;
+}
+
 /* Every read tool's answer for namespace r, as one object. */
 static json_t *answers(graph_store *g, const graph_req *r, const int64_t marks[3])
 {
@@ -200,6 +222,22 @@ static void test_backup_restore__round_trip_with_history(void **state)
             ok(graph_restore(g, &dst, f.ns, kinds[k], batch, &rs, &err), &err, kinds[k]);
             json_decref(batch);
         }
+        /* the versions' lists become observation records, as engram import does */
+        graph_obs_convert_stats cs;
+        ok(graph_obs_convert(g, copy_ns, 0, &cs, &err), &err, "observation records");
+        printf("records %d: entities=%lld records=%lld live=%lld versions=%lld jobs=%lld\n", pass + 1,
+               (long long)cs.entities, (long long)cs.records, (long long)cs.live, (long long)cs.versions,
+               (long long)cs.jobs);
+        if (pass == 0) {
+            assert_int_equal(cs.entities, 3); /* Temp's history too */
+            assert_int_equal(cs.records, 5);
+            assert_int_equal(cs.live, 3);
+            assert_int_equal(cs.versions, 5);
+            assert_int_equal(cs.jobs, 3);
+            assert_int_equal(cs.repaired, 0);
+        } else {
+            assert_int_equal(cs.entities + cs.records + cs.jobs, 0);
+        }
         printf("restore %d: entities=%lld existing=%lld versions=%lld relations=%lld existing=%lld "
                "relation_versions=%lld jobs=%lld\n",
                pass + 1, (long long)rs.entities, (long long)rs.entities_existing, (long long)rs.entity_versions,
@@ -224,6 +262,12 @@ static void test_backup_restore__round_trip_with_history(void **state)
     json_object_foreach(before, k, v) same(v, json_object_get(after, k), k);
     json_decref(before);
     json_decref(after);
+    /* the copy's records have the original's intervals */
+    json_t *r1 = records_of(f.pool, f.ns), *r2 = records_of(f.pool, copy_ns);
+    same(r1, r2, "observation records");
+    assert_int_equal(json_array_size(r1), 5);
+    json_decref(r1);
+    json_decref(r2);
 
     /* official format: the copy exports exactly what the original does */
     json_t *o1 = json_array(), *o2 = json_array();
@@ -244,8 +288,10 @@ static void test_backup_restore__round_trip_with_history(void **state)
     assert_int_equal(bolt_pool_acquire(f.pool, &c, &err), 0);
     bolt_params *p = bolt_params_new();
     bolt_params_str(p, "ns", copy_ns);
-    bolt_conn_exec(c, "MATCH (n) WHERE (n:Entity OR n:EntityVersion OR n:RelationVersion) AND n.namespace = $ns "
-                      "DETACH DELETE n", p, NULL, NULL, &err);
+    bolt_conn_exec(c,
+                   "MATCH (n) WHERE (n:Entity OR n:EntityVersion OR n:RelationVersion OR n:ObservationRecord) "
+                   "AND n.namespace = $ns DETACH DELETE n",
+                   p, NULL, NULL, &err);
     bolt_conn_exec(c, "MATCH (j:EmbedJob) WHERE j.namespace = $ns DELETE j", p, NULL, NULL, &err);
     bolt_params_free(p);
     bolt_pool_release(f.pool, c);

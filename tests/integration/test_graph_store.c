@@ -1659,7 +1659,10 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(graph_force_generate_embedding(g_graph, &fx->r, NULL, 10, false, &res, &fx->err), 0);
     assert_int_equal(jlen(res, "entities"), 1);
     assert_string_equal(json_string_value(json_array_get(json_object_get(res, "entities"), 0)), "Apple");
-    assert_int_equal(jint(res, "existing"), 1); /* add_observations already queued it */
+    /* add_observations already queued it, and the mutations queued Apple's two
+     * records' jobs (no worker runs here: they have no vectors yet) */
+    assert_int_equal(jint(res, "existing"), 3);
+    assert_int_equal(jint(res, "observations"), 2);
     json_decref(res);
     assert_int_equal(graph_get_entity_embedding(g_graph, &fx->r, "Nope", &res, &fx->err), EG_ENOTFOUND);
 
@@ -1667,6 +1670,16 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     assert_int_equal(jint(json_object_get(res, "counts"), "entities"), 3);
     assert_int_equal(jint(json_object_get(res, "counts"), "currentEmbedding"), 2);
     assert_true(json_is_true(json_object_get(json_object_get(res, "schemaCheck"), "ok")));
+    /* the observation records and their indexes, beside the entities': four live
+     * records (Apple's two, Banana's, Carrot's), none embedded (no worker here) */
+    json_t *ocnt = json_object_get(json_object_get(res, "counts"), "observations");
+    assert_int_equal(jint(ocnt, "live"), 4);
+    assert_int_equal(jint(ocnt, "withEmbedding"), 0);
+    assert_int_equal(jint(ocnt, "missingOrStale"), 4);
+    json_t *sc = json_object_get(res, "schemaCheck");
+    assert_int_equal(jint(json_object_get(sc, "observationVectorIndex"), "dimensions"), (int64_t)g_dims);
+    assert_string_equal(jstr(json_object_get(sc, "observationFulltextIndex"), "state"), "ONLINE");
+    assert_string_equal(jstr(res, "observationVectorIndex"), "observation_embeddings");
     json_decref(res);
     assert_int_equal(graph_diagnose_vector_search(g_graph, &fx->r, &res, &fx->err), 0);
     assert_true(json_is_true(json_object_get(json_object_get(res, "probe"), "ok")));
@@ -1697,6 +1710,8 @@ static void test_graph_store__jobs_enqueued(void **state)
     assert_string_not_equal(jobs[oj].entity, eid);
     assert_string_equal(jobs[oj].version, "1");
     assert_non_null(strstr(jobs[oj].payload, "\"kind\":\"observation\""));
+    char rid[64];
+    snprintf(rid, sizeof rid, "%s", jobs[oj].entity);
     queue_jobs_free(jobs, n);
     /* Outbox atomicity: a mutation that fails leaves no job behind. */
     json_t *add = json_pack("[{s:s,s:[s]},{s:s,s:[s]}]", "entityName", "J", "contents", "b",
@@ -1706,9 +1721,11 @@ static void test_graph_store__jobs_enqueued(void **state)
     n = list_jobs(g_queue, fx->ns, &jobs);
     assert_int_equal(n, 2);
     queue_jobs_free(jobs, n);
-    /* force on one entity reports the existing job (dedupe), no duplicate. */
+    /* force on one entity reports the existing jobs (dedupe), no duplicate:
+     * the entity's and its record's (which has no vector yet). */
     assert_int_equal(graph_force_generate_embedding(g_graph, &fx->r, "J", 0, true, &res, &fx->err), 0);
-    assert_int_equal(jint(res, "existing"), 1);
+    assert_int_equal(jint(res, "existing"), 2);
+    assert_int_equal(jint(res, "observations"), 1);
     json_decref(res);
     n = list_jobs(g_queue, fx->ns, &jobs);
     assert_int_equal(n, 2);
@@ -1727,7 +1744,28 @@ static void test_graph_store__jobs_enqueued(void **state)
     snprintf(hash, sizeof hash, "%s", inp[0].hash);
     graph_embed_input_clear(&inp[0]);
     graph_embed_input_clear(&inp[1]);
+    /* ... and by a record's id: its own text, version 1, its hash fencing it */
+    const char *rids[1] = {rid};
+    assert_int_equal(graph_load_embed_inputs(g_graph, fx->ns, rids, 1, inp, &fx->err), 0);
+    assert_true(inp[0].found);
+    assert_int_equal(inp[0].version, 1);
+    assert_string_equal(inp[0].text, "J (x): a");
+    assert_string_equal(inp[0].hash, inp[0].content_hash);
+    char rhash[65];
+    snprintf(rhash, sizeof rhash, "%s", inp[0].hash);
+    graph_embed_input_clear(&inp[0]);
     delete_ok(&fx->r, json_pack("[s]", "J"));
+    /* the entity's delete closed the record: not found, and its write is GONE */
+    assert_int_equal(graph_load_embed_inputs(g_graph, fx->ns, rids, 1, inp, &fx->err), 0);
+    assert_false(inp[0].found);
+    graph_embed_input_clear(&inp[0]);
+    {
+        float *rv = basis(1, 0.0f);
+        write_arg ra = {fx->ns, rid, rhash, rv, GRAPH_EMBED_WRITTEN};
+        assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, write_fn, &ra, &fx->err), 0);
+        assert_int_equal(ra.st, GRAPH_EMBED_GONE);
+        eg_free(rv);
+    }
     float *v = basis(1, 0.0f);
     write_arg a = {fx->ns, eid, hash, v, GRAPH_EMBED_WRITTEN};
     assert_int_equal(bolt_pool_execute_write(g_pool, NULL, NULL, write_fn, &a, &fx->err), 0);

@@ -258,6 +258,83 @@ static void test_reembed__mutation_racing_the_scan_keeps_its_job(void **state)
     efx_close(&f);
 }
 
+static int drop_obs_vector_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    efx *f = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", f->ns);
+    int rc = bolt_conn_exec(c,
+                            "MATCH (o:Observation {namespace: $ns}) WHERE o.text = 'keeps bees' "
+                            "REMOVE o.embedding, o.embeddingHash",
+                            p, NULL, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+/*
+ * Observation records have vectors of their own, so reembed scans them
+ * after the entities: --all gives every live record a job (a model switch
+ * re-embeds them too), --missing only the record without a vector, and the
+ * workers embed what was queued.
+ */
+static void test_reembed__observation_records(void **state)
+{
+    (void)state;
+    if (!getenv("ENGRAM_BIN")) {
+        skip_rc = 77;
+        skip();
+    }
+    efx f;
+    int rc = efx_open(&f, "reembedobs", MODEL, NULL, 6);
+    if (rc) {
+        skip_rc = rc;
+        skip();
+    }
+    graph_opts go;
+    assert_int_equal(graph_opts_from_env(&go, NULL), 0);
+    go.ns = f.ns;
+    go.embedding_model = MODEL;
+    go.vector_dimensions = (size_t)f.index_dims;
+    graph_store *g = NULL;
+    eg_error err = {0};
+    assert_int_equal(graph_store_new(&g, f.pool, f.store, &go, &err), 0);
+    json_t *ents = json_pack("[{s:s,s:s,s:[ss]}]", "name", "keeper", "entityType", "person", "observations",
+                             "keeps bees", "sells honey at the market");
+    json_t *out = NULL;
+    assert_int_equal(graph_create_entities(g, NULL, ents, &out, &err), 0);
+    json_decref(out);
+    json_decref(ents);
+    drain(&f);
+    efx_report r;
+    assert_int_equal(efx_obs_check(&f, &r), 0);
+    assert_int_equal(r.with_current_vector, 2);
+    /* --all: the entity and both live records get new jobs */
+    json_t *j = reembed(&f, "--all");
+    assert_int_equal(jint(j, "scanned"), 3);
+    assert_int_equal(jint(j, "scannedObservations"), 2);
+    assert_int_equal(jint(j, "created"), 3);
+    json_decref(j);
+    drain(&f);
+    /* one record loses its vector: --missing finds it and only it */
+    assert_int_equal(bolt_pool_execute_write(f.pool, NULL, NULL, drop_obs_vector_fn, &f, &err), 0);
+    assert_int_equal(efx_obs_check(&f, &r), 0);
+    assert_int_equal(r.with_current_vector, 1);
+    j = reembed(&f, "--missing");
+    assert_int_equal(jint(j, "scanned"), 1);
+    assert_int_equal(jint(j, "scannedObservations"), 1);
+    assert_int_equal(jint(j, "created"), 1);
+    json_decref(j);
+    drain(&f);
+    assert_int_equal(efx_obs_check(&f, &r), 0);
+    assert_int_equal(r.entities, 2);
+    assert_int_equal(r.with_current_vector, 2);
+    int64_t c[QUEUE_STATE_COUNT];
+    assert_int_equal(efx_counts(&f, c), 0);
+    assert_int_equal(c[QUEUE_DEAD] + c[QUEUE_PENDING] + c[QUEUE_LEASED], 0);
+    graph_store_free(g);
+    efx_close(&f);
+}
+
 int main(void)
 {
     eg_log_set_level(EG_LOG_WARNING);
@@ -268,6 +345,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reembed__missing_then_all),
         cmocka_unit_test(test_reembed__mutation_racing_the_scan_keeps_its_job),
+        cmocka_unit_test(test_reembed__observation_records),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -304,6 +304,103 @@ static void test_schema__follows_config(void **state)
     assert_string_equal(prop, "b"); /* ... but the dropped index is back, as configured now */
 }
 
+/* ---- a data migration (run, count) ---- */
+
+static char g_data_mod[48];
+static int g_data_runs;      /* how often run was called */
+static bool g_data_fail;     /* run fails (a crash halfway) */
+static schema_migration g_data_migs[1];
+static schema_module g_data_module;
+
+static int data_run(bolt_pool *p, void *ctx, eg_error *err)
+{
+    assert_ptr_equal(p, g_pool);
+    assert_ptr_equal(ctx, &g_data_runs);
+    g_data_runs++;
+    if (g_data_fail)
+        return eg_error_set(err, EG_EIO, EG_CLASS_DATABASE, "interrupted");
+    return 0;
+}
+
+static int data_count(bolt_pool *p, void *ctx, int64_t *todo, eg_error *err)
+{
+    (void)p;
+    (void)ctx;
+    (void)err;
+    *todo = 7;
+    return 0;
+}
+
+static const schema_entry *find_entry(const schema_entry *e, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(e[i].id, id) == 0)
+            return &e[i];
+    fail_msg("no entry %s", id);
+    return NULL;
+}
+
+/* A migration that is a C function: pending with what it has left, run
+ * under the lock, not recorded when it fails (run again next time), never
+ * run again once recorded; the registry refuses mixed or odd ones. */
+static void test_schema__data_migration(void **state)
+{
+    (void)state;
+    eg_error err = {0};
+    char id[96];
+    snprintf(g_data_mod, sizeof g_data_mod, "%s_data", g_mod);
+    snprintf(id, sizeof id, "%s:1", g_data_mod);
+    static const char *const stmts[] = {"RETURN 1", NULL};
+    schema_migration bad[] = {
+        {.version = 1, .description = "both", .statements = stmts, .run = data_run},
+        {.version = 1, .description = "configured", .run = data_run, .follows_config = true},
+        {.version = 1, .description = "count alone", .statements = stmts, .count = data_count},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        schema_module m = {.name = g_data_mod, .migrations = &bad[i], .n = 1};
+        assert_int_equal(schema_register(&m, &err), EG_EINVAL);
+    }
+    g_data_migs[0] = (schema_migration){.version = 1, .description = "convert", .run = data_run,
+                                        .count = data_count};
+    g_data_module = (schema_module){.name = g_data_mod, .migrations = g_data_migs, .n = 1, .ctx = &g_data_runs};
+    assert_int_equal(schema_register(&g_data_module, &err), 0);
+
+    schema_entry *e = NULL;
+    size_t n = 0;
+    assert_int_equal(schema_status(g_pool, &e, &n, &err), 0);
+    const schema_entry *x = find_entry(e, n, id);
+    assert_int_equal(x->state, SCHEMA_PENDING);
+    assert_true(x->data);
+    assert_int_equal(x->todo, 7);
+    eg_free(e);
+
+    g_data_fail = true;
+    assert_int_not_equal(schema_apply(g_pool, &e, &n, &err), 0);
+    assert_non_null(strstr(err.message, id));
+    assert_int_equal(g_data_runs, 1);
+    assert_int_equal(schema_status(g_pool, &e, &n, &err), 0);
+    assert_int_equal(find_entry(e, n, id)->state, SCHEMA_PENDING); /* not recorded: runs again */
+    eg_free(e);
+
+    g_data_fail = false;
+    assert_int_equal(schema_apply(g_pool, &e, &n, &err), 0);
+    x = find_entry(e, n, id);
+    assert_int_equal(g_data_runs, 2);
+    assert_true(x->applied_now);
+    assert_int_equal(x->state, SCHEMA_APPLIED);
+    assert_int_equal(strlen(x->checksum), 64);
+    eg_free(e);
+
+    assert_int_equal(schema_apply(g_pool, &e, &n, &err), 0);
+    assert_int_equal(g_data_runs, 2); /* recorded: never again */
+    eg_free(e);
+    assert_int_equal(schema_status(g_pool, &e, &n, &err), 0);
+    x = find_entry(e, n, id);
+    assert_int_equal(x->state, SCHEMA_APPLIED);
+    assert_int_equal(x->todo, -1); /* nothing left to ask about */
+    eg_free(e);
+}
+
 static void cleanup(void)
 {
     bolt_conn *c = NULL;
@@ -357,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_schema__idempotent_and_status),
         cmocka_unit_test(test_schema__newer_migration_is_reported),
         cmocka_unit_test(test_schema__follows_config),
+        cmocka_unit_test(test_schema__data_migration),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     cleanup();

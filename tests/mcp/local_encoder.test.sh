@@ -56,8 +56,13 @@ grep -q "engram-offline-ngram-v1" <<<"$doc" && grep -q "reembed --switch-model" 
 step "3. the switch"
 sw="$("$ENGRAM_BIN" reembed --switch-model 2>&1 | tr '\r' '\n')"
 echo "$sw" | grep -E "^switch: namespace|done, 0 left|^reembed:" >&2
-grep -q "6 of 6 done, 0 left" <<<"$sw" || { echo "$sw"; echo "FAIL: the switch did not re-embed all 6" >&2; exit 1; }
+# 6 entities and their observation records (each has its own vector now)
+grep -qE "([0-9]+) of \1 done, 0 left" <<<"$sw" && ! grep -qE " [0-6] of [0-6] done, 0 left" <<<"$sw" ||
+  { echo "$sw"; echo "FAIL: the switch did not re-embed the 6 entities and their observations" >&2; exit 1; }
 "$ENGRAM_BIN" doctor | grep -q "holds vectors of bge-small-en-v1.5" || { echo "FAIL: not on bge" >&2; exit 1; }
+# both vector indexes were resized (1536 -> 384)
+"$ENGRAM_BIN" doctor | grep -q "observation vector index observation_embeddings: 384 dimensions" ||
+  { "$ENGRAM_BIN" doctor; echo "FAIL: the observation index was not resized" >&2; exit 1; }
 
 step "4. the demo on the default provider"
 out="$(node "$demo/demo.mjs" "$ENGRAM_BIN" 2>&1)" || { echo "$out"; echo "demo failed" >&2; exit 1; }

@@ -70,7 +70,10 @@ const unchanged = (await session.run("MATCH (e:Entity) WHERE e.namespace IS NULL
 check(Number(unchanged) === Number(before.get("n")), "the dry run changed nothing");
 const mig = run();
 console.error(`migrate: ${JSON.stringify(mig)}`);
-check(mig.names === 4 && mig.entities === 4 && mig.duplicates === 1 && mig.jobs === 4, `migrate entities: ${JSON.stringify(mig)}`);
+// jobs: one per entity and one per live observation record (Ada 2, Engine, Babbage, Twin)
+check(mig.names === 4 && mig.entities === 4 && mig.duplicates === 1 && mig.jobs === 9, `migrate entities: ${JSON.stringify(mig)}`);
+// records: Ada 2, Engine 2 (one closed), Babbage 1, Twin 2 (the older twin's closed)
+check(mig.observationRecords === 7, `observation records: ${JSON.stringify(mig)}`);
 check(mig.relations === 2 && mig.relationHistory >= 1, `migrate relations: ${JSON.stringify(mig)}`);
 const again = run();
 check(again.names === 0 && again.relationships === 0 && again.jobs === 0, `second run does nothing: ${JSON.stringify(again)}`);
@@ -78,6 +81,9 @@ const left = (await session.run(`MATCH (e:Entity) WHERE e.namespace IS NULL RETU
 check(Number(left) === 0, `no memento entity node left (${left})`);
 const phantom = (await session.run(`MATCH (:EntityVersion)-[r:RELATES_TO]-() RETURN count(r) AS n`)).records[0].get("n");
 check(Number(phantom) === 0, `no relationship left on history nodes (${phantom})`);
+const copies = (await session.run(`MATCH (h:EntityVersion) WHERE h.observations IS NOT NULL RETURN count(h) AS n`))
+  .records[0].get("n");
+check(Number(copies) === 0, `no version keeps a copy of its list (${copies})`);
 await session.close();
 await driver.close();
 

@@ -43,7 +43,8 @@ const call = async (name, args) => {
 try {
   const created = await call('create_entities', { entities: [
     { name: 'Sync Probe', entityType: 'test', observations: ['written before the call returns'] }] });
-  check((created.jobIds ?? []).length === 1, 'create_entities enqueued one job');
+  // one job for the entity, one for its observation record (issue 13)
+  check((created.jobIds ?? []).length === 2, 'create_entities enqueued two jobs (entity, observation record)');
   const emb = await call('get_entity_embedding', { entity_name: 'Sync Probe' });
   check(Array.isArray(emb.embedding) && emb.embedding.length === emb.dimensions && emb.dimensions > 0,
     `vector present right after create_entities (dims=${emb.dimensions})`);

@@ -57,6 +57,7 @@ int efx_open_cfg(efx *f, const bolt_config *cfgp, const char *tag, const char *m
     snprintf(f->queue, sizeof f->queue, "t_%.20s_%s", tag, hex);
     snprintf(f->model, sizeof f->model, "%s", model);
     snprintf(f->index, sizeof f->index, "%s", go.vector_index);
+    snprintf(f->obs_index, sizeof f->obs_index, "%s", go.obs_vector_index);
     if (qo) {
         f->qo = *qo;
     } else {
@@ -92,6 +93,8 @@ static int del_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_str(p, "ns", f->ns);
     bolt_params_str(p, "q", f->queue);
     int rc = bolt_conn_exec(c, "MATCH (e:Entity {namespace: $ns}) DETACH DELETE e", p, NULL, NULL, err);
+    if (rc == 0) /* observation records (live or closed) outlive their entity */
+        rc = bolt_conn_exec(c, "MATCH (o:ObservationRecord {namespace: $ns}) DETACH DELETE o", p, NULL, NULL, err);
     if (rc == 0)
         rc = bolt_conn_exec(c, "MATCH (j:EmbedJob) WHERE j.queue = $q DETACH DELETE j", p, NULL, NULL, err);
     if (rc == 0)
@@ -247,6 +250,46 @@ static int check_fn(bolt_conn *c, void *payload, eg_error *err)
     return rc;
 }
 
+static int obs_check_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    check_work *w = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "ns", w->f->ns);
+    bolt_params_str(p, "model", w->f->model);
+    bolt_params_int(p, "dims", w->f->index_dims);
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(
+        c,
+        "MATCH (o:Observation {namespace: $ns}) RETURN count(o) AS n, "
+        "count(CASE WHEN o.embedding IS NOT NULL AND o.embeddingHash = o.contentHash AND "
+        "  o.embeddingModel = $model AND o.embeddingDimensions = $dims AND size(o.embedding) = $dims "
+        "  THEN 1 END) AS cur, "
+        "count(CASE WHEN o.embedding IS NOT NULL AND o.embeddingHash <> o.contentHash THEN 1 END) AS stale, "
+        "count(CASE WHEN o.embedding IS NULL THEN 1 END) AS none",
+        p, NULL, &rows, err);
+    bolt_params_free(p);
+    if (rc == 0) {
+        json_t *row = json_array_get(rows, 0);
+        w->r->entities = json_integer_value(json_object_get(row, "n"));
+        w->r->with_current_vector = json_integer_value(json_object_get(row, "cur"));
+        w->r->stale_vector = json_integer_value(json_object_get(row, "stale"));
+        w->r->no_vector = json_integer_value(json_object_get(row, "none"));
+    }
+    json_decref(rows);
+    return rc;
+}
+
+int efx_obs_check(efx *f, efx_report *out)
+{
+    memset(out, 0, sizeof *out);
+    eg_error err = {0};
+    check_work w = {f, out};
+    int rc = bolt_pool_execute_read(f->pool, NULL, NULL, obs_check_fn, &w, &err);
+    if (rc)
+        fprintf(stderr, "observation check failed: %s\n", err.message);
+    return rc;
+}
+
 int efx_check(efx *f, efx_report *out)
 {
     memset(out, 0, sizeof *out);
@@ -263,6 +306,7 @@ typedef struct search_work {
     const float *vec;
     char *name;
     size_t cap;
+    bool obs; /* the observation index: name_out gets the record's text */
 } search_work;
 
 static int search_fn(bolt_conn *c, void *payload, eg_error *err)
@@ -270,12 +314,13 @@ static int search_fn(bolt_conn *c, void *payload, eg_error *err)
     search_work *w = payload;
     bolt_params *p = bolt_params_new();
     bolt_params_str(p, "ns", w->f->ns);
-    bolt_params_str(p, "index", w->f->index);
+    bolt_params_str(p, "index", w->obs ? w->f->obs_index : w->f->index);
     bolt_params_float32_list(p, "vec", w->vec, (size_t)w->f->index_dims);
     json_t *rows = NULL;
     int rc = bolt_conn_query_json(c,
                                   "CALL db.index.vector.queryNodes($index, 500, $vec) YIELD node, score "
-                                  "WHERE node.namespace = $ns RETURN node.name AS name, score "
+                                  "WHERE node.namespace = $ns "
+                                  "RETURN coalesce(node.name, node.text) AS name, score "
                                   "ORDER BY score DESC LIMIT 1",
                                   p, NULL, &rows, err);
     bolt_params_free(p);
@@ -286,12 +331,24 @@ static int search_fn(bolt_conn *c, void *payload, eg_error *err)
     return rc;
 }
 
+static int search_top(efx *f, const char *text, char *name_out, size_t cap, bool obs);
+
 int efx_search_top(efx *f, const char *text, char *name_out, size_t cap)
+{
+    return search_top(f, text, name_out, cap, false);
+}
+
+int efx_obs_search_top(efx *f, const char *text, char *text_out, size_t cap)
+{
+    return search_top(f, text, text_out, cap, true);
+}
+
+static int search_top(efx *f, const char *text, char *name_out, size_t cap, bool obs)
 {
     float *v = eg_malloc((size_t)f->index_dims * sizeof *v);
     embed_offline_vector(text, f->index_dims, v);
     eg_error err = {0};
-    search_work w = {f, v, name_out, cap};
+    search_work w = {f, v, name_out, cap, obs};
     int rc = 0;
     /* The vector index is refreshed shortly after commit: retry briefly. */
     for (int i = 0; i < 50; i++) {

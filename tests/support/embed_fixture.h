@@ -27,6 +27,7 @@ typedef struct efx {
     char model[128];
     int index_dims;          /* dimensions of the vector index */
     char index[128];
+    char obs_index[128];     /* the observation records' vector index */
 } efx;
 
 /*
@@ -56,6 +57,10 @@ int efx_check(efx *f, efx_report *out);
 
 /* Name of the best vector-index hit within the namespace for text (offline vectors). */
 int efx_search_top(efx *f, const char *text, char *name_out, size_t cap);
+/* The same on the observation index: text_out gets the best live record's text. */
+int efx_obs_search_top(efx *f, const char *text, char *text_out, size_t cap);
+/* efx_check on the namespace's live observation records (report.entities: how many). */
+int efx_obs_check(efx *f, efx_report *out);
 
 /*
  * In a child process about to exec the engram binary: the environment that
