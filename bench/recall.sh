@@ -55,6 +55,7 @@ if d:
     head.update(session_r10=h["session"]["r10"], session_r5=h["session"]["r5"],
                 session_ndcg10=h["session"]["ndcg10"], session_mrr=h["session"]["mrr"],
                 turn_r10=h["turn"]["r10"], turn_r5=h["turn"]["r5"],
+                turn_in_context_r10=h["turn_in_context"]["r10"], turn_in_context_r5=h["turn_in_context"]["r5"],
                 query_p50_ms=h["p50_ms"], query_p95_ms=h["p95_ms"],
                 keyword_session_r10=d["keyword"]["session"]["r10"],
                 vector_session_r10=d["vector"]["session"]["r10"],

@@ -15,9 +15,14 @@
 // Metrics (category 1-4 questions):
 //   session level: R@5, R@10, nDCG@10 (binary relevance: the sessions that
 //   hold an evidence turn), MRR, over the ranked sessions;
-//   turn level: the observations of the returned entities, in rank order and
-//   stored order, are the ranked turns (until observations are searchable one
-//   by one); R@5, R@10 and MRR of the evidence turns among them.
+//   turn level: the matched observations of the returned entities
+//   (matchedObservations, at most 5 per entity), all of them ordered by their
+//   score across entities (ties: entity rank, then their order in the
+//   entity), are the ranked turns (the dia_id is read from the text; the
+//   "session date" observation is not a turn); keyword mode keeps those the
+//   keyword leg matched (keywordRank set); R@5, R@10, nDCG@10 and MRR of the
+//   evidence turns among them; turn_in_context orders them by their score
+//   plus their entity's score instead.
 // Reference line, computed here: plain BM25 (k1 1.2, b 0.75, lower-cased
 // word tokens, no stop list) over the same session texts and over single
 // turns.
@@ -124,6 +129,22 @@ function bm25Reference() {
 
 // ---- engram ----------------------------------------------------------------
 
+// The turns a search returned, best first: every matched observation of every
+// returned entity, by its score across entities; a sort that keeps equal
+// scores in entity rank, then in-entity order.
+function rankedTurns(ents, mode, inContext = false) {
+  const all = [];
+  for (const e of ents) {
+    for (const o of e.matchedObservations ?? []) {
+      if (mode === 'keyword' && o.keywordRank == null) continue;
+      const dia = /^\[(D\d+:\d+)\]/.exec(o.text)?.[1];
+      if (dia) all.push({ dia, s: o.score + (inContext ? e.score : 0) });
+    }
+  }
+  all.sort((a, b) => b.s - a.s);
+  return [...new Set(all.map((x) => x.dia))];
+}
+
 async function connect(env) {
   const transport = new StdioClientTransport({ command: bin, args: ['serve'], env, stderr: 'ignore' });
   const client = new Client({ name: 'engram-recall-bench', version: '1.0.0' });
@@ -151,7 +172,11 @@ function envFor(model, ns) {
 }
 
 async function runModel(model, tag) {
-  const perMode = { hybrid: { s: [], t: [], ms: [] }, vector: { s: [], t: [], ms: [] }, keyword: { s: [], t: [], ms: [] } };
+  const perMode = {};
+  for (const m of ['hybrid', 'vector', 'keyword']) perMode[m] = { s: [], t: [], tc: [], ms: [] };
+  for (const wx of (process.env.BENCH_RECALL_WEIGHTS || '').split(',').filter(Boolean)) {
+    perMode[`hybrid@${wx}`] = { s: [], t: [], tc: [], ms: [] };
+  }
   let embedMs = 0, entities = 0;
   for (const [ci, sample] of data.entries()) {
     const ns = `recall-${tag}-${sample.sample_id}`;
@@ -188,6 +213,7 @@ async function runModel(model, tag) {
         if (mode === 'vector') a.hybrid_search = false;
         else a.hybrid_search = true;
         if (mode === 'keyword') a.semantic_weight = 0;
+        if (mode.startsWith('hybrid@')) a.semantic_weight = Number(mode.slice(7));
         const t1 = process.hrtime.bigint();
         const res = await tool('semantic_search', a);
         perMode[mode].ms.push(Number(process.hrtime.bigint() - t1) / 1e6);
@@ -195,7 +221,8 @@ async function runModel(model, tag) {
         if (mode === 'keyword') ents = ents.filter((e) => e.keywordRank != null);
         const ranked = ents.map((e) => bySession.get(e.name)).filter(Boolean);
         perMode[mode].s.push(score(ranked.map((s) => s.k), relS));
-        perMode[mode].t.push(score(ranked.flatMap((s) => s.turns.map((t) => t.dia)), relT));
+        perMode[mode].t.push(score(rankedTurns(ents, mode), relT));
+        perMode[mode].tc.push(score(rankedTurns(ents, mode, true), relT));
       }
     }
     if (dumpFile) {
@@ -219,7 +246,7 @@ async function runModel(model, tag) {
   }
   const out = { embed_ms: embedMs, entities };
   for (const [mode, v] of Object.entries(perMode)) {
-    out[mode] = { session: mean(v.s), turn: mean(v.t), p50_ms: pct(v.ms, 50), p95_ms: pct(v.ms, 95), questions: v.s.length };
+    out[mode] = { session: mean(v.s), turn: mean(v.t), turn_in_context: mean(v.tc), p50_ms: pct(v.ms, 50), p95_ms: pct(v.ms, 95), questions: v.s.length };
   }
   return out;
 }
