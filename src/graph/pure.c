@@ -197,6 +197,25 @@ int graph_lucene_terms(const char *in, char **out, eg_error *err)
     return 0;
 }
 
+/* Hand over the text built in b (rc: the building's status) with its hex
+ * sha256: the one ending of both embedding texts.  b is consumed. */
+static int text_and_hash(eg_buf *b, int rc, char **text_out, char hash_out[65], eg_error *err)
+{
+    size_t len = 0;
+    char *text = rc == 0 ? eg_buf_detach(b, &len) : NULL;
+    if (text == NULL) {
+        eg_buf_free(b);
+        return eg_error_oom(err);
+    }
+    int hrc = eg_sha256_hex(text, len, hash_out);
+    if (hrc) {
+        eg_free(text);
+        return hrc == EG_ENOMEM ? eg_error_oom(err) : eg_error_set(err, hrc, EG_CLASS_NONE, "sha256 failed");
+    }
+    *text_out = text;
+    return 0;
+}
+
 int graph_embedding_text(const char *name, const char *entity_type, const char *const *obs,
                          size_t nobs, char **text_out, char hash_out[65], eg_error *err)
 {
@@ -216,23 +235,7 @@ int graph_embedding_text(const char *name, const char *entity_type, const char *
         rc |= eg_buf_puts(&b, "\n- ");
         rc |= eg_buf_puts(&b, obs[i] ? obs[i] : "");
     }
-    if (rc != 0) {
-        eg_buf_free(&b);
-        return eg_error_oom(err);
-    }
-    size_t len = 0;
-    char *text = eg_buf_detach(&b, &len);
-    if (text == NULL) {
-        eg_buf_free(&b);
-        return eg_error_oom(err);
-    }
-    int hrc = eg_sha256_hex(text, len, hash_out);
-    if (hrc) {
-        eg_free(text);
-        return hrc == EG_ENOMEM ? eg_error_oom(err) : eg_error_set(err, hrc, EG_CLASS_NONE, "sha256 failed");
-    }
-    *text_out = text;
-    return 0;
+    return text_and_hash(&b, rc, text_out, hash_out, err);
 }
 
 int graph_observation_text(const char *name, const char *entity_type, const char *obs, char **text_out,
@@ -247,19 +250,7 @@ int graph_observation_text(const char *name, const char *entity_type, const char
     rc |= eg_buf_puts(&b, entity_type);
     rc |= eg_buf_puts(&b, "): ");
     rc |= eg_buf_puts(&b, obs);
-    size_t len = 0;
-    char *text = rc == 0 ? eg_buf_detach(&b, &len) : NULL;
-    if (text == NULL) {
-        eg_buf_free(&b);
-        return eg_error_oom(err);
-    }
-    int hrc = eg_sha256_hex(text, len, hash_out);
-    if (hrc) {
-        eg_free(text);
-        return hrc == EG_ENOMEM ? eg_error_oom(err) : eg_error_set(err, hrc, EG_CLASS_NONE, "sha256 failed");
-    }
-    *text_out = text;
-    return 0;
+    return text_and_hash(&b, rc, text_out, hash_out, err);
 }
 
 double graph_decay(double confidence, double age_ms, double half_life_ms, double floor_)
