@@ -134,6 +134,24 @@ static void test_graph_pure__embedding_text_and_hash(void **state)
     eg_free(t);
 }
 
+/* An observation record's text carries its entity's name and type. */
+static void test_graph_pure__observation_text_and_hash(void **state)
+{
+    (void)state;
+    char *t = NULL, h[65];
+    assert_int_equal(graph_observation_text("Ada", "person", "likes tea", &t, h, NULL), 0);
+    assert_string_equal(t, "Ada (person): likes tea");
+    eg_free(t);
+    /* Digest cross-checked with sha256sum(1). */
+    assert_int_equal(graph_observation_text("x", "y", "z", &t, h, NULL), 0);
+    assert_string_equal(h, "612d0532bcbfc6025d6e7fa38ba6d0e86c8b01d834197c01cd3556f0f21fd387");
+    eg_free(t);
+    eg_error err;
+    eg_error_clear(&err);
+    assert_int_equal(graph_observation_text("x", "y", NULL, &t, h, &err), EG_EINVAL);
+    assert_null(t);
+}
+
 static void test_graph_pure__decay(void **state)
 {
     (void)state;
@@ -269,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_graph_pure__lucene_phrase),
         cmocka_unit_test(test_graph_pure__lucene_terms),
         cmocka_unit_test(test_graph_pure__embedding_text_and_hash),
+        cmocka_unit_test(test_graph_pure__observation_text_and_hash),
         cmocka_unit_test(test_graph_pure__decay),
         cmocka_unit_test(test_graph_pure__fuse_basic),
         cmocka_unit_test(test_graph_pure__fuse_weight),
