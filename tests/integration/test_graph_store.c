@@ -224,7 +224,14 @@ static int setup(void **state)
         fprintf(stderr, "neo4j: %s\n", err.message);
         return -1;
     }
+    char hex[9];
+    eg_rand_hex(hex, (sizeof hex - 1) / 2);
+    snprintf(g_prefix, sizeof g_prefix, "t%s", hex);
+    /* A queue of its own: on the shared test Neo4j, the in-server workers of
+     * tests running beside this one lease the default queue, and would embed
+     * (overwrite) the observation vectors some cases here set by hand. */
     queue_opts qo = QUEUE_OPTS_INIT;
+    snprintf(qo.name, sizeof qo.name, "%s-graph", g_prefix);
     if (queue_neo4j_new(&g_queue, g_pool, &qo, &err) != 0 || queue_schema_register(&err) != 0) {
         fprintf(stderr, "queue: %s\n", err.message);
         return -1;
@@ -237,17 +244,18 @@ static int setup(void **state)
         fprintf(stderr, "graph schema: %s (%s)\n", err.message, err.neo4j_code);
         return -1;
     }
-    char hex[9];
-    eg_rand_hex(hex, (sizeof hex - 1) / 2);
-    snprintf(g_prefix, sizeof g_prefix, "t%s", hex);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (g_pool && g_prefix[0])
+    if (g_pool && g_prefix[0]) {
         qfx_cleanup_namespaces(g_pool, g_prefix);
+        char qname[sizeof g_prefix + 8];
+        snprintf(qname, sizeof qname, "%s-graph", g_prefix);
+        qfx_cleanup_queue(g_pool, qname);
+    }
     graph_store_free(g_graph);
     queue_store_free(g_queue);
     bolt_pool_free(g_pool);
@@ -1376,8 +1384,14 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
 }
 
 /* Give live observations of ns a vector (as the workers would, via the same
- * procedure): `hit` to the one whose text is `text`, `rest` to the others
- * (none when rest is NULL). */
+ * procedure): `hit` to the one whose text is `text`, and when rest is given
+ * (only its size counts) each other one a direction of its own (from its
+ * seq, components 400-1399) plus 0.3 of component 7, so that `hit` on
+ * component 7 is every one's nearest.  Hundreds of identical, or mutually
+ * orthogonal and equidistant, vectors left the HNSW index's greedy search
+ * stuck among them on a fresh database: it never returned the one exact
+ * match, even 400 deep (docs/data-model.md §6) -- the index's limit, not
+ * what this file tests. */
 static void embed_observations(const char *ns, const char *text, const float *hit, const float *rest)
 {
     eg_error err;
@@ -1395,7 +1409,8 @@ static void embed_observations(const char *ns, const char *text, const float *hi
     int rc = bolt_conn_exec(c,
                             "MATCH (o:Observation) WHERE o.namespace = $ns AND ($rest IS NOT NULL OR o.text = $t) "
                             "CALL db.create.setNodeVectorProperty(o, 'embedding', "
-                            "CASE WHEN o.text = $t THEN $hit ELSE $rest END)",
+                            "CASE WHEN o.text = $t THEN $hit ELSE [i IN range(0, size($rest) - 1) | "
+                            "CASE WHEN i = 400 + o.seq % 1000 THEN 1.0 WHEN i = 7 THEN 0.3 ELSE 0.0 END] END)",
                             p, NULL, NULL, &err);
     bolt_params_free(p);
     bolt_pool_release(g_pool, c);
@@ -1428,11 +1443,23 @@ static void semantic_until_first(ns_case *fx, const float *q, const graph_search
         const char *first = jstr(json_array_get(json_object_get(top, "matchedObservations"), 0), "text");
         if (first && strcmp(first, text) == 0)
             return;
+        if (tries == 299) {
+            json_t *seen = json_array(); /* what came back, without the long observation lists */
+            size_t i;
+            json_t *e;
+            json_array_foreach(json_object_get(*res, "entities"), i, e)
+            {
+                json_array_append_new(seen, json_pack("{s:O?, s:O?, s:O?}", "name", json_object_get(e, "name"), "score",
+                                                      json_object_get(e, "score"), "matched",
+                                                      json_object_get(e, "matchedObservations")));
+            }
+            char *got = json_dumps(seen, JSON_COMPACT);
+            fail_msg("\"%s\" never came first; last answer: %.2000s", text, got ? got : "?");
+        }
         json_decref(*res);
         *res = NULL;
         eg_sleep_ms(100);
     }
-    fail_msg("\"%s\" never came first", text);
 }
 
 /*
@@ -1463,7 +1490,12 @@ static void test_graph_store__search_by_observation(void **state)
     create_ok(other, one(ent("Intruder", "diary", needle, NULL)), NULL);
     float *q = basis(7, 0.05f), *rest = basis(100, 0.1f), *far = basis(300, 0.0f);
     embed_observations(fx->ns, needle, q, rest);
-    embed_observations(other, needle, q, rest);
+    /* Not the very same vector there: Neo4j's HNSW index returned only one
+     * of two identical vectors (the other namespace's), even 400 deep, on a
+     * fresh database (noted in docs/data-model.md §6). */
+    float *q_other = basis(7, 0.06f);
+    embed_observations(other, needle, q_other, rest);
+    eg_free(q_other);
     await_fulltext();
 
     /* Vector only: the 200th observation carries the entity. */
@@ -1481,8 +1513,10 @@ static void test_graph_store__search_by_observation(void **state)
     json_t *m = json_array_get(json_object_get(top, "matchedObservations"), 0);
     assert_string_equal(jstr(m, "text"), needle);
     assert_int_equal(jint(m, "vectorRank"), 1);
-    assert_float_equal(json_number_value(json_object_get(m, "similarity")), 1.0, 1e-4);
-    assert_float_equal(json_number_value(json_object_get(top, "score")), 1.0, 1e-4);
+    /* Neo4j's vector index quantizes what it stores: an identical vector
+     * scores 0.999..., not 1 (seen: 0.99916). */
+    assert_float_equal(json_number_value(json_object_get(m, "similarity")), 1.0, 2e-3);
+    assert_float_equal(json_number_value(json_object_get(top, "score")), 1.0, 2e-3);
     assert_true(jlen(top, "matchedObservations") <= GRAPH_MATCHED_OBS_MAX);
     json_decref(res);
     /* entity_types and min_similarity still filter. */
