@@ -219,7 +219,18 @@ int efx_update(efx *f, int i, const char *obs)
 typedef struct check_work {
     efx *f;
     efx_report *r;
+    const char *cypher; /* one of the two counts below */
 } check_work;
+
+/* The vector counts of the namespace's entities or live observation records:
+ * the same columns for both labels. */
+#define VECTOR_COUNTS(label)                                                                                   \
+    "MATCH (x:" label " {namespace: $ns}) RETURN count(x) AS n, "                                             \
+    "count(CASE WHEN x.embedding IS NOT NULL AND x.embeddingHash = x.contentHash AND "                        \
+    "  x.embeddingModel = $model AND x.embeddingDimensions = $dims AND size(x.embedding) = $dims "            \
+    "  THEN 1 END) AS cur, "                                                                                   \
+    "count(CASE WHEN x.embedding IS NOT NULL AND x.embeddingHash <> x.contentHash THEN 1 END) AS stale, "     \
+    "count(CASE WHEN x.embedding IS NULL THEN 1 END) AS none"
 
 static int check_fn(bolt_conn *c, void *payload, eg_error *err)
 {
@@ -229,44 +240,7 @@ static int check_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_str(p, "model", w->f->model);
     bolt_params_int(p, "dims", w->f->index_dims);
     json_t *rows = NULL;
-    int rc = bolt_conn_query_json(
-        c,
-        "MATCH (e:Entity {namespace: $ns}) RETURN count(e) AS n, "
-        "count(CASE WHEN e.embedding IS NOT NULL AND e.embeddingHash = e.contentHash AND "
-        "  e.embeddingModel = $model AND e.embeddingDimensions = $dims AND size(e.embedding) = $dims "
-        "  THEN 1 END) AS cur, "
-        "count(CASE WHEN e.embedding IS NOT NULL AND e.embeddingHash <> e.contentHash THEN 1 END) AS stale, "
-        "count(CASE WHEN e.embedding IS NULL THEN 1 END) AS none",
-        p, NULL, &rows, err);
-    bolt_params_free(p);
-    if (rc == 0) {
-        json_t *row = json_array_get(rows, 0);
-        w->r->entities = json_integer_value(json_object_get(row, "n"));
-        w->r->with_current_vector = json_integer_value(json_object_get(row, "cur"));
-        w->r->stale_vector = json_integer_value(json_object_get(row, "stale"));
-        w->r->no_vector = json_integer_value(json_object_get(row, "none"));
-    }
-    json_decref(rows);
-    return rc;
-}
-
-static int obs_check_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    check_work *w = payload;
-    bolt_params *p = bolt_params_new();
-    bolt_params_str(p, "ns", w->f->ns);
-    bolt_params_str(p, "model", w->f->model);
-    bolt_params_int(p, "dims", w->f->index_dims);
-    json_t *rows = NULL;
-    int rc = bolt_conn_query_json(
-        c,
-        "MATCH (o:Observation {namespace: $ns}) RETURN count(o) AS n, "
-        "count(CASE WHEN o.embedding IS NOT NULL AND o.embeddingHash = o.contentHash AND "
-        "  o.embeddingModel = $model AND o.embeddingDimensions = $dims AND size(o.embedding) = $dims "
-        "  THEN 1 END) AS cur, "
-        "count(CASE WHEN o.embedding IS NOT NULL AND o.embeddingHash <> o.contentHash THEN 1 END) AS stale, "
-        "count(CASE WHEN o.embedding IS NULL THEN 1 END) AS none",
-        p, NULL, &rows, err);
+    int rc = bolt_conn_query_json(c, w->cypher, p, NULL, &rows, err);
     bolt_params_free(p);
     if (rc == 0) {
         json_t *row = json_array_get(rows, 0);
@@ -283,8 +257,8 @@ int efx_obs_check(efx *f, efx_report *out)
 {
     memset(out, 0, sizeof *out);
     eg_error err = {0};
-    check_work w = {f, out};
-    int rc = bolt_pool_execute_read(f->pool, NULL, NULL, obs_check_fn, &w, &err);
+    check_work w = {f, out, VECTOR_COUNTS("Observation")};
+    int rc = bolt_pool_execute_read(f->pool, NULL, NULL, check_fn, &w, &err);
     if (rc)
         fprintf(stderr, "observation check failed: %s\n", err.message);
     return rc;
@@ -294,7 +268,7 @@ int efx_check(efx *f, efx_report *out)
 {
     memset(out, 0, sizeof *out);
     eg_error err = {0};
-    check_work w = {f, out};
+    check_work w = {f, out, VECTOR_COUNTS("Entity")};
     int rc = bolt_pool_execute_read(f->pool, NULL, NULL, check_fn, &w, &err);
     if (rc)
         fprintf(stderr, "check failed: %s\n", err.message);
