@@ -22,7 +22,8 @@
 //   "session date" observation is not a turn); keyword mode keeps those the
 //   keyword leg matched (keywordRank set); R@5, R@10, nDCG@10 and MRR of the
 //   evidence turns among them; turn_in_context orders them by their score
-//   plus their entity's score instead.
+//   plus their entity's score instead (hybrid scores already hold half of
+//   their entity's, so this counts it twice).
 // Reference line, computed here: plain BM25 (k1 1.2, b 0.75, lower-cased
 // word tokens, no stop list) over the same session texts and over single
 // turns.

@@ -23,6 +23,8 @@
 #include "graph/graph_int.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
 
 #include <math.h>
 #include <string.h>
@@ -35,6 +37,24 @@ static const char Q_FULLTEXT[] =
     "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
     "WHERE node.namespace = $ns "
     "RETURN " GRAPH_ENTITY_PROJ("node") " AS entity, score LIMIT $lim";
+
+/*
+ * The legs of vector and hybrid search return an entity's name and type
+ * only (ENTITY_REF): they bring up to 3 x limit candidates each, of which
+ * only `limit` are answered, and projecting every candidate's observation
+ * list cost more than the legs themselves (LoCoMo sessions: ~2 ms of a
+ * 4 ms full-text leg).  fetch_entities reads the answered ones whole.
+ */
+#define ENTITY_REF(v) v " {.name, .entityType}"
+
+static const char Q_FULLTEXT_REF[] =
+    "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
+    "WHERE node.namespace = $ns "
+    "RETURN " ENTITY_REF("node") " AS entity, score LIMIT $lim";
+
+static const char Q_FETCH_ENTITIES[] =
+    "UNWIND $names AS n MATCH (e:Entity {namespace: $ns, name: n}) "
+    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity";
 
 /*
  * Candidates come from the trigram TEXT index on searchText (graph_int.h),
@@ -165,7 +185,7 @@ static int term_hits(bolt_conn *c, graph_store *g, const char *ns, const char *q
     if (hits == NULL)
         rc = eg_error_oom(err);
     if (rc == 0 && terms != NULL)
-        rc = fulltext_into(c, g, Q_FULLTEXT, ns, terms, want, hits, NULL, err);
+        rc = fulltext_into(c, g, Q_FULLTEXT_REF, ns, terms, want, hits, NULL, err);
     eg_free(terms);
     if (rc == 0 && json_array_size(hits) == 0 && query && *query) {
         json_decref(hits);
@@ -210,6 +230,63 @@ static int slice_hits(json_t *hits, size_t off, size_t limit, size_t budget, jso
     return 0;
 }
 
+/*
+ * The answered entities whole (GRAPH_ENTITY_PROJ) in place of the legs'
+ * references: each hit keeps its scores, ranks and matched observations and
+ * gains the entity's fields, in one statement.  A hit whose entity is gone
+ * meanwhile (deleted by a concurrent write) is dropped.
+ */
+static int fetch_entities(bolt_conn *c, const char *ns, json_t *hits, eg_error *err)
+{
+    if (json_array_size(hits) == 0)
+        return 0;
+    json_t *names = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(hits, i, e) json_array_append(names, json_object_get(e, "name"));
+    bolt_params *p = graph__params(err);
+    if (p == NULL) {
+        json_decref(names);
+        return EG_ENOMEM;
+    }
+    bolt_params_str(p, "ns", ns);
+    bolt_params_json(p, "names", names);
+    json_decref(names);
+    json_t *rows = NULL, *by = json_object();
+    int rc = by ? graph__q_params(c, Q_FETCH_ENTITIES, p, &rows, err) : eg_error_oom(err);
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *full = json_object_get(row, "entity");
+        const char *name = graph__jstr(full, "name");
+        if (name)
+            json_object_set(by, name, full);
+    }
+    for (i = 0; rc == 0 && i < json_array_size(hits);) {
+        e = json_array_get(hits, i);
+        json_t *full = json_object_get(by, graph__jstr(e, "name"));
+        if (full == NULL) {
+            json_array_remove(hits, i);
+            continue;
+        }
+        /* The entity's fields first, in their usual order, then the hit's own. */
+        json_t *merged = graph__entity_out(json_deep_copy(full));
+        if (merged == NULL || json_object_update_missing(merged, e) != 0) {
+            json_decref(merged);
+            rc = eg_error_oom(err);
+            break;
+        }
+        if (json_array_set_new(hits, i, merged) != 0) { /* it took merged, even failing */
+            rc = eg_error_oom(err);
+            break;
+        }
+        i++;
+    }
+    json_decref(rows);
+    json_decref(by);
+    return rc;
+}
+
 static int add_relations(bolt_conn *c, const char *ns, json_t *res, size_t budget, eg_error *err)
 {
     json_t *names = json_array();
@@ -247,6 +324,9 @@ typedef struct search_work {
     const float *vec;
     size_t dims;
     const graph_search_opts *so;
+    graph_vec_source vec_src; /* hybrid: the vector comes from here, after the keyword legs */
+    void *vec_arg;
+    bool vec_asked; /* vec_src was called (a retried transaction does not ask again) */
     json_t *result;
 } search_work;
 
@@ -535,7 +615,9 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
  * the entity one (it cannot pre-filter either), the full-text one streams
  * its hits best first and stops at $k of the namespace's.  A hit must still
  * be :Observation: the full-text index is eventually consistent, so it may
- * return a record closed a moment ago.
+ * return a record closed a moment ago.  The vector leg groups its hits by
+ * entity id before it reads the entities: one seek per entity, not one per
+ * neighbour (hundreds).
  */
 
 static const char Q_OBS_VECTOR[] =
@@ -547,24 +629,34 @@ static const char Q_OBS_VECTOR[] =
     "size([h IN hits WHERE h[0].namespace = $ns]) AS inns, "
     "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min AND h[0]:Observation] AS kept "
     "CALL { WITH kept UNWIND kept AS h "
-    "  WITH h[0] AS o, h[1] AS score "
-    "  MATCH (e:Entity {id: o.entityId}) WHERE e.namespace = $ns AND (size($types) = 0 OR e.entityType IN $types) "
-    "  WITH e, o, score ORDER BY score DESC "
-    "  WITH e, collect({id: o.id, text: o.text, score: score})[0..$per] AS obs "
-    "  ORDER BY obs[0].score DESC LIMIT $lim "
-    "  RETURN collect({entity: " GRAPH_ENTITY_PROJ("e") ", obs: obs}) AS ents } "
+    "  WITH h[0] AS o, h[1] AS score ORDER BY score DESC "
+    "  WITH o.entityId AS eid, collect({id: o.id, text: o.text, score: score})[0..$per] AS obs "
+    "  MATCH (e:Entity {id: eid}) WHERE e.namespace = $ns AND (size($types) = 0 OR e.entityType IN $types) "
+    "  WITH e, obs ORDER BY obs[0].score DESC LIMIT $lim "
+    "  RETURN collect({entity: " ENTITY_REF("e") ", obs: obs}) AS ents } "
     "RETURN raw, lowest, inns, ents";
 
-static const char Q_OBS_FULLTEXT[] =
+/* With entity_types the type filter must apply before $k, so each hit reads its entity. */
+static const char Q_OBS_FULLTEXT_TYPED[] =
     "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
     "WHERE node.namespace = $ns AND node:Observation "
-    "MATCH (e:Entity {id: node.entityId}) WHERE e.namespace = $ns "
-    "AND (size($types) = 0 OR e.entityType IN $types) "
+    "MATCH (e:Entity {id: node.entityId}) WHERE e.namespace = $ns AND e.entityType IN $types "
     "WITH e, node, score LIMIT $k "
     "WITH e, node, score ORDER BY score DESC "
     "WITH e, collect({id: node.id, text: node.text, score: score})[0..$per] AS obs "
     "ORDER BY obs[0].score DESC LIMIT $lim "
-    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity, obs";
+    "RETURN " ENTITY_REF("e") " AS entity, obs";
+
+/* Without: the first $k hits, grouped by entity id, then one seek per entity. */
+static const char Q_OBS_FULLTEXT[] =
+    "CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
+    "WHERE node.namespace = $ns AND node:Observation "
+    "WITH node, score LIMIT $k "
+    "WITH node, score ORDER BY score DESC "
+    "WITH node.entityId AS eid, collect({id: node.id, text: node.text, score: score})[0..$per] AS obs "
+    "MATCH (e:Entity {id: eid}) WHERE e.namespace = $ns "
+    "WITH e, obs ORDER BY obs[0].score DESC LIMIT $lim "
+    "RETURN " ENTITY_REF("e") " AS entity, obs";
 
 /* Normalise rows {entity, obs} of an observation leg into *out (new). */
 static json_t *obs_leg_out(const json_t *rows)
@@ -615,9 +707,10 @@ static int obs_keyword_leg(bolt_conn *c, graph_store *g, const char *ns, const c
     bolt_params_int(p, "k", (int64_t)(want * 10 < 100 ? 100 : want * 10));
     bolt_params_int(p, "lim", (int64_t)want);
     bolt_params_int(p, "per", GRAPH_MATCHED_OBS_MAX);
+    bool typed = json_array_size(ty) > 0;
     json_decref(ty);
     json_t *rows = NULL;
-    int rc = graph__q_params(c, Q_OBS_FULLTEXT, p, &rows, err);
+    int rc = graph__q_params(c, typed ? Q_OBS_FULLTEXT_TYPED : Q_OBS_FULLTEXT, p, &rows, err);
     if (rc == 0 && (*out = obs_leg_out(rows)) == NULL)
         rc = eg_error_oom(err);
     json_decref(rows);
@@ -855,6 +948,8 @@ static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
     eg_free(r);
     size_t budget = norm_budget(w->cx.g, w->so);
     if (rc == 0)
+        rc = fetch_entities(c, w->cx.ns, hits, err);
+    if (rc == 0)
         rc = slice_hits(hits, 0, limit, budget, w->result, err);
     json_object_del(w->result, "nextCursor"); /* vector results are not paged */
     if (rc == 0)
@@ -981,8 +1076,25 @@ static json_t *fused_entity(const graph_fused *f, const json_t *pool, const json
     else
         json_object_del(e, "similarity");
     json_object_del(e, "match");
-    const json_t *mo = json_object_get(matched, f->key);
-    json_object_set_new(e, "matchedObservations", mo ? json_deep_copy(mo) : json_array());
+    json_t *mo = json_deep_copy(json_object_get(matched, f->key));
+    if (mo == NULL)
+        mo = json_array();
+    /* An observation's score is read in its entity's context: the mean of
+     * its own fused score and its entity's.  A turn of a session that
+     * matches the query as a whole is likelier the one asked about than an
+     * equally scored turn of a session that does not (passage retrieval's
+     * old lesson), and a client that ranks the matched observations of all
+     * results together gets that order.  Equal weights, not fitted; within
+     * one entity the order is unchanged.  The own score stays readable. */
+    size_t i;
+    json_t *o;
+    json_array_foreach(mo, i, o)
+    {
+        double own = json_number_value(json_object_get(o, "score"));
+        json_object_set_new(o, "observationScore", json_real(own));
+        json_object_set_new(o, "score", json_real((own + f->score) / 2.0));
+    }
+    json_object_set_new(e, "matchedObservations", mo);
     return e;
 }
 
@@ -1002,12 +1114,31 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     json_t *pool = json_object(), *hits = json_array();
     bool vectors = false;
     int rc = pool && hits ? 0 : eg_error_oom(err);
+    /* Where a search's time goes, at debug level: the keyword legs, the wait
+     * for the query vector, the vector leg, fusion, relations (docs/operations.md). */
+    int64_t t0 = eg_mono_us(), t_kw = 0, t_wait = 0, t_vec = 0, t_fuse = 0;
     if (rc == 0)
         rc = keyword_legs(c, w, want, &kw, &okw, err);
+    t_kw = eg_mono_us();
+    if (rc == 0 && w->vec_src != NULL && !w->vec_asked) {
+        w->vec_asked = true;
+        rc = w->vec_src(w->vec_arg, &w->vec, &w->dims, err);
+        if (rc == 0 && w->vec != NULL)
+            rc = check_vec(w->cx.g, w->vec, w->dims, err);
+        if (rc != 0)
+            err->retryable = false; /* the caller's verdict, not Neo4j's: never retried */
+    }
+    /* A vector leg that finds anything proves the namespace has vectors;
+     * only an empty one needs the question asked (one statement less on
+     * every search that matters). */
+    t_wait = eg_mono_us();
     if (rc == 0 && w->vec != NULL)
-        rc = has_vectors(c, w->cx.ns, &vectors, err);
-    if (rc == 0 && w->vec != NULL && vectors)
         rc = vector_legs(c, w->cx.g, w->cx.ns, w->vec, w->dims, w->so, want, &oleg, &ehits, err);
+    if (rc == 0 && w->vec != NULL) {
+        vectors = json_array_size(oleg) > 0 || json_array_size(ehits) > 0;
+        if (!vectors)
+            rc = has_vectors(c, w->cx.ns, &vectors, err);
+    }
     double wt = w->vec && vectors ? weight : 0.0;
     /* Keyword entities first: an entity both legs found keeps the keyword
      * leg's copy, as before (it may carry "match"; fused_entity drops it). */
@@ -1023,6 +1154,7 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
         if (json_object_get(pool, graph__jstr(e, "name")) == NULL)
             json_object_set(pool, graph__jstr(e, "name"), e);
     }
+    t_vec = eg_mono_us();
     if (rc == 0 && (vrank = entity_vector_ranking(oleg, ehits, pool)) == NULL)
         rc = eg_error_oom(err);
     if (rc == 0)
@@ -1044,12 +1176,21 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     eg_free(fused);
     size_t budget = norm_budget(w->cx.g, w->so);
     if (rc == 0)
+        rc = fetch_entities(c, w->cx.ns, hits, err);
+    if (rc == 0)
         rc = slice_hits(hits, 0, limit, budget, w->result, err);
     json_object_del(w->result, "nextCursor");
+    t_fuse = eg_mono_us();
     if (rc == 0)
         rc = add_relations(c, w->cx.ns, w->result, budget, err);
     if (rc == 0)
         set_hybrid_type(w, vectors, weight);
+    int64_t t_end = eg_mono_us();
+    EG_DEBUG("graph",
+             "hybrid search: keyword legs %.1f ms, waited %.1f ms for the query vector, vector leg %.1f ms, "
+             "fusion %.1f ms, relations %.1f ms",
+             (double)(t_kw - t0) / 1e3, (double)(t_wait - t_kw) / 1e3, (double)(t_vec - t_wait) / 1e3,
+             (double)(t_fuse - t_vec) / 1e3, (double)(t_end - t_fuse) / 1e3);
     json_decref(kw);
     json_decref(okw);
     json_decref(oleg);
@@ -1061,14 +1202,17 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     return rc;
 }
 
-int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query, const float *vec,
-                        size_t dims, const graph_search_opts *o, json_t **out, eg_error *err)
+/* Either a vector given up front (vec, may be NULL) or one asked of src after the keyword legs. */
+static int hybrid_run(graph_store *g, const graph_req *req, const char *query, const float *vec, size_t dims,
+                      graph_vec_source src, void *arg, const graph_search_opts *o, json_t **out, eg_error *err)
 {
     *out = NULL;
     search_work w = {0};
     w.query = query;
     w.vec = vec;
     w.dims = dims;
+    w.vec_src = src;
+    w.vec_arg = arg;
     w.so = o;
     int rc = graph__ctx_init(&w.cx, g, req, err);
     if (rc == 0)
@@ -1076,4 +1220,20 @@ int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query,
     if (rc == 0 && vec != NULL)
         rc = check_vec(g, vec, dims, err);
     return graph__run(g, GRAPH_TX_READ, hybrid_fn, &w, rc, &w.result, out, err);
+}
+
+int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query, const float *vec,
+                        size_t dims, const graph_search_opts *o, json_t **out, eg_error *err)
+{
+    return hybrid_run(g, req, query, vec, dims, NULL, NULL, o, out, err);
+}
+
+int graph_hybrid_search_deferred(graph_store *g, const graph_req *req, const char *query, graph_vec_source src,
+                                 void *arg, const graph_search_opts *o, json_t **out, eg_error *err)
+{
+    if (src == NULL) {
+        *out = NULL;
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "no vector source");
+    }
+    return hybrid_run(g, req, query, NULL, 0, src, arg, o, out, err);
 }

@@ -235,6 +235,63 @@ static void add_matches(json_t *res, const char *why)
         json_object_set_new(res, "note", json_string(why));
 }
 
+/*
+ * Hybrid search's query vector, computed on a thread of its own while the
+ * keyword legs run in Neo4j (graph_hybrid_search_deferred): the local
+ * encoder spends ~20 ms of one core on a query, Neo4j its own core on the
+ * full-text legs, so a search costs the longer of the two instead of their
+ * sum.  Without a thread (pthread_create failed) the vector is computed
+ * when the search asks for it, as before.
+ */
+typedef struct query_vec_job {
+    gb *b;
+    const char *text;
+    mcp_call_ctx *ctx;
+    pthread_t thread;
+    bool started; /* the thread runs (join it) */
+    bool done;    /* vec, dims, why are set */
+    float *vec;   /* owned: eg_free */
+    size_t dims;
+    const char *why;
+} query_vec_job;
+
+static void *query_vec_main(void *arg)
+{
+    query_vec_job *j = arg;
+    int64_t t0 = eg_mono_us();
+    j->vec = query_vector(j->b, j->text, &j->dims, &j->why);
+    EG_DEBUG("mcp", "query embedded in %.1f ms", (double)(eg_mono_us() - t0) / 1e3);
+    return NULL;
+}
+
+/* The vector, once computed; safe to call more than once. */
+static void query_vec_finish(query_vec_job *j)
+{
+    if (j->started) {
+        pthread_join(j->thread, NULL);
+        j->started = false;
+        j->done = true;
+    }
+    if (!j->done) {
+        j->vec = query_vector(j->b, j->text, &j->dims, &j->why);
+        j->done = true;
+    }
+}
+
+/* graph_vec_source: wait for the vector; the search stops here if the client gave up meanwhile. */
+static int query_vec_source(void *arg, const float **vec, size_t *dims, eg_error *err)
+{
+    query_vec_job *j = arg;
+    query_vec_finish(j);
+    /* The provider call can take seconds (remote API): report it. */
+    mcp_call_progress(j->ctx, 1, 2, j->vec ? "query embedded" : "no query vector; keyword search");
+    if (mcp_call_cancelled(j->ctx))
+        return eg_error_set(err, EG_ECANCELED, EG_CLASS_CLIENT, "the client cancelled the search");
+    *vec = j->vec;
+    *dims = j->vec ? j->dims : 0;
+    return 0;
+}
+
 static int do_search(gb *b, const json_t *a, mcp_call_ctx *ctx, bool hybrid, double def_min, json_t **out,
                      eg_error *err)
 {
@@ -249,6 +306,16 @@ static int do_search(gb *b, const json_t *a, mcp_call_ctx *ctx, bool hybrid, dou
     if (json_is_number(json_object_get(a, "semantic_weight")))
         so.semantic_weight = json_number_value(json_object_get(a, "semantic_weight"));
     const char *q = arg_str(a, "query");
+    if (hybrid) {
+        query_vec_job j = {.b = b, .text = q, .ctx = ctx};
+        j.started = pthread_create(&j.thread, NULL, query_vec_main, &j) == 0;
+        int rc = graph_hybrid_search_deferred(b->d.graph, &req, q, query_vec_source, &j, &so, out, err);
+        query_vec_finish(&j); /* the search may have ended before it asked */
+        eg_free(j.vec);
+        if (rc == 0)
+            add_matches(*out, j.why);
+        return rc;
+    }
     size_t dims = 0;
     const char *why = NULL;
     float *v = query_vector(b, q, &dims, &why);
@@ -260,7 +327,7 @@ static int do_search(gb *b, const json_t *a, mcp_call_ctx *ctx, bool hybrid, dou
         return EG_ECANCELED;
     }
     int rc;
-    if (hybrid || !v)
+    if (!v)
         rc = graph_hybrid_search(b->d.graph, &req, q, v, dims, &so, out, err);
     else
         rc = graph_semantic_search(b->d.graph, &req, v, dims, &so, out, err);

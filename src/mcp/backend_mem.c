@@ -862,8 +862,27 @@ static int do_search(mem *m, const json_t *args, mcp_call_ctx *ctx, bool hybrid,
     json_t *res = json_deep_copy(g);
     json_decref(g); /* holds references into the store: released under its lock */
     json_array_foreach(json_object_get(res, "entities"), i, x)
-        json_object_set_new(x, "matchedObservations",
-                            matched_obs(m, x, q, have_qv ? qv : NULL, hybrid, w, qv + 2 * dims, dims));
+    {
+        json_t *mo = matched_obs(m, x, q, have_qv ? qv : NULL, hybrid, w, qv + 2 * dims, dims);
+        /* Hybrid: an observation's score in its entity's context, as the graph backend gives it. */
+        double es = 0.0;
+        size_t j;
+        json_t *sc, *o;
+        json_array_foreach(scored, j, sc)
+        {
+            if (strcmp(sget(sc, "name"), sget(x, "name")) == 0)
+                es = json_number_value(json_object_get(sc, "score"));
+        }
+        json_array_foreach(mo, j, o)
+        {
+            if (!hybrid)
+                break;
+            double own = json_number_value(json_object_get(o, "score"));
+            json_object_set_new(o, "observationScore", json_real(own));
+            json_object_set_new(o, "score", json_real((own + es) / 2.0));
+        }
+        json_object_set_new(x, "matchedObservations", mo);
+    }
     UNLOCK(m);
     eg_free(qv);
     json_object_set_new(res, "matches", scored);

@@ -1469,6 +1469,25 @@ static void semantic_until_first(ns_case *fx, const float *q, const graph_search
  * scores and ranks; filters still apply; a deleted observation is no longer
  * matched.  Only observation vectors exist here: no entity has its own.
  */
+/* A graph_vec_source for the tests: hands out vec/dims or fails with `fail`, counting its calls. */
+typedef struct vec_src_state {
+    const float *vec;
+    size_t dims;
+    int fail;
+    int calls;
+} vec_src_state;
+
+static int vec_src_fn(void *arg, const float **vec, size_t *dims, eg_error *err)
+{
+    vec_src_state *s = arg;
+    s->calls++;
+    if (s->fail)
+        return eg_error_set(err, s->fail, EG_CLASS_CLIENT, "the test's source fails");
+    *vec = s->vec;
+    *dims = s->dims;
+    return 0;
+}
+
 static void test_graph_store__search_by_observation(void **state)
 {
     ns_case *fx = *state;
@@ -1525,6 +1544,22 @@ static void test_graph_store__search_by_observation(void **state)
     assert_null(find_by_name(json_object_get(res, "entities"), "Journal"));
     assert_non_null(find_by_name(json_object_get(res, "entities"), "Shelf"));
     json_decref(res);
+    /* ... on the observation full-text leg too (its typed statement): only a diary may match. */
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", NULL, 0, &so, &res, &fx->err),
+                     0);
+    assert_null(find_by_name(json_object_get(res, "entities"), "Journal"));
+    json_decref(res);
+    json_decref((json_t *)so.entity_types);
+    so.entity_types = json_pack("[s]", "diary");
+    so.min_similarity = 0.0;
+    assert_int_equal(graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", NULL, 0, &so, &res, &fx->err),
+                     0);
+    top = find_by_name(json_object_get(res, "entities"), "Journal");
+    assert_non_null(top);
+    assert_non_null(matched(top, needle));
+    assert_int_equal(jlen(top, "observations"), 200); /* read whole, not the legs' reference */
+    assert_null(find_by_name(json_object_get(res, "entities"), "Shelf"));
+    json_decref(res);
     json_decref((json_t *)so.entity_types);
     so.entity_types = NULL;
     so.min_similarity = 0.9;
@@ -1557,6 +1592,53 @@ static void test_graph_store__search_by_observation(void **state)
     assert_int_equal(jint(m, "keywordRank"), 1);
     assert_int_equal(jint(m, "vectorRank"), 1);
     assert_float_equal(json_number_value(json_object_get(m, "score")), 1.0, 1e-9); /* best on both legs */
+    /* Every matched observation scores in its entity's context: the mean of its own score and its entity's. */
+    size_t ei, oi;
+    json_t *ex, *ox;
+    json_array_foreach(json_object_get(res, "entities"), ei, ex)
+    {
+        json_array_foreach(json_object_get(ex, "matchedObservations"), oi, ox)
+        {
+            double own = json_number_value(json_object_get(ox, "observationScore"));
+            assert_true(json_is_number(json_object_get(ox, "observationScore")));
+            assert_float_equal(json_number_value(json_object_get(ox, "score")),
+                               (own + json_number_value(json_object_get(ex, "score"))) / 2.0, 1e-9);
+        }
+    }
+
+    /* The vector from a source asked for after the keyword legs: the same answer, asked once. */
+    vec_src_state vs = {.vec = q, .dims = g_dims};
+    json_t *deferred = NULL;
+    assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs, &so,
+                                                  &deferred, &fx->err),
+                     0);
+    assert_int_equal(vs.calls, 1);
+    assert_true(json_equal(json_object_get(res, "entities"), json_object_get(deferred, "entities")));
+    assert_string_equal(jstr(deferred, "searchType"), "hybrid");
+    json_decref(deferred);
+    /* No vector from it: keyword search, saying so. */
+    vs = (vec_src_state){.vec = NULL};
+    assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs, &so,
+                                                  &deferred, &fx->err),
+                     0);
+    assert_int_equal(vs.calls, 1);
+    assert_string_equal(jstr(deferred, "searchType"), "keyword");
+    assert_string_equal(jstr(json_array_get(json_object_get(deferred, "entities"), 0), "name"), "Journal");
+    json_decref(deferred);
+    /* Its error (a cancelled call) ends the search with that code, not retried. */
+    vs = (vec_src_state){.vec = q, .dims = g_dims, .fail = EG_ECANCELED};
+    assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs, &so,
+                                                  &deferred, &fx->err),
+                     EG_ECANCELED);
+    assert_null(deferred);
+    assert_int_equal(vs.calls, 1);
+    assert_false(fx->err.retryable);
+    /* A vector of the wrong size is refused like graph_hybrid_search's. */
+    vs = (vec_src_state){.vec = q, .dims = g_dims - 1};
+    assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs, &so,
+                                                  &deferred, &fx->err),
+                     EG_EINVAL);
+    assert_non_null(strstr(fx->err.message, "dimensions"));
     json_decref(res);
 
     /* search_nodes: the phrase's observation hits. */
