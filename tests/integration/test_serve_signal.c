@@ -45,12 +45,7 @@ static pid_t spawn_serve(const efx *f, const char *base_url, const char *logpath
     dup2(p[0], 0);
     close(p[0]);
     close(p[1]);
-    int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-        dup2(fd, 2);
-        dup2(fd, 1);
-        close(fd);
-    }
+    efx_child_log(logpath);
     efx_child_env(f, base_url);
     setenv("ENGRAM_NAMESPACE", f->ns, 1);
     setenv("ENGRAM_WORKER_BATCH", "5", 1);

@@ -36,12 +36,7 @@ static pid_t spawn_worker(const efx *f, const char *base_url, const char *logpat
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-        dup2(fd, 2);
-        dup2(fd, 1);
-        close(fd);
-    }
+    efx_child_log(logpath);
     efx_child_env(f, base_url);
     if (drain)
         execl(bin, bin, "worker", "--concurrency", "2", "--batch", "20", "--no-health", "--drain", "--max-seconds",
@@ -50,30 +45,6 @@ static pid_t spawn_worker(const efx *f, const char *base_url, const char *logpat
         execl(bin, bin, "worker", "--concurrency", "2", "--batch", "20", "--no-health", (char *)NULL);
     _exit(127);
 }
-
-/* Count "job completed job=<id>" lines; ids collected into a growing list. */
-static void count_completions(const char *path, char ***ids, size_t *n, size_t *cap)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return;
-    char line[4096];
-    while (fgets(line, sizeof line, fp)) {
-        char *p = strstr(line, "job completed job=");
-        if (!p)
-            continue;
-        p += strlen("job completed job=");
-        size_t l = strcspn(p, " \n\"");
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 256;
-            *ids = realloc(*ids, *cap * sizeof **ids);
-        }
-        (*ids)[(*n)++] = strndup(p, l);
-    }
-    fclose(fp);
-}
-
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static void test_worker_stress__kill9_mid_batch_loses_nothing(void **state)
 {
@@ -126,19 +97,13 @@ static void test_worker_stress__kill9_mid_batch_loses_nothing(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 
-    char **ids = NULL;
-    size_t n = 0, cap = 0;
-    count_completions(loga, &ids, &n, &cap);
-    size_t from_a = n;
-    count_completions(logb, &ids, &n, &cap);
-    qsort(ids, n, sizeof *ids, cmpstr);
-    size_t distinct = 0;
-    for (size_t i = 0; i < n; i++)
-        if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
-            distinct++;
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    efx_ids ids = {0};
+    efx_log_completions(loga, &ids);
+    size_t from_a = ids.n;
+    efx_log_completions(logb, &ids);
+    efx_ids_sort(&ids);
+    size_t n = ids.n, distinct = efx_ids_distinct(&ids);
+    efx_ids_free(&ids);
     assert_int_equal(efx_counts(&f, counts), 0);
     efx_report rep;
     assert_int_equal(efx_check(&f, &rep), 0);

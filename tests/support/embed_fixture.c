@@ -13,8 +13,11 @@
 #include "support/testenv.h"
 #include "worker/neo4j_sink.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const topics[] = {
     "drinks espresso coffee every morning", "plays chess in the park on weekends",
@@ -393,4 +396,69 @@ void efx_child_env(const efx *f, const char *base_url)
     setenv("ENGRAM_QUEUE_BACKOFF_CAP_MS", "1000", 1);
     setenv("ENGRAM_LOG_LEVEL", "debug", 1);
     unsetenv("MOCK_EMBEDDINGS");
+}
+
+void efx_child_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, 2);
+        dup2(fd, 1);
+        close(fd);
+    }
+}
+
+void efx_ids_add(efx_ids *l, const char *s, size_t len)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->v = eg_realloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = eg_strndup(s, len);
+}
+
+void efx_ids_free(efx_ids *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        eg_free(l->v[i]);
+    eg_free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int cmp_id(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void efx_ids_sort(efx_ids *l)
+{
+    if (l->n)
+        qsort(l->v, l->n, sizeof *l->v, cmp_id);
+}
+
+bool efx_ids_has(const efx_ids *sorted, const char *id)
+{
+    return sorted->n && bsearch(&id, sorted->v, sorted->n, sizeof *sorted->v, cmp_id) != NULL;
+}
+
+size_t efx_ids_distinct(const efx_ids *sorted)
+{
+    size_t d = 0;
+    for (size_t i = 0; i < sorted->n; i++)
+        if (i == 0 || strcmp(sorted->v[i], sorted->v[i - 1]) != 0)
+            d++;
+    return d;
+}
+
+void efx_log_completions(const char *path, efx_ids *out)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof line, fp)) {
+        char *p = strstr(line, "job completed job=");
+        if (!p)
+            continue;
+        p += strlen("job completed job=");
+        efx_ids_add(out, p, strcspn(p, " \n\""));
+    }
+    fclose(fp);
 }

@@ -71,6 +71,23 @@ int efx_obs_check(efx *f, efx_report *out);
  */
 void efx_child_env(const efx *f, const char *base_url);
 
+/* In a child about to exec: stdout and stderr to the file path (created or truncated). */
+void efx_child_log(const char *path);
+
+/* Job ids read from the workers' logs (strings new, freed by efx_ids_free). */
+typedef struct efx_ids {
+    char **v;
+    size_t n, cap;
+} efx_ids;
+void efx_ids_add(efx_ids *l, const char *s, size_t len);
+void efx_ids_free(efx_ids *l);
+void efx_ids_sort(efx_ids *l);
+/* On a sorted list: is id in it; how many different ids it holds. */
+bool efx_ids_has(const efx_ids *sorted, const char *id);
+size_t efx_ids_distinct(const efx_ids *sorted);
+/* Append the ids of a worker debug log's "job completed job=<id>" lines. */
+void efx_log_completions(const char *path, efx_ids *out);
+
 /* Queue counts by state for this queue. */
 int efx_counts(efx *f, int64_t counts[QUEUE_STATE_COUNT]);
 
