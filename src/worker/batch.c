@@ -500,8 +500,15 @@ void worker__batch_finish(worker_manager *m, worker_batch *b)
                 else
                     m->st.lost++;
                 pthread_mutex_unlock(&m->mu);
+                /* LOST: the lease was no longer ours (reclaimed after a
+                 * cut or a stall), so the failure was not recorded and the
+                 * job's new owner decides: saying "will retry" would send
+                 * whoever reads the log after a network cut the wrong way. */
                 log_job(outs[f] == QUEUE_OUT_DEAD ? EG_LOG_ERROR : EG_LOG_WARNING,
-                        outs[f] == QUEUE_OUT_DEAD ? "job dead" : "job failed; will retry", &jobs[i], msgs[f]);
+                        outs[f] == QUEUE_OUT_DEAD   ? "job dead"
+                        : outs[f] == QUEUE_OUT_LOST ? "job failed; lease lost (another worker owns the job now)"
+                                                    : "job failed; will retry",
+                        &jobs[i], msgs[f]);
             }
             f++;
         }
