@@ -5,12 +5,15 @@
 #
 # For each worker count in BENCH_PIPELINE_WORKERS ("1 2 4") and each mode in
 # BENCH_PIPELINE_MODES ("inserver processes"): create BENCH_PIPELINE_ENTITIES
-# (10000) entities through the graph (jobs enqueued in the same
-# transactions), start the workers on the backlog, and time until every
-# entity has its vector and the vector index returns it.  Reported per run:
-# seconds, provider_requests, jobs_per_request, jobs_s, ideal_seconds
-# (= requests x latency / workers), ratio_to_ideal, and the vector floor
-# (floor_seconds, floor_jobs_s, ratio_to_floor: the same number of vectors
+# (10000) entities with BENCH_PIPELINE_OBSERVATIONS (3) observations each
+# through the graph (one job per entity and one per observation record,
+# enqueued in the same transactions), start the workers on the backlog, and
+# time until every job is completed, every entity and observation record
+# has its vector and both vector indexes return the last ones.  Reported
+# per run: jobs (entity_jobs + observation_jobs), seconds,
+# provider_requests, jobs_per_request, jobs_s, ideal_seconds (= requests x
+# latency / workers), ratio_to_ideal, and the vector floor (floor_seconds,
+# floor_jobs_s, ratio_to_floor: as many vectors, entities' and records',
 # written and indexed with the workers' write and no queue; bench/README.md).
 #
 # Final stdout line: one JSON object; its top-level figures are the fastest
@@ -29,6 +32,7 @@ source "$HERE/lib.sh"
 
 : "${BENCH_NEO4J_URI:?run through bench/run pipeline, or set BENCH_NEO4J_URI/_USER/_PASSWORD}"
 ENTITIES="${BENCH_PIPELINE_ENTITIES:-10000}"
+OBSERVATIONS="${BENCH_PIPELINE_OBSERVATIONS:-3}"
 WORKERS="${BENCH_PIPELINE_WORKERS:-1 2 4}"
 MODES="${BENCH_PIPELINE_MODES:-inserver processes}"
 LATENCY="${BENCH_PIPELINE_LATENCY_MS:-50}"
@@ -49,17 +53,19 @@ export NEO4J_VECTOR_DIMENSIONS="$DIMS"
 # repeated, and the process-mode run right after it looked faster.
 WARMUP="${BENCH_PIPELINE_WARMUP:-5000}"
 if ((WARMUP > 0)); then
-    bench_log "pipeline: warm-up with $WARMUP entities"
-    "$PROG" --entities "$WARMUP" --workers 2 --mode inserver --latency-ms "$LATENCY" --batch "$BATCH" \
-        --dims "$DIMS" --provider "$PROVIDER" >/dev/null || bench_die "warm-up failed"
+    bench_log "pipeline: warm-up with $WARMUP entities x $OBSERVATIONS observations"
+    "$PROG" --entities "$WARMUP" --observations "$OBSERVATIONS" --workers 2 --mode inserver \
+        --latency-ms "$LATENCY" --batch "$BATCH" --dims "$DIMS" --provider "$PROVIDER" >/dev/null ||
+        bench_die "warm-up failed"
 fi
 
 runs="" top="" top_s=""
 for w in $WORKERS; do
     for mode in $MODES; do
-        bench_log "pipeline: $ENTITIES entities, $w workers, $mode, provider $PROVIDER"
-        line="$("$PROG" --entities "$ENTITIES" --workers "$w" --mode "$mode" --latency-ms "$LATENCY" \
-                --batch "$BATCH" --dims "$DIMS" --provider "$PROVIDER" | tail -n1)" || bench_die "bench_pipeline failed"
+        bench_log "pipeline: $ENTITIES entities x $OBSERVATIONS observations, $w workers, $mode, provider $PROVIDER"
+        line="$("$PROG" --entities "$ENTITIES" --observations "$OBSERVATIONS" --workers "$w" --mode "$mode" \
+                --latency-ms "$LATENCY" --batch "$BATCH" --dims "$DIMS" --provider "$PROVIDER" | tail -n1)" ||
+            bench_die "bench_pipeline failed"
         bench_log "  $line"
         runs+="${runs:+,}$line"
         # The best configuration is the one that had everything searchable
