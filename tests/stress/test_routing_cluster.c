@@ -1,0 +1,395 @@
+/*
+ * test_routing_cluster.c - neo4j:// routing under failover, against a
+ * pretend three-member cluster (tests/support/bolt_cluster.h: our Bolt
+ * proxies on 127.0.0.2-4 in front of the real Neo4j, answering ROUTE with a
+ * table this test controls and refusing writes on followers with the real
+ * NotALeader failure).
+ *
+ * Every scenario runs the same load through one routed pool while the
+ * cluster changes under it:
+ *   - queue workers (4 threads) lease and complete jobs enqueued through the
+ *     cluster, until every job is done;
+ *   - a writer thread MERGEs numbered nodes in managed write transactions and
+ *     reads its own write back in a managed read transaction right after
+ *     (read-your-writes through the pool's bookmarks);
+ * and ends checking that every job was completed exactly once and every
+ * write is there exactly once:
+ *   stress: routing_<scenario> jobs=N duplicates=0 lost=0 writes=M ...
+ *
+ * Scenarios: leader_switch (twice, the old leader's connections cut),
+ * router_dies, all_but_one_die, member_comes_back, ttl_expiry (a 1 s table
+ * under load).  The routing table's TTL is 1-2 s everywhere, so refreshes
+ * also happen under load in every scenario.
+ *
+ * Knobs: ENGRAM_STRESS_JOBS (default 300 per scenario), ENGRAM_STRESS_ONLY
+ * (one scenario name).
+ */
+#include "bolt/pool.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "queue/neo4j_store.h"
+#include "support/bolt_cluster.h"
+#include "support/queue_neo4j_fixture.h"
+#include "support/testenv.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond, ...) EG_TEST_CHECK(g_failures, cond, __VA_ARGS__)
+
+static bolt_pool *g_direct;   /* straight to Neo4j: setup and verification */
+static bolt_config g_cfg;
+static bolt_cluster *g_cl;
+static int g_failures;
+
+typedef struct load {
+    queue_store *s;
+    size_t njobs;
+    char (*ids)[QUEUE_ID_MAX];
+    _Atomic int *completes;
+    atomic_size_t done;       /* OK outcomes + LOST ones (a retried complete whose first try committed) */
+    atomic_int unknown;       /* LOST outcomes */
+    atomic_bool stop_writes;
+    atomic_int errors;
+    bolt_pool *pool;
+    char run[17];
+    int writes, ryw_misses;
+    eg_error last;
+} load;
+
+static int find_job(const load *l, const char *id)
+{
+    for (size_t i = 0; i < l->njobs; i++)
+        if (strcmp(l->ids[i], id) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void *worker(void *p)
+{
+    load *l = p;
+    char owner[32];
+    snprintf(owner, sizeof owner, "w-%p", (void *)&owner);
+    enum { B = 10 };
+    queue_lease_ref refs[B];
+    queue_outcome oc[B];
+    int64_t deadline = eg_mono_ms() + 90000;
+    /* Workers keep leasing (writes too) until the scenario is over, even with the queue empty. */
+    while ((atomic_load(&l->done) < l->njobs || !atomic_load(&l->stop_writes)) && eg_mono_ms() < deadline) {
+        queue_lease_opts lo = {.owner = owner, .max_jobs = B, .lease_ms = 3000};
+        queue_job *jobs = NULL;
+        size_t n = 0;
+        eg_error err = {0};
+        if (queue_lease(l->s, &lo, &jobs, &n, &err)) {
+            fprintf(stderr, "%s: lease: %s %s\n", owner, err.neo4j_code, err.message);
+            atomic_fetch_add(&l->errors, 1);
+            eg_sleep_ms(100);
+            continue;
+        }
+        if (n == 0) {
+            eg_sleep_ms(20); /* jobs leased by a lost attempt come back when their lease expires */
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
+            refs[i] = queue_job_ref(&jobs[i]);
+        if (queue_complete(l->s, owner, refs, n, NULL, NULL, oc, &err)) {
+            fprintf(stderr, "%s: complete: %s %s\n", owner, err.neo4j_code, err.message);
+            atomic_fetch_add(&l->errors, 1);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                int k = find_job(l, jobs[i].id);
+                if (k >= 0 && oc[i] == QUEUE_OUT_OK) {
+                    atomic_fetch_add(&l->completes[k], 1);
+                    atomic_fetch_add(&l->done, 1);
+                } else if (k >= 0 && oc[i] == QUEUE_OUT_LOST) {
+                    /* The connection was cut after a COMMIT that went
+                     * through: the retry finds the lease gone.  The store
+                     * decides (checked below), not this tally. */
+                    atomic_fetch_add(&l->unknown, 1);
+                    atomic_fetch_add(&l->done, 1);
+                }
+            }
+        }
+        queue_jobs_free(jobs, n);
+        eg_sleep_ms(10); /* spread the jobs over the scenario */
+    }
+    return NULL;
+}
+
+typedef struct wr {
+    load *l;
+    int64_t k, seen;
+} wr;
+
+static int write_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    wr *w = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", w->l->run);
+    bolt_params_int(p, "k", w->k);
+    int rc = bolt_conn_exec(c, "MERGE (n:RoutingStress {run: $run, k: $k})", p, NULL, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static int read_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    wr *w = payload;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", w->l->run);
+    bolt_params_int(p, "k", w->k);
+    json_t *rows = NULL;
+    int rc = bolt_conn_query_json(c, "MATCH (n:RoutingStress {run: $run, k: $k}) RETURN count(n) AS n", p, NULL,
+                                  &rows, err);
+    bolt_params_free(p);
+    w->seen = rc == 0 ? json_integer_value(json_object_get(json_array_get(rows, 0), "n")) : -1;
+    json_decref(rows);
+    return rc;
+}
+
+static void *writer(void *p)
+{
+    load *l = p;
+    for (int64_t k = 0; k < 2000 && !atomic_load(&l->stop_writes); k++) {
+        wr w = {l, k, 0};
+        eg_error err;
+        if (bolt_pool_execute_write(l->pool, NULL, NULL, write_fn, &w, &err) != 0) {
+            fprintf(stderr, "writer: %s %s\n", err.neo4j_code, err.message);
+            atomic_fetch_add(&l->errors, 1);
+            eg_error_copy(&l->last, &err);
+            continue;
+        }
+        l->writes = (int)k + 1;
+        if (bolt_pool_execute_read(l->pool, NULL, NULL, read_fn, &w, &err) != 0 || w.seen != 1)
+            l->ryw_misses++;
+        eg_sleep_ms(5);
+    }
+    return NULL;
+}
+
+static int enqueue_all(load *l)
+{
+    char ns[32], hex[9];
+    eg_rand_hex(hex, 4);
+    snprintf(ns, sizeof ns, "rstress_%s", hex);
+    enum { B = 50 };
+    queue_enqueue_req r[B];
+    queue_enqueue_result out[B];
+    char names[B][24];
+    for (size_t base = 0; base < l->njobs; base += B) {
+        size_t k = l->njobs - base < B ? l->njobs - base : B;
+        for (size_t i = 0; i < k; i++) {
+            snprintf(names[i], sizeof names[i], "e%zu", base + i);
+            r[i] = (queue_enqueue_req){.ns = ns, .entity = names[i], .version = "v1", .model = "m",
+                                       .max_attempts = 50};
+        }
+        eg_error err = {0};
+        if (queue_enqueue(l->s, NULL, r, k, out, &err)) {
+            fprintf(stderr, "enqueue: %s %s\n", err.neo4j_code, err.message);
+            return -1;
+        }
+        for (size_t i = 0; i < k; i++)
+            memcpy(l->ids[base + i], out[i].id, QUEUE_ID_MAX);
+    }
+    return 0;
+}
+
+typedef void (*event_fn)(void);
+
+static unsigned all3(void)
+{
+    return 7u;
+}
+
+/* ---- scenarios: what happens to the cluster while the load runs ---- */
+
+static void ev_leader_switch(void)
+{
+    eg_sleep_ms(500);
+    bolt_cluster_set_table(g_cl, 2, all3(), all3(), 1);
+    bolt_cluster_drop(g_cl, 0); /* the old leader's transactions die with its connections */
+    eg_sleep_ms(1000);
+    bolt_cluster_set_table(g_cl, 2, all3(), all3(), 2);
+    bolt_cluster_drop(g_cl, 1);
+    eg_sleep_ms(1000);
+}
+
+static void ev_router_dies(void)
+{
+    /* member 0 is the seed and the first router; member 1 the writer */
+    eg_sleep_ms(500);
+    bolt_cluster_set_down(g_cl, 0, true);
+    eg_sleep_ms(2500); /* a refresh (TTL 1-2 s) must skip the dead router */
+    bolt_cluster_set_table(g_cl, 2, 6u, 6u, 1); /* the cluster notices too */
+    eg_sleep_ms(500);
+}
+
+static void ev_all_but_one(void)
+{
+    eg_sleep_ms(500);
+    bolt_cluster_set_down(g_cl, 0, true);
+    bolt_cluster_set_down(g_cl, 1, true);
+    eg_sleep_ms(1500);
+    bolt_cluster_set_table(g_cl, 2, 4u, 4u, 2); /* only member 2 is left */
+    eg_sleep_ms(1500);
+}
+
+static void ev_comes_back(void)
+{
+    /* starts where all_but_one ended: only member 2 */
+    eg_sleep_ms(500);
+    bolt_cluster_set_down(g_cl, 0, false);
+    bolt_cluster_set_down(g_cl, 1, false);
+    bolt_cluster_set_table(g_cl, 2, all3(), all3(), 0); /* member 0 is elected leader */
+    bolt_cluster_drop(g_cl, 2);
+    eg_sleep_ms(2500);
+}
+
+static void ev_ttl(void)
+{
+    eg_sleep_ms(3500); /* TTL 1 s: several refreshes under load */
+}
+
+typedef struct scenario {
+    const char *name;
+    int writer;       /* initial writer */
+    unsigned members; /* initial routers/readers */
+    int ttl;
+    event_fn ev;
+    bool downs[3];    /* members down at the start */
+} scenario;
+
+static void run(const scenario *sc, size_t njobs)
+{
+    for (int i = 0; i < 3; i++)
+        bolt_cluster_set_down(g_cl, i, sc->downs[i]);
+    bolt_cluster_set_table(g_cl, sc->ttl, sc->members, sc->members, sc->writer);
+    /* The seed is the first live member (a client is configured with a live address). */
+    int seed = 0;
+    while (sc->downs[seed])
+        seed++;
+    char uri[128];
+    snprintf(uri, sizeof uri, "neo4j://%s", bolt_cluster_address(g_cl, seed));
+    bolt_config cfg = g_cfg;
+    cfg.uri = uri;
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = 8;
+    po.acquire_timeout_ms = 10000;
+    load l;
+    memset(&l, 0, sizeof l);
+    eg_error err;
+    CHECK(bolt_pool_new(&l.pool, &cfg, &po, &err) == 0, "pool");
+    eg_rand_hex(l.run, 8);
+    char qn[QUEUE_NAME_MAX];
+    qfx_queue_name(qn, "routing");
+    queue_opts o = QUEUE_OPTS_INIT;
+    snprintf(o.name, sizeof o.name, "%s", qn);
+    o.lease_ms = 3000;
+    CHECK(queue_neo4j_new(&l.s, l.pool, &o, &err) == 0, "queue store: %s", err.message);
+    l.njobs = njobs;
+    l.ids = eg_calloc(njobs, sizeof *l.ids);
+    l.completes = eg_calloc(njobs, sizeof *l.completes);
+    uint64_t routes0 = bolt_cluster_routes(g_cl), ref0 = bolt_cluster_refusals(g_cl);
+    int64_t t0 = eg_mono_ms();
+    CHECK(enqueue_all(&l) == 0, "enqueue");
+    enum { W = 4 };
+    pthread_t th[W + 1];
+    for (int i = 0; i < W; i++)
+        pthread_create(&th[i], NULL, worker, &l);
+    pthread_create(&th[W], NULL, writer, &l);
+    sc->ev();
+    atomic_store(&l.stop_writes, true);
+    for (int i = 0; i <= W; i++)
+        pthread_join(th[i], NULL);
+    int64_t ms = eg_mono_ms() - t0;
+    bolt_pool_stats st;
+    bolt_pool_get_stats(l.pool, &st);
+
+    /* Verify straight against Neo4j: every job completed (lost = the
+     * others), none completed twice by the workers. */
+    long long dup = 0, lost = 0;
+    for (size_t i = 0; i < njobs; i++) {
+        int c = atomic_load(&l.completes[i]);
+        dup += c > 1 ? c - 1 : 0;
+    }
+    queue_store *vs = NULL;
+    queue_status qs;
+    memset(&qs, 0, sizeof qs);
+    if (queue_neo4j_new(&vs, g_direct, &o, &err) == 0 && queue_status_get(vs, &qs, &err) == 0)
+        lost = (long long)njobs - qs.count[QUEUE_COMPLETED];
+    else
+        lost = (long long)njobs;
+    queue_status_clear(&qs);
+    queue_store_free(vs);
+    bolt_conn *c;
+    long long nodes = -1, distinct = -1;
+    if (bolt_pool_acquire(g_direct, &c, &err) == 0) {
+        bolt_params *p = bolt_params_new();
+        bolt_params_str(p, "run", l.run);
+        json_t *rows = NULL;
+        if (bolt_conn_query_json(c, "MATCH (n:RoutingStress {run: $run}) RETURN count(n) AS n, count(DISTINCT n.k) AS d",
+                                 p, NULL, &rows, &err) == 0) {
+            nodes = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+            distinct = json_integer_value(json_object_get(json_array_get(rows, 0), "d"));
+        }
+        json_decref(rows);
+        bolt_conn_exec(c, "MATCH (n:RoutingStress {run: $run}) DELETE n", p, NULL, NULL, &err);
+        bolt_params_free(p);
+        bolt_pool_release(g_direct, c);
+    }
+    long long wdup = nodes - distinct, wlost = l.writes - distinct;
+    printf("stress: routing_%s jobs=%zu duplicates=%lld lost=%lld writes=%d write_duplicates=%lld "
+           "write_lost=%lld ryw_misses=%d errors=%d unknown_commits=%d routes=%llu not_a_leader=%llu tx_retries=%llu ms=%lld\n",
+           sc->name, njobs, dup, lost, l.writes, wdup, wlost, l.ryw_misses, atomic_load(&l.errors), atomic_load(&l.unknown),
+           (unsigned long long)(bolt_cluster_routes(g_cl) - routes0),
+           (unsigned long long)(bolt_cluster_refusals(g_cl) - ref0), (unsigned long long)st.retries, (long long)ms);
+    fflush(stdout);
+    CHECK(dup == 0 && lost == 0, "%s: jobs duplicated or lost", sc->name);
+    CHECK(wdup == 0 && wlost == 0 && l.writes > 0, "%s: writes duplicated or lost", sc->name);
+    CHECK(l.ryw_misses == 0, "%s: a read missed the write before it", sc->name);
+    CHECK(atomic_load(&l.errors) == 0, "%s: operations failed after their retry budget", sc->name);
+    qfx_cleanup_queue(g_direct, qn);
+    queue_store_free(l.s);
+    bolt_pool_free(l.pool);
+    eg_free(l.ids);
+    eg_free((void *)l.completes);
+}
+
+int main(void)
+{
+    int rc = qfx_open(&g_direct, 8);
+    if (rc)
+        return rc;
+    if ((rc = eg_testenv_neo4j(&g_cfg)) != 0)
+        return rc;
+    signal(SIGPIPE, SIG_IGN);
+    g_cl = bolt_cluster_new(g_cfg.uri, 3);
+    if (!g_cl) {
+        fprintf(stderr, "cannot start the pretend cluster on 127.0.0.2-4\n");
+        return 1;
+    }
+    size_t njobs = 300;
+    const char *e = getenv("ENGRAM_STRESS_JOBS");
+    if (e && atol(e) > 0)
+        njobs = (size_t)atol(e);
+    const char *only = getenv("ENGRAM_STRESS_ONLY");
+    const scenario scs[] = {
+        {"leader_switch", 0, 7u, 2, ev_leader_switch, {false, false, false}},
+        {"router_dies", 1, 7u, 1, ev_router_dies, {false, false, false}},
+        {"all_but_one_die", 2, 7u, 1, ev_all_but_one, {false, false, false}},
+        {"member_comes_back", 2, 4u, 1, ev_comes_back, {true, true, false}},
+        {"ttl_expiry", 0, 7u, 1, ev_ttl, {false, false, false}},
+    };
+    for (size_t i = 0; i < sizeof scs / sizeof scs[0]; i++)
+        if (!only || strcmp(only, scs[i].name) == 0)
+            run(&scs[i], njobs);
+    bolt_cluster_free(g_cl);
+    bolt_pool_free(g_direct);
+    fprintf(stderr, "%s (%d failure(s))\n", g_failures ? "FAILED" : "PASSED", g_failures);
+    return g_failures ? 1 : 0;
+}
