@@ -16,7 +16,8 @@
  * write is there exactly once:
  *   stress: routing_<scenario> jobs=N duplicates=0 lost=0 writes=M ...
  *
- * Scenarios: leader_switch (twice, the old leader's connections cut),
+ * Scenarios: leader_switch (twice: first the old leader refuses writes with
+ * NotALeader, then the next one's connections are cut mid-transaction),
  * router_dies, all_but_one_die, member_comes_back, ttl_expiry (a 1 s table
  * under load).  The routing table's TTL is 1-2 s everywhere, so refreshes
  * also happen under load in every scenario.
@@ -54,6 +55,7 @@ typedef struct load {
     _Atomic int *completes;
     atomic_size_t done;       /* OK outcomes + LOST ones (a retried complete whose first try committed) */
     atomic_int unknown;       /* LOST outcomes */
+    atomic_int reclaimed;     /* expired leases swept back */
     atomic_bool stop_writes;
     atomic_int errors;
     bolt_pool *pool;
@@ -92,7 +94,13 @@ static void *worker(void *p)
             continue;
         }
         if (n == 0) {
-            eg_sleep_ms(20); /* jobs leased by a lost attempt come back when their lease expires */
+            /* A lease whose COMMIT went through on a connection cut before
+             * the reply holds jobs nobody works: they come back once the
+             * lease expires and a sweep reclaims them, as workers do. */
+            queue_reclaim_result rr;
+            if (queue_reclaim_expired(l->s, 100, &rr, &err) == 0 && rr.requeued > 0)
+                atomic_fetch_add(&l->reclaimed, (int)rr.requeued);
+            eg_sleep_ms(20);
             continue;
         }
         for (size_t i = 0; i < n; i++)
@@ -211,9 +219,11 @@ static unsigned all3(void)
 static void ev_leader_switch(void)
 {
     eg_sleep_ms(500);
+    /* First switch: the old leader stays up and refuses writes (NotALeader)
+     * on the pooled connections the client still sends them to. */
     bolt_cluster_set_table(g_cl, 2, all3(), all3(), 1);
-    bolt_cluster_drop(g_cl, 0); /* the old leader's transactions die with its connections */
     eg_sleep_ms(1000);
+    /* Second: the leader's transactions die with its connections. */
     bolt_cluster_set_table(g_cl, 2, all3(), all3(), 2);
     bolt_cluster_drop(g_cl, 1);
     eg_sleep_ms(1000);
@@ -262,6 +272,7 @@ typedef struct scenario {
     int ttl;
     event_fn ev;
     bool downs[3];    /* members down at the start */
+    bool expect_refusals;
 } scenario;
 
 static void run(const scenario *sc, size_t njobs)
@@ -290,6 +301,7 @@ static void run(const scenario *sc, size_t njobs)
     queue_opts o = QUEUE_OPTS_INIT;
     snprintf(o.name, sizeof o.name, "%s", qn);
     o.lease_ms = 3000;
+    o.backoff_base_ms = 100;
     CHECK(queue_neo4j_new(&l.s, l.pool, &o, &err) == 0, "queue store: %s", err.message);
     l.njobs = njobs;
     l.ids = eg_calloc(njobs, sizeof *l.ids);
@@ -344,8 +356,8 @@ static void run(const scenario *sc, size_t njobs)
     }
     long long wdup = nodes - distinct, wlost = l.writes - distinct;
     printf("stress: routing_%s jobs=%zu duplicates=%lld lost=%lld writes=%d write_duplicates=%lld "
-           "write_lost=%lld ryw_misses=%d errors=%d unknown_commits=%d routes=%llu not_a_leader=%llu tx_retries=%llu ms=%lld\n",
-           sc->name, njobs, dup, lost, l.writes, wdup, wlost, l.ryw_misses, atomic_load(&l.errors), atomic_load(&l.unknown),
+           "write_lost=%lld ryw_misses=%d errors=%d unknown_commits=%d reclaimed=%d routes=%llu not_a_leader=%llu tx_retries=%llu ms=%lld\n",
+           sc->name, njobs, dup, lost, l.writes, wdup, wlost, l.ryw_misses, atomic_load(&l.errors), atomic_load(&l.unknown), atomic_load(&l.reclaimed),
            (unsigned long long)(bolt_cluster_routes(g_cl) - routes0),
            (unsigned long long)(bolt_cluster_refusals(g_cl) - ref0), (unsigned long long)st.retries, (long long)ms);
     fflush(stdout);
@@ -353,6 +365,7 @@ static void run(const scenario *sc, size_t njobs)
     CHECK(wdup == 0 && wlost == 0 && l.writes > 0, "%s: writes duplicated or lost", sc->name);
     CHECK(l.ryw_misses == 0, "%s: a read missed the write before it", sc->name);
     CHECK(atomic_load(&l.errors) == 0, "%s: operations failed after their retry budget", sc->name);
+    CHECK(!sc->expect_refusals || bolt_cluster_refusals(g_cl) > ref0, "%s: no write met NotALeader", sc->name);
     qfx_cleanup_queue(g_direct, qn);
     queue_store_free(l.s);
     bolt_pool_free(l.pool);
@@ -379,11 +392,11 @@ int main(void)
         njobs = (size_t)atol(e);
     const char *only = getenv("ENGRAM_STRESS_ONLY");
     const scenario scs[] = {
-        {"leader_switch", 0, 7u, 2, ev_leader_switch, {false, false, false}},
-        {"router_dies", 1, 7u, 1, ev_router_dies, {false, false, false}},
-        {"all_but_one_die", 2, 7u, 1, ev_all_but_one, {false, false, false}},
-        {"member_comes_back", 2, 4u, 1, ev_comes_back, {true, true, false}},
-        {"ttl_expiry", 0, 7u, 1, ev_ttl, {false, false, false}},
+        {"leader_switch", 0, 7u, 2, ev_leader_switch, {false, false, false}, true},
+        {"router_dies", 1, 7u, 1, ev_router_dies, {false, false, false}, false},
+        {"all_but_one_die", 2, 7u, 1, ev_all_but_one, {false, false, false}, false},
+        {"member_comes_back", 2, 4u, 1, ev_comes_back, {true, true, false}, false},
+        {"ttl_expiry", 0, 7u, 1, ev_ttl, {false, false, false}, false},
     };
     for (size_t i = 0; i < sizeof scs / sizeof scs[0]; i++)
         if (!only || strcmp(only, scs[i].name) == 0)
