@@ -7,14 +7,15 @@
  *
  * Every scenario runs the same load through one routed pool while the
  * cluster changes under it:
- *   - queue workers (4 threads) lease and complete jobs enqueued through the
- *     cluster, until every job is done;
- *   - a writer thread MERGEs numbered nodes in managed write transactions and
- *     reads its own write back in a managed read transaction right after
- *     (read-your-writes through the pool's bookmarks);
- * and ends checking that every job was completed exactly once and every
- * write is there exactly once:
- *   stress: routing_<scenario> jobs=N duplicates=0 lost=0 writes=M ...
+ *   - queue workers (4 threads) lease and complete jobs: N enqueued through
+ *     the cluster at the start, plus the embedding jobs of the entities below;
+ *   - a writer thread creates entities through the graph store
+ *     (graph_create_entities) and opens each right after (graph_open_nodes,
+ *     a read transaction on a reader: read-your-writes through the pool's
+ *     bookmarks);
+ * and ends checking, straight against Neo4j, that every job was completed
+ * exactly once and every entity is there exactly once:
+ *   stress: routing_<scenario> jobs=N duplicates=0 lost=0 entities=M ...
  *
  * Scenarios: leader_switch (twice: first the old leader refuses writes with
  * NotALeader, then the next one's connections are cut mid-transaction),
@@ -28,6 +29,7 @@
 #include "bolt/pool.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "support/bolt_cluster.h"
 #include "support/queue_neo4j_fixture.h"
@@ -50,26 +52,72 @@ static int g_failures;
 
 typedef struct load {
     queue_store *s;
-    size_t njobs;
+    graph_store *g;
+    const char *ns;
+    pthread_mutex_t mu;       /* ids, completes, njobs */
     char (*ids)[QUEUE_ID_MAX];
-    _Atomic int *completes;
+    int *completes;
+    size_t njobs, cap;
     atomic_size_t done;       /* OK outcomes + LOST ones (a retried complete whose first try committed) */
     atomic_int unknown;       /* LOST outcomes */
     atomic_int reclaimed;     /* expired leases swept back */
     atomic_bool stop_writes;
+    atomic_bool writer_done;  /* the writer's last create committed: workers may drain and stop */
     atomic_int errors;
     bolt_pool *pool;
-    char run[17];
     int writes, ryw_misses;
-    eg_error last;
 } load;
 
-static int find_job(const load *l, const char *id)
+/* Under l->mu: append job `id` with no completion; its index. */
+static size_t add_job_locked(load *l, const char *id)
 {
-    for (size_t i = 0; i < l->njobs; i++)
-        if (strcmp(l->ids[i], id) == 0)
-            return (int)i;
-    return -1;
+    if (l->njobs == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 512;
+        l->ids = eg_realloc(l->ids, nc * sizeof *l->ids);
+        l->completes = eg_realloc(l->completes, nc * sizeof *l->completes);
+        l->cap = nc;
+    }
+    snprintf(l->ids[l->njobs], QUEUE_ID_MAX, "%s", id);
+    l->completes[l->njobs] = 0;
+    return l->njobs++;
+}
+
+/* A job the store reported (create_entities may report one job twice:
+ * an entity's and its observation's work can share a job). */
+static void add_job(load *l, const char *id)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t i = 0;
+    while (i < l->njobs && strcmp(l->ids[i], id) != 0)
+        i++;
+    if (i == l->njobs)
+        add_job_locked(l, id);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Count an OK completion of job `id` (a job nobody reported, e.g. from a
+ * create whose first COMMIT went through unseen, is added then). */
+static void count_complete(load *l, const char *id)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t i = 0;
+    while (i < l->njobs && strcmp(l->ids[i], id) != 0)
+        i++;
+    if (i == l->njobs)
+        i = add_job_locked(l, id);
+    l->completes[i]++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static bool queue_idle(load *l)
+{
+    queue_status qs;
+    memset(&qs, 0, sizeof qs);
+    eg_error err;
+    bool idle = queue_status_get(l->s, &qs, &err) == 0 && qs.count[QUEUE_PENDING] == 0 &&
+                qs.count[QUEUE_LEASED] == 0;
+    queue_status_clear(&qs);
+    return idle;
 }
 
 static void *worker(void *p)
@@ -82,7 +130,7 @@ static void *worker(void *p)
     queue_outcome oc[B];
     int64_t deadline = eg_mono_ms() + 90000;
     /* Workers keep leasing (writes too) until the scenario is over, even with the queue empty. */
-    while ((atomic_load(&l->done) < l->njobs || !atomic_load(&l->stop_writes)) && eg_mono_ms() < deadline) {
+    while (eg_mono_ms() < deadline) {
         queue_lease_opts lo = {.owner = owner, .max_jobs = B, .lease_ms = 3000};
         queue_job *jobs = NULL;
         size_t n = 0;
@@ -100,6 +148,11 @@ static void *worker(void *p)
             queue_reclaim_result rr;
             if (queue_reclaim_expired(l->s, 100, &rr, &err) == 0 && rr.requeued > 0)
                 atomic_fetch_add(&l->reclaimed, (int)rr.requeued);
+            /* Done when the scenario is over and the queue holds nothing
+             * pending or leased (jobs of a create whose first COMMIT went
+             * through unseen included). */
+            if (atomic_load(&l->writer_done) && queue_idle(l))
+                break;
             eg_sleep_ms(20);
             continue;
         }
@@ -110,11 +163,10 @@ static void *worker(void *p)
             atomic_fetch_add(&l->errors, 1);
         } else {
             for (size_t i = 0; i < n; i++) {
-                int k = find_job(l, jobs[i].id);
-                if (k >= 0 && oc[i] == QUEUE_OUT_OK) {
-                    atomic_fetch_add(&l->completes[k], 1);
+                if (oc[i] == QUEUE_OUT_OK) {
+                    count_complete(l, jobs[i].id);
                     atomic_fetch_add(&l->done, 1);
-                } else if (k >= 0 && oc[i] == QUEUE_OUT_LOST) {
+                } else if (oc[i] == QUEUE_OUT_LOST) {
                     /* The connection was cut after a COMMIT that went
                      * through: the retry finds the lease gone.  The store
                      * decides (checked below), not this tally. */
@@ -129,58 +181,46 @@ static void *worker(void *p)
     return NULL;
 }
 
-typedef struct wr {
-    load *l;
-    int64_t k, seen;
-} wr;
-
-static int write_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    wr *w = payload;
-    bolt_params *p = bolt_params_new();
-    bolt_params_str(p, "run", w->l->run);
-    bolt_params_int(p, "k", w->k);
-    int rc = bolt_conn_exec(c, "MERGE (n:RoutingStress {run: $run, k: $k})", p, NULL, NULL, err);
-    bolt_params_free(p);
-    return rc;
-}
-
-static int read_fn(bolt_conn *c, void *payload, eg_error *err)
-{
-    wr *w = payload;
-    bolt_params *p = bolt_params_new();
-    bolt_params_str(p, "run", w->l->run);
-    bolt_params_int(p, "k", w->k);
-    json_t *rows = NULL;
-    int rc = bolt_conn_query_json(c, "MATCH (n:RoutingStress {run: $run, k: $k}) RETURN count(n) AS n", p, NULL,
-                                  &rows, err);
-    bolt_params_free(p);
-    w->seen = rc == 0 ? json_integer_value(json_object_get(json_array_get(rows, 0), "n")) : -1;
-    json_decref(rows);
-    return rc;
-}
-
+/* Create entity k through the graph store, then open it (read-your-writes). */
 static void *writer(void *p)
 {
     load *l = p;
-    for (int64_t k = 0; k < 2000 && !atomic_load(&l->stop_writes); k++) {
-        wr w = {l, k, 0};
+    graph_req rq = GRAPH_REQ_INIT;
+    rq.ns = l->ns;
+    for (int k = 0; k < 2000 && !atomic_load(&l->stop_writes); k++) {
+        char name[32];
+        snprintf(name, sizeof name, "E%d", k);
+        json_t *ents = json_pack("[{s:s, s:s, s:[s]}]", "name", name, "entityType", "stress", "observations",
+                                 "written through the routed pool");
+        json_t *out = NULL;
         eg_error err;
-        if (bolt_pool_execute_write(l->pool, NULL, NULL, write_fn, &w, &err) != 0) {
-            fprintf(stderr, "writer: %s %s\n", err.neo4j_code, err.message);
+        int rc = graph_create_entities(l->g, &rq, ents, &out, &err);
+        json_decref(ents);
+        if (rc != 0) {
+            fprintf(stderr, "create_entities: %s %s\n", err.neo4j_code, err.message);
             atomic_fetch_add(&l->errors, 1);
-            eg_error_copy(&l->last, &err);
             continue;
         }
-        l->writes = (int)k + 1;
-        if (bolt_pool_execute_read(l->pool, NULL, NULL, read_fn, &w, &err) != 0 || w.seen != 1)
+        size_t i;
+        json_t *id;
+        json_array_foreach(json_object_get(out, "jobIds"), i, id)
+        {
+            add_job(l, json_string_value(id));
+        }
+        json_decref(out);
+        l->writes = k + 1;
+        json_t *names = json_pack("[s]", name);
+        rc = graph_open_nodes(l->g, &rq, names, NULL, &out, &err);
+        json_decref(names);
+        if (rc != 0 || json_array_size(json_object_get(out, "entities")) != 1)
             l->ryw_misses++;
+        json_decref(out);
         eg_sleep_ms(5);
     }
     return NULL;
 }
 
-static int enqueue_all(load *l)
+static int enqueue_all(load *l, size_t njobs)
 {
     char ns[32], hex[9];
     eg_rand_hex(hex, 4);
@@ -189,8 +229,8 @@ static int enqueue_all(load *l)
     queue_enqueue_req r[B];
     queue_enqueue_result out[B];
     char names[B][24];
-    for (size_t base = 0; base < l->njobs; base += B) {
-        size_t k = l->njobs - base < B ? l->njobs - base : B;
+    for (size_t base = 0; base < njobs; base += B) {
+        size_t k = njobs - base < B ? njobs - base : B;
         for (size_t i = 0; i < k; i++) {
             snprintf(names[i], sizeof names[i], "e%zu", base + i);
             r[i] = (queue_enqueue_req){.ns = ns, .entity = names[i], .version = "v1", .model = "m",
@@ -202,7 +242,7 @@ static int enqueue_all(load *l)
             return -1;
         }
         for (size_t i = 0; i < k; i++)
-            memcpy(l->ids[base + i], out[i].id, QUEUE_ID_MAX);
+            add_job(l, out[i].id);
     }
     return 0;
 }
@@ -293,9 +333,13 @@ static void run(const scenario *sc, size_t njobs)
     po.acquire_timeout_ms = 10000;
     load l;
     memset(&l, 0, sizeof l);
+    pthread_mutex_init(&l.mu, NULL);
     eg_error err;
     CHECK(bolt_pool_new(&l.pool, &cfg, &po, &err) == 0, "pool");
-    eg_rand_hex(l.run, 8);
+    char ns[32], hex[9];
+    eg_rand_hex(hex, 4);
+    snprintf(ns, sizeof ns, "rstress%s", hex);
+    l.ns = ns;
     char qn[QUEUE_NAME_MAX];
     qfx_queue_name(qn, "routing");
     queue_opts o = QUEUE_OPTS_INIT;
@@ -303,12 +347,13 @@ static void run(const scenario *sc, size_t njobs)
     o.lease_ms = 3000;
     o.backoff_base_ms = 100;
     CHECK(queue_neo4j_new(&l.s, l.pool, &o, &err) == 0, "queue store: %s", err.message);
-    l.njobs = njobs;
-    l.ids = eg_calloc(njobs, sizeof *l.ids);
-    l.completes = eg_calloc(njobs, sizeof *l.completes);
+    graph_opts go = GRAPH_OPTS_INIT;
+    go.embedding_model = "test-model";
+    go.ns = ns;
+    CHECK(graph_store_new(&l.g, l.pool, l.s, &go, &err) == 0, "graph store: %s", err.message);
     uint64_t routes0 = bolt_cluster_routes(g_cl), ref0 = bolt_cluster_refusals(g_cl);
     int64_t t0 = eg_mono_ms();
-    CHECK(enqueue_all(&l) == 0, "enqueue");
+    CHECK(enqueue_all(&l, njobs) == 0, "enqueue");
     enum { W = 4 };
     pthread_t th[W + 1];
     for (int i = 0; i < W; i++)
@@ -316,61 +361,81 @@ static void run(const scenario *sc, size_t njobs)
     pthread_create(&th[W], NULL, writer, &l);
     sc->ev();
     atomic_store(&l.stop_writes, true);
-    for (int i = 0; i <= W; i++)
+    pthread_join(th[W], NULL);
+    atomic_store(&l.writer_done, true);
+    for (int i = 0; i < W; i++)
         pthread_join(th[i], NULL);
     int64_t ms = eg_mono_ms() - t0;
     bolt_pool_stats st;
     bolt_pool_get_stats(l.pool, &st);
 
-    /* Verify straight against Neo4j: every job completed (lost = the
-     * others), none completed twice by the workers. */
-    long long dup = 0, lost = 0;
-    for (size_t i = 0; i < njobs; i++) {
-        int c = atomic_load(&l.completes[i]);
-        dup += c > 1 ? c - 1 : 0;
-    }
+    /* Verify straight against Neo4j: every job (enqueued, and the graph's
+     * embedding jobs) completed (lost = the others), none completed twice by
+     * the workers; every entity there once. */
+    size_t total = l.njobs;
+    long long dup = 0, lost = 0, superseded = 0;
+    for (size_t i = 0; i < total; i++)
+        dup += l.completes[i] > 1 ? l.completes[i] - 1 : 0;
     queue_store *vs = NULL;
     queue_status qs;
     memset(&qs, 0, sizeof qs);
-    if (queue_neo4j_new(&vs, g_direct, &o, &err) == 0 && queue_status_get(vs, &qs, &err) == 0)
-        lost = (long long)njobs - qs.count[QUEUE_COMPLETED];
-    else
-        lost = (long long)njobs;
+    if (queue_neo4j_new(&vs, g_direct, &o, &err) == 0 && queue_status_get(vs, &qs, &err) == 0) {
+        long long all = 0;
+        for (int k = 0; k < QUEUE_STATE_COUNT; k++)
+            all += qs.count[k];
+        if ((size_t)all != total)
+            fprintf(stderr, "%s: %lld jobs in the queue, %zu reported (pending %lld leased %lld dead %lld)\n", sc->name,
+                    all, total, (long long)qs.count[QUEUE_PENDING], (long long)qs.count[QUEUE_LEASED],
+                    (long long)qs.count[QUEUE_DEAD]);
+        total = (size_t)all > total ? (size_t)all : total;
+        /* Superseded is a final state too (the entity moved on before the
+         * job ran); dead or still pending/leased counts as lost. */
+        lost = (long long)total - qs.count[QUEUE_COMPLETED] - qs.count[QUEUE_SUPERSEDED];
+        superseded = qs.count[QUEUE_SUPERSEDED];
+    } else {
+        lost = (long long)total;
+    }
     queue_status_clear(&qs);
     queue_store_free(vs);
     bolt_conn *c;
     long long nodes = -1, distinct = -1;
     if (bolt_pool_acquire(g_direct, &c, &err) == 0) {
         bolt_params *p = bolt_params_new();
-        bolt_params_str(p, "run", l.run);
+        bolt_params_str(p, "ns", ns);
         json_t *rows = NULL;
-        if (bolt_conn_query_json(c, "MATCH (n:RoutingStress {run: $run}) RETURN count(n) AS n, count(DISTINCT n.k) AS d",
+        if (bolt_conn_query_json(c,
+                                 "MATCH (e:Entity {namespace: $ns}) WHERE e.validTo IS NULL "
+                                 "RETURN count(e) AS n, count(DISTINCT e.name) AS d",
                                  p, NULL, &rows, &err) == 0) {
             nodes = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
             distinct = json_integer_value(json_object_get(json_array_get(rows, 0), "d"));
         }
         json_decref(rows);
-        bolt_conn_exec(c, "MATCH (n:RoutingStress {run: $run}) DELETE n", p, NULL, NULL, &err);
         bolt_params_free(p);
         bolt_pool_release(g_direct, c);
     }
     long long wdup = nodes - distinct, wlost = l.writes - distinct;
-    printf("stress: routing_%s jobs=%zu duplicates=%lld lost=%lld writes=%d write_duplicates=%lld "
-           "write_lost=%lld ryw_misses=%d errors=%d unknown_commits=%d reclaimed=%d routes=%llu not_a_leader=%llu tx_retries=%llu ms=%lld\n",
-           sc->name, njobs, dup, lost, l.writes, wdup, wlost, l.ryw_misses, atomic_load(&l.errors), atomic_load(&l.unknown), atomic_load(&l.reclaimed),
+    printf("stress: routing_%s jobs=%zu duplicates=%lld lost=%lld entities=%d entity_duplicates=%lld "
+           "entities_lost=%lld superseded=%lld ryw_misses=%d errors=%d unknown_commits=%d reclaimed=%d routes=%llu "
+           "not_a_leader=%llu tx_retries=%llu ms=%lld\n",
+           sc->name, total, dup, lost, l.writes, wdup, wlost, superseded, l.ryw_misses, atomic_load(&l.errors),
+           atomic_load(&l.unknown), atomic_load(&l.reclaimed),
            (unsigned long long)(bolt_cluster_routes(g_cl) - routes0),
            (unsigned long long)(bolt_cluster_refusals(g_cl) - ref0), (unsigned long long)st.retries, (long long)ms);
     fflush(stdout);
     CHECK(dup == 0 && lost == 0, "%s: jobs duplicated or lost", sc->name);
-    CHECK(wdup == 0 && wlost == 0 && l.writes > 0, "%s: writes duplicated or lost", sc->name);
-    CHECK(l.ryw_misses == 0, "%s: a read missed the write before it", sc->name);
+    CHECK(wdup == 0 && wlost == 0 && l.writes > 0, "%s: entities duplicated or lost", sc->name);
+    CHECK(l.ryw_misses == 0, "%s: open_nodes missed the entity created before it", sc->name);
     CHECK(atomic_load(&l.errors) == 0, "%s: operations failed after their retry budget", sc->name);
     CHECK(!sc->expect_refusals || bolt_cluster_refusals(g_cl) > ref0, "%s: no write met NotALeader", sc->name);
+    graph_store_free(l.g);
+    qfx_cleanup_namespaces(g_direct, ns);
     qfx_cleanup_queue(g_direct, qn);
     queue_store_free(l.s);
     bolt_pool_free(l.pool);
     eg_free(l.ids);
-    eg_free((void *)l.completes);
+    eg_free(l.completes);
+    pthread_mutex_destroy(&l.mu);
 }
 
 int main(void)
@@ -381,6 +446,17 @@ int main(void)
     if ((rc = eg_testenv_neo4j(&g_cfg)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
+    {
+        graph_opts go = GRAPH_OPTS_INIT;
+        go.embedding_model = "test-model";
+        graph_store *g = NULL;
+        eg_error err;
+        if (graph_store_new(&g, g_direct, NULL, &go, &err) != 0 || graph_schema_apply(g, 120000, &err) != 0) {
+            fprintf(stderr, "graph schema: %s\n", err.message);
+            return 1;
+        }
+        graph_store_free(g);
+    }
     g_cl = bolt_cluster_new(g_cfg.uri, 3);
     if (!g_cl) {
         fprintf(stderr, "cannot start the pretend cluster on 127.0.0.2-4\n");
