@@ -20,7 +20,11 @@
  * Scenarios: leader_switch (twice: first the old leader refuses writes with
  * NotALeader, then the next one's connections are cut mid-transaction),
  * router_dies, all_but_one_die, member_comes_back, ttl_expiry (a 1 s table
- * under load).  The routing table's TTL is 1-2 s everywhere, so refreshes
+ * under load), seed_dns_moves (the only router dies and the seed's name now
+ * resolves to another member: the client must resolve it again; the name
+ * lives in a private /etc/hosts bind-mounted in a user and mount namespace
+ * the test re-executes itself in, skipped with a note where those cannot be
+ * created).  The routing table's TTL is 1-2 s everywhere, so refreshes
  * also happen under load in every scenario.
  *
  * Knobs: ENGRAM_STRESS_JOBS (default 300 per scenario), ENGRAM_STRESS_ONLY
@@ -29,12 +33,14 @@
 #include "bolt/pool.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "graph/graph.h"
 #include "queue/neo4j_store.h"
 #include "support/bolt_cluster.h"
 #include "support/queue_neo4j_fixture.h"
 #include "support/testenv.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -42,6 +48,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #define CHECK(cond, ...) EG_TEST_CHECK(g_failures, cond, __VA_ARGS__)
 
@@ -49,6 +57,77 @@ static bolt_pool *g_direct;   /* straight to Neo4j: setup and verification */
 static bolt_config g_cfg;
 static bolt_cluster *g_cl;
 static int g_failures;
+
+/* ---- a name the test controls: a private /etc/hosts ---- */
+
+#define SEED_NAME "engram-seed.test"
+static char g_hosts[600];      /* our hosts file, bind-mounted on /etc/hosts */
+static char *g_hosts_orig;     /* the real one's content */
+static bool g_dns;             /* the private hosts file is in place */
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w"); /* truncates in place: the bind mount follows the inode */
+    if (!f)
+        return -1;
+    int rc = fputs(text, f) < 0 ? -1 : 0;
+    return fclose(f) == 0 ? rc : -1;
+}
+
+/* Point SEED_NAME at ip (glibc reads /etc/hosts on every lookup). */
+static int set_seed_ip(const char *ip)
+{
+    size_t n = strlen(g_hosts_orig) + 128;
+    char *t = eg_malloc(n);
+    if (!t)
+        return -1;
+    snprintf(t, n, "%s %s\n%s", ip, SEED_NAME, g_hosts_orig);
+    int rc = write_file(g_hosts, t);
+    eg_free(t);
+    return rc;
+}
+
+/*
+ * Run in a user and mount namespace of our own and bind-mount a hosts file
+ * there, so that SEED_NAME resolves to what the test says and can move.
+ * Nothing outside this process sees it.  unshare(CLONE_NEWUSER) needs a
+ * single-threaded process and libraries may have started threads before
+ * main, so the test re-executes itself under util-linux `unshare -rm` (once,
+ * marked in the environment).  Returns false (and the DNS scenario is
+ * skipped, saying why) where that is not possible.
+ */
+static bool private_hosts(void)
+{
+    if (!getenv("ENGRAM_ROUTING_NS")) {
+        setenv("ENGRAM_ROUTING_NS", "1", 1);
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            char *args[] = {"unshare", "--map-root-user", "--mount", "--", self, NULL};
+            execvp(args[0], args);
+        }
+        fprintf(stderr, "note: cannot run under unshare (%s): the seed_dns_moves scenario is skipped\n",
+                strerror(errno));
+        return false;
+    }
+    FILE *f = fopen("/etc/hosts", "r");
+    char buf[16384];
+    size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[got] = '\0';
+    g_hosts_orig = eg_strdup(buf);
+    snprintf(g_hosts, sizeof g_hosts, "%s/hosts", eg_testenv_tmpdir("routing_cluster"));
+    if (!g_hosts_orig || set_seed_ip("127.0.0.2") != 0)
+        return false;
+    bool ok = mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+              mount(g_hosts, "/etc/hosts", NULL, MS_BIND, NULL) == 0;
+    if (!ok)
+        fprintf(stderr, "note: cannot bind a private /etc/hosts (%s): the seed_dns_moves scenario is skipped\n",
+                strerror(errno));
+    return ok;
+}
 
 typedef struct load {
     queue_store *s;
@@ -300,6 +379,18 @@ static void ev_comes_back(void)
     eg_sleep_ms(2500);
 }
 
+static void ev_dns_moves(void)
+{
+    /* member 0 is the only router and the seed's address; then the cluster
+     * moves: member 0 dies and the name now says member 1 */
+    eg_sleep_ms(500);
+    bolt_cluster_set_table(g_cl, 2, 6u, 6u, 1);
+    if (set_seed_ip("127.0.0.3") != 0)
+        fprintf(stderr, "cannot rewrite the hosts file\n");
+    bolt_cluster_set_down(g_cl, 0, true);
+    eg_sleep_ms(2500);
+}
+
 static void ev_ttl(void)
 {
     eg_sleep_ms(3500); /* TTL 1 s: several refreshes under load */
@@ -313,6 +404,7 @@ typedef struct scenario {
     event_fn ev;
     bool downs[3];    /* members down at the start */
     bool expect_refusals;
+    bool by_name;     /* the seed is SEED_NAME (private hosts file), not an address */
 } scenario;
 
 static void run(const scenario *sc, size_t njobs)
@@ -325,7 +417,12 @@ static void run(const scenario *sc, size_t njobs)
     while (sc->downs[seed])
         seed++;
     char uri[128];
-    snprintf(uri, sizeof uri, "neo4j://%s", bolt_cluster_address(g_cl, seed));
+    if (sc->by_name) {
+        set_seed_ip("127.0.0.2");
+        snprintf(uri, sizeof uri, "neo4j://%s:%d", SEED_NAME, bolt_cluster_port(g_cl));
+    } else {
+        snprintf(uri, sizeof uri, "neo4j://%s", bolt_cluster_address(g_cl, seed));
+    }
     bolt_config cfg = g_cfg;
     cfg.uri = uri;
     bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
@@ -440,6 +537,8 @@ static void run(const scenario *sc, size_t njobs)
 
 int main(void)
 {
+    g_dns = private_hosts(); /* first: may re-execute the test in its own namespaces */
+    eg_log_init_from_env();  /* ENGRAM_LOG_LEVEL=debug shows every routing decision and retry */
     int rc = qfx_open(&g_direct, 8);
     if (rc)
         return rc;
@@ -468,17 +567,25 @@ int main(void)
         njobs = (size_t)atol(e);
     const char *only = getenv("ENGRAM_STRESS_ONLY");
     const scenario scs[] = {
-        {"leader_switch", 0, 7u, 2, ev_leader_switch, {false, false, false}, true},
-        {"router_dies", 1, 7u, 1, ev_router_dies, {false, false, false}, false},
-        {"all_but_one_die", 2, 7u, 1, ev_all_but_one, {false, false, false}, false},
-        {"member_comes_back", 2, 4u, 1, ev_comes_back, {true, true, false}, false},
-        {"ttl_expiry", 0, 7u, 1, ev_ttl, {false, false, false}, false},
+        {"leader_switch", 0, 7u, 2, ev_leader_switch, {false, false, false}, true, false},
+        {"router_dies", 1, 7u, 1, ev_router_dies, {false, false, false}, false, false},
+        {"all_but_one_die", 2, 7u, 1, ev_all_but_one, {false, false, false}, false, false},
+        {"member_comes_back", 2, 4u, 1, ev_comes_back, {true, true, false}, false, false},
+        {"ttl_expiry", 0, 7u, 1, ev_ttl, {false, false, false}, false, false},
+        {"seed_dns_moves", 0, 1u, 2, ev_dns_moves, {false, false, false}, false, true},
     };
-    for (size_t i = 0; i < sizeof scs / sizeof scs[0]; i++)
-        if (!only || strcmp(only, scs[i].name) == 0)
-            run(&scs[i], njobs);
+    for (size_t i = 0; i < sizeof scs / sizeof scs[0]; i++) {
+        if (only && strcmp(only, scs[i].name) != 0)
+            continue;
+        if (scs[i].by_name && !g_dns) {
+            fprintf(stderr, "SKIP routing_%s: no private hosts file (see the note above)\n", scs[i].name);
+            continue;
+        }
+        run(&scs[i], njobs);
+    }
     bolt_cluster_free(g_cl);
     bolt_pool_free(g_direct);
+    eg_free(g_hosts_orig);
     fprintf(stderr, "%s (%d failure(s))\n", g_failures ? "FAILED" : "PASSED", g_failures);
     return g_failures ? 1 : 0;
 }

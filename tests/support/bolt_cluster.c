@@ -383,21 +383,35 @@ bolt_cluster *bolt_cluster_new(const char *upstream_uri, int n)
     for (int k = 0; k < MAX_CONNS; k++)
         cl->conns[k] = (live){-1, -1, -1};
     cl->n = n;
+    /* Every member on the same port (a name that moves between members, as
+     * DNS does, keeps its port): member 0 picks it, the others follow; on a
+     * clash start over with a new one. */
+    bool ok = false;
+    for (int attempt = 0; attempt < 10 && !ok; attempt++) {
+        ok = true;
+        for (int i = 0; i < n && ok; i++) {
+            member *m = &cl->m[i];
+            m->cl = cl;
+            m->idx = i;
+            snprintf(m->ip, sizeof m->ip, "127.0.0.%d", 2 + i);
+            m->port = i == 0 ? 0 : cl->m[0].port;
+            m->lfd = listen_on(m);
+            if (m->lfd < 0) {
+                ok = false;
+                for (int k = 0; k < i; k++)
+                    close(cl->m[k].lfd);
+            }
+        }
+    }
+    if (!ok) {
+        fprintf(stderr, "bolt_cluster: cannot listen on 127.0.0.2-%d on one port: %s\n", 1 + n, strerror(errno));
+        pthread_mutex_destroy(&cl->mu);
+        pthread_cond_destroy(&cl->cv);
+        eg_free(cl);
+        return NULL;
+    }
     for (int i = 0; i < n; i++) {
         member *m = &cl->m[i];
-        m->cl = cl;
-        m->idx = i;
-        snprintf(m->ip, sizeof m->ip, "127.0.0.%d", 2 + i);
-        m->lfd = listen_on(m);
-        if (m->lfd < 0) {
-            fprintf(stderr, "bolt_cluster: cannot listen on %s: %s\n", m->ip, strerror(errno));
-            for (int k = 0; k < i; k++)
-                close(cl->m[k].lfd);
-            pthread_mutex_destroy(&cl->mu);
-            pthread_cond_destroy(&cl->cv);
-            eg_free(cl);
-            return NULL;
-        }
         char ip[16];
         memcpy(ip, m->ip, sizeof ip); /* a separate source keeps -Wrestrict quiet */
         snprintf(m->address, sizeof m->address, "%s:%d", ip, m->port);
@@ -493,4 +507,9 @@ uint64_t bolt_cluster_routes(const bolt_cluster *cl)
 uint64_t bolt_cluster_refusals(const bolt_cluster *cl)
 {
     return atomic_load(&((bolt_cluster *)cl)->refusals);
+}
+
+int bolt_cluster_port(const bolt_cluster *cl)
+{
+    return cl->m[0].port;
 }

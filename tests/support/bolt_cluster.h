@@ -30,7 +30,7 @@ typedef struct bolt_cluster bolt_cluster;
 
 /*
  * n members (<= BOLT_CLUSTER_MAX) in front of upstream (a bolt:// URI).
- * Member i listens on 127.0.0.(2+i) on an ephemeral port.  The initial table
+ * Member i listens on 127.0.0.(2+i), all on one ephemeral port.  The initial table
  * (ttl 300 s) names every member a router and a reader, member 0 the writer.
  * NULL on failure (message on stderr).
  */
@@ -38,8 +38,9 @@ bolt_cluster *bolt_cluster_new(const char *upstream_uri, int n);
 /* Cut every connection, stop, free.  Accepts NULL. */
 void bolt_cluster_free(bolt_cluster *cl);
 
-/* "127.0.0.2:PORT" (borrowed). */
+/* "127.0.0.2:PORT" (borrowed).  Every member listens on the same port. */
 const char *bolt_cluster_address(const bolt_cluster *cl, int i);
+int bolt_cluster_port(const bolt_cluster *cl);
 
 /*
  * The table every member answers ROUTE with: members whose bit is set in
