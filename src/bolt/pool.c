@@ -1,7 +1,15 @@
 /*
- * pool.c - connection pool and managed transactions (see pool.h).
+ * pool.c - connection pool, routing and managed transactions (see pool.h).
  *
- * Bookkeeping under one mutex: `idle` is a LIFO stack (the most recently
+ * A bolt:// pool is one per-server pool (`spool`).  A neo4j:// pool is a set
+ * of them, one per cluster member, plus a routing table per database
+ * (route.h) and the bookmarks of its commits; docs/internals/bolt.md
+ * ("Routing") describes refreshes, access modes and failover.  Locks: the
+ * routing mutex `rmu` (tables, members, bookmarks) may be held while taking
+ * a member's mutex, never the other way round; `refresh_mu` serialises
+ * ROUTE round trips, which run with neither held.
+ *
+ * Per-server bookkeeping under one mutex: `idle` is a LIFO stack (the most recently
  * used connection is the warmest and least likely to have been dropped by
  * a middlebox), `in_use` counts borrowed connections plus slots reserved by
  * threads that are opening one.  Opening, pinging and closing (network I/O)
