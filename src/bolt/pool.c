@@ -221,9 +221,9 @@ static void spool_release(spool *sp, bolt_conn *c)
     int64_t now = eg_mono_ms();
     if (keep && now - c->created_ms > sp->opts->max_lifetime_ms)
         keep = false;
-    if (keep) {
+    if (keep && sp->address) {
         pthread_mutex_lock(&sp->mu);
-        keep = sp->active; /* a server that left the routing table keeps nothing */
+        keep = sp->active; /* a member that left the routing table keeps nothing */
         pthread_mutex_unlock(&sp->mu);
     }
     if (!keep) {
