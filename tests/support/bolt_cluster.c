@@ -219,7 +219,10 @@ static void *relay(void *p)
             /* After our own FAILURE: IGNORED until RESET, as a server does. */
             if (sig == SIG_RESET) {
                 failed = false;
-                if (send_reply(cfd, SIG_SUCCESS, json_object()) < 0)
+                json_t *empty = json_object();
+                int rc = send_reply(cfd, SIG_SUCCESS, empty);
+                json_decref(empty);
+                if (rc < 0)
                     break;
                 continue;
             }
