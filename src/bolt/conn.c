@@ -159,7 +159,7 @@ void bolt_conn__write_tx_extra(bolt_conn *c, bolt_ps_writer *w, const bolt_tx_op
     const char *db = o && o->database ? o->database : c->database;
     size_t meta_n = o && o->metadata && json_is_object(o->metadata) ? json_object_size(o->metadata) : 0;
     size_t n = (o && o->nbookmarks > 0) + (o && o->timeout_ms > 0) + (meta_n > 0) +
-               (o && o->read_only) + (db && *db);
+               (o && o->read_only) + (db && *db) + (c->imp_user != NULL);
     bolt_ps_map_begin(w, n);
     if (o && o->nbookmarks > 0) {
         bolt_ps_str(w, "bookmarks");
@@ -177,6 +177,8 @@ void bolt_conn__write_tx_extra(bolt_conn *c, bolt_ps_writer *w, const bolt_tx_op
         write_str_pair(w, "mode", "r");
     if (db && *db)
         write_str_pair(w, "db", db);
+    if (c->imp_user)
+        write_str_pair(w, "imp_user", c->imp_user);
 }
 
 /* ------------------------------------------------------------- the pump */
@@ -340,6 +342,10 @@ static int conn_step(bolt_conn *c, eg_error *err)
         }
         case BOLT_MSG_ROLLBACK:
             c->tx = BOLT_TX_NONE;
+            break;
+        case BOLT_MSG_ROUTE:
+            json_decref(c->route_rt);
+            c->route_rt = bolt_value_to_json(bolt_value_get(meta, "rt"));
             break;
         case BOLT_MSG_RESET:
             c->failed = false;
@@ -523,6 +529,14 @@ static size_t auth_entries(const bolt_config *cfg)
     return cfg->auth == BOLT_AUTH_NONE ? 1 : cfg->auth == BOLT_AUTH_BEARER ? 2 : 3;
 }
 
+static void write_routing_context(bolt_ps_writer *w, const bolt_uri *u)
+{
+    bolt_ps_map_begin(w, 1 + u->nparams);
+    write_str_pair(w, "address", u->address);
+    for (size_t i = 0; i < u->nparams; i++)
+        write_str_pair(w, u->params[i].key, u->params[i].value);
+}
+
 static int send_hello(bolt_conn *c, const bolt_config *cfg, eg_error *err)
 {
     bool auth_in_hello = c->major < 5 || (c->major == 5 && c->minor == 0);
@@ -552,10 +566,7 @@ static int send_hello(bolt_conn *c, const bolt_config *cfg, eg_error *err)
     }
     if (c->uri.routing) {
         bolt_ps_str(&w, "routing");
-        bolt_ps_map_begin(&w, 1 + c->uri.nparams);
-        write_str_pair(&w, "address", c->uri.address);
-        for (size_t i = 0; i < c->uri.nparams; i++)
-            write_str_pair(&w, c->uri.params[i].key, c->uri.params[i].value);
+        write_routing_context(&w, &c->uri);
     }
     if (c->major == 4) {
         /* Ask 4.4 servers for UTC-based DateTime structures (as in 5.x). */
@@ -572,6 +583,45 @@ static int send_hello(bolt_conn *c, const bolt_config *cfg, eg_error *err)
     bolt_ps_map_begin(&w, auth_entries(cfg));
     write_auth_entries(&w, cfg);
     return bolt_conn__msg_end(c, &w, BOLT_MSG_LOGON, NULL, err);
+}
+
+int bolt_conn__route(bolt_conn *c, const bolt_uri *ctx, const char *const *bookmarks, size_t nbookmarks,
+                     const char *db, const char *imp_user, json_t **rt_out, eg_error *err)
+{
+    *rt_out = NULL;
+    int rc = bolt_conn__usable(c, err);
+    if (rc < 0)
+        return rc;
+    if (c->tx != BOLT_TX_NONE || c->nopen > 0)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ROUTE needs an idle connection");
+    uint64_t fails = c->nfailures;
+    json_decref(c->route_rt);
+    c->route_rt = NULL;
+    bolt_ps_writer w = bolt_conn__msg_begin(c, BOLT_MSG_ROUTE, 3);
+    write_routing_context(&w, ctx);
+    bolt_ps_str_list(&w, bookmarks, nbookmarks);
+    bool has_db = db && *db;
+    bolt_ps_map_begin(&w, (size_t)has_db + (imp_user != NULL));
+    if (has_db)
+        write_str_pair(&w, "db", db);
+    if (imp_user)
+        write_str_pair(&w, "imp_user", imp_user);
+    rc = bolt_conn__msg_end(c, &w, BOLT_MSG_ROUTE, NULL, err);
+    if (rc == 0)
+        rc = bolt_conn__sync(c, err);
+    if (rc < 0)
+        return rc;
+    if (c->nfailures != fails) {
+        eg_error_copy(err, &c->fail);
+        eg_error_prefix(err, "ROUTE on %s", c->uri.address);
+        return c->fail.code ? c->fail.code : EG_EDATABASE;
+    }
+    if (!c->route_rt)
+        return eg_error_set(err, EG_EPROTO, EG_CLASS_CONNECTION, "%s answered ROUTE without a table",
+                            c->uri.address);
+    *rt_out = c->route_rt;
+    c->route_rt = NULL;
+    return 0;
 }
 
 /* Handshake + HELLO (+LOGON) on an already connected transport. */
@@ -604,7 +654,8 @@ static bolt_conn *conn_alloc(const bolt_config *cfg)
     eg_buf_init(&c->in, EG_LIMIT_BOLT_MESSAGE);
     c->read_timeout_ms = cfg->read_timeout_ms;
     c->scratch = bolt_arena_new(META_ARENA_BLOCK);
-    if (!c->scratch || (cfg->database && *cfg->database && !(c->database = eg_strdup(cfg->database)))) {
+    if (!c->scratch || (cfg->database && *cfg->database && !(c->database = eg_strdup(cfg->database))) ||
+        (cfg->imp_user && *cfg->imp_user && !(c->imp_user = eg_strdup(cfg->imp_user)))) {
         bolt_conn_free(c);
         return NULL;
     }
@@ -665,7 +716,9 @@ void bolt_conn_free(bolt_conn *c)
     eg_free(c->server_agent);
     eg_free(c->connection_id);
     eg_free(c->database);
+    eg_free(c->imp_user);
     eg_free(c->bookmark);
+    json_decref(c->route_rt);
     eg_free(c->q);
     eg_buf_free(&c->out);
     eg_buf_free(&c->msg);

@@ -9,7 +9,8 @@
  * URIs: bolt://, bolt+s:// (TLS, SNI, verified against system CAs and the
  * host name), bolt+ssc:// (TLS, self-signed accepted), and neo4j://,
  * neo4j+s://, neo4j+ssc:// (same transports; a routing context is sent in
- * HELLO, and the single given address is used).
+ * HELLO).  A single connection talks to the address it was given; routing
+ * (ROUTE, routing tables, one pool per server) lives in bolt_pool.
  *
  * State (client side):
  *
@@ -64,6 +65,7 @@ typedef struct bolt_config {
     int connect_timeout_ms;     /* 0: 10000 */
     int read_timeout_ms;        /* 0: no read timeout (queries may run long); else per read */
     const char *ca_file;        /* optional extra CA bundle for +s */
+    const char *imp_user;       /* impersonated user (ROUTE, BEGIN, auto-commit RUN); NULL: none */
     int max_minor_5;            /* test hook: highest 5.x minor to propose (0: 8) */
     bool disable_5;             /* test hook: propose only 4.4 */
 } bolt_config;

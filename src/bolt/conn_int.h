@@ -44,6 +44,7 @@ enum {
     BOLT_MSG_ROLLBACK = 0x13,
     BOLT_MSG_DISCARD = 0x2F,
     BOLT_MSG_PULL = 0x3F,
+    BOLT_MSG_ROUTE = 0x66,
     BOLT_MSG_LOGON = 0x6A,
     BOLT_MSG_SUCCESS = 0x70,
     BOLT_MSG_RECORD = 0x71,
@@ -95,6 +96,7 @@ struct bolt_conn {
     char *server_agent;
     char *connection_id;
     char *database;             /* default db (config), may be NULL */
+    char *imp_user;             /* impersonated user (config), may be NULL */
     int read_timeout_ms;
     eg_buf out;                 /* framed requests not yet written */
     eg_buf msg;                 /* one message being encoded */
@@ -118,6 +120,9 @@ struct bolt_conn {
     int64_t last_used_ms;
     int64_t created_ms;         /* for the pool's max lifetime */
     int64_t idle_since_ms;      /* set by the pool on release */
+    json_t *route_rt;           /* the last ROUTE reply's `rt` (new), or NULL */
+    void *owner;                /* the pool's per-server pool this connection belongs to */
+    uint64_t owner_fails;       /* nfailures when the pool handed it out */
 };
 
 /* conn.c */
@@ -144,6 +149,15 @@ bool bolt_conn__probe_suspicious(const bolt_conn *c);
 bolt_req *bolt_conn__head(bolt_conn *c);
 bolt_arena *bolt_conn__arena_get(bolt_conn *c, size_t block);
 void bolt_conn__arena_put(bolt_conn *c, bolt_arena *a);
+
+/*
+ * ROUTE (Bolt 4.4+ layout: routing context, bookmarks, {db, imp_user}).  The
+ * routing context is `ctx`'s address and query parameters (the seed URI, as
+ * the drivers send it).  *rt_out is the reply's `rt` map as JSON (new).
+ * imp_user is sent when non-NULL.
+ */
+int bolt_conn__route(bolt_conn *c, const bolt_uri *ctx, const char *const *bookmarks, size_t nbookmarks,
+                     const char *db, const char *imp_user, json_t **rt_out, eg_error *err);
 
 /* result.c */
 bolt_result *bolt_result__new(bolt_conn *c, int64_t fetch, bool lazy);

@@ -59,12 +59,32 @@ void bolt_pool_free(bolt_pool *p);
 /* Open (or reuse) one connection to prove connectivity and credentials. */
 int bolt_pool_verify(bolt_pool *p, eg_error *err);
 
-/* Borrow a READY connection; EG_ETIMEOUT when none frees up in time. */
+/*
+ * Borrow a READY connection; EG_ETIMEOUT when none frees up in time.  On a
+ * routed pool it is a connection to a writer of the configured database.
+ */
 int bolt_pool_acquire(bolt_pool *p, bolt_conn **out, eg_error *err);
+/*
+ * The same for an access mode: on a routed pool a reader (read_only) or a
+ * writer of `database` (NULL: the configured one); on a bolt:// pool the one
+ * server whatever the mode.
+ */
+int bolt_pool_acquire_mode(bolt_pool *p, bool read_only, const char *database, bolt_conn **out,
+                           eg_error *err);
 /* Give it back (see the rules above).  Accepts NULL. */
 void bolt_pool_release(bolt_pool *p, bolt_conn *c);
 
-/* Counters for health/metrics. */
+/* Was the pool made for a neo4j:// URI (routing)? */
+bool bolt_pool_is_routed(const bolt_pool *p);
+
+/*
+ * A routed pool's routing table for `database` (NULL: the configured one),
+ * fetched afresh: *out (new) is {db, ttl_s, expires_in_ms, routers, readers,
+ * writers}.  EG_EUNSUPPORTED on a bolt:// pool.
+ */
+int bolt_pool_routing_table(bolt_pool *p, const char *database, json_t **out, eg_error *err);
+
+/* Counters for health/metrics (a routed pool sums its servers). */
 typedef struct bolt_pool_stats {
     size_t size, idle, in_use;
     uint64_t opened, closed, acquire_timeouts, retries;

@@ -19,6 +19,7 @@
  * neither of which includes it.
  */
 #include "bolt/conn.h"
+#include "bolt/pool.h"
 #include "cli/cli_neo4j.h"
 #include "cli/commands.h"
 #include "core/alloc.h"
@@ -232,6 +233,47 @@ static bool run_checks(json_t *checks)
     return problem;
 }
 
+/*
+ * A neo4j:// URI: the routing table the servers hand out (*table_out, new,
+ * NULL for bolt://).  A table that cannot be had is a problem: every routed
+ * transaction needs one.
+ */
+static json_t *routing_table(const bolt_config *cfg, json_t *checks)
+{
+    bolt_pool *p = NULL;
+    eg_error err;
+    eg_error_clear(&err);
+    json_t *t = NULL;
+    if (bolt_pool_new(&p, cfg, NULL, &err) == 0 && bolt_pool_is_routed(p)) {
+        if (bolt_pool_routing_table(p, NULL, &t, &err) == 0) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "%zu router(s), %zu reader(s), %zu writer(s) for %s",
+                     json_array_size(json_object_get(t, "routers")), json_array_size(json_object_get(t, "readers")),
+                     json_array_size(json_object_get(t, "writers")),
+                     json_string_value(json_object_get(t, "db")) ? json_string_value(json_object_get(t, "db"))
+                                                                 : "the home database");
+            check_add(checks, "routing", json_array_size(json_object_get(t, "writers")) ? "ok" : "warning",
+                      detail);
+        } else {
+            check_add(checks, "routing", "problem", err.message);
+        }
+    }
+    bolt_pool_free(p);
+    return t;
+}
+
+static void print_addrs(const char *label, const json_t *a)
+{
+    printf("  %-14s", label);
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        printf("%s%s", i ? ", " : "", json_string_value(v));
+    }
+    printf("%s\n", json_array_size(a) ? "" : "(none)");
+}
+
 int cli_cmd_doctor(int argc, char **argv)
 {
     bool as_json = false;
@@ -291,12 +333,14 @@ int cli_cmd_doctor(int argc, char **argv)
     schema_support sup = schema_server_support(ver, vdetail, sizeof vdetail);
     check_add(checks, "neo4j",
               sup == SCHEMA_SUPPORT_TESTED ? "ok" : sup == SCHEMA_SUPPORT_TOO_OLD ? "problem" : "info", vdetail);
+    json_t *rt = routing_table(&cfg, checks);
     bool problem = run_checks(checks);
     if (as_json) {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o,s:b}", "uri", shown_uri, "server_agent",
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O,s:o?,s:o,s:b}", "uri", shown_uri, "server_agent",
                               bolt_conn_server_agent(c), "bolt_version", version, "connection_id",
                               bolt_conn_connection_id(c), "database", cfg.database, "components",
-                              rows, "checks", checks, "ok", !problem);
+                              rows, "routing", rt, "checks", checks, "ok", !problem);
+        rt = NULL;
         checks = NULL; /* owned by o now */
         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (s)
@@ -311,6 +355,14 @@ int cli_cmd_doctor(int argc, char **argv)
         if (cfg.database)
             printf("database:       %s\n", cfg.database);
         printf("component:      %s %s (%s)\n", name ? name : "?", ver ? ver : "?", ed ? ed : "?");
+        if (rt) {
+            const char *db = json_string_value(json_object_get(rt, "db"));
+            printf("routing table:  %s, ttl %lld s\n", db ? db : "home database",
+                   (long long)json_integer_value(json_object_get(rt, "ttl_s")));
+            print_addrs("routers:", json_object_get(rt, "routers"));
+            print_addrs("readers:", json_object_get(rt, "readers"));
+            print_addrs("writers:", json_object_get(rt, "writers"));
+        }
         size_t i;
         json_t *chk;
         json_array_foreach(checks, i, chk)
@@ -323,6 +375,7 @@ int cli_cmd_doctor(int argc, char **argv)
                    json_string_value(json_object_get(chk, "detail")));
         }
     }
+    json_decref(rt);
     json_decref(checks);
     json_decref(rows);
     bolt_conn_free(c);

@@ -97,4 +97,15 @@ grep -q -- "$uri_secret" <<<"$err" && fail "URI credentials leaked by a connecti
 err="$(NEO4J_URI="bolt://neo4j:$uri_secret@127.0.0.1:1" "$BIN" queue status 2>&1 >/dev/null)"
 grep -q -- "$uri_secret" <<<"$err" && fail "URI credentials leaked by queue status: $err"
 grep -q '\*\*\*@127.0.0.1:1' <<<"$err" || fail "connection error does not name the redacted URI: $err"
+
+# neo4j:// prints the routing table (Community routes everything to itself)
+routed="neo4j://${NEO4J_URI#*://}"
+out="$(NEO4J_URI="$routed" "$BIN" doctor)" || fail "doctor on $routed exited $?: $out"
+grep -q '^routing table:' <<<"$out" || fail "no routing table for $routed: $out"
+grep -q '^  writers: .*:[0-9]' <<<"$out" || fail "routing table without a writer: $out"
+json="$(NEO4J_URI="$routed" "$BIN" doctor --json)" || fail "doctor --json on $routed exited $?"
+python3 -c 'import json,sys; t=json.load(sys.stdin)["routing"]; assert t["writers"] and t["routers"] and t["ttl_s"] > 0' <<<"$json" ||
+    fail "doctor --json routing: $json"
+out="$("$BIN" doctor --json)"
+python3 -c 'import json,sys; assert json.load(sys.stdin).get("routing") is None' <<<"$out" || fail "bolt:// doctor shows a routing table"
 echo "ok"

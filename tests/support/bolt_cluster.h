@@ -1,0 +1,61 @@
+/*
+ * bolt_cluster.h - a pretend Neo4j cluster for routing tests.
+ *
+ * Neo4j Community cannot form a cluster, so each "member" is a small Bolt
+ * proxy of ours on its own loopback address (127.0.0.2, 127.0.0.3, ...; Linux
+ * routes all of 127/8 to lo without setup) in front of the one real Neo4j.
+ * A member relays every message to Neo4j and every reply back, except:
+ *   - ROUTE, which it answers itself with the table the test set;
+ *   - as a follower, a write transaction (BEGIN, or an auto-commit RUN,
+ *     without mode "r"), which it refuses with the real
+ *     Neo.ClientError.Cluster.NotALeader failure (then IGNORED until RESET,
+ *     as a server does);
+ * and it can be taken down (its port refuses connections, its connections
+ * are cut), brought back, or made to cut its connections mid-transaction.
+ *
+ * The relay is message by message (a request, then the upstream replies up
+ * to its summary), which keeps local answers in order with relayed ones.
+ *
+ * Thread-safety: all functions may be called from any thread.
+ */
+#ifndef ENGRAM_TESTS_BOLT_CLUSTER_H
+#define ENGRAM_TESTS_BOLT_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BOLT_CLUSTER_MAX 5
+
+typedef struct bolt_cluster bolt_cluster;
+
+/*
+ * n members (<= BOLT_CLUSTER_MAX) in front of upstream (a bolt:// URI).
+ * Member i listens on 127.0.0.(2+i), all on one ephemeral port.  The initial table
+ * (ttl 300 s) names every member a router and a reader, member 0 the writer.
+ * NULL on failure (message on stderr).
+ */
+bolt_cluster *bolt_cluster_new(const char *upstream_uri, int n);
+/* Cut every connection, stop, free.  Accepts NULL. */
+void bolt_cluster_free(bolt_cluster *cl);
+
+/* "127.0.0.2:PORT" (borrowed).  Every member listens on the same port. */
+const char *bolt_cluster_address(const bolt_cluster *cl, int i);
+int bolt_cluster_port(const bolt_cluster *cl);
+
+/*
+ * The table every member answers ROUTE with: members whose bit is set in
+ * routers / readers, and `writer` (-1: none, an election).  Also makes every
+ * member but the writer a follower.
+ */
+void bolt_cluster_set_table(bolt_cluster *cl, int ttl_s, unsigned routers, unsigned readers, int writer);
+
+/* Take member i down (refuse connections, cut the live ones) or bring it back. */
+void bolt_cluster_set_down(bolt_cluster *cl, int i, bool down);
+/* Cut member i's live connections (mid-transaction for whoever is in one). */
+void bolt_cluster_drop(bolt_cluster *cl, int i);
+
+/* ROUTE requests answered and writes refused so far, all members. */
+uint64_t bolt_cluster_routes(const bolt_cluster *cl);
+uint64_t bolt_cluster_refusals(const bolt_cluster *cl);
+
+#endif
