@@ -58,9 +58,10 @@ static inline int bench_graph_cleanup_fn(bolt_conn *c, void *payload, eg_error *
     static const char *const qs[] = {
         "MATCH (n:Entity {namespace: $ns}) WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS n",
         "MATCH (n:EntityVersion {namespace: $ns}) WITH n LIMIT 5000 DELETE n RETURN count(*) AS n",
+        "MATCH (n:ObservationRecord {namespace: $ns}) WITH n LIMIT 5000 DELETE n RETURN count(*) AS n",
         "MATCH (n:EmbedJob) WHERE n.namespace = $ns WITH n LIMIT 5000 DELETE n RETURN count(*) AS n",
     };
-    for (int i = 0; i < 3 && rc == 0; i++)
+    for (size_t i = 0; i < sizeof qs / sizeof *qs && rc == 0; i++)
         for (;;) {
             json_t *rows = NULL;
             rc = bolt_conn_query_json(c, qs[i], p, NULL, &rows, err);

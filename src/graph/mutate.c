@@ -23,22 +23,27 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "queue/neo4j_store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #define LOCK_RETURN                                                                             \
-    "RETURN e.id AS id, e.version AS version, e.entityType AS entityType, "                   \
+    "RETURN now, e.id AS id, e.version AS version, e.entityType AS entityType, "              \
     "e.observations AS observations, coalesce(e.obsSeq, 0) AS obsSeq, " GRAPH_ENTITY_PROJ("e") " AS entity"
 
+/* `$now` null: the call's first statement takes the database clock (and
+ * returns it), which saves a statement of its own. */
 static const char Q_MERGE_LOCK[] =
+    "WITH coalesce($now, timestamp()) AS now "
     "MERGE (e:Entity {namespace: $ns, name: $name}) "
     "ON CREATE SET e.id = randomUUID(), e.version = 0, e.entityType = $type, "
-    "e.observations = [], e.createdAt = $now "
+    "e.observations = [], e.createdAt = now "
     "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 " LOCK_RETURN;
 
 static const char Q_MATCH_LOCK[] =
+    "WITH coalesce($now, timestamp()) AS now "
     "MATCH (e:Entity {namespace: $ns, name: $name}) "
     "SET e.lockSeq = coalesce(e.lockSeq, 0) + 1 " LOCK_RETURN;
 
@@ -55,6 +60,7 @@ static const char Q_MATCH_LOCK[] =
     "seq: " r ".seq, text: " r ".text, contentHash: " r ".hash, validFrom: " now ", fromVersion: " \
     version ", changedBy: " by "})"
 static const char Q_WRITE_ENTITY[] =
+    QUEUE_NEO4J_PFX
     "MATCH (e:Entity {namespace: $ns, name: $name}) "
     "SET e.observations = $obs, e.entityType = $type, e.version = $version, e.obsSeq = $obsSeq, "
     "e.updatedAt = $now, e.validFrom = $now, e.changedBy = $by, e.contentHash = $hash "
@@ -75,7 +81,9 @@ static const char Q_WRITE_ENTITY[] =
     "  MATCH (o:ObservationRecord {namespace: $ns, entityId: e.id}) "
     "  WHERE o:Observation AND o.contentHash IN $removed "
     "  SET o.validTo = $now, o.toVersion = $version, o.closedBy = $by REMOVE o:Observation, o.embedding } "
-    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity";
+    /* the jobs of the new version and records, in this statement */
+    "WITH e, $qjobs AS qrows " QUEUE_NEO4J_ENQUEUE_CALL("qrows")
+    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity, qres";
 
 /* ---- job enqueue ---- */
 
@@ -154,21 +162,12 @@ int graph__obs_hashes(const char *name, const char *type, const json_t *texts, j
     return rc;
 }
 
-int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
-                       json_t *job_ids, size_t *created_out, eg_error *err)
+/* The queue requests of an outbox (graph__outbox_add entries); the strings
+ * they point to live in the outbox, ver and payload (eg_free each payload). */
+static int outbox_reqs(const graph_store *g, const char *ns, const json_t *outbox, queue_enqueue_req *reqs,
+                       char (*ver)[24], char **payload, eg_error *err)
 {
-    if (created_out)
-        *created_out = 0;
-    size_t n = json_array_size(outbox);
-    if (g->queue == NULL || n == 0)
-        return 0;
-    /* One queue_enqueue for the whole call: one round trip, same transaction. */
-    queue_enqueue_req *reqs = eg_calloc(n, sizeof *reqs);
-    queue_enqueue_result *res = eg_calloc(n, sizeof *res);
-    char (*ver)[24] = eg_calloc(n, sizeof *ver);
-    char **payload = eg_calloc(n, sizeof *payload);
-    int rc = (reqs && res && ver && payload) ? 0 : eg_error_oom(err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; i < json_array_size(outbox); i++) {
         const json_t *it = json_array_get(outbox, i);
         snprintf(ver[i], sizeof ver[i], "%" PRId64, graph__jint(it, "version", 0));
         json_t *pl = json_pack("{sOsO}", "name", json_object_get(it, "name"), "hash",
@@ -177,10 +176,8 @@ int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json
             json_object_set(pl, "kind", json_object_get(it, "kind"));
         payload[i] = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
         json_decref(pl);
-        if (payload[i] == NULL) {
-            rc = eg_error_oom(err);
-            break;
-        }
+        if (payload[i] == NULL)
+            return eg_error_oom(err);
         reqs[i].ns = ns;
         reqs[i].entity = graph__jstr(it, "id");
         reqs[i].version = ver[i];
@@ -190,23 +187,160 @@ int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json
          * against the entity's other jobs (never supersede a newer one). */
         reqs[i].seq = graph__jint(it, "version", 0);
     }
-    if (rc == 0) {
-        queue_tx tx = QUEUE_TX_BOLT(c);
-        rc = queue_enqueue(g->queue, &tx, reqs, n, res, err);
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (res[i].created && created_out)
-            (*created_out)++;
-        if (job_ids != NULL && res[i].id[0] != '\0')
-            json_array_append_new(job_ids, json_string(res[i].id));
-    }
+    return 0;
+}
+
+/* Convert an outbox and hand its requests to fn (with ctx). */
+typedef int (*outbox_fn)(graph_store *g, const queue_enqueue_req *reqs, size_t n, void *ctx, eg_error *err);
+static int with_outbox_reqs(graph_store *g, const char *ns, const json_t *outbox, outbox_fn fn, void *ctx,
+                            eg_error *err)
+{
+    size_t n = json_array_size(outbox);
+    queue_enqueue_req *reqs = eg_calloc(n ? n : 1, sizeof *reqs);
+    char (*ver)[24] = eg_calloc(n ? n : 1, sizeof *ver);
+    char **payload = eg_calloc(n ? n : 1, sizeof *payload);
+    int rc = (reqs && ver && payload) ? outbox_reqs(g, ns, outbox, reqs, ver, payload, err) : eg_error_oom(err);
+    if (rc == 0)
+        rc = fn(g, reqs, n, ctx, err);
     for (size_t i = 0; payload && i < n; i++)
         eg_free(payload[i]); /* json_dumps memory: jansson allocates through eg_malloc */
     eg_free(payload);
     eg_free(ver);
-    eg_free(res);
     eg_free(reqs);
     return rc;
+}
+
+typedef struct flush_ctx {
+    bolt_conn *c;
+    json_t *job_ids;
+    size_t *created_out;
+} flush_ctx;
+
+static int flush_reqs(graph_store *g, const queue_enqueue_req *reqs, size_t n, void *ctx, eg_error *err)
+{
+    flush_ctx *f = ctx;
+    queue_enqueue_result *res = eg_calloc(n, sizeof *res);
+    if (res == NULL)
+        return eg_error_oom(err);
+    /* One queue_enqueue for the whole call: one round trip, same transaction. */
+    queue_tx tx = QUEUE_TX_BOLT(f->c);
+    int rc = queue_enqueue(g->queue, &tx, reqs, n, res, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (res[i].created && f->created_out)
+            (*f->created_out)++;
+        if (f->job_ids != NULL && res[i].id[0] != '\0')
+            json_array_append_new(f->job_ids, json_string(res[i].id));
+    }
+    eg_free(res);
+    return rc;
+}
+
+int graph__outbox_flush(graph_store *g, bolt_conn *c, const char *ns, const json_t *outbox,
+                       json_t *job_ids, size_t *created_out, eg_error *err)
+{
+    if (created_out)
+        *created_out = 0;
+    if (g->queue == NULL || json_array_size(outbox) == 0)
+        return 0;
+    flush_ctx f = {c, job_ids, created_out};
+    return with_outbox_reqs(g, ns, outbox, flush_reqs, &f, err);
+}
+
+static int rows_reqs(graph_store *g, const queue_enqueue_req *reqs, size_t n, void *ctx, eg_error *err)
+{
+    return queue_neo4j_job_rows(g->queue, reqs, n, (json_t **)ctx, err);
+}
+
+/*
+ * The jobs of `outbox` as the job rows of the statement's own enqueue
+ * (QUEUE_NEO4J_ENQUEUE_CALL), so the write and its jobs take one statement.
+ * *rows_out (new): the rows, [] without a queue; NULL (and 0 returned) when
+ * the queue cannot take jobs that way (the memory store): the caller then
+ * keeps the jobs in the call's outbox, flushed before commit.
+ */
+static int outbox_rows(graph_store *g, const char *ns, const json_t *outbox, json_t **rows_out, eg_error *err)
+{
+    *rows_out = NULL;
+    if (g->queue == NULL || json_array_size(outbox) == 0) {
+        *rows_out = json_array();
+        return *rows_out ? 0 : eg_error_oom(err);
+    }
+    if (!queue_neo4j_inline(g->queue))
+        return 0;
+    return with_outbox_reqs(g, ns, outbox, rows_reqs, rows_out, err);
+}
+
+/* The job ids of a statement's qres (QUEUE_NEO4J_ENQUEUE_CALL) onto job_ids. */
+static int qres_ids(const json_t *qres, json_t *job_ids, eg_error *err)
+{
+    size_t i;
+    const json_t *x;
+    json_array_foreach(job_ids ? qres : NULL, i, x)
+    {
+        const char *id = graph__jstr(x, "id");
+        if (id != NULL && *id != '\0' && json_array_append_new(job_ids, json_string(id)) != 0)
+            return eg_error_oom(err);
+    }
+    return 0;
+}
+
+/* After a write: its jobs went in the statement (qres: their ids), or, when
+ * the queue took none there (rows NULL), they join the call's outbox. */
+static int jobs_done(const json_t *rows, const json_t *qres, json_t *mine, json_t *outbox, json_t *job_ids,
+                     eg_error *err)
+{
+    if (rows != NULL)
+        return qres_ids(qres, job_ids, err);
+    return json_array_extend(outbox, mine) == 0 ? 0 : eg_error_oom(err);
+}
+
+/* What the writes of one entity's new state take: $ns $name $type $obs $by $hash. */
+static void params_write(bolt_params *p, const graph_ctx *cx, const char *name, const char *type, const json_t *obs,
+                         const char *by, const char *hash)
+{
+    bolt_params_str(p, "ns", cx->ns);
+    bolt_params_str(p, "name", name);
+    bolt_params_str(p, "type", type);
+    bolt_params_json(p, "obs", obs);
+    bolt_params_str(p, "by", by);
+    bolt_params_str(p, "hash", hash);
+}
+
+/* $now: the call's database time, or null before its first statement
+ * (which then takes the clock: coalesce($now, timestamp())). */
+static void params_now(bolt_params *p, int64_t now)
+{
+    if (now > 0)
+        bolt_params_int(p, "now", now);
+    else
+        bolt_params_null(p, "now");
+}
+
+/* $qjobs (rows NULL: none, the jobs stay in the outbox) and $queue. */
+static void params_queue(const graph_store *g, bolt_params *p, const json_t *rows)
+{
+    const queue_opts *qo = g->queue ? queue_store_opts(g->queue) : NULL;
+    bolt_params_str(p, "queue", qo ? qo->name : "");
+    if (rows != NULL) {
+        bolt_params_json(p, "qjobs", rows);
+    } else {
+        json_t *none = json_array();
+        bolt_params_json(p, "qjobs", none);
+        json_decref(none);
+    }
+}
+
+/* A new entity id: a random (version 4) UUID, made here rather than by
+ * randomUUID() so the entity's job can name it in the creating statement. */
+static int new_entity_id(char out[37], eg_error *err)
+{
+    char h[33];
+    if (eg_rand_hex(h, 16) != 0)
+        return eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
+    h[12] = '4';
+    h[16] = "89ab"[(h[16] >= 'a' ? h[16] - 'a' + 10 : h[16] - '0') & 3];
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+    return 0;
 }
 
 /* ---- observation lists ---- */
@@ -251,9 +385,15 @@ static int text_hash(const char *name, const char *type, const json_t *obs, char
     return rc;
 }
 
-static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kind, const char *name,
+/*
+ * Lock, compute, write one entity.  *now: the call's database time, 0
+ * before its first statement (the lock then takes it).  The new version's
+ * jobs go in the write statement (their ids onto job_ids), or into outbox
+ * when the queue cannot take them there.
+ */
+static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t *now, apply_kind kind, const char *name,
                         const char *type_in, const json_t *obs_in, const char *by, json_t *outbox,
-                        apply_out *out, eg_error *err)
+                        json_t *job_ids, apply_out *out, eg_error *err)
 {
     memset(out, 0, sizeof *out);
     bolt_params *p = graph__params(err);
@@ -261,7 +401,7 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         return EG_ENOMEM;
     bolt_params_str(p, "ns", cx->ns);
     bolt_params_str(p, "name", name);
-    bolt_params_int(p, "now", now);
+    params_now(p, *now);
     if (kind == APPLY_MERGE)
         bolt_params_str(p, "type", type_in);
     json_t *rows = NULL;
@@ -274,12 +414,13 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
         out->status = ST_NOTFOUND;
         return 0;
     }
+    *now = graph__jint(row, "now", 0);
     const char *id = graph__jstr(row, "id");
     int64_t version = graph__jint(row, "version", 0);
     const char *cur_type = graph__jstr(row, "entityType");
     json_t *cur = stored_obs(json_object_get(row, "observations"));
     json_t *next = NULL, *delta = NULL;
-    if (id == NULL) {
+    if (id == NULL || *now <= 0) {
         json_decref(cur);
         json_decref(rows);
         return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "entity without id");
@@ -320,41 +461,46 @@ static int apply_entity(graph_ctx *cx, bolt_conn *c, int64_t now, apply_kind kin
     json_decref(rows);
     if (rc == 0 && (id_copy == NULL || type_copy == NULL))
         rc = eg_error_oom(err);
-    json_t *added = NULL, *removed = NULL;
+    json_t *added = NULL, *removed = NULL, *mine = json_array(), *qrows = NULL;
+    if (rc == 0 && mine == NULL)
+        rc = eg_error_oom(err);
     if (rc == 0 && kind == APPLY_DELETE) {
         rc = graph__obs_hashes(name, type_copy, delta, &removed, err);
         added = rc == 0 ? json_array() : NULL;
     } else if (rc == 0) {
-        rc = graph__obs_records(name, type_copy, delta, seq + 1, outbox, &added, err);
+        rc = graph__obs_records(name, type_copy, delta, seq + 1, mine, &added, err);
         seq += (int64_t)json_array_size(delta);
         removed = rc == 0 ? json_array() : NULL;
     }
     if (rc == 0 && (added == NULL || removed == NULL))
         rc = eg_error_oom(err);
+    if (rc == 0)
+        rc = graph__outbox_add(mine, id_copy, version + 1, name, hash, err);
+    if (rc == 0)
+        rc = outbox_rows(cx->g, cx->ns, mine, &qrows, err);
     if (rc == 0 && (p = graph__params(err)) == NULL)
         rc = EG_ENOMEM;
     if (rc == 0) {
-        bolt_params_str(p, "ns", cx->ns);
-        bolt_params_str(p, "name", name);
-        bolt_params_json(p, "obs", next);
-        bolt_params_str(p, "type", type_copy);
+        params_write(p, cx, name, type_copy, next, by, hash);
         bolt_params_int(p, "version", version + 1);
         bolt_params_int(p, "obsSeq", seq);
-        bolt_params_int(p, "now", now);
-        bolt_params_str(p, "by", by);
-        bolt_params_str(p, "hash", hash);
+        bolt_params_int(p, "now", *now);
         bolt_params_json(p, "added", added);
         bolt_params_json(p, "removed", removed);
+        params_queue(cx->g, p, qrows);
         rc = graph__q_params(c, Q_WRITE_ENTITY, p, &rows, err);
         if (rc == 0) {
-            out->entity = graph__entity_out(json_incref(json_object_get(json_array_get(rows, 0), "entity")));
-            json_decref(rows);
+            const json_t *r0 = json_array_get(rows, 0);
+            out->entity = graph__entity_out(json_incref(json_object_get(r0, "entity")));
             if (out->entity == NULL)
                 rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "entity vanished while locked");
+            else
+                rc = jobs_done(qrows, json_object_get(r0, "qres"), mine, outbox, job_ids, err);
+            json_decref(rows);
         }
     }
-    if (rc == 0)
-        rc = graph__outbox_add(outbox, id_copy, version + 1, name, hash, err);
+    json_decref(mine);
+    json_decref(qrows);
     json_decref(added);
     json_decref(removed);
     json_decref(next);
@@ -391,136 +537,156 @@ const char *graph__item_by(const graph_ctx *cx, const json_t *item)
  * clock here and return it, saving a round trip.
  */
 static const char Q_CREATE_FAST[] =
+    QUEUE_NEO4J_PFX
     "WITH coalesce($now, timestamp()) AS now "
     "MERGE (e:Entity {namespace: $ns, name: $name}) "
-    "ON CREATE SET e.id = randomUUID(), e.version = 1, e.entityType = $type, e.observations = $obs, "
+    "ON CREATE SET e.id = $id, e.version = 1, e.entityType = $type, e.observations = $obs, "
     "e.createdAt = now, e.updatedAt = now, e.validFrom = now, e.changedBy = $by, "
-    "e.contentHash = $hash, e.createdBy = $token "
-    "WITH e, now, coalesce(e.createdBy = $token, false) AS created "
-    "REMOVE e.createdBy "
+    "e.contentHash = $hash "
+    /* the id is new (new_entity_id): the node holds it only if ON CREATE ran */
+    "WITH e, now, e.id = $id AS created "
     "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | "
     "SET e:" GRAPH_SEARCH_STALE_LABEL ", e.obsSeq = size($recs) "
     "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
     "entityType: e.entityType, createdAt: now, updatedAt: now, "
     "validFrom: now, changedBy: $by, deleted: false}) "
     "FOREACH (r IN $recs | " OBS_RECORD_CREATE("r", "$by", "now", "1") ")) "
-    "RETURN created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
+    "WITH e, now, created, CASE WHEN created THEN $qjobs ELSE [] END AS qrows " QUEUE_NEO4J_ENQUEUE_CALL("qrows")
+    "RETURN created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity, qres";
+
+/* What a first-time create writes beside the entity, made in C. */
+typedef struct new_entity {
+    char id[37], hash[65];
+    json_t *recs;  /* its observation records ($recs) */
+    json_t *mine;  /* its jobs as outbox entries: the entity's first, then its records' */
+    json_t *qrows; /* the same as the statement's job rows; NULL: the queue takes them only by the outbox */
+} new_entity;
+
+static void new_entity_clear(new_entity *ne)
+{
+    json_t *owned[] = {ne->recs, ne->mine, ne->qrows};
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        json_decref(owned[i]);
+    memset(ne, 0, sizeof *ne);
+}
+
+static int new_entity_prepare(graph_ctx *cx, const json_t *it, new_entity *ne, eg_error *err)
+{
+    memset(ne, 0, sizeof *ne);
+    const char *name = graph__jstr(it, "name"), *type = graph__jstr(it, "entityType");
+    const json_t *obs = json_object_get(it, "observations");
+    int rc = text_hash(name, type, obs, ne->hash, err);
+    if (rc == 0)
+        rc = new_entity_id(ne->id, err);
+    if (rc == 0)
+        rc = (ne->mine = json_array()) ? graph__outbox_add(ne->mine, ne->id, 1, name, ne->hash, err)
+                                       : eg_error_oom(err);
+    if (rc == 0)
+        rc = graph__obs_records(name, type, obs, 1, ne->mine, &ne->recs, err);
+    if (rc == 0)
+        rc = outbox_rows(cx->g, cx->ns, ne->mine, &ne->qrows, err);
+    if (rc != 0)
+        new_entity_clear(ne);
+    return rc;
+}
 
 static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *it, const char *by,
-                       const char *token, json_t *outbox, apply_out *out, bool *created,
-                       eg_error *err)
+                       json_t *outbox, json_t *job_ids, apply_out *out, bool *created, eg_error *err)
 {
     memset(out, 0, sizeof *out);
     *created = false;
-    const char *name = graph__jstr(it, "name"), *type = graph__jstr(it, "entityType");
-    const json_t *obs = json_object_get(it, "observations");
-    char hash[65];
-    int rc = text_hash(name, type, obs, hash, err);
-    if (rc != 0)
-        return rc;
-    /* The records' jobs go to a side outbox, kept only if this call made
-     * the entity: else the merge path makes its own. */
-    json_t *recs = NULL, *obs_jobs = json_array();
-    rc = obs_jobs ? graph__obs_records(name, type, obs, 1, obs_jobs, &recs, err) : eg_error_oom(err);
-    if (rc != 0) {
-        json_decref(obs_jobs);
-        return rc;
-    }
-    bolt_params *p = graph__params(err);
-    if (p == NULL) {
-        json_decref(recs);
-        json_decref(obs_jobs);
-        return EG_ENOMEM;
-    }
-    bolt_params_json(p, "recs", recs);
-    json_decref(recs);
-    if (*now > 0)
-        bolt_params_int(p, "now", *now);
-    else
-        bolt_params_null(p, "now");
-    bolt_params_str(p, "ns", cx->ns);
-    bolt_params_str(p, "name", name);
-    bolt_params_str(p, "type", type);
-    bolt_params_json(p, "obs", obs);
-    bolt_params_str(p, "by", by);
-    bolt_params_str(p, "hash", hash);
-    bolt_params_str(p, "token", token);
+    /* The jobs the entity gets if this statement makes it; if the name
+     * exists they are not written (and the merge path makes its own). */
+    new_entity ne;
+    int rc = new_entity_prepare(cx, it, &ne, err);
+    bolt_params *p = rc == 0 ? graph__params(err) : NULL;
+    if (rc == 0 && p == NULL)
+        rc = EG_ENOMEM;
     json_t *rows = NULL;
-    rc = graph__q_params(c, Q_CREATE_FAST, p, &rows, err);
-    if (rc != 0) {
-        json_decref(obs_jobs);
-        return rc;
+    if (rc == 0) {
+        params_write(p, cx, graph__jstr(it, "name"), graph__jstr(it, "entityType"),
+                     json_object_get(it, "observations"), by, ne.hash);
+        bolt_params_json(p, "recs", ne.recs);
+        params_now(p, *now);
+        bolt_params_str(p, "id", ne.id);
+        params_queue(cx->g, p, ne.qrows);
+        rc = graph__q_params(c, Q_CREATE_FAST, p, &rows, err);
     }
     json_t *row = json_array_get(rows, 0);
-    *now = graph__jint(row, "now", 0);
-    if (row == NULL || *now <= 0) {
-        json_decref(rows);
-        json_decref(obs_jobs);
-        return eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "create returned no row");
-    }
-    if (json_is_true(json_object_get(row, "created"))) {
+    if (rc == 0 && (*now = graph__jint(row, "now", 0)) <= 0)
+        rc = eg_error_set(err, EG_EPROTO, EG_CLASS_DATABASE, "create returned no row");
+    if (rc == 0 && json_is_true(json_object_get(row, "created"))) {
         *created = true;
         out->status = ST_CREATED;
         out->version = 1;
         out->entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
-        rc = graph__outbox_add(outbox, graph__jstr(row, "id"), 1, name, hash, err);
-        if (rc == 0 && json_array_extend(outbox, obs_jobs) != 0)
-            rc = eg_error_oom(err);
+        rc = jobs_done(ne.qrows, json_object_get(row, "qres"), ne.mine, outbox, job_ids, err);
     }
-    json_decref(obs_jobs);
+    new_entity_clear(&ne);
     json_decref(rows);
     return rc;
 }
 
 /*
- * The same first-time create for a whole batch in one statement (UNWIND):
- * a bulk create of hundreds of entities then costs one round trip and one
- * plan instead of one of each per entity.  created[i] says which rows made
- * their entity (outs[i] filled, job in the outbox); the others exist
- * already (or repeat an earlier row's name) and take the per-entity merge.
+ * The same first-time create for a whole batch in one statement (UNWIND),
+ * the rows' jobs with it: a bulk create of hundreds of entities then costs
+ * one round trip and one plan instead of one of each per entity.
+ * created[i] says which rows made their entity (outs[i] filled, job ids on
+ * job_ids); the others exist already (or repeat an earlier row's name: the
+ * node then holds that row's id) and take the per-entity merge.
  */
 static const char Q_CREATE_BULK[] =
+    QUEUE_NEO4J_PFX
     "WITH coalesce($now, timestamp()) AS now "
     "UNWIND $rows AS r "
     "MERGE (e:Entity {namespace: $ns, name: r.name}) "
-    "ON CREATE SET e.id = randomUUID(), e.version = 1, e.entityType = r.type, e.observations = r.obs, "
+    "ON CREATE SET e.id = r.id, e.version = 1, e.entityType = r.type, e.observations = r.obs, "
     "e.createdAt = now, e.updatedAt = now, e.validFrom = now, e.changedBy = r.by, "
-    "e.contentHash = r.hash, e.createdBy = $token + ':' + toString(r.i) "
-    /* the row's own mark: a later row of the same name finds the node made
-     * by an earlier one in this statement, and must not count as its maker */
-    "WITH e, now, r, coalesce(e.createdBy = $token + ':' + toString(r.i), false) AS created "
-    "REMOVE e.createdBy "
+    "e.contentHash = r.hash "
+    "WITH e, now, r, e.id = r.id AS created "
     "FOREACH (_ IN CASE WHEN created THEN [1] ELSE [] END | "
     "SET " GRAPH_SEARCH_SET("e") ", e.obsSeq = size(r.recs) "
     "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
     "entityType: e.entityType, createdAt: now, updatedAt: now, "
     "validFrom: now, changedBy: r.by, deleted: false}) "
     "FOREACH (o IN r.recs | " OBS_RECORD_CREATE("o", "r.by", "now", "1") ")) "
-    "RETURN r.i AS i, created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
+    "WITH e, now, r, created, CASE WHEN created THEN r.qjobs ELSE [] END AS qrows " QUEUE_NEO4J_ENQUEUE_CALL("qrows")
+    "RETURN r.i AS i, created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity, qres";
 
-static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *items, const char *token,
-                       json_t *outbox, apply_out *outs, bool *created, eg_error *err)
+/* Row i of the bulk statement (new); *mine: its jobs when the queue takes
+ * them only by the outbox, else NULL. */
+static int bulk_row(graph_ctx *cx, const json_t *it, size_t i, json_t **mine, json_t **row_out, eg_error *err)
+{
+    *row_out = NULL;
+    *mine = NULL;
+    new_entity ne;
+    int rc = new_entity_prepare(cx, it, &ne, err);
+    if (rc != 0)
+        return rc;
+    json_t *r = json_pack("{s:I, s:s, s:O, s:O, s:O, s:s?, s:s, s:O, s:o}", "i", (json_int_t)i, "id", ne.id, "name",
+                          json_object_get(it, "name"), "type", json_object_get(it, "entityType"), "obs",
+                          json_object_get(it, "observations"), "by", graph__item_by(cx, it), "hash", ne.hash,
+                          "recs", ne.recs, "qjobs", ne.qrows ? json_incref(ne.qrows) : json_array());
+    if (r == NULL)
+        rc = eg_error_oom(err);
+    else if (ne.qrows == NULL)
+        *mine = json_incref(ne.mine);
+    new_entity_clear(&ne);
+    *row_out = r;
+    return rc;
+}
+
+static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *items, json_t *outbox,
+                       json_t *job_ids, apply_out *outs, bool *created, eg_error *err)
 {
     size_t n = json_array_size(items);
-    char (*hash)[65] = eg_calloc(n ? n : 1, sizeof *hash);
-    json_t **obs_jobs = eg_calloc(n ? n : 1, sizeof *obs_jobs); /* per row: kept if the row made its entity */
+    json_t **mine = eg_calloc(n ? n : 1, sizeof *mine); /* per row, when not in the statement */
     json_t *rows = json_array();
-    int rc = hash && obs_jobs && rows ? 0 : eg_error_oom(err);
+    int rc = mine && rows ? 0 : eg_error_oom(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const json_t *it = json_array_get(items, i);
-        const char *by = graph__item_by(cx, it);
-        const char *name = graph__jstr(it, "name"), *type = graph__jstr(it, "entityType");
-        const json_t *obs = json_object_get(it, "observations");
-        rc = text_hash(name, type, obs, hash[i], err);
-        json_t *recs = NULL;
-        if (rc == 0)
-            rc = (obs_jobs[i] = json_array()) ? graph__obs_records(name, type, obs, 1, obs_jobs[i], &recs, err)
-                                              : eg_error_oom(err);
-        json_t *r = rc == 0 ? json_pack("{s:I, s:O, s:O, s:O, s:s?, s:s, s:o}", "i", (json_int_t)i, "name",
-                                        json_object_get(it, "name"), "type", json_object_get(it, "entityType"), "obs",
-                                        obs, "by", by, "hash", hash[i], "recs", recs)
-                          : NULL;
-        if (rc == 0 && (!r || json_array_append_new(rows, r) != 0))
+        json_t *r = NULL;
+        rc = bulk_row(cx, json_array_get(items, i), i, &mine[i], &r, err);
+        if (rc == 0 && json_array_append_new(rows, r) != 0)
             rc = eg_error_oom(err);
     }
     bolt_params *p = rc == 0 ? graph__params(err) : NULL;
@@ -528,13 +694,10 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         rc = EG_ENOMEM;
     json_t *res = NULL;
     if (rc == 0) {
-        if (*now > 0)
-            bolt_params_int(p, "now", *now);
-        else
-            bolt_params_null(p, "now");
+        params_now(p, *now);
         bolt_params_str(p, "ns", cx->ns);
-        bolt_params_str(p, "token", token);
         bolt_params_json(p, "rows", rows);
+        params_queue(cx->g, p, NULL); /* $queue; the jobs are in the rows */
         rc = graph__params_check(p, err);
         if (rc == 0)
             rc = graph__q(c, Q_CREATE_BULK, p, &res, err);
@@ -556,10 +719,7 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         outs[i].status = ST_CREATED;
         outs[i].version = 1;
         outs[i].entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
-        rc = graph__outbox_add(outbox, graph__jstr(row, "id"), 1, graph__jstr(json_array_get(items, (size_t)i), "name"),
-                              hash[i], err);
-        if (rc == 0 && json_array_extend(outbox, obs_jobs[i]) != 0)
-            rc = eg_error_oom(err);
+        rc = jobs_done(mine[i] ? NULL : rows, json_object_get(row, "qres"), mine[i], outbox, job_ids, err);
         if (rc != 0)
             break;
     }
@@ -568,10 +728,9 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
                           json_array_size(res), n);
     json_decref(res);
     json_decref(rows);
-    for (size_t i = 0; obs_jobs && i < n; i++)
-        json_decref(obs_jobs[i]);
-    eg_free(obs_jobs);
-    eg_free(hash);
+    for (size_t i = 0; mine && i < n; i++)
+        json_decref(mine[i]);
+    eg_free(mine);
     return rc;
 }
 
@@ -585,9 +744,7 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
         return eg_error_oom(err);
     int64_t now = 0; /* taken from the database by the first statement */
     int rc = 0;
-    char token[33];
-    if (eg_rand_hex(token, (sizeof token - 1) / 2) != 0)
-        rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "no randomness");
+    json_t *job_ids = json_object_get(w->result, "jobIds");
     json_t *outbox = json_array();
     if (outbox == NULL)
         rc = eg_error_oom(err);
@@ -600,7 +757,8 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
     if (rc == 0 && n > 1) {
         bulk = eg_calloc(n, sizeof *bulk);
         made = eg_calloc(n, sizeof *made);
-        rc = bulk && made ? create_bulk(&w->cx, c, &now, w->items, token, outbox, bulk, made, err) : eg_error_oom(err);
+        rc = bulk && made ? create_bulk(&w->cx, c, &now, w->items, outbox, job_ids, bulk, made, err)
+                          : eg_error_oom(err);
     }
     json_array_foreach(w->items, i, it)
     {
@@ -615,11 +773,11 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
             ao = bulk[i];
             memset(&bulk[i], 0, sizeof bulk[i]); /* ao owns it now */
         } else {
-            rc = create_fast(&w->cx, c, &now, it, graph__item_by(&w->cx, it), token, outbox, &ao, &created, err);
+            rc = create_fast(&w->cx, c, &now, it, graph__item_by(&w->cx, it), outbox, job_ids, &ao, &created, err);
         }
         if (rc == 0 && !created)
-            rc = apply_entity(&w->cx, c, now, APPLY_MERGE, name, graph__jstr(it, "entityType"),
-                              json_object_get(it, "observations"), graph__item_by(&w->cx, it), outbox,
+            rc = apply_entity(&w->cx, c, &now, APPLY_MERGE, name, graph__jstr(it, "entityType"),
+                              json_object_get(it, "observations"), graph__item_by(&w->cx, it), outbox, job_ids,
                               &ao, err);
         if (rc == 0) {
             static const char *const keys[] = {"created", "updated", "unchanged", "unchanged"};
@@ -633,9 +791,9 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
         apply_out_clear(&bulk[k]);
     eg_free(bulk);
     eg_free(made);
+    /* only what the queue could not take in the statements (memory store) */
     if (rc == 0)
-        rc = graph__outbox_flush(w->cx.g, c, w->cx.ns, outbox, json_object_get(w->result, "jobIds"),
-                                NULL, err);
+        rc = graph__outbox_flush(w->cx.g, c, w->cx.ns, outbox, job_ids, NULL, err);
     json_decref(outbox);
     return rc;
 }
@@ -688,8 +846,9 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
     w->m.result = json_pack("{s[]s[]s[]}", "results", "notFound", "jobIds");
     if (w->m.result == NULL)
         return eg_error_oom(err);
-    int64_t now = 0;
-    int rc = graph__now(c, &now, err);
+    int64_t now = 0; /* taken by the first lock */
+    int rc = 0;
+    json_t *job_ids = json_object_get(w->m.result, "jobIds");
     json_t *outbox = json_array();
     if (outbox == NULL)
         rc = eg_error_oom(err);
@@ -702,8 +861,8 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
             break;
         apply_out ao;
         const char *name = graph__jstr(it, "entityName");
-        rc = apply_entity(&w->m.cx, c, now, w->is_delete ? APPLY_DELETE : APPLY_ADD, name, NULL,
-                          json_object_get(it, field), w->m.cx.changed_by, outbox, &ao, err);
+        rc = apply_entity(&w->m.cx, c, &now, w->is_delete ? APPLY_DELETE : APPLY_ADD, name, NULL,
+                          json_object_get(it, field), w->m.cx.changed_by, outbox, job_ids, &ao, err);
         if (rc == 0 && ao.status == ST_NOTFOUND) {
             if (!w->is_delete) {
                 snprintf(w->missing, sizeof w->missing, "%s", name);
@@ -723,8 +882,7 @@ static int observations_fn(bolt_conn *c, void *payload, eg_error *err)
     if (!w->is_delete)
         json_object_del(w->m.result, "notFound");
     if (rc == 0)
-        rc = graph__outbox_flush(w->m.cx.g, c, w->m.cx.ns, outbox,
-                                json_object_get(w->m.result, "jobIds"), NULL, err);
+        rc = graph__outbox_flush(w->m.cx.g, c, w->m.cx.ns, outbox, job_ids, NULL, err);
     json_decref(outbox);
     return rc;
 }

@@ -273,17 +273,27 @@ void queue_tx_rollback(queue_tx *tx)
     eg_free(tx);
 }
 
-int queue_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *reqs, size_t n,
-                  queue_enqueue_result *out, eg_error *err)
+int queue_enqueue_check(const queue_enqueue_req *reqs, size_t n, eg_error *err)
 {
-    CHECK(s && (n == 0 || (reqs && out)), "queue_enqueue: NULL argument");
+    CHECK(n == 0 || reqs, "queue_enqueue: NULL argument");
     for (size_t i = 0; i < n; i++) {
         CHECK(reqs[i].ns && reqs[i].entity && reqs[i].version && reqs[i].model,
               "queue_enqueue: request %zu lacks namespace, entity, version or model", i);
         CHECK(reqs[i].max_attempts >= 0 && reqs[i].delay_ms >= 0,
               "queue_enqueue: request %zu has a negative max_attempts or delay", i);
-        memset(&out[i], 0, sizeof out[i]);
     }
+    return 0;
+}
+
+int queue_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *reqs, size_t n,
+                  queue_enqueue_result *out, eg_error *err)
+{
+    CHECK(s && (n == 0 || (reqs && out)), "queue_enqueue: NULL argument");
+    int rc = queue_enqueue_check(reqs, n, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        memset(&out[i], 0, sizeof out[i]);
     if (n == 0)
         return 0;
     return s->ops->enqueue(s, tx, reqs, n, out, err);

@@ -250,6 +250,10 @@ typedef struct queue_enqueue_result {
     int64_t superseded;           /* older PENDING jobs of the same entity+model superseded */
 } queue_enqueue_result;
 
+/* The checks queue_enqueue makes of reqs[0..n) (EG_EINVAL naming the
+ * request), for a store's other ways in (queue_neo4j_job_rows). */
+int queue_enqueue_check(const queue_enqueue_req *reqs, size_t n, eg_error *err);
+
 /*
  * Enqueue n jobs inside tx (NULL tx: the store runs its own transaction).
  * out[i] reports created vs existing for reqs[i].  An existing key in any

@@ -228,29 +228,8 @@ static void neo_tx_rollback(queue_store *s, queue_tx *tx)
 /* ---- enqueue ---- */
 
 static const char *const Q_ENQUEUE =
-    QUEUE_NEO_PFX "UNWIND $jobs AS r "
-    "MERGE (j:EmbedJob {dedupeKey: r.key}) "
-    "ON CREATE SET j.id = r.id, j.queue = $queue, j.namespace = r.ns, j.entity = r.entity, "
-    "  j.version = r.version, j.model = r.model, j.payload = r.payload, j.state = 'pending', "
-    "  j.attempts = 0, j.maxAttempts = r.maxAttempts, j.runAt = timestamp() + r.delay, "
-    "  j.seq = r.seq, j.createdAt = timestamp(), j.updatedAt = timestamp() "
-    "WITH r, j, j.id = r.id AS created "
-    /* Never supersede a job for a newer version (job_store.h): a job with
-     * an unknown seq (0) supersedes nothing, and older jobs without a seq
-     * (queued before seq existed) count as oldest. */
-    "CALL { "
-    "  WITH j, created, r "
-    "  MATCH (c:EmbedJob {namespace: j.namespace, entity: j.entity, model: j.model, queue: j.queue}) "
-    "  WHERE created AND r.seq > 0 AND c.state = 'pending' AND c.id <> j.id "
-    "    AND coalesce(c.seq, 0) <= r.seq "
-    "  SET c.queue = c.queue "
-    "  " QUEUE_NEO_REREAD("c", "o")
-    "  WITH o WHERE o.state = 'pending' "
-    "  SET o.state = 'superseded', o.runAt = timestamp(), o.updatedAt = timestamp(), "
-    "      o.completedAt = timestamp() "
-    "  RETURN count(o) AS sup "
-    "} "
-    "RETURN r.idx AS idx, j.id AS id, j.state AS state, created, sup";
+    QUEUE_NEO_PFX "UNWIND $jobs AS qr " QUEUE_NEO4J_ENQUEUE_BODY
+    "RETURN qr.idx AS idx, qj.id AS id, qj.state AS state, qcreated AS created, qsup AS sup";
 
 typedef struct enq_ctx {
     queue_store *s;
@@ -277,44 +256,42 @@ static int enq_row(const bolt_value *rec, void *ctx, eg_error *err)
     return 0;
 }
 
+/* The rows of reqs[0..n) under the given ids and dedupe keys (new array). */
+static json_t *job_rows(const queue_store *s, const queue_enqueue_req *reqs, size_t n, char (*ids)[QUEUE_ID_MAX],
+                        char (*keys)[65])
+{
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < n; i++) {
+        const queue_enqueue_req *r = &reqs[i];
+        json_t *row = json_pack("{sI ss ss ss ss ss ss ss sI sI sI}", "idx", (json_int_t)i, "id", ids[i], "key",
+                                keys[i], "ns", r->ns, "entity", r->entity, "version", r->version, "model", r->model,
+                                "payload", r->payload ? r->payload : "", "maxAttempts",
+                                (json_int_t)(r->max_attempts > 0 ? r->max_attempts : s->opts.max_attempts), "delay",
+                                (json_int_t)r->delay_ms, "seq", (json_int_t)(r->seq > 0 ? r->seq : 0));
+        if (!r->payload && row)
+            json_object_set_new(row, "payload", json_null());
+        if (!row || json_array_append_new(rows, row) != 0) {
+            json_decref(rows);
+            rows = NULL;
+        }
+    }
+    return rows;
+}
+
 static int enq_on(bolt_conn *c, enq_ctx *e, eg_error *err)
 {
     for (size_t i = 0; i < e->n; i++)
         memset(&e->out[i], 0, sizeof e->out[i]);
     bolt_params *p = bolt_params_new();
-    if (p) {
+    json_t *rows = job_rows(e->s, e->reqs, e->n, e->ids, e->keys);
+    if (p && rows) {
         bolt_params_str(p, "queue", e->s->opts.name);
-        bolt_ps_writer *w = bolt_params_add(p, "jobs");
-        if (w) {
-            bolt_ps_list_begin(w, e->n);
-            for (size_t i = 0; i < e->n; i++) {
-                const queue_enqueue_req *r = &e->reqs[i];
-                bolt_ps_map_begin(w, 11);
-                bolt_ps_str(w, "idx");
-                bolt_ps_int(w, (int64_t)i);
-                bolt_ps_str(w, "id");
-                bolt_ps_str(w, e->ids[i]);
-                bolt_ps_str(w, "key");
-                bolt_ps_str(w, e->keys[i]);
-                bolt_ps_str(w, "ns");
-                bolt_ps_str(w, r->ns);
-                bolt_ps_str(w, "entity");
-                bolt_ps_str(w, r->entity);
-                bolt_ps_str(w, "version");
-                bolt_ps_str(w, r->version);
-                bolt_ps_str(w, "model");
-                bolt_ps_str(w, r->model);
-                bolt_ps_str(w, "payload");
-                bolt_ps_str(w, r->payload);
-                bolt_ps_str(w, "maxAttempts");
-                bolt_ps_int(w, r->max_attempts > 0 ? r->max_attempts : e->s->opts.max_attempts);
-                bolt_ps_str(w, "delay");
-                bolt_ps_int(w, r->delay_ms);
-                bolt_ps_str(w, "seq");
-                bolt_ps_int(w, r->seq > 0 ? r->seq : 0);
-            }
-        }
+        bolt_params_json(p, "jobs", rows);
+    } else if (p) {
+        bolt_params_free(p);
+        p = NULL;
     }
+    json_decref(rows);
     int rc = queue__neo_params_check(p, err);
     if (!rc)
         rc = queue__neo_run(c, Q_ENQUEUE, p, enq_row, e, err);
@@ -325,6 +302,44 @@ static int enq_on(bolt_conn *c, enq_ctx *e, eg_error *err)
 static int enq_work(bolt_conn *c, void *payload, eg_error *err)
 {
     return enq_on(c, payload, err);
+}
+
+/* New job ids and the dedupe keys of reqs[0..n). */
+static int ids_and_keys(const queue_store *s, const queue_enqueue_req *reqs, size_t n, char (*ids)[QUEUE_ID_MAX],
+                        char (*keys)[65], eg_error *err)
+{
+    int64_t now = eg_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        /* The id only orders jobs (list pagination); the wall clock is fine. */
+        queue_new_id(ids[i], now);
+        if (queue_dedupe_key(keys[i], s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model))
+            return eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "enqueue: the dedupe key could not be hashed");
+    }
+    return 0;
+}
+
+bool queue_neo4j_inline(const queue_store *s)
+{
+    return s != NULL && strcmp(queue_store_kind(s), "neo4j") == 0;
+}
+
+int queue_neo4j_job_rows(queue_store *s, const queue_enqueue_req *reqs, size_t n, json_t **rows_out,
+                         eg_error *err)
+{
+    *rows_out = NULL;
+    if (!queue_neo4j_inline(s))
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "queue_neo4j_job_rows: not a Neo4j job store");
+    int rc = queue_enqueue_check(reqs, n, err);
+    if (rc)
+        return rc;
+    char(*ids)[QUEUE_ID_MAX] = eg_malloc((n ? n : 1) * sizeof *ids);
+    char(*keys)[65] = eg_malloc((n ? n : 1) * sizeof *keys);
+    rc = ids && keys ? ids_and_keys(s, reqs, n, ids, keys, err) : eg_error_oom(err);
+    if (!rc && !(*rows_out = job_rows(s, reqs, n, ids, keys)))
+        rc = eg_error_oom(err);
+    eg_free(ids);
+    eg_free(keys);
+    return rc;
 }
 
 static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *reqs, size_t n,
@@ -341,15 +356,8 @@ static int neo_enqueue(queue_store *s, queue_tx *tx, const queue_enqueue_req *re
         rc = eg_error_oom(err);
         goto out;
     }
-    int64_t now = eg_wall_ms();
-    for (size_t i = 0; i < n; i++) {
-        /* The id only orders jobs (list pagination); the wall clock is fine. */
-        queue_new_id(e.ids[i], now);
-        if (queue_dedupe_key(e.keys[i], s->opts.name, reqs[i].ns, reqs[i].entity, reqs[i].version, reqs[i].model)) {
-            rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "enqueue: the dedupe key could not be hashed");
-            goto out;
-        }
-    }
+    if ((rc = ids_and_keys(s, reqs, n, e.ids, e.keys, err)))
+        goto out;
     if (tx) {
         rc = enq_on(tx->conn, &e, err);
     } else {

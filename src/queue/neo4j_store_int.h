@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define QUEUE_NEO_PFX "CYPHER runtime = slotted "
+#define QUEUE_NEO_PFX QUEUE_NEO4J_PFX
 
 /* Step 3 of the locking idiom (neo4j_store.c): after locking candidate `c`,
  * continue with a fresh variable `v` for the same node, matched by element id. */
