@@ -1392,12 +1392,22 @@ static void test_graph_store__hybrid_keyword_leg_ranks_terms(void **state)
  * stuck among them on a fresh database: it never returned the one exact
  * match, even 400 deep (docs/data-model.md §6) -- the index's limit, not
  * what this file tests. */
-static void embed_observations(const char *ns, const char *text, const float *hit, const float *rest)
+/* Run one write statement with p (freed here) on a pooled connection; fails the test with `what`. */
+static void exec_or_fail(const char *cypher, bolt_params *p, const char *what)
 {
     eg_error err;
     eg_error_clear(&err);
     bolt_conn *c = NULL;
     assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
+    int rc = bolt_conn_exec(c, cypher, p, NULL, NULL, &err);
+    bolt_params_free(p);
+    bolt_pool_release(g_pool, c);
+    if (rc != 0)
+        fail_msg("%s: %s", what, err.message);
+}
+
+static void embed_observations(const char *ns, const char *text, const float *hit, const float *rest)
+{
     bolt_params *p = bolt_params_new();
     bolt_params_str(p, "ns", ns);
     bolt_params_str(p, "t", text);
@@ -1406,38 +1416,24 @@ static void embed_observations(const char *ns, const char *text, const float *hi
         bolt_params_float32_list(p, "rest", rest, g_dims);
     else
         bolt_params_null(p, "rest");
-    int rc = bolt_conn_exec(c,
-                            "MATCH (o:Observation) WHERE o.namespace = $ns AND ($rest IS NOT NULL OR o.text = $t) "
-                            "CALL db.create.setNodeVectorProperty(o, 'embedding', "
-                            "CASE WHEN o.text = $t THEN $hit ELSE [i IN range(0, size($rest) - 1) | "
-                            "CASE WHEN i = 400 + o.seq % 1000 THEN 1.0 WHEN i = 7 THEN 0.3 ELSE 0.0 END] END)",
-                            p, NULL, NULL, &err);
-    bolt_params_free(p);
-    bolt_pool_release(g_pool, c);
-    if (rc != 0)
-        fail_msg("embed observations: %s", err.message);
+    exec_or_fail("MATCH (o:Observation) WHERE o.namespace = $ns AND ($rest IS NOT NULL OR o.text = $t) "
+                 "CALL db.create.setNodeVectorProperty(o, 'embedding', "
+                 "CASE WHEN o.text = $t THEN $hit ELSE [i IN range(0, size($rest) - 1) | "
+                 "CASE WHEN i = 400 + o.seq % 1000 THEN 1.0 WHEN i = 7 THEN 0.3 ELSE 0.0 END] END)",
+                 p, "embed observations");
 }
 
 /* Give every live observation of entity `name` the vector v. */
 static void set_observation_vectors(const char *ns, const char *name, const float *v)
 {
-    eg_error err;
-    eg_error_clear(&err);
-    bolt_conn *c = NULL;
-    assert_int_equal(bolt_pool_acquire(g_pool, &c, &err), 0);
     bolt_params *p = bolt_params_new();
     bolt_params_str(p, "ns", ns);
     bolt_params_str(p, "name", name);
     bolt_params_float32_list(p, "v", v, g_dims);
-    int rc = bolt_conn_exec(c,
-                            "MATCH (e:Entity {namespace: $ns, name: $name}) "
-                            "MATCH (o:Observation) WHERE o.namespace = $ns AND o.entityId = e.id "
-                            "CALL db.create.setNodeVectorProperty(o, 'embedding', $v)",
-                            p, NULL, NULL, &err);
-    bolt_params_free(p);
-    bolt_pool_release(g_pool, c);
-    if (rc != 0)
-        fail_msg("set observation vectors: %s", err.message);
+    exec_or_fail("MATCH (e:Entity {namespace: $ns, name: $name}) "
+                 "MATCH (o:Observation) WHERE o.namespace = $ns AND o.entityId = e.id "
+                 "CALL db.create.setNodeVectorProperty(o, 'embedding', $v)",
+                 p, "set observation vectors");
 }
 
 /* The matched observation of e whose text is text, or NULL. */
