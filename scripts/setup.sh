@@ -71,11 +71,18 @@ npm_install() {
   fi
 }
 if [ "${ENGRAM_SETUP_NODE:-1}" = 1 ]; then
-  npm_install "$root"
+  # The directories install side by side: each install mostly waits on the
+  # network and on npm's (concurrency-safe) cache, and one after another they
+  # cost half a minute of every clean run.
   # console/: the graph library the build bundles into the binary
-  for d in "$root"/console "$root"/tests/mcp "$root"/tests/console "$root"/bench/js "$root"/tools/demo; do
-    npm_install "$d"
+  npm_pids=()
+  for d in "$root" "$root"/console "$root"/tests/mcp "$root"/tests/console "$root"/bench/js "$root"/tools/demo; do
+    npm_install "$d" &
+    npm_pids+=("$!")
   done
+  npm_failed=0
+  for p in "${npm_pids[@]}"; do wait "$p" || npm_failed=1; done
+  [ "$npm_failed" = 0 ] || { echo "setup: npm install failed" >&2; exit 1; }
 fi
 # The local encoders' weights: verified, quick and offline when present.
 models_args=(--setup)

@@ -7,20 +7,21 @@
 # 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
 #    port; every ctest label (unit, contract, integration, stress, mcp,
 #    console, fuzz-replay) against it
-# 4. ThreadSanitizer build; the unit, contract, stress (and tsan) labels
+# 4. libFuzzer smoke of every fuzz target (clang), one target at a time in
+#    the background, beside step 5
+# 5. ThreadSanitizer build; the unit, contract, stress (and tsan) labels
 #    again under it, on the same Neo4j (ENGRAM_TEST_TSAN=0 skips it)
-# 5. compatibility: the tests that talk to Neo4j (contract, integration,
+# 6. compatibility: the tests that talk to Neo4j (contract, integration,
 #    stress, mcp) again, on a fresh Neo4j of the newest release line
 #    (ENGRAM_TEST_COMPAT_NEO4J, default 2025.10.1; it needs Java 21+)
-# 6. libFuzzer smoke run of every fuzz target (clang)
 # 7. openspec validate --all --strict
 # and prints a final line "N passed, N failed".
 #
 # Environment knobs: ENGRAM_TEST_LABELS (ctest -L regex, default all),
 # ENGRAM_FUZZ_SECONDS (per target, default 20), ENGRAM_TEST_JOBS (default 2),
 # ENGRAM_TEST_SANITIZE (default address,undefined; empty for a plain run),
-# ENGRAM_TEST_TSAN (default 1; 0 skips step 4), ENGRAM_TEST_COMPAT (auto: run
-# step 5 when a Java 21+ is found; 1: a missing Java is a failure; 0: skip it).
+# ENGRAM_TEST_TSAN (default 1; 0 skips step 5), ENGRAM_TEST_COMPAT (auto: run
+# step 6 when a Java 21+ is found; 1: a missing Java is a failure; 0: skip it).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -69,28 +70,46 @@ pass 1
 # --- Neo4j for integration tests -------------------------------------------
 local_neo4j="$root/tools/neo4j-local/neo4j"
 neo_dir=""
+compat_dir=""
 cleanup() {
-  if [ -n "$neo_dir" ]; then
-    "$local_neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
-    rm -rf "$neo_dir"
-  fi
+  local d
+  for d in "$neo_dir" "$compat_dir"; do
+    [ -n "$d" ] || continue
+    "$local_neo4j" stop --data "$d" >/dev/null 2>&1 || true
+    rm -rf "$d" "$d.uri" "$d.pw"
+  done
 }
 trap cleanup EXIT
 
-# A fresh local Neo4j (the release ENGRAM_NEO4J_VERSION names, if set) on a
-# temporary directory and a free port, stopping by itself if this script
-# dies; sets neo_dir and exports the ENGRAM_TEST_NEO4J_* the tests read.
-start_neo4j() {
-  local pw uri
-  neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
+# Start a fresh local Neo4j (the release ENGRAM_NEO4J_VERSION names, if set)
+# on directory $1 and a free port, stopping by itself if this script dies;
+# its URI goes to $1.uri and its password to $1.pw (never on a command line:
+# ps shows those).
+launch_neo4j() {
+  local dir="$1" pw
   pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-  step "starting Neo4j${ENGRAM_NEO4J_VERSION:+ $ENGRAM_NEO4J_VERSION} on $neo_dir"
-  # the password goes in the environment, never on a command line (ps shows those)
-  uri="$(NEO4J_PASSWORD="$pw" "$local_neo4j" start --data "$neo_dir" --port 0 --watch-pid $$)" || return 1
+  (umask 077 && printf '%s' "$pw" >"$dir.pw")
+  NEO4J_PASSWORD="$pw" "$local_neo4j" start --data "$dir" --port 0 --watch-pid $$ >"$dir.uri"
+}
+
+# Point the tests at the server launched on $1: exports the
+# ENGRAM_TEST_NEO4J_* they read.
+use_neo4j() {
+  local uri pw
+  uri="$(cat "$1.uri")" pw="$(cat "$1.pw")"
+  rm -f "$1.uri" "$1.pw"
+  [ -n "$uri" ] || return 1
   export ENGRAM_TEST_NEO4J_URI="$uri" ENGRAM_TEST_NEO4J_USER=neo4j ENGRAM_TEST_NEO4J_PASSWORD="$pw"
   step "Neo4j ready at $uri"
   # Say in the log which server the tests run against.
   NEO4J_URI="$uri" NEO4J_USERNAME=neo4j NEO4J_PASSWORD="$pw" "$bdir/engram" doctor >&2 || true
+}
+
+# A fresh Neo4j for the tests, now: sets neo_dir.
+start_neo4j() {
+  neo_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
+  step "starting Neo4j${ENGRAM_NEO4J_VERSION:+ $ENGRAM_NEO4J_VERSION} on $neo_dir"
+  launch_neo4j "$neo_dir" && use_neo4j "$neo_dir"
 }
 
 # Add the results in ctest log $1 to the totals, named $2 in the failures.
@@ -140,6 +159,86 @@ if [ -f "$bdir/Testing/Temporary/LastTest.log" ]; then
 fi
 [ -d "$bdir/test-artifacts/console" ] && step "console screenshots: $bdir/test-artifacts/console"
 
+# --- fuzz smoke (clang + libFuzzer) ------------------------------------------
+# Every target is built now and run later in the background, one at a time,
+# beside the ThreadSanitizer pass: that pass leaves close to one core idle
+# (its tests mostly wait on Neo4j and on lease timers), so the fuzz smoke,
+# which keeps one core busy, costs no wall time there instead of minutes at
+# the end (make test must stay under 20 minutes on 2 cores).  Each target
+# still gets its $fuzz_seconds of fuzzing.
+fuzz_names=()
+fuzz_pid=""
+if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+  for src in tests/fuzz/fuzz_*.c; do fuzz_names+=("$(basename "$src" .c)"); done
+  step "build (fuzz targets, clang)"
+  if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_FUZZ=ON >/dev/null &&
+     cmake --build build-fuzz -j "$jobs" --target "${fuzz_names[@]}" >&2; then
+    # One target's run: its checked-in corpus copied to a scratch directory
+    # (libFuzzer adds to the directory it is given); exit status in NAME.rc.
+    fuzz_one() {
+      local name="$1" work
+      work="$(mktemp -d)"
+      [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
+      (cd build-fuzz && "./$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
+          -print_final_stats=1 "$work") >"build-fuzz/$name.log" 2>&1
+      echo $? >"build-fuzz/$name.rc"
+      rm -rf "$work"
+    }
+    for name in "${fuzz_names[@]}"; do rm -f "build-fuzz/$name.rc"; done
+    step "fuzz smoke started in the background (${fuzz_seconds}s per target, one at a time)"
+    ( for name in "${fuzz_names[@]}"; do fuzz_one "$name"; done ) &
+    fuzz_pid=$!
+  else
+    fail 1 "fuzz build"
+    fuzz_names=()
+  fi
+fi
+
+# Wait for the background fuzz smoke and count its targets.
+fuzz_collect() {
+  [ -n "$fuzz_pid" ] || return 0
+  wait "$fuzz_pid" || true
+  fuzz_pid=""
+  step "fuzz smoke results"
+  local name
+  for name in "${fuzz_names[@]}"; do
+    if [ "$(cat "build-fuzz/$name.rc" 2>/dev/null)" = 0 ]; then
+      echo "fuzz $name: ok ($(grep -E 'stat::number_of_executed_units' "build-fuzz/$name.log" | awk '{print $2}') execs)" >&2
+      pass 1
+    else
+      tail -40 "build-fuzz/$name.log" >&2
+      fail 1 "fuzz $name"
+    fi
+  done
+}
+
+# --- compatibility pass on the newest Neo4j line: its server ----------------
+# The baseline is 5.26 LTS (above); engram must also work on the calendar
+# releases, which change the planner, the Lucene behind the vector index and
+# the error texts.  Everything that talks to Neo4j runs again (step 6) on a
+# fresh server of that line, including the tests that start and kill their
+# own.  That server starts now, in the background, beside the ThreadSanitizer
+# pass: a first start of the newer line takes half a minute or more, spent
+# otherwise with the machine waiting on it.
+compat="${ENGRAM_TEST_COMPAT:-auto}"
+compat_version="${ENGRAM_TEST_COMPAT_NEO4J:-2025.10.1}"
+compat_launch_pid=""
+# A run narrowed with ENGRAM_TEST_LABELS is a focused run: no second pass.
+if [ "$compat" != 0 ] && [ -n "$neo_dir" ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
+  if ! compat_java="$(ENGRAM_NEO4J_VERSION="$compat_version" "$local_neo4j" java 2>/dev/null)"; then
+    if [ "$compat" = 1 ]; then
+      fail 1 "compat: no Java 21+ for Neo4j $compat_version"
+    else
+      step "compat: skipped, Neo4j $compat_version needs Java 21+ and none was found"
+    fi
+  else
+    compat_dir="$(mktemp -d /tmp/engram-test-neo4j.XXXXXX)"
+    step "compat: starting Neo4j $compat_version on $compat_java, $compat_dir (in the background)"
+    ENGRAM_NEO4J_VERSION="$compat_version" launch_neo4j "$compat_dir" &
+    compat_launch_pid=$!
+  fi
+fi
+
 # --- ThreadSanitizer pass ----------------------------------------------------
 # Every worker runs several threads (lease/load, embedder, completer,
 # heartbeat) and the MCP server a call pool: the unit, contract and stress
@@ -171,79 +270,26 @@ if [ "${ENGRAM_TEST_TSAN:-1}" != 0 ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
   fi
 fi
 
-# --- compatibility pass on the newest Neo4j line -----------------------------
-# The baseline is 5.26 LTS (above); engram must also work on the calendar
-# releases, which change the planner, the Lucene behind the vector index and
-# the error texts.  Everything that talks to Neo4j runs again on a fresh
-# server of that line, including the tests that start and kill their own.
-compat="${ENGRAM_TEST_COMPAT:-auto}"
-compat_version="${ENGRAM_TEST_COMPAT_NEO4J:-2025.10.1}"
-# A run narrowed with ENGRAM_TEST_LABELS is a focused run: no second pass.
-if [ "$compat" != 0 ] && [ -n "$neo_dir" ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
-  if ! compat_java="$(ENGRAM_NEO4J_VERSION="$compat_version" "$local_neo4j" java 2>/dev/null)"; then
-    if [ "$compat" = 1 ]; then
-      fail 1 "compat: no Java 21+ for Neo4j $compat_version"
-    else
-      step "compat: skipped, Neo4j $compat_version needs Java 21+ and none was found"
-    fi
-  else
-    # The baseline server is done: free its memory and CPU for this pass.
-    "$local_neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
-    rm -rf "$neo_dir"
-    export ENGRAM_NEO4J_VERSION="$compat_version"
-    step "compat: Neo4j $compat_version on $compat_java"
-    if start_neo4j; then
-      compat_log="$bdir/ctest-compat.log"
-      (cd "$bdir" && ctest -j "$jobs" --output-on-failure -L 'contract|integration|stress|mcp') 2>&1 |
-        tee "$compat_log" >&2
-      count_ctest "$compat_log" "compat ctest (Neo4j $compat_version)"
-      grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" 2>/dev/null | sed 's/^/compat /' >&2 || true
-    else
-      fail 1 "compat: neo4j $compat_version start"
-    fi
-    unset ENGRAM_NEO4J_VERSION
-  fi
-fi
+fuzz_collect
 
-# --- fuzz smoke (clang + libFuzzer) ------------------------------------------
-if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
-  step "fuzz smoke (${fuzz_seconds}s per target)"
-  if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_FUZZ=ON >/dev/null &&
-     cmake --build build-fuzz -j "$jobs" >&2; then
-    # Targets run $jobs at a time (each is one process, one core): the same
-    # seconds of fuzzing per target in a fraction of the wall time.
-    fuzz_one() {
-      local name="$1" work
-      work="$(mktemp -d)"
-      [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
-      (cd build-fuzz && "./$name" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 \
-          -print_final_stats=1 "$work") >"build-fuzz/$name.log" 2>&1
-      echo $? >"build-fuzz/$name.rc"
-      rm -rf "$work"
-    }
-    names=() pids=()
-    for src in tests/fuzz/fuzz_*.c; do
-      name="$(basename "$src" .c)"
-      names+=("$name")
-      rm -f "build-fuzz/$name.rc"
-      fuzz_one "$name" &
-      pids+=("$!")
-      # Batches of $jobs (every target runs the same time); wait only for
-      # our own children.
-      if [ "${#pids[@]}" -ge "$jobs" ]; then wait "${pids[@]}" || true; pids=(); fi
-    done
-    [ "${#pids[@]}" -gt 0 ] && { wait "${pids[@]}" || true; }
-    for name in "${names[@]}"; do
-      if [ "$(cat "build-fuzz/$name.rc" 2>/dev/null)" = 0 ]; then
-        echo "fuzz $name: ok ($(grep -E 'stat::number_of_executed_units' "build-fuzz/$name.log" | awk '{print $2}') execs)" >&2
-        pass 1
-      else
-        tail -40 "build-fuzz/$name.log" >&2
-        fail 1 "fuzz $name"
-      fi
-    done
+# --- compatibility pass on the newest Neo4j line: the tests -----------------
+if [ -n "$compat_launch_pid" ]; then
+  # The baseline server is done: free its memory and CPU for this pass.
+  "$local_neo4j" stop --data "$neo_dir" >/dev/null 2>&1 || true
+  rm -rf "$neo_dir"
+  neo_dir=""
+  step "compat: waiting for Neo4j $compat_version"
+  if wait "$compat_launch_pid" && use_neo4j "$compat_dir"; then
+    # The tests that start servers of their own start this release too.
+    export ENGRAM_NEO4J_VERSION="$compat_version"
+    compat_log="$bdir/ctest-compat.log"
+    (cd "$bdir" && ctest -j "$jobs" --output-on-failure -L 'contract|integration|stress|mcp') 2>&1 |
+      tee "$compat_log" >&2
+    count_ctest "$compat_log" "compat ctest (Neo4j $compat_version)"
+    grep -hE '^stress: ' "$bdir/Testing/Temporary/LastTest.log" 2>/dev/null | sed 's/^/compat /' >&2 || true
+    unset ENGRAM_NEO4J_VERSION
   else
-    fail 1 "fuzz build"
+    fail 1 "compat: neo4j $compat_version start"
   fi
 fi
 
