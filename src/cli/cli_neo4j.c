@@ -54,6 +54,10 @@ int cli_neo4j_config(bolt_config *cfg, eg_error *err)
     c.password = cli_neo4j_password(err);
     c.database = env_or("NEO4J_DATABASE", NULL);
     c.ca_file = env_or("NEO4J_TRUSTED_CERTIFICATES", NULL);
+    /* Enterprise impersonation: the connection authenticates as NEO4J_USERNAME
+     * and every transaction (and ROUTE) runs as this user, so one service
+     * account can serve a team with each member's own privileges. */
+    c.imp_user = env_or("NEO4J_IMPERSONATED_USER", NULL);
     *cfg = c;
     return c.password ? 0 : EG_EINVAL;
 }

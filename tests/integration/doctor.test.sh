@@ -63,6 +63,14 @@ rc=$?
 grep -q "authentication failed" <<<"$err" || fail "wrong password: unclear message: $err"
 grep -q -- "$secret" <<<"$err" && fail "the password leaked: $err"
 
+# NEO4J_IMPERSONATED_USER reaches the server: Community refuses
+# impersonation (Enterprise, with no such user, refuses it too), and doctor
+# says so in one line instead of connecting as the authenticating user.
+err="$(NEO4J_IMPERSONATED_USER="nobody-$RANDOM" "$BIN" doctor 2>&1 >/dev/null)"
+rc=$?
+[[ $rc -ne 0 ]] || fail "impersonation: exit 0"
+grep -qi "imperson" <<<"$err" || fail "impersonation: the server's refusal not shown: $err"
+
 err="$(NEO4J_URI=bolt://127.0.0.1:1 "$BIN" doctor 2>&1 >/dev/null)"
 rc=$?
 [[ $rc -ne 0 ]] || fail "unreachable: exit 0"
