@@ -9,9 +9,10 @@
  * cluster changes under it:
  *   - queue workers (4 threads) lease and complete jobs: N enqueued through
  *     the cluster at the start, plus the embedding jobs of the entities below;
- *   - a writer thread creates entities through the graph store
- *     (graph_create_entities) and opens each right after (graph_open_nodes,
- *     a read transaction on a reader: read-your-writes through the pool's
+ *   - a writer thread creates entities with the MCP tool create_entities
+ *     (mcp_tools_call on the graph backend: the tools/call pipeline but the
+ *     transport) and opens each right after with open_nodes (a read
+ *     transaction on a reader: read-your-writes through the pool's
  *     bookmarks);
  * and ends checking, straight against Neo4j, that every job was completed
  * exactly once and every entity is there exactly once:
@@ -35,6 +36,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "graph/graph.h"
+#include "mcp/backend_graph.h"
+#include "mcp/tools.h"
 #include "queue/neo4j_store.h"
 #include "support/bolt_cluster.h"
 #include "support/queue_neo4j_fixture.h"
@@ -144,6 +147,8 @@ typedef struct load {
     atomic_bool writer_done;  /* the writer's last create committed: workers may drain and stop */
     atomic_int errors;
     bolt_pool *pool;
+    mcp_backend mcp;          /* the MCP tools over g and s */
+    atomic_bool writing;      /* the writer's first create committed: the load is on */
     int writes, ryw_misses;
 } load;
 
@@ -260,23 +265,40 @@ static void *worker(void *p)
     return NULL;
 }
 
-/* Create entity k through the graph store, then open it (read-your-writes). */
+/* One MCP tool call on the load's backend (the whole tools/call pipeline
+ * but the transport: validation, the graph backend, the store): its
+ * structuredContent (new), or NULL when the call failed or answered isError. */
+static json_t *tool(load *l, const char *name, json_t *args)
+{
+    json_t *res = NULL;
+    eg_error err;
+    eg_error_clear(&err);
+    int rc = mcp_tools_call(&l->mcp, name, args, NULL, &res, &err);
+    json_decref(args);
+    if (rc != 0 || json_is_true(json_object_get(res, "isError"))) {
+        char *t = res ? json_dumps(res, JSON_COMPACT) : NULL;
+        fprintf(stderr, "%s: rc %d %s %s\n", name, rc, err.message, t ? t : "");
+        free(t);
+        json_decref(res);
+        return NULL;
+    }
+    json_t *sc = json_incref(json_object_get(res, "structuredContent"));
+    json_decref(res);
+    return sc;
+}
+
+/* Create entity k with the MCP tool create_entities, then open it with
+ * open_nodes (read-your-writes across members through the bookmarks). */
 static void *writer(void *p)
 {
     load *l = p;
-    graph_req rq = GRAPH_REQ_INIT;
-    rq.ns = l->ns;
     for (int k = 0; k < 2000 && !atomic_load(&l->stop_writes); k++) {
         char name[32];
         snprintf(name, sizeof name, "E%d", k);
-        json_t *ents = json_pack("[{s:s, s:s, s:[s]}]", "name", name, "entityType", "stress", "observations",
-                                 "written through the routed pool");
-        json_t *out = NULL;
-        eg_error err;
-        int rc = graph_create_entities(l->g, &rq, ents, &out, &err);
-        json_decref(ents);
-        if (rc != 0) {
-            fprintf(stderr, "create_entities: %s %s\n", err.neo4j_code, err.message);
+        json_t *out = tool(l, "create_entities",
+                           json_pack("{s:[{s:s, s:s, s:[s]}]}", "entities", "name", name, "entityType", "stress",
+                                     "observations", "written through the routed pool"));
+        if (!out) {
             atomic_fetch_add(&l->errors, 1);
             continue;
         }
@@ -288,10 +310,9 @@ static void *writer(void *p)
         }
         json_decref(out);
         l->writes = k + 1;
-        json_t *names = json_pack("[s]", name);
-        rc = graph_open_nodes(l->g, &rq, names, NULL, &out, &err);
-        json_decref(names);
-        if (rc != 0 || json_array_size(json_object_get(out, "entities")) != 1)
+        atomic_store(&l->writing, true);
+        out = tool(l, "open_nodes", json_pack("{s:[s]}", "names", name));
+        if (!out || json_array_size(json_object_get(out, "entities")) != 1)
             l->ryw_misses++;
         json_decref(out);
         eg_sleep_ms(5);
@@ -448,6 +469,8 @@ static void run(const scenario *sc, size_t njobs)
     go.embedding_model = "test-model";
     go.ns = ns;
     CHECK(graph_store_new(&l.g, l.pool, l.s, &go, &err) == 0, "graph store: %s", err.message);
+    mcp_graph_deps deps = {.graph = l.g, .queue = l.s};
+    CHECK(mcp_backend_graph_new(&l.mcp, &deps, &err) == 0, "MCP backend: %s", err.message);
     uint64_t routes0 = bolt_cluster_routes(g_cl), ref0 = bolt_cluster_refusals(g_cl);
     int64_t t0 = eg_mono_ms();
     CHECK(enqueue_all(&l, njobs) == 0, "enqueue");
@@ -456,6 +479,10 @@ static void run(const scenario *sc, size_t njobs)
     for (int i = 0; i < W; i++)
         pthread_create(&th[i], NULL, worker, &l);
     pthread_create(&th[W], NULL, writer, &l);
+    /* The cluster changes under a running write load: a first call on a
+     * fresh database (plans, the schema's first use) can take seconds. */
+    for (int64_t end = eg_mono_ms() + 30000; !atomic_load(&l.writing) && eg_mono_ms() < end;)
+        eg_sleep_ms(10);
     sc->ev();
     atomic_store(&l.stop_writes, true);
     pthread_join(th[W], NULL);
@@ -525,6 +552,7 @@ static void run(const scenario *sc, size_t njobs)
     CHECK(l.ryw_misses == 0, "%s: open_nodes missed the entity created before it", sc->name);
     CHECK(atomic_load(&l.errors) == 0, "%s: operations failed after their retry budget", sc->name);
     CHECK(!sc->expect_refusals || bolt_cluster_refusals(g_cl) > ref0, "%s: no write met NotALeader", sc->name);
+    mcp_backend_graph_free(&l.mcp);
     graph_store_free(l.g);
     qfx_cleanup_namespaces(g_direct, ns);
     qfx_cleanup_queue(g_direct, qn);
