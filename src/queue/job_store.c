@@ -52,7 +52,8 @@ int queue_opts_from_env(queue_opts *out, eg_error *err)
         (rc = env_i64("ENGRAM_QUEUE_RETENTION_HOURS", &o.retention_ms, 3600000, err)) ||
         (rc = env_i64("ENGRAM_QUEUE_PRUNE_BATCH", &batch, 1, err)) ||
         (rc = env_i64("ENGRAM_QUEUE_RECLAIM_MS", &o.reclaim_ms, 1, err)) ||
-        (rc = env_i64("ENGRAM_QUEUE_PRUNE_INTERVAL_MS", &o.prune_interval_ms, 1, err)))
+        (rc = env_i64("ENGRAM_QUEUE_PRUNE_INTERVAL_MS", &o.prune_interval_ms, 1, err)) ||
+        (rc = env_i64("ENGRAM_QUEUE_TX_TIMEOUT_MS", &o.tx_timeout_ms, 1, err)))
         return rc;
     const char *qn = getenv("ENGRAM_QUEUE_NAME");
     if (qn && *qn) {
@@ -72,6 +73,10 @@ int queue_opts_from_env(queue_opts *out, eg_error *err)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                             "ENGRAM_QUEUE_HEARTBEAT_MS (%" PRId64 ") must be below ENGRAM_QUEUE_LEASE_MS (%" PRId64 ")",
                             o.heartbeat_ms, o.lease_ms);
+    /* Neo4j's transaction timeout has a granularity of its monitor (2 s by
+     * default): below a second it would end transactions that are merely slow. */
+    if (o.tx_timeout_ms < 1000)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_QUEUE_TX_TIMEOUT_MS must be >= 1000");
     if (o.backoff_cap_ms < o.backoff_base_ms)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT,
                             "ENGRAM_QUEUE_BACKOFF_CAP_MS must be >= ENGRAM_QUEUE_BACKOFF_BASE_MS");

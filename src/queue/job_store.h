@@ -92,13 +92,19 @@ typedef struct queue_opts {
     int64_t reclaim_ms;        /* ENGRAM_QUEUE_RECLAIM_MS: sweep interval for workers, default 5000 */
     int64_t prune_interval_ms; /* ENGRAM_QUEUE_PRUNE_INTERVAL_MS: how often (per queue, across all
                                 * processes) workers prune after the retention, default 600000 */
+    int64_t tx_timeout_ms;     /* ENGRAM_QUEUE_TX_TIMEOUT_MS, default 30000: the server ends a worker
+                                * transaction (lease, heartbeat, release, complete, fail, reclaim,
+                                * prune) open longer than this, and with it its locks.  A worker
+                                * host whose link dies mid-transaction would otherwise hold the
+                                * queue's mutex (every claim waits on it) until the server notices
+                                * the dead connection, which TCP may take hours to tell it. */
 } queue_opts;
 
 #define QUEUE_OPTS_INIT                                                                          \
     {                                                                                            \
         .name = "default", .lease_ms = 30000, .heartbeat_ms = 10000, .max_attempts = 8, .backoff_base_ms = 1000,    \
         .backoff_cap_ms = 3600000, .retention_ms = 7LL * 24 * 3600 * 1000, .prune_batch = 1000,  \
-        .reclaim_ms = 5000, .prune_interval_ms = 600000                                          \
+        .reclaim_ms = 5000, .prune_interval_ms = 600000, .tx_timeout_ms = 30000                  \
     }
 
 /*

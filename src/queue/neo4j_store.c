@@ -439,7 +439,7 @@ static int neo_lease(queue_store *s, const queue_lease_opts *o, queue_job **jobs
                      size_t *n_out, eg_error *err)
 {
     lease_ctx l = {.s = s, .o = o, .jv = {.locator = true}};
-    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, lease_work, &l, err);
+    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, QUEUE_NEO_WORKER_TX(s), NULL, lease_work, &l, err);
     if (rc) {
         queue__neo_job_vec_reset(&l.jv);
         return rc;
@@ -549,7 +549,7 @@ static int fenced(queue_store *s, const char *query, const char *owner, const qu
     f.x.hit = eg_calloc(n, sizeof *f.x.hit);
     if (!f.x.hit)
         return eg_error_oom(err);
-    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, fenced_work, &f, err);
+    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, QUEUE_NEO_WORKER_TX(s), NULL, fenced_work, &f, err);
     if (!rc) {
         for (size_t i = 0; i < n && lost_out; i++)
             lost_out[i] = !f.x.hit[i];
@@ -711,7 +711,7 @@ static int neo_complete(queue_store *s, const char *owner, const queue_lease_ref
         rc = eg_error_oom(err);
         goto out;
     }
-    rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, complete_work, &c, err);
+    rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, QUEUE_NEO_WORKER_TX(s), NULL, complete_work, &c, err);
     if (!rc && outcome_out) {
         for (size_t i = 0; i < n; i++)
             outcome_out[i] = c.prior[i];
@@ -841,13 +841,13 @@ static int neo_fail(queue_store *s, const char *owner, const queue_failure *fail
                     queue_outcome *outcome_out, eg_error *err)
 {
     fail_ctx f = {.s = s, .owner = owner, .fails = fails, .n = n, .oc = outcome_out};
-    return bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, fail_work, &f, err);
+    return bolt_pool_execute_write(QUEUE_NEO(s)->pool, QUEUE_NEO_WORKER_TX(s), NULL, fail_work, &f, err);
 }
 
 static int neo_reclaim(queue_store *s, size_t limit, queue_reclaim_result *out, eg_error *err)
 {
     fail_ctx f = {.s = s, .limit = limit};
-    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, fail_work, &f, err);
+    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, QUEUE_NEO_WORKER_TX(s), NULL, fail_work, &f, err);
     if (!rc) {
         out->dead = f.dead;
         out->requeued = f.requeued;
@@ -889,6 +889,8 @@ int queue_neo4j_new(queue_store **out, bolt_pool *pool, const queue_opts *opts, 
     n->base.ops = &neo_ops;
     n->base.opts = opts ? *opts : def;
     n->pool = pool;
+    n->worker_tx = (bolt_tx_opts)BOLT_TX_OPTS_INIT;
+    n->worker_tx.timeout_ms = n->base.opts.tx_timeout_ms > 0 ? n->base.opts.tx_timeout_ms : 0;
     *out = &n->base;
     return 0;
 }

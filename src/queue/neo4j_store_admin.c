@@ -294,7 +294,7 @@ static int batched(queue_store *s, batch_ctx *b, int64_t *total, eg_error *err)
 {
     size_t rounds = b->max_batches ? b->max_batches : 1000000;
     for (size_t guard = 0; guard < rounds; guard++) {
-        int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, batch_work, b, err);
+        int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, QUEUE_NEO_WORKER_TX(s), NULL, batch_work, b, err);
         if (rc)
             return rc;
         *total += b->count;
@@ -322,7 +322,7 @@ int queue__neo_prune_turn(queue_store *s, int64_t hold_ms, bool *won, eg_error *
 {
     /* batch_work binds the hold as $age */
     batch_ctx b = {.s = s, .query = Q_PRUNE_TURN, .age = hold_ms, .batch = 1};
-    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, NULL, NULL, batch_work, &b, err);
+    int rc = bolt_pool_execute_write(QUEUE_NEO(s)->pool, QUEUE_NEO_WORKER_TX(s), NULL, batch_work, &b, err);
     *won = rc == 0 && b.count > 0 && hold_ms >= 0;
     return rc;
 }

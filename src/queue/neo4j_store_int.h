@@ -28,7 +28,11 @@
 typedef struct queue_neo_store {
     struct queue_store base;
     bolt_pool *pool;
+    bolt_tx_opts worker_tx; /* the workers' transactions: tx_timeout = opts.tx_timeout_ms */
 } queue_neo_store;
+
+/* Options of a worker transaction (see queue_opts.tx_timeout_ms). */
+#define QUEUE_NEO_WORKER_TX(s) (&QUEUE_NEO(s)->worker_tx)
 
 #define QUEUE_NEO(s) ((queue_neo_store *)(s))
 

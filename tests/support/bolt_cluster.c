@@ -39,6 +39,7 @@ typedef struct member {
     char address[32];
     int lfd;               /* -1 while down */
     bool down, follower;   /* under cl->mu */
+    bool stall_commits;    /* under cl->mu: hold every COMMIT (bolt_cluster_stall_commits) */
     pthread_t acc;
 } member;
 
@@ -58,6 +59,7 @@ struct bolt_cluster {
     int nthreads;          /* relay threads alive */
     atomic_bool stop;
     atomic_uint_fast64_t routes, refusals;
+    atomic_uint_fast64_t stalled; /* COMMITs held now */
 };
 
 /* ---------------------------------------------------------- socket I/O */
@@ -231,8 +233,22 @@ static void *relay(void *p)
             continue;
         }
         pthread_mutex_lock(&cl->mu);
-        bool follower = cl->m[a.member].follower;
+        bool follower = cl->m[a.member].follower, stall = cl->m[a.member].stall_commits;
         pthread_mutex_unlock(&cl->mu);
+        if (stall && sig == SIG_COMMIT) {
+            /* A link that died between the last statement and COMMIT: the
+             * server keeps the transaction open, locks and all, and hears
+             * nothing more.  Once released, the connection is cut. */
+            atomic_fetch_add(&cl->stalled, 1);
+            while (stall && !atomic_load(&cl->stop)) {
+                eg_sleep_ms(10);
+                pthread_mutex_lock(&cl->mu);
+                stall = cl->m[a.member].stall_commits;
+                pthread_mutex_unlock(&cl->mu);
+            }
+            atomic_fetch_sub(&cl->stalled, 1);
+            break;
+        }
         bool write_start = (sig == SIG_BEGIN || (sig == SIG_RUN && !in_tx)) && !wants_read(&msg);
         if (follower && write_start) {
             atomic_fetch_add(&cl->refusals, 1);
@@ -500,6 +516,18 @@ void bolt_cluster_drop(bolt_cluster *cl, int i)
     pthread_mutex_lock(&cl->mu);
     cut_locked(cl, i);
     pthread_mutex_unlock(&cl->mu);
+}
+
+void bolt_cluster_stall_commits(bolt_cluster *cl, int i, bool on)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl->m[i].stall_commits = on;
+    pthread_mutex_unlock(&cl->mu);
+}
+
+uint64_t bolt_cluster_stalled(const bolt_cluster *cl)
+{
+    return atomic_load(&((bolt_cluster *)cl)->stalled);
 }
 
 uint64_t bolt_cluster_routes(const bolt_cluster *cl)

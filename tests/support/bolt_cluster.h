@@ -54,6 +54,16 @@ void bolt_cluster_set_down(bolt_cluster *cl, int i, bool down);
 /* Cut member i's live connections (mid-transaction for whoever is in one). */
 void bolt_cluster_drop(bolt_cluster *cl, int i);
 
+/*
+ * on: member i holds every COMMIT it receives, neither relaying nor
+ * answering it, as if the client's link died right before its COMMIT: Neo4j
+ * keeps the transaction open with its locks and hears nothing more.  off:
+ * the held connections are cut.
+ */
+void bolt_cluster_stall_commits(bolt_cluster *cl, int i, bool on);
+/* COMMITs held now, all members. */
+uint64_t bolt_cluster_stalled(const bolt_cluster *cl);
+
 /* ROUTE requests answered and writes refused so far, all members. */
 uint64_t bolt_cluster_routes(const bolt_cluster *cl);
 uint64_t bolt_cluster_refusals(const bolt_cluster *cl);

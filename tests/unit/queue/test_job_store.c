@@ -19,7 +19,8 @@ static void unset_all(void)
 {
     const char *v[] = {"ENGRAM_QUEUE_NAME", "ENGRAM_QUEUE_LEASE_MS", "ENGRAM_QUEUE_HEARTBEAT_MS",
                        "ENGRAM_QUEUE_MAX_ATTEMPTS", "ENGRAM_QUEUE_BACKOFF_BASE_MS", "ENGRAM_QUEUE_BACKOFF_CAP_MS",
-                       "ENGRAM_QUEUE_RETENTION_HOURS", "ENGRAM_QUEUE_PRUNE_BATCH", "ENGRAM_QUEUE_RECLAIM_MS"};
+                       "ENGRAM_QUEUE_RETENTION_HOURS", "ENGRAM_QUEUE_PRUNE_BATCH", "ENGRAM_QUEUE_RECLAIM_MS",
+                       "ENGRAM_QUEUE_TX_TIMEOUT_MS"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         unsetenv(v[i]);
 }
@@ -36,6 +37,7 @@ static void test_queue_job_store__opts_defaults_and_env(void **state)
     assert_int_equal(o.heartbeat_ms, 10000);
     assert_int_equal(o.max_attempts, 8);
     assert_int_equal(o.retention_ms, 7LL * 24 * 3600 * 1000);
+    assert_int_equal(o.tx_timeout_ms, 30000);
     setenv("ENGRAM_QUEUE_NAME", "tenant-a.embeds", 1);
     setenv("ENGRAM_QUEUE_LEASE_MS", "2000", 1);
     setenv("ENGRAM_QUEUE_HEARTBEAT_MS", "500", 1);
@@ -45,6 +47,7 @@ static void test_queue_job_store__opts_defaults_and_env(void **state)
     setenv("ENGRAM_QUEUE_RETENTION_HOURS", "2", 1);
     setenv("ENGRAM_QUEUE_PRUNE_BATCH", "50", 1);
     setenv("ENGRAM_QUEUE_RECLAIM_MS", "250", 1);
+    setenv("ENGRAM_QUEUE_TX_TIMEOUT_MS", "5000", 1);
     assert_int_equal(queue_opts_from_env(&o, &err), 0);
     assert_string_equal(o.name, "tenant-a.embeds");
     assert_int_equal(o.lease_ms, 2000);
@@ -55,6 +58,7 @@ static void test_queue_job_store__opts_defaults_and_env(void **state)
     assert_int_equal(o.retention_ms, 2 * 3600000LL);
     assert_int_equal(o.prune_batch, 50);
     assert_int_equal(o.reclaim_ms, 250);
+    assert_int_equal(o.tx_timeout_ms, 5000);
     unset_all();
 }
 
@@ -65,7 +69,8 @@ static void test_queue_job_store__opts_rejects_bad_values(void **state)
     const char *bad[][2] = {{"ENGRAM_QUEUE_LEASE_MS", "0"},      {"ENGRAM_QUEUE_LEASE_MS", "-5"},
                             {"ENGRAM_QUEUE_LEASE_MS", "12abc"},  {"ENGRAM_QUEUE_MAX_ATTEMPTS", "100000"},
                             {"ENGRAM_QUEUE_HEARTBEAT_MS", "30000"}, {"ENGRAM_QUEUE_NAME", "bad name"},
-                            {"ENGRAM_QUEUE_BACKOFF_CAP_MS", "10"}};
+                            {"ENGRAM_QUEUE_BACKOFF_CAP_MS", "10"}, {"ENGRAM_QUEUE_TX_TIMEOUT_MS", "999"},
+                            {"ENGRAM_QUEUE_TX_TIMEOUT_MS", "0"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         unset_all();
         setenv(bad[i][0], bad[i][1], 1);
