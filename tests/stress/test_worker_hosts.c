@@ -15,7 +15,10 @@
  * provider answering after 1 s, so a host spends its time waiting on the
  * provider with leases held).  The test waits for a moment when host A has
  * a provider request outstanding and no database round trip in flight (so
- * no transaction of A's is left open holding locks), then takes A's link
+ * no transaction of A's is left open holding locks; on a loaded machine that
+ * is best effort, and the workers' 3 s transaction timeout bounds what a
+ * cut inside a transaction holds -- tests/integration/test_queue_tx_timeout.c
+ * tests that case on its own), then takes A's link
  * down in the root namespace (the root side of its veth pair): A is not
  * killed, its TCP connections stall.  A's leases expire and the other
  * hosts' heartbeat threads requeue them; the link comes back once none of
@@ -301,6 +304,10 @@ static pid_t spawn_worker(const efx *f, int host, const char *neo4j_uri, const c
     setenv("NEO4J_URI", neo4j_uri, 1);
     /* the provider answer stalled by the cut must still be awaited when the link returns */
     setenv("ENGRAM_EMBED_TIMEOUT_MS", "90000", 1);
+    /* Under load the quiet moment below is best effort: a cut that lands in
+     * one of A's transactions holds its locks (the queue mutex, in a lease)
+     * only until the server ends it, not for the whole outage. */
+    setenv("ENGRAM_QUEUE_TX_TIMEOUT_MS", "3000", 1);
     execl(bin, bin, "worker", "--concurrency", "2", "--batch", "10", "--no-health", "--drain", "--max-seconds", "150",
           (char *)NULL);
     _exit(127);
