@@ -19,6 +19,8 @@
 
 #define RESULT_ARENA_BLOCK (64u * 1024u)
 #define META_ARENA_BLOCK (4u * 1024u)
+/* The smallest reply: chunk header, IGNORED (B0 7E), end marker. */
+#define MIN_REPLY 6u
 
 /* ---------------------------------------------------------------- basics */
 
@@ -268,6 +270,8 @@ static int conn_step(bolt_conn *c, eg_error *err)
     size_t len;
     eg_error e;
     eg_error_clear(&e);
+    /* Every request still queued gets one reply of at least MIN_REPLY bytes. */
+    bolt_tr_expect(c->t, MIN_REPLY * (c->qlen - c->qhead));
     rc = bolt_chunk_read(c->t, &c->in, &m, &len, &e);
     if (rc < 0)
         return bolt_conn__defunct(c, &e, err);
