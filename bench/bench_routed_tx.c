@@ -52,6 +52,20 @@ static int64_t run(bolt_pool *p, bool write, long n)
     return eg_mono_ms() - t0;
 }
 
+/* Mean µs of one acquire + release over n cycles (no query). */
+static double acquire_us(bolt_pool *p, long n)
+{
+    int64_t t0 = eg_mono_us();
+    for (long i = 0; i < n; i++) {
+        bolt_conn *c;
+        eg_error err;
+        if (bolt_pool_acquire(p, &c, &err) != 0)
+            return -1;
+        bolt_pool_release(p, c);
+    }
+    return (double)(eg_mono_us() - t0) / (double)n;
+}
+
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 2000;
@@ -87,6 +101,11 @@ int main(int argc, char **argv)
         dw += c;
         rw += d;
     }
+    double da = 0, ra = 0;
+    for (int r = 0; r < rounds; r++) {
+        da += acquire_us(pd, 20000);
+        ra += acquire_us(pr, 20000);
+    }
     bolt_conn *c;
     if (bolt_pool_acquire(pd, &c, &err) == 0) {
         bolt_conn_exec(c, "MATCH (n:BenchRoutedTx) DELETE n", NULL, NULL, NULL, &err);
@@ -94,9 +113,10 @@ int main(int argc, char **argv)
     }
     printf("{\"tx\": %ld, \"rounds\": %d, \"direct_read_ms\": %lld, \"routed_read_ms\": %lld, "
            "\"direct_write_ms\": %lld, \"routed_write_ms\": %lld, \"routed_read_overhead\": %.4f, "
-           "\"routed_write_overhead\": %.4f}\n",
+           "\"routed_write_overhead\": %.4f, \"direct_acquire_us\": %.3f, \"routed_acquire_us\": %.3f}\n",
            n, rounds, (long long)dr, (long long)rr, (long long)dw, (long long)rw,
-           dr ? (double)rr / (double)dr - 1.0 : 0.0, dw ? (double)rw / (double)dw - 1.0 : 0.0);
+           dr ? (double)rr / (double)dr - 1.0 : 0.0, dw ? (double)rw / (double)dw - 1.0 : 0.0, da / rounds,
+           ra / rounds);
     bolt_pool_free(pd);
     bolt_pool_free(pr);
     return 0;

@@ -7,7 +7,12 @@
 # Workloads (both sides): (a) BENCH_BOLT_ROUNDTRIPS sequential auto-commit
 # `RETURN $x`; (b) as many `RETURN $x` pipelined in one transaction, in windows
 # of BENCH_BOLT_DEPTH requests; (c) stream BENCH_BOLT_ROWS rows of
-# `UNWIND range(1, n) AS i RETURN i, toString(i)`.
+# `UNWIND range(1, n) AS i RETURN i, toString(i)`.  With BENCH_BOLT_ROUTED=1
+# (the default) both sides also run (a) and (c) through a bolt:// and a
+# neo4j:// connection pool/driver to the same server, alternating, for the
+# routed figures: routed_*_ratio = ours routed / driver routed, and
+# routed_overhead = our routed round-trip time / our direct (bolt:// pool)
+# time - 1 (routed_stream_overhead the same for the stream).
 #
 # The two sides alternate (ours, driver, ours, driver, ...) BENCH_RUNS times so
 # server warm-up and background load hit both alike; each figure is the median.
@@ -24,25 +29,34 @@ ROUNDTRIPS="${BENCH_BOLT_ROUNDTRIPS:-20000}"
 PIPELINED="${BENCH_BOLT_PIPELINED:-$ROUNDTRIPS}"
 DEPTH="${BENCH_BOLT_DEPTH:-100}"
 ROWS="${BENCH_BOLT_ROWS:-1000000}"
-ARGS=(--roundtrips "$ROUNDTRIPS" --pipelined "$PIPELINED" --depth "$DEPTH" --rows "$ROWS")
+ROUTED="${BENCH_BOLT_ROUTED:-1}"
+ARGS=(--roundtrips "$ROUNDTRIPS" --pipelined "$PIPELINED" --depth "$DEPTH" --rows "$ROWS" --routed "$ROUTED")
 
 OURS="$BENCH_BUILD_DIR/bench_bolt"
 [[ -x "$OURS" ]] || bench_die "$OURS not built (run through bench/run bolt)"
 bench_js_install
 
 keys=(roundtrip_qps pipelined_qps stream_rows_s)
+routed_keys=()
+((ROUTED)) && routed_keys=(routed_roundtrip_qps routed_stream_rows_s pool_roundtrip_qps pool_stream_rows_s
+                           routed_overhead routed_stream_overhead)
+keys+=("${routed_keys[@]}")
+# ours only (CPU time of this side plus the server's; needs BENCH_NEO4J_PID)
+ours_keys=()
+((ROUTED)) && ours_keys=(routed_cpu_overhead routed_stream_cpu_overhead)
 declare -A ours_v driver_v
 for k in "${keys[@]}"; do ours_v[$k]=""; driver_v[$k]=""; done
+for k in "${ours_keys[@]}"; do ours_v[$k]=""; done
 driver_name="" server=""
 
 for ((r = 1; r <= RUNS; r++)); do
     bench_log "run $r/$RUNS: ours"
-    line="$("$OURS" "${ARGS[@]}" | tail -n1)" || bench_die "bench_bolt failed"
+    line="$("$OURS" "${ARGS[@]}" --order "$r" | tail -n1)" || bench_die "bench_bolt failed"
     bench_log "  $line"
-    for k in "${keys[@]}"; do ours_v[$k]+=" $(bench_json_get "$line" "$k")"; done
+    for k in "${keys[@]}" "${ours_keys[@]}"; do ours_v[$k]+=" $(bench_json_get "$line" "$k")"; done
 
     bench_log "run $r/$RUNS: driver"
-    line="$(node "$HERE/js/bolt.js" "${ARGS[@]}" | tail -n1)" || bench_die "bolt.js failed"
+    line="$(node "$HERE/js/bolt.js" "${ARGS[@]}" --order "$r" | tail -n1)" || bench_die "bolt.js failed"
     bench_log "  $line"
     for k in "${keys[@]}"; do driver_v[$k]+=" $(bench_json_get "$line" "$k")"; done
     driver_name="$(bench_json_get "$line" driver)"
@@ -50,15 +64,34 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 
 out=(bench=bolt)
+med() { # side key -> median of that side's values (overheads to 4 decimals)
+    local -n v="$1"
+    if [[ "$2" == *_overhead ]]; then
+        # shellcheck disable=SC2086  # word splitting of the collected values wanted
+        printf '%s\n' ${v[$2]} | sort -g | awk '{v[NR] = $1} END {
+            if (NR == 0) print "null"; else printf "%.4f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    else
+        # shellcheck disable=SC2086
+        bench_median ${v[$2]}
+    fi
+}
 for k in "${keys[@]}"; do
-    # shellcheck disable=SC2086  # word splitting of the collected values wanted
-    o="$(bench_median ${ours_v[$k]})"
-    # shellcheck disable=SC2086
-    d="$(bench_median ${driver_v[$k]})"
-    base="${k%_*}"                    # roundtrip, pipelined, stream
-    [[ "$k" == stream_rows_s ]] && base=stream
+    o="$(med ours_v "$k")"
+    d="$(med driver_v "$k")"
+    case "$k" in
+        *_overhead) out+=("$k=$o" "driver_$k=$d"); continue ;;
+        stream_rows_s) base=stream ;;
+        routed_stream_rows_s) base=routed_stream ;;
+        pool_*) out+=("$k=$o" "driver_$k=$d"); continue ;;
+        *) base="${k%_*}" ;;          # roundtrip, pipelined, routed_roundtrip
+    esac
     out+=("$k=$o" "driver_$k=$d" "${base}_ratio=$(bench_ratio "$o" "$d")")
 done
-out+=("runs=$RUNS" "roundtrips=$ROUNDTRIPS" "pipelined=$PIPELINED" "depth=$DEPTH" "rows=$ROWS"
+for k in "${ours_keys[@]}"; do
+    v="$(med ours_v "$k")"
+    [[ -n "${ours_v[$k]// /}" ]] || v=null
+    out+=("$k=$v")
+done
+out+=("runs=$RUNS" "roundtrips=$ROUNDTRIPS" "pipelined=$PIPELINED" "depth=$DEPTH" "rows=$ROWS" "routed=$ROUTED"
       "driver=$driver_name" "server=$server")
 bench_json "${out[@]}"

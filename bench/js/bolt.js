@@ -8,16 +8,29 @@
 //   stream    : one `UNWIND range(1, ROWS) AS i RETURN i, toString(i)`, every
 //               record consumed (default fetch size 1000, like ours)
 //
+// With --routed 1, round trips and the stream again through a bolt:// driver
+// ("direct") and a neo4j:// driver to the same server ("routed"; Community
+// answers ROUTE with itself), both with one connection.  Round trips
+// alternate blocks of ROUTED_BLOCK between the two drivers (a session per
+// block, flipping which goes first), exactly as bench_bolt.c alternates its
+// two pools; the stream likewise, in streams of ROUTED_STREAM_BLOCK rows
+// until each side has read --rows, --order (the run number) choosing which
+// starts.
+//
 // One measured run per invocation (bench/bolt.sh alternates runs of both
 // sides and takes medians).  Prints one JSON line on stdout; progress and
-// errors go to stderr.  Connection settings: BENCH_NEO4J_URI, _USER, _PASSWORD.
-// Counts: --roundtrips N --pipelined N --depth D --rows N --warmup 0|1.
+// errors go to stderr.  Connection settings: BENCH_NEO4J_URI (bolt://), _USER,
+// _PASSWORD.  Counts: --roundtrips N --pipelined N --depth D --rows N
+// --warmup 0|1 --routed 0|1 --order N.
 'use strict';
 
 const neo4j = require('neo4j-driver');
 
+const ROUTED_BLOCK = 500;
+const ROUTED_STREAM_BLOCK = 100000;
+
 function parseArgs(argv) {
-  const o = { roundtrips: 20000, pipelined: 20000, depth: 100, rows: 1000000, warmup: 1 };
+  const o = { roundtrips: 20000, pipelined: 20000, depth: 100, rows: 1000000, warmup: 1, routed: 0, order: 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i].replace(/^--/, '');
     if (!(k in o) || i + 1 >= argv.length) throw new Error(`bad option ${argv[i]}`);
@@ -33,19 +46,40 @@ function check(cond, msg) {
   if (!cond) throw new Error(`check failed: ${msg}`);
 }
 
-async function roundtrip(driver, n) {
+// n sequential round trips with values base..; elapsed milliseconds.
+async function roundtrips(driver, base, n) {
   const session = driver.session();
   try {
     const t0 = performance.now();
-    for (let x = 0; x < n; x++) {
+    for (let x = base; x < base + n; x++) {
       const r = await session.run('RETURN $x AS x', { x: neo4j.int(x) });
       check(r.records.length === 1 && r.records[0].get(0).toNumber() === x, `roundtrip value ${x}`);
     }
-    const s = (performance.now() - t0) / 1000;
-    return n / s;
+    return performance.now() - t0;
   } finally {
     await session.close();
   }
+}
+
+async function roundtrip(driver, n) {
+  return n / ((await roundtrips(driver, 0, n)) / 1000);
+}
+
+// n round trips on each driver in alternating blocks; elapsed ms of each.
+async function roundtripsAlternating(a, b, n) {
+  let aMs = 0;
+  let bMs = 0;
+  for (let base = 0, k = 0; base < n; base += ROUTED_BLOCK, k++) {
+    const m = Math.min(ROUTED_BLOCK, n - base);
+    if (k % 2 === 0) {
+      aMs += await roundtrips(a, base, m);
+      bMs += await roundtrips(b, base, m);
+    } else {
+      bMs += await roundtrips(b, base, m);
+      aMs += await roundtrips(a, base, m);
+    }
+  }
+  return [aMs, bMs];
 }
 
 async function pipelined(driver, n, depth) {
@@ -97,12 +131,46 @@ async function stream(driver, rows) {
   }
 }
 
+// The routed figures (see the file comment) into out.
+async function routedFigures(direct, routed, o, out) {
+  if (o.warmup) {
+    await roundtripsAlternating(direct, routed, 2000);
+    await stream(direct, 100000);
+    await stream(routed, 100000);
+  }
+  if (o.roundtrips) {
+    const [dMs, rMs] = await roundtripsAlternating(direct, routed, o.roundtrips);
+    out.pool_roundtrip_qps = o.roundtrips / (dMs / 1000);
+    out.routed_roundtrip_qps = o.roundtrips / (rMs / 1000);
+    out.routed_overhead = Math.round((rMs / dMs - 1) * 10000) / 10000;
+  }
+  if (o.rows) {
+    let dS = 0;
+    let rS = 0;
+    for (let done = 0, k = o.order; done < o.rows; k++) {
+      const m = Math.min(ROUTED_STREAM_BLOCK, o.rows - done);
+      const pair = k % 2 === 1 ? [direct, routed] : [routed, direct];
+      for (const d of pair) {
+        const s = m / (await stream(d, m));
+        if (d === direct) dS += s; else rS += s;
+      }
+      done += m;
+    }
+    out.pool_stream_rows_s = o.rows / dS;
+    out.routed_stream_rows_s = o.rows / rS;
+    out.routed_stream_overhead = Math.round((rS / dS - 1) * 10000) / 10000;
+  }
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const uri = process.env.BENCH_NEO4J_URI;
   if (!uri) throw new Error('BENCH_NEO4J_URI is not set');
-  const driver = neo4j.driver(uri, neo4j.auth.basic(process.env.BENCH_NEO4J_USER || 'neo4j',
-    process.env.BENCH_NEO4J_PASSWORD || ''), { maxConnectionPoolSize: 1 });
+  if (o.routed && !uri.startsWith('bolt://')) throw new Error('--routed needs a bolt:// BENCH_NEO4J_URI');
+  const auth = neo4j.auth.basic(process.env.BENCH_NEO4J_USER || 'neo4j', process.env.BENCH_NEO4J_PASSWORD || '');
+  const driver = neo4j.driver(uri, auth, { maxConnectionPoolSize: 1 });
+  const routed = o.routed ? neo4j.driver(`neo4j://${uri.slice('bolt://'.length)}`, auth,
+    { maxConnectionPoolSize: 1 }) : null;
   try {
     const info = await driver.getServerInfo();
     if (o.warmup) {
@@ -115,12 +183,15 @@ async function main() {
     if (o.roundtrips) out.roundtrip_qps = await roundtrip(driver, o.roundtrips);
     if (o.pipelined) out.pipelined_qps = await pipelined(driver, o.pipelined, o.depth);
     if (o.rows) out.stream_rows_s = await stream(driver, o.rows);
-    for (const k of ['roundtrip_qps', 'pipelined_qps', 'stream_rows_s']) {
+    if (routed) await routedFigures(driver, routed, o, out);
+    for (const k of ['roundtrip_qps', 'pipelined_qps', 'stream_rows_s', 'pool_roundtrip_qps', 'routed_roundtrip_qps',
+      'pool_stream_rows_s', 'routed_stream_rows_s']) {
       if (k in out) out[k] = Math.round(out[k] * 10) / 10;
     }
     process.stdout.write(JSON.stringify(out) + '\n');
   } finally {
     await driver.close();
+    if (routed) await routed.close();
   }
 }
 

@@ -19,6 +19,8 @@
 
 #define RESULT_ARENA_BLOCK (64u * 1024u)
 #define META_ARENA_BLOCK (4u * 1024u)
+/* The smallest reply: chunk header, IGNORED (B0 7E), end marker. */
+#define MIN_REPLY 6u
 
 /* ---------------------------------------------------------------- basics */
 
@@ -225,6 +227,26 @@ static int decode_field(bolt_conn *c, const uint8_t *p, size_t len, bolt_arena *
     return 0;
 }
 
+/*
+ * A result's arena, taken from the connection's cache when its first reply
+ * arrives (not when it is queued): a window of pipelined queries then cycles
+ * through a couple of cached arenas, because each result is read and freed
+ * before the next one's replies are decoded, instead of allocating two 64 KiB
+ * arenas per queued query.  Out of memory here loses the reply being read,
+ * so the connection becomes defunct.
+ */
+static int result_arena(bolt_conn *c, bolt_arena **slot, eg_error *err)
+{
+    if (*slot)
+        return 0;
+    *slot = bolt_conn__arena_get(c, RESULT_ARENA_BLOCK);
+    if (*slot)
+        return 0;
+    eg_error e;
+    eg_error_set(&e, EG_ENOMEM, EG_CLASS_NONE, EG_OOM_TEXT " for a result");
+    return bolt_conn__defunct(c, &e, err);
+}
+
 static void on_hello_success(bolt_conn *c, const bolt_value *m)
 {
     const char *s = map_cstr(m, "server");
@@ -248,6 +270,8 @@ static int conn_step(bolt_conn *c, eg_error *err)
     size_t len;
     eg_error e;
     eg_error_clear(&e);
+    /* Every request still queued gets one reply of at least MIN_REPLY bytes. */
+    bolt_tr_expect(c->t, MIN_REPLY * (c->qlen - c->qhead));
     rc = bolt_chunk_read(c->t, &c->in, &m, &len, &e);
     if (rc < 0)
         return bolt_conn__defunct(c, &e, err);
@@ -264,6 +288,9 @@ static int conn_step(bolt_conn *c, eg_error *err)
             return proto_err(c, err, "unexpected RECORD");
         if (r->discard || c->recovering)
             return 0;
+        rc = result_arena(c, &r->rec, err);
+        if (rc < 0)
+            return rc;
         bolt_arena_reset(r->rec);
         const bolt_value *rec;
         rc = decode_field(c, m + 2, len - 2, r->rec, &rec, err);
@@ -293,7 +320,9 @@ static int conn_step(bolt_conn *c, eg_error *err)
             if (r->state == BOLT_R_RUN) {
                 /* Keep the field names for the result's life. */
                 const bolt_value *kept;
-                rc = decode_field(c, m + 2, len - 2, r->meta, &kept, err);
+                rc = result_arena(c, &r->meta, err);
+                if (rc == 0)
+                    rc = decode_field(c, m + 2, len - 2, r->meta, &kept, err);
                 if (rc < 0)
                     return rc;
                 r->fields = bolt_value_get(kept, "fields");
@@ -325,7 +354,9 @@ static int conn_step(bolt_conn *c, eg_error *err)
                 }
                 if (!r->detached) {
                     const bolt_value *kept;
-                    rc = decode_field(c, m + 2, len - 2, r->meta, &kept, err);
+                    rc = result_arena(c, &r->meta, err);
+                    if (rc == 0)
+                        rc = decode_field(c, m + 2, len - 2, r->meta, &kept, err);
                     if (rc < 0)
                         return rc;
                     r->summary = kept;

@@ -77,8 +77,8 @@ struct bolt_result {
     bool detached;              /* freed by the user; free when finished */
     int64_t fetch;              /* PULL n */
     int64_t qid;
-    bolt_arena *meta;           /* fields and summary (kept) */
-    bolt_arena *rec;            /* current record (reset per record) */
+    bolt_arena *meta;           /* fields and summary (kept); NULL until RUN's SUCCESS */
+    bolt_arena *rec;            /* current record (reset per record); NULL until the first */
     const bolt_value *fields;   /* BOLT_LIST of strings, or NULL */
     const bolt_value *summary;  /* BOLT_MAP once DONE */
     const bolt_value *record;   /* last RECORD's list */

@@ -15,7 +15,6 @@
 
 #include <string.h>
 
-#define RESULT_ARENA_BLOCK (64u * 1024u)
 #define DEFAULT_FETCH 1000
 
 /* ------------------------------------------------------------ lifecycle */
@@ -25,14 +24,7 @@ bolt_result *bolt_result__new(bolt_conn *c, int64_t fetch, bool lazy)
     bolt_result *r = eg_calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->meta = bolt_conn__arena_get(c, RESULT_ARENA_BLOCK);
-    r->rec = bolt_conn__arena_get(c, RESULT_ARENA_BLOCK);
-    if (!r->meta || !r->rec) {
-        bolt_conn__arena_put(c, r->meta);
-        bolt_conn__arena_put(c, r->rec);
-        eg_free(r);
-        return NULL;
-    }
+    /* r->meta and r->rec come with the first replies (conn.c, result_arena). */
     r->c = c;
     r->fetch = fetch;
     r->lazy = lazy;

@@ -32,6 +32,10 @@ struct bolt_tr {
     bool eof_is_mem;
     uint8_t *rbuf;
     size_t rpos, rlen, rcap;
+    uint64_t rx_total;   /* bytes ever received (plain text) */
+    uint64_t owed_to;    /* stream position the peer has promised to reach (bolt_tr_expect) */
+    int lowat;           /* SO_RCVLOWAT last set (1: the kernel's default) */
+    uint64_t waits;      /* reads that had to sleep in poll() */
 };
 
 static bolt_tr *tr_alloc(size_t cap)
@@ -41,6 +45,7 @@ static bolt_tr *tr_alloc(size_t cap)
         return NULL;
     t->fd = -1;
     t->rcap = cap;
+    t->lowat = 1;
     t->rbuf = eg_malloc(cap ? cap : 1);
     if (!t->rbuf) {
         eg_free(t);
@@ -409,8 +414,40 @@ int bolt_tr_new_mem(bolt_tr **out, const void *data, size_t len, eg_error *err)
     return 0;
 }
 
-/* Raw read of up to n bytes; 0 is returned only on orderly EOF. */
-static ssize_t raw_read(bolt_tr *t, void *dst, size_t n, eg_error *err)
+uint64_t bolt_tr_waits(const bolt_tr *t)
+{
+    return t->waits;
+}
+
+void bolt_tr_expect(bolt_tr *t, size_t bytes)
+{
+    t->owed_to = t->rx_total - (t->rlen - t->rpos) + bytes;
+}
+
+/*
+ * Before sleeping on a plain socket: wake only once the bytes the peer owes
+ * us are there (at least `want`, the caller's own minimum), not on every
+ * segment.  A server answers pipelined requests one flush per reply; waking
+ * for each costs a context switch per reply, which on a small machine takes
+ * CPU from the server itself.  Small targets keep the default (1), so a
+ * plain round trip never pays for the setsockopt.  Both numbers are lower
+ * bounds on what will arrive, so the wait cannot outlast the server's
+ * replies; EOF and errors wake poll() whatever the mark.
+ */
+static void set_lowat(bolt_tr *t, size_t want)
+{
+    uint64_t owed = t->owed_to > t->rx_total ? t->owed_to - t->rx_total : 0;
+    uint64_t target = owed > want ? owed : want;
+    if (target > BOLT_TR_LOWAT_MAX)
+        target = BOLT_TR_LOWAT_MAX;
+    int v = target < BOLT_TR_LOWAT_MIN ? 1 : (int)target;
+    if (v != t->lowat && setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0)
+        t->lowat = v;
+}
+
+/* Raw read of up to n bytes, of which the caller needs `want` (>= 1); 0 is
+ * returned only on orderly EOF. */
+static ssize_t raw_read_once(bolt_tr *t, void *dst, size_t n, size_t want, eg_error *err)
 {
     int64_t deadline = deadline_in(t->read_timeout_ms);
     for (;;) {
@@ -443,6 +480,8 @@ static ssize_t raw_read(bolt_tr *t, void *dst, size_t n, eg_error *err)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            set_lowat(t, want);
+            t->waits++;
             int rc = wait_fd(t->fd, POLLIN, deadline, err, "waiting for the server");
             if (rc < 0)
                 return rc;
@@ -450,6 +489,14 @@ static ssize_t raw_read(bolt_tr *t, void *dst, size_t n, eg_error *err)
         }
         return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "read: %s", strerror(errno));
     }
+}
+
+static ssize_t raw_read(bolt_tr *t, void *dst, size_t n, size_t want, eg_error *err)
+{
+    ssize_t r = raw_read_once(t, dst, n, want, err);
+    if (r > 0)
+        t->rx_total += (uint64_t)r;
+    return r;
 }
 
 static int fill(bolt_tr *t, size_t need, eg_error *err)
@@ -466,7 +513,7 @@ static int fill(bolt_tr *t, size_t need, eg_error *err)
         t->rpos = 0;
     }
     while (t->rlen < need) {
-        ssize_t r = raw_read(t, t->rbuf + t->rlen, t->rcap - t->rlen, err);
+        ssize_t r = raw_read(t, t->rbuf + t->rlen, t->rcap - t->rlen, need - t->rlen, err);
         if (r < 0)
             return (int)r;
         if (r == 0)
@@ -508,7 +555,7 @@ int bolt_tr_read(bolt_tr *t, void *dst, size_t n, eg_error *err)
                 return eg_error_set(err, EG_EIO, EG_CLASS_CONNECTION, "unexpected end of input");
             /* Large reads go straight to the destination. */
             if (n >= t->rcap / 2) {
-                ssize_t r = raw_read(t, d, n, err);
+                ssize_t r = raw_read(t, d, n, n, err);
                 if (r < 0)
                     return (int)r;
                 if (r == 0)

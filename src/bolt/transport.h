@@ -34,6 +34,9 @@
 #include <stdint.h>
 
 #define BOLT_TR_RBUF (256u * 1024u)
+/* Receive low-water marks below MIN are not worth a setsockopt; MAX caps them. */
+#define BOLT_TR_LOWAT_MIN 256u
+#define BOLT_TR_LOWAT_MAX (32u * 1024u)
 
 typedef struct bolt_tr bolt_tr;
 
@@ -68,5 +71,16 @@ void bolt_tr_consume(bolt_tr *t, size_t n);
 int bolt_tr_fd(const bolt_tr *t);
 /* Size of the read buffer (the largest possible peek). */
 size_t bolt_tr_capacity(const bolt_tr *t);
+/*
+ * The peer owes at least `bytes` more bytes beyond what has been consumed
+ * (for Bolt: 6 per request still unanswered, the smallest reply).  A read
+ * that has to wait on a plain socket then sleeps until that much has arrived
+ * (SO_RCVLOWAT) instead of waking for every segment.  An underestimate only
+ * costs wake-ups; an overestimate would stall until the read timeout, EOF
+ * or an error, so callers must pass a true lower bound.
+ */
+void bolt_tr_expect(bolt_tr *t, size_t bytes);
+/* How many times a read on a plain socket slept waiting for input (tests). */
+uint64_t bolt_tr_waits(const bolt_tr *t);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "support/fake_bolt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -579,6 +580,57 @@ static void test_bolt_conn__lazy_failure_fails_later_ones(void **state)
     fake_bolt_free(fb);
 }
 
+/*
+ * A window of pipelined queries allocates about one result struct per query:
+ * results take their arenas from the connection's cache when their replies
+ * arrive, not two fresh 64 KiB arenas each when queued (which made a window
+ * of 100 lazy runs cost 400 allocations).
+ */
+static void test_bolt_conn__lazy_window_reuses_arenas(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    for (int i = 0; i < N; i++) {
+        fake_bolt_expect(fb, RUN);
+        fake_bolt_expect(fb, PULL);
+    }
+    for (int i = 0; i < N; i++) {
+        char rec[32];
+        snprintf(rec, sizeof rec, "[%d]", i);
+        fake_bolt_success(fb, "{\"fields\":[\"x\"]}");
+        fake_bolt_record(fb, rec);
+        fake_bolt_success(fb, "{\"type\":\"r\"}");
+    }
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    bolt_conn *c = NULL;
+    eg_error err;
+    assert_rc(bolt_conn_open(&c, &cfg, &err), 0);
+    bolt_result *res[N];
+    (void)eg_alloc_fail_at(0, 0); /* start counting */
+    for (int i = 0; i < N; i++)
+        assert_rc(bolt_conn_run_lazy(c, "RETURN $x AS x", NULL, NULL, &res[i], &err), 0);
+    assert_rc(bolt_conn_flush(c, &err), 0);
+    for (int i = 0; i < N; i++) {
+        const bolt_value *rec;
+        assert_rc(bolt_result_next(res[i], &rec, &err), 1);
+        assert_int_equal(bolt_value_int(bolt_value_at(rec, 0), -1), i);
+        assert_string_equal(bolt_result_field(res[i], 0), "x");
+        assert_rc(bolt_result_next(res[i], &rec, &err), 0);
+        assert_string_equal(bolt_value_cstr(bolt_value_get(bolt_result_summary(res[i]), "type")), "r");
+        bolt_result_free(res[i]);
+    }
+    unsigned long allocs = eg_alloc_fail_at(0, 0);
+    /* N result structs plus a few buffer and queue growths. */
+    if (allocs > N + N / 2)
+        fail_msg("%lu allocations for %d pipelined queries", allocs, N);
+    bolt_conn_free(c);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    fake_bolt_free(fb);
+}
+
 static void test_bolt_conn__drop_mid_stream_makes_defunct(void **state)
 {
     (void)state;
@@ -751,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_bolt_conn__failure_in_tx_kills_tx),
         cmocka_unit_test(test_bolt_conn__lazy_runs_are_pipelined),
         cmocka_unit_test(test_bolt_conn__lazy_failure_fails_later_ones),
+        cmocka_unit_test(test_bolt_conn__lazy_window_reuses_arenas),
         cmocka_unit_test(test_bolt_conn__drop_mid_stream_makes_defunct),
         cmocka_unit_test(test_bolt_conn__read_timeout),
         cmocka_unit_test(test_bolt_conn__reset_cancels_stream),
