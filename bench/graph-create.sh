@@ -48,6 +48,6 @@ const worst = (b) => {
 r.floor = f;
 r.create_p50_ratio_to_floor_max = worst(f.write_p50_ms);
 r.create_p50_ratio_to_guarded_floor_max = worst(f.guarded_write_p50_ms);
-r.bulk_ratio_to_guarded_floor = ratio(r.bulk_entities_s, f.guarded_bulk_entities_s);
+r.bulk_ratio_to_guarded_floor = ratio(r.bulk_entities_s, f.guarded_full_bulk_entities_s);
 console.log(JSON.stringify(r));'
 exit "$status"

@@ -633,7 +633,11 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
  * one round trip and one plan instead of one of each per entity.
  * created[i] says which rows made their entity (outs[i] filled, job ids on
  * job_ids); the others exist already (or repeat an earlier row's name: the
- * node then holds that row's id) and take the per-entity merge.
+ * node then holds that row's id) and take the per-entity merge.  A created
+ * row's jobs are all of ids made for this statement (the entity's and its
+ * records'), so they are CREATEd in the row's own FOREACH
+ * (QUEUE_NEO4J_CREATE_FRESH), with no dedupe lookup or supersede subquery
+ * per job; their ids are the rows'.
  */
 static const char Q_CREATE_BULK[] =
     QUEUE_NEO4J_PFX
@@ -649,9 +653,9 @@ static const char Q_CREATE_BULK[] =
     "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
     "entityType: e.entityType, createdAt: now, updatedAt: now, "
     "validFrom: now, changedBy: r.by, deleted: false}) "
-    "FOREACH (o IN r.recs | " OBS_RECORD_CREATE("o", "r.by", "now", "1") ")) "
-    "WITH e, now, r, created, CASE WHEN created THEN r.qjobs ELSE [] END AS qrows " QUEUE_NEO4J_ENQUEUE_CALL("qrows")
-    "RETURN r.i AS i, created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity, qres";
+    "FOREACH (o IN r.recs | " OBS_RECORD_CREATE("o", "r.by", "now", "1") ") "
+    QUEUE_NEO4J_CREATE_FRESH("r.qjobs") ") "
+    "RETURN r.i AS i, created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
 
 /* Row i of the bulk statement (new); *mine: its jobs when the queue takes
  * them only by the outbox, else NULL. */
@@ -719,7 +723,9 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         outs[i].status = ST_CREATED;
         outs[i].version = 1;
         outs[i].entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
-        rc = jobs_done(mine[i] ? NULL : rows, json_object_get(row, "qres"), mine[i], outbox, job_ids, err);
+        /* the jobs in the statement are the row's own (QUEUE_NEO4J_CREATE_FRESH) */
+        rc = jobs_done(mine[i] ? NULL : rows, json_object_get(json_array_get(rows, (size_t)i), "qjobs"), mine[i],
+                       outbox, job_ids, err);
         if (rc != 0)
             break;
     }

@@ -95,6 +95,29 @@ int queue_schema_register(eg_error *err);
     "CALL { WITH " list " UNWIND " list " AS qr " QUEUE_NEO4J_ENQUEUE_BODY                          \
     "RETURN collect({idx: qr.idx, id: qj.id, state: qj.state, created: qcreated, sup: qsup}) AS qres } "
 
+/*
+ * The jobs of subjects the caller's statement has just made: a FOREACH that
+ * CREATEs one job per row of the list expression `list` (job rows of
+ * queue_neo4j_job_rows), for use only when every row's entity is an id the
+ * caller made new for this statement (random, never given to the queue
+ * before, e.g. a created entity's id or a new observation record's).  No job
+ * can exist yet for such an entity, so a MERGE on the dedupe key would find
+ * nothing and the supersede check would match nothing: this writes exactly
+ * what QUEUE_NEO4J_ENQUEUE_CALL would, without a subquery, a lookup and a
+ * collect per row (bench/results/2026-12-06-bulk.json: in a batch of 500
+ * entities most of the jobs' cost is the job nodes themselves, this saves
+ * the rest).  The dedupe key's uniqueness
+ * constraint still holds: a key that exists after all fails the statement
+ * (ConstraintValidationFailed) instead of making a second job.  Each job's
+ * id is its row's `id`.  Takes $queue; yields no variables (a clause, legal
+ * inside another FOREACH).
+ */
+#define QUEUE_NEO4J_CREATE_FRESH(list)                                                             \
+    "FOREACH (qr IN " list " | CREATE (:EmbedJob {dedupeKey: qr.key, id: qr.id, queue: $queue, "    \
+    "namespace: qr.ns, entity: qr.entity, version: qr.version, model: qr.model, "                  \
+    "payload: qr.payload, state: 'pending', attempts: 0, maxAttempts: qr.maxAttempts, "            \
+    "runAt: timestamp() + qr.delay, seq: qr.seq, createdAt: timestamp(), updatedAt: timestamp()})) "
+
 /* True when s can take jobs inside a caller's statement (a Neo4j store). */
 bool queue_neo4j_inline(const queue_store *s);
 

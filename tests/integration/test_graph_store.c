@@ -363,6 +363,46 @@ static void test_graph_store__create_and_merge(void **state)
     json_decref(bad);
 }
 
+/* A bulk create's jobs (made in its one statement, QUEUE_NEO4J_CREATE_FRESH):
+ * one per entity and per record, pending, the ids the result lists, each
+ * naming its entity or record. */
+static void test_graph_store__bulk_jobs(void **state)
+{
+    ns_case *fx = *state;
+    json_t *res = NULL;
+    create_ok(fx->ns, many(ent("B1", "t", "one", "two"), ent("B2", "t", "three", "four"), ent("B3", "t", "five", NULL),
+                           NULL),
+              &res);
+    assert_int_equal(jlen(res, "created"), 3);
+    json_t *ids = json_object_get(res, "jobIds");
+    assert_int_equal(json_array_size(ids), 8); /* 3 entities, 5 records */
+    queue_job *jobs = NULL;
+    size_t n = list_jobs(g_queue, fx->ns, &jobs);
+    assert_int_equal(n, 8);
+    size_t entity_jobs = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(jobs[i].state, QUEUE_PENDING);
+        assert_string_equal(jobs[i].version, "1");
+        assert_string_equal(jobs[i].model, "test-model");
+        assert_int_equal(jobs[i].seq, 1);
+        bool listed = false;
+        for (size_t k = 0; k < json_array_size(ids); k++)
+            listed = listed || !strcmp(json_string_value(json_array_get(ids, k)), jobs[i].id);
+        assert_true(listed);
+        bool of_entity = false;
+        size_t e;
+        json_t *x;
+        json_array_foreach(json_object_get(res, "entities"), e, x) of_entity =
+            of_entity || !strcmp(jstr(x, "id"), jobs[i].entity);
+        entity_jobs += of_entity;
+        /* the others are the records' */
+        assert_true((strstr(jobs[i].payload, "\"kind\":\"observation\"") == NULL) == of_entity);
+    }
+    assert_int_equal(entity_jobs, 3);
+    queue_jobs_free(jobs, n);
+    json_decref(res);
+}
+
 static void test_graph_store__observations_and_history(void **state)
 {
     ns_case *fx = *state;
@@ -2173,6 +2213,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         NS_TEST(test_graph_store__create_and_merge, "create"),
+        NS_TEST(test_graph_store__bulk_jobs, "bulkjobs"),
         NS_TEST(test_graph_store__observations_and_history, "hist"),
         NS_TEST(test_graph_store__observation_records, "recs"),
         NS_TEST(test_graph_store__relations, "rel"),

@@ -4,7 +4,10 @@
  * back with the statement's transaction, the row's job id is the job's, a
  * newer version supersedes the older pending job from inside the statement,
  * a second row of one key finds the first one's job, and a store that cannot
- * join a statement (the memory store) says so.
+ * join a statement (the memory store) says so.  The jobs of fresh subjects
+ * (QUEUE_NEO4J_CREATE_FRESH) commit and roll back the same way, hold what the
+ * enqueue would have written, and a key that exists after all fails the
+ * statement rather than making a second job.
  */
 #include "core/clock.h"
 #include "queue/mem_store.h"
@@ -29,9 +32,14 @@ static int g_fails;
 static const char Q_INLINE[] = QUEUE_NEO4J_PFX "WITH $qjobs AS qrows " QUEUE_NEO4J_ENQUEUE_CALL("qrows")
     "RETURN qres";
 
-/* One statement embedding the clause over `rows`, committed or rolled back;
- * *qres (new) its result. */
-static int run_inline(bolt_pool *pool, const char *queue, const json_t *rows, bool commit, json_t **qres)
+static const char Q_FRESH[] = QUEUE_NEO4J_PFX "WITH $qjobs AS qrows " QUEUE_NEO4J_CREATE_FRESH("qrows")
+    "RETURN 1 AS done";
+
+/* One statement embedding the clause over `rows` (Q_INLINE, else Q_FRESH),
+ * committed or rolled back; *qres (new) its result (Q_INLINE); *code: the
+ * Neo4j error code of a failure (may be NULL). */
+static int run_stmt(bolt_pool *pool, const char *queue, const json_t *rows, bool inline_enqueue, bool commit,
+                    json_t **qres, char *code, size_t code_size)
 {
     *qres = NULL;
     bolt_conn *c = NULL;
@@ -44,17 +52,24 @@ static int run_inline(bolt_pool *pool, const char *queue, const json_t *rows, bo
     if (rc == 0)
         rc = bolt_conn_begin(c, NULL, &err);
     if (rc == 0)
-        rc = bolt_conn_query_json(c, Q_INLINE, p, NULL, &res, &err);
+        rc = bolt_conn_query_json(c, inline_enqueue ? Q_INLINE : Q_FRESH, p, NULL, &res, &err);
     if (rc == 0)
         rc = commit ? bolt_conn_commit(c, NULL, &err) : bolt_conn_rollback(c, &err);
+    if (code != NULL)
+        snprintf(code, code_size, "%s", rc != 0 ? err.neo4j_code : "");
     if (rc != 0)
-        fprintf(stderr, "inline statement: %s\n", err.message);
+        fprintf(stderr, "statement (expected to fail if a test says so): %s\n", err.message);
     else
         *qres = json_incref(json_object_get(json_array_get(res, 0), "qres"));
     json_decref(res);
     bolt_params_free(p);
     bolt_pool_release(pool, c);
     return rc;
+}
+
+static int run_inline(bolt_pool *pool, const char *queue, const json_t *rows, bool commit, json_t **qres)
+{
+    return run_stmt(pool, queue, rows, true, commit, qres, NULL, 0);
 }
 
 static int64_t count_state(queue_store *s, const char *ns, queue_state st)
@@ -135,6 +150,49 @@ int main(void)
     CHECK(run_inline(pool, qo.name, none, true, &qres) == 0 && json_array_size(qres) == 0, "empty list");
     json_decref(qres);
     json_decref(none);
+
+    /* jobs of fresh subjects: rolled back, nothing; committed, the rows' jobs
+     * as the enqueue writes them; an existing key refused, not doubled */
+    queue_enqueue_req fresh[2] = {
+        {.ns = ns, .entity = "F1", .version = "1", .model = "m", .payload = "{\"k\":1}", .seq = 1},
+        {.ns = ns, .entity = "F2", .version = "1", .model = "m", .payload = NULL, .seq = 1},
+    };
+    json_t *frows = NULL;
+    CHECK(queue_neo4j_job_rows(s, fresh, 2, &frows, &err) == 0 && json_array_size(frows) == 2, "fresh rows");
+    CHECK(run_stmt(pool, qo.name, frows, false, false, &qres, NULL, 0) == 0, "fresh rollback run");
+    json_decref(qres);
+    int64_t pending = count_state(s, ns, QUEUE_PENDING);
+    CHECK(run_stmt(pool, qo.name, frows, false, true, &qres, NULL, 0) == 0, "fresh commit run");
+    json_decref(qres);
+    CHECK(count_state(s, ns, QUEUE_PENDING) == pending + 2, "two fresh pending jobs expected");
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *fr = json_array_get(frows, i);
+        queue_list_filter f = QUEUE_LIST_FILTER_INIT;
+        f.ns = ns;
+        f.entity = fresh[i].entity;
+        queue_job *jv = NULL;
+        size_t nj = 0;
+        CHECK(queue_list(s, &f, &jv, &nj, NULL, &err) == 0 && nj == 1, "fresh job %zu: %zu listed", i, nj);
+        const queue_job *j = nj == 1 ? &jv[0] : NULL;
+        CHECK(j && j->id && !strcmp(j->id, json_string_value(json_object_get(fr, "id"))), "fresh job %zu id", i);
+        CHECK(j && j->state == QUEUE_PENDING && j->attempts == 0 && j->seq == 1 && j->max_attempts > 0 &&
+                  j->version && !strcmp(j->version, "1") && j->model && !strcmp(j->model, "m"),
+              "fresh job %zu fields", i);
+        CHECK(j && j->dedupe_key && !strcmp(j->dedupe_key, json_string_value(json_object_get(fr, "key"))),
+              "fresh job %zu key", i);
+        CHECK(j && (i == 0 ? (j->payload && !strcmp(j->payload, "{\"k\":1}")) : j->payload == NULL),
+              "fresh job %zu payload", i);
+        queue_jobs_free(jv, nj);
+    }
+    json_t *dup = NULL;
+    char code[128];
+    CHECK(queue_neo4j_job_rows(s, fresh, 1, &dup, &err) == 0, "rows of an existing key");
+    CHECK(run_stmt(pool, qo.name, dup, false, true, &qres, code, sizeof code) != 0 &&
+              strstr(code, "ConstraintValidationFailed") != NULL,
+          "a fresh job of an existing key was not refused (%s)", code);
+    CHECK(count_state(s, ns, QUEUE_PENDING) == pending + 2, "the refused statement left a job");
+    json_decref(dup);
+    json_decref(frows);
 
     /* a bad request is refused as queue_enqueue refuses it */
     queue_enqueue_req bad = req;
