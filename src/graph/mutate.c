@@ -534,7 +534,10 @@ const char *graph__item_by(const graph_ctx *cx, const json_t *item)
  * this commit's cost); the bulk statement below sets it directly.  When the name exists, nothing is written
  * (ON CREATE did not fire) and the caller takes the lock/compute/write path.
  * `$now` null means "this is the call's first statement": take the database
- * clock here and return it, saving a round trip.
+ * clock here and return it, saving a round trip.  The jobs of a created
+ * entity are all of ids made for this statement (its UUID, its records'),
+ * so they are CREATEd with it (QUEUE_NEO4J_CREATE_FRESH): no dedupe lookup or
+ * supersede subquery per job, as in the bulk statement.
  */
 static const char Q_CREATE_FAST[] =
     QUEUE_NEO4J_PFX
@@ -550,9 +553,9 @@ static const char Q_CREATE_FAST[] =
     "CREATE (:EntityVersion {namespace: $ns, name: e.name, entityId: e.id, version: 1, "
     "entityType: e.entityType, createdAt: now, updatedAt: now, "
     "validFrom: now, changedBy: $by, deleted: false}) "
-    "FOREACH (r IN $recs | " OBS_RECORD_CREATE("r", "$by", "now", "1") ")) "
-    "WITH e, now, created, CASE WHEN created THEN $qjobs ELSE [] END AS qrows " QUEUE_NEO4J_ENQUEUE_CALL("qrows")
-    "RETURN created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity, qres";
+    "FOREACH (r IN $recs | " OBS_RECORD_CREATE("r", "$by", "now", "1") ") "
+    QUEUE_NEO4J_CREATE_FRESH("$qjobs") ") "
+    "RETURN created, now, e.id AS id, " GRAPH_ENTITY_PROJ("e") " AS entity";
 
 /* What a first-time create writes beside the entity, made in C. */
 typedef struct new_entity {
@@ -620,7 +623,8 @@ static int create_fast(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
         out->status = ST_CREATED;
         out->version = 1;
         out->entity = graph__entity_out(json_incref(json_object_get(row, "entity")));
-        rc = jobs_done(ne.qrows, json_object_get(row, "qres"), ne.mine, outbox, job_ids, err);
+        /* the jobs in the statement are its own rows (QUEUE_NEO4J_CREATE_FRESH) */
+        rc = jobs_done(ne.qrows, ne.qrows, ne.mine, outbox, job_ids, err);
     }
     new_entity_clear(&ne);
     json_decref(rows);
