@@ -1700,14 +1700,30 @@ static void test_graph_store__search_by_observation(void **state)
         }
     }
 
-    /* The vector from a source asked for after the keyword legs: the same answer, asked once. */
-    vec_src_state vs = {.vec = q, .dims = g_dims};
+    /* The vector from a source asked for after the keyword legs: the same answer, asked once.  The
+     * suite's other tests write to this Neo4j meanwhile, which moves the vector index's approximate
+     * neighbours and the eventually consistent full-text index under the two searches: they are
+     * compared back to back, and again (at most three times) when a write came between them. */
+    vec_src_state vs;
     json_t *deferred = NULL;
-    assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs, &so,
-                                                  &deferred, &fx->err),
-                     0);
-    assert_int_equal(vs.calls, 1);
-    assert_true(json_equal(json_object_get(res, "entities"), json_object_get(deferred, "entities")));
+    bool same = false;
+    for (int attempt = 0; attempt < 3 && !same; attempt++) {
+        if (attempt > 0) {
+            json_decref(res);
+            res = NULL;
+            assert_int_equal(
+                graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", q, g_dims, &so, &res, &fx->err), 0);
+        }
+        vs = (vec_src_state){.vec = q, .dims = g_dims};
+        json_decref(deferred);
+        deferred = NULL;
+        assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs,
+                                                      &so, &deferred, &fx->err),
+                         0);
+        assert_int_equal(vs.calls, 1);
+        same = json_equal(json_object_get(res, "entities"), json_object_get(deferred, "entities"));
+    }
+    assert_true(same);
     assert_string_equal(jstr(deferred, "searchType"), "hybrid");
     json_decref(deferred);
     /* No vector from it: keyword search, saying so. */
