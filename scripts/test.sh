@@ -22,6 +22,8 @@
 # ENGRAM_TEST_SERVER_JOBS (the ASan and compatibility passes', whose tests
 # mostly wait on Neo4j; default ENGRAM_TEST_JOBS + 1),
 # ENGRAM_TEST_SANITIZE (default address,undefined; empty for a plain run),
+# ENGRAM_TEST_NEO4J_JAVA_OPTS (JVM options of the servers tests start
+# themselves, default -XX:TieredStopAtLevel=1),
 # ENGRAM_TEST_TSAN (default 1; 0 skips step 5), ENGRAM_TEST_COMPAT (auto: run
 # step 6 when a Java 21+ is found; 1: a missing Java is a failure; 0: skip it).
 set -uo pipefail
@@ -92,7 +94,8 @@ launch_neo4j() {
   local dir="$1" pw
   pw="test-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
   (umask 077 && printf '%s' "$pw" >"$dir.pw")
-  NEO4J_PASSWORD="$pw" "$local_neo4j" start --data "$dir" --port 0 --watch-pid $$ >"$dir.uri"
+  NEO4J_PASSWORD="$pw" ENGRAM_NEO4J_JAVA_OPTS="$shared_java_opts" \
+    "$local_neo4j" start --data "$dir" --port 0 --watch-pid $$ >"$dir.uri"
 }
 
 # Point the tests at the server launched on $1: exports the
@@ -132,8 +135,17 @@ count_ctest() {
   if [ "$nskip" -gt 0 ]; then fail "$nskip" "$2: skipped tests"; fi
 }
 
+# The servers the tests start themselves (restarts, TLS, the launcher's own
+# tests, migrations: about twenty per pass) live for seconds to a minute,
+# and a start spends most of its CPU compiling with C2: C1 alone took a
+# start from 16-20 to 9-11 CPU-seconds on this 2-core machine, with the same
+# wall time to ready.  The shared servers run every test's queries and keep
+# the JVM's default tiers.  ENGRAM_TEST_NEO4J_JAVA_OPTS replaces the choice
+# (empty: the defaults everywhere).
+shared_java_opts="${ENGRAM_NEO4J_JAVA_OPTS:-}"
 if [ -x "$local_neo4j" ]; then
   export ENGRAM_NEO4J_LOCAL="$local_neo4j" ENGRAM_REQUIRE_NEO4J=1
+  export ENGRAM_NEO4J_JAVA_OPTS="$shared_java_opts ${ENGRAM_TEST_NEO4J_JAVA_OPTS--XX:TieredStopAtLevel=1}"
   if start_neo4j; then pass 1; else fail 1 "neo4j start"; fi
 fi
 
