@@ -1511,6 +1511,38 @@ static json_t *matched(const json_t *e, const char *text)
     return NULL;
 }
 
+/*
+ * Two hybrid results agree: the same entities in the same order, with the
+ * same ranks on both legs, the same cosine similarities and the same
+ * matched observations in the same order.  BM25 scores (keywordScore, and
+ * the fused scores made from them) are left out: the full-text index is
+ * shared by every namespace, so other tests' writes move its term
+ * statistics between two searches.
+ */
+static bool same_hits(const json_t *a, const json_t *b)
+{
+    const json_t *ea = json_object_get(a, "entities"), *eb = json_object_get(b, "entities");
+    if (json_array_size(ea) != json_array_size(eb) || json_array_size(ea) == 0)
+        return false;
+    static const char *const exact[] = {"name", "keywordRank", "vectorRank", "similarity"};
+    for (size_t i = 0; i < json_array_size(ea); i++) {
+        const json_t *x = json_array_get(ea, i), *y = json_array_get(eb, i);
+        for (size_t k = 0; k < sizeof exact / sizeof *exact; k++) {
+            const json_t *vx = json_object_get(x, exact[k]), *vy = json_object_get(y, exact[k]);
+            if (!(vx == NULL && vy == NULL) && !json_equal(vx, vy))
+                return false;
+        }
+        const json_t *mx = json_object_get(x, "matchedObservations"), *my = json_object_get(y, "matchedObservations");
+        if (json_array_size(mx) != json_array_size(my))
+            return false;
+        for (size_t j = 0; j < json_array_size(mx); j++)
+            if (!json_equal(json_object_get(json_array_get(mx, j), "text"),
+                            json_object_get(json_array_get(my, j), "text")))
+                return false;
+    }
+    return true;
+}
+
 /* Semantic search until the first hit's first matched observation is `text`
  * (the vector index is near-real-time, and under a loaded parallel ctest its
  * refresh has been seen to take more than 5 s: allow 30); *res new. */
@@ -1702,8 +1734,9 @@ static void test_graph_store__search_by_observation(void **state)
 
     /* The vector from a source asked for after the keyword legs: the same answer, asked once.  The
      * suite's other tests write to this Neo4j meanwhile, which moves the vector index's approximate
-     * neighbours and the eventually consistent full-text index under the two searches: they are
-     * compared back to back, and again (at most three times) when a write came between them. */
+     * neighbours, the eventually consistent full-text index and its BM25 statistics under the two
+     * searches: they are compared back to back on what those writes cannot change (same_hits), and
+     * again (at most three times) when a write came between them. */
     vec_src_state vs;
     json_t *deferred = NULL;
     bool same = false;
@@ -1721,7 +1754,14 @@ static void test_graph_store__search_by_observation(void **state)
                                                       &so, &deferred, &fx->err),
                          0);
         assert_int_equal(vs.calls, 1);
-        same = json_equal(json_object_get(res, "entities"), json_object_get(deferred, "entities"));
+        same = same_hits(res, deferred);
+        if (!same) {
+            char *x = json_dumps(json_object_get(res, "entities"), JSON_COMPACT);
+            char *y = json_dumps(json_object_get(deferred, "entities"), JSON_COMPACT);
+            fprintf(stderr, "attempt %d: the two searches differ:\n  hybrid:   %s\n  deferred: %s\n", attempt, x, y);
+            eg_free(x);
+            eg_free(y);
+        }
     }
     assert_true(same);
     assert_string_equal(jstr(deferred, "searchType"), "hybrid");
