@@ -12,9 +12,10 @@
 #include "core/log.h"
 
 #include <openssl/opensslv.h>
-#include <poll.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 
 #define RESULT_ARENA_BLOCK (64u * 1024u)
@@ -765,8 +766,13 @@ bool bolt_conn__probe_suspicious(const bolt_conn *c)
     const uint8_t *p;
     if (bolt_tr_buffered(c->t, &p) > 0)
         return true;
-    struct pollfd pfd = {.fd = bolt_tr_fd(c->t), .events = POLLIN};
-    return poll(&pfd, 1, 0) != 0;
+    /* A peek, not poll(): a receive low-water mark left above 1 by a
+     * pipelined window (transport.c) would hide a few unexpected bytes from
+     * poll(), while recv() sees any byte at all.  EOF (0) and errors other
+     * than "nothing yet" are suspicious too. */
+    uint8_t b;
+    ssize_t n = recv(bolt_tr_fd(c->t), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
 /* ------------------------------------------------------------ accessors */
