@@ -12,7 +12,9 @@
 #     through our Bolt client; concurrent single-node write commits with 1,
 #     10 and 50 clients; Neo4j's bulk create rate (UNWIND, 500 per tx);
 #   engram over Streamable HTTP with 1, 10 and 50 clients
-#     (bench/js/http_load.mjs), against the 50-client commit floor.
+#     (bench/js/http_load.mjs), against the 50-client commit floor, and
+#     where the CPU went per call (engram, the Neo4j JVM, the load generator)
+#     with the rate at which that work would fill every core.
 # The two Neo4j servers get the database wiped before their side; memento
 # and the official server may stop early (a call past BENCH_STOP_MS, 5 s, or
 # a bulk load past BENCH_BULK_BUDGET_S): the JSON says where and why.
@@ -86,7 +88,8 @@ if [[ ",$SIDES," == *,engram,* ]]; then
         http_pid=$!
         for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
         bench_log "engram over HTTP: 1, 10, 50 clients x 30 calls"
-        http="$(node "$JS/http_load.mjs" --url "http://127.0.0.1:$port/mcp" --clients 1,10,50 --calls 30 | tail -n1)" ||
+        http="$(node "$JS/http_load.mjs" --url "http://127.0.0.1:$port/mcp" --clients 1,10,50 --calls 30 \
+            --cpu "engram=$http_pid${BENCH_NEO4J_PID:+,neo4j=$BENCH_NEO4J_PID}" | tail -n1)" ||
             bench_die "HTTP load failed: $(tail -3 "$tmp/http.log")"
         kill "$http_pid"; wait "$http_pid" 2>/dev/null || true; http_pid=""
         bench_log "  $http"

@@ -63,6 +63,12 @@ const out = {
   http50_p99_ms: http.http50_p99_ms ?? null,
   http50_errors: http.http50_errors ?? null,
   http50_ratio_to_floor: ratio(http.http50_calls_s, floor.concurrent_commits_s_50),
+  // the CPU each call cost (ms) and the rate at which that fills every core
+  http50_cpu_ms_engram: http.http50_cpu_ms_engram ?? null,
+  http50_cpu_ms_neo4j: http.http50_cpu_ms_neo4j ?? null,
+  http50_cpu_ms_client: http.http50_cpu_ms_client ?? null,
+  http50_cpu_ceiling_calls_s: http.http50_cpu_ceiling_calls_s ?? null,
+  http50_ratio_to_cpu_ceiling: http.http50_ratio_to_cpu_ceiling ?? null,
   official_largest_size: Number.isFinite(largest(official)) ? largest(official) : null,
   memento_largest_size: Number.isFinite(largest(memento)) ? largest(memento) : null,
   memento_stop_reason: memento.stop_reason ?? null,
