@@ -770,8 +770,11 @@ bool bolt_conn__probe_suspicious(const bolt_conn *c)
      * pipelined window (transport.c) would hide a few unexpected bytes from
      * poll(), while recv() sees any byte at all.  EOF (0) and errors other
      * than "nothing yet" are suspicious too. */
+    int fd = bolt_tr_fd(c->t);
+    if (fd < 0)
+        return false; /* a memory transport (tests): nothing can arrive */
     uint8_t b;
-    ssize_t n = recv(bolt_tr_fd(c->t), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
 }
 
