@@ -123,12 +123,15 @@ typedef struct graph_opts {
                                        vector index on live :Observation(embedding); validated */
     const char *obs_fulltext_index; /* ENGRAM_OBSERVATION_FULLTEXT_INDEX, "observation_fulltext":
                                        full-text index on live :Observation(text); validated */
+    int64_t tx_timeout_ms;          /* ENGRAM_GRAPH_TX_TIMEOUT_MS, 60000: the Bolt tx_timeout of every
+                                       graph transaction, so a server cut off mid-transaction cannot
+                                       hold entity locks until TCP notices; 0: the server's own */
 } graph_opts;
 
 #define GRAPH_OPTS_INIT                                                                     \
     { "default", "entity_embeddings", "entity_fulltext", 1536, GRAPH_SIM_COSINE,           \
       "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL, 100, 5000,         \
-      "observation_embeddings", "observation_fulltext" }
+      "observation_embeddings", "observation_fulltext", 60000 }
 
 /*
  * Fill *out from the environment (variables above), starting from

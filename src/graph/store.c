@@ -67,6 +67,14 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
         (rc = env_size("ENGRAM_SEARCH_INDEX_LINGER_MS", &o.index_linger_ms, 60000, err)) ||
         (rc = env_size("ENGRAM_SEARCH_INDEX_POLL_MS", &o.index_poll_ms, 3600000, err)))
         return rc;
+    /* 0 (the server's own timeout) or at least a second: the server checks
+     * timeouts every few seconds, so less would only read as "instant". */
+    int64_t t = o.tx_timeout_ms;
+    if ((rc = eg_env_int("ENGRAM_GRAPH_TX_TIMEOUT_MS", 0, 86400000, &t, err)) < 0)
+        return rc;
+    if (t != 0 && t < 1000)
+        return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_GRAPH_TX_TIMEOUT_MS must be 0 or at least 1000");
+    o.tx_timeout_ms = t;
     if ((rc = graph_opts_validate(&o, err)) != 0)
         return rc;
     *out = o;
@@ -204,10 +212,18 @@ int graph__ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_erro
 
 /* ---- transactions and queries ---- */
 
+/*
+ * Every graph transaction carries the store's tx_timeout: an engram server
+ * whose link to Neo4j is cut between a statement and its COMMIT otherwise
+ * keeps the locks it took (an entity's node, its name in the unique
+ * constraint) until the server's TCP notices, which can take hours, and
+ * every other server writing that entity waits as long.
+ */
 int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
 {
     bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
     tx.database = g->opts.database;
+    tx.timeout_ms = g->opts.tx_timeout_ms;
     return bolt_pool_execute_write(g->pool, &tx, NULL, fn, payload, err);
 }
 
@@ -215,6 +231,7 @@ int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
 {
     bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
     tx.database = g->opts.database;
+    tx.timeout_ms = g->opts.tx_timeout_ms;
     tx.read_only = true;
     return bolt_pool_execute_read(g->pool, &tx, NULL, fn, payload, err);
 }

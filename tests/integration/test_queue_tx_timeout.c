@@ -69,18 +69,6 @@ static void *lease_thread(void *p)
     return NULL;
 }
 
-/* Wait (bounded) until cond() holds; false on timeout. */
-static bool wait_for(bool (*cond)(void *), void *arg, int64_t ms)
-{
-    for (int64_t end = eg_mono_ms() + ms; eg_mono_ms() < end;) {
-        if (cond(arg))
-            return true;
-        eg_sleep_ms(10);
-    }
-    return cond(arg);
-}
-
-static bool one_stalled(void *cl) { return bolt_cluster_stalled(cl) == 1; }
 static bool lease_done(void *l) { return atomic_load(&((leaser *)l)->done); }
 
 static void test_queue_tx_timeout__cut_worker_releases_the_mutex(void **state)
@@ -97,14 +85,8 @@ static void test_queue_tx_timeout__cut_worker_releases_the_mutex(void **state)
     assert_int_equal(queue_neo4j_new(&b, g_direct, &o, &err), 0);
     bolt_cluster *cl = bolt_cluster_new(g_cfg.uri, 1);
     assert_non_null(cl);
-    char uri[64];
-    snprintf(uri, sizeof uri, "bolt://%s", bolt_cluster_address(cl, 0));
-    bolt_config cfg = g_cfg;
-    cfg.uri = uri;
-    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
-    po.max_size = 2;
     bolt_pool *pa = NULL;
-    assert_int_equal(bolt_pool_new(&pa, &cfg, &po, &err), 0);
+    assert_int_equal(bolt_cluster_member_pool(cl, 0, &g_cfg, 2, &pa, &err), 0);
     assert_int_equal(queue_neo4j_new(&a, pa, &o, &err), 0);
 
     queue_enqueue_req r[NJOBS];
@@ -121,14 +103,14 @@ static void test_queue_tx_timeout__cut_worker_releases_the_mutex(void **state)
     leaser la = {.s = a, .owner = "host-a", .max = 5};
     pthread_t ta;
     assert_int_equal(pthread_create(&ta, NULL, lease_thread, &la), 0);
-    bool stalled = wait_for(one_stalled, cl, 20000);
+    bool stalled = eg_testenv_wait(bolt_cluster_one_stalled, cl, 20000);
 
     leaser lb = {.s = b, .owner = "host-b", .max = NJOBS, .retry = true};
     pthread_t tb;
     int64_t t0 = eg_mono_ms();
     assert_int_equal(pthread_create(&tb, NULL, lease_thread, &lb), 0);
     /* The server checks timeouts every 2 s by default: a few seconds. */
-    bool b_done = stalled && wait_for(lease_done, &lb, 20000);
+    bool b_done = stalled && eg_testenv_wait(lease_done, &lb, 20000);
     int64_t waited = eg_mono_ms() - t0;
 
     /* Release A's link either way (cut), so both threads end. */

@@ -530,6 +530,23 @@ uint64_t bolt_cluster_stalled(const bolt_cluster *cl)
     return atomic_load(&((bolt_cluster *)cl)->stalled);
 }
 
+bool bolt_cluster_one_stalled(void *cl)
+{
+    return bolt_cluster_stalled(cl) == 1;
+}
+
+int bolt_cluster_member_pool(const bolt_cluster *cl, int i, const bolt_config *base, size_t max,
+                             bolt_pool **out, eg_error *err)
+{
+    char uri[64];
+    snprintf(uri, sizeof uri, "bolt://%s", bolt_cluster_address(cl, i));
+    bolt_config cfg = *base;
+    cfg.uri = uri; /* bolt_pool_new copies what it keeps */
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = max;
+    return bolt_pool_new(out, &cfg, &po, err);
+}
+
 uint64_t bolt_cluster_routes(const bolt_cluster *cl)
 {
     return atomic_load(&((bolt_cluster *)cl)->routes);

@@ -21,6 +21,8 @@
 #ifndef ENGRAM_TESTS_BOLT_CLUSTER_H
 #define ENGRAM_TESTS_BOLT_CLUSTER_H
 
+#include "bolt/pool.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -63,6 +65,16 @@ void bolt_cluster_drop(bolt_cluster *cl, int i);
 void bolt_cluster_stall_commits(bolt_cluster *cl, int i, bool on);
 /* COMMITs held now, all members. */
 uint64_t bolt_cluster_stalled(const bolt_cluster *cl);
+/* For eg_testenv_wait: exactly one COMMIT is held (cl is the cluster). */
+bool bolt_cluster_one_stalled(void *cl);
+
+/*
+ * A plain (bolt://) pool of at most max connections to member i, with
+ * base's credentials: a client whose link the member can stall or cut.
+ * 0, or an error code with err filled.  The caller frees *out.
+ */
+int bolt_cluster_member_pool(const bolt_cluster *cl, int i, const bolt_config *base, size_t max,
+                             bolt_pool **out, eg_error *err);
 
 /* ROUTE requests answered and writes refused so far, all members. */
 uint64_t bolt_cluster_routes(const bolt_cluster *cl);

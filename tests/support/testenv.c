@@ -3,6 +3,7 @@
  */
 #include "testenv.h"
 
+#include "core/clock.h"
 #include "embed/local_model.h"
 
 #include <ftw.h>
@@ -83,4 +84,14 @@ int eg_testenv_models(const char **dir)
             "(scripts/setup.sh runs it)%s\n", skip ? "skipped" : "FAIL", d ? d : "(no models directory)",
             skip ? "" : "; ENGRAM_ALLOW_MISSING_MODELS=1 skips");
     return skip ? EG_TEST_SKIP : 1;
+}
+
+bool eg_testenv_wait(bool (*cond)(void *), void *arg, int64_t ms)
+{
+    for (int64_t end = eg_mono_ms() + ms; eg_mono_ms() < end;) {
+        if (cond(arg))
+            return true;
+        eg_sleep_ms(10);
+    }
+    return cond(arg);
 }

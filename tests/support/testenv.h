@@ -15,6 +15,9 @@
 
 #include "bolt/conn.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <stdio.h>
 
 #define EG_TEST_SKIP 77
@@ -46,6 +49,9 @@ const char *eg_testenv_tmpdir(const char *name);
  * a look, a passed one must not leave a private Neo4j's 500 MB behind.
  */
 int eg_testenv_rmtree(const char *path);
+
+/* Poll cond(arg) every 10 ms until it holds or ms pass; its last answer. */
+bool eg_testenv_wait(bool (*cond)(void *), void *arg, int64_t ms);
 
 /*
  * Soft assertion for the stress-style tests that report every failed check

@@ -214,6 +214,19 @@ static void test_graph_validate__opts_from_env(void **state)
     unsetenv("ENGRAM_SEARCH_SUBSTRING");
     assert_int_equal(graph_opts_from_env(&o, &err), 0);
     assert_true(o.substring_search);
+    assert_int_equal(o.tx_timeout_ms, 60000); /* every graph transaction's tx_timeout */
+    setenv("ENGRAM_GRAPH_TX_TIMEOUT_MS", "0", 1); /* the server's own */
+    assert_int_equal(graph_opts_from_env(&o, &err), 0);
+    assert_int_equal(o.tx_timeout_ms, 0);
+    setenv("ENGRAM_GRAPH_TX_TIMEOUT_MS", "2500", 1);
+    assert_int_equal(graph_opts_from_env(&o, &err), 0);
+    assert_int_equal(o.tx_timeout_ms, 2500);
+    setenv("ENGRAM_GRAPH_TX_TIMEOUT_MS", "999", 1); /* below the server's check interval's grain */
+    assert_int_equal(graph_opts_from_env(&o, &err), EG_EINVAL);
+    assert_non_null(strstr(err.message, "ENGRAM_GRAPH_TX_TIMEOUT_MS"));
+    setenv("ENGRAM_GRAPH_TX_TIMEOUT_MS", "-1", 1);
+    assert_int_equal(graph_opts_from_env(&o, &err), EG_EINVAL);
+    unsetenv("ENGRAM_GRAPH_TX_TIMEOUT_MS");
     unsetenv("NEO4J_VECTOR_INDEX");
     unsetenv("NEO4J_VECTOR_DIMENSIONS");
     unsetenv("NEO4J_SIMILARITY_FUNCTION");
