@@ -30,7 +30,8 @@
  * One measured run per invocation (bench/bolt.sh alternates both sides and
  * takes medians).  Connection: BENCH_NEO4J_URI (bolt://), BENCH_NEO4J_USER,
  * BENCH_NEO4J_PASSWORD.  Options: --roundtrips N --pipelined N --depth D
- * --rows N --warmup 0|1 --routed 0|1 --order N.  Prints one JSON line on
+ * --rows N --warmup 0|1 --routed 0|1 --order N --spin-us N (the client's
+ * mid-stream read spin, bolt_config.read_spin_us; 0 turns it off).  Prints one JSON line on
  * stdout; errors on stderr, exit 1.  Every returned value is checked, so a
  * broken client cannot post a good number.
  *
@@ -56,6 +57,7 @@ typedef struct bench_opts {
     long warmup;
     long routed;
     long order;
+    long spin_us;
 } bench_opts;
 
 /* Round trips, and streamed rows, per block when direct and routed alternate. */
@@ -78,12 +80,17 @@ typedef struct bench_cost {
     double cpu_s; /* < 0: the server's CPU is unknown */
 } bench_cost;
 
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double cpu_now(void)
 {
     double server = server_cpu_s();
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return server < 0 ? -1 : server + (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return server < 0 ? -1 : server + process_cpu_s();
 }
 
 static void cost_add(bench_cost *c, int64_t t0_us, double cpu0)
@@ -191,8 +198,9 @@ static int roundtrips_alternating(const bench_src *a, const bench_src *b, long n
     return rc;
 }
 
-/* (b) pipelined in one transaction, windows of `depth`. */
-static int bench_pipelined(bolt_conn *c, long n, long depth, double *qps_out, eg_error *err)
+/* (b) pipelined in one transaction, windows of `depth`; *cpu_out: CPU
+ * microseconds per query of this process and of the server (< 0: unknown). */
+static int bench_pipelined(bolt_conn *c, long n, long depth, double *qps_out, double cpu_out[2], eg_error *err)
 {
     bolt_result **win = eg_calloc((size_t)depth, sizeof *win);
     bolt_params *p = bolt_params_new();
@@ -201,6 +209,7 @@ static int bench_pipelined(bolt_conn *c, long n, long depth, double *qps_out, eg
         bolt_params_free(p);
         return eg_error_set(err, EG_ENOMEM, EG_CLASS_CLIENT, "pipeline window");
     }
+    double server0 = server_cpu_s(), self0 = process_cpu_s();
     int64_t t0 = eg_mono_us();
     int rc = bolt_conn_begin(c, NULL, err);
     for (long base = 0; base < n && rc == 0; base += depth) {
@@ -227,6 +236,9 @@ static int bench_pipelined(bolt_conn *c, long n, long depth, double *qps_out, eg
     else if (bolt_conn_in_tx(c))
         (void)bolt_conn_rollback(c, NULL);
     int64_t us = eg_mono_us() - t0;
+    double server1 = server0 < 0 ? -1 : server_cpu_s();
+    cpu_out[0] = (process_cpu_s() - self0) * 1e6 / (double)n;
+    cpu_out[1] = server1 < 0 ? -1 : (server1 - server0) * 1e6 / (double)n;
     bolt_params_free(p);
     eg_free(win);
     if (rc == 0)
@@ -285,7 +297,7 @@ static int bench_stream(const bench_src *s, long rows, double *rows_s_out, eg_er
 static int parse_opts(bench_opts *o, int argc, char **argv)
 {
     *o = (bench_opts){ .roundtrips = 20000, .pipelined = 20000, .depth = 100, .rows = 1000000, .warmup = 1,
-                       .routed = 0, .order = 1 };
+                       .routed = 0, .order = 1, .spin_us = BOLT_READ_SPIN_DEFAULT_US };
     for (int i = 1; i < argc; i += 2) {
         long *dst = NULL;
         if (!strcmp(argv[i], "--roundtrips"))
@@ -302,6 +314,8 @@ static int parse_opts(bench_opts *o, int argc, char **argv)
             dst = &o->routed;
         else if (!strcmp(argv[i], "--order"))
             dst = &o->order;
+        else if (!strcmp(argv[i], "--spin-us"))
+            dst = &o->spin_us;
         char *end = NULL;
         if (!dst || i + 1 >= argc) {
             fprintf(stderr, "bench_bolt: bad option %s\n", argv[i]);
@@ -407,6 +421,8 @@ int main(int argc, char **argv)
     cfg.auth = BOLT_AUTH_BASIC;
     cfg.user = user && *user ? user : "neo4j";
     cfg.password = pw ? pw : "";
+    cfg.read_spin_us = o.spin_us > 0 ? (int)(o.spin_us > BOLT_READ_SPIN_MAX_US ? BOLT_READ_SPIN_MAX_US : o.spin_us)
+                                     : -1;
 
     eg_error err;
     eg_error_clear(&err);
@@ -417,13 +433,13 @@ int main(int argc, char **argv)
     }
     bench_src one = {.conn = c};
 
-    double rt = 0, pl = 0, st = 0, dummy = 0;
+    double rt = 0, pl = 0, st = 0, dummy = 0, pl_cpu[2] = {0, 0}, dummy_cpu[2];
     int rc = 0;
     if (o.warmup) {
         /* Same warm-up as the driver side: JIT on both ends, caches, plans. */
         rc = bench_roundtrip(&one, 2000, &dummy, &err);
         if (rc == 0)
-            rc = bench_pipelined(c, 2000, o.depth, &dummy, &err);
+            rc = bench_pipelined(c, 2000, o.depth, &dummy, dummy_cpu, &err);
         if (rc == 0)
             rc = bench_stream(&one, 100000, &dummy, &err);
         if (rc != 0)
@@ -431,7 +447,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0 && o.roundtrips > 0 && (rc = bench_roundtrip(&one, o.roundtrips, &rt, &err)) != 0)
         fail("roundtrip", &err);
-    if (rc == 0 && o.pipelined > 0 && (rc = bench_pipelined(c, o.pipelined, o.depth, &pl, &err)) != 0)
+    if (rc == 0 && o.pipelined > 0 && (rc = bench_pipelined(c, o.pipelined, o.depth, &pl, pl_cpu, &err)) != 0)
         fail("pipelined", &err);
     if (rc == 0 && o.rows > 0 && (rc = bench_stream(&one, o.rows, &st, &err)) != 0)
         fail("stream", &err);
@@ -447,8 +463,11 @@ int main(int argc, char **argv)
                agent ? agent : "", major, minor);
         if (o.roundtrips > 0)
             printf(",\"roundtrip_qps\":%.1f", rt);
-        if (o.pipelined > 0)
-            printf(",\"pipelined_qps\":%.1f", pl);
+        if (o.pipelined > 0) {
+            printf(",\"pipelined_qps\":%.1f,\"pipelined_client_cpu_us\":%.1f", pl, pl_cpu[0]);
+            if (pl_cpu[1] >= 0)
+                printf(",\"pipelined_server_cpu_us\":%.1f", pl_cpu[1]);
+        }
         if (o.rows > 0)
             printf(",\"stream_rows_s\":%.1f", st);
         if (o.routed && o.roundtrips > 0)

@@ -82,9 +82,26 @@ async function roundtripsAlternating(a, b, n) {
   return [aMs, bMs];
 }
 
+// CPU seconds the Neo4j server has used (BENCH_NEO4J_PID), or null.
+function serverCpuS() {
+  const pid = process.env.BENCH_NEO4J_PID;
+  if (!pid) return null;
+  try {
+    const stat = require('fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in clock ticks
+  } catch {
+    return null;
+  }
+}
+
+// { qps, clientCpuUs, serverCpuUs }: the rate, and CPU microseconds per query
+// of this process and of the server (null when unknown).
 async function pipelined(driver, n, depth) {
   const session = driver.session();
   try {
+    const server0 = serverCpuS();
+    const self0 = process.cpuUsage();
     const t0 = performance.now();
     const tx = session.beginTransaction();
     for (let base = 0; base < n; base += depth) {
@@ -98,7 +115,10 @@ async function pipelined(driver, n, depth) {
     }
     await tx.commit();
     const s = (performance.now() - t0) / 1000;
-    return n / s;
+    const self = process.cpuUsage(self0);
+    const server1 = server0 === null ? null : serverCpuS();
+    return { qps: n / s, clientCpuUs: (self.user + self.system) / n,
+      serverCpuUs: server1 === null ? null : (server1 - server0) * 1e6 / n };
   } finally {
     await session.close();
   }
@@ -181,7 +201,12 @@ async function main() {
     const out = { side: 'driver', driver: `neo4j-driver/${require('neo4j-driver/package.json').version}`,
       server: info.agent, protocol: String(info.protocolVersion) };
     if (o.roundtrips) out.roundtrip_qps = await roundtrip(driver, o.roundtrips);
-    if (o.pipelined) out.pipelined_qps = await pipelined(driver, o.pipelined, o.depth);
+    if (o.pipelined) {
+      const p = await pipelined(driver, o.pipelined, o.depth);
+      out.pipelined_qps = p.qps;
+      out.pipelined_client_cpu_us = Math.round(p.clientCpuUs * 10) / 10;
+      if (p.serverCpuUs !== null) out.pipelined_server_cpu_us = Math.round(p.serverCpuUs * 10) / 10;
+    }
     if (o.rows) out.stream_rows_s = await stream(driver, o.rows);
     if (routed) await routedFigures(driver, routed, o, out);
     for (const k of ['roundtrip_qps', 'pipelined_qps', 'stream_rows_s', 'pool_roundtrip_qps', 'routed_roundtrip_qps',

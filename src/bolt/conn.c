@@ -272,7 +272,7 @@ static int conn_step(bolt_conn *c, eg_error *err)
     eg_error e;
     eg_error_clear(&e);
     /* Every request still queued gets one reply of at least MIN_REPLY bytes. */
-    bolt_tr_expect(c->t, MIN_REPLY * (c->qlen - c->qhead));
+    bolt_tr_expect(c->t, MIN_REPLY * (c->qlen - c->qhead), c->qlen - c->qhead);
     rc = bolt_chunk_read(c->t, &c->in, &m, &len, &e);
     if (rc < 0)
         return bolt_conn__defunct(c, &e, err);
@@ -705,7 +705,9 @@ int bolt_conn_open(bolt_conn **out, const bolt_config *cfg, eg_error *err)
         return eg_error_oom(err);
     int rc = bolt_uri_parse(&c->uri, cfg->uri, err);
     if (rc == 0) {
-        bolt_tr_opts to = {cfg->connect_timeout_ms, 0, cfg->ca_file};
+        _Static_assert(BOLT_READ_SPIN_MAX_US == BOLT_TR_SPIN_MAX_US, "one spin bound");
+        bolt_tr_opts to = {cfg->connect_timeout_ms, 0, cfg->ca_file,
+                           cfg->read_spin_us == 0 ? BOLT_READ_SPIN_DEFAULT_US : cfg->read_spin_us};
         rc = bolt_tr_connect(&c->t, &c->uri, &to, err);
     }
     if (rc == 0) {

@@ -66,11 +66,15 @@ typedef struct bolt_config {
     int read_timeout_ms;        /* 0: no read timeout (queries may run long); else per read */
     const char *ca_file;        /* optional extra CA bundle for +s */
     const char *imp_user;       /* impersonated user (ROUTE, BEGIN, auto-commit RUN); NULL: none */
+    int read_spin_us;           /* mid-stream spin bound, see bolt_tr_set_spin; 0: default; < 0: never */
     int max_minor_5;            /* test hook: highest 5.x minor to propose (0: 8) */
     bool disable_5;             /* test hook: propose only 4.4 */
 } bolt_config;
 
 #define BOLT_CONFIG_INIT {0}
+/* bolt_config.read_spin_us: the default (when 0) and the largest accepted. */
+#define BOLT_READ_SPIN_DEFAULT_US 500
+#define BOLT_READ_SPIN_MAX_US 10000
 
 /*
  * The URI as it may be shown (doctor output, error messages, logs): any user

@@ -37,6 +37,8 @@
 /* Receive low-water marks below MIN are not worth a setsockopt; MAX caps them. */
 #define BOLT_TR_LOWAT_MIN 256u
 #define BOLT_TR_LOWAT_MAX (32u * 1024u)
+/* The largest mid-stream spin bolt_tr_set_spin accepts. */
+#define BOLT_TR_SPIN_MAX_US 10000
 
 typedef struct bolt_tr bolt_tr;
 
@@ -44,6 +46,7 @@ typedef struct bolt_tr_opts {
     int connect_timeout_ms; /* connect + TLS handshake; <= 0: 10000 */
     int read_timeout_ms;    /* each wait for input/output; <= 0: none */
     const char *ca_file;    /* extra CA bundle (VERIFY mode), may be NULL */
+    int spin_us;            /* bolt_tr_set_spin; <= 0: never spin */
 } bolt_tr_opts;
 
 /* Connect to host:port of `u` (all resolved addresses in turn); *out is new. */
@@ -72,15 +75,26 @@ int bolt_tr_fd(const bolt_tr *t);
 /* Size of the read buffer (the largest possible peek). */
 size_t bolt_tr_capacity(const bolt_tr *t);
 /*
- * The peer owes at least `bytes` more bytes beyond what has been consumed
- * (for Bolt: 6 per request still unanswered, the smallest reply).  A read
+ * The peer owes `replies` more replies, at least `bytes` more bytes beyond
+ * what has been consumed (for Bolt: 6 per request still unanswered, the
+ * smallest reply).  A read
  * that has to wait on a plain socket then sleeps until that much has arrived
  * (SO_RCVLOWAT) instead of waking for every segment.  An underestimate only
  * costs wake-ups; an overestimate would stall until the read timeout, EOF
  * or an error, so callers must pass a true lower bound.
  */
-void bolt_tr_expect(bolt_tr *t, size_t bytes);
+void bolt_tr_expect(bolt_tr *t, size_t bytes, size_t replies);
 /* How many times a read on a plain socket slept waiting for input (tests). */
 uint64_t bolt_tr_waits(const bolt_tr *t);
+/*
+ * Mid-stream spin: once replies have begun to arrive and two or more are
+ * owed (bolt_tr_expect), a read that finds nothing retries, yielding the
+ * CPU, for at most `us` microseconds (less when this connection's replies
+ * have come faster) before it sleeps: on a small VM a wake-up per reply
+ * costs the server more than the spin costs us.  The first reply after a
+ * send is always waited for asleep.  `us` <= 0 turns it off (the default of
+ * bolt_tr_from_fd); capped at BOLT_TR_SPIN_MAX_US.
+ */
+void bolt_tr_set_spin(bolt_tr *t, int us);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "cli/cli_neo4j.h"
 
+#include "core/env.h"
 #include "core/log.h"
 
 #include "graph/graph.h"
@@ -58,6 +59,12 @@ int cli_neo4j_config(bolt_config *cfg, eg_error *err)
      * and every transaction (and ROUTE) runs as this user, so one service
      * account can serve a team with each member's own privileges. */
     c.imp_user = env_or("NEO4J_IMPERSONATED_USER", NULL);
+    /* How long a read may spin between replies before it sleeps (see
+     * bolt_tr_set_spin); 0 turns spinning off, unset keeps the default. */
+    int64_t spin = BOLT_READ_SPIN_DEFAULT_US;
+    if (eg_env_int("ENGRAM_NEO4J_READ_SPIN_US", 0, BOLT_READ_SPIN_MAX_US, &spin, err) < 0)
+        return EG_EINVAL;
+    c.read_spin_us = spin > 0 ? (int)spin : -1;
     *cfg = c;
     return c.password ? 0 : EG_EINVAL;
 }

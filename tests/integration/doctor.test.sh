@@ -75,6 +75,17 @@ err="$(NEO4J_URI=bolt://127.0.0.1:1 "$BIN" doctor 2>&1 >/dev/null)"
 rc=$?
 [[ $rc -ne 0 ]] || fail "unreachable: exit 0"
 grep -q "cannot connect" <<<"$err" || fail "unreachable: unclear message: $err"
+# ENGRAM_NEO4J_READ_SPIN_US: 0 (off) and a bound connect; a bad value is
+# refused by name before any connection
+out="$(ENGRAM_NEO4J_READ_SPIN_US=0 "$BIN" doctor 2>&1)" || fail "doctor with the read spin off exited $?: $out"
+grep -q '^server agent: *Neo4j/' <<<"$out" || fail "read spin off: not connected: $out"
+out="$(ENGRAM_NEO4J_READ_SPIN_US=2000 "$BIN" doctor 2>&1)" || fail "doctor with a 2 ms read spin exited $?: $out"
+for bad in -1 abc 10001; do
+    err="$(ENGRAM_NEO4J_READ_SPIN_US=$bad "$BIN" doctor 2>&1 >/dev/null)"
+    rc=$?
+    [[ $rc -ne 0 ]] || fail "ENGRAM_NEO4J_READ_SPIN_US=$bad: exit 0"
+    grep -q 'ENGRAM_NEO4J_READ_SPIN_US' <<<"$err" || fail "ENGRAM_NEO4J_READ_SPIN_US=$bad: unclear message: $err"
+done
 # NEO4J_PASSWORD_FILE: the password from a file (first line), which wins over
 # NEO4J_PASSWORD (issue #14 finding 15)
 pwdir="$(mktemp -d)"

@@ -2,7 +2,8 @@
  * test_transport.c - the socket transport's reads: with an expectation
  * (bolt_tr_expect) a read sleeps until the promised bytes are there instead
  * of waking for every segment, and a peer that closes early still ends the
- * read at once.
+ * read at once.  The mid-stream spin (bolt_tr_set_spin) reads a pipeline's
+ * quick replies without sleeping, and costs little CPU when replies are slow.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { SEGMENTS = 60, SEGMENT = 10 };
@@ -72,7 +74,7 @@ static uint64_t read_segments(size_t expect)
     int w;
     tcp_pair(&t, &w);
     if (expect)
-        bolt_tr_expect(t, expect);
+        bolt_tr_expect(t, expect, 1);
     peer pr = {.fd = w, .segments = SEGMENTS};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, peer_main, &pr), 0);
@@ -102,13 +104,157 @@ static void test_bolt_tr__expected_bytes_arrive_in_few_wakeups(void **state)
                  (unsigned long long)plain);
 }
 
+/* ---- mid-stream spin ---- */
+
+typedef struct replier {
+    int fd;
+    int replies;      /* of SEGMENT bytes each, once the request byte arrived */
+    int gap_us;       /* between replies (busy-waited: exact, no timer slack) */
+    int slow_at;      /* before this reply (0: none) and before the first: slow_us */
+    int slow_us;
+} replier;
+
+static void busy_wait_us(int us)
+{
+    int64_t end = eg_mono_us() + us;
+    while (eg_mono_us() < end) {
+    }
+}
+
+static void *replier_main(void *arg)
+{
+    replier *rp = arg;
+    char req, seg[SEGMENT];
+    memset(seg, 'y', sizeof seg);
+    if (recv(rp->fd, &req, 1, 0) != 1)
+        return NULL;
+    if (rp->slow_us && rp->slow_at == 0)
+        usleep((useconds_t)rp->slow_us);
+    for (int i = 0; i < rp->replies; i++) {
+        if (i > 0 && rp->slow_us && i == rp->slow_at)
+            usleep((useconds_t)rp->slow_us);
+        else if (i > 0 && rp->gap_us)
+            busy_wait_us(rp->gap_us);
+        if (send(rp->fd, seg, sizeof seg, MSG_NOSIGNAL) != (ssize_t)sizeof seg)
+            break;
+    }
+    return NULL;
+}
+
+static int64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+typedef struct pipeline_run {
+    uint64_t waits;   /* sleeps in poll() */
+    int64_t cpu_us;   /* the reading thread's CPU time from the request on */
+} pipeline_run;
+
+/* Send one request byte, then read rp's replies as Bolt does: before each,
+ * expect what is still owed (replies, and a lower bound of the bytes). */
+static pipeline_run read_pipeline(int spin_us, replier rp)
+{
+    bolt_tr *t;
+    int w;
+    tcp_pair(&t, &w);
+    bolt_tr_set_spin(t, spin_us);
+    rp.fd = w;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, replier_main, &rp), 0);
+    eg_error err;
+    int64_t cpu0 = thread_cpu_us();
+    assert_int_equal(bolt_tr_write(t, "r", 1, &err), 0);
+    for (int i = 0; i < rp.replies; i++) {
+        /* a lower bound small enough to leave SO_RCVLOWAT alone: the
+         * sleeps counted are then the spin's doing alone */
+        size_t left = (size_t)(rp.replies - i);
+        bolt_tr_expect(t, left, left);
+        const uint8_t *p;
+        assert_int_equal(bolt_tr_peek(t, SEGMENT, &p, &err), 0);
+        assert_int_equal(p[0], 'y');
+        bolt_tr_consume(t, SEGMENT);
+    }
+    pipeline_run out = {bolt_tr_waits(t), thread_cpu_us() - cpu0};
+    pthread_join(th, NULL);
+    bolt_tr_free(t);
+    close(w);
+    return out;
+}
+
+enum { PIPELINE = 100, PIPELINE_GAP_US = 300 };
+
+static void test_bolt_tr__spin_reads_a_pipeline_awake(void **state)
+{
+    (void)state;
+    replier rp = {.replies = PIPELINE, .gap_us = PIPELINE_GAP_US};
+    /* Spinning: one sleep for the first reply (never spun for), and only a
+     * few more where this loaded machine kept the replier off the CPU for
+     * longer than the bound. */
+    pipeline_run on = read_pipeline(2000, rp);
+    /* Not spinning: a reply every 300 us wakes the reader nearly every time. */
+    pipeline_run off = read_pipeline(0, rp);
+    if (on.waits > PIPELINE / 4 || off.waits < PIPELINE / 4)
+        fail_msg("poll sleeps over %d replies: %llu spinning, %llu not", PIPELINE, (unsigned long long)on.waits,
+                 (unsigned long long)off.waits);
+}
+
+static void test_bolt_tr__spin_is_bounded_for_a_slow_reply(void **state)
+{
+    (void)state;
+    /* The first reply comes 100 ms after the request (never spun for), the
+     * third 100 ms after the second (two owed: spun for at most the 2 ms
+     * bound). */
+    replier rp = {.replies = 4, .slow_at = 2, .slow_us = 100000};
+    pipeline_run r = read_pipeline(2000, rp);
+    rp.slow_at = 0; /* the first reply late only */
+    pipeline_run first = read_pipeline(2000, rp);
+    if (r.cpu_us > 30000 || first.cpu_us > 30000)
+        fail_msg("reader CPU: %lld us with a late third reply, %lld us with a late first one",
+                 (long long)r.cpu_us, (long long)first.cpu_us);
+}
+
+static void test_bolt_tr__spin_stops_when_replies_are_slow(void **state)
+{
+    (void)state;
+    /* Replies 2 ms apart (peer_main), a 1 ms bound: the first gap moves the
+     * average past the bound and the rest are waited for asleep.  Spinning
+     * for each would cost about 30 x 1 ms of CPU. */
+    enum { SLOW = 31 };
+    bolt_tr *t;
+    int w;
+    tcp_pair(&t, &w);
+    bolt_tr_set_spin(t, 1000);
+    peer pr = {.fd = w, .segments = SLOW};
+    pthread_t th;
+    eg_error err;
+    int64_t cpu0 = thread_cpu_us();
+    assert_int_equal(bolt_tr_write(t, "r", 1, &err), 0);
+    assert_int_equal(pthread_create(&th, NULL, peer_main, &pr), 0);
+    for (int i = 0; i < SLOW; i++) {
+        size_t left = (size_t)(SLOW - i);
+        bolt_tr_expect(t, left, left); /* below SO_RCVLOWAT's threshold, as above */
+        const uint8_t *p;
+        assert_int_equal(bolt_tr_peek(t, SEGMENT, &p, &err), 0);
+        bolt_tr_consume(t, SEGMENT);
+    }
+    int64_t cpu_us = thread_cpu_us() - cpu0;
+    pthread_join(th, NULL);
+    bolt_tr_free(t);
+    close(w);
+    if (cpu_us > 10000)
+        fail_msg("reader CPU over %d slow replies: %lld us", SLOW, (long long)cpu_us);
+}
+
 static void test_bolt_tr__early_close_still_ends_the_read(void **state)
 {
     (void)state;
     bolt_tr *t;
     int w;
     tcp_pair(&t, &w);
-    bolt_tr_expect(t, 10000); /* more than the peer will ever send */
+    bolt_tr_expect(t, 10000, 1); /* more than the peer will ever send */
     peer pr = {.fd = w, .segments = 3, .close_after = true};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, peer_main, &pr), 0);
@@ -129,6 +275,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bolt_tr__expected_bytes_arrive_in_few_wakeups),
         cmocka_unit_test(test_bolt_tr__early_close_still_ends_the_read),
+        cmocka_unit_test(test_bolt_tr__spin_reads_a_pipeline_awake),
+        cmocka_unit_test(test_bolt_tr__spin_is_bounded_for_a_slow_reply),
+        cmocka_unit_test(test_bolt_tr__spin_stops_when_replies_are_slow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
