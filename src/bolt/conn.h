@@ -205,6 +205,9 @@ int bolt_conn_query_json(bolt_conn *c, const char *cypher, const bolt_params *pa
  */
 int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_params *const *params, size_t n,
                               const bolt_tx_opts *opts, json_t **rows_out, eg_error *err);
+/* The same for n different statements: cyphers[i] with params[i] (params[i] may be NULL). */
+int bolt_conn_query_json_each(bolt_conn *c, const char *const *cyphers, const bolt_params *const *params, size_t n,
+                              const bolt_tx_opts *opts, json_t **rows_out, eg_error *err);
 
 /* Explicit transactions.  BEGIN is pipelined with the first RUN. */
 int bolt_conn_begin(bolt_conn *c, const bolt_tx_opts *opts, eg_error *err);

@@ -452,8 +452,10 @@ int bolt_conn_query_json(bolt_conn *c, const char *cypher, const bolt_params *pa
     return collect_rows(r, rows_out, err);
 }
 
-int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_params *const *params, size_t n,
-                              const bolt_tx_opts *opts, json_t **rows_out, eg_error *err)
+/* Statement i is cyphers[one_cypher ? 0 : i] with params[i]: n of them in one write. */
+static int query_json_pipelined(bolt_conn *c, const char *const *cyphers, bool one_cypher,
+                                const bolt_params *const *params, size_t n, const bolt_tx_opts *opts,
+                                json_t **rows_out, eg_error *err)
 {
     for (size_t i = 0; i < n; i++)
         rows_out[i] = NULL;
@@ -465,7 +467,8 @@ int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_param
     int rc = 0;
     size_t queued = 0;
     for (; queued < n; queued++)
-        if ((rc = bolt_conn_run_lazy(c, cypher, params[queued], opts, &res[queued], err)) < 0)
+        if ((rc = bolt_conn_run_lazy(c, cyphers[one_cypher ? 0 : queued], params[queued], opts, &res[queued],
+                                     err)) < 0)
             break;
     if (rc == 0)
         rc = bolt_conn_flush(c, err);
@@ -484,4 +487,16 @@ int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_param
             rows_out[i] = NULL;
         }
     return rc;
+}
+
+int bolt_conn_query_json_many(bolt_conn *c, const char *cypher, const bolt_params *const *params, size_t n,
+                              const bolt_tx_opts *opts, json_t **rows_out, eg_error *err)
+{
+    return query_json_pipelined(c, &cypher, true, params, n, opts, rows_out, err);
+}
+
+int bolt_conn_query_json_each(bolt_conn *c, const char *const *cyphers, const bolt_params *const *params, size_t n,
+                              const bolt_tx_opts *opts, json_t **rows_out, eg_error *err)
+{
+    return query_json_pipelined(c, cyphers, false, params, n, opts, rows_out, err);
 }

@@ -176,6 +176,16 @@ int graph__obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **
 /* Relations among a set of names (array of strings) in the namespace: new array. */
 int graph__relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
                           eg_error *err);
+/* The same in parts, for pipelining it with other statements: the statement,
+ * its parameters (*out new; NULL when names is empty: nothing to ask), and
+ * the relations of its rows (*out new; rows borrowed). */
+extern const char graph__q_relations_among[];
+int graph__relations_among_params(const char *ns, const json_t *names, bolt_params **out, eg_error *err);
+int graph__relations_from_rows(const json_t *rows, json_t **out, eg_error *err);
+/* Several different statements pipelined (bolt_conn_query_json_each); a NULL
+ * cypher is skipped (its rows[i] NULL): rows[i] new. */
+int graph__q_each(bolt_conn *c, const char *const *cyphers, bolt_params *const *ps, size_t n, json_t **rows,
+                  eg_error *err);
 
 /*
  * The current relations with at least one end among names (at most limit;

@@ -233,28 +233,44 @@ static int slice_hits(json_t *hits, size_t off, size_t limit, size_t budget, jso
 /*
  * The answered entities whole (GRAPH_ENTITY_PROJ) in place of the legs'
  * references: each hit keeps its scores, ranks and matched observations and
- * gains the entity's fields, in one statement.  A hit whose entity is gone
- * meanwhile (deleted by a concurrent write) is dropped.
+ * gains the entity's fields (Q_FETCH_ENTITIES).  A hit whose entity is gone
+ * meanwhile (deleted by a concurrent write) is dropped.  *out: the
+ * statement's parameters (new), NULL when there are no hits.
  */
-static int fetch_entities(bolt_conn *c, const char *ns, json_t *hits, eg_error *err)
+static int fetch_params(const char *ns, const json_t *hits, bolt_params **out, eg_error *err)
 {
+    *out = NULL;
     if (json_array_size(hits) == 0)
         return 0;
     json_t *names = json_array();
+    if (names == NULL)
+        return eg_error_oom(err);
     size_t i;
     json_t *e;
     json_array_foreach(hits, i, e) json_array_append(names, json_object_get(e, "name"));
     bolt_params *p = graph__params(err);
-    if (p == NULL) {
-        json_decref(names);
-        return EG_ENOMEM;
+    if (p != NULL) {
+        bolt_params_str(p, "ns", ns);
+        bolt_params_json(p, "names", names);
     }
-    bolt_params_str(p, "ns", ns);
-    bolt_params_json(p, "names", names);
     json_decref(names);
-    json_t *rows = NULL, *by = json_object();
-    int rc = by ? graph__q_params(c, Q_FETCH_ENTITIES, p, &rows, err) : eg_error_oom(err);
-    json_t *row;
+    if (p == NULL)
+        return EG_ENOMEM;
+    int rc = graph__params_check(p, err);
+    if (rc != 0) {
+        bolt_params_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static int fetch_apply(json_t *hits, const json_t *rows, eg_error *err)
+{
+    json_t *by = json_object(), *row, *e;
+    if (by == NULL)
+        return eg_error_oom(err);
+    size_t i;
     json_array_foreach(rows, i, row)
     {
         json_t *full = json_object_get(row, "entity");
@@ -262,7 +278,8 @@ static int fetch_entities(bolt_conn *c, const char *ns, json_t *hits, eg_error *
         if (name)
             json_object_set(by, name, full);
     }
-    for (i = 0; rc == 0 && i < json_array_size(hits);) {
+    int rc = 0;
+    for (i = 0; i < json_array_size(hits);) {
         e = json_array_get(hits, i);
         json_t *full = json_object_get(by, graph__jstr(e, "name"));
         if (full == NULL) {
@@ -282,28 +299,36 @@ static int fetch_entities(bolt_conn *c, const char *ns, json_t *hits, eg_error *
         }
         i++;
     }
-    json_decref(rows);
     json_decref(by);
     return rc;
 }
 
-static int add_relations(bolt_conn *c, const char *ns, json_t *res, size_t budget, eg_error *err)
+/*
+ * Of rels (the relations among a superset of the answered names, in their
+ * order), those whose two ends were both answered, as res's "relations",
+ * while they fit in what the entities left of the byte budget ("truncated"
+ * when not all did).
+ */
+static int keep_relations(json_t *res, const json_t *rels, size_t budget, eg_error *err)
 {
-    json_t *names = json_array();
+    json_t *names = json_object(), *kept = json_array(), *e;
+    if (names == NULL || kept == NULL) {
+        json_decref(names);
+        json_decref(kept);
+        return eg_error_oom(err);
+    }
     size_t i, used = graph__json_size(json_object_get(res, "entities"));
-    json_t *e;
     json_array_foreach(json_object_get(res, "entities"), i, e)
     {
-        json_array_append(names, json_object_get(e, "name"));
+        const char *name = graph__jstr(e, "name");
+        if (name)
+            json_object_set_new(names, name, json_true());
     }
-    json_t *rels = NULL;
-    int rc = graph__relations_among(c, ns, names, &rels, err);
-    json_decref(names);
-    if (rc != 0)
-        return rc;
-    json_t *kept = json_array();
     json_array_foreach(rels, i, e)
     {
+        const char *from = graph__jstr(e, "from"), *to = graph__jstr(e, "to");
+        if (!from || !to || !json_object_get(names, from) || !json_object_get(names, to))
+            continue;
         size_t sz = graph__json_size(e);
         if (used + sz > budget) {
             json_object_set_new(res, "truncated", json_true());
@@ -312,7 +337,7 @@ static int add_relations(bolt_conn *c, const char *ns, json_t *res, size_t budge
         used += sz;
         json_array_append(kept, e);
     }
-    json_decref(rels);
+    json_decref(names);
     json_object_set_new(res, "relations", kept);
     return 0;
 }
@@ -344,19 +369,17 @@ static const char Q_PAGE_OBS[] =
     "WITH node.entityId AS eid, collect({text: node.text, score: score})[0..$per] AS obs "
     "RETURN eid, obs";
 
-static int page_matched_obs(bolt_conn *c, graph_store *g, const char *ns, const char *query, json_t *hits,
-                            size_t off, size_t limit, eg_error *err)
+/* Q_PAGE_OBS for the page's entities (each gets an empty matchedObservations
+ * first); *out new, NULL when there is nothing to ask (no phrase, no ids). */
+static int page_obs_params(graph_store *g, const char *ns, const char *query, json_t *page, bolt_params **out,
+                           eg_error *err)
 {
-    json_t *ents = json_array(), *ids = json_array(), *e;
-    size_t i;
-    if (ids == NULL || ents == NULL) {
-        json_decref(ents);
-        json_decref(ids);
+    *out = NULL;
+    json_t *ids = json_array(), *e;
+    if (ids == NULL)
         return eg_error_oom(err);
-    }
-    for (i = off; i < json_array_size(hits) && i < off + limit; i++)
-        json_array_append(ents, json_array_get(hits, i));
-    json_array_foreach(ents, i, e)
+    size_t i;
+    json_array_foreach(page, i, e)
     {
         json_object_set_new(e, "matchedObservations", json_array());
         if (json_is_string(json_object_get(e, "id")))
@@ -364,7 +387,6 @@ static int page_matched_obs(bolt_conn *c, graph_store *g, const char *ns, const 
     }
     char *phrase = NULL;
     int rc = query && *query && json_array_size(ids) ? graph_lucene_phrase(query, &phrase, err) : 0;
-    json_t *rows = NULL;
     if (rc == 0 && phrase != NULL) {
         bolt_params *p = graph__params(err);
         if (p == NULL) {
@@ -376,23 +398,85 @@ static int page_matched_obs(bolt_conn *c, graph_store *g, const char *ns, const 
             bolt_params_json(p, "ids", ids);
             bolt_params_int(p, "k", (int64_t)(json_array_size(ids) * GRAPH_MATCHED_OBS_MAX * 4));
             bolt_params_int(p, "per", GRAPH_MATCHED_OBS_MAX);
-            rc = graph__q_params(c, Q_PAGE_OBS, p, &rows, err);
+            if ((rc = graph__params_check(p, err)) != 0)
+                bolt_params_free(p);
+            else
+                *out = p;
         }
     }
     eg_free(phrase);
     json_decref(ids);
-    json_t *row;
+    return rc;
+}
+
+static void page_obs_apply(json_t *page, const json_t *rows)
+{
+    size_t i, j;
+    json_t *row, *e;
     json_array_foreach(rows, i, row)
     {
-        size_t j;
-        json_array_foreach(ents, j, e)
+        json_array_foreach(page, j, e)
         {
             if (json_equal(json_object_get(e, "id"), json_object_get(row, "eid")))
                 json_object_set(e, "matchedObservations", json_object_get(row, "obs"));
         }
     }
-    json_decref(rows);
-    json_decref(ents);
+}
+
+/* What a page asks first, besides its relations. */
+typedef enum page_first {
+    PAGE_MATCHED_OBS, /* search_nodes: the phrase's observation hits (Q_PAGE_OBS) */
+    PAGE_FETCH        /* vector and hybrid: the entities whole (Q_FETCH_ENTITIES) */
+} page_first;
+
+/*
+ * A result page: hits[off .. off+limit) sliced under the byte budget into
+ * res (entities, nextCursor, truncated), with the relations among the
+ * answered entities.  The page's two statements, `first` and the relations
+ * among its candidates, go in one round trip: the relations are asked for
+ * every candidate, before the budget has cut any, and only those whose two
+ * ends were answered are kept.  PAGE_FETCH reads every hit whole (its
+ * callers pass the page alone: off 0, at most limit hits).
+ */
+static int finish_page(bolt_conn *c, graph_store *g, const char *ns, page_first first, const char *query,
+                       json_t *hits, size_t off, size_t limit, size_t budget, json_t *res, eg_error *err)
+{
+    json_t *page = json_array(), *names = json_array();
+    int rc = page && names ? 0 : eg_error_oom(err);
+    for (size_t i = off; rc == 0 && i < json_array_size(hits) && i < off + limit; i++) {
+        json_array_append(page, json_array_get(hits, i));
+        json_array_append(names, json_object_get(json_array_get(hits, i), "name"));
+    }
+    bolt_params *ps[2] = {NULL, NULL};
+    const char *cy[2] = {NULL, NULL};
+    json_t *rows[2] = {NULL, NULL};
+    if (rc == 0)
+        rc = first == PAGE_FETCH ? fetch_params(ns, hits, &ps[0], err)
+                                 : page_obs_params(g, ns, query, page, &ps[0], err);
+    if (ps[0])
+        cy[0] = first == PAGE_FETCH ? Q_FETCH_ENTITIES : Q_PAGE_OBS;
+    if (rc == 0 && (rc = graph__relations_among_params(ns, names, &ps[1], err)) == 0 && ps[1])
+        cy[1] = graph__q_relations_among;
+    if (rc == 0)
+        rc = graph__q_each(c, cy, ps, 2, rows, err);
+    if (rc == 0 && first == PAGE_FETCH && cy[0])
+        rc = fetch_apply(hits, rows[0], err);
+    else if (rc == 0 && first == PAGE_MATCHED_OBS)
+        page_obs_apply(page, rows[0]);
+    if (rc == 0)
+        rc = slice_hits(hits, off, limit, budget, res, err);
+    json_t *rels = NULL;
+    if (rc == 0)
+        rc = graph__relations_from_rows(rows[1], &rels, err);
+    if (rc == 0)
+        rc = keep_relations(res, rels, budget, err);
+    json_decref(rels);
+    for (size_t i = 0; i < 2; i++) {
+        bolt_params_free(ps[i]);
+        json_decref(rows[i]);
+    }
+    json_decref(page);
+    json_decref(names);
     return rc;
 }
 
@@ -410,11 +494,8 @@ static int search_nodes_fn(bolt_conn *c, void *payload, eg_error *err)
         rc = graph__keyword_hits(c, w->cx.g, w->cx.ns, w->query, off + limit + 1, &hits, err);
     size_t budget = graph__page_budget(w->cx.g, w->page);
     if (rc == 0)
-        rc = page_matched_obs(c, w->cx.g, w->cx.ns, w->query, hits, off, limit, err);
-    if (rc == 0)
-        rc = slice_hits(hits, off, limit, budget, w->result, err);
-    if (rc == 0)
-        rc = add_relations(c, w->cx.ns, w->result, budget, err);
+        rc = finish_page(c, w->cx.g, w->cx.ns, PAGE_MATCHED_OBS, w->query, hits, off, limit, budget, w->result,
+                         err);
     json_decref(hits);
     return rc;
 }
@@ -948,12 +1029,8 @@ static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
     eg_free(r);
     size_t budget = norm_budget(w->cx.g, w->so);
     if (rc == 0)
-        rc = fetch_entities(c, w->cx.ns, hits, err);
-    if (rc == 0)
-        rc = slice_hits(hits, 0, limit, budget, w->result, err);
+        rc = finish_page(c, w->cx.g, w->cx.ns, PAGE_FETCH, NULL, hits, 0, limit, budget, w->result, err);
     json_object_del(w->result, "nextCursor"); /* vector results are not paged */
-    if (rc == 0)
-        rc = add_relations(c, w->cx.ns, w->result, budget, err);
     json_decref(oleg);
     json_decref(ehits);
     json_decref(pool);
@@ -1175,20 +1252,16 @@ static int hybrid_fn(bolt_conn *c, void *payload, eg_error *err)
     eg_free(rv);
     eg_free(fused);
     size_t budget = norm_budget(w->cx.g, w->so);
-    if (rc == 0)
-        rc = fetch_entities(c, w->cx.ns, hits, err);
-    if (rc == 0)
-        rc = slice_hits(hits, 0, limit, budget, w->result, err);
-    json_object_del(w->result, "nextCursor");
     t_fuse = eg_mono_us();
     if (rc == 0)
-        rc = add_relations(c, w->cx.ns, w->result, budget, err);
+        rc = finish_page(c, w->cx.g, w->cx.ns, PAGE_FETCH, NULL, hits, 0, limit, budget, w->result, err);
+    json_object_del(w->result, "nextCursor");
     if (rc == 0)
         set_hybrid_type(w, vectors, weight);
     int64_t t_end = eg_mono_us();
     EG_DEBUG("graph",
              "hybrid search: keyword legs %.1f ms, waited %.1f ms for the query vector, vector leg %.1f ms, "
-             "fusion %.1f ms, relations %.1f ms",
+             "fusion %.1f ms, the page (entities whole and their relations, one round trip) %.1f ms",
              (double)(t_kw - t0) / 1e3, (double)(t_wait - t_kw) / 1e3, (double)(t_vec - t_wait) / 1e3,
              (double)(t_fuse - t_vec) / 1e3, (double)(t_end - t_fuse) / 1e3);
     json_decref(kw);

@@ -264,6 +264,30 @@ int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size
     return bolt_conn_query_json_many(c, cypher, (const bolt_params *const *)ps, n, NULL, rows, err);
 }
 
+int graph__q_each(bolt_conn *c, const char *const *cyphers, bolt_params *const *ps, size_t n, json_t **rows,
+                  eg_error *err)
+{
+    enum { EACH_MAX = 8 };
+    const char *cy[EACH_MAX];
+    const bolt_params *pa[EACH_MAX];
+    json_t *got[EACH_MAX] = {0};
+    size_t k = 0;
+    if (n > EACH_MAX)
+        return eg_error_set(err, EG_EINTERNAL, EG_CLASS_NONE, "graph__q_each: more than %d statements", EACH_MAX);
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = NULL;
+        if (cyphers[i]) {
+            cy[k] = cyphers[i];
+            pa[k++] = ps[i];
+        }
+    }
+    int rc = k ? bolt_conn_query_json_each(c, cy, pa, k, NULL, got, err) : 0;
+    for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
+        if (cyphers[i])
+            rows[i] = got[j++];
+    return rc;
+}
+
 int graph__x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err)
 {
     return bolt_conn_exec(c, cypher, p, NULL, NULL, err);
@@ -486,39 +510,65 @@ int graph__cursor_parse_name(const char *cur, char **name_out, eg_error *err)
 
 /* ---- relations among names ---- */
 
-int graph__relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
-                          eg_error *err)
+const char graph__q_relations_among[] =
+    "UNWIND $names AS n "
+    "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
+    "WHERE b.namespace = $ns AND b.name IN $names "
+    "RETURN " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType";
+
+int graph__relations_among_params(const char *ns, const json_t *names, bolt_params **out, eg_error *err)
 {
     *out = NULL;
-    if (json_array_size(names) == 0) {
-        *out = json_array();
-        return *out ? 0 : eg_error_oom(err);
-    }
+    if (json_array_size(names) == 0)
+        return 0;
     bolt_params *p = graph__params(err);
     if (p == NULL)
         return EG_ENOMEM;
     bolt_params_str(p, "ns", ns);
     bolt_params_json(p, "names", names);
     int rc = graph__params_check(p, err);
+    if (rc != 0) {
+        bolt_params_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int graph__relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
+                          eg_error *err)
+{
+    *out = NULL;
+    bolt_params *p = NULL;
+    int rc = graph__relations_among_params(ns, names, &p, err);
+    if (rc != 0)
+        return rc;
+    if (p == NULL) {
+        *out = json_array();
+        return *out ? 0 : eg_error_oom(err);
+    }
     json_t *rows = NULL;
-    if (rc == 0)
-        rc = graph__q(c,
-                     "UNWIND $names AS n "
-                     "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
-                     "WHERE b.namespace = $ns AND b.name IN $names "
-                     "RETURN " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType",
-                     p, &rows, err);
+    rc = graph__q(c, graph__q_relations_among, p, &rows, err);
     bolt_params_free(p);
     if (rc != 0)
         return rc;
+    rc = graph__relations_from_rows(rows, out, err);
+    json_decref(rows);
+    return rc;
+}
+
+int graph__relations_from_rows(const json_t *rows, json_t **out, eg_error *err)
+{
+    *out = NULL;
     json_t *arr = json_array();
+    if (arr == NULL)
+        return eg_error_oom(err);
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row)
     {
         json_array_append(arr, graph__relation_out(json_object_get(row, "rel")));
     }
-    json_decref(rows);
     *out = arr;
     return 0;
 }

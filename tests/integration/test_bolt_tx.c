@@ -129,7 +129,8 @@ static void test_bolt_tx__syntax_error_then_usable(void **state)
 }
 
 /* bolt_conn_query_json_many: n statements in one round trip, in order; a
- * failure in the middle fails the call and leaves the connection usable. */
+ * failure in the middle fails the call and leaves the connection usable.
+ * bolt_conn_query_json_each: the same for different statements. */
 static void test_bolt_tx__pipelined_many(void **state)
 {
     (void)state;
@@ -164,6 +165,18 @@ static void test_bolt_tx__pipelined_many(void **state)
     assert_int_equal(bolt_conn_query_json(g_c, "RETURN 1 AS n", NULL, NULL, &one, &err), 0);
     assert_int_equal(json_array_size(one), 1);
     json_decref(one);
+    /* bolt_conn_query_json_each: different statements, one without params */
+    const char *cyphers[3] = {"RETURN $x AS a", "UNWIND range(1, $x) AS i RETURN i", "RETURN 7 AS s"};
+    const bolt_params *each[3] = {ps[0], ps[2], NULL};
+    assert_int_equal(bolt_conn_begin(g_c, NULL, &err), 0);
+    assert_int_equal(bolt_conn_query_json_each(g_c, cyphers, each, 3, NULL, rows, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows[0], 0), "a")), 1);
+    assert_int_equal(json_array_size(rows[1]), 5);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows[1], 4), "i")), 5);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rows[2], 0), "s")), 7);
+    for (int i = 0; i < 3; i++)
+        json_decref(rows[i]);
+    assert_int_equal(bolt_conn_commit(g_c, NULL, &err), 0);
     for (int i = 0; i < 3; i++)
         bolt_params_free(ps[i]);
 }

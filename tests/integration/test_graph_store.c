@@ -527,6 +527,89 @@ static void test_graph_store__open_nodes_with_neighbours(void **state)
     json_decref(open);
 }
 
+/* Every relation of res joins two of res's entities; returns how many it has. */
+static size_t rels_among_answered(const json_t *res)
+{
+    const json_t *ents = json_object_get(res, "entities");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(res, "relations"), i, r)
+    {
+        if (!find_by_name(ents, jstr(r, "from")) || !find_by_name(ents, jstr(r, "to")))
+            fail_msg("relation %s -> %s joins an entity not answered", jstr(r, "from"), jstr(r, "to"));
+    }
+    return jlen(res, "relations");
+}
+
+/* A search page carries the relations among the entities it answers and no
+ * others: not those to an entity on another page, cut by the byte budget,
+ * or not found at all (the page's relations are asked for every candidate
+ * in the same round trip as its matched observations, then filtered). */
+static void test_graph_store__search_page_relations(void **state)
+{
+    ns_case *fx = *state;
+    /* entities of ~3 KB each, so that a byte budget can hold one of them
+     * and several relations but not two of them */
+    char pad[3001];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    create_ok(fx->ns,
+              many(ent("Alpha", "bird", "a zebrafinch sings", pad), ent("Beta", "bird", "a zebrafinch eats", pad),
+                   ent("Gamma", "bird", "a zebrafinch nests", pad), ent("Outsider", "cat", "no birds here", NULL),
+                   NULL),
+              NULL);
+    relate_ok(&fx->r,
+              many(rel("Alpha", "Beta", "flocks"), rel("Beta", "Gamma", "flocks"), rel("Alpha", "Outsider", "fears"),
+                   NULL),
+              NULL);
+    json_t *res = NULL;
+    /* all three hits: the two relations among them, not the one to Outsider */
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "zebrafinch", NULL, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 3);
+    assert_int_equal(rels_among_answered(res), 2);
+    assert_int_equal(jlen(json_array_get(json_object_get(res, "entities"), 0), "matchedObservations"), 1);
+    json_decref(res);
+    /* pages of one: each relation needs an entity of another page */
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.limit = 1;
+    char *cursor = NULL;
+    for (int page = 0; page < 3; page++) {
+        pg.cursor = cursor;
+        assert_int_equal(graph_search_nodes(g_graph, &fx->r, "zebrafinch", &pg, &res, &fx->err), 0);
+        assert_int_equal(jlen(res, "entities"), 1);
+        assert_int_equal(rels_among_answered(res), 0);
+        eg_free(cursor);
+        cursor = jstr(res, "nextCursor") ? eg_strdup(jstr(res, "nextCursor")) : NULL;
+        json_decref(res);
+    }
+    assert_null(cursor);
+    /* pages of two: the first holds two hits, and the relation between them
+     * when they are joined (which two come first is the ranking's choice) */
+    pg.limit = 2;
+    pg.cursor = NULL;
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "zebrafinch", &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 2);
+    const json_t *ents = json_object_get(res, "entities");
+    bool joined = find_by_name(ents, "Beta") != NULL; /* Beta is related to both others */
+    assert_int_equal(rels_among_answered(res), joined ? 1 : 0);
+    json_decref(res);
+    /* a byte budget that fits the first entity and 1.5 KB more (room for
+     * relations, not for a second entity): no relation, since the page's
+     * others were cut */
+    pg.limit = 3;
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "zebrafinch", &pg, &res, &fx->err), 0);
+    char *first = json_dumps(json_array_get(json_object_get(res, "entities"), 0), JSON_COMPACT);
+    assert_non_null(first);
+    pg.max_bytes = strlen(first) + 1500;
+    free(first);
+    json_decref(res);
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "zebrafinch", &pg, &res, &fx->err), 0);
+    assert_int_equal(jlen(res, "entities"), 1);
+    assert_true(json_is_true(json_object_get(res, "truncated")));
+    assert_int_equal(rels_among_answered(res), 0);
+    json_decref(res);
+}
+
 static void test_graph_store__relations(void **state)
 {
     ns_case *fx = *state;
@@ -2273,6 +2356,7 @@ int main(void)
         NS_TEST(test_graph_store__observations_and_history, "hist"),
         NS_TEST(test_graph_store__observation_records, "recs"),
         NS_TEST(test_graph_store__relations, "rel"),
+        NS_TEST(test_graph_store__search_page_relations, "spr"),
         NS_TEST(test_graph_store__open_nodes_with_neighbours, "nbr"),
         NS_TEST(test_graph_store__delete_entities_keeps_history, "delent"),
         NS_TEST(test_graph_store__graph_at_time, "time"),
