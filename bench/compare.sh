@@ -26,7 +26,9 @@
 # Knobs: BENCH_SIZES (100,1000,10000,100000), BENCH_SAMPLES (30),
 # BENCH_ANCHOR_SAMPLES (10: memento), BENCH_SIDES (engram,official,memento),
 # BENCH_HTTP (1: run the HTTP load), BENCH_RESULTS (bench/results/ file to
-# write the JSON line to, default bench/results/<date>-compare.json).
+# write the JSON line to, default bench/results/<date>-compare.json),
+# BENCH_ENGRAM (the engram binary, default the one bench/run built: another
+# build for an A/B run on the same machine).
 # Final stdout line: one JSON object with every figure and the ratios.
 set -euo pipefail
 
@@ -43,7 +45,7 @@ ANCHOR_SAMPLES="${BENCH_ANCHOR_SAMPLES:-10}"
 SIDES="${BENCH_SIDES:-engram,official,memento}"
 STOP_MS="${BENCH_STOP_MS:-5000}"
 BUDGET="${BENCH_BULK_BUDGET_S:-900}"
-ENGRAM="$BENCH_BUILD_DIR/engram"
+ENGRAM="${BENCH_ENGRAM:-$BENCH_BUILD_DIR/engram}"
 FLOOR="$BENCH_BUILD_DIR/bench_compare"
 [[ -x "$ENGRAM" && -x "$FLOOR" ]] || bench_die "engram / bench_compare not built (run through bench/run compare)"
 bench_js_install

@@ -14,6 +14,14 @@
 // server and database are not what the smallest size measures):
 //   create      create_entities with one entity
 //   add_obs     add_observations, one observation to a stored entity
+//   create_idle, add_obs_idle
+//               the same, each call made once the embedding jobs of the
+//               calls before it are done (queue_status idle, polled every
+//               5 ms, not timed): an agent's calls come seconds apart, so
+//               the embedding a call causes is done before the next one.
+//               The plain workloads run back to back and each call shares
+//               the server with the embedding of the ones before it.  A
+//               server without queue_status gets the same as the plain ones
 //   search_hit  search_nodes for a word that 10 stored entities contain
 //   search_miss search_nodes for a word no entity contains
 //   open5       open_nodes of 5 stored names
@@ -93,6 +101,18 @@ async function waitQueueIdle() {
   return Date.now() - t0;
 }
 
+// Between the calls of an _idle workload: until the queue has nothing
+// pending or leased (at most 10 s).  Not timed.
+async function waitJobsDone() {
+  if (!has('queue_status')) return;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 10000) {
+    const c = (await call('queue_status', {})).structuredContent?.counts ?? {};
+    if (!(c.pending || c.leased)) return;
+    await new Promise((ok) => setTimeout(ok, 5));
+  }
+}
+
 // After a bulk load the database keeps working for a while (Lucene merges
 // the segments of its full-text, TEXT and vector indexes on background
 // threads), and on 2 cores that work competes with every call measured.
@@ -129,6 +149,10 @@ const workloads = [
   ['create', () => ['create_entities', { entities: [{ name: `c-${run}-${seq++}`, entityType: 'bench',
     observations: [`created while measuring, call ${seq}`] }] }]],
   ['add_obs', () => ['add_observations', { observations: [{ entityName: storedName(), contents: [`added ${seq++}`] }] }]],
+  ['create_idle', () => ['create_entities', { entities: [{ name: `c-${run}-${seq++}`, entityType: 'bench',
+    observations: [`created while measuring, call ${seq}`] }] }], true],
+  ['add_obs_idle', () => ['add_observations', { observations: [{ entityName: storedName(),
+    contents: [`added ${seq++}`] }] }], true],
   ['search_hit', () => ['search_nodes', { query: 'quokka' }]],
   ['search_miss', () => ['search_nodes', { query: 'xylophonist' }]],
   ['open5', () => ['open_nodes', { names: [0, 1, 2, 3, 4].map(storedName) }]],
@@ -171,13 +195,14 @@ try {
     row.drain_ms = await waitQueueIdle();
     row.settle_ms = await waitDbSettled();
     let slow = null;
-    for (const [wname, make] of workloads) {
+    for (const [wname, make, idle] of workloads) {
       const lat = [];
       // the first size also warms up the server (and its database: a fresh
       // JVM plans and compiles every statement on first use), not only the call
       const warm = size === sizes[0] ? warmFirst : 3;
       for (let j = 0; j < samples + warm; j++) {
         const [tool, a] = make();
+        if (idle) await waitJobsDone();
         const s = process.hrtime.bigint();
         const res = await call(tool, a);
         const ms = Number(process.hrtime.bigint() - s) / 1e6;

@@ -12,10 +12,10 @@ const get = (side, size, w, q = 'p50') => side.sizes?.[size]?.[w]?.[q] ?? null;
 const ratio = (a, b) => (a != null && b != null && b > 0 ? +(a / b).toFixed(3) : null);
 
 // create p50 over a floor, worst size
-const worstOver = (floorMs) => {
+const worstOver = (floorMs, w = 'create') => {
   let worst = null;
   for (const size of Object.keys(engram.sizes ?? {})) {
-    const r = ratio(get(engram, size, 'create'), floorMs);
+    const r = ratio(get(engram, size, w), floorMs);
     if (r != null && (worst == null || r > worst)) worst = r;
   }
   return worst;
@@ -35,6 +35,11 @@ const out = {
   // the floor of a bulk create: everything one entity with two observations writes
   floor_guarded_full_bulk_entities_s: floor.guarded_full_bulk_entities_s ?? null,
   create_p50_ratio_to_guarded_floor_max: worstOver(floor.guarded_write_p50_ms),
+  // the same with each call made once the embedding of the calls before it is done
+  create_idle_p50_ratio_to_floor_max: worstOver(floor.write_p50_ms, 'create_idle'),
+  create_idle_p50_ratio_to_guarded_floor_max: worstOver(floor.guarded_write_p50_ms, 'create_idle'),
+  speedup_vs_official_create_idle_1k: ratio(get(official, 1000, 'create_idle'), get(engram, 1000, 'create_idle')),
+  speedup_vs_official_create_idle_10k: ratio(get(official, 10000, 'create_idle'), get(engram, 10000, 'create_idle')),
   speedup_vs_official_create_1k: ratio(get(official, 1000, 'create'), get(engram, 1000, 'create')),
   speedup_vs_official_create_10k: ratio(get(official, 10000, 'create'), get(engram, 10000, 'create')),
   speedup_vs_official_create_100k: ratio(get(official, 100000, 'create'), get(engram, 100000, 'create')),
