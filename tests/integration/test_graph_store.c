@@ -562,6 +562,7 @@ static void test_graph_store__search_page_relations(void **state)
               many(rel("Alpha", "Beta", "flocks"), rel("Beta", "Gamma", "flocks"), rel("Alpha", "Outsider", "fears"),
                    NULL),
               NULL);
+    await_fulltext(); /* both full-text indexes are eventually consistent */
     json_t *res = NULL;
     /* all three hits: the two relations among them, not the one to Outsider */
     assert_int_equal(graph_search_nodes(g_graph, &fx->r, "zebrafinch", NULL, &res, &fx->err), 0);
