@@ -87,30 +87,15 @@ static void test_graph_tx_timeout__cut_server_releases_the_entity(void **state)
     assert_int_equal(graph_store_new(&a, pa, NULL, &o, &err), 0);
 
     /* A's create: its statement runs (the name's lock is A's), its COMMIT never arrives. */
-    bolt_cluster_stall_commits(cl, 0, true);
-    creator ca = {.g = a, .who = "server-a"};
-    pthread_t ta;
-    assert_int_equal(pthread_create(&ta, NULL, create_thread, &ca), 0);
-    bool stalled = eg_testenv_wait(bolt_cluster_one_stalled, cl, 20000);
-
-    creator cb = {.g = b, .who = "server-b"};
-    pthread_t tb;
-    int64_t t0 = eg_mono_ms();
-    assert_int_equal(pthread_create(&tb, NULL, create_thread, &cb), 0);
-    /* The server checks timeouts every 2 s by default: a few seconds. */
-    bool b_done = stalled && eg_testenv_wait(create_done, &cb, 20000);
-    int64_t waited = eg_mono_ms() - t0;
-
-    /* Release A's link either way (cut), so both threads end. */
-    bolt_cluster_stall_commits(cl, 0, false);
-    pthread_join(tb, NULL);
-    pthread_join(ta, NULL);
+    creator ca = {.g = a, .who = "server-a"}, cb = {.g = b, .who = "server-b"};
+    bolt_cluster_contention ct;
+    bolt_cluster_contend(cl, create_thread, &ca, create_thread, &cb, create_done, &ct);
     fprintf(stderr, "graph tx timeout: B waited %lld ms for A's locks (created %d); A: rc %d, created %d\n",
-            (long long)waited, cb.created, ca.rc, ca.created);
+            (long long)ct.waited_ms, cb.created, ca.rc, ca.created);
 
-    assert_true(stalled);                     /* A was inside its create transaction */
-    assert_true(b_done);                      /* B was not held until A's link went away */
-    assert_true(waited >= TX_TIMEOUT_MS / 2); /* ... and did wait on A's lock: the scenario happened */
+    assert_true(ct.stalled);                        /* A was inside its create transaction */
+    assert_true(ct.b_done);                         /* B was not held until A's link went away */
+    assert_true(ct.waited_ms >= TX_TIMEOUT_MS / 2); /* ... and did wait on A's lock: the scenario happened */
     assert_int_equal(cb.rc, 0);
     assert_true(cb.created);                  /* A's uncommitted create was rolled back: the entity is B's */
 

@@ -99,30 +99,16 @@ static void test_queue_tx_timeout__cut_worker_releases_the_mutex(void **state)
     assert_int_equal(queue_enqueue(b, NULL, r, NJOBS, res, &err), 0);
 
     /* A's lease: its statement runs (the mutex is A's), its COMMIT never arrives. */
-    bolt_cluster_stall_commits(cl, 0, true);
     leaser la = {.s = a, .owner = "host-a", .max = 5};
-    pthread_t ta;
-    assert_int_equal(pthread_create(&ta, NULL, lease_thread, &la), 0);
-    bool stalled = eg_testenv_wait(bolt_cluster_one_stalled, cl, 20000);
-
     leaser lb = {.s = b, .owner = "host-b", .max = NJOBS, .retry = true};
-    pthread_t tb;
-    int64_t t0 = eg_mono_ms();
-    assert_int_equal(pthread_create(&tb, NULL, lease_thread, &lb), 0);
-    /* The server checks timeouts every 2 s by default: a few seconds. */
-    bool b_done = stalled && eg_testenv_wait(lease_done, &lb, 20000);
-    int64_t waited = eg_mono_ms() - t0;
-
-    /* Release A's link either way (cut), so both threads end. */
-    bolt_cluster_stall_commits(cl, 0, false);
-    pthread_join(tb, NULL);
-    pthread_join(ta, NULL);
+    bolt_cluster_contention ct;
+    bolt_cluster_contend(cl, lease_thread, &la, lease_thread, &lb, lease_done, &ct);
     fprintf(stderr, "queue tx timeout: B waited %lld ms for A's mutex, leased %zu; A: rc %d, %zu jobs\n",
-            (long long)waited, lb.n, la.rc, la.n);
+            (long long)ct.waited_ms, lb.n, la.rc, la.n);
 
-    assert_true(stalled);                  /* A was inside its lease transaction */
-    assert_true(b_done);                   /* B was not held until A's link went away */
-    assert_true(waited >= TX_TIMEOUT_MS / 2); /* ... and did wait on A's lock: the scenario happened */
+    assert_true(ct.stalled);                        /* A was inside its lease transaction */
+    assert_true(ct.b_done);                         /* B was not held until A's link went away */
+    assert_true(ct.waited_ms >= TX_TIMEOUT_MS / 2); /* ... and did wait on A's lock: the scenario happened */
     assert_int_equal(lb.rc, 0);
     assert_int_equal(lb.n, NJOBS);         /* A's uncommitted lease was rolled back: every job is B's */
     assert_int_equal(la.n, 0);             /* and none was handed to A as well */

@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "support/testenv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -560,4 +561,24 @@ uint64_t bolt_cluster_refusals(const bolt_cluster *cl)
 int bolt_cluster_port(const bolt_cluster *cl)
 {
     return cl->m[0].port;
+}
+
+void bolt_cluster_contend(bolt_cluster *cl, void *(*run_a)(void *), void *a, void *(*run_b)(void *), void *b,
+                          bool (*b_done)(void *), bolt_cluster_contention *out)
+{
+    bolt_cluster_stall_commits(cl, 0, true);
+    pthread_t ta, tb;
+    bool a_started = pthread_create(&ta, NULL, run_a, a) == 0;
+    out->stalled = a_started && eg_testenv_wait(bolt_cluster_one_stalled, cl, 20000);
+    int64_t t0 = eg_mono_ms();
+    bool b_started = pthread_create(&tb, NULL, run_b, b) == 0;
+    /* The server checks timeouts every 2 s by default: a few seconds. */
+    out->b_done = b_started && out->stalled && eg_testenv_wait(b_done, b, 20000);
+    out->waited_ms = eg_mono_ms() - t0;
+    /* Release a's link either way (cut), so both threads end. */
+    bolt_cluster_stall_commits(cl, 0, false);
+    if (b_started)
+        pthread_join(tb, NULL);
+    if (a_started)
+        pthread_join(ta, NULL);
 }

@@ -76,6 +76,22 @@ bool bolt_cluster_one_stalled(void *cl);
 int bolt_cluster_member_pool(const bolt_cluster *cl, int i, const bolt_config *base, size_t max,
                              bolt_pool **out, eg_error *err);
 
+/*
+ * What the transaction-timeout tests stage: run_a(a) on a thread, writing
+ * through member 0 with its COMMITs stalled; once that COMMIT is held (at
+ * most 20 s), run_b(b) on another thread, writing the same thing through
+ * its own link; then wait (at most 20 s) until b_done(b), cut a's link and
+ * join both threads.  out: whether a's COMMIT was held, whether b was done
+ * before a's link went, and how long b took.
+ */
+typedef struct bolt_cluster_contention {
+    bool stalled;
+    bool b_done;
+    int64_t waited_ms;
+} bolt_cluster_contention;
+void bolt_cluster_contend(bolt_cluster *cl, void *(*run_a)(void *), void *a, void *(*run_b)(void *), void *b,
+                          bool (*b_done)(void *), bolt_cluster_contention *out);
+
 /* ROUTE requests answered and writes refused so far, all members. */
 uint64_t bolt_cluster_routes(const bolt_cluster *cl);
 uint64_t bolt_cluster_refusals(const bolt_cluster *cl);
