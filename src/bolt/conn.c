@@ -815,6 +815,11 @@ int64_t bolt_conn_last_used_ms(const bolt_conn *c)
     return c ? c->last_used_ms : 0;
 }
 
+const bolt_tx_opts *bolt_conn_unit_opts(const bolt_conn *c)
+{
+    return c ? c->unit_opts : NULL;
+}
+
 const char *bolt_conn_last_bookmark(const bolt_conn *c)
 {
     return c ? c->bookmark : NULL;

@@ -156,6 +156,13 @@ int64_t bolt_conn_last_used_ms(const bolt_conn *c);
  */
 const char *bolt_conn_last_bookmark(const bolt_conn *c);
 
+/*
+ * Inside bolt_pool_execute_write_autocommit's unit of work: the options its
+ * one statement must run with (borrowed for the unit's duration); NULL
+ * anywhere else.
+ */
+const bolt_tx_opts *bolt_conn_unit_opts(const bolt_conn *c);
+
 /* RESET round trip: back to READY, drops any open transaction. */
 int bolt_conn_reset(bolt_conn *c, eg_error *err);
 

@@ -113,6 +113,7 @@ struct bolt_conn {
     int64_t tx_fetch;
     eg_error tx_err;            /* why the transaction failed */
     char *bookmark;             /* last bookmark received */
+    const bolt_tx_opts *unit_opts; /* inside an auto-commit unit of work (pool.c), else NULL */
     bolt_result *results;       /* every result not yet freed */
     size_t nopen;               /* of which unfinished */
     bolt_arena *arena_cache[BOLT_ARENA_CACHE];

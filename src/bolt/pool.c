@@ -799,8 +799,10 @@ int bolt_pool_routing_table(bolt_pool *p, const char *database, json_t **out, eg
 
 /* ------------------------------------------------------- managed tx */
 
+/* autocommit: no BEGIN/COMMIT; fn runs its one statement with the unit's
+ * options (bolt_conn_unit_opts), committed by the server at its PULL. */
 static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry, bool read_only,
-                   bolt_work_fn fn, void *payload, eg_error *err)
+                   bool autocommit, bolt_work_fn fn, void *payload, eg_error *err)
 {
     bolt_retry_opts r = retry ? *retry : (bolt_retry_opts)BOLT_RETRY_OPTS_INIT;
     if (r.max_retry_time_ms <= 0)
@@ -839,10 +841,24 @@ static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *
         int rc = bolt_pool_acquire_mode(p, read_only, o.database, &c, &e);
         if (rc == 0) {
             server = c->owner ? ((spool *)c->owner)->address : NULL;
-            rc = bolt_conn_begin(c, &o, &e);
-            if (rc == 0)
+            if (autocommit) {
+                c->unit_opts = &o;
                 rc = fn(c, payload, &e);
-            if (rc >= 0) {
+                c->unit_opts = NULL;
+                if (rc >= 0 && c->tx != BOLT_TX_NONE)
+                    rc = eg_error_set(&e, EG_EINVAL, EG_CLASS_CLIENT,
+                                      "an auto-commit unit of work left a transaction open");
+                if (rc >= 0 && p->routed && c->bookmark) {
+                    char *bm = c->bookmark; /* recorded here, not again on release */
+                    c->bookmark = NULL;
+                    bookmarks_replace(p, sent, nsent, bm);
+                }
+            } else {
+                rc = bolt_conn_begin(c, &o, &e);
+                if (rc == 0)
+                    rc = fn(c, payload, &e);
+            }
+            if (rc >= 0 && !autocommit) {
                 char *bm = NULL;
                 int crc = bolt_conn_commit(c, p->routed ? &bm : NULL, &e);
                 if (crc < 0)
@@ -905,11 +921,17 @@ static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *
 int bolt_pool_execute_write(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
                             bolt_work_fn fn, void *payload, eg_error *err)
 {
-    return execute(p, tx, retry, false, fn, payload, err);
+    return execute(p, tx, retry, false, false, fn, payload, err);
+}
+
+int bolt_pool_execute_write_autocommit(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
+                                       bolt_work_fn fn, void *payload, eg_error *err)
+{
+    return execute(p, tx, retry, false, true, fn, payload, err);
 }
 
 int bolt_pool_execute_read(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
                            bolt_work_fn fn, void *payload, eg_error *err)
 {
-    return execute(p, tx, retry, true, fn, payload, err);
+    return execute(p, tx, retry, true, false, fn, payload, err);
 }

@@ -104,4 +104,15 @@ int bolt_pool_execute_write(bolt_pool *p, const bolt_tx_opts *tx, const bolt_ret
 int bolt_pool_execute_read(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
                            bolt_work_fn fn, void *payload, eg_error *err);
 
+/*
+ * The same for a unit of work that is a single write statement: it runs as
+ * an auto-commit query, RUN and PULL in one write and the commit inside the
+ * PULL's reply, which saves the round trip of a COMMIT.  `fn` MUST run
+ * exactly one statement, with bolt_conn_unit_opts(c) as its options (the
+ * database, timeout, metadata and, on a routed pool, the bookmarks `tx`
+ * would have given the transaction); it is retried like the others.
+ */
+int bolt_pool_execute_write_autocommit(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
+                                       bolt_work_fn fn, void *payload, eg_error *err);
+
 #endif

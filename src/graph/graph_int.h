@@ -88,6 +88,10 @@ int graph__ctx_init(graph_ctx *cx, graph_store *g, const graph_req *req, eg_erro
 
 /* Managed transactions with the store's database. */
 int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
+/* The same for a unit of work that runs one write statement, as an auto-commit
+ * query (bolt_pool_execute_write_autocommit): graph__q and graph__x pass the
+ * unit's options on their own. */
+int graph__write_auto(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 /* After a commit that labelled entities :SearchStale: wake the indexer, if any. */
 void graph__indexer_poke(graph_store *g);
 int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);

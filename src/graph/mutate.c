@@ -808,21 +808,71 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
     return rc;
 }
 
+/*
+ * One name whose jobs the job store takes in the statement (or no store):
+ * a first-time create is then the whole unit of work, one statement, and
+ * runs as an auto-commit query -- one round trip where a transaction takes
+ * two (its COMMIT).  When the name exists the statement wrote nothing
+ * (Q_CREATE_FAST) and `missed` sends the call to the transaction, which
+ * merges.
+ */
+typedef struct create_one_work {
+    graph_mut_work m;
+    bool missed;
+} create_one_work;
+
+static int create_one_auto_fn(bolt_conn *c, void *payload, eg_error *err)
+{
+    create_one_work *w = payload;
+    graph_mut_work *m = &w->m;
+    json_decref(m->result);
+    m->result = json_pack("{s[]s[]s[]s[]s[]}", "entities", "created", "updated", "unchanged", "jobIds");
+    json_t *outbox = json_array();
+    if (m->result == NULL || outbox == NULL) {
+        json_decref(outbox);
+        return eg_error_oom(err);
+    }
+    const json_t *it = json_array_get(m->items, 0);
+    int64_t now = 0;
+    bool created = false;
+    apply_out ao;
+    int rc = create_fast(&m->cx, c, &now, it, graph__item_by(&m->cx, it), outbox,
+                         json_object_get(m->result, "jobIds"), &ao, &created, err);
+    w->missed = rc == 0 && !created;
+    if (rc == 0 && created) {
+        json_array_append_new(json_object_get(m->result, "created"), json_string(graph__jstr(it, "name")));
+        if (ao.entity)
+            json_array_append(json_object_get(m->result, "entities"), ao.entity);
+    }
+    /* the statement took every job: a job left for the outbox would be lost */
+    if (rc == 0 && json_array_size(outbox) != 0)
+        rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "create: jobs left outside the statement");
+    apply_out_clear(&ao);
+    json_decref(outbox);
+    return rc;
+}
+
 int graph_create_entities(graph_store *g, const graph_req *req, const json_t *entities,
                           json_t **out, eg_error *err)
 {
     *out = NULL;
-    graph_mut_work w = {0};
-    int rc = graph__ctx_init(&w.cx, g, req, err);
+    create_one_work co = {0};
+    graph_mut_work *w = &co.m;
+    int rc = graph__ctx_init(&w->cx, g, req, err);
     if (rc == 0)
-        rc = graph_validate_entities(entities, &w.items, err);
+        rc = graph_validate_entities(entities, &w->items, err);
+    bool one = rc == 0 && json_array_size(w->items) == 1 && (g->queue == NULL || queue_neo4j_inline(g->queue));
     /* Two first-time MERGEs of one name can race into a constraint violation
      * (the loser's index lookup ran before the winner committed); re-running
      * the unit finds the winner's node and merges into it. */
     eg_error e;
     eg_error_clear(&e);
     for (int attempt = 0; rc == 0; attempt++) {
-        rc = graph__write(g, create_entities_fn, &w, &e);
+        co.missed = !one;
+        if (one)
+            rc = graph__write_auto(g, create_one_auto_fn, &co, &e);
+        if (rc == 0 && co.missed)
+            rc = graph__write(g, create_entities_fn, w, &e);
         if (rc == 0 || attempt >= 4 || strstr(e.neo4j_code, "ConstraintValidationFailed") == NULL)
             break;
         rc = 0;
@@ -831,13 +881,13 @@ int graph_create_entities(graph_store *g, const graph_req *req, const json_t *en
     }
     if (rc != 0 && err != NULL && e.code != 0)
         eg_error_copy(err, &e);
-    json_decref(w.items);
+    json_decref(w->items);
     if (rc != 0) {
-        json_decref(w.result);
+        json_decref(w->result);
         return rc;
     }
     graph__indexer_poke(g);
-    *out = w.result;
+    *out = w->result;
     return 0;
 }
 

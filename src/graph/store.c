@@ -227,6 +227,14 @@ int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
     return bolt_pool_execute_write(g->pool, &tx, NULL, fn, payload, err);
 }
 
+int graph__write_auto(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
+{
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.database = g->opts.database;
+    tx.timeout_ms = g->opts.tx_timeout_ms;
+    return bolt_pool_execute_write_autocommit(g->pool, &tx, NULL, fn, payload, err);
+}
+
 int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
 {
     bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
@@ -255,7 +263,8 @@ int graph__run(graph_store *g, graph_tx_mode mode, bolt_work_fn fn, void *work, 
 int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err)
 {
     *rows = NULL;
-    return bolt_conn_query_json(c, cypher, p, NULL, rows, err);
+    /* inside an auto-commit unit (graph__write_auto) its options, else none */
+    return bolt_conn_query_json(c, cypher, p, bolt_conn_unit_opts(c), rows, err);
 }
 
 int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
@@ -290,7 +299,7 @@ int graph__q_each(bolt_conn *c, const char *const *cyphers, bolt_params *const *
 
 int graph__x(bolt_conn *c, const char *cypher, const bolt_params *p, eg_error *err)
 {
-    return bolt_conn_exec(c, cypher, p, NULL, NULL, err);
+    return bolt_conn_exec(c, cypher, p, bolt_conn_unit_opts(c), NULL, err);
 }
 
 int graph__stream(bolt_conn *c, const char *cypher, const bolt_params *p, const bolt_tx_opts *tx, graph_row_fn fn,

@@ -1,7 +1,8 @@
 /*
  * test_bolt_pool.c - the pool and managed transactions against a real
  * Neo4j: a provoked deadlock is retried and both sides succeed; eight
- * threads share a pool of four for 500 transactions each.
+ * threads share a pool of four for 500 transactions each; auto-commit
+ * units of work.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -201,6 +202,112 @@ static void test_bolt_pool__eight_threads_share_four(void **state)
     bolt_pool_free(pool);
 }
 
+/* ---- auto-commit units ---- */
+
+typedef struct auto_arg {
+    int calls;
+    int fail_first;           /* this many transient failures before the statement */
+    bool open_tx;             /* misbehave: leave a transaction open */
+    const bolt_tx_opts *seen; /* bolt_conn_unit_opts inside the unit */
+    int64_t seen_timeout_ms;
+} auto_arg;
+
+static int auto_work(bolt_conn *c, void *payload, eg_error *err)
+{
+    auto_arg *a = payload;
+    a->calls++;
+    a->seen = bolt_conn_unit_opts(c);
+    a->seen_timeout_ms = a->seen ? a->seen->timeout_ms : -1;
+    if (a->calls <= a->fail_first)
+        return eg_error_set(err, EG_ETRANSIENT, EG_CLASS_TRANSIENT, "provoked transient failure %d", a->calls);
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", g_run);
+    int rc;
+    if (a->open_tx) {
+        rc = bolt_conn_begin(c, NULL, err);
+        if (rc == 0)
+            rc = bolt_conn_exec(c, "CREATE (:BoltPoolTest {run: $run, name: 'leaked'})", p, NULL, NULL, err);
+        bolt_params_free(p);
+        return rc;
+    }
+    rc = bolt_conn_exec(c, "CREATE (:BoltPoolTest {run: $run, name: 'auto'})", p, a->seen, NULL, err);
+    bolt_params_free(p);
+    return rc;
+}
+
+static int64_t count_named(bolt_pool *pool, const char *name)
+{
+    eg_error err;
+    bolt_conn *c;
+    assert_int_equal(bolt_pool_acquire(pool, &c, &err), 0);
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", g_run);
+    bolt_params_str(p, "name", name);
+    json_t *rows = NULL;
+    assert_int_equal(
+        bolt_conn_query_json(c, "MATCH (n:BoltPoolTest {run: $run, name: $name}) RETURN count(n) AS n", p, NULL,
+                             &rows, &err),
+        0);
+    int64_t n = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+    json_decref(rows);
+    bolt_params_free(p);
+    bolt_pool_release(pool, c);
+    return n;
+}
+
+static int managed_peek(bolt_conn *c, void *payload, eg_error *err)
+{
+    (void)err;
+    *(const bolt_tx_opts **)payload = bolt_conn_unit_opts(c);
+    return 0;
+}
+
+/*
+ * bolt_pool_execute_write_autocommit: the unit's one statement commits by
+ * itself (no COMMIT), runs with the unit's options, is retried on a
+ * transient failure like any unit, and a unit that opens a transaction
+ * fails and commits nothing.  Managed transactions see no unit options.
+ */
+static void test_bolt_pool__autocommit_unit(void **state)
+{
+    (void)state;
+    eg_error err;
+    eg_error_clear(&err);
+    bolt_pool *pool;
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = 2;
+    assert_int_equal(bolt_pool_new(&pool, &g_cfg, &po, &err), 0);
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.timeout_ms = 7000;
+    bolt_retry_opts ro = BOLT_RETRY_OPTS_INIT;
+    ro.initial_delay_ms = 5;
+
+    auto_arg a = {0};
+    a.fail_first = 2;
+    assert_int_equal(bolt_pool_execute_write_autocommit(pool, &tx, &ro, auto_work, &a, &err), 0);
+    assert_int_equal(a.calls, 3);
+    assert_int_equal(a.seen_timeout_ms, 7000);
+    assert_int_equal(count_named(pool, "auto"), 1);
+
+    auto_arg bad = {0};
+    bad.open_tx = true;
+    eg_error_clear(&err);
+    assert_int_equal(bolt_pool_execute_write_autocommit(pool, &tx, &ro, auto_work, &bad, &err), EG_EINVAL);
+    assert_int_equal(bad.calls, 1);
+    assert_non_null(strstr(err.message, "transaction open"));
+    assert_int_equal(count_named(pool, "leaked"), 0);
+
+    /* the connections went back usable: a plain unit runs on them */
+    auto_arg again = {0};
+    assert_int_equal(bolt_pool_execute_write_autocommit(pool, NULL, NULL, auto_work, &again, &err), 0);
+    assert_int_equal(count_named(pool, "auto"), 2);
+
+    const bolt_tx_opts *peek = &tx;
+    assert_int_equal(bolt_pool_execute_write(pool, NULL, NULL, managed_peek, &peek, &err), 0);
+    assert_null(peek);
+    bolt_pool_free(pool);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -226,6 +333,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bolt_pool__deadlock_retried),
         cmocka_unit_test(test_bolt_pool__eight_threads_share_four),
+        cmocka_unit_test(test_bolt_pool__autocommit_unit),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -4,7 +4,8 @@
  *
  * Server A reaches Neo4j through a Bolt proxy of ours (tests/support/
  * bolt_cluster.h, one member) that swallows A's COMMIT: Neo4j sees A's
- * create_entities transaction open, holding the new name in the unique
+ * create_entities transaction (of two names: one new name is a single
+ * auto-commit statement, with no COMMIT to lose) open, holding the name in the unique
  * constraint, and then silence, as when a link is cut between the statement
  * and COMMIT (TCP may take hours to tell the server).  Server B, on a
  * direct connection, then creates the same name and must wait for A's
@@ -47,8 +48,10 @@ static void *create_thread(void *p)
     creator *cr = p;
     graph_req req = GRAPH_REQ_INIT;
     req.ns = g_ns;
-    json_t *ents = json_pack("[{s:s, s:s, s:[s]}]", "name", "Contested", "entityType", "thing", "observations",
-                             cr->who);
+    /* Two names: a create of one new name is a single auto-commit statement
+     * (no COMMIT to lose); two take a transaction, whose COMMIT can be cut. */
+    json_t *ents = json_pack("[{s:s, s:s, s:[s]}, {s:s, s:s, s:[]}]", "name", "Contested", "entityType", "thing",
+                             "observations", cr->who, "name", cr->who, "entityType", "server", "observations");
     json_t *out = NULL;
     eg_error err;
     eg_error_clear(&err);
@@ -56,7 +59,7 @@ static void *create_thread(void *p)
     if (cr->rc)
         fprintf(stderr, "%s: create: %s %.120s\n", cr->who, err.neo4j_code, err.message);
     json_t *created = json_object_get(out, "created");
-    cr->created = json_is_array(created) ? json_array_size(created) == 1 : json_integer_value(created) == 1;
+    cr->created = json_is_array(created) ? json_array_size(created) == 2 : json_integer_value(created) == 2;
     json_decref(out);
     json_decref(ents);
     atomic_store(&cr->done, true);

@@ -291,6 +291,64 @@ static void test_bolt_pool__authorization_expired_reconnects(void **state)
     fake_bolt_free(fb);
 }
 
+static int unit_auto(bolt_conn *c, void *payload, eg_error *err)
+{
+    work *w = payload;
+    w->calls++;
+    return bolt_conn_exec(c, "MERGE (n:X {id: 1}) SET n.v = 2", NULL, bolt_conn_unit_opts(c), NULL, err);
+}
+
+/*
+ * An auto-commit unit: RUN and PULL leave in one write, with the unit's
+ * transaction timeout, and no BEGIN or COMMIT is ever sent; a transient
+ * FAILURE is retried like a transaction's.
+ */
+static void test_bolt_pool__autocommit_unit_one_exchange(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_failure(fb, "Neo.TransientError.Transaction.DeadlockDetected", "scripted failure");
+    fake_bolt_ignored(fb);
+    fake_bolt_expect(fb, RESET);
+    fake_bolt_success(fb, "{}");
+    /* the script answers only once both are in: the client pipelined them */
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{\"fields\":[]}");
+    fake_bolt_success(fb, "{\"bookmark\":\"b2\"}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    eg_error err;
+    bolt_pool *p;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    work w = {0};
+    bolt_retry_opts ro = BOLT_RETRY_OPTS_INIT;
+    ro.initial_delay_ms = 5;
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.timeout_ms = 4321;
+    assert_rc(bolt_pool_execute_write_autocommit(p, &tx, &ro, unit_auto, &w, &err), 0);
+    assert_int_equal(w.calls, 2);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    size_t n = fake_bolt_nreceived(fb);
+    size_t runs = 0;
+    for (size_t i = 0; i < n; i++) {
+        int sig = fake_bolt_received_sig(fb, i);
+        assert_true(sig != BEGIN && sig != COMMIT);
+        if (sig != RUN)
+            continue;
+        runs++;
+        const bolt_value *extra = fake_bolt_received_field(fb, i, 2);
+        assert_non_null(extra);
+        assert_int_equal(bolt_value_int(bolt_value_get(extra, "tx_timeout"), -1), 4321);
+    }
+    assert_int_equal(runs, 2);
+    fake_bolt_free(fb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -302,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_bolt_pool__connection_loss_retried),
         cmocka_unit_test(test_bolt_pool__budget_exhausted),
         cmocka_unit_test(test_bolt_pool__authorization_expired_reconnects),
+        cmocka_unit_test(test_bolt_pool__autocommit_unit_one_exchange),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
