@@ -8,7 +8,9 @@
 # `bench/run compare`.
 #
 # In the same run, on the same Neo4j:
-#   floors (bench_compare): one pipelined single-node write transaction
+#   floors (bench_compare), first on the fresh JVM and again after engram's
+#   side (the warm ones are the headline floors; the first are floor_cold):
+#   one pipelined single-node write transaction
 #     through our Bolt client; concurrent single-node write commits with 1,
 #     10 and 50 clients; Neo4j's bulk create rate (UNWIND, 500 per tx);
 #   engram over Streamable HTTP with 1, 10 and 50 clients
@@ -28,7 +30,12 @@
 # BENCH_HTTP (1: run the HTTP load), BENCH_RESULTS (bench/results/ file to
 # write the JSON line to, default bench/results/<date>-compare.json),
 # BENCH_ENGRAM (the engram binary, default the one bench/run built: another
-# build for an A/B run on the same machine).
+# build for an A/B run on the same machine), BENCH_WARM_S (180: every side
+# first runs its workloads for this long on scratch entities it then
+# deletes, so the sizes are measured warm -- a fresh Neo4j JVM compiles its
+# write path over the first ~10,000 writes; the JSON keeps the first and
+# last 100 creates' p50 of that phase as cold_/warm_create_p50_ms_*; 0 turns
+# it off).
 # Final stdout line: one JSON object with every figure and the ratios.
 set -euo pipefail
 
@@ -67,10 +74,10 @@ side() { # label samples command...
     local label="$1" n="$2"
     shift 2
     node "$JS/compare.mjs" --label "$label" --sizes "$SIZES" --samples "$n" --stop-ms "$STOP_MS" \
-        --bulk-budget-s "$BUDGET" -- "$@" | tail -n1
+        --bulk-budget-s "$BUDGET" --warm-s "${BENCH_WARM_S:-180}" -- "$@" | tail -n1
 }
 
-engram='{}' official='{}' memento='{}' http='{}' jvm_rss_kb=null vector_floor='{}'
+engram='{}' official='{}' memento='{}' http='{}' jvm_rss_kb=null vector_floor='{}' floor_cold='{}'
 if [[ ",$SIDES," == *,engram,* ]]; then
     bench_log "wiping database; engram side"
     node "$JS/wipe.js"
@@ -79,6 +86,13 @@ if [[ ",$SIDES," == *,engram,* ]]; then
     # size): the floor under semantic_search
     vector_floor="$("$FLOOR" --vector-index entity_embeddings --vector-samples 30 | tail -n1)" || vector_floor='{}'
     bench_log "  vector floor: $vector_floor"
+    # The floors again, now that the JVM has compiled the write path (the
+    # first run met a fresh one): these are the ones engram is set against;
+    # the first stay in the JSON as floor_cold.
+    bench_log "floors again, on the warm JVM"
+    floor_cold="$floor"
+    floor="$("$FLOOR" --writes 2000 --seconds 5 --bulk 100000 | tail -n1)" || bench_die "bench_compare failed"
+    bench_log "  $floor"
     bench_log "  engram: $engram"
     if [[ -n "${BENCH_NEO4J_PID:-}" ]]; then
         jvm_rss_kb="$(awk '/VmHWM/ {print $2}' "/proc/$BENCH_NEO4J_PID/status" 2>/dev/null || echo null)"
@@ -113,7 +127,7 @@ fi
 
 # Everything into one line: the sides as they are, then the keys the issue
 # names, computed from them.
-line="$(FLOOR="$floor" VECTOR_FLOOR="$vector_floor" ENGRAM_SIDE="$engram" OFFICIAL="$official" MEMENTO="$memento" HTTP="$http" \
+line="$(FLOOR="$floor" FLOOR_COLD="$floor_cold" VECTOR_FLOOR="$vector_floor" ENGRAM_SIDE="$engram" OFFICIAL="$official" MEMENTO="$memento" HTTP="$http" \
     JVM_RSS_KB="$jvm_rss_kb" node "$JS/compare_summary.mjs")" || bench_die "summary failed"
 results="${BENCH_RESULTS:-$BENCH_ROOT/bench/results/$(date -u +%F)-compare.json}"
 mkdir -p "$(dirname "$results")"

@@ -1,10 +1,11 @@
 // compare_summary.mjs - the final JSON line of `bench/run compare`, from the
-// parts in the environment (each a JSON object): FLOOR (bench_compare),
+// parts in the environment (each a JSON object): FLOOR (bench_compare, on
+// the warm JVM) and FLOOR_COLD (its first run),
 // ENGRAM_SIDE, OFFICIAL, MEMENTO (compare.mjs), HTTP (http_load.mjs) and
 // JVM_RSS_KB.  The sides are kept whole under their names; the headline keys
 // the issue names are computed here, null when a side did not reach the size.
 const part = (k) => { try { return JSON.parse(process.env[k] || '{}'); } catch { return {}; } };
-const floor = part('FLOOR'), engram = part('ENGRAM_SIDE'), official = part('OFFICIAL');
+const floor = part('FLOOR'), floorCold = part('FLOOR_COLD'), engram = part('ENGRAM_SIDE'), official = part('OFFICIAL');
 const memento = part('MEMENTO'), http = part('HTTP'), vfloor = part('VECTOR_FLOOR');
 const jvm = Number(process.env.JVM_RSS_KB) || null;
 
@@ -31,6 +32,9 @@ const out = {
   floor_bulk_nodes_s: floor.bulk_nodes_s ?? null,
   create_p50_ratio_to_floor_max: worst,
   floor_guarded_write_p50_ms: floor.guarded_write_p50_ms ?? null,
+  // the same floors measured first, on the just-started JVM (compare.sh)
+  floor_cold_write_p50_ms: floorCold.write_p50_ms ?? null,
+  floor_cold_guarded_write_p50_ms: floorCold.guarded_write_p50_ms ?? null,
   floor_guarded_bulk_entities_s: floor.guarded_bulk_entities_s ?? null,
   // the floor of a bulk create: everything one entity with two observations writes
   floor_guarded_full_bulk_entities_s: floor.guarded_full_bulk_entities_s ?? null,
@@ -38,6 +42,16 @@ const out = {
   // the same with each call made once the embedding of the calls before it is done
   create_idle_p50_ratio_to_floor_max: worstOver(floor.write_p50_ms, 'create_idle'),
   create_idle_p50_ratio_to_guarded_floor_max: worstOver(floor.guarded_write_p50_ms, 'create_idle'),
+  // the write floor made 50 ms after the previous one: an idle machine's, under the _idle workloads
+  floor_idle_write_p50_ms: floor.idle_write_p50_ms ?? null,
+  create_idle_p50_ratio_to_idle_floor_max: worstOver(floor.idle_write_p50_ms, 'create_idle'),
+  // the warm-up phase (compare.mjs --warm-s): the first and last 100 creates of
+  // a fresh server (and, for engram, a Neo4j JVM that had not run its statements)
+  cold_create_p50_ms_engram: engram.warm?.first100_create_p50 ?? null,
+  warm_create_p50_ms_engram: engram.warm?.last100_create_p50 ?? null,
+  cold_create_p50_ms_official: official.warm?.first100_create_p50 ?? null,
+  warm_create_p50_ms_official: official.warm?.last100_create_p50 ?? null,
+  speedup_vs_official_create_cold: ratio(official.warm?.first100_create_p50, engram.warm?.first100_create_p50),
   speedup_vs_official_create_idle_1k: ratio(get(official, 1000, 'create_idle'), get(engram, 1000, 'create_idle')),
   speedup_vs_official_create_idle_10k: ratio(get(official, 10000, 'create_idle'), get(engram, 10000, 'create_idle')),
   speedup_vs_official_create_1k: ratio(get(official, 1000, 'create'), get(engram, 1000, 'create')),
@@ -79,6 +93,7 @@ const out = {
   memento_stop_reason: memento.stop_reason ?? null,
   official_stop_reason: official.stop_reason ?? null,
   floor,
+  floor_cold: floorCold,
   vector_floor: vfloor,
   engram,
   official,
