@@ -78,6 +78,30 @@ static int write_one(bolt_conn *c, const char *cypher, int64_t i, eg_error *err)
     return rc;
 }
 
+/* n write_one transactions ($i from base), each gap_ms after the last
+ * finished (0: back to back); p50 and p95 (may be NULL) in ms. */
+static int timed_loop(bolt_conn *c, const char *cypher, int64_t base, int n, int gap_ms, double *p50, double *p95,
+                      eg_error *err)
+{
+    int64_t *lat = eg_calloc((size_t)n, sizeof *lat);
+    int rc = lat ? 0 : EG_ENOMEM;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (gap_ms > 0)
+            eg_sleep_ms(gap_ms);
+        int64_t t0 = eg_mono_us();
+        rc = write_one(c, cypher, base + i, err);
+        lat[i] = eg_mono_us() - t0;
+    }
+    if (rc == 0) {
+        qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
+        *p50 = (double)lat[n / 2] / 1000.0;
+        if (p95)
+            *p95 = (double)lat[(size_t)n * 95 / 100] / 1000.0;
+    }
+    eg_free(lat);
+    return rc;
+}
+
 /*
  * p50/p95 ms of n write_one transactions ($i from base), after a warm-up of
  * at least 20 transactions and 3 s (at most 20,000; $i below base).  The
@@ -89,23 +113,11 @@ static int write_one(bolt_conn *c, const char *cypher, int64_t i, eg_error *err)
 static int timed_writes(bolt_conn *c, const char *cypher, int64_t base, int n, double *p50, double *p95,
                         eg_error *err)
 {
-    int64_t *lat = eg_calloc((size_t)n, sizeof *lat);
     int rc = 0;
     int64_t warm_until = eg_mono_ms() + 3000;
     for (int k = 0; rc == 0 && k < 20000 && (k < 20 || eg_mono_ms() < warm_until); k++)
         rc = write_one(c, cypher, base - 1 - k, err);
-    for (int i = 0; i < n && rc == 0; i++) {
-        int64_t t0 = eg_mono_us();
-        rc = write_one(c, cypher, base + i, err);
-        lat[i] = eg_mono_us() - t0;
-    }
-    if (rc == 0) {
-        qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
-        *p50 = (double)lat[n / 2] / 1000.0;
-        *p95 = (double)lat[(size_t)n * 95 / 100] / 1000.0;
-    }
-    eg_free(lat);
-    return rc;
+    return rc ? rc : timed_loop(c, cypher, base, n, 0, p50, p95, err);
 }
 
 /*
@@ -118,23 +130,6 @@ static int timed_writes(bolt_conn *c, const char *cypher, int64_t base, int n, d
  */
 enum { IDLE_N = 60, IDLE_GAP_MS = 50 };
 
-static int idle_writes(bolt_conn *c, int64_t base, double *p50, eg_error *err)
-{
-    int64_t lat[IDLE_N];
-    int rc = 0;
-    for (int i = 0; i < IDLE_N && rc == 0; i++) {
-        eg_sleep_ms(IDLE_GAP_MS);
-        int64_t t0 = eg_mono_us();
-        rc = write_one(c, PLAIN_WRITE, base + i, err);
-        lat[i] = eg_mono_us() - t0;
-    }
-    if (rc == 0) {
-        qsort(lat, IDLE_N, sizeof *lat, bench_cmp_i64);
-        *p50 = (double)lat[IDLE_N / 2] / 1000.0;
-    }
-    return rc;
-}
-
 static int write_floor(const bolt_config *cfg, int n, double *p50, double *p95, double *idle_p50)
 {
     eg_error err = {0};
@@ -143,7 +138,7 @@ static int write_floor(const bolt_config *cfg, int n, double *p50, double *p95, 
         return fail("connect", &err);
     int rc = timed_writes(c, PLAIN_WRITE, 0, n, p50, p95, &err);
     if (rc == 0)
-        rc = idle_writes(c, 3000000, idle_p50, &err);
+        rc = timed_loop(c, PLAIN_WRITE, 3000000, IDLE_N, IDLE_GAP_MS, idle_p50, NULL, &err);
     if (rc)
         fail("write floor", &err);
     bolt_conn_free(c);

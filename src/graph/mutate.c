@@ -744,14 +744,28 @@ static int create_bulk(graph_ctx *cx, bolt_conn *c, int64_t *now, const json_t *
     return rc;
 }
 
+/* A create call's answer, made afresh for each attempt of its unit of work. */
+static int create_result_reset(graph_mut_work *w, eg_error *err)
+{
+    json_decref(w->result);
+    w->result = json_pack("{s[]s[]s[]s[]s[]}", "entities", "created", "updated", "unchanged", "jobIds");
+    return w->result ? 0 : eg_error_oom(err);
+}
+
+/* One entity's outcome into the answer: its name under its status, the entity if it changed. */
+static void create_result_add(json_t *result, const char *name, const apply_out *ao)
+{
+    static const char *const keys[] = {"created", "updated", "unchanged", "unchanged"};
+    json_array_append_new(json_object_get(result, keys[ao->status]), json_string(name));
+    if (ao->status != ST_UNCHANGED && ao->entity)
+        json_array_append(json_object_get(result, "entities"), ao->entity);
+}
+
 static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     graph_mut_work *w = payload;
-    json_decref(w->result);
-    w->result = json_pack("{s[]s[]s[]s[]s[]}", "entities", "created", "updated", "unchanged",
-                          "jobIds");
-    if (w->result == NULL)
-        return eg_error_oom(err);
+    if (create_result_reset(w, err) != 0)
+        return EG_ENOMEM;
     int64_t now = 0; /* taken from the database by the first statement */
     int rc = 0;
     json_t *job_ids = json_object_get(w->result, "jobIds");
@@ -789,12 +803,8 @@ static int create_entities_fn(bolt_conn *c, void *payload, eg_error *err)
             rc = apply_entity(&w->cx, c, &now, APPLY_MERGE, name, graph__jstr(it, "entityType"),
                               json_object_get(it, "observations"), graph__item_by(&w->cx, it), outbox, job_ids,
                               &ao, err);
-        if (rc == 0) {
-            static const char *const keys[] = {"created", "updated", "unchanged", "unchanged"};
-            json_array_append_new(json_object_get(w->result, keys[ao.status]), json_string(name));
-            if (ao.status != ST_UNCHANGED && ao.entity)
-                json_array_append(json_object_get(w->result, "entities"), ao.entity);
-        }
+        if (rc == 0)
+            create_result_add(w->result, name, &ao);
         apply_out_clear(&ao);
     }
     for (size_t k = 0; bulk && k < n; k++)
@@ -825,13 +835,11 @@ static int create_one_auto_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     create_one_work *w = payload;
     graph_mut_work *m = &w->m;
-    json_decref(m->result);
-    m->result = json_pack("{s[]s[]s[]s[]s[]}", "entities", "created", "updated", "unchanged", "jobIds");
+    if (create_result_reset(m, err) != 0)
+        return EG_ENOMEM;
     json_t *outbox = json_array();
-    if (m->result == NULL || outbox == NULL) {
-        json_decref(outbox);
+    if (outbox == NULL)
         return eg_error_oom(err);
-    }
     const json_t *it = json_array_get(m->items, 0);
     int64_t now = 0;
     bool created = false;
@@ -839,11 +847,8 @@ static int create_one_auto_fn(bolt_conn *c, void *payload, eg_error *err)
     int rc = create_fast(&m->cx, c, &now, it, graph__item_by(&m->cx, it), outbox,
                          json_object_get(m->result, "jobIds"), &ao, &created, err);
     w->missed = rc == 0 && !created;
-    if (rc == 0 && created) {
-        json_array_append_new(json_object_get(m->result, "created"), json_string(graph__jstr(it, "name")));
-        if (ao.entity)
-            json_array_append(json_object_get(m->result, "entities"), ao.entity);
-    }
+    if (rc == 0 && created)
+        create_result_add(m->result, graph__jstr(it, "name"), &ao);
     /* the statement took every job: a job left for the outbox would be lost */
     if (rc == 0 && json_array_size(outbox) != 0)
         rc = eg_error_set(err, EG_EINTERNAL, EG_CLASS_CLIENT, "create: jobs left outside the statement");
