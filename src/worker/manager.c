@@ -748,7 +748,15 @@ int worker_manager_drain(worker_manager *m, int64_t timeout_ms)
     for (;;) {
         queue_status qs;
         memset(&qs, 0, sizeof qs);
-        if (queue_status_get(m->store, &qs, NULL) == 0) {
+        /* The store says "done" as soon as a batch's completion commits;
+         * its worker still records failures, releases and stats after
+         * that.  Drained means both: nothing left in the store and no
+         * batch of ours still finishing, so a caller that reads the
+         * stats (or exits) next sees the whole of the work. */
+        pthread_mutex_lock(&m->mu);
+        int64_t finishing = m->st.in_flight;
+        pthread_mutex_unlock(&m->mu);
+        if (finishing == 0 && queue_status_get(m->store, &qs, NULL) == 0) {
             int64_t left = qs.count[QUEUE_PENDING] + qs.count[QUEUE_LEASED];
             queue_status_clear(&qs);
             if (left == 0)

@@ -135,8 +135,9 @@ int worker_manager_wait_jobs(worker_manager *m, const char *const *ids, size_t n
 void worker_manager_stop(worker_manager *m, int64_t deadline_ms);
 void worker_manager_free(worker_manager *m);
 
-/* Wait until no job is pending or leased in the store (or timeout).
- * For `engram worker --drain`, tests and benchmarks.  0 or EG_ETIMEOUT. */
+/* Wait until no job is pending or leased in the store and no batch of
+ * this manager is still finishing (or timeout).  For `engram worker
+ * --drain`, tests and benchmarks.  0 or EG_ETIMEOUT. */
 int worker_manager_drain(worker_manager *m, int64_t timeout_ms);
 
 #define WORKER_LAT_BUCKETS 12
