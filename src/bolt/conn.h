@@ -157,9 +157,9 @@ int64_t bolt_conn_last_used_ms(const bolt_conn *c);
 const char *bolt_conn_last_bookmark(const bolt_conn *c);
 
 /*
- * Inside bolt_pool_execute_write_autocommit's unit of work: the options its
- * one statement must run with (borrowed for the unit's duration); NULL
- * anywhere else.
+ * Inside an auto-commit unit of work (bolt_pool_execute_write_autocommit,
+ * bolt_pool_execute_read_autocommit): the options its statements must run
+ * with (borrowed for the unit's duration); NULL anywhere else.
  */
 const bolt_tx_opts *bolt_conn_unit_opts(const bolt_conn *c);
 

@@ -799,8 +799,9 @@ int bolt_pool_routing_table(bolt_pool *p, const char *database, json_t **out, eg
 
 /* ------------------------------------------------------- managed tx */
 
-/* autocommit: no BEGIN/COMMIT; fn runs its one statement with the unit's
- * options (bolt_conn_unit_opts), committed by the server at its PULL. */
+/* autocommit: no BEGIN/COMMIT; fn runs its statement (a write unit: exactly
+ * one) with the unit's options (bolt_conn_unit_opts), each committed by the
+ * server at its PULL. */
 static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry, bool read_only,
                    bool autocommit, bolt_work_fn fn, void *payload, eg_error *err)
 {
@@ -928,6 +929,12 @@ int bolt_pool_execute_write_autocommit(bolt_pool *p, const bolt_tx_opts *tx, con
                                        bolt_work_fn fn, void *payload, eg_error *err)
 {
     return execute(p, tx, retry, false, true, fn, payload, err);
+}
+
+int bolt_pool_execute_read_autocommit(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
+                                      bolt_work_fn fn, void *payload, eg_error *err)
+{
+    return execute(p, tx, retry, true, true, fn, payload, err);
 }
 
 int bolt_pool_execute_read(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,

@@ -115,4 +115,15 @@ int bolt_pool_execute_read(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retr
 int bolt_pool_execute_write_autocommit(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
                                        bolt_work_fn fn, void *payload, eg_error *err);
 
+/*
+ * A read unit of work as auto-commit queries: each statement `fn` runs
+ * (one or several, pipelined or not, each with bolt_conn_unit_opts(c))
+ * commits at its own PULL, on one connection in read mode, so the unit
+ * costs no COMMIT round trip.  A read transaction would not give them more:
+ * Neo4j's isolation is read committed, so statements of one transaction see
+ * each other's commits anyway.  Retried like the others.
+ */
+int bolt_pool_execute_read_autocommit(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *retry,
+                                      bolt_work_fn fn, void *payload, eg_error *err);
+
 #endif

@@ -309,7 +309,7 @@ int graph_delete_relations(graph_store *g, const graph_req *req, const json_t *r
 int graph_update_relation(graph_store *g, const graph_req *req, const json_t *relation,
                           json_t **out, eg_error *err);
 
-/* ---- reads (managed read transactions) ---- */
+/* ---- reads (managed read units of auto-commit queries, graph__read) ---- */
 
 /* *out (new): the live relation; EG_ENOTFOUND if none. */
 int graph_get_relation(graph_store *g, const graph_req *req, const char *from, const char *to,
@@ -589,7 +589,7 @@ void graph_embed_input_clear(graph_embed_input *in);
 int graph_load_embed_input_tx(bolt_conn *c, const char *ns, const char *entity_id,
                               const char *name, graph_embed_input *out, eg_error *err);
 
-/* Same through the pool (read transaction), for n refs; out[i] filled for each. */
+/* Same through the pool (a read unit), for n refs; out[i] filled for each. */
 int graph_load_embed_inputs(graph_store *g, const char *ns, const char *const *entity_ids,
                             size_t n, graph_embed_input *out, eg_error *err);
 

@@ -94,6 +94,9 @@ int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 int graph__write_auto(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 /* After a commit that labelled entities :SearchStale: wake the indexer, if any. */
 void graph__indexer_poke(graph_store *g);
+/* A read unit of work, its statements auto-commit queries
+ * (bolt_pool_execute_read_autocommit): graph__q, graph__x, graph__q_many,
+ * graph__q_each and graph__stream (tx NULL) pass the unit's options. */
 int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
 
 typedef enum graph_tx_mode { GRAPH_TX_READ, GRAPH_TX_WRITE } graph_tx_mode;

@@ -2,10 +2,11 @@
  * read.c - bounded reads: read_graph, open_nodes, get_relation, histories,
  * graph at a time, decayed graph.
  *
- * Every read is a managed read transaction and every answer is bounded by a
- * row limit and a byte budget.  Pages of the live graph are keyed by entity
- * name (unique per namespace), so the cursor is stable under concurrent
- * writes: a page never repeats or skips an entity that existed throughout.
+ * Every read is a managed read unit (auto-commit queries, graph__read) and
+ * every answer is bounded by a row limit and a byte budget.  Pages of the
+ * live graph are keyed by entity name (unique per namespace), so the cursor
+ * is stable under concurrent writes: a page never repeats or skips an
+ * entity that existed throughout.
  * Relations travel with their *source* entity's page, so each appears once.
  */
 #include "graph/graph_int.h"

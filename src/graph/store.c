@@ -241,7 +241,9 @@ int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err)
     tx.database = g->opts.database;
     tx.timeout_ms = g->opts.tx_timeout_ms;
     tx.read_only = true;
-    return bolt_pool_execute_read(g->pool, &tx, NULL, fn, payload, err);
+    /* auto-commit statements: no COMMIT round trip (bolt/pool.h says why
+     * nothing is lost); graph__q and its kin pass the unit's options */
+    return bolt_pool_execute_read_autocommit(g->pool, &tx, NULL, fn, payload, err);
 }
 
 int graph__run(graph_store *g, graph_tx_mode mode, bolt_work_fn fn, void *work, int rc, json_t **result,
@@ -270,7 +272,8 @@ int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **ro
 int graph__q_many(bolt_conn *c, const char *cypher, bolt_params *const *ps, size_t n, json_t **rows,
                  eg_error *err)
 {
-    return bolt_conn_query_json_many(c, cypher, (const bolt_params *const *)ps, n, NULL, rows, err);
+    return bolt_conn_query_json_many(c, cypher, (const bolt_params *const *)ps, n, bolt_conn_unit_opts(c), rows,
+                                     err);
 }
 
 int graph__q_each(bolt_conn *c, const char *const *cyphers, bolt_params *const *ps, size_t n, json_t **rows,
@@ -290,7 +293,7 @@ int graph__q_each(bolt_conn *c, const char *const *cyphers, bolt_params *const *
             pa[k++] = ps[i];
         }
     }
-    int rc = k ? bolt_conn_query_json_each(c, cy, pa, k, NULL, got, err) : 0;
+    int rc = k ? bolt_conn_query_json_each(c, cy, pa, k, bolt_conn_unit_opts(c), got, err) : 0;
     for (size_t i = 0, j = 0; rc == 0 && i < n; i++)
         if (cyphers[i])
             rows[i] = got[j++];
@@ -306,7 +309,7 @@ int graph__stream(bolt_conn *c, const char *cypher, const bolt_params *p, const 
                   void *ctx, eg_error *err)
 {
     bolt_result *res = NULL;
-    int rc = bolt_conn_run(c, cypher, p, tx, &res, err);
+    int rc = bolt_conn_run(c, cypher, p, tx ? tx : bolt_conn_unit_opts(c), &res, err);
     const bolt_value *rec = NULL;
     while (rc == 0) {
         int got = bolt_result_next(res, &rec, err);

@@ -308,6 +308,64 @@ static void test_bolt_pool__autocommit_unit(void **state)
     bolt_pool_free(pool);
 }
 
+typedef struct read_arg {
+    int calls;
+    bool write;       /* misbehave: write in a read unit */
+    int64_t counts[2];
+} read_arg;
+
+static int read_work(bolt_conn *c, void *payload, eg_error *err)
+{
+    read_arg *a = payload;
+    a->calls++;
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", g_run);
+    const char *count = "MATCH (n:BoltPoolTest {run: $run, name: 'auto'}) RETURN count(n) AS n";
+    const char *cy[2] = {count, a->write ? "CREATE (:BoltPoolTest {run: $run, name: 'auto'}) RETURN 1 AS n" : count};
+    const bolt_params *ps[2] = {p, p};
+    json_t *rows[2] = {NULL, NULL};
+    int rc = bolt_conn_query_json_each(c, cy, ps, 2, bolt_conn_unit_opts(c), rows, err);
+    for (int i = 0; i < 2; i++) {
+        a->counts[i] = json_integer_value(json_object_get(json_array_get(rows[i], 0), "n"));
+        json_decref(rows[i]);
+    }
+    bolt_params_free(p);
+    return rc;
+}
+
+/*
+ * bolt_pool_execute_read_autocommit: several statements, pipelined, each an
+ * auto-commit query that sees the committed data; they run in read mode, so
+ * a write among them is refused by the server and nothing is written.
+ */
+static void test_bolt_pool__read_autocommit_unit(void **state)
+{
+    (void)state;
+    eg_error err;
+    eg_error_clear(&err);
+    bolt_pool *pool;
+    assert_int_equal(bolt_pool_new(&pool, &g_cfg, NULL, &err), 0);
+    int64_t have = count_named(pool, "auto");
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.timeout_ms = 7000;
+    read_arg a = {0};
+    assert_int_equal(bolt_pool_execute_read_autocommit(pool, &tx, NULL, read_work, &a, &err), 0);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.counts[0], have);
+    assert_int_equal(a.counts[1], have);
+
+    read_arg w = {.write = true};
+    eg_error_clear(&err);
+    assert_true(bolt_pool_execute_read_autocommit(pool, &tx, NULL, read_work, &w, &err) != 0);
+    assert_int_equal(w.calls, 1); /* a client error: not retried */
+    assert_int_equal(count_named(pool, "auto"), have);
+    /* and the connection went back usable */
+    read_arg again = {0};
+    assert_int_equal(bolt_pool_execute_read_autocommit(pool, NULL, NULL, read_work, &again, &err), 0);
+    assert_int_equal(again.counts[1], have);
+    bolt_pool_free(pool);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -334,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_bolt_pool__deadlock_retried),
         cmocka_unit_test(test_bolt_pool__eight_threads_share_four),
         cmocka_unit_test(test_bolt_pool__autocommit_unit),
+        cmocka_unit_test(test_bolt_pool__read_autocommit_unit),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -349,6 +349,66 @@ static void test_bolt_pool__autocommit_unit_one_exchange(void **state)
     fake_bolt_free(fb);
 }
 
+static int unit_read_two(bolt_conn *c, void *payload, eg_error *err)
+{
+    work *w = payload;
+    w->calls++;
+    const char *cy[2] = {"MATCH (n:X) RETURN n.v AS v", "MATCH (n:Y) RETURN n.v AS v"};
+    const bolt_params *ps[2] = {NULL, NULL};
+    json_t *rows[2] = {NULL, NULL};
+    int rc = bolt_conn_query_json_each(c, cy, ps, 2, bolt_conn_unit_opts(c), rows, err);
+    json_decref(rows[0]);
+    json_decref(rows[1]);
+    return rc;
+}
+
+/*
+ * A read unit as auto-commit queries: its two statements leave pipelined in
+ * one write, each in read mode with the unit's timeout, and neither BEGIN
+ * nor COMMIT is sent (the COMMIT round trip is what the mode saves).
+ */
+static void test_bolt_pool__read_autocommit_unit_no_commit(void **state)
+{
+    (void)state;
+    fake_bolt *fb = fake_bolt_new();
+    fake_bolt_hello(fb, 5, 8);
+    /* the script answers only once all four are in: the client pipelined them */
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_expect(fb, RUN);
+    fake_bolt_expect(fb, PULL);
+    fake_bolt_success(fb, "{\"fields\":[\"v\"]}");
+    fake_bolt_success(fb, "{\"bookmark\":\"b1\"}");
+    fake_bolt_success(fb, "{\"fields\":[\"v\"]}");
+    fake_bolt_success(fb, "{\"bookmark\":\"b2\"}");
+    fake_bolt_start(fb);
+    bolt_config cfg = cfg_for(fb);
+    eg_error err;
+    bolt_pool *p;
+    assert_rc(bolt_pool_new(&p, &cfg, NULL, &err), 0);
+    work w = {0};
+    bolt_tx_opts tx = BOLT_TX_OPTS_INIT;
+    tx.timeout_ms = 2345;
+    assert_rc(bolt_pool_execute_read_autocommit(p, &tx, NULL, unit_read_two, &w, &err), 0);
+    assert_int_equal(w.calls, 1);
+    bolt_pool_free(p);
+    assert_int_equal(fake_bolt_wait(fb), 0);
+    size_t n = fake_bolt_nreceived(fb), runs = 0;
+    for (size_t i = 0; i < n; i++) {
+        int sig = fake_bolt_received_sig(fb, i);
+        assert_true(sig != BEGIN && sig != COMMIT);
+        if (sig != RUN)
+            continue;
+        runs++;
+        const bolt_value *extra = fake_bolt_received_field(fb, i, 2);
+        assert_non_null(extra);
+        assert_int_equal(bolt_value_int(bolt_value_get(extra, "tx_timeout"), -1), 2345);
+        assert_string_equal(bolt_value_cstr(bolt_value_get(extra, "mode")), "r");
+    }
+    assert_int_equal(runs, 2);
+    fake_bolt_free(fb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_bolt_pool__budget_exhausted),
         cmocka_unit_test(test_bolt_pool__authorization_expired_reconnects),
         cmocka_unit_test(test_bolt_pool__autocommit_unit_one_exchange),
+        cmocka_unit_test(test_bolt_pool__read_autocommit_unit_no_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
