@@ -81,6 +81,35 @@ static const char Q_SUBSTRING[] =
     "WITH e LIMIT " SUBSTRING_CANDIDATES " "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.name LIMIT $lim";
 
+/*
+ * search_nodes' usual case (a phrase, the substring fill on) in one
+ * statement, so one round trip: the full-text leg's page, and only when it
+ * came back short (an aggregating subquery yields its one row, [] when its
+ * filter let nothing through), the substring pass over the names it did not
+ * find, at most $lim of them by name; the caller keeps the first
+ * $lim - size(ft).
+ */
+static const char Q_KEYWORD[] =
+    "CALL { CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
+    "  WHERE node.namespace = $ns WITH node, score LIMIT $lim "
+    "  RETURN collect({entity: " GRAPH_ENTITY_PROJ("node") ", score: score}) AS ft } "
+    "CALL { WITH ft WITH ft WHERE size(ft) < $lim "
+    "  WITH toLower($raw) AS lq, [x IN ft | x.entity.name] AS seen "
+    "  CALL { WITH lq "
+    "    MATCH (e:Entity) USING TEXT INDEX e:Entity(searchText) "
+    "    WHERE e.searchText CONTAINS lq AND e.namespace = $ns RETURN e "
+    "    UNION "
+    "    WITH lq MATCH (e:Entity {namespace: $ns, searchOverflow: true}) RETURN e "
+    "    UNION "
+    "    WITH lq MATCH (e:Entity:" GRAPH_SEARCH_STALE_LABEL ") WHERE e.namespace = $ns RETURN e } "
+    "  WITH e, lq, seen WHERE NOT e.name IN seen AND (toLower(e.name) CONTAINS lq "
+    "  OR toLower(e.entityType) CONTAINS lq "
+    "  OR any(o IN e.observations WHERE toLower(o) CONTAINS lq)) "
+    "  WITH e LIMIT " SUBSTRING_CANDIDATES " "
+    "  WITH e ORDER BY e.name LIMIT $lim "
+    "  RETURN collect(" GRAPH_ENTITY_PROJ("e") ") AS sub } "
+    "RETURN ft, sub";
+
 static const char Q_ALL_BY_NAME[] =
     "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.namespace, e.name LIMIT $lim";
@@ -117,6 +146,50 @@ static int fulltext_into(bolt_conn *c, graph_store *g, const char *cypher, const
     return rc;
 }
 
+/* A substring hit: score 0 and match "substring", appended to hits. */
+static void append_substring_hit(json_t *hits, json_t *entity)
+{
+    json_t *e = graph__entity_out(json_incref(entity));
+    json_object_set_new(e, "score", json_real(0.0));
+    json_object_set_new(e, "match", json_string("substring"));
+    json_array_append_new(hits, e);
+}
+
+/* Q_KEYWORD: the full-text page of `phrase`, then the substring fill of
+ * `query`, appended to hits (at most want in all). */
+static int keyword_one_trip(bolt_conn *c, graph_store *g, const char *ns, const char *query, const char *phrase,
+                            size_t want, json_t *hits, eg_error *err)
+{
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_str(p, "index", g->opts.fulltext_index);
+    bolt_params_str(p, "q", phrase);
+    bolt_params_str(p, "raw", query);
+    bolt_params_int(p, "lim", (int64_t)want);
+    json_t *rows = NULL;
+    int rc = graph__q_params(c, Q_KEYWORD, p, &rows, err);
+    json_t *row = json_array_get(rows, 0);
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(row, "ft"), i, x)
+    {
+        json_t *e = graph__entity_out(json_incref(json_object_get(x, "entity")));
+        const json_t *sc = json_object_get(x, "score");
+        json_object_set_new(e, "score", json_real(json_is_number(sc) ? json_number_value(sc) : 0.0));
+        json_array_append_new(hits, e);
+    }
+    json_array_foreach(json_object_get(row, "sub"), i, x)
+    {
+        if (json_array_size(hits) >= want)
+            break;
+        append_substring_hit(hits, x);
+    }
+    json_decref(rows);
+    return rc;
+}
+
 int graph__keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char *query,
                        size_t want, json_t **out, eg_error *err)
 {
@@ -134,6 +207,17 @@ int graph__keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char
         rc = graph_lucene_phrase(query, &phrase, err);
     json_t *rows = NULL;
     bolt_params *p = NULL;
+    if (rc == 0 && !empty && phrase != NULL && g->opts.substring_search) {
+        rc = keyword_one_trip(c, g, ns, query, phrase, want, hits, err);
+        eg_free(phrase);
+        json_decref(seen);
+        if (rc != 0) {
+            json_decref(hits);
+            return rc;
+        }
+        *out = hits;
+        return 0;
+    }
     if (rc == 0 && (empty || phrase != NULL))
         rc = fulltext_into(c, g, empty ? Q_ALL_BY_NAME : Q_FULLTEXT, ns, phrase, want, hits, seen, err);
     bool phrase_was_null = phrase == NULL; /* punctuation only: substring is all we have */
@@ -151,12 +235,7 @@ int graph__keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char
         size_t i;
         json_t *row;
         json_array_foreach(rows, i, row)
-        {
-            json_t *e = graph__entity_out(json_incref(json_object_get(row, "entity")));
-            json_object_set_new(e, "score", json_real(0.0));
-            json_object_set_new(e, "match", json_string("substring"));
-            json_array_append_new(hits, e);
-        }
+            append_substring_hit(hits, json_object_get(row, "entity"));
         json_decref(rows);
     }
     json_decref(seen);

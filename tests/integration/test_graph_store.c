@@ -1107,6 +1107,69 @@ static bool substring_finds(const graph_req *r, const char *q, const char *name)
     return found;
 }
 
+/* The names of res's entities joined by ',', each with '*' when it is a substring hit. */
+static void hit_names(const json_t *res, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    size_t i, used = 0;
+    json_t *e;
+    json_array_foreach(json_object_get(res, "entities"), i, e)
+    {
+        int n = snprintf(buf + used, cap - used, "%s%s%s", i ? "," : "", jstr(e, "name"),
+                         json_object_get(e, "match") ? "*" : "");
+        if (n < 0 || (size_t)n >= cap - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/*
+ * search_nodes' page (one statement, Q_KEYWORD): the full-text hits first,
+ * then the substring fill by name, never the same entity twice, never more
+ * than the limit.
+ */
+static void test_graph_store__keyword_page_fills_by_substring(void **state)
+{
+    ns_case *fx = *state;
+    create_ok(fx->ns,
+              many(ent("Delta", "animal", "a hotter day", NULL), ent("Alpha", "animal", "an otter swims here", NULL),
+                   ent("Charlie", "tool", "spotter scope", NULL), ent("Bravo", "tool", "potteries of old", NULL),
+                   ent("Echo", "animal", "no match at all", NULL), NULL),
+              NULL);
+    await_fulltext();
+    struct {
+        size_t limit;
+        const char *want;
+    } cases[] = {
+        {10, "Alpha,Bravo*,Charlie*,Delta*"},
+        {3, "Alpha,Bravo*,Charlie*"},
+        {1, "Alpha"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        graph_page pg = GRAPH_PAGE_INIT;
+        pg.limit = cases[k].limit;
+        json_t *res = NULL;
+        assert_int_equal(graph_search_nodes(g_graph, &fx->r, "OTTER", &pg, &res, &fx->err), 0);
+        char got[256];
+        hit_names(res, got, sizeof got);
+        assert_string_equal(got, cases[k].want);
+        assert_true(json_number_value(json_object_get(json_array_get(json_object_get(res, "entities"), 0), "score")) >
+                    0.0);
+        json_decref(res);
+    }
+    /* the full-text leg fills the page: the substring pass is skipped, and
+     * the statement still answers its one row */
+    graph_page pg = GRAPH_PAGE_INIT;
+    pg.limit = 1;
+    json_t *res = NULL;
+    assert_int_equal(graph_search_nodes(g_graph, &fx->r, "animal", &pg, &res, &fx->err), 0);
+    json_t *ents = json_object_get(res, "entities");
+    assert_int_equal(json_array_size(ents), 1);
+    assert_null(json_object_get(json_array_get(ents, 0), "match"));
+    assert_non_null(json_object_get(res, "nextCursor"));
+    json_decref(res);
+}
+
 static void test_graph_store__substring_pass_uses_the_trigram_index(void **state)
 {
     ns_case *fx = *state;
@@ -2365,6 +2428,7 @@ int main(void)
         NS_TEST(test_graph_store__namespaces_never_leak, "ns-one"),
         NS_TEST(test_graph_store__hostile_strings, "hostile '\"`}"),
         NS_TEST(test_graph_store__substring_pass_uses_the_trigram_index, "trigram"),
+        NS_TEST(test_graph_store__keyword_page_fills_by_substring, "kwfill"),
         NS_TEST(test_graph_store__one_entity_writes_are_searchable_before_indexing, "stale"),
         NS_TEST(test_graph_store__concurrent_create_one_entity, "race"),
         NS_TEST(test_graph_store__concurrent_create_one_relation, "relrace"),
