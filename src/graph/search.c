@@ -89,26 +89,27 @@ static const char Q_SUBSTRING[] =
  * find, at most $lim of them by name; the caller keeps the first
  * $lim - size(ft).
  */
-static const char Q_KEYWORD[] =
-    "CALL { CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score "
-    "  WHERE node.namespace = $ns WITH node, score LIMIT $lim "
-    "  RETURN collect({entity: " GRAPH_ENTITY_PROJ("node") ", score: score}) AS ft } "
-    "CALL { WITH ft WITH ft WHERE size(ft) < $lim "
-    "  WITH toLower($raw) AS lq, [x IN ft | x.entity.name] AS seen "
-    "  CALL { WITH lq "
-    "    MATCH (e:Entity) USING TEXT INDEX e:Entity(searchText) "
-    "    WHERE e.searchText CONTAINS lq AND e.namespace = $ns RETURN e "
-    "    UNION "
-    "    WITH lq MATCH (e:Entity {namespace: $ns, searchOverflow: true}) RETURN e "
-    "    UNION "
-    "    WITH lq MATCH (e:Entity:" GRAPH_SEARCH_STALE_LABEL ") WHERE e.namespace = $ns RETURN e } "
-    "  WITH e, lq, seen WHERE NOT e.name IN seen AND (toLower(e.name) CONTAINS lq "
-    "  OR toLower(e.entityType) CONTAINS lq "
-    "  OR any(o IN e.observations WHERE toLower(o) CONTAINS lq)) "
-    "  WITH e LIMIT " SUBSTRING_CANDIDATES " "
-    "  WITH e ORDER BY e.name LIMIT $lim "
+#define KEYWORD_LEGS \
+    "CALL { CALL db.index.fulltext.queryNodes($index, $q) YIELD node, score " \
+    "  WHERE node.namespace = $ns WITH node, score LIMIT $lim " \
+    "  RETURN collect({entity: " GRAPH_ENTITY_PROJ("node") ", score: score}) AS ft } " \
+    "CALL { WITH ft WITH ft WHERE size(ft) < $lim " \
+    "  WITH toLower($raw) AS lq, [x IN ft | x.entity.name] AS seen " \
+    "  CALL { WITH lq " \
+    "    MATCH (e:Entity) USING TEXT INDEX e:Entity(searchText) " \
+    "    WHERE e.searchText CONTAINS lq AND e.namespace = $ns RETURN e " \
+    "    UNION " \
+    "    WITH lq MATCH (e:Entity {namespace: $ns, searchOverflow: true}) RETURN e " \
+    "    UNION " \
+    "    WITH lq MATCH (e:Entity:" GRAPH_SEARCH_STALE_LABEL ") WHERE e.namespace = $ns RETURN e } " \
+    "  WITH e, lq, seen WHERE NOT e.name IN seen AND (toLower(e.name) CONTAINS lq " \
+    "  OR toLower(e.entityType) CONTAINS lq " \
+    "  OR any(o IN e.observations WHERE toLower(o) CONTAINS lq)) " \
+    "  WITH e LIMIT " SUBSTRING_CANDIDATES " " \
+    "  WITH e ORDER BY e.name LIMIT $lim " \
     "  RETURN collect(" GRAPH_ENTITY_PROJ("e") ") AS sub } "
-    "RETURN ft, sub";
+
+static const char Q_KEYWORD[] = KEYWORD_LEGS "RETURN ft, sub";
 
 static const char Q_ALL_BY_NAME[] =
     "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
@@ -155,22 +156,10 @@ static void append_substring_hit(json_t *hits, json_t *entity)
     json_array_append_new(hits, e);
 }
 
-/* Q_KEYWORD: the full-text page of `phrase`, then the substring fill of
- * `query`, appended to hits (at most want in all). */
-static int keyword_one_trip(bolt_conn *c, graph_store *g, const char *ns, const char *query, const char *phrase,
-                            size_t want, json_t *hits, eg_error *err)
+/* A Q_KEYWORD row's ft and sub lists as hits: the full-text ones with their
+ * score, then substring ones, want in all at most. */
+static void keyword_row_hits(const json_t *row, size_t want, json_t *hits)
 {
-    bolt_params *p = graph__params(err);
-    if (p == NULL)
-        return EG_ENOMEM;
-    bolt_params_str(p, "ns", ns);
-    bolt_params_str(p, "index", g->opts.fulltext_index);
-    bolt_params_str(p, "q", phrase);
-    bolt_params_str(p, "raw", query);
-    bolt_params_int(p, "lim", (int64_t)want);
-    json_t *rows = NULL;
-    int rc = graph__q_params(c, Q_KEYWORD, p, &rows, err);
-    json_t *row = json_array_get(rows, 0);
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(row, "ft"), i, x)
@@ -186,6 +175,34 @@ static int keyword_one_trip(bolt_conn *c, graph_store *g, const char *ns, const 
             break;
         append_substring_hit(hits, x);
     }
+}
+
+/* KEYWORD_LEGS' parameters (new; NULL on OOM, err set). */
+static bolt_params *keyword_params(graph_store *g, const char *ns, const char *query, const char *phrase,
+                                   size_t want, eg_error *err)
+{
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return NULL;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_str(p, "index", g->opts.fulltext_index);
+    bolt_params_str(p, "q", phrase);
+    bolt_params_str(p, "raw", query);
+    bolt_params_int(p, "lim", (int64_t)want);
+    return p;
+}
+
+/* Q_KEYWORD: the full-text page of `phrase`, then the substring fill of
+ * `query`, appended to hits (at most want in all). */
+static int keyword_one_trip(bolt_conn *c, graph_store *g, const char *ns, const char *query, const char *phrase,
+                            size_t want, json_t *hits, eg_error *err)
+{
+    bolt_params *p = keyword_params(g, ns, query, phrase, want, err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    json_t *rows = NULL;
+    int rc = graph__q_params(c, Q_KEYWORD, p, &rows, err);
+    keyword_row_hits(json_array_get(rows, 0), want, hits);
     json_decref(rows);
     return rc;
 }
@@ -559,6 +576,74 @@ static int finish_page(bolt_conn *c, graph_store *g, const char *ns, page_first 
     return rc;
 }
 
+/*
+ * search_nodes' whole page in one statement, when the keyword legs are
+ * Q_KEYWORD's: the legs, then for the page's entities (hits
+ * [$off .. $end)) what finish_page asks in its second exchange, the
+ * phrase's observation hits (Q_PAGE_OBS) and the relations among them
+ * (graph__q_relations_among), each an aggregating subquery answering []
+ * for an empty page.
+ */
+static const char Q_SEARCH_PAGE[] =
+    KEYWORD_LEGS
+    "WITH ft, sub[0..($lim - size(ft))] AS sub "
+    "WITH ft, sub, ([x IN ft | x.entity] + sub)[$off..$end] AS page "
+    "WITH ft, sub, [p IN page | p.id] AS ids, [p IN page | p.name] AS names "
+    "CALL { WITH ids WITH ids WHERE size(ids) > 0 "
+    "  CALL db.index.fulltext.queryNodes($oindex, $q) YIELD node, score "
+    "  WHERE node.namespace = $ns AND node:Observation AND node.entityId IN ids "
+    "  WITH node, score LIMIT $k "
+    "  WITH node, score ORDER BY score DESC "
+    "  WITH node.entityId AS eid, collect({text: node.text, score: score})[0..$per] AS obs "
+    "  RETURN collect({eid: eid, obs: obs}) AS mobs } "
+    "CALL { WITH names WITH names WHERE size(names) > 0 "
+    "  UNWIND names AS n "
+    "  MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
+    "  WHERE b.namespace = $ns AND b.name IN names "
+    "  WITH a, r, b ORDER BY a.name, b.name, r.relationType "
+    "  RETURN collect(" GRAPH_REL_PROJ ") AS rels } "
+    "RETURN ft, sub, mobs, rels";
+
+/* Q_SEARCH_PAGE into res: the page of `query` (phrase: its Lucene phrase)
+ * from off, at most limit entities under budget, with their relations. */
+static int search_page_one_trip(bolt_conn *c, graph_store *g, const char *ns, const char *query,
+                                const char *phrase, size_t off, size_t limit, size_t budget, json_t *res,
+                                eg_error *err)
+{
+    size_t want = off + limit + 1; /* one more than the page: is there a next one? */
+    bolt_params *p = keyword_params(g, ns, query, phrase, want, err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "oindex", g->opts.obs_fulltext_index);
+    bolt_params_int(p, "off", (int64_t)off);
+    bolt_params_int(p, "end", (int64_t)(off + limit));
+    bolt_params_int(p, "k", (int64_t)(limit * GRAPH_MATCHED_OBS_MAX * 4));
+    bolt_params_int(p, "per", GRAPH_MATCHED_OBS_MAX);
+    json_t *rows = NULL;
+    int rc = graph__q_params(c, Q_SEARCH_PAGE, p, &rows, err);
+    json_t *hits = json_array(), *rels = json_array();
+    if (rc == 0 && (hits == NULL || rels == NULL))
+        rc = eg_error_oom(err);
+    const json_t *row = json_array_get(rows, 0);
+    if (rc == 0) {
+        keyword_row_hits(row, want, hits);
+        for (size_t i = off; i < json_array_size(hits) && i < off + limit; i++)
+            json_object_set_new(json_array_get(hits, i), "matchedObservations", json_array());
+        page_obs_apply(hits, json_object_get(row, "mobs"));
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(row, "rels"), i, r)
+            json_array_append(rels, graph__relation_out(r));
+        rc = slice_hits(hits, off, limit, budget, res, err);
+    }
+    if (rc == 0)
+        rc = keep_relations(res, rels, budget, err);
+    json_decref(hits);
+    json_decref(rels);
+    json_decref(rows);
+    return rc;
+}
+
 static int search_nodes_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     search_work *w = payload;
@@ -569,9 +654,17 @@ static int search_nodes_fn(bolt_conn *c, void *payload, eg_error *err)
     size_t off = 0, limit = graph__page_limit(w->cx.g, w->page, 10);
     int rc = graph__cursor_parse_offset(w->page ? w->page->cursor : NULL, &off, err);
     json_t *hits = NULL;
+    size_t budget = graph__page_budget(w->cx.g, w->page);
+    char *phrase = NULL;
+    if (rc == 0 && w->query && *w->query && w->cx.g->opts.substring_search)
+        rc = graph_lucene_phrase(w->query, &phrase, err);
+    if (phrase != NULL) {
+        rc = search_page_one_trip(c, w->cx.g, w->cx.ns, w->query, phrase, off, limit, budget, w->result, err);
+        eg_free(phrase);
+        return rc;
+    }
     if (rc == 0)
         rc = graph__keyword_hits(c, w->cx.g, w->cx.ns, w->query, off + limit + 1, &hits, err);
-    size_t budget = graph__page_budget(w->cx.g, w->page);
     if (rc == 0)
         rc = finish_page(c, w->cx.g, w->cx.ns, PAGE_MATCHED_OBS, w->query, hits, off, limit, budget, w->result,
                          err);
