@@ -36,7 +36,8 @@ static void export_usage(FILE *f)
                "  --namespace NS     default ENGRAM_NAMESPACE\n"
                "  --output FILE      written to FILE.partial, renamed to FILE when complete (default stdout)\n"
                "  --vectors          engram format: each entity's vector and its model\n"
-               "The export is one read transaction: the graph as of one instant, in constant memory.\n");
+               "The export is one read transaction in constant memory; writes committed while it\n"
+               "runs may or may not be in it (Neo4j reads are read committed, not a snapshot).\n");
 }
 
 static int write_line(void *ctx, const json_t *line, eg_error *err)

@@ -2,8 +2,11 @@
  * export.c - a namespace's graph as JSON lines, streamed from one read
  * transaction (see graph.h, graph_export).
  *
- * Consistency: every statement runs in one explicit read transaction, so
- * the export is the graph as of one instant even while agents write.
+ * Consistency: every statement runs in one explicit read transaction.
+ * Neo4j's isolation is read committed, not a snapshot: writes committed
+ * while the export runs may or may not be in it (a relation without an
+ * entity created meanwhile, say), so the file is exact only for a quiet
+ * namespace.
  * Memory: each statement streams (PULL of EXPORT_FETCH records at a time)
  * and each record becomes one line handed to the caller and freed: the
  * export holds one record at a time, whatever the size of the graph.  The

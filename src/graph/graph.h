@@ -671,7 +671,7 @@ int graph_lucene_terms(const char *in, char **out, eg_error *err);
 /*
  * Export: the namespace's graph as JSON lines, handed one at a time to fn
  * (which returns 0, or an error to stop), streamed from one read
- * transaction (the graph as of one instant; constant memory).  Official
+ * transaction (read committed, not a snapshot; constant memory).  Official
  * format: {"type":"entity",name,entityType,observations} and
  * {"type":"relation",from,to,relationType} lines, the official memory
  * server's memory.jsonl.  engram format: a header line
