@@ -224,22 +224,16 @@ int graph__keyword_hits(bolt_conn *c, graph_store *g, const char *ns, const char
         rc = graph_lucene_phrase(query, &phrase, err);
     json_t *rows = NULL;
     bolt_params *p = NULL;
-    if (rc == 0 && !empty && phrase != NULL && g->opts.substring_search) {
+    /* a phrase with the substring fill on: both legs in one statement */
+    bool one_trip = rc == 0 && !empty && phrase != NULL && g->opts.substring_search;
+    if (one_trip)
         rc = keyword_one_trip(c, g, ns, query, phrase, want, hits, err);
-        eg_free(phrase);
-        json_decref(seen);
-        if (rc != 0) {
-            json_decref(hits);
-            return rc;
-        }
-        *out = hits;
-        return 0;
-    }
-    if (rc == 0 && (empty || phrase != NULL))
+    else if (rc == 0 && (empty || phrase != NULL))
         rc = fulltext_into(c, g, empty ? Q_ALL_BY_NAME : Q_FULLTEXT, ns, phrase, want, hits, seen, err);
     bool phrase_was_null = phrase == NULL; /* punctuation only: substring is all we have */
     eg_free(phrase);
-    if (rc == 0 && !empty && json_array_size(hits) < want && (g->opts.substring_search || phrase_was_null)) {
+    if (rc == 0 && !one_trip && !empty && json_array_size(hits) < want &&
+        (g->opts.substring_search || phrase_was_null)) {
         if ((p = graph__params(err)) == NULL)
             rc = EG_ENOMEM;
         if (rc == 0) {
