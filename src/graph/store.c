@@ -265,7 +265,7 @@ int graph__run(graph_store *g, graph_tx_mode mode, bolt_work_fn fn, void *work, 
 int graph__q(bolt_conn *c, const char *cypher, const bolt_params *p, json_t **rows, eg_error *err)
 {
     *rows = NULL;
-    /* inside an auto-commit unit (graph__write_auto) its options, else none */
+    /* inside an auto-commit unit (graph__write_auto, graph__read) its options, else none */
     return bolt_conn_query_json(c, cypher, p, bolt_conn_unit_opts(c), rows, err);
 }
 
