@@ -27,6 +27,17 @@
  *               the TEXT index, two observation records and the jobs of
  *               the entity and of each record: 7 nodes, engram's
  *               properties); --bulk / 10 entities
+ *   embedded  : what embedding those entities costs the database, with
+ *               --dims (1536) dimensions: the vector of each entity and of
+ *               each of its two records (vector indexes on the floor's
+ *               labels, as engram's), written through
+ *               db.create.setNodeVectorProperty with the embedding
+ *               properties engram sets, and the three jobs marked
+ *               completed; EMBED_BATCH vectors per transaction (a worker's
+ *               batch), min(--bulk / 10, EMBED_MAX) entities; entities/s.
+ *               No claim (lease) and no provider: the least any
+ *               implementation of the queue pays to store its results.
+ *               --dims 0 skips it.
  *
  * With --vector-index NAME it measures only the vector floor instead:
  * db.index.vector.queryNodes(NAME, 100, v) for --vector-samples (30)
@@ -41,9 +52,11 @@
  */
 #include "bench_graph.h"
 #include "bolt/conn.h"
+#include "bolt/packstream.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -270,7 +283,8 @@ static const char *const GUARD_DROP[] = {
     "DROP INDEX bench_floor_j_claim IF EXISTS",        "DROP INDEX bench_floor_j_entity IF EXISTS",
     "DROP INDEX bench_floor_e_search IF EXISTS",       "DROP INDEX bench_floor_e_overflow IF EXISTS",
     "DROP CONSTRAINT bench_floor_o_id IF EXISTS",      "DROP INDEX bench_floor_o_entity IF EXISTS",
-    "DROP INDEX bench_floor_o_ft IF EXISTS",
+    "DROP INDEX bench_floor_o_ft IF EXISTS",           "DROP INDEX bench_floor_e_vec IF EXISTS",
+    "DROP INDEX bench_floor_o_vec IF EXISTS",
     NULL};
 
 #define GUARD_WRITE                                                                                       \
@@ -355,6 +369,127 @@ static int guarded_floor(const bolt_config *cfg, int n, int bulk, double *p50, d
     return rc ? -1 : 0;
 }
 
+/* ---- the embedded floor ---- */
+
+enum { EMBED_BATCH = 99, EMBED_MAX = 2000 }; /* 33 entities of 3 vectors: a worker's 100-job batch */
+
+/*
+ * Vectors for the guarded full entities $run made (names 'e' + i): row k 0
+ * is the entity's, 1 and 2 its records' (seq k).  The node's lock, its
+ * vector and embedding properties, then its job, as engram's completion
+ * writes them (src/graph/embedding.c Q_WRITE_VECS, the queue's COMPLETE).
+ */
+static const char Q_EMBED_WRITE[] =
+    "UNWIND $rows AS r "
+    "MATCH (e:BenchFloorEntity {namespace: $run, name: 'e' + toString(r.i)}) "
+    "OPTIONAL MATCH (o:BenchFloorRecord {namespace: $run, entityId: e.id}) WHERE o.seq = r.k "
+    "WITH r, e, CASE WHEN r.k = 0 THEN e ELSE o END AS n "
+    "SET n.lockSeq = coalesce(n.lockSeq, 0) + 1 "
+    "WITH r, e, n "
+    "CALL db.create.setNodeVectorProperty(n, 'embedding', r.vec) "
+    "SET n.embeddingModel = 'text-embedding-3-small', n.embeddingDimensions = size(r.vec), "
+    "n.embeddingHash = n.contentHash, n.embeddingUpdatedAt = timestamp(), n.embeddingTokens = 12, "
+    "n.embeddingTruncated = false "
+    "WITH r, e "
+    "MATCH (j:BenchFloorJob {dedupeKey: e.id + ':' + toString(r.k) + ':0123456789abcdef0123456789'}) "
+    "SET j.state = 'completed', j.completedAt = timestamp(), j.updatedAt = timestamp(), "
+    "j.leaseOwner = null, j.leaseToken = null, j.leaseUntil = null "
+    "RETURN count(j) AS n";
+
+/* A pseudo-random unit vector per (entity, k): a fixed seed, so every run
+ * indexes the same vectors. */
+static void floor_vector(float *v, int dims, uint64_t seed)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15u + 1;
+    double norm = 0;
+    for (int d = 0; d < dims; d++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v[d] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5);
+        norm += (double)v[d] * v[d];
+    }
+    for (int d = 0; d < dims; d++)
+        v[d] = (float)(v[d] / sqrt(norm));
+}
+
+/* One transaction embedding entities [from, to) of the full floor's range. */
+static int embed_batch(bolt_conn *c, int base, int from, int to, int dims, float *vec, eg_error *err)
+{
+    bolt_params *p = bolt_params_new();
+    bolt_params_str(p, "run", g_run);
+    bolt_ps_writer *w = bolt_params_add(p, "rows");
+    if (w) {
+        bolt_ps_list_begin(w, (size_t)(to - from) * 3);
+        for (int i = from; i < to; i++)
+            for (int k = 0; k < 3; k++) {
+                floor_vector(vec, dims, (uint64_t)i * 3 + (uint64_t)k);
+                bolt_ps_map_begin(w, 3);
+                bolt_ps_str(w, "i");
+                bolt_ps_int(w, base + i);
+                bolt_ps_str(w, "k");
+                bolt_ps_int(w, k);
+                bolt_ps_str(w, "vec");
+                bolt_ps_float32_list(w, vec, (size_t)dims);
+            }
+    }
+    json_t *rows = NULL;
+    int rc = bolt_conn_begin(c, NULL, err);
+    if (rc == 0)
+        rc = bolt_conn_query_json(c, Q_EMBED_WRITE, p, NULL, &rows, err);
+    /* every row must have found its node and job: a floor that wrote
+     * nothing would read as fast as no floor at all */
+    json_int_t done = json_integer_value(json_object_get(json_array_get(rows, 0), "n"));
+    if (rc == 0 && done != (json_int_t)(to - from) * 3)
+        rc = eg_error_set(err, EG_EPROTO, EG_CLASS_CLIENT, "embedded floor: %lld of %d vectors written",
+                          (long long)done, (to - from) * 3);
+    if (rc == 0)
+        rc = bolt_conn_commit(c, NULL, err);
+    else
+        bolt_conn_rollback(c, NULL);
+    json_decref(rows);
+    bolt_params_free(p);
+    return rc;
+}
+
+/*
+ * Entities/s of embedding n of the guarded full entities (made from $i
+ * base), the first batch untimed (planning); < 0 on failure.  The vector
+ * indexes are made here, with dims, and dropped by cleanup().
+ */
+static double embedded_floor(const bolt_config *cfg, int base, int n, int dims)
+{
+    char ddl[2][320];
+    const char *labels[2][2] = {{"bench_floor_e_vec", "BenchFloorEntity"}, {"bench_floor_o_vec", "BenchFloorObservation"}};
+    for (int k = 0; k < 2; k++)
+        snprintf(ddl[k], sizeof ddl[k],
+                 "CREATE VECTOR INDEX %s IF NOT EXISTS FOR (n:%s) ON (n.embedding) "
+                 "OPTIONS {indexConfig: {`vector.dimensions`: %d, `vector.similarity_function`: 'cosine'}}",
+                 labels[k][0], labels[k][1], dims);
+    const char *const schema[] = {ddl[0], ddl[1], "CALL db.awaitIndexes(300)", NULL};
+    if (exec_all(cfg, schema, "embedded floor schema"))
+        return -1;
+    eg_error err = {0};
+    bolt_conn *c = NULL;
+    if (bolt_conn_open(&c, cfg, &err))
+        return fail("connect", &err);
+    float *vec = eg_calloc((size_t)dims, sizeof *vec);
+    int rc = vec ? 0 : EG_ENOMEM;
+    int per = EMBED_BATCH / 3;
+    /* the untimed batch: the entities after the timed ones */
+    if (rc == 0)
+        rc = embed_batch(c, base, n, n + per, dims, vec, &err);
+    int64_t t0 = eg_mono_us();
+    for (int from = 0; rc == 0 && from < n; from += per)
+        rc = embed_batch(c, base, from, from + per < n ? from + per : n, dims, vec, &err);
+    double eps = (double)n / ((double)(eg_mono_us() - t0) / 1e6);
+    if (rc)
+        fail("embedded floor", &err);
+    eg_free(vec);
+    bolt_conn_free(c);
+    return rc ? -1 : eps;
+}
+
 static void cleanup(const bolt_config *cfg)
 {
     eg_error err = {0};
@@ -434,7 +569,7 @@ static int vector_floor(const bolt_config *cfg, const char *index, int n)
 
 int main(int argc, char **argv)
 {
-    int writes = 2000, seconds = 5, bulk = 100000, vsamples = 30;
+    int writes = 2000, seconds = 5, bulk = 100000, vsamples = 30, dims = 1536;
     const char *threads = "1,10,50", *vindex = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--writes"))
@@ -449,14 +584,16 @@ int main(int argc, char **argv)
             vindex = argv[i + 1];
         else if (!strcmp(argv[i], "--vector-samples"))
             vsamples = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--dims"))
+            dims = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_compare [--writes N] [--seconds S] [--bulk N] [--threads 1,10,50]\n"
+            fprintf(stderr, "usage: bench_compare [--writes N] [--seconds S] [--bulk N] [--threads 1,10,50] [--dims D]\n"
                             "       bench_compare --vector-index NAME [--vector-samples N]\n");
             return 2;
         }
     }
-    if (writes < 20 || seconds < 1 || bulk < 500) {
-        fprintf(stderr, "bench_compare: --writes >= 20, --seconds >= 1, --bulk >= 500\n");
+    if (writes < 20 || seconds < 1 || bulk < 500 || dims < 0 || dims > 4096) {
+        fprintf(stderr, "bench_compare: --writes >= 20, --seconds >= 1, --bulk >= 500, --dims 0..4096\n");
         return 2;
     }
     bolt_config cfg = BOLT_CONFIG_INIT;
@@ -495,7 +632,14 @@ int main(int argc, char **argv)
         printf(",\"guarded_write_p50_ms\":%.3f,\"guarded_write_p95_ms\":%.3f,\"guarded_bulk_entities_s\":%.1f,"
                "\"guarded_full_bulk_entities_s\":%.1f",
                gp50, gp95, geps, gfull);
+    /* the full floor made bulk / 10 entities from 5000000 (guarded_floor) */
+    int full_n = bulk / 10 > 500 ? bulk / 10 : 500;
+    double embed_eps = grc == 0 && dims > 0 ? embedded_floor(&cfg, 5000000, full_n < EMBED_MAX ? full_n : EMBED_MAX, dims) : 0;
+    if (embed_eps > 0)
+        /* writing and then embedding each entity, one after the other */
+        printf(",\"embed_dims\":%d,\"embedded_entities_s\":%.1f,\"guarded_full_embedded_entities_s\":%.1f", dims,
+               embed_eps, 1.0 / (1.0 / gfull + 1.0 / embed_eps));
     printf("}\n");
     cleanup(&cfg);
-    return bps < 0 || grc != 0 ? 1 : 0;
+    return bps < 0 || grc != 0 || embed_eps < 0 ? 1 : 0;
 }

@@ -13,6 +13,8 @@
 #   one pipelined single-node write transaction
 #     through our Bolt client; concurrent single-node write commits with 1,
 #     10 and 50 clients; Neo4j's bulk create rate (UNWIND, 500 per tx);
+#     the guarded floors (engram's nodes and indexes) and the embedded floor
+#     (storing their vectors, at EMBED_DIMS);
 #   engram over Streamable HTTP with 1, 10 and 50 clients
 #     (bench/js/http_load.mjs), against the 50-client commit floor, and
 #     where the CPU went per call (engram, the Neo4j JVM, the load generator)
@@ -64,10 +66,14 @@ trap '[[ -n "$http_pid" ]] && kill "$http_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 export NEO4J_URI="$BENCH_NEO4J_URI" NEO4J_USERNAME="$BENCH_NEO4J_USER" NEO4J_PASSWORD="$BENCH_NEO4J_PASSWORD"
 unset OPENAI_API_KEY
 export ENGRAM_EMBED_PROVIDER="${ENGRAM_EMBED_PROVIDER:-offline}" ENGRAM_LOG_LEVEL=warning
+# The embedded floor's vectors have the dimensions engram's side stores:
+# the local encoders' 384, else the offline provider's 1536, unless set.
+EMBED_DIMS="${NEO4J_VECTOR_DIMENSIONS:-${ENGRAM_EMBED_DIMENSIONS:-}}"
+[[ -n "$EMBED_DIMS" ]] || { [[ "$ENGRAM_EMBED_PROVIDER" == local ]] && EMBED_DIMS=384 || EMBED_DIMS=1536; }
 
 bench_log "wiping database; floors (bench_compare)"
 node "$JS/wipe.js"
-floor="$("$FLOOR" --writes 2000 --seconds 5 --bulk 100000 | tail -n1)" || bench_die "bench_compare failed"
+floor="$("$FLOOR" --writes 2000 --seconds 5 --bulk 100000 --dims "$EMBED_DIMS" | tail -n1)" || bench_die "bench_compare failed"
 bench_log "  $floor"
 
 side() { # label samples command...
@@ -91,7 +97,7 @@ if [[ ",$SIDES," == *,engram,* ]]; then
     # the first stay in the JSON as floor_cold.
     bench_log "floors again, on the warm JVM"
     floor_cold="$floor"
-    floor="$("$FLOOR" --writes 2000 --seconds 5 --bulk 100000 | tail -n1)" || bench_die "bench_compare failed"
+    floor="$("$FLOOR" --writes 2000 --seconds 5 --bulk 100000 --dims "$EMBED_DIMS" | tail -n1)" || bench_die "bench_compare failed"
     bench_log "  $floor"
     bench_log "  engram: $engram"
     if [[ -n "${BENCH_NEO4J_PID:-}" ]]; then

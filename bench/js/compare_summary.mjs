@@ -24,6 +24,12 @@ const worstOver = (floorMs, w = 'create') => {
 const worst = worstOver(floor.write_p50_ms);
 const largest = (side) => Math.max(...Object.keys(side.sizes ?? {}).map(Number).filter((s) => side.sizes[s].create));
 const engBulk = Object.values(engram.sizes ?? {}).map((r) => r.bulk_entities_s).filter((x) => x);
+// the bulk load counted until its embeddings are stored too (drain_ms: the
+// wait for the queue to be idle after it)
+const engBulkEmbedded = Object.values(engram.sizes ?? {})
+  .filter((r) => r.bulk_entities_s && r.bulk_s > 0 && r.drain_ms != null)
+  .map((r) => Math.round((r.bulk_entities_s * r.bulk_s) / (r.bulk_s + r.drain_ms / 1000)));
+const maxOf = (a) => (a.length ? Math.max(...a) : null);
 
 const out = {
   bench: 'compare',
@@ -70,6 +76,14 @@ const out = {
   bulk_entities_s: engBulk.length ? Math.max(...engBulk) : null,
   bulk_ratio_to_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.bulk_nodes_s),
   bulk_ratio_to_guarded_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.guarded_full_bulk_entities_s),
+  // what storing the embeddings costs the database (bench_compare's embedded
+  // floor: each entity's three vectors and job completions, at embed_dims),
+  // and the floor of writing then embedding each entity
+  floor_embed_dims: floor.embed_dims ?? null,
+  floor_embedded_entities_s: floor.embedded_entities_s ?? null,
+  floor_guarded_full_embedded_entities_s: floor.guarded_full_embedded_entities_s ?? null,
+  bulk_embedded_entities_s: maxOf(engBulkEmbedded),
+  bulk_embedded_ratio_to_floor: ratio(maxOf(engBulkEmbedded), floor.guarded_full_embedded_entities_s),
   rss_kb_engram: engram.rss_peak_kb ?? null,
   rss_kb_neo4j_jvm: jvm,
   rss_kb_memento: memento.rss_peak_kb ?? null,
