@@ -95,6 +95,10 @@ const out = {
   http50_p50_ms: http.http50_p50_ms ?? null,
   http50_p99_ms: http.http50_p99_ms ?? null,
   http50_errors: http.http50_errors ?? null,
+  // embedding jobs still pending as the last call answered, and the ms the
+  // workers then took to store them (work the calls/s figure leaves out)
+  http50_backlog_jobs: http.http50_backlog_jobs ?? null,
+  http50_drain_ms: http.http50_drain_ms ?? null,
   http50_ratio_to_floor: ratio(http.http50_calls_s, floor.concurrent_commits_s_50),
   // the CPU each call cost (ms) and the rate at which that fills every core
   http50_cpu_ms_engram: http.http50_cpu_ms_engram ?? null,
