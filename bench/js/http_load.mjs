@@ -57,7 +57,8 @@ const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 // One MCP client for the queue's state between phases (not timed).
 const control = new Client({ name: 'load-control', version: '1.0.0' });
-await control.connect(new StreamableHTTPClientTransport(url));
+const controlTransport = new StreamableHTTPClientTransport(url);
+await control.connect(controlTransport);
 async function queueBacklog() {
   const r = await control.callTool({ name: 'queue_status', arguments: {} }, undefined, { timeout: 120000 });
   const c = r.structuredContent?.counts ?? {};
@@ -103,6 +104,10 @@ async function oneClient(k, c, lat, calls = perClient) {
     } catch { errors++; }
     lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
+  // end the session (DELETE), as a well-behaved client does: the server
+  // keeps at most ENGRAM_MCP_HTTP_SESSIONS_PER_CLIENT (64) per address, and
+  // a second run against the same server would otherwise be refused
+  await transport.terminateSession().catch(() => {});
   await client.close();
   return errors;
 }
@@ -144,5 +149,6 @@ for (const k of counts) {
   }
   process.stderr.write(`[http-load] ${k} clients: ${JSON.stringify(out)}\n`);
 }
+await controlTransport.terminateSession().catch(() => {});
 await control.close();
 console.log(JSON.stringify(out));
