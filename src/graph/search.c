@@ -115,6 +115,22 @@ static const char Q_ALL_BY_NAME[] =
     "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " "
     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.namespace, e.name LIMIT $lim";
 
+/* The full-text statements' parameters, KEYWORD_LEGS' with query (new;
+ * NULL on OOM, err set). */
+static bolt_params *keyword_params(graph_store *g, const char *ns, const char *query, const char *phrase,
+                                   size_t want, eg_error *err)
+{
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return NULL;
+    bolt_params_str(p, "ns", ns);
+    bolt_params_str(p, "index", g->opts.fulltext_index);
+    bolt_params_str(p, "q", phrase);
+    bolt_params_str(p, "raw", query);
+    bolt_params_int(p, "lim", (int64_t)want);
+    return p;
+}
+
 /*
  * Run a full-text statement (Q_FULLTEXT, or Q_ALL_BY_NAME for an empty
  * query) and append its entities, each with its score, to hits, and their
@@ -123,13 +139,9 @@ static const char Q_ALL_BY_NAME[] =
 static int fulltext_into(bolt_conn *c, graph_store *g, const char *cypher, const char *ns, const char *q,
                          size_t want, json_t *hits, json_t *seen, eg_error *err)
 {
-    bolt_params *p = graph__params(err);
+    bolt_params *p = keyword_params(g, ns, NULL, q, want, err); /* $raw unused: null */
     if (p == NULL)
         return EG_ENOMEM;
-    bolt_params_str(p, "ns", ns);
-    bolt_params_str(p, "index", g->opts.fulltext_index);
-    bolt_params_str(p, "q", q);
-    bolt_params_int(p, "lim", (int64_t)want);
     json_t *rows = NULL;
     int rc = graph__q_params(c, cypher, p, &rows, err);
     size_t i;
@@ -175,21 +187,6 @@ static void keyword_row_hits(const json_t *row, size_t want, json_t *hits)
             break;
         append_substring_hit(hits, x);
     }
-}
-
-/* KEYWORD_LEGS' parameters (new; NULL on OOM, err set). */
-static bolt_params *keyword_params(graph_store *g, const char *ns, const char *query, const char *phrase,
-                                   size_t want, eg_error *err)
-{
-    bolt_params *p = graph__params(err);
-    if (p == NULL)
-        return NULL;
-    bolt_params_str(p, "ns", ns);
-    bolt_params_str(p, "index", g->opts.fulltext_index);
-    bolt_params_str(p, "q", phrase);
-    bolt_params_str(p, "raw", query);
-    bolt_params_int(p, "lim", (int64_t)want);
-    return p;
 }
 
 /* Q_KEYWORD: the full-text page of `phrase`, then the substring fill of
