@@ -155,10 +155,12 @@ static void ts_at(struct timespec *ts, int64_t deadline_ms)
     ts->tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
 }
 
-static int spool_acquire(spool *sp, bolt_conn **out, eg_error *err)
+/* wait: whether to wait for a connection when all max_size are in use (else fail at once). */
+static int spool_acquire_wait(spool *sp, bool wait, bolt_conn **out, eg_error *err)
 {
     *out = NULL;
-    int64_t deadline = eg_mono_ms() + sp->opts->acquire_timeout_ms;
+    int timeout_ms = wait ? sp->opts->acquire_timeout_ms : 0;
+    int64_t deadline = eg_mono_ms() + timeout_ms;
     pthread_mutex_lock(&sp->mu);
     for (;;) {
         if (sp->nidle > 0) {
@@ -196,15 +198,21 @@ static int spool_acquire(spool *sp, bolt_conn **out, eg_error *err)
         }
         struct timespec ts;
         ts_at(&ts, deadline);
-        int w = pthread_cond_timedwait(&sp->cv, &sp->mu, &ts);
+        int w = wait ? pthread_cond_timedwait(&sp->cv, &sp->mu, &ts) : ETIMEDOUT;
         if (w == ETIMEDOUT && sp->nidle == 0 && sp->in_use >= sp->opts->max_size) {
-            sp->st.acquire_timeouts++;
+            if (wait) /* a caller that chose not to wait did not time out */
+                sp->st.acquire_timeouts++;
             pthread_mutex_unlock(&sp->mu);
             return eg_error_set(err, EG_ETIMEOUT, EG_CLASS_CLIENT,
-                                "no Neo4j connection became free within %d ms (pool size %zu)",
-                                sp->opts->acquire_timeout_ms, sp->opts->max_size);
+                                "no Neo4j connection became free within %d ms (pool size %zu)", timeout_ms,
+                                sp->opts->max_size);
         }
     }
+}
+
+static int spool_acquire(spool *sp, bolt_conn **out, eg_error *err)
+{
+    return spool_acquire_wait(sp, true, out, err);
 }
 
 static void spool_release(spool *sp, bolt_conn *c)
@@ -654,7 +662,8 @@ static int ensure_table(bolt_pool *p, const char *key, bool read_only, bool forc
     return rc;
 }
 
-static int route_acquire(bolt_pool *p, bool read_only, const char *db, bolt_conn **out, eg_error *err)
+static int route_acquire(bolt_pool *p, bool read_only, const char *db, bool wait, bolt_conn **out,
+                         eg_error *err)
 {
     *out = NULL;
     const char *key = db ? db : "";
@@ -675,7 +684,7 @@ static int route_acquire(bolt_pool *p, bool read_only, const char *db, bolt_conn
         if (!sp)
             continue; /* emptied by another thread meanwhile: refresh again */
         eg_error_clear(&e);
-        rc = spool_acquire(sp, out, &e);
+        rc = spool_acquire_wait(sp, wait, out, &e);
         if (rc == 0)
             return 0;
         if (e.klass != EG_CLASS_CONNECTION) {
@@ -724,14 +733,20 @@ int bolt_pool_acquire(bolt_pool *p, bolt_conn **out, eg_error *err)
 {
     if (!p->routed)
         return spool_acquire(p->direct, out, err);
-    return route_acquire(p, false, p->cfg.database, out, err);
+    return route_acquire(p, false, p->cfg.database, true, out, err);
+}
+
+static int acquire_mode_wait(bolt_pool *p, bool read_only, const char *database, bool wait, bolt_conn **out,
+                             eg_error *err)
+{
+    if (!p->routed)
+        return spool_acquire_wait(p->direct, wait, out, err);
+    return route_acquire(p, read_only, database ? database : p->cfg.database, wait, out, err);
 }
 
 int bolt_pool_acquire_mode(bolt_pool *p, bool read_only, const char *database, bolt_conn **out, eg_error *err)
 {
-    if (!p->routed)
-        return spool_acquire(p->direct, out, err);
-    return route_acquire(p, read_only, database ? database : p->cfg.database, out, err);
+    return acquire_mode_wait(p, read_only, database, true, out, err);
 }
 
 void bolt_pool_release(bolt_pool *p, bolt_conn *c)
@@ -839,7 +854,7 @@ static int execute(bolt_pool *p, const bolt_tx_opts *tx, const bolt_retry_opts *
             o.bookmarks = (const char *const *)sent;
             o.nbookmarks = nsent;
         }
-        int rc = bolt_pool_acquire_mode(p, read_only, o.database, &c, &e);
+        int rc = acquire_mode_wait(p, read_only, o.database, !r.no_wait, &c, &e);
         if (rc == 0) {
             server = c->owner ? ((spool *)c->owner)->address : NULL;
             if (autocommit) {

@@ -43,6 +43,11 @@ typedef struct bolt_retry_opts {
     int64_t max_delay_ms;       /* 0: 2000 */
     double multiplier;          /* 0: 2.0 */
     double jitter;              /* 0: 0.2 (+-20%) */
+    /* true: when every connection is in use and the pool is at max_size,
+     * the unit fails at once (EG_ETIMEOUT) instead of waiting for one.  For
+     * optional parallel work whose caller already holds a connection and
+     * can do the work on it: waiting there could deadlock the pool. */
+    bool no_wait;
 } bolt_retry_opts;
 
 #define BOLT_RETRY_OPTS_INIT {0}

@@ -413,16 +413,17 @@ int graph_hybrid_search(graph_store *g, const graph_req *req, const char *query,
 
 /*
  * Where graph_hybrid_search_deferred gets its query vector.  Called at most
- * once per search, inside it, after the keyword legs have run in Neo4j: a
- * caller that computes the vector meanwhile (a local encoder takes ~20 ms of
- * CPU, a remote API longer) overlaps the two instead of adding them.  Sets
+ * once per search, inside it, while the keyword legs run in Neo4j (on a
+ * second connection when the pool has one free, else after them): a caller
+ * that computes the vector meanwhile (a local encoder takes ~20 ms of CPU, a
+ * remote API longer) overlaps the two instead of adding them.  Sets
  * *vec (borrowed from the caller, valid until the search returns; NULL: no
  * vector, keyword search) and *dims; returns 0, or an error code with err
  * filled (EG_ECANCELED when the client gave up), which ends the search.
  */
 typedef int (*graph_vec_source)(void *arg, const float **vec, size_t *dims, eg_error *err);
 
-/* graph_hybrid_search with the query vector from src(arg), asked for once the keyword legs are done. */
+/* graph_hybrid_search with the query vector from src(arg), asked for while the keyword legs run. */
 int graph_hybrid_search_deferred(graph_store *g, const graph_req *req, const char *query, graph_vec_source src,
                                  void *arg, const graph_search_opts *o, json_t **out, eg_error *err);
 

@@ -7,6 +7,8 @@
 #define ENGRAM_GRAPH_GRAPH_INT_H
 
 #include "graph/graph.h"
+#include <pthread.h>
+#include <stdbool.h>
 
 struct graph_store {
     bolt_pool *pool;     /* borrowed */
@@ -98,6 +100,34 @@ void graph__indexer_poke(graph_store *g);
  * (bolt_pool_execute_read_autocommit): graph__q, graph__x, graph__q_many,
  * graph__q_each and graph__stream (tx NULL) pass the unit's options. */
 int graph__read(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
+
+/*
+ * A read unit run beside the caller's (beside.c): on a second connection of
+ * the pool, in a thread of its own, so that Neo4j works on both at once.
+ * Only for statements independent of the caller's, whose answer the caller
+ * waits for anyway (the legs of a search).  Start it, do the caller's own
+ * statements, then join: the join returns fn's outcome, and when fn could
+ * not run beside (no connection free at once, no thread) it runs fn on the
+ * caller's connection then, so the answer is the same either way.  fn runs
+ * once at most per join, without retries of its own: a retryable failure is
+ * the caller's, whose unit is retried whole.  The struct lives with the
+ * caller (no allocation); every started one must be joined.
+ */
+typedef struct graph_beside {
+    graph_store *g;
+    bolt_work_fn fn;
+    void *payload;
+    pthread_t thread;
+    bool started; /* a thread runs it: join must wait for it */
+    bool ran;     /* fn was called on a connection of its own */
+    int rc;
+    eg_error err;
+} graph_beside;
+
+void graph__beside_start(graph_beside *b, graph_store *g, bolt_work_fn fn, void *payload);
+/* c NULL: the caller failed already; only wait for the thread (returns 0
+ * when fn did not run, and never runs it here). */
+int graph__beside_join(graph_beside *b, bolt_conn *c, eg_error *err);
 
 typedef enum graph_tx_mode { GRAPH_TX_READ, GRAPH_TX_WRITE } graph_tx_mode;
 

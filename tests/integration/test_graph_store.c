@@ -1747,6 +1747,42 @@ static int vec_src_fn(void *arg, const float **vec, size_t *dims, eg_error *err)
     return 0;
 }
 
+/*
+ * graph_hybrid_search on g_graph, then graph_hybrid_search_deferred on `on`
+ * with the same vector from a source: the same answer, the source asked
+ * once.  The suite's other tests write to this Neo4j meanwhile, which moves
+ * the vector index's approximate neighbours, the eventually consistent
+ * full-text index and its BM25 statistics under the two searches: they are
+ * compared back to back on what those writes cannot change (same_hits), and
+ * again (at most three times) when a write came between them.
+ */
+static void assert_deferred_same(ns_case *fx, graph_store *on, const float *q, const graph_search_opts *so)
+{
+    bool same = false;
+    for (int attempt = 0; attempt < 3 && !same; attempt++) {
+        json_t *res = NULL, *deferred = NULL;
+        assert_int_equal(
+            graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", q, g_dims, so, &res, &fx->err), 0);
+        vec_src_state vs = {.vec = q, .dims = g_dims};
+        assert_int_equal(graph_hybrid_search_deferred(on, &fx->r, "Where is my umbrella?", vec_src_fn, &vs, so,
+                                                      &deferred, &fx->err),
+                         0);
+        assert_int_equal(vs.calls, 1);
+        assert_string_equal(jstr(deferred, "searchType"), "hybrid");
+        same = same_hits(res, deferred);
+        if (!same) {
+            char *x = json_dumps(json_object_get(res, "entities"), JSON_COMPACT);
+            char *y = json_dumps(json_object_get(deferred, "entities"), JSON_COMPACT);
+            fprintf(stderr, "attempt %d: the two searches differ:\n  hybrid:   %s\n  deferred: %s\n", attempt, x, y);
+            eg_free(x);
+            eg_free(y);
+        }
+        json_decref(res);
+        json_decref(deferred);
+    }
+    assert_true(same);
+}
+
 static void test_graph_store__search_by_observation(void **state)
 {
     ns_case *fx = *state;
@@ -1879,40 +1915,33 @@ static void test_graph_store__search_by_observation(void **state)
         }
     }
 
-    /* The vector from a source asked for after the keyword legs: the same answer, asked once.  The
-     * suite's other tests write to this Neo4j meanwhile, which moves the vector index's approximate
-     * neighbours, the eventually consistent full-text index and its BM25 statistics under the two
-     * searches: they are compared back to back on what those writes cannot change (same_hits), and
-     * again (at most three times) when a write came between them. */
+    /* The vector from a source, asked for while the keyword legs run: the same answer, asked once. */
     vec_src_state vs;
     json_t *deferred = NULL;
-    bool same = false;
-    for (int attempt = 0; attempt < 3 && !same; attempt++) {
-        if (attempt > 0) {
-            json_decref(res);
-            res = NULL;
-            assert_int_equal(
-                graph_hybrid_search(g_graph, &fx->r, "Where is my umbrella?", q, g_dims, &so, &res, &fx->err), 0);
-        }
-        vs = (vec_src_state){.vec = q, .dims = g_dims};
-        json_decref(deferred);
-        deferred = NULL;
-        assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs,
-                                                      &so, &deferred, &fx->err),
-                         0);
-        assert_int_equal(vs.calls, 1);
-        same = same_hits(res, deferred);
-        if (!same) {
-            char *x = json_dumps(json_object_get(res, "entities"), JSON_COMPACT);
-            char *y = json_dumps(json_object_get(deferred, "entities"), JSON_COMPACT);
-            fprintf(stderr, "attempt %d: the two searches differ:\n  hybrid:   %s\n  deferred: %s\n", attempt, x, y);
-            eg_free(x);
-            eg_free(y);
-        }
-    }
-    assert_true(same);
-    assert_string_equal(jstr(deferred, "searchType"), "hybrid");
-    json_decref(deferred);
+    json_decref(res);
+    res = NULL;
+    assert_deferred_same(fx, g_graph, q, &so);
+    /* On a pool of one connection the keyword legs cannot run beside the
+     * vector leg (graph__beside): they run after it, on the same connection,
+     * with the same answer, and the search never waits for the pool. */
+    bolt_config one_cfg = BOLT_CONFIG_INIT;
+    assert_int_equal(eg_testenv_neo4j(&one_cfg), 0);
+    bolt_pool_opts one_po = BOLT_POOL_OPTS_INIT;
+    one_po.max_size = 1;
+    one_po.acquire_timeout_ms = 2000;
+    bolt_pool *one_pool = NULL;
+    graph_store *one = NULL;
+    graph_opts one_go = GRAPH_OPTS_INIT;
+    one_go.embedding_model = "test-model";
+    assert_int_equal(bolt_pool_new(&one_pool, &one_cfg, &one_po, &fx->err), 0);
+    assert_int_equal(graph_store_new(&one, one_pool, g_queue, &one_go, &fx->err), 0);
+    assert_deferred_same(fx, one, q, &so);
+    bolt_pool_stats one_st;
+    bolt_pool_get_stats(one_pool, &one_st);
+    assert_int_equal(one_st.opened, 1);
+    assert_int_equal(one_st.acquire_timeouts, 0);
+    graph_store_free(one);
+    bolt_pool_free(one_pool);
     /* No vector from it: keyword search, saying so. */
     vs = (vec_src_state){.vec = NULL};
     assert_int_equal(graph_hybrid_search_deferred(g_graph, &fx->r, "Where is my umbrella?", vec_src_fn, &vs, &so,

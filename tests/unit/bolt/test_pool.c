@@ -33,20 +33,30 @@ static bolt_config cfg_for(const fake_bolt *fb)
     return cfg;
 }
 
+/* A fake server that greets one connection and then idles, and a pool of one
+ * connection on it that waits acquire_timeout_ms for a free one. */
+static bolt_pool *one_conn_pool(fake_bolt **fb, int acquire_timeout_ms)
+{
+    *fb = fake_bolt_new();
+    fake_bolt_hello(*fb, 5, 8);
+    fake_bolt_sleep(*fb, 300);
+    fake_bolt_start(*fb);
+    bolt_config cfg = cfg_for(*fb);
+    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
+    po.max_size = 1;
+    po.acquire_timeout_ms = acquire_timeout_ms;
+    bolt_pool *p = NULL;
+    eg_error err;
+    assert_int_equal(bolt_pool_new(&p, &cfg, &po, &err), 0);
+    return p;
+}
+
 static void test_bolt_pool__reuses_and_times_out(void **state)
 {
     (void)state;
-    fake_bolt *fb = fake_bolt_new();
-    fake_bolt_hello(fb, 5, 8);
-    fake_bolt_sleep(fb, 300);
-    fake_bolt_start(fb);
-    bolt_config cfg = cfg_for(fb);
-    bolt_pool_opts po = BOLT_POOL_OPTS_INIT;
-    po.max_size = 1;
-    po.acquire_timeout_ms = 100;
-    bolt_pool *p;
+    fake_bolt *fb;
+    bolt_pool *p = one_conn_pool(&fb, 100);
     eg_error err;
-    assert_rc(bolt_pool_new(&p, &cfg, &po, &err), 0);
     bolt_conn *c1, *c2;
     assert_rc(bolt_pool_acquire(p, &c1, &err), 0);
     int64_t t0 = eg_mono_ms();
@@ -68,6 +78,41 @@ static void test_bolt_pool__reuses_and_times_out(void **state)
 }
 
 /* The server drops idle connections (restart): the pool notices and reconnects. */
+static int must_not_run(bolt_conn *c, void *payload, eg_error *err)
+{
+    (void)c;
+    (void)err;
+    (*(int *)payload)++;
+    return 0;
+}
+
+/* no_wait: a unit that finds every connection in use fails at once, without
+ * counting an acquire timeout and without running; with one free it runs. */
+static void test_bolt_pool__no_wait_fails_at_once(void **state)
+{
+    (void)state;
+    fake_bolt *fb;
+    bolt_pool *p = one_conn_pool(&fb, 2000);
+    eg_error err;
+    bolt_conn *c1;
+    assert_rc(bolt_pool_acquire(p, &c1, &err), 0);
+    bolt_retry_opts r = BOLT_RETRY_OPTS_INIT;
+    r.no_wait = true;
+    int runs = 0;
+    int64_t t0 = eg_mono_ms();
+    assert_rc(bolt_pool_execute_read_autocommit(p, NULL, &r, must_not_run, &runs, &err), EG_ETIMEOUT);
+    assert_true(eg_mono_ms() - t0 < 1000); /* not the pool's 2 s */
+    assert_int_equal(runs, 0);
+    bolt_pool_stats st;
+    bolt_pool_get_stats(p, &st);
+    assert_int_equal(st.acquire_timeouts, 0);
+    bolt_pool_release(p, c1);
+    assert_rc(bolt_pool_execute_read_autocommit(p, NULL, &r, must_not_run, &runs, &err), 0);
+    assert_int_equal(runs, 1);
+    bolt_pool_free(p);
+    fake_bolt_free(fb);
+}
+
 static void test_bolt_pool__replaces_dead_idle_connection(void **state)
 {
     (void)state;
@@ -413,6 +458,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bolt_pool__reuses_and_times_out),
+        cmocka_unit_test(test_bolt_pool__no_wait_fails_at_once),
         cmocka_unit_test(test_bolt_pool__replaces_dead_idle_connection),
         cmocka_unit_test(test_bolt_pool__liveness_ping),
         cmocka_unit_test(test_bolt_pool__execute_write_retries_transient),
