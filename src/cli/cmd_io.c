@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -503,7 +504,8 @@ static void summary(import_run *r)
         json_object_set_new(j, "relationsExisting", json_integer(r->rel_existing));
         json_object_set_new(j, "relationsSkipped", json_integer(r->rel_skipped));
         json_object_set_new(j, "jobs", json_integer(r->jobs));
-        json_object_set_new(j, "entitiesPerSecond", json_real(s > 0 ? (double)r->entity_lines / s : 0));
+        json_object_set_new(j, "entitiesPerSecond",
+                            json_real(s > 0 ? round((double)r->entity_lines / s * 10.0) / 10.0 : 0));
     } else if (!r->dry) {
         json_object_set_new(j, "entitiesRestored", json_integer(r->rs.entities));
         json_object_set_new(j, "entitiesExisting", json_integer(r->rs.entities_existing));
@@ -515,8 +517,11 @@ static void summary(import_run *r)
         json_object_set_new(j, "observationRecords", json_integer(r->conv.records));
         json_object_set_new(j, "jobs", json_integer(r->rs.jobs + r->conv.jobs));
     }
+    /* 12 significant digits: a hundredth of a second prints as 72.96, not
+     * as the nearest double's 72.959999999999994 */
+    const size_t real_fmt = JSON_REAL_PRECISION(12);
     if (r->json) {
-        json_dumpf(j, stdout, JSON_COMPACT);
+        json_dumpf(j, stdout, JSON_COMPACT | real_fmt);
         fputc('\n', stdout);
     } else {
         fputs("import:", stdout);
@@ -524,7 +529,7 @@ static void summary(import_run *r)
         json_t *v;
         json_object_foreach(j, k, v)
         {
-            char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | real_fmt);
             printf(" %s=%s", k, t ? t : "?");
             eg_free(t);
         }
