@@ -42,7 +42,8 @@
  * With --vector-index NAME it measures only the vector floor instead:
  * db.index.vector.queryNodes(NAME, 100, v) for --vector-samples (30)
  * vectors already stored on :Entity nodes (the database as a benchmark left
- * it), one auto-commit query each; p50/p95 ms.  It writes nothing.
+ * it), one auto-commit query each; p50/p95 ms, and how many vectors the
+ * index holds (its label's nodes with an embedding).  It writes nothing.
  *
  * Every node it writes carries the label BenchFloor and this run's id and is
  * deleted at the end.  Connection: BENCH_NEO4J_URI/_USER/_PASSWORD.  Prints
@@ -533,10 +534,29 @@ static int vector_floor(const bolt_config *cfg, const char *index, int n)
     json_t *vecs = NULL;
     int rc = bolt_conn_query_json(c,
                                   "MATCH (e:Entity) WHERE e.embedding IS NOT NULL "
-                                  "RETURN e.embedding AS v, count{ MATCH (x:Entity) WHERE x.embedding IS NOT NULL } AS total "
-                                  "LIMIT $n",
+                                  "RETURN e.embedding AS v LIMIT $n",
                                   p, NULL, &vecs, &err);
     bolt_params_free(p);
+    /* The index's size: engram's two vector indexes are on :Entity and on
+     * :Observation, each over `embedding`. */
+    json_t *label = NULL, *size = NULL;
+    p = bolt_params_new();
+    bolt_params_str(p, "index", index);
+    if (rc == 0)
+        rc = bolt_conn_query_json(c,
+                                  "SHOW INDEXES YIELD name, labelsOrTypes WHERE name = $index "
+                                  "RETURN 'Observation' IN labelsOrTypes AS obs",
+                                  p, NULL, &label, &err);
+    bolt_params_free(p);
+    bool obs = json_is_true(json_object_get(json_array_get(label, 0), "obs"));
+    if (rc == 0)
+        rc = bolt_conn_query_json(c,
+                                  obs ? "MATCH (o:Observation) WHERE o.embedding IS NOT NULL RETURN count(*) AS total"
+                                      : "MATCH (x:Entity) WHERE x.embedding IS NOT NULL RETURN count(*) AS total",
+                                  NULL, NULL, &size, &err);
+    long long total = (long long)json_integer_value(json_object_get(json_array_get(size, 0), "total"));
+    json_decref(label);
+    json_decref(size);
     size_t got = json_array_size(vecs);
     int64_t *lat = eg_calloc(got ? got : 1, sizeof *lat);
     for (size_t i = 0; rc == 0 && i < got; i++) {
@@ -554,8 +574,7 @@ static int vector_floor(const bolt_config *cfg, const char *index, int n)
     if (rc == 0 && got > 0) {
         qsort(lat, got, sizeof *lat, bench_cmp_i64);
         printf("{\"vector_query_p50_ms\":%.3f,\"vector_query_p95_ms\":%.3f,\"vectors\":%lld,\"samples\":%zu}\n",
-               (double)lat[got / 2] / 1000.0, (double)lat[got * 95 / 100] / 1000.0,
-               (long long)json_integer_value(json_object_get(json_array_get(vecs, 0), "total")), got);
+               (double)lat[got / 2] / 1000.0, (double)lat[got * 95 / 100] / 1000.0, total, got);
     } else if (rc == 0) {
         printf("{\"vectors\":0}\n");
     } else {

@@ -83,15 +83,18 @@ side() { # label samples command...
         --bulk-budget-s "$BUDGET" --warm-s "${BENCH_WARM_S:-180}" -- "$@" | tail -n1
 }
 
-engram='{}' official='{}' memento='{}' http='{}' jvm_rss_kb=null vector_floor='{}' floor_cold='{}'
+engram='{}' official='{}' memento='{}' http='{}' jvm_rss_kb=null vector_floor='{}' obs_vector_floor='{}' floor_cold='{}'
 if [[ ",$SIDES," == *,engram,* ]]; then
     bench_log "wiping database; engram side"
     node "$JS/wipe.js"
     engram="$(ENGRAM_NAMESPACE=compare side engram "$SAMPLES" "$ENGRAM" serve)" || bench_die "engram side failed"
     # Neo4j's own vector query on what the engram side stored (its largest
-    # size): the floor under semantic_search
+    # size): on the observation index, the one semantic_search reads (the
+    # floor under it), and on the entity index, the smaller one
+    obs_vector_floor="$("$FLOOR" --vector-index observation_embeddings --vector-samples 30 | tail -n1)" || obs_vector_floor='{}'
+    bench_log "  vector floor, observation index: $obs_vector_floor"
     vector_floor="$("$FLOOR" --vector-index entity_embeddings --vector-samples 30 | tail -n1)" || vector_floor='{}'
-    bench_log "  vector floor: $vector_floor"
+    bench_log "  vector floor, entity index: $vector_floor"
     # The floors again, now that the JVM has compiled the write path (the
     # first run met a fresh one): these are the ones engram is set against;
     # the first stay in the JSON as floor_cold.
@@ -140,7 +143,7 @@ fi
 
 # Everything into one line: the sides as they are, then the keys the issue
 # names, computed from them.
-line="$(FLOOR="$floor" FLOOR_COLD="$floor_cold" VECTOR_FLOOR="$vector_floor" ENGRAM_SIDE="$engram" OFFICIAL="$official" MEMENTO="$memento" HTTP="$http" \
+line="$(FLOOR="$floor" FLOOR_COLD="$floor_cold" VECTOR_FLOOR="$vector_floor" OBS_VECTOR_FLOOR="$obs_vector_floor" ENGRAM_SIDE="$engram" OFFICIAL="$official" MEMENTO="$memento" HTTP="$http" \
     JVM_RSS_KB="$jvm_rss_kb" node "$JS/compare_summary.mjs")" || bench_die "summary failed"
 results="${BENCH_RESULTS:-$BENCH_ROOT/bench/results/$(date -u +%F)-compare.json}"
 mkdir -p "$(dirname "$results")"

@@ -6,7 +6,7 @@
 // the issue names are computed here, null when a side did not reach the size.
 const part = (k) => { try { return JSON.parse(process.env[k] || '{}'); } catch { return {}; } };
 const floor = part('FLOOR'), floorCold = part('FLOOR_COLD'), engram = part('ENGRAM_SIDE'), official = part('OFFICIAL');
-const memento = part('MEMENTO'), http = part('HTTP'), vfloor = part('VECTOR_FLOOR');
+const memento = part('MEMENTO'), http = part('HTTP'), vfloor = part('VECTOR_FLOOR'), ofloor = part('OBS_VECTOR_FLOOR');
 const jvm = Number(process.env.JVM_RSS_KB) || null;
 
 const get = (side, size, w, q = 'p50') => side.sizes?.[size]?.[w]?.[q] ?? null;
@@ -70,9 +70,14 @@ const out = {
   search_p95_ms_100k: Math.max(get(engram, 100000, 'search_hit', 'p95') ?? -1, get(engram, 100000, 'search_miss', 'p95') ?? -1),
   semantic_p95_ms_100k: get(engram, 100000, 'semantic', 'p95'),
   hybrid_p95_ms_100k: get(engram, 100000, 'hybrid', 'p95'),
+  // the entity index's (100,000 vectors at 100k) and the observation
+  // index's, the one semantic_search reads (about three per entity)
   floor_vector_query_p95_ms: vfloor.vector_query_p95_ms ?? null,
   floor_vector_query_vectors: vfloor.vectors ?? null,
   semantic_p95_ratio_to_vector_floor_100k: ratio(get(engram, 100000, 'semantic', 'p95'), vfloor.vector_query_p95_ms),
+  floor_obs_vector_query_p95_ms: ofloor.vector_query_p95_ms ?? null,
+  floor_obs_vector_query_vectors: ofloor.vectors ?? null,
+  semantic_p95_ratio_to_obs_vector_floor_100k: ratio(get(engram, 100000, 'semantic', 'p95'), ofloor.vector_query_p95_ms),
   bulk_entities_s: engBulk.length ? Math.max(...engBulk) : null,
   bulk_ratio_to_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.bulk_nodes_s),
   bulk_ratio_to_guarded_floor: ratio(engBulk.length ? Math.max(...engBulk) : null, floor.guarded_full_bulk_entities_s),
@@ -113,6 +118,7 @@ const out = {
   floor,
   floor_cold: floorCold,
   vector_floor: vfloor,
+  obs_vector_floor: ofloor,
   engram,
   official,
   memento,
