@@ -568,6 +568,19 @@ static int finish_page(bolt_conn *c, graph_store *g, const char *ns, page_first 
 }
 
 /*
+ * The relations among `names` (a list the statement bound before), as
+ * `rels`: graph__q_relations_among's rows in its order, in an aggregating
+ * subquery that answers [] when there are no names.
+ */
+#define RELS_AMONG_NAMES \
+    "CALL { WITH names WITH names WHERE size(names) > 0 " \
+    "  UNWIND names AS n " \
+    "  MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) " \
+    "  WHERE b.namespace = $ns AND b.name IN names " \
+    "  WITH a, r, b ORDER BY a.name, b.name, r.relationType " \
+    "  RETURN collect(" GRAPH_REL_PROJ ") AS rels } "
+
+/*
  * search_nodes' whole page in one statement, when the keyword legs are
  * Q_KEYWORD's: the legs, then for the page's entities (hits
  * [$off .. $end)) what finish_page asks in its second exchange, the
@@ -587,12 +600,7 @@ static const char Q_SEARCH_PAGE[] =
     "  WITH node, score ORDER BY score DESC "
     "  WITH node.entityId AS eid, collect({text: node.text, score: score})[0..$per] AS obs "
     "  RETURN collect({eid: eid, obs: obs}) AS mobs } "
-    "CALL { WITH names WITH names WHERE size(names) > 0 "
-    "  UNWIND names AS n "
-    "  MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
-    "  WHERE b.namespace = $ns AND b.name IN names "
-    "  WITH a, r, b ORDER BY a.name, b.name, r.relationType "
-    "  RETURN collect(" GRAPH_REL_PROJ ") AS rels } "
+    RELS_AMONG_NAMES
     "RETURN ft, sub, mobs, rels";
 
 /* Q_SEARCH_PAGE into res: the page of `query` (phrase: its Lucene phrase)
@@ -864,21 +872,33 @@ static int vector_hits(bolt_conn *c, graph_store *g, const char *ns, const float
  * neighbour (hundreds).
  */
 
-static const char Q_OBS_VECTOR[] =
-    "OPTIONAL MATCH (m:EngramVectorModel {namespace: $ns}) "
-    "WITH m WHERE m IS NULL OR (m.model = $model AND m.switchingTo IS NULL) "
-    "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score "
-    "WITH collect([node, score]) AS hits "
-    "WITH size(hits) AS raw, CASE WHEN size(hits) > 0 THEN hits[-1][1] END AS lowest, "
-    "size([h IN hits WHERE h[0].namespace = $ns]) AS inns, "
-    "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min AND h[0]:Observation] AS kept "
-    "CALL { WITH kept UNWIND kept AS h "
-    "  WITH h[0] AS o, h[1] AS score ORDER BY score DESC "
-    "  WITH o.entityId AS eid, collect({id: o.id, text: o.text, score: score})[0..$per] AS obs "
-    "  MATCH (e:Entity {id: eid}) WHERE e.namespace = $ns AND (size($types) = 0 OR e.entityType IN $types) "
-    "  WITH e, obs ORDER BY obs[0].score DESC LIMIT $lim "
-    "  RETURN collect({entity: " ENTITY_REF("e") ", obs: obs}) AS ents } "
-    "RETURN raw, lowest, inns, ents";
+#define OBS_VECTOR_LEG(proj) \
+    "OPTIONAL MATCH (m:EngramVectorModel {namespace: $ns}) " \
+    "WITH m WHERE m IS NULL OR (m.model = $model AND m.switchingTo IS NULL) " \
+    "CALL db.index.vector.queryNodes($index, $k, $vec) YIELD node, score " \
+    "WITH collect([node, score]) AS hits " \
+    "WITH size(hits) AS raw, CASE WHEN size(hits) > 0 THEN hits[-1][1] END AS lowest, " \
+    "size([h IN hits WHERE h[0].namespace = $ns]) AS inns, " \
+    "[h IN hits WHERE h[0].namespace = $ns AND h[1] >= $min AND h[0]:Observation] AS kept " \
+    "CALL { WITH kept UNWIND kept AS h " \
+    "  WITH h[0] AS o, h[1] AS score ORDER BY score DESC " \
+    "  WITH o.entityId AS eid, collect({id: o.id, text: o.text, score: score})[0..$per] AS obs " \
+    "  MATCH (e:Entity {id: eid}) WHERE e.namespace = $ns AND (size($types) = 0 OR e.entityType IN $types) " \
+    "  WITH e, obs ORDER BY obs[0].score DESC LIMIT $lim " \
+    "  RETURN collect({entity: " proj ", obs: obs}) AS ents } "
+
+static const char Q_OBS_VECTOR[] = OBS_VECTOR_LEG(ENTITY_REF("e")) "RETURN raw, lowest, inns, ents";
+
+/*
+ * Vector-only search's whole answer in one statement: the leg keeps at most
+ * $lim entities (the page), so it reads them whole, and the relations among
+ * them, instead of a second exchange for both (finish_page).
+ */
+static const char Q_OBS_VECTOR_PAGE[] =
+    OBS_VECTOR_LEG(GRAPH_ENTITY_PROJ("e"))
+    "WITH raw, lowest, inns, ents, [x IN ents | x.entity.name] AS names "
+    RELS_AMONG_NAMES
+    "RETURN raw, lowest, inns, ents, rels";
 
 /* With entity_types the type filter must apply before $k, so each hit reads its entity. */
 static const char Q_OBS_FULLTEXT_TYPED[] =
@@ -919,17 +939,30 @@ static json_t *obs_leg_out(const json_t *rows)
     return out;
 }
 
-/* Vector hits on the observation index: entities with their best-matching observations, up to `want`. */
+/*
+ * Vector hits on the observation index: entities with their best-matching
+ * observations, up to `want`.  rels NULL: the entities are references (the
+ * leg of hybrid search); else they are whole (Q_OBS_VECTOR_PAGE) and *rels
+ * (new) the relations among them.
+ */
 static int obs_vector_leg(bolt_conn *c, graph_store *g, const char *ns, const float *vec, size_t dims,
-                          double min_sim, const json_t *types, size_t want, json_t **out, eg_error *err)
+                          double min_sim, const json_t *types, size_t want, json_t **out, json_t **rels,
+                          eg_error *err)
 {
     *out = NULL;
     json_t *rows = NULL;
     /* An entity may hold many of the nearest observations: ten neighbours per entity wanted. */
-    int rc = vec_query(c, g, Q_OBS_VECTOR, g->opts.obs_vector_index, true, ns, vec, dims, min_sim, types, want,
-                       want * 10 < 100 ? 100 : want * 10, &rows, err);
-    if (rc == 0 && (*out = obs_leg_out(json_object_get(json_array_get(rows, 0), "ents"))) == NULL)
+    int rc = vec_query(c, g, rels ? Q_OBS_VECTOR_PAGE : Q_OBS_VECTOR, g->opts.obs_vector_index, true, ns, vec,
+                       dims, min_sim, types, want, want * 10 < 100 ? 100 : want * 10, &rows, err);
+    const json_t *row = json_array_get(rows, 0);
+    if (rc == 0 && (*out = obs_leg_out(json_object_get(row, "ents"))) == NULL)
         rc = eg_error_oom(err);
+    if (rc == 0 && rels != NULL && (*rels = json_array()) == NULL)
+        rc = eg_error_oom(err);
+    size_t i;
+    json_t *r;
+    if (rc == 0 && rels != NULL)
+        json_array_foreach(json_object_get(row, "rels"), i, r) json_array_append(*rels, graph__relation_out(r));
     json_decref(rows);
     return rc;
 }
@@ -1152,7 +1185,7 @@ static int vector_legs(bolt_conn *c, graph_store *g, const char *ns, const float
                        const graph_search_opts *so, size_t want, json_t **obs_leg, json_t **ent_hits, eg_error *err)
 {
     const json_t *types = so ? so->entity_types : NULL;
-    int rc = obs_vector_leg(c, g, ns, vec, dims, norm_min(so), types, want, obs_leg, err);
+    int rc = obs_vector_leg(c, g, ns, vec, dims, norm_min(so), types, want, obs_leg, NULL, err);
     if (rc == 0 && GRAPH_SEARCH_ENTITY_VECTOR)
         rc = vector_hits(c, g, ns, vec, dims, norm_min(so), types, want, ent_hits, err);
     else if (rc == 0)
@@ -1171,10 +1204,19 @@ static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
         return eg_error_oom(err);
     size_t limit = norm_limit(w->so);
     json_t *oleg = NULL, *ehits = NULL, *pool = json_object(), *ranking = NULL, *matched = NULL,
-           *hits = json_array();
+           *hits = json_array(), *rels = NULL;
     int rc = pool && hits ? 0 : eg_error_oom(err);
-    if (rc == 0)
+    /* When the observation leg alone ranks, the page is its entities: one
+     * statement reads them whole with their relations (Q_OBS_VECTOR_PAGE). */
+    bool one_trip = !GRAPH_SEARCH_ENTITY_VECTOR;
+    if (rc == 0 && one_trip) {
+        rc = obs_vector_leg(c, w->cx.g, w->cx.ns, w->vec, w->dims, norm_min(w->so),
+                            w->so ? w->so->entity_types : NULL, limit, &oleg, &rels, err);
+        if (rc == 0 && (ehits = json_array()) == NULL)
+            rc = eg_error_oom(err);
+    } else if (rc == 0) {
         rc = vector_legs(c, w->cx.g, w->cx.ns, w->vec, w->dims, w->so, limit, &oleg, &ehits, err);
+    }
     if (rc == 0 && (ranking = entity_vector_ranking(oleg, ehits, pool)) == NULL)
         rc = eg_error_oom(err);
     if (rc == 0)
@@ -1191,9 +1233,15 @@ static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
     }
     eg_free(r);
     size_t budget = norm_budget(w->cx.g, w->so);
-    if (rc == 0)
+    if (rc == 0 && one_trip) {
+        rc = slice_hits(hits, 0, limit, budget, w->result, err);
+        if (rc == 0)
+            rc = keep_relations(w->result, rels, budget, err);
+    } else if (rc == 0) {
         rc = finish_page(c, w->cx.g, w->cx.ns, PAGE_FETCH, NULL, hits, 0, limit, budget, w->result, err);
+    }
     json_object_del(w->result, "nextCursor"); /* vector results are not paged */
+    json_decref(rels);
     json_decref(oleg);
     json_decref(ehits);
     json_decref(pool);

@@ -2031,6 +2031,10 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     /* Stale hash: superseded, nothing written. */
     assert_int_equal(embed_entity(fx->ns, "Carrot", vb, "0000"), GRAPH_EMBED_SUPERSEDED);
 
+    /* Relations among the answered entities come with them; one to an entity not answered does not. */
+    relate_ok(&fx->r, json_pack("[o,o]", rel("Apple", "Carrot", "grows_near"), rel("Banana", "Apple", "beside")),
+              NULL);
+
     so.min_similarity = 0.0;
     so.limit = 3;
     json_t *ents = NULL;
@@ -2051,13 +2055,22 @@ static void test_graph_store__semantic_and_hybrid(void **state)
     double s0 = json_number_value(json_object_get(json_array_get(ents, 0), "score"));
     double s2 = json_number_value(json_object_get(json_array_get(ents, 2), "score"));
     assert_true(s0 > s2 && s0 <= 1.0);
+    /* Whole entities: their fields, then the hit's own. */
+    const json_t *apple = json_array_get(ents, 0);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(apple, "observations"), 0)), "red and sweet");
+    assert_string_equal(jstr(apple, "entityType"), "fruit");
+    assert_non_null(json_object_get(apple, "id"));
+    assert_int_equal(jlen(apple, "matchedObservations"), 1);
+    assert_int_equal(jlen(res, "relations"), 2);
+    assert_null(json_object_get(res, "nextCursor"));
     json_decref(res);
-    /* entity_types filter. */
+    /* entity_types filter: Carrot alone, so no relation has both ends answered. */
     so.entity_types = json_pack("[s]", "vegetable");
     assert_int_equal(graph_semantic_search(g_graph, &fx->r, q, g_dims, &so, &res, &fx->err), 0);
     ents = json_object_get(res, "entities");
     assert_int_equal(json_array_size(ents), 1);
     assert_string_equal(jstr(json_array_get(ents, 0), "name"), "Carrot");
+    assert_int_equal(jlen(res, "relations"), 0);
     json_decref(res);
     json_decref((json_t *)so.entity_types);
     so.entity_types = NULL;
