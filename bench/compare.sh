@@ -37,7 +37,9 @@
 # deletes, so the sizes are measured warm -- a fresh Neo4j JVM compiles its
 # write path over the first ~10,000 writes; the JSON keeps the first and
 # last 100 creates' p50 of that phase as cold_/warm_create_p50_ms_*; 0 turns
-# it off).
+# it off), BENCH_SETTLE_S (120: at each size, the longest wait for the
+# database's JVM to go quiet after the load and its embeddings; a size whose
+# wait ran out says settle_capped, and the summary lists those sizes).
 # Final stdout line: one JSON object with every figure and the ratios.
 set -euo pipefail
 
@@ -80,7 +82,7 @@ side() { # label samples command...
     local label="$1" n="$2"
     shift 2
     node "$JS/compare.mjs" --label "$label" --sizes "$SIZES" --samples "$n" --stop-ms "$STOP_MS" \
-        --bulk-budget-s "$BUDGET" --warm-s "${BENCH_WARM_S:-180}" -- "$@" | tail -n1
+        --bulk-budget-s "$BUDGET" --warm-s "${BENCH_WARM_S:-180}" --settle-s "${BENCH_SETTLE_S:-120}" -- "$@" | tail -n1
 }
 
 engram='{}' official='{}' memento='{}' http='{}' jvm_rss_kb=null vector_floor='{}' obs_vector_floor='{}' floor_cold='{}'

@@ -115,6 +115,8 @@ const out = {
   memento_largest_size: Number.isFinite(largest(memento)) ? largest(memento) : null,
   memento_stop_reason: memento.stop_reason ?? null,
   official_stop_reason: official.stop_reason ?? null,
+  // the sizes measured with the database's JVM still busy (compare.mjs --settle-s)
+  engram_settle_capped_sizes: Object.keys(engram.sizes ?? {}).filter((s) => engram.sizes[s].settle_capped).map(Number),
   floor,
   floor_cold: floorCold,
   vector_floor: vfloor,
