@@ -580,6 +580,17 @@ static int finish_page(bolt_conn *c, graph_store *g, const char *ns, page_first 
     "  WITH a, r, b ORDER BY a.name, b.name, r.relationType " \
     "  RETURN collect(" GRAPH_REL_PROJ ") AS rels } "
 
+/* A row's `rels` (RELS_AMONG_NAMES), each relation normalised in place
+ * (graph__relation_out); borrowed from the row, NULL when it has none. */
+static json_t *row_relations(const json_t *row)
+{
+    json_t *rels = json_object_get(row, "rels");
+    size_t i;
+    json_t *r;
+    json_array_foreach(rels, i, r) graph__relation_out(r);
+    return rels;
+}
+
 /*
  * search_nodes' whole page in one statement, when the keyword legs are
  * Q_KEYWORD's: the legs, then for the page's entities (hits
@@ -620,8 +631,8 @@ static int search_page_one_trip(bolt_conn *c, graph_store *g, const char *ns, co
     bolt_params_int(p, "per", GRAPH_MATCHED_OBS_MAX);
     json_t *rows = NULL;
     int rc = graph__q_params(c, Q_SEARCH_PAGE, p, &rows, err);
-    json_t *hits = json_array(), *rels = json_array();
-    if (rc == 0 && (hits == NULL || rels == NULL))
+    json_t *hits = json_array();
+    if (rc == 0 && hits == NULL)
         rc = eg_error_oom(err);
     const json_t *row = json_array_get(rows, 0);
     if (rc == 0) {
@@ -629,16 +640,11 @@ static int search_page_one_trip(bolt_conn *c, graph_store *g, const char *ns, co
         for (size_t i = off; i < json_array_size(hits) && i < off + limit; i++)
             json_object_set_new(json_array_get(hits, i), "matchedObservations", json_array());
         page_obs_apply(hits, json_object_get(row, "mobs"));
-        size_t i;
-        json_t *r;
-        json_array_foreach(json_object_get(row, "rels"), i, r)
-            json_array_append(rels, graph__relation_out(r));
         rc = slice_hits(hits, off, limit, budget, res, err);
     }
     if (rc == 0)
-        rc = keep_relations(res, rels, budget, err);
+        rc = keep_relations(res, row_relations(row), budget, err);
     json_decref(hits);
-    json_decref(rels);
     json_decref(rows);
     return rc;
 }
@@ -943,7 +949,7 @@ static json_t *obs_leg_out(const json_t *rows)
  * Vector hits on the observation index: entities with their best-matching
  * observations, up to `want`.  rels NULL: the entities are references (the
  * leg of hybrid search); else they are whole (Q_OBS_VECTOR_PAGE) and *rels
- * (new) the relations among them.
+ * (new, NULL when there are none) the relations among them.
  */
 static int obs_vector_leg(bolt_conn *c, graph_store *g, const char *ns, const float *vec, size_t dims,
                           double min_sim, const json_t *types, size_t want, json_t **out, json_t **rels,
@@ -957,12 +963,8 @@ static int obs_vector_leg(bolt_conn *c, graph_store *g, const char *ns, const fl
     const json_t *row = json_array_get(rows, 0);
     if (rc == 0 && (*out = obs_leg_out(json_object_get(row, "ents"))) == NULL)
         rc = eg_error_oom(err);
-    if (rc == 0 && rels != NULL && (*rels = json_array()) == NULL)
-        rc = eg_error_oom(err);
-    size_t i;
-    json_t *r;
     if (rc == 0 && rels != NULL)
-        json_array_foreach(json_object_get(row, "rels"), i, r) json_array_append(*rels, graph__relation_out(r));
+        *rels = json_incref(row_relations(row));
     json_decref(rows);
     return rc;
 }
@@ -1207,16 +1209,14 @@ static int semantic_fn(bolt_conn *c, void *payload, eg_error *err)
            *hits = json_array(), *rels = NULL;
     int rc = pool && hits ? 0 : eg_error_oom(err);
     /* When the observation leg alone ranks, the page is its entities: one
-     * statement reads them whole with their relations (Q_OBS_VECTOR_PAGE). */
+     * statement reads them whole with their relations (Q_OBS_VECTOR_PAGE);
+     * ehits stays NULL, no entity-index hits. */
     bool one_trip = !GRAPH_SEARCH_ENTITY_VECTOR;
-    if (rc == 0 && one_trip) {
+    if (rc == 0 && one_trip)
         rc = obs_vector_leg(c, w->cx.g, w->cx.ns, w->vec, w->dims, norm_min(w->so),
                             w->so ? w->so->entity_types : NULL, limit, &oleg, &rels, err);
-        if (rc == 0 && (ehits = json_array()) == NULL)
-            rc = eg_error_oom(err);
-    } else if (rc == 0) {
+    else if (rc == 0)
         rc = vector_legs(c, w->cx.g, w->cx.ns, w->vec, w->dims, w->so, limit, &oleg, &ehits, err);
-    }
     if (rc == 0 && (ranking = entity_vector_ranking(oleg, ehits, pool)) == NULL)
         rc = eg_error_oom(err);
     if (rc == 0)
