@@ -52,8 +52,15 @@ bolt_handshake() { # port -> prints agreed "major.minor"
     echo "$4.$3"
 }
 
+# The class archive a start maps (docs/neo4j-local.md#start-time), from the
+# JVM's command line; empty when it has none.
+archive_of() { tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | sed -n 's/^-XX:SharedArchiveFile=//p'; }
+
 # --- start on a free port -------------------------------------------------------
-uri="$(NEO4J_PASSWORD="$PW" "$W" start --data "$DIR" --port 0 --timeout 240)"
+# -Xshare:on: a class archive the JVM cannot map is fatal instead of silently
+# skipped, so this start proves the archive the build made works.
+uri="$(NEO4J_PASSWORD="$PW" ENGRAM_NEO4J_JAVA_OPTS="${ENGRAM_NEO4J_JAVA_OPTS:-} -Xshare:on" \
+       "$W" start --data "$DIR" --port 0 --timeout 240)"
 rc=$?
 if ((rc != 0)) || [[ ! "$uri" =~ ^bolt://127\.0\.0\.1:[0-9]+$ ]]; then
     fail "start: rc=$rc uri='$uri'"
@@ -65,6 +72,12 @@ port="${uri##*:}"
 ok "started at $uri"
 pid="$(cat "$DIR/neo4j.pid")"
 [[ -n "$pid" ]] && alive "$pid" || fail "pid file does not name a live process"
+
+if [[ "${ENGRAM_NEO4J_CDS:-1}" != 0 ]]; then
+    arch="$(archive_of "$pid")"
+    [[ -n "$arch" && -s "$arch" ]] && ok "started on the class archive ${arch##*/}" ||
+        fail "started without a class archive ('$arch')"
+fi
 
 st="$("$W" status --data "$DIR")"; rc=$?
 ((rc == 0)) && [[ "$st" == "running $uri pid $pid" ]] || fail "status: rc=$rc '$st'"
@@ -136,11 +149,25 @@ st="$("$W" status --data "$DIR")"; rc=$?
 ok "stopped; pid gone; status: $st"
 
 # --- --watch-pid: the owner dies (as a SIGKILLed test would), Neo4j follows -------
+# This start also finds no class archive (an empty ENGRAM_NEO4J_CDS_DIR): it
+# trains one first, checks it, and starts on it.
 sleep 600 &
 owner=$!
-uri3="$("$W" start --data "$DIR" --port 0 --timeout 240 --watch-pid "$owner")" || fail "start with --watch-pid"
+cds="$DIR/cds"
+uri3="$(ENGRAM_NEO4J_CDS_DIR="$cds" "$W" start --data "$DIR" --port 0 --timeout 240 --watch-pid "$owner")" ||
+    fail "start with --watch-pid"
 pid3="$(cat "$DIR/neo4j.pid" 2>/dev/null)"
 [[ -n "$pid3" ]] && alive "$pid3" || fail "no JVM after start with --watch-pid"
+if [[ "${ENGRAM_NEO4J_CDS:-1}" != 0 ]]; then
+    arch="$(archive_of "$pid3")"
+    if [[ "$arch" == "$cds"/neo4j-*.jsa && -s "$arch" ]] && ! compgen -G "$cds/*.tmp.*" >/dev/null &&
+       ! compgen -G "$cds/train.*/" >/dev/null; then
+        ok "trained a class archive and started on it (${arch##*/}, $(du -m "$arch" | cut -f1) MB)"
+    else
+        fail "no trained class archive in use: '$arch'; $cds has: $(ls -A "$cds" 2>&1 | tr '\n' ' ')"
+        tail -n 20 "$cds/train.log" >&2 2>/dev/null
+    fi
+fi
 kill -KILL "$owner"
 wait "$owner" 2>/dev/null || true
 gone=0
