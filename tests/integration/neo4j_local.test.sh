@@ -132,9 +132,26 @@ st="$("$W" status --data "$DIR")"; rc=$?
 ((rc == 3)) && [[ "$st" == stopped ]] || fail "status after kill: rc=$rc '$st'"
 ok "killed; status: $st"
 
-uri2="$("$W" restart --data "$DIR" --timeout 240)"; rc=$?
-((rc == 0)) && [[ "$uri2" == "$uri" ]] || fail "restart: rc=$rc '$uri2' (want $uri)"
+# The restart finds its class archive damaged (a truncated copy in a
+# directory of its own): the JVM dies mapping it, and the wrapper sets it
+# aside and starts once more without it.
+broken=""
+if [[ "${ENGRAM_NEO4J_CDS:-1}" != 0 && -n "${arch:-}" && -s "${arch:-}" ]]; then
+    broken="$DIR/cds-broken"
+    mkdir -p "$broken" && head -c 1000000 "$arch" >"$broken/${arch##*/}"
+fi
+uri2="$(ENGRAM_NEO4J_CDS_DIR="${broken:-${ENGRAM_NEO4J_CDS_DIR:-}}" "$W" restart --data "$DIR" --timeout 240 2>"$DIR/restart.err")"; rc=$?
+((rc == 0)) && [[ "$uri2" == "$uri" ]] || fail "restart: rc=$rc '$uri2' (want $uri): $(cat "$DIR/restart.err")"
 pid2="$(cat "$DIR/neo4j.pid" 2>/dev/null)"
+if [[ -n "$broken" ]]; then
+    if [[ -e "$broken/${arch##*/}.failed" && ! -e "$broken/${arch##*/}" && -z "$(archive_of "$pid2")" ]] &&
+       grep -q 'broke the start' "$DIR/restart.err"; then
+        ok "a damaged class archive was set aside and the restart ran without it"
+    else
+        fail "damaged class archive: $(ls -A "$broken" | tr '\n' ' '); archive in use '$(archive_of "$pid2")'; $(cat "$DIR/restart.err")"
+    fi
+    compgen -G "$DIR/hs_err_pid*.log" >/dev/null || fail "the crashed JVM's hs_err file is not in the data directory"
+fi
 ver="$(bolt_handshake "$port")" || fail "no Bolt handshake after restart"
 ok "restarted after crash at $uri2 (pid $pid2, Bolt $ver)"
 
