@@ -54,10 +54,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The local Neo4j launcher (Maven project); the wrapper rebuilds only when stale.
+# The local Neo4j launcher (Maven project); the wrapper rebuilds only when
+# stale, and makes its class archive when missing (a training start of half
+# a minute: docs/neo4j-local.md#start-time).  Beside the npm installs below,
+# which mostly wait on the network and the npm cache.
+neo_build_pid=""
 if [ -x "$root/tools/neo4j-local/neo4j" ]; then
   say "building the local Neo4j launcher (first time downloads Neo4j from Maven)"
-  "$root/tools/neo4j-local/neo4j" build >&2
+  "$root/tools/neo4j-local/neo4j" build >&2 &
+  neo_build_pid=$!
 fi
 
 # Node packages for tests and specs (no lockfiles: they would name a registry).
@@ -83,6 +88,10 @@ if [ "${ENGRAM_SETUP_NODE:-1}" = 1 ]; then
   npm_failed=0
   for p in "${npm_pids[@]}"; do wait "$p" || npm_failed=1; done
   [ "$npm_failed" = 0 ] || { echo "setup: npm install failed" >&2; exit 1; }
+fi
+if [ -n "$neo_build_pid" ] && ! wait "$neo_build_pid"; then
+  echo "setup: building the local Neo4j launcher failed" >&2
+  exit 1
 fi
 # The local encoders' weights: verified, quick and offline when present.
 models_args=(--setup)
