@@ -6,11 +6,12 @@
 #    (-Werror)
 # 3. ASan+UBSan build; a fresh Neo4j 5.26 on a temporary directory and a free
 #    port; every ctest label (unit, contract, integration, stress, mcp,
-#    console, fuzz-replay) against it
+#    console, fuzz-replay) against it, while the ThreadSanitizer and fuzz
+#    builds run in the background at nice 19
 # 4. libFuzzer smoke of every fuzz target (clang), one target at a time in
 #    the background, beside step 5
-# 5. ThreadSanitizer build; the unit, contract, stress (and tsan) labels
-#    again under it, on the same Neo4j (ENGRAM_TEST_TSAN=0 skips it)
+# 5. ThreadSanitizer pass: the unit, contract, stress (and tsan) labels
+#    again, on the same Neo4j (ENGRAM_TEST_TSAN=0 skips it)
 # 6. compatibility: the tests that talk to Neo4j (contract, integration,
 #    stress, mcp) again, on a fresh Neo4j of the newest release line
 #    (ENGRAM_TEST_COMPAT_NEO4J, default 2025.10.1; it needs Java 21+)
@@ -149,6 +150,58 @@ if [ -x "$local_neo4j" ]; then
   if start_neo4j; then pass 1; else fail 1 "neo4j start"; fi
 fi
 
+# --- the later passes' builds, in the background at the lowest priority ----
+# The ThreadSanitizer and fuzz builds (about a minute and a half of both
+# cores) run beside the ASan pass at nice 19: that pass leaves a core idle
+# about an eighth of its six minutes (its tests wait on Neo4j), which these
+# builds take, and a niced compiler yields the CPU to the tests as soon as
+# they want it.  Each build's output goes to its log, shown if it fails.
+tsan_wanted=0
+[ "${ENGRAM_TEST_TSAN:-1}" != 0 ] && [ -z "${ENGRAM_TEST_LABELS:-}" ] && tsan_wanted=1
+fuzz_names=()
+if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+  for src in tests/fuzz/fuzz_*.c; do fuzz_names+=("$(basename "$src" .c)"); done
+fi
+tdir=build-tsan
+# The TSan pass builds only what it runs: engram, the queue stress worker and
+# the test programs of its labels (the script tests among them use engram).
+build_tsan() {
+  local ttargets=()
+  cmake -S . -B "$tdir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=thread >/dev/null &&
+    mapfile -t ttargets < <(ninja -C "$tdir" -t targets all |
+      sed -nE 's/^((unit|contract|stress)_[a-z0-9_]+): C_EXECUTABLE_LINKER.*/\1/p') &&
+    cmake --build "$tdir" -j "$jobs" --target engram queue_stress_worker integration_test_graph_store \
+      integration_test_worker_neo4j "${ttargets[@]}"
+}
+build_fuzz() {
+  CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_FUZZ=ON >/dev/null &&
+    cmake --build build-fuzz -j "$jobs" --target "${fuzz_names[@]}"
+}
+prebuild_pid=""
+if [ "$tsan_wanted" = 1 ] || [ "${#fuzz_names[@]}" -gt 0 ]; then
+  mkdir -p "$tdir" build-fuzz
+  rm -f "$tdir/prebuild.rc" build-fuzz/prebuild.rc
+  step "builds for the TSan and fuzz passes started in the background (nice 19)"
+  (
+    renice -n 19 -p "$BASHPID" >/dev/null 2>&1 || true
+    if [ "$tsan_wanted" = 1 ]; then build_tsan >"$tdir/prebuild.log" 2>&1; echo $? >"$tdir/prebuild.rc"; fi
+    if [ "${#fuzz_names[@]}" -gt 0 ]; then build_fuzz >build-fuzz/prebuild.log 2>&1; echo $? >build-fuzz/prebuild.rc; fi
+  ) &
+  prebuild_pid=$!
+fi
+
+# Wait for the background builds (once); the status of build $1 (a
+# directory): 0 built, else its log is shown.
+prebuild_wait() {
+  if [ -n "$prebuild_pid" ]; then
+    wait "$prebuild_pid" || true
+    prebuild_pid=""
+  fi
+  if [ "$(cat "$1/prebuild.rc" 2>/dev/null)" = 0 ]; then return 0; fi
+  tail -60 "$1/prebuild.log" >&2 2>/dev/null
+  return 1
+}
+
 # --- ctest ------------------------------------------------------------------
 # The suite shares one Neo4j, and a database holds one vector index on
 # :Entity(embedding), sized by the first test that applies the schema: the
@@ -178,19 +231,16 @@ fi
 [ -d "$bdir/test-artifacts/console" ] && step "console screenshots: $bdir/test-artifacts/console"
 
 # --- fuzz smoke (clang + libFuzzer) ------------------------------------------
-# Every target is built now and run later in the background, one at a time,
-# beside the ThreadSanitizer pass: that pass leaves close to one core idle
+# Every target (built in the background during the ASan pass) runs in the
+# background, one at a time, beside the ThreadSanitizer pass: that pass leaves close to one core idle
 # (its tests mostly wait on Neo4j and on lease timers), so the fuzz smoke,
 # which keeps one core busy, costs no wall time there instead of minutes at
 # the end (make test must stay under 20 minutes on 2 cores).  Each target
 # still gets its $fuzz_seconds of fuzzing.
-fuzz_names=()
 fuzz_pid=""
-if command -v clang >/dev/null 2>&1 && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
-  for src in tests/fuzz/fuzz_*.c; do fuzz_names+=("$(basename "$src" .c)"); done
-  step "build (fuzz targets, clang)"
-  if CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_FUZZ=ON >/dev/null &&
-     cmake --build build-fuzz -j "$jobs" --target "${fuzz_names[@]}" >&2; then
+if [ "${#fuzz_names[@]}" -gt 0 ]; then
+  step "build (fuzz targets, clang): waiting for the background build"
+  if prebuild_wait build-fuzz; then
     # One target's run: its checked-in corpus copied to a scratch directory
     # (libFuzzer adds to the directory it is given); exit status in NAME.rc.
     fuzz_one() {
@@ -265,17 +315,9 @@ fi
 # fails the suite instead of hiding in a lucky schedule
 # (docs/internals/threading.md).
 # ENGRAM_TEST_TSAN=0 skips it; a run narrowed with ENGRAM_TEST_LABELS does too.
-if [ "${ENGRAM_TEST_TSAN:-1}" != 0 ] && [ -z "${ENGRAM_TEST_LABELS:-}" ]; then
-  tdir=build-tsan
-  step "build (sanitize=thread)"
-  # Only what the pass runs: engram, the queue stress worker and the test
-  # programs of its labels (the script tests among them use engram).
-  ttargets=()
-  if cmake -S . -B "$tdir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=thread >/dev/null &&
-     mapfile -t ttargets < <(ninja -C "$tdir" -t targets all |
-       sed -nE 's/^((unit|contract|stress)_[a-z0-9_]+): C_EXECUTABLE_LINKER.*/\1/p') &&
-     cmake --build "$tdir" -j "$jobs" --target engram queue_stress_worker integration_test_graph_store \
-       integration_test_worker_neo4j "${ttargets[@]}" >&2; then
+if [ "$tsan_wanted" = 1 ]; then
+  step "build (sanitize=thread): waiting for the background build"
+  if prebuild_wait "$tdir"; then
     pass 1
     tsan_log="$tdir/ctest.log"
     # halt_on_error: the first race fails its test; suppressions (none today)
