@@ -4,6 +4,8 @@
 # header, GET/DELETE, notifications, framing errors; the 2026-07-28 era's
 # session-less requests and header validation), driven with curl.
 set -euo pipefail
+# A step that fails outside `expect` ends the test (set -e): say which.
+trap 'echo "FAIL: http.test.sh line $LINENO: exit $?" >&2' ERR
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 command -v curl >/dev/null || { echo "skipped: curl not installed"; exit 77; }

@@ -14,8 +14,15 @@ mcp_need_node() {
 
 # mcp_start_http: start `engram serve --backend memory --transport http` on
 # a random free port (sets $mcp_http_port and $mcp_http_pid; stopped on
-# exit) and wait until it accepts connections.  A port taken by someone
-# else makes the server exit at once: another port is tried.
+# exit) and wait until it listens.  A port taken by someone else makes the
+# server exit: another port is tried.
+#
+# "It listens" means this server holds the listening socket (mcp_listens),
+# not that a connection to the port succeeds: another test's server, or a
+# Neo4j on an ephemeral port, can hold the port while ours is still starting
+# up to fail there, and under a loaded ASan pass that took longer than the
+# 0.2 s the earlier probe allowed (a compatibility pass of clean-clone CI-N
+# had mcp_http exit silently after 2.4 s).
 mcp_start_http() { # [extra serve options...]; binds $mcp_http_host (default 127.0.0.1)
   local try i
   mcp_http_host="${mcp_http_host:-127.0.0.1}"
@@ -27,20 +34,26 @@ mcp_start_http() { # [extra serve options...]; binds $mcp_http_host (default 127
     trap 'kill "$mcp_http_pid" 2>/dev/null || true; wait "$mcp_http_pid" 2>/dev/null || true' EXIT
     for i in $(seq 150); do
       kill -0 "$mcp_http_pid" 2>/dev/null || break
-      # A port taken by another test's server answers the probe while ours
-      # is still failing to bind: only a server still alive after the probe
-      # is ours.
-      if (exec 3<>"/dev/tcp/$mcp_http_host/$mcp_http_port") 2>/dev/null; then
-        sleep 0.2
-        kill -0 "$mcp_http_pid" 2>/dev/null && return 0
-        break
-      fi
+      mcp_listens "$mcp_http_pid" "$mcp_http_port" && return 0
       sleep 0.1
     done
     kill "$mcp_http_pid" 2>/dev/null; wait "$mcp_http_pid" 2>/dev/null || true
   done
   echo "engram serve --transport http did not start" >&2
   exit 1
+}
+
+# mcp_listens PID PORT: whether process PID holds a listening TCP socket on
+# PORT (IPv4 or IPv6), from /proc/net/tcp* and the process's descriptors.
+mcp_listens() {
+  local pid=$1 hex inode fds
+  hex="$(printf ':%04X' "$2")"
+  fds="$(ls -l "/proc/$pid/fd" 2>/dev/null)" || return 1
+  for inode in $(awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+                   /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    [[ "$fds" == *"socket:[$inode]"* ]] && return 0
+  done
+  return 1
 }
 
 # mcp_need_neo4j: the test needs the real Neo4j that `make test` starts;
