@@ -232,11 +232,11 @@ fi
 
 # --- fuzz smoke (clang + libFuzzer) ------------------------------------------
 # Every target (built in the background during the ASan pass) runs in the
-# background, one at a time, beside the ThreadSanitizer pass: that pass leaves close to one core idle
-# (its tests mostly wait on Neo4j and on lease timers), so the fuzz smoke,
-# which keeps one core busy, costs no wall time there instead of minutes at
-# the end (make test must stay under 20 minutes on 2 cores).  Each target
-# still gets its $fuzz_seconds of fuzzing.
+# background, one at a time, beside the ThreadSanitizer pass: that pass
+# leaves close to one core idle (its tests mostly wait on Neo4j and on lease
+# timers), so the fuzz smoke, which keeps one core busy, costs no wall time
+# there instead of minutes at the end (make test must stay under 20 minutes
+# on 2 cores).  Each target still gets its $fuzz_seconds of fuzzing.
 fuzz_pid=""
 if [ "${#fuzz_names[@]}" -gt 0 ]; then
   step "build (fuzz targets, clang): waiting for the background build"
