@@ -163,7 +163,8 @@ static int serve_neo4j(const mcp_server_opts *opts, const char *transport, const
     if (cli_open_pool(&pool, (size_t)threads * 2 + (size_t)wo.concurrency * 2 + 4, &err) ||
         queue_neo4j_new(&qs, pool, &qo, &err) || graph_store_new(&g, pool, qs, &go, &err) ||
         cli_schema_register_all(&err) || graph_schema_apply(g, 0, &err) ||
-        graph_indexer_start(g, (int64_t)go.index_linger_ms, (int64_t)go.index_poll_ms, &err)) {
+        graph_indexer_start(g, (int64_t)go.index_linger_ms, (int64_t)go.index_poll_ms, go.index_grace_ms,
+                            &err)) {
         cli_fail("serve", &err);
         goto out;
     }

@@ -126,12 +126,13 @@ typedef struct graph_opts {
     int64_t tx_timeout_ms;          /* ENGRAM_GRAPH_TX_TIMEOUT_MS, 60000: the Bolt tx_timeout of every
                                        graph transaction, so a server cut off mid-transaction cannot
                                        hold entity locks until TCP notices; 0: the server's own */
+    int64_t index_grace_ms;         /* ENGRAM_SEARCH_INDEX_GRACE_MS, 60000: graph_indexer_start */
 } graph_opts;
 
 #define GRAPH_OPTS_INIT                                                                     \
     { "default", "entity_embeddings", "entity_fulltext", 1536, GRAPH_SIM_COSINE,           \
       "text-embedding-3-small", NULL, 100, 1024u * 1024u, 30.0, 0.1, true, NULL, 100, 5000,         \
-      "observation_embeddings", "observation_fulltext", 60000 }
+      "observation_embeddings", "observation_fulltext", 60000, 60000 }
 
 /*
  * Fill *out from the environment (variables above), starting from
@@ -166,14 +167,18 @@ const graph_opts *graph_store_opts(const graph_store *g);
  * entity :SearchStale instead of updating the TEXT index in their own
  * commit; search reads stale entities directly, so results never wait for
  * this.  graph_search_index_stale indexes up to `max` stale entities (of
- * every namespace) in one transaction and says how many.
- * graph_indexer_start runs it on a thread of this store: `linger_ms` after
- * the first write it is poked by (so a burst shares one commit), and every
- * `poll_ms` regardless (entities other processes left stale).  Call it once,
- * before the store is shared between threads; graph_store_free stops it.
+ * every namespace, however recent) in one transaction and says how many.
+ * graph_indexer_start runs the upkeep on a thread of this store: `linger_ms`
+ * after the first write it is poked by (so a burst shares one commit), for
+ * the namespaces this process wrote; and every `poll_ms`, for entities of
+ * any namespace stale for longer than `grace_ms` (what other processes left
+ * stale: one that died before its batch, or runs no indexer).  The grace
+ * keeps one process's indexer off the entities another process is about
+ * to index itself.  Call it once, before the store is shared between
+ * threads; graph_store_free stops it.
  */
 int graph_search_index_stale(graph_store *g, size_t max, size_t *indexed, eg_error *err);
-int graph_indexer_start(graph_store *g, int64_t linger_ms, int64_t poll_ms, eg_error *err);
+int graph_indexer_start(graph_store *g, int64_t linger_ms, int64_t poll_ms, int64_t grace_ms, eg_error *err);
 void graph_indexer_stop(graph_store *g);
 
 /* Per-call context.  NULL fields (or a NULL graph_req*) take the defaults. */

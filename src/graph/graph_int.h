@@ -94,8 +94,9 @@ int graph__write(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
  * query (bolt_pool_execute_write_autocommit): graph__q and graph__x pass the
  * unit's options on their own. */
 int graph__write_auto(graph_store *g, bolt_work_fn fn, void *payload, eg_error *err);
-/* After a commit that labelled entities :SearchStale: wake the indexer, if any. */
-void graph__indexer_poke(graph_store *g);
+/* After a commit that labelled entities of namespace ns :SearchStale: wake
+ * the indexer, if any, for that namespace (ns is copied). */
+void graph__indexer_poke(graph_store *g, const char *ns);
 /* A read unit of work, its statements auto-commit queries
  * (bolt_pool_execute_read_autocommit): graph__q, graph__x, graph__q_many,
  * graph__q_each and graph__stream (tx NULL) pass the unit's options. */

@@ -891,7 +891,7 @@ int graph_create_entities(graph_store *g, const graph_req *req, const json_t *en
         json_decref(w->result);
         return rc;
     }
-    graph__indexer_poke(g);
+    graph__indexer_poke(g, w->cx.ns);
     *out = w->result;
     return 0;
 }
@@ -966,7 +966,7 @@ static int observations_common(graph_store *g, const graph_req *req, const json_
     rc = graph__run(g, GRAPH_TX_WRITE, observations_fn, &w, rc, &w.m.result, out, err);
     json_decref(w.m.items);
     if (rc == 0)
-        graph__indexer_poke(g);
+        graph__indexer_poke(g, w.m.cx.ns);
     return rc;
 }
 

@@ -1282,7 +1282,7 @@ static void test_graph_store__one_entity_writes_are_searchable_before_indexing(v
     assert_true(substring_finds(&fx->r, "URCHIN DI", "Otter"));
 
     /* the thread does the same on its own, shortly after a poke */
-    assert_int_equal(graph_indexer_start(g_graph, 10, 60000, &fx->err), 0);
+    assert_int_equal(graph_indexer_start(g_graph, 10, 60000, 60000, &fx->err), 0);
     obs_call(fx->ns, false, "Otter", "Rafts at night");
     int64_t until = eg_mono_ms() + 10000;
     do {
@@ -1294,6 +1294,51 @@ static void test_graph_store__one_entity_writes_are_searchable_before_indexing(v
     assert_null(strstr(text, "kelp forest resident"));
     assert_non_null(strstr(text, "rafts at night"));
     assert_true(substring_finds(&fx->r, "URCHIN DI", "Otter"));
+}
+
+/* Waits up to 10 s for the Otter of ns to lose its stale label; its state then. */
+static void await_otter_indexed(const char *ns, bool *stale, char *text, size_t cap)
+{
+    int64_t until = eg_mono_ms() + 10000;
+    do {
+        eg_sleep_ms(20);
+        otter_state(ns, stale, text, cap);
+    } while (*stale && eg_mono_ms() < until);
+}
+
+/*
+ * The indexer thread takes the namespaces its own process wrote to at once,
+ * and anything else only on its poll, once it has been stale for longer
+ * than the grace: one process's indexer does not lock (and index twice)
+ * what the writing process's own indexer is about to take.
+ */
+static void test_graph_store__indexer_leaves_recent_foreign_writes_alone(void **state)
+{
+    ns_case *fx = *state;
+    char other[64], text[256];
+    bool stale = false;
+    make_ns(other, sizeof other, "stale-foreign");
+    /* written while no indexer runs here: as another process's write looks */
+    create_ok(other, one(ent("Otter", "animal", "Kelp forest resident", NULL)), NULL);
+    assert_int_equal(graph_indexer_start(g_graph, 10, 50, 60000, &fx->err), 0);
+    create_ok(fx->ns, one(ent("Otter", "animal", "Rafts at night", NULL)), NULL);
+    await_otter_indexed(fx->ns, &stale, text, sizeof text);
+    assert_false(stale);
+    assert_non_null(strstr(text, "rafts at night"));
+    eg_sleep_ms(300); /* six polls */
+    otter_state(other, &stale, text, sizeof text);
+    graph_indexer_stop(g_graph);
+    assert_true(stale);
+    assert_string_equal(text, "");
+    graph_req ro = req_for(other);
+    assert_true(substring_finds(&ro, "ELP FOR", "Otter"));
+
+    /* once past the grace, a poll takes it */
+    assert_int_equal(graph_indexer_start(g_graph, 10, 50, 100, &fx->err), 0);
+    await_otter_indexed(other, &stale, text, sizeof text);
+    graph_indexer_stop(g_graph);
+    assert_false(stale);
+    assert_non_null(strstr(text, "kelp forest resident"));
 }
 
 /* ---- concurrency ---- */
@@ -2476,6 +2521,7 @@ int main(void)
         NS_TEST(test_graph_store__substring_pass_uses_the_trigram_index, "trigram"),
         NS_TEST(test_graph_store__keyword_page_fills_by_substring, "kwfill"),
         NS_TEST(test_graph_store__one_entity_writes_are_searchable_before_indexing, "stale"),
+        NS_TEST(test_graph_store__indexer_leaves_recent_foreign_writes_alone, "stale-own"),
         NS_TEST(test_graph_store__concurrent_create_one_entity, "race"),
         NS_TEST(test_graph_store__concurrent_create_one_relation, "relrace"),
         NS_TEST(test_graph_store__read_graph_paging, "page"),

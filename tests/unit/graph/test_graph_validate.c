@@ -227,6 +227,15 @@ static void test_graph_validate__opts_from_env(void **state)
     setenv("ENGRAM_GRAPH_TX_TIMEOUT_MS", "-1", 1);
     assert_int_equal(graph_opts_from_env(&o, &err), EG_EINVAL);
     unsetenv("ENGRAM_GRAPH_TX_TIMEOUT_MS");
+    assert_int_equal(graph_opts_from_env(&o, &err), 0);
+    assert_int_equal(o.index_grace_ms, 60000); /* the indexer's poll leaves newer stale entities alone */
+    setenv("ENGRAM_SEARCH_INDEX_GRACE_MS", "0", 1); /* the poll takes every stale entity */
+    assert_int_equal(graph_opts_from_env(&o, &err), 0);
+    assert_int_equal(o.index_grace_ms, 0);
+    setenv("ENGRAM_SEARCH_INDEX_GRACE_MS", "-5", 1);
+    assert_int_equal(graph_opts_from_env(&o, &err), EG_EINVAL);
+    assert_non_null(strstr(err.message, "ENGRAM_SEARCH_INDEX_GRACE_MS"));
+    unsetenv("ENGRAM_SEARCH_INDEX_GRACE_MS");
     unsetenv("NEO4J_VECTOR_INDEX");
     unsetenv("NEO4J_VECTOR_DIMENSIONS");
     unsetenv("NEO4J_SIMILARITY_FUNCTION");
