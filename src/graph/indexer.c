@@ -40,8 +40,7 @@
  * a refresh.  `$ns` null takes every namespace; `$grace` (ms) leaves alone
  * what was written more recently, which its writer's indexer is about to
  * take (updatedAt is set by both writes that label an entity stale).
- * n counts the entities taken (a full batch means: look again), indexed
- * those this transaction wrote.
+ * n counts the entities taken: a full batch means look again.
  */
 static const char Q_INDEX_STALE[] =
     "MATCH (s:Entity:" GRAPH_SEARCH_STALE_LABEL ") "
@@ -53,13 +52,13 @@ static const char Q_INDEX_STALE[] =
     "FOREACH (_ IN CASE WHEN e IS NULL THEN [] ELSE [1] END | "
     "SET " GRAPH_SEARCH_SET("e") " "
     "REMOVE e:" GRAPH_SEARCH_STALE_LABEL ") "
-    "RETURN count(eid) AS n, count(e) AS indexed";
+    "RETURN count(eid) AS n";
 
 typedef struct index_work {
     const json_t *ns; /* borrowed; NULL: every namespace */
     int64_t grace_ms;
     size_t max;
-    size_t taken, indexed;
+    size_t taken;
 } index_work;
 
 static int index_fn(bolt_conn *c, void *payload, eg_error *err)
@@ -76,24 +75,20 @@ static int index_fn(bolt_conn *c, void *payload, eg_error *err)
     bolt_params_int(p, "max", (int64_t)w->max);
     json_t *rows = NULL;
     int rc = graph__q_params(c, Q_INDEX_STALE, p, &rows, err);
-    json_t *row = json_array_get(rows, 0);
-    w->taken = rc == 0 ? (size_t)graph__jint(row, "n", 0) : 0;
-    w->indexed = rc == 0 ? (size_t)graph__jint(row, "indexed", 0) : 0;
+    w->taken = rc == 0 ? (size_t)graph__jint(json_array_get(rows, 0), "n", 0) : 0;
     json_decref(rows);
     return rc;
 }
 
-/* Batches of INDEX_BATCH until one comes back short; *indexed: in all. */
+/* Batches of `max` until one comes back short or the indexer stops. */
 static int index_batches(graph_store *g, const json_t *ns, int64_t grace_ms, size_t max, const atomic_bool *quit,
-                         size_t *indexed, eg_error *err)
+                         eg_error *err)
 {
-    *indexed = 0;
-    index_work w = {ns, grace_ms, max, 0, 0};
+    index_work w = {ns, grace_ms, max, 0};
     int rc;
-    do {
+    do
         rc = graph__write(g, index_fn, &w, err);
-        *indexed += rc == 0 ? w.indexed : 0;
-    } while (rc == 0 && w.taken == max && !(quit && atomic_load(quit)));
+    while (rc == 0 && w.taken == max && !atomic_load(quit));
     return rc;
 }
 
@@ -103,7 +98,7 @@ int graph_search_index_stale(graph_store *g, size_t max, size_t *indexed, eg_err
         *indexed = 0;
     if (g == NULL || max == 0)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "search index: bad arguments");
-    index_work w = {NULL, 0, max, 0, 0};
+    index_work w = {NULL, 0, max, 0};
     int rc = graph__write(g, index_fn, &w, err);
     if (rc == 0 && indexed)
         *indexed = w.taken;
@@ -183,14 +178,13 @@ static void *indexer_main(void *arg)
         }
         bool poll = eg_mono_ms() >= next_poll;
         pthread_mutex_unlock(&ix->mu);
-        size_t n = 0;
         eg_error err;
         eg_error_clear(&err);
         int rc = 0;
-        if (ns != NULL && (rc = index_batches(ix->g, ns, 0, INDEX_BATCH, &ix->quit, &n, &err)) != 0)
+        if (ns != NULL && (rc = index_batches(ix->g, ns, 0, INDEX_BATCH, &ix->quit, &err)) != 0)
             log_failure("written", &err);
         if (rc == 0 && poll) {
-            if ((rc = index_batches(ix->g, NULL, ix->grace_ms, INDEX_BATCH, &ix->quit, &n, &err)) != 0)
+            if ((rc = index_batches(ix->g, NULL, ix->grace_ms, INDEX_BATCH, &ix->quit, &err)) != 0)
                 log_failure("poll", &err);
             else
                 next_poll = eg_mono_ms() + ix->poll_ms;

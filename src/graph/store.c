@@ -72,11 +72,11 @@ int graph_opts_from_env(graph_opts *out, eg_error *err)
     int64_t t = o.tx_timeout_ms;
     if ((rc = eg_env_int("ENGRAM_GRAPH_TX_TIMEOUT_MS", 0, 86400000, &t, err)) < 0)
         return rc;
-    if ((rc = eg_env_int("ENGRAM_SEARCH_INDEX_GRACE_MS", 0, 86400000, &o.index_grace_ms, err)) < 0)
-        return rc;
     if (t != 0 && t < 1000)
         return eg_error_set(err, EG_EINVAL, EG_CLASS_CLIENT, "ENGRAM_GRAPH_TX_TIMEOUT_MS must be 0 or at least 1000");
     o.tx_timeout_ms = t;
+    if ((rc = eg_env_int("ENGRAM_SEARCH_INDEX_GRACE_MS", 0, 86400000, &o.index_grace_ms, err)) < 0)
+        return rc;
     if ((rc = graph_opts_validate(&o, err)) != 0)
         return rc;
     *out = o;

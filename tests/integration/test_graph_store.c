@@ -1245,6 +1245,16 @@ static void otter_state(const char *ns, bool *stale, char *text, size_t cap)
     json_decref(rows);
 }
 
+/* Waits up to 10 s for the Otter of ns to lose its stale label; its state then. */
+static void await_otter_indexed(const char *ns, bool *stale, char *text, size_t cap)
+{
+    int64_t until = eg_mono_ms() + 10000;
+    do {
+        eg_sleep_ms(20);
+        otter_state(ns, stale, text, cap);
+    } while (*stale && eg_mono_ms() < until);
+}
+
 /*
  * A one-entity write labels its entity :SearchStale rather than update the
  * TEXT index in its own commit (indexer.c).  The substring pass reads stale
@@ -1284,26 +1294,12 @@ static void test_graph_store__one_entity_writes_are_searchable_before_indexing(v
     /* the thread does the same on its own, shortly after a poke */
     assert_int_equal(graph_indexer_start(g_graph, 10, 60000, 60000, &fx->err), 0);
     obs_call(fx->ns, false, "Otter", "Rafts at night");
-    int64_t until = eg_mono_ms() + 10000;
-    do {
-        eg_sleep_ms(20);
-        otter_state(fx->ns, &stale, text, sizeof text);
-    } while (stale && eg_mono_ms() < until);
+    await_otter_indexed(fx->ns, &stale, text, sizeof text);
     graph_indexer_stop(g_graph);
     assert_false(stale);
     assert_null(strstr(text, "kelp forest resident"));
     assert_non_null(strstr(text, "rafts at night"));
     assert_true(substring_finds(&fx->r, "URCHIN DI", "Otter"));
-}
-
-/* Waits up to 10 s for the Otter of ns to lose its stale label; its state then. */
-static void await_otter_indexed(const char *ns, bool *stale, char *text, size_t cap)
-{
-    int64_t until = eg_mono_ms() + 10000;
-    do {
-        eg_sleep_ms(20);
-        otter_state(ns, stale, text, cap);
-    } while (*stale && eg_mono_ms() < until);
 }
 
 /*
