@@ -211,12 +211,10 @@ bool graph__obs_set_has(const graph_obs_set *set, const char *s, size_t len);
 int graph__obs_apply(const json_t *cur, const json_t *in, bool remove, json_t **next_out,
                     json_t **delta_out, eg_error *err);
 
-/* Relations among a set of names (array of strings) in the namespace: new array. */
-int graph__relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
-                          eg_error *err);
-/* The same in parts, for pipelining it with other statements: the statement,
- * its parameters (*out new; NULL when names is empty: nothing to ask), and
- * the relations of its rows (*out new; rows borrowed). */
+/* The relations among a set of names (array of strings) in the namespace,
+ * in parts so that it goes with other statements in one round trip: the
+ * statement, its parameters (*out new; NULL when names is empty: nothing to
+ * ask), and the relations of its rows (*out new; rows borrowed). */
 extern const char graph__q_relations_among[];
 int graph__relations_among_params(const char *ns, const json_t *names, bolt_params **out, eg_error *err);
 int graph__relations_from_rows(const json_t *rows, json_t **out, eg_error *err);

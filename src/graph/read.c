@@ -108,6 +108,8 @@ static json_t *names_of(const json_t *entities, size_t limit)
     return names;
 }
 
+/* The entities of rows (each row's `key`, or each row itself when key is
+ * NULL), normalised (graph__entity_out); new. */
 static json_t *entity_rows(json_t *rows, const char *key)
 {
     json_t *arr = json_array();
@@ -115,7 +117,7 @@ static json_t *entity_rows(json_t *rows, const char *key)
     json_t *row;
     json_array_foreach(rows, i, row)
     {
-        json_array_append_new(arr, graph__entity_out(json_incref(json_object_get(row, key))));
+        json_array_append_new(arr, graph__entity_out(json_incref(key ? json_object_get(row, key) : row)));
     }
     return arr;
 }
@@ -129,18 +131,28 @@ typedef struct page_work {
     json_t *result;
 } page_work;
 
-/* GRAPH_NS_SEEK, and ordered by the whole index key so the page is read
- * in index order and stops at $lim ($after is '' for the first page:
- * names are never empty). */
+/*
+ * A page of the live graph in one statement, so one round trip and one
+ * snapshot (reads are auto-commit: as three statements, the total and the
+ * relations could each see a later graph than the page):
+ *   ents  - the page, GRAPH_NS_SEEK and ordered by the whole index key so it
+ *           is read in index order and stops at $lim ($after is '' for the
+ *           first page: names are never empty);
+ *   rels  - the outgoing relations of its first $plim entities, {src, rel},
+ *           capped at $rlim: no more can fit in the byte budget (page_fn);
+ *   total - the namespace's entities.
+ * Each is an aggregating subquery, so the statement answers one row.
+ */
 static const char Q_LIVE_PAGE[] =
-    "MATCH (e:Entity) WHERE e.namespace = $ns AND e.name > $after "
-    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY e.namespace, e.name LIMIT $lim";
-
-/* Capped at $rlim rows: no more can fit in the byte budget (see page_fn). */
-static const char Q_LIVE_RELS[] =
-    "UNWIND $names AS n "
-    "MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
-    "RETURN a.name AS src, " GRAPH_REL_PROJ " AS rel ORDER BY a.name, b.name, r.relationType LIMIT $rlim";
+    "CALL { MATCH (e:Entity) WHERE e.namespace = $ns AND e.name > $after "
+    "  WITH e ORDER BY e.namespace, e.name LIMIT $lim "
+    "  RETURN collect(" GRAPH_ENTITY_PROJ("e") ") AS ents } "
+    "CALL { WITH ents UNWIND [x IN ents[0..$plim] | x.name] AS n "
+    "  MATCH (a:Entity {namespace: $ns, name: n})-[r:RELATES_TO]->(b:Entity) "
+    "  WITH a, r, b ORDER BY a.name, b.name, r.relationType LIMIT $rlim "
+    "  RETURN collect({src: a.name, rel: " GRAPH_REL_PROJ "}) AS rels } "
+    "CALL { MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " RETURN count(e) AS total } "
+    "RETURN ents, rels, total";
 
 #define VERSION_PROJ(v)                                                                         \
     v " {.name, .entityType, observations: " GRAPH_VERSION_OBS(v) ", id: " v ".entityId, .version, "     \
@@ -160,6 +172,89 @@ static const char Q_AT_RELS[] =
     "WHERE h.from IN $names AND h.validFrom <= $t AND (h.validTo IS NULL OR h.validTo > $t) "
     "RETURN h.from AS src, " REL_VERSION_PROJ("h") " AS rel ORDER BY h.from, h.to, h.relationType LIMIT $rlim";
 
+/* Relations are read only as far as they can fit in the byte budget (each
+ * takes at least GRAPH_REL_MIN_BYTES of JSON): a hub with 100 000 relations
+ * must not be loaded to answer one page. */
+static int64_t page_rel_cap(size_t budget)
+{
+    return (int64_t)(budget / GRAPH_REL_MIN_BYTES) + 2;
+}
+
+/* The page's entities (entity_rows) and relation rows {src, rel} into out
+ * (assemble_page); rrows are capped at rlim rows, so when the cap was
+ * reached the last source's relations may be incomplete. */
+static int page_out(json_t *ents, json_t *rrows, int64_t rlim, bool history, size_t limit, size_t budget,
+                    json_t *out, eg_error *err)
+{
+    size_t nr = json_array_size(rrows);
+    const char *partial = (int64_t)nr == rlim ? graph__jstr(json_array_get(rrows, nr - 1), "src") : NULL;
+    json_t *by = group_rels(rrows, history);
+    int rc = ents && by ? assemble_page(ents, by, limit, budget, partial, out, err) : eg_error_oom(err);
+    json_decref(by);
+    return rc;
+}
+
+static int live_page(bolt_conn *c, page_work *w, size_t limit, const char *after, eg_error *err)
+{
+    size_t budget = graph__page_budget(w->cx.g, w->page);
+    int64_t rlim = page_rel_cap(budget);
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", w->cx.ns);
+    bolt_params_str(p, "after", after);
+    bolt_params_int(p, "lim", (int64_t)limit + 1);
+    bolt_params_int(p, "plim", (int64_t)limit);
+    bolt_params_int(p, "rlim", rlim);
+    json_t *rows = NULL;
+    int rc = graph__q_params(c, Q_LIVE_PAGE, p, &rows, err);
+    const json_t *row = json_array_get(rows, 0);
+    json_t *ents = rc == 0 ? entity_rows(json_object_get(row, "ents"), NULL) : NULL;
+    if (rc == 0)
+        rc = page_out(ents, json_object_get(row, "rels"), rlim, false, limit, budget, w->result, err);
+    json_decref(ents);
+    if (rc == 0)
+        json_object_set_new(w->result, "total", json_integer(graph__jint(row, "total", 0)));
+    json_decref(rows);
+    return rc;
+}
+
+/* A page of the graph at w->t: the versions valid then, then their relations. */
+static int at_page(bolt_conn *c, page_work *w, size_t limit, const char *after, eg_error *err)
+{
+    bolt_params *p = graph__params(err);
+    if (p == NULL)
+        return EG_ENOMEM;
+    bolt_params_str(p, "ns", w->cx.ns);
+    bolt_params_str(p, "after", after);
+    bolt_params_int(p, "lim", (int64_t)limit + 1);
+    bolt_params_int(p, "t", w->t);
+    json_t *rows = NULL, *rrows = NULL, *ents = NULL, *names = NULL;
+    int rc = graph__q_params(c, Q_AT_PAGE, p, &rows, err);
+    size_t budget = graph__page_budget(w->cx.g, w->page);
+    int64_t rlim = page_rel_cap(budget);
+    if (rc == 0) {
+        ents = entity_rows(rows, "entity");
+        names = names_of(ents, limit);
+        if ((p = graph__params(err)) == NULL)
+            rc = EG_ENOMEM;
+    }
+    if (rc == 0) {
+        bolt_params_str(p, "ns", w->cx.ns);
+        bolt_params_json(p, "names", names);
+        bolt_params_int(p, "t", w->t);
+        bolt_params_int(p, "rlim", rlim);
+        rc = graph__q_params(c, Q_AT_RELS, p, &rrows, err);
+    }
+    if (rc == 0)
+        rc = page_out(ents, rrows, rlim, true, limit, budget, w->result, err);
+    json_decref(rows);
+    json_decref(rrows);
+    json_decref(ents);
+    json_decref(names);
+    return rc;
+}
+
 static int page_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     page_work *w = payload;
@@ -172,63 +267,8 @@ static int page_fn(bolt_conn *c, void *payload, eg_error *err)
     int rc = graph__cursor_parse_name(w->page ? w->page->cursor : NULL, &after, err);
     if (rc != 0)
         return rc;
-    bolt_params *p = graph__params(err);
-    if (p == NULL) {
-        eg_free(after);
-        return EG_ENOMEM;
-    }
-    bolt_params_str(p, "ns", w->cx.ns);
-    bolt_params_str(p, "after", after ? after : "");
-    bolt_params_int(p, "lim", (int64_t)limit + 1);
-    bolt_params_int(p, "t", w->t);
+    rc = w->t ? at_page(c, w, limit, after ? after : "", err) : live_page(c, w, limit, after ? after : "", err);
     eg_free(after);
-    json_t *rows = NULL, *rrows = NULL, *names = NULL, *ents = NULL, *by = NULL;
-    rc = graph__q_params(c, w->t ? Q_AT_PAGE : Q_LIVE_PAGE, p, &rows, err);
-    if (rc == 0) {
-        ents = entity_rows(rows, "entity");
-        names = names_of(ents, limit);
-        if ((p = graph__params(err)) == NULL)
-            rc = EG_ENOMEM;
-    }
-    /* The relations of a page are read only as far as they can fit in the
-     * byte budget (each takes at least GRAPH_REL_MIN_BYTES of JSON): a hub
-     * with 100 000 relations must not be loaded to answer one page. */
-    size_t budget = graph__page_budget(w->cx.g, w->page);
-    int64_t rlim = (int64_t)(budget / GRAPH_REL_MIN_BYTES) + 2;
-    if (rc == 0) {
-        bolt_params_str(p, "ns", w->cx.ns);
-        bolt_params_json(p, "names", names);
-        bolt_params_int(p, "t", w->t);
-        bolt_params_int(p, "rlim", rlim);
-        rc = graph__q_params(c, w->t ? Q_AT_RELS : Q_LIVE_RELS, p, &rrows, err);
-    }
-    if (rc == 0) {
-        /* capped: the last source's relations may be incomplete */
-        size_t nr = json_array_size(rrows);
-        const char *partial = (int64_t)nr == rlim ? graph__jstr(json_array_get(rrows, nr - 1), "src") : NULL;
-        by = group_rels(rrows, w->t != 0);
-        rc = assemble_page(ents, by, limit, budget, partial, w->result, err);
-    }
-    if (rc == 0 && w->t == 0) {
-        json_t *cnt = NULL;
-        if ((p = graph__params(err)) == NULL)
-            rc = EG_ENOMEM;
-        if (rc == 0) {
-            bolt_params_str(p, "ns", w->cx.ns);
-            rc = graph__q(c, "MATCH (e:Entity {namespace: $ns}) " GRAPH_NS_SEEK("e") " RETURN count(e) AS n", p, &cnt,
-                         err);
-            bolt_params_free(p);
-        }
-        if (rc == 0)
-            json_object_set_new(w->result, "total",
-                                json_integer(graph__jint(json_array_get(cnt, 0), "n", 0)));
-        json_decref(cnt);
-    }
-    json_decref(rows);
-    json_decref(rrows);
-    json_decref(names);
-    json_decref(ents);
-    json_decref(by);
     return rc;
 }
 
@@ -327,6 +367,11 @@ typedef struct open_work {
 
 #define GRAPH_NEIGHBOURHOOD_MAX 200 /* relations of a neighbourhood answer */
 
+static const char Q_OPEN_ENTITIES[] =
+    "UNWIND range(0, size($names) - 1) AS i "
+    "MATCH (e:Entity {namespace: $ns, name: $names[i]}) "
+    "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY i";
+
 static int open_fn(bolt_conn *c, void *payload, eg_error *err)
 {
     open_work *w = payload;
@@ -348,21 +393,31 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
     }
     bolt_params_str(p, "ns", w->cx.ns);
     bolt_params_json(p, "names", slice);
-    json_t *rows = NULL, *rels = NULL;
+    json_t *rows = NULL, *rels = NULL, *rrows = NULL;
     rc = graph__params_check(p, err);
-    if (rc == 0)
-        rc = graph__q(c,
-                     "UNWIND range(0, size($names) - 1) AS i "
-                     "MATCH (e:Entity {namespace: $ns, name: $names[i]}) "
-                     "RETURN " GRAPH_ENTITY_PROJ("e") " AS entity ORDER BY i",
-                     p, &rows, err);
+    /* The relations among the asked names are those among the found ones
+     * (a relation needs both its entities), so without neighbours both
+     * statements go in one round trip. */
+    bolt_params *rp = NULL;
+    if (rc == 0 && !w->neighbours)
+        rc = graph__relations_among_params(w->cx.ns, slice, &rp, err);
+    if (rc == 0) {
+        const char *cy[2] = {Q_OPEN_ENTITIES, rp ? graph__q_relations_among : NULL};
+        bolt_params *ps[2] = {p, rp};
+        json_t *got[2] = {NULL, NULL};
+        rc = graph__q_each(c, cy, ps, 2, got, err);
+        rows = got[0];
+        rrows = got[1];
+    }
     bolt_params_free(p);
+    bolt_params_free(rp);
     json_t *ents = NULL, *found = NULL;
     if (rc == 0) {
         ents = entity_rows(rows, "entity");
         found = names_of(ents, SIZE_MAX);
         if (!w->neighbours)
-            rc = graph__relations_among(c, w->cx.ns, found, &rels, err);
+            rc = rrows ? graph__relations_from_rows(rrows, &rels, err)
+                       : ((rels = json_array()) ? 0 : eg_error_oom(err));
         else if (json_array_size(found) == 0)
             rels = json_array();
         else {
@@ -444,6 +499,7 @@ static int open_fn(bolt_conn *c, void *payload, eg_error *err)
     }
     json_decref(slice);
     json_decref(rows);
+    json_decref(rrows);
     json_decref(rels);
     json_decref(ents);
     json_decref(found);

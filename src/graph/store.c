@@ -549,28 +549,6 @@ int graph__relations_among_params(const char *ns, const json_t *names, bolt_para
     return 0;
 }
 
-int graph__relations_among(bolt_conn *c, const char *ns, const json_t *names, json_t **out,
-                          eg_error *err)
-{
-    *out = NULL;
-    bolt_params *p = NULL;
-    int rc = graph__relations_among_params(ns, names, &p, err);
-    if (rc != 0)
-        return rc;
-    if (p == NULL) {
-        *out = json_array();
-        return *out ? 0 : eg_error_oom(err);
-    }
-    json_t *rows = NULL;
-    rc = graph__q(c, graph__q_relations_among, p, &rows, err);
-    bolt_params_free(p);
-    if (rc != 0)
-        return rc;
-    rc = graph__relations_from_rows(rows, out, err);
-    json_decref(rows);
-    return rc;
-}
-
 int graph__relations_from_rows(const json_t *rows, json_t **out, eg_error *err)
 {
     *out = NULL;
