@@ -53,6 +53,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { readFileSync } from 'node:fs';
+import { WORDS, benchEntity, needleEntity, benchQuery } from './compare_data.mjs';
 
 const argv = process.argv.slice(2);
 const sep = argv.indexOf('--');
@@ -69,8 +70,6 @@ const warmS = Number(opts['warm-s'] || 0);
 const settleS = Number(opts['settle-s'] || 120);
 const bulkBudgetMs = Number(opts['bulk-budget-s'] || 900) * 1000;
 const run = Date.now().toString(36);
-const WORDS = ['coffee', 'tea', 'chess', 'rust', 'jazz', 'hiking', 'poetry', 'sailing', 'physics', 'baking',
-  'cycling', 'opera', 'go', 'kites', 'pottery', 'maps'];
 
 const transport = new StdioClientTransport({ command, args, env: process.env, stderr: 'pipe' });
 // the server's last words, for the report when it dies mid-run
@@ -96,15 +95,10 @@ function rssPeakKb() {
   } catch { return null; }
 }
 
-const entity = (i) => ({
-  name: `e-${run}-${i}`,
-  entityType: 'bench',
-  observations: [`observation about item ${i} in group ${i % 97}`, `likes ${WORDS[i % 16]} and ${WORDS[(i >> 4) % 16]}`],
-});
+const entity = (i) => benchEntity(`e-${run}`, i);
 let stored = 0;
 // the 10 entities every search_hit must find, stored first
-await call('create_entities', { entities: Array.from({ length: 10 }, (_, k) => ({
-  name: `needle-${run}-${k}`, entityType: 'bench', observations: [`the quokka number ${k} lives here`] })) });
+await call('create_entities', { entities: Array.from({ length: 10 }, (_, k) => needleEntity(`needle-${run}`, k)) });
 stored = 10;
 
 // Until the queue has nothing pending or leased, polling every pollMs, at
@@ -169,11 +163,11 @@ const workloads = [
   ['read_page', () => ['read_graph', {}]],
 ];
 if (has('semantic_search')) {
-  workloads.push(['semantic', () => ['semantic_search', { query: `item about group ${rnd(97)} who likes ${WORDS[rnd(16)]}`,
+  workloads.push(['semantic', () => ['semantic_search', { query: benchQuery(rnd),
     limit: 10, hybrid_search: false }]]);
   workloads.push(has('hybrid_search')
-    ? ['hybrid', () => ['hybrid_search', { query: `item about group ${rnd(97)} who likes ${WORDS[rnd(16)]}`, limit: 10 }]]
-    : ['hybrid', () => ['semantic_search', { query: `item about group ${rnd(97)} who likes ${WORDS[rnd(16)]}`,
+    ? ['hybrid', () => ['hybrid_search', { query: benchQuery(rnd), limit: 10 }]]
+    : ['hybrid', () => ['semantic_search', { query: benchQuery(rnd),
       limit: 10, hybrid_search: true }]]);
 }
 

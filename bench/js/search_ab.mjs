@@ -17,9 +17,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { writeFileSync } from 'node:fs';
+import { benchEntity, needleEntity, benchQuery } from './compare_data.mjs';
 
-const WORDS = ['coffee', 'tea', 'chess', 'rust', 'jazz', 'hiking', 'poetry', 'sailing', 'physics', 'baking',
-  'cycling', 'opera', 'go', 'kites', 'pottery', 'maps'];
 if (process.argv[2] === '--fill') {
   const file = process.argv[3], n = Number(process.argv[4] || 100000);
   if (!file || !(n > 0)) {
@@ -28,12 +27,10 @@ if (process.argv[2] === '--fill') {
   }
   const lines = [];
   for (let k = 0; k < 10; k++) {
-    lines.push(JSON.stringify({ type: 'entity', name: `needle-ab-${k}`, entityType: 'bench',
-      observations: [`the quokka number ${k} lives here`] }));
+    lines.push(JSON.stringify({ type: 'entity', ...needleEntity('needle-ab', k) }));
   }
   for (let i = 0; i < n; i++) {
-    lines.push(JSON.stringify({ type: 'entity', name: `e-ab-${i}`, entityType: 'bench',
-      observations: [`observation about item ${i} in group ${i % 97}`, `likes ${WORDS[i % 16]} and ${WORDS[(i >> 4) % 16]}`] }));
+    lines.push(JSON.stringify({ type: 'entity', ...benchEntity('e-ab', i) }));
   }
   writeFileSync(file, lines.join('\n') + '\n');
   process.exit(0);
@@ -56,7 +53,7 @@ async function open(bin) {
 
 const clients = { old: await open(oldBin), new: await open(newBin) };
 async function one(side, kind) {
-  const query = `item about group ${rnd(97)} who likes ${WORDS[rnd(16)]}`;
+  const query = benchQuery(rnd);
   const args = kind === 'hybrid' ? { query, limit: 10 } : { query, limit: 10, hybrid_search: false };
   const t0 = process.hrtime.bigint();
   const r = await clients[side].callTool({ name: 'semantic_search', arguments: args });
